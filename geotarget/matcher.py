@@ -222,7 +222,11 @@ class PositionIndex:
             whose ``observed_at`` is unknown: a fix of unknown age is never taken as fresh.
             The stale fixes in an area (as a kind's :class:`~geotarget.StaleRule` asks for
             them) cost in proportion to the leaves of 32 devices holding one, each leaf
-            keeping its oldest fix's time, not to every device in the area.
+            keeping its oldest fix's time, not to every device in the area. Compute it in UTC,
+            ``at.astimezone(timezone.utc) - max_age``: Python subtracts a ``timedelta`` from a
+            ``ZoneInfo`` datetime on its wall clock, an hour off across a DST change (03:15
+            on Stockholm's October night less an hour is 02:15 summer time, two hours
+            earlier).
 
         Returns
         -------

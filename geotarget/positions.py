@@ -537,9 +537,9 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
             or not iterable(value)
         ):
             raise InvalidType(
-                "observed_at must be a sequence of timezone-aware datetimes, a numpy "
+                "observed_at must be one timezone-aware datetime, a sequence of them, a numpy "
                 "datetime64 array or a timezone-aware pandas Series or DatetimeIndex "
-                f"(got {type(value).__name__})"
+                f"(got {typed(value)}{_one_time_hint(value)})"
             )
         items = list(value)
         out = np.empty(len(items), dtype="datetime64[us]")
@@ -547,9 +547,17 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
             if t is None or (isinstance(t, dt.datetime) and t != t):  # pandas' NaT: unknown too
                 out[i] = np.datetime64("NaT")
             elif isinstance(t, dt.datetime):
-                if t.tzinfo is None or t.utcoffset() is None:
+                tz, offset = t.tzinfo, t.utcoffset()
+                if tz is None or offset is None:
                     raise InvalidPositions(
                         f"observed_at must be timezone-aware (got naive {shown(t)} at row {i})"
+                    )
+                if type(tz) is not dt.timezone and not _real_reading(t, tz, offset):
+                    from geotarget.rollout._time import wall_time_problem
+
+                    problem = wall_time_problem(t)
+                    raise InvalidPositions(
+                        f"observed_at must be real clock readings: at row {i}, {problem}"
                     )
                 out[i] = utc_us(t, "observed_at", f" at row {i}")
             else:
@@ -562,6 +570,41 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
     if arr.shape != (n,):
         raise _not_per_id("observed_at", arr, n)
     return arr.astype("datetime64[us]")
+
+
+def _real_reading(t: dt.datetime, tz: dt.tzinfo, offset: dt.timedelta) -> bool:
+    """Whether a zone's datetime is a wall time its clocks show (not one a DST change skips).
+
+    02:30 on the night Stockholm's clocks jump from 02:00 to 03:00 names no instant: Python
+    reads it at one of the two offsets, an hour off the other. It is real iff the zone's
+    offset at the instant it stands for is the offset it carries. (A pandas ``Timestamp`` is
+    an instant by construction: pandas keeps such a wall time at an offset it states.)
+    """
+    if getattr(t, "nanosecond", None) is not None:  # a pandas Timestamp
+        return True
+    try:
+        return t.astimezone(dt.timezone.utc).astimezone(tz).utcoffset() == offset
+    except OverflowError:  # at the ends of datetime's range: utc_us refuses it, saying so
+        return True
+
+
+def _one_time_hint(value: object) -> str:
+    """How to give ``value``, a single time that is not an aware ``datetime``, for a message."""
+    if isinstance(value, str):
+        return "; read ISO 8601 text with geotarget.parse_time(text), which keeps its offset"
+    if isinstance(value, np.datetime64):
+        return (
+            "; a numpy datetime64 is read as UTC in an array of one per row: "
+            "np.full(len(ids), value)"
+        )
+    if isinstance(value, dt.date):
+        return "; a date holds no time of day, and none is invented: give the instant"
+    if is_number(value):
+        return (
+            "; bare numbers are refused, as seconds and milliseconds cannot be told apart: "
+            "datetime.fromtimestamp(secs, timezone.utc) reads epoch seconds"
+        )
+    return ""
 
 
 def _frame_times(value: object) -> npt.NDArray[np.datetime64] | None:
@@ -777,6 +820,12 @@ class Positions:
                 "snapshot (observed_at=datetime.now(timezone.utc)) or one time per row (got none)"
             )
         if isinstance(observed_at, dt.datetime):
+            if observed_at != observed_at:  # pandas' NaT: no time, for every fix
+                raise InvalidPositions(
+                    "observed_at must be a time: one for the whole snapshot, or one per row "
+                    "with NaT for the fixes of unknown time (got NaT for the whole snapshot: no "
+                    "fix would have an age, and nobody would be located)"
+                )
             stamp = aware_us(observed_at, "observed_at")
             obs = np.full(n, stamp, dtype="datetime64[us]")
         else:

@@ -338,20 +338,30 @@ def check_time(name: str, value: object) -> datetime:
     return value
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_US = timedelta(microseconds=1)
+
+
 def fixed_offset(value: datetime) -> datetime:
-    """``value`` (checked by :func:`check_time`) with its UTC offset as a fixed ``timezone``.
+    """``value`` (checked by :func:`check_time`) as a plain ``datetime`` at a fixed ``timezone``.
 
     The same instant, wall time and offset. A zone's datetimes (``ZoneInfo``) compare by wall
     time when they share the zone, ignoring ``fold``: in the hour a zone's clocks repeat,
     02:30 before the change and 02:30 after it compared equal, and an hour's window across
     the change looked empty; and Python never finds such a time equal to one of another
     zone (PEP 495), so an alert would not compare equal to itself read back from CAP.
+
+    The instant is taken as the value's own arithmetic gives it (``value - epoch``), not from
+    its fields: a pandas ``Timestamp`` built from a wall time its zone skips (02:30 on the
+    night the clocks jump to 03:00, which pandas keeps at +01:00) shows 02:30 but replaces
+    its zone from 03:30, an hour after the instant it stands for.
     """
-    if type(value.tzinfo) is timezone:
+    if type(value) is datetime and type(value.tzinfo) is timezone:
         return value
     offset = value.utcoffset()
     assert offset is not None  # checked
-    return value.replace(tzinfo=timezone(offset), fold=0)
+    utc = _EPOCH + timedelta(microseconds=(value - _EPOCH) // _ONE_US)  # a plain datetime
+    return utc.astimezone(timezone(offset))
 
 
 def v_time(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:

@@ -217,13 +217,22 @@ def _iso_offset(offset: dt.timedelta | None) -> str:
     return f"{sign}{hours:02d}:{rest // 60:02d}"
 
 
+def _wall(value: dt.datetime, sep: str) -> str:
+    """``YYYY-MM-DD{sep}hh:mm:ss`` of a datetime's fields: four-digit years, as RFC 3339 has.
+
+    (``strftime("%Y")`` writes the year 5 as ``5`` on Linux.)
+    """
+    v = value
+    return f"{v.year:04d}-{v.month:02d}-{v.day:02d}{sep}{v.hour:02d}:{v.minute:02d}:{v.second:02d}"
+
+
 def utc_text(value: dt.datetime) -> str:
     """The canonical text of an instant: UTC, ``Z``, microseconds only when present."""
     try:
         u = value.astimezone(UTC)
     except OverflowError:  # an instant at the ends of datetime's range: show it as given
         return value.isoformat()
-    text = u.strftime("%Y-%m-%dT%H:%M:%S")
+    text = _wall(u, "T")
     if u.microsecond:
         text += f".{u.microsecond:06d}"
     return text + "Z"
@@ -240,7 +249,7 @@ def local_iso(value: dt.datetime, tz_name: str) -> str:
     assert offset is not None
     if offset.total_seconds() % 60:
         return utc_text(value)
-    text = local.strftime("%Y-%m-%dT%H:%M:%S")
+    text = _wall(local, "T")
     if local.microsecond:
         text += f".{local.microsecond:06d}"
     return text + _iso_offset(offset)
@@ -249,9 +258,9 @@ def local_iso(value: dt.datetime, tz_name: str) -> str:
 def human(value: dt.datetime, tz_name: str, *, with_zone: bool = True) -> str:
     """``2024-09-02 00:00 Europe/Stockholm``; seconds only when present; offset when ambiguous."""
     local = value.astimezone(zone(tz_name))
-    text = local.strftime("%Y-%m-%d %H:%M")
+    text = _wall(local, " ")[:-3]
     if local.second or local.microsecond:
-        text += local.strftime(":%S")
+        text += f":{local.second:02d}"
         if local.microsecond:
             text += f".{local.microsecond:06d}"
     twin = local.replace(fold=1 - local.fold)
