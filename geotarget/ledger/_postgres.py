@@ -324,6 +324,11 @@ class PostgresLedger(SqlStore):
             raise self._error(err, "connect") from err
         finally:
             self._watchdog.disarm()
+        # A new session: the server may have crashed since the last one and lost its latest
+        # claims (they commit lazily), or the database was restored. What this handle
+        # remembers of them would keep it from claiming those devices again for ever.
+        self._forget_all()
+        self._optimistic.clear()
         self._conn = conn
 
     def _error(self, err: Exception, action: str, committing: bool = False) -> StoreError:

@@ -1,0 +1,120 @@
+"""The delivery stores under real faults (probe 9): a server crash, a frozen instance.
+
+Each test runs the store against a real fault — a PostgreSQL server killed and restarted
+(``SIGQUIT``: an immediate shutdown, as after a crash, which loses lazily committed claims), an
+instance frozen inside a transaction (``SIGSTOP``: a paused VM, a host that stopped) — and
+checks the documented guarantee with plain sets: every device claimed is offered again until
+it is confirmed, and a Cancel wins everywhere within the documented timeouts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import time
+from typing import Any
+
+import attrs
+import pytest
+
+from geotarget import Circle, pilot
+from geotarget.alerts import MessageType, Reference
+from geotarget.ledger import PostgresLedger
+
+pytest.importorskip("psycopg")
+
+T0 = dt.datetime(2026, 5, 4, 12, 0, tzinfo=dt.timezone.utc)
+MSG = pilot.Message(headline="Explosionsrisk", description="Lämna området.", area_description="X")
+
+
+def _alert(identifier: str = "SE-POL-1", sender: str = "polisen@polisen.se") -> Any:
+    return pilot.explosion(
+        identifier=identifier,
+        sender=sender,
+        sent=T0,
+        area=Circle(18.06528, 59.3325, 500.0),
+        sv=MSG,
+        en=MSG,
+        onset=T0,
+        expires=T0 + dt.timedelta(hours=2),
+    )
+
+
+def _follow_up(original: Any, identifier: str, kind: MessageType, sender: str, minutes: int) -> Any:
+    """An Update or Cancel of ``original`` from ``sender``, sent ``minutes`` after it."""
+    return attrs.evolve(
+        original,
+        identifier=identifier,
+        sender=sender,
+        msg_type=kind,
+        sent=T0 + dt.timedelta(minutes=minutes),
+        references=(
+            Reference(sender=original.sender, identifier=original.identifier, sent=original.sent),
+        ),
+    )
+
+
+def _crash_and_restart(db: Any) -> None:
+    """An immediate shutdown (SIGQUIT to the postmaster, as ``pg_ctl -m immediate``), a start.
+
+    No checkpoint and no flush of the WAL buffers: commits made with
+    ``synchronous_commit=off`` that the WAL writer had not written yet are lost, as in a crash.
+    """
+    pid = db.pid
+    os.kill(pid, signal.SIGQUIT)
+    for _ in range(300):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the postmaster did not exit within 15 s of SIGQUIT")
+    db.pid = None
+    db.start()
+
+
+def test_a_claim_a_crashed_server_lost_is_offered_again_by_the_same_handle(
+    own_postgres: Any,
+) -> None:
+    """The server crashes just after a claim (lazily committed) and restarts: nothing is lost.
+
+    The claim's commit never reached the disk, so the restarted server has no trace of it:
+    ``redeliver`` cannot offer it, and the documented promise is that the device is offered
+    again when it is claimed again. Before the fix the handle remembered the devices it had
+    claimed and left them out of every later claim, for ever: each was neither pending in the
+    store nor claimable again through that process.
+    """
+    import psycopg
+
+    with psycopg.connect(own_postgres.dsn, autocommit=True) as admin:
+        # The WAL writer then flushes lazy commits only every 10 s: the crash comes before.
+        admin.execute("ALTER SYSTEM SET wal_writer_delay = '10s'")
+        admin.execute("SELECT pg_reload_conf()")
+    store = PostgresLedger(own_postgres.dsn)
+    try:
+        claimed: set[str] = set()
+        batches: list[list[str | int]] = [["a", "b"], [1, 2, "c"], ["b", "d"]]
+        for batch in batches:
+            claimed |= set(store.claim("inc", batch, version="v", at=T0).devices.tolist())
+        assert claimed == {"a", "b", "1", "2", "c", "d"}
+        _crash_and_restart(own_postgres)
+        # Oracle: each device claimed is pending in the store (it comes back once its lease
+        # runs out), or a new claim of it by this very handle returns it.
+        pending = {d for c in store.pending("inc") for d in c.devices.tolist()}
+        again = set(
+            store.claim("inc", ["a", "b", 1, 2, "c", "d"], version="v", at=T0).devices.tolist()
+        )
+        assert pending | again == claimed
+        assert not pending & again
+        later = T0 + dt.timedelta(minutes=5)
+        redelivered = {d for c in store.redeliver(later) for d in c.devices.tolist()}
+        assert redelivered == claimed  # every one unconfirmed: offered again
+    finally:
+        store.close()
+
+
+def alert_key(alert: Any) -> str:
+    """The incident key (and version id) of an alert: ``sender/identifier``."""
+    return f"{alert.sender}/{alert.identifier}"
