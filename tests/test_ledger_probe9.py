@@ -10,6 +10,7 @@ it is confirmed, and a Cancel wins everywhere within the documented timeouts.
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing as mp
 import os
 import signal
 import time
@@ -20,7 +21,8 @@ import pytest
 
 from geotarget import Circle, pilot
 from geotarget.alerts import MessageType, Reference
-from geotarget.ledger import PostgresLedger
+from geotarget.errors import StoreBusy
+from geotarget.ledger import PostgresLedger, Transition
 
 pytest.importorskip("psycopg")
 
@@ -112,6 +114,66 @@ def test_a_claim_a_crashed_server_lost_is_offered_again_by_the_same_handle(
         redelivered = {d for c in store.redeliver(later) for d in c.devices.tolist()}
         assert redelivered == claimed  # every one unconfirmed: offered again
     finally:
+        store.close()
+
+
+def _admit_frozen(dsn: str, alert: Any, update: Any) -> None:
+    """In a child: admit ``update``, freezing this whole process inside its transaction."""
+
+    def may_act_for(sender: str, owner: str) -> bool:
+        os.kill(os.getpid(), signal.SIGSTOP)  # (runs inside the admission's transaction)
+        return True
+
+    store = PostgresLedger(dsn, query_timeout=1.0)
+    store.admit(update, at=T0 + dt.timedelta(minutes=1), may_act_for=may_act_for)
+
+
+def test_an_instance_frozen_inside_a_transaction_keeps_a_cancel_out_only_query_timeout(
+    own_postgres: Any,
+) -> None:
+    """An instance stops dead mid-transaction (SIGSTOP: a paused VM, a frozen host).
+
+    Its session holds the transaction's locks (here an admission's: the incident's row and
+    the admissions' lock), and its own watchdog is frozen with it. Another instance's Cancel
+    is refused with StoreBusy while they are held. Before the fix, for as long as the
+    instance stayed frozen (over TCP, until the kernel's keepalive: hours), so the alert
+    could not be cancelled; now the server ends the frozen session once it has waited past
+    the frozen handle's ``query_timeout``, and the Cancel goes through.
+    """
+    alert = _alert()
+    store = PostgresLedger(own_postgres.dsn, lock_timeout=0.3)
+    child = None
+    try:
+        store.admit(alert, at=T0)
+        assert len(store.claim(alert_key(alert), ["p1", "p2"], version=alert_key(alert), at=T0))
+        update = _follow_up(alert, "SE-SOS-2", MessageType.UPDATE, "sos@sos.se", 1)
+        child = mp.get_context("fork").Process(
+            target=_admit_frozen, args=(own_postgres.dsn, alert, update), daemon=True
+        )
+        child.start()
+        assert child.pid is not None
+        _, status = os.waitpid(child.pid, os.WUNTRACED)  # (returns once it has stopped)
+        assert os.WIFSTOPPED(status)
+        cancel = _follow_up(alert, "SE-POL-3", MessageType.CANCEL, alert.sender, 2)
+        start = time.monotonic()
+        refused = 0
+        while True:
+            try:
+                out = store.admit(cancel, at=T0 + dt.timedelta(minutes=2))
+                break
+            except StoreBusy:
+                refused += 1
+                assert time.monotonic() - start < 8.0, (
+                    "the Cancel is still refused 8 s after an instance froze mid-transaction"
+                )
+        assert refused >= 1  # the frozen session did hold the locks for a while
+        assert out.transition is Transition.RETRACTED
+        back = store.retract(alert_key(alert), version=alert_key(cancel), at=T0)
+        assert sorted(back.devices.tolist()) == ["p1", "p2"]
+    finally:
+        if child is not None and child.pid is not None:
+            os.kill(child.pid, signal.SIGKILL)
+            child.join(10)
         store.close()
 
 

@@ -211,6 +211,11 @@ class PostgresLedger(SqlStore):
         answering, a network that drops packets) before raising
         :class:`~geotarget.errors.StoreUnavailable`; its connection is then replaced at the
         next operation. Longer than ``lock_timeout``: lock waits end first, as ``StoreBusy``.
+        It is also the server's bound on this handle's sessions (``statement_timeout`` and
+        ``idle_in_transaction_session_timeout``, unless the role or database sets a shorter
+        one): a process that stops dead inside a transaction (a paused VM, a frozen host)
+        holds its locks, and so keeps other instances' claims and Cancels of its incident
+        waiting, for that long at most.
 
     Raises
     ------
@@ -308,6 +313,20 @@ class PostgresLedger(SqlStore):
         self._watchdog.arm(conn.pgconn.socket, self._query_timeout)  # (BEGIN re-arms)
         try:
             conn.execute(f"SET lock_timeout = {int(self._lock_timeout * 1000)}")
+            # The server's own bound on a session of this handle that stops mid-transaction (a
+            # paused VM, a frozen host, SIGSTOP): its watchdog stops with it, and the locks
+            # its transaction holds (its incident's row, the devices it inserted) kept every
+            # other instance's claims, and a Cancel, failing as StoreBusy for as long as it
+            # stayed frozen. Past query_timeout idle in a transaction, or in one statement (a
+            # COPY waiting for the rest of its rows), the server ends it: this handle's own
+            # watchdog would have failed that call by then. A shorter bound set for the role
+            # or the database is kept.
+            conn.execute(
+                "SELECT set_config(name, %s, false) FROM pg_settings WHERE name IN"
+                " ('idle_in_transaction_session_timeout', 'statement_timeout')"
+                " AND (setting::bigint = 0 OR setting::bigint > %s::bigint)",
+                (str(int(self._query_timeout * 1000)), int(self._query_timeout * 1000)),
+            )
             conn.commit()
             # The claims' staging table, made here unless the session is read-only (a hot
             # standby, a database or role read-only by default): that one still reads the
@@ -348,6 +367,21 @@ class PostgresLedger(SqlStore):
             )
         elif isinstance(err, (errors.LockNotAvailable, errors.DeadlockDetected)):
             cls, why = StoreBusy, "a lock was held past lock_timeout"
+        elif isinstance(err, errors.QueryCanceled):
+            cls, why = (
+                StoreUnavailable,
+                "the server cancelled a statement: it ran past statement_timeout (the store "
+                f"sets it to query_timeout, {self._query_timeout:g} s, unless the role or "
+                "database sets a shorter one: raise that one for a batch this large), or an "
+                "administrator cancelled it",
+            )
+        elif isinstance(err, errors.IdleInTransactionSessionTimeout):
+            cls, why = (
+                StoreUnavailable,
+                "the server ended the session, which waited inside a transaction past "
+                "idle_in_transaction_session_timeout (query_timeout unless the role or database "
+                "sets a shorter one): was this process paused? The next call reconnects",
+            )
         elif isinstance(err, pg.OperationalError) and action == "connect":
             # (libpq's text says which: no server at the address, or its refusal of the role,
             # password or database, as "FATAL: ..."; a database created later may pass too.)
