@@ -180,3 +180,33 @@ def test_an_instance_frozen_inside_a_transaction_keeps_a_cancel_out_only_query_t
 def alert_key(alert: Any) -> str:
     """The incident key (and version id) of an alert: ``sender/identifier``."""
     return f"{alert.sender}/{alert.identifier}"
+
+
+def test_a_statement_timeout_set_for_the_role_is_named_not_taken_for_a_server_down(
+    postgres_dsn: str,
+) -> None:
+    """A DBA's ``statement_timeout`` cancels a 100,000-device claim: the message says so.
+
+    Before, it read "the server cannot be reached", which sends an operator after the
+    network while every retry of the batch fails the same way, and it quoted the server's
+    CONTEXT: the COPY line it stopped at, a device id. Now it names statement_timeout and what
+    to raise, and no device. Nothing of the claim was applied: a handle without the bound
+    claims every device.
+    """
+    from geotarget.errors import StoreUnavailable
+
+    PostgresLedger(postgres_dsn).close()  # (the schema, made without the bound)
+    # 20 ms: connecting runs within it; a claim of 100,000 devices takes several times that.
+    tight = postgres_dsn.replace("options='", "options='-c statement_timeout=20 ")
+    devices = [f"dev-{i}" for i in range(100_000)]
+    store = PostgresLedger(tight)
+    try:
+        with pytest.raises(StoreUnavailable) as info:
+            store.claim("inc", devices, version="v", at=T0)
+        text = str(info.value)
+        assert "statement_timeout" in text and "cannot be reached" not in text
+        assert "nothing was applied" in text and "dev-" not in text
+    finally:
+        store.close()
+    with PostgresLedger(postgres_dsn) as fresh:
+        assert len(fresh.claim("inc", devices, version="v", at=T0)) == len(devices)

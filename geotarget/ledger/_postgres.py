@@ -143,6 +143,19 @@ def _copy_text(values: list[str]) -> str:
     return data
 
 
+def _said(err: Exception) -> str:
+    """What the server or libpq said of ``err``, without the server's DETAIL and CONTEXT.
+
+    Those quote the data a statement was handling: a COPY's line (a device id, with its place
+    in the batch), a key that conflicted. Device ids are personal data: never in a message.
+    """
+    diag = getattr(err, "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    if primary:
+        return str(primary).strip()
+    return str(err).strip()  # (libpq's own: a connection failure, the watchdog's)
+
+
 def _check_dsn(dsn: str) -> None:
     """Refuse a DSN libpq cannot read, before connecting (never quoting it: it may hold a password).
 
@@ -393,13 +406,11 @@ class PostgresLedger(SqlStore):
         if committing and cls is StoreUnavailable:
             # The COMMIT was sent: the server may have applied it before the connection went.
             return cls(
-                f"PostgreSQL store: {action} failed: {why} ({str(err).strip()}) while "
+                f"PostgreSQL store: {action} failed: {why} ({_said(err)}) while "
                 "committing, so it may have been applied; repeating it applies nothing twice "
                 "(devices it claimed come back through redeliver() once their lease runs out)"
             )
-        return cls(
-            f"PostgreSQL store: {action} failed: {why} ({str(err).strip()}); nothing was applied"
-        )
+        return cls(f"PostgreSQL store: {action} failed: {why} ({_said(err)}); nothing was applied")
 
     def _forked(self) -> None:
         super()._forked()
