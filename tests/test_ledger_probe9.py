@@ -210,3 +210,30 @@ def test_a_statement_timeout_set_for_the_role_is_named_not_taken_for_a_server_do
         store.close()
     with PostgresLedger(postgres_dsn) as fresh:
         assert len(fresh.claim("inc", devices, version="v", at=T0)) == len(devices)
+
+
+def test_a_database_dropped_and_made_again_is_used_by_the_open_handle(own_postgres: Any) -> None:
+    """The operator drops the store's database and creates it again (a reset, a restore).
+
+    A new handle makes the store's tables in it; the open handle failed every call for ever
+    with a bare StoreError ('relation "gt_incidents" does not exist') until its process was
+    restarted. Now its next call, on a new session, makes them too and runs.
+    """
+    import psycopg
+
+    with psycopg.connect(own_postgres.dsn, autocommit=True) as admin:
+        admin.execute("CREATE DATABASE gt_store")
+    dsn = own_postgres.dsn.replace("dbname=postgres", "dbname=gt_store")
+    store = PostgresLedger(dsn)
+    try:
+        assert store.claim("inc", ["a"], version="v", at=T0).devices.tolist() == ["a"]
+        with psycopg.connect(own_postgres.dsn, autocommit=True) as admin:
+            admin.execute("DROP DATABASE gt_store WITH (FORCE)")  # (ends the handle's session)
+            admin.execute("CREATE DATABASE gt_store")
+        got = store.claim("inc", ["a", "b"], version="v", at=T0)
+        assert got.devices.tolist() == ["a", "b"]  # a new store: nobody claimed yet
+        assert [c.devices.tolist() for c in store.pending("inc")] == [["a", "b"]]
+        with PostgresLedger(dsn) as other:  # another instance sees the same store
+            assert len(other.claim("inc", ["a", "b", "c"], version="v", at=T0)) == 1
+    finally:
+        store.close()

@@ -285,28 +285,38 @@ class PostgresLedger(SqlStore):
         self._conn: Any = None
         #: Per incident id: whether the next claim tries a plain COPY first (until one conflicts).
         self._optimistic: dict[int, bool] = {}
+        #: Whether the session's first transaction is still to check the schema (see _make).
+        self._unchecked = True
         with self._lock:
             self._connect()
             try:
-                with self._tx_locked() as cur:
-                    # Made once, by a role that may create them; a role that may only read
-                    # and write them (or a read-only server) opens a store already made.
-                    if self._made(cur):
-                        return
-                    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                    for stmt in SCHEMA:
-                        cur.execute(
-                            stmt.format(
-                                serial_pk="BIGSERIAL PRIMARY KEY",
-                                device_type='TEXT COLLATE "C"',
-                                without_rowid="",
-                            )
-                        )
-                    cur.execute("CREATE SEQUENCE IF NOT EXISTS gt_batch_seq")
+                with self._tx_locked():
+                    pass  # (its first transaction makes the schema: see _make)
             except BaseException:
                 conn: Any = self._conn  # (set by _connect, or replaced by _begin's reconnect)
                 conn.close()  # the handle is never returned: nothing else would close it
                 raise
+
+    def _make(self, cur: Any) -> None:
+        """Make the store's schema unless it is there (the first transaction of each session).
+
+        Made once, by a role that may create them; a role that may only read and write them
+        (or a read-only server) opens a store already made. Checked again on each new session:
+        a database dropped and created again (or restored without the store) gets its tables
+        back at the next call, as a new handle would make them, instead of failing every call.
+        """
+        if self._made(cur):
+            return
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        for stmt in SCHEMA:
+            cur.execute(
+                stmt.format(
+                    serial_pk="BIGSERIAL PRIMARY KEY",
+                    device_type='TEXT COLLATE "C"',
+                    without_rowid="",
+                )
+            )
+        cur.execute("CREATE SEQUENCE IF NOT EXISTS gt_batch_seq")
 
     @staticmethod
     def _made(cur: Any) -> bool:
@@ -361,6 +371,7 @@ class PostgresLedger(SqlStore):
         # remembers of them would keep it from claiming those devices again for ever.
         self._forget_all()
         self._optimistic.clear()
+        self._unchecked = True  # (the schema, at this session's first transaction)
         self._conn = conn
 
     def _error(self, err: Exception, action: str, committing: bool = False) -> StoreError:
@@ -450,10 +461,15 @@ class PostgresLedger(SqlStore):
                 watchdog.arm(self._conn.pgconn.socket, self._query_timeout)
                 conn = self._begin(stack)
                 cur = stack.enter_context(conn.cursor())
+                unchecked = self._unchecked
+                if unchecked:
+                    self._make(cur)
                 if not durable:
                     cur.execute("SET LOCAL synchronous_commit = off")
                 yield cur
                 committing = writes  # (what fails from here on is the COMMIT)
+            if unchecked and self._conn is conn:
+                self._unchecked = False
         except pg.Error as err:
             why: Exception = err
             if watchdog.fired:
