@@ -14,6 +14,7 @@ import multiprocessing as mp
 import os
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -237,3 +238,39 @@ def test_a_database_dropped_and_made_again_is_used_by_the_open_handle(own_postgr
             assert len(other.claim("inc", ["a", "b", "c"], version="v", at=T0)) == 1
     finally:
         store.close()
+
+
+def test_a_damaged_sqlite_file_is_said_to_be_damaged_with_what_to_do(tmp_path: Path) -> None:
+    """A store file whose pages were damaged (a faulty disk, a backup copy of a live file).
+
+    Each call is StoreCorrupt, nothing applied, as before; but its message said "the file is
+    not a SQLite database", which sends an operator to check the path of a file that is one.
+    It now says the database is damaged and how to restore it.
+    """
+    from geotarget.errors import StoreCorrupt
+    from geotarget.ledger import SQLiteLedger
+
+    path = tmp_path / "deliveries.db"
+    with SQLiteLedger(path) as store:
+        for k in range(4):
+            got = store.claim("inc", [f"d{k}-{i}" for i in range(5_000)], version="v", at=T0)
+            store.confirm(got.keys()[:10], at=T0)  # (the claims as rows: many pages)
+    size = path.stat().st_size
+    assert size > 40 * 4096
+    with open(path, "r+b") as f:  # pages 3 to 40 overwritten: the tables' B-trees
+        f.seek(2 * 4096)
+        f.write(bytes([0xA5]) * (38 * 4096))
+    with pytest.raises(StoreCorrupt) as info:
+        _open_claim_redeliver(path)
+    text = str(info.value)
+    assert "not a SQLite database" not in text and "damaged" in text and "backup" in text
+    assert "d0-" not in text
+
+
+def _open_claim_redeliver(path: Path) -> None:
+    """Open the SQLite store at ``path``, claim and redeliver (what a restarted service does)."""
+    from geotarget.ledger import SQLiteLedger
+
+    with SQLiteLedger(path) as store:
+        store.claim("inc", ["d0-1", "new"], version="v", at=T0)
+        store.redeliver(T0 + dt.timedelta(hours=1))
