@@ -281,3 +281,57 @@ def _open_claim_redeliver(path: Path) -> None:
     with SQLiteLedger(path) as store:
         store.claim("inc", ["d0-1", "new"], version="v", at=T0)
         store.redeliver(T0 + dt.timedelta(hours=1))
+
+
+def test_a_backend_terminated_mid_claim_is_said_to_be_ended_and_the_next_call_runs(
+    postgres_dsn: str,
+) -> None:
+    """An administrator terminates the store's backend (``pg_terminate_backend``) mid-claim.
+
+    The claim is StoreUnavailable, nothing applied, and the next call runs on a new session.
+    Its message said "the server cannot be reached", which it could be all along; it now says
+    the server ended the session.
+    """
+    import threading
+
+    import psycopg
+
+    from geotarget.errors import StoreUnavailable
+
+    store = PostgresLedger(f"{postgres_dsn} application_name=gt_probe9_victim")
+    store.claim("inc", ["seed"], version="v", at=T0)
+    with psycopg.connect(postgres_dsn) as holder:
+        # Holds the incident's row, so the claim below waits (within lock_timeout) on it.
+        holder.execute("SELECT 1 FROM gt_incidents WHERE incident = 'inc' FOR UPDATE")
+        failed: list[BaseException] = []
+
+        def claim() -> None:
+            try:
+                store.claim("inc", ["a", "b"], version="v", at=T0)
+            except BaseException as err:
+                failed.append(err)
+
+        thread = threading.Thread(target=claim, daemon=True)
+        thread.start()
+        with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+            for _ in range(400):
+                rows = admin.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name ="
+                    " 'gt_probe9_victim' AND wait_event_type = 'Lock'"
+                ).fetchall()
+                if rows:
+                    admin.execute("SELECT pg_terminate_backend(%s)", (rows[0][0],))
+                    break
+                time.sleep(0.01)
+            else:
+                raise AssertionError("the claim never waited on the incident's row")
+        thread.join(30)
+        holder.rollback()
+    try:
+        [err] = failed
+        assert isinstance(err, StoreUnavailable)
+        assert "ended the session" in str(err) and "cannot be reached" not in str(err)
+        assert "nothing was applied" in str(err)
+        assert store.claim("inc", ["a", "b"], version="v", at=T0).devices.tolist() == ["a", "b"]
+    finally:
+        store.close()

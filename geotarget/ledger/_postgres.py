@@ -399,6 +399,12 @@ class PostgresLedger(SqlStore):
                 "database sets a shorter one: raise that one for a batch this large), or an "
                 "administrator cancelled it",
             )
+        elif isinstance(err, (errors.AdminShutdown, errors.CrashShutdown)):
+            cls, why = (
+                StoreUnavailable,
+                "the server ended the session (it is shutting down or restarting, or an "
+                "administrator terminated the session's backend); the next call reconnects",
+            )
         elif isinstance(err, errors.IdleInTransactionSessionTimeout):
             cls, why = (
                 StoreUnavailable,
