@@ -143,6 +143,19 @@ def _copy_text(values: list[str]) -> str:
     return data
 
 
+def _said(err: Exception) -> str:
+    """What the server or libpq said of ``err``, without the server's DETAIL and CONTEXT.
+
+    Those quote the data a statement was handling: a COPY's line (a device id, with its place
+    in the batch), a key that conflicted. Device ids are personal data: never in a message.
+    """
+    diag = getattr(err, "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    if primary:
+        return str(primary).strip()
+    return str(err).strip()  # (libpq's own: a connection failure, the watchdog's)
+
+
 def _check_dsn(dsn: str) -> None:
     """Refuse a DSN libpq cannot read, before connecting (never quoting it: it may hold a password).
 
@@ -211,6 +224,11 @@ class PostgresLedger(SqlStore):
         answering, a network that drops packets) before raising
         :class:`~geotarget.errors.StoreUnavailable`; its connection is then replaced at the
         next operation. Longer than ``lock_timeout``: lock waits end first, as ``StoreBusy``.
+        It is also the server's bound on this handle's sessions (``statement_timeout`` and
+        ``idle_in_transaction_session_timeout``, unless the role or database sets a shorter
+        one): a process that stops dead inside a transaction (a paused VM, a frozen host)
+        holds its locks, and so keeps other instances' claims and Cancels of its incident
+        waiting, for that long at most.
 
     Raises
     ------
@@ -267,28 +285,38 @@ class PostgresLedger(SqlStore):
         self._conn: Any = None
         #: Per incident id: whether the next claim tries a plain COPY first (until one conflicts).
         self._optimistic: dict[int, bool] = {}
+        #: Whether the session's first transaction is still to check the schema (see _make).
+        self._unchecked = True
         with self._lock:
             self._connect()
             try:
-                with self._tx_locked() as cur:
-                    # Made once, by a role that may create them; a role that may only read
-                    # and write them (or a read-only server) opens a store already made.
-                    if self._made(cur):
-                        return
-                    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                    for stmt in SCHEMA:
-                        cur.execute(
-                            stmt.format(
-                                serial_pk="BIGSERIAL PRIMARY KEY",
-                                device_type='TEXT COLLATE "C"',
-                                without_rowid="",
-                            )
-                        )
-                    cur.execute("CREATE SEQUENCE IF NOT EXISTS gt_batch_seq")
+                with self._tx_locked():
+                    pass  # (its first transaction makes the schema: see _make)
             except BaseException:
                 conn: Any = self._conn  # (set by _connect, or replaced by _begin's reconnect)
                 conn.close()  # the handle is never returned: nothing else would close it
                 raise
+
+    def _make(self, cur: Any) -> None:
+        """Make the store's schema unless it is there (the first transaction of each session).
+
+        Made once, by a role that may create them; a role that may only read and write them
+        (or a read-only server) opens a store already made. Checked again on each new session:
+        a database dropped and created again (or restored without the store) gets its tables
+        back at the next call, as a new handle would make them, instead of failing every call.
+        """
+        if self._made(cur):
+            return
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        for stmt in SCHEMA:
+            cur.execute(
+                stmt.format(
+                    serial_pk="BIGSERIAL PRIMARY KEY",
+                    device_type='TEXT COLLATE "C"',
+                    without_rowid="",
+                )
+            )
+        cur.execute("CREATE SEQUENCE IF NOT EXISTS gt_batch_seq")
 
     @staticmethod
     def _made(cur: Any) -> bool:
@@ -308,6 +336,20 @@ class PostgresLedger(SqlStore):
         self._watchdog.arm(conn.pgconn.socket, self._query_timeout)  # (BEGIN re-arms)
         try:
             conn.execute(f"SET lock_timeout = {int(self._lock_timeout * 1000)}")
+            # The server's own bound on a session of this handle that stops mid-transaction (a
+            # paused VM, a frozen host, SIGSTOP): its watchdog stops with it, and the locks
+            # its transaction holds (its incident's row, the devices it inserted) kept every
+            # other instance's claims, and a Cancel, failing as StoreBusy for as long as it
+            # stayed frozen. Past query_timeout idle in a transaction, or in one statement (a
+            # COPY waiting for the rest of its rows), the server ends it: this handle's own
+            # watchdog would have failed that call by then. A shorter bound set for the role
+            # or the database is kept.
+            conn.execute(
+                "SELECT set_config(name, %s, false) FROM pg_settings WHERE name IN"
+                " ('idle_in_transaction_session_timeout', 'statement_timeout')"
+                " AND (setting::bigint = 0 OR setting::bigint > %s::bigint)",
+                (str(int(self._query_timeout * 1000)), int(self._query_timeout * 1000)),
+            )
             conn.commit()
             # The claims' staging table, made here unless the session is read-only (a hot
             # standby, a database or role read-only by default): that one still reads the
@@ -324,6 +366,12 @@ class PostgresLedger(SqlStore):
             raise self._error(err, "connect") from err
         finally:
             self._watchdog.disarm()
+        # A new session: the server may have crashed since the last one and lost its latest
+        # claims (they commit lazily), or the database was restored. What this handle
+        # remembers of them would keep it from claiming those devices again for ever.
+        self._forget_all()
+        self._optimistic.clear()
+        self._unchecked = True  # (the schema, at this session's first transaction)
         self._conn = conn
 
     def _error(self, err: Exception, action: str, committing: bool = False) -> StoreError:
@@ -343,6 +391,27 @@ class PostgresLedger(SqlStore):
             )
         elif isinstance(err, (errors.LockNotAvailable, errors.DeadlockDetected)):
             cls, why = StoreBusy, "a lock was held past lock_timeout"
+        elif isinstance(err, errors.QueryCanceled):
+            cls, why = (
+                StoreUnavailable,
+                "the server cancelled a statement: it ran past statement_timeout (the store "
+                f"sets it to query_timeout, {self._query_timeout:g} s, unless the role or "
+                "database sets a shorter one: raise that one for a batch this large), or an "
+                "administrator cancelled it",
+            )
+        elif isinstance(err, (errors.AdminShutdown, errors.CrashShutdown)):
+            cls, why = (
+                StoreUnavailable,
+                "the server ended the session (it is shutting down or restarting, or an "
+                "administrator terminated the session's backend); the next call reconnects",
+            )
+        elif isinstance(err, errors.IdleInTransactionSessionTimeout):
+            cls, why = (
+                StoreUnavailable,
+                "the server ended the session, which waited inside a transaction past "
+                "idle_in_transaction_session_timeout (query_timeout unless the role or database "
+                "sets a shorter one): was this process paused? The next call reconnects",
+            )
         elif isinstance(err, pg.OperationalError) and action == "connect":
             # (libpq's text says which: no server at the address, or its refusal of the role,
             # password or database, as "FATAL: ..."; a database created later may pass too.)
@@ -354,13 +423,11 @@ class PostgresLedger(SqlStore):
         if committing and cls is StoreUnavailable:
             # The COMMIT was sent: the server may have applied it before the connection went.
             return cls(
-                f"PostgreSQL store: {action} failed: {why} ({str(err).strip()}) while "
+                f"PostgreSQL store: {action} failed: {why} ({_said(err)}) while "
                 "committing, so it may have been applied; repeating it applies nothing twice "
                 "(devices it claimed come back through redeliver() once their lease runs out)"
             )
-        return cls(
-            f"PostgreSQL store: {action} failed: {why} ({str(err).strip()}); nothing was applied"
-        )
+        return cls(f"PostgreSQL store: {action} failed: {why} ({_said(err)}); nothing was applied")
 
     def _forked(self) -> None:
         super()._forked()
@@ -400,10 +467,15 @@ class PostgresLedger(SqlStore):
                 watchdog.arm(self._conn.pgconn.socket, self._query_timeout)
                 conn = self._begin(stack)
                 cur = stack.enter_context(conn.cursor())
+                unchecked = self._unchecked
+                if unchecked:
+                    self._make(cur)
                 if not durable:
                     cur.execute("SET LOCAL synchronous_commit = off")
                 yield cur
                 committing = writes  # (what fails from here on is the COMMIT)
+            if unchecked and self._conn is conn:
+                self._unchecked = False
         except pg.Error as err:
             why: Exception = err
             if watchdog.fired:

@@ -13,7 +13,9 @@ order — so claims are cheap to write. Each store handle also remembers the dev
 claimed per incident (:attr:`SqlStore._known`): claims are never deleted, so that memory is a
 subset of what the database holds, and a device in it can be left out of the next claim's
 statement without asking the database again (an Update over a large incident then only sends
-the devices not yet claimed). The database still decides every device it is sent.
+the devices not yet claimed). The database still decides every device it is sent. A server
+that crashed may have lost its latest (lazily committed) claims: a PostgreSQL handle forgets
+what it remembered whenever a new connection replaces a lost one.
 
 The SQLite store keeps a new incident's claims as one log row per batch until a write needs
 them as rows (:meth:`SqlStore._settle`); reads add them to the rows (:meth:`SqlStore._logged`).
@@ -341,6 +343,18 @@ class SqlStore(StoreBase):
         with self._known_lock:
             self._known.pop(key, None)
             self._known_ids.pop(key, None)
+
+    def _forget_all(self) -> None:
+        """Forget every claimed device remembered: the database may no longer hold them.
+
+        Called when a new connection replaces a lost one. The server may have crashed, and
+        claims commit lazily, so its latest claims may be gone (or the database was restored
+        or made anew): a device remembered but no longer in the database would never be
+        claimed again by this handle, nor offered by ``redeliver``.
+        """
+        with self._known_lock:
+            self._known.clear()
+            self._known_ids.clear()
 
     # -- delivery protocol --------------------------------------------------------------------
 

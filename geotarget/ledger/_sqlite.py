@@ -86,6 +86,16 @@ def _store_error(err: sqlite3.Error, path: Path, action: str, busy_timeout: floa
         )
     elif cls is StoreUnavailable and name.startswith("SQLITE_IOERR"):
         why = "the file system failed a read or write"
+    elif cls is StoreCorrupt and (
+        name.startswith("SQLITE_CORRUPT") or "malformed" in str(err).lower()
+    ):
+        # A database, damaged: not "not a database", which sends one to check the path.
+        why = (
+            "the database file is damaged: restore it from a backup made with SQLite's backup "
+            "API ('sqlite3 FILE \".backup COPY\"', or VACUUM INTO), or start a new store; a "
+            "copy of the file alone taken while a process was writing it, or a file put back "
+            "beside the -wal and -shm files of another (remove them with it), is damaged so"
+        )
     else:
         why = {
             StoreBusy: (
