@@ -421,13 +421,17 @@ class TargetingResult:
 
 
 def _age_text(age: dt.timedelta) -> str:
-    """A fix age for people: ``"24 h"``, ``"30 min"``, ``"90 s"``."""
-    seconds = age.total_seconds()
-    if seconds % 3600 == 0:
-        return f"{seconds / 3600:g} h"
-    if seconds % 60 == 0:
-        return f"{seconds / 60:g} min"
-    return f"{seconds:g} s"
+    """A fix age for people, exactly: ``"24 h"``, ``"30 min"``, ``"90 s"``, ``"0.000001 s"``.
+
+    In whole hours, minutes or seconds when it is one (``"1,000,001 s"``), else in seconds
+    with every digit of its microseconds: never rounded to six significant digits.
+    """
+    us = age // dt.timedelta(microseconds=1)
+    for unit, size in (("h", 3_600_000_000), ("min", 60_000_000), ("s", 1_000_000)):
+        if us % size == 0:
+            return f"{us // size:,} {unit}"
+    sign, us = ("-", -us) if us < 0 else ("", us)
+    return f"{sign}{us // 1_000_000:,}.{us % 1_000_000:06d}".rstrip("0") + " s"
 
 
 def _same_device(ids: npt.NDArray[Any], device_id: object) -> npt.NDArray[np.bool_]:

@@ -305,3 +305,37 @@ def test_a_decision_at_a_year_before_1000_writes_it_with_four_digits(
     decision = RolloutPolicy.from_toml(_POLICY).decide("explosion", at)
     assert f"explosion at {text}: NOT_STARTED" in str(decision)
     assert datetime.fromisoformat(text.replace("Z", "+00:00")) == _instant(at)
+
+
+@pytest.mark.parametrize(
+    ("max_age", "said"),
+    [
+        (timedelta(seconds=1_000_001), "older than 1,000,001 s"),
+        (timedelta(days=365_000), "older than 8,760,000 h"),  # 1,000 years
+        (timedelta(minutes=90), "older than 90 min"),
+        (timedelta(seconds=90, microseconds=250), "older than 90.00025 s"),
+    ],
+)
+def test_explain_says_a_fix_s_age_limit_exactly(max_age: timedelta, said: str) -> None:
+    """The age limit in an explanation was written with ``:g``, six significant digits.
+
+    A limit of 1,000,001 s read "older than 1e+06 s", "8.76e+06 h" for 1,000 years. Oracle:
+    the limit's own whole units.
+    """
+    from strategies import PILOT_KINDS
+    from targeting_helpers import T0, make_alert, make_regions
+
+    from geotarget.ledger import MemoryLedger
+    from geotarget.rollout import nationwide
+    from geotarget.targeting import KindRules, Targeter
+
+    rule = LocationRule(max_age=max_age)
+    rules = {k: KindRules(location=rule, include_ambiguous=True) for k in PILOT_KINDS}
+    t = Targeter(make_regions(), nationwide("XX"), location_rules=rules, ledger=MemoryLedger())
+    seen = [T0 - max_age - timedelta(microseconds=1), T0]
+    fixes = Positions(
+        ["old", "new"], [18.5, 18.0], [59.0, 59.0], accuracy_m=[5.0, 5.0], observed_at=seen
+    )
+    got = t.target(make_alert("explosion", Circle(18.0, 59.0, 500.0)), PositionIndex(fixes), T0)
+    assert got.recipients.tolist() == ["new"]
+    assert said in got.explain("old"), got.explain("old")
