@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.machinery
+import importlib.util
 import io
 import re
+import sys
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -174,3 +179,45 @@ def test_devices_without_a_fix_are_not_said_to_be_in_the_country(
     text = played[0]
     assert "in the country with no fix" not in text
     assert f"{oracle['no_fix']:,} with no fix at all (they could be anywhere)" in text
+
+
+# --- scripts/demo on a fresh machine ----------------------------------------------------------
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def _load_venv_script(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    loader = importlib.machinery.SourceFileLoader("_venv", str(SCRIPTS / "_venv.py"))
+    spec = importlib.util.spec_from_loader("_venv", loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a shell script stands in for the Python")
+def test_a_virtualenv_left_without_pip_is_made_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``.venv`` with a Python and no pip is made again, not kept.
+
+    ``python3 -m venv`` without ``ensurepip`` (Debian before ``python3-venv``) leaves one. Every
+    later ``python3 scripts/demo`` kept it and failed at its first step, "No module named pip",
+    even once ``python3-venv`` was installed.
+    """
+    script = _load_venv_script(monkeypatch)
+    venv = tmp_path / ".venv"
+    python = script.bin_of(venv, "python")
+    python.parent.mkdir(parents=True)
+    # A Python 3.12 that runs, but has no pip to import.
+    python.write_text(
+        '#!/bin/sh\ncase "$2" in *"import pip"*) echo "No module named pip" >&2; exit 1;; esac\n'
+        "echo 3 12\n"
+    )
+    python.chmod(0o755)
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(script, "run", lambda *a, **k: calls.append(tuple(map(str, a))))
+    script.ensure_venv(venv, "-e", ".")
+    assert calls[0] == (sys.executable, "-m", "venv", "--clear", str(venv))
+    assert calls[1][1:4] == ("-m", "pip", "install")
