@@ -10,10 +10,12 @@ The pilot's rules as its policy file states them: an Explosion fails open and te
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
 import importlib.machinery
 import importlib.util
 import io
+import json
 import re
 import sys
 from pathlib import Path
@@ -23,8 +25,10 @@ from typing import Any
 import numpy as np
 import pyproj
 import pytest
+import shapely
+import shapely.geometry
 
-from geotarget import _demo
+from geotarget import Circle, PositionIndex, Positions, Targeter, _demo, pilot, sweden
 from geotarget.ledger import MemoryLedger
 
 N, SEED = 30_000, 2024
@@ -32,10 +36,19 @@ GEOD = pyproj.Geod(ellps="WGS84")
 LATER = _demo.DEMO_AT + dt.timedelta(minutes=20)
 
 
+#: The tests' default, and the command's own ``--help`` example (``--devices 100000 --seed 7``).
+RUNS = [(N, SEED), (100_000, 7)]
+
+
+@pytest.fixture(scope="module", params=RUNS, ids=lambda run: f"{run[0]}-devices-seed-{run[1]}")
+def run(request: pytest.FixtureRequest) -> tuple[int, int]:
+    return request.param  # type: ignore[no-any-return]
+
+
 @pytest.fixture(scope="module")
-def played() -> tuple[str, Any, Any]:
+def played(run: tuple[int, int]) -> tuple[str, Any, Any]:
     out = io.StringIO()
-    args = argparse.Namespace(devices=N, seed=SEED, plot=None, ledger=None)
+    args = argparse.Namespace(devices=run[0], seed=run[1], plot=None, ledger=None)
     stage, story = _demo.play(_demo.Out(out), args, MemoryLedger())
     return out.getvalue(), stage, story
 
@@ -58,11 +71,11 @@ def _age_h(observed: Any, at: dt.datetime) -> Any:
     return (now - observed) / np.timedelta64(1, "h")
 
 
-def _oracle() -> dict[str, Any]:
+def _oracle(n: int, seed: int) -> dict[str, Any]:
     """Every count of the story, from the inputs alone."""
-    positions = _demo.demo_positions(N, SEED, _demo.DEMO_AT)
+    positions = _demo.demo_positions(n, seed, _demo.DEMO_AT)
     ids, lon, lat, acc, seen = _columns(positions)
-    moved = _demo.moved_devices(positions, LATER, SEED)
+    moved = _demo.moved_devices(positions, LATER, seed)
     m_ids, m_lon, m_lat, m_acc, m_seen = _columns(moved)
 
     def explosion(lon: Any, lat: Any, acc: Any, seen: Any, at: dt.datetime, r: float) -> Any:
@@ -107,8 +120,8 @@ def _oracle() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def oracle() -> dict[str, Any]:
-    return _oracle()
+def oracle(run: tuple[int, int]) -> dict[str, Any]:
+    return _oracle(*run)
 
 
 def _scene(text: str, number: int) -> str:
@@ -221,3 +234,67 @@ def test_a_virtualenv_left_without_pip_is_made_again(
     script.ensure_venv(venv, "-e", ".")
     assert calls[0] == (sys.executable, "-m", "venv", "--clear", str(venv))
     assert calls[1][1:4] == ("-m", "pip", "install")
+
+
+# --- the pilot's rollout, place by place ------------------------------------------------------
+
+CEST = dt.timezone(dt.timedelta(hours=2))
+#: A day in each phase of the shipped pilot policy, and the counties (SCB's codes) whose places
+#: police information reaches then; None: every place in Sweden.
+PHASE_DAYS = [
+    (dt.datetime(2024, 5, 20, 12, tzinfo=CEST), {"01"}),  # Stockholm County (Storstockholm)
+    (dt.datetime(2024, 10, 1, 12, tzinfo=CEST), {"01", "12", "14"}),
+    (dt.datetime(2025, 3, 1, 13, tzinfo=dt.timezone(dt.timedelta(hours=1))), None),
+]
+
+
+@pytest.mark.parametrize(("at", "counties"), PHASE_DAYS, ids=["phase1", "phase2", "phase3"])
+@pytest.mark.parametrize("kind", ["tip_request", "crime_modus"])
+def test_police_information_reaches_each_municipality_in_its_phase(
+    shared_data: Path, kind: str, at: dt.datetime, counties: set[str] | None
+) -> None:
+    """One device 300 m inside each of the 290 municipalities, one 50 m alert over each.
+
+    The oracle: Lantmäteriet's detailed boundaries (SWEREF 99 TM, an interior point of each
+    municipality shrunk by 300 m, to WGS84 with pyproj) and SCB's municipality → county table;
+    Storstockholm (``storstadsomraden.csv``) is Stockholm County's 26 municipalities.
+    """
+    folder = shared_data / "sweden"
+    with (folder / "kommuner_folkmangd_2024.csv").open(encoding="utf-8") as f:
+        county = {r["kommun_kod"]: r["lan_kod"] for r in csv.DictReader(f)}
+    with (folder / "storstadsomraden.csv").open(encoding="utf-8") as f:
+        stockholm = {r["kommun_kod"] for r in csv.DictReader(f) if r["omrade"] == "Storstockholm"}
+    assert stockholm == {k for k, c in county.items() if c == "01"}
+    features = json.loads((folder / "kommuner_lantmateriet_sweref99tm.geojson").read_text())
+    to_wgs84 = pyproj.Transformer.from_crs(3006, 4326, always_xy=True)
+    places: dict[str, tuple[float, float]] = {}
+    for feature in features["features"]:
+        shape = shapely.geometry.shape(feature["geometry"])
+        inner = shape.buffer(-300.0)
+        point = shapely.point_on_surface(inner if not inner.is_empty else shape)
+        places[feature["properties"]["kommun_kod"]] = to_wgs84.transform(point.x, point.y)
+    assert sorted(places) == sorted(county)
+    codes = sorted(places)
+    lon = np.array([places[c][0] for c in codes])
+    lat = np.array([places[c][1] for c in codes])
+    index = PositionIndex(
+        Positions(codes, lon, lat, accuracy_m=np.full(len(codes), 1.0), observed_at=at)
+    )
+    targeter = Targeter(sweden.hierarchy(), sweden.pilot_policy(), ledger=MemoryLedger())
+    text = pilot.Message(headline="Polisen informerar", description="Test", area_description="Här")
+    wrong = []
+    for i, code in enumerate(codes):
+        alert = getattr(pilot, kind)(
+            identifier=f"PROBE9-{kind}-{code}",
+            sender="polisen@polisen.se",
+            sent=at,
+            area=Circle(float(lon[i]), float(lat[i]), 50.0),
+            sv=text,
+            en=text,
+            onset=at,
+            expires=at + dt.timedelta(hours=2),
+        )
+        told = code in {str(d) for d in targeter.target(alert, index, at).recipients.tolist()}
+        if told != (counties is None or county[code] in counties):
+            wrong.append((code, county[code], told))
+    assert wrong == []
