@@ -501,7 +501,9 @@ def _scene_cancel(stage: Stage, story: Story) -> None:
         story.streamed.get(story.explosion.identifier, 0),
         len(story.results["update"].recipients),
     ]
-    say(f"    {result.verdict.value}: {result.reason}")
+    # (The reason starts "cancelled: ...": said once, "CANCELLED: retract from ...".)
+    reason = result.reason.removeprefix(f"{result.verdict.value.lower()}: ")
+    say(f"    {result.verdict.value}: {reason}")
     say(
         f"    all-clear to {len(result.retract):,} devices = {parts[0]:,} (scene 1) + "
         f"{parts[1]:,} (fresh fixes) + {parts[2]:,} (the Update); the tip request stays "
