@@ -466,7 +466,7 @@ def _scene_update(stage: Stage, story: Story, moved: Positions) -> None:
             "no told device's newest fix left it (no longer covered: 0)"
         )
     say("    why the counts differ from scene 1:")
-    for line in _count_changes(stage, first, result, streamed):
+    for line in _count_changes(stage, first, result, _walkers_covered(story, result, moved)):
         say(f"      {line}")
     say()
 
@@ -501,7 +501,9 @@ def _scene_cancel(stage: Stage, story: Story) -> None:
         story.streamed.get(story.explosion.identifier, 0),
         len(story.results["update"].recipients),
     ]
-    say(f"    {result.verdict.value}: {result.reason}")
+    # (The reason starts "cancelled: ...": said once, "CANCELLED: retract from ...".)
+    reason = result.reason.removeprefix(f"{result.verdict.value.lower()}: ")
+    say(f"    {result.verdict.value}: {reason}")
     say(
         f"    all-clear to {len(result.retract):,} devices = {parts[0]:,} (scene 1) + "
         f"{parts[1]:,} (fresh fixes) + {parts[2]:,} (the Update); the tip request stays "
@@ -694,13 +696,34 @@ def _outcome_phrases(stage: Stage, result: TargetingResult) -> tuple[list[str], 
     ):
         if c.get(outcome):
             not_told.append(f"{c[outcome]:,} {words}")
-    not_told.append(f"{c.get(Outcome.NO_FIX, 0):,} in the country with no fix at all (anywhere)")
+    not_told.append(f"{c.get(Outcome.NO_FIX, 0):,} with no fix at all (they could be anywhere)")
     not_told.append(f"{c.get(Outcome.OUTSIDE_AREA, 0):,} outside the area")
     return told, not_told
 
 
+def _walkers_covered(story: Story, update: TargetingResult, moved: Positions) -> tuple[int, int]:
+    """How many of the devices that walked in the Update's area covers, and how many walked.
+
+    Covered = told now, or told before and not ``no_longer_covered``. (Not the devices told
+    from their fresh fixes: those are only the walkers inside the first, smaller area.)
+    """
+    assert story.explosion is not None
+    first = story.results["explosion"]
+    before = np.concatenate(
+        [
+            np.asarray(first.recipients, dtype=object),
+            np.asarray(story.streamed_ids.get(story.explosion.identifier, []), dtype=object),
+        ]
+    )
+    gone = np.asarray(update.no_longer_covered, dtype=object)
+    kept = before[~np.isin(before.astype(str), gone.astype(str))]
+    covered = np.concatenate([np.asarray(update.recipients, dtype=object), kept]).astype(str)
+    walkers = np.asarray(moved.ids, dtype=object).astype(str)
+    return int(np.isin(walkers, covered).sum()), int(walkers.size)
+
+
 def _count_changes(
-    stage: Stage, first: TargetingResult, now: TargetingResult, streamed: int
+    stage: Stage, first: TargetingResult, now: TargetingResult, walkers: tuple[int, int]
 ) -> list[str]:
     """Why the Update's counts differ from the first version's."""
     c0, c1 = first.counts, now.counts
@@ -712,14 +735,16 @@ def _count_changes(
     n0 = sum(c0.get(o, 0) for o in covered)
     n1 = sum(c1.get(o, 0) for o in covered)
     lines = [
-        f"covered {n0:,} → {n1:,}: the area is {a1 / a0:.0f}× larger ({a0:.2f} → {a1:.2f} km²) "
-        f"and {streamed:,} devices walked in",
+        f"covered {n0:,} → {n1:,}: the area is {a1 / a0:.0f}× larger ({a0:.2f} → {a1:.2f} km²), "
+        f"and {walkers[0]:,} of the {walkers[1]:,} device{'' if walkers[1] == 1 else 's'} that "
+        "walked towards Sergels torg are in it",
     ]
     s0 = c0.get(Outcome.STALE_INCLUDED, 0) + c0.get(Outcome.STALE_LOCATION, 0)
     s1 = c1.get(Outcome.STALE_INCLUDED, 0) + c1.get(Outcome.STALE_LOCATION, 0)
+    near = "" if rules.stale is None else f" or within {rules.stale.margin_m:,.0f} m of it"
     lines.append(
         f"old fixes {s0:,} → {s1:,}: the fixes in the area older than the {fresh} freshness "
-        "limit, 20 minutes later and in a larger area"
+        f"limit{near}, 20 minutes later and in a larger area"
     )
     lines.append(
         f"no fix {c0.get(Outcome.NO_FIX, 0):,} → {c1.get(Outcome.NO_FIX, 0):,}: devices without "

@@ -56,12 +56,27 @@ def _version_of(python: Path) -> tuple[int, int] | None:
     return int(parts[0]), int(parts[1])
 
 
+def _has_pip(python: Path) -> bool:
+    """Whether a virtualenv's Python can import pip.
+
+    ``python3 -m venv`` on a Python without ``ensurepip`` (Debian and Ubuntu before their
+    ``python3-venv`` package is installed) stops after making ``bin/python``, leaving a
+    virtualenv without pip.
+    """
+    try:
+        done = subprocess.run([str(python), "-c", "import pip"], capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
 def ensure_venv(venv: Path, *install: str) -> Path:
     """Create ``venv`` if needed, bring pip up to date and install ``install`` into it.
 
     Refuses a Python older than :data:`OLDEST` before it changes anything, and makes the
     virtualenv again when the one there runs such a Python (left by an earlier run with
-    one) or does not run at all (its Python was removed).
+    one), does not run at all (its Python was removed) or has no pip (its creation stopped
+    part-way).
     """
     if sys.version_info[:2] < OLDEST:
         need = ".".join(map(str, OLDEST))
@@ -78,6 +93,13 @@ def ensure_venv(venv: Path, *install: str) -> Path:
         if found is None or found < OLDEST:
             why = "does not run" if found is None else f"runs Python {found[0]}.{found[1]}"
             print(f"{venv} {why}: making it again", flush=True)
+            run(sys.executable, "-m", "venv", "--clear", venv)
+        elif not _has_pip(python):  # every pip step failed: "No module named pip"
+            print(
+                f"{venv} has no pip (an earlier 'python3 -m venv' stopped before installing "
+                "it): making it again",
+                flush=True,
+            )
             run(sys.executable, "-m", "venv", "--clear", venv)
     else:
         run(sys.executable, "-m", "venv", venv)
