@@ -638,8 +638,16 @@ class Targeter:
             raise _alert_type_error(alert)
         if _not_an_alert(alert) or _not_public(alert) is not None:
             return None
+        adm = self._admitted_at_sent(alert, _DryRun(self.ledger))
+        return None if adm.incident is None else adm.incident.key
+
+    def _admitted_at_sent(self, alert: Alert, dry: _DryRun) -> Admission:
+        """``alert`` admitted at its ``sent`` over the read-only view ``dry``.
+
+        Raises DuplicateIdentifier when its version id holds other content.
+        """
         adm = _lifecycle.admit(
-            _DryRun(self.ledger),
+            dry,
             alert,
             micros("alert.sent", alert.sent),
             lease_micros(self.lease),
@@ -647,7 +655,7 @@ class Targeter:
         )
         if adm.transition is Transition.CONFLICT:
             raise _duplicate(adm.stored_document, alert)
-        return None if adm.incident is None else adm.incident.key
+        return adm
 
     def _enabled(self, regions: frozenset[str]) -> tuple[frozenset[str], Any]:
         """The enabled finest regions of a decision, and their mask (cached per region set).
@@ -1730,15 +1738,7 @@ class Targeter:
             # Admitted over a read-only view (a no-op for a version the ledger holds): a
             # version of another incident that its references link is one of its incident's.
             dry = _DryRun(self.ledger)
-            adm = _lifecycle.admit(
-                dry,
-                alert,
-                micros("alert.sent", alert.sent),
-                lease_micros(self.lease),
-                self.issuers.may_act_for,
-            )
-            if adm.transition is Transition.CONFLICT:
-                raise _duplicate(adm.stored_document, alert)
+            adm = self._admitted_at_sent(alert, dry)
             key = None if adm.incident is None else adm.incident.key
         else:
             found = dry.version(version_id(alert.sender, alert.identifier))
