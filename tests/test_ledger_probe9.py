@@ -25,8 +25,6 @@ from geotarget.alerts import MessageType, Reference
 from geotarget.errors import StoreBusy
 from geotarget.ledger import PostgresLedger, Transition
 
-pytest.importorskip("psycopg")
-
 T0 = dt.datetime(2026, 5, 4, 12, 0, tzinfo=dt.timezone.utc)
 MSG = pilot.Message(headline="Explosionsrisk", description="Lämna området.", area_description="X")
 
