@@ -11,10 +11,13 @@ outside every region). The parts the index cannot settle are decided against the
 regions of an STRtree over them: a circle of reach up to 30 km reaches a region iff the region
 is nearer to its centre than its reach (:func:`geotarget._geodesy.distance_to_geometries`,
 never below the true distance, above it by under a millimetre), all such circles in one
-vectorized pass; the other parts as shapely polygons (a larger circle as a 4,096-point rim, a
-polygon with a margin buffered in its metric frame), by the relate test. Each part is decided
-on its own, so the cost grows with the parts, and not with a rim per small circle (a CAP
-document of thousands of circles).
+vectorized pass; the other parts (a larger circle, a polygon with a margin) first as shapely
+polygons drawn inside them (a 4,096-point rim, a buffer in the metric frame), by the relate
+test, then — for the regions within the sliver such a polygon leaves out — in the part's own
+azimuthal-equidistant frame, as the matcher decides a device (:meth:`Territory._drawn`): a
+circle's rim crossing a border by centimetres between two rim points still reaches the region
+beyond, where devices are told. Each part is decided on its own, so the cost grows with the
+parts, and not with a rim per small circle (a CAP document of thousands of circles).
 
 :meth:`Territory.detached` finds the parts of a multi-part area that reach no region and are
 not joined, through parts that meet, to one that does: a kind told beyond the border may not be
@@ -30,12 +33,13 @@ import shapely
 
 from geotarget import _geodesy, _geos
 from geotarget._geodesy import circle_window
+from geotarget._index import polygons
 from geotarget._index.boundary import part_window
 from geotarget.areas import Area, Circle, Polygon
 from geotarget.regions import RegionSet
 
 #: Circles up to this reach are decided by distance (within the 1 mm documented for
-#: :func:`geotarget._geodesy.distance_to_geometries`); larger ones as 4,096-point rims.
+#: :func:`geotarget._geodesy.distance_to_geometries`); larger ones by :meth:`Territory._drawn`.
 _NEAR_M = 30_000.0
 
 
@@ -120,8 +124,57 @@ class Territory:
             for k, code in self._circles(chosen):
                 codes[circles[k]].add(code)
         for i in others:
-            codes[i] |= self._polygonal(parts[i]._to_lonlat_polygon())
+            codes[i] |= self._drawn(parts[i])
         return codes
+
+    def _drawn(self, part: Circle | Polygon) -> set[str]:
+        """The regions a larger circle, or a polygon with a margin, reaches, as it is matched.
+
+        Its lon/lat shape (a circle's 4,096-point rim, a margin's rounded buffer) lies within
+        the part: the regions it reaches, the relate test settles. That shape is drawn
+        *inside* the part — chords under a rim, a buffer's arcs cut short — by up to
+        :func:`_sliver_m` (centimetres for a circle of 1,000 km, metres for a margin of
+        100 km), where devices are told all the same. So each other region within that
+        sliver of the shape is decided as the matcher decides a device: in the part's own
+        azimuthal-equidistant frame (about a circle's centre, where distances from it are
+        geodesic; a polygon's :func:`geotarget._index.polygons.frame`), it is reached iff
+        its nearest point there is nearer than the radius, or the margin. The region is
+        first cut to the band around the shape, so the work grows with the regions near
+        the rim, not with their size.
+        """
+        inner = part._to_lonlat_polygon()
+        reached = self._polygonal(inner)
+        west, south, east, north = part_window(part)
+        far = max(abs(south), abs(north))
+        sliver = _sliver_m(part)
+        if far >= 89.0 or west <= -180.0 or east >= 180.0:
+            band = shapely.box(west, south, east, north)  # near a pole or the antimeridian
+        else:
+            # Degrees at least as long as the sliver in every direction, twice over.
+            band = shapely.buffer(
+                inner, 2.0 * sliver / (_geodesy.R_MIN * np.cos(np.radians(far))) * _geodesy.DEG
+            )
+        candidates = self._tree.query(band, predicate="intersects")
+        candidates = np.array(
+            [c for c in candidates.tolist() if str(self._codes[c]) not in reached], dtype=np.intp
+        )
+        if candidates.size == 0:
+            return reached
+        if isinstance(part, Circle):
+            lon0, lat0, shape, limit = part.lon, part.lat, shapely.points(0.0, 0.0), part.reach_m
+        else:
+            lon0, lat0, shape = polygons.frame(part)
+            limit = part.margin_m
+
+        def to_frame(xy: Any) -> Any:
+            return np.column_stack(_geodesy.to_aeqd(lon0, lat0, xy[:, 0], xy[:, 1]))
+
+        near = [
+            shapely.transform(_geodesy.densify(piece, polygons.DENSIFY_DEG), to_frame)
+            for piece in shapely.intersection(self._geoms[candidates], band).tolist()
+        ]
+        hit = np.asarray(shapely.distance(shape, np.array(near, dtype=object)) < limit)
+        return reached | set(self._codes[candidates[hit]].tolist())
 
     def _circles(self, circles: list[Circle]) -> list[tuple[int, str]]:
         """(circle, code) for each region nearer to the circle's centre than its reach."""
@@ -143,6 +196,20 @@ class Territory:
             return set()
         hit = _geos.relate_pattern(geom, self._geoms[candidates], "T********")
         return set(self._codes[candidates[hit]].tolist())
+
+
+def _sliver_m(part: Circle | Polygon) -> float:
+    """How far, at most, the part's lon/lat shape lies inside the part as matched, in metres.
+
+    A circle's rim: chords of 1/4,096 of a turn (a sagitta of ``r (1 - cos(pi / 4096))``,
+    under ``3e-7 r``), their lon/lat lines bowing from the geodesic by under ``1e-7 r``
+    more. A margin: arcs of 1/256 of a turn (``m (1 - cos(pi / 256))``, under ``8e-5 m``),
+    the frame's scale error (:attr:`geotarget.Polygon.margin_error_bound_m`) and the
+    densification's millimetre. Each rounded well up, and a few centimetres for rounding.
+    """
+    if isinstance(part, Circle):
+        return 1e-6 * part.reach_m + 0.05
+    return 1e-4 * part.margin_m + part.margin_error_bound_m + 0.05
 
 
 def _meeting(parts: tuple[Circle | Polygon, ...], i: Any, j: Any) -> Any:
