@@ -111,3 +111,37 @@ def test_a_large_circle_reaching_across_the_border_is_the_issuer_s_only_when_the
     elif radius_m < 40_000.0:
         # Within 0101 alone (lat 59 to 60, lon 17 to 17.5) and abroad: the issuer's own.
         assert got.verdict is Verdict.DELIVER, got.reason
+
+
+# --- A polygon with a margin (the territory check on its own) -----------------------------------
+#
+# An alert area carries no margin (CAP has none), but the territory check takes any area: a
+# wedge whose tip points at the border, grown by a margin whose round cap reaches just across
+# it, between the vertices a buffer of the cap would have.
+
+
+@pytest.mark.parametrize("margin_m", [5_000.0, 20_000.0])
+@pytest.mark.parametrize("turn_deg", [0.0, 1.0, 1.3])
+@pytest.mark.parametrize("side", [1.0, -1.0])
+def test_a_margin_reaching_across_the_border_reaches_the_region_beyond(
+    margin_m: float, turn_deg: float, side: float
+) -> None:
+    from geotarget import Polygon
+    from geotarget._authority import Territory
+
+    # Half the most a buffer's arc of 1/256 of a turn cuts inside its circle, across the
+    # border (side 1) or short of it (side -1).
+    into_m = side * margin_m * (1.0 - np.cos(np.pi / 256.0)) / 2.0
+    tip = _GEOD.fwd(BORDER_LON, 59.5, 270.0, margin_m - into_m)[:2]
+    north = _GEOD.fwd(*tip, 300.0 + turn_deg, 2000.0)[:2]
+    south = _GEOD.fwd(*tip, 240.0 + turn_deg, 2000.0)[:2]
+    wedge = Polygon([tip, north, south], margin_m=margin_m)
+    d, foot = _distance_to_border(*tip)
+    slack = wedge.margin_error_bound_m + 0.01
+    if margin_m - slack <= d <= margin_m + slack:
+        pytest.skip("within the margin's documented error bound of the border")
+    reached = Territory(REGIONS.region_set("municipality")).reached(Area([wedge]))
+    assert ("0102" in reached) == (d < margin_m)
+    if d < margin_m:  # a point of 0102 inside the margin, as the matcher decides it
+        across = _just_across(*tip, foot, margin_m - slack)
+        assert wedge.contains(np.array([across[0]]), np.array([across[1]])).all()
