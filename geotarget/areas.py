@@ -977,7 +977,7 @@ class Polygon(_PartBase):
         if self.margin_m == 0.0:
             return self._shape
         lon0, lat0, metric = polygons.frame(self)
-        grown = shapely.buffer(metric, self.margin_m, quad_segs=64)
+        grown = _geos.grown(metric, self.margin_m, 64)
         t = _geodesy.aeqd_transformer(lon0, lat0)
         back = shapely.transform(
             grown, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1], direction="INVERSE"))

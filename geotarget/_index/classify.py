@@ -529,8 +529,13 @@ def _screen(
             meets, met = got
         clear_a = clear_b = ~wild_a & ~meets
     else:
-        clear_a = ~wild_a & ~edges.meets_boxes(box_a[0], box_a[1], -box_a[2], -box_a[3])
-        clear_b = ~wild_b & ~edges.meets_boxes(west, south, east, north)
+        # Only a device in the polygon can be held (box a), only one outside met by none (b).
+        clear_a = np.zeros(xt.size, dtype=np.bool_)
+        clear_b = np.zeros(xt.size, dtype=np.bool_)
+        sel = np.flatnonzero(inside & ~wild_a)
+        clear_a[sel] = _boxes_clear(part, edges, box_a[:, sel], True)
+        sel = np.flatnonzero(~inside & ~wild_b)
+        clear_b[sel] = _boxes_clear(part, edges, box_b[:, sel], False)
     hold = inside & clear_a
     rank[todo[hold]] = _HOLDS
     left = ~hold & ~(~inside & clear_b)
@@ -550,6 +555,29 @@ def _screen(
             long = found[0] is None
             near, dense = (None, None) if found[0] is None else found[0]
     return todo[left], near, dense, long
+
+
+def _boxes_clear(part: Polygon, edges: SegmentGrid, box: FloatArray, side: bool) -> BoolArray:
+    """Whether each box (rows west, south, -east, -north) meets none of the polygon's edges.
+
+    ``side``: whether the boxes' devices are in the polygon. A box with a corner on the other
+    side meets the boundary (its rim, a closed path, crosses it), whatever edge it is: one
+    ``intersects_xy`` a corner decides the boxes over a dense boundary (a comb's teeth, a
+    skerry coast), which would each pair with every edge of the cells they span. Only the
+    boxes whose corners all lie on their device's side are tested against the edges
+    (:meth:`SegmentGrid.meets_boxes`).
+    """
+    w, s, e, n = box[0], box[1], -box[2], -box[3]
+    rest = np.arange(w.size)
+    for cx, cy in ((w, s), (e, n), (e, s), (w, n)):
+        if rest.size == 0:
+            break
+        got = np.asarray(polygons.intersects_xy(part, cx[rest], cy[rest]), dtype=np.bool_)
+        rest = rest[got == side]
+    clear = np.zeros(w.size, dtype=np.bool_)
+    if rest.size:
+        clear[rest] = ~edges.meets_boxes(w[rest], s[rest], e[rest], n[rest])
+    return clear
 
 
 #: (device box, screen piece) pairs the screen's cells may list, per box (plus
@@ -880,8 +908,12 @@ def _in_steps(
 
 
 #: Slack, as a share of the margin, of the grown polygon GEOS draws in :func:`_held_in_margin`
-#: (GEOS simplifies its input by a hundredth of the distance and draws arcs by inscribed chords).
+#: (GEOS simplifies its input by a hundredth of the distance and draws arcs by inscribed chords;
+#: twice the outward error it is measured to have, when that is more:
+#: :func:`geotarget._geos.overshoot`).
 _GROWN_SLACK = 0.02
+#: The pieces, as a share of the margin, of the grown boundary whose distance is measured.
+_OVERSHOOT_SHARE = 0.002
 #: Points on each disk's rim :func:`_held_in_margin` checks before drawing the grown polygon.
 _RIM_PROBES = 16
 
@@ -930,15 +962,16 @@ def _held_in_margin(
         near_part = _metric_near(metric, m, mx, my, ri)
         if near_part is None:
             return
-        piece = shapely.buffer(near_part, m, quad_segs=16)
+        piece = _geos.grown(near_part, m, 16)
+        # The drawing's outward error, measured (GEOS may cut deeper than it promises).
+        excess = _geos.overshoot(piece, near_part, m, _OVERSHOOT_SHARE * m)
+        slack = max(_GROWN_SLACK * m, 2.0 * excess)
         edge = shapely.boundary(piece)
         shapely.prepare(piece)
         shapely.prepare(edge)
         pts = shapely.points(mx, my)
         held = np.asarray(shapely.covers(piece, pts), dtype=np.bool_)
-        held &= ~np.asarray(
-            _dwithin(edge, pts, ri + _GROWN_SLACK * m + BAND_M + _PAD_M), dtype=np.bool_
-        )
+        held &= ~np.asarray(_dwithin(edge, pts, ri + slack + BAND_M + _PAD_M), dtype=np.bool_)
     rank[idx[held]] = _HOLDS
 
 
@@ -1352,7 +1385,9 @@ def _grown_near(part: Polygon, x: FloatArray, y: FloatArray, r: FloatArray) -> A
     margin less twice :data:`_GROWN_SLACK` of it (GEOS simplifies by a hundredth of the
     distance; the other hundredth covers the lon/lat-straight edges drawn back between
     vertices at most :data:`_GROWN_EDGE_M` apart), drawn back in lon/lat. The polygon's own
-    shape where the margin cannot be drawn so (near 180° or a pole, or an invalid frame).
+    shape where the margin cannot be drawn so (near 180° or a pole, or an invalid frame, or
+    where GEOS drew it farther out than :data:`_GROWN_SLACK` of the margin, as measured by
+    :func:`geotarget._geos.overshoot`).
     """
     shape = part.shape
     m = part.margin_m
@@ -1367,7 +1402,10 @@ def _grown_near(part: Polygon, x: FloatArray, y: FloatArray, r: FloatArray) -> A
         if near is None or d <= 0.0:
             return shape
         edge = min(_GROWN_EDGE_M, _GROWN_EDGE_SHARE * m)
-        drawn = shapely.segmentize(shapely.buffer(near, d, quad_segs=16), edge)
+        metric_drawn = _geos.grown(near, d, 16)
+        if _geos.overshoot(metric_drawn, near, d, _OVERSHOOT_SHARE * m) > _GROWN_SLACK * m:
+            return shape  # drawn farther than the slack allows (measured): no margin here
+        drawn = shapely.segmentize(metric_drawn, edge)
         t = _geodesy.aeqd_transformer(lon0, lat0)
         back = shapely.transform(
             drawn,
