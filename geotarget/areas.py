@@ -977,7 +977,11 @@ class Polygon(_PartBase):
         if self.margin_m == 0.0:
             return self._shape
         lon0, lat0, metric = polygons.frame(self)
-        grown = _geos.grown(metric, self.margin_m, 64)
+        # One GEOS buffer, not :func:`geotarget._geos.grown`'s stages: the territory check and
+        # ``area_m2`` rely on it lying within GEOS's promised error of the margin, which stages
+        # may exceed (a jagged polygon with a wide margin costs more here: classification
+        # does not draw it).
+        grown = shapely.buffer(metric, self.margin_m, quad_segs=64)
         t = _geodesy.aeqd_transformer(lon0, lat0)
         back = shapely.transform(
             grown, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1], direction="INVERSE"))

@@ -203,7 +203,7 @@ def test_a_comb_margin_is_grown_without_crossing_every_tooth(
 ) -> None:
     """The GEOS buffers of a comb's margin pair few segments within twice their distance.
 
-    A comb of 300 teeth 30 m apart at 59°N, grown by its margin for ``area_m2`` and for the
+    A comb of 300 teeth 30 m apart at 59°N, grown by its margin, in a classification, for the
     disks over its gaps: one buffer by the margin met every tooth within twice the margin of
     each (thousands of segments each: 600 teeth grown by 10 km took 9 s within a
     classification, 2,000 teeth 210 s).
@@ -212,8 +212,7 @@ def test_a_comb_margin_is_grown_without_crossing_every_tooth(
     index = _devices_near(17.9, 58.9, 18.25, 59.1, 20_000)
     calls = _buffer_calls(monkeypatch)
     rows, _ = index.classify(part, RULE, AT)
-    area = part.area_m2
-    assert rows.size > 1000 and area > 0.0
+    assert rows.size > 1000
     assert calls
     rng = np.random.default_rng(2)
     for geom, d in calls:
