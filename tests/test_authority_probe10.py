@@ -90,7 +90,7 @@ def _targeted(area: Area, spots: dict[str, tuple[float, float]]) -> TargetingRes
 
 @pytest.mark.parametrize("radius_m", [31_000.0, 300_000.0, 1_000_000.0])
 @pytest.mark.parametrize("turn_deg", [0.0, 0.022, 0.044])
-@pytest.mark.parametrize("into_m", [0.01, 0.03, -0.01, -0.1])
+@pytest.mark.parametrize("into_m", [0.01, 0.03, -0.02, -0.1])
 def test_a_large_circle_reaching_across_the_border_is_the_issuer_s_only_when_the_oracle_says_so(
     radius_m: float, turn_deg: float, into_m: float
 ) -> None:
@@ -98,8 +98,8 @@ def test_a_large_circle_reaching_across_the_border_is_the_issuer_s_only_when_the
     circle = Circle(float(centre[0]), float(centre[1]), radius_m)
     d, foot = _distance_to_border(circle.lon, circle.lat)
     reaches = d < radius_m - 0.002
-    if not reaches and d <= radius_m + 0.002:
-        pytest.skip("within the oracle's sampling of the border")
+    # Every case is decidable by the oracle: none within its sampling of the border.
+    assert reaches or d > radius_m + 0.002, (d, radius_m)
     spots = (
         {"across": _just_across(circle.lon, circle.lat, foot, radius_m - 0.001)} if reaches else {}
     )
