@@ -55,6 +55,9 @@ MAX_MARGIN_M = 100_000.0
 #: Metres beyond which a point's side of the metric frame's boundary is its side of the lon/lat
 #: one (the frame's densification, 0.5 mm, and rounding; as classify's padding, twice).
 _SAME_SIDE_M = 0.004
+#: Points from which :meth:`Polygon._within_margin` measures against the metric boundary
+#: (drawn for the call) instead of the metric polygon.
+_BOUNDARY_POINTS = 2048
 #: Points from which :meth:`Polygon._within_margin` computes the centre's bounds if unknown.
 _CENTRE_POINTS = 32
 
@@ -924,7 +927,15 @@ class Polygon(_PartBase):
             lon0, lat0, metric = polygons.frame(self)
             mx, my = _geodesy.to_aeqd(lon0, lat0, x[ask], y[ask])
             pts = shapely.points(np.asarray(mx), np.asarray(my))
-            out[ask] = np.asarray(shapely.dwithin(metric, pts, m), dtype=np.bool_)
+            near = metric
+            if ask.size >= _BOUNDARY_POINTS and m > _SAME_SIDE_M:
+                # These points lie outside the lon/lat polygon: inside the metric one only
+                # within _SAME_SIDE_M of its boundary, so the polygon is within m of one iff
+                # its boundary is. GEOS's polygon test first asks whether the point is in the
+                # polygon, a ray cast along a parallel that meets every tooth of a comb.
+                near = shapely.boundary(metric)
+                shapely.prepare(near)
+            out[ask] = np.asarray(shapely.dwithin(near, pts, m), dtype=np.bool_)
         return out
 
     @property

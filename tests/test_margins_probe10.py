@@ -426,3 +426,34 @@ def test_a_crowded_comb_is_grown_in_stages_near_one_buffer() -> None:
     inward = (1.0 - np.cos(np.pi / (4 * _geos.STAGE_QUAD_SEGS))) * d
     excess = _geos.overshoot(got, comb, d, 0.002 * d)
     assert shapely.hausdorff_distance(got, one) <= inward + excess + 1e-6 * d
+
+
+@pytest.mark.parametrize("margin", [0.003, 0.5, 1_000.0])
+def test_many_points_in_a_comb_margin_are_measured_as_the_definition_says(margin: float) -> None:
+    """``contains`` over many points near a comb (the boundary's distance, not GEOS's polygon).
+
+    Against the documented frame (``aeqd`` about the bounds' middle, pyproj) and shapely's
+    distance to the metric polygon; points within a millimetre of the margin are not compared.
+    """
+    part = Polygon(_comb(300, 17.99, 58.995, 0.15, 0.05), margin_m=margin)
+    west, south, east, north = part.bounds
+    rng = np.random.default_rng(7)
+    n = 20_000
+    # Half near the teeth's tips and gaps (where the margin band is), half over the bounds.
+    lon = np.r_[rng.uniform(west, east, n // 2), rng.uniform(17.99, 18.14, n // 2)]
+    lat = np.r_[
+        rng.uniform(south, north, n // 2),
+        58.995 + 0.05 + rng.uniform(-0.002, 0.002, n // 2) * max(margin, 1.0) / 1_000.0,
+    ]
+    got = np.asarray(part.contains(lon, lat))
+    t, metric = _frame(part)
+    mx, my = t.transform(lon, lat)
+    d = np.asarray(shapely.distance(metric, shapely.points(mx, my)))
+    in_lonlat = shapely.intersects_xy(part.shape, lon, lat)
+    want = in_lonlat | (d <= margin)
+    checked = in_lonlat | (np.abs(d - margin) > 1e-3)
+    assert checked.sum() > 0.9 * lon.size
+    outside = ~in_lonlat & checked
+    assert outside.sum() >= 2048 and (want & outside).any() and (~want & outside).any()
+    bad = np.flatnonzero(checked & (got != want))
+    assert bad.size == 0, (bad[:5], d[bad[:5]])
