@@ -69,6 +69,7 @@ from geotarget._kind_rules import KindRules, rules_to_table
 from geotarget._validate import iterable
 from geotarget.alerts import Alert, Info
 from geotarget.alerts._values import (
+    KIND_CODE,
     KIND_NAME,
     KIND_NAME_RULE,
     XML_SPACE,
@@ -77,6 +78,7 @@ from geotarget.alerts._values import (
     check_cap_id,
     check_text,
     cut_words,
+    is_kind_code,
     kind_name,
 )
 from geotarget.errors import GeotargetError, InvalidInput, InvalidPolicy, InvalidType, Problem
@@ -265,6 +267,14 @@ def _codes(value: object) -> tuple[NamedValue, ...]:
             lookalike = mixed_words(f"event_codes[{i}].{part}", getattr(items[i], part))
             if lookalike is not None:
                 raise InvalidInput(lookalike)
+        if is_kind_code(code.value_name):
+            raise InvalidInput(
+                f"event_codes[{i}] must not name {KIND_CODE!r} (got {brief(items[i].value_name)}"
+                f", {brief(items[i].value)}): the built-in rule {KIND_CODE_RULE!r} reads that "
+                "code first, so a block carrying it is of the kind its value names whatever "
+                "this rule says, and the condition could never decide a kind (a rule cannot "
+                "rename a kind: register the kind the code names, or match another code)"
+            )
     return tuple(dict.fromkeys(out))
 
 
@@ -406,7 +416,9 @@ class RecognitionRule:
     event_codes : sequence of NamedValue, default ()
         The block must carry one of these ``<eventCode>`` pairs (``valueName`` exact once
         surrounding whitespace is stripped and composed (NFC), ``value`` as
-        :func:`normalise_event`); neither may be blank.
+        :func:`normalise_event`); neither may be blank, and the ``valueName`` may not be
+        ``geotarget:kind``, which the built-in rule reads first (such a condition would
+        never decide a kind).
     senders : sequence of str, default ()
         The alert's ``<sender>`` must be one of these (exact); each must be a possible CAP
         sender (not empty, no whitespace, ``,``, ``<`` or ``&``). There are no wildcards: a

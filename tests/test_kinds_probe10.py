@@ -1,0 +1,74 @@
+"""Probe 10 of kinds as data: what operators write in rules and what upstream feeds send.
+
+Each test states its oracle in plain Python (unicodedata, the policy file's own words), never
+the implementation's helpers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from geotarget import InvalidInput, InvalidPolicy
+from geotarget.alerts import KIND_CODE, Alert, Info, NamedValue
+from geotarget.kinds import (
+    RecognitionRule,
+    Recognizer,
+)
+
+T0 = datetime(2026, 5, 4, 19, 30, tzinfo=timezone.utc)
+
+
+def alert(*infos: Info, sender: str = "larm@example.se") -> Alert:
+    """An Actual Alert with the given info blocks."""
+    return Alert(identifier="A-1", sender=sender, sent=T0, status="Actual", msg_type="Alert",
+                 scope="Public", infos=infos)  # fmt: skip
+
+
+def info(event: str, *, categories: tuple[str, ...] = ("Security",), language: str = "en",
+         codes: tuple[NamedValue, ...] = ()) -> Info:  # fmt: skip
+    """One info block."""
+    return Info(language=language, categories=categories, event=event, urgency="Immediate",
+                severity="Severe", certainty="Likely", event_codes=codes)  # fmt: skip
+
+
+# --- a rule on the geotarget:kind code could never decide a kind ------------------------------
+
+
+@pytest.mark.parametrize("value_name", [KIND_CODE, f"\n  {KIND_CODE}\t"])
+def test_a_rule_on_the_kind_code_is_refused_as_it_could_never_decide(value_name: str) -> None:
+    """An operator "renaming" another deployment's kind by its geotarget:kind code.
+
+    The oracle, from the documented contract: a block carrying geotarget:kind is of the kind
+    the code names, before any rule is tried, so a rule conditioned on that code never
+    decides anything. It was kept, and the alerts it meant were of the code's kind.
+    """
+    remap = NamedValue(value_name, "chemical")
+    with pytest.raises(InvalidInput, match=r"event_codes\[0\] must not name 'geotarget:kind'"):
+        RecognitionRule(name="remap", kind="chemical_release", event_codes=[remap])
+    # With another code beside it, the kind code is still a condition that never decides.
+    with pytest.raises(InvalidInput, match=r"event_codes\[1\] must not name 'geotarget:kind'"):
+        RecognitionRule(name="remap", kind="chemical_release",
+                        event_codes=[NamedValue("SOS", "GAS"), remap])  # fmt: skip
+    document = alert(info("Gasmoln", codes=(NamedValue(KIND_CODE, "chemical"),)))
+    assert document.kind == "chemical"  # what any recognizer answers for it, rule or no rule
+    policy = f"""
+        [[recognition]]
+        name = "remap"
+        kind = "chemical_release"
+        event_codes = [{{ value_name = "{value_name.strip()}", value = "chemical" }}]
+    """
+    with pytest.raises(InvalidPolicy, match=r"must not name 'geotarget:kind'.*could never"):
+        Recognizer.from_toml(policy)
+
+
+def test_other_codes_and_a_kind_code_in_the_document_still_work() -> None:
+    """A rule on another code is unchanged; the kind code in a document still names its kind."""
+    rule = RecognitionRule(name="sos", kind="explosion", event_codes=[NamedValue("SOS", "EXPL")])
+    rules = Recognizer([rule])
+    got = rules.recognise(alert(info("Händelse", codes=(NamedValue("SOS", "expl"),))))
+    assert got is not None and (got.kind, got.rule) == ("explosion", "sos")
+    coded = alert(info("Händelse", codes=(NamedValue(KIND_CODE, "tip_request"),)))
+    got = rules.recognise(coded)
+    assert got is not None and (got.kind, got.rule) == ("tip_request", KIND_CODE)
