@@ -115,8 +115,11 @@ _RULE_NAME_RULE = "1 to 64 letters, digits, '_', '.', ':' or '-', starting with 
 _SPACE = re.compile(r"\s+")
 #: Invisible characters that say nothing about an event: the soft hyphen, the zero-width space,
 #: the word joiner and the zero-width no-break space (a byte order mark a feed left inside a
-#: field). Joiners that change how a script is written (U+200C, U+200D) are kept.
-_INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]")
+#: field); and the marks and controls of writing direction (U+061C, U+200E, U+200F, U+202A to
+#: U+202E, U+2066 to U+2069), which editors put around and inside text that mixes Arabic,
+#: Persian or Hebrew with Latin letters or digits: they change how a text is shown, never what
+#: it says. Joiners that change how a script is written (U+200C, U+200D) are kept.
+_INVISIBLE = re.compile("[\u00ad\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
 
 
 def normalise_event(text: str) -> str:
@@ -126,7 +129,8 @@ def normalise_event(text: str) -> str:
     is decomposed before folding and composed after: two texts that are the same but for case
     and composition compare equal (Unicode's canonical caseless match), whichever is upper case.
     Invisible characters that carry nothing (a soft hyphen, a zero-width space, a word joiner,
-    a byte order mark) are dropped.
+    a byte order mark, a mark or control of writing direction such as U+200F RIGHT-TO-LEFT
+    MARK) are dropped.
 
     Examples
     --------
@@ -137,7 +141,7 @@ def normalise_event(text: str) -> str:
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.1.0
-       Invisible characters are dropped.
+       Invisible characters are dropped; so are marks of writing direction.
     """
     if not isinstance(text, str):
         raise InvalidType(f"event must be a str (got {type(text).__name__} {brief(text)})")

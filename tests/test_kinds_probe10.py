@@ -6,11 +6,12 @@ the implementation's helpers.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime, timezone
 
 import pytest
 
-from geotarget import InvalidInput, InvalidPolicy
+from geotarget import InvalidInput, InvalidPolicy, pilot
 from geotarget.alerts import KIND_CODE, Alert, Info, NamedValue
 from geotarget.kinds import (
     RecognitionRule,
@@ -72,3 +73,44 @@ def test_other_codes_and_a_kind_code_in_the_document_still_work() -> None:
     coded = alert(info("Händelse", codes=(NamedValue(KIND_CODE, "tip_request"),)))
     got = rules.recognise(coded)
     assert got is not None and (got.kind, got.rule) == ("tip_request", KIND_CODE)
+
+
+# --- marks of writing direction say nothing about an event ------------------------------------
+
+#: The marks and controls of writing direction, by their Unicode names (the oracle).
+DIRECTION = [
+    "ARABIC LETTER MARK",
+    "LEFT-TO-RIGHT MARK",
+    "RIGHT-TO-LEFT MARK",
+    "LEFT-TO-RIGHT EMBEDDING",
+    "RIGHT-TO-LEFT EMBEDDING",
+    "POP DIRECTIONAL FORMATTING",
+    "LEFT-TO-RIGHT OVERRIDE",
+    "RIGHT-TO-LEFT OVERRIDE",
+    "LEFT-TO-RIGHT ISOLATE",
+    "RIGHT-TO-LEFT ISOLATE",
+    "FIRST STRONG ISOLATE",
+    "POP DIRECTIONAL ISOLATE",
+]
+
+
+@pytest.mark.parametrize("mark", [unicodedata.lookup(n) for n in DIRECTION])
+def test_a_direction_mark_in_an_event_does_not_hide_its_kind(mark: str) -> None:
+    """An Arabic translation typed in an editor that wraps it in direction marks.
+
+    Oracle: the text with the mark removed is the one the rule names, and a mark changes
+    how a text is shown, not what it says (Unicode's bidirectional algorithm).
+    """
+    arabic = "انفجار"  # "explosion"
+    rule = RecognitionRule(name="ar", kind="explosion", events=[arabic, f"{mark}Gas{mark}läcka"])
+    rules = Recognizer([rule]) + pilot.RECOGNITION
+    for event in (f"{mark}{arabic}", f"{arabic}{mark}", f"{arabic[:2]}{mark}{arabic[2:]}"):
+        assert event.replace(mark, "") == arabic  # the oracle: the same text without it
+        got = rules.recognise(alert(info(event, language="ar")))
+        assert got is not None and (got.kind, got.rule) == ("explosion", "ar"), ascii(event)
+    got = rules.recognise(alert(info("Gasläcka", language="sv-SE")))
+    assert got is not None and got.rule == "ar"  # the mark in the rule's own text is dropped
+    got = rules.recognise(alert(info(f"Explo{mark}sion", language="sv-SE")))
+    assert got is not None and (got.kind, got.rule) == ("explosion", "pilot:explosion")
+    # A joiner that changes how a script is written is not such a mark: it still counts.
+    assert rules.recognise(alert(info(f"{arabic}\u200d"))) is None
