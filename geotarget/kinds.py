@@ -759,7 +759,8 @@ def location_rules_from_dict(data: Mapping[str, Any]) -> dict[str, KindRules]:
     ``include_no_fix``      tell devices without any fix (default ``false``)
     ``beyond_border``       tell devices in the area beyond the country's regions (default
                             ``false``)
-    ``max_recipients``      block an alert reaching more devices, unless confirmed (an integer)
+    ``max_recipients``      block an alert reaching more devices, unless confirmed (a whole
+                            number: ``600000.0``, as JSON may write it, is 600,000)
     ``max_area_km2``        block an alert with a larger area, unless confirmed
     ======================  ======================================================================
 

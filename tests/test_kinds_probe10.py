@@ -16,6 +16,8 @@ from geotarget.alerts import KIND_CODE, Alert, Info, NamedValue
 from geotarget.kinds import (
     RecognitionRule,
     Recognizer,
+    location_rules_from_json,
+    location_rules_from_toml,
 )
 
 T0 = datetime(2026, 5, 4, 19, 30, tzinfo=timezone.utc)
@@ -114,3 +116,37 @@ def test_a_direction_mark_in_an_event_does_not_hide_its_kind(mark: str) -> None:
     assert got is not None and (got.kind, got.rule) == ("explosion", "pilot:explosion")
     # A joiner that changes how a script is written is not such a mark: it still counts.
     assert rules.recognise(alert(info(f"{arabic}\u200d"))) is None
+
+
+# --- a count written as a float by a JSON writer ----------------------------------------------
+
+
+@pytest.mark.parametrize("written", ["600000.0", "6e5", "6.0E5"])
+def test_a_whole_recipient_count_written_as_a_float_is_that_count(written: str) -> None:
+    """``json.dumps`` writes a count computed as a float ``600000.0``: JSON has one number.
+
+    KindRules takes ``max_recipients=600000.0`` as 600,000 (its documented rule); the policy
+    file refused the same number, so a generated JSON policy could not be loaded. Oracle:
+    the float's value as a Python int, when it is whole; a fraction is still refused.
+    """
+    import json
+
+    from geotarget.targeting import KindRules
+
+    count = int(float(written))
+    assert float(written).is_integer()
+    assert KindRules(include_ambiguous=True, max_recipients=float(written)).max_recipients == count
+    table: dict[str, object] = {"include_ambiguous": True, "max_recipients": float(written)}
+    document = {"location_rules": {"chemical_release": table}}
+    text = json.dumps(document)
+    assert '"max_recipients": 600000.0' in text  # what a Python tool writes
+    got = location_rules_from_json(text)["chemical_release"].max_recipients
+    assert got == count and type(got) is int
+    toml = (
+        f"[location_rules.chemical_release]\ninclude_ambiguous = true\nmax_recipients = {written}"
+    )
+    got = location_rules_from_toml(toml)["chemical_release"].max_recipients
+    assert got == count and type(got) is int
+    for fraction in ("600000.5", "1e-3"):
+        with pytest.raises(InvalidPolicy, match=r"max_recipients: must be an integer > 0"):
+            location_rules_from_toml(toml.replace(written, fraction))
