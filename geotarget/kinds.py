@@ -160,8 +160,19 @@ def check_kind_name(field: str, value: object) -> str:
     return kind_name(field, value)
 
 
-def _v_kind(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    check_kind_name(attribute.name, value)
+def _kind(value: object) -> str:
+    """``value`` as a plain ``str`` kind name (a converter), or InvalidInput naming ``kind``.
+
+    The deprecated ``AlertKind`` member is accepted as its name, and kept as the name: kept as
+    the member, its kind read ``_AlertKind.EXPLOSION`` wherever it is written into a message
+    (a reason, an explanation), since a ``str`` enum formats as its member's name.
+    """
+    return check_kind_name("kind", value)
+
+
+def _name(value: object) -> str:
+    """:func:`_kind` for a field called ``name``."""
+    return check_kind_name("name", value)
 
 
 @attrs.frozen
@@ -183,7 +194,7 @@ class Kind:
     .. versionadded:: 0.1.0
     """
 
-    name: str = attrs.field(validator=_v_kind)
+    name: str = attrs.field(converter=_name)
     label: str = attrs.field()
 
     @label.validator
@@ -410,7 +421,8 @@ class RecognitionRule:
         Names the rule in results (``TargetingResult.recognised_by``) and errors: 1 to 64
         letters, digits, ``_ . : -``.
     kind : str
-        The kind it recognises (a kind name).
+        The kind it recognises (a kind name; the deprecated ``AlertKind`` member is kept as
+        its name, a plain ``str``).
     events : sequence of str, default ()
         ``<event>`` texts, in any language; compared by :func:`normalise_event`. A word mixing
         Latin, Cyrillic or Greek letters (a lookalike, ``Explosi\u043en`` with a Cyrillic
@@ -450,7 +462,7 @@ class RecognitionRule:
     """
 
     name: str = attrs.field()
-    kind: str = attrs.field(validator=_v_kind)
+    kind: str = attrs.field(converter=_kind)
     events: tuple[str, ...] = attrs.field(default=(), converter=_events)
     categories: frozenset[Category] = attrs.field(default=(), converter=_categories)
     event_codes: tuple[NamedValue, ...] = attrs.field(default=(), converter=_codes)

@@ -150,3 +150,46 @@ def test_a_whole_recipient_count_written_as_a_float_is_that_count(written: str) 
     for fraction in ("600000.5", "1e-3"):
         with pytest.raises(InvalidPolicy, match=r"max_recipients: must be an integer > 0"):
             location_rules_from_toml(toml.replace(written, fraction))
+
+
+# --- the deprecated AlertKind, accepted as a kind name, is kept as the name -------------------
+
+
+def test_a_rule_of_the_deprecated_alert_kind_says_the_kinds_name_in_reasons() -> None:
+    """``RecognitionRule(kind=AlertKind.EXPLOSION)``: code written before kinds were names.
+
+    The enum is documented as accepted wherever a kind name is; the rule kept the member,
+    whose f-string is ``_AlertKind.EXPLOSION``, so the reason said "_AlertKind.EXPLOSION is
+    enabled" and the explanation "(_AlertKind.EXPLOSION, recognised by rule ...)". Oracle: the
+    kind's name, a plain str, wherever the kind is written.
+    """
+    import datetime as dt
+
+    from targeting_helpers import make_regions
+
+    from geotarget import Circle, PositionIndex, Positions
+    from geotarget.alerts import AlertArea
+    from geotarget.kinds import Kind
+    from geotarget.rollout import nationwide
+    from geotarget.targeting import Targeter, Verdict
+
+    with pytest.warns(DeprecationWarning, match="AlertKind is deprecated"):
+        member = pilot.AlertKind.EXPLOSION
+    rule = RecognitionRule(name="sos:small", kind=member, events=["Smäll"])
+    assert type(rule.kind) is str and rule.kind == "explosion"
+    kind = Kind(member, "Explosion")
+    assert type(kind.name) is str and f"{kind}" == "explosion"
+    targeter = Targeter(make_regions(), nationwide("XX", kinds=["explosion"]),
+                        recognition=Recognizer([rule]))  # fmt: skip
+    block = Info(language="sv-SE", categories=["Safety"], event="Smäll", urgency="Immediate",
+                 severity="Severe", certainty="Likely",
+                 areas=[AlertArea.from_area("Torget", Circle(17.5, 59.5, 500.0))])  # fmt: skip
+    message = Alert(identifier="S-1", sender="larm@example.se", sent=T0, status="Actual",
+                    msg_type="Alert", scope="Public", infos=[block])  # fmt: skip
+    devices = PositionIndex(Positions(["d"], [17.5], [59.5], observed_at=T0))
+    result = targeter.target(message, devices, T0 + dt.timedelta(minutes=1))
+    assert result.verdict is Verdict.DELIVER and result.recipients.tolist() == ["d"]
+    assert type(result.kind) is str and result.kind == "explosion"
+    assert result.reason.startswith("explosion is enabled (NATIONWIDE")
+    assert "(explosion, recognised by rule 'sos:small')" in result.explain("d")
+    assert "AlertKind" not in result.reason + result.explain("d")
