@@ -445,10 +445,10 @@ class RecognitionRule:
     Raises
     ------
     InvalidInput
-        For a bad name or kind, an unknown category, a blank event, a blank event code, a
-        sender no CAP document can carry, holding a wildcard ``*`` or written with lookalike
-        letters, or a rule that sets
-        neither ``events`` nor ``event_codes``.
+        For a bad name or kind, an unknown category, a blank event, a blank event code or
+        one named ``geotarget:kind``, a sender no CAP document can carry, holding a wildcard
+        ``*`` or written with lookalike letters, or a rule that sets neither ``events`` nor
+        ``event_codes``.
 
     Examples
     --------
