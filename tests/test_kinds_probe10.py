@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 
@@ -193,3 +194,186 @@ def test_a_rule_of_the_deprecated_alert_kind_says_the_kinds_name_in_reasons() ->
     assert result.reason.startswith("explosion is enabled (NATIONWIDE")
     assert "(explosion, recognised by rule 'sos:small')" in result.explain("d")
     assert "AlertKind" not in result.reason + result.explain("d")
+
+
+# --- end to end: a policy file's kinds, rules, issuers and rollout against a plain model ------
+
+MODEL_POLICY = """
+country = "XX"
+timezone = "UTC"
+
+[[issuers]]
+name = "national"
+senders = ["polisen@polisen.se"]
+kinds = ["explosion", "crime_modus", "tip_request"]
+regions = ["XX"]
+
+[[issuers]]
+name = "c01"
+senders = ["c01@polisen.se"]
+kinds = ["crime_modus", "tip_request"]
+regions = ["01"]
+
+[[issuers]]
+name = "rtj"
+senders = ["rtj@rtj.se"]
+kinds = ["chemical_release", "gas"]
+regions = ["XX"]
+
+[[kinds.explosion.phases]]
+starts_at = 2024-01-01T00:00:00Z
+regions = ["XX"]
+
+[[kinds.crime_modus.phases]]
+starts_at = 2024-01-01T00:00:00Z
+regions = ["01"]
+
+[[kinds.chemical_release.phases]]
+starts_at = 2024-01-01T00:00:00Z
+regions = ["02"]
+
+[[kinds.gas.phases]]
+starts_at = 2030-01-01T00:00:00Z
+regions = ["XX"]
+
+[[recognition]]
+name = "rtj:chemical"
+kind = "chemical_release"
+events = ["Kemikalieutsläpp", "Chemical release"]
+categories = ["CBRNE"]
+
+[[recognition]]
+name = "sos:gas"
+kind = "gas"
+event_codes = [{ value_name = "SOS", value = "GAS" }]
+"""
+
+#: Fixes are exact points (accuracy 0), so the model's "inside" is a geodesic distance.
+EXACT = "include_ambiguous = false\nlocation = { max_age_s = 3600, accuracy = 0.0 }\n"
+#: The model: the kind an event text names under the pilot's rules, and the category it needs.
+PILOT_EVENTS = {
+    "Explosion": ("explosion", None),
+    "Explosionsrisk": ("explosion", None),
+    "Risk för explosion": ("explosion", None),
+    "Brottsmodus": ("crime_modus", "Security"),
+    "Tips": ("tip_request", "Security"),
+    "Kemikalieutsläpp": (None, None),  # the file's rule, below
+    "Storm": (None, None),
+    "Sprängning": (None, None),
+}
+ISSUED = {
+    "polisen@polisen.se": ({"explosion", "crime_modus", "tip_request"}, {"01", "02"}),
+    "c01@polisen.se": ({"crime_modus", "tip_request"}, {"01"}),
+    "rtj@rtj.se": ({"chemical_release", "gas"}, {"01", "02"}),
+}
+ENABLED = {"explosion": {"01", "02"}, "crime_modus": {"01"}, "chemical_release": {"02"},
+           "tip_request": set(), "gas": set()}  # fmt: skip
+#: The counties each test area touches (county 01 west of lon 18, 02 east of it).
+AREAS = {(17.5, 3000.0): {"01"}, (18.5, 3000.0): {"02"}, (18.0, 8000.0): {"01", "02"}}
+
+
+def test_a_policy_files_kinds_decide_as_a_plain_model_of_the_contract_says(
+    tmp_path: Any,
+) -> None:
+    """Issuer, recognition (event spelt as feeds spell it, category, codes), authority, rollout.
+
+    The model restates the documented order in plain Python: an unknown sender; the
+    ``geotarget:kind`` code, then the file's rules, then the pilot's (event texts compared
+    without case, spacing, invisible characters or marks of direction); a kind without rules;
+    the issuer's kinds and regions; the kind enabled nowhere yet; the area outside the enabled
+    counties; and the recipients, by pyproj's geodesic distance and the county of the point.
+    """
+    import datetime as dt
+    import random
+
+    import numpy as np
+    import pyproj
+    from targeting_helpers import make_regions
+
+    from geotarget import Circle, PositionIndex, Positions, load_policy
+    from geotarget.alerts import AlertArea
+    from geotarget.targeting import Targeter
+
+    kinds = ("explosion", "crime_modus", "tip_request", "chemical_release", "gas")
+    path = tmp_path / "policy.toml"
+    path.write_text(
+        MODEL_POLICY + "".join(f"\n[location_rules.{k}]\n{EXACT}" for k in kinds),
+        encoding="utf-8",
+    )
+    policy = load_policy(path)
+    rng = random.Random(10)
+    geod = pyproj.Geod(ellps="WGS84")
+    n = 60
+    lons = np.array([rng.uniform(17.3, 18.7) for _ in range(n)])
+    lats = np.array([rng.uniform(59.45, 59.55) for _ in range(n)])
+    ids = [f"d{i}" for i in range(n)]
+    at = datetime(2024, 5, 20, 12, tzinfo=timezone.utc)
+    devices = PositionIndex(Positions(ids, lons, lats, observed_at=at))
+
+    def as_fed(text: str) -> str:
+        """The text as a feed may write it: case, spacing, an invisible mark inside."""
+        s = "".join(c.upper() if rng.random() < 0.3 else c for c in text)
+        mark = rng.choice(["", "\u00ad", "\u200f", "\ufeff", "\u2066"])
+        k = rng.randrange(1, len(s))
+        s = s[:k] + mark + s[k:]
+        s = s.replace(" ", rng.choice([" ", "  ", "\t", "\u00a0"]))
+        return rng.choice(["", " ", "\n  "]) + s + rng.choice(["", " "])
+
+    for trial in range(300):
+        sender = rng.choice([*ISSUED, "someone@example.se"])
+        text = rng.choice([*PILOT_EVENTS, "Chemical release"])
+        category = rng.choice(["Safety", "Security", "CBRNE", "Met"])
+        code_kind, gas = None, False
+        codes: list[NamedValue] = []
+        draw = rng.random()
+        if draw < 0.15:
+            code_kind = rng.choice(["explosion", "chemical_release", "radiation", "gas"])
+            codes.append(NamedValue(KIND_CODE, code_kind))
+        elif draw < 0.3:
+            name = rng.choice(["SOS", " SOS\n", "sos"])
+            codes.append(NamedValue(name, rng.choice(["GAS", " gas ", "GAS\u200b"])))
+            gas = name.strip() == "SOS"
+        (lon, radius), touched = rng.choice(list(AREAS.items()))
+        block = Info(language="sv-SE", categories=[category], event=as_fed(text),
+                     urgency="Immediate", severity="Severe", certainty="Likely",
+                     event_codes=codes,
+                     areas=[AlertArea.from_area("A", Circle(lon, 59.5, radius))])  # fmt: skip
+        message = Alert(identifier=f"M-{trial}", sender=sender, sent=at, status="Actual",
+                        msg_type="Alert", scope="Public", infos=[block])  # fmt: skip
+        targeter = Targeter(make_regions(), policy.rollout, recognition=policy.recognition,
+                            issuers=policy.issuers, location_rules=policy.location_rules)  # fmt: skip
+        got = targeter.target(message, devices, at + dt.timedelta(minutes=1))
+        # The model.
+        pilot_kind, needs = PILOT_EVENTS.get(text, (None, None))
+        if code_kind is not None:
+            kind = code_kind
+        elif text in ("Kemikalieutsläpp", "Chemical release") and category == "CBRNE":
+            kind = "chemical_release"
+        elif gas:
+            kind = "gas"
+        elif pilot_kind is not None and needs in (None, category):
+            kind = pilot_kind
+        else:
+            kind = None
+        if sender not in ISSUED:
+            expected = "UNKNOWN_ISSUER"
+        elif kind is None or kind not in kinds:
+            expected = "UNRECOGNISED_KIND"
+        elif kind not in ISSUED[sender][0] or not touched <= ISSUED[sender][1]:
+            expected = "NOT_AUTHORISED"
+        elif not ENABLED[kind]:
+            expected = "KIND_NOT_ENABLED"
+        elif not touched & ENABLED[kind]:
+            expected = "AREA_OUTSIDE_ROLLOUT"
+        else:
+            expected = "DELIVER"
+        assert got.verdict.value == expected, (trial, ascii(block.event), got.reason)
+        if expected == "DELIVER":
+            assert kind is not None
+            _, _, metres = geod.inv(np.full(n, lon), np.full(n, 59.5), lons, lats)
+            told = {
+                ids[i]
+                for i in range(n)
+                if metres[i] <= radius and ("01" if lons[i] < 18.0 else "02") in ENABLED[kind]
+            }
+            assert set(got.recipients.tolist()) == told, trial
