@@ -254,8 +254,19 @@ def rules_from_table(table: object, path: str) -> tuple[KindRules | None, list[P
                 )
     if "max_recipients" in table:
         value = table["max_recipients"]
-        if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_RECIPIENTS:
-            fields["max_recipients"] = value
+        # A whole number written as a float (JSON's 600000.0, as Python's json writes a count
+        # computed as a float; TOML's 6e5) is that count, as KindRules takes it: JSON has one
+        # kind of number. Up to 2**53 a float holds every whole number exactly.
+        whole = _float(value)
+        count = (
+            value
+            if isinstance(value, int) and not isinstance(value, bool)
+            else int(whole)
+            if whole is not None and whole.is_integer()
+            else None
+        )
+        if count is not None and 0 < count <= MAX_RECIPIENTS:
+            fields["max_recipients"] = count
         else:
             problems.append(
                 Problem(

@@ -69,6 +69,7 @@ from geotarget._kind_rules import KindRules, rules_to_table
 from geotarget._validate import iterable
 from geotarget.alerts import Alert, Info
 from geotarget.alerts._values import (
+    KIND_CODE,
     KIND_NAME,
     KIND_NAME_RULE,
     XML_SPACE,
@@ -77,6 +78,7 @@ from geotarget.alerts._values import (
     check_cap_id,
     check_text,
     cut_words,
+    is_kind_code,
     kind_name,
 )
 from geotarget.errors import GeotargetError, InvalidInput, InvalidPolicy, InvalidType, Problem
@@ -113,8 +115,11 @@ _RULE_NAME_RULE = "1 to 64 letters, digits, '_', '.', ':' or '-', starting with 
 _SPACE = re.compile(r"\s+")
 #: Invisible characters that say nothing about an event: the soft hyphen, the zero-width space,
 #: the word joiner and the zero-width no-break space (a byte order mark a feed left inside a
-#: field). Joiners that change how a script is written (U+200C, U+200D) are kept.
-_INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]")
+#: field); and the marks and controls of writing direction (U+061C, U+200E, U+200F, U+202A to
+#: U+202E, U+2066 to U+2069), which editors put around and inside text that mixes Arabic,
+#: Persian or Hebrew with Latin letters or digits: they change how a text is shown, never what
+#: it says. Joiners that change how a script is written (U+200C, U+200D) are kept.
+_INVISIBLE = re.compile("[\u00ad\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
 
 
 def normalise_event(text: str) -> str:
@@ -124,7 +129,8 @@ def normalise_event(text: str) -> str:
     is decomposed before folding and composed after: two texts that are the same but for case
     and composition compare equal (Unicode's canonical caseless match), whichever is upper case.
     Invisible characters that carry nothing (a soft hyphen, a zero-width space, a word joiner,
-    a byte order mark) are dropped.
+    a byte order mark, a mark or control of writing direction such as U+200F RIGHT-TO-LEFT
+    MARK) are dropped.
 
     Examples
     --------
@@ -135,7 +141,7 @@ def normalise_event(text: str) -> str:
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.1.0
-       Invisible characters are dropped.
+       Invisible characters are dropped; so are marks of writing direction.
     """
     if not isinstance(text, str):
         raise InvalidType(f"event must be a str (got {type(text).__name__} {brief(text)})")
@@ -154,8 +160,19 @@ def check_kind_name(field: str, value: object) -> str:
     return kind_name(field, value)
 
 
-def _v_kind(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    check_kind_name(attribute.name, value)
+def _kind(value: object) -> str:
+    """``value`` as a plain ``str`` kind name (a converter), or InvalidInput naming ``kind``.
+
+    The deprecated ``AlertKind`` member is accepted as its name, and kept as the name: kept as
+    the member, its kind read ``_AlertKind.EXPLOSION`` wherever it is written into a message
+    (a reason, an explanation), since a ``str`` enum formats as its member's name.
+    """
+    return check_kind_name("kind", value)
+
+
+def _name(value: object) -> str:
+    """:func:`_kind` for a field called ``name``."""
+    return check_kind_name("name", value)
 
 
 @attrs.frozen
@@ -177,7 +194,7 @@ class Kind:
     .. versionadded:: 0.1.0
     """
 
-    name: str = attrs.field(validator=_v_kind)
+    name: str = attrs.field(converter=_name)
     label: str = attrs.field()
 
     @label.validator
@@ -265,6 +282,14 @@ def _codes(value: object) -> tuple[NamedValue, ...]:
             lookalike = mixed_words(f"event_codes[{i}].{part}", getattr(items[i], part))
             if lookalike is not None:
                 raise InvalidInput(lookalike)
+        if is_kind_code(code.value_name):
+            raise InvalidInput(
+                f"event_codes[{i}] must not name {KIND_CODE!r} (got {brief(items[i].value_name)}"
+                f", {brief(items[i].value)}): the built-in rule {KIND_CODE_RULE!r} reads that "
+                "code first, so a block carrying it is of the kind its value names whatever "
+                "this rule says, and the condition could never decide a kind (a rule cannot "
+                "rename a kind: register the kind the code names, or match another code)"
+            )
     return tuple(dict.fromkeys(out))
 
 
@@ -396,7 +421,8 @@ class RecognitionRule:
         Names the rule in results (``TargetingResult.recognised_by``) and errors: 1 to 64
         letters, digits, ``_ . : -``.
     kind : str
-        The kind it recognises (a kind name).
+        The kind it recognises (a kind name; the deprecated ``AlertKind`` member is kept as
+        its name, a plain ``str``).
     events : sequence of str, default ()
         ``<event>`` texts, in any language; compared by :func:`normalise_event`. A word mixing
         Latin, Cyrillic or Greek letters (a lookalike, ``Explosi\u043en`` with a Cyrillic
@@ -406,7 +432,9 @@ class RecognitionRule:
     event_codes : sequence of NamedValue, default ()
         The block must carry one of these ``<eventCode>`` pairs (``valueName`` exact once
         surrounding whitespace is stripped and composed (NFC), ``value`` as
-        :func:`normalise_event`); neither may be blank.
+        :func:`normalise_event`); neither may be blank, and the ``valueName`` may not be
+        ``geotarget:kind``, which the built-in rule reads first (such a condition would
+        never decide a kind).
     senders : sequence of str, default ()
         The alert's ``<sender>`` must be one of these (exact); each must be a possible CAP
         sender (not empty, no whitespace, ``,``, ``<`` or ``&``). There are no wildcards: a
@@ -417,10 +445,10 @@ class RecognitionRule:
     Raises
     ------
     InvalidInput
-        For a bad name or kind, an unknown category, a blank event, a blank event code, a
-        sender no CAP document can carry, holding a wildcard ``*`` or written with lookalike
-        letters, or a rule that sets
-        neither ``events`` nor ``event_codes``.
+        For a bad name or kind, an unknown category, a blank event, a blank event code or
+        one named ``geotarget:kind``, a sender no CAP document can carry, holding a wildcard
+        ``*`` or written with lookalike letters, or a rule that sets neither ``events`` nor
+        ``event_codes``.
 
     Examples
     --------
@@ -434,7 +462,7 @@ class RecognitionRule:
     """
 
     name: str = attrs.field()
-    kind: str = attrs.field(validator=_v_kind)
+    kind: str = attrs.field(converter=_kind)
     events: tuple[str, ...] = attrs.field(default=(), converter=_events)
     categories: frozenset[Category] = attrs.field(default=(), converter=_categories)
     event_codes: tuple[NamedValue, ...] = attrs.field(default=(), converter=_codes)
@@ -743,7 +771,8 @@ def location_rules_from_dict(data: Mapping[str, Any]) -> dict[str, KindRules]:
     ``include_no_fix``      tell devices without any fix (default ``false``)
     ``beyond_border``       tell devices in the area beyond the country's regions (default
                             ``false``)
-    ``max_recipients``      block an alert reaching more devices, unless confirmed (an integer)
+    ``max_recipients``      block an alert reaching more devices, unless confirmed (a whole
+                            number: ``600000.0``, as JSON may write it, is 600,000)
     ``max_area_km2``        block an alert with a larger area, unless confirmed
     ======================  ======================================================================
 
