@@ -1,0 +1,88 @@
+"""The documented API as an integrator reads it: each promise of a guide page, checked.
+
+An integrator builds against the pages, not the code. Each test here takes one statement of
+docs/quickstart, integrators, matching, areas, delivery, gotchas or design and checks it
+against an oracle of its own: plain arithmetic (a two-dimensional normal error's radii),
+``pyproj.Geod`` distances, ``len`` of a quoted text, the public enums themselves, or the API
+run with inputs no other test uses. A page that says one thing while the library does another
+fails here, naming the page and the statement.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from pathlib import Path
+
+import pyproj
+import pytest
+
+from geotarget import LocationRule, PositionIndex, Positions
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+GEOD = pyproj.Geod(ellps="WGS84")
+AT = dt.datetime(2024, 5, 20, 14, 5, tzinfo=dt.timezone.utc)
+
+
+def _page(name: str) -> str:
+    """A page's text with its line breaks and indentation folded into single spaces."""
+    return " ".join((DOCS / name).read_text(encoding="utf-8").split())
+
+
+def _within_normal(k_sigma: float) -> float:
+    """P(R <= k σ) for a circular two-dimensional normal error (Rayleigh-distributed R)."""
+    return 1.0 - math.exp(-(k_sigma**2) / 2.0)
+
+
+def _sigmas(probability: float) -> float:
+    """The radius, in σ, of the disk holding ``probability`` of a 2-D normal error."""
+    return math.sqrt(-2.0 * math.log(1.0 - probability))
+
+
+def test_the_matching_page_states_the_multiples_of_a_95_and_99_percent_disk() -> None:
+    """``accuracy_m`` is a 68 % radius (1.51 σ): a 95 % disk is 1.62 of it, not 2.45.
+
+    The page said "about 2.45 a 95 % disk": 2.45 is the 95 % radius in σ, and 2.45 times the
+    68 % radius that phones report is a 99.9 % disk.
+    """
+    r68 = _sigmas(0.68)
+    page = _page("matching.rst")
+    said = re.search(r"a 95 % disk is about ([0-9.]+) times the 68 % radius", page)
+    assert said, "matching.rst must say what multiple of accuracy_m is a 95 % disk"
+    assert _within_normal(float(said.group(1)) * r68) == pytest.approx(0.95, abs=0.002)
+    assert "2.45 a 95 % disk" not in page
+    ninety_nine = re.search(r"and ([0-9.]+) is a 99 % disk", page)
+    assert ninety_nine
+    assert _within_normal(float(ninety_nine.group(1)) * r68) == pytest.approx(0.99, abs=0.002)
+    sigmas = re.search(r"whose 68 % radius is ([0-9.]+) σ and 95 % radius ([0-9.]+) σ", page)
+    assert sigmas
+    assert float(sigmas.group(1)) == pytest.approx(_sigmas(0.68), abs=0.005)
+    assert float(sigmas.group(2)) == pytest.approx(_sigmas(0.95), abs=0.005)
+    # The multiple is one a LocationRule takes (0 <= accuracy <= 10).
+    assert LocationRule(accuracy=float(said.group(1))).accuracy == float(said.group(1))
+
+
+def test_without_a_max_age_an_undated_fix_is_classified_by_its_disk_as_the_page_says() -> None:
+    """``max_age`` none accepts any age, an unknown one too; with one, undated is UNKNOWN.
+
+    The page said fixes without ``observed_at`` are UNKNOWN, under ``max_age`` whose default
+    is none: read alone, every undated fix was UNKNOWN. The oracle is the fix itself: one at
+    the circle's centre with an exact position lies inside it.
+    """
+    from geotarget import Circle, Location
+
+    fixes = Positions(["dated", "undated"], [18.0, 18.0], [59.0, 59.0], observed_at=[AT, None])
+    index = PositionIndex(fixes)
+    area = Circle(18.0, 59.0, 100.0)
+    rows, states = index.classify(area, LocationRule(), AT)
+    assert rows.tolist() == [0, 1]
+    assert states.tolist() == [Location.INSIDE, Location.INSIDE]
+    rows, states = index.classify(area, LocationRule(max_age=dt.timedelta(hours=1)), AT)
+    assert states.tolist() == [Location.INSIDE, Location.UNKNOWN]
+    page = _page("matching.rst")
+    assert (
+        "Without a ``max_age`` every fix is classified by its disk, one without "
+        "``observed_at`` included" in page
+    )
