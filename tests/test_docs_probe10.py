@@ -14,7 +14,9 @@ import datetime as dt
 import math
 import re
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pyproj
 import pytest
 
@@ -86,3 +88,76 @@ def test_without_a_max_age_an_undated_fix_is_classified_by_its_disk_as_the_page_
         "Without a ``max_age`` every fix is classified by its disk, one without "
         "``observed_at`` included" in page
     )
+
+
+def test_the_areas_page_says_how_wide_a_buffer_in_degrees_is_on_the_ground() -> None:
+    """A "10 km" buffer of 0.0898° at 60°N reaches 5 km east and west: 10 km wide, not 5.
+
+    The page said "an ellipse only 5 km wide east–west". The oracle measures the buffer's
+    extent with ``pyproj.Geod`` from its centre and across it, and the true circle's width.
+    """
+    degrees = 10_000.0 / 111_320.0  # "10 km" as degrees of the equator, as the picture draws it
+    reach = GEOD.inv(18.0, 60.0, 18.0 + degrees, 60.0)[2]
+    wide = GEOD.inv(18.0 - degrees, 60.0, 18.0 + degrees, 60.0)[2]
+    tall = GEOD.inv(18.0, 60.0 - degrees, 18.0, 60.0 + degrees)[2]
+    page = _page("areas.rst")
+    said = re.search(
+        r"a \"10 km\" buffer of ([0-9.]+)° is an ellipse reaching only ([0-9]+) km east and west "
+        r"of the centre \(([0-9]+) km wide where the real area is ([0-9]+) km\)",
+        page,
+    )
+    assert said, "areas.rst must say how far the degree buffer reaches east and west"
+    assert float(said.group(1)) == pytest.approx(degrees, abs=5e-5)
+    assert float(said.group(2)) * 1000.0 == pytest.approx(reach, rel=0.02)
+    assert float(said.group(3)) * 1000.0 == pytest.approx(wide, rel=0.02)
+    assert float(said.group(4)) * 1000.0 == pytest.approx(tall, rel=0.02)  # the circle's width
+    assert "only 5 km wide" not in page
+
+
+def _in_box(box: tuple[float, float, float, float], lon: Any, lat: Any) -> Any:
+    """Whether each point lies in ``(west, south, east, north)``, read as RFC 7946 reads it."""
+    west, south, east, north = box
+    lon, lat = np.asarray(lon), np.asarray(lat)
+    across = (lon >= west) | (lon <= east) if west > east else (lon >= west) & (lon <= east)
+    return across & (lat >= south) & (lat <= north)
+
+
+def test_bounds_across_the_antimeridian_are_as_the_areas_page_says() -> None:
+    """A circle across 180° has ``west > east``; a polygon's margin across it, and an Area, -180/180.
+
+    The page said any part across the antimeridian has ``west > east``: a polygon whose margin
+    reaches across has ``(-180, ..., 180, ...)``. Either holds every point of the part: the
+    oracle draws the circle's rim with ``Geod.fwd`` and places a point in the polygon's margin
+    beyond 180° with ``Geod.fwd`` from its edge.
+    """
+    from geotarget import Area, Circle, Polygon
+
+    circle = Circle(179.99, 0.0, 10_000.0)
+    azimuths = np.linspace(0.0, 360.0, 721)
+    lon, lat, _ = GEOD.fwd(
+        np.full(azimuths.size, circle.lon),
+        np.full(azimuths.size, circle.lat),
+        azimuths,
+        np.full(azimuths.size, circle.radius_m),
+    )
+    west, _, east, _ = circle.bounds
+    assert west > east
+    assert _in_box(circle.bounds, lon, lat).all()
+
+    edge = Polygon([(179.9, 0.0), (180.0, 0.0), (180.0, 0.1), (179.9, 0.1)], margin_m=1000.0)
+    beyond_lon, beyond_lat, _ = GEOD.fwd(180.0, 0.05, 90.0, 500.0)  # 500 m east of its edge
+    assert bool(edge.contains(beyond_lon, beyond_lat))
+    assert edge.bounds[0] == -180.0 and edge.bounds[2] == 180.0
+    assert _in_box(edge.bounds, beyond_lon, beyond_lat)
+
+    for area in (Area([circle]), Area([circle, edge]), Area([circle, Circle(18.0, 59.0, 1e3)])):
+        assert (area.bounds[0], area.bounds[2]) == (-180.0, 180.0)
+        assert _in_box(area.bounds, lon, lat).all()
+    assert (Area([edge]).bounds[0], Area([edge]).bounds[2]) == (-180.0, 180.0)
+    page = _page("areas.rst")
+    assert "a circle that crosses the antimeridian has ``west > east``" in page
+    assert (
+        "a polygon whose margin reaches across it, and an :class:`~geotarget.areas.Area` with "
+        "any part that crosses it, has west ``-180`` and east ``180``" in page
+    )
+    assert "a part that crosses the antimeridian has ``west > east``" not in page
