@@ -161,3 +161,90 @@ def test_bounds_across_the_antimeridian_are_as_the_areas_page_says() -> None:
         "any part that crosses it, has west ``-180`` and east ``180``" in page
     )
     assert "a part that crosses the antimeridian has ``west > east``" not in page
+
+
+_NUMBERS = "zero one two three four five six seven eight nine ten eleven twelve"
+_NUMBER_WORDS = {w: i for i, w in enumerate(_NUMBERS.split(" "))}
+
+
+def test_the_gotchas_count_the_characters_of_the_text_they_quote() -> None:
+    """``from_toml("pilot.toml")`` reads ten characters as TOML: the page said eleven."""
+    from geotarget.errors import InvalidPolicy
+    from geotarget.rollout import RolloutPolicy
+
+    page = _page("gotchas.rst")
+    said = re.findall(r"reads the (\w+) characters ``([^`]+)``", page)
+    assert said, "gotchas.rst must say how many characters a str policy is read as"
+    for word, text in said:
+        assert _NUMBER_WORDS[word] == len(text), (word, text)
+    with pytest.raises(InvalidPolicy, match=re.escape("pass pathlib.Path('pilot.toml')")):
+        RolloutPolicy.from_toml("pilot.toml")
+
+
+def test_the_gotchas_link_the_regions_rule_they_name_and_it_holds() -> None:
+    """A point on a shared border is in one region, the lowest code: linked, not "the page".
+
+    The page said "(see the regions page)" in plain text. The oracle: two squares sharing an
+    edge, the point on it and a vertex of it, each located in the square whose code sorts
+    first.
+    """
+    import shapely.geometry as sg
+
+    from geotarget.regions import Region, RegionSet
+
+    left = Region(code="b", name="B", level="x", geometry=sg.box(0.0, 0.0, 1.0, 1.0))
+    right = Region(code="a", name="A", level="x", geometry=sg.box(1.0, 0.0, 2.0, 1.0))
+    regions = RegionSet([left, right])
+    assert regions.locate([1.0, 1.0, 0.5, 1.5], [0.5, 1.0, 0.5, 0.5]).tolist() == [
+        "a",
+        "a",
+        "b",
+        "a",
+    ]
+    page = _page("gotchas.rst")
+    assert "(:doc:`regions`: the lowest code wins)" in page
+    assert "lowest code" in _page("regions.rst")
+    # No page refers to another one by name in plain text: a :doc: link is checked by the
+    # nitpicky Sphinx build, "the regions page" is not.
+    pages = {p.stem for p in DOCS.glob("*.rst")}
+    for path in sorted(DOCS.glob("*.rst")):
+        for name in re.findall(r"\bthe (\w+) page\b", _page(path.name)):
+            assert name not in pages, f"{path.name} names the {name} page without a :doc: link"
+
+
+def test_the_gotchas_say_how_far_rounding_moves_a_fix_in_sweden() -> None:
+    """Half a grid cell's diagonal at Sweden's southern end: 64 m, 640 m, 6.4 km, 6.4 m.
+
+    The page said "up to about 60 m ... 600 m ... 6 km" and "at most 6 m" for 0.0001°. The
+    oracle is ``pyproj.Geod`` across a cell at the built-in regions' southernmost latitude,
+    where a degree of longitude is longest; :meth:`Positions.rounding_note` says the same.
+    """
+    from geotarget import sweden
+
+    south = sweden.hierarchy().region_set("municipality").bounds[1]
+
+    def half_diagonal(step: float) -> float:
+        return float(GEOD.inv(18.0, south, 18.0 + step, south + step)[2]) / 2.0
+
+    page = _page("gotchas.rst")
+    said = re.search(
+        r"in Sweden up to about ([0-9.]+) m at 0\.001 degrees, ([0-9.]+) m at 0\.01, ([0-9.]+) km "
+        r"at 0\.1, at its southern end",
+        page,
+    )
+    assert said, "gotchas.rst must say how far rounding may move a fix"
+    for metres, step in zip(
+        (said[1], said[2], float(said[3]) * 1000.0), (1e-3, 1e-2, 1e-1), strict=True
+    ):
+        assert float(metres) == pytest.approx(half_diagonal(step), rel=0.01), step
+    finest = re.search(r"a grid of 0\.0001 degrees moves a fix by at most about ([0-9.]+) m", page)
+    assert finest
+    assert float(finest[1]) == pytest.approx(half_diagonal(1e-4), rel=0.01)
+    # The command's own note, for ten fixes on a 0.001° grid at that latitude.
+    lat = np.round(np.full(10, south + 0.0004), 3)
+    lon = np.round(np.linspace(13.0, 13.2, 10), 3)
+    note = Positions(
+        [str(i) for i in range(10)], lon, lat, accuracy_m=np.full(10, 5.0), observed_at=AT
+    ).rounding_note()
+    assert note is not None
+    assert f"up to {round(half_diagonal(1e-3))} m" in note
