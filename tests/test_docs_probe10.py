@@ -248,3 +248,61 @@ def test_the_gotchas_say_how_far_rounding_moves_a_fix_in_sweden() -> None:
     ).rounding_note()
     assert note is not None
     assert f"up to {round(half_diagonal(1e-3))} m" in note
+
+
+def test_the_delivery_page_names_every_lifecycle_state_an_incident_can_be_in() -> None:
+    """ACTIVE, CANCELLED, EXPIRED and MERGED: the page listed three of the four.
+
+    The oracle drives a chain out of order through the store's public API: C (naming B)
+    starts an incident under B's id, A starts its own, and B (naming A) joins them. One of the
+    two incidents is then MERGED, only the other is active, and a device claimed under A's
+    key is confirmed by that key and counted in the incident it joined.
+    """
+    from geotarget import Circle, pilot
+    from geotarget.alerts import MessageType, Reference
+    from geotarget.ledger import IncidentState, MemoryLedger
+
+    sender = "polisen@polisen.se"
+    text = pilot.Message(headline="Explosion", description="Lämna området.", area_description="T")
+
+    def version(ident: str, minutes: int, names: tuple[str, int] | None = None) -> Any:
+        """The chain's version ``ident`` sent ``minutes`` after AT, an Update if it names one."""
+        refs: tuple[Reference, ...] = ()
+        if names is not None:
+            sent = AT + dt.timedelta(minutes=names[1])
+            refs = (Reference(sender=sender, identifier=names[0], sent=sent),)
+        return pilot.explosion(
+            identifier=ident,
+            sender=sender,
+            sent=AT + dt.timedelta(minutes=minutes),
+            area=Circle(18.06528, 59.3325, 500.0),
+            sv=text,
+            en=text,
+            onset=AT,
+            expires=AT + dt.timedelta(hours=2),
+            msg_type=MessageType.ALERT if names is None else MessageType.UPDATE,
+            references=refs,
+        )
+
+    store = MemoryLedger()
+    store.admit(version("C", 2, names=("B", 1)), at=AT)
+    store.admit(version("A", 0), at=AT)
+    claimed = store.claim(f"{sender}/A", ["d1"], version=f"{sender}/A", at=AT)
+    store.admit(version("B", 1, names=("A", 0)), at=AT)
+    states = {
+        key: store.incident(key).state  # type: ignore[union-attr]
+        for key in (f"{sender}/A", f"{sender}/B")
+    }
+    assert sorted(s.name for s in states.values()) == ["ACTIVE", "MERGED"]
+    [active] = store.load_active()
+    assert states[active.key] is IncidentState.ACTIVE
+    assert store.confirm(claimed.keys(), at=AT).confirmed.tolist() == [0]
+    assert store.recipients(active.key).tolist() == ["d1"]
+
+    page = _page("delivery.rst")
+    listed = re.search(
+        r"its lifecycle state \(:class:`~geotarget\.ledger\.IncidentState`: ([^)]*)", page
+    )
+    assert listed, "delivery.rst must list an incident's lifecycle states"
+    named = set(re.findall(r"\b[A-Z]{4,}\b", listed[1]))
+    assert named == {s.name for s in IncidentState}
