@@ -306,3 +306,37 @@ def test_the_delivery_page_names_every_lifecycle_state_an_incident_can_be_in() -
     assert listed, "delivery.rst must list an incident's lifecycle states"
     named = set(re.findall(r"\b[A-Z]{4,}\b", listed[1]))
     assert named == {s.name for s in IncidentState}
+
+
+def _extras_installed_by(script: str) -> set[str]:
+    """The extras a set-up script installs into ``.venv``, read from its source text."""
+    text = (ROOT / "scripts" / script).read_text(encoding="utf-8")
+    spec = re.search(r'ensure_venv\(venv, "-e", f?"\.\[([^\]]+)\]"', text)
+    assert spec, f"scripts/{script} installs the package with its extras"
+    extras = spec[1]
+    if extras == "{EXTRAS}":
+        named = re.search(r'^EXTRAS = "([^"]+)"', text, re.MULTILINE)
+        assert named
+        extras = named[1]
+    return set(extras.split(","))
+
+
+def test_the_quickstart_says_which_extras_the_demos_virtualenv_has() -> None:
+    """``scripts/demo`` installs ``plot`` (and ``sweden``), not Parquet: not "everything".
+
+    The page said the demo creates ``.venv/`` "with everything installed", then that it does
+    not install the ``geoparquet`` extra a Parquet positions file needs.
+    """
+    demo, test = _extras_installed_by("demo"), _extras_installed_by("test")
+    assert "geoparquet" not in demo and "geoparquet" in test
+    page = _page("quickstart.rst")
+    assert "everything installed" not in page
+    said = re.search(
+        r"``python3 scripts/demo`` create ``\.venv/`` with the package and the "
+        r"``(\w+)`` extra the demo draws with, not the others",
+        page,
+    )
+    assert said and said[1] in demo
+    assert demo - {said[1]} <= {"sweden"}  # the sweden extra installs nothing, as the page says
+    assert "``python3 scripts/demo`` does not install it" in page
+    assert "``python3 scripts/test`` installs every extra there" in page
