@@ -445,3 +445,63 @@ def test_a_masked_delivery_key_is_refused_not_confirmed() -> None:
         store.confirm(masked, at=AT)
     due = store.redeliver(AT + dt.timedelta(hours=1))
     assert [c.devices.tolist() for c in due] == [["pushed", "failed"]]
+
+
+def test_a_policy_wall_time_dst_repeats_gets_both_choices_one_it_skips_is_named_missing() -> None:
+    """What the pages say a policy file's DST wall times get, and Positions' column refusal.
+
+    gotchas.rst and design.rst said a skipped wall time, too, "is refused with both choices
+    spelled out": its refusal says it does not exist (no offsets). And gotchas.rst said only "a
+    single ``observed_at`` for every row" refuses a skipped ``ZoneInfo`` wall time: a column
+    refuses it too. The oracle for which instants exist is ``zoneinfo`` itself.
+    """
+    from zoneinfo import ZoneInfo
+
+    from geotarget.errors import InvalidPolicy, InvalidPositions
+    from geotarget.rollout import RolloutPolicy
+
+    zone = ZoneInfo("Europe/Stockholm")
+
+    def offsets(naive: dt.datetime) -> set[str]:
+        """The UTC offsets a wall time has in the zone (none: it is skipped)."""
+        out = set()
+        for fold in (0, 1):
+            local = naive.replace(tzinfo=zone, fold=fold)
+            back = local.astimezone(dt.timezone.utc).astimezone(zone).replace(tzinfo=None)
+            if back == naive:
+                offset = local.utcoffset()
+                assert offset is not None
+                out.add(f"+{offset.seconds // 3600:02d}:00")
+        return out
+
+    repeated, skipped = dt.datetime(2024, 10, 27, 2, 30), dt.datetime(2024, 3, 31, 2, 30)
+    assert offsets(repeated) == {"+01:00", "+02:00"} and offsets(skipped) == set()
+
+    def refusal(wall: dt.datetime) -> str:
+        doc = (
+            'timezone = "Europe/Stockholm"\n[[kinds.explosion.phases]]\n'
+            f'starts_at = {wall.isoformat()}\nregions = ["SE"]\n'
+        )
+        with pytest.raises(InvalidPolicy) as caught:
+            RolloutPolicy.from_toml(doc)
+        return str(caught.value)
+
+    said = refusal(repeated)
+    assert all(f"{repeated.isoformat()}{offset}" in said for offset in offsets(repeated))
+    said = refusal(skipped)
+    assert "does not exist" in said and "+01:00" not in said and "+02:00" not in said
+
+    gotchas, design = _page("gotchas.rst"), _page("design.rst")
+    assert (
+        "A wall time that a DST change repeats (02:30 on 2024-10-27) is refused with both "
+        "choices spelled out (its two offsets), one that it skips (02:30 on 2024-03-31) as a "
+        "time that does not exist there" in gotchas
+    )
+    assert "skips or repeats are refused with both choices" not in design
+    assert (
+        "DST repeats are refused with both choices spelled out, those it skips as times" in design
+    )
+
+    with pytest.raises(InvalidPositions, match="does not exist in Europe/Stockholm"):
+        Positions(["d"], [18.0], [59.0], observed_at=[skipped.replace(tzinfo=zone)])
+    assert "``observed_at`` (one for every row, or a column) refuse" in gotchas
