@@ -11,6 +11,7 @@ fails here, naming the page and the statement.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import math
 import re
 from pathlib import Path
@@ -505,3 +506,100 @@ def test_a_policy_wall_time_dst_repeats_gets_both_choices_one_it_skips_is_named_
     with pytest.raises(InvalidPositions, match="does not exist in Europe/Stockholm"):
         Positions(["d"], [18.0], [59.0], observed_at=[skipped.replace(tzinfo=zone)])
     assert "``observed_at`` (one for every row, or a column) refuse" in gotchas
+
+
+def _time_arguments(obj: object) -> list[tuple[str, str]]:
+    """(method, argument) for each public method of ``obj``'s class taking a time to act at."""
+    out = []
+    for name, fn in inspect.getmembers(type(obj), inspect.isfunction):
+        if not name.startswith("_"):
+            params = inspect.signature(fn).parameters
+            out += [(name, p) for p in ("at", "observed_before") if p in params]
+    return out
+
+
+@pytest.mark.parametrize("store_kind", ["memory", "sqlite"])
+@pytest.mark.parametrize("wall", ["naive", "skipped"])
+def test_every_call_taking_at_refuses_a_naive_or_skipped_time_as_the_guide_says(
+    tmp_path: Path, store_kind: str, wall: str
+) -> None:
+    """integrators.rst: a naive ``at`` (or a wall time the clocks skip) is InvalidInput.
+
+    The page said "always timezone-aware" without saying what happens otherwise, and the
+    docstrings' Raises sections of ``target``, ``receive``, ``preview``, ``on_positions`` and
+    the stores' methods do not list it. Every public method that takes ``at`` (found by its
+    signature, so that a new one is held to it too) is called with one: each raises
+    InvalidInput (InvalidPositions from a PositionIndex) naming the argument, and the store is
+    left as it was.
+    """
+    from zoneinfo import ZoneInfo
+
+    from geotarget import Circle, Targeter, pilot, sweden
+    from geotarget.errors import InvalidPositions
+    from geotarget.ledger import DeliveryKind, DeliveryLedger, MemoryLedger, SQLiteLedger
+
+    bad = dt.datetime(2024, 3, 31, 2, 30)
+    if wall == "skipped":
+        bad = bad.replace(tzinfo=ZoneInfo("Europe/Stockholm"))
+    text = pilot.Message(headline="Explosion", description="Lämna området.", area_description="T")
+    alert = pilot.explosion(
+        identifier="A",
+        sender="polisen@polisen.se",
+        sent=AT,
+        area=Circle(18.06528, 59.3325, 500.0),
+        sv=text,
+        en=text,
+        onset=AT,
+        expires=AT + dt.timedelta(hours=2),
+    )
+    positions = Positions(["d"], [18.06528], [59.3325], observed_at=AT)
+    index = PositionIndex(positions)
+    document = (DOCS / "examples" / "sos_explosion.xml").read_bytes()
+    store: DeliveryLedger = (
+        MemoryLedger() if store_kind == "memory" else SQLiteLedger(tmp_path / "deliveries.db")
+    )
+    targeter = Targeter(sweden.hierarchy(), sweden.pilot_policy(), ledger=store)
+    store_calls: dict[str, Any] = {
+        "admit": lambda at: store.admit(alert, at=at),
+        "claim": lambda at: store.claim("s/a", ["d"], version="s/a", at=at),
+        "confirm": lambda at: store.confirm(["s/a s/a d"], at=at),
+        "confirm_devices": lambda at: store.confirm_devices("s/a", ["d"], at=at),
+        "due": lambda at: store.due(at),
+        "expire": lambda at: store.expire("s/a", at=at, version="s/a"),
+        "redeliver": lambda at: store.redeliver(at),
+        "retract": lambda at: store.retract("s/a", version="s/c", at=at),
+    }
+    targeter_calls: dict[str, Any] = {
+        "confirm": lambda at: targeter.confirm(["s/a s/a d"], at),
+        "on_positions": lambda at: targeter.on_positions(positions, at),
+        "preview": lambda at: targeter.preview(alert, index, at),
+        "receive": lambda at: targeter.receive(document, index, at),
+        "redeliver": lambda at: targeter.redeliver(at),
+        "retarget": lambda at: targeter.retarget(index, at),
+        "target": lambda at: targeter.target(alert, index, at),
+    }
+    index_calls: dict[str, Any] = {
+        "classify": lambda at: index.classify(Circle(18.0, 59.0, 1.0), LocationRule(), at),
+        "query": lambda at: index.query(Circle(18.0, 59.0, 1.0), observed_before=at),
+    }
+    try:
+        for obj, calls, error in (
+            (store, store_calls, InvalidInput),
+            (targeter, targeter_calls, InvalidInput),
+            (index, index_calls, InvalidPositions),
+        ):
+            assert {name for name, _ in _time_arguments(obj)} == set(calls), type(obj)
+            for name, argument in _time_arguments(obj):
+                with pytest.raises(error, match=rf"^{argument} must be"):
+                    calls[name](bad)
+        assert store.load_active() == []
+        assert store.pending("s/a") == []
+        assert store.pending("s/a", kind=DeliveryKind.RETRACTION) == []
+    finally:
+        store.close()
+    page = _page("integrators.rst")
+    assert (
+        "A naive ``at``, or a ``ZoneInfo`` wall time the clocks skip, raises "
+        ":class:`~geotarget.errors.InvalidInput` naming the argument, before anything is read "
+        "or changed" in page
+    )
