@@ -603,3 +603,43 @@ def test_every_call_taking_at_refuses_a_naive_or_skipped_time_as_the_guide_says(
         ":class:`~geotarget.errors.InvalidInput` naming the argument, before anything is read "
         "or changed" in page
     )
+
+
+def test_a_geojson_features_margin_m_is_its_parts_margin_as_the_areas_page_says() -> None:
+    """``margin_m`` of a Point or Polygon feature is read as the part's margin, and written back.
+
+    The page named only ``radius_m``: a margin read from (or written to) GeoJSON was
+    undocumented. The oracle places points with ``pyproj.Geod.fwd`` just inside and outside
+    each margin: 200 m north of the polygon's northern edge (margin 250 m) and 100 m beyond
+    the circle's radius (margin 150 m) are in; 300 m and 200 m are out.
+    """
+    from geotarget import Area
+
+    ring = [[17.0, 58.0], [19.0, 58.0], [19.0, 60.0], [17.0, 60.0], [17.0, 58.0]]
+    doc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "properties": {"margin_m": 250.0},
+            },
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [12.0, 56.0]},
+                "properties": {"radius_m": 500.0, "margin_m": 150.0},
+            },
+        ],
+    }
+    area = Area.from_geojson(doc)
+    lon, lat, _ = GEOD.fwd([18.0] * 2, [60.0] * 2, [0.0] * 2, [200.0, 300.0])
+    assert area.contains(lon, lat).tolist() == [True, False]
+    lon, lat, _ = GEOD.fwd([12.0] * 2, [56.0] * 2, [90.0] * 2, [600.0, 700.0])
+    assert area.contains(lon, lat).tolist() == [True, False]
+    assert Area.from_geojson(area.to_geojson()) == area
+    margins = [f["properties"].get("margin_m") for f in area.to_geojson()["features"]]
+    assert sorted(margins) == [150.0, 250.0]
+    assert (
+        "a feature's ``margin_m`` property (metres, a circle's or a polygon's) is its part's "
+        "margin" in _page("areas.rst")
+    )
