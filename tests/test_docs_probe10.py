@@ -643,3 +643,95 @@ def test_a_geojson_features_margin_m_is_its_parts_margin_as_the_areas_page_says(
         "a feature's ``margin_m`` property (metres, a circle's or a polygon's) is its part's "
         "margin" in _page("areas.rst")
     )
+
+
+def test_an_update_and_a_cancel_reach_the_devices_the_guide_says() -> None:
+    """An Update re-offers a still-pending device under its own key; a Cancel retracts it too.
+
+    The guide said an Update "returns only devices not yet told" and a Cancel's ``retract``
+    is "everyone who was told". Oracle, in plain terms: p1 confirmed (told), p2 and p3 claimed
+    and never confirmed; the Update covers p1 and p2 only (p3 is 1.5 km east of its centre).
+    The Update offers p2 again under its own key, p1 not at all, and lists p3 as no longer
+    covered; the Cancel retracts p1, p2 and p3 — every device claimed, told or not.
+    """
+    import attrs
+    import shapely.geometry as sg
+
+    from geotarget import Circle, Targeter, pilot
+    from geotarget.alerts import MessageType, Reference
+    from geotarget.regions import Region, RegionHierarchy, RegionSet
+    from geotarget.rollout import nationwide
+
+    box = sg.box(17.7, 59.2, 18.3, 59.45)
+    regions = RegionHierarchy(
+        [
+            RegionSet([Region(code="0180", name="Stockholm", level="municipality", geometry=box)]),
+            RegionSet([Region(code="SE", name="Sverige", level="country", geometry=box)]),
+        ],
+        {"0180": "SE"},
+    )
+    sender = "polisen@polisen.se"
+    text = pilot.Message(headline="Explosion", description="Lämna området.", area_description="T")
+    centre = (18.06528, 59.3325)
+    east, _, _ = GEOD.fwd(centre[0], centre[1], 90.0, 1500.0)
+    near, _, _ = GEOD.fwd(centre[0], centre[1], 90.0, 100.0)
+    fixes = Positions(["p1", "p2", "p3"], [centre[0], near, east], [centre[1]] * 3, observed_at=AT)
+    first = pilot.explosion(
+        identifier="E-1",
+        sender=sender,
+        sent=AT,
+        area=Circle(*centre, 2000.0),
+        sv=text,
+        en=text,
+        onset=AT,
+        expires=AT + dt.timedelta(hours=2),
+    )
+    targeter = Targeter(regions, nationwide())
+    told = targeter.target(first, PositionIndex(fixes), AT)
+    assert told.recipients.tolist() == ["p1", "p2", "p3"]
+    assert told.claims is not None
+    targeter.confirm(told.claims.keys()[:1], AT)  # p1 pushed; p2, p3 not (yet)
+
+    later = AT + dt.timedelta(minutes=1)
+    named = (Reference(sender=sender, identifier="E-1", sent=AT),)
+    update = attrs.evolve(
+        pilot.explosion(
+            identifier="E-2",
+            sender=sender,
+            sent=later,
+            area=Circle(*centre, 1000.0),
+            sv=text,
+            en=text,
+            onset=AT,
+            expires=AT + dt.timedelta(hours=2),
+        ),
+        msg_type=MessageType.UPDATE,
+        references=named,
+    )
+    moved = targeter.target(update, PositionIndex(fixes), later)
+    assert moved.recipients.tolist() == ["p2"]
+    assert moved.claims is not None
+    assert moved.claims.keys().tolist() == [f"{sender}/E-1 {sender}/E-2 p2"]
+    assert moved.no_longer_covered.tolist() == ["p3"]
+
+    cancel = attrs.evolve(
+        update,
+        identifier="E-3",
+        sent=later + dt.timedelta(minutes=1),
+        msg_type=MessageType.CANCEL,
+        references=(Reference(sender=sender, identifier="E-2", sent=later),),
+    )
+    gone = targeter.target(cancel, PositionIndex(fixes), later + dt.timedelta(minutes=1))
+    assert sorted(gone.retract.tolist()) == ["p1", "p2", "p3"]
+
+    page = _page("integrators.rst")
+    assert (
+        "An Update of an alert returns only devices not yet told — those whose delivery of an "
+        "earlier version is still pending (never confirmed) among them, offered again under the "
+        "Update's key" in page
+    )
+    assert (
+        "a Cancel returns ``retract``, every device claimed for the incident (told, or its "
+        "delivery still pending; as canonical text)" in page
+    )
+    assert "everyone who was told" not in page
