@@ -358,4 +358,31 @@ def _verifier(signxml: Any, index: int) -> Any:
                 raise signxml.exceptions.InvalidInput(f"there is no signature[{index}]")
             return found[index]
 
+        def _c14n(self, nodes: Any, algorithm: Any, inclusive_ns_prefixes: Any = None) -> Any:
+            listed = nodes if isinstance(nodes, list) else [nodes]
+            apexes = [_apex(node) for node in listed]
+            return super()._c14n(apexes, algorithm, inclusive_ns_prefixes=inclusive_ns_prefixes)
+
     return _Nth()
+
+
+def _apex(node: Any) -> Any:
+    """``node`` as the root of a document of its own, for canonicalising it (its SignedInfo).
+
+    lxml (6.2 with libxml2 2.14, at least) canonicalises an element that is not its
+    document's root wrongly with inclusive Canonical XML 1.0 and 1.1: an element two levels
+    or more below it, in the default namespace, gets a spurious ``xmlns=""``. A
+    ``<Signature>`` in the default namespace (``<Signature xmlns="...xmldsig#">``, as NAADS,
+    USGS and Java's XML-DSig write it) then never verified with inclusive canonicalisation:
+    the ``<Transforms>`` and ``<DigestValue>`` of its ``<SignedInfo>`` are two levels down.
+    The element serialised on its own carries every namespace in scope where it was (which is
+    what inclusive canonicalisation of it outputs), and canonicalised as a root it is right.
+    """
+    from lxml import etree
+
+    if not isinstance(node, etree._Element) or node.getparent() is None:
+        return node
+    parser = etree.XMLParser(
+        resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False, remove_pis=False
+    )
+    return etree.fromstring(etree.tostring(node, with_tail=False), parser)
