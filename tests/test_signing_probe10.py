@@ -30,11 +30,12 @@ etree = pytest.importorskip("lxml.etree")
 x509 = pytest.importorskip("cryptography.x509")
 
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import padding, rsa  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 
 NOW = datetime.now(timezone.utc)
 DS = "http://www.w3.org/2000/09/xmldsig#"
+DS11 = "http://www.w3.org/2009/xmldsig11#"
 C14N10 = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
 INCLUSIVE = [C14N10, C14N10 + "#WithComments", "http://www.w3.org/2006/12/xml-c14n11"]
 EXCLUSIVE = "http://www.w3.org/2001/10/xml-exc-c14n#"
@@ -170,3 +171,89 @@ def test_what_xmlsec1_signs_and_verifies_verifies_here(
         else:
             with pytest.raises(InvalidSignature, match="changed after signing"):
                 cap.verify_signature(data, issuer[1])
+
+
+def with_key_value(doc: bytes, key_value: bytes) -> bytes:
+    """``doc`` with ``key_value`` added to its signature's (unsigned) ``<KeyInfo>``."""
+    out = doc.replace(b"</ds:X509Data>", b"</ds:X509Data>" + key_value, 1)
+    assert out != doc
+    return out
+
+
+def ec_key_value(key: Any, oid: str) -> bytes:
+    point = key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return (
+        f'<ds:KeyValue><dsig11:ECKeyValue xmlns:dsig11="{DS11}"><dsig11:NamedCurve '
+        f'URI="urn:oid:{oid}"/><dsig11:PublicKey>{base64.b64encode(point).decode()}'
+        "</dsig11:PublicKey></dsig11:ECKeyValue></ds:KeyValue>"
+    ).encode()
+
+
+def test_a_signature_carrying_its_key_value_verifies_whatever_its_algorithm(
+    issuer: tuple[Any, bytes],
+) -> None:
+    """RSA-PSS, or a curve signxml does not list, with a matching ``<KeyValue>`` in KeyInfo.
+
+    signxml's own signer writes the KeyValue with ``always_add_key_value=True``; signxml's
+    verifier then compared it with the pinned key only for the algorithms it pairs with a key
+    type, and raised a bare NotImplementedError for RSA-PSS (``sha256-rsa-MGF1``) and a
+    KeyError for a Brainpool curve: out of verify_signature and Targeter.receive, for
+    signatures that verify (the oracle: signxml told to ignore the KeyValue).
+    """
+    key, cert = issuer
+    pss = signxml.XMLSigner(
+        method=signxml.methods.enveloped, signature_algorithm="sha256-rsa-MGF1"
+    ).sign(etree.fromstring(BASE.encode()), key=pem_key(key), cert=cert, always_add_key_value=True)
+    doc = etree.tostring(pss)
+    assert b"<ds:RSAKeyValue>" in doc
+    oracle = signxml.SignatureConfiguration(ignore_ambiguous_key_info=True)
+    signxml.XMLVerifier().verify(doc, x509_cert=cert, expect_config=oracle)
+    assert cap.verify_signature(doc, cert).alert == cap.loads(BASE)
+
+    brainpool = ec.generate_private_key(ec.BrainpoolP256R1())
+    bp_cert = make_cert(brainpool)
+    signed = signxml.XMLSigner(
+        method=signxml.methods.enveloped, signature_algorithm="ecdsa-sha256"
+    ).sign(etree.fromstring(BASE.encode()), key=pem_key(brainpool), cert=bp_cert)
+    doc = with_key_value(etree.tostring(signed), ec_key_value(brainpool, "1.3.36.3.3.2.8.1.1.7"))
+    signxml.XMLVerifier().verify(doc, x509_cert=bp_cert, expect_config=oracle)
+    assert cap.verify_signature(doc, bp_cert).alert == cap.loads(BASE)
+
+
+def test_a_key_value_added_to_keyinfo_is_refused_by_name_never_a_crash(
+    issuer: tuple[Any, bytes],
+) -> None:
+    """Anyone relaying a document can add to its (unsigned) KeyInfo: refused, with the reason.
+
+    A curve signxml does not list raised KeyError, a DER key of another type than the pinned
+    one NotImplementedError; another RSA key's value gave signxml's advice to call
+    ``verify(ignore_ambiguous_key_info=True)``, an API the caller never sees.
+    """
+    key, cert = issuer
+    doc = signxml.XMLSigner(method=signxml.methods.enveloped).sign(
+        etree.fromstring(BASE.encode()), key=pem_key(key), cert=cert
+    )
+    signed = etree.tostring(doc)
+    other_ec = ec.generate_private_key(ec.SECP256R1())
+    other_rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    spki = other_ec.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    n = other_rsa.public_key().public_numbers().n
+    modulus = base64.b64encode(n.to_bytes((n.bit_length() + 7) // 8, "big")).decode()
+    cases = {
+        ec_key_value(other_ec, "1.2.3.4"): r"<KeyValue> its <KeyInfo> carries does not read as a "
+        r"public key \(.*elliptic curve",
+        f'<dsig11:DEREncodedKeyValue xmlns:dsig11="{DS11}">{base64.b64encode(spki).decode()}'
+        "</dsig11:DEREncodedKeyValue>".encode(): r"<DEREncodedKeyValue> its <KeyInfo> carries "
+        r"is another public key than the pinned certificate's",
+        f"<ds:KeyValue><ds:RSAKeyValue><ds:Modulus>{modulus}</ds:Modulus><ds:Exponent>AQAB"
+        "</ds:Exponent></ds:RSAKeyValue></ds:KeyValue>".encode(): r"<KeyValue> its <KeyInfo> "
+        r"carries is another public key.*the \(unsigned\) KeyInfo was changed",
+    }
+    for key_value, reason in cases.items():
+        with pytest.raises(InvalidSignature, match=reason) as caught:
+            cap.verify_signature(with_key_value(signed, key_value), cert)
+        assert "ignore_ambiguous_key_info" not in str(caught.value)
