@@ -257,3 +257,36 @@ def test_a_key_value_added_to_keyinfo_is_refused_by_name_never_a_crash(
         with pytest.raises(InvalidSignature, match=reason) as caught:
             cap.verify_signature(with_key_value(signed, key_value), cert)
         assert "ignore_ambiguous_key_info" not in str(caught.value)
+
+
+def test_a_certificate_of_another_key_kind_is_reported_as_another_key(
+    issuer: tuple[Any, bytes],
+) -> None:
+    """An RSA signature against an EC certificate (an issuer rolling over to ECDSA) and back.
+
+    signxml's reason, "DER encoded key value does not match specified signature algorithm",
+    made the operator look for a malformed signature, where the document holds no such value:
+    it is a signature by another key than the pinned certificate's, as for two RSA keys.
+    """
+    key, cert = issuer
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    ec_cert = make_cert(ec_key)
+    by_rsa = etree.tostring(
+        signxml.XMLSigner(method=signxml.methods.enveloped).sign(
+            etree.fromstring(BASE.encode()), key=pem_key(key), cert=cert
+        )
+    )
+    by_ec = etree.tostring(
+        signxml.XMLSigner(
+            method=signxml.methods.enveloped, signature_algorithm="ecdsa-sha256"
+        ).sign(etree.fromstring(BASE.encode()), key=pem_key(ec_key), cert=ec_cert)
+    )
+    for doc, pinned, reason in (
+        (by_rsa, ec_cert, r"RSA_SHA256 is for RSA keys, and this certificate's key is EC"),
+        (by_ec, cert, r"ECDSA_SHA256 is for EC keys, and this certificate's key is RSA"),
+    ):
+        with pytest.raises(InvalidSignature, match=reason + ": signed with another key") as caught:
+            cap.verify_signature(doc, pinned)
+        assert "malformed" not in str(caught.value)
+        assert "DER encoded" not in str(caught.value)
+    assert cap.verify_signature(by_ec, [cert, ec_cert]).alert == cap.loads(BASE)  # a rollover

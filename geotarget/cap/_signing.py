@@ -322,6 +322,43 @@ def _same_key(element: Any, pinned: Any, etree: Any) -> bool:
     raise ValueError(f"a <{etree.QName(value).localname}> is no key value geotarget reads")
 
 
+def _unfit(signature: Any, cert: Any, signxml: Any) -> str | None:
+    """Why ``cert``'s key cannot have made ``signature``, when its kind is not the algorithm's.
+
+    An RSA signature checked against an EC certificate (a rollover from RSA to ECDSA, the
+    wrong certificate pinned) is a signature by another key; signxml called it "DER encoded
+    key value does not match specified signature algorithm", which read as a malformed
+    signature although the document carries no such value.
+    """
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    method = signature.find(f"{{{DSIG}}}SignedInfo/{{{DSIG}}}SignatureMethod")
+    try:
+        algorithm = signxml.algorithms.SignatureMethod(method.get("Algorithm"))
+    except (AttributeError, ValueError):
+        return None  # no algorithm signxml knows: signxml says so
+    name = str(algorithm.name)
+    needed = next((kind for prefix, kind in _KEY_KINDS if name.startswith(prefix)), None)
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        kind = "RSA"
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        kind = "EC"
+    else:  # DSA (whose names cryptography deprecates), Ed25519, Ed448...
+        kind = type(key).__name__.lstrip("_").removesuffix("PublicKey")
+    if needed is None or kind == needed:
+        return None
+    return (
+        f"the signature's algorithm {name} is for {needed} keys, and this certificate's key "
+        f"is {kind}: signed with another key (a key rollover, or another certificate must be "
+        "pinned)"
+    )
+
+
+#: The key kind each family of signxml's signature methods needs, by the method's name.
+_KEY_KINDS = (("ECDSA_", "EC"), ("DSA_", "DSA"), ("RSA_", "RSA"), ("SHA", "RSA"))  # SHA*: PSS
+
+
 def _carried(signature: Any, x509: Any) -> Any | None:
     """The first certificate the signature's (unsigned) KeyInfo carries, if it reads."""
     carried = signature.find(f"{{{DSIG}}}KeyInfo/{{{DSIG}}}X509Data/{{{DSIG}}}X509Certificate")
@@ -396,6 +433,10 @@ def verify(
             continue
         for k, cert in enumerate(certs):
             against = f"{name} with certificate[{k}] ({cert.subject.rfc4514_string()})"
+            unfit = _unfit(signature, cert, signxml)
+            if unfit is not None:
+                reasons.append(f"{against}: {unfit}")
+                continue
             verifier = _verifier(signxml, i)
             try:
                 result = verifier.verify(raw, x509_cert=cert, parser=parser, expect_config=config)
