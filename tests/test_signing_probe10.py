@@ -76,14 +76,16 @@ def issuer() -> tuple[Any, bytes]:
     return key, make_cert(key)
 
 
-def java_style(doc: str, key: Any, cert: bytes, c14n: str) -> bytes:
+def java_style(doc: str, key: Any, cert: bytes, c14n: str, transform: str = "") -> bytes:
     """Sign ``doc`` as NAADS and Java's XML-DSig do: ``<Signature>`` in the default namespace.
 
     The ``<SignedInfo>`` is written in its canonical form (every element in the default
     namespace, which is the only namespace in scope inside ``<Signature>``: inclusive
     canonicalisation outputs exactly this text), and its bytes are what the key signs. The
     reference digest is over the standard library's canonical form of the unsigned alert,
-    which is what the enveloped-signature transform leaves.
+    which is what the enveloped-signature transform leaves (a same-document reference,
+    ``URI=""``, is the document without its comments, XML-DSig 1.0 §4.3.3.3, whatever
+    canonicalisation ``transform`` names after it).
     """
     body = doc.split("?>", 1)[1].strip()
     digest = base64.b64encode(hashlib.sha256(ET.canonicalize(body).encode()).digest()).decode()
@@ -91,7 +93,8 @@ def java_style(doc: str, key: Any, cert: bytes, c14n: str) -> bytes:
         f'<CanonicalizationMethod Algorithm="{c14n}"></CanonicalizationMethod><SignatureMethod '
         'Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"></SignatureMethod>'
         f'<Reference URI=""><Transforms><Transform Algorithm="{DS}enveloped-signature">'
-        '</Transform></Transforms><DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#'
+        + (f'</Transform><Transform Algorithm="{transform}">' if transform else "")
+        + '</Transform></Transforms><DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#'
         f'sha256"></DigestMethod><DigestValue>{digest}</DigestValue></Reference>'
     )
     canonical = f'<SignedInfo xmlns="{DS}">{inner}</SignedInfo>'
@@ -290,3 +293,25 @@ def test_a_certificate_of_another_key_kind_is_reported_as_another_key(
         assert "malformed" not in str(caught.value)
         assert "DER encoded" not in str(caught.value)
     assert cap.verify_signature(by_ec, [cert, ec_cert]).alert == cap.loads(BASE)  # a rollover
+
+
+@pytest.mark.parametrize("transform", [INCLUSIVE[1], EXCLUSIVE + "WithComments"])
+def test_a_reference_canonicalised_with_comments_leaves_the_comments_out(
+    issuer: tuple[Any, bytes], transform: str
+) -> None:
+    """``URI=""`` then a ``#WithComments`` canonicalisation, over an alert holding comments.
+
+    A same-document reference is the document without its comments (XML-DSig 1.0 §4.3.3.3:
+    a later transform cannot bring them back), as xmlsec1 and Java sign it. signxml digested
+    the comments too, so such a valid signature failed as "changed after signing". Comments
+    still change freely, and a change to the text around one still fails.
+    """
+    commented = BASE.replace(
+        "<event>Explosion</event>", "<!-- from SOS Alarm --><event>Explo<!-- x -->sion</event>"
+    )
+    doc = java_style(commented, *issuer, INCLUSIVE[1], transform)
+    assert cap.verify_signature(doc, issuer[1]).alert == cap.loads(BASE)
+    edited = doc.replace(b"from SOS Alarm", b"edited by a relay")
+    assert cap.verify_signature(edited, issuer[1]).alert == cap.loads(BASE)
+    with pytest.raises(InvalidSignature, match="changed after signing"):
+        cap.verify_signature(doc.replace(b"Explo<!-- x -->sion", b"Explo<!-- x -->sive"), issuer[1])

@@ -506,12 +506,36 @@ def _verifier(signxml: Any, index: int) -> Any:
                 raise signxml.exceptions.InvalidInput(f"there is no signature[{index}]")
             return found[index]
 
+        def _apply_transforms(self, payload: Any, **kw: Any) -> Any:
+            # URI="" is the document *without its comments* (XML-DSig 1.0 §4.3.3.3), even when
+            # a canonicalisation #WithComments follows: signxml kept them, so a signature
+            # xmlsec1 or Java made that way failed as soon as the alert held a comment.
+            _drop_comments(payload)
+            return super()._apply_transforms(payload, **kw)
+
         def _c14n(self, nodes: Any, algorithm: Any, inclusive_ns_prefixes: Any = None) -> Any:
             listed = nodes if isinstance(nodes, list) else [nodes]
             apexes = [_apex(node) for node in listed]
             return super()._c14n(apexes, algorithm, inclusive_ns_prefixes=inclusive_ns_prefixes)
 
     return _Nth()
+
+
+def _drop_comments(root: Any) -> None:
+    """Remove the comments inside ``root`` (a copy signxml made), keeping the text around them."""
+    from lxml import etree
+
+    if not isinstance(root, etree._Element):
+        return
+    for comment in root.xpath(".//comment()"):
+        parent = comment.getparent()
+        before = comment.getprevious()
+        if comment.tail:
+            if before is not None:
+                before.tail = (before.tail or "") + comment.tail
+            else:
+                parent.text = (parent.text or "") + comment.tail
+        parent.remove(comment)
 
 
 def _apex(node: Any) -> Any:
