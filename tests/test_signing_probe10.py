@@ -315,3 +315,42 @@ def test_a_reference_canonicalised_with_comments_leaves_the_comments_out(
     assert cap.verify_signature(edited, issuer[1]).alert == cap.loads(BASE)
     with pytest.raises(InvalidSignature, match="changed after signing"):
         cap.verify_signature(doc.replace(b"Explo<!-- x -->sion", b"Explo<!-- x -->sive"), issuer[1])
+
+
+def test_inclusive_namespaces_in_the_canonicalization_method_are_accepted(
+    issuer: tuple[Any, bytes],
+) -> None:
+    """``<CanonicalizationMethod>`` (exclusive) naming a ``PrefixList``, as SAML-style signers do.
+
+    Exclusive C14N's ``<InclusiveNamespaces>`` sits in a strict wildcard of the XML-DSig
+    schema, and signxml's schemas do not declare it: such a signature was refused as
+    malformed before anything was checked. The canonical ``<SignedInfo>`` is written by hand:
+    ``ds`` is visibly used, and ``x`` is declared on ``<alert>`` and listed, so both appear.
+    """
+    key, cert = issuer
+    doc = BASE.replace(
+        '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">',
+        '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2" xmlns:x="urn:x">',
+    )
+    body = doc.split("?>", 1)[1].strip()
+    digest = base64.b64encode(hashlib.sha256(ET.canonicalize(body).encode()).digest()).decode()
+    inner = (
+        f'<ds:CanonicalizationMethod Algorithm="{EXCLUSIVE}"><ec:InclusiveNamespaces xmlns:ec='
+        f'"{EXCLUSIVE}" PrefixList="x"></ec:InclusiveNamespaces></ds:CanonicalizationMethod>'
+        '<ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256">'
+        '</ds:SignatureMethod><ds:Reference URI=""><ds:Transforms><ds:Transform Algorithm="'
+        f'{DS}enveloped-signature"></ds:Transform><ds:Transform Algorithm="{EXCLUSIVE}">'
+        '</ds:Transform></ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/'
+        f'xmlenc#sha256"></ds:DigestMethod><ds:DigestValue>{digest}</ds:DigestValue>'
+        "</ds:Reference>"
+    )
+    canonical = f'<ds:SignedInfo xmlns:ds="{DS}" xmlns:x="urn:x">{inner}</ds:SignedInfo>'
+    value = base64.b64encode(key.sign(canonical.encode(), padding.PKCS1v15(), hashes.SHA256()))
+    signature = (
+        f'<ds:Signature xmlns:ds="{DS}"><ds:SignedInfo>{inner}</ds:SignedInfo><ds:SignatureValue>'
+        f"{value.decode()}</ds:SignatureValue></ds:Signature>"
+    )
+    signed = doc.replace("</alert>", signature + "</alert>").encode()
+    assert cap.verify_signature(signed, cert).alert == cap.loads(BASE)
+    with pytest.raises(InvalidSignature, match="changed after signing"):
+        cap.verify_signature(signed.replace(b"Severe", b"Extreme"), cert)

@@ -506,6 +506,16 @@ def _verifier(signxml: Any, index: int) -> Any:
                 raise signxml.exceptions.InvalidInput(f"there is no signature[{index}]")
             return found[index]
 
+        def validate_schema(self, signature: Any) -> None:
+            # signxml's schemas lack Exclusive C14N's, so the <InclusiveNamespaces> its
+            # <CanonicalizationMethod> may hold (a strict wildcard there) failed validation:
+            # it is validated without it (signxml still reads its PrefixList).
+            copy = _copy(signature)
+            for method in copy.iterfind(f"{{{DSIG}}}SignedInfo/{{{DSIG}}}CanonicalizationMethod"):
+                for inclusive in method.findall(f"{{{_EXC_C14N}}}InclusiveNamespaces"):
+                    method.remove(inclusive)
+            super().validate_schema(copy)
+
         def _apply_transforms(self, payload: Any, **kw: Any) -> Any:
             # URI="" is the document *without its comments* (XML-DSig 1.0 §4.3.3.3), even when
             # a canonicalisation #WithComments follows: signxml kept them, so a signature
@@ -519,6 +529,20 @@ def _verifier(signxml: Any, index: int) -> Any:
             return super()._c14n(apexes, algorithm, inclusive_ns_prefixes=inclusive_ns_prefixes)
 
     return _Nth()
+
+
+#: Exclusive XML Canonicalization's namespace (its ``<InclusiveNamespaces PrefixList="...">``).
+_EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+
+
+def _copy(element: Any) -> Any:
+    """A copy of ``element`` as the root of a document of its own."""
+    from lxml import etree
+
+    parser = etree.XMLParser(
+        resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False, remove_pis=False
+    )
+    return etree.fromstring(etree.tostring(element, with_tail=False), parser)
 
 
 def _drop_comments(root: Any) -> None:
@@ -554,7 +578,4 @@ def _apex(node: Any) -> Any:
 
     if not isinstance(node, etree._Element) or node.getparent() is None:
         return node
-    parser = etree.XMLParser(
-        resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False, remove_pis=False
-    )
-    return etree.fromstring(etree.tostring(node, with_tail=False), parser)
+    return _copy(node)
