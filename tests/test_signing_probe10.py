@@ -354,3 +354,32 @@ def test_inclusive_namespaces_in_the_canonicalization_method_are_accepted(
     assert cap.verify_signature(signed, cert).alert == cap.loads(BASE)
     with pytest.raises(InvalidSignature, match="changed after signing"):
         cap.verify_signature(signed.replace(b"Severe", b"Extreme"), cert)
+
+
+STYLESHEET = '<?xml-stylesheet type="text/xsl" href="https://example.org/cap.xsl"?>'
+
+
+def test_a_stylesheet_instruction_outside_the_alert_is_signed_as_xml_dsig_says(
+    issuer: tuple[Any, bytes],
+) -> None:
+    """``<?xml-stylesheet?>`` before ``<alert>``, as NWS and WMO's national services write.
+
+    ``URI=""`` is the whole document without comments (XML-DSig 1.0 §4.3.3.3), so xmlsec1 and
+    Java digest the instructions outside the root element too (the standard library's
+    canonical form has them); signxml left them out, so such a valid signature failed as
+    "changed after signing". A document signed the signxml way, its stylesheet added after
+    signing (WMO's CAP composer), still verifies: the alert is covered either way.
+    """
+    doc = BASE.replace("?>\n<alert", f"?>\n{STYLESHEET}\n<alert") + "<?generator cap-1?>\n"
+    signed = java_style(doc, *issuer, C14N10)
+    assert cap.verify_signature(signed, issuer[1]).alert == cap.loads(BASE)
+    for dropped in (STYLESHEET.encode(), b"<?generator cap-1?>"):
+        with pytest.raises(InvalidSignature, match="changed after signing"):
+            cap.verify_signature(signed.replace(dropped, b""), issuer[1])
+    by_signxml = signxml.XMLSigner(method=signxml.methods.enveloped).sign(
+        etree.fromstring(BASE.encode()), key=pem_key(issuer[0]), cert=issuer[1]
+    )
+    composed = STYLESHEET.encode() + b"\n" + etree.tostring(by_signxml)
+    assert cap.verify_signature(composed, issuer[1]).alert == cap.loads(BASE)
+    with pytest.raises(InvalidSignature, match="changed after signing"):
+        cap.verify_signature(composed.replace(b"Severe", b"Minor"), issuer[1])

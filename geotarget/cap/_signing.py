@@ -412,7 +412,8 @@ def verify(
         remove_pis=False,
     )
     try:
-        signatures = etree.fromstring(raw, parser).findall(f"{{{DSIG}}}Signature")
+        document = etree.fromstring(raw, parser)
+        signatures = document.findall(f"{{{DSIG}}}Signature")
     except etree.LxmlError as err:
         raise InvalidSignature(
             f"the signed document does not parse for verification: {err}"
@@ -423,6 +424,7 @@ def verify(
             f"the {MAX_SIGNATURES} verified at most (an issuer's and its relays'): refused "
             "without verifying any"
         )
+    around = _around(document)
     reasons = []
     for i, signature in enumerate(signatures):
         carried = _carried(signature, x509)
@@ -437,9 +439,10 @@ def verify(
             if unfit is not None:
                 reasons.append(f"{against}: {unfit}")
                 continue
-            verifier = _verifier(signxml, i)
             try:
-                result = verifier.verify(raw, x509_cert=cert, parser=parser, expect_config=config)
+                result = _verify_one(
+                    signxml, i, around, raw, x509_cert=cert, parser=parser, expect_config=config
+                )
             except (signxml.exceptions.SignXMLException, etree.LxmlError, ValueError) as err:
                 # ValueError: an algorithm URI signxml does not know, malformed base64...
                 reasons.append(f"{against}: {_why(err, cert == carried)}")
@@ -489,7 +492,53 @@ def _value(signature: Any) -> str:
     return "".join(((value.text or "") if value is not None else "").split())
 
 
-def _verifier(signxml: Any, index: int) -> Any:
+def _around(document: Any) -> tuple[bytes, bytes] | None:
+    """The canonical form of the processing instructions before and after ``<alert>``, if any.
+
+    A same-document reference (``URI=""``) is the whole document without its comments
+    (XML-DSig 1.0 §4.3.3.3), so a processing instruction outside the ``<alert>`` (the
+    ``<?xml-stylesheet ...?>`` many feeds carry) is part of what it signs, each one before the
+    root element followed by a line break and each one after preceded by one (Canonical XML
+    1.0 §2.3). None when there is none.
+    """
+    from lxml import etree
+
+    def canonical(node: Any) -> bytes:
+        data = f" {node.text}" if node.text else ""
+        return f"<?{node.target}{data}?>".encode()
+
+    def pis(nodes: Any) -> list[Any]:
+        return [n for n in nodes if isinstance(n, etree._ProcessingInstruction)]
+
+    before = pis(reversed(list(document.itersiblings(preceding=True))))
+    after = pis(document.itersiblings())
+    if not before and not after:
+        return None
+    return (
+        b"".join(canonical(n) + b"\n" for n in before),
+        b"".join(b"\n" + canonical(n) for n in after),
+    )
+
+
+def _verify_one(
+    signxml: Any, index: int, around: tuple[bytes, bytes] | None, raw: bytes, **kw: Any
+) -> Any:
+    """Verify the ``index``-th signature, with the processing instructions around ``<alert>``.
+
+    xmlsec1 and Java sign them as XML-DSig says; signxml (as WMO's CAP composer signs with it)
+    leaves them out, its signer dropping them and its verifier never seeing them. A signature
+    whose digest covers the ``<alert>`` either way verifies: what is verified and returned is
+    the ``<alert>``, and an instruction outside it is no part of the alert.
+    """
+    if around is None:
+        return _verifier(signxml, index, None).verify(raw, **kw)
+    try:
+        return _verifier(signxml, index, around).verify(raw, **kw)
+    except signxml.exceptions.InvalidDigest:
+        return _verifier(signxml, index, None).verify(raw, **kw)
+
+
+def _verifier(signxml: Any, index: int, around: tuple[bytes, bytes] | None) -> Any:
     """A signxml verifier that checks the ``index``-th ``<Signature>`` child of ``<alert>``.
 
     signxml looks for the first signature only; verifying the ``index``-th one on its own (the
@@ -521,7 +570,10 @@ def _verifier(signxml: Any, index: int) -> Any:
             # a canonicalisation #WithComments follows: signxml kept them, so a signature
             # xmlsec1 or Java made that way failed as soon as the alert held a comment.
             _drop_comments(payload)
-            return super()._apply_transforms(payload, **kw)
+            out = super()._apply_transforms(payload, **kw)
+            if around is not None and isinstance(out, bytes):
+                out = around[0] + out + around[1]
+            return out
 
         def _c14n(self, nodes: Any, algorithm: Any, inclusive_ns_prefixes: Any = None) -> Any:
             listed = nodes if isinstance(nodes, list) else [nodes]
