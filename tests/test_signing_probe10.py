@@ -383,3 +383,22 @@ def test_a_stylesheet_instruction_outside_the_alert_is_signed_as_xml_dsig_says(
     assert cap.verify_signature(composed, issuer[1]).alert == cap.loads(BASE)
     with pytest.raises(InvalidSignature, match="changed after signing"):
         cap.verify_signature(composed.replace(b"Severe", b"Minor"), issuer[1])
+
+
+def test_a_naads_shaped_signature_is_refused_naming_its_schema_fault(
+    issuer: tuple[Any, bytes],
+) -> None:
+    """NAADS's signature as published: ``Id="NAADS Signature"``, an ``<Object xmlns="">``.
+
+    Both are outside what the signature covers, and both break the XML-DSig schema (an xs:ID
+    has no space; Object belongs to the XML-DSig namespace): refused as malformed, naming the
+    Id, as the CAP page says, although the signature value and digest are right.
+    """
+    doc = java_style(BASE, *issuer, C14N10)
+    assert cap.verify_signature(doc, issuer[1]).alert == cap.loads(BASE)
+    naads = doc.replace(b"<Signature xmlns=", b'<Signature Id="NAADS Signature" xmlns=').replace(
+        b"</KeyInfo></Signature>",
+        b'</KeyInfo><Object xmlns=""><SignatureProperties/></Object></Signature>',
+    )
+    with pytest.raises(InvalidSignature, match=r"Id='NAADS Signature'.*malformed.*xs:ID"):
+        cap.verify_signature(naads, issuer[1])
