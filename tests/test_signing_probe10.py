@@ -402,3 +402,39 @@ def test_a_naads_shaped_signature_is_refused_naming_its_schema_fault(
     )
     with pytest.raises(InvalidSignature, match=r"Id='NAADS Signature'.*malformed.*xs:ID"):
         cap.verify_signature(naads, issuer[1])
+
+
+def test_pinning_something_other_than_a_certificate_says_what_it_is(
+    issuer: tuple[Any, bytes],
+) -> None:
+    """A public key, a PKCS#7 bundle, a bare base64 certificate: each named, with what to do.
+
+    cryptography's reason alone ("Unable to load PEM file ... MalformedFraming", an ASN.1
+    tag) left the operator to guess that the issuer had sent its bare public key.
+    """
+    from cryptography.hazmat.primitives.serialization import pkcs7
+
+    from geotarget import InvalidType
+
+    key, cert = issuer
+    doc = etree.tostring(
+        signxml.XMLSigner(method=signxml.methods.enveloped).sign(
+            etree.fromstring(BASE.encode()), key=pem_key(key), cert=cert
+        )
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    bundle = pkcs7.serialize_certificates(
+        [x509.load_pem_x509_certificate(cert)], serialization.Encoding.PEM
+    )
+    cases = {
+        public: r"PEM PUBLIC KEY block: a bare public key; pinning needs the issuer's X\.509",
+        bundle: r"PEM PKCS7 block: a PKCS#7 bundle; extract its certificates",
+        pem_key(key): r"PEM PRIVATE KEY block: a private key, which must never be pinned",
+        der_b64(cert).encode(): r"base64 text without the -----BEGIN CERTIFICATE-----",
+    }
+    for pinned, reason in cases.items():
+        with pytest.raises(InvalidType, match=r"certificate\[0\] is not a .*" + reason):
+            cap.verify_signature(doc, pinned)
+    assert cap.verify_signature(doc, public + cert).alert == cap.loads(BASE)  # a certificate too

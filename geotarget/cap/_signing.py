@@ -105,8 +105,45 @@ def _certificates(certificate: object, x509: Any) -> list[Any]:
         try:
             out.extend(_signers(load(data)))
         except ValueError as err:
-            raise InvalidType(f"certificate[{k}] is not a {form} X.509 certificate: {err}") from err
+            raise InvalidType(
+                f"certificate[{k}] is not a {form} X.509 certificate{_what_instead(data)}: {err}"
+            ) from err
     return out
+
+
+#: What a PEM block other than a certificate is, and what to pin instead.
+_PEM_BLOCKS = {
+    "PUBLIC KEY": "a bare public key; pinning needs the issuer's X.509 certificate "
+    "(-----BEGIN CERTIFICATE-----), which says whose key it is and until when",
+    "RSA PUBLIC KEY": "a bare public key; pinning needs the issuer's X.509 certificate "
+    "(-----BEGIN CERTIFICATE-----)",
+    "PKCS7": "a PKCS#7 bundle; extract its certificates first (openssl pkcs7 -print_certs)",
+    "TRUSTED CERTIFICATE": "OpenSSL's trusted-certificate form; write it as a plain "
+    "certificate first (openssl x509 -in it.pem -out plain.pem)",
+    "CERTIFICATE REQUEST": "a certificate signing request, not the certificate issued for it",
+}
+
+
+def _what_instead(data: bytes) -> str:
+    """What ``data`` holds instead of a certificate, when that can be told (else "")."""
+    labels = [
+        m.decode("ascii", "replace") for m in re.findall(rb"-----BEGIN ([^-]{1,40})-----", data)
+    ]
+    if not labels:
+        text = b"".join(data.split())
+        if len(text) >= 64 and re.fullmatch(rb"[A-Za-z0-9+/]+={0,2}", text):
+            return (
+                " (it is base64 text without the -----BEGIN CERTIFICATE----- and "
+                "-----END CERTIFICATE----- lines around it: add them, or pass the decoded DER)"
+            )
+        return ""
+    if "CERTIFICATE" in labels:
+        return ""
+    label = labels[0]
+    known = _PEM_BLOCKS.get(label)
+    if known is None and label.endswith("PRIVATE KEY"):
+        known = "a private key, which must never be pinned or shared: pin the issuer's certificate"
+    return f" (it holds a PEM {label} block: {known or 'not a certificate'})"
 
 
 def _signers(certs: list[Any]) -> list[Any]:
