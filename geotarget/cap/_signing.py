@@ -20,6 +20,14 @@ counts only when its single reference is ``URI=""`` (the whole document, whose r
 reader has read as the ``<alert>``) with the enveloped-signature transform and at most a
 canonicalisation besides: a reference to an element by ``Id``, an XPath filter or any other
 transform never makes the document trusted, so the content verified is always the alert read.
+
+What is verified is what XML-DSig and xmlsec1 verify, where signxml alone differs: a
+``<SignedInfo>`` is canonicalised as a document of its own (lxml 6.2 adds a spurious
+``xmlns=""`` below an element it canonicalises in place), ``URI=""`` leaves comments out even
+before a ``#WithComments`` canonicalisation and takes in the processing instructions outside
+``<alert>`` (signxml's form, without them, verifies too), an ``<InclusiveNamespaces>`` in the
+``<CanonicalizationMethod>`` is allowed, and a key value in the unsigned ``<KeyInfo>`` is
+compared with the pinned certificate's key here, for any algorithm.
 """
 
 from __future__ import annotations
