@@ -20,6 +20,14 @@ counts only when its single reference is ``URI=""`` (the whole document, whose r
 reader has read as the ``<alert>``) with the enveloped-signature transform and at most a
 canonicalisation besides: a reference to an element by ``Id``, an XPath filter or any other
 transform never makes the document trusted, so the content verified is always the alert read.
+
+What is verified is what XML-DSig and xmlsec1 verify, where signxml alone differs: a
+``<SignedInfo>`` is canonicalised as a document of its own (lxml 6.2 adds a spurious
+``xmlns=""`` below an element it canonicalises in place), ``URI=""`` leaves comments out even
+before a ``#WithComments`` canonicalisation and takes in the processing instructions outside
+``<alert>`` (signxml's form, without them, verifies too), an ``<InclusiveNamespaces>`` in the
+``<CanonicalizationMethod>`` is allowed, and a key value in the unsigned ``<KeyInfo>`` is
+compared with the pinned certificate's key here, for any algorithm.
 """
 
 from __future__ import annotations
@@ -105,8 +113,45 @@ def _certificates(certificate: object, x509: Any) -> list[Any]:
         try:
             out.extend(_signers(load(data)))
         except ValueError as err:
-            raise InvalidType(f"certificate[{k}] is not a {form} X.509 certificate: {err}") from err
+            raise InvalidType(
+                f"certificate[{k}] is not a {form} X.509 certificate{_what_instead(data)}: {err}"
+            ) from err
     return out
+
+
+#: What a PEM block other than a certificate is, and what to pin instead.
+_PEM_BLOCKS = {
+    "PUBLIC KEY": "a bare public key; pinning needs the issuer's X.509 certificate "
+    "(-----BEGIN CERTIFICATE-----), which says whose key it is and until when",
+    "RSA PUBLIC KEY": "a bare public key; pinning needs the issuer's X.509 certificate "
+    "(-----BEGIN CERTIFICATE-----)",
+    "PKCS7": "a PKCS#7 bundle; extract its certificates first (openssl pkcs7 -print_certs)",
+    "TRUSTED CERTIFICATE": "OpenSSL's trusted-certificate form; write it as a plain "
+    "certificate first (openssl x509 -in it.pem -out plain.pem)",
+    "CERTIFICATE REQUEST": "a certificate signing request, not the certificate issued for it",
+}
+
+
+def _what_instead(data: bytes) -> str:
+    """What ``data`` holds instead of a certificate, when that can be told (else "")."""
+    labels = [
+        m.decode("ascii", "replace") for m in re.findall(rb"-----BEGIN ([^-]{1,40})-----", data)
+    ]
+    if not labels:
+        text = b"".join(data.split())
+        if len(text) >= 64 and re.fullmatch(rb"[A-Za-z0-9+/]+={0,2}", text):
+            return (
+                " (it is base64 text without the -----BEGIN CERTIFICATE----- and "
+                "-----END CERTIFICATE----- lines around it: add them, or pass the decoded DER)"
+            )
+        return ""
+    if "CERTIFICATE" in labels:
+        return ""
+    label = labels[0]
+    known = _PEM_BLOCKS.get(label)
+    if known is None and label.endswith("PRIVATE KEY"):
+        known = "a private key, which must never be pinned or shared: pin the issuer's certificate"
+    return f" (it holds a PEM {label} block: {known or 'not a certificate'})"
 
 
 def _signers(certs: list[Any]) -> list[Any]:
@@ -224,6 +269,141 @@ def _form(signature: Any) -> str | None:
     return None
 
 
+class _Empty(ValueError):
+    """A base64 element of a signature that is empty."""
+
+
+def _base64(element: Any, etree: Any) -> bytes:
+    text = "".join((element.text or "").split())
+    if not text:
+        raise _Empty(etree.QName(element).localname)
+    return base64.b64decode(text, validate=True)
+
+
+def _key_value(signature: Any, cert: Any, etree: Any) -> str | None:
+    """Why a public key the signature's ``<KeyInfo>`` carries is not the pinned one, if so.
+
+    KeyInfo is not covered by the signature and is never trusted: the signature was verified
+    with the pinned certificate's key. A ``<KeyValue>`` or ``<DEREncodedKeyValue>`` naming
+    another key (or none that reads) contradicts it, and is refused, whatever the algorithm
+    (signxml compared RSA, DSA and ECDSA with its listed curves only, and crashed otherwise).
+    """
+    from cryptography.exceptions import UnsupportedAlgorithm
+
+    pinned = cert.public_key()
+    for element in signature.findall(f"{{{DSIG}}}KeyInfo/*"):
+        if element.tag not in (f"{{{DSIG}}}KeyValue", f"{{{DSIG11}}}DEREncodedKeyValue"):
+            continue
+        name = etree.QName(element).localname
+        try:
+            same = _same_key(element, pinned, etree)
+        except _Empty as err:
+            return (
+                f"the signature is malformed: its <{err}> is empty, where XML-DSig requires "
+                "base64 data"
+            )
+        except (ValueError, LookupError, UnsupportedAlgorithm) as err:
+            return (
+                f"the signature is malformed: the <{name}> its <KeyInfo> carries does not read "
+                f"as a public key ({err or type(err).__name__})"
+            )
+        if not same:
+            return (
+                f"the <{name}> its <KeyInfo> carries is another public key than the pinned "
+                "certificate's, although the signature value verifies with the pinned "
+                "certificate: the (unsigned) KeyInfo was changed or names another signer"
+            )
+    return None
+
+
+def _same_key(element: Any, pinned: Any, etree: Any) -> bool:
+    """Whether a ``<KeyValue>`` or ``<DEREncodedKeyValue>`` is ``pinned`` (ValueError: unread)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    def spki(key: Any) -> bytes:
+        der: bytes = key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return der
+
+    if element.tag == f"{{{DSIG11}}}DEREncodedKeyValue":
+        return spki(serialization.load_der_public_key(_base64(element, etree))) == spki(pinned)
+    children = [c for c in element if isinstance(c.tag, str)]
+    if len(children) != 1:
+        raise ValueError(f"it holds {len(children)} elements where XML-DSig needs one key value")
+    (value,) = children
+
+    def number(name: str) -> int | None:
+        found = value.find(f"{{{DSIG}}}{name}")
+        return None if found is None else int.from_bytes(_base64(found, etree), "big")
+
+    if value.tag == f"{{{DSIG}}}RSAKeyValue":
+        if not isinstance(pinned, rsa.RSAPublicKey):
+            return False
+        ours = pinned.public_numbers()
+        return (number("Modulus"), number("Exponent")) == (ours.n, ours.e)
+    if value.tag == f"{{{DSIG}}}DSAKeyValue":
+        # (cryptography deprecates its DSA names: a DSA key's numbers have a group.)
+        numbers = pinned.public_numbers() if hasattr(pinned, "public_numbers") else None
+        group = getattr(numbers, "parameter_numbers", None)
+        if numbers is None or group is None:
+            return False
+        given = {"P": group.p, "Q": group.q, "G": group.g, "Y": numbers.y}
+        read = {name: number(name) for name in given}  # Y is required; P, Q and G optional
+        return read["Y"] is not None and all(read[k] in (None, v) for k, v in given.items())
+    if value.tag == f"{{{DSIG11}}}ECKeyValue":
+        curve = value.find(f"{{{DSIG11}}}NamedCurve")
+        uri = "" if curve is None else (curve.get("URI") or "")
+        if not uri.startswith("urn:oid:"):
+            raise ValueError(f"its <ECKeyValue> names no curve as urn:oid:... (got {uri!r})")
+        point = value.find(f"{{{DSIG11}}}PublicKey")
+        if point is None:
+            raise ValueError("its <ECKeyValue> lacks <PublicKey>")
+        named = ec.get_curve_for_oid(x509.ObjectIdentifier(uri[len("urn:oid:") :]))
+        key = ec.EllipticCurvePublicKey.from_encoded_point(named(), _base64(point, etree))
+        return spki(key) == spki(pinned)
+    raise ValueError(f"a <{etree.QName(value).localname}> is no key value geotarget reads")
+
+
+def _unfit(signature: Any, cert: Any, signxml: Any) -> str | None:
+    """Why ``cert``'s key cannot have made ``signature``, when its kind is not the algorithm's.
+
+    An RSA signature checked against an EC certificate (a rollover from RSA to ECDSA, the
+    wrong certificate pinned) is a signature by another key; signxml called it "DER encoded
+    key value does not match specified signature algorithm", which read as a malformed
+    signature although the document carries no such value.
+    """
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    method = signature.find(f"{{{DSIG}}}SignedInfo/{{{DSIG}}}SignatureMethod")
+    try:
+        algorithm = signxml.algorithms.SignatureMethod(method.get("Algorithm"))
+    except (AttributeError, ValueError):
+        return None  # no algorithm signxml knows: signxml says so
+    name = str(algorithm.name)
+    needed = next((kind for prefix, kind in _KEY_KINDS if name.startswith(prefix)), None)
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        kind = "RSA"
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        kind = "EC"
+    else:  # DSA (whose names cryptography deprecates), Ed25519, Ed448...
+        kind = type(key).__name__.lstrip("_").removesuffix("PublicKey")
+    if needed is None or kind == needed:
+        return None
+    return (
+        f"the signature's algorithm {name} is for {needed} keys, and this certificate's key "
+        f"is {kind}: signed with another key (a key rollover, or another certificate must be "
+        "pinned)"
+    )
+
+
+#: The key kind each family of signxml's signature methods needs, by the method's name.
+_KEY_KINDS = (("ECDSA_", "EC"), ("DSA_", "DSA"), ("RSA_", "RSA"), ("SHA", "RSA"))  # SHA*: PSS
+
+
 def _carried(signature: Any, x509: Any) -> Any | None:
     """The first certificate the signature's (unsigned) KeyInfo carries, if it reads."""
     carried = signature.find(f"{{{DSIG}}}KeyInfo/{{{DSIG}}}X509Data/{{{DSIG}}}X509Certificate")
@@ -262,6 +442,11 @@ def verify(
         location="./",  # a child of <alert>: enveloped at the top, as CAP 1.2 §3.3.4.1 says
         expect_references=1,
         verification_time=(at or datetime.now(timezone.utc)),
+        # A key value the (unsigned) KeyInfo carries is compared with the pinned certificate
+        # here (_key_value), not by signxml: signxml compares only the key types it pairs with
+        # an algorithm, and raised NotImplementedError for RSA-PSS or KeyError for a curve it
+        # does not list, where the signature itself verified.
+        ignore_ambiguous_key_info=True,
     )
     parser = etree.XMLParser(
         resolve_entities=False,
@@ -272,7 +457,8 @@ def verify(
         remove_pis=False,
     )
     try:
-        signatures = etree.fromstring(raw, parser).findall(f"{{{DSIG}}}Signature")
+        document = etree.fromstring(raw, parser)
+        signatures = document.findall(f"{{{DSIG}}}Signature")
     except etree.LxmlError as err:
         raise InvalidSignature(
             f"the signed document does not parse for verification: {err}"
@@ -283,6 +469,7 @@ def verify(
             f"the {MAX_SIGNATURES} verified at most (an issuer's and its relays'): refused "
             "without verifying any"
         )
+    around = _around(document)
     reasons = []
     for i, signature in enumerate(signatures):
         carried = _carried(signature, x509)
@@ -293,9 +480,14 @@ def verify(
             continue
         for k, cert in enumerate(certs):
             against = f"{name} with certificate[{k}] ({cert.subject.rfc4514_string()})"
-            verifier = _verifier(signxml, i)
+            unfit = _unfit(signature, cert, signxml)
+            if unfit is not None:
+                reasons.append(f"{against}: {unfit}")
+                continue
             try:
-                result = verifier.verify(raw, x509_cert=cert, parser=parser, expect_config=config)
+                result = _verify_one(
+                    signxml, i, around, raw, x509_cert=cert, parser=parser, expect_config=config
+                )
             except (signxml.exceptions.SignXMLException, etree.LxmlError, ValueError) as err:
                 # ValueError: an algorithm URI signxml does not know, malformed base64...
                 reasons.append(f"{against}: {_why(err, cert == carried)}")
@@ -310,6 +502,10 @@ def verify(
                     else f"the signature is malformed or not acceptable ({err})"
                 )
                 reasons.append(f"{against}: {why}")
+                continue
+            mismatch = _key_value(signature, cert, etree)
+            if mismatch is not None:
+                reasons.append(f"{against}: {mismatch}")
                 continue
             signed = result.signed_xml
             checked = result.signature_xml
@@ -341,7 +537,53 @@ def _value(signature: Any) -> str:
     return "".join(((value.text or "") if value is not None else "").split())
 
 
-def _verifier(signxml: Any, index: int) -> Any:
+def _around(document: Any) -> tuple[bytes, bytes] | None:
+    """The canonical form of the processing instructions before and after ``<alert>``, if any.
+
+    A same-document reference (``URI=""``) is the whole document without its comments
+    (XML-DSig 1.0 §4.3.3.3), so a processing instruction outside the ``<alert>`` (the
+    ``<?xml-stylesheet ...?>`` many feeds carry) is part of what it signs, each one before the
+    root element followed by a line break and each one after preceded by one (Canonical XML
+    1.0 §2.3). None when there is none.
+    """
+    from lxml import etree
+
+    def canonical(node: Any) -> bytes:
+        data = f" {node.text}" if node.text else ""
+        return f"<?{node.target}{data}?>".encode()
+
+    def pis(nodes: Any) -> list[Any]:
+        return [n for n in nodes if isinstance(n, etree._ProcessingInstruction)]
+
+    before = pis(reversed(list(document.itersiblings(preceding=True))))
+    after = pis(document.itersiblings())
+    if not before and not after:
+        return None
+    return (
+        b"".join(canonical(n) + b"\n" for n in before),
+        b"".join(b"\n" + canonical(n) for n in after),
+    )
+
+
+def _verify_one(
+    signxml: Any, index: int, around: tuple[bytes, bytes] | None, raw: bytes, **kw: Any
+) -> Any:
+    """Verify the ``index``-th signature, with the processing instructions around ``<alert>``.
+
+    xmlsec1 and Java sign them as XML-DSig says; signxml (as WMO's CAP composer signs with it)
+    leaves them out, its signer dropping them and its verifier never seeing them. A signature
+    whose digest covers the ``<alert>`` either way verifies: what is verified and returned is
+    the ``<alert>``, and an instruction outside it is no part of the alert.
+    """
+    if around is None:
+        return _verifier(signxml, index, None).verify(raw, **kw)
+    try:
+        return _verifier(signxml, index, around).verify(raw, **kw)
+    except signxml.exceptions.InvalidDigest:
+        return _verifier(signxml, index, None).verify(raw, **kw)
+
+
+def _verifier(signxml: Any, index: int, around: tuple[bytes, bytes] | None) -> Any:
     """A signxml verifier that checks the ``index``-th ``<Signature>`` child of ``<alert>``.
 
     signxml looks for the first signature only; verifying the ``index``-th one on its own (the
@@ -358,4 +600,79 @@ def _verifier(signxml: Any, index: int) -> Any:
                 raise signxml.exceptions.InvalidInput(f"there is no signature[{index}]")
             return found[index]
 
+        def validate_schema(self, signature: Any) -> None:
+            # signxml's schemas lack Exclusive C14N's, so the <InclusiveNamespaces> its
+            # <CanonicalizationMethod> may hold (a strict wildcard there) failed validation:
+            # it is validated without it (signxml still reads its PrefixList).
+            copy = _copy(signature)
+            for method in copy.iterfind(f"{{{DSIG}}}SignedInfo/{{{DSIG}}}CanonicalizationMethod"):
+                for inclusive in method.findall(f"{{{_EXC_C14N}}}InclusiveNamespaces"):
+                    method.remove(inclusive)
+            super().validate_schema(copy)
+
+        def _apply_transforms(self, payload: Any, **kw: Any) -> Any:
+            # URI="" is the document *without its comments* (XML-DSig 1.0 §4.3.3.3), even when
+            # a canonicalisation #WithComments follows: signxml kept them, so a signature
+            # xmlsec1 or Java made that way failed as soon as the alert held a comment.
+            _drop_comments(payload)
+            out = super()._apply_transforms(payload, **kw)
+            if around is not None and isinstance(out, bytes):
+                out = around[0] + out + around[1]
+            return out
+
+        def _c14n(self, nodes: Any, algorithm: Any, inclusive_ns_prefixes: Any = None) -> Any:
+            listed = nodes if isinstance(nodes, list) else [nodes]
+            apexes = [_apex(node) for node in listed]
+            return super()._c14n(apexes, algorithm, inclusive_ns_prefixes=inclusive_ns_prefixes)
+
     return _Nth()
+
+
+#: Exclusive XML Canonicalization's namespace (its ``<InclusiveNamespaces PrefixList="...">``).
+_EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+
+
+def _copy(element: Any) -> Any:
+    """A copy of ``element`` as the root of a document of its own."""
+    from lxml import etree
+
+    parser = etree.XMLParser(
+        resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False, remove_pis=False
+    )
+    return etree.fromstring(etree.tostring(element, with_tail=False), parser)
+
+
+def _drop_comments(root: Any) -> None:
+    """Remove the comments inside ``root`` (a copy signxml made), keeping the text around them."""
+    from lxml import etree
+
+    if not isinstance(root, etree._Element):
+        return
+    for comment in root.xpath(".//comment()"):
+        parent = comment.getparent()
+        before = comment.getprevious()
+        if comment.tail:
+            if before is not None:
+                before.tail = (before.tail or "") + comment.tail
+            else:
+                parent.text = (parent.text or "") + comment.tail
+        parent.remove(comment)
+
+
+def _apex(node: Any) -> Any:
+    """``node`` as the root of a document of its own, for canonicalising it (its SignedInfo).
+
+    lxml (6.2 with libxml2 2.14, at least) canonicalises an element that is not its
+    document's root wrongly with inclusive Canonical XML 1.0 and 1.1: an element two levels
+    or more below it, in the default namespace, gets a spurious ``xmlns=""``. A
+    ``<Signature>`` in the default namespace (``<Signature xmlns="...xmldsig#">``, as NAADS,
+    USGS and Java's XML-DSig write it) then never verified with inclusive canonicalisation:
+    the ``<Transforms>`` and ``<DigestValue>`` of its ``<SignedInfo>`` are two levels down.
+    The element serialised on its own carries every namespace in scope where it was (which is
+    what inclusive canonicalisation of it outputs), and canonicalised as a root it is right.
+    """
+    from lxml import etree
+
+    if not isinstance(node, etree._Element) or node.getparent() is None:
+        return node
+    return _copy(node)
