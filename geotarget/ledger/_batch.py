@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geotarget import _sorted
-from geotarget._validate import is_integer, iterable, surrogate_rows
+from geotarget._validate import is_integer, iterable, surrogate_rows, typed, unmasked
 from geotarget.errors import InvalidInput
 from geotarget.ledger._model import Confirmation, DeviceIds, IdArray, shown
 
@@ -331,6 +331,8 @@ def parse_keys(
     keys: DeviceIds,
 ) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.int64], IdArray, IdArray]:
     """Distinct keys split: (keys, first positions, "incident version" groups, devices)."""
+    # A masked key is one the caller left out (its push failed): never read by its data.
+    unmasked("keys", keys)
     if isinstance(keys, np.ndarray) and keys.dtype.kind == "U":
         arr = keys.reshape(-1)
     else:
@@ -341,7 +343,7 @@ def parse_keys(
         seq = keys.tolist() if isinstance(keys, np.ndarray) else list(keys)
         for i, k in enumerate(seq):
             if not isinstance(k, str):
-                raise InvalidInput(f"keys[{i}] must be a delivery key str (got {shown(k)})")
+                raise InvalidInput(f"keys[{i}] must be a delivery key str (got {typed(k)})")
         arr = np.array(seq, dtype=np.str_)
     if arr.size == 0:
         empty = np.array([], dtype=np.str_)
