@@ -156,10 +156,8 @@ def _senders(value: object) -> frozenset[str]:
 
 
 def _kinds(value: object) -> frozenset[str]:
-    out = _names("kinds", value)
-    for k in sorted(out):
-        check_kind_name("kinds", k)
-    return out
+    # Each as a plain str (the deprecated AlertKind member as its name, as Kind keeps it).
+    return frozenset(check_kind_name("kinds", k) for k in sorted(_names("kinds", value)))
 
 
 def _regions(value: object) -> frozenset[str]:

@@ -377,3 +377,15 @@ def test_a_policy_files_kinds_decide_as_a_plain_model_of_the_contract_says(
                 if metres[i] <= radius and ("01" if lons[i] < 18.0 else "02") in ENABLED[kind]
             }
             assert set(got.recipients.tolist()) == told, trial
+
+
+def test_an_issuer_given_the_deprecated_alert_kind_keeps_the_kind_s_name() -> None:
+    """``Issuer(kinds=[AlertKind.EXPLOSION])`` keeps ``"explosion"``, a plain str, as Kind does."""
+    from geotarget.issuers import Issuer
+
+    with pytest.warns(DeprecationWarning, match="AlertKind is deprecated"):
+        member = pilot.AlertKind.EXPLOSION
+    issuer = Issuer(name="x", senders=["a@example.se"], kinds=[member], regions=["SE"])
+    assert issuer.kinds == frozenset({"explosion"})
+    assert all(type(k) is str for k in issuer.kinds)
+    assert "AlertKind" not in repr(issuer)
