@@ -418,7 +418,7 @@ def _as_float_array(name: str, value: Any) -> FloatArray:
     if isinstance(value, (bool, np.bool_)):
         raise InvalidType(f"{name} must be numbers in degrees, not a bool (got {value!r})")
     if isinstance(value, (str, bytes)):
-        raise InvalidType(f"{name} must be numbers in degrees, not text (got {value!r})")
+        raise InvalidType(f"{name} must be numbers in degrees, not text (got {typed(value)})")
     unmasked(name, value, InvalidCoordinates)
     try:
         arr = np.asarray(value)
@@ -554,9 +554,7 @@ def iso_datetime(text: str) -> dt.datetime:
 def aware_us(at: object, name: str = "at") -> np.datetime64:
     """Return a timezone-aware datetime as ``datetime64[us]`` UTC."""
     if not isinstance(at, dt.datetime):
-        raise InvalidType(
-            f"{name} must be a timezone-aware datetime (got {type(at).__name__} {shown(at)})"
-        )
+        raise InvalidType(f"{name} must be a timezone-aware datetime (got {typed(at)})")
     if at.tzinfo is None or at.utcoffset() is None:
         raise InvalidPositions(f"{name} must be timezone-aware (got naive {shown(at)})")
     if type(at.tzinfo) is not dt.timezone:  # a zone's wall time may be one its clocks skip

@@ -389,23 +389,25 @@ def _contains(value: object) -> None:
     Circle(18.0, 59.0, 100.0).contains(value, 59.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported: these checks format a wrong value with repr/shown, not _validate.typed()",
+_PENDING = pytest.mark.xfail(
+    strict=True, reason="reported: this check formats a wrong value with repr/shown, not typed()"
 )
+
+
 @pytest.mark.parametrize(
     ("call", "value"),
     [
-        (_parse_time, {"id": "d", "lon": _POSITION[0], "lat": _POSITION[1]}),  # a whole record
-        (_redeliver_at, _POSITION),
-        (_claim_at, _POSITION),
-        (_observed_before, _POSITION),
-        (_accuracy, _POSITION),
-        (_contains, _PAIR_TEXT),
-        (_redeliver_at, _PAIR_TEXT),
+        pytest.param(  # a whole record
+            _parse_time, {"id": "d", "lon": _POSITION[0], "lat": _POSITION[1]},
+            id="parse_time-record", marks=_PENDING,
+        ),
+        pytest.param(_redeliver_at, _POSITION, id="at-pair", marks=_PENDING),
+        pytest.param(_claim_at, _POSITION, id="ledger-at-pair"),
+        pytest.param(_observed_before, _POSITION, id="observed_before-pair"),
+        pytest.param(_accuracy, _POSITION, id="accuracy-pair", marks=_PENDING),
+        pytest.param(_contains, _PAIR_TEXT, id="contains-text-pair"),
+        pytest.param(_redeliver_at, _PAIR_TEXT, id="at-text-pair", marks=_PENDING),
     ],
-    ids=["parse_time-record", "at-pair", "ledger-at-pair", "observed_before-pair",
-         "accuracy-pair", "contains-text-pair", "at-text-pair"],
 )  # fmt: skip
 def test_no_error_quotes_a_position_where_a_number_or_a_time_belongs(
     call: Any, value: object

@@ -17,6 +17,7 @@ from geotarget._validate import (
     iterable,
     nul_rows,
     surrogate_rows,
+    typed,
     unmasked,
 )
 from geotarget._validate import shown as shown_value
@@ -149,7 +150,7 @@ def at_micros(at: object) -> int:
 def micros(name: str, at: object) -> int:
     """A timezone-aware datetime as integer microseconds since 1970-01-01T00:00Z."""
     if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
-        raise InvalidInput(f"{name} must be a timezone-aware datetime (got {shown(at)})")
+        raise InvalidInput(f"{name} must be a timezone-aware datetime (got {typed(at)})")
     try:
         utc = at.astimezone(timezone.utc)
     except OverflowError:  # e.g. 0001-01-01T00:00+14:00 or 9999-12-31T23:00-14:00
