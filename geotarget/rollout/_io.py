@@ -353,10 +353,15 @@ def _unquoted_text_hint(text: str, message: str) -> str:
     if at is None or not 0 < int(at[1]) <= len(lines):
         return ""
     row = int(at[1]) - 1
+    twice = _twice_hint(lines, row, message)
+    if twice is not None:  # a table or a key given twice: its text is not what is wrong
+        return twice
     key, eq, value = lines[row].partition("=")
     if not eq:  # within an array written over several lines: its key is on a line above
-        above = next((line for line in reversed(lines[:row]) if "=" in line), "")
-        key, value = above.partition("=")[0], lines[row]
+        start = next((k for k in range(row - 1, -1, -1) if "=" in lines[k]), None)
+        if start is None or not _open_array(lines[start:row]):
+            return ""  # a [table] header, or a line of no value: nothing to quote
+        key, value = lines[start].partition("=")[0], lines[row]
     key = key.strip().strip('"')
     if key in _TIME_KEYS:
         return _time_hint(key, value.partition("#")[0].strip())
@@ -374,6 +379,74 @@ def _unquoted_text_hint(text: str, message: str) -> str:
         f'; {token[0]} is text written without quotes: write "{token[0]}" (region codes, '
         "zones, names and senders are TOML strings)"
     )
+
+
+def _open_array(lines: list[str]) -> bool:
+    """Whether the value begun on ``lines[0]`` (after its ``=``) is an array still open.
+
+    Brackets are counted outside strings and comments: the line after those lines is then
+    within the array (a region code on a line of its own), not a new statement.
+    """
+    depth = 0
+    for k, line in enumerate(lines):
+        value = line.partition("=")[2] if k == 0 else line
+        value = _STRINGS.sub('""', value).partition("#")[0]
+        depth += value.count("[") - value.count("]")
+    return depth > 0
+
+
+#: A table header, ``[kinds.tip_request]`` or ``[[kinds.tip_request.phases]]``, and its name.
+_HEADER = re.compile(r"\s*(\[\[?)\s*([^\[\]#=]+?)\s*\]\]?\s*(?:#.*)?")
+
+
+def _statement_key(line: str) -> str | None:
+    """The key of a ``key = value`` line, spaces and quotes as written removed, or None."""
+    key, eq, _ = line.partition("=")
+    key = "".join(key.split()).replace('"', "").replace("'", "")
+    return key if eq and key and not key.startswith(("[", "#")) else None
+
+
+def _twice_hint(lines: list[str], row: int, message: str) -> str | None:
+    """``"; ..."`` for TOML's errors of a table or a key given twice, else None.
+
+    "Cannot declare ('kinds', 'tip_request') twice" and "Cannot overwrite a value" are all
+    TOML says of a table header copied twice or a key written twice in one table (an edited
+    line whose old copy stayed); JSON readers name such a key as a problem of its own.
+    """
+    line = lines[row]
+    header = _HEADER.fullmatch(line)
+    if header is not None:
+        if "twice" not in message:
+            return ""  # (a key with a value already, such as kinds = {}: no table replaces it)
+        name = "".join(header[2].split())
+        earlier = [
+            (k, h[1])
+            for k in range(row)
+            if (h := _HEADER.fullmatch(lines[k])) is not None and "".join(h[2].split()) == name
+        ]
+        if header[1] == "[" and any(brackets == "[[" for _, brackets in earlier):
+            return (
+                f"; [{name}] follows [[{name}]] tables: each entry of an array of tables, "
+                f"such as a phase, is written [[{name}]], with double brackets"
+            )
+        where = f" (first at line {earlier[0][0] + 1})" if earlier else ""
+        return (
+            f"; the table [{name}] is declared twice{where}: a table is declared once, so "
+            "keep one header and put its keys below it (only [[double bracket]] tables, "
+            "such as phases, repeat)"
+        )
+    key = _statement_key(line)
+    if key is None or "Cannot overwrite" not in message:
+        return None
+    for k in range(row - 1, -1, -1):
+        if _HEADER.fullmatch(lines[k]) is not None:
+            break  # the table's header: the key was not given before in this table
+        if _statement_key(lines[k]) == key:
+            return (
+                f"; {key} is given twice in the same table (lines {k + 1} and {row + 1}): "
+                "TOML allows one value a key, so delete the one that is not meant"
+            )
+    return None
 
 
 def document(text: str, fmt: str, *, reader: str, hint: str = "") -> Any:
