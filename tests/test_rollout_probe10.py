@@ -97,3 +97,134 @@ def test_load_policy_names_a_key_given_twice_too(tmp_path: Path) -> None:
     with pytest.raises(InvalidPolicy) as err:
         load_policy(file)
     assert "percentage is given twice in the same table (lines 6 and 7)" in str(err.value)
+
+
+# --- end to end: an operator's file, real boundaries, who is told at each phase boundary -----
+
+_OPERATOR_FILE = """\
+# Polisens tipsförfrågningar: Stockholm först, sedan Uppsala, sedan hela landet.
+timezone = "Europe/Stockholm"   # dates below without an offset are Stockholm's wall clock
+issuers = "any"
+
+[[kinds.tip_request.phases]]    # fas 1: vecka 16
+starts_at = 2024-04-15
+regions = ["01"]
+
+[[kinds.tip_request.phases]]    # fas 2: natten klockan ställs tillbaka, andra 02:30 (CET)
+starts_at = 2024-10-27T01:30:00Z
+regions = ["01", "03"]
+
+[[kinds.tip_request.phases]]    # fas 3: hela landet, när sommartiden börjat
+starts_at = 2025-03-30T03:00:00+02:00
+regions = ["01", "03", "SE"]
+
+[[kinds.tip_request.phases]]    # tillbaka till Stockholm (rollback): reach shrinks
+starts_at = 2025-04-01T12:00:00
+regions = ["01"]
+rollback = true
+"""
+
+
+def test_who_is_told_at_each_phase_boundary_equals_an_oracle_on_real_boundaries(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    """Devices around the Stockholm/Uppsala border and at sea off Värmdö, at every boundary.
+
+    Oracle: each phase's start read from the file by hand (UTC instants written with
+    zoneinfo), the active phase the last with start <= t, a device's county from the
+    reference municipality polygons (shapely, not the shipped simplified ones), the area by
+    geodesic distance (pyproj). Devices nearer than ~170 m to a boundary or 60 m to a rim are
+    left out (the shipped boundaries are simplified within 60 m).
+    """
+    import datetime as dt
+    import json
+    from zoneinfo import ZoneInfo
+
+    import numpy as np
+    import pyproj
+    import shapely
+    from shapely.geometry import shape
+
+    from geotarget import Area, Circle, PositionIndex, Positions, Targeter, pilot, sweden
+    from geotarget.ledger import MemoryLedger
+    from geotarget.targeting import Verdict
+
+    sthlm, utc = ZoneInfo("Europe/Stockholm"), dt.timezone.utc
+    starts = [
+        dt.datetime(2024, 4, 15, tzinfo=sthlm).astimezone(utc),
+        dt.datetime(2024, 10, 27, 1, 30, tzinfo=utc),
+        dt.datetime(2025, 3, 30, 1, 0, tzinfo=utc),
+        dt.datetime(2025, 4, 1, 12, 0, tzinfo=sthlm).astimezone(utc),
+    ]
+    counties = [{"01"}, {"01", "03"}, None, {"01"}]  # None: the whole country
+    file = tmp_path / "pilot.toml"
+    file.write_text(_OPERATOR_FILE, encoding="utf-8")
+    loaded = load_policy(file, catalog=sweden.hierarchy())
+    got = [p.starts_at for p in loaded.rollout.rollout("tip_request").phases]
+    assert got == starts
+
+    # -- the devices and the oracle's view of them
+    doc = json.loads((shared_data / "sweden" / "kommuner_lantmateriet_wgs84.geojson").read_text())
+    codes = [f["properties"]["kommun_kod"] for f in doc["features"]]
+    shapes = [shape(f["geometry"]) for f in doc["features"]]
+    rng = np.random.default_rng(10)
+    border = (17.841877, 59.693847, 6_000.0)  # on the 01/03 county border (places_wgs84.csv)
+    sea = (18.95, 59.28, 4_000.0)  # off Sandhamn, Värmdö's territorial sea
+    lon = np.concatenate([rng.uniform(17.70, 17.99, 500), rng.uniform(18.86, 19.04, 300)])
+    lat = np.concatenate([rng.uniform(59.63, 59.76, 500), rng.uniform(59.24, 59.32, 300)])
+    points = shapely.points(lon, lat)
+    muni = np.full(lon.size, "", dtype=object)
+    near = np.zeros(lon.size, dtype=bool)
+    for code, geom in zip(codes, shapes, strict=True):
+        muni[shapely.covers(geom, points)] = code
+        near |= shapely.distance(geom.boundary, points) < 0.003  # ~170 m east-west here
+    geod = pyproj.Geod(ellps="WGS84")
+    in_area = np.zeros(lon.size, dtype=bool)
+    for clon, clat, radius in (border, sea):
+        dist = geod.inv(np.full(lon.size, clon), np.full(lon.size, clat), lon, lat)[2]
+        near |= np.abs(dist - radius) < 60.0
+        in_area |= dist <= radius
+    keep = ~near
+    lon, lat, muni, in_area = lon[keep], lat[keep], muni[keep], in_area[keep]
+    county = np.array([m[:2] for m in muni], dtype=object)
+    ids = [f"d{k}" for k in range(lon.size)]
+    # the test reaches what it means to: both sides of the border and the sea, in the area
+    for where in ("01", "03"):
+        assert (in_area & (county == where)).sum() > 20, where
+    assert (in_area & (muni == "0120")).sum() > 20
+
+    area = Area([Circle(*border), Circle(*sea)])
+    msg = pilot.Message(headline="Tips", description="Tips.", area_description="Arlanda")
+    for start in starts:
+        for at in (start - dt.timedelta(microseconds=1), start):
+            phase = max((k for k, s in enumerate(starts) if s <= at), default=None)
+            expected: list[str] = []
+            if phase is not None:
+                wanted = counties[phase]
+                enabled = muni != ""  # on the territory (not beyond the territorial sea)
+                if wanted is not None:
+                    enabled &= np.isin(county, sorted(wanted))
+                expected = sorted(i for i, yes in zip(ids, in_area & enabled, strict=True) if yes)
+            for zone in (utc, sthlm, ZoneInfo("America/New_York")):
+                t = at.astimezone(zone)
+                sent = (at - dt.timedelta(minutes=10)).replace(microsecond=0)
+                alert = pilot.tip_request(
+                    identifier=f"tips-{phase}", sender="polisen@polisen.se", sent=sent,
+                    area=area, sv=msg, en=msg, onset=sent, expires=sent + dt.timedelta(hours=2),
+                )  # fmt: skip
+                targeter = Targeter(
+                    sweden.hierarchy(), loaded.rollout, ledger=MemoryLedger(),
+                    recognition=loaded.recognition, issuers=loaded.issuers,
+                    location_rules=loaded.location_rules,
+                )  # fmt: skip
+                index = PositionIndex(
+                    Positions(ids, lon, lat, accuracy_m=np.full(lon.size, 5.0), observed_at=t)
+                )
+                result = targeter.target(alert, index, t)
+                if phase is None:  # not started: from when, the first phase's start
+                    assert result.verdict is Verdict.KIND_NOT_ENABLED, (t, result.reason)
+                    assert result.next_change == starts[0]
+                    continue
+                assert result.verdict is Verdict.DELIVER, (t, result.reason)
+                assert result.rollout is not None and result.rollout.phase_index == phase, t
+                assert sorted(result.recipients.tolist()) == expected, (t, phase)
