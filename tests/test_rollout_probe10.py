@@ -160,8 +160,8 @@ def test_who_is_told_at_each_phase_boundary_equals_an_oracle_on_real_boundaries(
     file = tmp_path / "pilot.toml"
     file.write_text(_OPERATOR_FILE, encoding="utf-8")
     loaded = load_policy(file, catalog=sweden.hierarchy())
-    got = [p.starts_at for p in loaded.rollout.rollout("tip_request").phases]
-    assert got == starts
+    rollout = loaded.rollout.rollout("tip_request")
+    assert rollout is not None and [p.starts_at for p in rollout.phases] == starts
 
     # -- the devices and the oracle's view of them
     doc = json.loads((shared_data / "sweden" / "kommuner_lantmateriet_wgs84.geojson").read_text())
