@@ -228,3 +228,51 @@ def test_who_is_told_at_each_phase_boundary_equals_an_oracle_on_real_boundaries(
                 assert result.verdict is Verdict.DELIVER, (t, result.reason)
                 assert result.rollout is not None and result.rollout.phase_index == phase, t
                 assert sorted(result.recipients.tolist()) == expected, (t, phase)
+
+
+# --- "then nationwide", written as an operator writes it -------------------------------------
+
+
+def test_a_nationwide_phase_listing_only_the_country_is_not_said_to_drop_places() -> None:
+    """``regions = ["SE"]`` after Stockholm was told it drops 01: SE still covers Stockholm.
+
+    The message said "set rollback = true to drop them", and nothing would be dropped.
+
+    Oracle: the rule read in the docs — phases list every code of the one before (a rule
+    about codes), while SE, the country, covers every place — so the problem stays, and its
+    words say that the places stay enabled and how to write the phase.
+    """
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from geotarget.rollout import KindRollout, Phase
+
+    text = (
+        _HEAD + _PHASE + '[[kinds.tip_request.phases]]\nstarts_at = 2025-01-13\nregions = ["SE"]\n'
+    )
+    message = _problem(text)
+    assert "drop them" not in message
+    assert "SE, the whole country, which it lists, still enables them" in message
+    assert "repeat 01 beside SE, or set rollback = true" in message
+
+    # the same phase added in code to a policy of another country code: its code is named
+    sthlm = ZoneInfo("Europe/Stockholm")
+    first = Phase(starts_at=dt.datetime(2024, 4, 15, tzinfo=sthlm), regions={"01", "0180"})
+    policy = RolloutPolicy(rollouts=[KindRollout(kind="tip_request", phases=[first])], country="XX")
+    with pytest.raises(InvalidPolicy) as err:
+        policy.with_phase(
+            "tip_request", Phase(starts_at=dt.datetime(2025, 1, 13, tzinfo=sthlm), regions={"XX"})
+        )
+    [problem] = err.value.problems
+    assert problem.path == "kinds.tip_request.phases[1]"
+    assert "repeat 0180, 01 beside XX" not in problem.message  # (codes sorted, as by hand)
+    assert "drops 01, 0180, which phases[0] enables, from its list; XX, the whole country" in (
+        problem.message
+    )
+
+    # a phase that does not list the country still drops what it leaves out
+    narrower = _problem(
+        _HEAD + _PHASE + '[[kinds.tip_request.phases]]\nstarts_at = 2025-01-13\nregions = ["03"]\n'
+    )
+    assert narrower.startswith("drops 01, which phases[0] enables; ")
+    assert "set rollback = true to drop them" in narrower

@@ -314,8 +314,14 @@ class Phase:
         self.__attrs_init__(start, frozenset(codes), pct, rollback, illustrative)
 
 
-def _sequence_problems(phases: Sequence[tuple[int, Phase]], prefix: str) -> list[Problem]:
-    """Rules between consecutive phases; ``phases`` pairs each phase with its document index."""
+def _sequence_problems(
+    phases: Sequence[tuple[int, Phase]], prefix: str, country: object = None
+) -> list[Problem]:
+    """Rules between consecutive phases; ``phases`` pairs each phase with its document index.
+
+    ``country``: the policy's country code, when known. A phase listing it that leaves out
+    codes of the phase before drops them from its list only, not from the map: said so.
+    """
     problems: list[Problem] = []
     for (i, p), (j, q) in itertools.pairwise(phases):
         if j != i + 1:
@@ -346,7 +352,18 @@ def _sequence_problems(phases: Sequence[tuple[int, Phase]], prefix: str) -> list
                 )
             )
         dropped = sorted(p.regions - q.regions)
-        if dropped and not q.rollback:
+        if dropped and not q.rollback and isinstance(country, str) and country in q.regions:
+            codes = ", ".join(dropped)
+            problems.append(
+                Problem(
+                    path,
+                    f"drops {codes}, which phases[{i}] enables, from its list; {country}, the "
+                    "whole country, which it lists, still enables them, but phases list every "
+                    f"code of the phase before: repeat {codes} beside {country}, or set "
+                    "rollback = true (either way they stay enabled)",
+                )
+            )
+        elif dropped and not q.rollback:
             problems.append(
                 Problem(
                     path,
@@ -723,7 +740,9 @@ class RolloutPolicy:
         try:
             new = KindRollout(kind=k, phases=phases, killed=bool(old and old.killed))
         except InvalidPolicy as err:
-            raise InvalidPolicy(_prefixed(f"kinds.{k}", err.problems)) from err
+            # (told again knowing the country: a phase listing it drops no place)
+            told = _sequence_problems(list(enumerate(phases)), "phases", self.country)
+            raise InvalidPolicy(_prefixed(f"kinds.{k}", told or err.problems)) from err
         rest = [r for r in self.rollouts if r.kind != k]
         return attrs.evolve(self, rollouts=(*rest, new))
 
