@@ -276,3 +276,79 @@ def test_a_nationwide_phase_listing_only_the_country_is_not_said_to_drop_places(
     )
     assert narrower.startswith("drops 01, which phases[0] enables; ")
     assert "set rollback = true to drop them" in narrower
+
+
+# --- an alert active while its canary widens, then while the reach shrinks -------------------
+
+
+def test_an_active_alert_streams_what_each_new_phase_enables_and_nothing_twice() -> None:
+    """Stockholm at 25 %, then 60 % with Uppsala, then Stockholm alone again (rollback).
+
+    One incident, delivered in phase 1; at each later phase start the same devices report
+    fixes again. Oracle: a device is told in the phase active when it reports iff its county
+    (Sigtuna 01, Knivsta 03: places_wgs84.csv) is listed and its canary bucket — BLAKE2b as
+    the conformance README defines it, in plain Python — lies below the percentage × 100;
+    and a device is told once in all.
+    """
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    import numpy as np
+    from rollout_helpers import oracle_bucket
+
+    from geotarget import Circle, PositionIndex, Positions, Targeter, pilot, sweden
+    from geotarget.ledger import MemoryLedger
+    from geotarget.rollout import DEFAULT_SALT
+    from geotarget.targeting import Verdict
+
+    sthlm = ZoneInfo("Europe/Stockholm")
+    policy = RolloutPolicy.from_toml(
+        _HEAD
+        + '[[kinds.tip_request.phases]]\nstarts_at = 2024-04-15\nregions = ["01"]\n'
+        + "percentage = 25\n"
+        + '[[kinds.tip_request.phases]]\nstarts_at = 2024-04-15T12:00:00\nregions = ["01", "03"]\n'
+        + "percentage = 60\n"
+        + '[[kinds.tip_request.phases]]\nstarts_at = 2024-04-15T13:00:00\nregions = ["01"]\n'
+        + "percentage = 60\nrollback = true\n"
+    )
+    plan = [({"01"}, 25.0), ({"01", "03"}, 60.0), ({"01"}, 60.0)]
+    starts = [dt.datetime(2024, 4, 15, h, tzinfo=sthlm) for h in (0, 12, 13)]
+    n = 400
+    ids = np.array([f"app-{k:04d}" for k in range(n)])
+    side = np.where(np.arange(n) % 2 == 0, "01", "03")  # Sigtuna / Knivsta, 1 km off the border
+    lon = np.where(side == "01", 17.85404, 17.82971)
+    lat = np.where(side == "01", 59.68731, 59.70039)
+    bucket = np.array([oracle_bucket(str(i), DEFAULT_SALT, "tip_request") for i in ids])
+
+    targeter = Targeter(
+        sweden.hierarchy(), policy, ledger=MemoryLedger(), recognition=pilot.RECOGNITION
+    )
+    sent = starts[0] + dt.timedelta(hours=11)
+    msg = pilot.Message(headline="Tips", description="Tips.", area_description="Arlanda")
+    alert = pilot.tip_request(
+        identifier="tips-1", sender="polisen@polisen.se", sent=sent,
+        area=Circle(17.841877, 59.693847, 3_000.0), sv=msg, en=msg, onset=sent,
+        expires=sent + dt.timedelta(hours=4),
+    )  # fmt: skip
+
+    def wanted(phase: int) -> set[str]:
+        regions, percentage = plan[phase]
+        return set(
+            ids[np.isin(side, sorted(regions)) & (bucket < round(percentage * 100))].tolist()
+        )
+
+    first = targeter.target(
+        alert,
+        PositionIndex(Positions(ids, lon, lat, accuracy_m=np.full(n, 5.0), observed_at=sent)),
+        sent,
+    )
+    assert first.verdict is Verdict.DELIVER and first.next_change == starts[1]
+    told = set(first.recipients.tolist())
+    assert told == wanted(0) and 30 < len(told) < 75  # a quarter of the 200 in Stockholm
+    for phase, at in ((1, starts[1]), (2, starts[2])):
+        batch = Positions(ids, lon, lat, accuracy_m=np.full(n, 5.0), observed_at=at)
+        new = {d.device_id for d in targeter.on_positions(batch, at)}
+        assert new == wanted(phase) - told, phase
+        assert not new & told
+        told |= new
+    assert told == wanted(0) | wanted(1)
