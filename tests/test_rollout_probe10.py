@@ -352,3 +352,88 @@ def test_an_active_alert_streams_what_each_new_phase_enables_and_nothing_twice()
         assert not new & told
         told |= new
     assert told == wanted(0) | wanted(1)
+
+
+# --- a policy pasted through a word processor or a chat app ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "line", "shown", "straight"),
+    [
+        ("TOML", "regions = [\u201c01\u201d, \u201c03\u201d]", "\u201c01\u201d", '"01"'),
+        ("TOML", "regions = [\u201d01\u201d]", "\u201d01\u201d", '"01"'),  # Swedish style
+        ("TOML", "timezone = \u201cEurope/Stockholm\u201d", "\u201cEurope/Stockholm\u201d", None),
+        ("JSON", '"regions": [\u201c01\u201d]', "\u201c01\u201d", '"01"'),
+        ("JSON", '"regions": [\u00ab01\u00bb]', "\u00ab01\u00bb", '"01"'),
+    ],
+)
+def test_typographic_quotes_are_named_not_taken_for_no_quotes(
+    tmp_path: Path, fmt: str, line: str, shown: str, straight: str | None
+) -> None:
+    """“01” was told "01 is text written without quotes": the operator sees quotes there.
+
+    Oracle: the line by hand — the text between the typographic quotes, in straight ones.
+    """
+    if fmt == "TOML":
+        text = (
+            _HEAD + "[[kinds.tip_request.phases]]\nstarts_at = 2024-04-15\n"
+            + (line if line.startswith("regions") else 'regions = ["01"]\n' + line) + "\n"
+        )  # fmt: skip
+    else:
+        text = (
+            '{"timezone": "Europe/Stockholm", "issuers": "any", "kinds": {"tip_request": '
+            '{"phases": [{"starts_at": "2024-04-15",\n' + line + "}]}}}\n"
+        )
+    file = tmp_path / f"policy.{fmt.lower()}"
+    file.write_text(text, encoding="utf-8")
+    with pytest.raises(InvalidPolicy) as err:
+        load_policy(file)
+    [problem] = err.value.problems
+    inner = shown[1:-1]
+    assert problem.message.startswith(f"not valid {fmt}: ")
+    assert f"{shown} is in typographic quotes, which {fmt} does not read as quotes" in (
+        problem.message
+    )
+    assert f'write "{inner}" with straight quotes' in problem.message
+    assert straight is None or straight == f'"{inner}"'
+    assert "without quotes" not in problem.message
+
+
+def test_typographic_quotes_in_a_comment_are_left_alone() -> None:
+    """A comment may quote as it likes: the error is elsewhere on the line."""
+    message = _problem(_HEAD + _PHASE.replace('["01"]', "[01]  # \u201cStockholm\u201d"))
+    assert "typographic" not in message
+    assert '01 is text written without quotes: write "01"' in message
+
+
+@pytest.mark.parametrize(
+    ("code", "codes"),
+    [("01, 03", ["01", "03"]), ("01;03;12", ["01", "03", "12"]), ("01,03,", ["01", "03"])],
+)
+def test_codes_typed_into_one_text_are_named_as_several_codes(code: str, codes: list[str]) -> None:
+    """``regions = ["01, 03"]`` got "close matches: '0183', '0513', '1083'" with a catalog."""
+    from geotarget import sweden
+
+    quoted = ", ".join(f'"{c}"' for c in codes)
+    text = _HEAD + _PHASE.replace('["01"]', f'["{code}"]')
+    for catalog in (None, sweden.hierarchy()):
+        with pytest.raises(InvalidPolicy) as err:
+            RolloutPolicy.from_toml(text, catalog)
+        [problem] = err.value.problems
+        assert problem.path == "kinds.tip_request.phases[0].regions"
+        assert problem.message.endswith(
+            f"; it holds {len(codes)} codes in one text: write each in quotes of its own, {quoted}"
+        ), problem.message
+        assert "close matches" not in problem.message
+
+
+def test_a_name_with_a_space_is_not_taken_for_several_codes() -> None:
+    """ "Region Stockholm" is a name (the catalog says whose), not two codes."""
+    from geotarget import sweden
+
+    text = _HEAD + _PHASE.replace('["01"]', '["Region Stockholm"]')
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_toml(text, sweden.hierarchy())
+    [problem] = err.value.problems
+    assert "in one text" not in problem.message
+    assert "'PR-STOCKHOLM'" in problem.message

@@ -157,6 +157,22 @@ def _shown(value: object) -> str:
     return _io.brief(value)
 
 
+_LIST_SEPARATOR = re.compile(r"\s*[,;|]\s*")
+
+
+def _several(code: str) -> str:
+    """``"; it holds 2 codes ..."`` for a text listing codes (``"01, 03"``), else ``""``.
+
+    A list typed into one string, or a spreadsheet cell of codes pasted as one, names codes
+    that each need their own quotes; close matches to the whole text would mislead.
+    """
+    parts = [p for p in _LIST_SEPARATOR.split(code.strip()) if p]  # ("01,03,": 2 codes)
+    if len(parts) < 2 or not all(_CODE.fullmatch(p) for p in parts):
+        return ""
+    quoted = ", ".join(f'"{p}"' for p in parts[:5]) + (", ..." if len(parts) > 5 else "")
+    return f"; it holds {len(parts)} codes in one text: write each in quotes of its own, {quoted}"
+
+
 def _threshold(percentage: float) -> int:
     return round(percentage * 100)
 
@@ -288,7 +304,10 @@ class Phase:
         for code in codes:
             if not _CODE.fullmatch(code):
                 problems.append(
-                    Problem("regions", f"{_shown(code)} is not a region code: {_CODE_RULE}")
+                    Problem(
+                        "regions",
+                        f"{_shown(code)} is not a region code: {_CODE_RULE}{_several(code)}",
+                    )
                 )
         pct = as_float(percentage)
         given_as: object = percentage  # (typed float; may be any numpy float)

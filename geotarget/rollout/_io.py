@@ -294,7 +294,12 @@ def parse(
     try:
         return loads(text)
     except syntax_error as err:
-        unquoted = _unquoted_text_hint(text, str(err)) if fmt == "TOML" else ""
+        row = getattr(err, "lineno", None)  # (JSON's errors name their line)
+        if row is None and (at := _AT_LINE.search(str(err))) is not None:
+            row = int(at[1])
+        unquoted = _typographic_hint(text, row, fmt)
+        if not unquoted and fmt == "TOML":
+            unquoted = _unquoted_text_hint(text, str(err))
         raise _problem(f"not valid {fmt}: {err}{unquoted}{hint}") from err
     except RecursionError:
         raise _problem(_TOO_DEEP) from None
@@ -339,6 +344,34 @@ def _time_hint(key: str, value: str) -> str:
     return (
         f"; {key} is a TOML date-time such as {example} (wall-clock time in the policy's "
         f"timezone) or {example}+02:00 (got {brief(value)})"
+    )
+
+
+#: Quotation marks of typeset text, which no TOML or JSON reader takes for quotes.
+_TYPOGRAPHIC = "\u201c\u201d\u201e\u201f\u2018\u2019\u201a\u201b\u00ab\u00bb\u2039\u203a"
+_TYPOGRAPHIC_TEXT = re.compile(f"[{_TYPOGRAPHIC}]([^{_TYPOGRAPHIC}\n]*)[{_TYPOGRAPHIC}]")
+
+
+def _typographic_hint(text: str, row: int | None, fmt: str) -> str:
+    """``"; ..."`` when the error's line quotes text with typographic quotes (“01”), else "".
+
+    A policy pasted through a word processor, a wiki or a chat app gets its straight quotes
+    turned into typographic ones, which the parser reads as no quotes at all; the TOML hint
+    would otherwise say the text was written "without quotes".
+    """
+    lines = text.splitlines()
+    if row is None or not 0 < row <= len(lines):
+        return ""
+    line = _STRINGS.sub('""', lines[row - 1])
+    if fmt == "TOML":
+        line = line.partition("#")[0]  # (a comment may quote as it likes)
+    found = _TYPOGRAPHIC_TEXT.search(line)
+    if found is None:
+        return ""
+    straight = json.dumps(found[1], ensure_ascii=False)
+    return (
+        f"; {found[0]} is in typographic quotes, which {fmt} does not read as quotes: write "
+        f"{straight} with straight quotes (a word processor or chat app may have changed them)"
     )
 
 
@@ -767,7 +800,11 @@ def _phase(
         hints = {}  # a malformed code may still be a region's name ("Stockholms län")
         if catalog is not None and regions_ok and isinstance(regions, list):
             for code in regions:
-                if not _r._CODE.fullmatch(code) and (hint := _unknown_hint(code, catalog)):
+                if (
+                    not _r._CODE.fullmatch(code)
+                    and not _r._several(code)  # (its own hint names the codes it holds)
+                    and (hint := _unknown_hint(code, catalog))
+                ):
                     hints[f"{brief(code)} is not a region code"] = hint
         for p in err.problems:
             if p.path not in reported:
