@@ -428,7 +428,7 @@ def test_codes_typed_into_one_text_are_named_as_several_codes(code: str, codes: 
 
 
 def test_a_name_with_a_space_is_not_taken_for_several_codes() -> None:
-    """ "Region Stockholm" is a name (the catalog says whose), not two codes."""
+    """A name with a space ("Region Stockholm") is a name, the catalog says whose: not codes."""
     from geotarget import sweden
 
     text = _HEAD + _PHASE.replace('["01"]', '["Region Stockholm"]')
@@ -437,3 +437,66 @@ def test_a_name_with_a_space_is_not_taken_for_several_codes() -> None:
     [problem] = err.value.problems
     assert "in one text" not in problem.message
     assert "'PR-STOCKHOLM'" in problem.message
+
+
+# --- a JSON policy commented, or edited leaving a comma --------------------------------------
+
+_JSON_PHASE = '{"starts_at": "2024-04-15", "regions": ["01"]}'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"timezone": "Europe/Stockholm", // Stockholm first\n "issuers": "any", "kinds": {}}',
+        '// the pilot, week 16\n{"timezone": "Europe/Stockholm", "issuers": "any"}',
+        '{"timezone": "Europe/Stockholm" /* CET/CEST */, "issuers": "any"}',
+        '{"timezone": "Europe/Stockholm",\n  # Stockholm first\n "issuers": "any"}',
+    ],
+)
+def test_a_comment_in_a_json_policy_is_named_as_a_comment(tmp_path: Path, text: str) -> None:
+    """JSON has no comments; the parser said only "Expecting property name ...".
+
+    Oracle: the text by hand — each document is valid JSON once its comment is removed.
+    """
+    import json
+    import re
+
+    json.loads(re.sub(r"//[^\n]*|/\*.*?\*/|\n\s*#[^\n]*", "", text))  # valid without it
+    file = tmp_path / "policy.json"
+    file.write_text(text, encoding="utf-8")
+    with pytest.raises(InvalidPolicy) as err:
+        load_policy(file)
+    [problem] = err.value.problems
+    assert problem.message.startswith("not valid JSON: ")
+    assert "; JSON has no comments: remove it, or write the policy as TOML" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("text", "closing", "line"),
+    [
+        ('{"kinds": {"tip_request": {"phases": [' + _JSON_PHASE + ",\n]}}}", "]", 1),
+        ('{"timezone": "Europe/Stockholm",\n "kinds": {},\n}', "}", 2),
+        ('{"kinds": {"tip_request": {"phases": [{"starts_at": "2024-04-15",\n'
+         ' "regions": ["01", "03",]}]}}}', "]", 2),
+    ],
+)  # fmt: skip
+def test_a_trailing_comma_in_a_json_policy_is_named_with_its_line(
+    text: str, closing: str, line: int
+) -> None:
+    """A phase deleted from the end of a list leaves its comma: JSON allows none there."""
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_json(text)
+    [problem] = err.value.problems
+    assert problem.message.endswith(
+        f"; JSON allows no comma before {closing}: remove the one at line {line}"
+    ), problem.message
+    comma = [k + 1 for k, t in enumerate(text.splitlines()) if t.rstrip().endswith(",")]
+    assert line in comma or f",{closing}" in text.splitlines()[line - 1]  # by hand
+
+
+def test_a_json_error_without_a_comment_or_comma_gets_no_such_hint() -> None:
+    """A text of a slash (a zone) in a string is no comment; a missing comma is no trailing one."""
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_json('{"timezone": "Europe/Stockholm" "salt": "a//b"}')
+    [problem] = err.value.problems
+    assert "comment" not in problem.message and "comma before" not in problem.message

@@ -300,6 +300,8 @@ def parse(
         unquoted = _typographic_hint(text, row, fmt)
         if not unquoted and fmt == "TOML":
             unquoted = _unquoted_text_hint(text, str(err))
+        elif not unquoted and isinstance(err, json.JSONDecodeError):
+            unquoted = _json_hint(err)
         raise _problem(f"not valid {fmt}: {err}{unquoted}{hint}") from err
     except RecursionError:
         raise _problem(_TOO_DEEP) from None
@@ -350,6 +352,25 @@ def _time_hint(key: str, value: str) -> str:
 #: Quotation marks of typeset text, which no TOML or JSON reader takes for quotes.
 _TYPOGRAPHIC = "\u201c\u201d\u201e\u201f\u2018\u2019\u201a\u201b\u00ab\u00bb\u2039\u203a"
 _TYPOGRAPHIC_TEXT = re.compile(f"[{_TYPOGRAPHIC}]([^{_TYPOGRAPHIC}\n]*)[{_TYPOGRAPHIC}]")
+
+
+def _json_hint(err: json.JSONDecodeError) -> str:
+    """``"; ..."`` for a comment or a trailing comma where JSON's parser stopped, else "".
+
+    Editors accept both in JSON-like files (JSONC), and an operator comments a policy as a
+    TOML file is commented; JSON itself has neither.
+    """
+    rest = err.doc[err.pos : err.pos + 2]
+    if rest in ("//", "/*") or rest[:1] == "#":
+        return (
+            "; JSON has no comments: remove it, or write the policy as TOML, whose # comments "
+            "the readers take"
+        )
+    before = err.doc[: err.pos].rstrip()
+    if rest[:1] in ("]", "}") and before.endswith(","):
+        line = err.doc.count("\n", 0, len(before) - 1) + 1
+        return f"; JSON allows no comma before {rest[:1]}: remove the one at line {line}"
+    return ""
 
 
 def _typographic_hint(text: str, row: int | None, fmt: str) -> str:
