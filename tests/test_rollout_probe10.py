@@ -500,3 +500,65 @@ def test_a_json_error_without_a_comment_or_comma_gets_no_such_hint() -> None:
         RolloutPolicy.from_json('{"timezone": "Europe/Stockholm" "salt": "a//b"}')
     [problem] = err.value.problems
     assert "comment" not in problem.message and "comma before" not in problem.message
+
+
+# --- a phase edited while an alert is active --------------------------------------------------
+
+
+def test_an_edited_policy_decides_for_the_alerts_already_active(tmp_path: Path) -> None:
+    """The file gains a rollback of Uppsala while an alert straddles the 01/03 border.
+
+    The service restarts on the edited file over the same store. Oracle: by hand — before
+    the new phase a fix in Knivsta (03) is told; from it, not; the fix in Sigtuna (01) is
+    told once in all; the diff names the one change, in Stockholm's wall time.
+    """
+    import datetime as dt
+
+    from geotarget import Circle, PositionIndex, Positions, Targeter, pilot, sweden
+    from geotarget.ledger import SQLiteLedger
+    from geotarget.targeting import Verdict
+
+    regions = sweden.hierarchy()
+    file = tmp_path / "policy.toml"
+    first = _HEAD + _PHASE.replace('["01"]', '["01", "03"]')
+    file.write_text(first, encoding="utf-8")
+    before = load_policy(file).rollout
+    edited = first + (
+        "\n# Uppsala paused after complaints (edited while an alert was active)\n"
+        '[[kinds.tip_request.phases]]\nstarts_at = 2024-06-01T14:00:00\nregions = ["01"]\n'
+        "rollback = true\n"
+    )
+    file.write_text(edited, encoding="utf-8")
+    after = load_policy(file).rollout
+    assert str(before.diff(after, catalog=regions)).splitlines()[1:] == [
+        "  tip_request from 2024-06-01 14:00 Europe/Stockholm onwards: - 03"
+    ]
+
+    store = tmp_path / "ledger.db"
+    at = dt.datetime(2024, 6, 1, 11, tzinfo=dt.timezone.utc)  # 13:00 in Stockholm
+    msg = pilot.Message(headline="Tips", description="Tips.", area_description="Arlanda")
+    alert = pilot.tip_request(
+        identifier="tips-edit", sender="polisen@polisen.se", sent=at,
+        area=Circle(17.841877, 59.693847, 3_000.0), sv=msg, en=msg, onset=at,
+        expires=at + dt.timedelta(hours=6),
+    )  # fmt: skip
+    old = Targeter(regions, before, ledger=SQLiteLedger(store), recognition=pilot.RECOGNITION)
+    nobody = PositionIndex(Positions(["far"], [11.97], [57.71], accuracy_m=[5.0], observed_at=at))
+    assert old.target(alert, nobody, at).verdict is Verdict.DELIVER
+    old.ledger.close()
+
+    new = Targeter(regions, after, ledger=SQLiteLedger(store), recognition=pilot.RECOGNITION)
+    sigtuna, knivsta = (17.85404, 59.68731), (17.82971, 59.70039)  # places_wgs84.csv
+
+    def report(ids: list[str], where: list[tuple[float, float]], t: dt.datetime) -> set[str]:
+        lon, lat = [p[0] for p in where], [p[1] for p in where]
+        batch = Positions(ids, lon, lat, accuracy_m=[5.0] * len(ids), observed_at=t)
+        return {d.device_id for d in new.on_positions(batch, t)}
+
+    change = dt.datetime(2024, 6, 1, 12, tzinfo=dt.timezone.utc)  # 14:00 in Stockholm
+    assert report(["k1", "s1"], [knivsta, sigtuna], change - dt.timedelta(seconds=1)) == {
+        "k1",
+        "s1",
+    }
+    assert report(["k2", "s2", "s1"], [knivsta, sigtuna, sigtuna], change) == {"s2"}
+    new.ledger.close()
