@@ -553,7 +553,7 @@ def test_an_edited_policy_decides_for_the_alerts_already_active(tmp_path: Path) 
     def report(ids: list[str], where: list[tuple[float, float]], t: dt.datetime) -> set[str]:
         lon, lat = [p[0] for p in where], [p[1] for p in where]
         batch = Positions(ids, lon, lat, accuracy_m=[5.0] * len(ids), observed_at=t)
-        return {d.device_id for d in new.on_positions(batch, t)}
+        return {str(d.device_id) for d in new.on_positions(batch, t)}
 
     change = dt.datetime(2024, 6, 1, 12, tzinfo=dt.timezone.utc)  # 14:00 in Stockholm
     assert report(["k1", "s1"], [knivsta, sigtuna], change - dt.timedelta(seconds=1)) == {
