@@ -562,3 +562,59 @@ def test_an_edited_policy_decides_for_the_alerts_already_active(tmp_path: Path) 
     }
     assert report(["k2", "s2", "s1"], [knivsta, sigtuna, sigtuna], change) == {"s2"}
     new.ledger.close()
+
+
+# --- a policy written from memory: a phase's keys in the wrong table ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "path", "where"),
+    [
+        ("[kinds.tip_request]", "kinds.tip_request.starts_at", "[[kinds.tip_request.phases]]"),
+        ("", "starts_at", "[[kinds.<kind>.phases]]"),  # a phase at the top level
+        ("[[phases]]", "phases", "[[kinds.<kind>.phases]]"),  # phases of no kind
+    ],
+)
+def test_a_phases_keys_outside_a_phase_table_say_where_they_go(
+    header: str, path: str, where: str
+) -> None:
+    """``starts_at`` in the kind's own table was "unknown key (valid: killed, phases)"."""
+    text = _HEAD + header + '\nstarts_at = 2024-04-15\nregions = ["01"]\n'
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_toml(text)
+    problem = next(p for p in err.value.problems if p.path.startswith(path))
+    assert problem.message.startswith("unknown key (valid: ")
+    assert problem.message.endswith(
+        f"; a phase's keys (starts_at, regions...) go in a {where} table, one per phase"
+    )
+
+
+@pytest.mark.parametrize("fmt", ["TOML", "JSON"])
+def test_a_kind_written_as_an_array_of_phases_says_where_they_go(fmt: str) -> None:
+    """``[[kinds.tip_request]]`` (or ``"tip_request": [{...}]``) was "(got list)" only."""
+    if fmt == "TOML":
+        read = RolloutPolicy.from_toml
+        text = _HEAD + '[[kinds.tip_request]]\nstarts_at = 2024-04-15\nregions = ["01"]\n'
+    else:
+        read = RolloutPolicy.from_json
+        text = (
+            '{"timezone": "Europe/Stockholm", "kinds": {"tip_request": '
+            '[{"starts_at": "2024-04-15", "regions": ["01"]}]}}'
+        )
+    with pytest.raises(InvalidPolicy) as err:
+        read(text)
+    [problem] = err.value.problems
+    assert problem.path == "kinds.tip_request"
+    assert problem.message.endswith(
+        "; its phases go in an array under the key phases: write each as "
+        '[[kinds.tip_request.phases]] in TOML, or "phases": [{...}] in JSON'
+    )
+
+
+def test_other_unknown_keys_of_a_kind_get_no_phase_hint() -> None:
+    """A misspelt kill switch is no phase key."""
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_toml(_HEAD + "[kinds.tip_request]\nkill = true\n" + _PHASE)
+    [problem] = err.value.problems
+    assert problem.path == "kinds.tip_request.kill"
+    assert problem.message == "unknown key (valid: killed, phases)"

@@ -45,6 +45,7 @@ _TOP_KEYS = (
 )  # fmt: skip
 _KIND_KEYS = ("killed", "phases")
 _PHASE_KEYS = ("starts_at", "regions", "percentage", "rollback", "illustrative")
+_PHASE_KEYS_SET = frozenset(_PHASE_KEYS)
 _BARE_KEY = re.compile(r"[A-Za-z0-9_\-]+")
 
 # ---------------------------------------------------------------------------------------------
@@ -583,6 +584,10 @@ def unknown_key(key: object, allowed: tuple[str, ...], path: str) -> str:
             "starts, so to end it add a phase starting then (with rollback = true to drop "
             "regions, or percentage = 0 to pause them)"
         )
+    elif key in (*_PHASE_KEYS, "phases") and allowed in (_KIND_KEYS, _TOP_KEYS):
+        # a phase's keys in its kind's table, or phases at the top level (no kind named)
+        where = f"[[{path}.phases]]" if allowed == _KIND_KEYS else "[[kinds.<kind>.phases]]"
+        text += f"; a phase's keys (starts_at, regions...) go in a {where} table, one per phase"
     return text
 
 
@@ -686,10 +691,19 @@ def _from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
         else:
             bad(path, f"must be keyed by a kind name: {KIND_NAME_RULE} (got {brief(key)})")
         if not isinstance(body, Mapping):
+            phases_given = isinstance(body, list) and any(
+                isinstance(b, Mapping) and not _PHASE_KEYS_SET.isdisjoint(b) for b in body
+            )  # [[kinds.x]] for [[kinds.x.phases]], or "x": [{...}] for "x": {"phases": [...]}
             bad(
                 path,
                 f"must be a table with keys killed and phases (got {type(body).__name__})"
-                + top_level_hint(key, "kinds"),  # `timezone = ...` below a [kinds] header
+                + top_level_hint(key, "kinds")  # `timezone = ...` below a [kinds] header
+                + (
+                    f"; its phases go in an array under the key phases: write each as "
+                    f'[[{path}.phases]] in TOML, or "phases": [{{...}}] in JSON'
+                    if phases_given
+                    else ""
+                ),
             )
             continue
         _check_keys(body, _KIND_KEYS, path, bad)
