@@ -618,3 +618,43 @@ def test_other_unknown_keys_of_a_kind_get_no_phase_hint() -> None:
     [problem] = err.value.problems
     assert problem.path == "kinds.tip_request.kill"
     assert problem.message == "unknown key (valid: killed, phases)"
+
+
+def test_codes_merged_into_an_enclosing_region_are_said_to_stay_enabled(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    """Stockholm (0180) replaced by its county, the counties of Region Stockholm by it.
+
+    Read with the regions, the phase that lists the enclosing code is still refused (the
+    rule is about codes) but no longer told that it drops places. Oracle: the police
+    regions' counties from polisregioner.csv, the municipality's county from its code.
+    """
+    import csv
+
+    from geotarget import sweden
+
+    with (shared_data / "sweden" / "polisregioner.csv").open(encoding="utf-8") as f:
+        counties = next(r for r in csv.DictReader(f) if r["polisregion"] == "Region Stockholm")
+    members = sorted(counties["lan_koder"].split(";"))
+    assert members == ["01", "09"]
+    cases = [
+        (["0180"], ["01"], "0180 within 01"),  # a municipality's code, then its county's
+        (members, ["PR-STOCKHOLM"], ", ".join(f"{c} within PR-STOCKHOLM" for c in members)),
+    ]
+    for before, after, pairs in cases:
+        text = (
+            _HEAD
+            + _PHASE.replace('["01"]', str(before).replace("'", '"'))
+            + "[[kinds.tip_request.phases]]\nstarts_at = 2024-09-02\n"
+            + f"regions = {str(after).replace(chr(39), chr(34))}\n"
+        )
+        file = tmp_path / "policy.toml"
+        file.write_text(text, encoding="utf-8")
+        with pytest.raises(InvalidPolicy) as err:
+            load_policy(file, catalog=sweden.hierarchy())
+        [problem] = err.value.problems
+        assert problem.path == "kinds.tip_request.phases[1]"
+        assert f"still enable {'it' if len(before) == 1 else 'them'} ({pairs})" in (problem.message)
+        assert "to drop them" not in problem.message
+        # without the regions, the code alone: it cannot know
+        assert "to drop them" in _problem(text)

@@ -333,13 +333,31 @@ class Phase:
         self.__attrs_init__(start, frozenset(codes), pct, rollback, illustrative)
 
 
+def _enclosing(code: str, listed: frozenset[str], catalog: Any) -> str | None:
+    """The code of ``listed`` that ``code`` lies within, by ``catalog``, or None.
+
+    None also without a catalog, or for a code it does not know (a problem of its own).
+    """
+    if catalog is None:
+        return None
+    try:
+        return next((a for a in catalog.ancestors(code) if a in listed), None)
+    except (KeyError, ValueError):
+        return None
+
+
 def _sequence_problems(
-    phases: Sequence[tuple[int, Phase]], prefix: str, country: object = None
+    phases: Sequence[tuple[int, Phase]],
+    prefix: str,
+    country: object = None,
+    catalog: Any = None,
 ) -> list[Problem]:
     """Rules between consecutive phases; ``phases`` pairs each phase with its document index.
 
-    ``country``: the policy's country code, when known. A phase listing it that leaves out
-    codes of the phase before drops them from its list only, not from the map: said so.
+    ``country``: the policy's country code, when known; ``catalog``: the regions, when
+    known. A phase that leaves out codes of the phase before but lists the country, or (by
+    the catalog) a region enclosing each of them, drops them from its list only, not from
+    the map: said so.
     """
     problems: list[Problem] = []
     for (i, p), (j, q) in itertools.pairwise(phases):
@@ -383,13 +401,22 @@ def _sequence_problems(
                 )
             )
         elif dropped and not q.rollback:
-            problems.append(
-                Problem(
-                    path,
-                    f"drops {', '.join(dropped)}, which phases[{i}] enables; phases list every "
-                    "enabled region, so repeat them, or set rollback = true to drop them",
+            within = [(c, _enclosing(c, q.regions, catalog)) for c in dropped]
+            if all(up is not None for _, up in within):  # 0180 replaced by its county 01
+                codes = ", ".join(dropped)
+                pairs = ", ".join(f"{c} within {up}" for c, up in within)
+                message = (
+                    f"drops {codes}, which phases[{i}] enables, from its list; the regions it "
+                    f"lists still enable {'it' if len(dropped) == 1 else 'them'} ({pairs}), "
+                    f"but phases list every code of the phase before: repeat {codes}, or set "
+                    "rollback = true (either way the places stay enabled)"
                 )
-            )
+            else:
+                message = (
+                    f"drops {', '.join(dropped)}, which phases[{i}] enables; phases list every "
+                    "enabled region, so repeat them, or set rollback = true to drop them"
+                )
+            problems.append(Problem(path, message))
         if q.percentage < p.percentage and not q.rollback:
             problems.append(
                 Problem(
