@@ -658,3 +658,21 @@ def test_codes_merged_into_an_enclosing_region_are_said_to_stay_enabled(
         assert "to drop them" not in problem.message
         # without the regions, the code alone: it cannot know
         assert "to drop them" in _problem(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        str({"timezone": "Europe/Stockholm", "issuers": "any"}),  # a dict printed by Python
+        '{"kinds": {"tip_request": {"phases": [{"starts_at": "2024-04-15", "regions": [\'01\']}]}}}',
+    ],
+)
+def test_single_quoted_strings_in_a_json_policy_are_named(text: str) -> None:
+    """``{'timezone': ...}`` was "Expecting property name enclosed in double quotes" only."""
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_json(text)
+    [problem] = err.value.problems
+    assert problem.message.startswith("not valid JSON: ")
+    assert '; JSON strings are written in double quotes ("01"), never single ones' in (
+        problem.message
+    )

@@ -367,6 +367,11 @@ def _json_hint(err: json.JSONDecodeError) -> str:
             "; JSON has no comments: remove it, or write the policy as TOML, whose # comments "
             "the readers take"
         )
+    if rest[:1] == "'":
+        return (
+            '; JSON strings are written in double quotes ("01"), never single ones: Python '
+            "prints a dict so, json.dumps writes JSON"
+        )
     before = err.doc[: err.pos].rstrip()
     if rest[:1] in ("]", "}") and before.endswith(","):
         line = err.doc.count("\n", 0, len(before) - 1) + 1
