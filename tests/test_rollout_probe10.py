@@ -676,3 +676,40 @@ def test_single_quoted_strings_in_a_json_policy_are_named(text: str) -> None:
     assert '; JSON strings are written in double quotes ("01"), never single ones' in (
         problem.message
     )
+
+
+# --- a policy version whose salt changes -------------------------------------------------------
+
+
+def test_a_new_salt_says_which_canaries_are_drawn_anew() -> None:
+    """The diff said only "salt: 'geotarget' -> 'polisen'", and ``kinds`` was empty.
+
+    Oracle: the canary buckets of the conformance README, in plain Python, before and after:
+    devices in the 10 % canary of tip_request before are out after (no schedule changed).
+    """
+    from rollout_helpers import oracle_bucket
+
+    def version(salt: str) -> RolloutPolicy:
+        return RolloutPolicy.from_toml(
+            f'timezone = "Europe/Stockholm"\nsalt = "{salt}"\n'
+            + _PHASE.replace('["01"]', '["01"]\npercentage = 10')
+            + '[[kinds.explosion.phases]]\nstarts_at = 2024-04-15\nregions = ["SE"]\n'
+        )
+
+    ids = [f"app-{k}" for k in range(2_000)]
+    was = {i for i in ids if oracle_bucket(i, "geotarget", "tip_request") < 1000}
+    now = {i for i in ids if oracle_bucket(i, "polisen", "tip_request") < 1000}
+    assert was - now  # devices in before are out after: the canary is another
+
+    change = version("geotarget").diff(version("polisen"))
+    assert change.kinds == {"tip_request"} and change.redrawn == {"tip_request"}
+    assert str(change).splitlines()[1:] == [
+        "  salt: 'geotarget' -> 'polisen'",
+        "  the new salt draws the canaries of tip_request anew: other devices are in them, "
+        "and one in before may be out",
+    ]
+    # without a canary (explosion alone, nationwide) a new salt changes no device
+    plain = RolloutPolicy.from_toml(_HEAD.replace('issuers = "any"\n', "") + _PHASE)
+    other = RolloutPolicy.from_toml('salt = "polisen"\n' + _HEAD + _PHASE)
+    assert plain.diff(other).kinds == frozenset()
+    assert str(plain.diff(other)).splitlines()[1:] == ["  salt: 'geotarget' -> 'polisen'"]
