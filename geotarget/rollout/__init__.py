@@ -157,6 +157,22 @@ def _shown(value: object) -> str:
     return _io.brief(value)
 
 
+_LIST_SEPARATOR = re.compile(r"\s*[,;|]\s*")
+
+
+def _several(code: str) -> str:
+    """``"; it holds 2 codes ..."`` for a text listing codes (``"01, 03"``), else ``""``.
+
+    A list typed into one string, or a spreadsheet cell of codes pasted as one, names codes
+    that each need their own quotes; close matches to the whole text would mislead.
+    """
+    parts = [p for p in _LIST_SEPARATOR.split(code.strip()) if p]  # ("01,03,": 2 codes)
+    if len(parts) < 2 or not all(_CODE.fullmatch(p) for p in parts):
+        return ""
+    quoted = ", ".join(f'"{p}"' for p in parts[:5]) + (", ..." if len(parts) > 5 else "")
+    return f"; it holds {len(parts)} codes in one text: write each in quotes of its own, {quoted}"
+
+
 def _threshold(percentage: float) -> int:
     return round(percentage * 100)
 
@@ -288,7 +304,10 @@ class Phase:
         for code in codes:
             if not _CODE.fullmatch(code):
                 problems.append(
-                    Problem("regions", f"{_shown(code)} is not a region code: {_CODE_RULE}")
+                    Problem(
+                        "regions",
+                        f"{_shown(code)} is not a region code: {_CODE_RULE}{_several(code)}",
+                    )
                 )
         pct = as_float(percentage)
         given_as: object = percentage  # (typed float; may be any numpy float)
@@ -314,8 +333,32 @@ class Phase:
         self.__attrs_init__(start, frozenset(codes), pct, rollback, illustrative)
 
 
-def _sequence_problems(phases: Sequence[tuple[int, Phase]], prefix: str) -> list[Problem]:
-    """Rules between consecutive phases; ``phases`` pairs each phase with its document index."""
+def _enclosing(code: str, listed: frozenset[str], catalog: Any) -> str | None:
+    """The code of ``listed`` that ``code`` lies within, by ``catalog``, or None.
+
+    None also without a catalog, or for a code it does not know (a problem of its own).
+    """
+    if catalog is None:
+        return None
+    try:
+        return next((a for a in catalog.ancestors(code) if a in listed), None)
+    except (KeyError, ValueError):
+        return None
+
+
+def _sequence_problems(
+    phases: Sequence[tuple[int, Phase]],
+    prefix: str,
+    country: object = None,
+    catalog: Any = None,
+) -> list[Problem]:
+    """Rules between consecutive phases; ``phases`` pairs each phase with its document index.
+
+    ``country``: the policy's country code, when known; ``catalog``: the regions, when
+    known. A phase that leaves out codes of the phase before but lists the country, or (by
+    the catalog) a region enclosing each of them, drops them from its list only, not from
+    the map: said so.
+    """
     problems: list[Problem] = []
     for (i, p), (j, q) in itertools.pairwise(phases):
         if j != i + 1:
@@ -346,14 +389,34 @@ def _sequence_problems(phases: Sequence[tuple[int, Phase]], prefix: str) -> list
                 )
             )
         dropped = sorted(p.regions - q.regions)
-        if dropped and not q.rollback:
+        if dropped and not q.rollback and isinstance(country, str) and country in q.regions:
+            codes = ", ".join(dropped)
             problems.append(
                 Problem(
                     path,
-                    f"drops {', '.join(dropped)}, which phases[{i}] enables; phases list every "
-                    "enabled region, so repeat them, or set rollback = true to drop them",
+                    f"drops {codes}, which phases[{i}] enables, from its list; {country}, the "
+                    "whole country, which it lists, still enables them, but phases list every "
+                    f"code of the phase before: repeat {codes} beside {country}, or set "
+                    "rollback = true (either way they stay enabled)",
                 )
             )
+        elif dropped and not q.rollback:
+            within = [(c, _enclosing(c, q.regions, catalog)) for c in dropped]
+            if all(up is not None for _, up in within):  # 0180 replaced by its county 01
+                codes = ", ".join(dropped)
+                pairs = ", ".join(f"{c} within {up}" for c, up in within)
+                message = (
+                    f"drops {codes}, which phases[{i}] enables, from its list; the regions it "
+                    f"lists still enable {'it' if len(dropped) == 1 else 'them'} ({pairs}), "
+                    f"but phases list every code of the phase before: repeat {codes}, or set "
+                    "rollback = true (either way the places stay enabled)"
+                )
+            else:
+                message = (
+                    f"drops {', '.join(dropped)}, which phases[{i}] enables; phases list every "
+                    "enabled region, so repeat them, or set rollback = true to drop them"
+                )
+            problems.append(Problem(path, message))
         if q.percentage < p.percentage and not q.rollback:
             problems.append(
                 Problem(
@@ -723,7 +786,9 @@ class RolloutPolicy:
         try:
             new = KindRollout(kind=k, phases=phases, killed=bool(old and old.killed))
         except InvalidPolicy as err:
-            raise InvalidPolicy(_prefixed(f"kinds.{k}", err.problems)) from err
+            # (told again knowing the country: a phase listing it drops no place)
+            told = _sequence_problems(list(enumerate(phases)), "phases", self.country)
+            raise InvalidPolicy(_prefixed(f"kinds.{k}", told or err.problems)) from err
         rest = [r for r in self.rollouts if r.kind != k]
         return attrs.evolve(self, rollouts=(*rest, new))
 

@@ -45,6 +45,7 @@ _TOP_KEYS = (
 )  # fmt: skip
 _KIND_KEYS = ("killed", "phases")
 _PHASE_KEYS = ("starts_at", "regions", "percentage", "rollback", "illustrative")
+_PHASE_KEYS_SET = frozenset(_PHASE_KEYS)
 _BARE_KEY = re.compile(r"[A-Za-z0-9_\-]+")
 
 # ---------------------------------------------------------------------------------------------
@@ -294,7 +295,14 @@ def parse(
     try:
         return loads(text)
     except syntax_error as err:
-        unquoted = _unquoted_text_hint(text, str(err)) if fmt == "TOML" else ""
+        row = getattr(err, "lineno", None)  # (JSON's errors name their line)
+        if row is None and (at := _AT_LINE.search(str(err))) is not None:
+            row = int(at[1])
+        unquoted = _typographic_hint(text, row, fmt)
+        if not unquoted and fmt == "TOML":
+            unquoted = _unquoted_text_hint(text, str(err))
+        elif not unquoted and isinstance(err, json.JSONDecodeError):
+            unquoted = _json_hint(err)
         raise _problem(f"not valid {fmt}: {err}{unquoted}{hint}") from err
     except RecursionError:
         raise _problem(_TOO_DEEP) from None
@@ -342,6 +350,58 @@ def _time_hint(key: str, value: str) -> str:
     )
 
 
+#: Quotation marks of typeset text, which no TOML or JSON reader takes for quotes.
+_TYPOGRAPHIC = "\u201c\u201d\u201e\u201f\u2018\u2019\u201a\u201b\u00ab\u00bb\u2039\u203a"
+_TYPOGRAPHIC_TEXT = re.compile(f"[{_TYPOGRAPHIC}]([^{_TYPOGRAPHIC}\n]*)[{_TYPOGRAPHIC}]")
+
+
+def _json_hint(err: json.JSONDecodeError) -> str:
+    """``"; ..."`` for a comment or a trailing comma where JSON's parser stopped, else "".
+
+    Editors accept both in JSON-like files (JSONC), and an operator comments a policy as a
+    TOML file is commented; JSON itself has neither.
+    """
+    rest = err.doc[err.pos : err.pos + 2]
+    if rest in ("//", "/*") or rest[:1] == "#":
+        return (
+            "; JSON has no comments: remove it, or write the policy as TOML, whose # comments "
+            "the readers take"
+        )
+    if rest[:1] == "'":
+        return (
+            '; JSON strings are written in double quotes ("01"), never single ones: Python '
+            "prints a dict so, json.dumps writes JSON"
+        )
+    before = err.doc[: err.pos].rstrip()
+    if rest[:1] in ("]", "}") and before.endswith(","):
+        line = err.doc.count("\n", 0, len(before) - 1) + 1
+        return f"; JSON allows no comma before {rest[:1]}: remove the one at line {line}"
+    return ""
+
+
+def _typographic_hint(text: str, row: int | None, fmt: str) -> str:
+    """``"; ..."`` when the error's line quotes text with typographic quotes (“01”), else "".
+
+    A policy pasted through a word processor, a wiki or a chat app gets its straight quotes
+    turned into typographic ones, which the parser reads as no quotes at all; the TOML hint
+    would otherwise say the text was written "without quotes".
+    """
+    lines = text.splitlines()
+    if row is None or not 0 < row <= len(lines):
+        return ""
+    line = _STRINGS.sub('""', lines[row - 1])
+    if fmt == "TOML":
+        line = line.partition("#")[0]  # (a comment may quote as it likes)
+    found = _TYPOGRAPHIC_TEXT.search(line)
+    if found is None:
+        return ""
+    straight = json.dumps(found[1], ensure_ascii=False)
+    return (
+        f"; {found[0]} is in typographic quotes, which {fmt} does not read as quotes: write "
+        f"{straight} with straight quotes (a word processor or chat app may have changed them)"
+    )
+
+
 def _unquoted_text_hint(text: str, message: str) -> str:
     """``"; ..."`` when the TOML error's line holds text written without quotes, else "".
 
@@ -353,10 +413,15 @@ def _unquoted_text_hint(text: str, message: str) -> str:
     if at is None or not 0 < int(at[1]) <= len(lines):
         return ""
     row = int(at[1]) - 1
+    twice = _twice_hint(lines, row, message)
+    if twice is not None:  # a table or a key given twice: its text is not what is wrong
+        return twice
     key, eq, value = lines[row].partition("=")
     if not eq:  # within an array written over several lines: its key is on a line above
-        above = next((line for line in reversed(lines[:row]) if "=" in line), "")
-        key, value = above.partition("=")[0], lines[row]
+        start = next((k for k in range(row - 1, -1, -1) if "=" in lines[k]), None)
+        if start is None or not _open_array(lines[start:row]):
+            return ""  # a [table] header, or a line of no value: nothing to quote
+        key, value = lines[start].partition("=")[0], lines[row]
     key = key.strip().strip('"')
     if key in _TIME_KEYS:
         return _time_hint(key, value.partition("#")[0].strip())
@@ -374,6 +439,74 @@ def _unquoted_text_hint(text: str, message: str) -> str:
         f'; {token[0]} is text written without quotes: write "{token[0]}" (region codes, '
         "zones, names and senders are TOML strings)"
     )
+
+
+def _open_array(lines: list[str]) -> bool:
+    """Whether the value begun on ``lines[0]`` (after its ``=``) is an array still open.
+
+    Brackets are counted outside strings and comments: the line after those lines is then
+    within the array (a region code on a line of its own), not a new statement.
+    """
+    depth = 0
+    for k, line in enumerate(lines):
+        value = line.partition("=")[2] if k == 0 else line
+        value = _STRINGS.sub('""', value).partition("#")[0]
+        depth += value.count("[") - value.count("]")
+    return depth > 0
+
+
+#: A table header, ``[kinds.tip_request]`` or ``[[kinds.tip_request.phases]]``, and its name.
+_HEADER = re.compile(r"\s*(\[\[?)\s*([^\[\]#=]+?)\s*\]\]?\s*(?:#.*)?")
+
+
+def _statement_key(line: str) -> str | None:
+    """The key of a ``key = value`` line, spaces and quotes as written removed, or None."""
+    key, eq, _ = line.partition("=")
+    key = "".join(key.split()).replace('"', "").replace("'", "")
+    return key if eq and key and not key.startswith(("[", "#")) else None
+
+
+def _twice_hint(lines: list[str], row: int, message: str) -> str | None:
+    """``"; ..."`` for TOML's errors of a table or a key given twice, else None.
+
+    "Cannot declare ('kinds', 'tip_request') twice" and "Cannot overwrite a value" are all
+    TOML says of a table header copied twice or a key written twice in one table (an edited
+    line whose old copy stayed); JSON readers name such a key as a problem of its own.
+    """
+    line = lines[row]
+    header = _HEADER.fullmatch(line)
+    if header is not None:
+        if "twice" not in message:
+            return ""  # (a key with a value already, such as kinds = {}: no table replaces it)
+        name = "".join(header[2].split())
+        earlier = [
+            (k, h[1])
+            for k in range(row)
+            if (h := _HEADER.fullmatch(lines[k])) is not None and "".join(h[2].split()) == name
+        ]
+        if header[1] == "[" and any(brackets == "[[" for _, brackets in earlier):
+            return (
+                f"; [{name}] follows [[{name}]] tables: each entry of an array of tables, "
+                f"such as a phase, is written [[{name}]], with double brackets"
+            )
+        where = f" (first at line {earlier[0][0] + 1})" if earlier else ""
+        return (
+            f"; the table [{name}] is declared twice{where}: a table is declared once, so "
+            "keep one header and put its keys below it (only [[double bracket]] tables, "
+            "such as phases, repeat)"
+        )
+    key = _statement_key(line)
+    if key is None or "Cannot overwrite" not in message:
+        return None
+    for k in range(row - 1, -1, -1):
+        if _HEADER.fullmatch(lines[k]) is not None:
+            break  # the table's header: the key was not given before in this table
+        if _statement_key(lines[k]) == key:
+            return (
+                f"; {key} is given twice in the same table (lines {k + 1} and {row + 1}): "
+                "TOML allows one value a key, so delete the one that is not meant"
+            )
+    return None
 
 
 def document(text: str, fmt: str, *, reader: str, hint: str = "") -> Any:
@@ -456,6 +589,10 @@ def unknown_key(key: object, allowed: tuple[str, ...], path: str) -> str:
             "starts, so to end it add a phase starting then (with rollback = true to drop "
             "regions, or percentage = 0 to pause them)"
         )
+    elif key in (*_PHASE_KEYS, "phases") and allowed in (_KIND_KEYS, _TOP_KEYS):
+        # a phase's keys in its kind's table, or phases at the top level (no kind named)
+        where = f"[[{path}.phases]]" if allowed == _KIND_KEYS else "[[kinds.<kind>.phases]]"
+        text += f"; a phase's keys (starts_at, regions...) go in a {where} table, one per phase"
     return text
 
 
@@ -559,10 +696,19 @@ def _from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
         else:
             bad(path, f"must be keyed by a kind name: {KIND_NAME_RULE} (got {brief(key)})")
         if not isinstance(body, Mapping):
+            phases_given = isinstance(body, list) and any(
+                isinstance(b, Mapping) and not _PHASE_KEYS_SET.isdisjoint(b) for b in body
+            )  # [[kinds.x]] for [[kinds.x.phases]], or "x": [{...}] for "x": {"phases": [...]}
             bad(
                 path,
                 f"must be a table with keys killed and phases (got {type(body).__name__})"
-                + top_level_hint(key, "kinds"),  # `timezone = ...` below a [kinds] header
+                + top_level_hint(key, "kinds")  # `timezone = ...` below a [kinds] header
+                + (
+                    f"; its phases go in an array under the key phases: write each as "
+                    f'[[{path}.phases]] in TOML, or "phases": [{{...}}] in JSON'
+                    if phases_given
+                    else ""
+                ),
             )
             continue
         _check_keys(body, _KIND_KEYS, path, bad)
@@ -591,7 +737,7 @@ def _from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
             phase = _phase(raw, phase_path, zone, tz_ok, bad, catalog, country)
             if phase is not None:
                 parsed.append((i, phase))
-        problems += _r._sequence_problems(parsed, f"{path}.phases")
+        problems += _r._sequence_problems(parsed, f"{path}.phases", country, catalog)
         problems[before:] = sorted(problems[before:], key=lambda p: _phase_number(p.path, path))
         if kind is not None and len(problems) == before:
             rollouts.append(
@@ -694,7 +840,11 @@ def _phase(
         hints = {}  # a malformed code may still be a region's name ("Stockholms län")
         if catalog is not None and regions_ok and isinstance(regions, list):
             for code in regions:
-                if not _r._CODE.fullmatch(code) and (hint := _unknown_hint(code, catalog)):
+                if (
+                    not _r._CODE.fullmatch(code)
+                    and not _r._several(code)  # (its own hint names the codes it holds)
+                    and (hint := _unknown_hint(code, catalog))
+                ):
                     hints[f"{brief(code)} is not a region code"] = hint
         for p in err.problems:
             if p.path not in reported:

@@ -620,6 +620,10 @@ class PolicyDiff:
         Per kind, in time order: the windows in which the enabled regions or percentage differ.
     timezone : str
         Where ``str()`` shows instants (the new version's).
+    redrawn : frozenset of str
+        The kinds with a canary phase (a percentage between 0 and 100) when the ``salt``
+        changes: a device's bucket hashes the salt, so their canaries are drawn anew. Their
+        text says so below the settings.
     """
 
     old_hash: str
@@ -627,14 +631,15 @@ class PolicyDiff:
     settings: tuple[SettingChange, ...]
     schedule: tuple[ScheduleChange, ...]
     timezone: str
+    redrawn: frozenset[str] = frozenset()
 
     def __bool__(self) -> bool:
         return self.old_hash != self.new_hash
 
     @property
     def kinds(self) -> frozenset[str]:
-        """The kinds whose schedule, kill switch or presence changes."""
-        named = {c.kind for c in self.schedule}
+        """The kinds whose schedule, kill switch, presence or canary (:attr:`redrawn`) changes."""
+        named = {c.kind for c in self.schedule} | self.redrawn
         for s in self.settings:
             if s.path.startswith("kinds."):
                 named.add(s.path.split(".")[1])
@@ -645,6 +650,11 @@ class PolicyDiff:
             return f"policy {self.old_hash[:12]}: unchanged"
         lines = [f"policy {self.old_hash[:12]} -> {self.new_hash[:12]}"]
         lines += [f"  {s}" for s in self.settings]
+        if self.redrawn:
+            lines.append(
+                f"  the new salt draws the canaries of {', '.join(sorted(self.redrawn))} anew: "
+                "other devices are in them, and one in before may be out"
+            )
         lines += [f"  {c.describe(self.timezone)}" for c in self.schedule]
         if len(lines) == 1:
             lines.append("  no change in what is enabled, where or when")
@@ -667,9 +677,17 @@ def diff(old: Any, new: Any, catalog: Any = None) -> PolicyDiff:
         catalog = _check_codes(old, catalog, old.kinds)
         catalog = _check_codes(new, catalog, new.kinds)
     settings: list[SettingChange] = []
+    redrawn: frozenset[str] = frozenset()
     for name in ("killed", "country", "timezone", "salt"):
         a, b = getattr(old, name), getattr(new, name)
         if a != b:
+            if name == "salt":  # a device's canary bucket hashes the salt: drawn anew
+                redrawn = frozenset(
+                    r.kind
+                    for policy in (old, new)
+                    for r in policy.rollouts
+                    if any(0 < p.percentage < 100 for p in r.phases)
+                )
             settings.append(SettingChange(path=name, before=a, after=b))
     schedule: list[ScheduleChange] = []
     for kind in sorted({*old.kinds, *new.kinds}):
@@ -732,4 +750,5 @@ def diff(old: Any, new: Any, catalog: Any = None) -> PolicyDiff:
         settings=tuple(settings),
         schedule=tuple(schedule),
         timezone=new.timezone,
+        redrawn=redrawn,
     )
