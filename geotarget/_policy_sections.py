@@ -209,7 +209,10 @@ def recognizer(data: Mapping[str, Any]) -> Recognizer:
             if lookalikes:  # at the code's own path, both at once
                 problems += lookalikes
                 continue
-            codes.append(NamedValue(code["value_name"], code["value"]))
+            try:  # a character XML cannot carry: at the code's own path, as a policy problem
+                codes.append(NamedValue(code["value_name"], code["value"]))
+            except GeotargetError as err:
+                problems.append(Problem(cpath, str(err)))
         fields = {k: v for k, v in entry.items() if k != "event_codes"}
         own = _field_problems(RecognitionRule, fields, path) + _required(
             entry, path, ("name", "kind")

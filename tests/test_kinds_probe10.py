@@ -389,3 +389,25 @@ def test_an_issuer_given_the_deprecated_alert_kind_keeps_the_kind_s_name() -> No
     assert issuer.kinds == frozenset({"explosion"})
     assert all(type(k) is str for k in issuer.kinds)
     assert "AlertKind" not in repr(issuer)
+
+
+@pytest.mark.parametrize("key", ["value_name", "value"])
+def test_an_event_code_xml_cannot_carry_is_a_policy_problem_at_its_path(key: str) -> None:
+    """A control character in a rule's event code (a TOML escape) is InvalidPolicy at its path.
+
+    It escaped as a bare InvalidAlert with no path from ``Recognizer.from_toml`` (and so from
+    ``load_policy``): the code was built outside the section's problem collection.
+    """
+    from geotarget.kinds import Recognizer
+
+    code = {"value_name": "SAME", "value": "GAS"}
+    code[key] += "\\u0001"
+    text = (
+        '[[recognition]]\nname = "x:gas"\nkind = "explosion"\n'
+        f'event_codes = [{{value_name = "{code["value_name"]}", value = "{code["value"]}"}}]\n'
+    )
+    with pytest.raises(InvalidPolicy) as caught:
+        Recognizer.from_toml(text)
+    message = str(caught.value)
+    assert "recognition[0].event_codes[0]" in message and key in message, message
+    assert "XML 1.0" in message
