@@ -24,7 +24,7 @@ import pytest
 from cap_helpers import BASE, explosion
 
 from geotarget import cap
-from geotarget.errors import InvalidSignature
+from geotarget.errors import InvalidCAP, InvalidSignature
 
 signxml = pytest.importorskip("signxml", reason="the 'signing' extra (signxml) is not installed")
 etree = pytest.importorskip("lxml.etree")
@@ -442,3 +442,19 @@ def test_pinning_something_other_than_a_certificate_says_what_it_is(
         with pytest.raises(InvalidType, match=r"certificate\[0\] is not a .*" + reason):
             cap.verify_signature(doc, pinned)
     assert cap.verify_signature(doc, public + cert).alert == cap.loads(BASE)  # a certificate too
+
+
+@pytest.mark.parametrize(
+    "ns", ["http://www.w3.org/2000/09/xmldsig", "http://www.w3.org/2000/09/xmldsig#/", ""]
+)
+def test_a_signature_in_a_near_miss_namespace_names_the_xml_dsig_one(ns: str) -> None:
+    """A ``<Signature>`` in another namespace than XML-DSig's is refused naming the right one."""
+    declared = f' xmlns="{ns}"' if ns else ' xmlns=""'
+    doc = cap.dumps(explosion()).replace(
+        "</alert>", f"<Signature{declared}><SignedInfo/></Signature></alert>"
+    )
+    for read in (cap.loads, lambda d: cap.read(d.encode())):
+        with pytest.raises(InvalidCAP) as caught:
+            read(doc)
+        message = str(caught.value)
+        assert "XML-DSig namespace http://www.w3.org/2000/09/xmldsig#" in message, message

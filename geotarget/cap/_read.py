@@ -676,6 +676,12 @@ class Reader:
         """
         where = f"namespace {cut(child.ns)}" if child.ns else "no namespace"
         if not named_as_cap:
+            if child.name == "Signature" and parent.name == "alert":
+                # A signature in a near-miss namespace (the "#" dropped): not one at all.
+                return (
+                    f"unexpected element <Signature> in {where}: an XML digital signature "
+                    f"must be in the XML-DSig namespace {DSIG}"
+                )
             return (
                 f"unexpected element <{cut(child.name)}> in {where}: <{parent.name}> holds only "
                 f"CAP {'1.1' if self.ns == CAP11 else '1.2'} elements"
