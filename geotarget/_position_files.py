@@ -50,7 +50,9 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   compressed file, workbook or Parquet file given as CSV.
 * **Parquet** timestamps of any unit are read from their integers (nanoseconds floored to the
   microsecond) within the years 1970 to 9999; dictionary-encoded and ``string_view`` text is
-  text; float16 degrees are refused; only the known columns are read. The footer is checked
+  text; float16 degrees are refused; a NaN in a float ``observed_at`` or ``tester`` column is
+  missing, as a null is (and as the empty cell pandas' ``to_csv`` writes for it is); only the
+  known columns are read. The footer is checked
   first (:func:`check_parquet_footer`): a row count that its columns or the file's size belie
   is refused before pyarrow allocates arrays of that many rows.
 * **Rounded coordinates** are read as written, but :attr:`Report.notes` says so when at least
@@ -2235,6 +2237,10 @@ def _parquet_column_as_numpy(
     if pa.types.is_string_view(col.type):  # Polars' and DuckDB's string type
         col = col.cast(pa.string())
     t = col.type
+    if kind in ("observed_at", "tester") and t in (pa.float32(), pa.float64()):
+        # NaN is a float column's missing value (pandas makes a 0/1 or an epoch column with a
+        # gap float, and to_csv writes its NaN as an empty cell): unknown, as a null is.
+        col = pc.if_else(pc.is_nan(col), pa.scalar(None, t), col)
     if kind != "id" and _composite(t):
         raise InvalidPositions(
             f"{where.name}, column {kind}: must hold {_HOLDS[kind]}, one value a row (got type "

@@ -1,0 +1,310 @@
+"""Positions from the files and frames real backends write, against the CSV of the same data.
+
+The same devices written by pandas, pyarrow, GeoPandas (and Polars and DuckDB where installed)
+as Parquet, GeoParquet, Arrow tables and CSV are read by the command's reader and by
+:mod:`geotarget.dask`'s, and must name the same devices with the same fixes; the devices
+told for an area are checked against pyproj's geodesic distances and shapely, not against the
+matcher. Found by this probe: a float ``observed_at`` or ``tester`` column's NaN (pandas' gap
+in a float column, written by ``to_csv`` as an empty cell) was refused as the text ``'nan'``;
+a UUID id column (DuckDB's and PostgreSQL's ``UUID``, Arrow's ``arrow.uuid``) was refused;
+a Parquet file naming a column twice was "not a readable Parquet file" to the dask reader.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyproj
+import pytest
+import shapely
+
+if os.environ.get("CI") != "true":  # in CI (the dask extra installed) a missing pyarrow fails
+    pytest.importorskip("pyarrow", reason="pyarrow (extras dask, geoparquet) is not installed")
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from geotarget import Circle, Location, LocationRule, Polygon, PositionIndex, Positions
+from geotarget import _position_files as files
+from geotarget.dask import positions_from_arrow, read_parquet
+from geotarget.errors import InvalidPositions
+
+AT = dt.datetime(2025, 5, 1, 13, 0, tzinfo=dt.timezone.utc)
+EPOCH = 1_746_100_800  # 2025-05-01T12:00:00Z
+GEOD = pyproj.Geod(ellps="WGS84")
+
+
+def _cli(path: Path, **options: Any) -> Positions:
+    positions, _ = files.read(path, **options)
+    assert isinstance(positions, Positions)
+    return positions
+
+
+def _same(a: Positions, b: Positions) -> None:
+    """Two snapshots hold the same devices (ids by their text) with the same fixes."""
+    assert a.ids.astype(str).tolist() == b.ids.astype(str).tolist()
+    for column in ("lon", "lat", "accuracy_m"):
+        assert np.array_equal(getattr(a, column), getattr(b, column), equal_nan=True), column
+    assert a.observed_at.view(np.int64).tolist() == b.observed_at.view(np.int64).tolist()
+    assert a.tester.tolist() == b.tester.tolist()
+
+
+# ---------------------------------------------------------------------------------------------
+# NaN in a float observed_at or tester column: pandas' missing value, an empty cell in its CSV
+# ---------------------------------------------------------------------------------------------
+
+
+def test_nan_in_a_float_epoch_or_tester_column_is_missing_as_in_the_csv_pandas_writes(
+    tmp_path: Path,
+) -> None:
+    """A float column's NaN is unknown (a time) or not a tester, as its empty CSV cell is.
+
+    pandas makes a column of epoch seconds or of 0/1 flags float once a value is missing (a
+    left join, a device that never reported); ``to_csv`` writes the NaN as an empty cell, which
+    the CSV reader reads as an unknown time and as no tester. The Parquet of the same frame
+    was refused (``got 'nan'``).
+    """
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(
+        {
+            "id": ["a", "b", "c", "d"],
+            "lon": [18.06, 18.07, 18.08, 18.09],
+            "lat": [59.33, 59.34, 59.35, 59.36],
+            "accuracy_m": [5.0, 10.0, 20.0, 40.0],
+            "observed_at": [EPOCH + 0.5, np.nan, float(EPOCH), EPOCH + 60.0],
+            "tester": [1.0, np.nan, 0.0, 1.0],
+        }
+    )
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    frame.to_parquet(tmp_path / "p.parquet")
+    as_csv = _cli(tmp_path / "p.csv")
+    for read in (_cli, read_parquet):
+        _same(as_csv, read(tmp_path / "p.parquet"))
+    # the oracle: the frame as written
+    got = read_parquet(tmp_path / "p.parquet")
+    assert np.isnat(got.observed_at).tolist() == [False, True, False, False]
+    assert got.observed_at[0] == np.datetime64("2025-05-01T12:00:00.500000")
+    assert got.tester.tolist() == [True, False, False, True]
+    # a table in memory too, a float32 column too; other texts are still refused
+    table = pa.table(
+        {
+            "id": ["a", "b"],
+            "lon": [18.0, 18.1],
+            "lat": [59.0, 59.1],
+            "accuracy_m": [1.0, 1.0],
+            "observed_at": pa.array([np.nan, EPOCH], pa.float64()),
+            "tester": pa.array([np.nan, 1.0], pa.float32()),
+        }
+    )
+    got = positions_from_arrow(table)
+    assert np.isnat(got.observed_at).tolist() == [True, False]
+    assert got.tester.tolist() == [False, True]
+    with pytest.raises(InvalidPositions, match=r"row 1, column observed_at: .*\(got 'inf'\)"):
+        positions_from_arrow(table.set_column(4, "observed_at", pa.array([np.inf, EPOCH])))
+    text_nan = table.set_column(5, "tester", pa.array(["nan", "1"]))
+    with pytest.raises(InvalidPositions, match=r"row 1, column tester: .*\(got 'nan'\)"):
+        positions_from_arrow(text_nan)
+
+
+# ---------------------------------------------------------------------------------------------
+# The same devices through every writer: the same fixes, and the devices told by an oracle
+# ---------------------------------------------------------------------------------------------
+
+CENTRE = (18.0686, 59.3293)  # Stockholm
+RADIUS_M = 2_000.0
+#: A polygon of straight lon/lat edges, with vertices on the 0.01-degree lines the devices on
+#: its boundary are written at.
+BLOCK = [(18.03, 59.31), (18.09, 59.31), (18.09, 59.34), (18.03, 59.34)]
+N = 400
+
+
+def _devices() -> dict[str, Any]:
+    """Devices around Stockholm: no-fix rows, unknown and old times, testers, boundary points."""
+    rng = np.random.default_rng(10)
+    lon = CENTRE[0] + rng.uniform(-0.08, 0.08, N)
+    lat = CENTRE[1] + rng.uniform(-0.04, 0.04, N)
+    lon[:12], lat[:12] = 18.09, np.linspace(59.305, 59.345, 12)  # on and past the east edge
+    lon[12:20], lat[12:20] = np.linspace(18.025, 18.095, 8), 59.31  # on and past the south edge
+    lon[20:26] = lat[20:26] = np.nan  # no fix
+    accuracy = np.round(rng.uniform(0.0, 300.0, N), 1)
+    accuracy[20:26] = np.nan
+    seconds = rng.integers(0, 7_200, N)  # fixes from 12:00 to 14:00; max_age 30 min at 13:00
+    observed = (np.datetime64(EPOCH, "s") + seconds).astype("datetime64[us]")
+    observed[26:30] = np.datetime64("NaT")
+    return {
+        "id": [f"dev-{k:04d}" for k in range(N)],
+        "lon": lon,
+        "lat": lat,
+        "accuracy_m": accuracy,
+        "observed_at": observed,
+        "tester": rng.random(N) < 0.1,
+    }
+
+
+def _told_oracle(data: dict[str, Any]) -> tuple[dict[str, dict[str, int]], set[str]]:
+    """Each device's state per area by pyproj's geodesic distances and shapely, from the data.
+
+    A circle: INSIDE when distance + accuracy <= radius, AMBIGUOUS when the disk meets the
+    circle only in part, OUTSIDE when distance - accuracy > radius; the polygon as exact points
+    (shapely's covers). UNKNOWN: a fix older than 30 minutes or of unknown time whose disk
+    meets the area. Rows without a fix are in no area. Devices whose distance lies within 1 m
+    of a threshold of the circle are left out, and returned apart.
+    """
+    lon, lat, acc = data["lon"], data["lat"], data["accuracy_m"]
+    fix = ~np.isnan(lon)
+    cutoff = np.datetime64(AT.replace(tzinfo=None) - dt.timedelta(minutes=30), "us")
+    current = ~np.isnat(data["observed_at"]) & (data["observed_at"] >= cutoff)
+    _, _, dist = GEOD.inv(np.full(N, CENTRE[0]), np.full(N, CENTRE[1]), lon, lat)
+    circle: dict[str, int] = {}
+    polygon: dict[str, int] = {}
+    near: set[str] = set()
+    block = shapely.Polygon(BLOCK)
+    inside_block = shapely.covers(block, shapely.points(lon, lat))
+    for k in range(N):
+        if not fix[k]:
+            continue
+        name = data["id"][k]
+        d, r = float(dist[k]), float(acc[k])
+        if min(abs(d + r - RADIUS_M), abs(d - r - RADIUS_M)) <= 1.0:
+            near.add(name)
+        elif d - r <= RADIUS_M:
+            state = Location.INSIDE if d + r <= RADIUS_M else Location.AMBIGUOUS
+            circle[name] = int(state if current[k] else Location.UNKNOWN)
+        if inside_block[k]:
+            polygon[name] = int(Location.INSIDE if current[k] else Location.UNKNOWN)
+    return {"circle": circle, "polygon": polygon}, near
+
+
+def _told(positions: Positions) -> dict[str, dict[str, int]]:
+    index = PositionIndex(positions)
+    rule = LocationRule(max_age=dt.timedelta(minutes=30))
+    out = {}
+    for name, area, accuracy in (
+        ("circle", Circle(*CENTRE, RADIUS_M), 1.0),
+        ("polygon", Polygon(BLOCK), 0.0),
+    ):
+        rows, states = index.classify(area, LocationRule(rule.max_age, accuracy), AT)
+        out[name] = {str(positions.ids[r]): int(s) for r, s in zip(rows, states, strict=True)}
+    return out
+
+
+def _writers(tmp_path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """Each real writer's file (or table) of ``data``, as a reader of it (None: skipped)."""
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(data)
+    frame["observed_at"] = frame["observed_at"].dt.tz_localize("UTC")
+    readers: dict[str, Any] = {}
+
+    def both(name: str, path: Path) -> None:
+        readers[f"{name} (command)"] = lambda: _cli(path)
+        readers[f"{name} (dask)"] = lambda: read_parquet(path)
+
+    frame.to_csv(tmp_path / "pandas.csv", index=False)
+    readers["pandas CSV"] = lambda: _cli(tmp_path / "pandas.csv")
+    semicolons = frame.copy()
+    semicolons["observed_at"] = semicolons["observed_at"].dt.tz_convert("Europe/Stockholm")
+    semicolons.to_csv(tmp_path / "excel.csv", index=False, sep=";", decimal=",")
+    readers["pandas CSV, Swedish"] = lambda: _cli(tmp_path / "excel.csv")
+    for unit, zone in (("ns", "UTC"), ("ms", "Europe/Stockholm"), ("s", "+05:30")):
+        other = frame.copy()
+        times = other["observed_at"].dt.tz_convert(zone)
+        other["observed_at"] = times.astype(f"datetime64[{unit}, {times.dt.tz}]")
+        other.to_parquet(tmp_path / f"pandas-{unit}.parquet", row_group_size=64)
+        both(f"pandas Parquet, {unit} in {zone}", tmp_path / f"pandas-{unit}.parquet")
+    # pandas' own dtypes: categorical and Arrow text ids, nullable floats, an epoch column
+    typed = frame.copy()
+    typed["id"] = typed["id"].astype("category")
+    for column in ("lon", "lat", "accuracy_m"):
+        typed[column] = typed[column].astype("Float64")  # NaN becomes NA: a null
+    typed["Horizontal_Accuracy"] = typed.pop("accuracy_m")
+    typed["observed_at"] = (typed["observed_at"] - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    typed["tester"] = typed["tester"].astype(float)
+    typed["speed_kmh"] = 50.0
+    typed.to_parquet(tmp_path / "typed.parquet")
+    both("pandas Parquet, typed", tmp_path / "typed.parquet")
+    arrow_text = frame.copy()
+    arrow_text["id"] = arrow_text["id"].astype(pd.ArrowDtype(pa.large_string()))
+    arrow_text = arrow_text.rename(columns={"lon": "Longitude", "lat": "LATITUDE"})
+    arrow_text.to_parquet(tmp_path / "arrow-text.parquet")
+    both("pandas Parquet, Arrow text", tmp_path / "arrow-text.parquet")
+    # pyarrow: many chunks, dictionary ids, the index kept as a column
+    table = pa.Table.from_pandas(frame.set_index("id"))
+    chunked = pa.Table.from_batches(table.to_batches(max_chunksize=37))
+    readers["Arrow, 37-row chunks"] = lambda: positions_from_arrow(chunked)
+    encoded = chunked.set_column(
+        chunked.schema.get_field_index("id"), "id", chunked.column("id").dictionary_encode()
+    )
+    readers["Arrow, dictionary ids"] = lambda: positions_from_arrow(encoded)
+    pq.write_table(encoded, tmp_path / "dictionary.parquet", row_group_size=100)
+    both("pyarrow Parquet, dictionary ids", tmp_path / "dictionary.parquet")
+    return readers
+
+
+def test_every_writer_names_the_same_devices_and_the_oracles_are_told(tmp_path: Path) -> None:
+    """pandas, pyarrow (and GeoPandas, Polars, DuckDB where installed) give the same devices.
+
+    Each file or table of the same devices gives the snapshot the CSV gives, and the devices
+    told for a circle (with accuracy disks) and a polygon (points on its edges) are those of
+    pyproj and shapely, computed from the data as written.
+    """
+    data = _devices()
+    readers = _writers(tmp_path, data)
+    _optional_writers(tmp_path, data, readers)
+    want, near = _told_oracle(data)
+    for name, states in want.items():  # the test tests something
+        assert {int(Location.INSIDE), int(Location.UNKNOWN)} <= set(states.values()), name
+    assert len(readers) >= 10
+    baseline = readers.pop("pandas CSV")()
+    told = _told(baseline)
+    assert {k: v for k, v in told["circle"].items() if k not in near} == want["circle"]
+    assert told["polygon"] == want["polygon"]
+    for writer, read in readers.items():
+        positions = read()
+        try:
+            _same(baseline, positions)
+        except AssertionError as err:
+            raise AssertionError(f"{writer}: {err}") from None
+        assert _told(positions) == told, writer
+
+
+def _optional_writers(tmp_path: Path, data: dict[str, Any], readers: dict[str, Any]) -> None:
+    """GeoPandas' GeoParquet, Polars' and DuckDB's files, for those installed."""
+    import importlib.util
+
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(data)
+    frame["observed_at"] = frame["observed_at"].dt.tz_localize("UTC")
+    if importlib.util.find_spec("geopandas") is not None:
+        import geopandas as gpd
+
+        points = gpd.points_from_xy(frame["lon"], frame["lat"])
+        geo = gpd.GeoDataFrame(frame, geometry=points, crs="EPSG:4326").to_crs("EPSG:3006")
+        geo_path = tmp_path / "geo.parquet"
+        geo.to_parquet(geo_path, write_covering_bbox=True)  # points in SWEREF 99 TM, a bbox
+        readers["GeoPandas GeoParquet (command)"] = lambda: _cli(geo_path)
+        readers["GeoPandas GeoParquet (dask)"] = lambda: read_parquet(geo_path)
+    if importlib.util.find_spec("polars") is not None:
+        import polars as pl
+
+        wide = pl.from_pandas(frame).with_columns(
+            pl.col("id").cast(pl.Categorical),
+            pl.col("observed_at").dt.convert_time_zone("Europe/Stockholm").dt.cast_time_unit("ms"),
+        )
+        wide.write_parquet(tmp_path / "polars.parquet", row_group_size=50)
+        wide.write_csv(tmp_path / "polars.csv")
+        readers["Polars Parquet (command)"] = lambda: _cli(tmp_path / "polars.parquet")
+        readers["Polars Parquet (dask)"] = lambda: read_parquet(tmp_path / "polars.parquet")
+        readers["Polars CSV"] = lambda: _cli(tmp_path / "polars.csv")
+        readers["Polars Arrow"] = lambda: positions_from_arrow(wide.to_arrow())
+    if importlib.util.find_spec("duckdb") is not None:
+        import duckdb
+
+        con = duckdb.connect()
+        con.register("frame", frame)
+        for suffix, options in (("parquet", "FORMAT parquet"), ("csv", "HEADER")):
+            path = tmp_path / f"duckdb.{suffix}"
+            con.execute(f"COPY (SELECT * FROM frame) TO '{path}' ({options})")
+            readers[f"DuckDB {suffix}"] = lambda path=path: _cli(path)
