@@ -28,7 +28,8 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   mark always counts as the decimal mark. (ISO 8601 times may write either mark.)
 * **Ids** are text, taken verbatim (only surrounding spaces are stripped): ``0701234567`` stays
   ``0701234567``, and ``007`` and ``7`` are two devices; Excel's text formula
-  ``="0701234567"`` is its text. (A Parquet integer column stays int.)
+  ``="0701234567"`` is its text. (A Parquet integer column stays int; a UUID column is its
+  canonical text, lower-case ``8-4-4-4-12`` hex, as the CSV of it holds.)
 * **observed_at**: epoch seconds (``1716206400`` or ``1716206400.5``, from 2001-09-09 to
   year 5138, so that milliseconds and ``20240520`` are refused) or ISO 8601 with an offset
   (``2024-05-20T14:00:00+02:00``, ``...Z``), also followed by its zone's name in brackets as
@@ -2253,6 +2254,8 @@ def _parquet_column_as_numpy(
             "(it holds a longitude of 18 only to 0.0156 degrees, about a kilometre)"
         )
     if kind == "id":
+        if getattr(t, "extension_name", None) == "arrow.uuid":  # DuckDB's, PostgreSQL's UUID
+            return _uuid_ids(col, where)
         if pa.types.is_integer(t):
             if col.null_count:
                 i = int(pc.index(pc.is_null(col), True).as_py())
@@ -2296,6 +2299,37 @@ def _parquet_column_as_numpy(
     if kind == "tester" and pa.types.is_boolean(t):
         return np.asarray(col.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.bool_)
     return _from_cells(kind, _parquet_cells(col), where, zone, marks)
+
+
+#: A UUID's 16 bytes at the places of its hex digits in the canonical text (8-4-4-4-12).
+_UUID_DIGITS = np.r_[0:8, 9:13, 14:18, 19:23, 24:36]
+
+
+def _uuid_ids(col: Any, where: Where) -> npt.NDArray[np.str_]:
+    """A UUID id column (Arrow's ``arrow.uuid``, Parquet's UUID) as its canonical text.
+
+    Lower-case hex in groups of 8-4-4-4-12, as DuckDB, PostgreSQL, Python's ``str(uuid)`` and
+    Java's ``UUID.toString`` write it in CSV, so that a file of the same devices in either
+    format names the same devices. Built from the 16 bytes in bulk; a null is an empty id.
+    """
+    import pyarrow.compute as pc
+
+    storage = col.storage
+    if storage.null_count:
+        i = int(pc.index(pc.is_null(storage), True).as_py())
+        raise _problem(where(i), "id", "must not be empty", "")
+    n = len(storage)
+    if not n:
+        return np.empty(0, dtype=np.str_)
+    data = np.frombuffer(storage.buffers()[1], dtype=np.uint8)
+    raw = data[storage.offset * 16 : (storage.offset + n) * 16].reshape(n, 16)
+    digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+    hexed = np.empty((n, 32), dtype=np.uint8)
+    hexed[:, 0::2] = digits[raw >> 4]
+    hexed[:, 1::2] = digits[raw & 15]
+    text = np.full((n, 36), ord("-"), dtype=np.uint8)
+    text[:, _UUID_DIGITS] = hexed
+    return np.asarray(text.view("S36").reshape(n).astype(np.str_))
 
 
 #: The longest cell of a number, time or flag column: the longest valid one (an ISO date-time

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,79 @@ def test_nan_in_a_float_epoch_or_tester_column_is_missing_as_in_the_csv_pandas_w
     text_nan = table.set_column(5, "tester", pa.array(["nan", "1"]))
     with pytest.raises(InvalidPositions, match=r"row 1, column tester: .*\(got 'nan'\)"):
         positions_from_arrow(text_nan)
+
+
+# ---------------------------------------------------------------------------------------------
+# UUID ids
+# ---------------------------------------------------------------------------------------------
+
+IDS = [uuid.UUID(int=(k + 1) * 0x0123456789ABCDEF0FEDCBA987654321 % 2**128) for k in range(6)]
+
+
+def _uuid_table(ids: list[uuid.UUID | None]) -> Any:
+    if not hasattr(pa, "uuid"):  # pragma: no cover - pyarrow < 18 reads UUIDs as bytes
+        pytest.skip("pyarrow < 18 has no UUID type")
+    storage = pa.array([None if u is None else u.bytes for u in ids], pa.binary(16))
+    n = len(ids)
+    return pa.table(
+        {
+            "id": pa.ExtensionArray.from_storage(pa.uuid(), storage),
+            "lon": np.linspace(18.0, 18.1, n),
+            "lat": np.linspace(59.3, 59.4, n),
+            "accuracy_m": np.full(n, 5.0),
+            "observed_at": pa.array([EPOCH] * n, pa.timestamp("s", tz="UTC")),
+        }
+    )
+
+
+def test_uuid_ids_are_read_as_the_text_a_csv_of_them_holds(tmp_path: Path) -> None:
+    """A UUID id column is its canonical text, as DuckDB, PostgreSQL and Python write it in CSV.
+
+    It was refused ("must hold text or integers (got type extension<arrow.uuid>)"), so a
+    DuckDB or PostgreSQL export of devices keyed by UUID could not be read as Parquet.
+    """
+    table = _uuid_table(list(IDS))
+    pq.write_table(table, tmp_path / "u.parquet")
+    want = [str(u) for u in IDS]  # the oracle: Python's text of each UUID
+    csv = ["id,lon,lat,accuracy_m,observed_at"] + [
+        f"{u},{x!r},{y!r},5.0,{EPOCH}"
+        for u, x, y in zip(want, table["lon"].to_pylist(), table["lat"].to_pylist(), strict=True)
+    ]
+    (tmp_path / "u.csv").write_text("\n".join(csv) + "\n")
+    as_csv = _cli(tmp_path / "u.csv")
+    assert as_csv.ids.tolist() == want
+    for got in (
+        _cli(tmp_path / "u.parquet"),
+        read_parquet(tmp_path / "u.parquet"),
+        positions_from_arrow(table),
+    ):
+        _same(as_csv, got)
+    # a slice (an offset into the bytes) and several chunks
+    sliced = positions_from_arrow(table.slice(2, 3))
+    assert sliced.ids.tolist() == want[2:5]
+    chunked = pa.Table.from_batches(table.to_batches(max_chunksize=2))
+    assert positions_from_arrow(chunked).ids.tolist() == want
+    # a null UUID is an empty id, named at its row
+    with pytest.raises(InvalidPositions, match=r"table: row 3, column id: must not be empty"):
+        positions_from_arrow(_uuid_table([IDS[0], IDS[1], None]))
+
+
+def test_a_duckdb_uuid_export_reads_as_its_csv_export(tmp_path: Path) -> None:
+    """DuckDB writes a UUID column as Parquet's UUID type, and as text in its CSV."""
+    duckdb = pytest.importorskip("duckdb")
+    con = duckdb.connect()
+    query = (
+        "SELECT uuid AS device_id, 18.0 + i / 1000 AS longitude, 59.3 + i / 1000 AS latitude, "
+        "5.0 + i AS accuracy, TIMESTAMPTZ '2025-05-01 12:00:00+00' + INTERVAL (i) SECOND AS "
+        "observed_at FROM (SELECT i, ('0000000' || i || '-89ab-4def-8123-456789abcdef')::UUID "
+        "AS uuid FROM range(1, 8) t(i))"
+    )
+    con.execute(f"COPY ({query}) TO '{tmp_path / 'd.parquet'}' (FORMAT parquet)")
+    con.execute(f"COPY ({query}) TO '{tmp_path / 'd.csv'}' (HEADER, DELIMITER ',')")
+    as_csv = _cli(tmp_path / "d.csv")
+    assert as_csv.ids[0] == "00000001-89ab-4def-8123-456789abcdef"
+    _same(as_csv, _cli(tmp_path / "d.parquet"))
+    _same(as_csv, read_parquet(tmp_path / "d.parquet"))
 
 
 # ---------------------------------------------------------------------------------------------
