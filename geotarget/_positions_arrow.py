@@ -185,11 +185,15 @@ def read_table(path: Path, name: str | None = None) -> Any:
         raise _unreadable(err, name or path.name) from None
     # Before any array is allocated by the footer's row counts.
     check_parquet_footer(footer, size, name or path.name)
+    # Only the columns positions are made of: an unknown one costs no memory.
+    keys = [column_key(n) for n in schema.names]
+    if not set(REQUIRED) <= set(keys):  # refused by the caller, naming every column
+        return schema.empty_table()
+    first: dict[str, int] = {}
+    for j, key in enumerate(keys):  # (pyarrow reads no column whose name is given twice)
+        if key is not None and first.setdefault(key, j) != j:
+            raise twice(name or path.name, key, schema.names, first[key], j)
     try:
-        # Only the columns positions are made of: an unknown one costs no memory.
-        keys = [column_key(n) for n in schema.names]
-        if not set(REQUIRED) <= set(keys):  # refused by the caller, naming every column
-            return schema.empty_table()
         return pq.read_table(
             path,
             columns=[n for n, k in zip(schema.names, keys, strict=True) if k is not None],

@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from geotarget import Circle, Location, LocationRule, Polygon, PositionIndex, Positions
 from geotarget import _position_files as files
 from geotarget.dask import positions_from_arrow, read_parquet
-from geotarget.errors import InvalidPositions
+from geotarget.errors import InvalidInput, InvalidPositions
 
 AT = dt.datetime(2025, 5, 1, 13, 0, tzinfo=dt.timezone.utc)
 EPOCH = 1_746_100_800  # 2025-05-01T12:00:00Z
@@ -181,6 +181,44 @@ def test_a_duckdb_uuid_export_reads_as_its_csv_export(tmp_path: Path) -> None:
     assert as_csv.ids[0] == "00000001-89ab-4def-8123-456789abcdef"
     _same(as_csv, _cli(tmp_path / "d.parquet"))
     _same(as_csv, read_parquet(tmp_path / "d.parquet"))
+
+
+# ---------------------------------------------------------------------------------------------
+# A column named twice
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_parquet_file_naming_a_column_twice_is_refused_so_by_the_dask_reader(
+    tmp_path: Path,
+) -> None:
+    """The dask reader names the repeated column, as the command does.
+
+    pyarrow reads no column whose name a file gives twice: the file was called "not a
+    readable Parquet file", quoting pyarrow's "Multiple matches for FieldRef.Name(lat)".
+    """
+    table = pa.Table.from_arrays(
+        [
+            pa.array(["a", "b"]),
+            pa.array([18.0, 18.1]),
+            pa.array([59.3, 59.4]),
+            pa.array([59.5, 59.6]),
+            pa.array([5.0, 5.0]),
+            pa.array([EPOCH, EPOCH]),
+        ],
+        names=["id", "lon", "lat", "lat", "accuracy_m", "observed_at"],
+    )
+    pq.write_table(table, tmp_path / "twice.parquet")
+    rule = r"^twice\.parquet: column lat appears twice \(columns 3 and 4: 'lat' and 'lat'\)"
+    with pytest.raises(InvalidInput, match=rule):
+        read_parquet(tmp_path / "twice.parquet")
+    with pytest.raises(InvalidInput, match=rule):
+        _cli(tmp_path / "twice.parquet")
+    # an unknown column named twice is not read, and is no problem
+    other = table.set_column(3, "speed", pa.array([1.0, 2.0])).append_column(
+        "speed", pa.array([3.0, 4.0])
+    )
+    pq.write_table(other, tmp_path / "speed.parquet")
+    assert read_parquet(tmp_path / "speed.parquet").lat.tolist() == [59.3, 59.4]
 
 
 # ---------------------------------------------------------------------------------------------
