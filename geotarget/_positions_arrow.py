@@ -28,6 +28,7 @@ import errno
 import json
 import math
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Mapping
@@ -97,8 +98,13 @@ def positions_from_arrow(
 ) -> Positions:
     """A :class:`~geotarget.Positions` snapshot from a ``pyarrow.Table``.
 
-    ``source`` names the table in error messages (a file name). ``observed_at`` dates every row
-    of a table without an ``observed_at`` column, and is refused for a table with one;
+    Also from what other backends hand over for one: a ``pyarrow.RecordBatch`` or
+    ``RecordBatchReader`` (DuckDB's ``.arrow()``), or any object with the Arrow PyCapsule
+    stream interface ``__arrow_c_stream__`` (a Polars or pandas DataFrame, a DuckDB relation),
+    read whole first.
+
+    ``source`` names the table in error messages (a file name). ``observed_at`` dates every
+    row of a table without an ``observed_at`` column, and is refused for a table with one;
     ``accuracy_m`` (metres, ``0`` for exact fixes) is likewise every fix's radius in a table
     without an ``accuracy_m`` column, which is refused without it (as by the command: a fix is
     never taken as exact unless told).
@@ -107,7 +113,7 @@ def positions_from_arrow(
     if accuracy_m is not None:
         accuracy_m = accuracy_option(accuracy_m, "accuracy_m")
     if not isinstance(table, pa.Table):
-        raise InvalidInput(f"{source}: must be a pyarrow.Table (got {type(table).__name__})")
+        table = _as_table(table, source)
     known: dict[str, int] = {}
     for j, raw in enumerate(table.column_names):
         key = column_key(raw)
@@ -147,6 +153,33 @@ def positions_from_arrow(
         columns["accuracy_m"] = np.where(np.isnan(columns["lon"]), np.nan, accuracy_m)
     _float_ids(columns["id"], where)  # the command's rule: "7.0", "8.0" name no device
     return snapshot(columns, where, source)  # (Arrow's ids became text here: ours to keep)
+
+
+def _as_table(value: object, source: str) -> Any:
+    """A table handed over as batches or an Arrow stream, read whole (see positions_from_arrow)."""
+    pa = _pa()
+    what = (
+        "a pyarrow.Table, RecordBatch or RecordBatchReader, or a frame with the Arrow stream "
+        "interface (__arrow_c_stream__: Polars, pandas, DuckDB)"
+    )
+    try:
+        if isinstance(value, pa.RecordBatch):
+            return pa.Table.from_batches([value])
+        if isinstance(value, pa.RecordBatchReader):
+            return value.read_all()
+        if hasattr(type(value), "__arrow_c_stream__") and hasattr(
+            pa.RecordBatchReader, "from_stream"
+        ):
+            return pa.RecordBatchReader.from_stream(value).read_all()
+    except (pa.ArrowException, ValueError, TypeError) as err:  # a type Arrow cannot hold
+        # pyarrow's text may quote a value (a coordinate): only the column it names is kept.
+        column = re.search(r"for column (.{1,80}?) with type", str(err))
+        where = f" (column {column.group(1)!r})" if column else ""
+        raise InvalidInput(
+            f"{source}: could not be read as an Arrow table{where}: {type(err).__name__}, "
+            "most likely a column of mixed types (values not quoted: they may be positions)"
+        ) from None
+    raise InvalidInput(f"{source}: must be {what} (got {type(value).__name__})")
 
 
 _NAIVE = "timestamps without a time zone; store them with one (pyarrow.timestamp('us', tz='UTC'))"

@@ -420,3 +420,67 @@ def _optional_writers(tmp_path: Path, data: dict[str, Any], readers: dict[str, A
             path = tmp_path / f"duckdb.{suffix}"
             con.execute(f"COPY (SELECT * FROM frame) TO '{path}' ({options})")
             readers[f"DuckDB {suffix}"] = lambda path=path: _cli(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables handed over as batches or Arrow streams
+# ---------------------------------------------------------------------------------------------
+
+
+def test_batches_readers_and_arrow_streams_are_read_as_their_table() -> None:
+    """What backends hand over for a table: batches, a reader (DuckDB's ``.arrow()``), a frame.
+
+    DuckDB's ``relation.arrow()`` returns a ``RecordBatchReader``, and Polars' and pandas'
+    DataFrames and DuckDB's relations export an Arrow stream (``__arrow_c_stream__``): each was
+    refused ("must be a pyarrow.Table").
+    """
+    data = _devices()
+    table = pa.table(
+        {**data, "observed_at": pa.array(data["observed_at"], pa.timestamp("us", tz="UTC"))}
+    )
+    want = positions_from_arrow(table)
+    batches = table.to_batches(max_chunksize=64)
+    assert len(batches) > 1
+    _same(want, positions_from_arrow(pa.RecordBatchReader.from_batches(table.schema, batches)))
+    one = pa.Table.from_batches(batches[:1])
+    _same(positions_from_arrow(one), positions_from_arrow(batches[0]))
+
+    class Stream:  # the Arrow PyCapsule stream interface alone, as any frame library has it
+        def __arrow_c_stream__(self, requested_schema: object = None) -> object:
+            return table.__arrow_c_stream__(requested_schema)
+
+    if hasattr(pa.RecordBatchReader, "from_stream"):  # pyarrow 15
+        _same(want, positions_from_arrow(Stream()))
+    with pytest.raises(InvalidInput, match=r"^table: must be a pyarrow\.Table, RecordBatch or"):
+        positions_from_arrow(table.to_pydict())
+
+
+def test_frames_of_polars_pandas_and_duckdb_are_read_through_their_arrow_stream() -> None:
+    """A Polars or pandas DataFrame, a DuckDB relation and its reader give the same devices."""
+    pd = pytest.importorskip("pandas")
+    data = _devices()
+    frame = pd.DataFrame(data)
+    frame["observed_at"] = frame["observed_at"].dt.tz_localize("UTC")
+    want = positions_from_arrow(pa.Table.from_pandas(frame))
+    if hasattr(frame, "__arrow_c_stream__"):  # pandas 2.2
+        _same(want, positions_from_arrow(frame))
+        mixed = frame.astype({"lat": object})
+        mixed.loc[3, "lat"] = "59.3326"  # a text among numbers: not quoted
+        with pytest.raises(InvalidInput, match=r"column 'lat'\): Arrow") as err:
+            positions_from_arrow(mixed)
+        assert "59.33" not in str(err.value)
+    try:
+        import polars as pl
+    except ImportError:
+        pass
+    else:
+        _same(want, positions_from_arrow(pl.from_pandas(frame)))
+    try:
+        import duckdb
+    except ImportError:
+        pass
+    else:
+        con = duckdb.connect()
+        con.register("frame", frame)
+        _same(want, positions_from_arrow(con.sql("SELECT * FROM frame")))
+        _same(want, positions_from_arrow(con.sql("SELECT * FROM frame").arrow()))
