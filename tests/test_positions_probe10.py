@@ -484,3 +484,56 @@ def test_frames_of_polars_pandas_and_duckdb_are_read_through_their_arrow_stream(
         con.register("frame", frame)
         _same(want, positions_from_arrow(con.sql("SELECT * FROM frame")))
         _same(want, positions_from_arrow(con.sql("SELECT * FROM frame").arrow()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Polars columns given to Positions
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_polars_column_of_zoned_datetimes_is_read_as_its_instants() -> None:
+    """A Polars ``Datetime`` column with a zone is its UTC instants; one without is refused.
+
+    Polars' ids, coordinates and accuracies were read, but its ``observed_at`` was refused
+    ("must be one timezone-aware datetime, ... pandas Series"), though it holds instants.
+    """
+    pl = pytest.importorskip("polars")
+    data = _devices()
+    times = pl.Series("observed_at", data["observed_at"]).dt.replace_time_zone("UTC")
+    for zone, unit in (("UTC", "us"), ("Europe/Stockholm", "ms"), ("America/New_York", "ns")):
+        column = times.dt.convert_time_zone(zone).dt.cast_time_unit(unit)
+        got = Positions(
+            pl.Series(data["id"]),
+            pl.Series(data["lon"]),
+            pl.Series(data["lat"]),
+            accuracy_m=pl.Series(data["accuracy_m"]),
+            observed_at=column,
+            tester=pl.Series(data["tester"]),
+        )
+        # the oracle: the times as written, NaT where unknown
+        assert (
+            got.observed_at.view(np.int64).tolist() == data["observed_at"].view(np.int64).tolist()
+        )
+        assert got.ids.tolist() == data["id"]
+    with pytest.raises(InvalidPositions, match=r"timezone-aware .*replace_time_zone\('UTC'\)"):
+        Positions(["a"], [18.0], [59.0], observed_at=pl.Series([dt.datetime(2025, 5, 1, 12)]))
+
+
+def test_any_column_whose_dtype_has_a_time_zone_is_read_by_its_to_numpy() -> None:
+    """The reading needs no Polars: a dtype with ``time_unit`` and ``time_zone``, ``to_numpy``."""
+
+    class Dtype:
+        def __init__(self, zone: str | None) -> None:
+            self.time_unit, self.time_zone = "ms", zone
+
+    class Column:
+        def __init__(self, zone: str | None) -> None:
+            self.dtype = Dtype(zone)
+
+        def to_numpy(self) -> Any:
+            return np.array(["2025-05-01T12:00:00.250", "NaT"], dtype="datetime64[ms]")
+
+    got = Positions(["a", "b"], [18.0, 18.1], [59.0, 59.1], observed_at=Column("UTC"))
+    assert got.observed_at.astype(str).tolist() == ["2025-05-01T12:00:00.250000", "NaT"]
+    with pytest.raises(InvalidPositions, match="without a time zone"):
+        Positions(["a", "b"], [18.0, 18.1], [59.0, 59.1], observed_at=Column(None))
