@@ -51,11 +51,11 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   compressed file, workbook or Parquet file given as CSV.
 * **Parquet** timestamps of any unit are read from their integers (nanoseconds floored to the
   microsecond) within the years 1970 to 9999; dictionary-encoded and ``string_view`` text is
-  text; float16 degrees are refused; a NaN in a float ``observed_at`` or ``tester`` column is
-  missing, as a null is (and as the empty cell pandas' ``to_csv`` writes for it is); only the
-  known columns are read. The footer is checked
-  first (:func:`check_parquet_footer`): a row count that its columns or the file's size belie
-  is refused before pyarrow allocates arrays of that many rows.
+  text, and a run-end-encoded Arrow column is its values; float16 degrees are refused; a NaN
+  in a float ``observed_at`` or ``tester`` column is missing, as a null is (and as the empty
+  cell pandas' ``to_csv`` writes for it is); only the known columns are read. The footer is
+  checked first (:func:`check_parquet_footer`): a row count that its columns or the file's
+  size belie is refused before pyarrow allocates arrays of that many rows.
 * **Rounded coordinates** are read as written, but :attr:`Report.notes` says so when at least
   10 fixes all lie on a grid of 0.001 degrees or coarser (in ``lon`` or in ``lat``) whose
   rounding may have moved a fix farther than its ``accuracy_m``: a spreadsheet column shown
@@ -2233,6 +2233,9 @@ def _parquet_column_as_numpy(
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    is_ree = getattr(pa.types, "is_run_end_encoded", None)  # (pyarrow 13)
+    if is_ree is not None and is_ree(col.type):  # an encoding of one value a row, not a list
+        col = _run_end_decoded(kind, col, where)
     if pa.types.is_dictionary(col.type):  # pandas' category, Polars' Categorical, DuckDB's ENUM
         col = col.dictionary_decode()
     if pa.types.is_string_view(col.type):  # Polars' and DuckDB's string type
@@ -2330,6 +2333,24 @@ def _uuid_ids(col: Any, where: Where) -> npt.NDArray[np.str_]:
     text = np.full((n, 36), ord("-"), dtype=np.uint8)
     text[:, _UUID_DIGITS] = hexed
     return np.asarray(text.view("S36").reshape(n).astype(np.str_))
+
+
+def _run_end_decoded(kind: str, col: Any, where: Where) -> Any:
+    """A run-end-encoded Arrow column as the plain column of its values (dictionaries decoded)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = col.values  # (the runs of the whole array: a slice keeps its offset apart)
+    if pa.types.is_dictionary(values.type):  # (Arrow decodes no run of dictionary values)
+        values = values.dictionary_decode()
+    whole = pa.RunEndEncodedArray.from_arrays(col.run_ends, values)
+    try:
+        return pc.run_end_decode(whole.slice(col.offset, len(col)))
+    except pa.ArrowNotImplementedError:
+        raise InvalidPositions(
+            f"{where.name}, column {kind}: must hold {_HOLDS.get(kind, 'text or integers')}, "
+            f"one value a row (got type {col.type}, whose runs Arrow cannot decode)"
+        ) from None
 
 
 #: The longest cell of a number, time or flag column: the longest valid one (an ISO date-time

@@ -195,7 +195,16 @@ def _column(key: str, col: Any, where: Where, marks: Marks | None = None) -> Any
         and col.num_chunks == 1
     ):
         return col.chunk(0).to_numpy(zero_copy_only=True)
-    return _parquet_column(key, col.combine_chunks(), where, None, marks)
+    if col.num_chunks == 1:
+        return _parquet_column(key, col.chunk(0), where, None, marks)
+    try:
+        whole = col.combine_chunks()
+    except pa.ArrowNotImplementedError:  # chunks Arrow cannot join (runs of extension values)
+        raise InvalidPositions(
+            f"{where.name}, column {key}: holds chunks of type {col.type}, which Arrow cannot "
+            "join into one column; give it as one chunk, or as a column of a plain type"
+        ) from None
+    return _parquet_column(key, whole, where, None, marks)
 
 
 def read_table(path: Path, name: str | None = None) -> Any:

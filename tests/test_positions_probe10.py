@@ -537,3 +537,54 @@ def test_any_column_whose_dtype_has_a_time_zone_is_read_by_its_to_numpy() -> Non
     assert got.observed_at.astype(str).tolist() == ["2025-05-01T12:00:00.250000", "NaT"]
     with pytest.raises(InvalidPositions, match="without a time zone"):
         Positions(["a", "b"], [18.0, 18.1], [59.0, 59.1], observed_at=Column(None))
+
+
+# ---------------------------------------------------------------------------------------------
+# Run-end-encoded Arrow columns
+# ---------------------------------------------------------------------------------------------
+
+
+def test_run_end_encoded_columns_are_their_values() -> None:
+    """A run-end-encoded column (Arrow's other encoding, beside dictionaries) is its values.
+
+    It was refused as "a list, record or binary value" ("one value a row"), though it holds
+    one value a row: a snapshot's one time, or its testers, in runs.
+    """
+    if not hasattr(pa, "RunEndEncodedArray"):  # pragma: no cover - pyarrow 13
+        pytest.skip("pyarrow without run-end encoding")
+    data = _devices()
+    plain = pa.table(
+        {**data, "observed_at": pa.array(data["observed_at"], pa.timestamp("us", tz="UTC"))}
+    )
+    want = positions_from_arrow(plain)
+    ree = plain
+    for column in ("id", "accuracy_m", "observed_at", "tester"):
+        values = plain.column(column).combine_chunks()
+        runs = pa.array(np.arange(1, N + 1, dtype=np.int32))
+        if column == "id":  # runs of dictionary values, sliced out of a longer array
+            ahead = pa.concat_arrays([pa.array(["x", "y"]), values]).dictionary_encode()
+            longer = pa.RunEndEncodedArray.from_arrays(np.arange(1, N + 3, dtype=np.int32), ahead)
+            encoded = longer.slice(2, N)
+        else:
+            encoded = pa.RunEndEncodedArray.from_arrays(runs, values)
+        ree = ree.set_column(ree.schema.get_field_index(column), column, encoded)
+    _same(want, positions_from_arrow(ree))
+    # one time for a whole snapshot, as one run
+    at = pa.array([EPOCH], pa.timestamp("s", tz="UTC"))
+    one = plain.set_column(
+        plain.schema.get_field_index("observed_at"),
+        "observed_at",
+        pa.RunEndEncodedArray.from_arrays(pa.array([N], pa.int32()), at),
+    )
+    assert set(positions_from_arrow(one).observed_at.astype(str)) == {"2025-05-01T12:00:00.000000"}
+    # runs Arrow cannot decode are refused by type, not by pyarrow's "no kernel matching"
+    if hasattr(pa, "uuid"):
+        ids = _uuid_table(list(IDS)).column("id").combine_chunks()
+        runs = pa.RunEndEncodedArray.from_arrays(pa.array([1, 2, 3, 4, 5, 6], pa.int32()), ids)
+        table = _uuid_table(list(IDS)).set_column(0, "id", runs)
+        with pytest.raises(InvalidPositions, match=r"^table, column id: must hold text or int"):
+            positions_from_arrow(table)
+        # in two chunks, which Arrow cannot join: refused by type too, not by "MakeBuilder"
+        halves = table.set_column(0, "id", pa.chunked_array([runs.slice(0, 3), runs.slice(3)]))
+        with pytest.raises(InvalidPositions, match=r"^table, column id: holds chunks of type"):
+            positions_from_arrow(halves)
