@@ -2291,8 +2291,12 @@ def _parquet_column_as_numpy(
         text = pc.cast(col, pa.string()).fill_null("nan").to_numpy(zero_copy_only=False)
         return np.asarray(text.astype(np.float64), dtype=np.float64)
     if kind in ("lon", "lat", "accuracy_m") and (pa.types.is_integer(t) or pa.types.is_floating(t)):
+        # (Not a safe cast: an integer beyond 2**53, a sentinel such as Java's Long.MAX_VALUE,
+        # becomes the nearest float, which the range rules then refuse naming its row.)
         return np.asarray(
-            pc.cast(col, pa.float64()).fill_null(math.nan).to_numpy(zero_copy_only=False),
+            pc.cast(col, pa.float64(), safe=False)
+            .fill_null(math.nan)
+            .to_numpy(zero_copy_only=False),
             dtype=np.float64,
         )
     if kind == "observed_at" and pa.types.is_timestamp(t):

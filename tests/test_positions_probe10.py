@@ -588,3 +588,42 @@ def test_run_end_encoded_columns_are_their_values() -> None:
         halves = table.set_column(0, "id", pa.chunked_array([runs.slice(0, 3), runs.slice(3)]))
         with pytest.raises(InvalidPositions, match=r"^table, column id: holds chunks of type"):
             positions_from_arrow(halves)
+
+
+# ---------------------------------------------------------------------------------------------
+# Integer columns beyond a double's exact integers
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("column", ["lon", "lat", "accuracy_m"])
+@pytest.mark.parametrize("arrow_type", [pa.int64(), pa.uint64()])
+def test_an_integer_sentinel_beyond_2_to_53_is_refused_naming_its_row(
+    tmp_path: Path, column: str, arrow_type: Any
+) -> None:
+    """Java's ``Long.MAX_VALUE`` for an unknown accuracy is refused by the range rules.
+
+    An integer column holding a value beyond 2**53 (a double's exact integers) made pyarrow's
+    cast raise ``ArrowInvalid`` ("Integer value ... not in range") out of the reader.
+    """
+    sentinel = 2**63 - 1
+    table = pa.table(
+        {
+            "id": ["a", "b", "c"],
+            "lon": pa.array([18, 18, 18], arrow_type),
+            "lat": pa.array([59, 59, 59], arrow_type),
+            "accuracy_m": pa.array([5, 5, 5], arrow_type),
+            "observed_at": pa.array([EPOCH] * 3, pa.timestamp("s", tz="UTC")),
+        }
+    )
+    table = table.set_column(
+        table.schema.get_field_index(column), column, pa.array([5, 7, sentinel], arrow_type)
+    )
+    pq.write_table(table, tmp_path / "s.parquet")
+    rule = rf"row 3, column {column}: must (lie within|be at most)"
+    for read in (
+        lambda: positions_from_arrow(table),
+        lambda: read_parquet(tmp_path / "s.parquet"),
+        lambda: _cli(tmp_path / "s.parquet"),
+    ):
+        with pytest.raises(InvalidPositions, match=rule):
+            read()
