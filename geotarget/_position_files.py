@@ -28,8 +28,9 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   mark always counts as the decimal mark. (ISO 8601 times may write either mark.)
 * **Ids** are text, taken verbatim (only surrounding spaces are stripped): ``0701234567`` stays
   ``0701234567``, and ``007`` and ``7`` are two devices; Excel's text formula
-  ``="0701234567"`` is its text. (A Parquet integer column stays int; a UUID column is its
-  canonical text, lower-case ``8-4-4-4-12`` hex, as the CSV of it holds.)
+  ``="0701234567"`` is its text. (A Parquet integer column stays int, and so does a decimal
+  one of scale 0, as databases export whole numbers; a UUID column is its canonical text,
+  lower-case ``8-4-4-4-12`` hex, as the CSV of it holds.)
 * **observed_at**: epoch seconds (``1716206400`` or ``1716206400.5``, from 2001-09-09 to
   year 5138, so that milliseconds and ``20240520`` are refused) or ISO 8601 with an offset
   (``2024-05-20T14:00:00+02:00``, ``...Z``), also followed by its zone's name in brackets as
@@ -2259,6 +2260,8 @@ def _parquet_column_as_numpy(
     if kind == "id":
         if getattr(t, "extension_name", None) == "arrow.uuid":  # DuckDB's, PostgreSQL's UUID
             return _uuid_ids(col, where)
+        if pa.types.is_decimal(t) and t.scale == 0:  # NUMERIC(p, 0), Snowflake's NUMBER(38, 0)
+            col, t = _decimal_integers(col, where), pa.int64()
         if pa.types.is_integer(t):
             if col.null_count:
                 i = int(pc.index(pc.is_null(col), True).as_py())
@@ -2278,7 +2281,10 @@ def _parquet_column_as_numpy(
         hint = (
             "; floats hold integers exactly only up to 2**53 (pandas turns an integer column "
             "with a missing value into floats: write it as Int64 or text)"
-            if pa.types.is_floating(t) or pa.types.is_decimal(t)
+            if pa.types.is_floating(t)
+            else f"; a decimal of scale {t.scale} has a fractional part, which no device's id "
+            "has: write the ids as integers (a decimal of scale 0) or as text"
+            if pa.types.is_decimal(t)
             else ""
         )
         raise InvalidPositions(
@@ -2337,6 +2343,25 @@ def _uuid_ids(col: Any, where: Where) -> npt.NDArray[np.str_]:
     text = np.full((n, 36), ord("-"), dtype=np.uint8)
     text[:, _UUID_DIGITS] = hexed
     return np.asarray(text.view("S36").reshape(n).astype(np.str_))
+
+
+def _decimal_integers(col: Any, where: Where) -> Any:
+    """A decimal id column of scale 0 (whole numbers, as databases export them) as int64.
+
+    Read as an integer column is, so that the ids are the integers their CSV export writes;
+    one beyond a signed 64-bit integer is refused naming its row, as a uint64 one is.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        return pc.cast(col, pa.int64())
+    except pa.ArrowInvalid:  # (rare: found value by value)
+        i, value = next(
+            (k, v) for k, v in enumerate(col.to_pylist()) if v is not None and abs(v) >= 2**63
+        )
+        rule = "integer ids must lie within a signed 64-bit integer (give longer ids as text)"
+        raise _problem(where(i), "id", rule, str(value)) from None
 
 
 def _run_end_decoded(kind: str, col: Any, where: Where) -> Any:

@@ -626,3 +626,52 @@ def test_an_integer_sentinel_beyond_2_to_53_is_refused_naming_its_row(
         read_parquet(tmp_path / "s.parquet")
     with pytest.raises(InvalidPositions, match=rule):
         _cli(tmp_path / "s.parquet")
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole-number decimal ids: a database's NUMERIC(p, 0), Snowflake's NUMBER(38, 0)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_decimal_ids_of_scale_0_are_the_integers_their_csv_holds(tmp_path: Path) -> None:
+    """Ids a database keeps as NUMERIC(20, 0) (Snowflake: NUMBER(38, 0)) are integers.
+
+    pandas reads such a column as ``Decimal`` objects and pyarrow writes it as a decimal, and
+    Snowflake unloads it so: it was refused ("must hold text or integers (got type
+    decimal128(38, 0)); floats hold integers exactly only up to 2**53").
+    """
+    import decimal
+
+    ids = [46701234567, 123456789012345678, 7, 2**63 - 1]
+    table = pa.table(
+        {
+            "id": pa.array([decimal.Decimal(v) for v in ids], pa.decimal128(38, 0)),
+            "lon": [18.0, 18.1, 18.2, 18.3],
+            "lat": [59.0, 59.1, 59.2, 59.3],
+            "accuracy_m": [5.0, 5.0, 5.0, 5.0],
+            "observed_at": pa.array([EPOCH] * 4, pa.timestamp("s", tz="UTC")),
+        }
+    )
+    pq.write_table(table, tmp_path / "n.parquet")
+    rows = [f"{v},{18 + k / 10},{59 + k / 10},5.0,{EPOCH}" for k, v in enumerate(ids)]
+    (tmp_path / "n.csv").write_text("id,lon,lat,accuracy_m,observed_at\n" + "\n".join(rows))
+    as_csv = _cli(tmp_path / "n.csv")
+    assert as_csv.ids.tolist() == [str(v) for v in ids]  # the oracle: the integers' text
+    for got in (
+        positions_from_arrow(table),
+        read_parquet(tmp_path / "n.parquet"),
+        _cli(tmp_path / "n.parquet"),
+    ):
+        assert got.ids.tolist() == ids  # integers, as an integer column's ids are
+        _same(as_csv, got)
+    # beyond a signed 64-bit integer, empty, or with a fractional part: refused so
+    big = table.set_column(0, "id", pa.array([decimal.Decimal(2**63)] * 4, pa.decimal128(38, 0)))
+    with pytest.raises(InvalidPositions, match=r"row 1, column id: integer ids must lie within"):
+        positions_from_arrow(big)
+    gap = table.set_column(0, "id", pa.array([1, 2, None, 4], pa.decimal128(20, 0)))
+    with pytest.raises(InvalidPositions, match=r"row 3, column id: must not be empty"):
+        positions_from_arrow(gap)
+    hundredths = [decimal.Decimal(f"{k}.00") for k in range(4)]
+    cents = table.set_column(0, "id", pa.array(hundredths, pa.decimal128(9, 2)))
+    with pytest.raises(InvalidPositions, match=r"a decimal of scale 2 has a fractional part"):
+        positions_from_arrow(cents)
