@@ -1962,7 +1962,9 @@ def _parquet_cells(column: Any) -> list[str]:
     return ["" if v is None else str(v) for v in column.to_pylist()]
 
 
-def _parquet_header(names: Sequence[str], name: str) -> None:
+def _parquet_header(
+    names: Sequence[str], name: str, geometry: dict[str, str | None] | None = None
+) -> None:
     """Refuse a Parquet schema without the required columns, in Parquet's words.
 
     (:func:`_columns` speaks of a CSV file's first line.) A geometry column (GeoParquet, as
@@ -1976,23 +1978,60 @@ def _parquet_header(names: Sequence[str], name: str) -> None:
     aliases = ", ".join(f"{a} as {k}" for a, k in sorted(ALIASES.items()))
     raise InvalidInput(
         f"{name}: lacks column(s) {', '.join(missing)} (has {found}); the columns are "
-        f"{', '.join(KNOWN)}, in any case ({aliases}){table_hints(names, missing)}"
+        f"{', '.join(KNOWN)}, in any case ({aliases}){table_hints(names, missing, geometry)}"
     )
 
 
-def table_hints(names: Sequence[str], missing: Sequence[str]) -> str:
-    """Hints for a table (Parquet, Arrow) lacking the ``missing`` columns, from names only.
+def geometry_columns(schema: Any) -> dict[str, str | None]:
+    """A table's geometry columns, each with its CRS as ``AUTHORITY:CODE`` where it says one.
 
-    A GeoParquet geometry column, columns that look like the missing ones (``Lat (deg)``) and
-    columns of degrees times 10**7 (``latitudeE7``) are named.
+    From the GeoParquet ``geo`` metadata (its columns and their PROJJSON ids) and from fields
+    of a GeoArrow extension type (``geoarrow.wkb``, ``geoarrow.point``); metadata that is not
+    JSON of that shape names none.
+    """
+    import json
+
+    found: dict[str, str | None] = {}
+    try:
+        geo = json.loads((schema.metadata or {}).get(b"geo", b"{}"))
+        for column, spec in geo.get("columns", {}).items():
+            crs = spec.get("crs", {}) if isinstance(spec, dict) else {}
+            ident = crs.get("id", {}) if isinstance(crs, dict) else {}
+            code = f"{ident.get('authority')}:{ident.get('code')}" if ident else None
+            found[str(column)] = code
+    except (ValueError, AttributeError, TypeError):
+        pass
+    for field in schema:
+        if str(getattr(field.type, "extension_name", "")).startswith("geoarrow."):
+            found.setdefault(field.name, None)
+    return found
+
+
+def table_hints(
+    names: Sequence[str], missing: Sequence[str], geometry: dict[str, str | None] | None = None
+) -> str:
+    """Hints for a table (Parquet, Arrow) lacking the ``missing`` columns.
+
+    A GeoParquet geometry column (``geometry``: :func:`geometry_columns`, else by its name),
+    columns that look like the missing ones (``Lat (deg)``) and columns of degrees times 10**7
+    (``latitudeE7``) are named.
     """
     hint = ""
-    if {"lon", "lat"} & set(missing) and any(
-        str(n).strip().lower() in ("geometry", "geom", "wkb_geometry") for n in names
-    ):
+    geometry = dict(geometry or {})
+    if not geometry:
+        geometry = {
+            str(n): None
+            for n in names
+            if str(n).strip().lower() in ("geometry", "geom", "wkb_geometry")
+        }
+    if {"lon", "lat"} & set(missing) and geometry:
+        column, crs = next(iter(geometry.items()))
+        other = crs not in (None, "EPSG:4326", "OGC:CRS84")
         hint = (
-            " (a GeoParquet geometry column is not read: write the points' longitude and "
-            "latitude as columns lon and lat, e.g. GeoPandas' gdf.geometry.x and .y in EPSG:4326)"
+            f" (a GeoParquet geometry column is not read: {column!r}"
+            f"{f', in {crs},' if crs else ''} here; write the points' longitude and latitude "
+            "as columns lon and lat, e.g. GeoPandas' gdf.geometry.x and .y in EPSG:4326"
+            f"{', after gdf.to_crs(4326)' if other else ''})"
         )
     scaled = _e7_hint(names) if {"lon", "lat"} & set(missing) else ""
     return f"{hint}{_lookalikes(names, missing)}{scaled}"
@@ -2074,12 +2113,13 @@ def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
         return InvalidInput(f"{path.name}: not a readable Parquet file: {first}")
 
     try:
-        names = pq.read_schema(path).names
+        schema = pq.read_schema(path)
+        names = schema.names
         footer = pq.read_metadata(path)
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         raise unreadable(err) from None
     check_parquet_footer(footer, path.stat().st_size, path.name)
-    _parquet_header(names, path.name)
+    _parquet_header(names, path.name, geometry_columns(schema))
     known, unknown = _columns(names, path.name, None)
     try:
         # Only the known columns are read: an unknown one costs no memory (a compressed

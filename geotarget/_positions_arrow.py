@@ -52,6 +52,7 @@ from geotarget._position_files import (
     accuracy_option,
     check_parquet_footer,
     column_key,
+    geometry_columns,
     lacking,
     page_checksums,
     snapshot,
@@ -126,7 +127,8 @@ def positions_from_arrow(
         found = ", ".join(repr(c) for c in table.column_names) or "nothing"
         raise InvalidInput(
             f"{source}: lacks column(s) {', '.join(missing)} (has {found}); "
-            f"the columns are: {', '.join(KNOWN)}{table_hints(table.column_names, missing)}"
+            f"the columns are: {', '.join(KNOWN)}"
+            f"{table_hints(table.column_names, missing, geometry_columns(table.schema))}"
         )
     where = Where(source)
     columns: dict[str, Any] = {}

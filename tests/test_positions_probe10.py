@@ -675,3 +675,55 @@ def test_decimal_ids_of_scale_0_are_the_integers_their_csv_holds(tmp_path: Path)
     cents = table.set_column(0, "id", pa.array(hundredths, pa.decimal128(9, 2)))
     with pytest.raises(InvalidPositions, match=r"a decimal of scale 2 has a fractional part"):
         positions_from_arrow(cents)
+
+
+# ---------------------------------------------------------------------------------------------
+# GeoParquet without lon/lat: the geometry column its metadata names, and its CRS
+# ---------------------------------------------------------------------------------------------
+
+
+def _geoparquet(path: Path, column: str, crs: int | None) -> None:
+    """A GeoParquet 1.1 file of WKB points, as GeoPandas and GDAL write one, without lon/lat."""
+    import json
+
+    points = shapely.to_wkb(shapely.points([674_032.0, 674_100.0], [6_580_822.0, 6_580_900.0]))
+    spec: dict[str, Any] = {"encoding": "WKB", "geometry_types": ["Point"]}
+    if crs is not None:
+        spec["crs"] = {"id": {"authority": "EPSG", "code": crs}}
+    geo = {"version": "1.1.0", "primary_column": column, "columns": {column: spec}}
+    table = pa.table(
+        {
+            "id": ["a", "b"],
+            "accuracy_m": [5.0, 5.0],
+            "observed_at": pa.array([EPOCH] * 2, pa.timestamp("s", tz="UTC")),
+            column: pa.array(points.tolist(), pa.binary()),
+        }
+    ).replace_schema_metadata({b"geo": json.dumps(geo).encode()})
+    pq.write_table(table, path)
+
+
+@pytest.mark.parametrize("column", ["geometry", "location", "position_wkb"])
+@pytest.mark.parametrize("crs", [None, 3006])
+def test_a_geoparquet_file_without_lon_lat_names_its_geometry_column_and_crs(
+    tmp_path: Path, column: str, crs: int | None
+) -> None:
+    """The hint names the geometry column the file's GeoParquet metadata names, and its CRS.
+
+    A geometry column named otherwise than geometry, geom or wkb_geometry (DuckDB's and QGIS'
+    exports name it as the table's column) got no hint; points in SWEREF 99 TM got the
+    advice to take .x and .y without converting them to degrees first.
+    """
+    path = tmp_path / "points.parquet"
+    _geoparquet(path, column, crs)
+    where = f"'{column}', in EPSG:{crs}, here" if crs else f"'{column}' here"
+    convert = ", after gdf.to_crs(4326)" if crs == 3006 else "in EPSG:4326)"
+    for read in (_cli, read_parquet):
+        with pytest.raises(InvalidInput, match=r"lacks column\(s\) lon, lat") as err:
+            read(path)
+        message = str(err.value)
+        assert f"a GeoParquet geometry column is not read: {where}; write" in message
+        assert convert in message
+        assert "674" not in message and "6580" not in message  # no coordinate quoted
+    table = pq.read_table(path)
+    with pytest.raises(InvalidInput, match=rf"not read: '{column}'"):
+        positions_from_arrow(table)
