@@ -2536,6 +2536,32 @@ def _dir_hint(path: Path) -> str:
     return ""
 
 
+def one_time(value: object, name: str, rows: int) -> npt.NDArray[np.datetime64]:
+    """One observed_at for every row (``name``: the option or argument giving it), as a column.
+
+    A timezone-aware ``datetime`` within the years a file's observed_at cells may name (1970
+    to 9999), else :class:`InvalidInput` naming ``name``.
+    """
+    from geotarget._validate import shown
+
+    if not isinstance(value, dt.datetime) or value != value:  # (pandas' NaT is a datetime)
+        raise InvalidInput(
+            f"{name} must be one timezone-aware datetime for every row (got {shown(value)})"
+        )
+    if value.utcoffset() is None:
+        raise InvalidInput(f"{name} must be timezone-aware (got naive {value.isoformat()})")
+    try:
+        utc = value.astimezone(dt.timezone.utc)
+    except OverflowError:  # year 1 at +14:00, 9999-12-31 at -14:00
+        utc = _EPOCH0 - dt.timedelta(days=1)
+    if not _EPOCH0 <= utc < dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc):
+        raise InvalidInput(  # the years a file's observed_at cells may name
+            f"{name} lies outside the years 1970 to 9999 (got {value.isoformat()})"
+        )
+    stamp = np.datetime64(utc.replace(tzinfo=None), "us")
+    return np.full(rows, stamp, dtype="datetime64[us]")
+
+
 def accuracy_option(value: float, name: str) -> float:
     """One accuracy radius for every row (``name``: the option or argument giving it)."""
     from geotarget._validate import number
@@ -2650,16 +2676,7 @@ def read(
     if "observed_at" not in columns:
         if observed_at is None:
             raise lacking(name, "observed_at", report.unknown_columns, "--observed-at TIME")
-        try:
-            utc = observed_at.astimezone(dt.timezone.utc)
-        except OverflowError:  # year 1 at +14:00, 9999-12-31 at -14:00
-            utc = _EPOCH0 - dt.timedelta(days=1)
-        if not _EPOCH0 <= utc < dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc):
-            raise InvalidInput(  # the years a file's observed_at cells may name
-                f"--observed-at lies outside the years 1970 to 9999 (got {observed_at.isoformat()})"
-            )
-        stamp = np.datetime64(utc.replace(tzinfo=None), "us")
-        columns["observed_at"] = np.full(report.rows, stamp, dtype="datetime64[us]")
+        columns["observed_at"] = one_time(observed_at, "--observed-at", report.rows)
     if "accuracy_m" in columns and accuracy_m is not None:
         raise InvalidInput(
             f"{name}: has an accuracy_m column, so --accuracy-m is not used; leave it out"

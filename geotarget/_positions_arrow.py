@@ -54,6 +54,7 @@ from geotarget._position_files import (
     column_key,
     geometry_columns,
     lacking,
+    one_time,
     page_checksums,
     snapshot,
     table_hints,
@@ -146,7 +147,7 @@ def positions_from_arrow(
     if "observed_at" not in columns:
         if observed_at is None:
             raise lacking(source, "observed_at", (), "observed_at")
-        columns["observed_at"] = observed_at
+        columns["observed_at"] = one_time(observed_at, "observed_at", table.num_rows)
     if "accuracy_m" in columns and accuracy_m is not None:
         raise InvalidInput(f"{source}: has an accuracy_m column, so accuracy_m is not used")
     if "accuracy_m" not in columns:

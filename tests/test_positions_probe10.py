@@ -727,3 +727,41 @@ def test_a_geoparquet_file_without_lon_lat_names_its_geometry_column_and_crs(
     table = pq.read_table(path)
     with pytest.raises(InvalidInput, match=rf"not read: '{column}'"):
         positions_from_arrow(table)
+
+
+# ---------------------------------------------------------------------------------------------
+# One observed_at for a whole table: the rule of the command's --observed-at
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "rule"),
+    [
+        (dt.datetime(1960, 1, 1, tzinfo=dt.timezone.utc), "lies outside the years 1970 to 9999"),
+        (dt.datetime(2025, 5, 1, 12), "must be timezone-aware"),
+        ("2025-05-01T12:00Z", "must be one timezone-aware datetime for every row"),
+    ],
+)
+def test_one_time_for_a_table_follows_the_rule_of_its_column_and_the_commands_option(
+    tmp_path: Path, value: Any, rule: str
+) -> None:
+    """``observed_at=`` is held to the years a table's observed_at column may name.
+
+    A 1960 instant was refused in the column ("lies outside the years 1970 to 9999") and by
+    the command's ``--observed-at``, but taken for every row as the argument; a naive one
+    was refused with "(rows counted from 0)", as if a row were at fault.
+    """
+    table = pa.table({"id": ["a"], "lon": [18.0], "lat": [59.0], "accuracy_m": [5.0]})
+    pq.write_table(table, tmp_path / "t.parquet")
+    with pytest.raises(InvalidInput, match=rf"^observed_at {rule}"):
+        positions_from_arrow(table, observed_at=value)
+    with pytest.raises(InvalidInput, match=rf"^observed_at {rule}"):
+        read_parquet(tmp_path / "t.parquet", observed_at=value)
+    column = table.append_column(
+        "observed_at", pa.array([dt.datetime(1960, 1, 1)], pa.timestamp("us", tz="UTC"))
+    )
+    with pytest.raises(InvalidPositions, match="lies outside the years 1970 to 9999"):
+        positions_from_arrow(column)
+    at = dt.datetime(2025, 5, 1, 14, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    got = positions_from_arrow(table, observed_at=at)
+    assert got.observed_at.tolist() == [dt.datetime(2025, 5, 1, 12)]
