@@ -28,7 +28,9 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   mark always counts as the decimal mark. (ISO 8601 times may write either mark.)
 * **Ids** are text, taken verbatim (only surrounding spaces are stripped): ``0701234567`` stays
   ``0701234567``, and ``007`` and ``7`` are two devices; Excel's text formula
-  ``="0701234567"`` is its text. (A Parquet integer column stays int.)
+  ``="0701234567"`` is its text. (A Parquet integer column stays int, and so does a decimal
+  one of scale 0, as databases export whole numbers; a UUID column is its canonical text,
+  lower-case ``8-4-4-4-12`` hex, as the CSV of it holds.)
 * **observed_at**: epoch seconds (``1716206400`` or ``1716206400.5``, from 2001-09-09 to
   year 5138, so that milliseconds and ``20240520`` are refused) or ISO 8601 with an offset
   (``2024-05-20T14:00:00+02:00``, ``...Z``), also followed by its zone's name in brackets as
@@ -50,9 +52,11 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   compressed file, workbook or Parquet file given as CSV.
 * **Parquet** timestamps of any unit are read from their integers (nanoseconds floored to the
   microsecond) within the years 1970 to 9999; dictionary-encoded and ``string_view`` text is
-  text; float16 degrees are refused; only the known columns are read. The footer is checked
-  first (:func:`check_parquet_footer`): a row count that its columns or the file's size belie
-  is refused before pyarrow allocates arrays of that many rows.
+  text, and a run-end-encoded Arrow column is its values; float16 degrees are refused; a NaN
+  in a float ``observed_at`` or ``tester`` column is missing, as a null is (and as the empty
+  cell pandas' ``to_csv`` writes for it is); only the known columns are read. The footer is
+  checked first (:func:`check_parquet_footer`): a row count that its columns or the file's
+  size belie is refused before pyarrow allocates arrays of that many rows.
 * **Rounded coordinates** are read as written, but :attr:`Report.notes` says so when at least
   10 fixes all lie on a grid of 0.001 degrees or coarser (in ``lon`` or in ``lat``) whose
   rounding may have moved a fix farther than its ``accuracy_m``: a spreadsheet column shown
@@ -1958,7 +1962,9 @@ def _parquet_cells(column: Any) -> list[str]:
     return ["" if v is None else str(v) for v in column.to_pylist()]
 
 
-def _parquet_header(names: Sequence[str], name: str) -> None:
+def _parquet_header(
+    names: Sequence[str], name: str, geometry: dict[str, str | None] | None = None
+) -> None:
     """Refuse a Parquet schema without the required columns, in Parquet's words.
 
     (:func:`_columns` speaks of a CSV file's first line.) A geometry column (GeoParquet, as
@@ -1972,23 +1978,60 @@ def _parquet_header(names: Sequence[str], name: str) -> None:
     aliases = ", ".join(f"{a} as {k}" for a, k in sorted(ALIASES.items()))
     raise InvalidInput(
         f"{name}: lacks column(s) {', '.join(missing)} (has {found}); the columns are "
-        f"{', '.join(KNOWN)}, in any case ({aliases}){table_hints(names, missing)}"
+        f"{', '.join(KNOWN)}, in any case ({aliases}){table_hints(names, missing, geometry)}"
     )
 
 
-def table_hints(names: Sequence[str], missing: Sequence[str]) -> str:
-    """Hints for a table (Parquet, Arrow) lacking the ``missing`` columns, from names only.
+def geometry_columns(schema: Any) -> dict[str, str | None]:
+    """A table's geometry columns, each with its CRS as ``AUTHORITY:CODE`` where it says one.
 
-    A GeoParquet geometry column, columns that look like the missing ones (``Lat (deg)``) and
-    columns of degrees times 10**7 (``latitudeE7``) are named.
+    From the GeoParquet ``geo`` metadata (its columns and their PROJJSON ids) and from fields
+    of a GeoArrow extension type (``geoarrow.wkb``, ``geoarrow.point``); metadata that is not
+    JSON of that shape names none.
+    """
+    import json
+
+    found: dict[str, str | None] = {}
+    try:
+        geo = json.loads((schema.metadata or {}).get(b"geo", b"{}"))
+        for column, spec in geo.get("columns", {}).items():
+            crs = spec.get("crs", {}) if isinstance(spec, dict) else {}
+            ident = crs.get("id", {}) if isinstance(crs, dict) else {}
+            code = f"{ident.get('authority')}:{ident.get('code')}" if ident else None
+            found[str(column)] = code
+    except (ValueError, AttributeError, TypeError):
+        pass
+    for field in schema:
+        if str(getattr(field.type, "extension_name", "")).startswith("geoarrow."):
+            found.setdefault(field.name, None)
+    return found
+
+
+def table_hints(
+    names: Sequence[str], missing: Sequence[str], geometry: dict[str, str | None] | None = None
+) -> str:
+    """Hints for a table (Parquet, Arrow) lacking the ``missing`` columns.
+
+    A GeoParquet geometry column (``geometry``: :func:`geometry_columns`, else by its name),
+    columns that look like the missing ones (``Lat (deg)``) and columns of degrees times 10**7
+    (``latitudeE7``) are named.
     """
     hint = ""
-    if {"lon", "lat"} & set(missing) and any(
-        str(n).strip().lower() in ("geometry", "geom", "wkb_geometry") for n in names
-    ):
+    geometry = dict(geometry or {})
+    if not geometry:
+        geometry = {
+            str(n): None
+            for n in names
+            if str(n).strip().lower() in ("geometry", "geom", "wkb_geometry")
+        }
+    if {"lon", "lat"} & set(missing) and geometry:
+        column, crs = next(iter(geometry.items()))
+        other = crs not in (None, "EPSG:4326", "OGC:CRS84")
         hint = (
-            " (a GeoParquet geometry column is not read: write the points' longitude and "
-            "latitude as columns lon and lat, e.g. GeoPandas' gdf.geometry.x and .y in EPSG:4326)"
+            f" (a GeoParquet geometry column is not read: {column!r}"
+            f"{f', in {crs},' if crs else ''} here; write the points' longitude and latitude "
+            "as columns lon and lat, e.g. GeoPandas' gdf.geometry.x and .y in EPSG:4326"
+            f"{', after gdf.to_crs(4326)' if other else ''})"
         )
     scaled = _e7_hint(names) if {"lon", "lat"} & set(missing) else ""
     return f"{hint}{_lookalikes(names, missing)}{scaled}"
@@ -2070,12 +2113,13 @@ def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
         return InvalidInput(f"{path.name}: not a readable Parquet file: {first}")
 
     try:
-        names = pq.read_schema(path).names
+        schema = pq.read_schema(path)
+        names = schema.names
         footer = pq.read_metadata(path)
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         raise unreadable(err) from None
     check_parquet_footer(footer, path.stat().st_size, path.name)
-    _parquet_header(names, path.name)
+    _parquet_header(names, path.name, geometry_columns(schema))
     known, unknown = _columns(names, path.name, None)
     try:
         # Only the known columns are read: an unknown one costs no memory (a compressed
@@ -2230,11 +2274,18 @@ def _parquet_column_as_numpy(
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    is_ree = getattr(pa.types, "is_run_end_encoded", None)  # (pyarrow 13)
+    if is_ree is not None and is_ree(col.type):  # an encoding of one value a row, not a list
+        col = _run_end_decoded(kind, col, where)
     if pa.types.is_dictionary(col.type):  # pandas' category, Polars' Categorical, DuckDB's ENUM
         col = col.dictionary_decode()
     if pa.types.is_string_view(col.type):  # Polars' and DuckDB's string type
         col = col.cast(pa.string())
     t = col.type
+    if kind in ("observed_at", "tester") and t in (pa.float32(), pa.float64()):
+        # NaN is a float column's missing value (pandas makes a 0/1 or an epoch column with a
+        # gap float, and to_csv writes its NaN as an empty cell): unknown, as a null is.
+        col = pc.if_else(pc.is_nan(col), pa.scalar(None, t), col)
     if kind != "id" and _composite(t):
         raise InvalidPositions(
             f"{where.name}, column {kind}: must hold {_HOLDS[kind]}, one value a row (got type "
@@ -2247,6 +2298,10 @@ def _parquet_column_as_numpy(
             "(it holds a longitude of 18 only to 0.0156 degrees, about a kilometre)"
         )
     if kind == "id":
+        if getattr(t, "extension_name", None) == "arrow.uuid":  # DuckDB's, PostgreSQL's UUID
+            return _uuid_ids(col, where)
+        if pa.types.is_decimal(t) and t.scale == 0:  # NUMERIC(p, 0), Snowflake's NUMBER(38, 0)
+            col, t = _decimal_integers(col, where), pa.int64()
         if pa.types.is_integer(t):
             if col.null_count:
                 i = int(pc.index(pc.is_null(col), True).as_py())
@@ -2266,7 +2321,10 @@ def _parquet_column_as_numpy(
         hint = (
             "; floats hold integers exactly only up to 2**53 (pandas turns an integer column "
             "with a missing value into floats: write it as Int64 or text)"
-            if pa.types.is_floating(t) or pa.types.is_decimal(t)
+            if pa.types.is_floating(t)
+            else f"; a decimal of scale {t.scale} has a fractional part, which no device's id "
+            "has: write the ids as integers (a decimal of scale 0) or as text"
+            if pa.types.is_decimal(t)
             else ""
         )
         raise InvalidPositions(
@@ -2279,8 +2337,12 @@ def _parquet_column_as_numpy(
         text = pc.cast(col, pa.string()).fill_null("nan").to_numpy(zero_copy_only=False)
         return np.asarray(text.astype(np.float64), dtype=np.float64)
     if kind in ("lon", "lat", "accuracy_m") and (pa.types.is_integer(t) or pa.types.is_floating(t)):
+        # (Not a safe cast: an integer beyond 2**53, a sentinel such as Java's Long.MAX_VALUE,
+        # becomes the nearest float, which the range rules then refuse naming its row.)
         return np.asarray(
-            pc.cast(col, pa.float64()).fill_null(math.nan).to_numpy(zero_copy_only=False),
+            pc.cast(col, pa.float64(), safe=False)
+            .fill_null(math.nan)
+            .to_numpy(zero_copy_only=False),
             dtype=np.float64,
         )
     if kind == "observed_at" and pa.types.is_timestamp(t):
@@ -2290,6 +2352,74 @@ def _parquet_column_as_numpy(
     if kind == "tester" and pa.types.is_boolean(t):
         return np.asarray(col.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.bool_)
     return _from_cells(kind, _parquet_cells(col), where, zone, marks)
+
+
+#: A UUID's 16 bytes at the places of its hex digits in the canonical text (8-4-4-4-12).
+_UUID_DIGITS = np.r_[0:8, 9:13, 14:18, 19:23, 24:36]
+
+
+def _uuid_ids(col: Any, where: Where) -> npt.NDArray[np.str_]:
+    """A UUID id column (Arrow's ``arrow.uuid``, Parquet's UUID) as its canonical text.
+
+    Lower-case hex in groups of 8-4-4-4-12, as DuckDB, PostgreSQL, Python's ``str(uuid)`` and
+    Java's ``UUID.toString`` write it in CSV, so that a file of the same devices in either
+    format names the same devices. Built from the 16 bytes in bulk; a null is an empty id.
+    """
+    import pyarrow.compute as pc
+
+    storage = col.storage
+    if storage.null_count:
+        i = int(pc.index(pc.is_null(storage), True).as_py())
+        raise _problem(where(i), "id", "must not be empty", "")
+    n = len(storage)
+    if not n:
+        return np.empty(0, dtype=np.str_)
+    data = np.frombuffer(storage.buffers()[1], dtype=np.uint8)
+    raw = data[storage.offset * 16 : (storage.offset + n) * 16].reshape(n, 16)
+    digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+    hexed = np.empty((n, 32), dtype=np.uint8)
+    hexed[:, 0::2] = digits[raw >> 4]
+    hexed[:, 1::2] = digits[raw & 15]
+    text = np.full((n, 36), ord("-"), dtype=np.uint8)
+    text[:, _UUID_DIGITS] = hexed
+    return np.asarray(text.view("S36").reshape(n).astype(np.str_))
+
+
+def _decimal_integers(col: Any, where: Where) -> Any:
+    """A decimal id column of scale 0 (whole numbers, as databases export them) as int64.
+
+    Read as an integer column is, so that the ids are the integers their CSV export writes;
+    one beyond a signed 64-bit integer is refused naming its row, as a uint64 one is.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        return pc.cast(col, pa.int64())
+    except pa.ArrowInvalid:  # (rare: found value by value)
+        i, value = next(
+            (k, v) for k, v in enumerate(col.to_pylist()) if v is not None and abs(v) >= 2**63
+        )
+        rule = "integer ids must lie within a signed 64-bit integer (give longer ids as text)"
+        raise _problem(where(i), "id", rule, str(value)) from None
+
+
+def _run_end_decoded(kind: str, col: Any, where: Where) -> Any:
+    """A run-end-encoded Arrow column as the plain column of its values (dictionaries decoded)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = col.values  # (the runs of the whole array: a slice keeps its offset apart)
+    if pa.types.is_dictionary(values.type):  # (Arrow decodes no run of dictionary values)
+        values = values.dictionary_decode()
+    whole = pa.RunEndEncodedArray.from_arrays(col.run_ends, values)
+    try:
+        return pc.run_end_decode(whole.slice(col.offset, len(col)))
+    except pa.ArrowNotImplementedError:
+        raise InvalidPositions(
+            f"{where.name}, column {kind}: must hold {_HOLDS.get(kind, 'text or integers')}, "
+            f"one value a row (got type {col.type}, whose runs Arrow cannot decode)"
+        ) from None
 
 
 #: The longest cell of a number, time or flag column: the longest valid one (an ISO date-time
@@ -2406,6 +2536,32 @@ def _dir_hint(path: Path) -> str:
     return ""
 
 
+def one_time(value: object, name: str, rows: int) -> npt.NDArray[np.datetime64]:
+    """One observed_at for every row (``name``: the option or argument giving it), as a column.
+
+    A timezone-aware ``datetime`` within the years a file's observed_at cells may name (1970
+    to 9999), else :class:`InvalidInput` naming ``name``.
+    """
+    from geotarget._validate import shown
+
+    if not isinstance(value, dt.datetime) or value != value:  # (pandas' NaT is a datetime)
+        raise InvalidInput(
+            f"{name} must be one timezone-aware datetime for every row (got {shown(value)})"
+        )
+    if value.utcoffset() is None:
+        raise InvalidInput(f"{name} must be timezone-aware (got naive {value.isoformat()})")
+    try:
+        utc = value.astimezone(dt.timezone.utc)
+    except OverflowError:  # year 1 at +14:00, 9999-12-31 at -14:00
+        utc = _EPOCH0 - dt.timedelta(days=1)
+    if not _EPOCH0 <= utc < dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc):
+        raise InvalidInput(  # the years a file's observed_at cells may name
+            f"{name} lies outside the years 1970 to 9999 (got {value.isoformat()})"
+        )
+    stamp = np.datetime64(utc.replace(tzinfo=None), "us")
+    return np.full(rows, stamp, dtype="datetime64[us]")
+
+
 def accuracy_option(value: float, name: str) -> float:
     """One accuracy radius for every row (``name``: the option or argument giving it)."""
     from geotarget._validate import number
@@ -2520,16 +2676,7 @@ def read(
     if "observed_at" not in columns:
         if observed_at is None:
             raise lacking(name, "observed_at", report.unknown_columns, "--observed-at TIME")
-        try:
-            utc = observed_at.astimezone(dt.timezone.utc)
-        except OverflowError:  # year 1 at +14:00, 9999-12-31 at -14:00
-            utc = _EPOCH0 - dt.timedelta(days=1)
-        if not _EPOCH0 <= utc < dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc):
-            raise InvalidInput(  # the years a file's observed_at cells may name
-                f"--observed-at lies outside the years 1970 to 9999 (got {observed_at.isoformat()})"
-            )
-        stamp = np.datetime64(utc.replace(tzinfo=None), "us")
-        columns["observed_at"] = np.full(report.rows, stamp, dtype="datetime64[us]")
+        columns["observed_at"] = one_time(observed_at, "--observed-at", report.rows)
     if "accuracy_m" in columns and accuracy_m is not None:
         raise InvalidInput(
             f"{name}: has an accuracy_m column, so --accuracy-m is not used; leave it out"

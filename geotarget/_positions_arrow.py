@@ -28,6 +28,7 @@ import errno
 import json
 import math
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Mapping
@@ -51,7 +52,9 @@ from geotarget._position_files import (
     accuracy_option,
     check_parquet_footer,
     column_key,
+    geometry_columns,
     lacking,
+    one_time,
     page_checksums,
     snapshot,
     table_hints,
@@ -97,8 +100,13 @@ def positions_from_arrow(
 ) -> Positions:
     """A :class:`~geotarget.Positions` snapshot from a ``pyarrow.Table``.
 
-    ``source`` names the table in error messages (a file name). ``observed_at`` dates every row
-    of a table without an ``observed_at`` column, and is refused for a table with one;
+    Also from what other backends hand over for one: a ``pyarrow.RecordBatch`` or
+    ``RecordBatchReader`` (DuckDB's ``.arrow()``), or any object with the Arrow PyCapsule
+    stream interface ``__arrow_c_stream__`` (a Polars or pandas DataFrame, a DuckDB relation),
+    read whole first.
+
+    ``source`` names the table in error messages (a file name). ``observed_at`` dates every
+    row of a table without an ``observed_at`` column, and is refused for a table with one;
     ``accuracy_m`` (metres, ``0`` for exact fixes) is likewise every fix's radius in a table
     without an ``accuracy_m`` column, which is refused without it (as by the command: a fix is
     never taken as exact unless told).
@@ -107,7 +115,7 @@ def positions_from_arrow(
     if accuracy_m is not None:
         accuracy_m = accuracy_option(accuracy_m, "accuracy_m")
     if not isinstance(table, pa.Table):
-        raise InvalidInput(f"{source}: must be a pyarrow.Table (got {type(table).__name__})")
+        table = _as_table(table, source)
     known: dict[str, int] = {}
     for j, raw in enumerate(table.column_names):
         key = column_key(raw)
@@ -120,7 +128,8 @@ def positions_from_arrow(
         found = ", ".join(repr(c) for c in table.column_names) or "nothing"
         raise InvalidInput(
             f"{source}: lacks column(s) {', '.join(missing)} (has {found}); "
-            f"the columns are: {', '.join(KNOWN)}{table_hints(table.column_names, missing)}"
+            f"the columns are: {', '.join(KNOWN)}"
+            f"{table_hints(table.column_names, missing, geometry_columns(table.schema))}"
         )
     where = Where(source)
     columns: dict[str, Any] = {}
@@ -138,7 +147,7 @@ def positions_from_arrow(
     if "observed_at" not in columns:
         if observed_at is None:
             raise lacking(source, "observed_at", (), "observed_at")
-        columns["observed_at"] = observed_at
+        columns["observed_at"] = one_time(observed_at, "observed_at", table.num_rows)
     if "accuracy_m" in columns and accuracy_m is not None:
         raise InvalidInput(f"{source}: has an accuracy_m column, so accuracy_m is not used")
     if "accuracy_m" not in columns:
@@ -147,6 +156,33 @@ def positions_from_arrow(
         columns["accuracy_m"] = np.where(np.isnan(columns["lon"]), np.nan, accuracy_m)
     _float_ids(columns["id"], where)  # the command's rule: "7.0", "8.0" name no device
     return snapshot(columns, where, source)  # (Arrow's ids became text here: ours to keep)
+
+
+def _as_table(value: object, source: str) -> Any:
+    """A table handed over as batches or an Arrow stream, read whole (see positions_from_arrow)."""
+    pa = _pa()
+    what = (
+        "a pyarrow.Table, RecordBatch or RecordBatchReader, or a frame with the Arrow stream "
+        "interface (__arrow_c_stream__: Polars, pandas, DuckDB)"
+    )
+    try:
+        if isinstance(value, pa.RecordBatch):
+            return pa.Table.from_batches([value])
+        if isinstance(value, pa.RecordBatchReader):
+            return value.read_all()
+        if hasattr(type(value), "__arrow_c_stream__") and hasattr(
+            pa.RecordBatchReader, "from_stream"
+        ):
+            return pa.RecordBatchReader.from_stream(value).read_all()
+    except (pa.ArrowException, ValueError, TypeError) as err:  # a type Arrow cannot hold
+        # pyarrow's text may quote a value (a coordinate): only the column it names is kept.
+        column = re.search(r"for column (.{1,80}?) with type", str(err))
+        where = f" (column {column.group(1)!r})" if column else ""
+        raise InvalidInput(
+            f"{source}: could not be read as an Arrow table{where}: {type(err).__name__}, "
+            "most likely a column of mixed types (values not quoted: they may be positions)"
+        ) from None
+    raise InvalidInput(f"{source}: must be {what} (got {type(value).__name__})")
 
 
 _NAIVE = "timestamps without a time zone; store them with one (pyarrow.timestamp('us', tz='UTC'))"
@@ -162,7 +198,16 @@ def _column(key: str, col: Any, where: Where, marks: Marks | None = None) -> Any
         and col.num_chunks == 1
     ):
         return col.chunk(0).to_numpy(zero_copy_only=True)
-    return _parquet_column(key, col.combine_chunks(), where, None, marks)
+    if col.num_chunks == 1:
+        return _parquet_column(key, col.chunk(0), where, None, marks)
+    try:
+        whole = col.combine_chunks()
+    except pa.ArrowNotImplementedError:  # chunks Arrow cannot join (runs of extension values)
+        raise InvalidPositions(
+            f"{where.name}, column {key}: holds chunks of type {col.type}, which Arrow cannot "
+            "join into one column; give it as one chunk, or as a column of a plain type"
+        ) from None
+    return _parquet_column(key, whole, where, None, marks)
 
 
 def read_table(path: Path, name: str | None = None) -> Any:
@@ -185,11 +230,15 @@ def read_table(path: Path, name: str | None = None) -> Any:
         raise _unreadable(err, name or path.name) from None
     # Before any array is allocated by the footer's row counts.
     check_parquet_footer(footer, size, name or path.name)
+    # Only the columns positions are made of: an unknown one costs no memory.
+    keys = [column_key(n) for n in schema.names]
+    if not set(REQUIRED) <= set(keys):  # refused by the caller, naming every column
+        return schema.empty_table()
+    first: dict[str, int] = {}
+    for j, key in enumerate(keys):  # (pyarrow reads no column whose name is given twice)
+        if key is not None and first.setdefault(key, j) != j:
+            raise twice(name or path.name, key, schema.names, first[key], j)
     try:
-        # Only the columns positions are made of: an unknown one costs no memory.
-        keys = [column_key(n) for n in schema.names]
-        if not set(REQUIRED) <= set(keys):  # refused by the caller, naming every column
-            return schema.empty_table()
         return pq.read_table(
             path,
             columns=[n for n, k in zip(schema.names, keys, strict=True) if k is not None],

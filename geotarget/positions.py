@@ -526,6 +526,8 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
         )
     elif (frame_times := _frame_times(value)) is not None:
         arr = _utc_column(frame_times)
+    elif (zoned := _zoned_series(value)) is not None:
+        arr = _utc_column(zoned)
     else:
         if _frame_objects(value):
             # A pandas Series or Index of datetime objects (fixes across a DST change keep
@@ -538,7 +540,8 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
         ):
             raise InvalidType(
                 "observed_at must be one timezone-aware datetime, a sequence of them, a numpy "
-                "datetime64 array or a timezone-aware pandas Series or DatetimeIndex "
+                "datetime64 array or a timezone-aware pandas Series or DatetimeIndex or Polars "
+                "Series "
                 f"(got {typed(value)}{_one_time_hint(value)})"
             )
         items = list(value)
@@ -642,6 +645,34 @@ def _frame_times(value: object) -> npt.NDArray[np.datetime64] | None:
     return arr
 
 
+def _zoned_series(value: object) -> npt.NDArray[np.datetime64] | None:
+    """A Polars-like column of datetimes (its dtype has a ``time_zone``) as ``datetime64`` UTC.
+
+    Read without importing Polars: not a numpy array, a dtype with ``time_unit`` and
+    ``time_zone``, and a ``to_numpy`` that gives the UTC instants of a zoned column (nulls
+    NaT). A column without a zone (``time_zone`` None) holds wall times: refused, as naive
+    datetimes are. ``None`` for anything else.
+    """
+    dtype = getattr(value, "dtype", None)
+    if (
+        isinstance(value, np.ndarray)
+        or not hasattr(dtype, "time_zone")
+        or not hasattr(dtype, "time_unit")
+        or not callable(getattr(value, "to_numpy", None))
+    ):
+        return None
+    if getattr(dtype, "time_zone", None) is None:
+        raise InvalidPositions(
+            f"observed_at must be timezone-aware (got a {type(value).__name__} of dtype {dtype}, "
+            "without a time zone; say its zone, e.g. observed_at.dt.replace_time_zone('UTC') "
+            "if it holds UTC times, or ('Europe/Stockholm'))"
+        )
+    arr = np.asarray(value.to_numpy())  # type: ignore[attr-defined]
+    if arr.dtype.kind != "M":  # pragma: no cover - a to_numpy that gave no datetimes
+        raise InvalidType(f"observed_at must be datetimes (got {type(value).__name__} {dtype})")
+    return arr
+
+
 def _frame_objects(value: object) -> bool:
     """Whether ``value`` is a pandas-like column of Python objects (a ``Series``, an ``Index``).
 
@@ -713,7 +744,9 @@ class Positions:
         ``datetime64[D]``, are refused: no time of day is invented), or a timezone-aware
         pandas ``Series`` or ``DatetimeIndex`` (any zone, Arrow-backed too; ``NaT`` for
         unknown; a naive one is refused: ``.dt.tz_localize`` says its zone), or a ``Series``
-        of ``datetime`` objects (as fixes with two UTC offsets are held). A fix of unknown
+        of ``datetime`` objects (as fixes with two UTC offsets are held), or a Polars
+        ``Series`` of ``Datetime`` with a time zone (nulls unknown; one without a zone is
+        refused). A fix of unknown
         time is never current (unless a rule accepts any age). Naive datetimes and bare
         numbers (epoch seconds) are rejected; convert epoch seconds with
         ``secs.astype("datetime64[s]")``.
