@@ -490,7 +490,7 @@ class Targeter:
         # shared by threads never sees its policy, rules or ledger swapped mid-call.
         self._recognition = recognition
         self._issuers = issuers
-        self._gate = Gate(regions, recognition, issuers, merged)
+        self._gate = Gate(regions, recognition, issuers, merged, snap)
         self._regions = regions
         self._policy = policy
         self._snap_m = snap
@@ -545,6 +545,9 @@ class Targeter:
         # (incident, version) of the ledger's active incidents: the version's expires, read
         # once (the alert cache may not hold every active incident's alert).
         self._expiry: dict[tuple[str, str], dt.datetime | None] = {}
+        # (incident, version) streamed: the area it was checked over, and whether its sender
+        # may still tell it there (:meth:`_may_stream`).
+        self._streamable: dict[tuple[str, str], tuple[Area, bool]] = {}
 
     # --- configuration (read-only: build a new Targeter to change it) -----------------------
 
@@ -1644,6 +1647,10 @@ class Targeter:
                         self._expiry = {
                             kv: self._expiry[kv] for kv in current & self._expiry.keys()
                         }
+                    if len(self._streamable) > len(current):
+                        self._streamable = {
+                            kv: self._streamable[kv] for kv in current & self._streamable.keys()
+                        }
                 expired = set(self._expired)
                 pause = 0.0
                 unreleased: dict[tuple[str, str], float] = {}
@@ -1767,6 +1774,29 @@ class Targeter:
             return None, final
         return (best[0].area, best[1]), final
 
+    def _may_stream(self, inc: Incident, alert: Alert, area: Area) -> bool:
+        """Whether the incident's current version may still be told, over ``area``.
+
+        As :meth:`target` admits it now: its sender may act for the incident's (the issuer
+        table of this Targeter, which may not be the one it was admitted under), and its
+        issuer may send its kind over ``area`` — for an Update without area geometry the area
+        it keeps, which a version arriving after it may have changed (one it names, seen
+        late). Decided once per version and area.
+        """
+        assert inc.version is not None
+        kv = (inc.key, inc.version)
+        with self._lock:
+            hit = self._streamable.get(kv)
+        if hit is not None and (hit[0] is area or hit[0] == area):
+            return hit[1]
+        ok = inc.owner is None or self.issuers.may_act_for(alert.sender, inc.owner)
+        if ok:
+            refused, _ = self._gate.admit(alert, lambda: (area, str(inc.version)))
+            ok = refused is None
+        with self._lock:
+            self._streamable[kv] = (area, ok)
+        return ok
+
     def on_positions(self, positions: Positions, at: dt.datetime) -> list[Delivery]:
         """New pending deliveries for fresh positions: devices that moved into an active area.
 
@@ -1782,6 +1812,12 @@ class Targeter:
         waited for, at most a second after this Targeter first saw it: either way the batch
         is claimed for the Update, not dropped (its devices waited for their next fix). Works
         at once after a restart: the incidents are read from the ledger.
+
+        Each streamed version is held to the authority rules of this Targeter's issuer table,
+        as :meth:`target` with it again would be: a version whose sender no longer may act for
+        the incident's, or whose issuer may no longer send its kind over the area it is
+        delivered over (for an Update without area geometry, the area it keeps now, which a
+        version it names arriving after it may have changed), is not streamed.
 
         Parameters
         ----------
@@ -1849,6 +1885,8 @@ class Targeter:
                     continue
                 recognised = self.recognition.recognise(alert)
                 if recognised is None or area is None or at < alert.onset:
+                    continue
+                if not self._may_stream(inc, alert, area):
                     continue
                 area = _in_effect(alert, area, at)
                 if area is None:
