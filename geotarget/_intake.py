@@ -457,6 +457,28 @@ class Gate:
             reached = reached.union(*self._snapped(area.parts))
         return sorted(reached - self._authority[issuer.name])
 
+    def unverifiable(self, alert: Alert, held: Callable[[], bool]) -> Refusal | None:
+        """Refuse an alert in hand (not its document) whose issuer must sign its alerts.
+
+        An :class:`~geotarget.alerts.Alert` object carries no signature: only the document as
+        received can be verified (:meth:`signature`, through ``Targeter.receive()``). A
+        version the store already holds (``held()``: admitted before, so verified then, or
+        sent before the issuer had to sign) is exempt: sent again with the same content it
+        changes nothing it did not, and with other content it is refused as a re-used
+        identifier.
+        """
+        issuer = self.issuers.issuer_of(alert.sender)
+        if issuer is None or not issuer.signature_required or held():
+            return None
+        return (
+            Verdict.BAD_SIGNATURE,
+            f"refused: issuer {issuer.name!r} must sign its alerts, and this "
+            f"{alert.msg_type.value} was passed as an Alert already read, whose signature "
+            "cannot be verified: pass the document as received to Targeter.receive(), which "
+            "verifies it against the issuer's pinned certificates; nobody is told and "
+            "nothing changes",
+        )
+
     def signature(
         self, data: bytes, alert: Alert, at: dt.datetime
     ) -> tuple[Refusal | None, str | None]:

@@ -802,11 +802,13 @@ class Targeter:
         *,
         confirm: bool,
         evaluator: Evaluator | None = None,
+        verified: bool = False,
     ) -> TargetingResult:
         """:meth:`target`, the devices evaluated by ``evaluator`` (default: :meth:`_evaluate`).
 
         ``geotarget.dask`` passes an evaluator that evaluates on the workers and fills
-        ``index`` with the devices whose outcome is not OUTSIDE_AREA.
+        ``index`` with the devices whose outcome is not OUTSIDE_AREA. ``verified``: the
+        document's signature was verified (:meth:`receive`).
         """
         t_start = time.perf_counter()
         if not isinstance(alert, Alert):
@@ -816,7 +818,7 @@ class Targeter:
         at = _aware("at", at)
         confirm = _confirm(confirm)
         base: dict[str, Any] = {"alert_id": alert.identifier, "at": at}
-        outright = self._refused_outright(alert, base)
+        outright = self._refused_outright(alert, base, verified=verified)
         if outright is not None:
             return outright
         refused, facts = self._gate.admit(alert, lambda: self._inherited_area(alert))
@@ -971,7 +973,7 @@ class Targeter:
                 issuer=None if issuer is None else issuer.name,
                 warnings=parsed.warnings,
             )
-        result = self.target(alert, index, at, confirm=confirm)
+        result = self._target(alert, index, at, confirm=confirm, verified=signature is not None)
         return attrs.evolve(result, warnings=parsed.warnings, signature=signature)
 
     def preview(self, alert: Alert, index: PositionIndex, at: dt.datetime) -> TargetingResult:
@@ -1107,10 +1109,14 @@ class Targeter:
             **fields,
         )
 
-    def _refused_outright(self, alert: Alert, base: dict[str, Any]) -> TargetingResult | None:
+    def _refused_outright(
+        self, alert: Alert, base: dict[str, Any], *, verified: bool = False
+    ) -> TargetingResult | None:
         """The answer to an Ack or Error (``NOT_AN_ALERT``) or a non-public message, or None.
 
-        ``NOT_PUBLIC`` for a Draft, System or non-public one; InvalidCAP for axes swapped.
+        ``NOT_PUBLIC`` for a Draft, System or non-public one; InvalidCAP for axes swapped;
+        ``BAD_SIGNATURE`` for a message of an issuer that must sign, unless ``verified`` (its
+        document's signature was checked) or the ledger holds its version already.
 
         Shared by :meth:`target` and :meth:`preview`, so a preview answers as target() would.
         """
@@ -1130,6 +1136,20 @@ class Targeter:
                 **base, incident=None, verdict=Verdict.NOT_PUBLIC, reason=private
             )
         self._gate.check_axes(alert)
+        if not verified:
+            vid = version_id(alert.sender, alert.identifier)
+            unsigned = self._gate.unverifiable(
+                alert, lambda: (self.ledger.lookup_version(vid) or (None, None))[1] is not None
+            )
+            if unsigned is not None:
+                issuer = self.issuers.issuer_of(alert.sender)
+                return TargetingResult(
+                    **base,
+                    incident=None,
+                    verdict=unsigned[0],
+                    reason=unsigned[1],
+                    issuer=None if issuer is None else issuer.name,
+                )
         return None
 
     def _lost(self, base: dict[str, Any], claims: Claims) -> TargetingResult:

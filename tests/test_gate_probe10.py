@@ -25,7 +25,7 @@ import pytest
 from pyproj import Geod
 from targeting_helpers import MUNIS, T0, exact_rules, make_alert, make_regions, ref, without_area
 
-from geotarget import Area, Circle, PositionIndex, Positions
+from geotarget import Area, Circle, PositionIndex, Positions, pilot
 from geotarget.alerts import Alert, MessageType
 from geotarget.issuers import Issuer, Issuers
 from geotarget.ledger import MemoryLedger
@@ -312,6 +312,66 @@ def test_any_sender_may_not_send_a_kind_told_abroad_to_a_place_abroad_of_its_own
     got = t.target(_alert("explosion", [HOME, AWAY], "X1", WEST), _index(spots), LATER)
     assert got.verdict is Verdict.NOT_AUTHORISED, got.reason
     assert got.recipients.size == 0 and "place abroad of its own" in got.reason
+
+
+def test_an_alert_of_an_issuer_that_must_sign_is_refused_where_no_signature_can_be_checked() -> (
+    None
+):
+    """``target()`` takes an Alert already read: it cannot verify a signature, so it refuses.
+
+    The issuer's alerts reach people only through ``receive()``, which verifies the document;
+    a version received so is held by the store, and sent again through ``target()`` (or by
+    ``retarget()``) it is the same version, not refused. A Cancel passed as an Alert object
+    is refused too: it would end the incident for everyone.
+    """
+    pytest.importorskip("signxml")
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+    from test_intake import make_key, sign
+
+    from geotarget import cap
+
+    key = make_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sos.example.se")])
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(T0 - dt.timedelta(days=1)).not_valid_after(T0 + dt.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+    )  # fmt: skip
+    table = Issuers(
+        [
+            Issuer(
+                name="sos",
+                senders=[NATIONAL],
+                kinds=KINDS,
+                regions=["XX"],
+                signature_required=True,
+                certificates=[cert.decode()],
+            )
+        ]
+    )
+    t = Targeter(REGIONS, nationwide("XX"), recognition=pilot.RECOGNITION, issuers=table)
+    alert = _alert("explosion", A_AREA, "G1", NATIONAL)
+    spots = _index({"home": (17.25, 59.5)})
+    for ask in (t.preview, t.target):
+        got = ask(alert, spots, LATER)
+        assert got.verdict is Verdict.BAD_SIGNATURE, got.reason
+        assert "receive()" in got.reason and got.recipients.size == 0 and got.issuer == "sos"
+    assert t.active_incidents == ()
+    received = t.receive(sign(cap.dumps(alert).encode(), key, cert), spots, LATER)
+    assert received.verdict is Verdict.DELIVER, received.reason
+    assert received.signature == "verified"
+    again = t.target(alert, _index({"home": (17.25, 59.5), "near": (17.25, 59.5001)}), LATER)
+    assert again.verdict is Verdict.DELIVER and again.recipients.tolist() == ["near"]
+    stop = attrs.evolve(
+        _alert("explosion", A_AREA, "G2", NATIONAL, minutes=1, refs=[alert]),
+        msg_type=MessageType.CANCEL,
+    )
+    assert t.target(stop, spots, LATER).verdict is Verdict.BAD_SIGNATURE
+    assert f"{NATIONAL}/G1" in t.active_incidents
 
 
 @pytest.mark.parametrize("change", ["regions", "kinds", "sender"])
