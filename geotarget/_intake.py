@@ -296,7 +296,11 @@ class Gate:
                 f"{_listed(self.registered)}); it reaches nobody and changes nothing",
             ), facts
         kind = recognised.kind
-        if issuer is not None and kind not in issuer.kinds:
+        if issuer is None:
+            # Issuers.any(): no issuer check at all (not even the place abroad of its own, an
+            # issuer's rule: the "any sender" table has no issuers).
+            return None, facts
+        if kind not in issuer.kinds:
             return (
                 Verdict.NOT_AUTHORISED,
                 f"not authorised: issuer {issuer.name!r} (sender {alert.sender!r}) may not "
@@ -307,14 +311,13 @@ class Gate:
         # geometry the one its incident keeps. Every check below holds for that area, as it
         # would for the same area written out.
         area, whose = alert.area, "the alert area"
-        local = issuer is not None and not self._national(issuer)
+        local = not self._national(issuer)
         if area is None and inherited is not None and (local or kind in self._beyond):
             kept = inherited()
             if kept is not None:
                 area, whose = kept[0], f"the area it keeps (that of version {kept[1]})"
-        outside = [] if issuer is None else self._outside(issuer, area)
+        outside = self._outside(issuer, area)
         if outside:
-            assert issuer is not None
             more = f" and {len(outside) - 10} more" if len(outside) > 10 else ""
             snapped = (
                 f" (a device in no region within snap_m={self._snap_m:g} m of one counts in it)"
@@ -334,14 +337,13 @@ class Gate:
             parts = area.parts
             listed = "; ".join(f"part {i}: {_described(parts[i])}" for i in detached[:5])
             more = f"; and {len(detached) - 5} more" if len(detached) > 5 else ""
-            who = "no sender" if issuer is None else f"issuer {issuer.name!r}"
             return (
                 Verdict.NOT_AUTHORISED,
                 f"not authorised: {len(detached)} part(s) of {whose} ({listed}{more}; "
                 f"counted from 0 in Area.parts) lie wholly outside the {self._finest} regions "
                 f"and meet no part that reaches one: {kind} is told beyond the border only "
-                f"around an area on the territory, so {who} may not send it to a place "
-                "abroad of its own; nobody is told and nothing changes",
+                f"around an area on the territory, so issuer {issuer.name!r} may not send it "
+                "to a place abroad of its own; nobody is told and nothing changes",
             ), facts
         return None, facts
 
