@@ -2027,7 +2027,9 @@ class Targeter:
         process sharing the ledger (also after a crash or restart). Alert deliveries of an
         incident no longer active are dropped: a cancelled one, and one whose current version
         has expired by ``at`` (they are leased again all the same, and come back only if an
-        Update extends the incident); retractions come back until confirmed. The retractions
+        Update extends the incident); so are those of a current version this Targeter's issuer
+        table no longer lets its sender send there (as :meth:`on_positions` no longer streams
+        it); retractions come back until confirmed. The retractions
         of the further incidents a Cancel ended (it named versions of several: see
         :doc:`/who_is_told`) are due at once.
 
@@ -2063,7 +2065,7 @@ class Targeter:
             for claims in due:
                 if claims.kind is DeliveryKind.ALERT:
                     if claims.incident not in expired:
-                        expired[claims.incident] = self._expired_at(claims.incident, at)
+                        expired[claims.incident] = self._expired_at(claims.incident, at, True)
                     if expired[claims.incident]:
                         dropped += len(claims)
                         continue
@@ -2073,13 +2075,19 @@ class Targeter:
                 return _one_per_delivery(out)
             left = dropped  # (the store offered ``left``: as many again as were dropped)
 
-    def _expired_at(self, key: str, at: dt.datetime) -> bool:
-        """Whether the incident's current version (in the ledger) has expired by ``at``."""
+    def _expired_at(self, key: str, at: dt.datetime, revoked: bool = False) -> bool:
+        """Whether the incident's current version (in the ledger) has expired by ``at``.
+
+        With ``revoked``, also whether its sender may no longer tell it over its area under
+        this Targeter's issuer table (:meth:`_may_stream`).
+        """
         inc = self.ledger.incident(key)
         if inc is None or inc.version is None or inc.document is None:
             return False
-        expires = self._current(inc)[0].expires
-        return expires is not None and at >= expires
+        alert, area = self._current(inc)
+        if alert.expires is not None and at >= alert.expires:
+            return True
+        return revoked and area is not None and not self._may_stream(inc, alert, area)
 
 
 _NO_DEVICES = np.array([], dtype=np.str_)

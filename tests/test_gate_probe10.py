@@ -377,7 +377,8 @@ def test_an_incident_stops_streaming_once_the_table_no_longer_lets_its_issuer_se
     """West's alert delivered, then a table where west may not send it there (or at all).
 
     Streaming is a delivery too: a device entering the area is told only if the table in
-    force lets the version's issuer send its kind there, as ``target()`` with it again would.
+    force lets the version's issuer send its kind there, as ``target()`` with it again would;
+    and a delivery still pending, never pushed, is not offered again.
     """
     ledger = MemoryLedger()
     before = _targeter(ledger=ledger)
@@ -395,8 +396,13 @@ def test_an_incident_stops_streaming_once_the_table_no_longer_lets_its_issuer_se
     again = after.target(a, _index({"new": (17.25, 59.5001)}), LATER)
     assert again.recipients.size == 0
     assert again.verdict in (Verdict.NOT_AUTHORISED, Verdict.UNKNOWN_ISSUER), again.reason
-    # The table the version was admitted under still streams it.
+    # Nor is its delivery still pending (never confirmed) offered again.
+    due = LATER + after.lease + dt.timedelta(seconds=1)
+    assert after.redeliver(due) == []
+    # The table the version was admitted under still streams it, and offers it again.
     assert [d.device_id for d in before.on_positions(batch, LATER)] == ["new"]
+    again_due = due + before.lease + dt.timedelta(seconds=1)
+    assert [c.ids().tolist() for c in before.redeliver(again_due)] == [["home", "new"]]
 
 
 #: A circle in 0202 6 km west of OFFSHORE: the two do not meet.
