@@ -13,7 +13,14 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from geotarget._authority import Territory
+import numpy as np
+import shapely
+
+from geotarget import _geodesy
+from geotarget._authority import Territory, _meeting, _sliver_m
+from geotarget._evaluation import _box_around
+from geotarget._index import polygons
+from geotarget._index.boundary import part_window
 from geotarget._targeting_result import Verdict
 from geotarget._validate import shown
 from geotarget.alerts import Alert, MessageType
@@ -165,8 +172,12 @@ class Gate:
         recognition: Recognizer,
         issuers: Issuers,
         registered: Mapping[str, Any],
+        snap_m: float = 0.0,
     ) -> None:
         self.recognition = recognition
+        # The Targeter's snap distance: a device in no region within it of one is counted in
+        # the nearest, so the area reaches that region for the issuer's authority too.
+        self._snap_m = snap_m
         self.registered = frozenset(registered)
         # The kinds told beyond the country's territory (KindRules.beyond_border).
         self._beyond = frozenset(k for k, r in registered.items() if r.beyond_border)
@@ -182,6 +193,8 @@ class Gate:
         self._envelope = envelope
         self._authority = {i.name: regions.expand(i.regions, self._finest) for i in issuers.issuers}
         self._territory: Territory | None = None
+        # For snap_m > 0: the finest regions' geometries and an STRtree over them (lazily).
+        self._snap_index: tuple[Any, Any] | None = None
 
     def check_axes(self, alert: Alert) -> None:
         """Refuse an alert whose polygons or circles look written with lat first (InvalidCAP).
@@ -282,60 +295,147 @@ class Gate:
                 f"registered: the policy has no location rules for it (registered kinds: "
                 f"{_listed(self.registered)}); it reaches nobody and changes nothing",
             ), facts
+        kind = recognised.kind
         if issuer is None:
+            # Issuers.any(): no issuer check at all (not even the place abroad of its own, an
+            # issuer's rule: the "any sender" table has no issuers).
             return None, facts
-        if recognised.kind not in issuer.kinds:
+        if kind not in issuer.kinds:
             return (
                 Verdict.NOT_AUTHORISED,
                 f"not authorised: issuer {issuer.name!r} (sender {alert.sender!r}) may not "
-                f"issue {recognised.kind} (it may issue {', '.join(sorted(issuer.kinds))}); "
+                f"issue {kind} (it may issue {', '.join(sorted(issuer.kinds))}); "
                 "nobody is told and nothing changes",
             ), facts
+        # The area the alert is delivered over: its own, or for an Update without area
+        # geometry the one its incident keeps. Every check below holds for that area, as it
+        # would for the same area written out.
         area, whose = alert.area, "the alert area"
-        if area is None and inherited is not None and not self._national(issuer):
+        local = not self._national(issuer)
+        if area is None and inherited is not None and (local or kind in self._beyond):
             kept = inherited()
             if kept is not None:
                 area, whose = kept[0], f"the area it keeps (that of version {kept[1]})"
         outside = self._outside(issuer, area)
         if outside:
             more = f" and {len(outside) - 10} more" if len(outside) > 10 else ""
+            snapped = (
+                f" (a device in no region within snap_m={self._snap_m:g} m of one counts in it)"
+                if self._snap_m
+                else ""
+            )
             return (
                 Verdict.NOT_AUTHORISED,
                 f"not authorised: {whose} reaches {len(outside)} {self._finest} "
-                f"region(s) outside the regions of issuer {issuer.name!r} "
+                f"region(s){snapped} outside the regions of issuer {issuer.name!r} "
                 f"({', '.join(sorted(issuer.regions))}): {', '.join(outside[:10])}{more}; "
                 "nobody is told and nothing changes",
             ), facts
-        detached = self._detached(recognised.kind, alert)
+        detached = self._detached(kind, area)
         if detached:
-            assert alert.area is not None
-            parts = alert.area.parts
+            assert area is not None
+            parts = area.parts
             listed = "; ".join(f"part {i}: {_described(parts[i])}" for i in detached[:5])
             more = f"; and {len(detached) - 5} more" if len(detached) > 5 else ""
             return (
                 Verdict.NOT_AUTHORISED,
-                f"not authorised: {len(detached)} part(s) of the alert area ({listed}{more}; "
+                f"not authorised: {len(detached)} part(s) of {whose} ({listed}{more}; "
                 f"counted from 0 in Area.parts) lie wholly outside the {self._finest} regions "
-                f"and meet no part that reaches one: {recognised.kind} is told beyond the "
-                f"border only around an area on the territory, so issuer {issuer.name!r} may "
-                "not send it to a place abroad of its own; nobody is told and nothing changes",
+                f"and meet no part that reaches one: {kind} is told beyond the border only "
+                f"around an area on the territory, so issuer {issuer.name!r} may not send it "
+                "to a place abroad of its own; nobody is told and nothing changes",
             ), facts
         return None, facts
 
-    def _detached(self, kind: str, alert: Alert) -> list[int]:
+    def _detached(self, kind: str, area: Area | None) -> list[int]:
         """The parts of the area abroad and apart from the rest, for a kind told beyond the border.
 
         Parts of the area in no region do not count against the issuer's regions: the kind's
         ``beyond_border`` decides who there is told. That covers the danger across the border
         around an incident on the territory, not a separate part wholly abroad
         (:meth:`Territory.detached`). Only a multi-part area of such a kind has any to look for.
+        With ``snap_m``, a part whose devices may be snapped into a region is on the territory
+        (they are counted in it), and so is a part joined to it.
         """
-        area = alert.area
         if kind not in self._beyond or area is None or len(area.parts) < 2:
             return []
+        detached = self._territory_index().detached(area)
+        if not detached or not self._snap_m:
+            return detached
+        parts = area.parts
+        snapped = self._snapped(tuple(parts[i] for i in detached))
+        home = [i for i in range(len(parts)) if i not in set(detached)]
+        home += [i for i, codes in zip(detached, snapped, strict=True) if codes]
+        loose = [i for i, codes in zip(detached, snapped, strict=True) if not codes]
+        grew = True
+        while loose and grew:  # (at most as many rounds as parts abroad)
+            grew = False
+            for k in list(loose):
+                met = _meeting(parts, np.full(len(home), k), np.array(home, dtype=np.intp))
+                if met.any():
+                    loose.remove(k)
+                    home.append(k)
+                    grew = True
+        return sorted(loose)
+
+    def _territory_index(self) -> Territory:
         if self._territory is None:
             self._territory = Territory(self._finest_set)
-        return self._territory.detached(area)
+        return self._territory
+
+    def _snapped(self, parts: tuple[Circle | Polygon, ...]) -> list[set[str]]:
+        """Per part, the finest regions a device of the part in no region may be snapped into.
+
+        A device in no region within ``snap_m`` of one is counted in the nearest such region
+        (:meth:`geotarget.regions.RegionSet.locate`): a part reaches, through its points in
+        no region, each region within ``snap_m`` of them. Decided on the part's lon/lat shape
+        (drawn inside it, :meth:`Territory._drawn`) less the regions, measured in the part's
+        azimuthal-equidistant frame, with a slack for the shape's sliver and the frame's scale:
+        it errs towards "reaches" only (an issuer's alert refused, never a region told by an
+        issuer it does not belong to), and names every region within ``snap_m``, not only the
+        nearest.
+        """
+        out: list[set[str]] = [set() for _ in parts]
+        if self._snap_index is None:
+            every = np.array([self._finest_set[c].geometry for c in self._finest_set.codes])
+            self._snap_index = (every, shapely.STRtree(every))
+        geoms, tree = self._snap_index
+        codes = self._finest_set.codes
+        for n, part in enumerate(parts):
+            window = _box_around(*part_window(part), self._snap_m + 1.0)
+            box = shapely.box(*window)
+            candidates = tree.query(box, predicate="intersects")
+            if candidates.size == 0:
+                continue
+            shape = part._to_lonlat_polygon()
+            near: Any = np.asarray(shapely.intersection(geoms[candidates], box))
+            abroad = shapely.difference(shape, shapely.union_all(near))
+            if abroad.is_empty:
+                continue  # every point of the part lies in a region: located, not snapped
+            if isinstance(part, Circle):
+                lon0, lat0 = part.lon, part.lat
+            else:
+                lon0, lat0, _ = polygons.frame(part)
+            west, south, east, north = window
+            extent = _geodesy.geodesic_distance(
+                lon0,
+                lat0,
+                np.array([west, east, west, east]),
+                np.array([south, south, north, north]),
+            ).max()
+            slack = _sliver_m(part) + self._snap_m * (1e-3 + 2.0 * (extent / _geodesy.R_MIN) ** 2)
+
+            def to_frame(xy: Any, lon0: float = lon0, lat0: float = lat0) -> Any:
+                return np.column_stack(_geodesy.to_aeqd(lon0, lat0, xy[:, 0], xy[:, 1]))
+
+            there = shapely.transform(_geodesy.densify(abroad, polygons.DENSIFY_DEG), to_frame)
+            pieces = [
+                shapely.transform(_geodesy.densify(g, polygons.DENSIFY_DEG), to_frame)
+                for g in near.tolist()
+            ]
+            gap = shapely.distance(there, np.array(pieces, dtype=object))
+            out[n] = {codes[int(c)] for c in candidates[gap <= self._snap_m + slack].tolist()}
+        return out
 
     def _near(self, sender: str) -> str:
         """A hint naming the issuer senders ``sender`` resembles, if any.
@@ -354,9 +454,32 @@ class Gate:
         """The finest regions ``area`` reaches outside the issuer's, sorted."""
         if area is None or self._national(issuer):
             return []
-        if self._territory is None:
-            self._territory = Territory(self._finest_set)
-        return sorted(self._territory.reached(area) - self._authority[issuer.name])
+        reached = set(self._territory_index().reached(area))
+        if self._snap_m:
+            reached = reached.union(*self._snapped(area.parts))
+        return sorted(reached - self._authority[issuer.name])
+
+    def unverifiable(self, alert: Alert, held: Callable[[], bool]) -> Refusal | None:
+        """Refuse an alert in hand (not its document) whose issuer must sign its alerts.
+
+        An :class:`~geotarget.alerts.Alert` object carries no signature: only the document as
+        received can be verified (:meth:`signature`, through ``Targeter.receive()``). A
+        version the store already holds (``held()``: admitted before, so verified then, or
+        sent before the issuer had to sign) is exempt: sent again with the same content it
+        changes nothing it did not, and with other content it is refused as a re-used
+        identifier.
+        """
+        issuer = self.issuers.issuer_of(alert.sender)
+        if issuer is None or not issuer.signature_required or held():
+            return None
+        return (
+            Verdict.BAD_SIGNATURE,
+            f"refused: issuer {issuer.name!r} must sign its alerts, and this "
+            f"{alert.msg_type.value} was passed as an Alert already read, whose signature "
+            "cannot be verified: pass the document as received to Targeter.receive(), which "
+            "verifies it against the issuer's pinned certificates; nobody is told and "
+            "nothing changes",
+        )
 
     def signature(
         self, data: bytes, alert: Alert, at: dt.datetime

@@ -490,7 +490,7 @@ class Targeter:
         # shared by threads never sees its policy, rules or ledger swapped mid-call.
         self._recognition = recognition
         self._issuers = issuers
-        self._gate = Gate(regions, recognition, issuers, merged)
+        self._gate = Gate(regions, recognition, issuers, merged, snap)
         self._regions = regions
         self._policy = policy
         self._snap_m = snap
@@ -545,6 +545,9 @@ class Targeter:
         # (incident, version) of the ledger's active incidents: the version's expires, read
         # once (the alert cache may not hold every active incident's alert).
         self._expiry: dict[tuple[str, str], dt.datetime | None] = {}
+        # (incident, version) streamed: the area it was checked over, and whether its sender
+        # may still tell it there (:meth:`_may_stream`).
+        self._streamable: dict[tuple[str, str], tuple[Area, bool]] = {}
 
     # --- configuration (read-only: build a new Targeter to change it) -----------------------
 
@@ -799,11 +802,13 @@ class Targeter:
         *,
         confirm: bool,
         evaluator: Evaluator | None = None,
+        verified: bool = False,
     ) -> TargetingResult:
         """:meth:`target`, the devices evaluated by ``evaluator`` (default: :meth:`_evaluate`).
 
         ``geotarget.dask`` passes an evaluator that evaluates on the workers and fills
-        ``index`` with the devices whose outcome is not OUTSIDE_AREA.
+        ``index`` with the devices whose outcome is not OUTSIDE_AREA. ``verified``: the
+        document's signature was verified (:meth:`receive`).
         """
         t_start = time.perf_counter()
         if not isinstance(alert, Alert):
@@ -813,7 +818,7 @@ class Targeter:
         at = _aware("at", at)
         confirm = _confirm(confirm)
         base: dict[str, Any] = {"alert_id": alert.identifier, "at": at}
-        outright = self._refused_outright(alert, base)
+        outright = self._refused_outright(alert, base, verified=verified)
         if outright is not None:
             return outright
         refused, facts = self._gate.admit(alert, lambda: self._inherited_area(alert))
@@ -968,7 +973,7 @@ class Targeter:
                 issuer=None if issuer is None else issuer.name,
                 warnings=parsed.warnings,
             )
-        result = self.target(alert, index, at, confirm=confirm)
+        result = self._target(alert, index, at, confirm=confirm, verified=signature is not None)
         return attrs.evolve(result, warnings=parsed.warnings, signature=signature)
 
     def preview(self, alert: Alert, index: PositionIndex, at: dt.datetime) -> TargetingResult:
@@ -1104,10 +1109,14 @@ class Targeter:
             **fields,
         )
 
-    def _refused_outright(self, alert: Alert, base: dict[str, Any]) -> TargetingResult | None:
+    def _refused_outright(
+        self, alert: Alert, base: dict[str, Any], *, verified: bool = False
+    ) -> TargetingResult | None:
         """The answer to an Ack or Error (``NOT_AN_ALERT``) or a non-public message, or None.
 
-        ``NOT_PUBLIC`` for a Draft, System or non-public one; InvalidCAP for axes swapped.
+        ``NOT_PUBLIC`` for a Draft, System or non-public one; InvalidCAP for axes swapped;
+        ``BAD_SIGNATURE`` for a message of an issuer that must sign, unless ``verified`` (its
+        document's signature was checked) or the ledger holds its version already.
 
         Shared by :meth:`target` and :meth:`preview`, so a preview answers as target() would.
         """
@@ -1127,6 +1136,20 @@ class Targeter:
                 **base, incident=None, verdict=Verdict.NOT_PUBLIC, reason=private
             )
         self._gate.check_axes(alert)
+        if not verified:
+            vid = version_id(alert.sender, alert.identifier)
+            unsigned = self._gate.unverifiable(
+                alert, lambda: (self.ledger.lookup_version(vid) or (None, None))[1] is not None
+            )
+            if unsigned is not None:
+                issuer = self.issuers.issuer_of(alert.sender)
+                return TargetingResult(
+                    **base,
+                    incident=None,
+                    verdict=unsigned[0],
+                    reason=unsigned[1],
+                    issuer=None if issuer is None else issuer.name,
+                )
         return None
 
     def _lost(self, base: dict[str, Any], claims: Claims) -> TargetingResult:
@@ -1644,6 +1667,10 @@ class Targeter:
                         self._expiry = {
                             kv: self._expiry[kv] for kv in current & self._expiry.keys()
                         }
+                    if len(self._streamable) > len(current):
+                        self._streamable = {
+                            kv: self._streamable[kv] for kv in current & self._streamable.keys()
+                        }
                 expired = set(self._expired)
                 pause = 0.0
                 unreleased: dict[tuple[str, str], float] = {}
@@ -1767,6 +1794,29 @@ class Targeter:
             return None, final
         return (best[0].area, best[1]), final
 
+    def _may_stream(self, inc: Incident, alert: Alert, area: Area) -> bool:
+        """Whether the incident's current version may still be told, over ``area``.
+
+        As :meth:`target` admits it now: its sender may act for the incident's (the issuer
+        table of this Targeter, which may not be the one it was admitted under), and its
+        issuer may send its kind over ``area`` — for an Update without area geometry the area
+        it keeps, which a version arriving after it may have changed (one it names, seen
+        late). Decided once per version and area.
+        """
+        assert inc.version is not None
+        kv = (inc.key, inc.version)
+        with self._lock:
+            hit = self._streamable.get(kv)
+        if hit is not None and (hit[0] is area or hit[0] == area):
+            return hit[1]
+        ok = inc.owner is None or self.issuers.may_act_for(alert.sender, inc.owner)
+        if ok:
+            refused, _ = self._gate.admit(alert, lambda: (area, str(inc.version)))
+            ok = refused is None
+        with self._lock:
+            self._streamable[kv] = (area, ok)
+        return ok
+
     def on_positions(self, positions: Positions, at: dt.datetime) -> list[Delivery]:
         """New pending deliveries for fresh positions: devices that moved into an active area.
 
@@ -1782,6 +1832,12 @@ class Targeter:
         waited for, at most a second after this Targeter first saw it: either way the batch
         is claimed for the Update, not dropped (its devices waited for their next fix). Works
         at once after a restart: the incidents are read from the ledger.
+
+        Each streamed version is held to the authority rules of this Targeter's issuer table,
+        as :meth:`target` with it again would be: a version whose sender no longer may act for
+        the incident's, or whose issuer may no longer send its kind over the area it is
+        delivered over (for an Update without area geometry, the area it keeps now, which a
+        version it names arriving after it may have changed), is not streamed.
 
         Parameters
         ----------
@@ -1849,6 +1905,8 @@ class Targeter:
                     continue
                 recognised = self.recognition.recognise(alert)
                 if recognised is None or area is None or at < alert.onset:
+                    continue
+                if not self._may_stream(inc, alert, area):
                     continue
                 area = _in_effect(alert, area, at)
                 if area is None:
@@ -1969,7 +2027,9 @@ class Targeter:
         process sharing the ledger (also after a crash or restart). Alert deliveries of an
         incident no longer active are dropped: a cancelled one, and one whose current version
         has expired by ``at`` (they are leased again all the same, and come back only if an
-        Update extends the incident); retractions come back until confirmed. The retractions
+        Update extends the incident); so are those of a current version this Targeter's issuer
+        table no longer lets its sender send there (as :meth:`on_positions` no longer streams
+        it); retractions come back until confirmed. The retractions
         of the further incidents a Cancel ended (it named versions of several: see
         :doc:`/who_is_told`) are due at once.
 
@@ -2005,7 +2065,7 @@ class Targeter:
             for claims in due:
                 if claims.kind is DeliveryKind.ALERT:
                     if claims.incident not in expired:
-                        expired[claims.incident] = self._expired_at(claims.incident, at)
+                        expired[claims.incident] = self._expired_at(claims.incident, at, True)
                     if expired[claims.incident]:
                         dropped += len(claims)
                         continue
@@ -2015,13 +2075,19 @@ class Targeter:
                 return _one_per_delivery(out)
             left = dropped  # (the store offered ``left``: as many again as were dropped)
 
-    def _expired_at(self, key: str, at: dt.datetime) -> bool:
-        """Whether the incident's current version (in the ledger) has expired by ``at``."""
+    def _expired_at(self, key: str, at: dt.datetime, revoked: bool = False) -> bool:
+        """Whether the incident's current version (in the ledger) has expired by ``at``.
+
+        With ``revoked``, also whether its sender may no longer tell it over its area under
+        this Targeter's issuer table (:meth:`_may_stream`).
+        """
         inc = self.ledger.incident(key)
         if inc is None or inc.version is None or inc.document is None:
             return False
-        expires = self._current(inc)[0].expires
-        return expires is not None and at >= expires
+        alert, area = self._current(inc)
+        if alert.expires is not None and at >= alert.expires:
+            return True
+        return revoked and area is not None and not self._may_stream(inc, alert, area)
 
 
 _NO_DEVICES = np.array([], dtype=np.str_)

@@ -422,6 +422,19 @@ def admit(
             if no is not None:
                 return done(no, key)
             if row.version == vid:
+                # Sent again, it re-targets the incident (devices newly in its area are told):
+                # its sender is held to the authority rule as it stands now, as its Cancel is.
+                what = _not_allowed(alert, row, may_act_for)
+                if what is not None:
+                    return done(
+                        Transition.NOT_AUTHORISED,
+                        key,
+                        why=(
+                            f"incident {key} belongs to sender {row.sender!r} with status "
+                            f"{row.status}; this {kind.value}, sent again, has sender "
+                            f"{alert.sender!r} and status {alert.status.value}: {what}"
+                        ),
+                    )
                 return done(Transition.SAME, key)
             return done(Transition.SUPERSEDED, key, why=_older(alert, row, tx))
         # A placeholder: the original of an incident that an Update started. Join it below.
