@@ -2028,8 +2028,10 @@ class Targeter:
         incident no longer active are dropped: a cancelled one, and one whose current version
         has expired by ``at`` (they are leased again all the same, and come back only if an
         Update extends the incident); so are those of a current version this Targeter's issuer
-        table no longer lets its sender send there (as :meth:`on_positions` no longer streams
-        it); retractions come back until confirmed. The retractions
+        table no longer lets its sender send there, and those of a kind the policy does not
+        enable at ``at`` (its kill switch or the global one is on, it was removed, or its first
+        phase is later), as :meth:`on_positions` no longer streams them (they come back once
+        that changes); retractions come back until confirmed. The retractions
         of the further incidents a Cancel ended (it named versions of several: see
         :doc:`/who_is_told`) are due at once.
 
@@ -2065,7 +2067,7 @@ class Targeter:
             for claims in due:
                 if claims.kind is DeliveryKind.ALERT:
                     if claims.incident not in expired:
-                        expired[claims.incident] = self._expired_at(claims.incident, at, True)
+                        expired[claims.incident] = self._withdrawn_at(claims.incident, at)
                     if expired[claims.incident]:
                         dropped += len(claims)
                         continue
@@ -2075,11 +2077,14 @@ class Targeter:
                 return _one_per_delivery(out)
             left = dropped  # (the store offered ``left``: as many again as were dropped)
 
-    def _expired_at(self, key: str, at: dt.datetime, revoked: bool = False) -> bool:
-        """Whether the incident's current version (in the ledger) has expired by ``at``.
+    def _withdrawn_at(self, key: str, at: dt.datetime) -> bool:
+        """Whether the incident's pending alert deliveries are no longer offered at ``at``.
 
-        With ``revoked``, also whether its sender may no longer tell it over its area under
-        this Targeter's issuer table (:meth:`_may_stream`).
+        As :meth:`on_positions` stops streaming it: its current version (in the ledger) has
+        expired by ``at``; its sender may no longer tell it over its area under this
+        Targeter's issuer table (:meth:`_may_stream`); or the policy no longer enables its
+        kind at ``at`` (its kill switch or the global one, the kind removed or rolled back
+        before its first phase) or the recognition rules no longer recognise it.
         """
         inc = self.ledger.incident(key)
         if inc is None or inc.version is None or inc.document is None:
@@ -2087,7 +2092,10 @@ class Targeter:
         alert, area = self._current(inc)
         if alert.expires is not None and at >= alert.expires:
             return True
-        return revoked and area is not None and not self._may_stream(inc, alert, area)
+        if area is not None and not self._may_stream(inc, alert, area):
+            return True
+        recognised = self.recognition.recognise(alert)
+        return recognised is None or not self.policy.decide(recognised.kind, at).enabled
 
 
 _NO_DEVICES = np.array([], dtype=np.str_)

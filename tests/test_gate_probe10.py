@@ -444,3 +444,32 @@ def test_an_area_snapped_only_into_the_issuer_s_own_region_is_its_own() -> None:
     )
     assert got.verdict is Verdict.DELIVER, got.reason
     assert got.recipients.tolist() == ["boat"] and got.per_county == {"01": 1}
+
+
+@pytest.mark.parametrize("how", ["kind killed", "all killed", "kind removed"])
+def test_a_pending_delivery_is_not_offered_again_while_the_policy_stops_its_kind(how: str) -> None:
+    """The kill switch stops redelivery as it stops streaming; lifted, the delivery comes back.
+
+    A device claimed but never confirmed (its push failed) is offered again when its lease runs
+    out; with the kind's kill switch or the global one on, or the kind gone from the policy,
+    ``on_positions`` tells nobody of it, and ``redeliver`` offered it all the same.
+    """
+    ledger = MemoryLedger()
+    on = Targeter(
+        REGIONS, nationwide("XX"), location_rules=_rules(), issuers=_table(), ledger=ledger
+    )
+    a = _alert("tip_request", A_AREA, "A", WEST)
+    assert on.target(a, _index({"home": (17.25, 59.5)}), LATER).verdict is Verdict.DELIVER
+    stopped = {
+        "kind killed": nationwide("XX").with_killed(kind="tip_request"),
+        "all killed": nationwide("XX").with_killed(),
+        "kind removed": nationwide("XX", kinds=["explosion", "crime_modus"]),
+    }[how]
+    off = Targeter(REGIONS, stopped, location_rules=_rules(), issuers=_table(), ledger=ledger)
+    batch = Positions(["new"], [17.25], [59.5001], observed_at=LATER)
+    assert off.on_positions(batch, LATER) == []
+    due = LATER + off.lease + dt.timedelta(seconds=1)
+    assert off.redeliver(due) == []
+    # The switch lifted: the same pending delivery is offered again, with its key.
+    again = due + on.lease + dt.timedelta(seconds=1)
+    assert [c.ids().tolist() for c in on.redeliver(again)] == [["home"]]
