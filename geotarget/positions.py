@@ -155,7 +155,7 @@ def _bounded(name: str, value: object, upper: int) -> float:
     """``value`` as a float in ``[0, upper]``; a bool, a non-number or NaN is refused."""
     rule = f"{name} must be a finite number >= 0 and <= {upper}"
     if not is_number(value):
-        raise InvalidType(f"{rule} (got {type(value).__name__} {shown(value)})")
+        raise InvalidType(f"{rule} (got {typed(value)})")
     x = as_float(value)
     if not (0.0 <= x <= upper):
         raise InvalidPositions(f"{rule} (got {shown(value)})")
@@ -1299,9 +1299,7 @@ def parse_time(text: str, *, field: str = "time", offset_required: bool = True) 
     if not isinstance(field, str):
         raise InvalidType(f"field must be a str (got {type(field).__name__})")
     if not isinstance(text, str):
-        raise InvalidType(
-            f"{field} must be ISO 8601 text (got {type(text).__name__} {_shown_text(text)})"
-        )
+        raise InvalidType(f"{field} must be ISO 8601 text (got {typed(text)})")
     from geotarget._position_files import BRACKETED_ZONE, zone_agrees
 
     bracket = BRACKETED_ZONE.fullmatch(text)

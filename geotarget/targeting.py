@@ -87,7 +87,7 @@ from geotarget._targeting_result import (
     TargetingResult,
     Verdict,
 )
-from geotarget._validate import FloatArray, number, shown
+from geotarget._validate import FloatArray, number, shown, typed
 from geotarget.alerts import Alert, MessageType, Scope, Status
 from geotarget.areas import Area
 from geotarget.errors import (
@@ -150,7 +150,7 @@ def __getattr__(name: str) -> Any:
 
 def _aware(name: str, value: object) -> dt.datetime:
     if not isinstance(value, dt.datetime):
-        raise InvalidType(f"{name} must be a datetime (got {type(value).__name__} {shown(value)})")
+        raise InvalidType(f"{name} must be a datetime (got {typed(value)})")
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput(f"{name} must be timezone-aware (got naive {value.isoformat()})")
     micros(name, value)  # within the years the ledger can keep, or InvalidInput
