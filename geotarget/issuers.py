@@ -28,7 +28,9 @@ contract, tested against a brute-force check):
   incident's own sender.)
 * **Signatures.** An issuer with ``signature_required`` sends only signed documents; the
   intake :meth:`~geotarget.targeting.Targeter.receive` verifies them against its pinned
-  certificates and refuses (``Verdict.BAD_SIGNATURE``) a missing or bad signature.
+  certificates and refuses (``Verdict.BAD_SIGNATURE``) a missing or bad signature;
+  :meth:`~geotarget.targeting.Targeter.target` and ``preview``, which get no bytes to verify,
+  refuse a version of such an issuer the store does not hold yet.
 
 The table is validated against the regions when a ``Targeter`` is built: unknown region codes,
 kinds no recognition rule or rollout knows, ``acts_for`` naming no issuer — every problem is
@@ -423,8 +425,9 @@ class Issuers:
     def any(cls) -> Issuers:
         """The explicit "any sender" table: no issuer check at all (``issuers = "any"``).
 
-        Every sender may issue every kind anywhere; Updates and Cancels still come only from
-        the incident's own sender with its status.
+        Every sender may issue every kind anywhere, a place abroad of its own included (the
+        rule that a part wholly abroad meet one on the territory is an issuer check too);
+        Updates and Cancels still come only from the incident's own sender with its status.
         """
         table = cls(())
         table._any = True
