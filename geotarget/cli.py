@@ -132,19 +132,61 @@ def _printable(name: str | os.PathLike[str]) -> str:
     the report ended in an internal error, or (where the output escapes surrogates) the JSON
     answer held bytes that are no UTF-8. The name is shown with those bytes escaped, the same on
     standard output, in the JSON and on standard error.
+
+    Each run of such bytes is decoded on its own, whatever the file system's encoding: under a
+    locale that is not UTF-8 (``LC_ALL=C`` where Python's UTF-8 mode is off) every byte of
+    ``Jämtland``'s ``ä`` is such a byte, and a text with another non-ASCII character (``län``)
+    could not be encoded back as a whole: its names were shown as ``\udcc3\udca4``.
     """
     text = os.fspath(name)
     if not _SURROGATE.search(text):
         return text
-    try:
-        raw = os.fsencode(text)
-    except UnicodeError:  # a surrogate no file system decoding made: escape it as such
-        return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    text = _ESCAPED_BYTES.sub(lambda m: _bytes_text(bytes(ord(c) - 0xDC00 for c in m[0])), text)
+    # A surrogate no byte became (from a program's own text): escaped as such.
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+
+
+def _readable(line: str) -> str:
+    r"""A line for standard error with each file name this run was given :func:`_printable`.
+
+    The library's messages hold such a name (``J\udce4mt.csv: line 1: ...``), or a part of it
+    (its folder), or quote it with ``repr`` (``policy file 'J\udce4mt.toml'``, ``--plot cannot
+    write 'J\udce4mt.png'``), which writes a byte that is no UTF-8 as the text ``\udce4``:
+    each is shown as :func:`_printable` shows a name (``J\xe4mt.toml``), as the lines the
+    command words itself do. (Not for the JSON, whose names are printable already.)
+    """
+    for part in _byte_names:
+        shown = _printable(part)
+        line = line.replace(repr(part)[1:-1], shown).replace(part, shown)
+    return _printable(line)
+
+
+#: The parts (folders, the file's own name) of this run's file names that hold bytes that
+#: are no UTF-8 (lone surrogates), longest first: :func:`_readable` shows them.
+_byte_names: list[str] = []
+
+
+def _note_names(args: argparse.Namespace) -> None:
+    """Note the parts of the file names in ``args`` that :func:`_readable` must show."""
+    parts = {
+        part
+        for option in ("alert", "positions", "policy", "plot", "ledger")
+        if isinstance(name := getattr(args, option, None), str)
+        for part in Path(name).parts
+        if _SURROGATE.search(part)
+    }
+    _byte_names[:] = sorted(parts, key=len, reverse=True)
+
+
+def _bytes_text(raw: bytes) -> str:
+    r"""Bytes of a name as text: UTF-8 where they are, each other byte as ``\xe4``."""
     return raw.decode("utf-8", "backslashreplace")
 
 
 #: A lone surrogate: what a byte that is no UTF-8 becomes in a file name or an argument.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+#: A run of the lone surrogates Python's ``surrogateescape`` makes of bytes (U+DC80..U+DCFF).
+_ESCAPED_BYTES = re.compile("[\udc80-\udcff]+")
 
 
 def _unicode(stream: TextIO) -> bool:
@@ -649,7 +691,7 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     out.write(json.dumps(doc, indent=2, ensure_ascii=not _unicode(out)) + "\n")
     notes.append(_summary(result))
     for note in notes:  # after the JSON, so a failure leaves one line on stderr
-        print(f"geotarget target: {note}", file=_stderr())
+        print(_readable(f"geotarget target: {note}"), file=_stderr())
     refused = {
         Verdict.UNRECOGNISED_KIND,
         Verdict.UNKNOWN_ISSUER,
@@ -1086,7 +1128,7 @@ class _Parser(argparse.ArgumentParser):
         if stream is None:
             return
         try:
-            _write_all(stream, message)
+            _write_all(stream, _readable(message))
             stream.flush()
         except BrokenPipeError:
             with contextlib.suppress(OSError, ValueError, AttributeError):
@@ -1459,6 +1501,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         without the cleanup; this happens only when ``out`` is None (the command itself).
     """
     _complained.clear()
+    _byte_names.clear()
     try:
         if out is None:  # text the console cannot encode is escaped, not a crash mid-output
             for stream in (sys.stdout, sys.stderr):
@@ -1492,6 +1535,7 @@ def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
     except _Stopped as stop:
         _complain(f"geotarget: {_signal_name(stop.signum)}")
         raise
+    _note_names(args)
     if extra:  # named by the command they were given to, with its --help
         command = args.commands[args.command]
         named = [(command.unknown([a]) or [a])[0] for a in extra]  # --confrim (did you mean ...?)
@@ -1568,7 +1612,7 @@ def _complain(line: str) -> None:
     """
     _complained.append(True)
     try:
-        print(line, file=_stderr(), flush=True)
+        print(_readable(line), file=_stderr(), flush=True)
     except (OSError, ValueError):
         with contextlib.suppress(OSError, ValueError, AttributeError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())

@@ -1,0 +1,121 @@
+"""The real ``geotarget`` command as operators and scripts run it (probe 10).
+
+File names from a locale or a file system that is not UTF-8, paths written the Windows way,
+input on pipes. Each case runs the command in a subprocess (``python -m geotarget``); the
+oracle is the exit code, standard error read as bytes and decoded with plain Python, and the
+file system itself, not the command's own helpers.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ALERT = ROOT / "docs" / "examples" / "sos_explosion.xml"
+AT = "2024-05-20T16:05+02:00"
+#: One device at Sergels torg, inside the Explosion's 500 m circle; CRLF line ends.
+DEVICES = "id;lon;lat;accuracy_m;observed_at\r\nnear;18,06528;59,3325;8;2024-05-20T16:00+02:00\r\n"
+
+needs_examples = pytest.mark.skipif(
+    not ALERT.is_file(), reason="docs/examples is not beside the tests (installed-wheel run)"
+)
+needs_linux = pytest.mark.skipif(
+    sys.platform != "linux", reason="file names of any bytes and a non-UTF-8 locale: Linux"
+)
+
+
+def _command(
+    *argv: str | bytes, env: dict[str, str] | None = None, cwd: Path | None = None, **kw: Any
+) -> subprocess.CompletedProcess[bytes]:
+    """The command as a shell runs it (``python -m geotarget``); output as bytes."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LC_")}
+    environment.update(env or {})
+    streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **kw}
+    return subprocess.run(
+        [sys.executable, "-m", "geotarget", *argv], env=environment, cwd=cwd, timeout=180, **streams
+    )
+
+
+def _one_line(done: subprocess.CompletedProcess[bytes]) -> str:
+    """The command's one error line (exit 2), decoded strictly as UTF-8 (ASCII is UTF-8)."""
+    err = done.stderr.decode("utf-8")  # raises on bytes that are no UTF-8
+    assert done.returncode == 2, (done.returncode, err)
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    return err
+
+
+# --- file names in bytes that are no UTF-8, in every message ---------------------------------
+
+
+@needs_examples
+@needs_linux
+@pytest.mark.parametrize(
+    "argv",
+    [
+        # load_policy's message quotes the name with repr: the text \udce4 came through
+        ["target", "--alert", "{alert}", "--positions", "{devices}", "--at", AT,
+         "--policy", b"J\xe4mt.toml"],
+        ["preview", "{alert}", "--policy", b"J\xe4mt.toml"],
+        # the positions reader's message holds the name itself: a lone surrogate, escaped so
+        ["target", "--alert", "{alert}", "--positions", b"J\xe4mt.csv", "--at", AT],
+        # the plot's check and the demo's store quote it with repr
+        ["preview", "{alert}", "--plot", b"J\xe4mt.txt"],
+        ["preview", "{alert}", "--plot", b"J\xe4mt/map.png"],
+        ["demo", "--devices", "10", "--ledger", b"J\xe4mt/l.db"],
+    ],
+)  # fmt: skip
+def test_a_name_in_latin_1_bytes_is_shown_as_the_command_shows_names(
+    tmp_path: Path, argv: list[str | bytes]
+) -> None:
+    r"""``--policy $'J\xe4mt.toml'`` (a Latin-1 name) fails with ``J\xe4mt``, not ``\udce4``.
+
+    The command shows a byte that is no UTF-8 as ``\xe4`` in the lines it words itself ("alert
+    file not found: J\xe4mt.xml"); the messages of the library it calls quoted the name with
+    ``repr`` (the text ``\udce4``: Python's internal escape of the byte) or held the lone
+    surrogate, which standard error wrote as ``\udce4`` too.
+    """
+    (tmp_path / "d.csv").write_text(DEVICES, encoding="utf-8")
+    (tmp_path / os.fsdecode(b"J\xe4mt.toml")).write_text("not = [toml", encoding="utf-8")
+    (tmp_path / os.fsdecode(b"J\xe4mt.csv")).write_text("id,lon\n1,2\n", encoding="utf-8")
+    values = {"alert": str(ALERT), "devices": "d.csv"}
+    args = [a.format(**values) if isinstance(a, str) else a for a in argv]
+    err = _one_line(_command(*args, cwd=tmp_path, env={"LANG": "C.UTF-8"}))
+    assert r"J\xe4mt" in err, err
+    assert r"\udc" not in err.lower(), err
+
+
+@needs_examples
+@needs_linux
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        (["target", "--alert", "{alert}", "--positions", "{devices}", "--at", AT,
+          "--policy", "Jämtland län.toml"], "policy file 'J\\xe4mtland l\\xe4n.toml'"),
+        (["preview", "{alert}", "--plot", "Göteborg/karta.png"],
+         "'G\\xf6teborg/karta.png'"),
+        (["target", "--alert", "{alert}", "--positions", "Malmö.csv", "--at", AT],
+         "--positions file not found: Malm\\xf6.csv"),
+    ],
+)  # fmt: skip
+def test_a_utf_8_name_under_a_locale_that_is_not_is_shown_whole(
+    tmp_path: Path, argv: list[str], shown: str
+) -> None:
+    r"""``LC_ALL=C`` with Python's UTF-8 mode off: ``Jämtland`` is shown as ``J\xe4mtland``.
+
+    Under such a locale every byte of ``ä`` in an argument reaches Python as a lone surrogate;
+    messages showed ``J\udcc3\udca4mtland`` (two escapes of Python's own for one letter). The
+    ASCII standard error now escapes the letter itself, as it does every other non-ASCII one.
+    """
+    (tmp_path / "d.csv").write_text(DEVICES, encoding="utf-8")
+    values = {"alert": str(ALERT), "devices": "d.csv"}
+    env = {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    done = _command(*(a.format(**values) for a in argv), cwd=tmp_path, env=env)
+    err = _one_line(done)
+    assert shown in err, err
+    assert r"\udc" not in err.lower(), err
