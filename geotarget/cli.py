@@ -54,7 +54,7 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
 
     for option, name in (("--plot", args.plot), ("--ledger", args.ledger)):
         if name is not None:  # "" (an unset variable) was no plot, or a memory ledger
-            _named(option, name)
+            _named(option, name, output=True)
     if args.plot:
         _check_plot(args.plot)  # before the run, not after it
     try:
@@ -118,10 +118,47 @@ def _stderr() -> TextIO:
     return sys.stderr if sys.stderr is not None else io.StringIO()
 
 
-def _named(option: str, name: str) -> None:
-    """Refuse an empty file name (``--policy "$UNSET"``): ``Path("")`` is the directory ``.``."""
+def _named(option: str, name: str, *, output: bool = False) -> None:
+    """Refuse an empty file name (``--policy "$UNSET"``): ``Path("")`` is the directory ``.``.
+
+    And a path written the Windows way where ``/`` alone separates folders
+    (:func:`_windows_path`); ``output``: the command writes the file (``--plot``, ``--ledger``).
+    """
     if not name:
         raise InvalidInput(f"{option} must name a file (got an empty name)")
+    _windows_path(option, name, output=output)
+
+
+def _windows_path(option: str, name: str, *, output: bool) -> None:
+    r"""Refuse a name written as a Windows path (``maps\m.png``, ``C:\data\d.csv``) here.
+
+    Where ``/`` alone separates folders, a backslash is a character of a file's name:
+    ``--plot C:\maps\m.png`` drew the map into a new file of that name in the current folder
+    and said "map written to C:\maps\m.png", and ``--ledger`` made its store so; an input
+    named so was "not found" without a word on why. A name that exists is that file, and is
+    taken; one that does not is refused, with the name written with ``/``.
+    """
+    if "\\" not in name or os.altsep is not None:  # (Windows: / and \ both separate)
+        return
+    try:
+        if os.path.lexists(name):  # a file named with a backslash, as this system allows
+            return
+    except (OSError, ValueError):  # (said where the file is used)
+        return
+    slashed = name.replace("\\", "/")
+    drive = re.match(r"([A-Za-z]):/", slashed)
+    # A drive is no folder here (WSL mounts drive C: as /mnt/c).
+    example = f"/mnt/{drive[1].lower()}/{slashed[3:]} under WSL" if drive else slashed
+    if output:
+        raise InvalidInput(
+            f"{option} {name} is a Windows path: here a backslash is no folder separator but "
+            "part of a file's name, so this would write one new file of that whole name; "
+            f"write the folders with /, e.g. {example}"
+        )
+    raise InvalidInput(
+        f"{option} file not found: {name} (a Windows path? here a backslash is no folder "
+        f"separator: write the folders with /, e.g. {example})"
+    )
 
 
 def _printable(name: str | os.PathLike[str]) -> str:
@@ -892,7 +929,7 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
     # Sweden's envelope refuses an area written lon,lat (outside Sweden, inside it swapped).
     envelope = None if args.anywhere else _sweden().SWEDEN_ENVELOPE
     if args.plot is not None:
-        _named("--plot", args.plot)
+        _named("--plot", args.plot, output=True)
     parsed, _, _ = _read_alert(args.alert, envelope=envelope, lenient=args.lenient)
     alert = parsed.alert
     if args.plot:  # refused before anything is printed

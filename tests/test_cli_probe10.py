@@ -8,6 +8,7 @@ file system itself, not the command's own helpers.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -119,3 +120,75 @@ def test_a_utf_8_name_under_a_locale_that_is_not_is_shown_whole(
     err = _one_line(done)
     assert shown in err, err
     assert r"\udc" not in err.lower(), err
+
+
+# --- paths written the Windows way -----------------------------------------------------------
+
+
+needs_posix = pytest.mark.skipif(os.altsep is not None, reason="a backslash separates folders")
+
+
+@needs_examples
+@needs_posix
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["preview", "{alert}", "--plot", "C:\\maps\\alert.png"], "--plot"),
+        (["preview", "{alert}", "--plot", "maps\\alert.png"], "--plot"),
+        (["demo", "--devices", "10", "--plot", "maps\\pilot.png"], "--plot"),
+        (["demo", "--devices", "10", "--ledger", "maps\\deliveries.db"], "--ledger"),
+    ],
+)
+def test_an_output_named_as_a_windows_path_writes_no_file_of_that_name(
+    tmp_path: Path, argv: list[str], option: str
+) -> None:
+    r"""``--plot maps\alert.png`` (a script written on Windows) is refused, naming the fix.
+
+    A backslash separates no folders here: the map (or the demo's ledger) went into a new file
+    named ``maps\alert.png`` in the current folder, not into ``maps/``, and the command said
+    "map written to maps\alert.png" and exited 0.
+    """
+    (tmp_path / "maps").mkdir()
+    done = _command(*(a.format(alert=ALERT) for a in argv), cwd=tmp_path)
+    err = _one_line(done)
+    assert err.startswith(f"geotarget {argv[0]}: {option} "), err
+    assert "/alert.png" in err or "/pilot.png" in err or "/deliveries.db" in err, err
+    assert sorted(os.listdir(tmp_path)) == ["maps"], os.listdir(tmp_path)
+    assert not os.listdir(tmp_path / "maps")
+
+
+@needs_examples
+@needs_posix
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["target", "--alert", "{alert}", "--positions", "data\\d.csv", "--at", AT],
+        ["target", "--alert", "data\\a.xml", "--positions", "data/d.csv", "--at", AT],
+        ["preview", "data\\a.xml"],
+        ["preview", "{alert}", "--policy", "data\\p.toml"],
+    ],
+)
+def test_an_input_named_as_a_windows_path_says_why_it_is_not_found(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    r"""``--positions data\d.csv`` beside ``data/d.csv``: "not found", and that ``\`` is no ``/``."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "d.csv").write_text(DEVICES, encoding="utf-8")
+    (data / "a.xml").write_bytes(ALERT.read_bytes())
+    (data / "p.toml").write_bytes((ROOT / "docs" / "examples" / "pilot_policy.toml").read_bytes())
+    err = _one_line(_command(*(a.format(alert=ALERT) for a in argv), cwd=tmp_path))
+    name = next(a for a in argv if "\\" in a)
+    assert f"file not found: {name} " in err, err
+    assert "e.g. " + name.replace("\\", "/") in err, err
+
+
+@needs_examples
+@needs_posix
+def test_a_file_whose_name_holds_a_backslash_is_still_read(tmp_path: Path) -> None:
+    r"""A name with a backslash that exists is that file: ``odd\name.csv`` is read as it is."""
+    (tmp_path / "odd\\name.csv").write_text(DEVICES, encoding="utf-8")
+    argv = ["target", "--alert", str(ALERT), "--positions", "odd\\name.csv", "--at", AT]
+    done = _command(*argv, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["recipients"] == ["near"]
