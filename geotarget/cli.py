@@ -127,6 +127,26 @@ def _named(option: str, name: str, *, output: bool = False) -> None:
     if not name:
         raise InvalidInput(f"{option} must name a file (got an empty name)")
     _windows_path(option, name, output=output)
+    if name != STDIN and not os.path.isabs(name):
+        _here(option, name)
+
+
+def _here(option: str, name: str) -> None:
+    """Refuse a relative name when the current folder no longer exists.
+
+    A shell left in a folder that was then deleted or replaced (a release folder a deployment
+    swapped, a temporary folder cleaned up) runs the command there: an input was "not found"
+    though ``ls`` in a new shell shows it, ``--plot`` "cannot write 'm.png': No such file or
+    directory", and ``demo --ledger`` said only "No such file or directory", naming no option.
+    """
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise InvalidInput(
+            f"{option} {name}: the current folder no longer exists (deleted or replaced after "
+            "the shell went into it), so a relative name names no file: cd into the folder "
+            "again, or give the full path"
+        ) from None
 
 
 def _windows_path(option: str, name: str, *, output: bool) -> None:

@@ -192,3 +192,44 @@ def test_a_file_whose_name_holds_a_backslash_is_still_read(tmp_path: Path) -> No
     done = _command(*argv, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["recipients"] == ["near"]
+
+
+# --- a current folder that no longer exists ----------------------------------------------------
+
+
+@needs_examples
+@needs_posix
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["preview", "alert.xml"], "alert alert.xml"),
+        (["preview", "{alert}", "--plot", "map.png"], "--plot map.png"),
+        (["demo", "--devices", "10", "--ledger", "deliveries.db"], "--ledger deliveries.db"),
+        (["target", "--alert", "{alert}", "--positions", "d.csv", "--at", AT], "--positions d.csv"),
+        (["target", "--alert", "{alert}", "--positions", "{devices}", "--policy", "p.toml"],
+         "--policy p.toml"),
+    ],
+)  # fmt: skip
+def test_a_relative_name_in_a_folder_deleted_under_the_shell_says_so(
+    tmp_path: Path, argv: list[str], named: str
+) -> None:
+    """A shell left in a release folder a deployment replaced: the folder is named as gone.
+
+    The input was "not found" (it is there, in the new folder of the same name), ``--plot``
+    "cannot write 'map.png': No such file or directory", and ``demo --ledger`` said only "No
+    such file or directory", naming no option and no file.
+    """
+    devices = tmp_path / "d.csv"
+    devices.write_text(DEVICES, encoding="utf-8")
+    gone = tmp_path / "release-1"
+    gone.mkdir()
+    args = [a.format(alert=ALERT, devices=devices) for a in argv]
+    script = 'cd "$1" && rmdir "$1" && shift && exec "$@"'
+    done = subprocess.run(
+        ["sh", "-c", script, "sh", str(gone), sys.executable, "-m", "geotarget", *args],
+        capture_output=True,
+        timeout=180,
+    )
+    err = _one_line(done)
+    assert err.startswith(f"geotarget {argv[0]}: {named}: the current folder no longer exists"), err
+    assert sorted(os.listdir(tmp_path)) == ["d.csv"]
