@@ -55,6 +55,13 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     for option, name in (("--plot", args.plot), ("--ledger", args.ledger)):
         if name is not None:  # "" (an unset variable) was no plot, or a memory ledger
             _named(option, name, output=True)
+    if args.plot and args.ledger and _same_file(args.plot, args.ledger):
+        # The map replaced the ledger's database at the end, its -wal and -shm files left
+        # beside the picture: the durable ledger asked for was gone, and the demo said nothing.
+        raise InvalidInput(
+            f"--plot {args.plot} and --ledger {args.ledger} name the same file: the map would "
+            "replace the ledger's database; give each a name of its own"
+        )
     if args.plot:
         _check_plot(args.plot)  # before the run, not after it
     try:
@@ -62,6 +69,16 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     except OSError as err:  # a folder that may not be looked into
         raise InvalidInput(f"--ledger {_printable(args.ledger)}: {_why(err)}") from None
     return _demo.run(args, out)
+
+
+def _same_file(first: str, second: str) -> bool:
+    """Whether two names name one file (``m.png`` and ``./m.png``, a link and its file)."""
+    if os.path.realpath(first) == os.path.realpath(second):
+        return True
+    try:
+        return os.path.samefile(first, second)  # (hard links)
+    except (OSError, ValueError):  # a name that names no file yet
+        return False
 
 
 def _check_ledger(ledger: str | None) -> None:

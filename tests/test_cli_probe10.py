@@ -233,3 +233,23 @@ def test_a_relative_name_in_a_folder_deleted_under_the_shell_says_so(
     err = _one_line(done)
     assert err.startswith(f"geotarget {argv[0]}: {named}: the current folder no longer exists"), err
     assert sorted(os.listdir(tmp_path)) == ["d.csv"]
+
+
+# --- two outputs, one file -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("plot", "ledger"), [("m.png", "./m.png"), ("m.png", "sub/../m.png")])
+def test_a_map_and_a_ledger_named_alike_are_refused_before_the_demo(
+    tmp_path: Path, plot: str, ledger: str
+) -> None:
+    """``demo --plot m.png --ledger ./m.png``: the map replaced the ledger's database.
+
+    The demo played every scene into the SQLite ledger, then wrote the picture over it, and
+    exited 0: the durable ledger asked for was gone, its -wal and -shm files beside a PNG.
+    """
+    pytest.importorskip("matplotlib")
+    (tmp_path / "sub").mkdir()
+    done = _command("demo", "--devices", "100", "--plot", plot, "--ledger", ledger, cwd=tmp_path)
+    err = _one_line(done)
+    assert "name the same file" in err, err
+    assert sorted(os.listdir(tmp_path)) == ["sub"], os.listdir(tmp_path)
