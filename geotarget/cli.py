@@ -1313,7 +1313,8 @@ def _parser() -> argparse.ArgumentParser:
         "  1    locate: the point lies in no region\n"
         "  2    bad input: a file, an argument or the alert, or more than the memory free\n"
         "       holds; one line on stderr\n"
-        "  3    internal error (a bug: please report it); one line on stderr\n"
+        "  3    internal error (a bug: please report it), or an installation whose libraries\n"
+        "       cannot be loaded; one line on stderr\n"
         "  4    target refused the message before looking at any device (unrecognised\n"
         "       kind, unknown issuer, not authorised, bad signature); the JSON says why\n"
         "  130  interrupted (Ctrl-C); one line on stderr\n"
@@ -1564,7 +1565,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         0 on success, 1 when ``locate`` finds no region, 2 on bad input (one line on stderr,
         no traceback; an alert that looks written lat/lon the wrong way round is bad input, and
         so is more than the memory free holds: ``demo --devices``, a positions file),
-        3 on an internal error (one line on stderr), 4 when ``target`` refuses the message
+        3 on an internal error (one line on stderr; also when ``python -m geotarget`` or the
+        command cannot load a library it needs), 4 when ``target`` refuses the message
         before looking at any device (its kind is unrecognised, its sender no issuer, outside
         its authority, or a required signature is missing or bad; the JSON still says why),
         130 when interrupted (Ctrl-C: one line on stderr, no traceback), 141 when whoever

@@ -253,3 +253,44 @@ def test_a_map_and_a_ledger_named_alike_are_refused_before_the_demo(
     err = _one_line(done)
     assert "name the same file" in err, err
     assert sorted(os.listdir(tmp_path)) == ["sub"], os.listdir(tmp_path)
+
+
+# --- an installation the command cannot load ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("module", "error"),
+    [
+        ("numpy", "ImportError('numpy.core.multiarray failed to import')"),
+        ("shapely", "ImportError('libgeos_c.so.1: cannot open shared object file')"),
+        ("numpy", "OSError('libopenblas.so.0: cannot open shared object file:\\n  No such file')"),
+    ],
+)
+@pytest.mark.parametrize("run", [["-m", "geotarget"], ["-c", "GUARDED"]], ids=["-m", "script"])
+def test_a_library_that_fails_to_load_is_not_locate_s_no_region(
+    tmp_path: Path, module: str, error: str, run: list[str]
+) -> None:
+    """A broken installation: one line and exit 3, not a traceback and Python's exit 1.
+
+    ``geotarget locate`` documents exit 1 as "the point lies in no region": a script asking
+    whether a point lies in Sweden was told "no" when numpy or shapely (a shared
+    library missing, an extension built for another Python) could not be loaded.
+    """
+    broken = tmp_path / module
+    broken.mkdir()
+    (broken / "__init__.py").write_text(f"raise {error}\n", encoding="utf-8")
+    guarded = "import sys; from geotarget._command import main; sys.exit(main())"
+    argv = [a.replace("GUARDED", guarded) for a in run]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    done = subprocess.run(
+        [sys.executable, *argv, "locate", "18.07", "59.33"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 3, (done.returncode, done.stderr)
+    assert done.stdout == ""
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("geotarget: cannot load the command ("), done.stderr
+    assert error.split("'")[1].split("\\n")[0] in done.stderr, done.stderr
