@@ -22,6 +22,7 @@ import select
 import signal
 import sys
 import threading
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -1143,7 +1144,7 @@ def _write_all(stream: TextIO, text: str) -> int:
         return stream.write(text)
     stream.flush()  # (what was written before, by a print of another module, goes first)
     lines = text.replace("\n", os.linesep) if os.linesep != "\n" else text  # as sys.stdout
-    view = memoryview(lines.encode(stream.encoding, stream.errors or "strict"))
+    view = memoryview(_encoder(stream).encode(lines))
     while view:
         taken = raw.write(view)
         if taken is None:  # a non-blocking file that is full: wait until its reader reads
@@ -1153,6 +1154,31 @@ def _write_all(stream: TextIO, text: str) -> int:
             raise OSError(errno.EIO, "the output took none of the bytes written")
         view = view[taken:]
     return len(text)
+
+
+def _encoder(stream: TextIO) -> codecs.IncrementalEncoder:
+    """The one encoder of the text :func:`_write_all` writes to ``stream``'s file.
+
+    One per stream, as the stream's own: an encoding with a byte-order mark
+    (``PYTHONIOENCODING=utf-16``, ``utf-8-sig``) wrote the mark before every write, so a
+    preview's every line and the JSON answer began with one (U+FEFF inside the text). The mark
+    comes once, at the start, and not at all on a file already written to (as Python's own
+    text streams do).
+    """
+    encoder = _encoders.get(stream)
+    if encoder is None:
+        encoder = codecs.getincrementalencoder(stream.encoding)(stream.errors or "strict")
+        with contextlib.suppress(OSError, ValueError):
+            if stream.seekable() and stream.buffer.tell() != 0:
+                encoder.setstate(0)  # (a mark is due only at a file's start)
+        _encoders[stream] = encoder
+    return encoder
+
+
+#: The encoder of each stream :func:`_write_all` writes to (:func:`_encoder`).
+_encoders: weakref.WeakKeyDictionary[TextIO, codecs.IncrementalEncoder] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _raw_file(stream: TextIO) -> io.RawIOBase | None:

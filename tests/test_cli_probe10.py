@@ -294,3 +294,27 @@ def test_a_library_that_fails_to_load_is_not_locate_s_no_region(
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith("geotarget: cannot load the command ("), done.stderr
     assert error.split("'")[1].split("\\n")[0] in done.stderr, done.stderr
+
+
+# --- an output encoding with a byte-order mark -------------------------------------------------
+
+
+@needs_examples
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig", "utf-32"])
+@pytest.mark.parametrize(
+    "argv", [["preview", str(ALERT)], ["locate", "13.0038", "55.6050"]], ids=["preview", "locate"]
+)
+def test_an_output_encoding_with_a_byte_order_mark_has_it_once(
+    encoding: str, argv: list[str]
+) -> None:
+    """``PYTHONIOENCODING=utf-16``: the output decodes to the UTF-8 run's text.
+
+    Each write was encoded on its own, so each began with a byte-order mark: every line of a
+    preview or of ``locate`` held U+FEFF (the JSON answer, one write, had one mark).
+    """
+    plain = _command(*argv, env={"PYTHONIOENCODING": "utf-8"})
+    marked = _command(*argv, env={"PYTHONIOENCODING": encoding})
+    assert (plain.returncode, marked.returncode) == (0, 0), marked.stderr
+    text = marked.stdout.decode(encoding)  # the codec reads one mark at the start, if any
+    assert "\ufeff" not in text, repr(text[:200])
+    assert text == plain.stdout.decode("utf-8")
