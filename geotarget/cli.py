@@ -509,7 +509,43 @@ def _stdin(option: str, size: int = -1) -> bytes:
             f"geotarget {command}: {option} - reads {what} from standard input, here the terminal: "
             f"paste it, then press {eof} on a new line (or give a file name; Ctrl-C stops)"
         )
-    return sys.stdin.buffer.read(size)
+    return _read_all(sys.stdin.buffer, size)
+
+
+def _read_all(stream: Any, size: int = -1) -> bytes:
+    """Up to ``size`` bytes of ``stream`` (all, when negative): to its end, waiting for them.
+
+    A standard input its parent made non-blocking (``O_NONBLOCK`` on a pipe shared with a
+    Node.js or CI runner's process; the flag belongs to the pipe, not the process) made one
+    read return only what had arrived so far, or None: ``--positions -`` read part of the file
+    and targeted, or refused, that part; ``--alert -`` was an internal error. Each read here
+    that finds nothing yet waits until there is something, and the end of the input is only
+    the read that returns no bytes.
+    """
+    # The file under the buffer: its read() is None when nothing has come yet (the buffer's
+    # read1() returns b"" then, as at the end). Nothing reads standard input before this.
+    raw = getattr(stream, "raw", None)
+    reader = raw if isinstance(raw, io.RawIOBase) else stream
+    chunks: list[bytes] = []
+    total = 0
+    while size < 0 or total < size:
+        want = _CHUNK if size < 0 else min(_CHUNK, size - total)
+        try:
+            chunk = reader.read(want)
+        except BlockingIOError:
+            chunk = None
+        if chunk is None:  # nothing yet, on a non-blocking file: wait until its writer writes
+            select.select([reader.fileno()], [], [])
+            continue
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
+#: How much :func:`_read_all` reads at once.
+_CHUNK = 1 << 20
 
 
 #: The ALERT argument that reads the document from standard input.

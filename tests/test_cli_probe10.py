@@ -318,3 +318,58 @@ def test_an_output_encoding_with_a_byte_order_mark_has_it_once(
     text = marked.stdout.decode(encoding)  # the codec reads one mark at the start, if any
     assert "\ufeff" not in text, repr(text[:200])
     assert text == plain.stdout.decode("utf-8")
+
+
+# --- a standard input its parent made non-blocking ---------------------------------------------
+
+
+@needs_examples
+@pytest.mark.skipif(sys.platform == "win32", reason="O_NONBLOCK pipes: POSIX")
+@pytest.mark.parametrize(
+    ("argv", "feed"),
+    [
+        (["preview", "-"], "alert"),
+        (["target", "--alert", "{alert}", "--positions", "-", "--at", AT], "devices"),
+        (["target", "--alert", "-", "--positions", "{devices}", "--at", AT], "alert"),
+    ],
+)
+def test_a_non_blocking_standard_input_is_read_to_its_end(
+    tmp_path: Path, argv: list[str], feed: str
+) -> None:
+    """``... | geotarget preview -`` under a runner whose pipe is ``O_NONBLOCK``, written late.
+
+    One read returned what had come so far, or None: ``--positions -`` targeted (or refused)
+    the rows that had arrived, ``--alert -`` was an internal error (exit 3). Now the command
+    waits for the input's end, and answers as for the same input in a file.
+    """
+    import fcntl
+    import time
+
+    devices = tmp_path / "d.csv"
+    devices.write_text(DEVICES, encoding="utf-8")
+    data = ALERT.read_bytes() if feed == "alert" else devices.read_bytes()
+    args = [a.format(alert=ALERT, devices=devices) for a in argv]
+    read, write = os.pipe()
+    fcntl.fcntl(read, fcntl.F_SETFL, fcntl.fcntl(read, fcntl.F_GETFL) | os.O_NONBLOCK)
+    with subprocess.Popen(
+        [sys.executable, "-m", "geotarget", *args],
+        stdin=read,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        os.close(read)
+        try:
+            time.sleep(1.0)  # the command is reading by now, and finds nothing yet
+            os.write(write, data[:40])
+            time.sleep(0.3)
+            os.write(write, data[40:])
+        except BrokenPipeError:
+            pass  # the command had ended: its answer says how
+        finally:
+            os.close(write)
+        out, err = process.communicate(timeout=180)
+    assert process.returncode == 0, err.decode()
+    if argv[0] == "target":
+        assert json.loads(out)["recipients"] == ["near"]
+    else:
+        assert out == _command("preview", str(ALERT)).stdout
