@@ -1285,8 +1285,14 @@ class _Parser(argparse.ArgumentParser):
             if unknown:  # "--alert is required" alone, to someone who typed --alerts
                 message += f"; unrecognized: {', '.join(unknown)}"
         elif message.startswith("argument command: invalid choice"):
-            near = self.command_near(getattr(self, "_given", []))
-            if near:  # "tagret": as a misspelt option is named with the nearest one
+            given = getattr(self, "_given", [])
+            words = [arg for arg in given if not arg.startswith("-")]
+            near = self.command_near(given)
+            if words[:1] == ["help"]:  # git's and pip's way to ask: "geotarget help target"
+                commands = list(self.get_default("commands") or ())
+                asked = next((w for w in words[1:2] if w in commands), "COMMAND")
+                message += f"; help is an option: {self.prog} {asked} --help"
+            elif near:  # "tagret": as a misspelt option is named with the nearest one
                 message += f"; did you mean {near}?"
         self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
 

@@ -373,3 +373,30 @@ def test_a_non_blocking_standard_input_is_read_to_its_end(
         assert json.loads(out)["recipients"] == ["near"]
     else:
         assert out == _command("preview", str(ALERT)).stdout
+
+
+# --- help asked for as git and pip take it -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["help"], "geotarget COMMAND --help"),
+        (["help", "target"], "geotarget target --help"),
+        (["help", "preview"], "geotarget preview --help"),
+    ],
+)
+def test_help_as_a_command_names_the_option_that_gives_it(
+    argv: list[str], hint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``geotarget help target`` (git's, pip's way) is a usage error that names ``--help``.
+
+    It was "invalid choice: 'help'" alone, with no command near it.
+    """
+    from geotarget.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"help is an option: {hint}" in err, err
