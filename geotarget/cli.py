@@ -1201,18 +1201,20 @@ def _encoder(stream: TextIO) -> codecs.IncrementalEncoder:
     comes once, at the start, and not at all on a file already written to (as Python's own
     text streams do).
     """
-    encoder = _encoders.get(stream)
-    if encoder is None:
-        encoder = codecs.getincrementalencoder(stream.encoding)(stream.errors or "strict")
-        with contextlib.suppress(OSError, ValueError):
-            if stream.seekable() and stream.buffer.tell() != 0:
-                encoder.setstate(0)  # (a mark is due only at a file's start)
-        _encoders[stream] = encoder
+    errors = stream.errors or "strict"
+    known = _encoders.get(stream)
+    if known is not None and known[:2] == (stream.encoding, errors):
+        return known[2]
+    encoder = codecs.getincrementalencoder(stream.encoding)(errors)
+    with contextlib.suppress(OSError, ValueError):
+        if known is not None or (stream.seekable() and stream.buffer.tell() != 0):
+            encoder.setstate(0)  # (a mark is due only at a file's start)
+    _encoders[stream] = (stream.encoding, errors, encoder)  # (anew after a reconfigure())
     return encoder
 
 
-#: The encoder of each stream :func:`_write_all` writes to (:func:`_encoder`).
-_encoders: weakref.WeakKeyDictionary[TextIO, codecs.IncrementalEncoder] = (
+#: The encoding, errors and encoder of each stream :func:`_write_all` writes to.
+_encoders: weakref.WeakKeyDictionary[TextIO, tuple[str, str, codecs.IncrementalEncoder]] = (
     weakref.WeakKeyDictionary()
 )
 

@@ -400,3 +400,16 @@ def test_help_as_a_command_names_the_option_that_gives_it(
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"help is an option: {hint}" in err, err
+
+
+def test_a_stream_reconfigured_is_written_in_its_new_encoding(tmp_path: Path) -> None:
+    """The encoder kept for a stream follows its ``reconfigure()`` (the command's own)."""
+    from geotarget import cli
+
+    path = tmp_path / "out.txt"
+    with open(path, "w", encoding="utf-16") as stream:
+        cli._write_all(stream, "a\n")
+        cli._write_all(stream, "b\n")
+        stream.reconfigure(encoding="ascii", errors="backslashreplace")
+        cli._write_all(stream, "ö\n")
+    assert path.read_bytes() == "a\nb\n".encode("utf-16") + b"\\xf6\n"
