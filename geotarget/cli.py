@@ -22,6 +22,7 @@ import select
 import signal
 import sys
 import threading
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -54,7 +55,14 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
 
     for option, name in (("--plot", args.plot), ("--ledger", args.ledger)):
         if name is not None:  # "" (an unset variable) was no plot, or a memory ledger
-            _named(option, name)
+            _named(option, name, output=True)
+    if args.plot and args.ledger and _same_file(args.plot, args.ledger):
+        # The map replaced the ledger's database at the end, its -wal and -shm files left
+        # beside the picture: the durable ledger asked for was gone, and the demo said nothing.
+        raise InvalidInput(
+            f"--plot {args.plot} and --ledger {args.ledger} name the same file: the map would "
+            "replace the ledger's database; give each a name of its own"
+        )
     if args.plot:
         _check_plot(args.plot)  # before the run, not after it
     try:
@@ -62,6 +70,16 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     except OSError as err:  # a folder that may not be looked into
         raise InvalidInput(f"--ledger {_printable(args.ledger)}: {_why(err)}") from None
     return _demo.run(args, out)
+
+
+def _same_file(first: str, second: str) -> bool:
+    """Whether two names name one file (``m.png`` and ``./m.png``, a link and its file)."""
+    if os.path.realpath(first) == os.path.realpath(second):
+        return True
+    try:
+        return os.path.samefile(first, second)  # (hard links)
+    except (OSError, ValueError):  # a name that names no file yet
+        return False
 
 
 def _check_ledger(ledger: str | None) -> None:
@@ -118,10 +136,67 @@ def _stderr() -> TextIO:
     return sys.stderr if sys.stderr is not None else io.StringIO()
 
 
-def _named(option: str, name: str) -> None:
-    """Refuse an empty file name (``--policy "$UNSET"``): ``Path("")`` is the directory ``.``."""
+def _named(option: str, name: str, *, output: bool = False) -> None:
+    """Refuse an empty file name (``--policy "$UNSET"``): ``Path("")`` is the directory ``.``.
+
+    And a path written the Windows way where ``/`` alone separates folders
+    (:func:`_windows_path`); ``output``: the command writes the file (``--plot``, ``--ledger``).
+    """
     if not name:
         raise InvalidInput(f"{option} must name a file (got an empty name)")
+    _windows_path(option, name, output=output)
+    if name != STDIN and not os.path.isabs(name):
+        _here(option, name)
+
+
+def _here(option: str, name: str) -> None:
+    """Refuse a relative name when the current folder no longer exists.
+
+    A shell left in a folder that was then deleted or replaced (a release folder a deployment
+    swapped, a temporary folder cleaned up) runs the command there: an input was "not found"
+    though ``ls`` in a new shell shows it, ``--plot`` "cannot write 'm.png': No such file or
+    directory", and ``demo --ledger`` said only "No such file or directory", naming no option.
+    """
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise InvalidInput(
+            f"{option} {name}: the current folder no longer exists (deleted or replaced after "
+            "the shell went into it), so a relative name names no file: cd into the folder "
+            "again, or give the full path"
+        ) from None
+
+
+def _windows_path(option: str, name: str, *, output: bool) -> None:
+    r"""Refuse a name written as a Windows path (``maps\m.png``, ``C:\data\d.csv``) here.
+
+    Where ``/`` alone separates folders, a backslash is a character of a file's name:
+    ``--plot C:\maps\m.png`` drew the map into a new file of that name in the current folder
+    and said "map written to C:\maps\m.png", and ``--ledger`` made its store so; an input
+    named so was "not found" without a word on why. A name that exists is that file, and is
+    taken; one that does not is refused, with the name written with ``/``.
+    """
+    if "\\" not in name or os.altsep is not None:  # (Windows: / and \ both separate)
+        return
+    try:
+        if os.path.lexists(name):  # a file named with a backslash, as this system allows
+            return
+    except (OSError, ValueError):  # (said where the file is used)
+        return
+    slashed = name.replace("\\", "/")
+    drive = re.match(r"([A-Za-z]):/", slashed)
+    # A drive is no folder here (WSL mounts drive C: as /mnt/c).
+    example = f"/mnt/{drive[1].lower()}/{slashed[3:]} under WSL" if drive else slashed
+    if output:
+        raise InvalidInput(
+            f"{option} {name} is a Windows path: here a backslash is no folder separator but "
+            "part of a file's name, so this would write one new file of that whole name; "
+            f"write the folders with /, e.g. {example}"
+        )
+    raise InvalidInput(
+        f"{option} file not found: {name} (a Windows path? here a backslash is no folder "
+        f"separator: write the folders with /, e.g. {example})"
+    )
 
 
 def _printable(name: str | os.PathLike[str]) -> str:
@@ -132,19 +207,61 @@ def _printable(name: str | os.PathLike[str]) -> str:
     the report ended in an internal error, or (where the output escapes surrogates) the JSON
     answer held bytes that are no UTF-8. The name is shown with those bytes escaped, the same on
     standard output, in the JSON and on standard error.
+
+    Each run of such bytes is decoded on its own, whatever the file system's encoding: under a
+    locale that is not UTF-8 (``LC_ALL=C`` where Python's UTF-8 mode is off) every byte of
+    ``Jämtland``'s ``ä`` is such a byte, and a text with another non-ASCII character (``län``)
+    could not be encoded back as a whole: its names were shown as ``\udcc3\udca4``.
     """
     text = os.fspath(name)
     if not _SURROGATE.search(text):
         return text
-    try:
-        raw = os.fsencode(text)
-    except UnicodeError:  # a surrogate no file system decoding made: escape it as such
-        return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    text = _ESCAPED_BYTES.sub(lambda m: _bytes_text(bytes(ord(c) - 0xDC00 for c in m[0])), text)
+    # A surrogate no byte became (from a program's own text): escaped as such.
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+
+
+def _readable(line: str) -> str:
+    r"""A line for standard error with each file name this run was given :func:`_printable`.
+
+    The library's messages hold such a name (``J\udce4mt.csv: line 1: ...``), or a part of it
+    (its folder), or quote it with ``repr`` (``policy file 'J\udce4mt.toml'``, ``--plot cannot
+    write 'J\udce4mt.png'``), which writes a byte that is no UTF-8 as the text ``\udce4``:
+    each is shown as :func:`_printable` shows a name (``J\xe4mt.toml``), as the lines the
+    command words itself do. (Not for the JSON, whose names are printable already.)
+    """
+    for part in _byte_names:
+        shown = _printable(part)
+        line = line.replace(repr(part)[1:-1], shown).replace(part, shown)
+    return _printable(line)
+
+
+#: The parts (folders, the file's own name) of this run's file names that hold bytes that
+#: are no UTF-8 (lone surrogates), longest first: :func:`_readable` shows them.
+_byte_names: list[str] = []
+
+
+def _note_names(args: argparse.Namespace) -> None:
+    """Note the parts of the file names in ``args`` that :func:`_readable` must show."""
+    parts = {
+        part
+        for option in ("alert", "positions", "policy", "plot", "ledger")
+        if isinstance(name := getattr(args, option, None), str)
+        for part in Path(name).parts
+        if _SURROGATE.search(part)
+    }
+    _byte_names[:] = sorted(parts, key=len, reverse=True)
+
+
+def _bytes_text(raw: bytes) -> str:
+    r"""Bytes of a name as text: UTF-8 where they are, each other byte as ``\xe4``."""
     return raw.decode("utf-8", "backslashreplace")
 
 
 #: A lone surrogate: what a byte that is no UTF-8 becomes in a file name or an argument.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+#: A run of the lone surrogates Python's ``surrogateescape`` makes of bytes (U+DC80..U+DCFF).
+_ESCAPED_BYTES = re.compile("[\udc80-\udcff]+")
 
 
 def _unicode(stream: TextIO) -> bool:
@@ -392,7 +509,43 @@ def _stdin(option: str, size: int = -1) -> bytes:
             f"geotarget {command}: {option} - reads {what} from standard input, here the terminal: "
             f"paste it, then press {eof} on a new line (or give a file name; Ctrl-C stops)"
         )
-    return sys.stdin.buffer.read(size)
+    return _read_all(sys.stdin.buffer, size)
+
+
+def _read_all(stream: Any, size: int = -1) -> bytes:
+    """Up to ``size`` bytes of ``stream`` (all, when negative): to its end, waiting for them.
+
+    A standard input its parent made non-blocking (``O_NONBLOCK`` on a pipe shared with a
+    Node.js or CI runner's process; the flag belongs to the pipe, not the process) made one
+    read return only what had arrived so far, or None: ``--positions -`` read part of the file
+    and targeted, or refused, that part; ``--alert -`` was an internal error. Each read here
+    that finds nothing yet waits until there is something, and the end of the input is only
+    the read that returns no bytes.
+    """
+    # The file under the buffer: its read() is None when nothing has come yet (the buffer's
+    # read1() returns b"" then, as at the end). Nothing reads standard input before this.
+    raw = getattr(stream, "raw", None)
+    reader = raw if isinstance(raw, io.RawIOBase) else stream
+    chunks: list[bytes] = []
+    total = 0
+    while size < 0 or total < size:
+        want = _CHUNK if size < 0 else min(_CHUNK, size - total)
+        try:
+            chunk = reader.read(want)
+        except BlockingIOError:
+            chunk = None
+        if chunk is None:  # nothing yet, on a non-blocking file: wait until its writer writes
+            select.select([reader.fileno()], [], [])
+            continue
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
+#: How much :func:`_read_all` reads at once.
+_CHUNK = 1 << 20
 
 
 #: The ALERT argument that reads the document from standard input.
@@ -649,7 +802,7 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     out.write(json.dumps(doc, indent=2, ensure_ascii=not _unicode(out)) + "\n")
     notes.append(_summary(result))
     for note in notes:  # after the JSON, so a failure leaves one line on stderr
-        print(f"geotarget target: {note}", file=_stderr())
+        print(_readable(f"geotarget target: {note}"), file=_stderr())
     refused = {
         Verdict.UNRECOGNISED_KIND,
         Verdict.UNKNOWN_ISSUER,
@@ -850,7 +1003,7 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
     # Sweden's envelope refuses an area written lon,lat (outside Sweden, inside it swapped).
     envelope = None if args.anywhere else _sweden().SWEDEN_ENVELOPE
     if args.plot is not None:
-        _named("--plot", args.plot)
+        _named("--plot", args.plot, output=True)
     parsed, _, _ = _read_alert(args.alert, envelope=envelope, lenient=args.lenient)
     alert = parsed.alert
     if args.plot:  # refused before anything is printed
@@ -1027,7 +1180,7 @@ def _write_all(stream: TextIO, text: str) -> int:
         return stream.write(text)
     stream.flush()  # (what was written before, by a print of another module, goes first)
     lines = text.replace("\n", os.linesep) if os.linesep != "\n" else text  # as sys.stdout
-    view = memoryview(lines.encode(stream.encoding, stream.errors or "strict"))
+    view = memoryview(_encoder(stream).encode(lines))
     while view:
         taken = raw.write(view)
         if taken is None:  # a non-blocking file that is full: wait until its reader reads
@@ -1037,6 +1190,33 @@ def _write_all(stream: TextIO, text: str) -> int:
             raise OSError(errno.EIO, "the output took none of the bytes written")
         view = view[taken:]
     return len(text)
+
+
+def _encoder(stream: TextIO) -> codecs.IncrementalEncoder:
+    """The one encoder of the text :func:`_write_all` writes to ``stream``'s file.
+
+    One per stream, as the stream's own: an encoding with a byte-order mark
+    (``PYTHONIOENCODING=utf-16``, ``utf-8-sig``) wrote the mark before every write, so a
+    preview's every line and the JSON answer began with one (U+FEFF inside the text). The mark
+    comes once, at the start, and not at all on a file already written to (as Python's own
+    text streams do).
+    """
+    errors = stream.errors or "strict"
+    known = _encoders.get(stream)
+    if known is not None and known[:2] == (stream.encoding, errors):
+        return known[2]
+    encoder = codecs.getincrementalencoder(stream.encoding)(errors)
+    with contextlib.suppress(OSError, ValueError):
+        if known is not None or (stream.seekable() and stream.buffer.tell() != 0):
+            encoder.setstate(0)  # (a mark is due only at a file's start)
+    _encoders[stream] = (stream.encoding, errors, encoder)  # (anew after a reconfigure())
+    return encoder
+
+
+#: The encoding, errors and encoder of each stream :func:`_write_all` writes to.
+_encoders: weakref.WeakKeyDictionary[TextIO, tuple[str, str, codecs.IncrementalEncoder]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _raw_file(stream: TextIO) -> io.RawIOBase | None:
@@ -1086,7 +1266,7 @@ class _Parser(argparse.ArgumentParser):
         if stream is None:
             return
         try:
-            _write_all(stream, message)
+            _write_all(stream, _readable(message))
             stream.flush()
         except BrokenPipeError:
             with contextlib.suppress(OSError, ValueError, AttributeError):
@@ -1107,8 +1287,14 @@ class _Parser(argparse.ArgumentParser):
             if unknown:  # "--alert is required" alone, to someone who typed --alerts
                 message += f"; unrecognized: {', '.join(unknown)}"
         elif message.startswith("argument command: invalid choice"):
-            near = self.command_near(getattr(self, "_given", []))
-            if near:  # "tagret": as a misspelt option is named with the nearest one
+            given = getattr(self, "_given", [])
+            words = [arg for arg in given if not arg.startswith("-")]
+            near = self.command_near(given)
+            if words[:1] == ["help"]:  # git's and pip's way to ask: "geotarget help target"
+                commands = list(self.get_default("commands") or ())
+                asked = next((w for w in words[1:2] if w in commands), "COMMAND")
+                message += f"; help is an option: {self.prog} {asked} --help"
+            elif near:  # "tagret": as a misspelt option is named with the nearest one
                 message += f"; did you mean {near}?"
         self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
 
@@ -1197,7 +1383,8 @@ def _parser() -> argparse.ArgumentParser:
         "  1    locate: the point lies in no region\n"
         "  2    bad input: a file, an argument or the alert, or more than the memory free\n"
         "       holds; one line on stderr\n"
-        "  3    internal error (a bug: please report it); one line on stderr\n"
+        "  3    internal error (a bug: please report it), or an installation whose libraries\n"
+        "       cannot be loaded; one line on stderr\n"
         "  4    target refused the message before looking at any device (unrecognised\n"
         "       kind, unknown issuer, not authorised, bad signature); the JSON says why\n"
         "  130  interrupted (Ctrl-C); one line on stderr\n"
@@ -1448,7 +1635,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         0 on success, 1 when ``locate`` finds no region, 2 on bad input (one line on stderr,
         no traceback; an alert that looks written lat/lon the wrong way round is bad input, and
         so is more than the memory free holds: ``demo --devices``, a positions file),
-        3 on an internal error (one line on stderr), 4 when ``target`` refuses the message
+        3 on an internal error (one line on stderr; also when ``python -m geotarget`` or the
+        command cannot load a library it needs), 4 when ``target`` refuses the message
         before looking at any device (its kind is unrecognised, its sender no issuer, outside
         its authority, or a required signature is missing or bad; the JSON still says why),
         130 when interrupted (Ctrl-C: one line on stderr, no traceback), 141 when whoever
@@ -1459,6 +1647,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         without the cleanup; this happens only when ``out`` is None (the command itself).
     """
     _complained.clear()
+    _byte_names.clear()
     try:
         if out is None:  # text the console cannot encode is escaped, not a crash mid-output
             for stream in (sys.stdout, sys.stderr):
@@ -1492,6 +1681,7 @@ def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
     except _Stopped as stop:
         _complain(f"geotarget: {_signal_name(stop.signum)}")
         raise
+    _note_names(args)
     if extra:  # named by the command they were given to, with its --help
         command = args.commands[args.command]
         named = [(command.unknown([a]) or [a])[0] for a in extra]  # --confrim (did you mean ...?)
@@ -1568,7 +1758,7 @@ def _complain(line: str) -> None:
     """
     _complained.append(True)
     try:
-        print(line, file=_stderr(), flush=True)
+        print(_readable(line), file=_stderr(), flush=True)
     except (OSError, ValueError):
         with contextlib.suppress(OSError, ValueError, AttributeError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
