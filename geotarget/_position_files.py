@@ -1958,8 +1958,25 @@ def read_csv(
 # ---------------------------------------------------------------------------------------------
 
 
-def _parquet_cells(column: Any) -> list[str]:
-    return ["" if v is None else str(v) for v in column.to_pylist()]
+def _parquet_cells(column: Any, kind: str, where: Where) -> list[str]:
+    """A column's cells as text ("" for a null); a string cell that is no UTF-8 refused.
+
+    Parquet's string type promises UTF-8, but a writer handed bytes (a Latin-1 export) may
+    store others: pyarrow would fail converting the cell, so it is named instead.
+    """
+    try:
+        return ["" if v is None else str(v) for v in column.to_pylist()]
+    except UnicodeDecodeError:
+        import pyarrow as pa
+
+        raw = column.cast(pa.large_binary()).to_pylist()
+        for i, v in enumerate(raw):
+            try:
+                None if v is None else v.decode("utf-8")
+            except UnicodeDecodeError:
+                shown = v.decode("utf-8", "replace")
+                raise _problem(where(i), kind, "must be UTF-8 text", shown) from None
+        raise
 
 
 def _parquet_header(
@@ -2315,7 +2332,7 @@ def _parquet_column_as_numpy(
                 raise _problem(where(i), "id", "integer ids must be below 2**63", str(values[i]))
             return values.astype(np.int64)
         if pa.types.is_string(t) or pa.types.is_large_string(t):
-            return _text_ids(_parquet_cells(col), where)
+            return _text_ids(_parquet_cells(col, kind, where), where)
         if len(col) == 0:  # an empty frame's columns are null or float (pandas): no id is wrong
             return np.empty(0, dtype=np.str_)
         hint = (
@@ -2351,7 +2368,7 @@ def _parquet_column_as_numpy(
         return _instants(col, where, zone)
     if kind == "tester" and pa.types.is_boolean(t):
         return np.asarray(col.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.bool_)
-    return _from_cells(kind, _parquet_cells(col), where, zone, marks)
+    return _from_cells(kind, _parquet_cells(col, kind, where), where, zone, marks)
 
 
 #: A UUID's 16 bytes at the places of its hex digits in the canonical text (8-4-4-4-12).

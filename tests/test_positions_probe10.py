@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -765,3 +766,37 @@ def test_one_time_for_a_table_follows_the_rule_of_its_column_and_the_commands_op
     at = dt.datetime(2025, 5, 1, 14, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     got = positions_from_arrow(table, observed_at=at)
     assert got.observed_at.tolist() == [dt.datetime(2025, 5, 1, 12)]
+
+
+@pytest.mark.parametrize("column", ["id", "observed_at"])
+def test_a_string_cell_that_is_no_utf_8_is_refused_naming_its_row(
+    tmp_path: Path, column: str
+) -> None:
+    """Parquet's string type holding Latin-1 bytes: a refusal naming the cell, not a crash.
+
+    A writer handed bytes stores them under the string type unchecked; pyarrow's conversion
+    raised UnicodeDecodeError out of the command ("internal error", exit 3), of
+    ``read_parquet`` and of ``positions_from_arrow``.
+    """
+    good = {"id": "ok", "observed_at": "2026-03-01T12:00Z"}[column]
+    bad = {"id": b"J\xe4mtland-1", "observed_at": b"2026-03-01T12:00Z\xe4"}[column]
+    cells = pa.array([good.encode(), bad], type=pa.binary()).view(pa.string())
+    other = {"id": ["a", "b"], "observed_at": ["2026-03-01T12:00Z"] * 2}
+    table = pa.table(
+        {
+            "id": cells if column == "id" else other["id"],
+            "lon": [18.0, 18.1],
+            "lat": [59.3, 59.3],
+            "observed_at": cells if column == "observed_at" else other["observed_at"],
+        }
+    )
+    path = tmp_path / "latin1.parquet"
+    pq.write_table(table, path)
+    readers: list[Callable[[], object]] = [
+        lambda: _cli(path),
+        lambda: read_parquet(path),
+        lambda: positions_from_arrow(table),
+    ]
+    for read in readers:
+        with pytest.raises(InvalidPositions, match=rf"row 2, column {column}: must be UTF-8 text"):
+            read()
