@@ -426,15 +426,8 @@ def admit(
                 # its sender is held to the authority rule as it stands now, as its Cancel is.
                 what = _not_allowed(alert, row, may_act_for)
                 if what is not None:
-                    return done(
-                        Transition.NOT_AUTHORISED,
-                        key,
-                        why=(
-                            f"incident {key} belongs to sender {row.sender!r} with status "
-                            f"{row.status}; this {kind.value}, sent again, has sender "
-                            f"{alert.sender!r} and status {alert.status.value}: {what}"
-                        ),
-                    )
+                    why = _not_authorised(key, row, alert, f"{kind.value}, sent again,", what)
+                    return done(Transition.NOT_AUTHORISED, key, why=why)
                 return done(Transition.SAME, key)
             return done(Transition.SUPERSEDED, key, why=_older(alert, row, tx))
         # A placeholder: the original of an incident that an Update started. Join it below.
@@ -536,15 +529,8 @@ def admit(
             if unseen:
                 tx.remember_cancels(unseen, vid, doc, at_us)
     if what is not None:
-        return done(
-            Transition.NOT_AUTHORISED,
-            key,
-            why=(
-                f"incident {key} belongs to sender {row.sender!r} with status "
-                f"{row.status}; this {kind.value} has sender {alert.sender!r} and status "
-                f"{alert.status.value}: {what}"
-            ),
-        )
+        why = _not_authorised(key, row, alert, kind.value, what)
+        return done(Transition.NOT_AUTHORISED, key, why=why)
     # Recorded even when the incident has ended, so that a later message naming this version
     # joins the ended incident (and is refused) instead of starting a new one.
     if moved:
@@ -929,6 +915,14 @@ def _sent_us(document: str) -> int:
     if head is None:
         return 0
     return micros("sent", dt.datetime.fromisoformat(head.group("sent")))
+
+
+def _not_authorised(key: str, row: Row, alert: Alert, message: str, what: str) -> str:
+    """The reason of a NOT_AUTHORISED Update or Cancel (``message``: its type, as worded)."""
+    return (
+        f"incident {key} belongs to sender {row.sender!r} with status {row.status}; this "
+        f"{message} has sender {alert.sender!r} and status {alert.status.value}: {what}"
+    )
 
 
 def _not_allowed(
