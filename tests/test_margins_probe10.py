@@ -22,6 +22,8 @@ import pytest
 import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_bounds_probe import _comb
+from test_margins_probe7 import _frame, _oracle, _stockholm
 
 from geotarget import Location, LocationRule, Polygon, PositionIndex, Positions, _geos, sweden
 from geotarget._index import segments
@@ -29,16 +31,6 @@ from geotarget._index import segments
 AT = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
 RULE = LocationRule(max_age=dt.timedelta(hours=1))
 Arr = npt.NDArray[np.float64]
-
-
-def _comb(teeth: int, west: float, south: float, width: float, height: float) -> Arr:
-    """A comb of north-south teeth (a sawtooth), as a closed ring of lon/lat vertices."""
-    xs = np.linspace(west, west + width, 2 * teeth + 1)
-    ys = np.where(np.arange(xs.size) % 2 == 0, south + height, south + 0.01 * height)
-    base = [[west, south], [west + width, south]]
-    ring = np.r_[base, np.c_[xs, ys][::-1]]
-    out: Arr = np.r_[ring, ring[:1]]
-    return out
 
 
 def _star(spikes: int, lon0: float, lat0: float, inner: float, outer: float) -> Arr:
@@ -263,67 +255,8 @@ def test_a_comb_margin_screens_boxes_without_every_tooth(monkeypatch: pytest.Mon
 
 
 # ---------------------------------------------------------------------------------------------
-# Ranks against the definition (oracle as tests/test_margins_probe7.py's, copied)
+# Ranks against the definition (tests/test_margins_probe7.py's oracle)
 # ---------------------------------------------------------------------------------------------
-
-
-def _frame(part: Polygon) -> tuple[pyproj.Transformer, Any]:
-    """The documented metric frame: aeqd at the bounds' middle, rings densified to 0.001°."""
-    west, south, east, north = part.shape.bounds
-    lon0, lat0 = (west + east) / 2.0, (south + north) / 2.0
-    crs = pyproj.CRS.from_proj4(f"+proj=aeqd +lat_0={lat0!r} +lon_0={lon0!r} +ellps=WGS84")
-    t = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
-    rings = [
-        shapely.transform(
-            shapely.segmentize(shapely.LineString(ring), 0.001),
-            lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])),
-        )
-        for ring in [part.exterior, *part.holes]
-    ]
-    shell = shapely.get_coordinates(rings[0])
-    holes = [shapely.get_coordinates(h) for h in rings[1:]]
-    return t, shapely.Polygon(shell, holes)
-
-
-def _oracle(
-    part: Polygon, lon: Arr, lat: Arr, r: Arr
-) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.bool_]]:
-    """Each disk's rank by the definition (2 held, 1 met, 0 neither) and where 1 or 2 may do.
-
-    Devices within a millimetre of a threshold are not compared (``-1``). A disk met but held
-    by neither side alone may be held by the polygon grown by its margin: 1 or 2 is allowed
-    when every one of 64 rim points lies within the margin of the polygon.
-    """
-    m = part.margin_m
-    in_poly = shapely.intersects_xy(part.shape, lon, lat)
-    t, metric = _frame(part)
-    mx, my = t.transform(lon, lat)
-    pts = shapely.points(mx, my)
-    b = np.asarray(shapely.distance(shapely.boundary(metric), pts))
-    tol = 1e-3
-    held = np.where(in_poly, (r <= m) | (b > r - m), (r <= m) & (b <= m - r))
-    met = in_poly | (b <= m + r)
-    want = np.where(held, 2, np.where(met, 1, 0)).astype(np.int8)
-    near = np.abs(b - (m + r)) < tol
-    near |= np.where(in_poly, (r > m) & (np.abs(b - (r - m)) < tol), np.abs(b - (m - r)) < tol)
-    near |= ~in_poly & (b < tol)
-    want[near] = -1
-    either = np.zeros(lon.size, dtype=np.bool_)
-    sel = np.flatnonzero((want == 1) & (r > 0))
-    if sel.size:
-        a = np.linspace(0.0, 2.0 * np.pi, 64, endpoint=False)
-        rx = (mx[sel, None] + r[sel, None] * np.cos(a)).reshape(-1)
-        ry = (my[sel, None] + r[sel, None] * np.sin(a)).reshape(-1)
-        shapely.prepare(metric)
-        within = shapely.dwithin(metric, shapely.points(rx, ry), m + tol)
-        either[sel] = within.reshape(-1, a.size).all(axis=1)
-    return want, either
-
-
-def _stockholm(margin: float) -> Polygon:
-    geom = sweden.municipalities()["0180"].geometry
-    largest = max(shapely.get_parts(geom), key=lambda g: g.area)
-    return Polygon.from_shapely(largest, margin_m=margin)
 
 
 PLACES = {

@@ -16,7 +16,7 @@ import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,8 @@ x509 = pytest.importorskip("cryptography.x509")
 
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa  # noqa: E402
-from cryptography.x509.oid import NameOID  # noqa: E402
+from test_signing_probe6 import make_cert as _signed_cert  # noqa: E402
+from test_signing_probe6 import pem_key  # noqa: E402
 
 NOW = datetime.now(timezone.utc)
 DS = "http://www.w3.org/2000/09/xmldsig#"
@@ -44,26 +45,8 @@ XMLSEC1 = shutil.which("xmlsec1")
 
 
 def make_cert(key: Any, name: str = "cap.polisen.se") -> bytes:
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - timedelta(days=1))
-        .not_valid_after(NOW + timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    out: bytes = cert.public_bytes(serialization.Encoding.PEM)
-    return out
-
-
-def pem_key(key: Any) -> bytes:
-    out: bytes = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return out
+    """A self-signed certificate of ``key`` (probe 6's, under this probe's default name)."""
+    return _signed_cert(key, name)
 
 
 def der_b64(cert: bytes) -> str:
