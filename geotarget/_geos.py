@@ -224,13 +224,6 @@ STAGE_GROWTH = 10.0
 #: caller's): arcs redrawn by a later stage become two vertices each, so a coarser arc keeps
 #: the vertices of a shape that stays apart near the count one buffer draws.
 STAGE_QUAD_SEGS = 8
-#: GEOS's buffer simplifies its input line by this share of the distance (its
-#: ``BufferParameters::DEFAULT_SIMPLIFY_FACTOR``, which shapely leaves as it is): only inward
-#: corners (concavities) shallower than that are meant to be cut, so the drawn shape should
-#: reach at most this share of the distance farther than the exact one (it reaches farther
-#: beside dense arcs: :func:`overshoot`). Its arcs are inscribed chords, so it is never
-#: nearer either, by more than ``1 - cos(pi / (4 * quad_segs))`` of the distance.
-SIMPLIFY_SHARE = 0.01
 
 
 #: :func:`grown` draws in stages only a shape whose join arcs crowd above this (radians
@@ -306,8 +299,9 @@ def grown(geom: Any, distance: float, quad_segs: int) -> Any:
     ``a + b``), so the stages draw the same shape within their drawing errors; the arcs'
     chords (:data:`STAGE_QUAD_SEGS` segments a quarter before the last stage, ``quad_segs`` in
     it) err inward, by at most ``1 - cos(pi / (4 * min(quad_segs, STAGE_QUAD_SEGS)))`` of the
-    distance in all. Outward, each stage's input simplifier should cut at most
-    :data:`SIMPLIFY_SHARE` of its distance, but it cuts deeper beside the dense arcs an
+    distance in all. Outward, each stage's input simplifier should cut at most a hundredth of
+    its distance (GEOS's ``BufferParameters::DEFAULT_SIMPLIFY_FACTOR``, which shapely leaves
+    as it is: only concavities shallower than that), but it cuts deeper beside the dense arcs an
     earlier stage drew (3.4 % of the distance for a tall tooth beside short ones): a caller
     that relies on the outward error measures it (:func:`overshoot`).
     """
