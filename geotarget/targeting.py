@@ -674,25 +674,60 @@ class Targeter:
         return hit
 
     def _next_reaching(
-        self, kind: str, area: Area | None, at: dt.datetime
+        self, kind: str, alert: Alert, area: Area | None, at: dt.datetime
     ) -> tuple[int, dt.datetime] | None:
-        """The first phase after ``at`` (index, start) enabling ``kind`` where ``area`` is.
+        """The first instant after ``at`` that enables ``kind`` where the alert then is.
 
-        Where the area reaches a region it enables (anywhere for ``area`` None). "From when"
-        for a kind not enabled, or an area outside the rollout: the next phase start alone
-        may enable nobody (a canary of 0 %) or only regions elsewhere. One plan per later
-        phase, cached like the current one's.
+        ``(phase index, instant)``: a phase start, or an info block beginning while a phase
+        enables the kind. "From when" for a kind not enabled, or an area outside the rollout:
+        the next phase start alone may enable nobody (a canary of 0 %) or only regions
+        elsewhere, and of an alert with info blocks of their own windows what must reach an
+        enabled region is the area in effect then (:meth:`Alert.area_at`), not every block's:
+        a block that ended before a phase starts reaches nothing then, and one that begins
+        within a phase may reach what it enables. ``area`` stands in for an alert without
+        geometry (an Update keeping its incident's area; None: anywhere); from the alert's
+        expiry on, its whole area does (the reason says that changes nothing). One plan per
+        instant's phase and area, cached like the current one's.
         """
         rollout = self.policy.rollout(kind)
         if rollout is None:
             return None
-        for j, phase in enumerate(rollout.phases):
-            if phase.starts_at <= at:
+        own = alert.area is not None
+        instants = {p.starts_at for p in rollout.phases if p.starts_at > at}
+        if own:  # (an alert without geometry: its blocks' windows change no area)
+            instants.update(start for start, _ in alert.windows if start > at)
+        expires = alert.expires
+        for when in sorted(instants):
+            then = self.policy.decide(kind, when)
+            if not then.enabled:
                 continue
-            then = self.policy.decide(kind, phase.starts_at)
-            if then.enabled and (area is None or self._plan(kind, area, then).reaches_enabled):
-                return j, phase.starts_at
+            there = area
+            if own:
+                there = alert.area_at(when) if expires is None or when < expires else alert.area
+                if there is None:  # no block with geometry in effect then
+                    continue
+            if there is None or self._plan(kind, there, then).reaches_enabled:
+                assert then.phase_index is not None
+                return then.phase_index, when
         return None
+
+    def _from_when(self, kind: str, later: tuple[int, dt.datetime] | None, there: str) -> str:
+        """``"; phase 2 enables it there from 2024-09-02 00:00 Europe/Stockholm"`` of a reason.
+
+        For :meth:`_next_reaching`'s answer: at a phase start, or as an info block begins
+        within that phase (then the block's time as the alert gives it); or that no later
+        phase does.
+        """
+        if later is None:
+            return f"; no later phase of the policy enables it{there}"
+        index, when = later
+        rollout = self.policy.rollout(kind)
+        assert rollout is not None
+        text = f"; phase {index + 1} enables it{there}{self._share(kind, index)} from "
+        if when == rollout.phases[index].starts_at:
+            return text + self._when(kind, when)
+        # The block's own time, as the alert writes it (as its onset is shown), not a phase's.
+        return text + f"{when.isoformat()}, as an info block of the alert reaching it begins"
 
     def _share(self, kind: str, phase: int) -> str:
         """`` for N% of devices (canary)`` when that phase of the kind is a canary, else ``""``."""
@@ -1333,16 +1368,15 @@ class Targeter:
         decision = self.policy.decide(kind, at)
         if not decision.enabled:
             # The first phase that enables the kind where the alert is (its area when it has
-            # one), not merely the next phase: that may enable nobody (a canary of 0 %).
-            there = "" if alert.area is None else " there"
-            later = self._next_reaching(kind, alert.area, at)
+            # one, else the area an Update without geometry keeps), not merely the next phase:
+            # that may enable nobody (a canary of 0 %) or only regions elsewhere.
+            where = alert.area
+            if where is None and (inherited := self._inherited_area(alert, dry)) is not None:
+                where = inherited[0]
+            there = "" if where is None else " there"
+            later = self._next_reaching(kind, alert, where, at)
             nxt = None if later is None else later[1]
-            when = (
-                f"; phase {later[0] + 1} enables it{there}{self._share(kind, later[0])} from "
-                f"{self._when(kind, later[1])}"
-                if later is not None
-                else f"; no later phase of the policy enables it{there}"
-            )
+            when = self._from_when(kind, later, there)
             return Verdict.KIND_NOT_ENABLED, {
                 "reason": prefix
                 + f"{kind} is not enabled ({decision.reason.value})"
@@ -1376,13 +1410,8 @@ class Targeter:
         t_plan = time.perf_counter()
         if not plan.reaches_enabled:
             grown = f" grown by snap_m={self.snap_m:g} m" if self.snap_m else ""
-            later = self._next_reaching(kind, area, at)
-            when = (
-                f"; phase {later[0] + 1} enables it there{self._share(kind, later[0])} from "
-                f"{self._when(kind, later[1])}"
-                if later is not None
-                else "; no later phase of the policy enables it there"
-            )
+            later = self._next_reaching(kind, alert, area, at)
+            when = self._from_when(kind, later, " there")
             nxt = None if later is None else later[1]
             # An info block beginning or ending changes the area in effect: it may reach an
             # enabled region then (a block of another area begins).
