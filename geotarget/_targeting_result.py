@@ -387,6 +387,14 @@ class TargetingResult:
                 f" and {len(codes) - 5} more" if len(codes) > 5 else ""
             )
             why += f" (it is enabled in {enabled} only; RolloutPolicy.explain says from when)"
+        if outcome is Outcome.OUTSIDE_CANARY and self.rollout is not None:
+            # Which share, and that it is the device's own (fixed by its id): not chance.
+            phase = self.rollout.phase_index
+            when = "" if phase is None else f"phase {phase + 1} "
+            why += (
+                f" ({when}enables this kind for {self.rollout.percentage:g}% of devices, drawn "
+                "by a hash of each device's id, so the same devices each time)"
+            )
         if outcome is Outcome.OUTSIDE_AREA and (old := self._too_old_fix(device_id)) is not None:
             why = f"its last fix, {old}, lies outside the alert area"
             return f"device {shown} does not receive alert {self.alert_id}{how}: {why}"

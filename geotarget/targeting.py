@@ -122,7 +122,8 @@ from geotarget.ledger._store import admit_behind
 from geotarget.matcher import PositionIndex
 from geotarget.positions import Positions
 from geotarget.regions import RegionHierarchy
-from geotarget.rollout import RolloutDecision, RolloutPolicy
+from geotarget.rollout import Reason, RolloutDecision, RolloutPolicy
+from geotarget.rollout._decision import ACTIVE_REASONS
 from geotarget.rollout._time import human, wall_time_problem
 
 __all__ = [
@@ -1367,6 +1368,12 @@ class Targeter:
             }
         decision = self.policy.decide(kind, at)
         if not decision.enabled:
+            held = _held_off(kind, decision)
+            if held is not None:  # a switch or the policy holds it off, whatever its phases say
+                return Verdict.KIND_NOT_ENABLED, {
+                    "reason": prefix + f"{kind} is not enabled ({decision.reason.value}): {held}",
+                    "rollout": decision,
+                }
             # The first phase that enables the kind where the alert is (its area when it has
             # one, else the area an Update without geometry keeps), not merely the next phase:
             # that may enable nobody (a canary of 0 %) or only regions elsewhere.
@@ -1379,7 +1386,9 @@ class Targeter:
             when = self._from_when(kind, later, there)
             return Verdict.KIND_NOT_ENABLED, {
                 "reason": prefix
-                + f"{kind} is not enabled ({decision.reason.value})"
+                + f"{kind} is not enabled ({decision.reason.value}"
+                + _paused(decision)
+                + ")"
                 + when
                 + _after_expiry(alert, nxt, self.policy.timezone),
                 "next_change": _before_expiry(alert, nxt),
@@ -1482,6 +1491,8 @@ class Targeter:
         counts = {o: tally[int(c)] for o, c in _CODE.items()}
         counts[Outcome.OUTSIDE_AREA] += len(index.positions) - int(rows.size)
         phase = f", phase {decision.phase_index + 1}" if decision.phase_index is not None else ""
+        if decision.percentage < 100.0:  # who is in is the canary's share, not only the area
+            phase += f", for {decision.percentage:g}% of devices"
         return Verdict.DELIVER, {
             "reason": prefix + f"{kind} is enabled ({decision.reason.value}{phase})",
             # A phase start, or an info block beginning or ending: the area in effect changes.
@@ -2434,6 +2445,40 @@ def _not_covered(claimed: npt.NDArray[Any], covered_ids: npt.NDArray[Any]) -> np
     now = IdSet()
     now.add(covered_ids)
     return claimed[~now.member(claimed)]
+
+
+def _held_off(kind: str, decision: RolloutDecision) -> str | None:
+    """Why ``kind`` is off whatever the phases say (a kill switch, a kind not named), or None.
+
+    No phase start changes these (kill switches are not scheduled), so "no later phase enables
+    it" would be untrue of a killed kind whose later phases list the area.
+    """
+    if decision.reason is Reason.ALL_KILLED:
+        return (
+            "the policy's global kill switch is on, whatever its phases say: nobody is told of "
+            "any kind until a policy without it is loaded"
+        )
+    if decision.reason is Reason.KILLED:
+        return (
+            f"the kill switch for {kind} is on, whatever its phases say: nobody is told of it "
+            "until a policy without it is loaded"
+        )
+    if decision.reason is Reason.KIND_NOT_IN_POLICY:
+        return (
+            f"the rollout policy does not name {kind}, and denies a kind it does not name: "
+            f"add phases for {kind} to the policy to enable it"
+        )
+    return None
+
+
+def _paused(decision: RolloutDecision) -> str:
+    """``", phase 2 lists it for 0% of devices: a pause"`` for a 0 % phase, else ``""``.
+
+    Its reason is ``CANARY``, which alone reads as enabled for a share of devices.
+    """
+    if decision.phase_index is None or decision.reason not in ACTIVE_REASONS:
+        return ""
+    return f", phase {decision.phase_index + 1} lists it for 0% of devices: a pause"
 
 
 def _before_expiry(alert: Alert, change: dt.datetime | None) -> dt.datetime | None:

@@ -3,13 +3,14 @@
 An operator reads a result's reason and ``next_change`` to know when, and why, an alert will
 reach someone. The oracles are plain Python: which phase is active is the last start at or
 before an instant (``zoneinfo`` for wall times), an info block is in effect while
-``start <= t < expires``, and a 1 km circle lies in the box of the synthetic municipality
-holding its centre.
+``start <= t < expires``, a 1 km circle lies in the box of the synthetic municipality holding
+its centre, and a device's canary bucket is the BLAKE2b definition of the rollout docs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -31,7 +32,7 @@ from geotarget import Circle, PositionIndex, Positions, pilot
 from geotarget.alerts import Alert, MessageType
 from geotarget.ledger import MemoryLedger
 from geotarget.rollout import KindRollout, Phase, RolloutPolicy
-from geotarget.targeting import Targeter, Verdict
+from geotarget.targeting import Outcome, Targeter, Verdict
 
 UTC = dt.timezone.utc
 STO = ZoneInfo("Europe/Stockholm")
@@ -150,6 +151,91 @@ def test_an_update_without_geometry_is_told_the_phase_reaching_its_incidents_are
         assert got.verdict is Verdict.KIND_NOT_ENABLED
         assert got.next_change == T0 + 2 * D
         assert "phase 2 enables it there from 2024-05-22 14:00 Europe/Stockholm" in got.reason
+
+
+def _held(how: str) -> RolloutPolicy:
+    later = Phase(starts_at=T0 + D, regions={"0101", "0201"})
+    policy = _policy("crime_modus", Phase(starts_at=T0 + 2 * H, regions={"0101"}), later)
+    if how == "killed":
+        return policy.with_killed(kind="crime_modus")
+    if how == "all killed":
+        return policy.with_killed()
+    return _policy("explosion", later)  # crime_modus not named
+
+
+@pytest.mark.parametrize(
+    ("how", "code", "says"),
+    [
+        ("killed", "KILLED", "the kill switch for crime_modus is on"),
+        ("all killed", "ALL_KILLED", "the policy's global kill switch is on"),
+        ("not named", "KIND_NOT_IN_POLICY", "the rollout policy does not name crime_modus"),
+    ],
+)
+def test_a_kind_held_off_whatever_its_phases_says_what_holds_it(
+    how: str, code: str, says: str
+) -> None:
+    """A kill switch, or a kind the policy does not name, is named as such.
+
+    "no later phase of the policy enables it there" was said of a killed kind whose next phase
+    lists the very region the alert is in: the operator looked for a phase to add.
+    """
+    targeter = Targeter(make_regions(), _held(how), location_rules=exact_rules())
+    alert = make_alert("crime_modus", Circle(18.25, 59.5, 3000.0), hours=48)
+    got = targeter.preview(alert, PositionIndex(positions([18.25], [59.5])), T0)
+    assert got.verdict is Verdict.KIND_NOT_ENABLED
+    assert got.reason.startswith(f"crime_modus is not enabled ({code}): {says}")
+    assert "no later phase" not in got.reason and "enables it there" not in got.reason
+    assert got.next_change is None
+
+
+def test_a_pause_of_zero_percent_says_so_not_only_canary() -> None:
+    """A phase listing the region for 0 % of devices: "not enabled (CANARY)" read as enabled."""
+    policy = _policy(
+        "crime_modus",
+        Phase(starts_at=T0 - 2 * D, regions={"0201"}),
+        Phase(starts_at=T0 - D, regions={"0201"}, percentage=0, rollback=True),
+        Phase(starts_at=T0 + D, regions={"0201"}, percentage=50),
+    )
+    targeter = Targeter(make_regions(), policy, location_rules=exact_rules())
+    alert = make_alert("crime_modus", Circle(18.25, 59.5, 3000.0), hours=48)
+    got = targeter.preview(alert, PositionIndex(positions([18.25], [59.5])), T0)
+    assert got.verdict is Verdict.KIND_NOT_ENABLED
+    assert got.reason.startswith(
+        "crime_modus is not enabled (CANARY, phase 2 lists it for 0% of devices: a pause); "
+        "phase 3 enables it there for 50% of devices (canary) from "
+    )
+    assert got.next_change == T0 + D
+
+
+def _bucket(salt: str, kind: str, device: str) -> int:
+    """The canary bucket of a string id, as the rollout docs define it."""
+    digest = hashlib.blake2b(f"{salt}/{kind}/{device}".encode(), digest_size=8).digest()
+    return ((int.from_bytes(digest, "big") >> 32) * 10_000) >> 32
+
+
+def test_a_canary_delivery_names_its_share_and_the_device_at_the_threshold_is_out() -> None:
+    """12.34 %: devices with a bucket below 1234 are told; one at 1234 exactly is not.
+
+    The reason said "enabled (CANARY, phase 1)" and a device left out "outside the canary
+    share", neither saying which share: an operator could not tell 0.01 % from 99 %.
+    """
+    policy = _policy("crime_modus", Phase(starts_at=T0 - D, regions={"0201"}, percentage=12.34))
+    candidates = [f"dev-{i}" for i in range(200_000)]
+    buckets = {d: _bucket(policy.salt, "crime_modus", d) for d in candidates}
+    edge = next(d for d in candidates if buckets[d] == 1234)
+    below = next(d for d in candidates if buckets[d] == 1233)
+    ids = [*candidates[:2000], edge, below]
+    targeter = Targeter(make_regions(), policy, location_rules=exact_rules())
+    alert = make_alert("crime_modus", Circle(18.25, 59.5, 3000.0))
+    n = len(ids)
+    index = PositionIndex(Positions(ids, [18.25] * n, [59.5] * n, observed_at=[T0] * n))
+    got = targeter.preview(alert, index, T0)
+    assert got.verdict is Verdict.DELIVER
+    assert "crime_modus is enabled (CANARY, phase 1, for 12.34% of devices)" in got.reason
+    assert set(got.recipients.tolist()) == {d for d in ids if buckets[d] < 1234}
+    assert got.outcome_of(edge) is Outcome.OUTSIDE_CANARY
+    assert got.outcome_of(below) is Outcome.INSIDE
+    assert "phase 1 enables this kind for 12.34% of devices" in got.explain(edge)
 
 
 def _pilot_alert(onset: dt.datetime, expires: dt.datetime) -> Alert:
