@@ -28,7 +28,7 @@ from targeting_helpers import (
 )
 from test_info_windows import _alert, _info
 
-from geotarget import Circle, PositionIndex, Positions, pilot
+from geotarget import Circle, PositionIndex, Positions, pilot, sweden
 from geotarget.alerts import Alert, MessageType
 from geotarget.ledger import MemoryLedger
 from geotarget.rollout import KindRollout, Phase, RolloutPolicy
@@ -290,3 +290,39 @@ def test_retarget_delivers_at_a_phase_start_on_a_dst_night_given_in_any_zone(
     at = instant.astimezone(ZoneInfo("America/New_York"))
     got = targeter.retarget(index(at), at)
     assert [(r.verdict, r.recipients.tolist()) for r in got] == [(Verdict.DELIVER, ["d0"])]
+
+
+@pytest.mark.parametrize("with_catalog", [False, True])
+def test_a_timeline_says_a_code_a_pause_adds_is_listed_for_no_device(with_catalog: bool) -> None:
+    """A pause (0 %) that adds Skåne (12): "adds 12" told it enabled from then.
+
+    Oracle: a code is enabled from the first phase listing it for more than 0 % (the rollout
+    docs): phase 3 here, as ``enabled_from`` says; the line of phase 2 must not say "adds 12"
+    alone.
+    """
+    policy = RolloutPolicy(
+        rollouts=[
+            KindRollout(
+                kind="tip_request",
+                phases=[
+                    Phase(starts_at=dt.datetime(2024, 10, 27, 2, 30, tzinfo=STO), regions={"01"}),
+                    Phase(
+                        starts_at=dt.datetime(2024, 10, 27, 2, 45, tzinfo=STO, fold=1),
+                        regions={"01", "12"},
+                        percentage=0,
+                        rollback=True,
+                    ),
+                    Phase(
+                        starts_at=dt.datetime(2025, 3, 30, 3, 0, tzinfo=STO),
+                        regions={"01", "12"},
+                        percentage=30,
+                    ),
+                ],
+            )
+        ]
+    )
+    timeline = policy.timeline("tip_request", catalog=sweden.hierarchy() if with_catalog else None)
+    assert timeline.enabled_from("12") == dt.datetime(2025, 3, 30, 1, 0, tzinfo=UTC)
+    lines = str(timeline).splitlines()
+    assert lines[2].startswith("  phase 2  2024-10-27 02:45 (UTC+01:00)  adds 12 for 0% of devices")
+    assert lines[3] == "  phase 3  2025-03-30 03:00  percentage 0% -> 30%"

@@ -348,10 +348,15 @@ class Timeline:
                 if s.percentage < 100:
                     what += f" for {s.percentage:g}% of devices"
             else:
+                # A code a pause adds is listed for nobody: enabled only from the phase after
+                # (its span, enabled_from), as phase 1's "enables 01 for 0% of devices" says.
+                nobody = " for 0% of devices" if s.percentage == 0 else ""
                 if s.coverage is not None:
-                    parts = _coverage_parts(s.coverage, add="adds", drop="rolls back")
+                    parts = _coverage_parts(
+                        s.coverage, add="adds", drop="rolls back", gained_share=nobody
+                    )
                 else:
-                    parts = [f"adds {_codes(s.added)}"] if s.added else []
+                    parts = [f"adds {_codes(s.added)}{nobody}"] if s.added else []
                     parts += _uncertain_drops(
                         s.removed,
                         s.regions,
