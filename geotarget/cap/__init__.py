@@ -463,11 +463,12 @@ def loads_lenient(data: str | bytes, *, envelope: Bounds | None = None) -> Parse
     points) is closed; an empty ``<polygon>`` is dropped; a ``Z`` UTC suffix is read as
     ``-00:00``; a ``<references>`` triple split by a space beside a comma is joined again;
     fractional seconds of zeros (``.000``, the same instant) are dropped; children out of
-    schema order are read in order; attributes are ignored; a CAP 1.1 document is read as
-    CAP 1.2 (1.1's certainty ``Very Likely`` as ``Likely``); a byte-order mark that
-    contradicts the declared encoding wins, the document being read as the mark says. Nothing
-    else is guessed: every other problem still raises, exactly as in :func:`loads`. This is
-    ``read(data, lenient=True, envelope=envelope)``.
+    schema order are read in order; attributes are ignored, and an empty element marked
+    ``xsi:nil="true"`` is read as absent (CAP-v1.2.xsd declares none nillable); a CAP 1.1
+    document is read as CAP 1.2 (1.1's certainty ``Very Likely`` as ``Likely``); a
+    byte-order mark that contradicts the declared encoding wins, the document being read as
+    the mark says. Nothing else is guessed: every other problem still raises, exactly as in
+    :func:`loads`. This is ``read(data, lenient=True, envelope=envelope)``.
 
     Parameters
     ----------

@@ -72,6 +72,8 @@ _CAP_URN = "urn:oasis:names:tc:emergency:cap:"
 _OTHER_VERSIONS = {"http://www.incident.com/cap/1.0": "1.0"}
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 XML_NS = "http://www.w3.org/XML/1998/namespace"  # the xml: prefix (xml:lang, xml:space)
+#: An ``xsi:nil`` attribute as the parser names it (namespace, space, local name).
+_NIL = f"{XSI} nil"
 
 Envelope = tuple[float, float, float, float]
 Schema = tuple[tuple[str, int, int | None], ...]  # (element, min, max or None = unbounded)
@@ -620,6 +622,8 @@ class Reader:
             )
         last, misplaced, tail_seen = -1, "", False
         elsewhere: set[str] = set()  # CAP element names found in another namespace
+        seen: dict[str, int] = {}  # each CAP element's index among its same-named siblings
+        nil: set[str] = set()  # the CAP elements read as absent for their xsi:nil
         for child in node.children:
             if child.ns != self.ns:
                 if tail_ns is not None and child.ns == tail_ns:
@@ -642,6 +646,14 @@ class Reader:
                     f"unknown element <{name}>: <{node.name}> may hold {', '.join(names)}{case}",
                 )
                 continue
+            k_name = seen.get(child.name, 0)
+            seen[child.name] = k_name + 1
+            if _NIL in child.attrs:
+                single = schema[k][2] == 1
+                where = _join(path, child.name if single else f"{child.name}[{k_name}]")
+                if self.nilled(child, where):
+                    nil.add(child.name)
+                    continue
             if not misplaced and (k < last or tail_seen):
                 after = "the XML signature" if tail_seen else f"<{names[last]}>"
                 misplaced = f"<{child.name}> comes after {after}"
@@ -657,13 +669,59 @@ class Reader:
         for name, low, high in schema:
             n = len(out[name])
             if n < low and name not in elsewhere:  # else reported as in another namespace
-                self.problem(_join(path, name), f"missing: <{node.name}> must hold a <{name}>")
+                written = (
+                    f" (the <{name}> written has xsi:nil='true': it has no value)"
+                    if name in nil
+                    else ""
+                )
+                self.problem(
+                    _join(path, name), f"missing: <{node.name}> must hold a <{name}>{written}"
+                )
             if high is not None and n > high:
                 self.problem(
                     _join(path, f"{name}[{high}]"),
                     f"<{node.name}> may hold at most {high} <{name}> (got {n})",
                 )
         return out
+
+    def nilled(self, node: Node, path: str) -> bool:
+        """Whether ``node``, which carries ``xsi:nil``, is read as absent; a problem says why.
+
+        XML Schema 1.0 Part 1 §3.3.4 (Element Locally Valid (Element), 3.1) allows no
+        ``xsi:nil`` at all, true or false, on an element whose declaration is not nillable,
+        and CAP-v1.2.xsd declares none nillable. .NET's XmlSerializer writes
+        ``<expires xsi:nil="true" />`` for a property that has no value: the sender meant the
+        element absent, and lenient reading reads an empty one so (one holding content
+        contradicts itself and is refused). ``xsi:nil="false"`` says nothing, and is ignored
+        leniently.
+        """
+        value = node.attrs[_NIL]
+        written = value.strip(XML_SPACE)
+        rule = (
+            f"<{node.name}> has xsi:nil={_quote(value)}, but CAP-v1.2.xsd declares no element "
+            "nillable, and XML Schema allows no xsi:nil, true or false, on an element not "
+            "declared nillable (XML Schema 1.0 Part 1 §3.3.4)"
+        )
+        empty = not node.children and not node.text.strip(XML_SPACE)
+        if written in ("false", "0"):
+            self.fixable(path, f"{rule}: remove the attribute", "ignored it")
+            return False
+        if written not in ("true", "1"):
+            self.problem(path, f"{rule}; and it is no xs:boolean (true, false, 1 or 0)")
+            return False
+        if not empty:
+            self.problem(
+                path,
+                f"{rule}; and xsi:nil='true' says the element has no value while it holds "
+                "content: omit the attribute, or omit the element if it has no value",
+            )
+            return False
+        self.fixable(
+            path,
+            f"{rule}: omit an element that has no value",
+            "read it as absent, as xsi:nil='true' means",
+        )
+        return True
 
     def foreign(self, parent: Node, child: Node, named_as_cap: bool) -> str:
         """The problem of an element in another namespace than the document's CAP one.
@@ -989,6 +1047,8 @@ class Reader:
                 f"is a CAP 1.1 document (namespace {CAP11}); geotarget reads CAP 1.2",
                 "read it as CAP 1.2",
             )
+        if _NIL in root.attrs:
+            self.nilled(root, "alert")  # (it holds content: a problem, never read as absent)
         kids = self.children(root, "", ALERT, tail_ns=DSIG)
         values: dict[str, Any] = {}
         # CAP 1.2 §3.2.1: <identifier> and <sender> "MUST NOT include spaces, commas or

@@ -1,0 +1,162 @@
+"""CAP 1.2 as upstream systems write it, read against CAP-v1.2.xsd and a plain ElementTree reading.
+
+The documents are written by hand in the shapes real issuers' software gives them (a .NET
+XmlSerializer's ``xsi:nil``...); the oracles are the OASIS schema (``tests/cap_schema``, read
+by xmlschema) and the standard library's ElementTree with the CAP 1.2 text.
+"""
+
+from __future__ import annotations
+
+import functools
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+import xmlschema
+
+from geotarget import InvalidCAP, cap
+
+XSD = Path(__file__).parent / "cap_schema" / "CAP-v1.2.xsd"
+NS = "urn:oasis:names:tc:emergency:cap:1.2"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+
+
+@functools.cache
+def schema() -> Any:
+    return xmlschema.XMLSchema(str(XSD))
+
+
+def schema_errors(doc: str) -> list[str]:
+    return [str(e.reason) for e in schema().iter_errors(doc)]
+
+
+# --- xsi:nil, as .NET's XmlSerializer writes a property without a value -----------------------
+
+#: An IPAWS-style alert as a .NET service serialises it: xsi and xsd declared on the root, and
+#: the nullable properties with no value written ``xsi:nil="true"``.
+DOTNET = """<?xml version="1.0" encoding="utf-8"?>
+<alert xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+       xmlns:xsd="http://www.w3.org/2001/XMLSchema"
+       xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>COG-1234-20261207T150000</identifier>
+  <sender>cog1234@ipaws.example</sender>
+  <sent>2026-12-07T15:00:00-06:00</sent>
+  <status>Actual</status>
+  <msgType>Alert</msgType>
+  <scope>Public</scope>
+  <code>IPAWSv1.0</code>
+  <info>
+    <language>en-US</language>
+    <category>Safety</category>
+    <event>Civil Emergency Message</event>
+    <urgency>Immediate</urgency>
+    <severity>Extreme</severity>
+    <certainty>Observed</certainty>
+    <effective xsi:nil="true" />
+    <expires>2026-12-07T17:00:00-06:00</expires>
+    <senderName>County Emergency Management</senderName>
+    <headline>Shelter in place</headline>
+    <description xsi:nil="false">Chemical release near the rail yard.</description>
+    <area>
+      <areaDesc>Rail yard and 2 km around</areaDesc>
+      <circle>35.4676,-97.5164 2</circle>
+      <altitude xsi:nil="true" />
+    </area>
+  </info>
+</alert>"""
+
+
+def test_xsi_nil_is_refused_strictly_as_the_schema_refuses_it_and_read_as_absent_leniently() -> (
+    None
+):
+    """CAP-v1.2.xsd declares no element nillable: xsi:nil, true or false, makes it invalid.
+
+    Strict reading accepted ``xsi:nil`` silently (skipping every XSI attribute) and refused an
+    empty ``<effective xsi:nil="true"/>`` only as a date-time "got ''". Now each is named at
+    its path with the rule; lenient reading reads a nilled empty element as absent (what the
+    sender meant) and ignores ``xsi:nil="false"``: the alert equals the one ElementTree reads
+    from the document with those elements removed and the attribute dropped.
+    """
+    assert any("not nillable" in e for e in schema_errors(DOTNET))
+    with pytest.raises(InvalidCAP) as info:
+        cap.read(DOTNET)
+    found = {p.path: p.message for p in info.value.problems}
+    assert set(found) == {
+        "info[0]/effective",
+        "info[0]/description",
+        "info[0]/area[0]/altitude",
+    }
+    assert all("xsi:nil" in m and "nillable" in m for m in found.values())
+
+    parsed = cap.loads_lenient(DOTNET)
+    assert sorted(r.path for r in parsed.repairs) == sorted(found)
+
+    # The oracle: the document without the nilled elements and without xsi:nil at all.
+    root = ET.fromstring(DOTNET.encode())
+    for parent in root.iter():
+        for child in list(parent):
+            nil = child.attrib.pop(f"{{{XSI}}}nil", None)
+            if nil == "true":
+                parent.remove(child)
+    ET.register_namespace("", NS)
+    plain = ET.tostring(root, encoding="unicode")
+    assert schema_errors(plain) == []
+    expected = cap.loads(plain)
+    assert parsed.alert == expected
+    info0 = parsed.alert.infos[0]
+    assert info0.effective is None
+    assert info0.description == "Chemical release near the rail yard."
+    assert info0.areas[0].altitude is None
+
+
+@pytest.mark.parametrize(
+    ("element", "replacement", "says"),
+    [
+        # a nilled element holding content contradicts itself: refused leniently too
+        ("<headline>Shelter in place</headline>",
+         '<headline xsi:nil="true">Shelter in place</headline>', "holds content"),
+        # xs:boolean is true, false, 1 or 0
+        ("<headline>Shelter in place</headline>",
+         '<headline xsi:nil="yes" />', "no xs:boolean"),
+        # a required element nilled is missing, and the refusal says why
+        ("<event>Civil Emergency Message</event>", '<event xsi:nil="1"/>', "must hold a <event>"),
+    ],
+)  # fmt: skip
+def test_xsi_nil_that_lenient_reading_cannot_read_as_absent_is_refused_at_its_path(
+    element: str, replacement: str, says: str
+) -> None:
+    doc = DOTNET.replace(element, replacement)
+    assert any("not nillable" in e or "nil" in e for e in schema_errors(doc))
+    with pytest.raises(InvalidCAP) as info:
+        cap.loads_lenient(doc)
+    name = element[1 : element.index(">")]
+    problems = [p for p in info.value.problems if p.path == f"info[0]/{name}"]
+    assert problems, info.value.problems
+    assert says in problems[0].message
+    assert "xsi:nil" in problems[0].message
+
+
+def test_xsi_nil_on_the_root_is_refused_even_leniently() -> None:
+    doc = DOTNET.replace("<alert xmlns:xsi", '<alert xsi:nil="true" xmlns:xsi')
+    assert any("not nillable" in e for e in schema_errors(doc))
+    with pytest.raises(InvalidCAP) as info:
+        cap.loads_lenient(doc)
+    assert [p.path for p in info.value.problems if "xsi:nil" in p.message] == ["alert"]
+
+
+def test_other_xsi_attributes_stay_allowed() -> None:
+    """xsi:schemaLocation is a hint the schema allows on any element: read without a word."""
+    doc = (
+        DOTNET.replace(
+            "<alert xmlns:xsi",
+            f'<alert xsi:schemaLocation="{NS} http://docs.oasis-open.org/emergency/cap/v1.2/'
+            'CAP-v1.2.xsd" xmlns:xsi',
+        )
+        .replace(' xsi:nil="true" />', " />")
+        .replace(' xsi:nil="false"', "")
+    )
+    doc = doc.replace("<effective />", "").replace("<altitude />", "")
+    assert schema_errors(doc) == []
+    parsed = cap.read(doc)
+    assert parsed.repairs == () and parsed.warnings == ()
