@@ -8,11 +8,13 @@ by xmlschema) and the standard library's ElementTree with the CAP 1.2 text.
 from __future__ import annotations
 
 import functools
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import pytest
+import shapely
 import xmlschema
 
 from geotarget import InvalidCAP, cap
@@ -160,3 +162,59 @@ def test_other_xsi_attributes_stay_allowed() -> None:
     assert schema_errors(doc) == []
     parsed = cap.read(doc)
     assert parsed.repairs == () and parsed.warnings == ()
+
+
+# --- rings exported in another format's form --------------------------------------------------
+
+#: A ring around Sergels torg, Stockholm, as (lon, lat) pairs.
+RING = [(18.06, 59.33), (18.07, 59.33), (18.07, 59.335), (18.06, 59.335), (18.06, 59.33)]
+
+
+def _polygon_problem(text: str) -> str:
+    doc = DOTNET.replace("<circle>35.4676,-97.5164 2</circle>", f"<polygon>{text}</polygon>")
+    doc = doc.replace('<altitude xsi:nil="true" />', "").replace('<effective xsi:nil="true" />', "")
+    doc = doc.replace(' xsi:nil="false"', "")
+    with pytest.raises(InvalidCAP) as info:
+        cap.loads_lenient(doc)
+    [problem] = info.value.problems
+    assert problem.path == "info[0]/area[0]/polygon[0]"
+    return problem.message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        shapely.Polygon(RING).wkt,  # POLYGON ((18.06 59.33, 18.07 59.33, ...))
+        ", ".join(f"{lon} {lat}" for lon, lat in RING),  # the points of the WKT alone
+        ",\n  ".join(f"{lon} {lat}" for lon, lat in RING),
+    ],
+)
+def test_a_ring_written_as_wkt_is_named_so_not_as_a_misplaced_space(text: str) -> None:
+    """WKT writes 'lon lat' pairs separated by commas; the hint was "a space after a comma".
+
+    Following that hint (removing the spaces after the commas) still gives no CAP ring, and
+    the axis order stays swapped: the message names WKT's form and CAP's.
+    """
+    wkt = text if text.startswith("POLYGON") else f"POLYGON (({text}))"
+    assert [tuple(c) for c in shapely.get_coordinates(shapely.from_wkt(wkt))] == RING  # WKT
+    message = _polygon_problem(text)
+    assert "WKT" in message and "'lon lat'" in message and "latitude first" in message
+    assert "a space after a comma" not in message
+
+
+def test_a_ring_written_as_geojson_or_with_commas_only_is_named_so() -> None:
+    geojson = json.dumps([list(p) for p in RING])
+    assert [tuple(p) for p in json.loads(geojson)] == RING
+    message = _polygon_problem(geojson)
+    assert "GeoJSON" in message and "[lon, lat]" in message
+    joined = ",".join(f"{lat},{lon}" for lon, lat in RING)
+    message = _polygon_problem(joined)
+    assert "joined by commas" in message and "separates points by whitespace" in message
+
+
+def test_a_circle_with_a_space_between_lat_and_lon_says_so() -> None:
+    doc = DOTNET.replace("35.4676,-97.5164 2", "35.4676 -97.5164 2")
+    with pytest.raises(InvalidCAP) as info:
+        cap.loads_lenient(doc)
+    [message] = [p.message for p in info.value.problems if p.path.endswith("circle[0]")]
+    assert "a comma, not a space, separates the point's lat from its lon" in message

@@ -148,6 +148,54 @@ _COMMA_HINT = (
 )
 
 
+#: A point as WKT writes one: ``lon lat``, the numbers separated by whitespace.
+_WKT_POINT = re.compile(rf"[ \t\r\n]*{_NUM}[ \t\r\n]+{_NUM}[ \t\r\n]*")
+#: WKT's polygon wrapper, ``POLYGON((...))`` (or the bare parentheses), around its points.
+_WKT_WRAPPER = re.compile(r"(?:[A-Za-z]+[ \t\r\n]*)?\(+([^()]*)\)+")
+#: Six numbers or more joined by commas only (``lat,lon,lat,lon,lat,lon...``).
+_COMMA_JOINED = re.compile(rf"{_NUM}(?:,{_NUM}){{5,}}")
+
+
+def _format_hint(text: str) -> str:
+    """A hint for points written in another format's form (WKT, GeoJSON, commas), or ``""``.
+
+    GIS tools export a ring as WKT (``POLYGON((18.06 59.33, 18.07 59.33, ...))``: ``lon lat``
+    pairs separated by commas) or GeoJSON (``[[18.06,59.33], ...]``), and some writers join
+    every number with commas (``59.33,18.06,59.33,18.07...``). CAP writes ``lat,lon`` pairs
+    separated by whitespace (CAP 1.2 §3.2.4, §3.3.1); each form is named, with the axis order
+    when it differs, rather than read as separators misplaced.
+    """
+    body = text.strip(XML_SPACE)
+    if body.startswith("["):
+        return (
+            "; that is GeoJSON's form, [lon, lat] arrays: CAP writes each point 'lat,lon', "
+            "latitude first, and separates points by whitespace (CAP 1.2 §3.3.1)"
+        )
+    wrapped = _WKT_WRAPPER.fullmatch(body) if len(body) <= 64 * _HINTED_TOKENS else None
+    inner = body if wrapped is None else wrapped.group(1)
+    items = inner.split(",", maxsplit=_HINTED_TOKENS)[:_HINTED_TOKENS]
+    if len(items) >= 2 and all(
+        len(item) <= 2 * _HINTED_LENGTH and _WKT_POINT.fullmatch(item) for item in items
+    ):
+        return (
+            "; the points look written as WKT writes them, 'lon lat' separated by commas: CAP "
+            "writes each point 'lat,lon', latitude first with a comma inside, and separates "
+            "points by whitespace (CAP 1.2 §3.2.4, §3.3.1)"
+        )
+    tokens = body.split(maxsplit=1)
+    if (
+        len(tokens) == 1
+        and len(body) <= 64 * _HINTED_TOKENS
+        and _COMMA_JOINED.fullmatch(body)
+        and body.count(",") % 2
+    ):
+        return (
+            "; the points are joined by commas: CAP separates points by whitespace, a comma "
+            "only between a point's lat and lon ('59.33,18.06 59.33,18.07 ...')"
+        )
+    return ""
+
+
 def _separator_hint(text: str) -> str:
     """A hint for the separators and numbers hand-written coordinates get wrong, or ``""``.
 
@@ -156,6 +204,9 @@ def _separator_hint(text: str) -> str:
     (``59,33,18,06``) and exponents (``5.9e1``; CAP 1.2 §3.3.1 writes decimal degrees as
     xs:decimal numbers, which have none).
     """
+    other = _format_hint(text)
+    if other:
+        return other
     spaced = (
         "after" if _SPACED_PAIR.search(text) else "before" if _SPACED_COMMA.search(text) else ""
     )
@@ -1775,6 +1826,8 @@ class Reader:
                 hint = _COMMA_HINT
             elif len(tokens) == 1 and _PAIR.match(tokens[0].rpartition(",")[0]):
                 hint = "; a space, not a comma, separates the point from the radius"
+            elif len(tokens) == 3 and all(_DECIMAL.match(t) for t in tokens):
+                hint = "; a comma, not a space, separates the point's lat from its lon"
             elif len(tokens) == 3 and _DECIMAL.match(tokens[1]) and tokens[2].isalpha():
                 hint = (
                     f"; the radius is a bare number of kilometres, without a unit ({tokens[2]!r})"
