@@ -218,3 +218,52 @@ def test_a_circle_with_a_space_between_lat_and_lon_says_so() -> None:
         cap.loads_lenient(doc)
     [message] = [p.message for p in info.value.problems if p.path.endswith("circle[0]")]
     assert "a comma, not a space, separates the point's lat from its lon" in message
+
+
+# --- an empty circle, as a template writing every element gives it ----------------------------
+
+#: The .NET document without its xsi:nil elements and attributes: valid CAP.
+CLEAN = (
+    DOTNET.replace('<effective xsi:nil="true" />', "")
+    .replace('<altitude xsi:nil="true" />', "")
+    .replace(' xsi:nil="false"', "")
+)
+
+
+def test_an_empty_circle_is_dropped_leniently_as_an_empty_polygon_is() -> None:
+    """A template that writes every element gives ``<circle/>`` beside the real geometry.
+
+    CAP 1.2 §3.2.4 represents a circle by a point and a radius: an empty one names neither.
+    Strict reading refuses it, saying lenient reading repairs it; lenient reading drops it, as
+    it drops an empty ``<polygon>``, and the warnings of the circles after it keep their
+    document paths. The oracle: ElementTree's circles with text, read as CAP writes them.
+    """
+    geometry = (
+        "<polygon>35.46,-97.52 35.46,-97.50 35.48,-97.50 35.46,-97.52</polygon>"
+        "<circle/><circle>\n  </circle><circle>35.4676,-97.5164 0</circle>"
+        "<circle>35.4676,-97.5164 2</circle>"
+    )
+    doc = CLEAN.replace("<circle>35.4676,-97.5164 2</circle>", geometry)
+    with pytest.raises(InvalidCAP) as info:
+        cap.read(doc)
+    assert [p.path for p in info.value.problems] == [
+        "info[0]/area[0]/circle[0]",
+        "info[0]/area[0]/circle[1]",
+    ]
+    assert all("loads_lenient repairs this" in p.message for p in info.value.problems)
+
+    parsed = cap.loads_lenient(doc)
+    assert [r.path for r in parsed.repairs] == [
+        "info[0]/area[0]/circle[0]",
+        "info[0]/area[0]/circle[1]",
+    ]
+    assert [w.path for w in parsed.warnings] == ["info[0]/area[0]/circle[2]"]  # radius 0
+    area = ET.fromstring(doc.encode()).find(f"{{{NS}}}info/{{{NS}}}area")
+    assert area is not None
+    expected = []
+    for node in area.findall(f"{{{NS}}}circle"):
+        if node.text and node.text.strip():
+            point, km = node.text.split()
+            lat, lon = (float(v) for v in point.split(","))
+            expected.append((lon, lat, float(km) * 1000.0))
+    assert parsed.alert.infos[0].areas[0].circles == tuple(expected)

@@ -242,6 +242,13 @@ _EMPTY_POLYGON = (
     "requires (got an empty polygon)"
 )
 
+#: An empty ``<circle>``: CAP 1.2 §3.2.4 represents a circle "by a central point given as a
+#: coordinate pair followed by a space character and a radius value in kilometers".
+_EMPTY_CIRCLE = (
+    "must be 'lat,lon radius' with the radius in kilometres, a central point and a radius as "
+    "CAP 1.2 §3.2.4 represents a circle (got an empty circle)"
+)
+
 
 def _triple_hint(item: str) -> str:
     """Why a ``<references>`` item is not a triple, when it can be told, or ``""``."""
@@ -1541,9 +1548,17 @@ class Reader:
                 continue
             polygons.append(ring)
             written.append(i)
-        circles = [
-            self.circle(n, _join(path, f"circle[{i}]")) for i, n in enumerate(kids["circle"])
-        ]
+        circles = []
+        at: list[int] = []  # each circle's index in the document (empty ones dropped)
+        for i, n in enumerate(kids["circle"]):
+            here = _join(path, f"circle[{i}]")
+            if self.lenient and not n.children and not n.text.strip(XML_SPACE):
+                if n.attrs:
+                    self.attributes(n, here)
+                self.repair(here, f"{_EMPTY_CIRCLE}; dropped it (it names no point)")
+                continue
+            circles.append(self.circle(n, here))
+            at.append(i)
         fields: dict[str, Any] = {
             "description": description,
             "polygons": polygons,
@@ -1560,7 +1575,7 @@ class Reader:
             )
         area = self.build(path, lambda: AlertArea(**fields), before)
         if area is not None:
-            self.no_geometry(area, path, written)
+            self.no_geometry(area, path, written, at)
             self.excluded(area, path)
             self.vertical(area, path)
         for k in () if area is None else area.repaired_polygons:
@@ -1614,10 +1629,13 @@ class Reader:
             "device inside the area's outline is told, whatever its altitude",
         )
 
-    def no_geometry(self, area: AlertArea, path: str, written: list[int]) -> None:
+    def no_geometry(
+        self, area: AlertArea, path: str, written: list[int], circles_at: list[int]
+    ) -> None:
         """Warn of parts and areas that add nothing to the area targeted (CAP allows them).
 
-        ``written``: each of the area's polygons' index in the document.
+        ``written`` and ``circles_at``: each of the area's polygons' and circles' index in the
+        document.
         """
         for k in area.empty_polygons:
             self.warn(
@@ -1628,7 +1646,7 @@ class Reader:
         for k, (_lon, _lat, radius_m) in enumerate(area.circles):
             if radius_m == 0.0:
                 self.warn(
-                    _join(path, f"circle[{k}]"),
+                    _join(path, f"circle[{circles_at[k]}]"),
                     "has radius 0 km: it marks a point, which covers no area, so it adds "
                     "nothing to the area targeted",
                 )
@@ -1811,6 +1829,9 @@ class Reader:
 
     def circle(self, node: Node, path: str) -> tuple[float, float, float] | None:
         text = self.leaf(node, path)
+        if not text.strip(XML_SPACE):
+            self.fixable(path, _EMPTY_CIRCLE, "")  # lenient reading drops it in area()
+            return None
         if not text.isascii():
             self.points(text, path)  # reports the first non-ASCII character
             return None
