@@ -267,3 +267,43 @@ def test_an_empty_circle_is_dropped_leniently_as_an_empty_polygon_is() -> None:
             lat, lon = (float(v) for v in point.split(","))
             expected.append((lon, lat, float(km) * 1000.0))
     assert parsed.alert.infos[0].areas[0].circles == tuple(expected)
+
+
+# --- date-times as hand-written or other software writes them --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        ("2026-12-07T15:00:00 -06:00", "no space comes before the UTC offset"),
+        ("2026-12-07t15:00:00-06:00", "'T' between the date and the time is upper-case"),
+        ("2026-12-07T21:00:00z", "'z' is no UTC offset"),
+        ("2026-12-07T21:00:00UTC", "not a time zone's name"),
+        ("2026-12-07T22:00:00 GMT+1", "not a time zone's name"),
+        ("2026-12-7T15:00:00-06:00", "two digits each"),
+        ("2026-12-07T9:05:00-06:00", "two digits each"),
+        ("2026-12-07T15:00:00-6:00", "the UTC offset's hours have two digits"),
+        ("2026-12-07T15:00:00,5-06:00", "no fractional seconds"),
+    ],
+)
+def test_a_date_time_in_a_near_miss_form_says_what_cap_needs(written: str, said: str) -> None:
+    """Each is refused by CAP-v1.2.xsd; the refusal named the rule but not what was off."""
+    doc = CLEAN.replace("2026-12-07T15:00:00-06:00</sent>", f"{written}</sent>")
+    assert schema_errors(doc), written
+    with pytest.raises(InvalidCAP) as info:
+        cap.loads_lenient(doc)
+    [problem] = info.value.problems
+    assert problem.path == "sent"
+    assert f"(got {written!r}): " in problem.message and said in problem.message
+
+
+@pytest.mark.parametrize(
+    "written", ["2026-12-07T15:00:00-06:00x", "15:00 7 Dec", "2026-12-07T15:00:00.5-06:00"]
+)
+def test_a_date_time_of_another_fault_gets_no_near_miss_hint(written: str) -> None:
+    doc = CLEAN.replace("2026-12-07T15:00:00-06:00</sent>", f"{written}</sent>")
+    with pytest.raises(InvalidCAP) as info:
+        cap.loads_lenient(doc)
+    [problem] = info.value.problems
+    hints = ("no space comes", "upper-case", "'z'", "zone's name", "two digits")
+    assert not any(hint in problem.message for hint in hints), problem.message

@@ -373,6 +373,44 @@ _TIME_FORMS = (
         re.compile(r"(?:[A-Za-z]{3}, )?[0-9]{1,2} [A-Za-z]{3} [0-9]{4} [0-9]{2}:[0-9]{2}"),
         "that is RFC 822's form (RSS, HTTP, e-mail); CAP writes YYYY-MM-DDThh:mm:ss±hh:mm",
     ),
+    (
+        re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}t[0-9]"),
+        "the 'T' between the date and the time is upper-case (xs:dateTime)",
+    ),
+    (
+        re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?z\Z"),
+        "'z' is no UTC offset: CAP 1.2 §3.3.2 writes UTC as -00:00",
+    ),
+    (
+        re.compile(
+            r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?[ \t]*"
+            r"(?:UTC|GMT|UT)(?:[+-][0-9:]+)?\Z",
+            re.IGNORECASE,
+        ),
+        "CAP writes the UTC offset as a number, UTC as -00:00, not a time zone's name "
+        "(CAP 1.2 §3.3.2)",
+    ),
+    (
+        re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+[ \t]+(?:Z|[+-][0-9]{1,2}:?[0-9]{2})\Z"),
+        "no space comes before the UTC offset",
+    ),
+    (
+        re.compile(
+            r"(?![0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[^0-9])"
+            r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}T[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}(?:Z|[+-][0-9:]+)?\Z"
+        ),
+        "the month, day, hour, minute and second have two digits each, as in "
+        "2026-05-04T09:05:00-00:00",
+    ),
+    (
+        re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2},[0-9]"),
+        "CAP's date-times have no fractional seconds (and xs:dateTime would write a fraction "
+        "after a point, not a comma)",
+    ),
+    (
+        re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]:[0-9]{2}\Z"),
+        "the UTC offset's hours have two digits, as in -05:00",
+    ),
 )
 
 
