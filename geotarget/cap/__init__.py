@@ -12,9 +12,9 @@
   that crosses itself...) is a warning with its path, never a refusal.
 * :func:`loads` is :func:`read` returning just the alert.
 * :func:`loads_lenient` also repairs what is safe — whitespace around values, an unclosed
-  polygon ring, an empty polygon, ``Z`` for UTC, elements out of schema order, stray
-  attributes, a CAP 1.1 namespace, a ``references`` triple split by a space beside a comma —
-  and reports each :class:`Repair`. Anything else still raises.
+  polygon ring, an empty polygon or circle, ``Z`` for UTC, elements out of schema order, stray
+  attributes and ``xsi:nil``, a CAP 1.1 namespace, a ``references`` triple split by a space
+  beside a comma — and reports each :class:`Repair`. Anything else still raises.
 * :func:`dumps` writes an alert as CAP 1.2 (namespace :data:`NAMESPACE`, elements in schema
   order, UTC as ``-00:00``); ``loads(dumps(alert)) == alert`` for every alert it writes, and
   it refuses an alert whose document would exceed the reader's limits.
@@ -460,14 +460,15 @@ def loads_lenient(data: str | bytes, *, envelope: Bounds | None = None) -> Parse
 
     The repairs: whitespace before the XML declaration is removed; whitespace around
     enumerations, identifiers and senders is stripped; an unclosed polygon ring (at least 3
-    points) is closed; an empty ``<polygon>`` is dropped; a ``Z`` UTC suffix is read as
-    ``-00:00``; a ``<references>`` triple split by a space beside a comma is joined again;
-    fractional seconds of zeros (``.000``, the same instant) are dropped; children out of
-    schema order are read in order; attributes are ignored; a CAP 1.1 document is read as
-    CAP 1.2 (1.1's certainty ``Very Likely`` as ``Likely``); a byte-order mark that
-    contradicts the declared encoding wins, the document being read as the mark says. Nothing
-    else is guessed: every other problem still raises, exactly as in :func:`loads`. This is
-    ``read(data, lenient=True, envelope=envelope)``.
+    points) is closed; an empty ``<polygon>`` or ``<circle>`` is dropped; a ``Z`` UTC suffix
+    is read as ``-00:00``; a ``<references>`` triple split by a space beside a comma is joined
+    again; fractional seconds of zeros (``.000``, the same instant) are dropped; children out
+    of schema order are read in order; attributes are ignored, and an empty element marked
+    ``xsi:nil="true"`` is read as absent (CAP-v1.2.xsd declares none nillable); a CAP 1.1
+    document is read as CAP 1.2 (1.1's certainty ``Very Likely`` as ``Likely``); a
+    byte-order mark that contradicts the declared encoding wins, the document being read as
+    the mark says. Nothing else is guessed: every other problem still raises, exactly as in
+    :func:`loads`. This is ``read(data, lenient=True, envelope=envelope)``.
 
     Parameters
     ----------

@@ -72,6 +72,8 @@ _CAP_URN = "urn:oasis:names:tc:emergency:cap:"
 _OTHER_VERSIONS = {"http://www.incident.com/cap/1.0": "1.0"}
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 XML_NS = "http://www.w3.org/XML/1998/namespace"  # the xml: prefix (xml:lang, xml:space)
+#: An ``xsi:nil`` attribute as the parser names it (namespace, space, local name).
+_NIL = f"{XSI} nil"
 
 Envelope = tuple[float, float, float, float]
 Schema = tuple[tuple[str, int, int | None], ...]  # (element, min, max or None = unbounded)
@@ -146,6 +148,54 @@ _COMMA_HINT = (
 )
 
 
+#: A point as WKT writes one: ``lon lat``, the numbers separated by whitespace.
+_WKT_POINT = re.compile(rf"[ \t\r\n]*{_NUM}[ \t\r\n]+{_NUM}[ \t\r\n]*")
+#: WKT's polygon wrapper, ``POLYGON((...))`` (or the bare parentheses), around its points.
+_WKT_WRAPPER = re.compile(r"(?:[A-Za-z]+[ \t\r\n]*)?\(+([^()]*)\)+")
+#: Six numbers or more joined by commas only (``lat,lon,lat,lon,lat,lon...``).
+_COMMA_JOINED = re.compile(rf"{_NUM}(?:,{_NUM}){{5,}}")
+
+
+def _format_hint(text: str) -> str:
+    """A hint for points written in another format's form (WKT, GeoJSON, commas), or ``""``.
+
+    GIS tools export a ring as WKT (``POLYGON((18.06 59.33, 18.07 59.33, ...))``: ``lon lat``
+    pairs separated by commas) or GeoJSON (``[[18.06,59.33], ...]``), and some writers join
+    every number with commas (``59.33,18.06,59.33,18.07...``). CAP writes ``lat,lon`` pairs
+    separated by whitespace (CAP 1.2 §3.2.4, §3.3.1); each form is named, with the axis order
+    when it differs, rather than read as separators misplaced.
+    """
+    body = text.strip(XML_SPACE)
+    if body.startswith("["):
+        return (
+            "; that is GeoJSON's form, [lon, lat] arrays: CAP writes each point 'lat,lon', "
+            "latitude first, and separates points by whitespace (CAP 1.2 §3.3.1)"
+        )
+    wrapped = _WKT_WRAPPER.fullmatch(body) if len(body) <= 64 * _HINTED_TOKENS else None
+    inner = body if wrapped is None else wrapped.group(1)
+    items = inner.split(",", maxsplit=_HINTED_TOKENS)[:_HINTED_TOKENS]
+    if len(items) >= 2 and all(
+        len(item) <= 2 * _HINTED_LENGTH and _WKT_POINT.fullmatch(item) for item in items
+    ):
+        return (
+            "; the points look written as WKT writes them, 'lon lat' separated by commas: CAP "
+            "writes each point 'lat,lon', latitude first with a comma inside, and separates "
+            "points by whitespace (CAP 1.2 §3.2.4, §3.3.1)"
+        )
+    tokens = body.split(maxsplit=1)
+    if (
+        len(tokens) == 1
+        and len(body) <= 64 * _HINTED_TOKENS
+        and _COMMA_JOINED.fullmatch(body)
+        and body.count(",") % 2
+    ):
+        return (
+            "; the points are joined by commas: CAP separates points by whitespace, a comma "
+            "only between a point's lat and lon ('59.33,18.06 59.33,18.07 ...')"
+        )
+    return ""
+
+
 def _separator_hint(text: str) -> str:
     """A hint for the separators and numbers hand-written coordinates get wrong, or ``""``.
 
@@ -154,6 +204,9 @@ def _separator_hint(text: str) -> str:
     (``59,33,18,06``) and exponents (``5.9e1``; CAP 1.2 §3.3.1 writes decimal degrees as
     xs:decimal numbers, which have none).
     """
+    other = _format_hint(text)
+    if other:
+        return other
     spaced = (
         "after" if _SPACED_PAIR.search(text) else "before" if _SPACED_COMMA.search(text) else ""
     )
@@ -187,6 +240,13 @@ _NAMES = {
 _EMPTY_POLYGON = (
     "must hold at least 4 'lat,lon' points, the first equal to the last, as CAP 1.2 §3.2.4 "
     "requires (got an empty polygon)"
+)
+
+#: An empty ``<circle>``: CAP 1.2 §3.2.4 represents a circle "by a central point given as a
+#: coordinate pair followed by a space character and a radius value in kilometers".
+_EMPTY_CIRCLE = (
+    "must be 'lat,lon radius' with the radius in kilometres, a central point and a radius as "
+    "CAP 1.2 §3.2.4 represents a circle (got an empty circle)"
 )
 
 
@@ -312,6 +372,44 @@ _TIME_FORMS = (
     (
         re.compile(r"(?:[A-Za-z]{3}, )?[0-9]{1,2} [A-Za-z]{3} [0-9]{4} [0-9]{2}:[0-9]{2}"),
         "that is RFC 822's form (RSS, HTTP, e-mail); CAP writes YYYY-MM-DDThh:mm:ss±hh:mm",
+    ),
+    (
+        re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}t[0-9]"),
+        "the 'T' between the date and the time is upper-case (xs:dateTime)",
+    ),
+    (
+        re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?z\Z"),
+        "'z' is no UTC offset: CAP 1.2 §3.3.2 writes UTC as -00:00",
+    ),
+    (
+        re.compile(
+            r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?[ \t]*"
+            r"(?:UTC|GMT|UT)(?:[+-][0-9:]+)?\Z",
+            re.IGNORECASE,
+        ),
+        "CAP writes the UTC offset as a number, UTC as -00:00, not a time zone's name "
+        "(CAP 1.2 §3.3.2)",
+    ),
+    (
+        re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+[ \t]+(?:Z|[+-][0-9]{1,2}:?[0-9]{2})\Z"),
+        "no space comes before the UTC offset",
+    ),
+    (
+        re.compile(
+            r"(?![0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[^0-9])"
+            r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}T[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}(?:Z|[+-][0-9:]+)?\Z"
+        ),
+        "the month, day, hour, minute and second have two digits each, as in "
+        "2026-05-04T09:05:00-00:00",
+    ),
+    (
+        re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2},[0-9]"),
+        "CAP's date-times have no fractional seconds (and xs:dateTime would write a fraction "
+        "after a point, not a comma)",
+    ),
+    (
+        re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]:[0-9]{2}\Z"),
+        "the UTC offset's hours have two digits, as in -05:00",
     ),
 )
 
@@ -620,6 +718,8 @@ class Reader:
             )
         last, misplaced, tail_seen = -1, "", False
         elsewhere: set[str] = set()  # CAP element names found in another namespace
+        seen: dict[str, int] = {}  # each CAP element's index among its same-named siblings
+        nil: set[str] = set()  # the CAP elements read as absent for their xsi:nil
         for child in node.children:
             if child.ns != self.ns:
                 if tail_ns is not None and child.ns == tail_ns:
@@ -642,6 +742,14 @@ class Reader:
                     f"unknown element <{name}>: <{node.name}> may hold {', '.join(names)}{case}",
                 )
                 continue
+            k_name = seen.get(child.name, 0)
+            seen[child.name] = k_name + 1
+            if _NIL in child.attrs:
+                single = schema[k][2] == 1
+                where = _join(path, child.name if single else f"{child.name}[{k_name}]")
+                if self.nilled(child, where):
+                    nil.add(child.name)
+                    continue
             if not misplaced and (k < last or tail_seen):
                 after = "the XML signature" if tail_seen else f"<{names[last]}>"
                 misplaced = f"<{child.name}> comes after {after}"
@@ -657,13 +765,59 @@ class Reader:
         for name, low, high in schema:
             n = len(out[name])
             if n < low and name not in elsewhere:  # else reported as in another namespace
-                self.problem(_join(path, name), f"missing: <{node.name}> must hold a <{name}>")
+                written = (
+                    f" (the <{name}> written has xsi:nil='true': it has no value)"
+                    if name in nil
+                    else ""
+                )
+                self.problem(
+                    _join(path, name), f"missing: <{node.name}> must hold a <{name}>{written}"
+                )
             if high is not None and n > high:
                 self.problem(
                     _join(path, f"{name}[{high}]"),
                     f"<{node.name}> may hold at most {high} <{name}> (got {n})",
                 )
         return out
+
+    def nilled(self, node: Node, path: str) -> bool:
+        """Whether ``node``, which carries ``xsi:nil``, is read as absent; a problem says why.
+
+        XML Schema 1.0 Part 1 §3.3.4 (Element Locally Valid (Element), 3.1) allows no
+        ``xsi:nil`` at all, true or false, on an element whose declaration is not nillable,
+        and CAP-v1.2.xsd declares none nillable. .NET's XmlSerializer writes
+        ``<expires xsi:nil="true" />`` for a property that has no value: the sender meant the
+        element absent, and lenient reading reads an empty one so (one holding content
+        contradicts itself and is refused). ``xsi:nil="false"`` says nothing, and is ignored
+        leniently.
+        """
+        value = node.attrs[_NIL]
+        written = value.strip(XML_SPACE)
+        rule = (
+            f"<{node.name}> has xsi:nil={_quote(value)}, but CAP-v1.2.xsd declares no element "
+            "nillable, and XML Schema allows no xsi:nil, true or false, on an element not "
+            "declared nillable (XML Schema 1.0 Part 1 §3.3.4)"
+        )
+        empty = not node.children and not node.text.strip(XML_SPACE)
+        if written in ("false", "0"):
+            self.fixable(path, f"{rule}: remove the attribute", "ignored it")
+            return False
+        if written not in ("true", "1"):
+            self.problem(path, f"{rule}; and it is no xs:boolean (true, false, 1 or 0)")
+            return False
+        if not empty:
+            self.problem(
+                path,
+                f"{rule}; and xsi:nil='true' says the element has no value while it holds "
+                "content: omit the attribute, or omit the element if it has no value",
+            )
+            return False
+        self.fixable(
+            path,
+            f"{rule}: omit an element that has no value",
+            "read it as absent, as xsi:nil='true' means",
+        )
+        return True
 
     def foreign(self, parent: Node, child: Node, named_as_cap: bool) -> str:
         """The problem of an element in another namespace than the document's CAP one.
@@ -989,6 +1143,8 @@ class Reader:
                 f"is a CAP 1.1 document (namespace {CAP11}); geotarget reads CAP 1.2",
                 "read it as CAP 1.2",
             )
+        if _NIL in root.attrs:
+            self.nilled(root, "alert")  # (it holds content: a problem, never read as absent)
         kids = self.children(root, "", ALERT, tail_ns=DSIG)
         values: dict[str, Any] = {}
         # CAP 1.2 §3.2.1: <identifier> and <sender> "MUST NOT include spaces, commas or
@@ -1430,9 +1586,17 @@ class Reader:
                 continue
             polygons.append(ring)
             written.append(i)
-        circles = [
-            self.circle(n, _join(path, f"circle[{i}]")) for i, n in enumerate(kids["circle"])
-        ]
+        circles = []
+        at: list[int] = []  # each circle's index in the document (empty ones dropped)
+        for i, n in enumerate(kids["circle"]):
+            here = _join(path, f"circle[{i}]")
+            if self.lenient and not n.children and not n.text.strip(XML_SPACE):
+                if n.attrs:
+                    self.attributes(n, here)
+                self.repair(here, f"{_EMPTY_CIRCLE}; dropped it (it names no point)")
+                continue
+            circles.append(self.circle(n, here))
+            at.append(i)
         fields: dict[str, Any] = {
             "description": description,
             "polygons": polygons,
@@ -1449,7 +1613,7 @@ class Reader:
             )
         area = self.build(path, lambda: AlertArea(**fields), before)
         if area is not None:
-            self.no_geometry(area, path, written)
+            self.no_geometry(area, path, written, at)
             self.excluded(area, path)
             self.vertical(area, path)
         for k in () if area is None else area.repaired_polygons:
@@ -1503,10 +1667,13 @@ class Reader:
             "device inside the area's outline is told, whatever its altitude",
         )
 
-    def no_geometry(self, area: AlertArea, path: str, written: list[int]) -> None:
+    def no_geometry(
+        self, area: AlertArea, path: str, written: list[int], circles_at: list[int]
+    ) -> None:
         """Warn of parts and areas that add nothing to the area targeted (CAP allows them).
 
-        ``written``: each of the area's polygons' index in the document.
+        ``written`` and ``circles_at``: each of the area's polygons' and circles' index in the
+        document.
         """
         for k in area.empty_polygons:
             self.warn(
@@ -1517,7 +1684,7 @@ class Reader:
         for k, (_lon, _lat, radius_m) in enumerate(area.circles):
             if radius_m == 0.0:
                 self.warn(
-                    _join(path, f"circle[{k}]"),
+                    _join(path, f"circle[{circles_at[k]}]"),
                     "has radius 0 km: it marks a point, which covers no area, so it adds "
                     "nothing to the area targeted",
                 )
@@ -1700,6 +1867,9 @@ class Reader:
 
     def circle(self, node: Node, path: str) -> tuple[float, float, float] | None:
         text = self.leaf(node, path)
+        if not text.strip(XML_SPACE):
+            self.fixable(path, _EMPTY_CIRCLE, "")  # lenient reading drops it in area()
+            return None
         if not text.isascii():
             self.points(text, path)  # reports the first non-ASCII character
             return None
@@ -1715,6 +1885,8 @@ class Reader:
                 hint = _COMMA_HINT
             elif len(tokens) == 1 and _PAIR.match(tokens[0].rpartition(",")[0]):
                 hint = "; a space, not a comma, separates the point from the radius"
+            elif len(tokens) == 3 and all(_DECIMAL.match(t) for t in tokens):
+                hint = "; a comma, not a space, separates the point's lat from its lon"
             elif len(tokens) == 3 and _DECIMAL.match(tokens[1]) and tokens[2].isalpha():
                 hint = (
                     f"; the radius is a bare number of kilometres, without a unit ({tokens[2]!r})"
