@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import re
 import xml.etree.ElementTree as ET
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from geotarget import cap
-from geotarget.errors import InvalidCAP
+from geotarget.errors import GeotargetError, InvalidCAP
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
 NS11 = "urn:oasis:names:tc:emergency:cap:1.1"
@@ -328,6 +329,13 @@ def test_a_huge_document_is_refused_without_copying_it(make: Any, how: str) -> N
         else:
             cap.read(data, lenient=how == "lenient")
 
+    # The first refusal imports what it needs (the signing module's dependencies: a megabyte
+    # and more of allocations): once with a small document first, so only the refusal counts.
+    with contextlib.suppress(GeotargetError):
+        if how == "verify":
+            cap.verify_signature(b"<alert/>", b"")
+        else:
+            cap.read("<alert/>", lenient=how == "lenient")
     tracemalloc.start()
     try:
         with pytest.raises(InvalidCAP, match=r"document must be at most 4,194,304 bytes \(got"):
