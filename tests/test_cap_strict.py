@@ -303,6 +303,9 @@ def test_odd_declared_encodings_are_invalid_cap(encoding: str) -> None:
         cap.loads(doc)
     assert info.value.paths == [""]
     assert "encoding" in str(info.value)
+    if encoding == "utf-32":  # a real encoding the UTF-8 bytes contradict: read as UTF-8
+        assert [r.path for r in cap.loads_lenient(doc).repairs] == [""]
+        return
     with pytest.raises(InvalidCAP):
         cap.loads_lenient(doc)
 
@@ -487,10 +490,16 @@ def test_utf16_cut_in_the_middle_of_a_character_is_refused_naming_the_byte() -> 
     assert "truncated data" in message
 
 
-def _refused_as_contradicted(declared: str, written: str) -> None:
-    """The Swedish document in UTF-8 declaring ``declared``: refused, its first bytes named."""
-    data = SWEDISH.replace('encoding="UTF-8"', f'encoding="{declared}"').encode("utf-8")
-    for read in (cap.loads, cap.loads_lenient):
+def _refused_as_contradicted(declared: str, written: str, codec: str = "utf-8") -> None:
+    """The Swedish document in ``codec`` declaring ``declared``: refused, its first bytes named.
+
+    Strictly always; leniently too unless the bytes are UTF-8 declaring UTF-16 or UTF-32
+    (:func:`test_utf8_declaring_utf16_or_utf32_is_read_as_utf8_leniently_with_its_repair`).
+    """
+    data = SWEDISH.replace('encoding="UTF-8"', f'encoding="{declared}"').encode(codec)
+    wide = codecs.lookup(declared).name.startswith(("utf-16", "utf-32"))
+    readers = [cap.loads] if wide and codec == "utf-8" else [cap.loads, cap.loads_lenient]
+    for read in readers:
         with pytest.raises(InvalidCAP) as info:
             read(data)
         [problem] = info.value.problems
@@ -513,6 +522,30 @@ def test_bytes_declaring_utf16_or_utf32_that_are_written_in_single_bytes_are_ref
     neither the encoding nor the remedy.
     """
     _refused_as_contradicted(declared, "single bytes")
+    _refused_as_contradicted(declared, "single bytes", codec="latin-1")
+
+
+@pytest.mark.parametrize("declared", ["utf-16", "UTF-16", "UTF-16LE", "UTF-32", "utf-32be"])
+def test_utf8_declaring_utf16_or_utf32_is_read_as_utf8_leniently_with_its_repair(
+    declared: str,
+) -> None:
+    """.NET's StringWriter text saved as UTF-8 still declares utf-16: lenient reads the bytes.
+
+    The same alert as the document declaring UTF-8, with one repair naming the declaration;
+    strict reading refuses it and says loads_lenient reads it. Bytes that are no UTF-8 (the
+    same document in Latin-1) are refused by both (the test above).
+    """
+    right = SWEDISH.encode("utf-8")
+    data = SWEDISH.replace('encoding="UTF-8"', f'encoding="{declared}"').encode("utf-8")
+    assert "ä" in SWEDISH or "å" in SWEDISH or "ö" in SWEDISH  # (not ASCII alone)
+    parsed = cap.loads_lenient(data)
+    assert parsed.alert == cap.loads(right)
+    [repair] = parsed.repairs
+    assert repair.path == ""
+    assert f"encoding={declared!r}" in repair.message and "read it as UTF-8" in repair.message
+    with pytest.raises(InvalidCAP) as info:
+        cap.loads(data)
+    assert "loads_lenient reads it as UTF-8" in info.value.problems[0].message
 
 
 @pytest.mark.parametrize("declared", ["cp037", "IBM500", "cp1140", "cp1026", "cp273"])

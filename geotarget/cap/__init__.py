@@ -319,6 +319,34 @@ def _read_as_the_mark_says(data: str | bytes) -> tuple[str | bytes, tuple[Repair
     )
 
 
+def _read_as_its_bytes_say(data: str | bytes) -> tuple[str | bytes, tuple[Repair, ...]]:
+    """Lenient: UTF-8 bytes declaring UTF-16 or UTF-32 are read as UTF-8, with its repair.
+
+    A .NET ``StringWriter`` declares utf-16 whatever encoding the text is saved in; the
+    declaration's own single bytes contradict it. Only bytes valid as UTF-8 are read so;
+    others are left to be refused.
+    """
+    if isinstance(data, str):
+        return data, ()
+    raw = bytes(data)
+    declared = _xml.wide_declared_in_single_bytes(raw)
+    if declared is None:
+        return data, ()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return data, ()
+    return text, (
+        Repair(
+            "",
+            f"the XML declaration says encoding={declared!r}, but the document is written in "
+            "single bytes, a fatal error in XML 1.0 §4.3.3 (a .NET StringWriter declares "
+            "utf-16 whatever encoding the text is saved in); read it as UTF-8, which its "
+            "bytes are",
+        ),
+    )
+
+
 def _read_tree(
     root: _xml.Node,
     *,
@@ -404,6 +432,8 @@ def read(data: str | bytes, *, lenient: bool = False, envelope: Bounds | None = 
         data, repaired = _strip_before_declaration(data)
         data, marked = _read_as_the_mark_says(data)
         repaired += marked
+        data, single = _read_as_its_bytes_say(data)
+        repaired += single
     return _read_tree(_parse(data), lenient=bool(lenient), envelope=env, repaired=repaired)
 
 
@@ -467,8 +497,10 @@ def loads_lenient(data: str | bytes, *, envelope: Bounds | None = None) -> Parse
     ``xsi:nil="true"`` is read as absent (CAP-v1.2.xsd declares none nillable); a CAP 1.1
     document is read as CAP 1.2 (1.1's certainty ``Very Likely`` as ``Likely``); a
     byte-order mark that contradicts the declared encoding wins, the document being read as
-    the mark says. Nothing else is guessed: every other problem still raises, exactly as in
-    :func:`loads`. This is ``read(data, lenient=True, envelope=envelope)``.
+    the mark says; a document declaring UTF-16 or UTF-32 but written in UTF-8 (as a .NET
+    ``StringWriter``'s text saved as UTF-8 is) is read as UTF-8. Nothing else is guessed:
+    every other problem still raises, exactly as in :func:`loads`. This is
+    ``read(data, lenient=True, envelope=envelope)``.
 
     Parameters
     ----------

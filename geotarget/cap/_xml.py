@@ -226,7 +226,8 @@ def _check_declared_encoding(raw: bytes) -> tuple[str | None, str] | None:
             f"encodings write them, not the units of {name} (XML 1.0 §4.3.3 makes a declaration "
             "that contradicts the document's encoding a fatal error; a .NET StringWriter "
             "declares utf-16 whatever encoding the text is saved in): declare the encoding "
-            'the document is saved in, e.g. <?xml version="1.0" encoding="UTF-8"?>'
+            'the document is saved in, e.g. <?xml version="1.0" encoding="UTF-8"?> '
+            "(loads_lenient reads it as UTF-8 when it is valid UTF-8)"
         )
     if _ASCII_HEAD.decode(info.name, "replace") != _ASCII_HEAD.decode("ascii"):
         # XML 1.0 Appendix F: '<?xml' in ASCII bytes shows an ASCII-based encoding; an EBCDIC
@@ -241,6 +242,27 @@ def _check_declared_encoding(raw: bytes) -> tuple[str | None, str] | None:
             '<?xml version="1.0" encoding="UTF-8"?>'
         )
     return None if name.upper() in _EXPAT_NATIVE else info.name, "declared"
+
+
+def wide_declared_in_single_bytes(raw: bytes) -> str | None:
+    """The declared name when ``raw`` declares UTF-16 or UTF-32 but is written in single bytes.
+
+    Without a byte-order mark, a declaration whose ``<?xml`` is in single bytes (as UTF-8
+    writes it) contradicts a declared UTF-16 or UTF-32 (XML 1.0 §4.3.3): a .NET
+    ``StringWriter`` declares utf-16 whatever encoding the text is then saved in. None
+    otherwise.
+    """
+    if not raw.startswith(_ASCII_HEAD):
+        return None
+    m = _DECLARED.match(raw)
+    if m is None:
+        return None
+    name = m.group(1).decode("ascii")
+    try:
+        family = codecs.lookup(name).name
+    except LookupError:
+        return None
+    return name if family.startswith(("utf-16", "utf-32")) else None
 
 
 @attrs.frozen
