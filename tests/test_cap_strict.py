@@ -545,7 +545,25 @@ def test_utf8_declaring_utf16_or_utf32_is_read_as_utf8_leniently_with_its_repair
     assert f"encoding={declared!r}" in repair.message and "read it as UTF-8" in repair.message
     with pytest.raises(InvalidCAP) as info:
         cap.loads(data)
-    assert "loads_lenient reads it as UTF-8" in info.value.problems[0].message
+    assert info.value.problems[0].message.endswith("(loads_lenient repairs this)")
+    latin = SWEDISH.replace('encoding="UTF-8"', f'encoding="{declared}"').encode("latin-1")
+    with pytest.raises(InvalidCAP) as info:
+        cap.loads(latin)
+    assert "loads_lenient" not in info.value.problems[0].message
+
+
+def test_the_command_names_its_own_lenient_reading_for_utf8_declaring_utf16(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``geotarget preview`` refuses it pointing to ``--lenient``, which reads it."""
+    from geotarget.cli import main
+
+    doc = tmp_path / "dotnet.xml"
+    doc.write_bytes(SWEDISH.replace('encoding="UTF-8"', 'encoding="utf-16"').encode("utf-8"))
+    assert main(["preview", str(doc)]) != 0
+    err = capsys.readouterr().err
+    assert "'geotarget preview --lenient' repairs this" in err and "Traceback" not in err
+    assert main(["preview", "--lenient", str(doc)]) == 0
 
 
 @pytest.mark.parametrize("declared", ["cp037", "IBM500", "cp1140", "cp1026", "cp273"])

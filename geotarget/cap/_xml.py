@@ -220,14 +220,18 @@ def _check_declared_encoding(raw: bytes) -> tuple[str | None, str] | None:
     name = m.group(1).decode("ascii")
     info = _known_encoding(name)
     if info.name.startswith(("utf-16", "utf-32")):
+        try:
+            raw.decode("utf-8")
+            repairable = " (loads_lenient repairs this)"  # read as UTF-8, which it is
+        except UnicodeDecodeError:
+            repairable = ""
         raise Refused(
             f"the XML declaration says encoding={name!r}, but the document is not written in "
             "it: its first bytes '<?xml' are single bytes, as UTF-8 and other ASCII-based "
             f"encodings write them, not the units of {name} (XML 1.0 §4.3.3 makes a declaration "
             "that contradicts the document's encoding a fatal error; a .NET StringWriter "
             "declares utf-16 whatever encoding the text is saved in): declare the encoding "
-            'the document is saved in, e.g. <?xml version="1.0" encoding="UTF-8"?> '
-            "(loads_lenient reads it as UTF-8 when it is valid UTF-8)"
+            'the document is saved in, e.g. <?xml version="1.0" encoding="UTF-8"?>' + repairable
         )
     if _ASCII_HEAD.decode(info.name, "replace") != _ASCII_HEAD.decode("ascii"):
         # XML 1.0 Appendix F: '<?xml' in ASCII bytes shows an ASCII-based encoding; an EBCDIC
