@@ -107,6 +107,14 @@ def _check_geometry(region: Region, _: attrs.Attribute[Any], geom: object) -> No
     reason = shapely.is_valid_reason(geom)
     if reason != "Valid Geometry":
         raise InvalidRegions(f"region {brief(region.code)} geometry is invalid: {_where(reason)}")
+    crossing = _regions_io.antimeridian_edge(np.array([geom], dtype=object))
+    if crossing is not None:
+        lon_a, lat_a, lon_b, lat_b = crossing[1]
+        raise InvalidRegions(
+            f"region {brief(region.code)} geometry has an edge from lon {lon_a:.7g}, lat "
+            f"{lat_a:.7g} to lon {lon_b:.7g}, lat {lat_b:.7g}, spanning more than 180 degrees "
+            f"of longitude: it crosses the antimeridian; {_regions_io.ANTIMERIDIAN_RULE}"
+        )
 
 
 @attrs.frozen(kw_only=True)
