@@ -823,6 +823,18 @@ class RegionSet:
         dlon = math.degrees(snap_m / (_geodesy.A * math.cos(math.radians(far)))) * (1.0 + 1e-9)
         reach = math.hypot(dlat, dlon + 1e-12)
         pi, ri = tree.query(shapely.points(mx, my), predicate="dwithin", distance=reach)
+        # Within reach of the 180th meridian, a region just across it lies 360 degrees away
+        # in lon/lat: look for it there too (the distances below measure across the meridian).
+        across = np.flatnonzero(180.0 - np.abs(mx) <= reach)
+        if across.size:
+            over = mx[across] - np.copysign(360.0, mx[across])
+            pj, rj = tree.query(
+                shapely.points(over, my[across]), predicate="dwithin", distance=reach
+            )
+            pairs = np.unique(
+                np.concatenate([pi * len(self._geoms) + ri, across[pj] * len(self._geoms) + rj])
+            )
+            pi, ri = np.divmod(pairs, len(self._geoms))
         if pi.size == 0:
             return
         metres = _geodesy.distance_to_geometries(mx[pi], my[pi], self._geoms[ri])

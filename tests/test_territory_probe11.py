@@ -193,3 +193,51 @@ def test_longitudes_from_0_to_360_are_named_as_such_not_as_projected_data() -> N
             code_property="code",
             level="x",
         )
+
+
+def _aeqd_metres(lon: float, lat: float, geom: Any) -> float:
+    """Metres from (lon, lat) to a lon/lat geometry, in an azimuthal frame centred there.
+
+    The geometry is densified in lon/lat first (its edges are straight there) and unwrapped to
+    the point's side of the 180th meridian, so the frame sees it where it is.
+    """
+    dense = shapely.segmentize(geom, 0.0005)
+    frame = pyproj.Transformer.from_crs(
+        "EPSG:4326", f"+proj=aeqd +lat_0={lat} +lon_0={lon} +ellps=WGS84", always_xy=True
+    )
+    return float(
+        shapely.transform(dense, lambda xy: np.column_stack(frame.transform(*xy.T))).distance(
+            sg.Point(0, 0)
+        )
+    )
+
+
+def test_snapping_reaches_a_region_across_the_antimeridian() -> None:
+    """``snap_m`` looked for regions within a lon/lat window that stopped at the meridian.
+
+    A device at lon 179.99 off Taveuni's east half (lon -180 to -179.8), 1 km away, stayed in
+    no region with ``snap_m=5000``, although the docstring promises every point within
+    ``snap_m - 1 mm`` of a region is snapped to it. Oracle: pyproj's azimuthal equidistant
+    frame centred on each point, on the densified regions.
+    """
+    regions = {"E": TAVEUNI_EAST, "W": sg.box(178.5, -17.0, 179.7, -16.6)}
+    provinces = RegionSet(
+        Region(code=c, name=c, level="province", geometry=g) for c, g in regions.items()
+    )
+    rng = np.random.default_rng(7)
+    lon = np.concatenate([rng.uniform(179.7, 180.0, 300), rng.uniform(-180.0, -179.75, 300)])
+    lat = rng.uniform(-17.08, -16.52, 600)
+    lon = np.concatenate([lon, [179.99, 180.0, -180.0]])
+    lat = np.concatenate([lat, [-16.8, -17.02, -17.02]])
+    snap = 5000.0
+    got = provinces.locate(lon, lat, snap_m=snap)
+    checked = 0
+    for k in range(lon.size):
+        metres = {c: _aeqd_metres(float(lon[k]), float(lat[k]), g) for c, g in regions.items()}
+        best = min(sorted(metres), key=lambda c: metres[c])
+        if any(abs(m - snap) < 5.0 for m in metres.values()):
+            continue  # too close to the threshold for the frame's rounding
+        assert got[k] == (best if metres[best] <= snap else ""), (k, metres)
+        checked += 1
+    assert checked > 550
+    assert got[-3] == "E" and "E" in got[:300]  # across the meridian from the west side
