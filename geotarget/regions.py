@@ -137,7 +137,9 @@ class Region:
     ------
     InvalidRegions
         For an empty code, a bad level, or an empty, invalid (the message says where) or
-        out-of-range geometry.
+        out-of-range geometry, or one with an edge spanning more than 180 degrees of
+        longitude (a ring across the antimeridian that was not split there; the sides of a
+        polar cap, from lon -180 to 180, are allowed).
     InvalidType
         For a geometry that is not a Polygon or MultiPolygon.
 
@@ -598,9 +600,11 @@ class RegionSet:
             an unknown CRS or one without horizontal positions, projected coordinates without
             a declared CRS, degrees with a projected one, a vertex outside the CRS's domain,
             coordinates in (lat, lon) or (northing, easting) order (far outside the CRS's
-            area of use and inside it swapped; coordinates are read east first), or
-            overlapping regions. Read from a path, every message starts with the file
-            (``region file 'kommuner.geojson': features[3] (code '0114') ...``).
+            area of use and inside it swapped; coordinates are read east first), a ring
+            across the antimeridian that is not split there (as read, or as reprojected),
+            longitudes from 0 to 360, or overlapping regions. Read from a path, every message
+            starts with the file (``region file 'kommuner.geojson': features[3] (code '0114')
+            ...``).
         InvalidType
             For ``code_property``, ``name_property`` or ``crs`` that is not text (a
             ``pyproj.CRS`` too: pass ``crs.to_string()``), or ``repair`` that is not a bool;
