@@ -589,6 +589,7 @@ def to_regions(
     source_crs = _choose_crs(declared_crs, crs)
     if source_crs is None or _is_lonlat(source_crs):
         _refuse_projected(raw, geoms, source_crs)
+        _refuse_antimeridian(raw, geoms, None)
     else:
         _refuse_not_horizontal(source_crs)
         _refuse_degrees(raw, geoms, source_crs)
@@ -1045,6 +1046,9 @@ def _reproject(raw: Sequence[RawFeature], geoms: Any, source: str) -> Any:
             f"y={float(by[k]):.10g}, more than {ROUND_TRIP_M:g} m away ({off.size} such "
             "vertices in all); is the declared CRS right?"
         )
+    # Before edges are followed: one across the antimeridian strays by half the globe, in
+    # every piece it is cut into, and would be cut until the vertex bound.
+    _refuse_antimeridian(raw, moved, source)
     return _followed(raw, geoms, moved, transformer.transform, source, JUNCTION_M / factor)
 
 
@@ -1060,6 +1064,10 @@ _M_PER_DEG = 111_700.0
 #: beyond, the CRS bends the file's edges too much to follow in lon/lat, and the file is refused.
 _MAX_GROWTH = 16
 _MAX_EXTRA = 1_000_000
+#: At most this many rounds of cutting: each halves every straying edge, so an edge that still
+#: strays after them (one through a pole, whose pieces all stray alike) never will; without
+#: the bound, one such edge cut once a round would take a million rounds to reach the others.
+_MAX_ROUNDS = 64
 
 
 #: A vertex of one ring this close (in metres) to an edge of another, or of its own, is added
@@ -1099,7 +1107,7 @@ def _followed(
     cap = _MAX_GROWTH * xy.shape[0] + _MAX_EXTRA
     todo = np.ones(xy.shape[0], dtype=np.bool_)  # edges (by first vertex) still to check
     todo[-1:] = False
-    while True:
+    for rounds in itertools.count(1):
         edge = np.flatnonzero(todo[:-1] & (ring[:-1] == ring[1:]))
         mid = (xy[edge] + xy[edge + 1]) / 2.0
         mx, my = (np.asarray(v, dtype=np.float64) for v in transform(mid[:, 0], mid[:, 1]))
@@ -1109,15 +1117,16 @@ def _followed(
         cut = np.flatnonzero(~(bow <= BOW_M))
         if cut.size == 0:
             break
-        if xy.shape[0] + cut.size > cap or not np.isfinite(bow[cut]).all():
+        if xy.shape[0] + cut.size > cap or rounds > _MAX_ROUNDS or not np.isfinite(bow[cut]).all():
             worst = cut[np.argmax(np.nan_to_num(bow[cut], nan=np.inf))]
             f = raw[int(part_of[ring_of[ring[edge[worst]]]])]
             raise InvalidRegions(
                 f"{f.where} (code {brief(f.code)}) has an edge that crs {_crs_shown(source)} bends "
                 f"too much to follow in lon/lat: its middle strays {float(bow[worst]):.3g} m from "
-                f"its course (at most {BOW_M:g} m) with {xy.shape[0]:,} vertices already (the "
-                f"bound: {_MAX_GROWTH} a vertex of the file and {_MAX_EXTRA:,} more); "
-                "is the declared CRS right?"
+                f"its course (at most {BOW_M:g} m) with {xy.shape[0]:,} vertices already, "
+                f"after {rounds - 1} rounds of halving (the bounds: {_MAX_GROWTH} a vertex of "
+                f"the file and {_MAX_EXTRA:,} more, {_MAX_ROUNDS} rounds; an edge through a "
+                "pole strays however often it is halved); is the declared CRS right?"
             )
         at = edge[cut] + 1
         todo = np.zeros(xy.shape[0], dtype=np.bool_)
@@ -1195,11 +1204,79 @@ def _refuse_projected(raw: Sequence[RawFeature], geoms: Any, lonlat: str | None)
             else f"is labelled lon/lat (crs {_crs_shown(lonlat)}); is that CRS right? name the "
             "real one"
         )
+        if (
+            (xy[:, 0] >= 0.0).all()
+            and (xy[:, 0] <= 360.0).all()
+            and (np.abs(xy[:, 1]) <= 90.0).all()
+        ):
+            # Degrees east from 0 to 360, as Pacific data is often written: no projection.
+            raise InvalidRegions(
+                f"{raw[i].where} (code {brief(raw[i].code)}) has coordinates such as x={x:g}, "
+                f"y={y:g}, outside the lon/lat range, but all of them lie within lon 0..360 and "
+                "lat -90..90: are they degrees east from 0 to 360? region longitudes run from "
+                "-180 to 180: subtract 360 from those beyond 180, and split a region that "
+                "crosses the antimeridian there into parts east and west of it (RFC 7946, "
+                "3.1.9; e.g. ogr2ogr -wrapdateline); if the data is projected instead, name "
+                "its CRS (crs=...)"
+            )
         raise InvalidRegions(
             f"{raw[i].where} (code {brief(raw[i].code)}) has coordinates such as x={x:g}, y={y:g}, "
             f"outside the lon/lat range: the data looks projected but {declared} "
             "(for example EPSG:3006 for SWEREF 99 TM)"
         )
+
+
+def antimeridian_edge(geoms: Any) -> tuple[int, tuple[float, float, float, float]] | None:
+    """The first edge spanning more than 180 degrees of longitude, and its geometry's index.
+
+    Edges are straight in lon/lat, so such an edge runs the long way round: a ring crossing
+    the antimeridian that was not split there (RFC 7946, 3.1.9) encloses the rest of the
+    globe instead of its region. An edge whose two ends lie on the antimeridian (lon -180 and
+    180: the side of a polar cap, such as ``box(-180, 80, 180, 90)``) is no crossing.
+    Returns ``(i, (lon_a, lat_a, lon_b, lat_b))`` or None; vectorized over all vertices.
+    """
+    parts, part_of = shapely.get_parts(geoms, return_index=True)
+    rings, ring_of = shapely.get_rings(parts, return_index=True)
+    xy, vertex_of = shapely.get_coordinates(rings, return_index=True)
+    if xy.shape[0] < 2:
+        return None
+    same = vertex_of[:-1] == vertex_of[1:]
+    a, b = xy[:-1], xy[1:]
+    with np.errstate(invalid="ignore"):
+        long_way = same & (np.abs(b[:, 0] - a[:, 0]) > 180.0)
+        long_way &= ~((np.abs(a[:, 0]) == 180.0) & (np.abs(b[:, 0]) == 180.0))
+    if not long_way.any():
+        return None
+    k = int(np.flatnonzero(long_way)[0])
+    i = int(part_of[ring_of[vertex_of[k]]])
+    return i, (float(a[k, 0]), float(a[k, 1]), float(b[k, 0]), float(b[k, 1]))
+
+
+#: What to do about a region across the antimeridian, for error messages.
+ANTIMERIDIAN_RULE = (
+    "edges are straight in lon/lat, so it runs the long way round the globe and the region "
+    "would cover the other side of the Earth instead of its own; a region crossing the "
+    "antimeridian must be split there into parts east and west of it (RFC 7946, 3.1.9; e.g. "
+    "ogr2ogr -wrapdateline, or the antimeridian package)"
+)
+
+
+def _refuse_antimeridian(raw: Sequence[RawFeature], geoms: Any, source: str | None) -> None:
+    """Refuse a feature with an edge the long way round (see :func:`antimeridian_edge`).
+
+    ``source`` is the CRS the feature was reprojected from (None: read as lon/lat).
+    """
+    found = antimeridian_edge(geoms)
+    if found is None:
+        return
+    i, (lon_a, lat_a, lon_b, lat_b) = found
+    moved = "" if source is None else f" (reprojected from crs {_crs_shown(source)})"
+    raise InvalidRegions(
+        f"{raw[i].where} (code {brief(raw[i].code)}) has an edge from lon {lon_a:.7g}, lat "
+        f"{lat_a:.7g} to lon {lon_b:.7g}, lat {lat_b:.7g}{moved}, spanning more than 180 "
+        f"degrees of longitude: it crosses the antimeridian (or circles a pole); "
+        f"{ANTIMERIDIAN_RULE}"
+    )
 
 
 def _check_lonlat(raw: Sequence[RawFeature], geoms: Any) -> None:

@@ -107,6 +107,14 @@ def _check_geometry(region: Region, _: attrs.Attribute[Any], geom: object) -> No
     reason = shapely.is_valid_reason(geom)
     if reason != "Valid Geometry":
         raise InvalidRegions(f"region {brief(region.code)} geometry is invalid: {_where(reason)}")
+    crossing = _regions_io.antimeridian_edge(np.array([geom], dtype=object))
+    if crossing is not None:
+        lon_a, lat_a, lon_b, lat_b = crossing[1]
+        raise InvalidRegions(
+            f"region {brief(region.code)} geometry has an edge from lon {lon_a:.7g}, lat "
+            f"{lat_a:.7g} to lon {lon_b:.7g}, lat {lat_b:.7g}, spanning more than 180 degrees "
+            f"of longitude: it crosses the antimeridian; {_regions_io.ANTIMERIDIAN_RULE}"
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -129,7 +137,9 @@ class Region:
     ------
     InvalidRegions
         For an empty code, a bad level, or an empty, invalid (the message says where) or
-        out-of-range geometry.
+        out-of-range geometry, or one with an edge spanning more than 180 degrees of
+        longitude (a ring across the antimeridian that was not split there; the sides of a
+        polar cap, from lon -180 to 180, are allowed).
     InvalidType
         For a geometry that is not a Polygon or MultiPolygon.
 
@@ -590,9 +600,11 @@ class RegionSet:
             an unknown CRS or one without horizontal positions, projected coordinates without
             a declared CRS, degrees with a projected one, a vertex outside the CRS's domain,
             coordinates in (lat, lon) or (northing, easting) order (far outside the CRS's
-            area of use and inside it swapped; coordinates are read east first), or
-            overlapping regions. Read from a path, every message starts with the file
-            (``region file 'kommuner.geojson': features[3] (code '0114') ...``).
+            area of use and inside it swapped; coordinates are read east first), a ring
+            across the antimeridian that is not split there (as read, or as reprojected),
+            longitudes from 0 to 360, or overlapping regions. Read from a path, every message
+            starts with the file (``region file 'kommuner.geojson': features[3] (code '0114')
+            ...``).
         InvalidType
             For ``code_property``, ``name_property`` or ``crs`` that is not text (a
             ``pyproj.CRS`` too: pass ``crs.to_string()``), or ``repair`` that is not a bool;
@@ -815,6 +827,18 @@ class RegionSet:
         dlon = math.degrees(snap_m / (_geodesy.A * math.cos(math.radians(far)))) * (1.0 + 1e-9)
         reach = math.hypot(dlat, dlon + 1e-12)
         pi, ri = tree.query(shapely.points(mx, my), predicate="dwithin", distance=reach)
+        # Within reach of the 180th meridian, a region just across it lies 360 degrees away
+        # in lon/lat: look for it there too (the distances below measure across the meridian).
+        across = np.flatnonzero(180.0 - np.abs(mx) <= reach)
+        if across.size:
+            over = mx[across] - np.copysign(360.0, mx[across])
+            pj, rj = tree.query(
+                shapely.points(over, my[across]), predicate="dwithin", distance=reach
+            )
+            pairs = np.unique(
+                np.concatenate([pi * len(self._geoms) + ri, across[pj] * len(self._geoms) + rj])
+            )
+            pi, ri = np.divmod(pairs, len(self._geoms))
         if pi.size == 0:
             return
         metres = _geodesy.distance_to_geometries(mx[pi], my[pi], self._geoms[ri])
