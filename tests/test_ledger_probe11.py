@@ -1,0 +1,123 @@
+"""The delivery stores under real faults and foreign files (probe 11).
+
+Each test gives a store what an operator or another program really leaves it — a SQLite file
+another program made, or one of an early build — and checks the answer against plain Python:
+the file's bytes, the tables ``sqlite3`` itself lists, and a dict of who was told which version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from geotarget.errors import StoreCorrupt
+from geotarget.ledger import SQLiteLedger
+
+T0 = dt.datetime(2026, 5, 4, 12, 0, tzinfo=dt.timezone.utc)
+INC = "polisen@polisen.se/SE-POL-1"
+
+# -- a SQLite file another program made ---------------------------------------------------------
+
+#: Files an operator may point the store at by mistake, or that an early build left: the SQL
+#: making each, and what the refusal must name.
+FOREIGN = {
+    # A GeoPackage (the boundaries' format): SQLite with an application id and its own tables.
+    "geopackage": (
+        "PRAGMA application_id = 1196444487;"
+        "CREATE TABLE gpkg_contents (table_name TEXT PRIMARY KEY, data_type TEXT);"
+        "CREATE TABLE kommuner (fid INTEGER PRIMARY KEY, geom BLOB);"
+        "INSERT INTO kommuner VALUES (1, x'0001');",
+        ["another program", "'gpkg_contents'", "'kommuner'"],
+    ),
+    # An app's database in UTF-16 (its text columns), one table.
+    "app database": (
+        "PRAGMA encoding = 'UTF-16le'; CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);",
+        ["another program", "'users'"],
+    ),
+    # An early build's incidents table, before incidents had integer ids and a release mark.
+    "early incidents": (
+        "CREATE TABLE gt_incidents (incident TEXT PRIMARY KEY, state SMALLINT NOT NULL,"
+        " version TEXT, changed_us BIGINT NOT NULL);",
+        ["'gt_incidents'", "released", "id"],
+    ),
+    # The incidents table of a build just before the release mark.
+    "no release mark": (
+        "CREATE TABLE gt_incidents (id INTEGER PRIMARY KEY, incident TEXT NOT NULL UNIQUE,"
+        " state SMALLINT NOT NULL, version TEXT, sent_us BIGINT, sender TEXT, status TEXT,"
+        " document TEXT, cancel_version TEXT, changed_us BIGINT NOT NULL);",
+        ["'gt_incidents'", "released"],
+    ),
+    # Another program's table that happens to have a name of the store's.
+    "a table of the store's name": (
+        "CREATE TABLE gt_claims (id INTEGER PRIMARY KEY, what TEXT);",
+        ["'gt_claims'", "incident_id", "lease_us"],
+    ),
+    # A view where the store keeps a table.
+    "a view of the store's name": (
+        "CREATE TABLE gt_incidents_src (x); CREATE VIEW gt_tokens AS SELECT 1 AS id, 'x' AS token;",
+        ["another program"],
+    ),
+    # A format SQLite keeps as text: not a format number (never "newer" than this build's).
+    "a format as text": (
+        "CREATE TABLE gt_meta (name TEXT PRIMARY KEY, value TEXT);"
+        "INSERT INTO gt_meta VALUES ('format', '1');",
+        ["format", "'1'", "another program"],
+    ),
+}
+
+
+def _files(path: Path) -> dict[str, str]:
+    """The database file and any journal beside it, by name: a SHA-256 of each one's bytes."""
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(path.parent.iterdir())
+        if p.name.startswith(path.name)
+    }
+
+
+@pytest.mark.parametrize("case", sorted(FOREIGN))
+def test_a_file_another_program_made_is_refused_at_open_and_left_as_it_was(
+    case: str, tmp_path: Path
+) -> None:
+    """A GeoPackage, an app's database, an early build's tables: refused, not written to.
+
+    Regression: the store switched the file to WAL and added its tables to any SQLite file
+    (a GeoPackage given by mistake got them), and a table of one of its names without the
+    columns it uses opened, then failed every call with "SQLite failed (no such column)".
+    """
+    sql, named = FOREIGN[case]
+    path = tmp_path / "deliveries.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(sql)
+    db.close()
+    before = _files(path)
+    with pytest.raises(StoreCorrupt) as caught:
+        SQLiteLedger(path)
+    message = str(caught.value)
+    for word in named:
+        assert word in message, message
+    assert str(path) in message
+    assert _files(path) == before  # not a byte written: no WAL switch, no table, no -wal
+
+
+def test_the_store_s_own_file_with_a_table_added_and_analysed_still_opens(tmp_path: Path) -> None:
+    """An operator's own table added beside a store, and ANALYZE's statistics: it opens."""
+    path = tmp_path / "deliveries.db"
+    store = SQLiteLedger(path)
+    keys = store.claim(INC, ["a", "b"], version=INC, at=T0).keys()
+    store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE ops_notes (note TEXT)")
+        db.execute("ANALYZE")
+    db.close()
+    again = SQLiteLedger(path)
+    try:
+        assert again.confirm(keys[:1], at=T0).confirmed.tolist() == [0]
+        due = again.redeliver(T0 + dt.timedelta(hours=1))
+        assert [(c.incident, c.devices.tolist()) for c in due] == [(INC, ["b"])]
+    finally:
+        again.close()
