@@ -121,3 +121,52 @@ def test_the_store_s_own_file_with_a_table_added_and_analysed_still_opens(tmp_pa
         assert [(c.incident, c.devices.tolist()) for c in due] == [(INC, ["b"])]
     finally:
         again.close()
+
+
+#: Tables an early build or another program left in a PostgreSQL schema, and what is named.
+PG_FOREIGN = {
+    "early incidents": (
+        "CREATE TABLE gt_incidents (incident TEXT PRIMARY KEY, state SMALLINT NOT NULL,"
+        " version TEXT, changed_us BIGINT NOT NULL)",
+        ["'gt_incidents'", "released"],
+    ),
+    "a table of the store's name": (
+        "CREATE TABLE gt_claims (id BIGSERIAL PRIMARY KEY, what TEXT)",
+        ["'gt_claims'", "incident_id", "lease_us"],
+    ),
+}
+
+
+def _pg_tables(dsn: str) -> list[tuple[str, list[str]]]:
+    """Every table of the DSN's schema and its columns, as the server lists them."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT table_name::text, column_name::text FROM information_schema.columns"
+            " WHERE table_schema = current_schema() ORDER BY 1, ordinal_position"
+        ).fetchall()
+    out: dict[str, list[str]] = {}
+    for table, column in rows:
+        out.setdefault(table, []).append(column)
+    return sorted(out.items())
+
+
+@pytest.mark.parametrize("case", sorted(PG_FOREIGN))
+def test_a_postgres_table_of_the_store_s_name_of_another_shape_is_refused_at_open(
+    case: str, postgres_dsn: str
+) -> None:
+    """Regression: the store opened over it, then every call failed "column does not exist"."""
+    import psycopg
+
+    from geotarget.ledger import PostgresLedger
+
+    sql, named = PG_FOREIGN[case]
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(sql)
+    before = _pg_tables(postgres_dsn)
+    with pytest.raises(StoreCorrupt) as caught:
+        PostgresLedger(postgres_dsn)
+    for word in named:
+        assert word in str(caught.value), str(caught.value)
+    assert _pg_tables(postgres_dsn) == before  # the other tables were not made either

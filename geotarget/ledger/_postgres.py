@@ -19,6 +19,7 @@ from geotarget.errors import (
     InvalidInput,
     MissingExtra,
     StoreBusy,
+    StoreCorrupt,
     StoreError,
     StoreFull,
     StoreReadOnly,
@@ -26,7 +27,7 @@ from geotarget.errors import (
 )
 from geotarget.ledger._batch import Payload
 from geotarget.ledger._model import IdArray, canonical_text, shown
-from geotarget.ledger._sql import _INHERITED, SCHEMA, SqlStore
+from geotarget.ledger._sql import _INHERITED, COLUMNS, SCHEMA, SqlStore, missing_columns
 
 _ADMIT_LOCK = 0x67746C65  # "gtle": one admission at a time, across every instance
 _SCHEMA_LOCK = 0x67747363
@@ -306,6 +307,7 @@ class PostgresLedger(SqlStore):
         back at the next call, as a new handle would make them, instead of failing every call.
         """
         if self._made(cur):
+            self._check_columns(cur)
             return
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
         for stmt in SCHEMA:
@@ -317,6 +319,35 @@ class PostgresLedger(SqlStore):
                 )
             )
         cur.execute("CREATE SEQUENCE IF NOT EXISTS gt_batch_seq")
+        self._check_columns(cur)  # (a table of the store's name made before is kept as it was)
+
+    @staticmethod
+    def _check_columns(cur: Any) -> None:
+        """Refuse a table of one of the store's names without the columns this build uses.
+
+        Another program's table, or an early build's, in the ``search_path``: every call
+        would otherwise fail with "column ... does not exist".
+        """
+        rows = cur.execute(
+            "SELECT o.name, a.attname FROM unnest(%s::text[]) AS o(name)"
+            " JOIN pg_attribute a ON a.attrelid = to_regclass(o.name)"
+            " WHERE a.attnum > 0 AND NOT a.attisdropped",
+            (sorted(COLUMNS),),
+        ).fetchall()
+        have: dict[str, set[str]] = {}
+        for table, column in rows:
+            have.setdefault(str(table), set()).add(str(column))
+        for table in sorted(COLUMNS):
+            missing = sorted(COLUMNS[table] - have.get(table, set()))
+            if missing:
+                raise StoreCorrupt(
+                    missing_columns(
+                        "PostgreSQL store",
+                        table,
+                        missing,
+                        "give the store a schema of its own (search_path)",
+                    )
+                )
 
     @staticmethod
     def _made(cur: Any) -> bool:

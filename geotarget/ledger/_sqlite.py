@@ -31,7 +31,16 @@ from geotarget.errors import (
 )
 from geotarget.ledger._batch import Payload, mixed_values
 from geotarget.ledger._model import Admission, IdArray, shown
-from geotarget.ledger._sql import _DUE_FROM, _DUE_WHERE, _INHERITED, SCHEMA, Logged, SqlStore
+from geotarget.ledger._sql import (
+    _DUE_FROM,
+    _DUE_WHERE,
+    _INHERITED,
+    SCHEMA,
+    Logged,
+    SqlStore,
+    missing_columns,
+    schema_columns,
+)
 from geotarget.ledger._store import _on_disk
 
 #: The oldest SQLite supported (Ubuntu 20.04 ships 3.31.1). The store uses UPSERT (3.24), row
@@ -167,19 +176,8 @@ _STATEMENTS = [
 ]
 
 
-def _store_columns() -> dict[str, frozenset[str]]:
-    """Every table of the store and the columns this build reads, as SQLite makes them."""
-    db = sqlite3.connect(":memory:")
-    try:
-        for stmt in _STATEMENTS:
-            db.execute(stmt)
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {t: frozenset(r[1] for r in db.execute(f"PRAGMA table_info({t})")) for t in tables}
-    finally:
-        db.close()
-
-
-_COLUMNS = _store_columns()
+#: The columns of each table of the store, as this build reads them.
+_COLUMNS = schema_columns([*SCHEMA, _META_TABLE, _LOG_TABLE])
 #: Every table and index of the store's schema (``CREATE ... IF NOT EXISTS``): a file holding
 #: them all (and ``gt_meta``'s rows) opens without a write.
 _OBJECTS = frozenset(
@@ -593,10 +591,12 @@ class SQLiteLedger(SqlStore):
             missing = sorted(_COLUMNS[name] - have)
             if missing:
                 raise StoreCorrupt(
-                    f"SQLite store {str(self.path)!r}: its table {name!r} has no column "
-                    f"{', '.join(missing)}, which this geotarget uses: the file was made by "
-                    "another program or an early build of geotarget, whose store this one "
-                    "cannot read; give the store a new file; nothing was written to it"
+                    missing_columns(
+                        f"SQLite store {str(self.path)!r}",
+                        name,
+                        missing,
+                        "give the store a new file",
+                    )
                 )
         if "gt_meta" in tables:
             for (found,) in self._db.execute("SELECT value FROM gt_meta WHERE name = 'format'"):
