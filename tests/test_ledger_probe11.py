@@ -11,14 +11,76 @@ import datetime as dt
 import hashlib
 import sqlite3
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
-from geotarget.errors import StoreCorrupt
-from geotarget.ledger import SQLiteLedger
+from geotarget.errors import InvalidInput, StoreCorrupt
+from geotarget.ledger import MemoryLedger, PostgresLedger, SQLiteLedger
 
 T0 = dt.datetime(2026, 5, 4, 12, 0, tzinfo=dt.timezone.utc)
 INC = "polisen@polisen.se/SE-POL-1"
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """A fresh store of each kind (PostgreSQL: a schema of the test cluster, else skipped)."""
+    if request.param == "memory":
+        made: Any = MemoryLedger()
+    elif request.param == "sqlite":
+        made = SQLiteLedger(tmp_path / "deliveries.db")
+    else:
+        made = PostgresLedger(request.getfixturevalue("postgres_dsn"))
+    yield made
+    made.close()
+
+
+# -- the longest ids every store takes --------------------------------------------------------
+
+#: A character of four bytes in UTF-8: the longest ids below are the most bytes they may be.
+WIDE = "\U0001f6a8"
+
+
+@pytest.mark.parametrize("form", ["list", "array"])
+def test_a_device_id_or_incident_every_store_cannot_hold_is_refused_alike(
+    store: Any, form: str
+) -> None:
+    """Ids as long as a Positions id (256) and incident keys of a CAP sender/identifier pass.
+
+    Longer ones are refused by every store with InvalidInput naming the field and the rule.
+    Regression: the memory and SQLite stores took any length, while PostgreSQL failed a claim
+    holding one id past about 2,700 bytes (its index's limit) with StoreUnavailable, "the
+    server cannot be reached": the whole batch was refused as if the server were down.
+    """
+    longest = WIDE * 256
+    incident = "s/" + WIDE * 511  # (513 characters: a sender and identifier of 256 and 256)
+    ids: Any = [longest, "short", 7]
+    if form == "array":
+        ids = np.array([longest, "short", "7"])
+    claims = store.claim(incident, ids, version=incident, at=T0)
+    assert claims.devices.tolist() == [longest, "short", "7"]
+    done = store.confirm(claims.keys(), at=T0)
+    assert done.confirmed.tolist() == [0, 1, 2]
+
+    too_long: Any = ["a", "x" * 257]
+    if form == "array":
+        too_long = np.array(too_long)
+    with pytest.raises(InvalidInput, match=r"device_ids\[1\] must be at most 256 characters"):
+        store.claim(incident, too_long, version=incident, at=T0)
+    for length in (2_000, 3_000, 9_000):
+        with pytest.raises(InvalidInput, match=r"device_ids\[0\] must be at most 256"):
+            store.claim(INC, ["d" * length], version=INC, at=T0)
+    wider = "s/" + "i" * 512
+    with pytest.raises(InvalidInput, match="incident must be at most 513 characters"):
+        store.claim(wider, ["a"], version=wider, at=T0)
+    with pytest.raises(InvalidInput, match="version must be at most 513 characters"):
+        store.retract(incident, version=wider, at=T0)
+    # Nothing of the refused calls was applied; the store still works.
+    assert sorted(store.recipients(incident).tolist()) == sorted([longest, "short", "7"])
+    assert store.recipients(INC).tolist() == []
+    assert store.claim(INC, ["a"], version=INC, at=T0).devices.tolist() == ["a"]
+
 
 # -- a SQLite file another program made ---------------------------------------------------------
 

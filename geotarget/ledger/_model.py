@@ -21,7 +21,9 @@ from geotarget._validate import (
     unmasked,
 )
 from geotarget._validate import shown as shown_value
+from geotarget.alerts._values import MAX_CAP_ID
 from geotarget.errors import InvalidInput, InvalidType
+from geotarget.positions import _MAX_ID_CHARS
 from geotarget.rollout._time import wall_time_problem
 
 if TYPE_CHECKING:
@@ -32,6 +34,13 @@ IdArray = npt.NDArray[Any]
 DeviceIds = Iterable[DeviceId] | IdArray
 
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+#: The longest text device id: that of a :class:`~geotarget.positions.Positions` id, so a
+#: device the stores hold is one a snapshot can hold, and every store takes it (PostgreSQL's
+#: index refuses a key past about 2,700 bytes, which it reported as a server out of reach).
+MAX_DEVICE_CHARS = _MAX_ID_CHARS
+#: The longest incident key or version id: a CAP sender and identifier (each at most
+#: :data:`~geotarget.alerts._values.MAX_CAP_ID` characters) joined by ``/``.
+MAX_TOKEN_CHARS = 2 * MAX_CAP_ID + 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -122,6 +131,11 @@ def check_token(name: str, value: object) -> str:
         raise InvalidInput(
             f"{name} must be a non-empty str without whitespace, NUL or lone surrogate, like a "
             f"CAP identifier (got {shown(value)})"
+        )
+    if len(value) > MAX_TOKEN_CHARS:
+        raise InvalidInput(
+            f"{name} must be at most {MAX_TOKEN_CHARS} characters, a CAP sender and identifier "
+            f"of at most {MAX_CAP_ID} each (got {shown(value)})"
         )
     return value
 
@@ -215,8 +229,20 @@ def device_batch(device_ids: DeviceIds) -> IdArray:
     return arr
 
 
+def _too_long(i: int, text: str) -> InvalidInput:
+    return InvalidInput(
+        f"device_ids[{i}] must be at most {MAX_DEVICE_CHARS} characters, as a Positions id "
+        f"(got {shown(text)})"
+    )
+
+
 def _refuse_bad_text(arr: npt.NDArray[np.str_]) -> None:
-    """Refuse text ids holding a NUL or a lone surrogate, naming the first such one."""
+    """Refuse text ids too long, or holding a NUL or a lone surrogate, naming the first one."""
+    if arr.size and arr.dtype.itemsize // 4 > MAX_DEVICE_CHARS:
+        long = np.char.str_len(arr) > MAX_DEVICE_CHARS
+        if long.any():
+            row = int(np.flatnonzero(long)[0])
+            raise _too_long(row, str(arr[row]))
     for rows, rule in (
         (nul_rows(arr), "must not contain NUL"),
         (surrogate_rows(arr), "must be valid Unicode (it holds a lone surrogate)"),
@@ -241,6 +267,8 @@ def _from_list(seq: list[Any]) -> IdArray:
                 raise InvalidInput(f"device_ids[{i}] must be a non-empty str (got '')")
             if "\x00" in d:
                 raise InvalidInput(f"device_ids[{i}] must not contain NUL (got {shown(d)})")
+            if len(d) > MAX_DEVICE_CHARS:  # (before an array as wide as it is made of all)
+                raise _too_long(i, d)
             strs = True
         else:
             if not _I64_MIN <= d <= _I64_MAX:
