@@ -232,3 +232,40 @@ def test_a_postgres_table_of_the_store_s_name_of_another_shape_is_refused_at_ope
     for word in named:
         assert word in str(caught.value), str(caught.value)
     assert _pg_tables(postgres_dsn) == before  # the other tables were not made either
+
+
+# -- a PostgreSQL limit an administrator set -------------------------------------------------
+
+
+def test_a_postgres_limit_an_administrator_set_is_named_not_taken_for_a_server_down(
+    postgres_dsn: str,
+) -> None:
+    """``temp_file_limit`` set for the role (here the session) stops a large redelivery.
+
+    Regression: PostgreSQL reports such a refusal in SQLSTATE class 53 (54, 58 alike), which
+    psycopg raises as OperationalError, and the store said "the server cannot be reached",
+    sending an operator after the network. The message says what the server said, nothing
+    was applied, and a handle without the limit finds every delivery still due.
+    """
+    import numpy as np
+
+    from geotarget.errors import StoreUnavailable
+
+    limited = PostgresLedger(f"{postgres_dsn[:-1]} -c temp_file_limit=1MB'")
+    other = PostgresLedger(postgres_dsn)
+    try:
+        ids = np.array([f"device-{i:08d}" for i in range(300_000)])
+        claims = limited.claim(INC, ids, version=INC, at=T0, lease=dt.timedelta(seconds=1))
+        assert len(claims) == ids.size
+        later = T0 + dt.timedelta(minutes=1)
+        with pytest.raises(StoreUnavailable) as caught:
+            limited.redeliver(later)
+        text = str(caught.value)
+        assert "temp_file_limit" in text and "cannot be reached" not in text, text
+        assert "nothing was applied" in text
+        assert sum(len(c) for c in other.due(later)) == ids.size  # none leased again
+        # The same handle's small calls still run.
+        assert limited.claim(INC, ["new"], version=INC, at=T0).devices.tolist() == ["new"]
+    finally:
+        limited.close()
+        other.close()

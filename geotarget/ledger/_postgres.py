@@ -36,6 +36,24 @@ _OBJECTS = [
     *(re.search(r"IF NOT EXISTS (\w+)", stmt).group(1) for stmt in SCHEMA),  # type: ignore[union-attr]
     "gt_batch_seq",
 ]
+#: Errors the server reports that psycopg makes OperationalError, by SQLSTATE class (a full
+#: disk, 53100, is named before): what to say instead of "the server cannot be reached".
+_SERVER_REFUSED: dict[str, tuple[type[StoreError], str]] = {
+    "53": (
+        StoreUnavailable,
+        "the server lacks a resource for it, or it passed a limit set for the server, role, "
+        "database or session (memory, connections, temp_file_limit with work_mem)",
+    ),
+    "54": (StoreError, "it passed one of the server's own limits"),
+    "58": (StoreUnavailable, "the server failed a read or write of its own files"),
+}
+
+
+def _sqlstate(err: Exception) -> str:
+    """The SQLSTATE the server sent with ``err`` ('' for an error of the client or network)."""
+    return str(getattr(err, "sqlstate", None) or "")
+
+
 _BATCH_TABLE = (
     "CREATE TEMP TABLE IF NOT EXISTS gt_batch (pos BIGINT GENERATED ALWAYS AS"
     ' IDENTITY, device TEXT COLLATE "C" NOT NULL) ON COMMIT DELETE ROWS'
@@ -443,6 +461,10 @@ class PostgresLedger(SqlStore):
                 "idle_in_transaction_session_timeout (query_timeout unless the role or database "
                 "sets a shorter one): was this process paused? The next call reconnects",
             )
+        elif isinstance(err, pg.OperationalError) and _sqlstate(err)[:2] in _SERVER_REFUSED:
+            # The server answered: it is not out of reach (psycopg makes these classes
+            # OperationalError, as it does a connection lost).
+            cls, why = _SERVER_REFUSED[_sqlstate(err)[:2]]
         elif isinstance(err, pg.OperationalError) and action == "connect":
             # (libpq's text says which: no server at the address, or its refusal of the role,
             # password or database, as "FATAL: ..."; a database created later may pass too.)
