@@ -269,3 +269,97 @@ def test_a_postgres_limit_an_administrator_set_is_named_not_taken_for_a_server_d
     finally:
         limited.close()
         other.close()
+
+
+# -- a process killed between claim and confirm -----------------------------------------------
+
+#: A service process's loop on one SQLite store: claim a batch, push and confirm half of what it
+#: holds, redeliver; each step announced before it runs ("?") and after it returned ("!"),
+#: every line ending in END, so a line the kill cut short is known to be unfinished.
+_WORKER = r"""
+import datetime as dt, random, sys
+from geotarget.ledger import SQLiteLedger
+T = dt.datetime(2026, 5, 4, 12, 0, tzinfo=dt.timezone.utc)
+store = SQLiteLedger(sys.argv[1])
+rng = random.Random(int(sys.argv[2]))
+keys = []
+for b in range(1, 10_000):
+    ids = [f"{b}:{i}" for i in range(rng.choice([10, 2_000, 20_000]))]
+    ids += [rng.randint(0, 10**6) for _ in range(len(ids) // 10)]
+    print("C?", b, "END", flush=True)
+    claims = store.claim("s/a", ids, version="s/a", at=T, lease=dt.timedelta(seconds=1))
+    print("C!", " ".join(claims.devices.tolist()), "END", flush=True)
+    keys += claims.keys().tolist()
+    rng.shuffle(keys)
+    now, keys = keys[: len(keys) // 2], keys[len(keys) // 2 :]
+    print("F?", " ".join(k.split(" ", 2)[2] for k in now), "END", flush=True)
+    store.confirm(now, at=T)
+    print("F!", "END", flush=True)
+    store.redeliver(T + dt.timedelta(seconds=b), limit=rng.choice([None, 7]))
+"""
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_process_killed_between_claim_and_confirm_loses_and_doubles_nothing(
+    seed: int, tmp_path: Path
+) -> None:
+    """SIGKILL at a random point of claims, confirmations and redeliveries; a restart reads.
+
+    The oracle is the worker's own journal: every claim it was answered is in the store, and
+    nothing it never asked for; every confirmation it was answered is confirmed, and no device
+    it never confirmed is; the one call in flight is applied whole or not at all; what is not
+    confirmed is all due once its lease has run out.
+    """
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "deliveries.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WORKER, str(path), str(seed)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    time.sleep(random.Random(seed).uniform(1.0, 3.0))
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    lines = proc.stdout.read().splitlines()
+    proc.stdout.close()
+    claimed: set[str] = set()
+    told: set[str] = set()
+    in_flight_claim: int | None = None
+    in_flight_confirm: set[str] = set()
+    for line in lines:
+        if not line.endswith("END"):
+            break  # (cut short by the kill: its call was never made)
+        tag, *words = line.split()[:-1]
+        if tag == "C?":
+            in_flight_claim = int(words[0])
+        elif tag == "C!":
+            claimed |= set(words)
+            in_flight_claim = None
+        elif tag == "F?":
+            in_flight_confirm = set(words)
+        elif tag == "F!":
+            told |= in_flight_confirm
+            in_flight_confirm = set()
+    assert claimed, "the worker was killed before its first claim returned"
+    store = SQLiteLedger(path)
+    try:
+        every = set(store.recipients("s/a").tolist())
+        pending = {d for c in store.pending("s/a") for d in c.devices.tolist()}
+        due = {d for c in store.due(T0 + dt.timedelta(days=1)) for d in c.devices.tolist()}
+    finally:
+        store.close()
+    assert claimed <= every
+    unasked = every - claimed
+    assert all(
+        d.isdigit() or (in_flight_claim is not None and d.startswith(f"{in_flight_claim}:"))
+        for d in unasked
+    ), sorted(unasked)[:5]
+    confirmed = every - pending
+    assert told <= confirmed
+    assert confirmed - told in (set(), in_flight_confirm), "a confirmation applied in part"
+    assert due == pending
