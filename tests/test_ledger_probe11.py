@@ -363,3 +363,70 @@ def test_a_process_killed_between_claim_and_confirm_loses_and_doubles_nothing(
     assert told <= confirmed
     assert confirmed - told in (set(), in_flight_confirm), "a confirmation applied in part"
     assert due == pending
+
+
+# -- a stored document another program changed -------------------------------------------------
+
+
+def test_a_stored_document_another_program_damaged_is_the_store_s_fault_not_the_caller_s(
+    tmp_path: Path,
+) -> None:
+    """A version's document cut short in the file (a hand edit, a later build, a bad restore).
+
+    Regression: reading it raised InvalidCAP ("CAP document has 1 problem"), which blames a
+    document the caller sent: a restarted service answered a batch of positions, or the same
+    alert sent again, as a bad request. It is StoreCorrupt, a StoreError, naming the incident
+    or version, and nothing is changed.
+    """
+    import shapely.geometry as sg
+
+    from geotarget import Circle, Positions, pilot
+    from geotarget.errors import InvalidCAP
+    from geotarget.regions import Region, RegionHierarchy, RegionSet
+    from geotarget.rollout import nationwide
+    from geotarget.targeting import Targeter
+
+    msg = pilot.Message(headline="Explosionsrisk", description="Lämna.", area_description="X")
+    alert = pilot.explosion(
+        identifier="SE-POL-1",
+        sender="polisen@polisen.se",
+        sent=T0,
+        area=Circle(18.06528, 59.3325, 500.0),
+        sv=msg,
+        en=msg,
+        onset=T0,
+        expires=T0 + dt.timedelta(hours=2),
+    )
+    path = tmp_path / "deliveries.db"
+    store = SQLiteLedger(path)
+    store.admit(alert, at=T0)
+    store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE gt_incidents SET document = substr(document, 1, 200)")
+        db.execute("UPDATE gt_versions SET document = substr(document, 1, 200)")
+    db.close()
+    before = _files(path)
+
+    store = SQLiteLedger(path)
+    try:
+        (incident,) = store.load_active()
+        with pytest.raises(StoreCorrupt, match=f"incident '{INC}'") as caught:
+            _ = incident.alert
+        assert not isinstance(caught.value, InvalidCAP)
+        with pytest.raises(StoreCorrupt, match=f"version '{INC}'"):
+            store.admit(alert, at=T0)  # (the feed sends it again)
+        box = sg.box(17.7, 59.2, 18.3, 59.45)
+        regions = RegionHierarchy(
+            [
+                RegionSet([Region(code="0180", name="S", level="municipality", geometry=box)]),
+                RegionSet([Region(code="SE", name="Sverige", level="country", geometry=box)]),
+            ],
+            {"0180": "SE"},
+        )
+        targeter = Targeter(regions, nationwide(), ledger=store)
+        fixes = Positions(["p1"], [18.0653], [59.3325], observed_at=T0)
+        with pytest.raises(StoreCorrupt):
+            targeter.on_positions(fixes, T0)
+    finally:
+        store.close()
+    assert _files(path) == before

@@ -22,7 +22,7 @@ from geotarget._validate import (
 )
 from geotarget._validate import shown as shown_value
 from geotarget.alerts._values import MAX_CAP_ID
-from geotarget.errors import InvalidInput, InvalidType
+from geotarget.errors import DocumentError, InvalidInput, InvalidType, StoreCorrupt
 from geotarget.positions import _MAX_ID_CHARS
 from geotarget.rollout._time import wall_time_problem
 
@@ -542,12 +542,34 @@ class Incident:
 
     @property
     def alert(self) -> Alert | None:
-        """The current version, read from :attr:`document` (None without a document)."""
+        """The current version, read from :attr:`document` (None without a document).
+
+        Raises :class:`~geotarget.errors.StoreCorrupt` for a document this build cannot read.
+        """
         if self.document is None:
             return None
-        from geotarget import cap
+        return stored_alert(self.document, f"the current version of incident {self.key!r}")
 
-        return cap.loads(self.document)
+
+def stored_alert(document: str, what: str) -> Alert:
+    """A CAP document the store holds, read back; :class:`StoreCorrupt` if it cannot be.
+
+    A document the store wrote always reads back. One that does not was changed by another
+    program, or written by a later geotarget: the fault is the store's, not the caller's
+    (never :class:`~geotarget.errors.InvalidCAP`, which blames the document a caller sent).
+    """
+    from geotarget import cap
+
+    try:
+        return cap.loads(document)
+    except (DocumentError, InvalidInput) as err:
+        said = " ".join(line.strip() for line in str(err).splitlines()[:2])
+        raise StoreCorrupt(
+            f"the delivery store holds {what} as a document this geotarget cannot read "
+            f"({shown(said, 200)}): it was changed by another program or written by a later "
+            "geotarget; restore the store from a backup, or open it with the geotarget that "
+            "wrote it"
+        ) from err
 
 
 @attrs.frozen
