@@ -54,7 +54,7 @@ def test_a_device_id_or_incident_every_store_cannot_hold_is_refused_alike(
     server cannot be reached": the whole batch was refused as if the server were down.
     """
     longest = WIDE * 256
-    incident = "s/" + WIDE * 511  # (513 characters: a sender and identifier of 256 and 256)
+    incident = WIDE * 256 + "/" + WIDE * 256  # (2,049 bytes: a sender and identifier of 256)
     ids: Any = [longest, "short", 7]
     if form == "array":
         ids = np.array([longest, "short", "7"])
@@ -71,11 +71,14 @@ def test_a_device_id_or_incident_every_store_cannot_hold_is_refused_alike(
     for length in (2_000, 3_000, 9_000):
         with pytest.raises(InvalidInput, match=r"device_ids\[0\] must be at most 256"):
             store.claim(INC, ["d" * length], version=INC, at=T0)
-    wider = "s/" + "i" * 512
-    with pytest.raises(InvalidInput, match="incident must be at most 513 characters"):
+    # The longest version id of all: a sender of 256 "/", each written "%2F" (1,025 bytes).
+    escaped = "%2F" * 256 + "/" + "i" * 256
+    assert store.claim(escaped, ["a"], version=escaped, at=T0).devices.tolist() == ["a"]
+    wider = "s/" + "i" * 2_048
+    with pytest.raises(InvalidInput, match="incident must be at most 2,049 bytes in UTF-8"):
         store.claim(wider, ["a"], version=wider, at=T0)
-    with pytest.raises(InvalidInput, match="version must be at most 513 characters"):
-        store.retract(incident, version=wider, at=T0)
+    with pytest.raises(InvalidInput, match="version must be at most 2,049 bytes"):
+        store.retract(incident, version="s/" + WIDE * 512, at=T0)
     # Nothing of the refused calls was applied; the store still works.
     assert sorted(store.recipients(incident).tolist()) == sorted([longest, "short", "7"])
     assert store.recipients(INC).tolist() == []
@@ -322,10 +325,15 @@ def test_a_process_killed_between_claim_and_confirm_loses_and_doubles_nothing(
         [sys.executable, "-c", _WORKER, str(path), str(seed)], stdout=subprocess.PIPE, text=True
     )
     assert proc.stdout is not None
-    time.sleep(random.Random(seed).uniform(1.0, 3.0))
+    lines: list[str] = []
+    while not lines or not lines[-1].startswith("C!"):  # (its first claim, however slow)
+        line = proc.stdout.readline()
+        assert line, "the worker ended before its first claim returned"
+        lines.append(line.rstrip("\n"))
+    time.sleep(random.Random(seed).uniform(0.1, 2.0))
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    lines = proc.stdout.read().splitlines()
+    lines += proc.stdout.read().splitlines()
     proc.stdout.close()
     claimed: set[str] = set()
     told: set[str] = set()
@@ -345,7 +353,6 @@ def test_a_process_killed_between_claim_and_confirm_loses_and_doubles_nothing(
         elif tag == "F!":
             told |= in_flight_confirm
             in_flight_confirm = set()
-    assert claimed, "the worker was killed before its first claim returned"
     store = SQLiteLedger(path)
     try:
         every = set(store.recipients("s/a").tolist())

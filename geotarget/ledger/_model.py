@@ -38,9 +38,11 @@ _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 #: device the stores hold is one a snapshot can hold, and every store takes it (PostgreSQL's
 #: index refuses a key past about 2,700 bytes, which it reported as a server out of reach).
 MAX_DEVICE_CHARS = _MAX_ID_CHARS
-#: The longest incident key or version id: a CAP sender and identifier (each at most
-#: :data:`~geotarget.alerts._values.MAX_CAP_ID` characters) joined by ``/``.
-MAX_TOKEN_CHARS = 2 * MAX_CAP_ID + 1
+#: The most UTF-8 bytes of an incident key or version id: that of a CAP sender and identifier
+#: of :data:`~geotarget.alerts._values.MAX_CAP_ID` characters each, joined by ``/`` (a
+#: character takes at most four bytes, and so does a sender's ``/`` or ``%`` written ``%2F``
+#: or ``%25``), which every store can hold.
+MAX_TOKEN_BYTES = 4 * MAX_CAP_ID + 1 + 4 * MAX_CAP_ID
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -132,10 +134,11 @@ def check_token(name: str, value: object) -> str:
             f"{name} must be a non-empty str without whitespace, NUL or lone surrogate, like a "
             f"CAP identifier (got {shown(value)})"
         )
-    if len(value) > MAX_TOKEN_CHARS:
+    if len(value) > MAX_TOKEN_BYTES // 4 and len(value.encode()) > MAX_TOKEN_BYTES:
         raise InvalidInput(
-            f"{name} must be at most {MAX_TOKEN_CHARS} characters, a CAP sender and identifier "
-            f"of at most {MAX_CAP_ID} each (got {shown(value)})"
+            f"{name} must be at most {MAX_TOKEN_BYTES:,} bytes in UTF-8, as the id of a CAP "
+            f"sender and identifier of at most {MAX_CAP_ID} characters each (got "
+            f"{shown(value)})"
         )
     return value
 
