@@ -118,12 +118,15 @@ class DeliveryLedger(Protocol):
         Parameters
         ----------
         incident : str
-            The incident key (no whitespace), e.g. ``"polisen@polisen.se/SE-POL-1"``.
+            The incident key (no whitespace, at most 2,049 bytes in UTF-8: the id of a CAP
+            sender and identifier), e.g. ``"polisen@polisen.se/SE-POL-1"``.
         device_ids : sequence of str or int, or numpy array
             The devices in the area; ``1`` and ``"1"`` are the same device. Text ids are
-            non-empty, valid Unicode (no lone surrogate) and hold no NUL character.
+            non-empty, valid Unicode (no lone surrogate), hold no NUL character and are at
+            most 256 characters, as a :class:`~geotarget.positions.Positions` id.
         version : str
-            The version id of the alert being delivered (no whitespace).
+            The version id of the alert being delivered (no whitespace, at most 2,049
+            bytes).
         at : datetime
             Now, timezone-aware.
         lease : timedelta, default 60 s

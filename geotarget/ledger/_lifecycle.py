@@ -25,6 +25,7 @@ from geotarget.ledger._model import (
     Transition,
     from_micros,
     micros,
+    stored_alert,
 )
 
 if TYPE_CHECKING:
@@ -193,11 +194,9 @@ def _cancelled_early(
     incident's sender and its status is the incident's (a Test Cancel never ends an Actual
     incident, another sender's Cancel never ends mine).
     """
-    from geotarget import cap
-
     named = [d for d in map(tx.remembered, dict.fromkeys(refs)) if d is not None]
     for document in [*tx.early_cancels(vids), *named]:
-        cancel = cap.loads(document)
+        cancel = stored_alert(document, f"a Cancel naming {', '.join(vids)!r}")
         allowed = (
             cancel.sender == sender if may_act_for is None else may_act_for(cancel.sender, sender)
         )
@@ -237,14 +236,13 @@ def replaced(
     another version current, which moved the delivery to it (see
     :meth:`~geotarget.ledger.DeliveryLedger.confirm`).
     """
-    from geotarget import cap
     from geotarget.alerts import MessageType
 
     if found is None or found[0] != incident or found[1] is None or row is None:
         return False
     if version in (row.version, row.cancel_version):
         return False
-    return cap.loads(found[1]).msg_type is not MessageType.CANCEL
+    return stored_alert(found[1], f"version {version!r}").msg_type is not MessageType.CANCEL
 
 
 def version_id(sender: str, identifier: str) -> str:
@@ -277,9 +275,8 @@ def same_message(document: str, alert: Alert, doc: str) -> bool:
     """
     if document == doc:
         return True
-    from geotarget import cap
 
-    stored = cap.loads(document)
+    stored = stored_alert(document, f"version {version_id(alert.sender, alert.identifier)!r}")
     return bool(stored == alert or _canonical(stored) == _canonical(alert))
 
 

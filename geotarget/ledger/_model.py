@@ -21,7 +21,9 @@ from geotarget._validate import (
     unmasked,
 )
 from geotarget._validate import shown as shown_value
-from geotarget.errors import InvalidInput, InvalidType
+from geotarget.alerts._values import MAX_CAP_ID
+from geotarget.errors import DocumentError, InvalidInput, InvalidType, StoreCorrupt
+from geotarget.positions import _MAX_ID_CHARS
 from geotarget.rollout._time import wall_time_problem
 
 if TYPE_CHECKING:
@@ -32,6 +34,15 @@ IdArray = npt.NDArray[Any]
 DeviceIds = Iterable[DeviceId] | IdArray
 
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+#: The longest text device id: that of a :class:`~geotarget.positions.Positions` id, so a
+#: device the stores hold is one a snapshot can hold, and every store takes it (PostgreSQL's
+#: index refuses a key past about 2,700 bytes, which it reported as a server out of reach).
+MAX_DEVICE_CHARS = _MAX_ID_CHARS
+#: The most UTF-8 bytes of an incident key or version id: that of a CAP sender and identifier
+#: of :data:`~geotarget.alerts._values.MAX_CAP_ID` characters each, joined by ``/`` (a
+#: character takes at most four bytes, and so does a sender's ``/`` or ``%`` written ``%2F``
+#: or ``%25``), which every store can hold.
+MAX_TOKEN_BYTES = 4 * MAX_CAP_ID + 1 + 4 * MAX_CAP_ID
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -122,6 +133,12 @@ def check_token(name: str, value: object) -> str:
         raise InvalidInput(
             f"{name} must be a non-empty str without whitespace, NUL or lone surrogate, like a "
             f"CAP identifier (got {shown(value)})"
+        )
+    if len(value) > MAX_TOKEN_BYTES // 4 and len(value.encode()) > MAX_TOKEN_BYTES:
+        raise InvalidInput(
+            f"{name} must be at most {MAX_TOKEN_BYTES:,} bytes in UTF-8, as the id of a CAP "
+            f"sender and identifier of at most {MAX_CAP_ID} characters each (got "
+            f"{shown(value)})"
         )
     return value
 
@@ -215,8 +232,20 @@ def device_batch(device_ids: DeviceIds) -> IdArray:
     return arr
 
 
+def _too_long(i: int, text: str) -> InvalidInput:
+    return InvalidInput(
+        f"device_ids[{i}] must be at most {MAX_DEVICE_CHARS} characters, as a Positions id "
+        f"(got {shown(text)})"
+    )
+
+
 def _refuse_bad_text(arr: npt.NDArray[np.str_]) -> None:
-    """Refuse text ids holding a NUL or a lone surrogate, naming the first such one."""
+    """Refuse text ids too long, or holding a NUL or a lone surrogate, naming the first one."""
+    if arr.size and arr.dtype.itemsize // 4 > MAX_DEVICE_CHARS:
+        long = np.char.str_len(arr) > MAX_DEVICE_CHARS
+        if long.any():
+            row = int(np.flatnonzero(long)[0])
+            raise _too_long(row, str(arr[row]))
     for rows, rule in (
         (nul_rows(arr), "must not contain NUL"),
         (surrogate_rows(arr), "must be valid Unicode (it holds a lone surrogate)"),
@@ -241,6 +270,8 @@ def _from_list(seq: list[Any]) -> IdArray:
                 raise InvalidInput(f"device_ids[{i}] must be a non-empty str (got '')")
             if "\x00" in d:
                 raise InvalidInput(f"device_ids[{i}] must not contain NUL (got {shown(d)})")
+            if len(d) > MAX_DEVICE_CHARS:  # (before an array as wide as it is made of all)
+                raise _too_long(i, d)
             strs = True
         else:
             if not _I64_MIN <= d <= _I64_MAX:
@@ -514,12 +545,34 @@ class Incident:
 
     @property
     def alert(self) -> Alert | None:
-        """The current version, read from :attr:`document` (None without a document)."""
+        """The current version, read from :attr:`document` (None without a document).
+
+        Raises :class:`~geotarget.errors.StoreCorrupt` for a document this build cannot read.
+        """
         if self.document is None:
             return None
-        from geotarget import cap
+        return stored_alert(self.document, f"the current version of incident {self.key!r}")
 
-        return cap.loads(self.document)
+
+def stored_alert(document: str, what: str) -> Alert:
+    """A CAP document the store holds, read back; :class:`StoreCorrupt` if it cannot be.
+
+    A document the store wrote always reads back. One that does not was changed by another
+    program, or written by a later geotarget: the fault is the store's, not the caller's
+    (never :class:`~geotarget.errors.InvalidCAP`, which blames the document a caller sent).
+    """
+    from geotarget import cap
+
+    try:
+        return cap.loads(document)
+    except (DocumentError, InvalidInput) as err:
+        said = " ".join(line.strip() for line in str(err).splitlines()[:2])
+        raise StoreCorrupt(
+            f"the delivery store holds {what} as a document this geotarget cannot read "
+            f"({shown(said, 200)}): it was changed by another program or written by a later "
+            "geotarget; restore the store from a backup, or open it with the geotarget that "
+            "wrote it"
+        ) from err
 
 
 @attrs.frozen

@@ -19,6 +19,7 @@ from geotarget.errors import (
     InvalidInput,
     MissingExtra,
     StoreBusy,
+    StoreCorrupt,
     StoreError,
     StoreFull,
     StoreReadOnly,
@@ -26,7 +27,7 @@ from geotarget.errors import (
 )
 from geotarget.ledger._batch import Payload
 from geotarget.ledger._model import IdArray, canonical_text, shown
-from geotarget.ledger._sql import _INHERITED, SCHEMA, SqlStore
+from geotarget.ledger._sql import _INHERITED, COLUMNS, SCHEMA, SqlStore, missing_columns
 
 _ADMIT_LOCK = 0x67746C65  # "gtle": one admission at a time, across every instance
 _SCHEMA_LOCK = 0x67747363
@@ -35,6 +36,24 @@ _OBJECTS = [
     *(re.search(r"IF NOT EXISTS (\w+)", stmt).group(1) for stmt in SCHEMA),  # type: ignore[union-attr]
     "gt_batch_seq",
 ]
+#: Errors the server reports that psycopg makes OperationalError, by SQLSTATE class (a full
+#: disk, 53100, is named before): what to say instead of "the server cannot be reached".
+_SERVER_REFUSED: dict[str, tuple[type[StoreError], str]] = {
+    "53": (
+        StoreUnavailable,
+        "the server lacks a resource for it, or it passed a limit set for the server, role, "
+        "database or session (memory, connections, temp_file_limit with work_mem)",
+    ),
+    "54": (StoreError, "it passed one of the server's own limits"),
+    "58": (StoreUnavailable, "the server failed a read or write of its own files"),
+}
+
+
+def _sqlstate(err: Exception) -> str:
+    """The SQLSTATE the server sent with ``err`` ('' for an error of the client or network)."""
+    return str(getattr(err, "sqlstate", None) or "")
+
+
 _BATCH_TABLE = (
     "CREATE TEMP TABLE IF NOT EXISTS gt_batch (pos BIGINT GENERATED ALWAYS AS"
     ' IDENTITY, device TEXT COLLATE "C" NOT NULL) ON COMMIT DELETE ROWS'
@@ -306,6 +325,7 @@ class PostgresLedger(SqlStore):
         back at the next call, as a new handle would make them, instead of failing every call.
         """
         if self._made(cur):
+            self._check_columns(cur)
             return
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
         for stmt in SCHEMA:
@@ -317,6 +337,35 @@ class PostgresLedger(SqlStore):
                 )
             )
         cur.execute("CREATE SEQUENCE IF NOT EXISTS gt_batch_seq")
+        self._check_columns(cur)  # (a table of the store's name made before is kept as it was)
+
+    @staticmethod
+    def _check_columns(cur: Any) -> None:
+        """Refuse a table of one of the store's names without the columns this build uses.
+
+        Another program's table, or an early build's, in the ``search_path``: every call
+        would otherwise fail with "column ... does not exist".
+        """
+        rows = cur.execute(
+            "SELECT o.name, a.attname FROM unnest(%s::text[]) AS o(name)"
+            " JOIN pg_attribute a ON a.attrelid = to_regclass(o.name)"
+            " WHERE a.attnum > 0 AND NOT a.attisdropped",
+            (sorted(COLUMNS),),
+        ).fetchall()
+        have: dict[str, set[str]] = {}
+        for table, column in rows:
+            have.setdefault(str(table), set()).add(str(column))
+        for table in sorted(COLUMNS):
+            missing = sorted(COLUMNS[table] - have.get(table, set()))
+            if missing:
+                raise StoreCorrupt(
+                    missing_columns(
+                        "PostgreSQL store",
+                        table,
+                        missing,
+                        "give the store a schema of its own (search_path)",
+                    )
+                )
 
     @staticmethod
     def _made(cur: Any) -> bool:
@@ -412,6 +461,10 @@ class PostgresLedger(SqlStore):
                 "idle_in_transaction_session_timeout (query_timeout unless the role or database "
                 "sets a shorter one): was this process paused? The next call reconnects",
             )
+        elif isinstance(err, pg.OperationalError) and _sqlstate(err)[:2] in _SERVER_REFUSED:
+            # The server answered: it is not out of reach (psycopg makes these classes
+            # OperationalError, as it does a connection lost).
+            cls, why = _SERVER_REFUSED[_sqlstate(err)[:2]]
         elif isinstance(err, pg.OperationalError) and action == "connect":
             # (libpq's text says which: no server at the address, or its refusal of the role,
             # password or database, as "FATAL: ..."; a database created later may pass too.)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import abc
 import os
+import sqlite3
 import threading
 import weakref
 from collections.abc import Callable
@@ -126,6 +127,37 @@ SCHEMA = [
         PRIMARY KEY (incident_id, kind, device)
     ){without_rowid}""",
 ]
+
+
+def schema_columns(statements: list[str]) -> dict[str, frozenset[str]]:
+    """Each table the ``CREATE TABLE`` statements make, and its columns.
+
+    Read from the tables SQLite (the standard library's, in memory) makes of them, with the
+    SQLite spelling of :data:`SCHEMA`'s placeholders; the names are the same in PostgreSQL.
+    """
+    db = sqlite3.connect(":memory:")
+    try:
+        for stmt in statements:
+            db.execute(
+                stmt.format(serial_pk="INTEGER PRIMARY KEY", device_type="", without_rowid="")
+            )
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: frozenset(r[1] for r in db.execute(f"PRAGMA table_info({t})")) for t in tables}
+    finally:
+        db.close()
+
+
+def missing_columns(store: str, table: str, missing: list[str], remedy: str) -> str:
+    """The refusal of a table of one of the store's names without the columns it uses."""
+    return (
+        f"{store}: its table {table!r} has no column {', '.join(missing)}, which this "
+        "geotarget uses: it was made by another program or an early build of geotarget, "
+        f"whose store this one cannot read; {remedy}; nothing was written to it"
+    )
+
+
+#: The columns of each table of :data:`SCHEMA`, as this build reads them.
+COLUMNS = schema_columns(SCHEMA)
 
 _KIND = {0: DeliveryKind.ALERT, 1: DeliveryKind.RETRACTION}
 _ROW_COLUMNS = (

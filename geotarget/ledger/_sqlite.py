@@ -31,7 +31,16 @@ from geotarget.errors import (
 )
 from geotarget.ledger._batch import Payload, mixed_values
 from geotarget.ledger._model import Admission, IdArray, shown
-from geotarget.ledger._sql import _DUE_FROM, _DUE_WHERE, _INHERITED, SCHEMA, Logged, SqlStore
+from geotarget.ledger._sql import (
+    _DUE_FROM,
+    _DUE_WHERE,
+    _INHERITED,
+    SCHEMA,
+    Logged,
+    SqlStore,
+    missing_columns,
+    schema_columns,
+)
 from geotarget.ledger._store import _on_disk
 
 #: The oldest SQLite supported (Ubuntu 20.04 ships 3.31.1). The store uses UPSERT (3.24), row
@@ -154,6 +163,21 @@ _LOG_TABLE = """CREATE TABLE IF NOT EXISTS gt_claim_log (
 )"""
 _LOG_INDEX = "CREATE INDEX IF NOT EXISTS gt_claim_log_incident ON gt_claim_log (incident_id)"
 _LOG_INT = np.dtype("<i8")
+_META_TABLE = "CREATE TABLE IF NOT EXISTS gt_meta (name TEXT PRIMARY KEY, value INTEGER)"
+#: The store's statements as this build runs them on SQLite.
+_STATEMENTS = [
+    *(
+        stmt.format(serial_pk="INTEGER PRIMARY KEY", device_type="", without_rowid=" WITHOUT ROWID")
+        for stmt in SCHEMA
+    ),
+    _META_TABLE,
+    _LOG_TABLE,
+    _LOG_INDEX,
+]
+
+
+#: The columns of each table of the store, as this build reads them.
+_COLUMNS = schema_columns([*SCHEMA, _META_TABLE, _LOG_TABLE])
 #: Every table and index of the store's schema (``CREATE ... IF NOT EXISTS``): a file holding
 #: them all (and ``gt_meta``'s rows) opens without a write.
 _OBJECTS = frozenset(
@@ -492,6 +516,7 @@ class SQLiteLedger(SqlStore):
         except sqlite3.Error as err:
             raise _store_error(err, self.path, "open", self._busy_timeout) from err
         try:
+            self._check_tables()  # (before the switch to WAL, which writes the file's header)
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreReadOnly(
@@ -532,9 +557,60 @@ class SQLiteLedger(SqlStore):
             self._check_format(meta["format"])
         return meta.keys() >= {"batch", "format"}
 
+    def _check_tables(self) -> None:
+        """Refuse another program's database, or tables of the store's names it cannot use.
+
+        Plain reads, before anything is written: a file some other program made (a
+        GeoPackage, an app's database given by mistake) must not get the store's tables
+        added to it, and a table of one of the store's names without the columns this build
+        uses (made by another program, or by an early build of geotarget) would open and then
+        fail every call.
+        """
+        rows = self._db.execute(
+            "SELECT name, type FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+        ).fetchall()
+        tables = {str(name) for name, kind in rows if kind == "table"}
+        others = sorted(tables - _COLUMNS.keys())
+        if others and "gt_incidents" not in tables:
+            listed = ", ".join(map(repr, others[:5])) + (", …" if len(others) > 5 else "")
+            raise StoreCorrupt(
+                f"SQLite store {str(self.path)!r}: the file is a database of another program "
+                f"({len(others):,} table(s) of its own: {listed}; no delivery store): give the "
+                "store a file of its own; nothing was written to it"
+            )
+        for name, kind in sorted(rows):
+            if name not in _COLUMNS:
+                continue
+            if kind != "table":
+                raise StoreCorrupt(
+                    f"SQLite store {str(self.path)!r}: {name!r} is a {kind} in the file, where "
+                    "the store keeps a table of that name: the file was made by another "
+                    "program; give the store a file of its own; nothing was written to it"
+                )
+            have = {r[1] for r in self._db.execute(f"PRAGMA table_info({name})")}
+            missing = sorted(_COLUMNS[name] - have)
+            if missing:
+                raise StoreCorrupt(
+                    missing_columns(
+                        f"SQLite store {str(self.path)!r}",
+                        name,
+                        missing,
+                        "give the store a new file",
+                    )
+                )
+        if "gt_meta" in tables:
+            for (found,) in self._db.execute("SELECT value FROM gt_meta WHERE name = 'format'"):
+                self._check_format(found)
+
     def _check_format(self, found: object) -> None:
         """Refuse a file whose ``gt_meta`` format is not one this build reads."""
-        if not isinstance(found, int) or found > FORMAT:
+        if not isinstance(found, int) or isinstance(found, bool):
+            raise StoreCorrupt(
+                f"SQLite store {str(self.path)!r}: its format in gt_meta is {shown(found)}, "
+                "not a format number geotarget writes: the file was made by another program; "
+                "give the store a file of its own"
+            )
+        if found > FORMAT:
             raise StoreUnavailable(
                 f"SQLite store {str(self.path)!r}: its format is {found!r}, newer than "
                 f"this geotarget reads ({FORMAT}): open it with the geotarget that "
@@ -544,21 +620,12 @@ class SQLiteLedger(SqlStore):
     def _make(self) -> None:
         """Create what is missing of the store's schema (one write transaction)."""
         with self._tx(durable=True) as cur:
-            for stmt in SCHEMA:
-                cur.execute(
-                    stmt.format(
-                        serial_pk="INTEGER PRIMARY KEY",
-                        device_type="",  # no affinity: integers stay integers
-                        without_rowid=" WITHOUT ROWID",
-                    )
-                )
-            cur.execute("CREATE TABLE IF NOT EXISTS gt_meta (name TEXT PRIMARY KEY, value INTEGER)")
+            for stmt in _STATEMENTS:  # (device: no affinity, so integers stay integers)
+                cur.execute(stmt)
             cur.execute("INSERT OR IGNORE INTO gt_meta VALUES ('batch', 0)")
             cur.execute("INSERT OR IGNORE INTO gt_meta VALUES ('format', ?)", (FORMAT,))
             (found,) = cur.execute("SELECT value FROM gt_meta WHERE name = 'format'").fetchone()
             self._check_format(found)
-            cur.execute(_LOG_TABLE)
-            cur.execute(_LOG_INDEX)
 
     def _connect(self) -> sqlite3.Connection:
         """A new connection to the file, set up as the store uses it."""
