@@ -116,7 +116,7 @@ from geotarget.ledger import (
     _lifecycle,
 )
 from geotarget.ledger._lifecycle import first_difference, replaces, version_id
-from geotarget.ledger._model import lease_micros, micros
+from geotarget.ledger._model import lease_micros, micros, stored_alert
 from geotarget.ledger._sql import DEFAULT_LEASE
 from geotarget.ledger._store import admit_behind
 from geotarget.matcher import PositionIndex
@@ -217,9 +217,8 @@ def _policy_type_error(policy: object) -> InvalidType:
 
 def _duplicate(stored_document: str | None, alert: Alert) -> DuplicateIdentifier:
     """The error for ``alert``'s version id, first stored as ``stored_document``, re-used."""
-    from geotarget import cap
-
-    field, first, now = first_difference(cap.loads(stored_document or ""), alert)
+    stored = stored_alert(stored_document or "", f"version {alert.sender}/{alert.identifier}")
+    field, first, now = first_difference(stored, alert)
     return DuplicateIdentifier(
         alert.sender, alert.identifier, field, _field_text(first), _field_text(now)
     )
@@ -1307,10 +1306,9 @@ class Targeter:
         found = self.ledger.lookup_version(delivered)
         if found is None or found[1] is None:
             return False
-        from geotarget import cap
         from geotarget._index.within import first_not_within
 
-        earlier = cap.loads(found[1])
+        earlier = stored_alert(found[1], f"version {delivered}")
         recognised = self.recognition.recognise(earlier)
         if recognised is None or recognised.kind != kind:
             return False
@@ -1799,8 +1797,6 @@ class Targeter:
         """
         if alert.msg_type is not MessageType.UPDATE or alert.area is not None:
             return None, True
-        from geotarget import cap
-
         if dry is None:
             # Admitted over a read-only view (a no-op for a version the ledger holds): a
             # version of another incident that its references link is one of its incident's.
@@ -1825,7 +1821,7 @@ class Targeter:
             if found is None or found[0] != key or found[1] is None:
                 final = False
                 continue
-            earlier = cap.loads(found[1])
+            earlier = stored_alert(found[1], f"version {vid}")
             if earlier.area is None:
                 todo.extend(earlier.references)
             elif best is None or replaces(earlier, best[1], best[0].sent, best[2], lookup):
