@@ -104,7 +104,8 @@ VALUE)``,
 ``field`` (``lat[1]``), ``rule`` and ``value`` (as the message shows it). An alert version id
 re-used for other content (``DuplicateIdentifier``) is a 409 naming the first difference as
 ``field``, with its value first stored as ``stored`` and in this request as ``received``, an
-unknown path a 404 naming the endpoints, a method an endpoint does not take a 405
+unknown path a 404 naming the endpoints (an endpoint's path with a trailing slash too, naming
+the endpoint: never a redirect), a method an endpoint does not take a 405
 with ``Allow``, a fault of the service a 500 naming only the exception's class (its message may
 quote anything; the log has the traceback).
 
@@ -259,6 +260,8 @@ MAX_INFLIGHT = _env_whole("GEOTARGET_MAX_INFLIGHT", 2 * MAX_POSITIONS_BODY, "byt
 #: of them used up the process's file descriptors.
 BODY_SECONDS = _env_whole("GEOTARGET_BODY_SECONDS", 60, "seconds")
 
+#: The paths of the service's endpoints.
+_PATHS = ("/alerts", "/positions", "/confirm", "/redeliver", "/explain", "/ready")
 #: The service's endpoints, as an unknown path's 404 names them.
 ENDPOINTS = (
     "POST /alerts, POST /positions, POST /confirm, POST /redeliver, GET /explain and GET /ready"
@@ -1505,6 +1508,9 @@ def create_app(
     async def explain(request: Request) -> Response:
         _takes(request, ("incident", "device", "at"))
         device = _param(request, "device")
+        # (?at= first, as every endpoint reads its query before anything else: a bad one was
+        # answered 404 for an unknown incident, or 503 while the store was down.)
+        at = _at(request)
         incident = await run_in_threadpool(store.incident, _param(request, "incident"))
         alert = incident.alert if incident is not None else None
         if alert is None:
@@ -1515,7 +1521,7 @@ def create_app(
                 " alert of it was received): nothing to explain",
                 "NotFound",
             )
-        at, index = _at(request), current["index"]
+        index = current["index"]
         # In a worker thread, as every other request's work: over a million devices a preview
         # took most of a second, which on the event loop stopped every other request.
         answer = await run_in_threadpool(why, alert, device, index.positions, at)
@@ -1612,10 +1618,18 @@ def create_app(
                 dict(allow),
             )
         if status == 404:
+            path = request.url.path
+            hint = ""
+            if path != "/" and path.rstrip("/") in _PATHS:
+                # (Starlette redirected /alerts/ to /alerts with a 307 and an empty body: a
+                # feed posting there, curl without -L, saw no answer and its alert went to
+                # nobody, and behind a TLS proxy the redirect named plain http://.)
+                hint = f" ({path.rstrip('/')} is one: without the trailing slash)"
             return _problem(
                 request,
                 404,
-                f"{asked}: no such endpoint; the service has {ENDPOINTS}",
+                f"{asked}: no such endpoint{hint}; the service has {ENDPOINTS}; nothing was"
+                " applied",
                 "NotFound",
             )
         return _problem(request, status, str(getattr(exc, "detail", "")), "HTTPException")
@@ -1649,7 +1663,7 @@ def create_app(
         await in_flight.wait_idle(STOPPING_SECONDS)
         store.close()
 
-    return Starlette(
+    service = Starlette(
         routes=[
             Route("/alerts", alerts, methods=["POST"]),
             Route("/positions", positions, methods=["POST"]),
@@ -1674,6 +1688,10 @@ def create_app(
         middleware=[Middleware(_AnswersWhenStopped, requests=in_flight)],
         lifespan=lifespan,
     )
+    # A path with a trailing slash (or without one) that is not an endpoint is a 404 naming
+    # the endpoint, never a redirect (see no_route).
+    service.router.redirect_slashes = False
+    return service
 
 
 @contextmanager

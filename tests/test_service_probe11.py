@@ -1,0 +1,144 @@
+"""The reference service as operators run it (probe 11): its paths, its query, its load run.
+
+A CAP feed configured with ``/alerts/`` (a trailing slash), ``GET /explain`` with a bad ``?at=``
+while the store cannot answer, and ``python -m examples.service.load`` pointed at a PostgreSQL
+store (a DSN with a password, a server not up) or run beside a policy that refuses its alerts.
+The oracle: what ``docs/delivery.rst`` promises, and the store read directly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+from service_helpers import service_module
+from starlette.testclient import TestClient
+
+from geotarget import Circle, alerts, cap
+from geotarget.errors import StoreUnavailable
+from geotarget.ledger import SQLiteLedger
+
+AT = dt.datetime(2026, 5, 4, 21, 30, tzinfo=dt.timezone.utc)
+CENTRE = (18.06528, 59.3325)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _service() -> Any:
+    return service_module("app.py", "_geotarget_service_probe11")
+
+
+def _load() -> Any:
+    return service_module("load.py", "_geotarget_service_load_probe11")
+
+
+def _alert(identifier: str = "SE-POL-1") -> bytes:
+    msg = alerts.Message(
+        headline="Explosionsrisk", description="Lämna området.", area_description="Sergels torg"
+    )
+    alert = alerts.explosion(
+        identifier=identifier,
+        sender="polisen@polisen.se",
+        sent=AT,
+        area=Circle(*CENTRE, 500.0),
+        sv=msg,
+        en=msg,
+        onset=AT,
+        expires=AT + dt.timedelta(hours=2),
+    )
+    return cap.dumps(alert).encode()
+
+
+def _batch(ids: list[str]) -> dict[str, Any]:
+    return {
+        "ids": ids,
+        "lon": [CENTRE[0]] * len(ids),
+        "lat": [CENTRE[1]] * len(ids),
+        "accuracy_m": [5.0] * len(ids),
+        "observed_at": [AT.isoformat()] * len(ids),
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/alerts/"),
+        ("POST", "/positions/"),
+        ("POST", "/confirm/"),
+        ("POST", "/redeliver/"),
+        ("GET", "/explain/"),
+        ("GET", "/ready/"),
+    ],
+)
+def test_a_path_with_a_trailing_slash_is_a_404_naming_the_endpoint_not_a_redirect(
+    tmp_path: Path, method: str, path: str
+) -> None:
+    """``POST /alerts/`` answers 404 naming ``/alerts``: it was a 307 with an empty body.
+
+    Starlette redirected it to ``/alerts``: a feed that does not follow redirects (``curl``
+    without ``-L``, many HTTP libraries for a POST) got no answer it could read and its alert
+    went to nobody, and behind a proxy that ends TLS the redirect named ``http://`` and the
+    proxy's inner host. A client that follows it sends the body a second time.
+    """
+    store = SQLiteLedger(tmp_path / "deliveries.db")
+    with TestClient(_service().create_app(store), follow_redirects=False) as client:
+        assert client.post("/positions", params={"at": AT.isoformat()}, json=_batch(["p1"]))
+        body = _alert() if path == "/alerts/" else b"{}"
+        r = client.request(method, path, params={"at": AT.isoformat()}, content=body)
+        assert r.status_code == 404, (r.status_code, r.headers, r.text)
+        assert "location" not in r.headers
+        endpoint = path.rstrip("/")
+        assert f"({endpoint} is one: without the trailing slash)" in r.text, r.text
+        assert "nothing was applied" in r.text
+        problem = client.request(
+            method, path, content=body, headers={"Accept": "application/problem+json"}
+        ).json()
+        assert problem["status"] == 404 and problem["error"] == "NotFound"
+        assert problem["instance"] == path
+        # Nothing of the alert reached the store (a redirect followed would have delivered it).
+        assert store.load_active() == []
+
+
+def test_an_unknown_path_still_names_the_endpoints_without_a_hint(tmp_path: Path) -> None:
+    """A path that is no endpoint with or without the slash gets no trailing-slash hint."""
+    store = SQLiteLedger(tmp_path / "deliveries.db")
+    with TestClient(_service().create_app(store), follow_redirects=False) as client:
+        for path in ("/alert/", "/", "/alerts/x", "/ready/x/"):
+            r = client.get(path)
+            assert r.status_code == 404 and "without the trailing slash" not in r.text, r.text
+            assert "GET /ready" in r.text
+
+
+class _Down:
+    """A store that is down: every call fails as a PostgreSQL server that is not up."""
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        def call(*args: Any, **kw: Any) -> Any:
+            raise StoreUnavailable("PostgreSQL store: the server cannot be reached (test)")
+
+        return call
+
+
+def test_explain_refuses_a_bad_at_before_it_asks_the_store(tmp_path: Path) -> None:
+    """``GET /explain?at=yesterday`` is a 400 naming ``at``, whatever the store says.
+
+    It read ``?at=`` only once the store had found the incident: for an unknown incident the
+    answer was a 404 about the incident, and while the store was down a 503, so a client's
+    mistake looked like the service's (every other endpoint reads its query first).
+    """
+    service = _service()
+    query = {"incident": "polisen@polisen.se/NOPE", "device": "p1", "at": "yesterday"}
+    store = SQLiteLedger(tmp_path / "deliveries.db")
+    with TestClient(service.create_app(store)) as client:
+        r = client.get("/explain", params=query)
+        assert r.status_code == 400 and r.text.startswith("at must be an ISO 8601"), r.text
+    with TestClient(service.create_app(_Down())) as client:
+        r = client.get("/explain", params=query)
+        assert r.status_code == 400 and r.text.startswith("at must be an ISO 8601"), r.text
+        # (a good ?at= then meets the store, as before)
+        r = client.get("/explain", params={**query, "at": AT.isoformat()})
+        assert r.status_code == 503 and "cannot be reached" in r.text, r.text
