@@ -142,3 +142,91 @@ def test_explain_refuses_a_bad_at_before_it_asks_the_store(tmp_path: Path) -> No
         # (a good ?at= then meets the store, as before)
         r = client.get("/explain", params={**query, "at": AT.isoformat()})
         assert r.status_code == 503 and "cannot be reached" in r.text, r.text
+
+
+SECRET = "s3cret-not-for-logs"
+
+
+# (While the service starts, each refused connect leaves its socket to the collector, inside
+# the HTTP client: ResourceWarnings of the client's, not of the run's files.)
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_the_load_run_does_not_print_a_dsns_password(
+    postgres_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The report of a run over ``--store DSN`` names the store without the DSN.
+
+    It printed the DSN whole, password included, to the terminal or the CI log of whoever ran
+    it against the store the instances share. (The throw-away cluster trusts its socket: the
+    password is taken and not checked.)
+    """
+    load = _load()
+    got = load.run(
+        store=f"{postgres_dsn} password={SECRET}",
+        rate=0,
+        batches=2,
+        devices=50,
+        n_alerts=1,
+        updates_every=0,
+        clients=1,
+    )
+    assert got["batches"] == 2 and got["deliveries"] > 0
+    shown = load.report(got)
+    assert SECRET not in shown and SECRET not in repr(got)
+    assert "a PostgreSQL DSN (not shown: it may hold a password)" in shown
+    assert SECRET not in capsys.readouterr().out
+    # A file path is shown as given (nothing secret in it).
+    assert load._store_named("/var/lib/geotarget/deliveries.db").endswith("deliveries.db")
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_the_load_run_says_why_the_service_was_not_ready(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store the service cannot reach stops the run with ``/ready``'s answer, no password.
+
+    The service starts without its store (it answers 503 naming the cause, and opens the store
+    once it can): the run waited its minute and said "the service did not answer in 60 s",
+    where the service had answered all along why it was not ready.
+    """
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    load = _load()
+    monkeypatch.setattr(load, "READY_SECONDS", 1.0)
+    with pytest.raises(SystemExit) as stopped:
+        load.run(
+            store=f"postgresql://svc:{SECRET}@127.0.0.1:1/alerts",
+            rate=0,
+            batches=1,
+            devices=10,
+            n_alerts=1,
+            updates_every=0,
+            clients=1,
+        )
+    said = str(stopped.value.code)
+    assert said.startswith("the service was not ready in 1 s: GET /ready answered 503: "), said
+    assert "PostgreSQL store: connect failed" in said and SECRET not in said
+    assert list(tmp_path.iterdir()) == []  # (its socket's directory goes with it)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_the_load_run_stops_when_the_policy_refuses_its_alerts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beside a policy that does not deliver Explosions, the run stops naming the verdict.
+
+    The service it starts reads ``GEOTARGET_POLICY`` from the run's environment (the operator's
+    own, on the production machine, as the docs advise): there the load's alerts reached
+    nobody, and the run printed fixes per second and "0 deliveries confirmed" as its result.
+    """
+    pilot = (ROOT / "docs" / "examples" / "pilot_policy.toml").read_text(encoding="utf-8")
+    head = "[kinds.explosion]\nkilled = false\n"
+    assert head in pilot
+    policy = tmp_path / "policy.toml"
+    policy.write_text(pilot.replace(head, "[kinds.explosion]\nkilled = true\n"), "utf-8")
+    monkeypatch.setenv("GEOTARGET_POLICY", str(policy))
+    with pytest.raises(SystemExit) as stopped:
+        _load().run(rate=0, batches=2, devices=50, n_alerts=1, updates_every=0, clients=1)
+    said = str(stopped.value.code)
+    assert said.startswith("the service did not deliver alert LOAD-0: "), said
+    assert "DELIVER:" not in said and "nothing was measured" in said
