@@ -9,6 +9,7 @@ The oracle: what ``docs/delivery.rst`` promises, and the store read directly.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -230,3 +231,60 @@ def test_the_load_run_stops_when_the_policy_refuses_its_alerts(
     said = str(stopped.value.code)
     assert said.startswith("the service did not deliver alert LOAD-0: "), said
     assert "DELIVER:" not in said and "nothing was measured" in said
+
+
+@pytest.mark.parametrize(
+    ("content_type", "said"),
+    [
+        ("application/json; charset=ISO-8859-1", '; its Content-Type\'s charset="iso-8859-1"'),
+        (
+            'application/json; charset="windows-1252"',
+            '; its Content-Type\'s charset="windows-1252"',
+        ),
+        ("application/json", ""),
+    ],
+)
+def test_a_json_body_not_in_utf8_is_a_400_naming_the_byte_and_the_charset(
+    tmp_path: Path, content_type: str, said: str
+) -> None:
+    """A batch in Latin-1 (a Windows export, ``charset=ISO-8859-1``) is refused naming UTF-8.
+
+    It answered "request body must be a JSON object ('utf-8' codec can't decode byte 0xe4 in
+    position 11: invalid continuation byte)" of a body that is a JSON object: the rule broken
+    (RFC 8259: JSON between systems is UTF-8) was not named, nor the header's charset, which
+    the service does not convert, and a problem carried no field, rule or value. Only the byte is shown: the bytes
+    around it may be coordinates.
+    """
+    batch = _batch(["Lämna-1"])
+    batch["lon"], batch["lat"] = [18.0712345], [59.3312345]
+    body = json.dumps(batch, ensure_ascii=False).encode("latin-1")
+    offset = body.index(b"\xe4")
+    store = SQLiteLedger(tmp_path / "deliveries.db")
+    with TestClient(_service().create_app(store)) as client:
+        r = client.post(
+            "/positions",
+            params={"at": AT.isoformat()},
+            content=body,
+            headers={"Content-Type": content_type, "Accept": "application/problem+json"},
+        )
+        assert r.status_code == 400, r.text
+        problem = r.json()
+        assert problem["field"] == "request body"
+        assert problem["rule"] == (
+            f"must be a JSON object in UTF-8 (RFC 8259 section 8.1: send it in UTF-8{said}"
+            f"{' is not converted' if said else ''})"
+        )
+        assert problem["value"] == (
+            f"byte 0xE4 at offset {offset:,}, not UTF-8: invalid continuation byte"
+        )
+        assert "18.07" not in r.text and "59.33" not in r.text
+        # /confirm reads its body the same way
+        r = client.post(
+            "/confirm",
+            params={"at": AT.isoformat()},
+            content='{"keys": ["a b Lämna"]}'.encode("latin-1"),
+            headers={"Content-Type": content_type},
+        )
+        assert r.status_code == 400 and r.text.startswith(
+            "request body must be a JSON object in UTF-8"
+        )

@@ -48,7 +48,8 @@ alerts at once. The latest snapshot of device positions is an immutable
 
 Each endpoint takes ``?at=`` (ISO 8601 with an offset) for reproducible runs; it defaults to
 now. A request the service cannot read answers 400 naming the field, the value and the rule,
-never a 500: a query parameter the endpoint does not take or given twice, not JSON, a member
+never a 500: a query parameter the endpoint does not take or given twice, not JSON (or not
+UTF-8: the first other byte named, and a ``charset`` the header gives), a member
 named twice in one object (readers differ on which value counts: none is taken), a missing or
 non-list column (``accuracy_m`` included), a member the endpoint does not take, a value of the
 wrong JSON type in a column (a bool or a text among coordinates, a list anywhere: ``lon[3] must
@@ -735,14 +736,45 @@ def _members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return data
 
 
-def _json(body: bytes) -> Any:
+def _charset(request: Request) -> str:
+    """The ``charset`` parameter of the request's ``Content-Type``, lower case, or ``""``."""
+    for param in request.headers.get("content-type", "").split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower()
+    return ""
+
+
+def _not_unicode(err: UnicodeDecodeError, charset: str) -> InvalidInput:
+    """The 400 for a JSON body that is not in the Unicode encoding it starts in (UTF-8).
+
+    It said "request body must be a JSON object ('utf-8' codec can't decode byte 0xe4 in
+    position 11: ...)" of a JSON object in Latin-1: a rule the body kept. Only the byte is
+    shown (the bytes around it may be coordinates).
+    """
+    sent = ""
+    if charset and charset.replace("-", "").replace("_", "") not in ("utf8", "utf16", "utf32"):
+        sent = f"; its Content-Type's charset={_shown(charset)} is not converted"
+    byte = err.object[err.start : err.start + 1]
+    return InvalidInput(
+        "request body must be a JSON object in UTF-8 (RFC 8259 section 8.1: send it in"
+        f" UTF-8{sent})"
+        f" (got byte 0x{byte.hex().upper()} at offset {err.start:,}, not"
+        f" {err.encoding.upper()}: {err.reason})"
+    )
+
+
+def _json(body: bytes, charset: str = "") -> Any:
     """The body as JSON; an integer past Python's conversion limit is named where it is.
 
     A member name given twice in one object is refused, naming it (see :func:`_members`).
+    ``charset`` is the request's (:func:`_charset`), named when the body is not UTF-8.
     """
     try:
         return json.loads(body, object_pairs_hook=_members)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+    except UnicodeDecodeError as err:
+        raise _not_unicode(err, charset) from None
+    except (json.JSONDecodeError, RecursionError) as err:
         raise InvalidInput(
             f"request body must be a JSON object ({_plain(str(err)[:200])})"
         ) from None
@@ -768,7 +800,7 @@ SHOWN_MEMBERS = 10
 
 
 def _json_object(
-    body: bytes, required: tuple[str, ...], why: dict[str, str] | None = None
+    body: bytes, required: tuple[str, ...], why: dict[str, str] | None = None, charset: str = ""
 ) -> dict[str, Any]:
     """The body as a JSON object with exactly the ``required`` members.
 
@@ -776,7 +808,7 @@ def _json_object(
     not ignored (a column under another name, such as ``hAcc`` for ``accuracy_m``, would
     otherwise be dropped without a word), all of them named, sorted.
     """
-    data = _json(body)
+    data = _json(body, charset)
     if not isinstance(data, dict):
         raise InvalidInput(f"request body must be a JSON object (got {_shown(data)})")
     for name in required:
@@ -1417,7 +1449,7 @@ def create_app(
         at = _at(request)
         with budget.hold(request) as held:
             body = await _body(request, MAX_POSITIONS_BODY, held)
-            data = _json_object(body, _POSITION_COLUMNS, _POSITION_WHY)
+            data = _json_object(body, _POSITION_COLUMNS, _POSITION_WHY, _charset(request))
             del body  # (the parsed batch is what the request holds now)
             return JSONResponse(await _applying(request, submit_positions, data, at))
 
@@ -1459,7 +1491,7 @@ def create_app(
         at = _at(request)
         with budget.hold(request) as held:
             body = await _body(request, MAX_POSITIONS_BODY, held)
-            keys = _keys(_json_object(body, ("keys",)))
+            keys = _keys(_json_object(body, ("keys",), charset=_charset(request)))
             held.up_to(held.size + _fixed_width(keys, budget.limit))
             del body
             done = await _applying(request, targeter.confirm, keys, at)
