@@ -288,3 +288,91 @@ def test_a_json_body_not_in_utf8_is_a_400_naming_the_byte_and_the_charset(
         assert r.status_code == 400 and r.text.startswith(
             "request body must be a JSON object in UTF-8"
         )
+
+
+def _explosion(identifier: str, radius: float, sent: dt.datetime, **kw: Any) -> bytes:
+    msg = alerts.Message(
+        headline="Explosionsrisk", description="Lämna området.", area_description="Norrmalm"
+    )
+    alert = alerts.explosion(
+        identifier=identifier,
+        sender="polisen@polisen.se",
+        sent=sent,
+        area=Circle(*CENTRE, radius),
+        sv=msg,
+        en=msg,
+        onset=AT,
+        expires=AT + dt.timedelta(hours=2),
+    )
+    if kw:
+        import attrs
+
+        alert = attrs.evolve(alert, **kw)
+    return cap.dumps(alert).encode()
+
+
+def test_an_alert_the_blast_radius_guard_holds_is_sent_with_confirm(tmp_path: Path) -> None:
+    """``POST /alerts?confirm=true`` sends an alert (or Update) the guard held as BLAST_RADIUS.
+
+    The answer said "confirm to send anyway", and the service took no ``confirm``: an
+    Explosion over the pilot's 100 km² could not be sent through it at all, and an Update
+    that widened a delivered one held its incident dark (nobody entering even the area
+    delivered before was told) until another Update replaced it. The oracle: each device's
+    distance from the centre by pyproj's geodesic (no device within 100 m of an edge).
+    """
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    rings = [300.0, 2_000.0, 6_500.0, 9_000.0, 12_000.0]  # metres from the centre
+    ids, lon, lat = [], [], []
+    for r in rings:
+        for azimuth in range(0, 360, 30):
+            x, y, _ = geod.fwd(CENTRE[0], CENTRE[1], azimuth, r)
+            ids.append(f"r{int(r)}-{azimuth}")
+            lon.append(x)
+            lat.append(y)
+    batch = {**_batch(ids), "lon": lon, "lat": lat}
+
+    metres = {
+        d: geod.inv(CENTRE[0], CENTRE[1], x, y)[2] for d, x, y in zip(ids, lon, lat, strict=True)
+    }
+
+    def within(radius: float) -> set[str]:
+        assert all(abs(m - radius) > 100.0 for m in metres.values())
+        return {d for d, m in metres.items() if m < radius}
+
+    q = {"at": AT.isoformat()}
+    store = SQLiteLedger(tmp_path / "deliveries.db")
+    with TestClient(_service().create_app(store)) as client:
+        assert client.post("/positions", params=q, json=batch).status_code == 200
+        # An Alert of 1 km is delivered at once (π km², under the guard).
+        first = client.post("/alerts", params=q, content=_explosion("E-1", 1_000.0, AT)).json()
+        assert first["verdict"] == "DELIVER"
+        assert {d["device"] for d in first["deliveries"]} == within(1_000.0)
+        # Its Update to 7 km (154 km²) is held: nobody new, and the answer says how to send it.
+        ref = alerts.Reference(sender="polisen@polisen.se", identifier="E-1", sent=AT)
+        update = _explosion(
+            "E-2",
+            7_000.0,
+            AT + dt.timedelta(minutes=1),
+            msg_type=alerts.MessageType.UPDATE,
+            references=(ref,),
+        )
+        held = client.post("/alerts", params=q, content=update).json()
+        assert held["verdict"] == "BLAST_RADIUS" and held["deliveries"] == []
+        assert "POST the same document to /alerts?confirm=true" in held["reason"]
+        # Not a flag it reads loosely.
+        bad = client.post("/alerts", params={**q, "confirm": "yes"}, content=update)
+        assert bad.status_code == 400 and "query parameter 'confirm' must be true" in bad.text
+        # Confirmed: the Update reaches every device within 7 km not told before.
+        sent = client.post("/alerts", params={**q, "confirm": "true"}, content=update).json()
+        assert sent["verdict"] == "DELIVER", sent
+        told = {d["device"] for d in sent["deliveries"]}
+        assert within(7_000.0) - within(1_000.0) <= told <= within(7_000.0)
+        # And a new Explosion of 10 km, held (?confirm=false is the default), then sent.
+        wide = _explosion("W-1", 10_000.0, AT)
+        for query in (q, {**q, "confirm": "false"}):
+            held = client.post("/alerts", params=query, content=wide).json()
+            assert held["verdict"] == "BLAST_RADIUS" and held["deliveries"] == []
+        sent = client.post("/alerts", params={**q, "confirm": "true"}, content=wide).json()
+        assert {d["device"] for d in sent["deliveries"]} == within(10_000.0)

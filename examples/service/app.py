@@ -15,7 +15,10 @@ alerts at once. The latest snapshot of device positions is an immutable
                       version again claims only what is not claimed yet. ``next_change``
                       (ISO 8601, or null): when an alert that reached nobody yet may reach
                       people (its onset, the phase that enables its kind or its regions);
-                      ``POST /redeliver`` then delivers it.
+                      ``POST /redeliver`` then delivers it. ``?confirm=true`` sends one the
+                      blast-radius guard held (``BLAST_RADIUS``: its area or recipients over
+                      its kind's limits), as ``Targeter.receive(confirm=True)``: POST the same
+                      document again with it.
 ``POST /positions``   a batch of fixes (JSON columns of one length): ``{"ids": [...], "lon":
                       [...], "lat": [...], "accuracy_m": [...], "observed_at": [...]}`` — ids
                       texts or integers, WGS84 degrees (null: no fix), the horizontal
@@ -981,6 +984,19 @@ def _limit(request: Request) -> int:
     return int(raw)
 
 
+def _confirmed(request: Request) -> bool:
+    """``?confirm=`` of ``POST /alerts``: ``true`` sends an alert the blast-radius guard holds."""
+    raw = _query(request, "confirm")
+    if raw is None or raw == "false":
+        return False
+    if raw != "true":
+        raise InvalidInput(
+            "query parameter 'confirm' must be true (send an alert the blast-radius guard"
+            f" holds, BLAST_RADIUS, anyway) or false, the default (got {_shown(raw)})"
+        )
+    return True
+
+
 def _param(request: Request, name: str) -> str:
     value = _query(request, name)
     if value is None:
@@ -1419,22 +1435,28 @@ def create_app(
     retained = _Retained(RETAINED_FIXES)
 
     async def alerts(request: Request) -> Response:
-        _takes(request, ("at",))
+        _takes(request, ("at", "confirm"))
         at = _at(request)  # (the query is read first: a bad one is refused before the body)
+        confirm = _confirmed(request)
         with budget.hold(request) as held:
             body = await _body(request, MAX_ALERT_BODY, held, "CAP document")
-            return JSONResponse(await _applying(request, submit_alert, body, at))
+            return JSONResponse(await _applying(request, submit_alert, body, at, confirm))
 
-    def submit_alert(document: bytes, at: dt.datetime) -> dict[str, Any]:
+    def submit_alert(document: bytes, at: dt.datetime, confirm: bool) -> dict[str, Any]:
         # Every device's latest fix this process took, not only the latest batch's.
         index, rest = targeted()
-        result = targeter.receive(document, index, at)
+        result = targeter.receive(document, index, at, confirm=confirm)
         told = _deliveries([result.claims]) if result.claims is not None else []
         if rest is not None and result.verdict is Verdict.DELIVER:
             told += _streamed(targeter.on_positions(rest, at))
+        reason = result.reason
+        if result.verdict is Verdict.BLAST_RADIUS:
+            # (The library's "confirm to send anyway" named a call the service did not offer:
+            # a held alert could not be sent, and a held Update kept its incident dark.)
+            reason += " (through this service: POST the same document to /alerts?confirm=true)"
         return {
             "verdict": result.verdict.value,
-            "reason": result.reason,
+            "reason": reason,
             "incident": result.incident,
             "alert": result.alert_id,
             "kind": result.kind,
