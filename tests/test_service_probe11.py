@@ -376,3 +376,70 @@ def test_an_alert_the_blast_radius_guard_holds_is_sent_with_confirm(tmp_path: Pa
             assert held["verdict"] == "BLAST_RADIUS" and held["deliveries"] == []
         sent = client.post("/alerts", params={**q, "confirm": "true"}, content=wide).json()
         assert {d["device"] for d in sent["deliveries"]} == within(10_000.0)
+
+
+def test_a_fix_stamped_after_it_arrived_does_not_hide_the_devices_later_fixes(
+    tmp_path: Path,
+) -> None:
+    """A phone whose clock ran two hours ahead once is told from its next, correct fix.
+
+    A fix stamped after its batch arrived (local summer time sent as UTC: two hours ahead) was
+    taken as that device's newest fix over every fix it sent later, for as long as the
+    process kept it (a million fixes later): each later fix from inside the area was "older"
+    and told nobody, and a new alert and ``/explain`` went by the wrong fix. Now such a fix
+    counts as observed when its batch arrived; one stamped within a minute ahead keeps its
+    stamp. The oracle: each fix's distance from the centre by pyproj's geodesic.
+    """
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    inside = geod.fwd(CENTRE[0], CENTRE[1], 45.0, 100.0)[:2]
+    outside = geod.fwd(CENTRE[0], CENTRE[1], 45.0, 3_000.0)[:2]
+    assert geod.inv(*CENTRE, *inside)[2] < 400.0 < 600.0 < geod.inv(*CENTRE, *outside)[2]
+
+    def fix(device: str, where: tuple[float, float], stamped: dt.datetime) -> dict[str, Any]:
+        return {
+            "ids": [device],
+            "lon": [where[0]],
+            "lat": [where[1]],
+            "accuracy_m": [5.0],
+            "observed_at": [stamped.isoformat()],
+        }
+
+    def at(minutes: float) -> dict[str, str]:
+        return {"at": (AT + dt.timedelta(minutes=minutes)).isoformat()}
+
+    ahead = AT + dt.timedelta(hours=2)  # (16:00 Swedish summer time written as 16:00Z)
+    store = SQLiteLedger(tmp_path / "deliveries.db")
+    with TestClient(_service().create_app(store)) as client:
+        assert client.post("/alerts", params=at(0), content=_alert()).json()["verdict"] == (
+            "DELIVER"
+        )
+        # Outside, stamped two hours ahead: nobody told.
+        r = client.post("/positions", params=at(0), json=fix("x", outside, ahead))
+        assert r.json()["deliveries"] == []
+        # A minute later, inside, stamped right: told.
+        later = AT + dt.timedelta(minutes=1)
+        r = client.post("/positions", params=at(1), json=fix("x", inside, later))
+        assert [d["device"] for d in r.json()["deliveries"]] == ["x"], r.text
+        why = client.get(
+            "/explain",
+            params={"incident": "polisen@polisen.se/SE-POL-1", "device": "x", **at(1)},
+        )
+        assert "inside the alert area" in why.text, why.text
+        # A new alert goes by that fix too.
+        second = client.post("/alerts", params=at(2), content=_alert("SE-POL-2")).json()
+        assert [d["device"] for d in second["deliveries"]] == ["x"]
+        # A fix 30 s ahead keeps its stamp: a later batch holding an older fix (outside) of
+        # the same device, held up on its way, tells nobody from it, as before.
+        soon = AT + dt.timedelta(minutes=3, seconds=30)
+        r = client.post("/positions", params=at(3), json=fix("y", inside, soon))
+        assert [d["device"] for d in r.json()["deliveries"]] == ["y", "y"]
+        old = AT + dt.timedelta(minutes=3, seconds=10)
+        r = client.post("/positions", params=at(3.5), json=fix("y", outside, old))
+        assert r.json()["deliveries"] == []
+        why = client.get(
+            "/explain",
+            params={"incident": "polisen@polisen.se/SE-POL-2", "device": "y", **at(4)},
+        )
+        assert "inside the alert area" in why.text, why.text

@@ -29,8 +29,10 @@ alerts at once. The latest snapshot of device positions is an immutable
                       ``{"deliveries": [{"key", "device", "kind"}, ...]}``, the pending
                       deliveries of every active alert for the devices in it
                       (``Targeter.on_positions``; not from a fix older than one this
-                      process took of the same device: a batch held up on its way), then
-                      becomes the current snapshot (not when the store refused the batch).
+                      process took of the same device: a batch held up on its way; a fix
+                      stamped more than :data:`AHEAD_TAKEN` after it arrived counts as
+                      observed on arrival), then becomes the current snapshot (not when
+                      the store refused the batch).
 ``POST /confirm``     ``{"keys": ["<incident> <version> <device>", ...]}``: the deliveries the
                       push service accepted; returns ``{"confirmed", "already", "unknown"}``
                       counts. Keys of at most :data:`MAX_CONFIRM_VERSIONS` alert versions
@@ -1108,6 +1110,36 @@ def _instants(raw: list[str]) -> npt.NDArray[np.datetime64]:
     return out[inverse]
 
 
+#: How far after its batch arrived a fix may be stamped (a phone's clock a little ahead) and
+#: still count as observed when it says; a fix stamped later counts as observed on arrival.
+AHEAD_TAKEN = np.timedelta64(60, "s")
+
+
+def _ahead_taken_now(
+    observed_at: npt.NDArray[np.datetime64], at: dt.datetime
+) -> npt.NDArray[np.datetime64]:
+    """``observed_at`` of a batch that arrived at ``at``, none more than :data:`AHEAD_TAKEN` after.
+
+    A fix cannot be observed after it arrived: one stamped later (a phone whose clock is
+    wrong, local time sent as UTC, a year mistyped) counts as observed at ``at``. Taken as
+    stamped, it was that device's newest fix over every later one until it was no longer
+    kept (a million fixes later, minutes to days): each later fix was "older", and told
+    nobody (``POST /positions`` takes only a device's newest fix), and ``POST /alerts`` and
+    ``GET /explain`` went by it, wherever it was.
+    """
+    now = np.datetime64(at.astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
+    ahead = observed_at > now + AHEAD_TAKEN
+    if not ahead.any():
+        return observed_at
+    LOG.info(
+        "%d fix(es) of a batch were stamped more than %s s after it arrived (device clocks"
+        " ahead?): taken as observed when it arrived",
+        int(ahead.sum()),
+        AHEAD_TAKEN.astype(int),
+    )
+    return np.where(ahead, now, observed_at)
+
+
 def _device_rows(ids: npt.NDArray[Any], device: str) -> npt.NDArray[np.intp]:
     """The rows of ``ids`` (a batch's) that are ``device`` (a ``?device=`` text), by its text.
 
@@ -1481,8 +1513,9 @@ def create_app(
         # Positions checks the rows (ranges, lengths, unique ids), naming them.
         ids = _ids(data)
         lon, lat, accuracy = (_numbers(data, name) for name in ("lon", "lat", "accuracy_m"))
-        observed_at = _instants(
-            _column(data, "observed_at", (str,), "an ISO 8601 text with a UTC offset")
+        observed_at = _ahead_taken_now(
+            _instants(_column(data, "observed_at", (str,), "an ISO 8601 text with a UTC offset")),
+            at,
         )
         # The lengths first: Positions makes text ids one fixed-width array (4 bytes a
         # character of the longest id, for every row) before it compares them.
