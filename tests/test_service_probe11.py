@@ -443,3 +443,36 @@ def test_a_fix_stamped_after_it_arrived_does_not_hide_the_devices_later_fixes(
             params={"incident": "polisen@polisen.se/SE-POL-2", "device": "y", **at(4)},
         )
         assert "inside the alert area" in why.text, why.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/alerts"),
+        ("POST", "/positions"),
+        ("POST", "/confirm"),
+        ("POST", "/redeliver"),
+        ("GET", "/explain?incident=a/b&device=x"),
+        ("GET", "/ready"),
+    ],
+)
+@pytest.mark.parametrize("offset", ["+02:00", "+0200", "+02"])
+def test_an_offset_whose_plus_the_url_made_a_space_is_named(
+    tmp_path: Path, method: str, path: str, offset: str
+) -> None:
+    """``?at=2026-05-04T21:30:00+02:00`` typed into a URL: the 400 says to write ``%2B``.
+
+    A query reads ``+`` as a space, so the service got ``21:30:00 02:00`` and answered that
+    ``at`` must be "such as 2024-05-20T14:00:00+02:00": what the client had written.
+    """
+    url = f"{path}{'&' if '?' in path else '?'}at=2026-05-04T21:30:00{offset}"
+    store = SQLiteLedger(tmp_path / "deliveries.db")
+    with TestClient(_service().create_app(store)) as client:
+        r = client.request(method, url, content=b"{}")
+        assert r.status_code == 400, r.text
+        assert r.text.startswith("at must be an ISO 8601 date-time with its offset's '+' written")
+        assert "%2B02:00" in r.text and f'(got "2026-05-04T21:30:00 {offset[1:]}")' in r.text
+        # Written %2B, the same instant is read.
+        good = url.replace("+", "%2B")
+        if path == "/ready":
+            assert client.get(good).status_code == 200

@@ -51,7 +51,8 @@ alerts at once. The latest snapshot of device positions is an immutable
                       store down, or not opened yet); the process listens only once it has
                       started, and stops listening as it stops.
 
-Each endpoint takes ``?at=`` (ISO 8601 with an offset) for reproducible runs; it defaults to
+Each endpoint takes ``?at=`` (ISO 8601 with an offset, its ``+`` written ``%2B``: a query reads
+``+`` as a space, which the 400 names) for reproducible runs; it defaults to
 now. A request the service cannot read answers 400 naming the field, the value and the rule,
 never a 500: a query parameter the endpoint does not take or given twice, not JSON (or not
 UTF-8: the first other byte named, and a ``charset`` the header gives), a member
@@ -1076,10 +1077,22 @@ def _streamed(found: list[Delivery]) -> list[dict[str, str]]:
     return [{"key": d.key, "device": str(d.device_id), "kind": "alert"} for d in found]
 
 
+#: An ISO 8601 time whose offset's ``+`` a URL query turned into a space (``21:30:00 02:00``).
+_PLUS_AS_SPACE = re.compile(r".*T[0-9:.,]+ [0-9]{2}(:?[0-9]{2})?", re.ASCII | re.DOTALL)
+
+
 def _at(request: Request) -> dt.datetime:
     raw = _query(request, "at")
     if raw is None:
         return dt.datetime.now(dt.timezone.utc)
+    if _PLUS_AS_SPACE.fullmatch(raw):
+        # (It answered "must be ... such as 2024-05-20T14:00:00+02:00" to a client that had
+        # written just that: a URL query reads '+' as a space.)
+        raise InvalidInput(
+            "at must be an ISO 8601 date-time with its offset's '+' written %2B in the URL (a"
+            " '+' in a query is a space): ?at=2024-05-20T14:00:00%2B02:00, or Z for UTC"
+            f" (got {_shown(raw)})"
+        )
     return parse_time(raw, field="at")
 
 
