@@ -15,7 +15,10 @@ alerts at once. The latest snapshot of device positions is an immutable
                       version again claims only what is not claimed yet. ``next_change``
                       (ISO 8601, or null): when an alert that reached nobody yet may reach
                       people (its onset, the phase that enables its kind or its regions);
-                      ``POST /redeliver`` then delivers it.
+                      ``POST /redeliver`` then delivers it. ``?confirm=true`` sends one the
+                      blast-radius guard held (``BLAST_RADIUS``: its area or recipients over
+                      its kind's limits), as ``Targeter.receive(confirm=True)``: POST the same
+                      document again with it.
 ``POST /positions``   a batch of fixes (JSON columns of one length): ``{"ids": [...], "lon":
                       [...], "lat": [...], "accuracy_m": [...], "observed_at": [...]}`` — ids
                       texts or integers, WGS84 degrees (null: no fix), the horizontal
@@ -26,8 +29,10 @@ alerts at once. The latest snapshot of device positions is an immutable
                       ``{"deliveries": [{"key", "device", "kind"}, ...]}``, the pending
                       deliveries of every active alert for the devices in it
                       (``Targeter.on_positions``; not from a fix older than one this
-                      process took of the same device: a batch held up on its way), then
-                      becomes the current snapshot (not when the store refused the batch).
+                      process took of the same device: a batch held up on its way; a fix
+                      stamped more than :data:`AHEAD_TAKEN` after it arrived counts as
+                      observed on arrival), then becomes the current snapshot (not when
+                      the store refused the batch).
 ``POST /confirm``     ``{"keys": ["<incident> <version> <device>", ...]}``: the deliveries the
                       push service accepted; returns ``{"confirmed", "already", "unknown"}``
                       counts. Keys of at most :data:`MAX_CONFIRM_VERSIONS` alert versions
@@ -46,9 +51,11 @@ alerts at once. The latest snapshot of device positions is an immutable
                       store down, or not opened yet); the process listens only once it has
                       started, and stops listening as it stops.
 
-Each endpoint takes ``?at=`` (ISO 8601 with an offset) for reproducible runs; it defaults to
+Each endpoint takes ``?at=`` (ISO 8601 with an offset, its ``+`` written ``%2B``: a query reads
+``+`` as a space, which the 400 names) for reproducible runs; it defaults to
 now. A request the service cannot read answers 400 naming the field, the value and the rule,
-never a 500: a query parameter the endpoint does not take or given twice, not JSON, a member
+never a 500: a query parameter the endpoint does not take or given twice, not JSON (or not
+UTF-8: the first other byte named, and a ``charset`` the header gives), a member
 named twice in one object (readers differ on which value counts: none is taken), a missing or
 non-list column (``accuracy_m`` included), a member the endpoint does not take, a value of the
 wrong JSON type in a column (a bool or a text among coordinates, a list anywhere: ``lon[3] must
@@ -104,7 +111,8 @@ VALUE)``,
 ``field`` (``lat[1]``), ``rule`` and ``value`` (as the message shows it). An alert version id
 re-used for other content (``DuplicateIdentifier``) is a 409 naming the first difference as
 ``field``, with its value first stored as ``stored`` and in this request as ``received``, an
-unknown path a 404 naming the endpoints, a method an endpoint does not take a 405
+unknown path a 404 naming the endpoints (an endpoint's path with a trailing slash too, naming
+the endpoint: never a redirect), a method an endpoint does not take a 405
 with ``Allow``, a fault of the service a 500 naming only the exception's class (its message may
 quote anything; the log has the traceback).
 
@@ -259,6 +267,8 @@ MAX_INFLIGHT = _env_whole("GEOTARGET_MAX_INFLIGHT", 2 * MAX_POSITIONS_BODY, "byt
 #: of them used up the process's file descriptors.
 BODY_SECONDS = _env_whole("GEOTARGET_BODY_SECONDS", 60, "seconds")
 
+#: The paths of the service's endpoints.
+_PATHS = ("/alerts", "/positions", "/confirm", "/redeliver", "/explain", "/ready")
 #: The service's endpoints, as an unknown path's 404 names them.
 ENDPOINTS = (
     "POST /alerts, POST /positions, POST /confirm, POST /redeliver, GET /explain and GET /ready"
@@ -732,14 +742,45 @@ def _members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return data
 
 
-def _json(body: bytes) -> Any:
+def _charset(request: Request) -> str:
+    """The ``charset`` parameter of the request's ``Content-Type``, lower case, or ``""``."""
+    for param in request.headers.get("content-type", "").split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower()
+    return ""
+
+
+def _not_unicode(err: UnicodeDecodeError, charset: str) -> InvalidInput:
+    """The 400 for a JSON body that is not in the Unicode encoding it starts in (UTF-8).
+
+    It said "request body must be a JSON object ('utf-8' codec can't decode byte 0xe4 in
+    position 11: ...)" of a JSON object in Latin-1: a rule the body kept. Only the byte is
+    shown (the bytes around it may be coordinates).
+    """
+    sent = ""
+    if charset and charset.replace("-", "").replace("_", "") not in ("utf8", "utf16", "utf32"):
+        sent = f"; its Content-Type's charset={_shown(charset)} is not converted"
+    byte = err.object[err.start : err.start + 1]
+    return InvalidInput(
+        "request body must be a JSON object in UTF-8 (RFC 8259 section 8.1: send it in"
+        f" UTF-8{sent})"
+        f" (got byte 0x{byte.hex().upper()} at offset {err.start:,}, not"
+        f" {err.encoding.upper()}: {err.reason})"
+    )
+
+
+def _json(body: bytes, charset: str = "") -> Any:
     """The body as JSON; an integer past Python's conversion limit is named where it is.
 
     A member name given twice in one object is refused, naming it (see :func:`_members`).
+    ``charset`` is the request's (:func:`_charset`), named when the body is not UTF-8.
     """
     try:
         return json.loads(body, object_pairs_hook=_members)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+    except UnicodeDecodeError as err:
+        raise _not_unicode(err, charset) from None
+    except (json.JSONDecodeError, RecursionError) as err:
         raise InvalidInput(
             f"request body must be a JSON object ({_plain(str(err)[:200])})"
         ) from None
@@ -765,7 +806,7 @@ SHOWN_MEMBERS = 10
 
 
 def _json_object(
-    body: bytes, required: tuple[str, ...], why: dict[str, str] | None = None
+    body: bytes, required: tuple[str, ...], why: dict[str, str] | None = None, charset: str = ""
 ) -> dict[str, Any]:
     """The body as a JSON object with exactly the ``required`` members.
 
@@ -773,7 +814,7 @@ def _json_object(
     not ignored (a column under another name, such as ``hAcc`` for ``accuracy_m``, would
     otherwise be dropped without a word), all of them named, sorted.
     """
-    data = _json(body)
+    data = _json(body, charset)
     if not isinstance(data, dict):
         raise InvalidInput(f"request body must be a JSON object (got {_shown(data)})")
     for name in required:
@@ -946,6 +987,19 @@ def _limit(request: Request) -> int:
     return int(raw)
 
 
+def _confirmed(request: Request) -> bool:
+    """``?confirm=`` of ``POST /alerts``: ``true`` sends an alert the blast-radius guard holds."""
+    raw = _query(request, "confirm")
+    if raw is None or raw == "false":
+        return False
+    if raw != "true":
+        raise InvalidInput(
+            "query parameter 'confirm' must be true (send an alert the blast-radius guard"
+            f" holds, BLAST_RADIUS, anyway) or false, the default (got {_shown(raw)})"
+        )
+    return True
+
+
 def _param(request: Request, name: str) -> str:
     value = _query(request, name)
     if value is None:
@@ -1023,10 +1077,22 @@ def _streamed(found: list[Delivery]) -> list[dict[str, str]]:
     return [{"key": d.key, "device": str(d.device_id), "kind": "alert"} for d in found]
 
 
+#: An ISO 8601 time whose offset's ``+`` a URL query turned into a space (``21:30:00 02:00``).
+_PLUS_AS_SPACE = re.compile(r".*T[0-9:.,]+ [0-9]{2}(:?[0-9]{2})?", re.ASCII | re.DOTALL)
+
+
 def _at(request: Request) -> dt.datetime:
     raw = _query(request, "at")
     if raw is None:
         return dt.datetime.now(dt.timezone.utc)
+    if _PLUS_AS_SPACE.fullmatch(raw):
+        # (It answered "must be ... such as 2024-05-20T14:00:00+02:00" to a client that had
+        # written just that: a URL query reads '+' as a space.)
+        raise InvalidInput(
+            "at must be an ISO 8601 date-time with its offset's '+' written %2B in the URL (a"
+            " '+' in a query is a space): ?at=2024-05-20T14:00:00%2B02:00, or Z for UTC"
+            f" (got {_shown(raw)})"
+        )
     return parse_time(raw, field="at")
 
 
@@ -1055,6 +1121,36 @@ def _instants(raw: list[str]) -> npt.NDArray[np.datetime64]:
         # (parse_time refuses an instant outside the years 1 to 9999 in UTC: no overflow.)
         out[i] = np.datetime64(at.astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
     return out[inverse]
+
+
+#: How far after its batch arrived a fix may be stamped (a phone's clock a little ahead) and
+#: still count as observed when it says; a fix stamped later counts as observed on arrival.
+AHEAD_TAKEN = np.timedelta64(60, "s")
+
+
+def _ahead_taken_now(
+    observed_at: npt.NDArray[np.datetime64], at: dt.datetime
+) -> npt.NDArray[np.datetime64]:
+    """``observed_at`` of a batch that arrived at ``at``, none more than :data:`AHEAD_TAKEN` after.
+
+    A fix cannot be observed after it arrived: one stamped later (a phone whose clock is
+    wrong, local time sent as UTC, a year mistyped) counts as observed at ``at``. Taken as
+    stamped, it was that device's newest fix over every later one until it was no longer
+    kept (a million fixes later, minutes to days): each later fix was "older", and told
+    nobody (``POST /positions`` takes only a device's newest fix), and ``POST /alerts`` and
+    ``GET /explain`` went by it, wherever it was.
+    """
+    now = np.datetime64(at.astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
+    ahead = observed_at > now + AHEAD_TAKEN
+    if not ahead.any():
+        return observed_at
+    LOG.info(
+        "%d fix(es) of a batch were stamped more than %s s after it arrived (device clocks"
+        " ahead?): taken as observed when it arrived",
+        int(ahead.sum()),
+        AHEAD_TAKEN.astype(int),
+    )
+    return np.where(ahead, now, observed_at)
 
 
 def _device_rows(ids: npt.NDArray[Any], device: str) -> npt.NDArray[np.intp]:
@@ -1384,22 +1480,28 @@ def create_app(
     retained = _Retained(RETAINED_FIXES)
 
     async def alerts(request: Request) -> Response:
-        _takes(request, ("at",))
+        _takes(request, ("at", "confirm"))
         at = _at(request)  # (the query is read first: a bad one is refused before the body)
+        confirm = _confirmed(request)
         with budget.hold(request) as held:
             body = await _body(request, MAX_ALERT_BODY, held, "CAP document")
-            return JSONResponse(await _applying(request, submit_alert, body, at))
+            return JSONResponse(await _applying(request, submit_alert, body, at, confirm))
 
-    def submit_alert(document: bytes, at: dt.datetime) -> dict[str, Any]:
+    def submit_alert(document: bytes, at: dt.datetime, confirm: bool) -> dict[str, Any]:
         # Every device's latest fix this process took, not only the latest batch's.
         index, rest = targeted()
-        result = targeter.receive(document, index, at)
+        result = targeter.receive(document, index, at, confirm=confirm)
         told = _deliveries([result.claims]) if result.claims is not None else []
         if rest is not None and result.verdict is Verdict.DELIVER:
             told += _streamed(targeter.on_positions(rest, at))
+        reason = result.reason
+        if result.verdict is Verdict.BLAST_RADIUS:
+            # (The library's "confirm to send anyway" named a call the service did not offer:
+            # a held alert could not be sent, and a held Update kept its incident dark.)
+            reason += " (through this service: POST the same document to /alerts?confirm=true)"
         return {
             "verdict": result.verdict.value,
-            "reason": result.reason,
+            "reason": reason,
             "incident": result.incident,
             "alert": result.alert_id,
             "kind": result.kind,
@@ -1414,7 +1516,7 @@ def create_app(
         at = _at(request)
         with budget.hold(request) as held:
             body = await _body(request, MAX_POSITIONS_BODY, held)
-            data = _json_object(body, _POSITION_COLUMNS, _POSITION_WHY)
+            data = _json_object(body, _POSITION_COLUMNS, _POSITION_WHY, _charset(request))
             del body  # (the parsed batch is what the request holds now)
             return JSONResponse(await _applying(request, submit_positions, data, at))
 
@@ -1424,8 +1526,9 @@ def create_app(
         # Positions checks the rows (ranges, lengths, unique ids), naming them.
         ids = _ids(data)
         lon, lat, accuracy = (_numbers(data, name) for name in ("lon", "lat", "accuracy_m"))
-        observed_at = _instants(
-            _column(data, "observed_at", (str,), "an ISO 8601 text with a UTC offset")
+        observed_at = _ahead_taken_now(
+            _instants(_column(data, "observed_at", (str,), "an ISO 8601 text with a UTC offset")),
+            at,
         )
         # The lengths first: Positions makes text ids one fixed-width array (4 bytes a
         # character of the longest id, for every row) before it compares them.
@@ -1456,7 +1559,7 @@ def create_app(
         at = _at(request)
         with budget.hold(request) as held:
             body = await _body(request, MAX_POSITIONS_BODY, held)
-            keys = _keys(_json_object(body, ("keys",)))
+            keys = _keys(_json_object(body, ("keys",), charset=_charset(request)))
             held.up_to(held.size + _fixed_width(keys, budget.limit))
             del body
             done = await _applying(request, targeter.confirm, keys, at)
@@ -1505,6 +1608,9 @@ def create_app(
     async def explain(request: Request) -> Response:
         _takes(request, ("incident", "device", "at"))
         device = _param(request, "device")
+        # (?at= first, as every endpoint reads its query before anything else: a bad one was
+        # answered 404 for an unknown incident, or 503 while the store was down.)
+        at = _at(request)
         incident = await run_in_threadpool(store.incident, _param(request, "incident"))
         alert = incident.alert if incident is not None else None
         if alert is None:
@@ -1515,7 +1621,7 @@ def create_app(
                 " alert of it was received): nothing to explain",
                 "NotFound",
             )
-        at, index = _at(request), current["index"]
+        index = current["index"]
         # In a worker thread, as every other request's work: over a million devices a preview
         # took most of a second, which on the event loop stopped every other request.
         answer = await run_in_threadpool(why, alert, device, index.positions, at)
@@ -1612,10 +1718,18 @@ def create_app(
                 dict(allow),
             )
         if status == 404:
+            path = request.url.path
+            hint = ""
+            if path != "/" and path.rstrip("/") in _PATHS:
+                # (Starlette redirected /alerts/ to /alerts with a 307 and an empty body: a
+                # feed posting there, curl without -L, saw no answer and its alert went to
+                # nobody, and behind a TLS proxy the redirect named plain http://.)
+                hint = f" ({path.rstrip('/')} is one: without the trailing slash)"
             return _problem(
                 request,
                 404,
-                f"{asked}: no such endpoint; the service has {ENDPOINTS}",
+                f"{asked}: no such endpoint{hint}; the service has {ENDPOINTS}; nothing was"
+                " applied",
                 "NotFound",
             )
         return _problem(request, status, str(getattr(exc, "detail", "")), "HTTPException")
@@ -1649,7 +1763,7 @@ def create_app(
         await in_flight.wait_idle(STOPPING_SECONDS)
         store.close()
 
-    return Starlette(
+    service = Starlette(
         routes=[
             Route("/alerts", alerts, methods=["POST"]),
             Route("/positions", positions, methods=["POST"]),
@@ -1674,6 +1788,10 @@ def create_app(
         middleware=[Middleware(_AnswersWhenStopped, requests=in_flight)],
         lifespan=lifespan,
     )
+    # A path with a trailing slash (or without one) that is not an endpoint is a 404 naming
+    # the endpoint, never a redirect (see no_route).
+    service.router.redirect_slashes = False
+    return service
 
 
 @contextmanager

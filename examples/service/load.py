@@ -22,6 +22,7 @@ import argparse
 import datetime as dt
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -83,6 +84,40 @@ def _alert(i: int, version: int = 0) -> str:
     return cap.dumps(attrs.evolve(update, msg_type=alerts.MessageType.UPDATE, references=(ref,)))
 
 
+#: The most seconds the run waits for the service to listen, and then for ``GET /ready`` to
+#: answer 200 (not 503: its store not answering yet).
+START_SECONDS = 60.0
+READY_SECONDS = 60.0
+
+
+def _store_named(where: str) -> str:
+    """``--store`` as the report shows it: a file path as given, a PostgreSQL DSN not at all.
+
+    The report printed the DSN whole, its password included, to a terminal or a CI log (the
+    service itself never shows one).
+    """
+    if "://" in where or re.match(r"\s*[a-z_]+\s*=", where):  # (as the service tells them)
+        return "a PostgreSQL DSN (not shown: it may hold a password)"
+    return where
+
+
+def _delivered(answer: dict[str, Any], what: str) -> list[dict[str, str]]:
+    """The deliveries of a ``POST /alerts`` answer, or a stop naming why the alert was not sent.
+
+    An alert the service's policy does not deliver (``GEOTARGET_POLICY`` beside the run: its
+    issuers or its rollout refuse the load's sender, kind or region) reached nobody, and the
+    run measured batches that told nobody, reporting its numbers as if they were the load.
+    """
+    if answer.get("verdict") != "DELIVER":
+        raise SystemExit(
+            f"the service did not deliver {what}: {answer.get('verdict')}: {answer.get('reason')}"
+            " (the run's alerts are Explosions from polisen@polisen.se around Stockholm: the"
+            " service's policy, GEOTARGET_POLICY if set, must let them through); nothing was"
+            " measured"
+        )
+    return list(answer.get("deliveries", []))
+
+
 #: The devices the batches draw from (``--devices`` of them each, none twice in a batch).
 POPULATION = 200_000
 
@@ -139,22 +174,34 @@ def run(
     lag: list[float] = []
     told = [0]
     guard = threading.Lock()
+    client = httpx2.Client(
+        transport=httpx2.HTTPTransport(uds=sock), base_url="http://service", timeout=120
+    )
     try:
-        client = httpx2.Client(
-            transport=httpx2.HTTPTransport(uds=sock), base_url="http://service", timeout=120
-        )
-        for _ in range(1200):  # at most 60 s to start
+        until, last = time.perf_counter() + START_SECONDS, None
+        while True:
             if proc.poll() is not None:
-                raise SystemExit("the service did not start")
+                raise SystemExit("the service did not start (its standard error says why)")
             try:
-                ready = client.get("/ready").status_code == 200  # listens; its store answers
+                answer = client.get("/ready")  # listens; its store answers
             except httpx2.TransportError:
-                ready = False
-            if ready:
+                answer = None
+            if answer is not None and answer.status_code == 200:
                 break
+            if answer is not None and last is None:  # it listens: READY_SECONDS from now
+                until = time.perf_counter() + READY_SECONDS
+            if answer is not None:
+                last = f"{answer.status_code}: {answer.text}"
+            if time.perf_counter() > until:
+                # (It said "did not answer in 60 s" where the service answered 503 all along,
+                # naming its store's failure: a PostgreSQL server down, a refused password.)
+                raise SystemExit(
+                    f"the service did not listen in {START_SECONDS:g} s"
+                    if last is None
+                    else f"the service was not ready in {READY_SECONDS:g} s: GET /ready"
+                    f" answered {last}"
+                )
             time.sleep(0.05)
-        else:
-            raise SystemExit("the service did not answer in 60 s")
         deadline = time.perf_counter() + max_seconds
         at = {"at": (AT + dt.timedelta(minutes=1)).isoformat()}
 
@@ -175,8 +222,10 @@ def run(
 
         call("/positions", json=_batch(0, devices))
         with ThreadPoolExecutor(clients) as pool:
-            for got in pool.map(lambda i: call("/alerts", content=_alert(i)), range(n_alerts)):
-                confirm(got.get("deliveries", []))
+            for i, got in enumerate(
+                pool.map(lambda i: call("/alerts", content=_alert(i)), range(n_alerts))
+            ):
+                confirm(_delivered(got, f"alert LOAD-{i}"))
             posted = [0]
             t_start = time.perf_counter()
 
@@ -196,18 +245,19 @@ def run(
                     posted[0] += 1
                 if updates_every and n_alerts and b % updates_every == 0:
                     k = b // updates_every
-                    confirm(call("/alerts", content=_alert(k % n_alerts, k))["deliveries"])
+                    got = call("/alerts", content=_alert(k % n_alerts, k))
+                    confirm(_delivered(got, f"the Update LOAD-{k % n_alerts}-U{k}"))
 
             list(pool.map(one, range(1, batches + 1)))
             elapsed = time.perf_counter() - t_start
-        client.close()
     finally:
+        client.close()  # (also when the run stops early: its connections, not left to gc)
         proc.terminate()
         proc.wait(timeout=30)
         shutil.rmtree(tmp, ignore_errors=True)  # its socket, and the store unless given
     fixes = posted[0] * devices
     return {
-        "store": where if store else "a temporary SQLite file, removed",
+        "store": _store_named(where) if store else "a temporary SQLite file, removed",
         "rate": rate,
         "clients": clients,
         "alerts": n_alerts,
