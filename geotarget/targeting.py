@@ -877,6 +877,10 @@ class Targeter:
             return attrs.evolve(settled, reason=linked + settled.reason) if linked else settled
         assert key is not None
         prefix = _orphan(alert, adm, key) + linked
+        if adm.incident is not None and adm.incident.released == adm.version:
+            # This version's delivery began: the guard let it through, or a person confirmed
+            # it. Sent again (the same document), it is not held again while it streams.
+            confirm = True
         try:
             verdict, fields = self._decide(
                 alert, kind, index, at, confirm, prefix, evaluator, delivered=_delivered(adm)
@@ -889,6 +893,16 @@ class Targeter:
             with self._lock:
                 self._expired.add((key, adm.version))
         fields["reason"] += _held_update(key, adm.version, adm.incident, verdict)
+        if verdict is Verdict.BLAST_RADIUS:
+            try:
+                # Held until a person confirms it, for every process over the store: retarget()
+                # over another snapshot (fewer devices) must not send it unconfirmed.
+                self.ledger.hold(adm.version, at=at)
+            except StoreError as err:
+                raise type(err)(
+                    f"{err} (recording that the blast-radius guard holds it); the alert "
+                    f"{adm.version} was admitted and is held: send it again to hold it"
+                ) from err
         if verdict is not Verdict.DELIVER:
             return TargetingResult(**base, verdict=verdict, **fields)
         t_ledger = time.perf_counter()
@@ -2024,7 +2038,9 @@ class Targeter:
         only versions ``target()`` delivered). Call it every few seconds beside
         :meth:`redeliver`, or at the ``next_change`` such results name. An incident of any
         process over the ledger counts, also after a restart; a version waiting for
-        ``confirm`` (the blast-radius guard) stays waiting.
+        ``confirm`` (the blast-radius guard) stays waiting, whatever the devices ``index``
+        holds: the guard's hold is recorded in the ledger
+        (:meth:`~geotarget.ledger.DeliveryLedger.hold`), for every process over it.
 
         .. versionadded:: 0.1.0
 
@@ -2048,6 +2064,8 @@ class Targeter:
         for inc in self._retire(self.ledger.load_active(), at):
             if inc.version is None or inc.released == inc.version:
                 continue  # delivered: streamed by on_positions
+            if self.ledger.held(inc.version):
+                continue  # held by the blast-radius guard: only target(confirm=True) sends it
             alert, _ = self._current(inc)
             if at < alert.onset or (alert.expires is not None and at >= alert.expires):
                 continue  # not yet, or no more: target() would say so again

@@ -973,7 +973,7 @@ def test_two_postgres_handles_across_updates_equal_a_dict_oracle(
     with psycopg.connect(postgres_dsn, autocommit=True) as conn:
         conn.execute(
             "DROP TABLE IF EXISTS gt_incidents, gt_versions, gt_early_cancels,"
-            " gt_early_cancel_refs, gt_remembered_cancels, gt_tokens, gt_claims"
+            " gt_early_cancel_refs, gt_remembered_cancels, gt_holds, gt_tokens, gt_claims"
         )
     with PostgresLedger(postgres_dsn) as a, PostgresLedger(postgres_dsn) as b:
         _run_version_oracle(_Alternating(a, b), ops)
@@ -995,6 +995,8 @@ _AFTER_CLOSE: dict[str, Callable[[Any], Any]] = {
     "delivered": lambda s: s.delivered(INC, [1]),
     "admit": lambda s: s.admit(_alert("K9"), at=T0),
     "lookup_version": lambda s: s.lookup_version(V1),
+    "hold": lambda s: s.hold(V1, at=T0),
+    "held": lambda s: s.held(V1),
     "remembered_cancel": lambda s: s.remembered_cancel(V1),
     "cancels_naming": lambda s: s.cancels_naming(V1),
     "expire": lambda s: s.expire(INC, at=T0),

@@ -478,12 +478,6 @@ def test_an_offset_whose_plus_the_url_made_a_space_is_named(
             assert client.get(good).status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="geotarget.targeting.Targeter.retarget targets a version the blast-radius guard "
-    "holds again with confirm=False over the caller's snapshot: a snapshot showing fewer "
-    "recipients than max_recipients delivers it, though its docstring says it stays waiting",
-)
 def test_an_alert_held_for_its_recipients_stays_held_on_another_instance(
     tmp_path: Path,
 ) -> None:

@@ -731,7 +731,11 @@ def test_lifecycle_is_consistent_under_concurrent_cancel(regions: RegionHierarch
 def test_guard_on_a_resubmission_keeps_a_confirmed_alert_streaming(
     regions: RegionHierarchy,
 ) -> None:
-    """A confirmed alert re-sent without confirm is blocked again but keeps streaming."""
+    """A confirmed alert re-sent without confirm is not held again: it keeps streaming.
+
+    Its delivery began with the confirm; holding the same version again answered
+    BLAST_RADIUS ("confirm to send anyway") of a version going out all the while.
+    """
     from geotarget.targeting import KindRules
 
     rules = {"explosion": KindRules(include_ambiguous=True, max_area_km2=1.0)}
@@ -740,7 +744,8 @@ def test_guard_on_a_resubmission_keeps_a_confirmed_alert_streaming(
     assert t.target(big, idx(*DEVICES), T0).verdict is Verdict.BLAST_RADIUS
     assert t.on_positions(walker(), LATER) == []  # never confirmed: nothing streams
     assert t.target(big, idx(*DEVICES), T0, confirm=True).recipients.tolist() == ["d0"]
-    assert t.target(big, idx(*DEVICES), T0).verdict is Verdict.BLAST_RADIUS
+    again = t.target(big, idx(*DEVICES), T0)
+    assert again.verdict is Verdict.DELIVER and again.recipients.tolist() == []
     assert [d.device_id for d in t.on_positions(walker(), LATER)] == ["walker"]
 
 

@@ -500,6 +500,42 @@ class DeliveryLedger(Protocol):
         """
         ...
 
+    def hold(self, version: str, *, at: datetime) -> None:
+        """Record that ``version`` waits for a person to confirm it (the blast-radius guard).
+
+        A :class:`~geotarget.targeting.Targeter` records it when the guard holds a version;
+        :meth:`~geotarget.targeting.Targeter.retarget`, in any process over the store, then
+        passes over that version while it is current: only ``target(..., confirm=True)``
+        delivers it. Recording it again changes nothing.
+
+        .. versionadded:: 0.1.0
+
+        Parameters
+        ----------
+        version : str
+            A version id, ``"{sender}/{identifier}"``.
+        at : datetime.datetime
+            When (timezone-aware).
+        """
+        ...
+
+    def held(self, version: str) -> bool:
+        """Whether :meth:`hold` recorded ``version``.
+
+        .. versionadded:: 0.1.0
+
+        Parameters
+        ----------
+        version : str
+            A version id, ``"{sender}/{identifier}"``.
+
+        Returns
+        -------
+        bool
+            True once any process over the store recorded it.
+        """
+        ...
+
     def incident(self, incident: str) -> Incident | None:
         """The stored incident, or None: its state, current version, owner and status.
 

@@ -271,6 +271,7 @@ class MemoryLedger(StoreBase):
         self._versions: dict[str, tuple[str, str | None]] = {}
         self._early: dict[str, list[str]] = {}  # a version id -> the Cancels that named it
         self._remembered: dict[str, str] = {}  # a remembered Cancel's id -> its document
+        self._holds: dict[str, int] = {}  # a version the blast-radius guard held -> when
         self._version_names: list[str] = []
         self._version_index: dict[str, int] = {}
         self._batch = 0
@@ -584,6 +585,19 @@ class MemoryLedger(StoreBase):
         vid = check_token("version", version)
         with self._open():
             return _MemoryTx(self).early_cancels([vid])
+
+    def hold(self, version: str, *, at: datetime) -> None:
+        """See :meth:`geotarget.ledger.DeliveryLedger.hold`."""
+        vid = check_token("version", version)
+        at_us = at_micros(at)
+        with self._open():
+            self._holds.setdefault(vid, at_us)
+
+    def held(self, version: str) -> bool:
+        """See :meth:`geotarget.ledger.DeliveryLedger.held`."""
+        vid = check_token("version", version)
+        with self._open():
+            return vid in self._holds
 
     def expire(self, incident: str, *, at: datetime, version: str | None = None) -> bool:
         """See :meth:`geotarget.ledger.DeliveryLedger.expire`."""

@@ -107,6 +107,11 @@ SCHEMA = [
         document TEXT NOT NULL,
         at_us BIGINT NOT NULL
     )""",
+    # A version the blast-radius guard held: Targeter.retarget passes over it (any process).
+    """CREATE TABLE IF NOT EXISTS gt_holds (
+        version TEXT PRIMARY KEY,
+        at_us BIGINT NOT NULL
+    )""",
     """CREATE TABLE IF NOT EXISTS gt_tokens (
         id {serial_pk},
         token TEXT NOT NULL UNIQUE
@@ -710,6 +715,28 @@ class SqlStore(StoreBase):
             changed = bool(cur.rowcount)
         self._forget(key)
         return changed
+
+    def hold(self, version: str, *, at: datetime) -> None:
+        """See :meth:`geotarget.ledger.DeliveryLedger.hold`."""
+        vid = check_token("version", version)
+        at_us = at_micros(at)
+        with self._tx(durable=True) as cur:
+            cur.execute(
+                self._q(
+                    "INSERT INTO gt_holds (version, at_us) VALUES (?, ?)"
+                    " ON CONFLICT (version) DO NOTHING"
+                ),
+                (vid, at_us),
+            )
+
+    def held(self, version: str) -> bool:
+        """See :meth:`geotarget.ledger.DeliveryLedger.held`."""
+        vid = check_token("version", version)
+        with self._read() as cur:
+            found = cur.execute(
+                self._q("SELECT 1 FROM gt_holds WHERE version = ?"), (vid,)
+            ).fetchone()
+        return found is not None
 
     def incident(self, incident: str) -> Incident | None:
         """See :meth:`geotarget.ledger.DeliveryLedger.incident`."""
