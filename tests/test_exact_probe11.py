@@ -124,17 +124,19 @@ def test_a_wide_disk_over_a_sliver_hole_the_margin_fills_is_inside(
     assert _state(Area([polygon]), lon, lat, 160e3) == "AMBIGUOUS"
 
 
-@pytest.mark.parametrize(("margin", "acc"), [(2.0, 1e3), (10.0, 5e3)])
+@pytest.mark.parametrize(("margin", "acc"), [(2.0, 1e3), (10.0, 5e3), (2.0, 50e3), (50.0, 50e3)])
 def test_a_disk_over_a_strait_two_parts_hold_with_one_margin_is_inside(
     margin: float, acc: float
 ) -> None:
     """Two parts a metre apart along a meridian, the west one's margin filling the strait.
 
     The union, the west part grown by its margin near the disk, holds a disk kilometres wide
-    centred in the strait (the parts' outer edges lie over 100 km away), as matching.rst
+    centred in the strait (the parts' outer edges lie over 120 km away), as matching.rst
     promises for a boat between two islands. The margin was dropped from the union, and the
     disk left AMBIGUOUS, when the drawing's measured outward error (half a 65,536th of the
-    grown boundary's length over) exceeded 2 % of the margin.
+    grown boundary's length over) exceeded 2 % of the margin; and once drawn, the strait
+    opened again three margins beyond the disk, nearer than the union frame's scale error
+    (a few thousandths of the radius here) allows.
     """
     lon0, lat0 = KIRUNA
     west = Polygon([(17.0, 66.5), (lon0, 66.5), (lon0, 69.0), (17.0, 69.0)], margin_m=margin)
@@ -142,6 +144,9 @@ def test_a_disk_over_a_strait_two_parts_hold_with_one_margin_is_inside(
     lon = lon0 + _SLIVER_W / 2.0
     _, _, gap = GEOD.inv(lon0, lat0, lon0 + _SLIVER_W, lat0)
     assert 0.9 < gap < 1.1 < 2 * margin  # the strait is a metre wide: the margin fills it
+    # (The parts' outer edges lie more than 120 km from the disk's centre.)
+    for elon, elat in ((17.0, lat0), (24.0, lat0), (lon0, 66.5), (lon0, 69.0)):
+        assert GEOD.inv(lon, lat0, elon, elat)[2] > 120e3 > acc
     for part in (west, east):  # neither part holds the disk alone
         assert _state(Area([part]), lon, lat0, acc) == "AMBIGUOUS"
     assert _state(Area([west, east]), lon, lat0, acc) == "INSIDE"
