@@ -175,6 +175,58 @@ def _said(err: Exception) -> str:
     return str(err).strip()  # (libpq's own: a connection failure, the watchdog's)
 
 
+#: The libpq options whose value is one of a few words (those of libpq 17, the newest):
+#: libpq refuses another only when it connects, as a connection failure.
+_OPTION_WORDS = {
+    "sslmode": ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
+    "gssencmode": ("disable", "prefer", "require"),
+    "channel_binding": ("disable", "prefer", "require"),
+    "target_session_attrs": (
+        "any", "read-write", "read-only", "primary", "standby", "prefer-standby"
+    ),
+    "load_balance_hosts": ("disable", "random"),
+    "sslcertmode": ("disable", "allow", "require"),
+    "sslnegotiation": ("postgres", "direct"),
+    "ssl_min_protocol_version": ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"),
+    "ssl_max_protocol_version": ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"),
+}  # fmt: skip
+#: The libpq options whose value is a whole number that libpq reads on every connection
+#: (those of TCP keepalives it reads only over TCP, and a Unix socket ignores).
+_OPTION_NUMBERS = ("connect_timeout",)
+
+
+def _check_option(name: str, value: str) -> None:
+    """Refuse a value libpq would refuse only when it connects (as "cannot be reached").
+
+    Only options whose values are no secret are named with their value: the words of
+    :data:`_OPTION_WORDS`, whole numbers, and ``hostaddr``'s numeric addresses.
+    """
+    words = _OPTION_WORDS.get(name)
+    if words is not None and value.casefold() not in {w.casefold() for w in words}:
+        raise InvalidInput(
+            f"dsn: {name} must be one of {', '.join(map(repr, words))} (got {shown(value)}); "
+            "libpq refuses it only when it connects, which reads as a server not up"
+        )
+    if name in _OPTION_NUMBERS and value.strip() and not value.strip().lstrip("-").isdigit():
+        raise InvalidInput(
+            f"dsn: {name} must be a whole number (got {shown(value)}); libpq refuses it only "
+            "when it connects, which reads as a server not up"
+        )
+    if name == "hostaddr" and value:
+        import ipaddress
+
+        for one in value.split(","):
+            if not one.strip():
+                continue  # (an empty entry: that host's name is looked up instead)
+            try:
+                ipaddress.ip_address(one.strip())
+            except ValueError:
+                raise InvalidInput(
+                    f"dsn: hostaddr must be numeric IP addresses (IPv4 or IPv6), separated by "
+                    f"',' for several hosts (got {shown(one)}); a host name goes in host="
+                ) from None
+
+
 def _check_dsn(dsn: str) -> None:
     """Refuse a DSN libpq cannot read, before connecting (never quoting it: it may hold a password).
 
@@ -197,6 +249,8 @@ def _check_dsn(dsn: str) -> None:
             "dsn is not a connection string libpq can read (key=value pairs such as "
             f"'host=db dbname=geotarget', or a postgresql:// URI): {why}"
         ) from None
+    for name, value in info.items():
+        _check_option(name, str(value))
     for port in str(info.get("port") or "").split(","):
         if port and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
             raise InvalidInput(
