@@ -1303,6 +1303,17 @@ class DaskTargeter:
                 f"(await asyncio.to_thread(dask_targeter.target, alert, at)) ({then})"
             )
 
+    def _may_retry(self, err: ClusterError) -> bool:
+        """Whether a step that failed with ``err`` is asked of the cluster once more.
+
+        Work the cluster lost (a worker died while building an index) is; a closed client,
+        or a step that made no progress for ``timeout`` seconds (bounded as documented), is
+        not.
+        """
+        if getattr(self.client, "status", None) in ("closing", "closed"):
+            return False
+        return not isinstance(err.__cause__, (TimeoutError, asyncio.TimeoutError))
+
     @contextlib.contextmanager
     def _client_open(self, doing: str) -> Iterator[None]:
         """Calls on the client while ``doing``: its closing meanwhile raised as ClusterError.
@@ -1587,13 +1598,15 @@ class DaskTargeter:
         plan: Plan,
         decision: RolloutDecision,
         at: dt.datetime,
+        retried: bool,
     ) -> tuple[_Asked, list[_PartEvaluation]]:
         """Every asked partition's evaluation, from the workers that hold their indexes.
 
         In the same gather, the ids of the asked partitions not yet compared with each other
         are compared (:meth:`_compare_ids`). When the cluster loses work (a worker dies with
-        indexes or the region set), asked once more: lost indexes are rebuilt and the region
-        set is sent again.
+        indexes or the region set, or while building one), asked once more: lost indexes are
+        rebuilt and the region set is sent again. ``retried``: the call already lost work
+        once (building the indexes before the admission), so a loss now is the second.
         """
 
         def prepare() -> _Asked:
@@ -1606,11 +1619,16 @@ class DaskTargeter:
 
         asked = prepared
         if asked is None or asked.area != plan.area:
-            asked = prepare()
+            try:
+                asked = prepare()
+            except ClusterError as err:
+                if retried or not self._may_retry(err):
+                    raise
+                retried = True
+                asked = prepare()
         rules = self.targeter.rules[kind]
         with self._lock:
             recheck = self.dataset._recheck_due()
-        retried = False
         while True:
             finest = self._finest_future(self.targeter._finest_set)
             args = (rules, plan, status, kind, decision, self.targeter.policy, finest)
@@ -1797,7 +1815,7 @@ class DaskTargeter:
             "admitted, nothing was claimed for it"
         )
 
-    def _evaluator(self, prepared: _Asked | None, done: dict[str, Any]) -> Evaluator:
+    def _evaluator(self, prepared: _Asked | None, done: dict[str, Any], retried: bool) -> Evaluator:
         """Evaluate on the workers; fill the stand-in index with the devices sent back."""
 
         def on_workers(
@@ -1813,7 +1831,9 @@ class DaskTargeter:
             t0 = time.perf_counter()
             try:
                 with self._client_open("evaluating the alert"):
-                    asked, got = self._on_workers(prepared, status, kind, plan, decision, at)
+                    asked, got = self._on_workers(
+                        prepared, status, kind, plan, decision, at, retried
+                    )
             except ClusterError as err:
                 raise ClusterError(
                     f"{err}; the alert was admitted, nothing was claimed for it: target it again"
@@ -1937,20 +1957,25 @@ class DaskTargeter:
         kind = None if recognised is None else recognised.kind
         area = alert.area_at(at) if alert.area is not None else None  # its blocks in effect
         prepared = None
+        retried = False  # work lost once already (asked once more; lost twice, it raises)
         if (
             kind is not None
             and area is not None
             and kind in self.targeter.rules
             and self._may_evaluate(alert, kind, area, at, confirm)
         ):
-            try:
-                prepared = self._prepare(kind, area)  # a bad partition fails before admission
-            except ClusterError as err:
-                raise ClusterError(f"{err}; nothing was admitted") from err.__cause__
+            while True:
+                try:
+                    prepared = self._prepare(kind, area)  # a bad partition fails before admission
+                    break
+                except ClusterError as err:
+                    if retried or not self._may_retry(err):
+                        raise ClusterError(f"{err}; nothing was admitted") from err.__cause__
+                    retried = True  # a worker died building an index: asked once more
         done: dict[str, Any] = {}
         shipped = _Shipped()
         result = self.targeter._target(
-            alert, shipped, at, confirm=confirm, evaluator=self._evaluator(prepared, done)
+            alert, shipped, at, confirm=confirm, evaluator=self._evaluator(prepared, done, retried)
         )
         if not result.counts:
             return result
