@@ -338,3 +338,62 @@ def test_a_worker_killed_while_building_an_index_is_asked_once_more(
     dying.wait_for_workers(2, timeout=60)
     assert set(fresh.target(_alert("b2"), T0).recipients.tolist()) == want
     assert sorted(ledger.recipients(f"{SENDER}/b1").tolist()) == sorted(map(str, want))
+
+
+def test_a_cluster_restarted_while_an_alert_builds_its_indexes(client: Any, tmp_path: Path) -> None:
+    """An operator runs ``client.restart()`` while the first alert over a store builds its indexes.
+
+    The build was cancelled (``FutureCancelledError``, "scheduler-restart") and the alert
+    failed with a ClusterError, though the restarted workers could build them at once: now it
+    is asked once more, and the answer is the oracle's.
+    """
+    import threading
+    import time
+
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    frame = _frame(400, seed=15)
+    root = tmp_path / "store"
+    for region, part in (("01", frame.iloc[:150]), ("02", frame.iloc[150:])):
+        (root / f"region={region}").mkdir(parents=True)
+        pq.write_table(
+            pa.Table.from_pandas(part, preserve_index=False),
+            root / f"region={region}" / "part.parquet",
+        )
+    want, _, _ = _oracle(root)
+    started = tmp_path / "started"
+
+    class Slow(WorkerPlugin):  # the first build takes a while: the restart comes meanwhile
+        name = "geotarget-probe11-slow"
+
+        def transition(self, key: Any, start: str, finish: str, **kw: Any) -> None:
+            if finish != "executing" or not str(key).startswith("geotarget-index"):
+                return
+            try:
+                os.close(os.open(started, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                return
+            time.sleep(3.0)
+
+    restarted: list[bool] = []
+
+    def operator() -> None:
+        deadline = time.monotonic() + 60.0
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        client.restart()
+        restarted.append(True)
+
+    client.register_plugin(Slow())
+    try:
+        dk = DaskTargeter(_targeter(), PartitionedPositions(root), client)
+        thread = threading.Thread(target=operator, daemon=True)
+        thread.start()
+        got = dk.target(_alert("r1"), T0)
+        thread.join(120.0)
+    finally:
+        client.unregister_worker_plugin("geotarget-probe11-slow")
+    assert restarted and started.exists()
+    assert got.verdict is Verdict.DELIVER
+    assert set(got.recipients.tolist()) == want
