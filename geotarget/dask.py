@@ -2019,14 +2019,20 @@ class DaskTargeter:
         Raises
         ------
         InvalidInput
-            For a naive ``at``; as :meth:`target` for a partition that cannot be read.
+            For a naive ``at``. As :meth:`target` for a partition that cannot be read (an id
+            in two partitions is an :class:`~geotarget.errors.InvalidPositions`), once every
+            other incident was targeted: a bad file near one incident does not hold back the
+            others. The first such error is raised, naming its incident and how many others
+            delivered meanwhile (their claims are made and pending: they come back through
+            ``redeliver()``).
         ClusterError
-            As :meth:`target`: the incidents targeted before it keep their results (their
-            claims are made); call it again.
+            As :meth:`target`, at once: the incidents targeted before it keep their results
+            (their claims are made); call it again.
         """
         at = _aware("at", at)
         self._open("nothing was targeted")
         out: list[TargetingResult] = []
+        failed: list[tuple[str, InvalidInput]] = []
         # (Marking expired those whose keep_expired is over, as Targeter.retarget does.)
         for inc in self.targeter._retire(self.targeter.ledger.load_active(), at):
             if inc.version is None or inc.released == inc.version:
@@ -2034,9 +2040,26 @@ class DaskTargeter:
             alert, _ = self.targeter._current(inc)
             if at < alert.onset or (alert.expires is not None and at >= alert.expires):
                 continue  # not yet, or no more: target() would say so again
-            got = self.target(alert, at)
+            try:
+                got = self.target(alert, at)
+            except InvalidInput as err:  # a partition this incident reads: not the others'
+                failed.append((inc.key, err))
+                continue
             if got.verdict is Verdict.DELIVER:
                 out.append(got)
+        if failed:
+            key, first = failed[0]
+            more = f" and {len(failed) - 1:,} other incident(s)" if len(failed) > 1 else ""
+            said = (
+                f"retargeting incident {shown(key)}{more}: {first}; {len(out):,} other "
+                "incident(s) delivered meanwhile: their claims are made and pending, and come "
+                "back through redeliver()"
+            )
+            try:
+                raised = type(first)(said)
+            except Exception:  # pragma: no cover - an error class that takes other arguments
+                raised = InvalidInput(said)
+            raise raised from first
         return out
 
     def _live_areas(

@@ -397,3 +397,79 @@ def test_a_cluster_restarted_while_an_alert_builds_its_indexes(client: Any, tmp_
     assert restarted and started.exists()
     assert got.verdict is Verdict.DELIVER
     assert set(got.recipients.tolist()) == want
+
+
+# --- retarget: a bad partition near one incident ------------------------------------------------
+
+
+def test_a_bad_partition_near_one_incident_does_not_hold_back_retarget_of_the_others(
+    client: Any, tmp_path: Path
+) -> None:
+    """A writer left a device in two cells near incident A; incident B is far from them.
+
+    Both were admitted without reaching anyone (A refused for the shared id, B not yet
+    active). ``retarget()`` raised A's error and never targeted B, at every call until the
+    writer was done: an Explosion elsewhere reached nobody. Now B is targeted (the oracle's
+    devices, claimed), then A's error is raised naming the incident and B's delivery.
+    """
+    import shutil
+
+    from geotarget.dask import write_partitioned
+
+    near_a = _frame(300, seed=16).assign(lon=lambda f: f.lon + 0.07)  # all in lon 18-19
+    moved = near_a.iloc[[5]].assign(lon=18.4)  # the same device, also in another cell's file
+    near_b = _frame(200, seed=17).assign(lon=lambda f: f.lon - 0.7, id=lambda f: f.id + 10_000)
+
+    def positions(frame: Any) -> Positions:
+        return Positions(
+            frame.id.to_numpy(),
+            frame.lon.to_numpy(),
+            frame.lat.to_numpy(),
+            accuracy_m=frame.accuracy_m.to_numpy(),
+            observed_at=frame.observed_at.dt.tz_convert(None).to_numpy(),
+        )
+
+    import pandas as pd
+
+    root = tmp_path / "store"
+    root.mkdir()
+    for name, frame in (("a1", near_a.iloc[:200]), ("a2", pd.concat([near_a.iloc[200:], moved]))):
+        ds = write_partitioned(positions(frame), tmp_path / name, cell_deg=1.0)
+        (file,) = (p.path for p in ds.partitions)  # one cell of 1°: lon 18-19
+        (root / f"cell={name}").mkdir()
+        shutil.copy(file, root / f"cell={name}" / "part-0.parquet")  # its metadata kept
+    ds = write_partitioned(positions(near_b), tmp_path / "b", cell_deg=1.0)
+    (file,) = (p.path for p in ds.partitions)  # lon 17-18
+    (root / "cell=b").mkdir()
+    shutil.copy(file, root / "cell=b" / "part-0.parquet")
+
+    dk = DaskTargeter(_targeter(), PartitionedPositions(root, recheck_s=0), client)
+    later = T0 + dt.timedelta(minutes=5)
+    b_centre = (CENTRE[0] - 0.7, CENTRE[1])
+    b_alert = make_alert("explosion", Circle(*b_centre, RADIUS_M), ident="b-elsewhere", sent=later)
+    with pytest.raises(InvalidPositions, match=r"is in cell=a1/part-0\.parquet and cell=a2"):
+        dk.target(_alert("a-near-the-copy"), T0)
+    assert dk.target(b_alert, T0).verdict is Verdict.NOT_YET_ACTIVE
+
+    from pyproj import Geod
+
+    _, _, dist = Geod(ellps="WGS84").inv(
+        np.full(len(near_b), b_centre[0]),
+        np.full(len(near_b), b_centre[1]),
+        near_b.lon.to_numpy(),
+        near_b.lat.to_numpy(),
+    )
+    want_b = set(near_b.id[dist <= RADIUS_M].tolist())
+    assert want_b
+
+    with pytest.raises(
+        InvalidPositions,
+        match=r"retargeting incident 'polisen@example.se/a-near-the-copy': .* is in "
+        r"cell=a1/part-0.parquet and cell=a2/part-0.parquet.*; 1 other incident\(s\) delivered",
+    ):
+        dk.retarget(later)
+    ledger = dk.targeter.ledger
+    assert sorted(ledger.recipients(f"{SENDER}/b-elsewhere").tolist()) == sorted(map(str, want_b))
+    assert ledger.recipients(f"{SENDER}/a-near-the-copy").size == 0
+    with pytest.raises(InvalidPositions, match=r"; 0 other incident\(s\) delivered"):
+        dk.retarget(later)  # B delivered: only A is left, still refused
