@@ -145,7 +145,8 @@ def read_parquet(
     Raises
     ------
     InvalidInput
-        For an unreadable file or a missing column, naming the file; for a file under a
+        For a directory (a dataset: open it with :class:`PartitionedPositions`), an
+        unreadable file or a missing column, naming the file; for a file under a
         Hive-style directory naming a known column it lacks (``tester=true/``: a writer given
         the column as a partition column moved it out of the file), naming the key.
     InvalidPositions
@@ -165,6 +166,12 @@ def read_parquet(
     geotarget.errors.InvalidPositions: p.parquet: row 2, column lat: ...
     """
     p = file_path("path", path)
+    if p.is_dir():  # pyarrow says "No such file or directory" of a directory that exists
+        raise InvalidInput(
+            f"path must be one Parquet file (got the directory {p.name}): a dataset's "
+            "directory (pandas, dask or Spark output, Hive partitions) is opened with "
+            "PartitionedPositions(path), and targeted with a DaskTargeter"
+        )
     if p.is_file():  # (anything else is refused naming the file when it is read)
         _no_hidden_column(p)
     return _read_parquet(p, observed_at=observed_at, accuracy_m=accuracy_m)

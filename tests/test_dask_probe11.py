@@ -473,3 +473,26 @@ def test_a_bad_partition_near_one_incident_does_not_hold_back_retarget_of_the_ot
     assert ledger.recipients(f"{SENDER}/a-near-the-copy").size == 0
     with pytest.raises(InvalidPositions, match=r"; 0 other incident\(s\) delivered"):
         dk.retarget(later)  # B delivered: only A is left, still refused
+
+
+def test_read_parquet_given_a_datasets_directory_says_it_reads_one_file(tmp_path: Path) -> None:
+    """``pandas.read_parquet`` and ``dask.dataframe.read_parquet`` take a dataset's directory.
+
+    Given one, ``geotarget.dask.read_parquet`` said "not a readable Parquet file: ... No such
+    file or directory" of a directory that exists. Now it names the directory, says it reads
+    one file, and names the way to open a dataset.
+    """
+    from geotarget.dask import read_parquet
+    from geotarget.errors import InvalidInput
+
+    frame = _frame(50, seed=18)
+    out = tmp_path / "positions.parquet"  # Spark names its output directories so
+    out.mkdir()
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pq.write_table(table.slice(0, 25), out / "part.0.parquet")
+    pq.write_table(table.slice(25), out / "part.1.parquet")
+    with pytest.raises(InvalidInput, match=r"one Parquet file \(got the directory positions"):
+        read_parquet(out)
+    with pytest.raises(InvalidInput, match=r"PartitionedPositions\(path\)"):
+        read_parquet(str(out) + "/")
+    assert len(read_parquet(next(out.glob("part.*.parquet")))) > 0  # each file reads
