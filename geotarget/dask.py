@@ -145,7 +145,8 @@ def read_parquet(
     Raises
     ------
     InvalidInput
-        For an unreadable file or a missing column, naming the file; for a file under a
+        For a directory (a dataset: open it with :class:`PartitionedPositions`), an
+        unreadable file or a missing column, naming the file; for a file under a
         Hive-style directory naming a known column it lacks (``tester=true/``: a writer given
         the column as a partition column moved it out of the file), naming the key.
     InvalidPositions
@@ -165,6 +166,12 @@ def read_parquet(
     geotarget.errors.InvalidPositions: p.parquet: row 2, column lat: ...
     """
     p = file_path("path", path)
+    if p.is_dir():  # pyarrow says "No such file or directory" of a directory that exists
+        raise InvalidInput(
+            f"path must be one Parquet file (got the directory {p.name}): a dataset's "
+            "directory (pandas, dask or Spark output, Hive partitions) is opened with "
+            "PartitionedPositions(path), and targeted with a DaskTargeter"
+        )
     if p.is_file():  # (anything else is refused naming the file when it is read)
         _no_hidden_column(p)
     return _read_parquet(p, observed_at=observed_at, accuracy_m=accuracy_m)
@@ -1303,6 +1310,17 @@ class DaskTargeter:
                 f"(await asyncio.to_thread(dask_targeter.target, alert, at)) ({then})"
             )
 
+    def _may_retry(self, err: ClusterError) -> bool:
+        """Whether a step that failed with ``err`` is asked of the cluster once more.
+
+        Work the cluster lost (a worker died while building an index) is; a closed client,
+        or a step that made no progress for ``timeout`` seconds (bounded as documented), is
+        not.
+        """
+        if getattr(self.client, "status", None) in ("closing", "closed"):
+            return False
+        return not isinstance(err.__cause__, (TimeoutError, asyncio.TimeoutError))
+
     @contextlib.contextmanager
     def _client_open(self, doing: str) -> Iterator[None]:
         """Calls on the client while ``doing``: its closing meanwhile raised as ClusterError.
@@ -1587,13 +1605,15 @@ class DaskTargeter:
         plan: Plan,
         decision: RolloutDecision,
         at: dt.datetime,
+        retried: bool,
     ) -> tuple[_Asked, list[_PartEvaluation]]:
         """Every asked partition's evaluation, from the workers that hold their indexes.
 
         In the same gather, the ids of the asked partitions not yet compared with each other
         are compared (:meth:`_compare_ids`). When the cluster loses work (a worker dies with
-        indexes or the region set), asked once more: lost indexes are rebuilt and the region
-        set is sent again.
+        indexes or the region set, or while building one), asked once more: lost indexes are
+        rebuilt and the region set is sent again. ``retried``: the call already lost work
+        once (building the indexes before the admission), so a loss now is the second.
         """
 
         def prepare() -> _Asked:
@@ -1606,11 +1626,16 @@ class DaskTargeter:
 
         asked = prepared
         if asked is None or asked.area != plan.area:
-            asked = prepare()
+            try:
+                asked = prepare()
+            except ClusterError as err:
+                if retried or not self._may_retry(err):
+                    raise
+                retried = True
+                asked = prepare()
         rules = self.targeter.rules[kind]
         with self._lock:
             recheck = self.dataset._recheck_due()
-        retried = False
         while True:
             finest = self._finest_future(self.targeter._finest_set)
             args = (rules, plan, status, kind, decision, self.targeter.policy, finest)
@@ -1797,7 +1822,7 @@ class DaskTargeter:
             "admitted, nothing was claimed for it"
         )
 
-    def _evaluator(self, prepared: _Asked | None, done: dict[str, Any]) -> Evaluator:
+    def _evaluator(self, prepared: _Asked | None, done: dict[str, Any], retried: bool) -> Evaluator:
         """Evaluate on the workers; fill the stand-in index with the devices sent back."""
 
         def on_workers(
@@ -1813,7 +1838,9 @@ class DaskTargeter:
             t0 = time.perf_counter()
             try:
                 with self._client_open("evaluating the alert"):
-                    asked, got = self._on_workers(prepared, status, kind, plan, decision, at)
+                    asked, got = self._on_workers(
+                        prepared, status, kind, plan, decision, at, retried
+                    )
             except ClusterError as err:
                 raise ClusterError(
                     f"{err}; the alert was admitted, nothing was claimed for it: target it again"
@@ -1937,20 +1964,25 @@ class DaskTargeter:
         kind = None if recognised is None else recognised.kind
         area = alert.area_at(at) if alert.area is not None else None  # its blocks in effect
         prepared = None
+        retried = False  # work lost once already (asked once more; lost twice, it raises)
         if (
             kind is not None
             and area is not None
             and kind in self.targeter.rules
             and self._may_evaluate(alert, kind, area, at, confirm)
         ):
-            try:
-                prepared = self._prepare(kind, area)  # a bad partition fails before admission
-            except ClusterError as err:
-                raise ClusterError(f"{err}; nothing was admitted") from err.__cause__
+            while True:
+                try:
+                    prepared = self._prepare(kind, area)  # a bad partition fails before admission
+                    break
+                except ClusterError as err:
+                    if retried or not self._may_retry(err):
+                        raise ClusterError(f"{err}; nothing was admitted") from err.__cause__
+                    retried = True  # a worker died building an index: asked once more
         done: dict[str, Any] = {}
         shipped = _Shipped()
         result = self.targeter._target(
-            alert, shipped, at, confirm=confirm, evaluator=self._evaluator(prepared, done)
+            alert, shipped, at, confirm=confirm, evaluator=self._evaluator(prepared, done, retried)
         )
         if not result.counts:
             return result
@@ -1994,14 +2026,20 @@ class DaskTargeter:
         Raises
         ------
         InvalidInput
-            For a naive ``at``; as :meth:`target` for a partition that cannot be read.
+            For a naive ``at``. As :meth:`target` for a partition that cannot be read (an id
+            in two partitions is an :class:`~geotarget.errors.InvalidPositions`), once every
+            other incident was targeted: a bad file near one incident does not hold back the
+            others. The first such error is raised, naming its incident and how many others
+            delivered meanwhile (their claims are made and pending: they come back through
+            ``redeliver()``).
         ClusterError
-            As :meth:`target`: the incidents targeted before it keep their results (their
-            claims are made); call it again.
+            As :meth:`target`, at once: the incidents targeted before it keep their results
+            (their claims are made); call it again.
         """
         at = _aware("at", at)
         self._open("nothing was targeted")
         out: list[TargetingResult] = []
+        failed: list[tuple[str, InvalidInput]] = []
         # (Marking expired those whose keep_expired is over, as Targeter.retarget does.)
         for inc in self.targeter._retire(self.targeter.ledger.load_active(), at):
             if inc.version is None or inc.released == inc.version:
@@ -2009,9 +2047,26 @@ class DaskTargeter:
             alert, _ = self.targeter._current(inc)
             if at < alert.onset or (alert.expires is not None and at >= alert.expires):
                 continue  # not yet, or no more: target() would say so again
-            got = self.target(alert, at)
+            try:
+                got = self.target(alert, at)
+            except InvalidInput as err:  # a partition this incident reads: not the others'
+                failed.append((inc.key, err))
+                continue
             if got.verdict is Verdict.DELIVER:
                 out.append(got)
+        if failed:
+            key, first = failed[0]
+            more = f" and {len(failed) - 1:,} other incident(s)" if len(failed) > 1 else ""
+            said = (
+                f"retargeting incident {shown(key)}{more}: {first}; {len(out):,} other "
+                "incident(s) delivered meanwhile: their claims are made and pending, and come "
+                "back through redeliver()"
+            )
+            try:
+                raised = type(first)(said)
+            except Exception:  # pragma: no cover - an error class that takes other arguments
+                raised = InvalidInput(said)
+            raise raised from first
         return out
 
     def _live_areas(
