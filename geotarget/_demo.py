@@ -73,6 +73,11 @@ class Out:
         return value
 
 
+def count(n: int, noun: str, plural: str = "") -> str:
+    """``1 device``, ``2 devices``: a number with its noun in agreement."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def secs(seconds: float) -> str:
     """A duration for people: milliseconds below a second."""
     return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
@@ -202,7 +207,7 @@ def _set_up(say: Out, args: argparse.Namespace, ledger: Any) -> Stage:
         f"{at:%Y-%m-%d %H:%M} Europe/Stockholm"
     )
     say(
-        f"  {args.devices:,} synthetic device{'' if args.devices == 1 else 's'} placed like "
+        f"  {count(args.devices, 'synthetic device')} placed like "
         "Sweden's people; as on real phones, "
         "0.5 % have no fix and 2 % last reported hours ago"
     )
@@ -392,12 +397,13 @@ def _scene_fresh_positions(stage: Stage, story: Story, seed: int) -> Positions:
     later = stage.at + dt.timedelta(minutes=20)
     moved = moved_devices(stage.positions, later, seed)
     say = stage.say
+    sends = "sends a fresh fix" if len(moved) == 1 else "send fresh fixes"
     say(
-        f"4. {later:%H:%M}: {len(moved):,} devices send fresh fixes after walking towards "
+        f"4. {later:%H:%M}: {count(len(moved), 'device')} {sends} after walking towards "
         "Sergels torg; those now inside an active alert's area are told at once"
     )
     deliveries = say.step(
-        f"on_positions({len(moved):,} fresh fixes)",
+        f"on_positions({count(len(moved), 'fresh fix', 'fresh fixes')})",
         lambda: stage.targeter.on_positions(moved, later),
     )
     # Pushed, and accepted by the push service: confirmed (an Update tells only the others).
@@ -505,7 +511,7 @@ def _scene_cancel(stage: Stage, story: Story) -> None:
     reason = result.reason.removeprefix(f"{result.verdict.value.lower()}: ")
     say(f"    {result.verdict.value}: {reason}")
     say(
-        f"    all-clear to {len(result.retract):,} devices = {parts[0]:,} (scene 1) + "
+        f"    all-clear to {count(len(result.retract), 'device')} = {parts[0]:,} (scene 1) + "
         f"{parts[1]:,} (fresh fixes) + {parts[2]:,} (the Update); the tip request stays "
         "active until it expires"
     )
@@ -522,7 +528,9 @@ def _summary(stage: Stage, story: Story) -> None:
         told = len(story.results[key].recipients) + story.streamed.get(alert.identifier, 0)
         if key == "explosion":
             told += len(story.results["update"].recipients)
-        say(f"  the {titles[alert.identifier]} reached {told:,} devices, each once")
+        reached = "no device" if told == 0 else count(told, "device")
+        each = ", each once" if told > 1 else ""
+        say(f"  the {titles[alert.identifier]} reached {reached}{each}")
     if story.modus is not None:
         say(f"  the {titles[story.modus.identifier]} reached nobody: blocked by the rollout")
 
@@ -736,7 +744,7 @@ def _count_changes(
     n1 = sum(c1.get(o, 0) for o in covered)
     lines = [
         f"covered {n0:,} → {n1:,}: the area is {a1 / a0:.0f}× larger ({a0:.2f} → {a1:.2f} km²), "
-        f"and {walkers[0]:,} of the {walkers[1]:,} device{'' if walkers[1] == 1 else 's'} that "
+        f"and {walkers[0]:,} of the {count(walkers[1], 'device')} that "
         "walked towards Sergels torg are in it",
     ]
     s0 = c0.get(Outcome.STALE_INCLUDED, 0) + c0.get(Outcome.STALE_LOCATION, 0)
