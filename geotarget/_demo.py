@@ -73,6 +73,11 @@ class Out:
         return value
 
 
+def count(n: int, noun: str, plural: str = "") -> str:
+    """``1 device``, ``2 devices``: a number with its noun in agreement."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def secs(seconds: float) -> str:
     """A duration for people: milliseconds below a second."""
     return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
@@ -202,7 +207,7 @@ def _set_up(say: Out, args: argparse.Namespace, ledger: Any) -> Stage:
         f"{at:%Y-%m-%d %H:%M} Europe/Stockholm"
     )
     say(
-        f"  {args.devices:,} synthetic device{'' if args.devices == 1 else 's'} placed like "
+        f"  {count(args.devices, 'synthetic device')} placed like "
         "Sweden's people; as on real phones, "
         "0.5 % have no fix and 2 % last reported hours ago"
     )
@@ -392,12 +397,13 @@ def _scene_fresh_positions(stage: Stage, story: Story, seed: int) -> Positions:
     later = stage.at + dt.timedelta(minutes=20)
     moved = moved_devices(stage.positions, later, seed)
     say = stage.say
+    sends = "sends a fresh fix" if len(moved) == 1 else "send fresh fixes"
     say(
-        f"4. {later:%H:%M}: {len(moved):,} devices send fresh fixes after walking towards "
+        f"4. {later:%H:%M}: {count(len(moved), 'device')} {sends} after walking towards "
         "Sergels torg; those now inside an active alert's area are told at once"
     )
     deliveries = say.step(
-        f"on_positions({len(moved):,} fresh fixes)",
+        f"on_positions({count(len(moved), 'fresh fix', 'fresh fixes')})",
         lambda: stage.targeter.on_positions(moved, later),
     )
     # Pushed, and accepted by the push service: confirmed (an Update tells only the others).
@@ -448,22 +454,40 @@ def _scene_update(stage: Stage, story: Story, moved: Positions) -> None:
     story.results["update"] = result
     streamed = story.streamed.get(story.explosion.identifier, 0)
     told_before = len(first.recipients) + streamed
-    say(
-        f"    already told ({result.already_delivered:,}) are not told twice: of the "
-        f"{told_before:,} told before ({len(first.recipients):,} in scene 1, {streamed:,} from "
-        "fresh fixes),"
-    )
+    kept = result.already_delivered
     gone = len(result.no_longer_covered)
-    if gone:
+    if told_before == 0:
         say(
-            f"    {result.already_delivered:,} are still covered and {gone:,} are no longer "
-            "covered: their newest fix lies outside even the wider area (they walked away). "
-            "They are not told again; a Cancel's all-clear still reaches them."
+            f"    nobody was told before ({len(first.recipients):,} in scene 1, {streamed:,} from "
+            "fresh fixes): every device the Update covers is told now"
         )
     else:
         say(
-            f"    all {result.already_delivered:,} are still covered: the area only grew, and "
-            "no told device's newest fix left it (no longer covered: 0)"
+            f"    already told ({kept:,}) {'is' if kept == 1 else 'are'} not told twice: of the "
+            f"{told_before:,} told before ({len(first.recipients):,} in scene 1, {streamed:,} "
+            "from fresh fixes),"
+        )
+    if gone:
+        ids = np.asarray(result.no_longer_covered, dtype=object).astype(str)
+        walked = int(np.isin(ids, np.asarray(moved.ids, dtype=object).astype(str)).sum())
+        one = gone == 1
+        why = (
+            ("it walked away" if one else "they walked away")
+            if walked == gone
+            else f"{walked:,} of them walked away"
+        )
+        sentence = (
+            f"{kept:,} {'is' if kept == 1 else 'are'} still covered and {gone:,} "
+            f"{'is' if one else 'are'} no longer covered: {'its' if one else 'their'} newest fix "
+            f"lies outside even the wider area ({why}). {'It is' if one else 'They are'} not "
+            f"told again; a Cancel's all-clear still reaches {'it' if one else 'them'}."
+        )
+        say(textwrap.fill(sentence, 100, initial_indent="    ", subsequent_indent="      "))
+    elif told_before:
+        everyone = "it is" if kept == 1 else f"all {kept:,} are"
+        say(
+            f"    {everyone} still covered: the area only grew, and no told device's newest fix "
+            "left it (no longer covered: 0)"
         )
     say("    why the counts differ from scene 1:")
     for line in _count_changes(stage, first, result, _walkers_covered(story, result, moved)):
@@ -505,7 +529,7 @@ def _scene_cancel(stage: Stage, story: Story) -> None:
     reason = result.reason.removeprefix(f"{result.verdict.value.lower()}: ")
     say(f"    {result.verdict.value}: {reason}")
     say(
-        f"    all-clear to {len(result.retract):,} devices = {parts[0]:,} (scene 1) + "
+        f"    all-clear to {count(len(result.retract), 'device')} = {parts[0]:,} (scene 1) + "
         f"{parts[1]:,} (fresh fixes) + {parts[2]:,} (the Update); the tip request stays "
         "active until it expires"
     )
@@ -522,7 +546,9 @@ def _summary(stage: Stage, story: Story) -> None:
         told = len(story.results[key].recipients) + story.streamed.get(alert.identifier, 0)
         if key == "explosion":
             told += len(story.results["update"].recipients)
-        say(f"  the {titles[alert.identifier]} reached {told:,} devices, each once")
+        reached = "no device" if told == 0 else count(told, "device")
+        each = ", each once" if told > 1 else ""
+        say(f"  the {titles[alert.identifier]} reached {reached}{each}")
     if story.modus is not None:
         say(f"  the {titles[story.modus.identifier]} reached nobody: blocked by the rollout")
 
@@ -736,15 +762,16 @@ def _count_changes(
     n1 = sum(c1.get(o, 0) for o in covered)
     lines = [
         f"covered {n0:,} → {n1:,}: the area is {a1 / a0:.0f}× larger ({a0:.2f} → {a1:.2f} km²), "
-        f"and {walkers[0]:,} of the {walkers[1]:,} device{'' if walkers[1] == 1 else 's'} that "
-        "walked towards Sergels torg are in it",
+        f"and {walkers[0]:,} of the {count(walkers[1], 'device')} that walked towards Sergels "
+        f"torg {'is' if walkers[0] == 1 else 'are'} in it",
     ]
     s0 = c0.get(Outcome.STALE_INCLUDED, 0) + c0.get(Outcome.STALE_LOCATION, 0)
     s1 = c1.get(Outcome.STALE_INCLUDED, 0) + c1.get(Outcome.STALE_LOCATION, 0)
     near = "" if rules.stale is None else f" or within {rules.stale.margin_m:,.0f} m of it"
     lines.append(
         f"old fixes {s0:,} → {s1:,}: the fixes in the area older than the {fresh} freshness "
-        f"limit{near}, 20 minutes later and in a larger area"
+        f"limit{near}, 20 minutes later, in a larger area, and with the fixes of the devices "
+        "that walked fresh"
     )
     lines.append(
         f"no fix {c0.get(Outcome.NO_FIX, 0):,} → {c1.get(Outcome.NO_FIX, 0):,}: devices without "
