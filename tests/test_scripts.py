@@ -134,3 +134,82 @@ def test_the_background_run_says_whether_the_run_above_failed_or_was_interrupted
         raise raised
     out = capsys.readouterr().out
     assert said in out and "did not run" in out
+
+
+def _fake_python(venv_module: ModuleType, venv: Path, geotarget_file: Path) -> Path:
+    """A shell script standing in for a virtualenv's Python 3.12 with pip and geotarget."""
+    python: Path = venv_module.bin_of(venv, "python")
+    python.parent.mkdir(parents=True)
+    python.write_text(
+        "#!/bin/sh\n"
+        'case "$2" in\n'
+        "  *version_info*) echo 3 12 ;;\n"
+        "  *'import pip'*) exit 0 ;;\n"
+        f"  *geotarget*) echo '{geotarget_file}' ;;\n"
+        "  *) exit 3 ;;\n"
+        "esac\n"
+    )
+    python.chmod(0o755)
+    return python
+
+
+def test_a_second_run_over_a_complete_virtualenv_installs_nothing(
+    venv_module: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second ``scripts/demo`` needs no package registry: the stamp says all is there.
+
+    (Every run reinstalled the package, so a second demo without network failed in pip:
+    "hatchling>=1.25 ... none".) Another install, or a changed pyproject.toml, installs again.
+    """
+    if sys.platform == "win32":  # pragma: no cover
+        pytest.skip("a shell script stands in for the virtualenv's Python")
+    venv = tmp_path / ".venv"
+    python = _fake_python(venv_module, venv, venv_module.ROOT / "geotarget" / "__init__.py")
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(venv_module, "run", lambda *a, **k: calls.append(tuple(map(str, a))))
+    assert venv_module.ensure_venv(venv, "-e", ".[sweden,plot]") == python
+    assert [c[3] for c in calls] == ["install", "install"]  # pip, then the package
+    calls.clear()
+    assert venv_module.ensure_venv(venv, "-e", ".[sweden,plot]") == python
+    assert calls == []
+    venv_module.ensure_venv(venv, "-e", ".[sweden,plot]", "--group", "dev")  # another install
+    assert len(calls) == 2
+    calls.clear()
+    monkeypatch.setattr(venv_module, "_wanted", lambda install: "pyproject.toml changed")
+    venv_module.ensure_venv(venv, "-e", ".[sweden,plot]")
+    assert len(calls) == 2
+
+
+def test_a_virtualenv_importing_another_checkout_is_installed_into_again(
+    venv_module: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stamp is not enough: its geotarget must be this checkout's (a copied .venv is not)."""
+    if sys.platform == "win32":  # pragma: no cover
+        pytest.skip("a shell script stands in for the virtualenv's Python")
+    venv = tmp_path / ".venv"
+    _fake_python(venv_module, venv, tmp_path / "elsewhere" / "geotarget" / "__init__.py")
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(venv_module, "run", lambda *a, **k: calls.append(tuple(map(str, a))))
+    venv_module.ensure_venv(venv, "-e", ".")
+    venv_module.ensure_venv(venv, "-e", ".")
+    assert len(calls) == 4
+
+
+def test_a_path_the_output_cannot_encode_is_echoed_escaped_not_a_traceback(
+    venv_module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkout in ``/tmp/Åsa projekt`` echoed to an ASCII stream (``PYTHONIOENCODING``).
+
+    (``print`` raised UnicodeEncodeError: ``python3 scripts/demo`` ended in a traceback.)
+    """
+    import io
+
+    raw = io.BytesIO()
+    ascii_out = io.TextIOWrapper(raw, encoding="ascii")
+    monkeypatch.setattr(venv_module.sys, "stdout", ascii_out)
+    done: subprocess.CompletedProcess[bytes] = subprocess.CompletedProcess(args=[], returncode=0)
+    monkeypatch.setattr(venv_module.subprocess, "run", lambda *a, **k: done)
+    venv_module.run("/tmp/Åsa projekt/.venv/bin/python", "-m", "pip", "--version")
+    ascii_out.flush()
+    echoed = raw.getvalue().decode("ascii")
+    assert "/tmp/\\xc5sa projekt/.venv/bin/python -m pip --version" in echoed
