@@ -1294,8 +1294,8 @@ class Targeter:
                 **base,
                 verdict=Verdict.CANCELLED,
                 reason=(
-                    f"cancelled{why}: retract from the {len(told):,} devices told about "
-                    f"{key}{due}{also}"
+                    f"cancelled{why}: retract from the {len(told):,} "
+                    f"device{'' if len(told) == 1 else 's'} told about {key}{due}{also}"
                 ),
                 retract=told,
                 claims=retraction,

@@ -1635,3 +1635,16 @@ def test_an_update_of_another_kind_is_held_although_within_the_delivered_area(
         refs=(ref(first),),
     )
     assert t.target(same, idx(*DEVICES), LATER).verdict is Verdict.BLAST_RADIUS
+
+
+def test_a_cancel_counts_one_device_told_as_one_device(regions: RegionHierarchy) -> None:
+    """A Cancel says "retract from the 1 device told about", not "1 devices"."""
+    t = Targeter(regions, nationwide("XX"))
+    first = make_alert("explosion", AREA, ident="a1")
+    assert t.target(first, idx(*DEVICES), T0).recipients.tolist() == ["d0"]
+    cancel = make_alert(
+        "explosion", AREA, ident="c1", msg_type=MessageType.CANCEL, refs=(ref(first),)
+    )
+    got = t.target(cancel, idx(*DEVICES), LATER)
+    assert got.verdict is Verdict.CANCELLED
+    assert "retract from the 1 device told about " in got.reason, got.reason
