@@ -539,6 +539,12 @@ def _shared_edge(shell: Any, holes: list[Any], order: list[int]) -> str | None:
     return None
 
 
+def _on_one_line(xy: FloatArray) -> bool:
+    """Whether every vertex of a ring lies on one straight line (GEOS's robust convex hull)."""
+    hull = shapely.convex_hull(sg.MultiPoint(xy))
+    return bool(shapely.get_dimensions(hull) < 2)  # a line or a point
+
+
 @attrs.frozen(init=False)
 class Polygon(_PartBase):
     """A polygon whose edges are straight lines in lon/lat, with optional holes and margin.
@@ -609,6 +615,12 @@ class Polygon(_PartBase):
             shell_poly = sg.Polygon(shell_xy)
             shell_reason = shapely.is_valid_reason(shell_poly)
             if shell_reason != "Valid Geometry":
+                if _on_one_line(shell_xy):
+                    raise InvalidArea(
+                        "exterior must enclose an area: its vertices all lie on one line "
+                        f"(got {shown(shell[:4], 120)}); give at least three vertices not on "
+                        "one line, or a Circle"
+                    )
                 raise InvalidArea(
                     f"exterior must not self-intersect: {_where(shell_reason)} "
                     "(use Polygon.repair(...) to repair it explicitly)"
@@ -621,6 +633,11 @@ class Polygon(_PartBase):
             for i, (h, h_xy) in enumerate(zip(hole_rings, holes_xy, strict=True)):
                 hole_poly = sg.Polygon(h_xy)
                 reason = shapely.is_valid_reason(hole_poly)
+                if reason != "Valid Geometry" and _on_one_line(h_xy):
+                    raise InvalidArea(
+                        f"holes[{i}] must enclose an area: its vertices lie on one line "
+                        f"(got {shown(h[:4], 120)}); leave out a hole that holds nothing"
+                    )
                 if reason != "Valid Geometry":
                     raise InvalidArea(f"holes[{i}] must not self-intersect: {_where(reason)}")
                 if not shapely.covers(shell_poly, hole_poly):

@@ -644,7 +644,10 @@ def test_errors_refine_builtins() -> None:
     ("ring", "fragment"),
     [
         ([(0, 0), (1, 1), (0, 0)], "at least 3 distinct vertices (got 2"),
-        ([(0, 0), (1, 1), (2, 2)], "exterior must not self-intersect"),
+        (
+            [(0, 0), (1, 1), (2, 2)],
+            "exterior must enclose an area: its vertices all lie on one line",
+        ),
         ([(0, 0), (1, 1), (1, 0), (0, 1)], "self-intersection at lon 0.5, lat 0.5"),
         ([(0, 0), (1, math.nan), (1, 0)], "exterior[1] lat must be a finite number"),
         (
@@ -1668,3 +1671,26 @@ def test_a_hole_sharing_an_edge_is_refused_naming_the_rings(
     # Two holes meeting at one corner are a valid polygon.
     corner = [(18.05, 59.05), (18.08, 59.05), (18.08, 59.08), (18.05, 59.08)]
     Polygon(shell, [[(18.02, 59.02), (18.05, 59.02), (18.05, 59.05), (18.02, 59.05)], corner])
+
+
+@pytest.mark.parametrize(
+    "ring",
+    [
+        [(18.0, 59.0), (18.1, 59.0), (18.2, 59.0), (18.0, 59.0)],  # along a parallel
+        [(18.0, 59.0), (18.0, 59.1), (18.0, 59.3), (18.0, 59.2)],  # along a meridian
+        [(18.0, 59.0), (18.5, 59.5), (18.25, 59.25)],  # a diagonal, exactly on one line
+    ],
+)
+def test_a_ring_whose_vertices_lie_on_one_line_is_refused_as_enclosing_nothing(
+    ring: list[tuple[float, float]],
+) -> None:
+    """Not "must not self-intersect ... use Polygon.repair": there is nothing to repair.
+
+    Oracle: shapely's area of the ring is 0 (so the refusal is about area, not crossing).
+    """
+    assert sg.Polygon(ring).area == 0.0
+    with pytest.raises(InvalidArea, match=r"^exterior must enclose an area: its vertices all "):
+        Polygon(ring)
+    outer = [(17.0, 58.0), (19.0, 58.0), (19.0, 60.0), (17.0, 60.0)]
+    with pytest.raises(InvalidArea, match=r"^holes\[0\] must enclose an area: its vertices lie"):
+        Polygon(outer, holes=[ring])
