@@ -339,9 +339,15 @@ def _taken_together(
     A block ``later`` matches has one of its events (any event, when it names none), a
     category among its categories (a block has at least one), one of its event codes (any or
     none, when it names none) and one of its senders (any, when it names none). Which rules a
-    block meets depends only on which of the values rules name it has, so it is enough to try
-    blocks of one category and at most one event code, in each condition each value an
-    earlier rule names and one that none names (:func:`_kinds_of_value`).
+    block meets depends only on which of the values rules name it has (:func:`_kinds_of_value`).
+    Whether every such block is taken, blocks of one category and at most one event code
+    settle: a block carrying more meets every rule the part of it ``later`` needs meets. Which
+    rule takes it does not: a block may carry a second category or event code that ``later``
+    does not ask for but an earlier rule of another kind does (a ``Met`` and ``Fire`` block
+    taken by a ``Fire`` rule before a ``Met`` one). The rule that takes a block takes the
+    block of the value ``later`` needs and the one the taker needs in each of the two
+    conditions too, so the takers are found among blocks of at most two categories and two
+    event codes.
     """
     from geotarget.alerts._values import Category
 
@@ -355,24 +361,21 @@ def _taken_together(
     def some(theirs: Any, mine: frozenset[Any]) -> bool:
         return not theirs or not mine or not mine.isdisjoint(theirs)
 
-    # Only a rule that meets what ``later`` requires, each condition by some value, can
-    # take one of its blocks: usually a few, so the blocks are tried against those only.
+    # A block has one event and the alert one sender: only a rule that meets what ``later``
+    # requires of those can take one of its blocks (usually a few, so the blocks are tried
+    # against those only). A block may carry several categories and event codes, so a rule
+    # asking for others than ``later`` does may still take one that carries both.
     candidates = [
         (k, rule)
         for k, (_, rule) in enumerate(earlier)
-        if some(rule.events, wants[0])
-        and some(rule.categories, wants[1])
-        and some(rule.event_codes, wants[2])
-        and some(rule.senders, wants[3])
+        if some(rule.events, wants[0]) and some(rule.senders, wants[3])
     ]
     named = [rule for _, rule in candidates]
+    named_categories = [c for r in named for c in sorted(r.categories)]
+    named_codes = [c for r in named for c in r.event_codes]
     events = _kinds_of_value(later.events, [e for r in named for e in r.events], _ELSE)
-    categories = _kinds_of_value(
-        tuple(later.categories or Category),
-        [c for r in named for c in sorted(r.categories)],
-        None,
-    )
-    codes = _kinds_of_value(later.event_codes, [c for r in named for c in r.event_codes], None)
+    categories = _kinds_of_value(tuple(later.categories or Category), named_categories, None)
+    codes = _kinds_of_value(later.event_codes, named_codes, None)
     senders = _kinds_of_value(
         tuple(sorted(later.senders)), [s for r in named for s in sorted(r.senders)], _ELSE
     )
@@ -410,11 +413,23 @@ def _taken_together(
         accepting(codes, lambda r: r.event_codes),
         accepting(senders, lambda r: r.senders),
     ]
-    takers: set[int] = set()
     for e, c, k, s in itertools.product(*masks):
-        both = e & c & k & s
-        if not both:
+        if not e & c & k & s:
             return []
+    # Every block is taken: which rules take them, a block carrying beside each value
+    # ``later`` needs (or none, where it needs none) a second one some candidate names. A
+    # block of two values meets the rules either meets: the union of their sets. Blocks that
+    # meet the same candidates are one, so each condition's distinct sets are tried.
+    second_categories = accepting(tuple(dict.fromkeys(named_categories)), lambda r: r.categories)
+    second_codes = accepting(tuple(dict.fromkeys(named_codes)), lambda r: r.event_codes)
+    pairs_c = list(dict.fromkeys(a | b for a in masks[1] for b in (0, *second_categories)))
+    pairs_k = list(dict.fromkeys(a | b for a in masks[2] for b in (0, *second_codes)))
+    tried = len(masks[0]) * len(pairs_c) * len(pairs_k) * len(masks[3])
+    if tried > MOST_SHAPES * 16:  # a single value each, as they were checked
+        pairs_c, pairs_k = masks[1], masks[2]
+    takers: set[int] = set()
+    for e, c, k, s in itertools.product(masks[0], pairs_c, pairs_k, masks[3]):
+        both = e & c & k & s
         takers.add(candidates[(both & -both).bit_length() - 1][0])
     return sorted(takers)
 
