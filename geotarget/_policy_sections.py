@@ -19,7 +19,14 @@ from geotarget._kind_rules import KindRules, rules_from_table
 from geotarget.alerts import NamedValue
 from geotarget.errors import GeotargetError, InvalidPolicy, Problem
 from geotarget.issuers import _ISSUERS_WHAT as ISSUERS
-from geotarget.issuers import Issuer, Issuers, catalog_checks, region_problems, table_problems
+from geotarget.issuers import (
+    Issuer,
+    Issuers,
+    _pem_shown,
+    catalog_checks,
+    region_problems,
+    table_problems,
+)
 from geotarget.kinds import _LOCATION_RULES_WHAT as LOCATION_RULES
 from geotarget.kinds import _RECOGNITION_WHAT as RECOGNITION
 from geotarget.kinds import RecognitionRule, Recognizer, mixed_words
@@ -95,6 +102,24 @@ def _table_array(data: Mapping[str, Any], key: str) -> tuple[list[Any], list[Pro
         )
         return [], [Problem(key, f"must be an array of tables (got {got})")]
     return value, []
+
+
+def _not_an_array(value: object, of: str) -> str:
+    """Why ``value`` is not the array of ``of`` a key takes: the value, and how to write one.
+
+    A single table or text is the item an array was meant to hold (``certificates =
+    "cert.pem"``, ``event_codes = { value_name = ..., value = ... }``): named so, with the
+    array that holds it.
+    """
+    if isinstance(value, Mapping):
+        got = f"a single table {_io.brief(dict(value))}; write [{{ ... }}] around it"
+    elif isinstance(value, str) and "-----BEGIN" in value:  # never its content: a key?
+        got = f"a single PEM text, {_pem_shown(value)}; write [ ... ] around it"
+    elif isinstance(value, str):
+        got = f"a single text {_io.brief(value)}; write [{_io.brief(value)}]"
+    else:
+        got = f"{type(value).__name__} {_io.brief(value)}"
+    return f"must be an array of {of} (got {got})"
 
 
 def _entries(
@@ -185,7 +210,7 @@ def recognizer(data: Mapping[str, Any]) -> Recognizer:
         raw_codes = entry.get("event_codes", [])
         codes_ok = isinstance(raw_codes, list)
         if not codes_ok:
-            problems.append(Problem(f"{path}.event_codes", "must be an array of tables"))
+            problems.append(Problem(f"{path}.event_codes", _not_an_array(raw_codes, "tables")))
             raw_codes = []
         for j, code in enumerate(raw_codes):
             cpath = f"{path}.event_codes[{j}]"
@@ -593,7 +618,9 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str], catalog: Any 
         certs_raw = entry.get("certificates", [])
         certs = []
         if not isinstance(certs_raw, list):
-            problems.append(Problem(f"{path}.certificates", "must be an array"))
+            problems.append(
+                Problem(f"{path}.certificates", _not_an_array(certs_raw, "PEM texts or file paths"))
+            )
         else:
             for j, c in enumerate(certs_raw):
                 try:

@@ -15,6 +15,7 @@ import pytest
 
 from geotarget.alerts import Alert, Info, NamedValue
 from geotarget.errors import InvalidPolicy
+from geotarget.issuers import Issuers
 from geotarget.kinds import Recognizer
 
 # --- recognition rules that overlap -----------------------------------------------------------
@@ -165,3 +166,53 @@ def test_rules_refused_as_never_applying_are_those_a_brute_force_over_blocks_fin
         except InvalidPolicy as err:
             refused = {int(p.path.removeprefix("recognition[").rstrip("]")) for p in err.problems}
         assert refused == _never_applies_to_another_kind(rules), rules
+
+
+# --- refusals name the field, the value and the rule --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("certs/dsb.pem", "a single text 'certs/dsb.pem'; write ['certs/dsb.pem']"),
+        (None, "NoneType None"),
+        ({"path": "certs/dsb.pem"}, "a single table {'path': 'certs/dsb.pem'}"),
+    ],
+)
+def test_certificates_not_written_as_an_array_name_the_value_written(
+    value: object, shown: str
+) -> None:
+    """``certificates = "certs/dsb.pem"``, as a tool writing one certificate does.
+
+    The refusal said only "must be an array": neither what was written nor how to write it.
+    """
+    entry = {"name": "dsb", "senders": ["dsb@example.no"], "kinds": ["flood"],
+             "regions": ["NO"], "signature": "required", "certificates": value}  # fmt: skip
+    with pytest.raises(InvalidPolicy) as err:
+        Issuers.from_dict({"issuers": [entry]})
+    (problem,) = err.value.problems
+    assert problem.path == "issuers[0].certificates"
+    assert "must be an array of PEM texts or file paths" in problem.message
+    assert f"(got {shown}" in problem.message
+
+
+def test_a_single_pem_text_where_an_array_goes_is_refused_without_its_content() -> None:
+    """A private key pasted as the value is named by its label line only, never its body."""
+    pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0Bsecret\n-----END PRIVATE KEY-----\n"
+    entry = {"name": "dsb", "senders": ["dsb@example.no"], "kinds": ["flood"],
+             "regions": ["NO"], "signature": "required", "certificates": pem}  # fmt: skip
+    with pytest.raises(InvalidPolicy) as err:
+        Issuers.from_dict({"issuers": [entry]})
+    assert "'-----BEGIN PRIVATE KEY-----'" in str(err.value)
+    assert "MIIE" not in str(err.value) and "secret" not in str(err.value)
+
+
+def test_event_codes_written_as_one_table_name_the_table_and_the_array_to_write() -> None:
+    """JSON's ``"event_codes": {...}`` where ``[{...}]`` goes, as a generator writes one code."""
+    rule = {"name": "flom", "kind": "flood",
+            "event_codes": {"value_name": "DSB", "value": "FLOM"}}  # fmt: skip
+    with pytest.raises(InvalidPolicy) as err:
+        Recognizer.from_dict({"recognition": [rule]})
+    (problem,) = err.value.problems
+    assert problem.path == "recognition[0].event_codes"
+    assert "(got a single table {'value_name': 'DSB', 'value': 'FLOM'}" in problem.message
