@@ -127,6 +127,14 @@ def _listed(field: str, value: object) -> list[str]:
     return items
 
 
+def _sender_text(field: str, value: object) -> None:
+    """InvalidType naming ``field`` when ``value`` is not a sender's text (a ``str``)."""
+    if not isinstance(value, str):
+        raise InvalidType(
+            f"{field} must be a CAP sender as a str (got {type(value).__name__} {brief(value)})"
+        )
+
+
 def _names(field: str, value: object) -> frozenset[str]:
     return frozenset(_listed(field, value))
 
@@ -459,7 +467,14 @@ class Issuers:
         return f"Issuers({[i.name for i in self._issuers]!r})"
 
     def issuer_of(self, sender: str) -> Issuer | None:
-        """The issuer ``sender`` belongs to, or None."""
+        """The issuer ``sender`` belongs to, or None.
+
+        Raises
+        ------
+        InvalidType
+            When ``sender`` is not a ``str``.
+        """
+        _sender_text("sender", sender)
         return self._by_sender.get(sender)
 
     def may_act_for(self, sender: str, owner: str) -> bool:
@@ -467,7 +482,14 @@ class Issuers:
 
         The owner itself may; so may every sender of the owner's issuer and of an issuer that
         ``acts_for`` it.
+
+        Raises
+        ------
+        InvalidType
+            When ``sender`` or ``owner`` is not a ``str``.
         """
+        _sender_text("sender", sender)
+        _sender_text("owner", owner)
         if sender == owner:
             return True
         mine, theirs = self._by_sender.get(sender), self._by_sender.get(owner)
@@ -488,6 +510,11 @@ class Issuers:
         ``region_exists`` is a predicate on region codes; ``kinds`` the kind names known;
         ``region_hint``, if given, the hint for an unknown code (``"; did you mean '01'?"``).
         """
+        if not callable(region_exists):
+            raise InvalidType(
+                "region_exists must be a predicate on region codes, such as "
+                f"hierarchy.__contains__ (got {type(region_exists).__name__})"
+            )
         out: list[Problem] = []
         known = None if kinds is None else frozenset(kinds)
         for i, issuer in enumerate(self._issuers):

@@ -529,6 +529,11 @@ def _cut(text: str, limit: int = 60) -> str:
     )
 
 
+def _check_alert(alert: object) -> None:
+    if not isinstance(alert, Alert):
+        raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
+
+
 class Recognizer:
     """Rules in order, the built-in :data:`KIND_CODE_RULE` first; the first match wins.
 
@@ -624,8 +629,7 @@ class Recognizer:
 
     def recognise(self, alert: Alert) -> Recognition | None:
         """The kind of ``alert`` and the rule that recognised it; None if no rule matches."""
-        if not isinstance(alert, Alert):
-            raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
+        _check_alert(alert)
         for info in alert.infos:
             if info.kind is not None:  # its geotarget:kind eventCode (is_kind_code)
                 return Recognition(info.kind, KIND_CODE_RULE)
@@ -662,6 +666,7 @@ class Recognizer:
         at the alert as a whole; the Targeter compares the blocks, since CAP applies each
         block to its own areas.
         """
+        _check_alert(alert)
         out: list[str | None] = []
         for info in alert.infos:
             kind = info.kind  # its geotarget:kind eventCode, if any
@@ -686,6 +691,7 @@ class Recognizer:
         >>> Recognizer().looked_at(a)
         "event 'Storm' (en-US), categories Met, eventCodes none, sender 'smhi@example.se'; 0 rules"
         """
+        _check_alert(alert)
         events = _listing([f"{brief(i.event)} ({_cut(i.language)})" for i in alert.infos])
         cats = sorted({c.value for i in alert.infos for c in i.categories})
         codes = [_cut(f"{c.value_name}={c.value}") for i in alert.infos for c in i.event_codes]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -216,3 +217,53 @@ def test_event_codes_written_as_one_table_name_the_table_and_the_array_to_write(
     (problem,) = err.value.problems
     assert problem.path == "recognition[0].event_codes"
     assert "(got a single table {'value_name': 'DSB', 'value': 'FLOM'}" in problem.message
+
+
+# --- the API an operator's tool calls ---------------------------------------------------------
+
+
+def _table() -> Issuers:
+    from geotarget.issuers import Issuer
+
+    return Issuers(
+        [Issuer(name="dsb", senders=["dsb@example.no"], kinds=["flood"], regions=["NO"])]
+    )
+
+
+@pytest.mark.parametrize(
+    ("call", "field", "shown"),
+    [
+        (lambda t: t.issuer_of(["dsb@example.no"]), "sender", "list ['dsb@example.no']"),
+        (lambda t: t.issuer_of(None), "sender", "NoneType None"),
+        (lambda t: Issuers.any().issuer_of(7), "sender", "int 7"),  # type: ignore[arg-type]
+        (lambda t: t.may_act_for({"dsb@example.no"}, "dsb@example.no"), "sender", "set"),
+        (lambda t: t.may_act_for("dsb@example.no", b"dsb@example.no"), "owner", "bytes"),
+    ],
+)
+def test_a_sender_that_is_not_text_is_refused_naming_the_argument(
+    call: Any, field: str, shown: str
+) -> None:
+    """A tool passing a list of senders, or None for a missing one, is told which argument.
+
+    It got Python's TypeError ("unhashable type") or a silent None: no field, value or rule.
+    """
+    from geotarget.errors import InvalidType
+
+    wanted = f"{field} must be a CAP sender as a str (got {shown}"
+    with pytest.raises(InvalidType, match="^" + re.escape(wanted)):
+        call(_table())
+
+
+@pytest.mark.parametrize("method", ["block_kinds", "looked_at", "recognise"])
+def test_recognizer_methods_given_no_alert_say_so(method: str) -> None:
+    from geotarget.errors import InvalidType
+
+    with pytest.raises(InvalidType, match=r"^alert must be an Alert \(got str\)"):
+        getattr(Recognizer(), method)("<alert>...</alert>")
+
+
+def test_issuer_problems_given_no_predicate_say_what_it_takes() -> None:
+    from geotarget.errors import InvalidType
+
+    with pytest.raises(InvalidType, match=r"^region_exists must be a predicate"):
+        _table().problems(None)
