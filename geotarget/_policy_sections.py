@@ -369,32 +369,60 @@ def _taken_together(
     settle: a block carrying more meets every rule the part of it ``later`` needs meets. Which
     rule takes it does not: a block may carry a second category or event code that ``later``
     does not ask for but an earlier rule of another kind does (a ``Met`` and ``Fire`` block
-    taken by a ``Fire`` rule before a ``Met`` one). The rule that takes a block takes the
-    block of the value ``later`` needs and the one the taker needs in each of the two
-    conditions too, so the takers are found among blocks of at most two categories and two
-    event codes.
+    taken by a ``Fire`` rule before a ``Met`` one). The rule that takes a block also takes the
+    block of only the value ``later`` needs and the one the taker needs, in each of the two
+    conditions, so the takers are found among blocks of at most two categories and two event
+    codes (:func:`_first_takers`).
     """
-    from geotarget.alerts._values import Category
-
-    wants = (
-        frozenset(later.events),
-        later.categories,
-        frozenset(later.event_codes),
-        later.senders,
-    )
+    events, categories = frozenset(later.events), later.categories
+    codes, senders = frozenset(later.event_codes), later.senders
 
     def some(theirs: Any, mine: frozenset[Any]) -> bool:
         return not theirs or not mine or not mine.isdisjoint(theirs)
 
-    # A block has one event and the alert one sender: only a rule that meets what ``later``
-    # requires of those can take one of its blocks (usually a few, so the blocks are tried
-    # against those only). A block may carry several categories and event codes, so a rule
-    # asking for others than ``later`` does may still take one that carries both.
-    candidates = [
+    # Only a rule that meets what ``later`` requires, each condition by some value, can take
+    # a block of one category and code: usually a few, so the blocks are tried against those.
+    strict = [
         (k, rule)
         for k, (_, rule) in enumerate(earlier)
-        if some(rule.events, wants[0]) and some(rule.senders, wants[3])
+        if some(rule.events, events)
+        and some(rule.categories, categories)
+        and some(rule.event_codes, codes)
+        and some(rule.senders, senders)
     ]
+    takers = _first_takers(strict, later, MOST_SHAPES, second=False)
+    if not takers:  # some block is left to ``later`` (or too many to try)
+        return takers
+    if any(earlier[k][1].kind != later.kind for k in takers):
+        return takers  # another kind takes some of its alerts already: it is refused
+    # A block has one event and the alert one sender, but may carry several categories and
+    # event codes: a rule asking for others than ``later`` does takes one that carries both.
+    # It comes before the rule that takes the block of only what ``later`` needs (which meets
+    # this block too), so no later one than those is tried.
+    loose = [
+        (k, rule)
+        for k, (_, rule) in enumerate(earlier[: takers[-1] + 1])
+        if some(rule.events, events) and some(rule.senders, senders)
+    ]
+    wider = _first_takers(loose, later, MOST_SHAPES * 16, second=True)
+    return takers if wider is None else wider
+
+
+def _first_takers(
+    candidates: list[tuple[int, RecognitionRule]],
+    later: RecognitionRule,
+    most: int,
+    *,
+    second: bool,
+) -> list[int] | None:
+    """The candidates that first meet some block ``later`` matches, by index in ``earlier``.
+
+    Empty when a block meets none; None past ``most`` blocks. ``second``: the blocks carry,
+    beside a category and an event code ``later`` takes (or no code, where it names none), a
+    second category and code (or none) that a candidate names.
+    """
+    from geotarget.alerts._values import Category
+
     named = [rule for _, rule in candidates]
     named_categories = [c for r in named for c in sorted(r.categories)]
     named_codes = [c for r in named for c in r.event_codes]
@@ -404,10 +432,6 @@ def _taken_together(
     senders = _kinds_of_value(
         tuple(sorted(later.senders)), [s for r in named for s in sorted(r.senders)], _ELSE
     )
-    shapes = len(events) * len(categories) * len(codes) * len(senders)
-    if shapes > MOST_SHAPES or shapes * len(candidates) > MOST_SHAPES * 64:
-        return None
-
     size = (len(candidates) + 7) // 8
 
     def bits(positions: list[int]) -> int:
@@ -430,31 +454,33 @@ def _taken_together(
         every = bits(anything)
         return [every | bits(by_value[v]) if v in by_value else every for v in values]
 
-    # The first candidate a block meets is the lowest bit its four conditions' sets share:
-    # a few big-integer operations a block, not a walk through the candidates.
+    def with_second(firsts: list[int], values: list[Any], condition: Any) -> list[int]:
+        """Each first value's set, joined with each named value's (a block meets either's)."""
+        if not second:
+            return firsts
+        extra = accepting(tuple(dict.fromkeys(values)), condition)
+        return list(dict.fromkeys(a | b for a in firsts for b in (0, *extra)))
+
     masks = [
         accepting(events, lambda r: r.events),
-        accepting(categories, lambda r: r.categories),
-        accepting(codes, lambda r: r.event_codes),
+        with_second(
+            accepting(categories, lambda r: r.categories), named_categories, lambda r: r.categories
+        ),
+        with_second(
+            accepting(codes, lambda r: r.event_codes), named_codes, lambda r: r.event_codes
+        ),
         accepting(senders, lambda r: r.senders),
     ]
-    for e, c, k, s in itertools.product(*masks):
-        if not e & c & k & s:
-            return []
-    # Every block is taken: which rules take them, a block carrying beside each value
-    # ``later`` needs (or none, where it needs none) a second one some candidate names. A
-    # block of two values meets the rules either meets: the union of their sets. Blocks that
-    # meet the same candidates are one, so each condition's distinct sets are tried.
-    second_categories = accepting(tuple(dict.fromkeys(named_categories)), lambda r: r.categories)
-    second_codes = accepting(tuple(dict.fromkeys(named_codes)), lambda r: r.event_codes)
-    pairs_c = list(dict.fromkeys(a | b for a in masks[1] for b in (0, *second_categories)))
-    pairs_k = list(dict.fromkeys(a | b for a in masks[2] for b in (0, *second_codes)))
-    tried = len(masks[0]) * len(pairs_c) * len(pairs_k) * len(masks[3])
-    if tried > MOST_SHAPES * 16:  # a single value each, as they were checked
-        pairs_c, pairs_k = masks[1], masks[2]
+    shapes = len(masks[0]) * len(masks[1]) * len(masks[2]) * len(masks[3])
+    if shapes > most or shapes * len(candidates) > most * 64:
+        return None
+    # The first candidate a block meets is the lowest bit its four conditions' sets share:
+    # a few big-integer operations a block, not a walk through the candidates.
     takers: set[int] = set()
-    for e, c, k, s in itertools.product(masks[0], pairs_c, pairs_k, masks[3]):
+    for e, c, k, s in itertools.product(*masks):
         both = e & c & k & s
+        if not both:
+            return []
         takers.add(candidates[(both & -both).bit_length() - 1][0])
     return sorted(takers)
 
