@@ -66,7 +66,7 @@ import attrs
 from geotarget._validate import iterable
 from geotarget.alerts._values import check_cap_id
 from geotarget.errors import GeotargetError, InvalidInput, InvalidPolicy, InvalidType, Problem
-from geotarget.kinds import check_kind_name, mixed_script
+from geotarget.kinds import check_kind_name, mixed_script, name_hint
 from geotarget.rollout._io import (
     MOST_CODES,
     brief,
@@ -88,7 +88,7 @@ def __dir__() -> list[str]:
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}")
-_NAME_RULE = "1 to 64 letters, digits, '_', '.', ':' or '-', starting with a letter or digit"
+_NAME_RULE = "1 to 64 ASCII letters, digits, '_', '.', ':' or '-', starting with a letter or digit"
 
 
 #: The URI schemes a sender may be written with or without (``mailto:x@y.se``, ``x@y.se``).
@@ -230,7 +230,7 @@ class Issuer:
     Parameters
     ----------
     name : str
-        Names it in results, errors and ``acts_for``: 1 to 64 letters, digits, ``_ . : -``.
+        Names it in results, errors and ``acts_for``: 1 to 64 ASCII letters, digits, ``_ . : -``.
     senders : iterable of str
         The CAP ``<sender>`` values that are this issuer (exact), at least one. There are no
         wildcards: a sender holding ``*`` is refused (:meth:`Issuers.any` accepts every one),
@@ -267,7 +267,9 @@ class Issuer:
     @name.validator
     def _check_name(self, _: attrs.Attribute[Any], value: object) -> None:
         if not isinstance(value, str) or not _NAME.fullmatch(value):
-            raise InvalidInput(f"name must be an issuer name: {_NAME_RULE} (got {brief(value)})")
+            raise InvalidInput(
+                f"name must be an issuer name: {_NAME_RULE} (got {brief(value)}{name_hint(value)})"
+            )
 
     def __attrs_post_init__(self) -> None:
         for field in ("senders", "kinds", "regions"):

@@ -267,3 +267,42 @@ def test_issuer_problems_given_no_predicate_say_what_it_takes() -> None:
 
     with pytest.raises(InvalidType, match=r"^region_exists must be a predicate"):
         _table().problems(None)
+
+
+# --- a second country's names -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "char", "index"),
+    [("brannvesen-østfold", "'ø' (U+00F8)", 11), ("räddningstjänsten", "'ä' (U+00E4)", 1),
+     ("dsb vest", "' ' (U+0020)", 3)],
+)  # fmt: skip
+def test_an_issuer_or_rule_name_with_a_letter_outside_ascii_names_the_letter(
+    name: str, char: str, index: int
+) -> None:
+    """The rule said "letters", and ``ø`` is a letter: the refusal contradicted its own rule.
+
+    Names are ASCII (they go into results, logs and ``acts_for``); the refusal says so, and
+    names the character that is not allowed and where it is.
+    """
+    doc: dict[str, Any] = {
+        "issuers": [{"name": name, "senders": ["brann@example.no"], "kinds": ["wildfire"],
+                     "regions": ["NO"]}],
+        "recognition": [{"name": name, "kind": "wildfire", "events": ["Skogbrann"]}],
+    }  # fmt: skip
+    for reader, path in ((Issuers.from_dict, "issuers[0].name"),
+                         (Recognizer.from_dict, "recognition[0].name")):  # fmt: skip
+        with pytest.raises(InvalidPolicy) as err:
+            reader(doc)
+        (problem,) = err.value.problems
+        assert problem.path == path
+        assert "1 to 64 ASCII letters, digits" in problem.message
+        assert f"{char} at index {index} is not allowed" in problem.message
+        assert name[index] == char[1]  # the oracle: the character named is the one written
+
+
+def test_a_name_of_allowed_characters_too_long_says_its_length() -> None:
+    with pytest.raises(InvalidPolicy) as err:
+        Recognizer.from_dict({"recognition": [{"name": "r" * 65, "kind": "flood",
+                                               "events": ["Flom"]}]})  # fmt: skip
+    assert "it has 65 characters" in str(err.value)
