@@ -19,7 +19,14 @@ from geotarget._kind_rules import KindRules, rules_from_table
 from geotarget.alerts import NamedValue
 from geotarget.errors import GeotargetError, InvalidPolicy, Problem
 from geotarget.issuers import _ISSUERS_WHAT as ISSUERS
-from geotarget.issuers import Issuer, Issuers, catalog_checks, region_problems, table_problems
+from geotarget.issuers import (
+    Issuer,
+    Issuers,
+    _pem_shown,
+    catalog_checks,
+    region_problems,
+    table_problems,
+)
 from geotarget.kinds import _LOCATION_RULES_WHAT as LOCATION_RULES
 from geotarget.kinds import _RECOGNITION_WHAT as RECOGNITION
 from geotarget.kinds import RecognitionRule, Recognizer, mixed_words
@@ -95,6 +102,24 @@ def _table_array(data: Mapping[str, Any], key: str) -> tuple[list[Any], list[Pro
         )
         return [], [Problem(key, f"must be an array of tables (got {got})")]
     return value, []
+
+
+def _not_an_array(value: object, of: str) -> str:
+    """Why ``value`` is not the array of ``of`` a key takes: the value, and how to write one.
+
+    A single table or text is the item an array was meant to hold (``certificates =
+    "cert.pem"``, ``event_codes = { value_name = ..., value = ... }``): named so, with the
+    array that holds it.
+    """
+    if isinstance(value, Mapping):
+        got = f"a single table {_io.brief(dict(value))}; write [{{ ... }}] around it"
+    elif isinstance(value, str) and "-----BEGIN" in value:  # never its content: a key?
+        got = f"a single PEM text, {_pem_shown(value)}; write [ ... ] around it"
+    elif isinstance(value, str):
+        got = f"a single text {_io.brief(value)}; write [{_io.brief(value)}]"
+    else:
+        got = f"{type(value).__name__} {_io.brief(value)}"
+    return f"must be an array of {of} (got {got})"
 
 
 def _entries(
@@ -185,7 +210,7 @@ def recognizer(data: Mapping[str, Any]) -> Recognizer:
         raw_codes = entry.get("event_codes", [])
         codes_ok = isinstance(raw_codes, list)
         if not codes_ok:
-            problems.append(Problem(f"{path}.event_codes", "must be an array of tables"))
+            problems.append(Problem(f"{path}.event_codes", _not_an_array(raw_codes, "tables")))
             raw_codes = []
         for j, code in enumerate(raw_codes):
             cpath = f"{path}.event_codes[{j}]"
@@ -339,47 +364,74 @@ def _taken_together(
     A block ``later`` matches has one of its events (any event, when it names none), a
     category among its categories (a block has at least one), one of its event codes (any or
     none, when it names none) and one of its senders (any, when it names none). Which rules a
-    block meets depends only on which of the values rules name it has, so it is enough to try
-    blocks of one category and at most one event code, in each condition each value an
-    earlier rule names and one that none names (:func:`_kinds_of_value`).
+    block meets depends only on which of the values rules name it has (:func:`_kinds_of_value`).
+    Whether every such block is taken, blocks of one category and at most one event code
+    settle: a block carrying more meets every rule the part of it ``later`` needs meets. Which
+    rule takes it does not: a block may carry a second category or event code that ``later``
+    does not ask for but an earlier rule of another kind does (a ``Met`` and ``Fire`` block
+    taken by a ``Fire`` rule before a ``Met`` one). The rule that takes a block also takes the
+    block of only the value ``later`` needs and the one the taker needs, in each of the two
+    conditions, so the takers are found among blocks of at most two categories and two event
+    codes (:func:`_first_takers`).
     """
-    from geotarget.alerts._values import Category
-
-    wants = (
-        frozenset(later.events),
-        later.categories,
-        frozenset(later.event_codes),
-        later.senders,
-    )
+    events, categories = frozenset(later.events), later.categories
+    codes, senders = frozenset(later.event_codes), later.senders
 
     def some(theirs: Any, mine: frozenset[Any]) -> bool:
         return not theirs or not mine or not mine.isdisjoint(theirs)
 
-    # Only a rule that meets what ``later`` requires, each condition by some value, can
-    # take one of its blocks: usually a few, so the blocks are tried against those only.
-    candidates = [
+    # Only a rule that meets what ``later`` requires, each condition by some value, can take
+    # a block of one category and code: usually a few, so the blocks are tried against those.
+    strict = [
         (k, rule)
         for k, (_, rule) in enumerate(earlier)
-        if some(rule.events, wants[0])
-        and some(rule.categories, wants[1])
-        and some(rule.event_codes, wants[2])
-        and some(rule.senders, wants[3])
+        if some(rule.events, events)
+        and some(rule.categories, categories)
+        and some(rule.event_codes, codes)
+        and some(rule.senders, senders)
     ]
+    takers = _first_takers(strict, later, MOST_SHAPES, second=False)
+    if not takers:  # some block is left to ``later`` (or too many to try)
+        return takers
+    if any(earlier[k][1].kind != later.kind for k in takers):
+        return takers  # another kind takes some of its alerts already: it is refused
+    # A block has one event and the alert one sender, but may carry several categories and
+    # event codes: a rule asking for others than ``later`` does takes one that carries both.
+    # It comes before the rule that takes the block of only what ``later`` needs (which meets
+    # this block too), so no later one than those is tried.
+    loose = [
+        (k, rule)
+        for k, (_, rule) in enumerate(earlier[: takers[-1] + 1])
+        if some(rule.events, events) and some(rule.senders, senders)
+    ]
+    wider = _first_takers(loose, later, MOST_SHAPES * 16, second=True)
+    return takers if wider is None else wider
+
+
+def _first_takers(
+    candidates: list[tuple[int, RecognitionRule]],
+    later: RecognitionRule,
+    most: int,
+    *,
+    second: bool,
+) -> list[int] | None:
+    """The candidates that first meet some block ``later`` matches, by index in ``earlier``.
+
+    Empty when a block meets none; None past ``most`` blocks. ``second``: the blocks carry,
+    beside a category and an event code ``later`` takes (or no code, where it names none), a
+    second category and code (or none) that a candidate names.
+    """
+    from geotarget.alerts._values import Category
+
     named = [rule for _, rule in candidates]
+    named_categories = [c for r in named for c in sorted(r.categories)]
+    named_codes = [c for r in named for c in r.event_codes]
     events = _kinds_of_value(later.events, [e for r in named for e in r.events], _ELSE)
-    categories = _kinds_of_value(
-        tuple(later.categories or Category),
-        [c for r in named for c in sorted(r.categories)],
-        None,
-    )
-    codes = _kinds_of_value(later.event_codes, [c for r in named for c in r.event_codes], None)
+    categories = _kinds_of_value(tuple(later.categories or Category), named_categories, None)
+    codes = _kinds_of_value(later.event_codes, named_codes, None)
     senders = _kinds_of_value(
         tuple(sorted(later.senders)), [s for r in named for s in sorted(r.senders)], _ELSE
     )
-    shapes = len(events) * len(categories) * len(codes) * len(senders)
-    if shapes > MOST_SHAPES or shapes * len(candidates) > MOST_SHAPES * 64:
-        return None
-
     size = (len(candidates) + 7) // 8
 
     def bits(positions: list[int]) -> int:
@@ -402,14 +454,28 @@ def _taken_together(
         every = bits(anything)
         return [every | bits(by_value[v]) if v in by_value else every for v in values]
 
-    # The first candidate a block meets is the lowest bit its four conditions' sets share:
-    # a few big-integer operations a block, not a walk through the candidates.
+    def with_second(firsts: list[int], values: list[Any], condition: Any) -> list[int]:
+        """Each first value's set, joined with each named value's (a block meets either's)."""
+        if not second:
+            return firsts
+        extra = accepting(tuple(dict.fromkeys(values)), condition)
+        return list(dict.fromkeys(a | b for a in firsts for b in (0, *extra)))
+
     masks = [
         accepting(events, lambda r: r.events),
-        accepting(categories, lambda r: r.categories),
-        accepting(codes, lambda r: r.event_codes),
+        with_second(
+            accepting(categories, lambda r: r.categories), named_categories, lambda r: r.categories
+        ),
+        with_second(
+            accepting(codes, lambda r: r.event_codes), named_codes, lambda r: r.event_codes
+        ),
         accepting(senders, lambda r: r.senders),
     ]
+    shapes = len(masks[0]) * len(masks[1]) * len(masks[2]) * len(masks[3])
+    if shapes > most or shapes * len(candidates) > most * 64:
+        return None
+    # The first candidate a block meets is the lowest bit its four conditions' sets share:
+    # a few big-integer operations a block, not a walk through the candidates.
     takers: set[int] = set()
     for e, c, k, s in itertools.product(*masks):
         both = e & c & k & s
@@ -578,7 +644,9 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str], catalog: Any 
         certs_raw = entry.get("certificates", [])
         certs = []
         if not isinstance(certs_raw, list):
-            problems.append(Problem(f"{path}.certificates", "must be an array"))
+            problems.append(
+                Problem(f"{path}.certificates", _not_an_array(certs_raw, "PEM texts or file paths"))
+            )
         else:
             for j, c in enumerate(certs_raw):
                 try:

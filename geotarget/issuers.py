@@ -66,7 +66,7 @@ import attrs
 from geotarget._validate import iterable
 from geotarget.alerts._values import check_cap_id
 from geotarget.errors import GeotargetError, InvalidInput, InvalidPolicy, InvalidType, Problem
-from geotarget.kinds import check_kind_name, mixed_script
+from geotarget.kinds import check_kind_name, mixed_script, name_hint
 from geotarget.rollout._io import (
     MOST_CODES,
     brief,
@@ -88,7 +88,7 @@ def __dir__() -> list[str]:
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}")
-_NAME_RULE = "1 to 64 letters, digits, '_', '.', ':' or '-', starting with a letter or digit"
+_NAME_RULE = "1 to 64 ASCII letters, digits, '_', '.', ':' or '-', starting with a letter or digit"
 
 
 #: The URI schemes a sender may be written with or without (``mailto:x@y.se``, ``x@y.se``).
@@ -125,6 +125,14 @@ def _listed(field: str, value: object) -> list[str]:
                 f"{field}[{i}] must be a str (got {type(item).__name__} {brief(item)})"
             )
     return items
+
+
+def _sender_text(field: str, value: object) -> None:
+    """InvalidType naming ``field`` when ``value`` is not a sender's text (a ``str``)."""
+    if not isinstance(value, str):
+        raise InvalidType(
+            f"{field} must be a CAP sender as a str (got {type(value).__name__} {brief(value)})"
+        )
 
 
 def _names(field: str, value: object) -> frozenset[str]:
@@ -222,7 +230,7 @@ class Issuer:
     Parameters
     ----------
     name : str
-        Names it in results, errors and ``acts_for``: 1 to 64 letters, digits, ``_ . : -``.
+        Names it in results, errors and ``acts_for``: 1 to 64 ASCII letters, digits, ``_ . : -``.
     senders : iterable of str
         The CAP ``<sender>`` values that are this issuer (exact), at least one. There are no
         wildcards: a sender holding ``*`` is refused (:meth:`Issuers.any` accepts every one),
@@ -259,7 +267,9 @@ class Issuer:
     @name.validator
     def _check_name(self, _: attrs.Attribute[Any], value: object) -> None:
         if not isinstance(value, str) or not _NAME.fullmatch(value):
-            raise InvalidInput(f"name must be an issuer name: {_NAME_RULE} (got {brief(value)})")
+            raise InvalidInput(
+                f"name must be an issuer name: {_NAME_RULE} (got {brief(value)}{name_hint(value)})"
+            )
 
     def __attrs_post_init__(self) -> None:
         for field in ("senders", "kinds", "regions"):
@@ -459,7 +469,14 @@ class Issuers:
         return f"Issuers({[i.name for i in self._issuers]!r})"
 
     def issuer_of(self, sender: str) -> Issuer | None:
-        """The issuer ``sender`` belongs to, or None."""
+        """The issuer ``sender`` belongs to, or None.
+
+        Raises
+        ------
+        InvalidType
+            When ``sender`` is not a ``str``.
+        """
+        _sender_text("sender", sender)
         return self._by_sender.get(sender)
 
     def may_act_for(self, sender: str, owner: str) -> bool:
@@ -467,7 +484,14 @@ class Issuers:
 
         The owner itself may; so may every sender of the owner's issuer and of an issuer that
         ``acts_for`` it.
+
+        Raises
+        ------
+        InvalidType
+            When ``sender`` or ``owner`` is not a ``str``.
         """
+        _sender_text("sender", sender)
+        _sender_text("owner", owner)
         if sender == owner:
             return True
         mine, theirs = self._by_sender.get(sender), self._by_sender.get(owner)
@@ -488,6 +512,11 @@ class Issuers:
         ``region_exists`` is a predicate on region codes; ``kinds`` the kind names known;
         ``region_hint``, if given, the hint for an unknown code (``"; did you mean '01'?"``).
         """
+        if not callable(region_exists):
+            raise InvalidType(
+                "region_exists must be a predicate on region codes, such as "
+                f"hierarchy.__contains__ (got {type(region_exists).__name__})"
+            )
         out: list[Problem] = []
         known = None if kinds is None else frozenset(kinds)
         for i, issuer in enumerate(self._issuers):

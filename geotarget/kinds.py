@@ -111,7 +111,29 @@ def __dir__() -> list[str]:
 KIND_CODE_RULE = "geotarget:kind"
 
 _RULE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}")
-_RULE_NAME_RULE = "1 to 64 letters, digits, '_', '.', ':' or '-', starting with a letter or digit"
+_RULE_NAME_RULE = (
+    "1 to 64 ASCII letters, digits, '_', '.', ':' or '-', starting with a letter or digit"
+)
+#: One character a rule or an issuer name may hold.
+_NAME_CHAR = re.compile(r"[A-Za-z0-9_.:\-]")
+
+
+def name_hint(value: object, char: re.Pattern[str] = _NAME_CHAR) -> str:
+    """Why a text is no name of the rule ``char`` states per character, for a refusal.
+
+    The first character not allowed, by index and code point (a Norwegian ``ø``, a Swedish
+    ``ä``, a space), or the length past 64; empty when neither (a bad first character).
+    """
+    if not isinstance(value, str):
+        return ""
+    for i, c in enumerate(value):
+        if not char.fullmatch(c):
+            return f": {c!r} (U+{ord(c):04X}) at index {i} is not allowed"
+    if len(value) > 64:
+        return f": it has {len(value)} characters"
+    return ""
+
+
 _SPACE = re.compile(r"\s+")
 #: Invisible characters that say nothing about an event: the soft hyphen, the zero-width space,
 #: the word joiner and the zero-width no-break space (a byte order mark a feed left inside a
@@ -182,7 +204,7 @@ class Kind:
     Parameters
     ----------
     name : str
-        1 to 64 lower-case letters, digits or ``_``, starting with a letter (``"explosion"``).
+        1 to 64 lower-case ASCII letters, digits or ``_``, starting with a letter (``"explosion"``).
     label : str
         How people call it (``"Explosion"``); not blank.
 
@@ -419,7 +441,7 @@ class RecognitionRule:
     ----------
     name : str
         Names the rule in results (``TargetingResult.recognised_by``) and errors: 1 to 64
-        letters, digits, ``_ . : -``.
+        ASCII letters, digits, ``_ . : -``.
     kind : str
         The kind it recognises (a kind name; the deprecated ``AlertKind`` member is kept as
         its name, a plain ``str``).
@@ -471,7 +493,10 @@ class RecognitionRule:
     @name.validator
     def _check_name(self, _: attrs.Attribute[Any], value: object) -> None:
         if not isinstance(value, str) or not _RULE_NAME.fullmatch(value):
-            raise InvalidInput(f"name must be a rule name: {_RULE_NAME_RULE} (got {brief(value)})")
+            raise InvalidInput(
+                f"name must be a rule name: {_RULE_NAME_RULE} (got {brief(value)}"
+                f"{name_hint(value)})"
+            )
         if value == KIND_CODE_RULE:
             raise InvalidInput(f"name {brief(value)} is the built-in rule's; choose another")
 
@@ -527,6 +552,11 @@ def _cut(text: str, limit: int = 60) -> str:
     return (
         text if len(text) <= limit else f"{cut_words(text, limit - 3)} ({len(text):,} characters)"
     )
+
+
+def _check_alert(alert: object) -> None:
+    if not isinstance(alert, Alert):
+        raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
 
 
 class Recognizer:
@@ -624,8 +654,7 @@ class Recognizer:
 
     def recognise(self, alert: Alert) -> Recognition | None:
         """The kind of ``alert`` and the rule that recognised it; None if no rule matches."""
-        if not isinstance(alert, Alert):
-            raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
+        _check_alert(alert)
         for info in alert.infos:
             if info.kind is not None:  # its geotarget:kind eventCode (is_kind_code)
                 return Recognition(info.kind, KIND_CODE_RULE)
@@ -662,6 +691,7 @@ class Recognizer:
         at the alert as a whole; the Targeter compares the blocks, since CAP applies each
         block to its own areas.
         """
+        _check_alert(alert)
         out: list[str | None] = []
         for info in alert.infos:
             kind = info.kind  # its geotarget:kind eventCode, if any
@@ -686,6 +716,7 @@ class Recognizer:
         >>> Recognizer().looked_at(a)
         "event 'Storm' (en-US), categories Met, eventCodes none, sender 'smhi@example.se'; 0 rules"
         """
+        _check_alert(alert)
         events = _listing([f"{brief(i.event)} ({_cut(i.language)})" for i in alert.infos])
         cats = sorted({c.value for i in alert.infos for c in i.categories})
         codes = [_cut(f"{c.value_name}={c.value}") for i in alert.infos for c in i.event_codes]
