@@ -1058,13 +1058,16 @@ def _deliveries(claims: list[Claims]) -> list[dict[str, str]]:
     ]
 
 
-def _may_come(incident: Incident, at: dt.datetime) -> bool:
+def _may_come(incident: Incident, at: dt.datetime, store: DeliveryLedger) -> bool:
     """Whether ``Targeter.retarget`` may deliver ``incident``'s current version at ``at``.
 
-    A version admitted that reached nobody yet, active at ``at`` (its onset come, not
-    expired); whether its kind and regions are enabled then is for retarget to say.
+    A version admitted that reached nobody yet, not held by the blast-radius guard (only a
+    confirm sends that one), active at ``at`` (its onset come, not expired); whether its
+    kind and regions are enabled then is for retarget to say.
     """
     if incident.version is None or incident.released == incident.version:
+        return False
+    if store.held(incident.version):
         return False
     alert = incident.alert
     if alert is None:
@@ -1588,7 +1591,7 @@ def create_app(
         # while an alert waits for its onset.
         due = targeter.redeliver(at, limit=limit)
         index, rest = current["index"], None
-        if any(_may_come(incident, at) for incident in store.load_active()):
+        if any(_may_come(incident, at, store) for incident in store.load_active()):
             index, rest = targeted()
         came = targeter.retarget(index, at)
         due += [r.claims for r in came if r.claims is not None]
