@@ -149,11 +149,16 @@ def test_a_forked_child_opens_its_own_postgres_session(postgres_dsn: str) -> Non
     """
     import psycopg
 
+    import uuid
+
     ctx = mp.get_context("fork")
-    store = PostgresLedger(postgres_dsn)
+    # Only this store's sessions are counted: other tests (another xdist worker) use the same
+    # server meanwhile, and counting every client made the difference theirs too.
+    name = f"fork-{uuid.uuid4().hex[:12]}"
+    store = PostgresLedger(f"{postgres_dsn} application_name={name}")
     query = (
         "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
-        " AND pid <> pg_backend_pid()"
+        f" AND pid <> pg_backend_pid() AND application_name = '{name}'"
     )
     try:
         store.claim("inc", ["seed"], version="v", at=T0)

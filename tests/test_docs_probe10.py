@@ -558,6 +558,7 @@ def test_every_call_taking_at_refuses_a_naive_or_skipped_time_as_the_guide_says(
         "confirm_devices": lambda at: store.confirm_devices("s/a", ["d"], at=at),
         "due": lambda at: store.due(at),
         "expire": lambda at: store.expire("s/a", at=at, version="s/a"),
+        "hold": lambda at: store.hold("s/a", at=at),
         "redeliver": lambda at: store.redeliver(at),
         "retract": lambda at: store.retract("s/a", version="s/c", at=at),
     }
