@@ -49,7 +49,8 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   floats (``7.0``), ``\N`` (PostgreSQL's text format, MySQL's ``INTO OUTFILE``), a file
   mixing UTF-8 and cp1252, DOS code page 850 or Mac Roman text (lines ending in CR alone, or
   its letters between letters: "PŠr") read as cp1252, a file cut inside a character, and a
-  compressed file, workbook or Parquet file given as CSV.
+  compressed file, workbook or Parquet file given as CSV; and a file whose size or modification
+  time changed while it was read (an export still being written: :func:`unchanged`).
 * **Parquet** timestamps of any unit are read from their integers (nanoseconds floored to the
   microsecond) within the years 1970 to 9999; dictionary-encoded and ``string_view`` text is
   text, and a run-end-encoded Arrow column is its values; float16 degrees are refused; a NaN
@@ -85,6 +86,7 @@ import itertools
 import math
 import operator
 import re
+import stat
 import zoneinfo
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -2587,6 +2589,42 @@ def accuracy_option(value: float, name: str) -> float:
     return number(name, value, ge=0.0, le=_MAX_ACCURACY_M)
 
 
+#: What says a file is the one reading began with, unchanged: device, inode, size, mtime.
+FileState = tuple[int, int, int, int]
+
+
+def file_state(path: Path) -> FileState | None:
+    """The state :func:`unchanged` compares, or None for what is no regular file (a pipe)."""
+    try:
+        st = path.stat()
+    except OSError:  # the read that follows names the failure
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def unchanged(path: Path, before: FileState | None, name: str) -> None:
+    """Refuse a file whose size or modification time changed since ``before``.
+
+    An exporter still writing the file (or a job rewriting it in place) while it is read would
+    have its first rows read and the rest missed, the last row perhaps cut inside a number
+    (``59.3`` of ``59.3325``): a position read wrong, or devices left out, silently. A file
+    replaced whole (renamed over it, a new inode) was read whole, as it was then.
+    """
+    if before is None:
+        return
+    now = file_state(path)
+    if now is None or now[:2] != before[:2] or now[2:] == before[2:]:
+        return
+    size = "its size" if now[2] != before[2] else "its modification time"
+    raise InvalidInput(
+        f"{name}: changed while it was being read ({size} changed): a file still being "
+        "written would be read in part; read it once its writer has finished (a writer that "
+        "writes to another name and renames the file when done is never read in part)"
+    )
+
+
 def read(
     path: Path,
     *,
@@ -2615,6 +2653,7 @@ def read(
             f"--positions must be a file (got the directory {path}){_dir_hint(path)}"
         )
     suffix = ".csv" if data is not None else path.suffix.lower()
+    before = None if data is not None else file_state(path)
     zone = _zone(timezone)
     columns: dict[str, Any] = {}
     marks = Marks()  # the file's one decimal mark
@@ -2686,6 +2725,7 @@ def read(
             f"--positions must be a .csv, .tsv, .txt or .parquet file, or - to read CSV from "
             f"standard input (got {path}: {what})"
         )
+    unchanged(path, before, name)  # every cell read: from the file as it was when opened
     if "observed_at" in columns and observed_at is not None:
         raise InvalidInput(
             f"{name}: has an observed_at column, so --observed-at is not used; leave it out"

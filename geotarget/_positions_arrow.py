@@ -52,6 +52,7 @@ from geotarget._position_files import (
     accuracy_option,
     check_parquet_footer,
     column_key,
+    file_state,
     geometry_columns,
     lacking,
     one_time,
@@ -59,6 +60,7 @@ from geotarget._position_files import (
     snapshot,
     table_hints,
     twice,
+    unchanged,
 )
 from geotarget._validate import as_float, is_number, shown
 from geotarget.errors import (
@@ -219,6 +221,7 @@ def read_table(path: Path, name: str | None = None) -> Any:
         import pyarrow.parquet as pq
     except ImportError as err:  # pragma: no cover
         raise MissingExtra("dask", "reading Parquet positions") from err
+    before = file_state(path)
     try:
         schema = pq.read_schema(path)
         footer = pq.read_metadata(path)
@@ -239,13 +242,16 @@ def read_table(path: Path, name: str | None = None) -> Any:
         if key is not None and first.setdefault(key, j) != j:
             raise twice(name or path.name, key, schema.names, first[key], j)
     try:
-        return pq.read_table(
+        table = pq.read_table(
             path,
             columns=[n for n, k in zip(schema.names, keys, strict=True) if k is not None],
             **page_checksums(pq),  # a damaged page whose CRC the writer stored is refused
         )
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         raise _unreadable(err, name or path.name) from None
+    # The footer checked and the pages read are one file's, not a rewrite's in progress.
+    unchanged(path, before, name or path.name)
+    return table
 
 
 def _unreadable(err: Exception, name: str) -> InvalidInput:

@@ -1,0 +1,141 @@
+"""Position files, eleventh probe: files as real systems hand them over, while they change.
+
+Oracles are plain Python (the csv module, os) and pyarrow read directly, never the readers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from geotarget._position_files import read
+from geotarget.errors import InvalidInput
+
+HEADER = "id,lon,lat,accuracy_m,observed_at\n"
+
+
+def _rows(n: int, start: int = 0) -> str:
+    """``n`` CSV rows of devices around Stockholm, as an exporter writes them."""
+    return "".join(
+        f"dev{i:07d},18.{i % 9000 + 1000:04d},59.{i % 7000 + 2000:04d},{i % 50 + 5},"
+        f"2026-05-04T12:{i % 60:02d}:00Z\n"
+        for i in range(start, start + n)
+    )
+
+
+def _reordered(text: str) -> str:
+    """The CSV ``text`` with its columns as id, observed_at, accuracy_m, lon, lat."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(
+        [r[0], r[4], r[3], r[1], r[2]] for r in csv.reader(io.StringIO(text))
+    )
+    return out.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# A file its writer changes while it is read
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_csv_file_its_exporter_appends_to_while_it_is_read_is_refused(tmp_path: Path) -> None:
+    # An export job still writing: the rows read so far end where the writer had got to, the
+    # last perhaps cut inside a number. The reader's progress calls come while it reads.
+    # Its columns in the order of the backend's events, latitude last: the row being written
+    # is cut inside its latitude, 59.3 of 59.3325 (3.6 km to the south).
+    path = tmp_path / "positions.csv"
+    first = _reordered(HEADER + _rows(100_000))
+    path.write_text(first + "dev0100000,2026-05-04T12:00:00Z,12,18.0712,59.3", encoding="utf-8")
+
+    def writer_goes_on(rows: int) -> None:
+        with path.open("a", encoding="utf-8") as f:
+            f.write("325\n" + _reordered(_rows(5, 100_001)))
+
+    with pytest.raises(InvalidInput, match=r"positions\.csv: changed while it was being read"):
+        read(path, progress=writer_goes_on)
+    # The oracle: what the file holds once written is more than was read.
+    with path.open(newline="", encoding="utf-8") as f:
+        assert sum(1 for _ in csv.reader(f)) == 1 + 100_006
+    # Read again once written, it is read whole, its last rows as written.
+    positions, report = read(path)
+    assert report.rows == len(positions) == 100_006
+    assert positions.lat[100_000] == 59.3325
+
+
+def test_a_csv_file_rewritten_in_place_to_the_same_size_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "positions.csv"
+    path.write_text(HEADER + _rows(100_000), encoding="utf-8")
+    written = path.read_bytes()
+
+    def rewritten(rows: int) -> None:  # truncated and written again, by a job run again
+        with path.open("wb") as f:
+            f.write(written.replace(b"dev0000000,", b"dev9999999,"))
+        st = os.stat(path)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+
+    with pytest.raises(InvalidInput, match=r"changed while it was being read \(its modification"):
+        read(path, progress=rewritten)
+
+
+def test_a_csv_file_replaced_whole_while_it_is_read_is_read_as_it_was(tmp_path: Path) -> None:
+    # A writer that writes another file and renames it over this one (as it should): the file
+    # opened is read whole, as it was; no refusal.
+    path = tmp_path / "positions.csv"
+    path.write_text(HEADER + _rows(100_000), encoding="utf-8")
+
+    def replaced(rows: int) -> None:
+        new = tmp_path / "positions.csv.tmp"
+        new.write_text(HEADER + _rows(3, 500_000), encoding="utf-8")
+        new.replace(path)
+
+    positions, _ = read(path, progress=replaced)
+    assert len(positions) == 100_000
+    assert positions.ids[0] == "dev0000000"
+
+
+def _parquet(path: Path, n: int = 20) -> Any:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    table = pa.table(
+        {
+            "id": [f"dev{i}" for i in range(n)],
+            "lon": [18.0 + i / 1000 for i in range(n)],
+            "lat": [59.3 + i / 1000 for i in range(n)],
+            "accuracy_m": [10.0] * n,
+            "observed_at": [1_777_896_000] * n,
+        }
+    )
+    pq.write_table(table, path)
+    return pq
+
+
+@pytest.mark.parametrize("reader", ["command", "library"])
+def test_a_parquet_file_rewritten_while_it_is_read_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reader: str
+) -> None:
+    # The footer checked and the pages read must be one file's: a job rewriting the file in
+    # place between them hands over another file's rows (or a half-written one's).
+    path = tmp_path / "positions.parquet"
+    pq = _parquet(path)
+    read_table = pq.read_table
+
+    def writer_rewrites(*args: Any, **kwargs: Any) -> Any:
+        table = read_table(*args, **kwargs)
+        source = io.BytesIO()
+        pq.write_table(read_table(path).slice(0, 5), source)
+        path.write_bytes(source.getvalue())  # in place: the same inode, another size
+        return table
+
+    from geotarget._positions_arrow import read_parquet
+
+    monkeypatch.setattr(pq, "read_table", writer_rewrites)
+    reading = read if reader == "command" else read_parquet
+    with pytest.raises(InvalidInput, match=r"positions\.parquet: changed while it was being read"):
+        reading(path)
+    monkeypatch.undo()
+    # The oracle: pyarrow reads the file as it is now.
+    assert pq.read_table(path).num_rows == 5
