@@ -44,6 +44,9 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   exact unless told, since an Explosion tells a device whose accuracy disk crosses its area.
   Both refusals name the file's unknown columns (``hAcc``, ``timestamp``), one of which most
   likely holds the values.
+* **Quotes** open a quoted field only right after the delimiter or at the line's start, as
+  RFC 4180 and the csv module read them: a cell quoted after a space (``a, "dev1"``) is
+  refused, an id as one that would keep its quotes.
 * **Damage is refused**, not guessed at: ids in scientific notation (``4.6701E+10``, a
   spreadsheet's rounding of a long number), a column of ids that are all integers written as
   floats (``7.0``), ``\N`` (PostgreSQL's text format, MySQL's ``INTO OUTFILE``), a file
@@ -272,7 +275,18 @@ def _cell_text(value: str) -> str:
     return _show(value) if pair is None else pair
 
 
+#: A cell quoted after a space (``a, "18.07"``, as a writer putting a space after each
+#: delimiter quotes it): the csv module, as RFC 4180, reads such a quote as text.
+_SPACE_QUOTED = re.compile(r'\s+".*"\s*', re.DOTALL)
+SPACE_QUOTED_HINT = (
+    "; its quotes follow a space, so they are text, not a quoted field's (a quoted field "
+    "begins right after the delimiter): write no space after the delimiter"
+)
+
+
 def _problem(where: str, column: str, rule: str, value: str) -> InvalidPositions:
+    if _SPACE_QUOTED.fullmatch(value) and not rule.endswith(SPACE_QUOTED_HINT):
+        rule += SPACE_QUOTED_HINT
     return InvalidPositions(f"{where}, column {column}: {rule} (got {_cell_text(value)})")
 
 
@@ -438,6 +452,8 @@ _HEMISPHERE = re.compile(r"[NSEWÖVnsewöv]\s*[+-]?[\d.,]+°?|[+-]?[\d.,]+°?\s*
 
 def _degrees_hint(text: str) -> str:
     """A hint for a longitude or latitude written as degrees but not as a decimal number."""
+    if text.startswith('"') and text.endswith('"'):
+        return ""  # quoted after a space (_problem says so), not seconds of arc
     if _MINUTES.fullmatch(text) or any(c in text for c in "'′\"″"):
         return (
             "; degrees, minutes and seconds are not read: convert them to decimal degrees "
@@ -938,6 +954,7 @@ def _text_ids(cells: Sequence[str], where: Where) -> npt.NDArray[np.str_]:
         not all(ids)
         or "\\N" in joined
         or "\x00" in joined
+        or '"' in joined
         or (
             any(sign in joined for sign in ("E+", "E-", "e+", "e-"))
             and _SCIENTIFIC_LINE.search(joined) is not None
@@ -950,6 +967,12 @@ def _text_ids(cells: Sequence[str], where: Where) -> npt.NDArray[np.str_]:
                 raise _problem(where(i), "id", "must not be empty", cells[i])
             if v == _PG_NULL:
                 raise _problem(where(i), "id", _PG_NULL_RULE, cells[i])
+            if where.lines is not None and _SPACE_QUOTED.fullmatch(cells[i]):  # (CSV)
+                # Not an id with quotes in it (a quoted cell writes them """a"""): the
+                # device's id would be another's, its quotes kept, silently.
+                raise _problem(
+                    where(i), "id", "would be read with its quotes" + SPACE_QUOTED_HINT, cells[i]
+                )
             if "\x00" in v:  # numpy's text arrays cut trailing NULs: 'a\0' and 'a' would collide
                 raise _problem(where(i), "id", "must not hold NUL characters", cells[i])
             if _SCIENTIFIC.fullmatch(v):

@@ -139,3 +139,61 @@ def test_a_parquet_file_rewritten_while_it_is_read_is_refused(
     monkeypatch.undo()
     # The oracle: pyarrow reads the file as it is now.
     assert pq.read_table(path).num_rows == 5
+
+
+# ---------------------------------------------------------------------------------------------
+# Cells quoted after a space
+# ---------------------------------------------------------------------------------------------
+
+#: A writer that puts a space after each delimiter and quotes text (hand-made exports, report
+#: tools): the id column last, as an event's fields come.
+SPACED = (
+    "observed_at, lon, lat, accuracy_m, id\n"
+    '2026-05-04T12:00:00Z, 18.0712, 59.3325, 12, "dev1"\n'
+    '2026-05-04T12:00:00Z, 18.0713, 59.3326, 12, "dev2"\n'
+)
+
+
+def test_an_id_quoted_after_a_space_is_refused_not_read_with_its_quotes(tmp_path: Path) -> None:
+    # The oracle: the csv module, as RFC 4180, keeps a quote after a space as text; the ids
+    # would be '"dev1"' and '"dev2"', which name no device the backend knows.
+    rows = list(csv.reader(io.StringIO(SPACED)))
+    assert rows[1][4] == ' "dev1"'
+    path = tmp_path / "spaced.csv"
+    path.write_text(SPACED, encoding="utf-8")
+    with pytest.raises(InvalidInput) as err:
+        read(path)
+    message = str(err.value)
+    assert "row 1 (line 2), column id: would be read with its quotes" in message
+    assert "write no space after the delimiter" in message
+    # An id holding quotes, written as a quoted field writes them, is still read verbatim.
+    path.write_text(
+        'id,lon,lat,accuracy_m,observed_at\n"""dev1""",18.07,59.33,10,2026-05-04T12:00:00Z\n',
+        encoding="utf-8",
+    )
+    positions, _ = read(path)
+    assert positions.ids.tolist() == [next(csv.reader(['"""dev1"""']))[0]] == ['"dev1"']
+
+
+@pytest.mark.parametrize(
+    ("column", "cells"),
+    [
+        ("lon", ('"18.0712"', "59.3325", "12", "2026-05-04T12:00:00Z")),
+        ("observed_at", ("18.0712", "59.3325", "12", '"2026-05-04T12:00:00Z"')),
+        ("accuracy_m", ("18.0712", "59.3325", '"12"', "2026-05-04T12:00:00Z")),
+    ],
+)
+def test_a_number_or_time_quoted_after_a_space_is_named_for_its_quotes(
+    tmp_path: Path, column: str, cells: tuple[str, ...]
+) -> None:
+    path = tmp_path / "spaced.csv"
+    path.write_text(
+        "id, lon, lat, accuracy_m, observed_at\n" + "dev1, " + ", ".join(cells) + "\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InvalidInput) as err:
+        read(path)
+    message = str(err.value)
+    assert f"column {column}:" in message
+    assert "its quotes follow a space" in message
+    assert "degrees, minutes and seconds" not in message  # a quote here is no second of arc
