@@ -16,7 +16,8 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   given, a character encoding by the CAP reader's rule (:func:`geotarget._validate.charset`:
   not ``hex``, ``idna``, ``utf-7``, ``undefined``...).
 * **Dialect**: the delimiter is whichever of ``,`` ``;`` and tab the header line uses most, or
-  the one an Excel dialect line ``sep=;`` before the header names.
+  the one an Excel dialect line ``sep=;`` before the header names. Lines end in LF, CRLF or
+  CR; a file whose lines end in NEL or U+2028 (text converted from EBCDIC) is refused naming it.
 * **Decimal mark**: a file's numbers (``lon``, ``lat``, ``accuracy_m``, epoch ``observed_at``)
   use one decimal mark, a point or a comma (``59,3325``), whichever its numbers show; a number
   with the other mark (``"1,500"`` in a file of decimal points, ``1.500`` in a file of decimal
@@ -1843,6 +1844,25 @@ def _field_name(header: Sequence[str] | None, j: int) -> str:
 Take = Callable[[dict[str, list[str]], list[int], int], None]
 
 
+#: Line ends no CSV reader ends a line at (RFC 4180's is CRLF; LF and CR are read too).
+_OTHER_LINE_ENDS = (
+    ("\x85", "NEL (U+0085, as text converted from EBCDIC ends its lines)"),
+    ("\u2028", "U+2028 LINE SEPARATOR"),
+    ("\u2029", "U+2029 PARAGRAPH SEPARATOR"),
+)
+
+
+def _line_end_hint(text: str) -> str:
+    """A hint naming a line end in ``text`` that ends no CSV line, or ``""``."""
+    for char, what in _OTHER_LINE_ENDS:
+        if char in text:
+            return (
+                f"; it holds {what}, which ends no line of CSV (only LF, CRLF and CR do): "
+                "the lines it ends run on; convert them to LF"
+            )
+    return ""
+
+
 def read_csv(
     path: Path,
     take: Take,
@@ -1944,7 +1964,7 @@ def read_csv(
                         f"; it holds {named - 1} {other[0]!r}: written with another delimiter "
                         "(rows appended by another program?)"
                         if other
-                        else ""
+                        else _line_end_hint("".join(record))
                     )
                     raise InvalidInput(
                         f"{name}: row {rows + len(lines) + 1} (line {line}): has {count} "
@@ -1970,6 +1990,8 @@ def read_csv(
     if lines:
         flush(records, lines)
     if not rows:
+        if hint := _line_end_hint(text):  # the header's line runs on through the rows
+            raise InvalidInput(f"{name}: has a header but no rows{hint}")
         raise InvalidInput(f"{name}: has a header but no rows; {NO_ROWS}")
     if unnamed_data:
         unknown += tuple(f"(unnamed column {j + 1})" for j in range(named, width))

@@ -197,3 +197,34 @@ def test_a_number_or_time_quoted_after_a_space_is_named_for_its_quotes(
     assert f"column {column}:" in message
     assert "its quotes follow a space" in message
     assert "degrees, minutes and seconds" not in message  # a quote here is no second of arc
+
+
+# ---------------------------------------------------------------------------------------------
+# Lines ended by what ends no CSV line
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("end", "named"), [("\x85", "NEL"), ("\u2028", "U+2028")])
+@pytest.mark.parametrize("header_end", ["same", "lf"])
+def test_lines_ended_by_nel_or_a_line_separator_are_named_not_called_empty(
+    tmp_path: Path, end: str, named: str, header_end: str
+) -> None:
+    # A mainframe's export converted from EBCDIC ends its lines in NEL (U+0085); a CSV reader
+    # ends none there. The oracle: the csv module reads one record where splitlines sees rows.
+    rows = [
+        "id,lon,lat,accuracy_m,observed_at",
+        "a,18.07,59.33,10,2026-05-04T12:00:00Z",
+        "b,18.08,59.34,10,2026-05-04T12:00:00Z",
+    ]
+    text = rows[0] + ("\n" if header_end == "lf" else end) + end.join(rows[1:]) + end
+    assert len(text.splitlines()) == 3
+    records = list(csv.reader(io.StringIO(text, newline="")))
+    assert len(records) == (1 if header_end == "same" else 2)
+    path = tmp_path / "mainframe.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InvalidInput) as err:
+        read(path)
+    message = str(err.value)
+    assert f"it holds {named}" in message
+    assert "convert them to LF" in message
+    assert "an empty export" not in message  # the file is not empty
