@@ -4,8 +4,9 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
 
 * **Columns** ``id``, ``lon``, ``lat`` (required), ``accuracy_m`` and ``observed_at``
   (required unless one value is given for every row) and ``tester`` (optional), matched
-  case-insensitively; ``latitude``, ``longitude``, ``lng``,
-  ``long`` and ``device_id`` name ``lat``, ``lon``, ``lon``, ``lon`` and ``id`` (and the
+  case-insensitively, in any Unicode normalisation form, without the characters that show
+  nothing (a zero-width space, a soft hyphen, a direction mark); ``latitude``, ``longitude``,
+  ``lng``, ``long`` and ``device_id`` name ``lat``, ``lon``, ``lon``, ``lon`` and ``id`` (and the
   Swedish ``latitud``, ``longitud``, ``breddgrad``, ``längdgrad`` name ``lat`` and ``lon``),
   ``accuracy``,
   ``horizontal_accuracy`` and ``horizontalAccuracy`` (what Android and iOS call the radius in
@@ -91,6 +92,7 @@ import math
 import operator
 import re
 import stat
+import unicodedata
 import zoneinfo
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -1442,15 +1444,24 @@ def _excel_sep(text: str, name: str) -> str | None:
 
 
 def column_key(raw: object) -> str | None:
-    """The known column a header names (case and surrounding spaces aside), or None.
+    """The known column a header names, or None.
+
+    Case, surrounding spaces, characters that show nothing (:data:`_INVISIBLE`) and Unicode
+    normalisation (``längdgrad`` in NFD, as macOS may write it) aside.
 
     An alias (:data:`ALIASES`: ``latitude``, ``longitude``, ``lng``, ``long``, the Swedish
     ``latitud``, ``longitud``, ``breddgrad``, ``längdgrad``, ``device_id``, ``accuracy``,
     ``horizontal_accuracy``, ``horizontalAccuracy``) names its column.
     """
-    key = str(raw).strip().lower()
+    key = unicodedata.normalize("NFC", _INVISIBLE.sub("", str(raw))).strip().lower()
     key = ALIASES.get(key, key)
     return key if key in KNOWN else None
+
+
+#: Characters that show nothing, in a header name copied from a web page or a wiki (a zero-width
+#: space, a word joiner, a soft hyphen, a byte order mark of a joined file) or written by a
+#: right-to-left locale's export (left-to-right and right-to-left marks): no part of a name.
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060\ufeff]")
 
 
 def twice(where: str, key: str, header: Sequence[object], first: int, second: int) -> InvalidInput:

@@ -228,3 +228,43 @@ def test_lines_ended_by_nel_or_a_line_separator_are_named_not_called_empty(
     assert f"it holds {named}" in message
     assert "convert them to LF" in message
     assert "an empty export" not in message  # the file is not empty
+
+
+# ---------------------------------------------------------------------------------------------
+# Header names holding what shows nothing
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "\u200bid,lon,lat,accuracy_m,observed_at",  # a zero-width space, copied from a wiki
+        "id,\u200flon,lat\u200e,accuracy_m,observed_at",  # RTL and LTR marks
+        "id,lon,lat,accuracy\ufeff_m,observed_at",  # a byte order mark inside a joined file
+        "id,lon,lat,accu\u00adracy_m,observed_at",  # a soft hyphen
+        "id,la\u0308ngdgrad,breddgrad,accuracy_m,observed_at",  # NFD, as macOS may write it
+        "ID\u2060,LON,LAT,ACCURACY_M,OBSERVED_AT",  # a word joiner
+    ],
+)
+def test_header_names_read_as_they_show(tmp_path: Path, header: str) -> None:
+    import unicodedata
+
+    # The oracle: each name, as it shows (its invisible characters left out, in NFC), is one
+    # the documented rules name.
+    shown = [
+        unicodedata.normalize("NFC", "".join(c for c in name if unicodedata.category(c) != "Cf"))
+        for name in next(csv.reader([header]))
+    ]
+    assert {n.lower() for n in shown} <= {
+        "id", "lon", "lat", "accuracy_m", "observed_at", "längdgrad", "breddgrad"
+    }  # fmt: skip
+    path = tmp_path / "copied.csv"
+    path.write_text(header + "\ndev1,18.07,59.33,10,2026-05-04T12:00:00Z\n", encoding="utf-8")
+    positions, report = read(path)
+    assert report.unknown_columns == ()
+    assert (positions.ids.tolist(), positions.lon.tolist(), positions.lat.tolist()) == (
+        ["dev1"],
+        [18.07],
+        [59.33],
+    )
+    assert positions.accuracy_m.tolist() == [10.0]
