@@ -2568,8 +2568,38 @@ def lacking(name: str, column: str, unknown: Sequence[str], fill: str) -> Invali
     )
     return InvalidInput(
         f"{name}: has no {column} column, so {what}; add the column{rename} give {fill} for "
-        "every row"
+        f"every row{_unit_hint(unknown) if column == 'accuracy_m' else ''}"
     )
+
+
+#: Units a column of distances may be named in other than metres, and the metres in one.
+_UNITS = {
+    **dict.fromkeys(("ft", "feet", "foot"), ("feet", "0.3048")),
+    **dict.fromkeys(("yd", "yds", "yard", "yards"), ("yards", "0.9144")),
+    **dict.fromkeys(("mi", "mile", "miles"), ("miles", "1609.344")),
+    **dict.fromkeys(("nmi",), ("nautical miles", "1852")),
+    **dict.fromkeys(("km", "kilometre", "kilometres", "kilometer", "kilometers"), ("km", "1000")),
+    **dict.fromkeys(("cm", "centimetres", "centimeters"), ("cm", "0.01")),
+    **dict.fromkeys(("mm", "millimetres", "millimeters"), ("mm", "0.001")),
+}
+#: A name's words: ``accuracy_ft``, ``hAccFt``, ``Accuracy (FEET)``.
+_NAME_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+
+def _unit_hint(unknown: Sequence[str]) -> str:
+    """A hint for an unknown column named in another unit than metres, or ``""``.
+
+    Renamed ``accuracy_m`` as it is, a column of feet (iOS's and US fleet tools' unit) would be
+    read as metres: every radius 3.28 times too large, silently.
+    """
+    for raw in unknown:
+        for word in _NAME_WORDS.findall(str(raw)):
+            if (unit := _UNITS.get(word.lower())) is not None:
+                return (
+                    f"; if {str(raw)!r} holds it, its name says {unit[0]}, not metres: "
+                    f"multiply its values by {unit[1]} before naming it accuracy_m"
+                )
+    return ""
 
 
 def _repeated_header(cells: dict[str, list[str]], where: Where) -> InvalidInput | None:

@@ -134,6 +134,7 @@ def positions_from_arrow(
             f"{table_hints(table.column_names, missing, geometry_columns(table.schema))}"
         )
     where = Where(source)
+    unknown = [str(n) for n in table.column_names if column_key(n) is None]
     columns: dict[str, Any] = {}
     marks = Marks()  # the decimal mark of numbers written as text
     for key, j in sorted(known.items(), key=lambda kj: KNOWN.index(kj[0])):
@@ -148,13 +149,13 @@ def positions_from_arrow(
         raise InvalidInput(f"{source}: has an observed_at column, so observed_at is not used")
     if "observed_at" not in columns:
         if observed_at is None:
-            raise lacking(source, "observed_at", (), "observed_at")
+            raise lacking(source, "observed_at", unknown, "observed_at")
         columns["observed_at"] = one_time(observed_at, "observed_at", table.num_rows)
     if "accuracy_m" in columns and accuracy_m is not None:
         raise InvalidInput(f"{source}: has an accuracy_m column, so accuracy_m is not used")
     if "accuracy_m" not in columns:
         if accuracy_m is None:
-            raise lacking(source, "accuracy_m", (), "accuracy_m")
+            raise lacking(source, "accuracy_m", unknown, "accuracy_m")
         columns["accuracy_m"] = np.where(np.isnan(columns["lon"]), np.nan, accuracy_m)
     _float_ids(columns["id"], where)  # the command's rule: "7.0", "8.0" name no device
     return snapshot(columns, where, source)  # (Arrow's ids became text here: ours to keep)

@@ -6,6 +6,7 @@ Oracles are plain Python (the csv module, os) and pyarrow read directly, never t
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import os
 from pathlib import Path
@@ -268,3 +269,54 @@ def test_header_names_read_as_they_show(tmp_path: Path, header: str) -> None:
         [59.33],
     )
     assert positions.accuracy_m.tolist() == [10.0]
+
+
+# ---------------------------------------------------------------------------------------------
+# An accuracy column in another unit
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("column", "unit", "factor"),
+    [
+        ("accuracy_ft", "feet", 0.3048),  # the international foot, by definition
+        ("hAccFt", "feet", 0.3048),
+        ("Horizontal Accuracy (FEET)", "feet", 0.3048),
+        ("accuracy_km", "km", 1000),
+        ("radius_yd", "yards", 0.9144),
+    ],
+)
+def test_a_file_lacking_accuracy_m_is_not_told_to_rename_feet_as_metres(
+    tmp_path: Path, column: str, unit: str, factor: float
+) -> None:
+    # Renamed as the refusal said, a column of feet would be read as metres: radii 3.28 times
+    # what they are. The refusal says which unit the name says, and the factor to metres.
+    path = tmp_path / "fleet.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(
+            [
+                ["id", "lon", "lat", column, "observed_at"],
+                ["a", 18.07, 59.33, 33, "2026-05-04T12:00Z"],
+            ]
+        )
+    with pytest.raises(InvalidInput) as err:
+        read(path)
+    message = str(err.value)
+    assert f"its name says {unit}, not metres: multiply its values by {factor:g}" in message
+    pa = pytest.importorskip("pyarrow")
+    from geotarget._positions_arrow import positions_from_arrow
+
+    table = pa.table({"id": ["a"], "lon": [18.07], "lat": [59.33], column: [33.0]})
+    with pytest.raises(InvalidInput, match=f"multiply its values by {factor:g}"):
+        positions_from_arrow(table, observed_at=dt.datetime(2026, 5, 4, 12, tzinfo=dt.timezone.utc))
+
+
+@pytest.mark.parametrize("column", ["hAcc", "accuracy_metres", "hacc_m", "timestamp_ms"])
+def test_a_column_named_in_metres_or_without_a_unit_gets_no_unit_hint(
+    tmp_path: Path, column: str
+) -> None:
+    path = tmp_path / "fleet.csv"
+    path.write_text(f"id,lon,lat,{column},observed_at\na,18.07,59.33,3,2026-05-04T12:00Z\n")
+    with pytest.raises(InvalidInput, match=f"its unknown columns: '{column}'") as err:
+        read(path)
+    assert "multiply" not in str(err.value)
