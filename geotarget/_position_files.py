@@ -68,6 +68,9 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   rounding may have moved a fix farther than its ``accuracy_m``: a spreadsheet column shown
   with two decimals exports ``59.33`` for ``59.3325``
   (:meth:`~geotarget.Positions.rounding_note`).
+* **An accuracy of 0** in the ``accuracy_m`` column reads a fix as exact, as documented, but
+  among fixes with a radius :attr:`Report.notes` says so: Android's ``Location.getAccuracy()``
+  gives 0 for a location without an accuracy.
 * **Cells of any length** in an ignored column are read: a record the csv module refuses for
   a field beyond its limit (a process-wide setting, left alone) is read by
   :mod:`geotarget._csv_records`. A known column's cell has its own length rule.
@@ -2833,7 +2836,33 @@ def read(
     rounding = positions.rounding_note()
     if rounding is not None:
         report = attrs.evolve(report, notes=(*report.notes, rounding))
+    if accuracy_m is None and (zero := _zero_accuracy_note(positions, where)) is not None:
+        report = attrs.evolve(report, notes=(*report.notes, zero))
     return positions, report
+
+
+def _zero_accuracy_note(positions: Any, where: Where) -> str | None:
+    """A note when a file's ``accuracy_m`` column holds 0 for a fix, which reads it as exact.
+
+    No phone reports an exact fix, and Android's ``Location.getAccuracy()`` (the ``accuracy``
+    a backend stores) gives 0.0 for a location without an accuracy: read as exact, a fix whose
+    radius is unknown, perhaps kilometres, tells its device only if its point lies in the area.
+    Valid (0 is how an exact fix is written), so not refused: said, with its rows, when other
+    fixes of the file have a radius (a column of zeros alone is a file of exact fixes, meant).
+    """
+    zero = positions.has_fix & (positions.accuracy_m == 0.0)
+    rows = np.flatnonzero(zero)
+    fixes = int(np.count_nonzero(positions.has_fix))
+    if not rows.size or rows.size == fixes:
+        return None
+    many = rows.size != 1
+    return (
+        f"{rows.size:,} of {fixes:,} fixes (the first at {where.row(int(rows[0]))}) "
+        f"{'have' if many else 'has'} accuracy_m 0 and {'are' if many else 'is'} read as "
+        "exact, but a phone never reports an exact fix: Android's Location.getAccuracy() gives "
+        "0 for a location without an accuracy; if theirs is unknown, give them the radius of "
+        "their source (or leave their lon and lat empty)"
+    )
 
 
 def snapshot(columns: dict[str, Any], where: Where, name: str) -> Positions:

@@ -320,3 +320,43 @@ def test_a_column_named_in_metres_or_without_a_unit_gets_no_unit_hint(
     with pytest.raises(InvalidInput, match=f"its unknown columns: '{column}'") as err:
         read(path)
     assert "multiply" not in str(err.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# An accuracy of 0 among real radii: Android's "no accuracy"
+# ---------------------------------------------------------------------------------------------
+
+
+def test_zero_accuracies_among_real_radii_are_pointed_out(tmp_path: Path) -> None:
+    # A backend storing Android's Location.getAccuracy(): 0.0 where the location has none.
+    path = tmp_path / "android.csv"
+    path.write_text(
+        "id,lon,lat,accuracy,observed_at\n"
+        "a,18.0712,59.3325,12.5,2026-05-04T12:00:00Z\n"
+        "b,18.0713,59.3326,0.0,2026-05-04T12:00:00Z\n"
+        "c,18.0714,59.3327,3.9,2026-05-04T12:00:00Z\n"
+        "d,18.0715,59.3328,0,2026-05-04T12:00:00Z\n"
+        "e,,,,2026-05-04T12:00:00Z\n",
+        encoding="utf-8",
+    )
+    with path.open(newline="", encoding="utf-8") as f:
+        zeros = [i + 1 for i, r in enumerate(csv.DictReader(f)) if r["accuracy"] in ("0", "0.0")]
+    assert zeros == [2, 4]
+    positions, report = read(path)
+    assert positions.accuracy_m.tolist()[:4] == [12.5, 0.0, 3.9, 0.0]  # read as written
+    (note,) = report.notes
+    assert note.startswith("2 of 4 fixes (the first at row 2 (line 3)) have accuracy_m 0")
+    assert "Location.getAccuracy()" in note
+
+
+def test_a_file_of_exact_fixes_alone_gets_no_zero_accuracy_note(tmp_path: Path) -> None:
+    path = tmp_path / "sirens.csv"
+    path.write_text(
+        HEADER + "a,18.0712,59.3325,0,2026-05-04T12:00:00Z\nb,18.08,59.34,0,2026-05-04T12:00:00Z\n",
+        encoding="utf-8",
+    )
+    assert read(path)[1].notes == ()
+    path.write_text(
+        "id,lon,lat,observed_at\na,18.0712,59.3325,2026-05-04T12:00:00Z\n", encoding="utf-8"
+    )
+    assert read(path, accuracy_m=0.0)[1].notes == ()  # the option says so: exact
