@@ -19,6 +19,8 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
 * **Dialect**: the delimiter is whichever of ``,`` ``;`` and tab the header line uses most, or
   the one an Excel dialect line ``sep=;`` before the header names. Lines end in LF, CRLF or
   CR; a file whose lines end in NEL or U+2028 (text converted from EBCDIC) is refused naming it.
+  A Ctrl-Z ending the text (DOS's end-of-file mark, which Windows' ``copy a.csv+b.csv`` appends)
+  ends it.
 * **Decimal mark**: a file's numbers (``lon``, ``lat``, ``accuracy_m``, epoch ``observed_at``)
   use one decimal mark, a point or a comma (``59,3325``), whichever its numbers show; a number
   with the other mark (``"1,500"`` in a file of decimal points, ``1.500`` in a file of decimal
@@ -1866,6 +1868,10 @@ _OTHER_LINE_ENDS = (
 )
 
 
+#: DOS's end-of-file mark (Ctrl-Z), ending a text as ``copy /a`` writes it.
+_DOS_EOF = "\x1a"
+
+
 def _line_end_hint(text: str) -> str:
     """A hint naming a line end in ``text`` that ends no CSV line, or ``""``."""
     for char, what in _OTHER_LINE_ENDS:
@@ -1901,6 +1907,10 @@ def read_csv(
         data = path.read_bytes()
     text, enc = decode(data, name, encoding)
     del data
+    if text.endswith(_DOS_EOF):
+        # DOS's end-of-file mark, which Windows' copy appends when it joins files
+        # (copy a.csv+b.csv all.csv): the text ends there, as it did for DOS.
+        text = text[: -len(_DOS_EOF)]
     chunk = CHUNK_ROWS if chunk_rows is None else chunk_rows
     sep = _excel_sep(text, name)
     delim = _delimiter(text) if sep is None else sep

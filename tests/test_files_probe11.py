@@ -360,3 +360,26 @@ def test_a_file_of_exact_fixes_alone_gets_no_zero_accuracy_note(tmp_path: Path) 
         "id,lon,lat,observed_at\na,18.0712,59.3325,2026-05-04T12:00:00Z\n", encoding="utf-8"
     )
     assert read(path, accuracy_m=0.0)[1].notes == ()  # the option says so: exact
+
+
+# ---------------------------------------------------------------------------------------------
+# DOS's end-of-file mark
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("last_line_end", ["\r\n", ""])
+def test_files_joined_by_windows_copy_end_at_its_ctrl_z(tmp_path: Path, last_line_end: str) -> None:
+    # `copy part1.csv+part2.csv all.csv` joins in ASCII mode and appends Ctrl-Z (0x1A).
+    part1 = HEADER.replace("\n", "\r\n") + "a,18.0712,59.3325,12,2026-05-04T12:00:00Z\r\n"
+    part2 = "b,18.0713,59.3326,15,2026-05-04T12:00:00Z" + last_line_end
+    path = tmp_path / "all.csv"
+    path.write_bytes((part1 + part2).encode("ascii") + b"\x1a")
+    # The oracle: the csv module reads the two rows and a last record of the Ctrl-Z.
+    with path.open(newline="", encoding="ascii") as f:
+        records = list(csv.reader(f))
+    assert records[1][0] == "a"
+    assert records[-1] in (["\x1a"], ["b", "18.0713", "59.3326", "15", "2026-05-04T12:00:00Z\x1a"])
+    positions, report = read(path)
+    assert report.rows == 2
+    assert positions.ids.tolist() == ["a", "b"]
+    assert positions.accuracy_m.tolist() == [12.0, 15.0]
