@@ -34,7 +34,8 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   ``0701234567``, and ``007`` and ``7`` are two devices; Excel's text formula
   ``="0701234567"`` is its text. (A Parquet integer column stays int, and so does a decimal
   one of scale 0, as databases export whole numbers; a UUID column is its canonical text,
-  lower-case ``8-4-4-4-12`` hex, as the CSV of it holds.)
+  lower-case ``8-4-4-4-12`` hex, as the CSV of it holds.) Two ids that are one text in two
+  Unicode normalisation forms (``café`` in NFC and NFD) are refused as one device twice.
 * **observed_at**: epoch seconds (``1716206400`` or ``1716206400.5``, from 2001-09-09 to
   year 5138, so that milliseconds and ``20240520`` are refused) or ISO 8601 with an offset
   (``2024-05-20T14:00:00+02:00``, ``...Z``), also followed by its zone's name in brackets as

@@ -383,3 +383,54 @@ def test_files_joined_by_windows_copy_end_at_its_ctrl_z(tmp_path: Path, last_lin
     assert report.rows == 2
     assert positions.ids.tolist() == ["a", "b"]
     assert positions.accuracy_m.tolist() == [12.0, 15.0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Ids that are one text in two Unicode forms
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("caf\u00e9-7", "cafe\u0301-7"),  # NFC and NFD, as a macOS-side export writes it
+        ("\u00c5sa", "\u212bsa"),  # Å and the ANGSTROM SIGN
+        ("\u212a9", "K9"),  # the KELVIN SIGN, whose NFC is ASCII's K
+    ],
+)
+def test_ids_that_are_one_text_in_two_unicode_forms_are_refused(
+    tmp_path: Path, one: str, other: str
+) -> None:
+    import unicodedata
+
+    from geotarget import Positions
+    from geotarget.errors import InvalidPositions
+
+    # The oracle: distinct as written, one text by Unicode's canonical equivalence.
+    assert one != other
+    assert unicodedata.normalize("NFC", one) == unicodedata.normalize("NFC", other)
+    path = tmp_path / "merged.csv"
+    path.write_text(
+        HEADER
+        + "z,18.0700,59.3300,10,2026-05-04T12:00:00Z\n"
+        + f"{one},18.0712,59.3325,12,2026-05-04T12:00:00Z\n"
+        + f"{other},18.0999,59.3001,15,2026-05-04T12:05:00Z\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InvalidPositions, match="ids must be unique") as err:
+        read(path)
+    assert ascii(one) in str(err.value) and ascii(other) in str(err.value)
+    now = dt.datetime(2026, 5, 4, 12, tzinfo=dt.timezone.utc)
+    with pytest.raises(InvalidPositions, match="one text in two Unicode forms"):
+        Positions(
+            [other, "y", one], [18.0, 18.1, 18.2], [59.0] * 3, accuracy_m=[1.0] * 3, observed_at=now
+        )
+
+
+def test_ids_differing_in_case_or_in_form_alone_stay_verbatim(tmp_path: Path) -> None:
+    from geotarget import Positions
+
+    now = dt.datetime(2026, 5, 4, 12, tzinfo=dt.timezone.utc)
+    ids = ["ABC", "abc", "cafe\u0301", "Zoe\u0308"]  # NFD ids alone are no duplicates
+    positions = Positions(ids, [18.0] * 4, [59.0] * 4, accuracy_m=[1.0] * 4, observed_at=now)
+    assert positions.ids.tolist() == ids
