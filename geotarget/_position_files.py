@@ -4,8 +4,9 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
 
 * **Columns** ``id``, ``lon``, ``lat`` (required), ``accuracy_m`` and ``observed_at``
   (required unless one value is given for every row) and ``tester`` (optional), matched
-  case-insensitively; ``latitude``, ``longitude``, ``lng``,
-  ``long`` and ``device_id`` name ``lat``, ``lon``, ``lon``, ``lon`` and ``id`` (and the
+  case-insensitively, in any Unicode normalisation form, without the characters that show
+  nothing (a zero-width space, a soft hyphen, a direction mark); ``latitude``, ``longitude``,
+  ``lng``, ``long`` and ``device_id`` name ``lat``, ``lon``, ``lon``, ``lon`` and ``id`` (and the
   Swedish ``latitud``, ``longitud``, ``breddgrad``, ``längdgrad`` name ``lat`` and ``lon``),
   ``accuracy``,
   ``horizontal_accuracy`` and ``horizontalAccuracy`` (what Android and iOS call the radius in
@@ -16,7 +17,10 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   given, a character encoding by the CAP reader's rule (:func:`geotarget._validate.charset`:
   not ``hex``, ``idna``, ``utf-7``, ``undefined``...).
 * **Dialect**: the delimiter is whichever of ``,`` ``;`` and tab the header line uses most, or
-  the one an Excel dialect line ``sep=;`` before the header names.
+  the one an Excel dialect line ``sep=;`` before the header names. Lines end in LF, CRLF or
+  CR; a file whose lines end in NEL or U+2028 (text converted from EBCDIC) is refused naming it.
+  A Ctrl-Z ending the text (DOS's end-of-file mark, which Windows' ``copy a.csv+b.csv`` appends)
+  ends it.
 * **Decimal mark**: a file's numbers (``lon``, ``lat``, ``accuracy_m``, epoch ``observed_at``)
   use one decimal mark, a point or a comma (``59,3325``), whichever its numbers show; a number
   with the other mark (``"1,500"`` in a file of decimal points, ``1.500`` in a file of decimal
@@ -30,7 +34,8 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   ``0701234567``, and ``007`` and ``7`` are two devices; Excel's text formula
   ``="0701234567"`` is its text. (A Parquet integer column stays int, and so does a decimal
   one of scale 0, as databases export whole numbers; a UUID column is its canonical text,
-  lower-case ``8-4-4-4-12`` hex, as the CSV of it holds.)
+  lower-case ``8-4-4-4-12`` hex, as the CSV of it holds.) Two ids that are one text in two
+  Unicode normalisation forms (``café`` in NFC and NFD) are refused as one device twice.
 * **observed_at**: epoch seconds (``1716206400`` or ``1716206400.5``, from 2001-09-09 to
   year 5138, so that milliseconds and ``20240520`` are refused) or ISO 8601 with an offset
   (``2024-05-20T14:00:00+02:00``, ``...Z``), also followed by its zone's name in brackets as
@@ -44,12 +49,16 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   exact unless told, since an Explosion tells a device whose accuracy disk crosses its area.
   Both refusals name the file's unknown columns (``hAcc``, ``timestamp``), one of which most
   likely holds the values.
+* **Quotes** open a quoted field only right after the delimiter or at the line's start, as
+  RFC 4180 and the csv module read them: a cell quoted after a space (``a, "dev1"``) is
+  refused, an id as one that would keep its quotes.
 * **Damage is refused**, not guessed at: ids in scientific notation (``4.6701E+10``, a
   spreadsheet's rounding of a long number), a column of ids that are all integers written as
   floats (``7.0``), ``\N`` (PostgreSQL's text format, MySQL's ``INTO OUTFILE``), a file
   mixing UTF-8 and cp1252, DOS code page 850 or Mac Roman text (lines ending in CR alone, or
   its letters between letters: "PŠr") read as cp1252, a file cut inside a character, and a
-  compressed file, workbook or Parquet file given as CSV.
+  compressed file, workbook or Parquet file given as CSV; and a file whose size or modification
+  time changed while it was read (an export still being written: :func:`unchanged`).
 * **Parquet** timestamps of any unit are read from their integers (nanoseconds floored to the
   microsecond) within the years 1970 to 9999; dictionary-encoded and ``string_view`` text is
   text, and a run-end-encoded Arrow column is its values; float16 degrees are refused; a NaN
@@ -62,6 +71,9 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   rounding may have moved a fix farther than its ``accuracy_m``: a spreadsheet column shown
   with two decimals exports ``59.33`` for ``59.3325``
   (:meth:`~geotarget.Positions.rounding_note`).
+* **An accuracy of 0** in the ``accuracy_m`` column reads a fix as exact, as documented, but
+  among fixes with a radius :attr:`Report.notes` says so: Android's ``Location.getAccuracy()``
+  gives 0 for a location without an accuracy.
 * **Cells of any length** in an ignored column are read: a record the csv module refuses for
   a field beyond its limit (a process-wide setting, left alone) is read by
   :mod:`geotarget._csv_records`. A known column's cell has its own length rule.
@@ -85,6 +97,8 @@ import itertools
 import math
 import operator
 import re
+import stat
+import unicodedata
 import zoneinfo
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -270,7 +284,18 @@ def _cell_text(value: str) -> str:
     return _show(value) if pair is None else pair
 
 
+#: A cell quoted after a space (``a, "18.07"``, as a writer putting a space after each
+#: delimiter quotes it): the csv module, as RFC 4180, reads such a quote as text.
+_SPACE_QUOTED = re.compile(r'\s+".*"\s*', re.DOTALL)
+SPACE_QUOTED_HINT = (
+    "; its quotes follow a space, so they are text, not a quoted field's (a quoted field "
+    "begins right after the delimiter): write no space after the delimiter"
+)
+
+
 def _problem(where: str, column: str, rule: str, value: str) -> InvalidPositions:
+    if _SPACE_QUOTED.fullmatch(value) and not rule.endswith(SPACE_QUOTED_HINT):
+        rule += SPACE_QUOTED_HINT
     return InvalidPositions(f"{where}, column {column}: {rule} (got {_cell_text(value)})")
 
 
@@ -436,6 +461,8 @@ _HEMISPHERE = re.compile(r"[NSEWÖVnsewöv]\s*[+-]?[\d.,]+°?|[+-]?[\d.,]+°?\s*
 
 def _degrees_hint(text: str) -> str:
     """A hint for a longitude or latitude written as degrees but not as a decimal number."""
+    if text.startswith('"') and text.endswith('"'):
+        return ""  # quoted after a space (_problem says so), not seconds of arc
     if _MINUTES.fullmatch(text) or any(c in text for c in "'′\"″"):
         return (
             "; degrees, minutes and seconds are not read: convert them to decimal degrees "
@@ -936,6 +963,7 @@ def _text_ids(cells: Sequence[str], where: Where) -> npt.NDArray[np.str_]:
         not all(ids)
         or "\\N" in joined
         or "\x00" in joined
+        or '"' in joined
         or (
             any(sign in joined for sign in ("E+", "E-", "e+", "e-"))
             and _SCIENTIFIC_LINE.search(joined) is not None
@@ -948,6 +976,12 @@ def _text_ids(cells: Sequence[str], where: Where) -> npt.NDArray[np.str_]:
                 raise _problem(where(i), "id", "must not be empty", cells[i])
             if v == _PG_NULL:
                 raise _problem(where(i), "id", _PG_NULL_RULE, cells[i])
+            if where.lines is not None and _SPACE_QUOTED.fullmatch(cells[i]):  # (CSV)
+                # Not an id with quotes in it (a quoted cell writes them """a"""): the
+                # device's id would be another's, its quotes kept, silently.
+                raise _problem(
+                    where(i), "id", "would be read with its quotes" + SPACE_QUOTED_HINT, cells[i]
+                )
             if "\x00" in v:  # numpy's text arrays cut trailing NULs: 'a\0' and 'a' would collide
                 raise _problem(where(i), "id", "must not hold NUL characters", cells[i])
             if _SCIENTIFIC.fullmatch(v):
@@ -1416,15 +1450,24 @@ def _excel_sep(text: str, name: str) -> str | None:
 
 
 def column_key(raw: object) -> str | None:
-    """The known column a header names (case and surrounding spaces aside), or None.
+    """The known column a header names, or None.
+
+    Case, surrounding spaces, characters that show nothing (:data:`_INVISIBLE`) and Unicode
+    normalisation (``längdgrad`` in NFD, as macOS may write it) aside.
 
     An alias (:data:`ALIASES`: ``latitude``, ``longitude``, ``lng``, ``long``, the Swedish
     ``latitud``, ``longitud``, ``breddgrad``, ``längdgrad``, ``device_id``, ``accuracy``,
     ``horizontal_accuracy``, ``horizontalAccuracy``) names its column.
     """
-    key = str(raw).strip().lower()
+    key = unicodedata.normalize("NFC", _INVISIBLE.sub("", str(raw))).strip().lower()
     key = ALIASES.get(key, key)
     return key if key in KNOWN else None
+
+
+#: Characters that show nothing, in a header name copied from a web page or a wiki (a zero-width
+#: space, a word joiner, a soft hyphen, a byte order mark of a joined file) or written by a
+#: right-to-left locale's export (left-to-right and right-to-left marks): no part of a name.
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060\ufeff]")
 
 
 def twice(where: str, key: str, header: Sequence[object], first: int, second: int) -> InvalidInput:
@@ -1818,6 +1861,29 @@ def _field_name(header: Sequence[str] | None, j: int) -> str:
 Take = Callable[[dict[str, list[str]], list[int], int], None]
 
 
+#: Line ends no CSV reader ends a line at (RFC 4180's is CRLF; LF and CR are read too).
+_OTHER_LINE_ENDS = (
+    ("\x85", "NEL (U+0085, as text converted from EBCDIC ends its lines)"),
+    ("\u2028", "U+2028 LINE SEPARATOR"),
+    ("\u2029", "U+2029 PARAGRAPH SEPARATOR"),
+)
+
+
+#: DOS's end-of-file mark (Ctrl-Z), ending a text as ``copy /a`` writes it.
+_DOS_EOF = "\x1a"
+
+
+def _line_end_hint(text: str) -> str:
+    """A hint naming a line end in ``text`` that ends no CSV line, or ``""``."""
+    for char, what in _OTHER_LINE_ENDS:
+        if char in text:
+            return (
+                f"; it holds {what}, which ends no line of CSV (only LF, CRLF and CR do): "
+                "the lines it ends run on; convert them to LF"
+            )
+    return ""
+
+
 def read_csv(
     path: Path,
     take: Take,
@@ -1842,6 +1908,10 @@ def read_csv(
         data = path.read_bytes()
     text, enc = decode(data, name, encoding)
     del data
+    if text.endswith(_DOS_EOF):
+        # DOS's end-of-file mark, which Windows' copy appends when it joins files
+        # (copy a.csv+b.csv all.csv): the text ends there, as it did for DOS.
+        text = text[: -len(_DOS_EOF)]
     chunk = CHUNK_ROWS if chunk_rows is None else chunk_rows
     sep = _excel_sep(text, name)
     delim = _delimiter(text) if sep is None else sep
@@ -1919,7 +1989,7 @@ def read_csv(
                         f"; it holds {named - 1} {other[0]!r}: written with another delimiter "
                         "(rows appended by another program?)"
                         if other
-                        else ""
+                        else _line_end_hint("".join(record))
                     )
                     raise InvalidInput(
                         f"{name}: row {rows + len(lines) + 1} (line {line}): has {count} "
@@ -1945,6 +2015,8 @@ def read_csv(
     if lines:
         flush(records, lines)
     if not rows:
+        if hint := _line_end_hint(text):  # the header's line runs on through the rows
+            raise InvalidInput(f"{name}: has a header but no rows{hint}")
         raise InvalidInput(f"{name}: has a header but no rows; {NO_ROWS}")
     if unnamed_data:
         unknown += tuple(f"(unnamed column {j + 1})" for j in range(named, width))
@@ -2510,8 +2582,38 @@ def lacking(name: str, column: str, unknown: Sequence[str], fill: str) -> Invali
     )
     return InvalidInput(
         f"{name}: has no {column} column, so {what}; add the column{rename} give {fill} for "
-        "every row"
+        f"every row{_unit_hint(unknown) if column == 'accuracy_m' else ''}"
     )
+
+
+#: Units a column of distances may be named in other than metres, and the metres in one.
+_UNITS = {
+    **dict.fromkeys(("ft", "feet", "foot"), ("feet", "0.3048")),
+    **dict.fromkeys(("yd", "yds", "yard", "yards"), ("yards", "0.9144")),
+    **dict.fromkeys(("mi", "mile", "miles"), ("miles", "1609.344")),
+    **dict.fromkeys(("nmi",), ("nautical miles", "1852")),
+    **dict.fromkeys(("km", "kilometre", "kilometres", "kilometer", "kilometers"), ("km", "1000")),
+    **dict.fromkeys(("cm", "centimetres", "centimeters"), ("cm", "0.01")),
+    **dict.fromkeys(("mm", "millimetres", "millimeters"), ("mm", "0.001")),
+}
+#: A name's words: ``accuracy_ft``, ``hAccFt``, ``Accuracy (FEET)``.
+_NAME_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+
+def _unit_hint(unknown: Sequence[str]) -> str:
+    """A hint for an unknown column named in another unit than metres, or ``""``.
+
+    Renamed ``accuracy_m`` as it is, a column of feet (iOS's and US fleet tools' unit) would be
+    read as metres: every radius 3.28 times too large, silently.
+    """
+    for raw in unknown:
+        for word in _NAME_WORDS.findall(str(raw)):
+            if (unit := _UNITS.get(word.lower())) is not None:
+                return (
+                    f"; if {str(raw)!r} holds it, its name says {unit[0]}, not metres: "
+                    f"multiply its values by {unit[1]} before naming it accuracy_m"
+                )
+    return ""
 
 
 def _repeated_header(cells: dict[str, list[str]], where: Where) -> InvalidInput | None:
@@ -2587,6 +2689,42 @@ def accuracy_option(value: float, name: str) -> float:
     return number(name, value, ge=0.0, le=_MAX_ACCURACY_M)
 
 
+#: What says a file is the one reading began with, unchanged: device, inode, size, mtime.
+FileState = tuple[int, int, int, int]
+
+
+def file_state(path: Path) -> FileState | None:
+    """The state :func:`unchanged` compares, or None for what is no regular file (a pipe)."""
+    try:
+        st = path.stat()
+    except OSError:  # the read that follows names the failure
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def unchanged(path: Path, before: FileState | None, name: str) -> None:
+    """Refuse a file whose size or modification time changed since ``before``.
+
+    An exporter still writing the file (or a job rewriting it in place) while it is read would
+    have its first rows read and the rest missed, the last row perhaps cut inside a number
+    (``59.3`` of ``59.3325``): a position read wrong, or devices left out, silently. A file
+    replaced whole (renamed over it, a new inode) was read whole, as it was then.
+    """
+    if before is None:
+        return
+    now = file_state(path)
+    if now is None or now[:2] != before[:2] or now[2:] == before[2:]:
+        return
+    size = "its size" if now[2] != before[2] else "its modification time"
+    raise InvalidInput(
+        f"{name}: changed while it was being read ({size} changed): a file still being "
+        "written would be read in part; read it once its writer has finished (a writer that "
+        "writes to another name and renames the file when done is never read in part)"
+    )
+
+
 def read(
     path: Path,
     *,
@@ -2615,6 +2753,7 @@ def read(
             f"--positions must be a file (got the directory {path}){_dir_hint(path)}"
         )
     suffix = ".csv" if data is not None else path.suffix.lower()
+    before = None if data is not None else file_state(path)
     zone = _zone(timezone)
     columns: dict[str, Any] = {}
     marks = Marks()  # the file's one decimal mark
@@ -2686,6 +2825,7 @@ def read(
             f"--positions must be a .csv, .tsv, .txt or .parquet file, or - to read CSV from "
             f"standard input (got {path}: {what})"
         )
+    unchanged(path, before, name)  # every cell read: from the file as it was when opened
     if "observed_at" in columns and observed_at is not None:
         raise InvalidInput(
             f"{name}: has an observed_at column, so --observed-at is not used; leave it out"
@@ -2707,7 +2847,33 @@ def read(
     rounding = positions.rounding_note()
     if rounding is not None:
         report = attrs.evolve(report, notes=(*report.notes, rounding))
+    if accuracy_m is None and (zero := _zero_accuracy_note(positions, where)) is not None:
+        report = attrs.evolve(report, notes=(*report.notes, zero))
     return positions, report
+
+
+def _zero_accuracy_note(positions: Any, where: Where) -> str | None:
+    """A note when a file's ``accuracy_m`` column holds 0 for a fix, which reads it as exact.
+
+    No phone reports an exact fix, and Android's ``Location.getAccuracy()`` (the ``accuracy``
+    a backend stores) gives 0.0 for a location without an accuracy: read as exact, a fix whose
+    radius is unknown, perhaps kilometres, tells its device only if its point lies in the area.
+    Valid (0 is how an exact fix is written), so not refused: said, with its rows, when other
+    fixes of the file have a radius (a column of zeros alone is a file of exact fixes, meant).
+    """
+    zero = positions.has_fix & (positions.accuracy_m == 0.0)
+    rows = np.flatnonzero(zero)
+    fixes = int(np.count_nonzero(positions.has_fix))
+    if not rows.size or rows.size == fixes:
+        return None
+    many = rows.size != 1
+    return (
+        f"{rows.size:,} of {fixes:,} fixes (the first at {where.row(int(rows[0]))}) "
+        f"{'have' if many else 'has'} accuracy_m 0 and {'are' if many else 'is'} read as "
+        "exact, but a phone never reports an exact fix: Android's Location.getAccuracy() gives "
+        "0 for a location without an accuracy; if theirs is unknown, give them the radius of "
+        "their source (or leave their lon and lat empty)"
+    )
 
 
 def snapshot(columns: dict[str, Any], where: Where, name: str) -> Positions:

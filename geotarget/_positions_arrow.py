@@ -52,6 +52,7 @@ from geotarget._position_files import (
     accuracy_option,
     check_parquet_footer,
     column_key,
+    file_state,
     geometry_columns,
     lacking,
     one_time,
@@ -59,6 +60,7 @@ from geotarget._position_files import (
     snapshot,
     table_hints,
     twice,
+    unchanged,
 )
 from geotarget._validate import as_float, is_number, shown
 from geotarget.errors import (
@@ -132,6 +134,7 @@ def positions_from_arrow(
             f"{table_hints(table.column_names, missing, geometry_columns(table.schema))}"
         )
     where = Where(source)
+    unknown = [str(n) for n in table.column_names if column_key(n) is None]
     columns: dict[str, Any] = {}
     marks = Marks()  # the decimal mark of numbers written as text
     for key, j in sorted(known.items(), key=lambda kj: KNOWN.index(kj[0])):
@@ -146,13 +149,13 @@ def positions_from_arrow(
         raise InvalidInput(f"{source}: has an observed_at column, so observed_at is not used")
     if "observed_at" not in columns:
         if observed_at is None:
-            raise lacking(source, "observed_at", (), "observed_at")
+            raise lacking(source, "observed_at", unknown, "observed_at")
         columns["observed_at"] = one_time(observed_at, "observed_at", table.num_rows)
     if "accuracy_m" in columns and accuracy_m is not None:
         raise InvalidInput(f"{source}: has an accuracy_m column, so accuracy_m is not used")
     if "accuracy_m" not in columns:
         if accuracy_m is None:
-            raise lacking(source, "accuracy_m", (), "accuracy_m")
+            raise lacking(source, "accuracy_m", unknown, "accuracy_m")
         columns["accuracy_m"] = np.where(np.isnan(columns["lon"]), np.nan, accuracy_m)
     _float_ids(columns["id"], where)  # the command's rule: "7.0", "8.0" name no device
     return snapshot(columns, where, source)  # (Arrow's ids became text here: ours to keep)
@@ -219,6 +222,7 @@ def read_table(path: Path, name: str | None = None) -> Any:
         import pyarrow.parquet as pq
     except ImportError as err:  # pragma: no cover
         raise MissingExtra("dask", "reading Parquet positions") from err
+    before = file_state(path)
     try:
         schema = pq.read_schema(path)
         footer = pq.read_metadata(path)
@@ -239,13 +243,16 @@ def read_table(path: Path, name: str | None = None) -> Any:
         if key is not None and first.setdefault(key, j) != j:
             raise twice(name or path.name, key, schema.names, first[key], j)
     try:
-        return pq.read_table(
+        table = pq.read_table(
             path,
             columns=[n for n, k in zip(schema.names, keys, strict=True) if k is not None],
             **page_checksums(pq),  # a damaged page whose CRC the writer stored is refused
         )
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         raise _unreadable(err, name or path.name) from None
+    # The footer checked and the pages read are one file's, not a rewrite's in progress.
+    unchanged(path, before, name or path.name)
+    return table
 
 
 def _unreadable(err: Exception, name: str) -> InvalidInput:

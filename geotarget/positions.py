@@ -390,7 +390,54 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
                 f"ids must be unique (got {shown(first)} at {_rows_text(rows)}; "
                 f"{dup.size} duplicate{'s' if dup.size != 1 else ''} in all)"
             )
+        if arr.dtype.kind == "U":
+            _check_normal_forms(arr)
     return arr, order
+
+
+def _escaped(value: object) -> str:
+    r"""An id for a message with its characters beyond ASCII escaped (``'caf\xe9'``)."""
+    text = ascii(str(value))
+    return text if len(text) <= _SHOW_CHARS else f"{text[:_SHOW_CHARS]}…"
+
+
+def _check_normal_forms(arr: npt.NDArray[np.str_]) -> None:
+    """Refuse two distinct ids that are one text in two Unicode normalisation forms.
+
+    ``"café"`` with a precomposed é (NFC, as most systems write it) and with an e and a
+    combining accent (NFD, as macOS's file names and some iOS text hold it) show alike and are
+    the same text by Unicode's canonical equivalence: one device written by two systems, which
+    would be counted, told and charged twice. Ids stay verbatim; only this is refused. Only ids
+    holding a character beyond ASCII (found in bulk) are normalised, one by one.
+    """
+    import unicodedata
+
+    if not arr.dtype.itemsize:
+        return
+    codes = arr.view(np.uint32).reshape(arr.size, -1)
+    wide = np.flatnonzero(codes.max(axis=1) > 0x7F)
+    if not wide.size:
+        return
+    texts = arr[wide].tolist()
+    normal = [unicodedata.normalize("NFC", t) for t in texts]
+    changed = [k for k, (t, n) in enumerate(zip(texts, normal, strict=True)) if t != n]
+    if not changed:
+        return  # every id already NFC: distinct ids have distinct NFC forms
+    rows_of: dict[str, list[int]] = {}
+    for k, n in enumerate(normal):
+        rows_of.setdefault(n, []).append(int(wide[k]))
+    for k in changed:
+        rows = rows_of[normal[k]]
+        if len(rows) < 2 and normal[k].isascii():  # (the Kelvin sign's K is ASCII's K)
+            rows = [*rows, *np.flatnonzero(arr == normal[k]).tolist()]
+        if len(rows) >= 2:
+            first, second = sorted(rows)[:2]
+            raise InvalidPositions(
+                f"ids must be unique (got {_escaped(arr[first])} at row {first} and "
+                f"{_escaped(arr[second])} at row {second}, one text in two Unicode forms, "
+                "canonically equivalent as NFC and NFD are: one device written by two "
+                "systems?); write every id in one form (NFC)"
+            )
 
 
 def _id_family(value: object) -> str | None:
@@ -727,7 +774,9 @@ class Positions:
         One unique id per device: all ``str`` (non-empty, at most 256 characters, valid
         Unicode without NUL) or all ``int``. Stored as a numpy ``str_`` or ``int64`` array
         (text ids cost 4 bytes a character of the longest id, for every row), and each
-        row's place in id order is kept (4 bytes a row).
+        row's place in id order is kept (4 bytes a row). Ids are kept verbatim, and compared
+        so (``"ABC"`` and ``"abc"`` are two devices), but two that are one text in two Unicode
+        normalisation forms (``"café"`` in NFC and NFD) are refused as not unique.
     lon, lat : array_like of float
         WGS84 degrees (an object array is read as the list of its numbers). ``lon`` and
         ``lat`` **both NaN** means the device has no fix: the row is kept, never matched and
