@@ -147,9 +147,9 @@ def test_a_forked_child_opens_its_own_postgres_session(postgres_dsn: str) -> Non
 
     Before the fix the child used the parent's session (one socket for two processes).
     """
-    import psycopg
-
     import uuid
+
+    import psycopg
 
     ctx = mp.get_context("fork")
     # Only this store's sessions are counted: other tests (another xdist worker) use the same
