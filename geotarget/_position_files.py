@@ -2393,8 +2393,7 @@ def _parquet_column_as_numpy(
             col, t = _decimal_integers(col, where), pa.int64()
         if pa.types.is_integer(t):
             if col.null_count:
-                i = int(pc.index(pc.is_null(col), True).as_py())
-                raise _problem(where(i), "id", "must not be empty", "")
+                raise _null_id(col, where)
             values = col.to_numpy(zero_copy_only=False)
             # Compared as uint64 on both sides (numpy < 2 compares uint64 with a Python int
             # through float64, where 2**63 - 1 and 2**63 are equal).
@@ -2404,6 +2403,8 @@ def _parquet_column_as_numpy(
                 raise _problem(where(i), "id", "integer ids must be below 2**63", str(values[i]))
             return values.astype(np.int64)
         if pa.types.is_string(t) or pa.types.is_large_string(t):
+            if col.null_count:
+                raise _null_id(col, where)
             return _text_ids(_parquet_cells(col, kind, where), where)
         if len(col) == 0:  # an empty frame's columns are null or float (pandas): no id is wrong
             return np.empty(0, dtype=np.str_)
@@ -2414,6 +2415,12 @@ def _parquet_column_as_numpy(
             else f"; a decimal of scale {t.scale} has a fractional part, which no device's id "
             "has: write the ids as integers (a decimal of scale 0) or as text"
             if pa.types.is_decimal(t)
+            else "; binary values are bytes, not text: where they are UTF-8 text, cast the "
+            "column to string first (pyarrow.compute.cast(column, pyarrow.string()); Spark "
+            "wrote them so without spark.sql.parquet.binaryAsString)"
+            if pa.types.is_binary(t)
+            or pa.types.is_large_binary(t)
+            or pa.types.is_fixed_size_binary(t)
             else ""
         )
         raise InvalidPositions(
@@ -2443,6 +2450,17 @@ def _parquet_column_as_numpy(
     return _from_cells(kind, _parquet_cells(col, kind, where), where, zone, marks)
 
 
+def _null_id(col: Any, where: Where) -> InvalidPositions:
+    """The refusal of an id column's first null: a missing id, not an empty text."""
+    import pyarrow.compute as pc
+
+    i = int(pc.index(pc.is_null(col), True).as_py())
+    return InvalidPositions(
+        f"{where(i)}, column id: must not be missing (got null: every fix needs the id of its "
+        "device)"
+    )
+
+
 #: A UUID's 16 bytes at the places of its hex digits in the canonical text (8-4-4-4-12).
 _UUID_DIGITS = np.r_[0:8, 9:13, 14:18, 19:23, 24:36]
 
@@ -2454,12 +2472,9 @@ def _uuid_ids(col: Any, where: Where) -> npt.NDArray[np.str_]:
     Java's ``UUID.toString`` write it in CSV, so that a file of the same devices in either
     format names the same devices. Built from the 16 bytes in bulk; a null is an empty id.
     """
-    import pyarrow.compute as pc
-
     storage = col.storage
     if storage.null_count:
-        i = int(pc.index(pc.is_null(storage), True).as_py())
-        raise _problem(where(i), "id", "must not be empty", "")
+        raise _null_id(storage, where)
     n = len(storage)
     if not n:
         return np.empty(0, dtype=np.str_)

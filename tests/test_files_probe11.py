@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from geotarget._position_files import read
-from geotarget.errors import InvalidInput
+from geotarget.errors import InvalidInput, InvalidPositions
 
 HEADER = "id,lon,lat,accuracy_m,observed_at\n"
 
@@ -434,3 +434,53 @@ def test_ids_differing_in_case_or_in_form_alone_stay_verbatim(tmp_path: Path) ->
     ids = ["ABC", "abc", "cafe\u0301", "Zoe\u0308"]  # NFD ids alone are no duplicates
     positions = Positions(ids, [18.0] * 4, [59.0] * 4, accuracy_m=[1.0] * 4, observed_at=now)
     assert positions.ids.tolist() == ids
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        [1, None],
+        ["a", None],
+    ],
+    ids=["int64", "string"],
+)
+def test_a_null_id_in_an_arrow_table_is_named_missing_not_empty(ids: list[Any]) -> None:
+    """A null is no empty text: "must not be empty (got '')" named a value the table lacks."""
+    import pyarrow as pa
+
+    from geotarget._positions_arrow import positions_from_arrow
+
+    t0 = dt.datetime(2026, 5, 4, 12, tzinfo=dt.timezone.utc)
+    table = pa.table(
+        {
+            "id": pa.array(ids),
+            "lon": [18.0, 18.1],
+            "lat": [59.0, 59.1],
+            "observed_at": pa.array([t0, t0], pa.timestamp("us", tz="UTC")),
+        }
+    )
+    with pytest.raises(InvalidPositions, match=r"row 2, column id: must not be missing \(got null"):
+        positions_from_arrow(table)
+
+
+def test_binary_ids_are_told_how_to_read_them_as_text() -> None:
+    """Older Spark and Impala write string ids as Parquet binary: the refusal says the way out."""
+    import pyarrow as pa
+
+    from geotarget._positions_arrow import positions_from_arrow
+
+    t0 = dt.datetime(2026, 5, 4, 12, tzinfo=dt.timezone.utc)
+    table = pa.table(
+        {
+            "id": pa.array([b"a", b"b"], pa.binary()),
+            "lon": [18.0, 18.1],
+            "lat": [59.0, 59.1],
+            "accuracy_m": [10.0, 10.0],
+            "observed_at": pa.array([t0, t0], pa.timestamp("us", tz="UTC")),
+        }
+    )
+    with pytest.raises(InvalidPositions, match=r"got type binary\); binary values are bytes") as e:
+        positions_from_arrow(table)
+    assert "pyarrow.compute.cast(column, pyarrow.string())" in str(e.value)
+    fixed = table.set_column(0, "id", table["id"].cast(pa.string()))
+    assert positions_from_arrow(fixed).ids.tolist() == ["a", "b"]

@@ -162,7 +162,9 @@ def test_uuid_ids_are_read_as_the_text_a_csv_of_them_holds(tmp_path: Path) -> No
     chunked = pa.Table.from_batches(table.to_batches(max_chunksize=2))
     assert positions_from_arrow(chunked).ids.tolist() == want
     # a null UUID is an empty id, named at its row
-    with pytest.raises(InvalidPositions, match=r"table: row 3, column id: must not be empty"):
+    with pytest.raises(
+        InvalidPositions, match=r"table: row 3, column id: must not be missing \(got null"
+    ):
         positions_from_arrow(_uuid_table([IDS[0], IDS[1], None]))
 
 
@@ -670,7 +672,7 @@ def test_decimal_ids_of_scale_0_are_the_integers_their_csv_holds(tmp_path: Path)
     with pytest.raises(InvalidPositions, match=r"row 1, column id: integer ids must lie within"):
         positions_from_arrow(big)
     gap = table.set_column(0, "id", pa.array([1, 2, None, 4], pa.decimal128(20, 0)))
-    with pytest.raises(InvalidPositions, match=r"row 3, column id: must not be empty"):
+    with pytest.raises(InvalidPositions, match=r"row 3, column id: must not be missing \(got null"):
         positions_from_arrow(gap)
     hundredths = [decimal.Decimal(f"{k}.00") for k in range(4)]
     cents = table.set_column(0, "id", pa.array(hundredths, pa.decimal128(9, 2)))
