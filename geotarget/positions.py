@@ -414,7 +414,10 @@ def _check_normal_forms(arr: npt.NDArray[np.str_]) -> None:
 
     if not arr.dtype.itemsize:
         return
-    codes = arr.view(np.uint32).reshape(arr.size, -1)
+    flat = arr.view(np.uint32)
+    if int(flat.max(initial=0)) <= 0x7F:  # (one pass: ids are ASCII nearly always)
+        return
+    codes = flat.reshape(arr.size, -1)
     wide = np.flatnonzero(codes.max(axis=1) > 0x7F)
     if not wide.size:
         return
