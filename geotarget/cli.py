@@ -20,6 +20,7 @@ import os
 import re
 import select
 import signal
+import stat
 import sys
 import threading
 import weakref
@@ -83,11 +84,23 @@ def _same_file(first: str, second: str) -> bool:
 
 
 def _check_ledger(ledger: str | None) -> None:
-    """Refuse a ``demo --ledger`` that names a folder or an earlier run's ledger."""
+    """Refuse a ``demo --ledger`` that names a folder, a special file or an earlier run's ledger.
+
+    A named pipe or a device (``--ledger /dev/null``, meant as "keep no ledger") reached
+    SQLite, which said "the file system failed a read or write (disk I/O error)": no fault of
+    the file system, and no word of what to give instead.
+    """
     if ledger and Path(ledger).is_dir():  # the store said "path must name ..."
         raise InvalidInput(
             f"--ledger must name a file, not a folder (got the folder {ledger}; e.g. "
             f"{Path(ledger) / 'deliveries.db'})"
+        )
+    special = _special(ledger) if ledger else None
+    if ledger and special:
+        raise InvalidInput(
+            f"--ledger must name a regular file (got {_printable(ledger)}, {special}): the "
+            "ledger is an SQLite database, with files of its own beside it; leave --ledger "
+            "out to keep the ledger in memory"
         )
     if ledger and Path(ledger).is_file() and Path(ledger).stat().st_size:
         # The demo plays the same alerts every time: a second run over the first one's ledger
@@ -110,6 +123,12 @@ def _check_plot(path: str) -> None:
     from geotarget import _plot
 
     _plot.check_path(path)
+    special = _special(path)
+    if special:  # "File or stream is not seekable", or a suffix refused that it has
+        raise InvalidInput(
+            f"--plot must name a regular file (got {_printable(path)}, {special}): the map is "
+            "drawn into a new file beside it and renamed over it"
+        )
     target = Path(path)
     try:
         if target.exists():
@@ -121,6 +140,28 @@ def _check_plot(path: str) -> None:
             target.unlink()
     except OSError as err:
         raise InvalidInput(f"--plot cannot write {path!r}: {err.strerror or err}") from None
+
+
+def _special(name: str) -> str | None:
+    """What special file ``name`` names, a link followed (``"a named pipe"``), or None.
+
+    None also for a regular file, a folder, and a name that names nothing (yet).
+    """
+    try:
+        mode = os.stat(name).st_mode
+    except (OSError, ValueError):
+        return None
+    kinds = (
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    what = next((text for test, text in kinds if test(mode)), None)
+    if what is None:
+        return None
+    real = os.path.realpath(name)
+    return what if real == os.path.abspath(name) else f"{what}: a link to {_printable(real)}"
 
 
 # --- target ----------------------------------------------------------------------------------
@@ -298,6 +339,13 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
     _named("--positions", args.positions)
     path = Path(args.positions)
     stream = args.positions == _position_files.STDIN
+    special = None if stream else _special(args.positions)
+    if special and "pipe" not in special:  # (a named pipe ends when its writer closes it)
+        # A device, /dev/zero say, was read until the memory ran out (the process killed).
+        raise InvalidInput(
+            f"--positions must name a file of positions (got {_printable(path)}, {special}: "
+            "a device may be read without end); - reads standard input"
+        )
     label = _position_files.STDIN_NAME if stream else _printable(path.name)
     tty = _stderr().isatty()
     shown = []  # whether a progress line, without its newline, is on the terminal

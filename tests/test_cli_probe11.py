@@ -1,0 +1,145 @@
+"""The real ``geotarget`` command as operators and scripts run it (probe 11).
+
+Paths that name no regular file (a named pipe, a device, a link to one), values that begin
+with ``-``, numbers too long or too large to be read. The oracle is the exit code, standard
+error as plain text, and the file system itself (``os.stat``), never the command's helpers.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from geotarget.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+ALERT = ROOT / "docs" / "examples" / "sos_explosion.xml"
+AT = "2024-05-20T16:05+02:00"
+DEVICES = "id;lon;lat;accuracy_m;observed_at\nnear;18,06528;59,3325;8;2024-05-20T16:00+02:00\n"
+
+needs_examples = pytest.mark.skipif(
+    not ALERT.is_file(), reason="docs/examples is not beside the tests (installed-wheel run)"
+)
+needs_posix = pytest.mark.skipif(
+    not hasattr(os, "mkfifo") or not os.path.exists(os.devnull) or os.name != "posix",
+    reason="named pipes and /dev/null as a device: POSIX",
+)
+
+
+def _command(*argv: str, cwd: Path, **kw: Any) -> subprocess.CompletedProcess[str]:
+    """The command as a shell runs it (``python -m geotarget``)."""
+    return subprocess.run(
+        [sys.executable, "-m", "geotarget", *argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=180,
+        **kw,
+    )
+
+
+def _code(argv: list[str]) -> int:
+    """``main(argv)``'s exit code, a usage error's (``SystemExit``, as argparse ends) too."""
+    try:
+        return main(argv)
+    except SystemExit as stop:
+        return int(stop.code or 0)
+
+
+def _one_line(code: int, err: str) -> str:
+    assert code == 2, (code, err)
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    return err
+
+
+# --- paths that name a named pipe or a device ------------------------------------------------
+
+
+@needs_examples
+@needs_posix
+def test_a_positions_name_linked_to_a_device_is_refused_as_no_file(tmp_path: Path) -> None:
+    # A device is read until it ends: /dev/zero or /dev/urandom never do, and the reader
+    # held all of it, until the kernel killed the process (exit 137, no word said). /dev/null
+    # ends at once, so this case is safe to run; it was read as "an empty file".
+    link = tmp_path / "devices.csv"
+    link.symlink_to(os.devnull)
+    assert stat.S_ISCHR(os.stat(link).st_mode)
+    done = _command(
+        "target", "--alert", str(ALERT), "--positions", "devices.csv", "--at", AT, cwd=tmp_path
+    )
+    err = _one_line(done.returncode, done.stderr)
+    assert "--positions" in err and "devices.csv" in err and "character device" in err, err
+    assert os.devnull in err, err  # what the link leads to
+    assert "empty" not in err, err
+    assert done.stdout == ""
+
+
+@needs_examples
+@needs_posix
+def test_a_positions_file_that_is_a_named_pipe_is_still_read(tmp_path: Path) -> None:
+    pipe = tmp_path / "live.csv"
+    os.mkfifo(pipe)
+    argv = ["target", "--alert", str(ALERT), "--positions", "live.csv", "--at", AT]
+    with subprocess.Popen(  # the command reads the pipe as its writer fills it
+        [sys.executable, "-m", "geotarget", *argv],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as command:
+        with pipe.open("w") as writer:
+            writer.write(DEVICES)
+        out, err = command.communicate(timeout=180)
+    assert command.returncode == 0, err
+    assert '"near"' in out
+
+
+@needs_posix
+@pytest.mark.parametrize("kind", ["pipe", "device"])
+def test_a_demo_ledger_that_is_no_regular_file_is_refused_saying_so(
+    tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --ledger /dev/null (meant as "keep none") and a named pipe reached SQLite, which said
+    # "the file system failed a read or write (disk I/O error)".
+    name = str(tmp_path / "ledger.db")
+    if kind == "pipe":
+        os.mkfifo(name)
+    else:
+        os.symlink(os.devnull, name)
+    assert _code(["demo", "--devices", "10", "--ledger", name]) == 2
+    err = _one_line(2, capsys.readouterr().err)
+    assert "--ledger" in err and "regular file" in err, err
+    assert ("named pipe" if kind == "pipe" else "character device") in err, err
+    assert "disk I/O" not in err and "file system" not in err, err
+    assert not stat.S_ISREG(os.stat(name).st_mode)  # left as it was
+
+
+@needs_examples
+@needs_posix
+@pytest.mark.parametrize("kind", ["pipe", "device"])
+def test_a_map_named_as_a_pipe_or_a_link_to_a_device_is_refused_saying_so(
+    tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("matplotlib")
+    # A named pipe was "File or stream is not seekable."; a link m.png -> /dev/null had its
+    # suffix refused, ".png" though it is.
+    name = str(tmp_path / "m.png")
+    if kind == "pipe":
+        os.mkfifo(name)
+    else:
+        os.symlink(os.devnull, name)
+    assert _code(["preview", str(ALERT), "--plot", name]) == 2
+    captured = capsys.readouterr()
+    err = _one_line(2, captured.err)
+    assert "--plot" in err and "regular file" in err, err
+    assert ("named pipe" if kind == "pipe" else "character device") in err, err
+    assert "suffix" not in err and "seekable" not in err, err
+    assert captured.out == ""  # refused before the summary
+    assert os.path.lexists(name) and not stat.S_ISREG(os.stat(name).st_mode)
