@@ -339,7 +339,9 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
     _named("--positions", args.positions)
     path = Path(args.positions)
     stream = args.positions == _position_files.STDIN
-    special = None if stream else _special(args.positions)
+    # (A name of another suffix is refused for that, /dev/stdin included.)
+    read = path.suffix.lower() in (".csv", ".tsv", ".txt", ".parquet")
+    special = _special(args.positions) if read and not stream else None
     if special and "pipe" not in special:  # (a named pipe ends when its writer closes it)
         # A device, /dev/zero say, was read until the memory ran out (the process killed).
         raise InvalidInput(
