@@ -15,6 +15,7 @@ import datetime as dt
 import difflib
 import errno
 import io
+import itertools
 import json
 import os
 import re
@@ -946,15 +947,23 @@ def _ascii_float(text: str, example: str = "18.0686", unit: str = "") -> float:
     """
     if not text.isascii() or "_" in text:  # (float() reads "1_8" as 18 too)
         raise argparse.ArgumentTypeError(
-            f"must be a number written with ASCII digits and a decimal point (got {text!r})"
+            f"must be a number written with ASCII digits and a decimal point (got {_shown(text)})"
         )
     number = text.replace(",", ".") if text.count(",") == 1 and "." not in text else text
     try:  # (a decimal comma, as Swedish locales write it; the message quotes what was typed)
-        return float(number)
+        value = float(number)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"must be a number{unit} with a decimal point or comma, e.g. {example} (got {text!r})"
+            f"must be a number{unit} with a decimal point or comma, e.g. {example} "
+            f"(got {_shown(text)})"
         ) from None
+    if value in (float("inf"), float("-inf")) and "inf" not in number.lower():
+        # 1e999 or 400 digits: the refusal said "(got inf)", a value nobody typed.
+        raise argparse.ArgumentTypeError(
+            f"must be a number{unit} such as {example} (got {_shown(text)}, too large to be "
+            "held as a number: it reads as infinity)"
+        )
+    return value
 
 
 def _metres(text: str) -> float:
@@ -994,14 +1003,14 @@ def _coordinate(text: str, example: str) -> float:
             raise
     if pair is None:  # "17.6389," of "17.6389, 59.8586" split at the space
         raise argparse.ArgumentTypeError(
-            f"ends with a comma (got {text!r}): separate longitude and latitude with a space, "
-            "not a comma"
+            f"ends with a comma (got {_shown(text)}): separate longitude and latitude with a "
+            "space, not a comma"
         )
     a, b = pair
     if bool(_in_envelope(float(b), float(a))) and not bool(_in_envelope(float(a), float(b))):
         a, b = b, a  # latitude first, as maps write it
     raise argparse.ArgumentTypeError(
-        f"holds two numbers (got {text!r}): give longitude and latitude as two arguments, "
+        f"holds two numbers (got {_shown(text)}): give longitude and latitude as two arguments, "
         f"longitude first: geotarget locate {a} {b}"
     )
 
@@ -1336,6 +1345,23 @@ class _Parser(argparse.ArgumentParser):
             unknown = self.unknown(getattr(self, "_given", []))
             if unknown:  # "--alert is required" alone, to someone who typed --alerts
                 message += f"; unrecognized: {', '.join(unknown)}"
+            positional = [a.metavar or a.dest for a in self._actions if not a.option_strings]
+            dashed = [
+                arg
+                for arg in getattr(self, "_given", [])
+                if arg.startswith("-")
+                and not arg.startswith("--")
+                and arg != "-"
+                and arg.split("=", 1)[0] not in self._option_string_actions
+            ]
+            if dashed and any(str(name) in message for name in positional):
+                # "preview -a.xml": the file's name was read as an option
+                message += (
+                    f"; {_shown(dashed[0])} begins with '-' and so was read as an option: for a "
+                    f"file, write ./{dashed[0]}, or put -- before it"
+                )
+        elif message.endswith(": expected one argument"):
+            message += self.dashed(message, getattr(self, "_given", []))
         elif message.startswith("argument command: invalid choice"):
             given = getattr(self, "_given", [])
             words = [arg for arg in given if not arg.startswith("-")]
@@ -1347,6 +1373,29 @@ class _Parser(argparse.ArgumentParser):
             elif near:  # "tagret": as a misspelt option is named with the nearest one
                 message += f"; did you mean {near}?"
         self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+    def dashed(self, message: str, given: Sequence[str]) -> str:
+        """A hint when an option's value begins with ``-`` (a file named ``-a.xml``).
+
+        argparse reads such a value as an option and said only "expected one argument",
+        though the value was there; ``--alert=-a.xml`` (or ``./-a.xml``, for a file) gives it.
+        """
+        option = message.removeprefix("argument ").split(":", 1)[0].split("/")[0]
+        action = self._option_string_actions.get(option)
+        for first, value in itertools.pairwise(given):
+            if first != option or not value.startswith("-") or value == "-":
+                continue
+            if value.split("=", 1)[0] in self._option_string_actions:
+                return ""  # another option: the value is missing indeed
+            file = action is not None and "." in str(action.metavar or "")  # FILE.png
+            write = f"{option}={value}" if len(value) <= 40 else f"{option}=VALUE"
+            if file and len(value) <= 40:
+                write += f" or, for a file, {option} ./{value}"
+            return (
+                f" (got {_shown(value)}, which begins with '-' and so was read as an option: "
+                f"write {write})"
+            )
+        return ""
 
     def command_near(self, given: Sequence[str]) -> str | None:
         """The command nearest to the first word of ``given`` that is no option, if any is near."""

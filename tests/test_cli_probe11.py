@@ -143,3 +143,66 @@ def test_a_map_named_as_a_pipe_or_a_link_to_a_device_is_refused_saying_so(
     assert "suffix" not in err and "seekable" not in err, err
     assert captured.out == ""  # refused before the summary
     assert os.path.lexists(name) and not stat.S_ISREG(os.stat(name).st_mode)
+
+
+# --- values that begin with "-" ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "written"),
+    [
+        (["target", "--alert", "-a.xml", "--positions", "d.csv"], "--alert=-a.xml"),
+        (["demo", "--ledger", "-l.db"], "--ledger=-l.db"),
+        (["preview", "x.xml", "--plot", "-m.png"], "--plot=-m.png"),
+    ],
+)
+def test_a_file_value_that_begins_with_a_dash_is_named_with_how_to_give_it(
+    argv: list[str], written: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # argparse said only "argument --alert: expected one argument", the file's name given.
+    assert _code(argv) == 2
+    err = _one_line(2, capsys.readouterr().err)
+    value = written.split("=", 1)[1]
+    assert f"'{value}'" in err and written in err and f" ./{value}" in err, err
+
+
+def test_a_number_value_that_begins_with_a_dash_gets_no_file_hint(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert _code(["locate", "18", "59", "--snap-m", "-1e3"]) == 2  # argparse: an option
+    err = _one_line(2, capsys.readouterr().err)
+    assert "--snap-m=-1e3" in err and "./" not in err, err
+
+
+def test_another_option_after_one_is_still_a_missing_value(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert _code(["target", "--alert", "--positions", "d.csv"]) == 2
+    err = _one_line(2, capsys.readouterr().err)
+    assert "expected one argument" in err and "begins with" not in err, err
+
+
+def test_a_file_argument_that_begins_with_a_dash_says_how_to_give_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # "preview -a.xml" said only "the following arguments are required: ALERT.xml".
+    assert _code(["preview", "-a.xml"]) == 2
+    err = _one_line(2, capsys.readouterr().err)
+    assert "'-a.xml'" in err and "./-a.xml" in err and " -- " in err, err
+
+
+# --- numbers too long or too large ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["locate", "1e999", "59"], ["locate", "18", "59", "--snap-m", "1" * 400]],
+)
+def test_a_number_too_large_to_hold_is_named_as_typed_not_as_inf(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _code(argv) == 2
+    err = _one_line(2, capsys.readouterr().err)
+    typed = argv[1] if argv[1] != "18" else argv[-1]
+    assert typed[:20] in err and "(got inf)" not in err, err
+    assert len(err) < 400, len(err)
