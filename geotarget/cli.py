@@ -130,7 +130,17 @@ def _check_plot(path: str) -> None:
             f"--plot must name a regular file (got {_printable(path)}, {special}): the map is "
             "drawn into a new file beside it and renamed over it"
         )
-    target = Path(path)
+    # A link's target is what the map replaces (geotarget._demo.draw_replacing): it is checked
+    # as the file written. A link to a picture not drawn yet (latest.png -> maps/today.png)
+    # was refused with "File exists", the link being there; one whose folder is gone said so.
+    real = os.path.realpath(path)
+    linked = os.path.islink(path)
+    if linked:
+        try:
+            _plot.check_path(real)
+        except InvalidInput as err:
+            raise InvalidInput(f"{err} ({_printable(path)} is a link to it)") from None
+    target = Path(real)
     try:
         if target.exists():
             with target.open("r+b"):
@@ -140,7 +150,8 @@ def _check_plot(path: str) -> None:
                 pass
             target.unlink()
     except OSError as err:
-        raise InvalidInput(f"--plot cannot write {path!r}: {err.strerror or err}") from None
+        shown = f"{path!r} (a link to {real!r})" if linked else repr(path)
+        raise InvalidInput(f"--plot cannot write {shown}: {err.strerror or err}") from None
 
 
 def _special(name: str) -> str | None:

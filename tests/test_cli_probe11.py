@@ -145,6 +145,36 @@ def test_a_map_named_as_a_pipe_or_a_link_to_a_device_is_refused_saying_so(
     assert os.path.lexists(name) and not stat.S_ISREG(os.stat(name).st_mode)
 
 
+@needs_examples
+@needs_posix
+def test_a_map_named_by_a_link_to_a_picture_not_drawn_yet_is_drawn_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("matplotlib")
+    # latest.png -> maps/today.png, today's not drawn yet: refused with "File exists" (the
+    # link is there), though the map is drawn into what a link leads to.
+    (tmp_path / "maps").mkdir()
+    link = tmp_path / "latest.png"
+    link.symlink_to(Path("maps") / "today.png")
+    assert _code(["preview", str(ALERT), "--plot", str(link)]) == 0, capsys.readouterr().err
+    assert link.is_symlink()  # still the link, to the new picture
+    assert (tmp_path / "maps" / "today.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@needs_examples
+@needs_posix
+def test_a_map_named_by_a_link_into_a_missing_folder_says_where_it_leads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("matplotlib")
+    link = tmp_path / "latest.png"
+    gone = tmp_path / "gone" / "today.png"
+    link.symlink_to(gone)
+    assert _code(["preview", str(ALERT), "--plot", str(link)]) == 2
+    err = _one_line(2, capsys.readouterr().err)
+    assert str(gone) in err and "does not exist" in err and "File exists" not in err, err
+
+
 # --- values that begin with "-" ---------------------------------------------------------------
 
 
