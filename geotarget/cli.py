@@ -1356,7 +1356,11 @@ class _Parser(argparse.ArgumentParser):
             unknown = self.unknown(getattr(self, "_given", []))
             if unknown:  # "--alert is required" alone, to someone who typed --alerts
                 message += f"; unrecognized: {', '.join(unknown)}"
-            positional = [a.metavar or a.dest for a in self._actions if not a.option_strings]
+            positional = [
+                a.metavar or a.dest
+                for a in self._actions
+                if not a.option_strings and not isinstance(a, argparse._SubParsersAction)
+            ]
             dashed = [
                 arg
                 for arg in getattr(self, "_given", [])
@@ -1377,13 +1381,40 @@ class _Parser(argparse.ArgumentParser):
             given = getattr(self, "_given", [])
             words = [arg for arg in given if not arg.startswith("-")]
             near = self.command_near(given)
-            if words[:1] == ["help"]:  # git's and pip's way to ask: "geotarget help target"
+            early = self.before_command(given)
+            if early:  # "geotarget --at TIME target ...": TIME was read as the command
+                message += early
+            elif words[:1] == ["help"]:  # git's and pip's way to ask: "geotarget help target"
                 commands = list(self.get_default("commands") or ())
                 asked = next((w for w in words[1:2] if w in commands), "COMMAND")
                 message += f"; help is an option: {self.prog} {asked} --help"
             elif near:  # "tagret": as a misspelt option is named with the nearest one
                 message += f"; did you mean {near}?"
         self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+    def before_command(self, given: Sequence[str]) -> str:
+        """A hint when a command's option was given before the command, else ``""``.
+
+        ``geotarget --at TIME target ...`` read TIME as the command ("invalid choice"), and
+        ``geotarget --confirm target ...`` was told that target does not know ``--confirm``.
+        """
+        commands = self.get_default("commands") or {}
+        for arg in given:
+            if not arg.startswith("-") or arg == "--":
+                break
+            name = arg.split("=", 1)[0]
+            owners = [
+                command
+                for command, parser in commands.items()
+                if name in parser._option_string_actions and name not in ("-h", "--help")
+            ]
+            if owners:
+                meant = next((word for word in given if word in owners), owners[0])
+                return (
+                    f"; {name} is an option of {' and '.join(owners)}: give it after the "
+                    f"command ({self.prog} {meant} {name} ...)"
+                )
+        return ""
 
     def dashed(self, message: str, given: Sequence[str]) -> str:
         """A hint when an option's value begins with ``-`` (a file named ``-a.xml``).
@@ -1795,6 +1826,14 @@ def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
     if extra:  # named by the command they were given to, with its --help
         command = args.commands[args.command]
         named = [(command.unknown([a]) or [a])[0] for a in extra]  # --confrim (did you mean ...?)
+        # An option the command has is in extra only when given before the command.
+        early = [a for a in extra if a.split("=", 1)[0] in command._option_string_actions]
+        if early:
+            name = early[0].split("=", 1)[0]
+            command.error(
+                f"unrecognized arguments: {' '.join(named)}; {name} is an option of "
+                f"{args.command}: give it after the command (geotarget {args.command} {name} ...)"
+            )
         command.error(f"unrecognized arguments: {' '.join(named)}{_split_time(args, extra)}")
     try:
         output = _Output(out or sys.stdout, "the output" if out else "standard output")

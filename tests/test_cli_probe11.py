@@ -236,3 +236,36 @@ def test_a_number_too_large_to_hold_is_named_as_typed_not_as_inf(
     typed = argv[1] if argv[1] != "18" else argv[-1]
     assert typed[:20] in err and "(got inf)" not in err, err
     assert len(err) < 400, len(err)
+
+
+# --- a command's option given before the command ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "option", "command"),
+    [
+        # the option's value was read as the command: "invalid choice: '2024-...'"
+        (["--at", "2024-05-20T16:05+02:00", "target", "--alert", "a", "--positions", "b"],
+         "--at", "target"),
+        (["--plot", "m.png", "preview", "x.xml"], "--plot", "preview"),
+        # a flag: "target: unrecognized arguments: --confirm", target's own option
+        (["--confirm", "target", "--alert", "a", "--positions", "b"], "--confirm", "target"),
+        (["--at=2024-05-20T16:05+02:00", "target", "--alert", "a", "--positions", "b"],
+         "--at", "target"),
+    ],
+)  # fmt: skip
+def test_a_command_s_option_given_before_the_command_says_where_it_goes(
+    argv: list[str], option: str, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _code(argv) == 2
+    err = _one_line(2, capsys.readouterr().err)
+    assert f"{option} is an option of" in err and f"geotarget {command} {option}" in err, err
+
+
+def test_an_option_no_command_has_gets_no_such_hint(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _code(["--verbose", "locate", "18", "59"]) == 2
+    err = _one_line(2, capsys.readouterr().err)
+    assert "--verbose" in err and "is an option of" not in err, err
+    assert _code(["-v"]) == 2  # the command is missing: no hint about a file's name
+    err = _one_line(2, capsys.readouterr().err)
+    assert "required" in err and "./-v" not in err, err
