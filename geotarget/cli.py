@@ -571,7 +571,10 @@ def _stdin(option: str, size: int = -1) -> bytes:
             f"geotarget {command}: {option} - reads {what} from standard input, here the terminal: "
             f"paste it, then press {eof} on a new line (or give a file name; Ctrl-C stops)"
         )
-    return _read_all(sys.stdin.buffer, size)
+    try:
+        return _read_all(sys.stdin.buffer, size)
+    except OSError as err:  # opened for writing only (0>file), a failing disk: "Bad file ..."
+        raise InvalidInput(f"{option} - cannot be read (standard input): {_why(err)}") from None
 
 
 def _read_all(stream: Any, size: int = -1) -> bytes:

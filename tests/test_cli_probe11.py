@@ -269,3 +269,22 @@ def test_an_option_no_command_has_gets_no_such_hint(capsys: pytest.CaptureFixtur
     assert _code(["-v"]) == 2  # the command is missing: no hint about a file's name
     err = _one_line(2, capsys.readouterr().err)
     assert "required" in err and "./-v" not in err, err
+
+
+# --- standard input that cannot be read -------------------------------------------------------
+
+
+@needs_examples
+@needs_posix
+@pytest.mark.parametrize("argv", [["preview", "-"], ["target", "--alert", "-"]])
+def test_a_standard_input_open_for_writing_only_is_named_when_it_fails(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    # "0>file" (or a service's stdin opened so): the line was "geotarget preview: Bad file
+    # descriptor", naming neither the argument nor standard input.
+    (tmp_path / "d.csv").write_text(DEVICES, encoding="utf-8")
+    more = ["--positions", "d.csv", "--at", AT] if argv[0] == "target" else []
+    with (tmp_path / "w").open("wb") as writing_only:
+        done = _command(*argv, *more, cwd=tmp_path, stdin=writing_only)
+    err = _one_line(done.returncode, done.stderr)
+    assert "standard input" in err and "alert - cannot be read" in err, err
