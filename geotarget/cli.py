@@ -284,13 +284,38 @@ def _readable(line: str) -> str:
     command words itself do. (Not for the JSON, whose names are printable already.)
     """
     for part in _byte_names:
-        shown = _printable(part)
+        shown = _name(part)
         line = line.replace(repr(part)[1:-1], shown).replace(part, shown)
     return _printable(line)
 
 
+def _name(name: str | os.PathLike[str]) -> str:
+    r"""A file's name as a line shows it: :func:`_printable`, control characters escaped.
+
+        A newline in a name (``$'d
+    x.csv'``) split the one line that says why the command ended,
+        or the summary's, in two (the error's two parts joined as ``d x.csv``, a name the file does
+        not have), and an escape character wrote to the terminal; each is shown as ``
+    ``, ````.
+    """
+    return _CONTROL.sub(lambda m: repr(m[0])[1:-1], _printable(name))
+
+
+def _unbroken(text: str) -> str:
+    """``text`` with this run's file names that hold control characters shown by :func:`_name`."""
+    for part in _byte_names:
+        if _CONTROL.search(part):
+            text = text.replace(part, _name(part))
+    return text
+
+
+#: A control character (C0, DEL, C1): in a file's name, it would break a line or forge one.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 #: The parts (folders, the file's own name) of this run's file names that hold bytes that
-#: are no UTF-8 (lone surrogates), longest first: :func:`_readable` shows them.
+#: are no UTF-8 (lone surrogates) or control characters, longest first: :func:`_readable`
+#: shows them.
 _byte_names: list[str] = []
 
 
@@ -301,7 +326,7 @@ def _note_names(args: argparse.Namespace) -> None:
         for option in ("alert", "positions", "policy", "plot", "ledger")
         if isinstance(name := getattr(args, option, None), str)
         for part in Path(name).parts
-        if _SURROGATE.search(part)
+        if _SURROGATE.search(part) or _CONTROL.search(part)
     }
     _byte_names[:] = sorted(parts, key=len, reverse=True)
 
@@ -1125,7 +1150,7 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
         title = f"{alert.identifier} ({label})"
         # Ctrl-C included: no half-written picture is left behind, nor an earlier one cut short.
         _demo.draw_replacing(args.plot, lambda into: _plot.alert_map(into, area, title=title))
-        say(f"  map written to {_printable(args.plot)}")
+        say(f"  map written to {_name(args.plot)}")
     return 0
 
 
@@ -1857,6 +1882,7 @@ def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
         return _CLOSED_PIPE
     except (GeotargetError, OSError) as err:
         text = str(err) if isinstance(err, GeotargetError) else _os_text(err)
+        text = _unbroken(text)  # (a name's newline is no line of the message)
         lines = [line.strip() for line in text.splitlines() if line.strip()] or [""]
         rest = [line.removeprefix("- ") for line in lines[1:]]
         message = f"{lines[0]} {'; '.join(rest)}" if rest else lines[0]
@@ -1893,7 +1919,7 @@ def _os_text(err: OSError) -> str:
     not named). Now "noaccess/d.csv: Permission denied", as other commands say it.
     """
     names = [
-        _printable(os.fsdecode(name))
+        _name(os.fsdecode(name))
         for name in (err.filename, err.filename2)
         if isinstance(name, (str, bytes, os.PathLike))
     ]

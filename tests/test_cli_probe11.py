@@ -288,3 +288,35 @@ def test_a_standard_input_open_for_writing_only_is_named_when_it_fails(
         done = _command(*argv, *more, cwd=tmp_path, stdin=writing_only)
     err = _one_line(done.returncode, done.stderr)
     assert "standard input" in err and "alert - cannot be read" in err, err
+
+
+# --- file names that hold a newline or another control character ----------------------------
+
+
+@needs_examples
+@needs_posix
+def test_a_name_with_a_newline_is_shown_escaped_on_one_line(tmp_path: Path) -> None:
+    # "no\nsuch.xml" was "alert file not found: no such.xml" (a name it does not have), and
+    # the summary "read 2 rows from d" then "x.csv (CSV, ...)" on a line of its own.
+    done = _command("preview", "no\nsuch.xml", cwd=tmp_path)
+    err = _one_line(done.returncode, done.stderr)
+    assert "no\\nsuch.xml" in err, err
+    (tmp_path / "d\nx.csv").write_text(DEVICES, encoding="utf-8")
+    done = _command(
+        "target", "--alert", str(ALERT), "--positions", "d\nx.csv", "--at", AT, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert all(line.startswith("geotarget target: ") for line in lines), lines
+    assert any("d\\nx.csv" in line for line in lines), lines
+
+
+@needs_examples
+@needs_posix
+def test_a_map_name_with_an_escape_character_does_not_reach_the_terminal(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    name = "m\x1b[2Jx.png"  # ESC [2J: a terminal clears its screen
+    done = _command("preview", str(ALERT), "--plot", name, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stdout and "m\\x1b[2Jx.png" in done.stdout, done.stdout
+    assert (tmp_path / name).is_file()  # the file has the name given
