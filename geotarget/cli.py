@@ -200,6 +200,48 @@ def _named(option: str, name: str, *, output: bool = False) -> None:
     _windows_path(option, name, output=output)
     if name != STDIN and not os.path.isabs(name):
         _here(option, name)
+    _unexpanded(option, name, output=output)
+
+
+def _unexpanded(option: str, name: str, *, output: bool) -> None:
+    """Refuse a name whose ``~`` or ``$VARIABLE`` no shell expanded, naming no file there is.
+
+    A shell expands them only unquoted; a program's argument list, a service's unit file or a
+    quoted ``'$HOME/d.csv'`` passes them as they are: an input was "not found: ~/d.csv", with
+    no word on why, and ``--ledger ~/l.db`` said "the directory '/srv/~' does not exist". A
+    name whose folder (or file, for an input) of that spelling exists is that file.
+    """
+    parts = name.split("/")
+    last = len(parts) if not output else len(parts) - 1  # an output's own name may be new
+    found = next(
+        (
+            i
+            for i, part in enumerate(parts[:last])
+            if (i == 0 and part.startswith("~")) or _VARIABLE.search(part)
+        ),
+        None,
+    )
+    if found is None:
+        return
+    prefix = "/".join(parts[: found + 1])
+    try:
+        if os.path.lexists(prefix):  # a folder or file spelt so
+            return
+    except (OSError, ValueError):  # (said where the file is used)
+        return
+    variable = _VARIABLE.search(parts[found])
+    what = variable[0] if variable and not (found == 0 and parts[0].startswith("~")) else "~"
+    full = os.path.expandvars(os.path.expanduser(name))
+    example = f", e.g. {_name(full)}" if full != name and "$" not in full else ""
+    raise InvalidInput(
+        f"{option} {_name(name)}: {what} was not expanded (a shell expands it only unquoted; "
+        f"a program or a service's unit file passes it as it is), and no '{_name(prefix)}' "
+        f"exists here: give the full path{example}"
+    )
+
+
+#: A shell variable in a name: ``$HOME``, ``${DATA_DIR}``.
+_VARIABLE = re.compile(r"\$(\{\w+\}|[A-Za-z_]\w*)")
 
 
 def _here(option: str, name: str) -> None:

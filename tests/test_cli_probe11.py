@@ -320,3 +320,50 @@ def test_a_map_name_with_an_escape_character_does_not_reach_the_terminal(tmp_pat
     assert done.returncode == 0, done.stderr
     assert "\x1b" not in done.stdout and "m\\x1b[2Jx.png" in done.stdout, done.stdout
     assert (tmp_path / name).is_file()  # the file has the name given
+
+
+# --- ~ and $VARIABLE no shell expanded --------------------------------------------------------
+
+
+@needs_examples
+@needs_posix
+@pytest.mark.parametrize(
+    ("argv", "option", "name"),
+    [
+        (["preview", "~/cap/alert.xml"], "alert", "~/cap/alert.xml"),
+        (["target", "--alert", str(ALERT), "--positions", "~/d.csv", "--at", AT],
+         "--positions", "~/d.csv"),
+        (["demo", "--devices", "10", "--ledger", "~/l.db"], "--ledger", "~/l.db"),
+        (["preview", str(ALERT), "--plot", "$HOME/m.png"], "--plot", "$HOME/m.png"),
+    ],
+)  # fmt: skip
+def test_a_name_whose_tilde_or_variable_no_shell_expanded_says_so(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    option: str,
+    name: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # From a program's argument list or a unit file (or quoted): "file not found: ~/d.csv",
+    # "its folder '~' does not exist", "the directory '/srv/~' does not exist".
+    if "--plot" in argv:
+        pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert _code(argv) == 2
+    err = _one_line(2, capsys.readouterr().err)
+    shown = "~" if name.startswith("~") else "$HOME"
+    assert f"{option} {name}" in err and f"{shown} was not expanded" in err, err
+    assert str(tmp_path / "home" / name.split("/", 1)[1]) in err, err  # the full path
+    assert not (tmp_path / "~").exists() and not (tmp_path / "$HOME").exists()
+
+
+@needs_examples
+def test_a_folder_literally_named_tilde_is_read_as_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "~").mkdir()
+    (tmp_path / "~" / "alert.xml").write_bytes(ALERT.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    assert _code(["preview", "~/alert.xml"]) == 0, capsys.readouterr().err
