@@ -638,10 +638,30 @@ def _stdin(option: str, size: int = -1) -> bytes:
             f"geotarget {command}: {option} - reads {what} from standard input, here the terminal: "
             f"paste it, then press {eof} on a new line (or give a file name; Ctrl-C stops)"
         )
+    if size < 0:  # (a bounded read ends anyway)
+        _endless_device(option)
     try:
         return _read_all(sys.stdin.buffer, size)
     except OSError as err:  # opened for writing only (0>file), a failing disk: "Bad file ..."
         raise InvalidInput(f"{option} - cannot be read (standard input): {_why(err)}") from None
+
+
+def _endless_device(option: str) -> None:
+    """Refuse a standard input that is a device other than a terminal or ``/dev/null``.
+
+    ``--positions - < /dev/zero`` (or ``/dev/urandom``, a serial port) was read until the
+    memory ran out and the process was killed; a device has no end to wait for.
+    """
+    try:
+        given, null = os.fstat(sys.stdin.fileno()), os.stat(os.devnull)
+    except (OSError, ValueError, AttributeError):  # (no file under it: a test's stream)
+        return
+    device = stat.S_ISCHR(given.st_mode) or stat.S_ISBLK(given.st_mode)
+    if device and given.st_rdev != null.st_rdev and not sys.stdin.isatty():
+        raise InvalidInput(
+            f"{option} - reads standard input, which is a device here, not a file or a pipe: "
+            "a device may be read without end; redirect a file or a pipe into it"
+        )
 
 
 def _read_all(stream: Any, size: int = -1) -> bytes:

@@ -367,3 +367,28 @@ def test_a_folder_literally_named_tilde_is_read_as_named(
     (tmp_path / "~" / "alert.xml").write_bytes(ALERT.read_bytes())
     monkeypatch.chdir(tmp_path)
     assert _code(["preview", "~/alert.xml"]) == 0, capsys.readouterr().err
+
+
+@needs_examples
+@needs_posix
+def test_positions_on_a_standard_input_that_is_an_endless_device_are_refused(
+    tmp_path: Path,
+) -> None:
+    # "--positions - < /dev/zero" was read until the memory ran out (the process killed). The
+    # address space is capped here, so that without the refusal the run ends in "out of
+    # memory", not in the machine's memory.
+    resource = pytest.importorskip("resource")
+    if not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero")
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+    with Path("/dev/zero").open("rb") as zeros:
+        done = _command(
+            "target", "--alert", str(ALERT), "--positions", "-", "--at", AT,
+            cwd=tmp_path, stdin=zeros, preexec_fn=cap,
+        )  # fmt: skip
+    err = _one_line(done.returncode, done.stderr)
+    assert "--positions -" in err and "device" in err and "memory" not in err, err
+    assert done.stdout == ""
