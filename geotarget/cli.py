@@ -15,11 +15,13 @@ import datetime as dt
 import difflib
 import errno
 import io
+import itertools
 import json
 import os
 import re
 import select
 import signal
+import stat
 import sys
 import threading
 import weakref
@@ -83,11 +85,23 @@ def _same_file(first: str, second: str) -> bool:
 
 
 def _check_ledger(ledger: str | None) -> None:
-    """Refuse a ``demo --ledger`` that names a folder or an earlier run's ledger."""
+    """Refuse a ``demo --ledger`` that names a folder, a special file or an earlier run's ledger.
+
+    A named pipe or a device (``--ledger /dev/null``, meant as "keep no ledger") reached
+    SQLite, which said "the file system failed a read or write (disk I/O error)": no fault of
+    the file system, and no word of what to give instead.
+    """
     if ledger and Path(ledger).is_dir():  # the store said "path must name ..."
         raise InvalidInput(
             f"--ledger must name a file, not a folder (got the folder {ledger}; e.g. "
             f"{Path(ledger) / 'deliveries.db'})"
+        )
+    special = _special(ledger) if ledger else None
+    if ledger and special:
+        raise InvalidInput(
+            f"--ledger must name a regular file (got {_printable(ledger)}, {special}): the "
+            "ledger is an SQLite database, with files of its own beside it; leave --ledger "
+            "out to keep the ledger in memory"
         )
     if ledger and Path(ledger).is_file() and Path(ledger).stat().st_size:
         # The demo plays the same alerts every time: a second run over the first one's ledger
@@ -110,7 +124,23 @@ def _check_plot(path: str) -> None:
     from geotarget import _plot
 
     _plot.check_path(path)
-    target = Path(path)
+    special = _special(path)
+    if special:  # "File or stream is not seekable", or a suffix refused that it has
+        raise InvalidInput(
+            f"--plot must name a regular file (got {_printable(path)}, {special}): the map is "
+            "drawn into a new file beside it and renamed over it"
+        )
+    # A link's target is what the map replaces (geotarget._demo.draw_replacing): it is checked
+    # as the file written. A link to a picture not drawn yet (latest.png -> maps/today.png)
+    # was refused with "File exists", the link being there; one whose folder is gone said so.
+    real = os.path.realpath(path)
+    linked = os.path.islink(path)
+    if linked:
+        try:
+            _plot.check_path(real)
+        except InvalidInput as err:
+            raise InvalidInput(f"{err} ({_printable(path)} is a link to it)") from None
+    target = Path(real)
     try:
         if target.exists():
             with target.open("r+b"):
@@ -120,7 +150,30 @@ def _check_plot(path: str) -> None:
                 pass
             target.unlink()
     except OSError as err:
-        raise InvalidInput(f"--plot cannot write {path!r}: {err.strerror or err}") from None
+        shown = f"{path!r} (a link to {real!r})" if linked else repr(path)
+        raise InvalidInput(f"--plot cannot write {shown}: {err.strerror or err}") from None
+
+
+def _special(name: str) -> str | None:
+    """What special file ``name`` names, a link followed (``"a named pipe"``), or None.
+
+    None also for a regular file, a folder, and a name that names nothing (yet).
+    """
+    try:
+        mode = os.stat(name).st_mode
+    except (OSError, ValueError):
+        return None
+    kinds = (
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    what = next((text for test, text in kinds if test(mode)), None)
+    if what is None:
+        return None
+    real = os.path.realpath(name)
+    return what if real == os.path.abspath(name) else f"{what}: a link to {_printable(real)}"
 
 
 # --- target ----------------------------------------------------------------------------------
@@ -147,6 +200,48 @@ def _named(option: str, name: str, *, output: bool = False) -> None:
     _windows_path(option, name, output=output)
     if name != STDIN and not os.path.isabs(name):
         _here(option, name)
+    _unexpanded(option, name, output=output)
+
+
+def _unexpanded(option: str, name: str, *, output: bool) -> None:
+    """Refuse a name whose ``~`` or ``$VARIABLE`` no shell expanded, naming no file there is.
+
+    A shell expands them only unquoted; a program's argument list, a service's unit file or a
+    quoted ``'$HOME/d.csv'`` passes them as they are: an input was "not found: ~/d.csv", with
+    no word on why, and ``--ledger ~/l.db`` said "the directory '/srv/~' does not exist". A
+    name whose folder (or file, for an input) of that spelling exists is that file.
+    """
+    parts = name.split("/")
+    last = len(parts) if not output else len(parts) - 1  # an output's own name may be new
+    found = next(
+        (
+            i
+            for i, part in enumerate(parts[:last])
+            if (i == 0 and part.startswith("~")) or _VARIABLE.search(part)
+        ),
+        None,
+    )
+    if found is None:
+        return
+    prefix = "/".join(parts[: found + 1])
+    try:
+        if os.path.lexists(prefix):  # a folder or file spelt so
+            return
+    except (OSError, ValueError):  # (said where the file is used)
+        return
+    variable = _VARIABLE.search(parts[found])
+    what = variable[0] if variable and not (found == 0 and parts[0].startswith("~")) else "~"
+    full = os.path.expandvars(os.path.expanduser(name))
+    example = f", e.g. {_name(full)}" if full != name and "$" not in full else ""
+    raise InvalidInput(
+        f"{option} {_name(name)}: {what} was not expanded (a shell expands it only unquoted; "
+        f"a program or a service's unit file passes it as it is), and no '{_name(prefix)}' "
+        f"exists here: give the full path{example}"
+    )
+
+
+#: A shell variable in a name: ``$HOME``, ``${DATA_DIR}``.
+_VARIABLE = re.compile(r"\$(\{\w+\}|[A-Za-z_]\w*)")
 
 
 def _here(option: str, name: str) -> None:
@@ -231,13 +326,38 @@ def _readable(line: str) -> str:
     command words itself do. (Not for the JSON, whose names are printable already.)
     """
     for part in _byte_names:
-        shown = _printable(part)
+        shown = _name(part)
         line = line.replace(repr(part)[1:-1], shown).replace(part, shown)
     return _printable(line)
 
 
+def _name(name: str | os.PathLike[str]) -> str:
+    r"""A file's name as a line shows it: :func:`_printable`, control characters escaped.
+
+        A newline in a name (``$'d
+    x.csv'``) split the one line that says why the command ended,
+        or the summary's, in two (the error's two parts joined as ``d x.csv``, a name the file does
+        not have), and an escape character wrote to the terminal; each is shown as ``
+    ``, ````.
+    """
+    return _CONTROL.sub(lambda m: repr(m[0])[1:-1], _printable(name))
+
+
+def _unbroken(text: str) -> str:
+    """``text`` with this run's file names that hold control characters shown by :func:`_name`."""
+    for part in _byte_names:
+        if _CONTROL.search(part):
+            text = text.replace(part, _name(part))
+    return text
+
+
+#: A control character (C0, DEL, C1): in a file's name, it would break a line or forge one.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 #: The parts (folders, the file's own name) of this run's file names that hold bytes that
-#: are no UTF-8 (lone surrogates), longest first: :func:`_readable` shows them.
+#: are no UTF-8 (lone surrogates) or control characters, longest first: :func:`_readable`
+#: shows them.
 _byte_names: list[str] = []
 
 
@@ -248,7 +368,7 @@ def _note_names(args: argparse.Namespace) -> None:
         for option in ("alert", "positions", "policy", "plot", "ledger")
         if isinstance(name := getattr(args, option, None), str)
         for part in Path(name).parts
-        if _SURROGATE.search(part)
+        if _SURROGATE.search(part) or _CONTROL.search(part)
     }
     _byte_names[:] = sorted(parts, key=len, reverse=True)
 
@@ -298,6 +418,15 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
     _named("--positions", args.positions)
     path = Path(args.positions)
     stream = args.positions == _position_files.STDIN
+    # (A name of another suffix is refused for that, /dev/stdin included.)
+    read = path.suffix.lower() in (".csv", ".tsv", ".txt", ".parquet")
+    special = _special(args.positions) if read and not stream else None
+    if special and "pipe" not in special:  # (a named pipe ends when its writer closes it)
+        # A device, /dev/zero say, was read until the memory ran out (the process killed).
+        raise InvalidInput(
+            f"--positions must name a file of positions (got {_printable(path)}, {special}: "
+            "a device may be read without end); - reads standard input"
+        )
     label = _position_files.STDIN_NAME if stream else _printable(path.name)
     tty = _stderr().isatty()
     shown = []  # whether a progress line, without its newline, is on the terminal
@@ -509,7 +638,30 @@ def _stdin(option: str, size: int = -1) -> bytes:
             f"geotarget {command}: {option} - reads {what} from standard input, here the terminal: "
             f"paste it, then press {eof} on a new line (or give a file name; Ctrl-C stops)"
         )
-    return _read_all(sys.stdin.buffer, size)
+    if size < 0:  # (a bounded read ends anyway)
+        _endless_device(option)
+    try:
+        return _read_all(sys.stdin.buffer, size)
+    except OSError as err:  # opened for writing only (0>file), a failing disk: "Bad file ..."
+        raise InvalidInput(f"{option} - cannot be read (standard input): {_why(err)}") from None
+
+
+def _endless_device(option: str) -> None:
+    """Refuse a standard input that is a device other than a terminal or ``/dev/null``.
+
+    ``--positions - < /dev/zero`` (or ``/dev/urandom``, a serial port) was read until the
+    memory ran out and the process was killed; a device has no end to wait for.
+    """
+    try:
+        given, null = os.fstat(sys.stdin.fileno()), os.stat(os.devnull)
+    except (OSError, ValueError, AttributeError):  # (no file under it: a test's stream)
+        return
+    device = stat.S_ISCHR(given.st_mode) or stat.S_ISBLK(given.st_mode)
+    if device and given.st_rdev != null.st_rdev and not sys.stdin.isatty():
+        raise InvalidInput(
+            f"{option} - reads standard input, which is a device here, not a file or a pipe: "
+            "a device may be read without end; redirect a file or a pipe into it"
+        )
 
 
 def _read_all(stream: Any, size: int = -1) -> bytes:
@@ -896,15 +1048,23 @@ def _ascii_float(text: str, example: str = "18.0686", unit: str = "") -> float:
     """
     if not text.isascii() or "_" in text:  # (float() reads "1_8" as 18 too)
         raise argparse.ArgumentTypeError(
-            f"must be a number written with ASCII digits and a decimal point (got {text!r})"
+            f"must be a number written with ASCII digits and a decimal point (got {_shown(text)})"
         )
     number = text.replace(",", ".") if text.count(",") == 1 and "." not in text else text
     try:  # (a decimal comma, as Swedish locales write it; the message quotes what was typed)
-        return float(number)
+        value = float(number)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"must be a number{unit} with a decimal point or comma, e.g. {example} (got {text!r})"
+            f"must be a number{unit} with a decimal point or comma, e.g. {example} "
+            f"(got {_shown(text)})"
         ) from None
+    if value in (float("inf"), float("-inf")) and "inf" not in number.lower():
+        # 1e999 or 400 digits: the refusal said "(got inf)", a value nobody typed.
+        raise argparse.ArgumentTypeError(
+            f"must be a number{unit} such as {example} (got {_shown(text)}, too large to be "
+            "held as a number: it reads as infinity)"
+        )
+    return value
 
 
 def _metres(text: str) -> float:
@@ -944,14 +1104,14 @@ def _coordinate(text: str, example: str) -> float:
             raise
     if pair is None:  # "17.6389," of "17.6389, 59.8586" split at the space
         raise argparse.ArgumentTypeError(
-            f"ends with a comma (got {text!r}): separate longitude and latitude with a space, "
-            "not a comma"
+            f"ends with a comma (got {_shown(text)}): separate longitude and latitude with a "
+            "space, not a comma"
         )
     a, b = pair
     if bool(_in_envelope(float(b), float(a))) and not bool(_in_envelope(float(a), float(b))):
         a, b = b, a  # latitude first, as maps write it
     raise argparse.ArgumentTypeError(
-        f"holds two numbers (got {text!r}): give longitude and latitude as two arguments, "
+        f"holds two numbers (got {_shown(text)}): give longitude and latitude as two arguments, "
         f"longitude first: geotarget locate {a} {b}"
     )
 
@@ -1052,7 +1212,7 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
         title = f"{alert.identifier} ({label})"
         # Ctrl-C included: no half-written picture is left behind, nor an earlier one cut short.
         _demo.draw_replacing(args.plot, lambda into: _plot.alert_map(into, area, title=title))
-        say(f"  map written to {_printable(args.plot)}")
+        say(f"  map written to {_name(args.plot)}")
     return 0
 
 
@@ -1286,17 +1446,88 @@ class _Parser(argparse.ArgumentParser):
             unknown = self.unknown(getattr(self, "_given", []))
             if unknown:  # "--alert is required" alone, to someone who typed --alerts
                 message += f"; unrecognized: {', '.join(unknown)}"
+            positional = [
+                a.metavar or a.dest
+                for a in self._actions
+                if not a.option_strings and not isinstance(a, argparse._SubParsersAction)
+            ]
+            dashed = [
+                arg
+                for arg in getattr(self, "_given", [])
+                if arg.startswith("-")
+                and not arg.startswith("--")
+                and arg != "-"
+                and arg.split("=", 1)[0] not in self._option_string_actions
+            ]
+            if dashed and any(str(name) in message for name in positional):
+                # "preview -a.xml": the file's name was read as an option
+                message += (
+                    f"; {_shown(dashed[0])} begins with '-' and so was read as an option: for a "
+                    f"file, write ./{dashed[0]}, or put -- before it"
+                )
+        elif message.endswith(": expected one argument"):
+            message += self.dashed(message, getattr(self, "_given", []))
         elif message.startswith("argument command: invalid choice"):
             given = getattr(self, "_given", [])
             words = [arg for arg in given if not arg.startswith("-")]
             near = self.command_near(given)
-            if words[:1] == ["help"]:  # git's and pip's way to ask: "geotarget help target"
+            early = self.before_command(given)
+            if early:  # "geotarget --at TIME target ...": TIME was read as the command
+                message += early
+            elif words[:1] == ["help"]:  # git's and pip's way to ask: "geotarget help target"
                 commands = list(self.get_default("commands") or ())
                 asked = next((w for w in words[1:2] if w in commands), "COMMAND")
                 message += f"; help is an option: {self.prog} {asked} --help"
             elif near:  # "tagret": as a misspelt option is named with the nearest one
                 message += f"; did you mean {near}?"
         self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+    def before_command(self, given: Sequence[str]) -> str:
+        """A hint when a command's option was given before the command, else ``""``.
+
+        ``geotarget --at TIME target ...`` read TIME as the command ("invalid choice"), and
+        ``geotarget --confirm target ...`` was told that target does not know ``--confirm``.
+        """
+        commands = self.get_default("commands") or {}
+        for arg in given:
+            if not arg.startswith("-") or arg == "--":
+                break
+            name = arg.split("=", 1)[0]
+            owners = [
+                command
+                for command, parser in commands.items()
+                if name in parser._option_string_actions and name not in ("-h", "--help")
+            ]
+            if owners:
+                meant = next((word for word in given if word in owners), owners[0])
+                return (
+                    f"; {name} is an option of {' and '.join(owners)}: give it after the "
+                    f"command ({self.prog} {meant} {name} ...)"
+                )
+        return ""
+
+    def dashed(self, message: str, given: Sequence[str]) -> str:
+        """A hint when an option's value begins with ``-`` (a file named ``-a.xml``).
+
+        argparse reads such a value as an option and said only "expected one argument",
+        though the value was there; ``--alert=-a.xml`` (or ``./-a.xml``, for a file) gives it.
+        """
+        option = message.removeprefix("argument ").split(":", 1)[0].split("/")[0]
+        action = self._option_string_actions.get(option)
+        for first, value in itertools.pairwise(given):
+            if first != option or not value.startswith("-") or value == "-":
+                continue
+            if value.split("=", 1)[0] in self._option_string_actions:
+                return ""  # another option: the value is missing indeed
+            file = action is not None and "." in str(action.metavar or "")  # FILE.png
+            write = f"{option}={value}" if len(value) <= 40 else f"{option}=VALUE"
+            if file and len(value) <= 40:
+                write += f" or, for a file, {option} ./{value}"
+            return (
+                f" (got {_shown(value)}, which begins with '-' and so was read as an option: "
+                f"write {write})"
+            )
+        return ""
 
     def command_near(self, given: Sequence[str]) -> str | None:
         """The command nearest to the first word of ``given`` that is no option, if any is near."""
@@ -1685,6 +1916,14 @@ def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
     if extra:  # named by the command they were given to, with its --help
         command = args.commands[args.command]
         named = [(command.unknown([a]) or [a])[0] for a in extra]  # --confrim (did you mean ...?)
+        # An option the command has is in extra only when given before the command.
+        early = [a for a in extra if a.split("=", 1)[0] in command._option_string_actions]
+        if early:
+            name = early[0].split("=", 1)[0]
+            command.error(
+                f"unrecognized arguments: {' '.join(named)}; {name} is an option of "
+                f"{args.command}: give it after the command (geotarget {args.command} {name} ...)"
+            )
         command.error(f"unrecognized arguments: {' '.join(named)}{_split_time(args, extra)}")
     try:
         output = _Output(out or sys.stdout, "the output" if out else "standard output")
@@ -1705,6 +1944,7 @@ def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
         return _CLOSED_PIPE
     except (GeotargetError, OSError) as err:
         text = str(err) if isinstance(err, GeotargetError) else _os_text(err)
+        text = _unbroken(text)  # (a name's newline is no line of the message)
         lines = [line.strip() for line in text.splitlines() if line.strip()] or [""]
         rest = [line.removeprefix("- ") for line in lines[1:]]
         message = f"{lines[0]} {'; '.join(rest)}" if rest else lines[0]
@@ -1741,7 +1981,7 @@ def _os_text(err: OSError) -> str:
     not named). Now "noaccess/d.csv: Permission denied", as other commands say it.
     """
     names = [
-        _printable(os.fsdecode(name))
+        _name(os.fsdecode(name))
         for name in (err.filename, err.filename2)
         if isinstance(name, (str, bytes, os.PathLike))
     ]
