@@ -2740,6 +2740,31 @@ def unchanged(path: Path, before: FileState | None, name: str) -> None:
     )
 
 
+def _refuse_endless(path: Path) -> None:
+    """Refuse a device or a socket: read whole, ``/dev/zero`` or a serial port has no end.
+
+    A named pipe is read (its writer ends it); a device would be read until memory ran out.
+    """
+    try:
+        mode = path.stat().st_mode
+    except OSError:  # the read that follows names the failure
+        return
+    kind = (
+        "a character device"
+        if stat.S_ISCHR(mode)
+        else "a block device"
+        if stat.S_ISBLK(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else None
+    )
+    if kind is not None:
+        raise InvalidInput(
+            f"--positions must be a file (got {kind}, {path}: read whole it may never end); "
+            "give a file, a named pipe or - (standard input)"
+        )
+
+
 def read(
     path: Path,
     *,
@@ -2767,6 +2792,8 @@ def read(
         raise InvalidInput(
             f"--positions must be a file (got the directory {path}){_dir_hint(path)}"
         )
+    if data is None:
+        _refuse_endless(path)
     suffix = ".csv" if data is not None else path.suffix.lower()
     before = None if data is not None else file_state(path)
     zone = _zone(timezone)

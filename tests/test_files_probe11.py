@@ -484,3 +484,13 @@ def test_binary_ids_are_told_how_to_read_them_as_text() -> None:
     assert "pyarrow.compute.cast(column, pyarrow.string())" in str(e.value)
     fixed = table.set_column(0, "id", table["id"].cast(pa.string()))
     assert positions_from_arrow(fixed).ids.tolist() == ["a", "b"]
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero on this system")
+def test_the_reader_refuses_a_device_before_reading_it() -> None:
+    """The library's reader, not only the command: /dev/zero read whole never ends.
+
+    (It was read until the process ran out of memory.)
+    """
+    with pytest.raises(InvalidInput, match=r"must be a file \(got a character device, "):
+        read(Path("/dev/zero"))
