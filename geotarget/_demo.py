@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import datetime as dt
 import os
+import re
 import shutil
 import signal
 import textwrap
@@ -582,8 +583,11 @@ def _draw(stage: Stage, story: Story, path: str) -> None:
     from geotarget import _plot
 
     args = map_args(stage, story)
+    # Control characters in the name shown escaped: a newline split the line, an escape
+    # character wrote to the terminal.
+    shown_path = re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m[0])[1:-1], path)
     stage.say.step(
-        f"map written to {path}",
+        f"map written to {shown_path}",
         lambda: draw_replacing(path, lambda into: _plot.pilot_map(into, **args)),
     )
 

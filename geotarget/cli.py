@@ -334,11 +334,10 @@ def _readable(line: str) -> str:
 def _name(name: str | os.PathLike[str]) -> str:
     r"""A file's name as a line shows it: :func:`_printable`, control characters escaped.
 
-        A newline in a name (``$'d
-    x.csv'``) split the one line that says why the command ended,
-        or the summary's, in two (the error's two parts joined as ``d x.csv``, a name the file does
-        not have), and an escape character wrote to the terminal; each is shown as ``
-    ``, ````.
+    A newline in a name (``$'d\nx.csv'``) split the one line that says why the command ended,
+    or the summary's, in two (the error's two parts joined as ``d x.csv``, a name the file does
+    not have), and an escape character wrote to the terminal; each is shown as ``\n``,
+    ``\x1b``.
     """
     return _CONTROL.sub(lambda m: repr(m[0])[1:-1], _printable(name))
 
