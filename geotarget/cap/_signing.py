@@ -27,7 +27,8 @@ What is verified is what XML-DSig and xmlsec1 verify, where signxml alone differ
 before a ``#WithComments`` canonicalisation and takes in the processing instructions outside
 ``<alert>`` (signxml's form, without them, verifies too), an ``<InclusiveNamespaces>`` in the
 ``<CanonicalizationMethod>`` is allowed, and a key value in the unsigned ``<KeyInfo>`` is
-compared with the pinned certificate's key here, for any algorithm.
+compared with the pinned certificate's key here, for any algorithm. A pinned certificate whose
+key usage forbids signing data (a CA's, an encryption certificate) verifies nothing.
 """
 
 from __future__ import annotations
@@ -404,6 +405,68 @@ def _unfit(signature: Any, cert: Any, signxml: Any) -> str | None:
 _KEY_KINDS = (("ECDSA_", "EC"), ("DSA_", "DSA"), ("RSA_", "RSA"), ("SHA", "RSA"))  # SHA*: PSS
 
 
+def _not_for_signing(cert: Any, x509: Any) -> str | None:
+    """Why ``cert``'s key may not verify a document's signature, when its key usage says so.
+
+    RFC 5280 §4.2.1.3: a certificate whose key usage extension is present but asserts neither
+    digitalSignature nor nonRepudiation (contentCommitment) is not for verifying signatures on
+    data: a CA's certificate (keyCertSign, cRLSign) or an encryption certificate
+    (keyEncipherment). Pinning one (an issuer's intermediate CA listed among its certificates,
+    or its TLS encryption certificate) would let that key sign alerts; xmlsec1 and signxml
+    check no key usage of a certificate given as the key. No extension: any use.
+    """
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+    except ValueError as err:  # a malformed extension: cryptography reads it lazily
+        return f"this certificate's key usage extension does not read ({err})"
+    if usage.digital_signature or usage.content_commitment:
+        return None
+    allowed = [
+        name
+        for name in ("key_encipherment", "data_encipherment", "key_agreement", "key_cert_sign",
+                     "crl_sign")
+        if getattr(usage, name)
+    ]  # fmt: skip
+    return (
+        "this certificate's key usage ("
+        + (", ".join(allowed) or "none")
+        + ") does not allow verifying signatures on data (digital_signature or "
+        "content_commitment, RFC 5280 §4.2.1.3): it is a CA's or an encryption certificate, "
+        "not the signer's; pin the certificate the issuer signs alerts with"
+    )
+
+
+def _issued_by(signature: Any, cert: Any, x509: Any) -> str:
+    """A hint when a certificate the signature carries was issued by the pinned ``cert``.
+
+    The pinned certificate is trusted as the signer itself, never as a CA: a signature made
+    with a certificate it issued (the issuer's intermediate or root CA pinned, the signer's
+    own certificate not) does not verify with its key, and the operator must be told why.
+    """
+    from cryptography.exceptions import InvalidSignature as BadSignature
+    from cryptography.exceptions import UnsupportedAlgorithm
+
+    for element in signature.iterfind(
+        f"{{{DSIG}}}KeyInfo/{{{DSIG}}}X509Data/{{{DSIG}}}X509Certificate"
+    ):
+        try:
+            carried = x509.load_der_x509_certificate(base64.b64decode(element.text or ""))
+            if carried == cert or carried.issuer != cert.subject:
+                continue
+            carried.verify_directly_issued_by(cert)
+        except (ValueError, TypeError, UnsupportedAlgorithm, BadSignature):
+            continue  # a certificate that does not read, or that the pinned one did not issue
+        return (
+            f"; the signature carries {carried.subject.rfc4514_string()}, a certificate this "
+            "pinned one issued: a pinned certificate is trusted as the signer itself, not as "
+            "a CA of the signer, so pin the signer's own certificate (its PEM file may hold "
+            "its chain after it)"
+        )
+    return ""
+
+
 def _carried(signature: Any, x509: Any) -> Any | None:
     """The first certificate the signature's (unsigned) KeyInfo carries, if it reads."""
     carried = signature.find(f"{{{DSIG}}}KeyInfo/{{{DSIG}}}X509Data/{{{DSIG}}}X509Certificate")
@@ -480,9 +543,9 @@ def verify(
             continue
         for k, cert in enumerate(certs):
             against = f"{name} with certificate[{k}] ({cert.subject.rfc4514_string()})"
-            unfit = _unfit(signature, cert, signxml)
+            unfit = _unfit(signature, cert, signxml) or _not_for_signing(cert, x509)
             if unfit is not None:
-                reasons.append(f"{against}: {unfit}")
+                reasons.append(f"{against}: {unfit}{_issued_by(signature, cert, x509)}")
                 continue
             try:
                 result = _verify_one(
@@ -490,7 +553,10 @@ def verify(
                 )
             except (signxml.exceptions.SignXMLException, etree.LxmlError, ValueError) as err:
                 # ValueError: an algorithm URI signxml does not know, malformed base64...
-                reasons.append(f"{against}: {_why(err, cert == carried)}")
+                why = _why(err, cert == carried)
+                if isinstance(err, signxml.exceptions.InvalidSignature):
+                    why += _issued_by(signature, cert, x509)
+                reasons.append(f"{against}: {why}")
                 continue
             except TypeError as err:
                 # signxml decodes an empty base64 element as b64decode(None).
