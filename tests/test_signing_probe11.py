@@ -8,6 +8,7 @@ built here with ``cryptography``: which certificate issued which is known, not i
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from datetime import datetime, timedelta, timezone
@@ -214,3 +215,39 @@ def test_xmlsec1_signatures_verify_here_whatever_the_key_and_encoding(
         else:
             with pytest.raises(InvalidSignature, match="changed after signing"):
                 cap.verify_signature(data, pinned)
+
+
+@pytest.mark.parametrize(
+    "inserted",
+    [r"<ds:SignatureValue><!-- relayed -->\1", r"<ds:SignatureValue>\1<!-- relayed -->",
+     r"<ds:SignatureValue>\1<?relay id=7?>"],
+    ids=["comment-first", "comment-within", "instruction-within"],
+)  # fmt: skip
+def test_a_comment_in_the_signature_value_is_not_part_of_it(
+    tmp_path: Path, key: Any, inserted: str
+) -> None:
+    """A comment or instruction a relay adds inside ``<SignatureValue>``, after signing.
+
+    ``<SignatureValue>`` is outside ``<SignedInfo>``, so nothing signs it, and its value is its
+    base64 text, which xmlsec1 reads around the comment (the oracle, on the same bytes).
+    signxml read the text before the first comment only: a comment first failed with "the
+    signature is malformed (argument should be a bytes-like object or ASCII string, not
+    'NoneType')", one within as a signature value that does not verify. A value that is only a
+    comment is named empty.
+    """
+    pinned = certificate(key, "cap.polisen.se")
+    signed = sign(key, [pinned]).decode()
+    doc = re.sub(r"<ds:SignatureValue>(.{40})", inserted, signed, count=1).encode()
+    assert doc != signed.encode()
+    assert cap.verify_signature(doc, pinned).alert == cap.loads(BASE)
+    if XMLSEC1 is not None:
+        (tmp_path / "cert.pem").write_bytes(pinned)
+        (tmp_path / "signed.xml").write_bytes(doc)
+        check = xmlsec1(["--verify", "--pubkey-cert-pem", "cert.pem", "signed.xml"], tmp_path)
+        assert check.returncode == 0, check.stderr
+    altered = doc.replace(b"<severity>Severe</severity>", b"<severity>Minor</severity>")
+    with pytest.raises(InvalidSignature, match="changed after signing"):
+        cap.verify_signature(altered, pinned)
+    empty = re.sub(r"<ds:SignatureValue>[^<]*", "<ds:SignatureValue><!-- x -->", signed).encode()
+    with pytest.raises(InvalidSignature, match=r"its <SignatureValue> is empty"):
+        cap.verify_signature(empty, pinned)

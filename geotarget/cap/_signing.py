@@ -227,7 +227,7 @@ def _empty_base64(signature: Any, etree: Any) -> str | None:
     """The first element of ``signature`` whose base64 value is empty, if any."""
     for element in signature.iter(f"{{{DSIG}}}*", f"{{{DSIG11}}}*"):
         name = etree.QName(element).localname
-        if name in _BASE64 and not (element.text or "").strip() and not len(element):
+        if name in _BASE64 and not "".join(element.xpath("text() | *")).strip():
             return str(name)
     return None
 
@@ -600,7 +600,7 @@ def verify(
 
 def _value(signature: Any) -> str:
     value = signature.find(f"{{{DSIG}}}SignatureValue")
-    return "".join(((value.text or "") if value is not None else "").split())
+    return "".join("".join(value.xpath("text()") if value is not None else []).split())
 
 
 def _around(document: Any) -> tuple[bytes, bytes] | None:
@@ -664,6 +664,12 @@ def _verifier(signxml: Any, index: int, around: tuple[bytes, bytes] | None) -> A
             found = root.findall(f"./{{{DSIG}}}Signature")
             if index >= len(found):
                 raise signxml.exceptions.InvalidInput(f"there is no signature[{index}]")
+            # A comment or processing instruction in <SignatureValue> (outside <SignedInfo>,
+            # so signed by nothing) is no part of its base64 value, which xmlsec1 reads around
+            # it: signxml read the text before the first one only, failing with
+            # b64decode(None) or a cut value.
+            for value in found[index].iterfind(f"{{{DSIG}}}SignatureValue"):
+                _drop_comments(value, ".//comment() | .//processing-instruction()")
             return found[index]
 
         def validate_schema(self, signature: Any) -> None:
@@ -708,13 +714,16 @@ def _copy(element: Any) -> Any:
     return etree.fromstring(etree.tostring(element, with_tail=False), parser)
 
 
-def _drop_comments(root: Any) -> None:
-    """Remove the comments inside ``root`` (a copy signxml made), keeping the text around them."""
+def _drop_comments(root: Any, nodes: str = ".//comment()") -> None:
+    """Remove the comments inside ``root`` (a copy signxml made), keeping the text around them.
+
+    ``nodes``: the XPath of what is removed (the comments, or also processing instructions).
+    """
     from lxml import etree
 
     if not isinstance(root, etree._Element):
         return
-    for comment in root.xpath(".//comment()"):
+    for comment in root.xpath(nodes):
         parent = comment.getparent()
         before = comment.getprevious()
         if comment.tail:
