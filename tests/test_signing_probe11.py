@@ -251,3 +251,34 @@ def test_a_comment_in_the_signature_value_is_not_part_of_it(
     empty = re.sub(r"<ds:SignatureValue>[^<]*", "<ds:SignatureValue><!-- x -->", signed).encode()
     with pytest.raises(InvalidSignature, match=r"its <SignatureValue> is empty"):
         cap.verify_signature(empty, pinned)
+
+
+def test_the_signers_ca_given_as_another_pinned_item_never_signs(key: Any) -> None:
+    """The signer's certificate and its CA's as two items (two files of an issuer table).
+
+    A PEM text holding the chain pinned only the signer (docs/cap.rst: "a CA's key never signs
+    alerts in the signer's name"), but the same two certificates as two items pinned the CA
+    too: a document the CA's key signed verified. The CA here may sign (digitalSignature), so
+    its key usage does not refuse it; what it issued does. Unrelated certificates (a rollover)
+    are all still pinned.
+    """
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    usage = {"key_cert_sign": True, "crl_sign": True, "digital_signature": True}
+    ca = certificate(ca_key, "Alerts CA", usage=usage, ca=True)
+    leaf = certificate(key, "cap.polisen.se", issuer=(ca_key, "Alerts CA"))
+    by_ca = etree.tostring(
+        signxml.XMLSigner(
+            method=signxml.methods.enveloped, signature_algorithm="ecdsa-sha256"
+        ).sign(etree.fromstring(BASE.encode()), key=pem_key(ca_key), cert=ca.decode())
+    )
+    by_leaf = sign(key, [leaf, ca])
+    for pinned in ([leaf, ca], [ca, leaf], [leaf.decode(), ca.decode()], [leaf + ca]):
+        with pytest.raises(InvalidSignature):
+            cap.verify_signature(by_ca, pinned)
+        assert cap.verify_signature(by_leaf, pinned).alert == cap.loads(BASE)
+    assert cap.verify_signature(by_ca, ca).alert == cap.loads(BASE)  # pinned alone: the signer
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    other = certificate(other_key, "cap2.polisen.se")
+    by_other = sign(other_key, [other])
+    for doc in (by_leaf, by_other):  # a rollover: both keys sign
+        assert cap.verify_signature(doc, [leaf, other, ca]).alert == cap.loads(BASE)

@@ -82,7 +82,7 @@ def _modules() -> tuple[Any, Any, Any]:
 
 
 def _certificates(certificate: object, x509: Any) -> list[Any]:
-    """The pinned certificates: PEM (each certificate of a PEM text but its chain) or DER."""
+    """The pinned certificates: PEM or DER, each of them but those that issued another one."""
     items: list[object]
     if isinstance(certificate, (bytearray, memoryview)):
         certificate = bytes(certificate)
@@ -112,12 +112,15 @@ def _certificates(certificate: object, x509: Any) -> list[Any]:
                 "bytes, Path(name).read_bytes(), PEM or DER"
             )
         try:
-            out.extend(_signers(load(data)))
+            out.extend(load(data))
         except ValueError as err:
             raise InvalidType(
                 f"certificate[{k}] is not a {form} X.509 certificate{_what_instead(data)}: {err}"
             ) from err
-    return out
+    # The chain rule holds across the pinned certificates, not only within one PEM text: the
+    # signer's certificate and its intermediate CA's given as two items (two files of the
+    # issuer table) must not pin the CA's key as a signer either.
+    return _signers(out)
 
 
 #: What a PEM block other than a certificate is, and what to pin instead.
@@ -156,12 +159,13 @@ def _what_instead(data: bytes) -> str:
 
 
 def _signers(certs: list[Any]) -> list[Any]:
-    """The certificates of one PEM text that may have signed: not those that issued another.
+    """The pinned certificates that may have signed: not those that issued another one.
 
     A PEM file often holds the signer's certificate followed by its chain (intermediate and
-    root CAs). Pinning is trusting exactly the signer's certificate: a CA's key that could sign
-    alerts itself would defeat it. So a certificate that issued another certificate of the same
-    text is its chain and is not pinned; unrelated certificates (a key rollover) all are.
+    root CAs), and an issuer table may list the chain's files beside the signer's. Pinning is
+    trusting exactly the signer's certificate: a CA's key that could sign alerts itself would
+    defeat it. So a certificate that issued another pinned certificate is its chain and is not
+    pinned; unrelated certificates (a key rollover) all are.
     """
     if len(certs) < 2:
         return certs
