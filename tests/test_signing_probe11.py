@@ -282,3 +282,23 @@ def test_the_signers_ca_given_as_another_pinned_item_never_signs(key: Any) -> No
     by_other = sign(other_key, [other])
     for doc in (by_leaf, by_other):  # a rollover: both keys sign
         assert cap.verify_signature(doc, [leaf, other, ca]).alert == cap.loads(BASE)
+
+
+@pytest.mark.parametrize("ca_first", [False, True], ids=["signer-first", "ca-first"])
+def test_a_carried_chain_in_any_order_names_the_signer(key: Any, ca_first: bool) -> None:
+    """The signer's chain in ``<X509Data>``, its CA first (as xmlsec1 writes a bundle given first).
+
+    The first certificate was taken as the signer's: a document re-indented after signing was
+    then "signed with another key" and said to carry the CA, where it carries the pinned
+    certificate itself and what changed is its whitespace.
+    """
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = certificate(ca_key, "Alerts CA", usage={"key_cert_sign": True}, ca=True)
+    leaf = certificate(key, "cap.polisen.se", issuer=(ca_key, "Alerts CA"))
+    doc = sign(key, [ca, leaf] if ca_first else [leaf, ca])
+    assert cap.verify_signature(doc, leaf).alert == cap.loads(BASE)
+    reindented = doc.replace(b"<ds:SignedInfo>", b"<ds:SignedInfo>\n  ", 1)
+    with pytest.raises(InvalidSignature) as caught:
+        cap.verify_signature(reindented, leaf)
+    assert "[its KeyInfo carries CN=cap.polisen.se]" in str(caught.value)
+    assert "pretty-printing or re-indenting the document after signing" in str(caught.value)

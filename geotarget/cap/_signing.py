@@ -472,14 +472,21 @@ def _issued_by(signature: Any, cert: Any, x509: Any) -> str:
 
 
 def _carried(signature: Any, x509: Any) -> Any | None:
-    """The first certificate the signature's (unsigned) KeyInfo carries, if it reads."""
-    carried = signature.find(f"{{{DSIG}}}KeyInfo/{{{DSIG}}}X509Data/{{{DSIG}}}X509Certificate")
-    if carried is None or not carried.text:
-        return None
-    try:
-        return x509.load_der_x509_certificate(base64.b64decode(carried.text))
-    except ValueError:
-        return None
+    """The signer's certificate the signature's (unsigned) KeyInfo carries, if one reads.
+
+    An ``<X509Data>`` may carry the signer's chain in any order (xmlsec1 writes the files it is
+    given in their order, CA first when its bundle comes first): the signer's is the first
+    certificate that issued none of the others, not merely the first one.
+    """
+    carried = []
+    for element in signature.iterfind(
+        f"{{{DSIG}}}KeyInfo/{{{DSIG}}}X509Data/{{{DSIG}}}X509Certificate"
+    ):
+        try:
+            carried.append(x509.load_der_x509_certificate(base64.b64decode(element.text or "")))
+        except ValueError:
+            continue
+    return _signers(carried)[0] if carried else None
 
 
 def _describe(index: int, signature: Any, carried: Any | None) -> str:
