@@ -48,6 +48,7 @@ def certificate(
     usage: dict[str, bool] | None = None,
     server_auth: bool = False,
     ca: bool = False,
+    around: datetime = NOW,
 ) -> bytes:
     """A certificate of ``key``: self-signed, or issued by ``issuer`` (its key and name)."""
     signer, issuer_name = issuer if issuer is not None else (key, name)
@@ -57,8 +58,8 @@ def certificate(
         .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name)]))
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - timedelta(days=1))
-        .not_valid_after(NOW + timedelta(days=30))
+        .not_valid_before(around - timedelta(days=1))
+        .not_valid_after(around + timedelta(days=30))
     )
     if usage is not None:
         builder = builder.add_extension(x509.KeyUsage(**{**_NO_USAGE, **usage}), critical=True)
@@ -302,3 +303,34 @@ def test_a_carried_chain_in_any_order_names_the_signer(key: Any, ca_first: bool)
         cap.verify_signature(reindented, leaf)
     assert "[its KeyInfo carries CN=cap.polisen.se]" in str(caught.value)
     assert "pretty-printing or re-indenting the document after signing" in str(caught.value)
+
+
+def test_receive_never_delivers_a_document_the_issuer_tables_ca_signed() -> None:
+    """An issuer table listing the signer's certificate and its CA's as two files.
+
+    ``Targeter.receive`` delivered a document the CA's key signed (the CA pinned as a signer
+    of its own); it is now ``BAD_SIGNATURE``, and the signer's document is delivered.
+    """
+    from test_gate_probe10 import A_AREA, KINDS, LATER, NATIONAL, REGIONS, _alert, _index
+    from test_intake import sign as sign_doc
+
+    from geotarget import Issuer, Issuers, Targeter, pilot
+    from geotarget.rollout import nationwide
+    from geotarget.targeting import Verdict
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    usage = {"key_cert_sign": True, "digital_signature": True}
+    ca = certificate(ca_key, "SOS CA", usage=usage, ca=True, around=LATER)
+    leaf = certificate(key, "sos.example.se", issuer=(ca_key, "SOS CA"), around=LATER)
+    issuer = Issuer(
+        name="sos", senders=[NATIONAL], kinds=KINDS, regions=["XX"], signature_required=True,
+        certificates=[leaf.decode(), ca.decode()],
+    )  # fmt: skip
+    document = cap.dumps(_alert("explosion", A_AREA, "G1", NATIONAL)).encode()
+    spots = _index({"home": (17.25, 59.5)})
+    for signer, pem, verdict in ((ca_key, ca, Verdict.BAD_SIGNATURE), (key, leaf, Verdict.DELIVER)):
+        t = Targeter(REGIONS, nationwide("XX"), recognition=pilot.RECOGNITION,
+                     issuers=Issuers([issuer]))  # fmt: skip
+        got = t.receive(sign_doc(document, signer, pem), spots, LATER)
+        assert got.verdict is verdict, got.reason
