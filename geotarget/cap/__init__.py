@@ -651,10 +651,11 @@ def verify_signature(
         The document exactly as received (a signature covers the bytes' XML content; a
         decoded ``str`` is refused).
     certificate : str or bytes, or an iterable of them
-        The issuer's certificate(s): PEM text (``str`` or ``bytes``; every certificate of a
-        PEM file is pinned but those that issued another one of it, its chain) or DER
-        (``bytes``). Any one of them may have signed. A file name is not a certificate: pass
-        the file's bytes.
+        The issuer's certificate(s): PEM text (``str`` or ``bytes``) or DER (``bytes``).
+        Every certificate given is pinned but those that issued another one given (a chain,
+        whether in one PEM text or given as separate items), and those whose key usage
+        forbids signing data. Any one of them may have signed. A file name is not a
+        certificate: pass the file's bytes.
     at : datetime, optional
         When the certificate must be valid; now by default.
     envelope : (west, south, east, north), optional
