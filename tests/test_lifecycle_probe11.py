@@ -26,6 +26,7 @@ from targeting_helpers import SENDER, T0, exact_rules, make_alert, make_regions,
 
 from geotarget import Circle, PositionIndex, Positions
 from geotarget.alerts import Alert, MessageType, Reference, Status
+from geotarget.issuers import Issuer, Issuers
 from geotarget.ledger import DeliveryLedger, IncidentState, MemoryLedger, SQLiteLedger
 from geotarget.rollout import nationwide
 from geotarget.targeting import Targeter, TargetingResult, Verdict
@@ -261,3 +262,32 @@ def test_a_chain_of_more_than_100_versions_newest_first_is_one_chain(
     incident = ledger.incident(key)
     assert incident is not None and incident.version == f"{SENDER}/V119"
     assert set(run.told) == _covered(radii[-1]) and max(run.told.values()) == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "targeting.py/_intake.py: an Update refused at the gate (issuer regions, kind) is never "
+        "recorded, so a Cancel naming only it is remembered and its incident keeps streaming"
+    ),
+)
+def test_a_cancel_naming_only_an_update_refused_at_the_gate_ends_its_chain(
+    ledger: DeliveryLedger,
+) -> None:
+    # The issuer's last Update reached outside its regions and was refused; it then cancels,
+    # naming only that last message (its chain's newest, as the issuer sees it). The Update
+    # named V1: it is a version of V0's chain, which the Cancel names through it.
+    table = Issuers([Issuer(name="west", senders=[SENDER], kinds=["tip_request"], regions=["01"])])
+    t = Targeter(
+        REGIONS, nationwide("XX"), location_rules=exact_rules(), ledger=ledger, issuers=table
+    )
+    v0 = _msg("V0", 200.0, T0)
+    v1 = _msg("V1", 700.0, T0 + M, MessageType.UPDATE, (ref(v0),))
+    for version in (v0, v1):
+        assert t.target(version, _index(AT), AT).verdict is Verdict.DELIVER
+    wide = _msg("V2", 80_000.0, T0 + 2 * M, MessageType.UPDATE, (ref(v1),))
+    assert t.target(wide, _index(AT), AT).verdict is Verdict.NOT_AUTHORISED
+    cancel = _msg("C3", 1.0, T0 + 3 * M, MessageType.CANCEL, (ref(wide),))
+    r = t.target(cancel, _index(AT), AT)
+    assert r.verdict is Verdict.CANCELLED, r.reason
+    assert set(r.retract.tolist()) == _covered(700.0)
