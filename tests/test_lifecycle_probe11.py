@@ -291,3 +291,46 @@ def test_a_cancel_naming_only_an_update_refused_at_the_gate_ends_its_chain(
     r = t.target(cancel, _index(AT), AT)
     assert r.verdict is Verdict.CANCELLED, r.reason
     assert set(r.retract.tolist()) == _covered(700.0)
+
+
+OTHER = "smhi@example.se"
+
+
+@pytest.mark.parametrize("own_seen", [True, False])
+@pytest.mark.parametrize("other_seen", [True, False])
+def test_an_update_citing_another_sender_s_earlier_message_is_a_version_of_its_own_chain(
+    ledger: DeliveryLedger, own_seen: bool, other_seen: bool
+) -> None:
+    # The police's Update names its own alert and, first (sent earlier), a warning of another
+    # agency it may not act for: that warning is another chain. The Update is its own
+    # incident's (started by it when its original is unknown), and tells only the devices it
+    # newly covers there; the other agency's incident is untouched.
+    run = _Run(ledger)
+    other = _msg("X0", 3000.0, T0 - 10 * M, sender=OTHER)
+    mine = _msg("V0", 200.0, T0)
+    told: set[str] = set()
+    if other_seen:
+        run.send(other)
+    if own_seen:
+        assert set(run.send(mine).recipients.tolist()) == _covered(200.0)
+        told = _covered(200.0)
+    update = _msg("V1", 700.0, T0 + M, MessageType.UPDATE, (ref(other), ref(mine)))
+    r = run.send(update)
+    assert r.verdict is Verdict.DELIVER, r.reason
+    assert r.incident == f"{SENDER}/V0"
+    assert set(r.recipients.tolist()) == _covered(700.0) - told
+    if other_seen:
+        theirs = ledger.incident(f"{OTHER}/X0")
+        assert theirs is not None and theirs.version == f"{OTHER}/X0"
+        assert theirs.state is IncidentState.ACTIVE
+        assert run.t.incident_of(other) == f"{OTHER}/X0"
+    if not own_seen:
+        # The original arriving late is the same incident's, superseded: nobody told again.
+        late = run.send(mine)
+        assert late.incident == f"{SENDER}/V0" and late.recipients.size == 0
+    cancel = _msg("C2", 1.0, T0 + 2 * M, MessageType.CANCEL, (ref(update),))
+    r = run.send(cancel)
+    assert r.verdict is Verdict.CANCELLED and set(r.retract.tolist()) == _covered(700.0)
+    if other_seen:
+        theirs = ledger.incident(f"{OTHER}/X0")
+        assert theirs is not None and theirs.state is IncidentState.ACTIVE

@@ -213,6 +213,26 @@ def _cancelled_early(
     return None
 
 
+def _own_unseen(
+    refs: list[str],
+    senders: dict[str, str],
+    version_of: Callable[[str], tuple[str, str | None] | None],
+    sender: str,
+    may_act_for: Callable[[str, str], bool] | None,
+) -> str | None:
+    """The first of ``refs`` never seen whose sender ``sender`` may act for, or None.
+
+    The original of an Update's own chain, when it names only incidents of senders it may
+    not act for beside it (``refs`` earliest sent first; ``senders``: each one's sender).
+    """
+    for ref in refs:
+        owner = senders[ref]
+        mine = owner == sender or (may_act_for is not None and may_act_for(sender, owner))
+        if mine and version_of(ref) is None:
+            return ref
+    return None
+
+
 def _legacy_sender_may_act(
     cancel_vid: str, owner: str, may_act_for: Callable[[str, str], bool] | None
 ) -> bool:
@@ -465,6 +485,19 @@ def admit(
     else:
         keys = list(dict.fromkeys(k[0] for k in map(version_of, refs) if k is not None))
         key = keys[0] if keys else None
+        if kind is MessageType.UPDATE and keys:
+            # An Update naming versions of several incidents is a version of the first it may
+            # act for (by its earliest-sent reference), which the others it may act for join
+            # (see _merge): a message of another sender it names (an agency's Update citing
+            # another's warning) is no version of its chain, and answering for that incident
+            # would refuse the Update, keeping its own incident's Update from everyone. Naming
+            # none it may act for, it starts its own incident (below) if it names an unseen
+            # version it may (its original, unknown yet); otherwise the first refuses it.
+            mine = [k for k in keys if _not_allowed(alert, tx.incident_row(k), may_act_for) is None]
+            if mine:
+                key = mine[0]
+            elif _own_unseen(refs, senders, version_of, alert.sender, may_act_for) is not None:
+                key = None
         if kind is MessageType.CANCEL and len(keys) > 1:
             # A Cancel naming versions of several incidents ends each it may act for: the
             # first of those (by its earliest-sent reference) answers, the others end beside it.
@@ -477,7 +510,9 @@ def admit(
                 return done(Transition.REMEMBERED, None)
             # An Update whose original is unknown starts the incident, keyed by its earliest
             # reference (the chain's first version); the referenced ids become placeholders.
-            key = refs[0]
+            # (The earliest of its sender's chain: a message of a sender it may not act for,
+            # named beside it, is another's chain, seen or not.)
+            key = _own_unseen(refs, senders, version_of, alert.sender, may_act_for) or refs[0]
             # The incident belongs to the sender of its first version, whom that reference
             # names: the Update starts it only if it may act for that sender, as it could join
             # it, so the original arriving later (and its sender's Cancel) is never refused as
@@ -503,7 +538,7 @@ def admit(
             tx.put_incident(key, start)
             tx.put_version(vid, key, doc, sent_us, at_us)
             for ref in refs:
-                if joins(ref, owner):
+                if version_of(ref) is None and joins(ref, owner):
                     tx.put_version(ref, key, None, None, at_us)
             if early is not None:
                 return done(Transition.CANCELLED, key, why=_first(early, refs))
