@@ -334,3 +334,26 @@ def test_an_update_citing_another_sender_s_earlier_message_is_a_version_of_its_o
     if other_seen:
         theirs = ledger.incident(f"{OTHER}/X0")
         assert theirs is not None and theirs.state is IncidentState.ACTIVE
+
+
+def test_a_cancel_citing_another_sender_s_message_is_remembered_for_its_own_alert_not_seen(
+    ledger: DeliveryLedger,
+) -> None:
+    # The police cancel their alert, naming first another agency's warning (which they may
+    # not end), before their own alert reached this service. Sent twice by a feed. The
+    # police's alert arriving then is cancelled (a Cancel that arrives first is remembered);
+    # the other agency's incident goes on.
+    run = _Run(ledger)
+    other = _msg("X0", 3000.0, T0 - 10 * M, sender=OTHER)
+    run.send(other)
+    mine = _msg("V0", 200.0, T0)
+    cancel = _msg("C1", 1.0, T0 + M, MessageType.CANCEL, (ref(other), ref(mine)))
+    for _ in range(2):
+        r = run.send(cancel)
+        assert r.verdict is Verdict.NOT_AUTHORISED and r.retract.size == 0
+        assert f"never seen ({SENDER}/V0)" in r.reason, r.reason
+    late = run.send(mine)
+    assert late.verdict is Verdict.CANCELLED and late.recipients.size == 0, late.reason
+    theirs = ledger.incident(f"{OTHER}/X0")
+    assert theirs is not None and theirs.state is IncidentState.ACTIVE
+    assert theirs.version == f"{OTHER}/X0"

@@ -547,7 +547,8 @@ def admit(
     row = tx.incident_row(key)
     assert row is not None
     what = _not_allowed(alert, row, may_act_for)
-    if what is not None and _assumed(tx, key, row, alert, may_act_for):
+    assumed = what is not None and _assumed(tx, key, row, alert, may_act_for)
+    if assumed:
         # The incident's status was only assumed, from an Update of another status naming
         # its original before it arrived. The original itself, Actual, takes it back; an
         # Actual Cancel naming it is refused here, as any of another status, but remembered
@@ -562,6 +563,18 @@ def admit(
                 tx.remember_cancels(unseen, vid, doc, at_us)
     if what is not None:
         why = _not_authorised(key, row, alert, kind.value, what)
+        if kind is MessageType.CANCEL and not assumed:
+            # It may not end this incident, but the versions it names that were never seen
+            # (its sender's own alert, named beside another sender's message, arriving after
+            # it) are remembered as a Cancel that came first would be: arriving, each is
+            # cancelled under the authority rule, instead of reaching people.
+            unseen = [r for r in refs if version_of(r) is None]
+            if unseen:
+                tx.remember_cancels(unseen, vid, doc, at_us)
+                why += (
+                    f"; remembered for the version{'' if len(unseen) == 1 else 's'} it names "
+                    f"never seen ({', '.join(unseen)}), which it cancels if it may when they arrive"
+                )
         return done(Transition.NOT_AUTHORISED, key, why=why)
     # Recorded even when the incident has ended, so that a later message naming this version
     # joins the ended incident (and is refused) instead of starting a new one.
