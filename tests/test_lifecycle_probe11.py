@@ -357,3 +357,25 @@ def test_a_cancel_citing_another_sender_s_message_is_remembered_for_its_own_aler
     theirs = ledger.incident(f"{OTHER}/X0")
     assert theirs is not None and theirs.state is IncidentState.ACTIVE
     assert theirs.version == f"{OTHER}/X0"
+
+
+def test_a_test_update_citing_another_sender_s_message_is_still_refused_by_its_actual_chain(
+    ledger: DeliveryLedger,
+) -> None:
+    # The status rule holds whatever else an Update names: a Test Update of the police's
+    # Actual incident, naming also another agency's warning, is refused by the police's
+    # incident, and neither incident changes.
+    run = _Run(ledger)
+    other = _msg("X0", 3000.0, T0 - 10 * M, sender=OTHER)
+    mine = _msg("V0", 200.0, T0)
+    run.send(other)
+    run.send(mine)
+    drill = _msg(
+        "V1", 700.0, T0 + M, MessageType.UPDATE, (ref(other), ref(mine)), status=Status.TEST
+    )
+    r = run.send(drill)
+    assert r.verdict is Verdict.NOT_AUTHORISED and r.incident == f"{SENDER}/V0", r.reason
+    assert "status" in r.reason and r.recipients.size == 0
+    for key, version in ((f"{SENDER}/V0", f"{SENDER}/V0"), (f"{OTHER}/X0", f"{OTHER}/X0")):
+        incident = ledger.incident(key)
+        assert incident is not None and incident.version == version

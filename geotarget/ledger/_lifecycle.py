@@ -233,6 +233,13 @@ def _own_unseen(
     return None
 
 
+def _acts(sender: str, row: Row | None, may_act_for: Callable[[str, str], bool] | None) -> bool:
+    """Whether ``sender`` may act for the sender of the incident of ``row`` (status aside)."""
+    if row is None or row.sender is None or row.sender == sender:
+        return True
+    return may_act_for is not None and may_act_for(sender, row.sender)
+
+
 def _legacy_sender_may_act(
     cancel_vid: str, owner: str, may_act_for: Callable[[str, str], bool] | None
 ) -> bool:
@@ -488,12 +495,14 @@ def admit(
         if kind is MessageType.UPDATE and keys:
             # An Update naming versions of several incidents is a version of the first it may
             # act for (by its earliest-sent reference), which the others it may act for join
-            # (see _merge): a message of another sender it names (an agency's Update citing
+            # (see _merge): a message of a sender it may not act for (an agency's Update citing
             # another's warning) is no version of its chain, and answering for that incident
             # would refuse the Update, keeping its own incident's Update from everyone. Naming
-            # none it may act for, it starts its own incident (below) if it names an unseen
-            # version it may (its original, unknown yet); otherwise the first refuses it.
-            mine = [k for k in keys if _not_allowed(alert, tx.incident_row(k), may_act_for) is None]
+            # none of a sender it may act for, it starts its own incident (below) if it names
+            # an unseen version it may (its original, unknown yet); otherwise the first
+            # refuses it. (Status is held to as before: an incident of its sender with another
+            # status still answers, and refuses it.)
+            mine = [k for k in keys if _acts(alert.sender, tx.incident_row(k), may_act_for)]
             if mine:
                 key = mine[0]
             elif _own_unseen(refs, senders, version_of, alert.sender, may_act_for) is not None:
