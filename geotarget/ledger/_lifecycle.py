@@ -582,7 +582,7 @@ def admit(
                 tx.remember_cancels(unseen, vid, doc, at_us)
                 why += (
                     f"; remembered for the version{'' if len(unseen) == 1 else 's'} it names "
-                    f"never seen ({', '.join(unseen)}), which it cancels if it may when they arrive"
+                    f"never seen ({', '.join(unseen)}): arriving, one it may end is cancelled"
                 )
         return done(Transition.NOT_AUTHORISED, key, why=why)
     # Recorded even when the incident has ended, so that a later message naming this version
