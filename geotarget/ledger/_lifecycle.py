@@ -213,6 +213,33 @@ def _cancelled_early(
     return None
 
 
+def _own_unseen(
+    refs: list[str],
+    senders: dict[str, str],
+    version_of: Callable[[str], tuple[str, str | None] | None],
+    sender: str,
+    may_act_for: Callable[[str, str], bool] | None,
+) -> str | None:
+    """The first of ``refs`` never seen whose sender ``sender`` may act for, or None.
+
+    The original of an Update's own chain, when it names only incidents of senders it may
+    not act for beside it (``refs`` earliest sent first; ``senders``: each one's sender).
+    """
+    for ref in refs:
+        owner = senders[ref]
+        mine = owner == sender or (may_act_for is not None and may_act_for(sender, owner))
+        if mine and version_of(ref) is None:
+            return ref
+    return None
+
+
+def _acts(sender: str, row: Row | None, may_act_for: Callable[[str, str], bool] | None) -> bool:
+    """Whether ``sender`` may act for the sender of the incident of ``row`` (status aside)."""
+    if row is None or row.sender is None or row.sender == sender:
+        return True
+    return may_act_for is not None and may_act_for(sender, row.sender)
+
+
 def _legacy_sender_may_act(
     cancel_vid: str, owner: str, may_act_for: Callable[[str, str], bool] | None
 ) -> bool:
@@ -465,6 +492,21 @@ def admit(
     else:
         keys = list(dict.fromkeys(k[0] for k in map(version_of, refs) if k is not None))
         key = keys[0] if keys else None
+        if kind is MessageType.UPDATE and keys:
+            # An Update naming versions of several incidents is a version of the first it may
+            # act for (by its earliest-sent reference), which the others it may act for join
+            # (see _merge): a message of a sender it may not act for (an agency's Update citing
+            # another's warning) is no version of its chain, and answering for that incident
+            # would refuse the Update, keeping its own incident's Update from everyone. Naming
+            # none of a sender it may act for, it starts its own incident (below) if it names
+            # an unseen version it may (its original, unknown yet); otherwise the first
+            # refuses it. (Status is held to as before: an incident of its sender with another
+            # status still answers, and refuses it.)
+            mine = [k for k in keys if _acts(alert.sender, tx.incident_row(k), may_act_for)]
+            if mine:
+                key = mine[0]
+            elif _own_unseen(refs, senders, version_of, alert.sender, may_act_for) is not None:
+                key = None
         if kind is MessageType.CANCEL and len(keys) > 1:
             # A Cancel naming versions of several incidents ends each it may act for: the
             # first of those (by its earliest-sent reference) answers, the others end beside it.
@@ -477,7 +519,9 @@ def admit(
                 return done(Transition.REMEMBERED, None)
             # An Update whose original is unknown starts the incident, keyed by its earliest
             # reference (the chain's first version); the referenced ids become placeholders.
-            key = refs[0]
+            # (The earliest of its sender's chain: a message of a sender it may not act for,
+            # named beside it, is another's chain, seen or not.)
+            key = _own_unseen(refs, senders, version_of, alert.sender, may_act_for) or refs[0]
             # The incident belongs to the sender of its first version, whom that reference
             # names: the Update starts it only if it may act for that sender, as it could join
             # it, so the original arriving later (and its sender's Cancel) is never refused as
@@ -503,7 +547,7 @@ def admit(
             tx.put_incident(key, start)
             tx.put_version(vid, key, doc, sent_us, at_us)
             for ref in refs:
-                if joins(ref, owner):
+                if version_of(ref) is None and joins(ref, owner):
                     tx.put_version(ref, key, None, None, at_us)
             if early is not None:
                 return done(Transition.CANCELLED, key, why=_first(early, refs))
@@ -512,7 +556,8 @@ def admit(
     row = tx.incident_row(key)
     assert row is not None
     what = _not_allowed(alert, row, may_act_for)
-    if what is not None and _assumed(tx, key, row, alert, may_act_for):
+    assumed = what is not None and _assumed(tx, key, row, alert, may_act_for)
+    if assumed:
         # The incident's status was only assumed, from an Update of another status naming
         # its original before it arrived. The original itself, Actual, takes it back; an
         # Actual Cancel naming it is refused here, as any of another status, but remembered
@@ -527,6 +572,18 @@ def admit(
                 tx.remember_cancels(unseen, vid, doc, at_us)
     if what is not None:
         why = _not_authorised(key, row, alert, kind.value, what)
+        if kind is MessageType.CANCEL and not assumed:
+            # It may not end this incident, but the versions it names that were never seen
+            # (its sender's own alert, named beside another sender's message, arriving after
+            # it) are remembered as a Cancel that came first would be: arriving, each is
+            # cancelled under the authority rule, instead of reaching people.
+            unseen = [r for r in refs if version_of(r) is None]
+            if unseen:
+                tx.remember_cancels(unseen, vid, doc, at_us)
+                why += (
+                    f"; remembered for the version{'' if len(unseen) == 1 else 's'} it names "
+                    f"never seen ({', '.join(unseen)}): arriving, one it may end is cancelled"
+                )
         return done(Transition.NOT_AUTHORISED, key, why=why)
     # Recorded even when the incident has ended, so that a later message naming this version
     # joins the ended incident (and is refused) instead of starting a new one.
