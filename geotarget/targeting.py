@@ -2387,7 +2387,10 @@ def _orphan(alert: Alert, adm: Admission, key: str) -> str:
         and alert.msg_type is MessageType.UPDATE
         and key != adm.version
     ):
-        return f"an Update whose references name no known version: it started incident {key}; "
+        return (
+            "an Update whose references name no known version of its sender's (or of a sender "
+            f"it may act for): it started incident {key}; "
+        )
     return ""
 
 

@@ -318,6 +318,8 @@ def test_an_update_citing_another_sender_s_earlier_message_is_a_version_of_its_o
     r = run.send(update)
     assert r.verdict is Verdict.DELIVER, r.reason
     assert r.incident == f"{SENDER}/V0"
+    if not own_seen:  # (another sender's known message is no version of its chain)
+        assert "references name no known version of its sender's" in r.reason, r.reason
     assert set(r.recipients.tolist()) == _covered(700.0) - told
     if other_seen:
         theirs = ledger.incident(f"{OTHER}/X0")
