@@ -103,7 +103,7 @@ def test_country_sized_areas_among_street_circles_keep_the_index_small() -> None
     # A national alert and two county alerts while a thousand local ones are active: each big
     # area filled every cell of the coarse grid sized for the small ones (a million entries
     # and their single-point tuples each, ~65 MB an area, ~90 s for ten).
-    small = _street_circles(1000, seed=3)
+    small = _street_circles(500, seed=3)
     big: dict[str, Area | Circle | Polygon] = {
         f"county{j}": Polygon([(11.0 + 0.5 * j, 55.0), (24.0, 55.0), (24.0, 69.0), (11.0, 69.0)])
         for j in range(3)
@@ -115,3 +115,73 @@ def test_country_sized_areas_among_street_circles_keep_the_index_small() -> None
     lon = np.concatenate([rng.uniform(10.5, 24.5, 3000), _rim_points({**small, **big}, 5)[0]])
     lat = np.concatenate([rng.uniform(54.5, 69.5, 3000), _rim_points({**small, **big}, 5)[1]])
     assert _pairs(index, lon, lat) == _oracle({**small, **big}, lon, lat)
+
+
+def _mixed_areas() -> dict[str, Area | Circle | Polygon]:
+    """A service's afternoon: shared-edge squares, holes, margins, twins, one national area."""
+    rng = np.random.default_rng(7)
+    areas: dict[str, Area | Circle | Polygon] = {}
+    for i in range(6):  # squares sharing edges and corners, like neighbouring districts
+        for j in range(6):
+            x, y = 17.5 + i * 0.05, 59.0 + j * 0.03
+            areas[f"sq{i}{j}"] = Polygon(
+                [(x, y), (x + 0.05, y), (x + 0.05, y + 0.03), (x, y + 0.03)]
+            )
+    for k in range(20):  # a polygon with a hole each (the devices in the hole are outside)
+        cx, cy = float(rng.uniform(12.0, 20.0)), float(rng.uniform(56.0, 64.0))
+        areas[f"holed{k:02d}"] = Polygon(
+            [
+                (cx - 0.1, cy - 0.05),
+                (cx + 0.1, cy - 0.05),
+                (cx + 0.1, cy + 0.05),
+                (cx - 0.1, cy + 0.05),
+            ],
+            [
+                [
+                    (cx - 0.03, cy - 0.02),
+                    (cx + 0.03, cy - 0.02),
+                    (cx + 0.03, cy + 0.02),
+                    (cx - 0.03, cy + 0.02),
+                ]
+            ],
+        )
+    for k in range(60):
+        lon, lat = float(rng.uniform(12.0, 20.0)), float(rng.uniform(56.0, 64.0))
+        areas[f"circle{k:02d}"] = Circle(lon, lat, float(rng.uniform(10.0, 20_000.0)))
+    for k in range(8):
+        cx, cy = float(rng.uniform(12.0, 20.0)), float(rng.uniform(56.0, 64.0))
+        tri = [(cx, cy), (cx + 0.05, cy), (cx, cy + 0.05)]
+        areas[f"margin{k}"] = Polygon(tri, margin_m=float(rng.uniform(1.0, 3000.0)))
+    areas["twin_a"] = areas["circle03"]  # the same area under two alert ids
+    areas["twin_b"] = Circle(17.6, 59.05, 4000.0)
+    areas["twin_c"] = Circle(17.6, 59.05, 4000.0)
+    areas["multi"] = Area([areas["circle01"], areas["holed01"], areas["sq00"]])
+    areas["national"] = Polygon([(11.0, 55.0), (24.0, 55.0), (24.0, 69.0), (11.0, 69.0)])
+    return areas
+
+
+def test_many_kinds_of_areas_and_their_snapshots_match_the_oracle() -> None:
+    areas = _mixed_areas()
+    rng = np.random.default_rng(8)
+    rim_lon, rim_lat = _rim_points(areas, 9)
+    lon = np.concatenate([rng.uniform(10.5, 24.5, 4000), rng.uniform(17.4, 17.9, 4000), rim_lon])
+    lat = np.concatenate([rng.uniform(54.5, 69.5, 4000), rng.uniform(58.95, 59.25, 4000), rim_lat])
+    index = AreaIndex(areas)
+    expected = _oracle(areas, lon, lat)
+    assert _pairs(index, lon, lat) == expected
+    by_row: dict[int, list[str]] = {}
+    for row, key in expected:
+        by_row.setdefault(row, []).append(key)
+    for row in range(0, lon.size, 7):
+        assert index.match_one(float(lon[row]), float(lat[row])) == tuple(by_row.get(row, []))
+    # An operator cancels the circles and the national alert, replaces one holed area by a
+    # circle and adds a new one: the snapshot answers as a fresh index of those areas does.
+    gone = [k for k in areas if k.startswith("circle") or k == "national"]
+    change: dict[str, Area | Circle | Polygon] = {
+        "holed00": Circle(15.0, 60.0, 9000.0),
+        "new": Circle(17.65, 59.1, 2500.0),
+    }
+    later = index.without(*gone).with_areas(change)
+    rest = {k: v for k, v in areas.items() if k not in gone} | change
+    assert _pairs(later, lon, lat) == _oracle(rest, lon, lat)
+    assert _pairs(index, lon, lat) == expected  # the old snapshot is untouched
