@@ -2,7 +2,10 @@
 
 Every part of every area gets a small raster (:mod:`geotarget._index.raster`, 64 cells along
 its longer side). A coarse lon/lat grid over all the parts' windows lists, per coarse cell, the
-parts whose window meets it (compressed sparse rows). For an array of points:
+parts whose window meets it (compressed sparse rows). Its cells are about half the median
+window, grown until the lists hold at most a budget of entries proportional to the number of
+parts (a country-sized part among street-sized ones would otherwise fill every cell). For an
+array of points:
 
 1. each point's coarse cell gives its candidate parts (expanded into (point, part) pairs);
 2. each pair's fine cell state is looked up in one flat array holding every part's raster;
