@@ -10,6 +10,7 @@ the per-area :meth:`PositionIndex.query` answer.
 from __future__ import annotations
 
 import datetime as dt
+import time
 import tracemalloc
 from collections.abc import Mapping
 
@@ -185,3 +186,34 @@ def test_many_kinds_of_areas_and_their_snapshots_match_the_oracle() -> None:
     rest = {k: v for k, v in areas.items() if k not in gone} | change
     assert _pairs(later, lon, lat) == _oracle(rest, lon, lat)
     assert _pairs(index, lon, lat) == expected  # the old snapshot is untouched
+
+
+def _best_of_three(index: AreaIndex, lon: Floats, lat: Floats) -> float:
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        index.match(lon, lat)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def test_an_area_on_another_continent_does_not_slow_the_city_down() -> None:
+    # 1,500 local alerts in Stockholm and one for a ship off New Zealand: the coarse grid,
+    # stretched over both at 1024 cells a side, put the whole city in a few cells, so every
+    # device there had all 1,500 circles as candidates (matching took ~20 times as long).
+    rng = np.random.default_rng(12)
+    city: dict[str, Area | Circle | Polygon] = {
+        f"local{i:04d}": Circle(
+            float(rng.uniform(17.8, 18.3)), float(rng.uniform(59.2, 59.45)), 300.0
+        )
+        for i in range(1500)
+    }
+    far = {**city, "ship": Circle(170.0, -40.0, 1000.0)}
+    lon = rng.uniform(17.8, 18.3, 60_000)
+    lat = rng.uniform(59.2, 59.45, 60_000)
+    near_index, far_index = AreaIndex(city), AreaIndex(far)
+    assert _pairs(far_index, lon, lat) == _pairs(near_index, lon, lat)
+    assert _pairs(far_index, lon[:300], lat[:300]) == _oracle(far, lon[:300], lat[:300])
+    assert _pairs(far_index, np.array([170.0]), np.array([-40.0])) == [(0, "ship")]
+    near, slow = _best_of_three(near_index, lon, lat), _best_of_three(far_index, lon, lat)
+    assert slow <= 4.0 * near + 0.02, (near, slow)
