@@ -170,6 +170,9 @@ class Buckets:
                 [x0 + gx / px, y0 + gy / py, -(x0 + (gx + 1) / px), -(y0 + (gy + 1) / py)]
             )
             not_in, not_out = self.rasters[i].box_counts(boxes)
+            # Each part's summed table (8 bytes a cell) is dropped as soon as it served: kept
+            # for all parts to the end, 5,000 circles peaked at 270 MB for 80 MB kept.
+            self.rasters[i].release()
             keep = not_out != 0
             cells.append((gy * nx + gx)[keep])
             owners.append(np.full(int(keep.sum()), i, dtype=np.intp))
