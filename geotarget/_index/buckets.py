@@ -2,7 +2,10 @@
 
 Every part of every area gets a small raster (:mod:`geotarget._index.raster`, 64 cells along
 its longer side). A coarse lon/lat grid over all the parts' windows lists, per coarse cell, the
-parts whose window meets it (compressed sparse rows). For an array of points:
+parts whose window meets it (compressed sparse rows, over only the cells some window meets).
+Its cells are about half the median window, grown until the lists hold at most a budget of
+entries proportional to the number of parts (a country-sized part among street-sized ones
+would otherwise fill every cell). For an array of points:
 
 1. each point's coarse cell gives its candidate parts (expanded into (point, part) pairs);
 2. each pair's fine cell state is looked up in one flat array holding every part's raster;
@@ -35,12 +38,19 @@ from geotarget.areas import Area, Circle, Polygon
 
 #: Cells along the longer side of each part's raster.
 AREA_CELLS = 64
-#: At most this many coarse cells along each axis.
-_COARSE_MAX = 1024
+#: At most this many coarse cells along each axis. The grid is sparse (only cells some window
+#: meets are stored), so this only keeps cell numbers in range: with at most 1024 a side, 2,000
+#: street-sized circles in one city and one area on another continent shared a few cells, and
+#: every device in the city had all 2,000 as candidates (matching took twenty times as long).
+_COARSE_MAX = 1 << 24
 #: Candidate (point, part) pairs :meth:`Buckets.match` expands and tests at once (a point's
 #: pairs are never split). 1,000 overlapping circles over a million points have ~10 million:
 #: all at once their temporaries took 1.9 GB, eight times the answer.
 PAIR_CHUNK = 1 << 18
+#: The coarse grid holds about at most this many (cell, part) entries per part, plus
+#: :data:`_ENTRIES_MIN`: cells grow until the parts' windows fit (see ``_build_coarse``).
+_ENTRIES_PER_PART = 64
+_ENTRIES_MIN = 1 << 16
 
 IntArray = npt.NDArray[np.intp]
 
@@ -111,7 +121,8 @@ class Buckets:
             self.g_x0 = self.g_y0 = 0.0
             self.g_px = self.g_py = 1.0
             self.g_nx = self.g_ny = 1
-            self.ptr = np.zeros(2, dtype=np.intp)
+            self.ptr = np.zeros(1, dtype=np.intp)
+            self.cell_ids = np.zeros(0, dtype=np.intp)
             self.entries = np.zeros(0, dtype=np.intp)
             self.entry_state = np.zeros(0, dtype=np.uint8)
             self.cell_entries: dict[int, tuple[int, ...]] = {}
@@ -122,8 +133,21 @@ class Buckets:
         # Cells about half the median window, at most _COARSE_MAX per axis.
         side_x = max(float(np.median(w[:, 2] - w[:, 0])) / 2.0, (x1 - x0) / _COARSE_MAX, 1e-9)
         side_y = max(float(np.median(w[:, 3] - w[:, 1])) / 2.0, (y1 - y0) / _COARSE_MAX, 1e-9)
-        nx = max(1, min(_COARSE_MAX, math.ceil((x1 - x0) / side_x)))
-        ny = max(1, min(_COARSE_MAX, math.ceil((y1 - y0) / side_y)))
+        # Coarser cells while the parts' windows would fill more than the entry budget: one
+        # country-wide area among 2,000 street-sized circles filled all 1024 × 1024 cells (a
+        # million entries, 170 MB with the single-point table), forty such areas 870 MB.
+        ww = w[:, 2] - w[:, 0]
+        wh = w[:, 3] - w[:, 1]
+        budget = _ENTRIES_PER_PART * len(windows) + _ENTRIES_MIN
+        while True:
+            nx = max(1, min(_COARSE_MAX, math.ceil((x1 - x0) / side_x)))
+            ny = max(1, min(_COARSE_MAX, math.ceil((y1 - y0) / side_y)))
+            across = np.minimum(np.ceil(ww / side_x) + 2.0, nx)
+            down = np.minimum(np.ceil(wh / side_y) + 2.0, ny)
+            if nx * ny == 1 or float(np.dot(across, down)) <= budget:
+                break
+            side_x *= 1.5
+            side_y *= 1.5
         # A relative 1e-9 of slack keeps the far edges of the windows strictly inside the grid.
         px = nx / (max(x1 - x0, 1e-9) * (1.0 + 1e-9))
         py = ny / (max(y1 - y0, 1e-9) * (1.0 + 1e-9))
@@ -146,6 +170,9 @@ class Buckets:
                 [x0 + gx / px, y0 + gy / py, -(x0 + (gx + 1) / px), -(y0 + (gy + 1) / py)]
             )
             not_in, not_out = self.rasters[i].box_counts(boxes)
+            # Each part's summed table (8 bytes a cell) is dropped as soon as it served: kept
+            # for all parts to the end, 5,000 circles peaked at 270 MB for 80 MB kept.
+            self.rasters[i].release()
             keep = not_out != 0
             cells.append((gy * nx + gx)[keep])
             owners.append(np.full(int(keep.sum()), i, dtype=np.intp))
@@ -160,14 +187,14 @@ class Buckets:
         part = part[order]
         state = state[order]
         self.g_x0, self.g_y0, self.g_px, self.g_py, self.g_nx, self.g_ny = x0, y0, px, py, nx, ny
-        ptr = np.zeros(nx * ny + 1, dtype=np.intp)
-        np.add.at(ptr, cell + 1, 1)
-        self.ptr = np.cumsum(ptr)
+        # Sparse rows: the cells some window meets (ascending), and where each one's run starts.
+        uniq, first = np.unique(cell, return_index=True)
+        bounds = np.append(first, cell.size)
+        self.cell_ids = uniq
+        self.ptr = bounds.astype(np.intp)
         self.entries = part
         self.entry_state = state
         # For the single-point path: coarse cell → tuple of part indices.
-        uniq, first = np.unique(cell, return_index=True)
-        bounds = np.append(first, cell.size)
         # Entry code: part index * 4 + coarse state (INSIDE needs no fine look-up).
         plist = (part * 4 + state).tolist()
         self.cell_entries = {
@@ -178,7 +205,7 @@ class Buckets:
 
     def match(self, x: FloatArray, y: FloatArray) -> tuple[IntArray, npt.NDArray[np.str_]]:
         empty = (np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.str_))
-        if not self.parts or x.size == 0:
+        if not self.cell_ids.size or x.size == 0:
             return empty
         fx = (x - self.g_x0) * self.g_px
         fy = (y - self.g_y0) * self.g_py
@@ -191,9 +218,11 @@ class Buckets:
         cx = np.minimum(fx[pts].astype(np.intp), self.g_nx - 1)
         cy = np.minimum(fy[pts].astype(np.intp), self.g_ny - 1)
         cell = cy * self.g_nx + cx
-        lo = self.ptr[cell]
-        cnt = self.ptr[cell + 1] - lo
-        has = cnt > 0
+        row = np.searchsorted(self.cell_ids, cell)
+        np.minimum(row, self.cell_ids.size - 1, out=row)
+        has = self.cell_ids[row] == cell
+        lo = self.ptr[row]
+        cnt = self.ptr[row + 1] - lo
         pts, lo, cnt = pts[has], lo[has], cnt[has]
         ends = np.cumsum(cnt)
         if ends.size == 0:
