@@ -2792,9 +2792,9 @@ def read(
         raise InvalidInput(
             f"--positions must be a file (got the directory {path}){_dir_hint(path)}"
         )
-    if data is None:
-        _refuse_endless(path)
     suffix = ".csv" if data is not None else path.suffix.lower()
+    if data is None and suffix in (".csv", ".tsv", ".txt", ".parquet"):
+        _refuse_endless(path)  # (a name without those suffixes is refused for it below)
     before = None if data is not None else file_state(path)
     zone = _zone(timezone)
     columns: dict[str, Any] = {}

@@ -487,10 +487,15 @@ def test_binary_ids_are_told_how_to_read_them_as_text() -> None:
 
 
 @pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero on this system")
-def test_the_reader_refuses_a_device_before_reading_it() -> None:
+def test_the_reader_refuses_a_device_before_reading_it(tmp_path: Path) -> None:
     """The library's reader, not only the command: /dev/zero read whole never ends.
 
-    (It was read until the process ran out of memory.)
+    (A ``.csv`` name linked to it was read until the process ran out of memory.) A name
+    without a positions suffix (``/dev/stdin``) is refused for that, as before.
     """
+    link = tmp_path / "fixes.csv"
+    link.symlink_to("/dev/zero")
     with pytest.raises(InvalidInput, match=r"must be a file \(got a character device, "):
+        read(link)
+    with pytest.raises(InvalidInput, match=r"it has no suffix"):
         read(Path("/dev/zero"))
