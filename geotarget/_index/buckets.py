@@ -47,6 +47,10 @@ _COARSE_MAX = 1 << 24
 #: pairs are never split). 1,000 overlapping circles over a million points have ~10 million:
 #: all at once their temporaries took 1.9 GB, eight times the answer.
 PAIR_CHUNK = 1 << 18
+#: Grids of at most this many cells also get a dense cell → row table (4 bytes a cell, at most
+#: 8 MB): one gather per point instead of a binary search over the stored cells, which took
+#: 3 ms of an 8 ms match of 40,000 points over 1,000 areas.
+_DENSE_CELLS = 1 << 21
 #: The coarse grid holds about at most this many (cell, part) entries per part, plus
 #: :data:`_ENTRIES_MIN`: cells grow until the parts' windows fit (see ``_build_coarse``).
 _ENTRIES_PER_PART = 64
@@ -123,6 +127,7 @@ class Buckets:
             self.g_nx = self.g_ny = 1
             self.ptr = np.zeros(1, dtype=np.intp)
             self.cell_ids = np.zeros(0, dtype=np.intp)
+            self.cell_row: npt.NDArray[np.int32] | None = None
             self.entries = np.zeros(0, dtype=np.intp)
             self.entry_state = np.zeros(0, dtype=np.uint8)
             self.cell_entries: dict[int, tuple[int, ...]] = {}
@@ -191,6 +196,10 @@ class Buckets:
         uniq, first = np.unique(cell, return_index=True)
         bounds = np.append(first, cell.size)
         self.cell_ids = uniq
+        self.cell_row = None
+        if nx * ny <= _DENSE_CELLS:
+            self.cell_row = np.full(nx * ny, -1, dtype=np.int32)
+            self.cell_row[uniq] = np.arange(uniq.size, dtype=np.int32)
         self.ptr = bounds.astype(np.intp)
         self.entries = part
         self.entry_state = state
@@ -218,9 +227,14 @@ class Buckets:
         cx = np.minimum(fx[pts].astype(np.intp), self.g_nx - 1)
         cy = np.minimum(fy[pts].astype(np.intp), self.g_ny - 1)
         cell = cy * self.g_nx + cx
-        row = np.searchsorted(self.cell_ids, cell)
-        np.minimum(row, self.cell_ids.size - 1, out=row)
-        has = self.cell_ids[row] == cell
+        if self.cell_row is not None:
+            row = self.cell_row[cell].astype(np.intp)
+            has = row >= 0
+            row[~has] = 0
+        else:
+            row = np.searchsorted(self.cell_ids, cell)
+            np.minimum(row, self.cell_ids.size - 1, out=row)
+            has = self.cell_ids[row] == cell
         lo = self.ptr[row]
         cnt = self.ptr[row + 1] - lo
         pts, lo, cnt = pts[has], lo[has], cnt[has]
