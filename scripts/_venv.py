@@ -53,19 +53,21 @@ def run(*cmd: str | Path, env: dict[str, str] | None = None, cwd: Path = ROOT) -
 OLDEST = (3, 10)
 
 
-def _version_of(python: Path) -> tuple[int, int] | None:
-    """The (major, minor) of a virtualenv's Python; None if it does not run."""
+def _ask(python: Path, code: str, timeout: float = 60) -> str | None:
+    """What a virtualenv's Python prints running ``code``; None if it fails or does not run."""
     try:
         done = subprocess.run(
-            [str(python), "-c", "import sys; print(*sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            timeout=60,
+            [str(python), "-c", code], capture_output=True, text=True, timeout=timeout
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    parts = done.stdout.split()
-    if done.returncode != 0 or len(parts) != 2 or not all(p.isdigit() for p in parts):
+    return done.stdout if done.returncode == 0 else None
+
+
+def _version_of(python: Path) -> tuple[int, int] | None:
+    """The (major, minor) of a virtualenv's Python; None if it does not run."""
+    parts = (_ask(python, "import sys; print(*sys.version_info[:2])") or "").split()
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
         return None
     return int(parts[0]), int(parts[1])
 
@@ -77,11 +79,7 @@ def _has_pip(python: Path) -> bool:
     ``python3-venv`` package is installed) stops after making ``bin/python``, leaving a
     virtualenv without pip.
     """
-    try:
-        done = subprocess.run([str(python), "-c", "import pip"], capture_output=True, timeout=60)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return done.returncode == 0
+    return _ask(python, "import pip") is not None
 
 
 def ensure_venv(venv: Path, *install: str) -> Path:
@@ -158,14 +156,7 @@ def _stamped(stamp: Path) -> dict[str, str]:
 
 def _imports_this_checkout(python: Path) -> bool:
     """Whether the virtualenv's Python imports geotarget from this checkout."""
-    try:
-        done = subprocess.run(
-            [str(python), "-c", "import geotarget; print(geotarget.__file__)"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    except (OSError, subprocess.SubprocessError):
+    printed = _ask(python, "import geotarget; print(geotarget.__file__)", timeout=120)
+    if not printed or not printed.strip():
         return False
-    where = Path(done.stdout.strip() or "/nonexistent").resolve()
-    return done.returncode == 0 and where.is_relative_to(ROOT.resolve())
+    return Path(printed.strip()).resolve().is_relative_to(ROOT.resolve())

@@ -16,24 +16,12 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pyproj
 import pytest
-import shapely
+from test_areaindex_probe8 import GEOD, _part_oracle
 
 from geotarget import Area, AreaIndex, Circle, Polygon, PositionIndex, Positions
 
-GEOD = pyproj.Geod(ellps="WGS84")
 Floats = npt.NDArray[np.float64]
-Bools = npt.NDArray[np.bool_]
-
-
-def _part_oracle(part: Circle | Polygon, lon: Floats, lat: Floats) -> Bools:
-    if isinstance(part, Circle):
-        _, _, d = GEOD.inv(np.full(lon.size, part.lon), np.full(lon.size, part.lat), lon, lat)
-        return np.asarray(d) <= part.radius_m + part.margin_m
-    assert part.margin_m == 0.0
-    shape = shapely.Polygon(part.exterior, part.holes)
-    return np.asarray(shapely.covers(shape, shapely.points(lon, lat)))
 
 
 def _oracle(
