@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 from targeting_helpers import T0, exact_rules, make_alert, make_regions, policy
+from test_dask_probe4 import _killing_plugin as _killing_evaluation
 
 from geotarget import Circle, Positions
 from geotarget.targeting import Outcome, Targeter, Verdict
@@ -247,24 +248,9 @@ def test_a_device_in_two_partitions_of_other_id_types_is_refused_then_told_once(
 def _killing_plugin(tokens: Path, deaths: int) -> Any:
     """A worker plugin: the worker starting to build a geotarget index dies (``os._exit``).
 
-    Each death takes a token file (created exclusively), so ``deaths`` workers die in all.
+    Probe 4's, for the index builds: each death takes a token file, ``deaths`` in all.
     """
-    from distributed.diagnostics.plugin import WorkerPlugin
-
-    class Kill(WorkerPlugin):  # (local: pickled by value to the worker processes)
-        name = "geotarget-probe11-kill"
-
-        def transition(self, key: Any, start: str, finish: str, **kw: Any) -> None:
-            if finish != "executing" or not str(key).startswith("geotarget-index"):
-                return
-            for i in range(deaths):
-                try:
-                    os.close(os.open(tokens / str(i), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-                except FileExistsError:
-                    continue
-                os._exit(1)
-
-    return Kill()
+    return _killing_evaluation(tokens, deaths, task="geotarget-index")
 
 
 @pytest.fixture
@@ -323,7 +309,7 @@ def test_a_worker_killed_while_building_an_index_is_asked_once_more(
         assert (once / "0").exists()  # a worker did die building an index
         assert set(got.recipients.tolist()) == want
 
-        dying.unregister_worker_plugin("geotarget-probe11-kill")
+        dying.unregister_worker_plugin("geotarget-index-kill")
         dying.wait_for_workers(2, timeout=60)
         del dk, got  # its resident indexes released: no worker recomputes them below
         fresh = DaskTargeter(_targeter(), PartitionedPositions(root), dying)  # builds anew
@@ -334,7 +320,7 @@ def test_a_worker_killed_while_building_an_index_is_asked_once_more(
             fresh.target(_alert("b2"), T0)
         assert fresh.targeter.ledger.incident(f"{SENDER}/b2") is None
     finally:
-        dying.unregister_worker_plugin("geotarget-probe11-kill")
+        dying.unregister_worker_plugin("geotarget-index-kill")
     dying.wait_for_workers(2, timeout=60)
     assert set(fresh.target(_alert("b2"), T0).recipients.tolist()) == want
     assert sorted(ledger.recipients(f"{SENDER}/b1").tolist()) == sorted(map(str, want))

@@ -357,19 +357,19 @@ def test_polygons_across_cells_give_the_oracles_answer(
         assert want and set(got.recipients.tolist()) == want, k
 
 
-def _killing_plugin(tokens: Path, deaths: int) -> Any:
-    """A worker plugin: the worker starting a geotarget evaluation task dies (``os._exit``).
+def _killing_plugin(tokens: Path, deaths: int, task: str = "geotarget-evaluate") -> Any:
+    """A worker plugin: the worker starting a geotarget task (key prefix ``task``) dies.
 
-    Each death takes a token file (created exclusively), so ``deaths`` workers die in all,
+    By default an evaluation task; the worker ends with ``os._exit``. Each death takes a token file (created exclusively), so ``deaths`` workers die in all,
     whichever they are; the others run the task.
     """
     from distributed.diagnostics.plugin import WorkerPlugin
 
     class Kill(WorkerPlugin):  # (local: pickled by value to the worker processes)
-        name = "geotarget-probe4-kill"
+        name = f"{task}-kill"
 
         def transition(self, key: Any, start: str, finish: str, **kw: Any) -> None:
-            if finish != "executing" or not str(key).startswith("geotarget-evaluate"):
+            if finish != "executing" or not str(key).startswith(task):
                 return
             for i in range(deaths):
                 try:
@@ -426,7 +426,7 @@ def test_a_worker_killed_during_the_evaluation(dying: Any, tmp_path: Path) -> No
 
         tokens = tmp_path / "always"
         tokens.mkdir()
-        dying.unregister_worker_plugin("geotarget-probe4-kill")
+        dying.unregister_worker_plugin("geotarget-evaluate-kill")
         dying.wait_for_workers(2, timeout=30)  # (each gets the plugin before it runs a task)
         dying.register_plugin(_killing_plugin(tokens, 2))
         alert = make_alert("explosion", Circle(lon0, lat0, r), ident="k2")
@@ -434,7 +434,7 @@ def test_a_worker_killed_during_the_evaluation(dying: Any, tmp_path: Path) -> No
             dk.target(alert, at)
         assert dk.targeter.ledger.recipients("polisen@example.se/k2").size == 0
     finally:
-        dying.unregister_worker_plugin("geotarget-probe4-kill")
+        dying.unregister_worker_plugin("geotarget-evaluate-kill")
     dying.wait_for_workers(2, timeout=30)
     assert set(dk.target(alert, at).recipients.tolist()) == want
 
