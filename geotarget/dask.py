@@ -376,9 +376,35 @@ def _stamp(path: Path) -> _Stamp:
 
 _Stamps = dict[Path, _Stamp]
 
+#: The names of a dataset's Parquet files (dask's ``read_parquet`` default
+#: ``parquet_file_extension``), in any case.
+_SUFFIXES = (".parquet", ".parq", ".pq")
+
+
+def _is_parquet(path: Path) -> bool:
+    """Whether a file begins as Parquet does (``PAR1``), read from its first four bytes."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"PAR1"
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        raise _cannot_stat(path, err) from None
+
+
+def _misnamed(path: Path) -> InvalidInput:
+    return InvalidInput(
+        f"{_file_name(path)}: a Parquet file whose name does not end in "
+        f"{', '.join(_SUFFIXES)} (as Hive names its files, 000000_0): name it so, or move it out "
+        "of the dataset; its devices are not left out silently"
+    )
+
 
 def _walk(root: Path) -> tuple[list[Path], _Stamps, _Stamps]:
-    """The ``*.parquet`` files under ``root`` (sorted), and the stamps of its directories.
+    """The Parquet files under ``root`` (sorted), and the stamps of its directories.
+
+    A file is one by its name (:data:`_SUFFIXES`, as dask lists a dataset); any other file
+    beginning as Parquet does is InvalidInput naming it, never left out.
 
     Directories are split into those holding directories (``root`` always among them) and
     the others (the leaves, which hold only files). Each directory is stat-ed before it is
@@ -416,8 +442,11 @@ def _walk(root: Path) -> tuple[list[Path], _Stamps, _Stamps]:
                 try:
                     if entry.is_dir():
                         subdirs.append(Path(entry.path))
-                    elif entry.name.endswith(".parquet") and entry.is_file():
-                        files.append(Path(entry.path))
+                    elif entry.is_file():
+                        if entry.name.lower().endswith(_SUFFIXES):
+                            files.append(Path(entry.path))
+                        elif _is_parquet(Path(entry.path)):
+                            raise _misnamed(Path(entry.path))
                     elif entry.is_symlink() and not os.path.exists(entry.path):
                         # A partition whose store is gone: never skipped.
                         path = Path(entry.path)
@@ -483,7 +512,11 @@ def _changed(stamps: _Stamps) -> bool:
 
 
 class PartitionedPositions:
-    """A Parquet dataset of positions: every ``*.parquet`` file under a directory.
+    """A Parquet dataset of positions: every Parquet file under a directory.
+
+    Parquet files are named ``*.parquet``, ``*.parq`` or ``*.pq`` (in any case), as dask
+    lists a dataset; another file that begins as Parquet does (Hive's ``000000_0``) is
+    refused, naming it, as its devices would otherwise be left out.
 
     Files and directories whose names start with ``.`` or ``_`` are left out, as
     ``pyarrow.dataset`` leaves them out: hidden files, and files still being written (Spark's
@@ -528,9 +561,10 @@ class PartitionedPositions:
     Raises
     ------
     InvalidInput
-        If ``root`` does not exist or holds no Parquet file, a footer is unreadable (a
-        symbolic link to a missing file or directory too), a file lacks a known column its
-        Hive-style directory names, or ``recheck_s`` is negative or not a number.
+        If ``root`` does not exist or holds no Parquet file, holds one not named as one, a
+        footer is unreadable (a symbolic link to a missing file or directory too), a file
+        lacks a known column its Hive-style directory names, or ``recheck_s`` is negative or
+        not a number.
     """
 
     def __init__(self, root: Path | str, *, recheck_s: float | None = 1.0) -> None:
@@ -594,7 +628,8 @@ class PartitionedPositions:
                 return self.refresh()
         if not files:
             raise InvalidInput(
-                f"root holds no .parquet file (names starting with . or _ left out): {self.root}"
+                f"root holds no .parquet file (nor .parq or .pq; names starting with . or _ "
+                f"left out): {self.root}"
             )
         known = {p.path: p for p in self._parts}
         parts = []
