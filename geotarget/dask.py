@@ -464,6 +464,35 @@ def _walk(root: Path) -> tuple[list[Path], _Stamps, _Stamps]:
     return files, inner, leaves
 
 
+#: Table formats whose directory keeps the files of earlier versions beside the current
+#: ones: (what marks the table's directory, its name, how it is exported).
+_TABLES = (
+    ("_delta_log", "a Delta Lake table", "spark.read.format('delta').load(path)"),
+    (".hoodie", "an Apache Hudi table", "spark.read.format('hudi').load(path)"),
+    ("metadata/version-hint.text", "an Apache Iceberg table", "spark.table(name)"),
+)
+
+
+def _no_table(root: Path) -> None:
+    """Refuse a dataset inside a Delta Lake, Hudi or Iceberg table's directory.
+
+    Such a directory holds the Parquet files of every version not yet vacuumed: an Update
+    rewrites a file and leaves the old one, and only the table's log says which are current.
+    Read as a dataset, a device moved since would be told where it was (or refused as in two
+    partitions), and one deleted told still. Its directory and those above it are looked at
+    (a branch of a partitioned table opened alone is one too).
+    """
+    for d in (root, *root.parents):
+        for marker, what, export in _TABLES:
+            if os.path.exists(d / marker):
+                raise InvalidInput(
+                    f"{d}: {what} (it holds {marker}): its directory keeps the Parquet files of "
+                    "earlier versions beside the current ones, and only its log says which are "
+                    f"current; write the current version out ({export}.write.parquet(...)) and "
+                    "open that"
+                )
+
+
 def _no_hidden_column(path: Path) -> None:
     """Refuse a file whose Hive-style directory names a known column the file lacks.
 
@@ -526,7 +555,8 @@ class PartitionedPositions:
     silently left out.
     Directory names are not read: a file under a Hive-style directory naming a known column
     that the file lacks (``tester=true/``, as ``partition_cols=["tester"]`` writes it) is
-    refused, naming the file and the key.
+    refused, naming the file and the key. A Delta Lake, Hudi or Iceberg table's directory is
+    refused too: it keeps the files of the table's earlier versions beside the current ones.
 
     .. versionadded:: 0.1.0
 
@@ -563,8 +593,9 @@ class PartitionedPositions:
     InvalidInput
         If ``root`` does not exist or holds no Parquet file, holds one not named as one, a
         footer is unreadable (a symbolic link to a missing file or directory too), a file
-        lacks a known column its Hive-style directory names, or ``recheck_s`` is negative or
-        not a number.
+        lacks a known column its Hive-style directory names, ``root`` lies in a Delta Lake,
+        Hudi or Iceberg table's directory (which keeps earlier versions' files), or
+        ``recheck_s`` is negative or not a number.
     """
 
     def __init__(self, root: Path | str, *, recheck_s: float | None = 1.0) -> None:
@@ -619,6 +650,7 @@ class PartitionedPositions:
             raise InvalidInput(f"root not found: {self.root}")
         inner: _Stamps
         leaves: _Stamps
+        _no_table(self.root)
         if self.root.is_file():
             files, inner, leaves = [self.root], {}, {}
         else:

@@ -81,3 +81,38 @@ def test_a_dataset_of_hive_files_only_is_refused_naming_one(tmp_path: Path) -> N
     _write(_frame(10, seed=6), tmp_path / "000000_0")
     with pytest.raises(InvalidInput, match=r"000000_0: a Parquet file whose name"):
         PartitionedPositions(tmp_path)
+
+
+# --- a table format's directory is not a dataset ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("marker", "what"),
+    [
+        ("_delta_log/00000000000000000001.json", "a Delta Lake table"),
+        (".hoodie/hoodie.properties", "an Apache Hudi table"),
+        ("metadata/version-hint.text", "an Apache Iceberg table"),
+    ],
+)
+def test_a_table_formats_directory_keeping_old_versions_is_refused(
+    tmp_path: Path, marker: str, what: str
+) -> None:
+    """Version 0 wrote a device at one place; version 1 rewrote its file with it moved.
+
+    Both files are still in the directory (until VACUUM), and only the table's log says which
+    is current: read as a dataset, the device would be in two partitions, or (had version 1
+    deleted it) told where it was an hour ago. The table, or a branch of it, is refused.
+    """
+    frame = _frame(20, seed=7)
+    table = tmp_path / "positions"
+    _write(frame, table / "region=01" / "part-00000-v0.snappy.parquet")
+    moved = frame.assign(lon=frame.lon + 0.01)
+    _write(moved, table / "region=01" / "part-00000-v1.snappy.parquet")
+    (table / marker).parent.mkdir(parents=True, exist_ok=True)
+    (table / marker).write_text("{}\n")
+    for root in (table, table / "region=01"):
+        with pytest.raises(InvalidInput, match=rf"positions: {what} \(it holds "):
+            PartitionedPositions(root)
+    # The current version written out as Parquet (the refusal's advice) is a dataset.
+    _write(moved, tmp_path / "export" / "part-0.parquet")
+    assert len(PartitionedPositions(tmp_path / "export").partitions) == 1
