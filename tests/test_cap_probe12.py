@@ -1,0 +1,164 @@
+"""CAP 1.2 alerts of many blocks and many readers: the work stays linear in what is given.
+
+A document of thousands of ``<info>`` blocks (one per district, as a national feed sends them)
+and a service whose devices report a hundred distinct language tags are real inputs of
+:meth:`Alert.info_for` and :meth:`Alert.info_indices`. The oracle of the choice is the
+documented rule applied device by device in plain Python; the work is counted (comparisons of
+areas, of tags, elements handed to ``argmin``), never timed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import pytest
+
+from geotarget import Area
+from geotarget.alerts import Alert, AlertArea, Info
+
+SENT = datetime(2026, 12, 7, 7, 30, tzinfo=timezone.utc)
+
+
+def _block(language: str, lon: float, lat: float, radius_m: float = 1000.0) -> Info:
+    return Info(
+        language=language,
+        categories=["Met"],
+        event="Storm",
+        urgency="Expected",
+        severity="Severe",
+        certainty="Likely",
+        areas=[AlertArea(description=f"{lon},{lat}", circles=[(lon, lat, radius_m)])],
+    )
+
+
+def _alert(infos: list[Info]) -> Alert:
+    return Alert(
+        identifier="SE-SMHI-1",
+        sender="smhi@smhi.se",
+        sent=SENT,
+        status="Actual",
+        msg_type="Alert",
+        scope="Public",
+        infos=infos,
+    )
+
+
+# --- thousands of blocks, each for its own district ---------------------------------------------
+
+
+def test_the_areas_of_many_blocks_are_not_each_compared_with_every_other(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One block per district: choosing a block compares areas a linear number of times.
+
+    Each distinct area is located once; finding which distinct area a block has compared it
+    with every earlier one (``list.index``), n**2 / 2 comparisons: 4,000 blocks took seconds
+    per call.
+    """
+    n = 400
+    alert = _alert(
+        [_block("sv-SE", 11.0 + (k % 20) * 0.5, 56.0 + (k // 20) * 0.5) for k in range(n)]
+    )
+    calls = 0
+    original = Area.__eq__
+
+    def counting(self: Area, other: object) -> Any:
+        nonlocal calls
+        calls += 1
+        return original(self, other)
+
+    monkeypatch.setattr(Area, "__eq__", counting)
+    chosen = alert.info_for("sv-SE", lon=11.5, lat=56.5)  # the block of district 21
+    indices = alert.info_indices("sv-SE", [11.0, 20.5], [56.0, 65.5])
+    assert calls <= 2 * n, f"{calls:,} comparisons of areas for {n} blocks"
+    # The oracle: the block whose circle holds the point (the districts lie 0.5° apart).
+    assert chosen is alert.infos[21]
+    assert indices.tolist() == [0, n - 1]
+
+
+# --- a hundred language tags among the devices --------------------------------------------------
+
+
+def _expected(languages: list[str], wanted: str) -> int:
+    """The documented language rule, in plain Python: exact, primary, English, first."""
+    want = wanted.strip().replace("_", "-").lower()
+    tags = [t.lower() for t in languages]
+    head = want.split("-")[0]
+    for k, t in enumerate(tags):
+        if t == want:
+            return k
+    for k, t in enumerate(tags):
+        if t.split("-")[0] == head:
+            return k
+    for k, t in enumerate(tags):
+        if t.split("-")[0] == "en":
+            return k
+    return 0
+
+
+class _Tag(str):
+    """A language tag that counts the ordering comparisons made of it."""
+
+    compared = 0
+
+    def __lt__(self, other: object) -> bool:
+        _Tag.compared += 1
+        return str.__lt__(self, other)  # type: ignore[operator]
+
+    def __gt__(self, other: object) -> bool:
+        _Tag.compared += 1
+        return str.__gt__(self, other)  # type: ignore[operator]
+
+
+BLOCK_LANGUAGES = ["sv-SE", "en-GB", "fi-FI", "ar", "fa-IR", "so", "pl-PL", "de-DE"]
+#: Tags phones report: the blocks' own, their regional variants, and languages of no block.
+DEVICE_TAGS = [
+    "sv-SE", "sv-FI", "sv", "en-US", "en-SE", "en-GB", "fi-FI", "fi", "ar-SE", "ar-IQ", "ar",
+    "fa-IR", "fa", "so-SO", "so", "pl-PL", "pl", "de-DE", "de-AT", "de-CH", "ti-ER", "es-ES",
+    "es-MX", "fr-FR", "ru-RU", "uk-UA", "tr-TR", "ku", "bs-BA", "sr-RS", "hr-HR", "th-TH",
+    "zh-CN", "zh-TW", "ja-JP", "ko-KR", "vi-VN", "pt-BR", "it-IT", "nl-NL", "da-DK", "nb-NO",
+    "nn-NO", "is-IS", "et-EE", "lv-LV", "lt-LT", "hu-HU", "ro-RO", "el-GR", "he-IL", "hi-IN",
+    "ur-PK", "bn-BD", "am-ET", "sw-KE", "en", "EN-au", "sv_SE", "de_DE",
+]  # fmt: skip
+
+
+def test_many_language_tags_choose_as_the_rule_says_in_one_pass_over_the_devices(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A hundred distinct tags: each device gets its block, the devices passed over once.
+
+    The tiers were computed over every device once per distinct tag (a hundred tags among
+    1.2 million devices: ten seconds instead of a half), and the tags were sorted as Python
+    objects (``np.unique``: n log n string comparisons) to find the distinct ones.
+    """
+    alert = _alert([_block(lang, 18.0, 59.3, 50_000.0) for lang in BLOCK_LANGUAGES])
+    n = 3_000
+    rng = np.random.default_rng(12)
+    pool = [_Tag(t) for t in DEVICE_TAGS]
+    tags = [pool[k] for k in rng.integers(0, len(pool), n)]
+    lon, lat = rng.uniform(17.9, 18.1, n), rng.uniform(59.25, 59.35, n)
+
+    handled = 0
+    original = np.argmin
+
+    def counting(a: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal handled
+        handled += np.size(a)
+        return original(a, *args, **kwargs)
+
+    monkeypatch.setattr(np, "argmin", counting)
+    _Tag.compared = 0
+    got = alert.info_indices(tags, lon, lat)
+    monkeypatch.undo()
+
+    assert _Tag.compared < n, f"{_Tag.compared:,} comparisons of tags for {n:,} devices"
+    assert handled <= len(BLOCK_LANGUAGES) * n, f"{handled:,} elements for {n:,} devices"
+    expected = {t: _expected(BLOCK_LANGUAGES, t) for t in DEVICE_TAGS}
+    assert got.tolist() == [expected[str(t)] for t in tags]
+    # The single-tag form agrees with the per-device form.
+    for tag in ("nn-NO", "sv_FI", "ti-ER"):
+        assert (
+            alert.info_for(tag) is alert.infos[expected.get(tag, _expected(BLOCK_LANGUAGES, tag))]
+        )
