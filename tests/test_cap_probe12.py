@@ -12,11 +12,13 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 
-from geotarget import Area
+from geotarget import Area, cap
 from geotarget.alerts import Alert, AlertArea, Info
+from geotarget.errors import InvalidAlert
 
 SENT = datetime(2026, 12, 7, 7, 30, tzinfo=timezone.utc)
 
@@ -162,3 +164,38 @@ def test_many_language_tags_choose_as_the_rule_says_in_one_pass_over_the_devices
         assert (
             alert.info_for(tag) is alert.infos[expected.get(tag, _expected(BLOCK_LANGUAGES, tag))]
         )
+
+
+# --- what dumps writes, loads reads back: the document's polygons together ----------------------
+
+
+def _scribble(teeth: int) -> list[tuple[float, float]]:
+    """A closed ring whose edges cross about ``teeth`` times: two sawteeth in opposite phase.
+
+    Out along one sawtooth and back along the other, each tooth of one crossing a tooth of
+    the other (as a hand-drawn zigzag traced back over itself does).
+    """
+    out = [(18.0 + 0.5 * i / teeth, 59.30 + 0.01 * (i % 2)) for i in range(teeth + 1)]
+    back = [(18.0 + 0.5 * i / teeth, 59.30 + 0.01 * (1 - i % 2)) for i in range(teeth, -1, -1)]
+    ring = out + back
+    return [*ring, ring[0]]
+
+
+def test_dumps_refuses_polygons_the_reader_refuses_together_and_writes_the_rest() -> None:
+    """The reader bounds the self-crossings of one document's polygons together; so does dumps.
+
+    The model bounds each polygon alone, so an area whose ring crosses itself 6,000 times
+    (CAP allows it) could be written in two languages, 12,000 crossings in one document:
+    dumps wrote it, loads refused it (a delivery store keeping such an alert then reported
+    its own document as corrupt). dumps now refuses it, naming the polygon; in one language
+    it is written and reads back equal.
+    """
+    area = AlertArea(description="Zigzag", polygons=[_scribble(6_000)])
+    assert area.repaired_polygons == (0,)  # it crosses itself (the model repairs it)
+    one = _alert([attrs.evolve(_block("sv-SE", 18.0, 59.3), areas=[area])])
+    assert cap.loads(cap.dumps(one)) == one
+    two = attrs.evolve(one, infos=[one.infos[0], attrs.evolve(one.infos[0], language="en-GB")])
+    with pytest.raises(InvalidAlert) as err:
+        cap.dumps(two)
+    assert "info[1]/area[0]/polygon[0]" in str(err.value)
+    assert "10,000" in str(err.value)

@@ -1796,25 +1796,39 @@ class Reader:
                 "limit of geotarget: CAP sets no rule here)",
             )
             return None
-        # O(n log n); simple rings stop here (fewer than 3 distinct points is the model's
-        # "encloses no area")
-        ring = shapely.Polygon(lonlat) if len(lonlat) >= 4 else None
-        if ring is not None:
-            # GEOS's validity check costs time that grows with the pairs of edges whose boxes
-            # overlap: bounded per edge, plus a spare shared by the document's polygons.
-            per_edge = _geos.VALIDITY_PAIRS_PER_EDGE * (len(lonlat) - 1)
-            pairs = _geos.validity_pairs(
-                [np.asarray(lonlat, dtype=np.float64)], per_edge + self.validity_left
-            )
-            if pairs is None:
-                self.validity_left = 0
-                self.problem(path, f"must {_geos.CHECKABLE}")
-                return None
-            self.validity_left -= max(pairs - per_edge, 0)
-        if ring is not None and not shapely.is_valid(ring) and not self.repairable(ring, path):
+        if not self.affordable(lonlat, path):
             return None
         self.check_envelope(path, lonlat, "polygon")
         return tuple(pts)
+
+    def affordable(
+        self, lonlat: np.ndarray[Any, Any], path: str, *, simple: bool | None = None
+    ) -> bool:
+        """Whether the document's budgets let one more polygon be checked and repaired.
+
+        ``lonlat``: the closed ring, at least 4 points. GEOS's validity check costs time that
+        grows with the pairs of edges whose boxes overlap (bounded per edge, plus a spare
+        shared by the document's polygons), and a repair with the points where the ring meets
+        itself (:meth:`repairable`). ``simple``: whether the ring is known to be simple (a
+        model's polygon that needed no repair), else GEOS says. A problem at ``path`` if not.
+        :func:`geotarget.cap.dumps` spends the same budgets over the polygons it writes, so
+        that what it writes reads back.
+        """
+        if len(lonlat) < 4:
+            return True  # (fewer than 3 distinct points: the model's "encloses no area")
+        per_edge = _geos.VALIDITY_PAIRS_PER_EDGE * (len(lonlat) - 1)
+        pairs = _geos.validity_pairs(
+            [np.asarray(lonlat, dtype=np.float64)], per_edge + self.validity_left
+        )
+        if pairs is None:
+            self.validity_left = 0
+            self.problem(path, f"must {_geos.CHECKABLE}")
+            return False
+        self.validity_left -= max(pairs - per_edge, 0)
+        if simple:
+            return True
+        ring = shapely.Polygon(lonlat)  # O(n log n); simple rings stop here
+        return bool(shapely.is_valid(ring)) or self.repairable(ring, path)
 
     def repairable(self, ring: shapely.Polygon, path: str) -> bool:
         """Whether a ring that is not simple may be repaired; a problem at ``path`` if not.
