@@ -15,10 +15,11 @@ from typing import Any
 import attrs
 import numpy as np
 import pytest
+import shapely
 
 from geotarget import Area, cap
 from geotarget.alerts import Alert, AlertArea, Info
-from geotarget.errors import InvalidAlert
+from geotarget.errors import InvalidAlert, InvalidCAP
 
 SENT = datetime(2026, 12, 7, 7, 30, tzinfo=timezone.utc)
 
@@ -199,3 +200,77 @@ def test_dumps_refuses_polygons_the_reader_refuses_together_and_writes_the_rest(
         cap.dumps(two)
     assert "info[1]/area[0]/polygon[0]" in str(err.value)
     assert "10,000" in str(err.value)
+
+
+# --- decimal commas: an unclosed ring that closes only when read in another locale -------------
+
+#: A CAP document as a writer formatting in a decimal-comma locale (sv-SE, de-DE...) sends it.
+LOCALE_DOC = """<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>SE-POL-2026-0412</identifier>
+  <sender>polisen@polisen.se</sender>
+  <sent>2026-12-07T08:30:00+01:00</sent>
+  <status>Actual</status>
+  <msgType>Alert</msgType>
+  <scope>Public</scope>
+  <info>
+    <language>sv-SE</language>
+    <category>Safety</category>
+    <event>Explosion</event>
+    <urgency>Immediate</urgency>
+    <severity>Severe</severity>
+    <certainty>Likely</certainty>
+    <area>
+      <areaDesc>Sergels torg</areaDesc>
+      <polygon>RING</polygon>
+    </area>
+  </info>
+</alert>
+"""
+#: Two squares at Sergels torg: read in CAP pairs, the first names places in range (59°N 33°E,
+#: 18°N 6°E...), the second a longitude of 335°.
+RINGS = [
+    [(59.33, 18.06), (59.33, 18.07), (59.34, 18.07), (59.34, 18.06), (59.33, 18.06)],
+    [(59.33, 18.06), (59.33, 18.07), (59.335, 18.07), (59.335, 18.06), (59.33, 18.06)],
+]
+
+
+@pytest.mark.parametrize("lenient", [False, True])
+@pytest.mark.parametrize("ring", RINGS)
+def test_a_ring_in_decimal_commas_is_refused_saying_so_never_closed_elsewhere(
+    lenient: bool, ring: list[tuple[float, float]]
+) -> None:
+    """``59,33 18,06 ...``: CAP pairs of other places, unclosed; leniency must not close them.
+
+    Read as CAP's ``lat,lon`` pairs, the tokens are points at 59°N 33°E, 18°N 6°E... whose
+    ring is not closed: lenient reading closed it and targeted a band from Niger to Russia,
+    and strict reading said lenient reading repairs it; with a longitude out of range, the
+    refusal did not say why.
+    """
+    text = " ".join(
+        f"{str(lat).replace('.', ',')} {str(lon).replace('.', ',')}" for lat, lon in ring
+    )
+    doc = LOCALE_DOC.replace("RING", text)
+    with pytest.raises(InvalidCAP) as err:
+        cap.read(doc, lenient=lenient)
+    (problem,) = err.value.problems
+    assert problem.path == "info[0]/area[0]/polygon[0]"
+    assert "decimal numbers written with commas" in problem.message
+    assert "59.33,18.06" in problem.message
+    assert "repairs" not in problem.message
+    # Written with decimal points, the ring is the square at Sergels torg (shapely's oracle).
+    good = LOCALE_DOC.replace("RING", " ".join(f"{lat},{lon}" for lat, lon in ring))
+    area = cap.loads(good).area
+    assert area is not None
+    square = shapely.Polygon([(lon, lat) for lat, lon in ring])
+    assert area.contains([18.065], [59.3325]).tolist() == [
+        bool(square.covers(shapely.Point(18.065, 59.3325)))
+    ]
+
+
+def test_a_ring_of_whole_degrees_left_open_is_still_closed_leniently() -> None:
+    """Whole degrees (``59,18``) are no decimal commas: an open ring is closed as before."""
+    doc = LOCALE_DOC.replace("RING", "59,18 60,18 60,19 59,19")
+    parsed = cap.loads_lenient(doc)
+    assert [r.path for r in parsed.repairs] == ["info[0]/area[0]/polygon[0]"]
+    assert parsed.alert.infos[0].areas[0].polygons[0][-1] == (18.0, 59.0)

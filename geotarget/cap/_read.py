@@ -266,6 +266,64 @@ def _triple_hint(item: str) -> str:
     return ""
 
 
+#: A number written with a decimal comma (``59,33``), or an integer pair read as one.
+_COMMA_NUMBER = re.compile(r"[+-]?[0-9]+,[0-9]+")
+
+
+def _comma_reading(tokens: list[str]) -> str:
+    """The first point of ``tokens`` read as decimal commas, ``lat lon`` spaced; or ``""``.
+
+    ``59,33 18,06 59,34 18,06 ...`` (a writer formatting numbers in a locale with decimal
+    commas, and separating lat from lon by a space) reads as CAP ``lat,lon`` pairs of other
+    places (59°N 33°E, 18°N 6°E...). It is told by its tokens: an even number of them, each
+    two integers joined by a comma, and in range read as decimal lat and lon.
+    """
+    if len(tokens) < 2 or len(tokens) % 2:
+        return ""
+    if not all(len(t) <= _HINTED_LENGTH and _COMMA_NUMBER.fullmatch(t) for t in tokens):
+        return ""
+    lats, lons = tokens[0::2], tokens[1::2]
+    if not all(
+        abs(float(a.replace(",", "."))) <= 90.0 and abs(float(o.replace(",", "."))) <= 180.0
+        for a, o in zip(lats[:_HINTED_TOKENS], lons[:_HINTED_TOKENS], strict=True)
+    ):
+        return ""
+    return f"{tokens[0].replace(',', '.')},{tokens[1].replace(',', '.')}"
+
+
+def _comma_hint(tokens: list[str]) -> str:
+    """The explanation of points written with decimal commas (:func:`_comma_reading`)."""
+    meant = _comma_reading(tokens)
+    if not meant:
+        return ""
+    return (
+        f"; the points read as decimal numbers written with commas, lat and lon separated by "
+        f"a space ('{tokens[0]} {tokens[1]}' is {meant}): CAP writes decimal numbers with a "
+        f"point and each point 'lat,lon' ('{meant}'), points separated by whitespace (CAP 1.2 "
+        "§3.3.1)"
+    )
+
+
+def _decimal_commas(text: str) -> str:
+    """Why an unclosed ring is points written with decimal commas, ``lat lon`` spaced; or ``""``.
+
+    Read as CAP's ``lat,lon`` pairs such a ring is of other places and not closed, and
+    closing it would target those places; read in pairs of tokens it closes (its first two
+    tokens repeated at the end), which tells it.
+    """
+    tokens = text.split()
+    if len(tokens) < 8 or tokens[:2] != tokens[-2:]:
+        return ""
+    hint = _comma_hint(tokens)
+    if not hint:
+        return ""
+    first = tokens[0].partition(",")
+    return (
+        f"is not closed as CAP 'lat,lon' pairs, which name other places ({tokens[0]} is lat "
+        f"{first[0]}, lon {first[2]}), but closes when read in pairs of tokens{hint}"
+    )
+
+
 def _degrees_minutes(text: str, most: int) -> tuple[int, Decimal] | None:
     """``text`` read as degrees and minutes ``DDMM.m`` (``3237.5``: 32°37.5′); None if not.
 
@@ -1738,7 +1796,9 @@ class Reader:
                     "[-90, 90] and lon within [-180, 180]; CAP writes lat first)"
                 )
         more = f" ({len(bad)} bad points in all)" if len(bad) > 1 else ""
-        hint = minutes or _separator_hint(text) or _triple_hint_points(tokens)
+        hint = (
+            minutes or _comma_hint(tokens) or _separator_hint(text) or _triple_hint_points(tokens)
+        )
         self.problem(path, bad[0] + more + hint)
         return None
 
@@ -1753,6 +1813,10 @@ class Reader:
         if pts is None:
             return None
         if pts[0] != pts[-1] and len(pts) >= 3:
+            commas = _decimal_commas(text)
+            if commas:
+                self.problem(path, commas)  # never "repaired" into another place
+                return None
             first = f"{pts[0][1]!r},{pts[0][0]!r}"
             self.fixable(
                 path,
