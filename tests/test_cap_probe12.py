@@ -274,3 +274,14 @@ def test_a_ring_of_whole_degrees_left_open_is_still_closed_leniently() -> None:
     parsed = cap.loads_lenient(doc)
     assert [r.path for r in parsed.repairs] == ["info[0]/area[0]/polygon[0]"]
     assert parsed.alert.infos[0].areas[0].polygons[0][-1] == (18.0, 59.0)
+
+
+def test_a_circle_in_decimal_commas_says_so() -> None:
+    """``59,3325 18,06528 0,5``: refused, and the refusal names the decimal commas."""
+    doc = LOCALE_DOC.replace("<polygon>RING</polygon>", "<circle>59,3325 18,06528 0,5</circle>")
+    with pytest.raises(InvalidCAP) as err:
+        cap.loads_lenient(doc)
+    (problem,) = err.value.problems
+    assert problem.path == "info[0]/area[0]/circle[0]"
+    assert "decimal numbers written with commas" in problem.message
+    assert "59.3325,18.06528" in problem.message

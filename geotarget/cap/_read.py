@@ -297,9 +297,9 @@ def _comma_hint(tokens: list[str]) -> str:
     if not meant:
         return ""
     return (
-        f"; the points read as decimal numbers written with commas, lat and lon separated by "
+        f"; the numbers read as decimal numbers written with commas, lat and lon separated by "
         f"a space ('{tokens[0]} {tokens[1]}' is {meant}): CAP writes decimal numbers with a "
-        f"point and each point 'lat,lon' ('{meant}'), points separated by whitespace (CAP 1.2 "
+        f"point and a point 'lat,lon', with a comma between lat and lon ('{meant}') (CAP 1.2 "
         "§3.3.1)"
     )
 
@@ -1965,6 +1965,8 @@ class Reader:
                 hint = "; a space, not a comma, separates the point from the radius"
             elif len(tokens) == 3 and all(_DECIMAL.match(t) for t in tokens):
                 hint = "; a comma, not a space, separates the point's lat from its lon"
+            elif len(tokens) == 3 and _COMMA_NUMBER.fullmatch(tokens[2]):
+                hint = _comma_hint(tokens[:2])  # 59,33 18,06 0,5: decimal commas
             elif len(tokens) == 3 and _DECIMAL.match(tokens[1]) and tokens[2].isalpha():
                 hint = (
                     f"; the radius is a bare number of kilometres, without a unit ({tokens[2]!r})"
