@@ -728,8 +728,11 @@ class Alert:
             group[live, :] = 0
         else:
             places = [(b, area) for b, area in located if area is not None]
-            distinct = list(dict.fromkeys(area for _, area in places))  # (one per language)
-            row_of = [distinct.index(area) for _, area in places]
+            # Each distinct area once (one per language repeats it), looked up by hash: a
+            # document of thousands of blocks must not compare every area with every other.
+            rows: dict[Area, int] = {}
+            row_of = [rows.setdefault(area, len(rows)) for _, area in places]
+            distinct = list(rows)
             inside = np.vstack([area.contains(x, y) for area in distinct])
             far = ~inside.any(axis=0)
             if far.any():
@@ -742,29 +745,25 @@ class Alert:
                 if area is None:
                     group[b, :] = 1
         tags = [_same_tag(i.language.lower()) for i in infos]
-        index = np.arange(nb, dtype=np.int64)[:, None]
-        out = np.empty(n, dtype=np.intp)
+        # tiers[b, w]: how well block b's language serves language w (0 best), per distinct
+        # language, then gathered per device: no pass over the devices per language (phones
+        # report a hundred distinct tags)
+        tiers = np.empty((nb, len(wants)), dtype=np.int8)
         for w, wanted in enumerate(wants):
             want = _same_tag(wanted)
             primary = _read_as(want)
-            tier = np.array(
-                [
-                    0 if t == want else 1 if _read_as(t) == primary else
-                    2 if t.split("-")[0] == "en" else 3
-                    for t in tags
-                ],
-                dtype=np.int64,
-            )[:, None]  # fmt: skip
-            # the sequential rule (each tier over the blocks in order of place, then document)
-            # as one lexicographic key: (tier, group, index)
-            key = np.where(group < _NOT, (tier * 2 + group) * nb + index, np.iinfo(np.int64).max)
-            pick = np.argmin(key, axis=0)
-            if inverse is None:
-                out[:] = pick
-            else:
-                mine = inverse == w
-                out[mine] = pick[mine]
-        return out
+            tiers[:, w] = [
+                0 if t == want else 1 if _read_as(t) == primary else
+                2 if t.split("-")[0] == "en" else 3
+                for t in tags
+            ]  # fmt: skip
+        tier = tiers[:, :1] if inverse is None else tiers[:, inverse]
+        # the sequential rule (each tier over the blocks in order of place, then document) as
+        # one lexicographic key: (tier, group, index)
+        index = np.arange(nb, dtype=np.int64)[:, None]
+        key = np.where(group < _NOT, (tier * 2 + group) * nb + index, np.iinfo(np.int64).max)
+        pick: npt.NDArray[np.intp] = np.argmin(key, axis=0).astype(np.intp, copy=False)
+        return pick
 
 
 #: ``_choose``'s group of a block out of the running.
@@ -805,17 +804,21 @@ def _languages(value: object, n: int) -> tuple[list[str], npt.NDArray[np.intp]]:
         raise InvalidType(
             f"language must hold one tag per device: {n} coordinates (got {arr.size} tags)"
         )
+    items = arr.tolist()
+    # The distinct tags by hashing, each device's index by one lookup (both in C): sorting
+    # the devices' tags (np.unique) would compare Python strings n log n times.
     try:
-        uniq, inverse = np.unique(arr, return_inverse=True)
-    except TypeError:  # str beside None or numbers: not comparable
-        uniq = None
-    if uniq is None or not all(isinstance(u, str) for u in uniq.tolist()):
-        k, v = next((k, v) for k, v in enumerate(arr.tolist()) if not isinstance(v, str))
+        code = {tag: k for k, tag in enumerate(dict.fromkeys(items))}
+    except TypeError:  # an unhashable item (a list): not a str
+        code = None
+    if code is None or not all(isinstance(u, str) for u in code):
+        k, v = next((k, v) for k, v in enumerate(items) if not isinstance(v, str))
         raise InvalidType(f"language[{k}] must be a str (got {type(v).__name__} {shown(v)})")
-    wants = [str(u) for u in uniq]
+    wants = [str(u) for u in code]
     for w in wants:
         check_text("language", w)
-    return wants, inverse.reshape(-1).astype(np.intp)
+    inverse = np.fromiter(map(code.__getitem__, items), dtype=np.intp, count=len(items))
+    return wants, inverse
 
 
 def _block_area(info: Info) -> Area | None:

@@ -490,16 +490,17 @@ def loads_lenient(data: str | bytes, *, envelope: Bounds | None = None) -> Parse
 
     The repairs: whitespace before the XML declaration is removed; whitespace around
     enumerations, identifiers and senders is stripped; an unclosed polygon ring (at least 3
-    points) is closed; an empty ``<polygon>`` or ``<circle>`` is dropped; a ``Z`` UTC suffix
-    is read as ``-00:00``; a ``<references>`` triple split by a space beside a comma is joined
-    again; fractional seconds of zeros (``.000``, the same instant) are dropped; children out
-    of schema order are read in order; attributes are ignored, and an empty element marked
-    ``xsi:nil="true"`` is read as absent (CAP-v1.2.xsd declares none nillable); a CAP 1.1
-    document is read as CAP 1.2 (1.1's certainty ``Very Likely`` as ``Likely``); a
-    byte-order mark that contradicts the declared encoding wins, the document being read as
-    the mark says; a document declaring UTF-16 or UTF-32 but written in UTF-8 (as a .NET
-    ``StringWriter``'s text saved as UTF-8 is) is read as UTF-8. Nothing else is guessed:
-    every other problem still raises, exactly as in :func:`loads`. This is
+    points) is closed (not one that closes when its tokens are read as decimal commas, ``59,33
+    18,06 ... 59,33 18,06``: that is refused, naming them); an empty ``<polygon>`` or
+    ``<circle>`` is dropped; a ``Z`` UTC suffix is read as ``-00:00``; a ``<references>`` triple
+    split by a space beside a comma is joined again; fractional seconds of zeros (``.000``, the
+    same instant) are dropped; children out of schema order are read in order; attributes are
+    ignored, and an empty element marked ``xsi:nil="true"`` is read as absent (CAP-v1.2.xsd
+    declares none nillable); a CAP 1.1 document is read as CAP 1.2 (1.1's certainty ``Very
+    Likely`` as ``Likely``); a byte-order mark that contradicts the declared encoding wins, the
+    document being read as the mark says; a document declaring UTF-16 or UTF-32 but written in
+    UTF-8 (as a .NET ``StringWriter``'s text saved as UTF-8 is) is read as UTF-8. Nothing else
+    is guessed: every other problem still raises, exactly as in :func:`loads`. This is
     ``read(data, lenient=True, envelope=envelope)``.
 
     Parameters
@@ -742,9 +743,11 @@ def dumps(alert: Alert) -> str:
     Raises
     ------
     InvalidAlert
-        When the document would be more than :data:`MAX_DOCUMENT_BYTES` bytes of UTF-8 or hold
-        more than :data:`MAX_ELEMENTS` elements: the reader would refuse it, so it is not
-        written.
+        When the document would be more than :data:`MAX_DOCUMENT_BYTES` bytes of UTF-8, hold
+        more than :data:`MAX_ELEMENTS` elements, or hold polygons that together pass the
+        reader's bounds on one document's polygons (their self-crossings, 10,000 in all, as
+        the same self-crossing area repeated in each language's block may): the reader would
+        refuse it, so it is not written.
 
     Examples
     --------

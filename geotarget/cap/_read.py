@@ -266,6 +266,64 @@ def _triple_hint(item: str) -> str:
     return ""
 
 
+#: A number written with a decimal comma (``59,33``), or an integer pair read as one.
+_COMMA_NUMBER = re.compile(r"[+-]?[0-9]+,[0-9]+")
+
+
+def _comma_reading(tokens: list[str]) -> str:
+    """The first point of ``tokens`` read as decimal commas, ``lat lon`` spaced; or ``""``.
+
+    ``59,33 18,06 59,34 18,06 ...`` (a writer formatting numbers in a locale with decimal
+    commas, and separating lat from lon by a space) reads as CAP ``lat,lon`` pairs of other
+    places (59°N 33°E, 18°N 6°E...). It is told by its tokens: an even number of them, each
+    two integers joined by a comma, and in range read as decimal lat and lon.
+    """
+    if len(tokens) < 2 or len(tokens) % 2:
+        return ""
+    if not all(len(t) <= _HINTED_LENGTH and _COMMA_NUMBER.fullmatch(t) for t in tokens):
+        return ""
+    lats, lons = tokens[0::2], tokens[1::2]
+    if not all(
+        abs(float(a.replace(",", "."))) <= 90.0 and abs(float(o.replace(",", "."))) <= 180.0
+        for a, o in zip(lats[:_HINTED_TOKENS], lons[:_HINTED_TOKENS], strict=True)
+    ):
+        return ""
+    return f"{tokens[0].replace(',', '.')},{tokens[1].replace(',', '.')}"
+
+
+def _comma_hint(tokens: list[str]) -> str:
+    """The explanation of points written with decimal commas (:func:`_comma_reading`)."""
+    meant = _comma_reading(tokens)
+    if not meant:
+        return ""
+    return (
+        f"; the numbers read as decimal numbers written with commas, lat and lon separated by "
+        f"a space ('{tokens[0]} {tokens[1]}' is {meant}): CAP writes decimal numbers with a "
+        f"point and a point 'lat,lon', with a comma between lat and lon ('{meant}') (CAP 1.2 "
+        "§3.3.1)"
+    )
+
+
+def _decimal_commas(text: str) -> str:
+    """Why an unclosed ring is points written with decimal commas, ``lat lon`` spaced; or ``""``.
+
+    Read as CAP's ``lat,lon`` pairs such a ring is of other places and not closed, and
+    closing it would target those places; read in pairs of tokens it closes (its first two
+    tokens repeated at the end), which tells it.
+    """
+    tokens = text.split()
+    if len(tokens) < 8 or tokens[:2] != tokens[-2:]:
+        return ""
+    hint = _comma_hint(tokens)
+    if not hint:
+        return ""
+    first = tokens[0].partition(",")
+    return (
+        f"is not closed as CAP 'lat,lon' pairs, which name other places ({tokens[0]} is lat "
+        f"{first[0]}, lon {first[2]}), but closes when read in pairs of tokens{hint}"
+    )
+
+
 def _degrees_minutes(text: str, most: int) -> tuple[int, Decimal] | None:
     """``text`` read as degrees and minutes ``DDMM.m`` (``3237.5``: 32°37.5′); None if not.
 
@@ -1738,7 +1796,9 @@ class Reader:
                     "[-90, 90] and lon within [-180, 180]; CAP writes lat first)"
                 )
         more = f" ({len(bad)} bad points in all)" if len(bad) > 1 else ""
-        hint = minutes or _separator_hint(text) or _triple_hint_points(tokens)
+        hint = (
+            minutes or _comma_hint(tokens) or _separator_hint(text) or _triple_hint_points(tokens)
+        )
         self.problem(path, bad[0] + more + hint)
         return None
 
@@ -1753,6 +1813,10 @@ class Reader:
         if pts is None:
             return None
         if pts[0] != pts[-1] and len(pts) >= 3:
+            commas = _decimal_commas(text)
+            if commas:
+                self.problem(path, commas)  # never "repaired" into another place
+                return None
             first = f"{pts[0][1]!r},{pts[0][0]!r}"
             self.fixable(
                 path,
@@ -1796,25 +1860,39 @@ class Reader:
                 "limit of geotarget: CAP sets no rule here)",
             )
             return None
-        # O(n log n); simple rings stop here (fewer than 3 distinct points is the model's
-        # "encloses no area")
-        ring = shapely.Polygon(lonlat) if len(lonlat) >= 4 else None
-        if ring is not None:
-            # GEOS's validity check costs time that grows with the pairs of edges whose boxes
-            # overlap: bounded per edge, plus a spare shared by the document's polygons.
-            per_edge = _geos.VALIDITY_PAIRS_PER_EDGE * (len(lonlat) - 1)
-            pairs = _geos.validity_pairs(
-                [np.asarray(lonlat, dtype=np.float64)], per_edge + self.validity_left
-            )
-            if pairs is None:
-                self.validity_left = 0
-                self.problem(path, f"must {_geos.CHECKABLE}")
-                return None
-            self.validity_left -= max(pairs - per_edge, 0)
-        if ring is not None and not shapely.is_valid(ring) and not self.repairable(ring, path):
+        if not self.affordable(lonlat, path):
             return None
         self.check_envelope(path, lonlat, "polygon")
         return tuple(pts)
+
+    def affordable(
+        self, lonlat: np.ndarray[Any, Any], path: str, *, simple: bool | None = None
+    ) -> bool:
+        """Whether the document's budgets let one more polygon be checked and repaired.
+
+        ``lonlat``: the closed ring, at least 4 points. GEOS's validity check costs time that
+        grows with the pairs of edges whose boxes overlap (bounded per edge, plus a spare
+        shared by the document's polygons), and a repair with the points where the ring meets
+        itself (:meth:`repairable`). ``simple``: whether the ring is known to be simple (a
+        model's polygon that needed no repair), else GEOS says. A problem at ``path`` if not.
+        :func:`geotarget.cap.dumps` spends the same budgets over the polygons it writes, so
+        that what it writes reads back.
+        """
+        if len(lonlat) < 4:
+            return True  # (fewer than 3 distinct points: the model's "encloses no area")
+        per_edge = _geos.VALIDITY_PAIRS_PER_EDGE * (len(lonlat) - 1)
+        pairs = _geos.validity_pairs(
+            [np.asarray(lonlat, dtype=np.float64)], per_edge + self.validity_left
+        )
+        if pairs is None:
+            self.validity_left = 0
+            self.problem(path, f"must {_geos.CHECKABLE}")
+            return False
+        self.validity_left -= max(pairs - per_edge, 0)
+        if simple:
+            return True
+        ring = shapely.Polygon(lonlat)  # O(n log n); simple rings stop here
+        return bool(shapely.is_valid(ring)) or self.repairable(ring, path)
 
     def repairable(self, ring: shapely.Polygon, path: str) -> bool:
         """Whether a ring that is not simple may be repaired; a problem at ``path`` if not.
@@ -1887,6 +1965,8 @@ class Reader:
                 hint = "; a space, not a comma, separates the point from the radius"
             elif len(tokens) == 3 and all(_DECIMAL.match(t) for t in tokens):
                 hint = "; a comma, not a space, separates the point's lat from its lon"
+            elif len(tokens) == 3 and _COMMA_NUMBER.fullmatch(tokens[2]):
+                hint = _comma_hint(tokens[:2])  # 59,33 18,06 0,5: decimal commas
             elif len(tokens) == 3 and _DECIMAL.match(tokens[1]) and tokens[2].isalpha():
                 hint = (
                     f"; the radius is a bare number of kilometres, without a unit ({tokens[2]!r})"

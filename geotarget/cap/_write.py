@@ -12,9 +12,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
+import numpy as np
+
 from geotarget.alerts import Alert, AlertArea, Info, NamedValue
 from geotarget.alerts._area import Ring
-from geotarget.cap._read import CAP12
+from geotarget.cap._read import CAP12, Reader
 from geotarget.cap._xml import MAX_DOCUMENT_BYTES, MAX_ELEMENTS
 from geotarget.errors import InvalidAlert
 
@@ -183,4 +185,28 @@ def write(alert: Alert) -> str:
             f"bytes of UTF-8, more than MAX_DOCUMENT_BYTES ({MAX_DOCUMENT_BYTES:,}); split it "
             "into several alerts"
         )
+    _check_polygons(alert)
     return text
+
+
+def _check_polygons(alert: Alert) -> None:
+    """InvalidAlert when the reader's budgets for a document's polygons would refuse them.
+
+    The model bounds each polygon on its own; the reader bounds the polygons of one document
+    together (the edge pairs its validity checks meet, the points where self-crossing rings
+    meet themselves), in document order, as written here. Rings the model found simple are
+    not checked again.
+    """
+    reader = Reader(lenient=False, envelope=None)
+    for i, info in enumerate(alert.infos):
+        for j, area in enumerate(info.areas):
+            odd = {*area.repaired_polygons, *area.empty_polygons}
+            for k, ring in enumerate(area.polygons):
+                path = f"info[{i}]/area[{j}]/polygon[{k}]"
+                lonlat = np.asarray(ring, dtype=np.float64)
+                if not reader.affordable(lonlat, path, simple=None if k in odd else True):
+                    raise InvalidAlert(
+                        "alert is too complex for CAP as geotarget reads it, which bounds the "
+                        f"work on one document's polygons together: {reader.problems[-1]}; "
+                        "split it into several alerts"
+                    )
