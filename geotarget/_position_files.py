@@ -15,7 +15,11 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
 * **Encoding**: UTF-8 (a BOM is fine), UTF-16 or UTF-32 with a BOM, else cp1252 (Windows' Western
   European code page, a superset of latin-1's printable range); or exactly the ``encoding``
   given, a character encoding by the CAP reader's rule (:func:`geotarget._validate.charset`:
-  not ``hex``, ``idna``, ``utf-7``, ``undefined``...).
+  not ``hex``, ``idna``, ``utf-7``, ``undefined``...). A given encoding that plainly is not the
+  file's is refused, not read into other ids: a single-byte one (``cp1252``, ``latin-1``) for
+  text that is UTF-8 throughout (``å`` would read ``Ã¥``), one that reads cp1252's typography
+  as a C1 control character (``latin-1`` reads ``–`` as U+0096), ``utf-16`` or ``utf-32`` for
+  big-endian text without a BOM (Python's codec reads it byte-swapped).
 * **Dialect**: the delimiter is whichever of ``,`` ``;`` and tab the header line uses most, or
   the one an Excel dialect line ``sep=;`` before the header names. Lines end in LF, CRLF or
   CR; a file whose lines end in NEL or U+2028 (text converted from EBCDIC) is refused naming it.
@@ -1244,6 +1248,13 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
                 f"given: leave --encoding out (the mark says {said}) or give --encoding "
                 f"{str(bom).lower()} or {order}"
             )
+        wide = _wide_text(data) if bom is None and info.name in ("utf-16", "utf-32") else None
+        if wide is not None and wide.endswith("-BE"):  # Python's codec reads no mark as LE
+            raise InvalidInput(
+                f"{name}: has no byte-order mark, and its first line is {wide} text (NUL bytes "
+                f"before each character), which --encoding {encoding} reads byte-swapped: "
+                f"give --encoding {wide.lower()}"
+            )
         try:
             text = data.decode(info.name)
         except UnicodeDecodeError as err:
@@ -1262,6 +1273,7 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
                 f"{name}: is not readable as {info.name} (--encoding {encoding}): "
                 f"{str(err) or type(err).__name__}"
             ) from None
+        _encoding_agrees(data, text, info.name, name, encoding)
         return text.removeprefix("\ufeff"), info.name
     bom = _bom(data)
     if bom == "UTF-8":
@@ -1366,6 +1378,71 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
             "is in with --encoding mac_roman (or cp1252)"
         )
     return text, form[1]
+
+
+def _single_byte(codec: str) -> bool:
+    """Whether ``codec`` reads every byte as one character (cp1252, latin-1, cp850...)."""
+    if codecs.lookup(codec).name.startswith("utf"):  # UTF-8 replaces each bad byte alone
+        return False
+    try:
+        return len(bytes(range(256)).decode(codec, "replace")) == 256
+    except (ValueError, LookupError, TypeError):  # (a codec without the replace handler)
+        return False
+
+
+#: The C1 control characters that are cp1252's typography (en dash, curly quotes, euro sign,
+#: ellipsis) read by the ISO 8859 family, whose byte is the character's code point. (0x81,
+#: 0x8d, 0x8f, 0x90 and 0x9d are no cp1252 character: latin-1 is the way to read those.)
+_C1 = re.compile("[\x80\x82-\x8c\x8e\x91-\x9c\x9e\x9f]")
+
+
+def _encoding_agrees(data: bytes, text: str, codec: str, name: str, encoding: str) -> None:
+    """Refuse text that ``--encoding`` read as another encoding's: ids would differ, silently.
+
+    * UTF-8 text (valid throughout, with a character beyond ASCII) given a single-byte
+      encoding: each such character becomes two or three (``å`` reads ``Ã¥``), as the
+      automatic rule (which reads it as UTF-8) never does.
+    * Text holding a C1 control character (U+0080 to U+009F) that is a cp1252 character: no
+      text means one, but ISO 8859 reads cp1252's typography as one, which Windows writes and
+      MySQL's ``latin1`` is (``–`` reads U+0096); or it is U+0085 (NEL), with which text
+      converted from EBCDIC ends its lines.
+    """
+    if not _single_byte(codec):
+        return
+    utf8 = _UTF8_MULTIBYTE.search(data)
+    if utf8 is not None:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass  # not UTF-8 throughout: its bytes are the single-byte encoding's own
+        else:
+            char = utf8.group().decode("utf-8")
+            shown = " ".join(f"{b:#04x}" for b in utf8.group())
+            raise InvalidInput(
+                f"{name}: line {_line_of(data, utf8.start(), codec)}: is UTF-8 text ({char!r} "
+                f"is written in UTF-8's bytes {shown}), which --encoding {encoding} reads as "
+                f"{utf8.group().decode(codec, 'replace')!r}: an id read so is another "
+                "device's; leave --encoding out (UTF-8 is read as UTF-8) or give --encoding "
+                "utf-8"
+            )
+    c1 = _C1.search(text)
+    if c1 is None:
+        return
+    byte = c1.group().encode(codec, "replace")
+    try:
+        windows = f"; in cp1252 it is {byte.decode('cp1252')!r}: --encoding cp1252?"
+    except UnicodeDecodeError:  # (0x81, 0x8d, 0x8f, 0x90, 0x9d: no cp1252 character)
+        windows = ""
+    nel = (
+        " (U+0085 is NEL, with which text converted from EBCDIC ends its lines: convert them to LF)"
+        if c1.group() == "\x85"
+        else ""
+    )
+    raise InvalidInput(
+        f"{name}: line {_text_line(text, c1.start())}: byte {byte[0]:#04x} is a control "
+        f"character in {codec} (U+{ord(c1.group()):04X}), which no text holds{nel}; "
+        f"--encoding {encoding} is most likely not the file's encoding{windows}"
+    )
 
 
 def _cut_short(err: UnicodeDecodeError) -> bool:

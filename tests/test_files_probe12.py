@@ -1,0 +1,120 @@
+"""Position files, twelfth probe: files as people and real systems write them.
+
+Oracles are plain Python (bytes.decode, the csv module) and pyarrow read directly, never the
+readers.
+"""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+import pytest
+
+from geotarget._position_files import read
+from geotarget.errors import InvalidInput
+
+ROWS = (
+    "id;lon;lat;accuracy_m;observed_at;namn\r\n"
+    "Pär–1;18,07;59,33;5;2026-05-04T12:00:00Z;Göran\r\n"
+    "Åsa;18,08;59,34;7;2026-05-04T12:00:00Z;Åsa\r\n"
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# An --encoding that is not the file's
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "latin-1", "iso-8859-15", "cp850", "mac_roman"])
+def test_utf8_text_given_a_single_byte_encoding_is_refused_not_read_as_mojibake(
+    tmp_path: Path, encoding: str
+) -> None:
+    # pandas and Google Sheets write UTF-8 without a BOM; a script that always passes the
+    # encoding of last year's export read its ids as other text ('Pär' as 'PÃ¤r').
+    data = ROWS.encode("utf-8")
+    assert data.decode(encoding) != ROWS  # the oracle: read so, the text is another
+    path = tmp_path / "export.csv"
+    path.write_bytes(data)
+    with pytest.raises(InvalidInput) as err:
+        read(path, encoding=encoding)
+    message = str(err.value)
+    assert "line 2: is UTF-8 text" in message
+    assert "0xc3 0xa4" in message  # 'ä', the first character beyond ASCII, in UTF-8
+    assert "--encoding utf-8" in message
+    positions, _ = read(path)  # without --encoding: UTF-8, as written
+    assert list(positions.ids) == ["Pär–1", "Åsa"]
+    positions, _ = read(path, encoding="utf-8")
+    assert list(positions.ids) == ["Pär–1", "Åsa"]
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "latin-1", "cp850", "mac_roman"])
+def test_a_single_byte_file_given_its_own_encoding_still_reads(
+    tmp_path: Path, encoding: str
+) -> None:
+    text = ROWS.replace("–", "-")  # (cp850 and Mac Roman have no en dash)
+    path = tmp_path / "export.csv"
+    path.write_bytes(text.encode(encoding))
+    positions, _ = read(path, encoding=encoding)
+    assert list(positions.ids) == ["Pär-1", "Åsa"]
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "iso-8859-1", "iso-8859-15"])
+def test_cp1252_typography_read_as_iso_8859_control_characters_is_refused(
+    tmp_path: Path, encoding: str
+) -> None:
+    # Windows writes cp1252, and MySQL's "latin1" is cp1252; ISO 8859 reads its en dash
+    # (0x96) as the control character U+0096: the id 'Pär–1' became another.
+    data = ROWS.encode("cp1252")
+    assert "\x96" in data.decode(encoding)  # the oracle
+    path = tmp_path / "mysql.csv"
+    path.write_bytes(data)
+    with pytest.raises(InvalidInput) as err:
+        read(path, encoding=encoding)
+    message = str(err.value)
+    assert "line 2: byte 0x96 is a control character" in message
+    assert "U+0096" in message
+    assert "in cp1252 it is '–': --encoding cp1252?" in message
+    positions, _ = read(path, encoding="cp1252")
+    assert list(positions.ids) == ["Pär–1", "Åsa"]
+    positions, _ = read(path)  # and without --encoding
+    assert list(positions.ids) == ["Pär–1", "Åsa"]
+
+
+def test_a_byte_cp1252_leaves_undefined_is_still_read_as_latin_1_names_it(tmp_path: Path) -> None:
+    # 0x81 is no cp1252 character (detection refuses it): latin-1 is the way to read it.
+    data = ROWS.replace("–", "-").encode("cp1252").replace(b"r-1", b"r\x811")
+    path = tmp_path / "odd.csv"
+    path.write_bytes(data)
+    positions, _ = read(path, encoding="latin-1")
+    assert list(positions.ids) == ["P\u00e4r\x811", "\u00c5sa"]
+
+
+def test_an_iso_8859_file_without_control_characters_still_reads(tmp_path: Path) -> None:
+    text = ROWS.replace("–", "-") + "Zoë;18,09;59,35;7;2026-05-04T12:00:00Z;€\r\n"
+    path = tmp_path / "latin.csv"
+    path.write_bytes(text.encode("iso-8859-15"))
+    positions, _ = read(path, encoding="iso-8859-15")
+    assert list(positions.ids) == ["Pär-1", "Åsa", "Zoë"]
+
+
+@pytest.mark.parametrize("form", ["utf-16", "utf-32"])
+def test_big_endian_text_without_a_bom_given_utf16_or_32_names_its_byte_order(
+    tmp_path: Path, form: str
+) -> None:
+    # Java's "UTF-16BE" writes no BOM; Python's utf-16 codec reads such text little-endian.
+    data = ROWS.encode(f"{form}-be")
+    assert not data.startswith((codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE))
+    path = tmp_path / "java.csv"
+    path.write_bytes(data)
+    with pytest.raises(InvalidInput) as err:
+        read(path, encoding=form)
+    message = str(err.value)
+    assert f"{form.upper()}-BE text" in message
+    assert f"give --encoding {form}-be" in message
+    positions, _ = read(path, encoding=f"{form}-be")
+    assert list(positions.ids) == ["Pär–1", "Åsa"]
+    little = tmp_path / "little.csv"
+    little.write_bytes(ROWS.encode(f"{form}-le"))
+    positions, _ = read(little, encoding=form)  # little-endian: Python's reading is right
+    assert list(positions.ids) == ["Pär–1", "Åsa"]
