@@ -24,7 +24,10 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   the one an Excel dialect line ``sep=;`` before the header names. Lines end in LF, CRLF or
   CR; a file whose lines end in NEL or U+2028 (text converted from EBCDIC) is refused naming it.
   A Ctrl-Z ending the text (DOS's end-of-file mark, which Windows' ``copy a.csv+b.csv`` appends)
-  ends it.
+  ends it. A row that ends before the header's last columns, when those are ``tester`` or
+  ignored ones, has them empty (Excel leaves out the delimiters of the empty cells ending rows
+  of a block whose last column is empty), and :attr:`Report.notes` says so; a row lacking
+  another column is refused, and so is a short last row without a line end (cut short?).
 * **Decimal mark**: a file's numbers (``lon``, ``lat``, ``accuracy_m``, epoch ``observed_at``)
   use one decimal mark, a point or a comma (``59,3325``), whichever its numbers show; a number
   with the other mark (``"1,500"`` in a file of decimal points, ``1.500`` in a file of decimal
@@ -2012,7 +2015,8 @@ def read_csv(
     known: dict[str, int] = {}
     pick: Callable[[list[str]], tuple[str, ...]] = tuple  # a record's known cells, in order
     unknown: tuple[str, ...] = ()
-    width = named = 0
+    width = named = optional = 0
+    short: list[tuple[int, int]] = []  # rows (and lines) lacking their last empty cells
     unnamed_data = False  # whether a row has data under the header's empty last names
     records: list[tuple[str, ...]] = []
     lines: list[int] = []
@@ -2041,6 +2045,11 @@ def read_csv(
                         raise InvalidInput(f"{err}{title}") from None
                     raise
                 pick = operator.itemgetter(*known.values())  # (id, lon and lat: a tuple)
+                # The last columns a row may lack: tester and ignored ones.
+                optional = named
+                kept = {j for key, j in known.items() if key != "tester"}
+                while optional and optional - 1 not in kept:
+                    optional -= 1
                 start = reader.line_num + 1
             for record in reader:
                 line, start = start, reader.line_num + 1
@@ -2054,6 +2063,13 @@ def read_csv(
                         # ignored, and named in the unknown columns' warning.
                         unnamed_data = True
                         del record[named:]
+                if optional <= len(record) < named:
+                    # Excel leaves out the delimiters of the empty cells ending a row (for a
+                    # block of rows whose last column is empty): the cells it lacks are empty.
+                    # Only cells of tester and ignored columns, which a row may well leave
+                    # empty; a row lacking another is refused (cut, or broken off another).
+                    short.append((rows + len(lines) + 1, line))
+                    record.extend([""] * (named - len(record)))
                 if len(record) != named:
                     ending = " and a delimiter ending it" if named < width else ""
                     count = len(record)
@@ -2097,9 +2113,26 @@ def read_csv(
         raise InvalidInput(f"{name}: has a header but no rows; {NO_ROWS}")
     if unnamed_data:
         unknown += tuple(f"(unnamed column {j + 1})" for j in range(named, width))
+    notes: tuple[str, ...] = ()
+    if short:
+        row, line = short[-1]
+        if row == rows and not text.endswith(("\n", "\r")):  # the text ends inside it
+            raise InvalidInput(
+                f"{name}: row {row} (line {line}): lacks the header's last column(s), and the "
+                "file ends in it without a line end: was the file cut short (an interrupted "
+                "copy, download or export)? read the whole file again, or end the row with the "
+                "delimiters of its empty cells"
+            )
+        row, line = short[0]
+        many = len(short) != 1
+        notes = (
+            f"{len(short):,} row{'s' if many else ''} (the first: row {row}, line {line}) "
+            f"{'end' if many else 'ends'} before the header's last column(s), as Excel writes "
+            "rows whose last cells are empty: their missing cells are read as empty",
+        )
     kind = {",": "comma", ";": "semicolon", "\t": "tab"}.get(delim, repr(delim))
     form = f"CSV, {enc}, {kind}-separated"  # read() adds the decimal mark
-    return np.concatenate(line_parts), Report(path, rows, form, unknown)
+    return np.concatenate(line_parts), Report(path, rows, form, unknown, notes=notes)
 
 
 # ---------------------------------------------------------------------------------------------

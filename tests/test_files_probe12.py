@@ -7,6 +7,8 @@ readers.
 from __future__ import annotations
 
 import codecs
+import csv
+import io
 from pathlib import Path
 
 import pytest
@@ -118,3 +120,71 @@ def test_big_endian_text_without_a_bom_given_utf16_or_32_names_its_byte_order(
     little.write_bytes(ROWS.encode(f"{form}-le"))
     positions, _ = read(little, encoding=form)  # little-endian: Python's reading is right
     assert list(positions.ids) == ["Pär–1", "Åsa"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows Excel writes without the delimiters of their empty last cells
+# ---------------------------------------------------------------------------------------------
+
+EXCEL_HEADER = "id;lon;lat;accuracy_m;observed_at;tester;anteckning\r\n"
+
+
+def _excel_rows(n: int) -> list[str]:
+    """Rows whose tester and note are empty, written with and without their last delimiters.
+
+    Excel writes the delimiters of a block of rows whose last cells are empty only for some of
+    them (StataCorp's FAQ "How Excel writes empty cells"): the rest end after their last value.
+    """
+    rows = []
+    for i in range(n):
+        full = f"d{i:03d};18,{i:04d};59,{i:04d};{i % 40 + 5};2026-05-04T12:{i % 60:02d}:00Z"
+        rows.append(full + (";;" if i < 16 else "") + "\r\n")
+    return rows
+
+
+def test_rows_lacking_their_empty_tester_and_note_cells_read_as_excel_wrote_them(
+    tmp_path: Path,
+) -> None:
+    rows = _excel_rows(40)
+    rows.insert(20, "t;18,5;59,5;10;2026-05-04T12:00:00Z;ja\r\n")  # lacks only the note
+    text = EXCEL_HEADER + "".join(rows)
+    # The oracle: the csv module's records, padded with empty cells to the header's width.
+    records = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
+    width = len(records[0])
+    assert {len(r) for r in records[1:]} == {5, 6, 7}
+    padded = [r + [""] * (width - len(r)) for r in records[1:]]
+    path = tmp_path / "excel.csv"
+    path.write_bytes(text.encode("cp1252"))
+    positions, report = read(path)
+    assert positions.ids.tolist() == [r[0] for r in padded]
+    assert positions.lon.tolist() == [float(r[1].replace(",", ".")) for r in padded]
+    assert positions.lat.tolist() == [float(r[2].replace(",", ".")) for r in padded]
+    assert positions.accuracy_m.tolist() == [float(r[3]) for r in padded]
+    assert positions.tester.tolist() == [r[5] == "ja" for r in padded]
+    assert report.unknown_columns == ("anteckning",)
+    (note,) = report.notes
+    assert note.startswith("25 rows (the first: row 17, line 18) end before the header's last")
+    assert "Excel" in note
+
+
+def test_a_row_lacking_a_known_column_or_cut_short_is_still_refused(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    rows = _excel_rows(20)
+    lacking = EXCEL_HEADER + "".join(rows) + "x;18,5;59,5;10\r\n"  # no time: not Excel's
+    path.write_bytes(lacking.encode())
+    with pytest.raises(InvalidInput, match=r"row 21 \(line 22\): has 4 fields, the header has 7"):
+        read(path)
+    broken = EXCEL_HEADER + "".join(rows) + "rest of a note\r\n"  # a line broken off the last
+    path.write_bytes(broken.encode())
+    with pytest.raises(InvalidInput, match=r"row 21 \(line 22\): has 1 field, the header has 7"):
+        read(path)
+    cut = EXCEL_HEADER + "".join(rows).removesuffix("\r\n")  # cut in the last row's note
+    path.write_bytes(cut.encode())
+    with pytest.raises(InvalidInput) as err:
+        read(path)
+    message = str(err.value)
+    assert message.startswith("excel.csv: row 20 (line 21): lacks the header's last column(s)")
+    assert "cut short" in message
+    path.write_bytes((cut + "\r\n").encode())  # whole: read
+    positions, _ = read(path)
+    assert positions.ids.size == 20
