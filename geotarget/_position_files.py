@@ -1148,6 +1148,13 @@ def _line_of(data: bytes, offset: int, codec: str) -> int:
     return _text_line(before, len(before))
 
 
+#: What an Arrow IPC (Feather) file is told: the positions are read from Parquet.
+_AS_PARQUET = (
+    "write the table as Parquet (pyarrow.parquet.write_table, or a frame's to_parquet or "
+    "write_parquet) with the suffix .parquet"
+)
+_ARROW_IPC = f"an Arrow IPC (Feather) file, which is not read; {_AS_PARQUET}"
+
 #: Files that are no text, by their first bytes, and what to do instead.
 _NOT_TEXT = (
     (b"\x1f\x8b", "gzip-compressed; decompress it first (gunzip)"),
@@ -1157,6 +1164,9 @@ _NOT_TEXT = (
     (b"PK\x03\x04", "a ZIP archive (an .xlsx or .ods workbook?); save or extract it as CSV"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel workbook (.xls); save it as CSV"),
     (b"PAR1", "a Parquet file; give it the suffix .parquet"),
+    (b"ARROW1", _ARROW_IPC),  # (Feather V2 is this format; V1's "FEA1" is long gone)
+    (b"FEA1", _ARROW_IPC),
+    (b"SQLite format 3\x00", "a SQLite database (a GeoPackage?); export its table as CSV"),
 )
 
 
@@ -2299,8 +2309,10 @@ def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
     with path.open("rb") as f:
         magic = f.read(4)
     if magic != b"PAR1":
+        with path.open("rb") as f:
+            head = f.read(16)
         for start, what in _NOT_TEXT:
-            if magic.startswith(start[:4]) and what.startswith(("gzip", "bzip2", "xz", "zstd")):
+            if head.startswith(start):
                 raise InvalidInput(f"{path.name}: is not a Parquet file but {what}")
         raise InvalidInput(
             f"{path.name}: is not a Parquet file (it does not begin with PAR1; a CSV file? "
@@ -2966,6 +2978,22 @@ def read(
             ".ndjson": f"write it as CSV with the columns {needed}",
             ".jsonl": f"write it as CSV with the columns {needed}",
             ".xml": "a CAP alert goes to --alert; positions are CSV or Parquet",
+            ".xlsm": "save it as CSV first",
+            ".xlsb": "save it as CSV first",
+            ".numbers": "export it as CSV first",
+            ".gpx": f"a GPS track, one device's points; write the devices' latest fixes as CSV "
+            f"with the columns {needed}",
+            ".kml": f"write its points as CSV with the columns {needed}",
+            ".kmz": f"write its points as CSV with the columns {needed}",
+            ".gpkg": "a GeoPackage (a SQLite database); export its table as CSV",
+            ".sqlite": "a SQLite database; export its table as CSV",
+            ".db": "a database file; export its table as CSV",
+            ".geoparquet": "a Parquet file is read with the suffix .parquet; rename it",
+            ".parq": "a Parquet file is read with the suffix .parquet; rename it",
+            ".pq": "a Parquet file is read with the suffix .parquet; rename it",
+            ".feather": f"Arrow IPC (Feather) is not read; {_AS_PARQUET}",
+            ".arrow": f"Arrow IPC (Feather) is not read; {_AS_PARQUET}",
+            ".ipc": f"Arrow IPC (Feather) is not read; {_AS_PARQUET}",
         }.get(suffix)
         if packed:
             raise InvalidInput(
@@ -2973,6 +3001,12 @@ def read(
                 f"{packed})"
             )
         what = f"its suffix {path.suffix!r} is none of these" if suffix else "it has no suffix"
+        if data is None and path.is_file():  # (never a device or pipe: read, it is used up)
+            with path.open("rb") as f:
+                head = f.read(16)
+            what += next(
+                (f"; it is {kind}" for magic, kind in _NOT_TEXT if head.startswith(magic)), ""
+            )
         raise InvalidInput(  # /dev/stdin, a pipe (<(...) is /dev/fd/63), a file named data
             f"--positions must be a .csv, .tsv, .txt or .parquet file, or - to read CSV from "
             f"standard input (got {path}: {what})"

@@ -188,3 +188,90 @@ def test_a_row_lacking_a_known_column_or_cut_short_is_still_refused(tmp_path: Pa
     path.write_bytes((cut + "\r\n").encode())  # whole: read
     positions, _ = read(path)
     assert positions.ids.size == 20
+
+
+# ---------------------------------------------------------------------------------------------
+# Files of other formats, under their own suffixes or another's
+# ---------------------------------------------------------------------------------------------
+
+
+def _parquet_bytes(tmp_path: Path) -> bytes:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "made.parquet"
+    pq.write_table(pa.table({"id": ["a"], "lon": [18.07], "lat": [59.33]}), path)
+    return path.read_bytes()
+
+
+def _feather_bytes(tmp_path: Path) -> bytes:
+    pa = pytest.importorskip("pyarrow")
+    feather = pytest.importorskip("pyarrow.feather")
+    path = tmp_path / "made.feather"
+    feather.write_feather(pa.table({"id": ["a"], "lon": [18.07], "lat": [59.33]}), path)
+    return path.read_bytes()
+
+
+def _sqlite_bytes(tmp_path: Path) -> bytes:
+    import sqlite3
+
+    path = tmp_path / "made.gpkg"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE fixes (id TEXT, lon REAL, lat REAL)")
+    db.close()
+    return path.read_bytes()
+
+
+GPX = (
+    b'<?xml version="1.0"?><gpx version="1.1"><trk><trkseg><trkpt lat="59.33" lon="18.07">'
+    b"<time>2026-05-04T12:00:00Z</time></trkpt></trkseg></trk></gpx>"
+)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "kind", "said"),
+    [
+        (".gpx", "gpx", "a GPS track, one device's points; write the devices' latest fixes as CSV"),
+        (".kml", "gpx", "write its points as CSV with the columns id, lon, lat"),
+        (".geoparquet", "parquet", "a Parquet file is read with the suffix .parquet; rename it"),
+        (".pq", "parquet", "a Parquet file is read with the suffix .parquet; rename it"),
+        (".feather", "feather", "Arrow IPC (Feather) is not read; write the table as Parquet"),
+        (".arrow", "feather", "Arrow IPC (Feather) is not read; write the table as Parquet"),
+        (".gpkg", "sqlite", "a GeoPackage (a SQLite database); export its table as CSV"),
+        (".dat", "parquet", "its suffix '.dat' is none of these; it is a Parquet file; give it"),
+        (".dat", "feather", "its suffix '.dat' is none of these; it is an Arrow IPC (Feather)"),
+    ],
+)
+def test_a_file_of_another_format_is_named_for_what_it_is(
+    tmp_path: Path, suffix: str, kind: str, said: str
+) -> None:
+    data = {
+        "gpx": lambda: GPX,
+        "parquet": lambda: _parquet_bytes(tmp_path),
+        "feather": lambda: _feather_bytes(tmp_path),
+        "sqlite": lambda: _sqlite_bytes(tmp_path),
+    }[kind]()
+    path = tmp_path / f"fixes{suffix}"
+    path.write_bytes(data)
+    with pytest.raises(InvalidInput) as err:
+        read(path)
+    assert said in str(err.value)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        ("feather", "an Arrow IPC (Feather) file, which is not read; write the table as Parquet"),
+        ("sqlite", "a SQLite database (a GeoPackage?); export its table as CSV"),
+    ],
+)
+def test_an_arrow_or_sqlite_file_named_csv_or_parquet_says_what_it_is(
+    tmp_path: Path, suffix: str, kind: str, said: str
+) -> None:
+    data = _feather_bytes(tmp_path) if kind == "feather" else _sqlite_bytes(tmp_path)
+    path = tmp_path / f"fixes{suffix}"
+    path.write_bytes(data)
+    with pytest.raises(InvalidInput) as err:
+        read(path)
+    what = "not CSV text" if suffix == ".csv" else "not a Parquet file"
+    assert str(err.value).startswith(f"fixes{suffix}: is {what} but {said}")
