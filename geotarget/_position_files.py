@@ -16,10 +16,11 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   European code page, a superset of latin-1's printable range); or exactly the ``encoding``
   given, a character encoding by the CAP reader's rule (:func:`geotarget._validate.charset`:
   not ``hex``, ``idna``, ``utf-7``, ``undefined``...). A given encoding that plainly is not the
-  file's is refused, not read into other ids: a single-byte one (``cp1252``, ``latin-1``) for
-  text that is UTF-8 throughout (``å`` would read ``Ã¥``), one that reads cp1252's typography
-  as a C1 control character (``latin-1`` reads ``–`` as U+0096), ``utf-16`` or ``utf-32`` for
-  big-endian text without a BOM (Python's codec reads it byte-swapped).
+  file's is refused, not read into other ids: one that reads cp1252's typography as a C1
+  control character (``latin-1`` reads ``–`` as U+0096), ``utf-16`` or ``utf-32`` for
+  big-endian text without a BOM (Python's codec reads it byte-swapped). A single-byte one
+  (``cp1252``, ``latin-1``) for text that is UTF-8 throughout reads it as given (``å`` as
+  ``Ã¥``), and :attr:`Report.notes` says so.
 * **Dialect**: the delimiter is whichever of ``,`` ``;`` and tab the header line uses most, or
   the one an Excel dialect line ``sep=;`` before the header names. Lines end in LF, CRLF or
   CR; a file whose lines end in NEL or U+2028 (text converted from EBCDIC) is refused naming it.
@@ -206,9 +207,9 @@ _PG_NULL_RULE = (
     "IFNULL(column, '') in MySQL"
 )
 #: Flags as tools write them: Excel in Swedish writes SANT/FALSKT, PostgreSQL t/f, pandas
-#: 1.0/0.0 for a 0/1 column with a missing value.
-_TRUE = frozenset({"1", "1.0", "true", "yes", "y", "ja", "t", "sant"})
-_FALSE = frozenset({"0", "0.0", "false", "no", "n", "nej", "f", "falskt", ""})
+#: 1.0/0.0 for a 0/1 column with a missing value (1,0/0,0 with ``to_csv(decimal=",")``).
+_TRUE = frozenset({"1", "1.0", "1,0", "true", "yes", "y", "ja", "t", "sant"})
+_FALSE = frozenset({"0", "0.0", "0,0", "false", "no", "n", "nej", "f", "falskt", ""})
 _EPOCH0 = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 #: The command's way out of times without a zone (other readers replace these texts).
 ZONE_FLAG = ", or say which zone such times are in with --timezone (e.g. Europe/Stockholm)"
@@ -925,15 +926,18 @@ def _cell_times(
 
 
 def _flags(cells: Sequence[str], column: str, where: Where) -> npt.NDArray[np.bool_]:
-    out = np.zeros(len(cells), dtype=np.bool_)
-    for i, raw in enumerate(cells):
-        text = raw.strip().lower()
-        if text in _TRUE:
-            out[i] = True
-        elif text not in _FALSE:
-            rule = "must be 1/0, true/false, t/f, yes/no, y/n, ja/nej or sant/falskt (or empty)"
-            raise _problem(where(i), column, _PG_NULL_RULE if text == "\\n" else rule, raw)
-    return out
+    """A tester column's cells as booleans, all at once (an empty cell is false)."""
+    if not cells:
+        return np.zeros(0, dtype=np.bool_)
+    texts = np.char.lower(np.char.strip(np.asarray(cells, dtype=np.str_)))
+    out = np.isin(texts, sorted(_TRUE))
+    bad = ~(out | np.isin(texts, sorted(_FALSE)))
+    if bad.any():
+        i = int(np.argmax(bad))
+        rule = "must be 1/0, true/false, t/f, yes/no, y/n, ja/nej or sant/falskt (or empty)"
+        text = str(texts[i])
+        raise _problem(where(i), column, _PG_NULL_RULE if text == "\\n" else rule, cells[i])
+    return np.asarray(out, dtype=np.bool_)
 
 
 #: A number in a spreadsheet's scientific notation (``4.6701E+10``, ``4,6701E+10``): what Excel
@@ -1286,7 +1290,7 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
                 f"{name}: is not readable as {info.name} (--encoding {encoding}): "
                 f"{str(err) or type(err).__name__}"
             ) from None
-        _encoding_agrees(data, text, info.name, name, encoding)
+        _c1_refused(data, text, info.name, name, encoding)
         return text.removeprefix("\ufeff"), info.name
     bom = _bom(data)
     if bom == "UTF-8":
@@ -1409,35 +1413,15 @@ def _single_byte(codec: str) -> bool:
 _C1 = re.compile("[\x80\x82-\x8c\x8e\x91-\x9c\x9e\x9f]")
 
 
-def _encoding_agrees(data: bytes, text: str, codec: str, name: str, encoding: str) -> None:
-    """Refuse text that ``--encoding`` read as another encoding's: ids would differ, silently.
+def _c1_refused(data: bytes, text: str, codec: str, name: str, encoding: str) -> None:
+    """Refuse text that ``--encoding`` read with a C1 control character: ids would differ.
 
-    * UTF-8 text (valid throughout, with a character beyond ASCII) given a single-byte
-      encoding: each such character becomes two or three (``å`` reads ``Ã¥``), as the
-      automatic rule (which reads it as UTF-8) never does.
-    * Text holding a C1 control character (U+0080 to U+009F) that is a cp1252 character: no
-      text means one, but ISO 8859 reads cp1252's typography as one, which Windows writes and
-      MySQL's ``latin1`` is (``–`` reads U+0096); or it is U+0085 (NEL), with which text
-      converted from EBCDIC ends its lines.
+    No text means one (U+0080 to U+009F), but ISO 8859 reads cp1252's typography as one, which
+    Windows writes and MySQL's ``latin1`` is (``–`` reads U+0096); or it is U+0085 (NEL), with
+    which text converted from EBCDIC ends its lines. Only one that is a cp1252 character.
     """
     if not _single_byte(codec):
         return
-    utf8 = _UTF8_MULTIBYTE.search(data)
-    if utf8 is not None:
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError:
-            pass  # not UTF-8 throughout: its bytes are the single-byte encoding's own
-        else:
-            char = utf8.group().decode("utf-8")
-            shown = " ".join(f"{b:#04x}" for b in utf8.group())
-            raise InvalidInput(
-                f"{name}: line {_line_of(data, utf8.start(), codec)}: is UTF-8 text ({char!r} "
-                f"is written in UTF-8's bytes {shown}), which --encoding {encoding} reads as "
-                f"{utf8.group().decode(codec, 'replace')!r}: an id read so is another "
-                "device's; leave --encoding out (UTF-8 is read as UTF-8) or give --encoding "
-                "utf-8"
-            )
     c1 = _C1.search(text)
     if c1 is None:
         return
@@ -1451,10 +1435,39 @@ def _encoding_agrees(data: bytes, text: str, codec: str, name: str, encoding: st
         if c1.group() == "\x85"
         else ""
     )
+    if utf8_read_otherwise(data, encoding) is not None:  # ('Å' is C3 85 in UTF-8)
+        windows, nel = "; the file is UTF-8 text throughout: leave --encoding out", ""
     raise InvalidInput(
         f"{name}: line {_text_line(text, c1.start())}: byte {byte[0]:#04x} is a control "
         f"character in {codec} (U+{ord(c1.group()):04X}), which no text holds{nel}; "
         f"--encoding {encoding} is most likely not the file's encoding{windows}"
+    )
+
+
+def utf8_read_otherwise(data: bytes, encoding: str) -> str | None:
+    """A note when a single-byte ``--encoding`` read text that is UTF-8 throughout, or None.
+
+    Each character beyond ASCII then reads as two or three (``å`` as ``Ã¥``), and an id read
+    so is another device's. Not refused: the text may be that encoding's too (``Ã¥`` is two
+    cp1252 characters), and an explicit encoding is the way to read it so; but said.
+    """
+    codec = charset(encoding)
+    if codec is None or not _single_byte(codec.name):
+        return None
+    utf8 = _UTF8_MULTIBYTE.search(data)
+    if utf8 is None:
+        return None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None  # not UTF-8 throughout: its bytes are the single-byte encoding's own
+    char = utf8.group().decode("utf-8")
+    shown = " ".join(f"{b:#04x}" for b in utf8.group())
+    return (
+        f"line {_line_of(data, utf8.start(), codec.name)} is UTF-8 text ({char!r} is written "
+        f"in UTF-8's bytes {shown}), read as --encoding {encoding} says: "
+        f"{utf8.group().decode(codec.name, 'replace')!r}; an id read so is another device's: "
+        "if the file is UTF-8, leave --encoding out (or give --encoding utf-8)"
     )
 
 
@@ -1997,6 +2010,7 @@ def read_csv(
     if data is None:
         data = path.read_bytes()
     text, enc = decode(data, name, encoding)
+    other = None if encoding is None else utf8_read_otherwise(data, encoding)
     del data
     if text.endswith(_DOS_EOF):
         # DOS's end-of-file mark, which Windows' copy appends when it joins files
@@ -2123,7 +2137,7 @@ def read_csv(
         raise InvalidInput(f"{name}: has a header but no rows; {NO_ROWS}")
     if unnamed_data:
         unknown += tuple(f"(unnamed column {j + 1})" for j in range(named, width))
-    notes: tuple[str, ...] = ()
+    notes: tuple[str, ...] = () if other is None else (other,)
     if short:
         row, line = short[-1]
         if row == rows and not text.endswith(("\n", "\r")):  # the text ends inside it
@@ -2135,7 +2149,7 @@ def read_csv(
             )
         row, line = short[0]
         many = len(short) != 1
-        notes = (
+        notes += (
             f"{len(short):,} row{'s' if many else ''} (the first: row {row}, line {line}) "
             f"{'end' if many else 'ends'} before the header's last column(s), as Excel writes "
             "rows whose last cells are empty: their missing cells are read as empty",

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from geotarget._position_files import read
-from geotarget.errors import InvalidInput
+from geotarget.errors import InvalidInput, InvalidPositions
 
 ROWS = (
     "id;lon;lat;accuracy_m;observed_at;namn\r\n"
@@ -29,25 +29,39 @@ ROWS = (
 
 
 @pytest.mark.parametrize("encoding", ["cp1252", "latin-1", "iso-8859-15", "cp850", "mac_roman"])
-def test_utf8_text_given_a_single_byte_encoding_is_refused_not_read_as_mojibake(
+def test_utf8_text_given_a_single_byte_encoding_is_read_so_but_said(
     tmp_path: Path, encoding: str
 ) -> None:
     # pandas and Google Sheets write UTF-8 without a BOM; a script that always passes the
-    # encoding of last year's export read its ids as other text ('Pär' as 'PÃ¤r').
+    # encoding of last year's export read its ids as other text ('Pär' as 'PÃ¤r'), silently.
+    # The encoding given is the way to read such bytes so (they may be its text): it is kept,
+    # and the summary says what it did.
     data = ROWS.encode("utf-8")
     assert data.decode(encoding) != ROWS  # the oracle: read so, the text is another
     path = tmp_path / "export.csv"
     path.write_bytes(data)
-    with pytest.raises(InvalidInput) as err:
-        read(path, encoding=encoding)
-    message = str(err.value)
-    assert "line 2: is UTF-8 text" in message
-    assert "0xc3 0xa4" in message  # 'ä', the first character beyond ASCII, in UTF-8
-    assert "--encoding utf-8" in message
-    positions, _ = read(path)  # without --encoding: UTF-8, as written
-    assert list(positions.ids) == ["Pär–1", "Åsa"]
-    positions, _ = read(path, encoding="utf-8")
-    assert list(positions.ids) == ["Pär–1", "Åsa"]
+    if encoding in ("latin-1", "iso-8859-15"):  # '–' (E2 80 93) holds a C1 control in these
+        with pytest.raises(InvalidInput) as err:
+            read(path, encoding=encoding)
+        assert "line 2: byte 0x80 is a control character" in str(err.value)
+        assert str(err.value).endswith("the file is UTF-8 text throughout: leave --encoding out")
+        assert "NEL" not in str(err.value)
+        return
+    positions, report = read(path, encoding=encoding)
+    assert positions.ids.tolist() == [
+        line.split(";")[0] for line in data.decode(encoding).splitlines()[1:]
+    ]
+    (note,) = report.notes
+    assert note.startswith("line 2 is UTF-8 text ('ä' is written in UTF-8's bytes 0xc3 0xa4)")
+    misread = "ä".encode().decode(encoding)
+    assert f"read as --encoding {encoding} says: {misread!r}" in note
+    assert "leave --encoding out" in note
+    positions, report = read(path)  # without --encoding: UTF-8, as written
+    assert positions.ids.tolist() == [line.split(";")[0] for line in data.decode().splitlines()[1:]]
+    assert report.notes == ()
+    positions, report = read(path, encoding="utf-8")
+    assert positions.ids.tolist()[1] == "Åsa"
+    assert report.notes == ()
 
 
 @pytest.mark.parametrize("encoding", ["cp1252", "latin-1", "cp850", "mac_roman"])
@@ -57,8 +71,9 @@ def test_a_single_byte_file_given_its_own_encoding_still_reads(
     text = ROWS.replace("–", "-")  # (cp850 and Mac Roman have no en dash)
     path = tmp_path / "export.csv"
     path.write_bytes(text.encode(encoding))
-    positions, _ = read(path, encoding=encoding)
+    positions, report = read(path, encoding=encoding)
     assert list(positions.ids) == ["Pär-1", "Åsa"]
+    assert report.notes == ()
 
 
 @pytest.mark.parametrize("encoding", ["latin-1", "iso-8859-1", "iso-8859-15"])
@@ -275,3 +290,38 @@ def test_an_arrow_or_sqlite_file_named_csv_or_parquet_says_what_it_is(
         read(path)
     what = "not CSV text" if suffix == ".csv" else "not a Parquet file"
     assert str(err.value).startswith(f"fixes{suffix}: is {what} but {said}")
+
+
+# ---------------------------------------------------------------------------------------------
+# pandas in a Swedish locale
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_tester_column_pandas_wrote_with_decimal_commas_reads_as_its_flags(
+    tmp_path: Path,
+) -> None:
+    # A 0/1 column with a gap is float in pandas: to_csv(decimal=",") writes 1,0 and 0,0.
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(
+        {
+            "id": ["a", "b", "c", "d"],
+            "lon": [18.0686, 18.07, 18.08, 18.09],
+            "lat": [59.3293, 59.33, 59.34, 59.35],
+            "accuracy_m": [12.5, 5.0, 7.0, 9.0],
+            "observed_at": pd.to_datetime(["2026-05-04T12:00:00Z"] * 4),
+            "tester": [1, None, 0, 1],
+        }
+    )
+    assert frame["tester"].dtype.kind == "f"
+    text = frame.to_csv(sep=";", decimal=",", index=False)
+    assert ";1,0\n" in text and ";0,0\n" in text  # the oracle: what pandas wrote
+    path = tmp_path / "pandas.csv"
+    path.write_text(text, encoding="utf-8")
+    positions, report = read(path)
+    assert positions.tester.tolist() == [v == 1 for v in frame["tester"]]
+    assert positions.lon.tolist() == frame["lon"].tolist()
+    assert report.form.endswith("decimal comma")
+    bad = text.replace(";0,0\n", ";0,5\n")  # no flag
+    path.write_text(bad, encoding="utf-8")
+    with pytest.raises(InvalidPositions, match=r"row 3 \(line 4\), column tester: must be 1/0"):
+        read(path)
