@@ -2010,7 +2010,7 @@ def read_csv(
     if data is None:
         data = path.read_bytes()
     text, enc = decode(data, name, encoding)
-    other = None if encoding is None else utf8_read_otherwise(data, encoding)
+    misread = None if encoding is None else utf8_read_otherwise(data, encoding)
     del data
     if text.endswith(_DOS_EOF):
         # DOS's end-of-file mark, which Windows' copy appends when it joins files
@@ -2137,7 +2137,7 @@ def read_csv(
         raise InvalidInput(f"{name}: has a header but no rows; {NO_ROWS}")
     if unnamed_data:
         unknown += tuple(f"(unnamed column {j + 1})" for j in range(named, width))
-    notes: tuple[str, ...] = () if other is None else (other,)
+    notes: tuple[str, ...] = () if misread is None else (misread,)
     if short:
         row, line = short[-1]
         if row == rows and not text.endswith(("\n", "\r")):  # the text ends inside it
