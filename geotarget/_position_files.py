@@ -98,6 +98,7 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import inspect
@@ -2321,10 +2322,8 @@ def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
     except ImportError as err:
         raise MissingExtra("geoparquet", "reading --positions .parquet") from err
     with path.open("rb") as f:
-        magic = f.read(4)
-    if magic != b"PAR1":
-        with path.open("rb") as f:
-            head = f.read(16)
+        head = f.read(16)
+    if not head.startswith(b"PAR1"):
         for start, what in _NOT_TEXT:
             if head.startswith(start):
                 raise InvalidInput(f"{path.name}: is not a Parquet file but {what}")
@@ -3015,8 +3014,9 @@ def read(
                 f"{packed})"
             )
         what = f"its suffix {path.suffix!r} is none of these" if suffix else "it has no suffix"
+        head = b""
         if data is None and path.is_file():  # (never a device or pipe: read, it is used up)
-            with path.open("rb") as f:
+            with contextlib.suppress(OSError), path.open("rb") as f:
                 head = f.read(16)
             what += next(
                 (f"; it is {kind}" for magic, kind in _NOT_TEXT if head.startswith(magic)), ""
