@@ -195,6 +195,16 @@ _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _MISSING_WORDS = frozenset(
     {"nan", "-nan", "na", "n/a", "#n/a", "null", "none", "nil", "-", "?", "inf", "-inf", "infinity"}
 )
+#: What R's ``write.csv`` and ``write.table`` write for a missing value (any type) by default.
+_R_NA = "NA"
+_R_NA_HINT = '; R\'s write.csv writes NA for a missing value: give it na = ""'
+
+
+def _missing_hint(text: str) -> str:
+    """How the tool that wrote a missing-value word writes an empty cell, or ``""``."""
+    return _R_NA_HINT if text == _R_NA else ""
+
+
 #: Words for a missing time (pandas' ``NaT`` too; PostgreSQL's ``infinity`` is no such word).
 _MISSING_TIMES = (_MISSING_WORDS - {"inf", "-inf", "infinity"}) | {"nat"}
 #: NULL as PostgreSQL's text format (``COPY ... TO`` without ``CSV``) and MySQL's ``SELECT ...
@@ -508,7 +518,7 @@ def _cell_numbers(cells: Sequence[str], column: str, where: Where) -> npt.NDArra
                 else "must be a number, or empty for an unknown value (a row without a fix "
                 "leaves both lon and lat empty)"
             )
-            raise _problem(where(i), column, rule, raw)
+            raise _problem(where(i), column, rule + _missing_hint(text), raw)
         if not _NUMBER.fullmatch(text):
             raise _problem(
                 where(i),
@@ -562,7 +572,7 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
     if text.lower() in _MISSING_TIMES:
         raise ValueError(
             "must be epoch seconds or an ISO 8601 date-time, or empty for an unknown time "
-            "(a fix of unknown time is never current)"
+            f"(a fix of unknown time is never current){_missing_hint(text)}"
         )
     if not text.isascii():
         raise ValueError("must be epoch seconds or ISO 8601 written with ASCII digits")
@@ -937,6 +947,7 @@ def _flags(cells: Sequence[str], column: str, where: Where) -> npt.NDArray[np.bo
         i = int(np.argmax(bad))
         rule = "must be 1/0, true/false, t/f, yes/no, y/n, ja/nej or sant/falskt (or empty)"
         text = str(texts[i])
+        rule += _missing_hint(cells[i].strip())
         raise _problem(where(i), column, _PG_NULL_RULE if text == "\\n" else rule, cells[i])
     return np.asarray(out, dtype=np.bool_)
 

@@ -325,3 +325,40 @@ def test_a_tester_column_pandas_wrote_with_decimal_commas_reads_as_its_flags(
     path.write_text(bad, encoding="utf-8")
     with pytest.raises(InvalidPositions, match=r"row 3 \(line 4\), column tester: must be 1/0"):
         read(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# R's write.csv
+# ---------------------------------------------------------------------------------------------
+
+R_CSV = (
+    '"","id","lon","lat","accuracy_m","observed_at","tester"\n'
+    '"1","a",18.07,59.33,5,"2026-05-04 12:00:00",TRUE\n'
+    '"2","b",,,,"2026-05-04 12:00:00",FALSE\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("cells", "column"),
+    [("NA,NA,NA", "lon"), (',,,"2026-05-04 12:00:00",NA', "tester"), (",,,NA", "observed_at")],
+)
+def test_r_write_csv_missing_values_are_refused_saying_how_r_writes_empty_cells(
+    tmp_path: Path, cells: str, column: str
+) -> None:
+    # write.csv(frame) writes NA for a missing value of any type, unless given na = "".
+    text = R_CSV.replace(',,,,"2026-05-04 12:00:00",FALSE', "," + cells)
+    if column != "tester":
+        text = text.replace('"2","b",NA,NA,NA', '"2","b",NA,NA,NA,"2026-05-04 12:00:00",FALSE')
+    path = tmp_path / "r.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InvalidPositions) as err:
+        read(path, timezone="UTC")
+    message = str(err.value)
+    assert f"row 2 (line 3), column {column}:" in message
+    assert 'R\'s write.csv writes NA for a missing value: give it na = ""' in message
+    path.write_text(R_CSV, encoding="utf-8")  # na = "": read
+    positions, report = read(path, timezone="UTC")
+    assert positions.ids.tolist() == ["a", "b"]
+    assert positions.has_fix.tolist() == [True, False]
+    assert positions.tester.tolist() == [True, False]
+    assert report.unknown_columns == ("(unnamed column 1)",)
