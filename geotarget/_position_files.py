@@ -15,12 +15,20 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
 * **Encoding**: UTF-8 (a BOM is fine), UTF-16 or UTF-32 with a BOM, else cp1252 (Windows' Western
   European code page, a superset of latin-1's printable range); or exactly the ``encoding``
   given, a character encoding by the CAP reader's rule (:func:`geotarget._validate.charset`:
-  not ``hex``, ``idna``, ``utf-7``, ``undefined``...).
+  not ``hex``, ``idna``, ``utf-7``, ``undefined``...). A given encoding that plainly is not the
+  file's is refused, not read into other ids: one that reads cp1252's typography as a C1
+  control character (``latin-1`` reads ``–`` as U+0096), ``utf-16`` or ``utf-32`` for
+  big-endian text without a BOM (Python's codec reads it byte-swapped). A single-byte one
+  (``cp1252``, ``latin-1``) for text that is UTF-8 throughout reads it as given (``å`` as
+  ``Ã¥``), and :attr:`Report.notes` says so.
 * **Dialect**: the delimiter is whichever of ``,`` ``;`` and tab the header line uses most, or
   the one an Excel dialect line ``sep=;`` before the header names. Lines end in LF, CRLF or
   CR; a file whose lines end in NEL or U+2028 (text converted from EBCDIC) is refused naming it.
   A Ctrl-Z ending the text (DOS's end-of-file mark, which Windows' ``copy a.csv+b.csv`` appends)
-  ends it.
+  ends it. A row that ends before the header's last columns, when those are ``tester`` or
+  ignored ones, has them empty (Excel leaves out the delimiters of the empty cells ending rows
+  of a block whose last column is empty), and :attr:`Report.notes` says so; a row lacking
+  another column is refused, and so is a short last row without a line end (cut short?).
 * **Decimal mark**: a file's numbers (``lon``, ``lat``, ``accuracy_m``, epoch ``observed_at``)
   use one decimal mark, a point or a comma (``59,3325``), whichever its numbers show; a number
   with the other mark (``"1,500"`` in a file of decimal points, ``1.500`` in a file of decimal
@@ -90,6 +98,7 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import inspect
@@ -186,6 +195,16 @@ _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _MISSING_WORDS = frozenset(
     {"nan", "-nan", "na", "n/a", "#n/a", "null", "none", "nil", "-", "?", "inf", "-inf", "infinity"}
 )
+#: What R's ``write.csv`` and ``write.table`` write for a missing value (any type) by default.
+_R_NA = "NA"
+_R_NA_HINT = '; R\'s write.csv writes NA for a missing value: give it na = ""'
+
+
+def _missing_hint(text: str) -> str:
+    """How the tool that wrote a missing-value word writes an empty cell, or ``""``."""
+    return _R_NA_HINT if text == _R_NA else ""
+
+
 #: Words for a missing time (pandas' ``NaT`` too; PostgreSQL's ``infinity`` is no such word).
 _MISSING_TIMES = (_MISSING_WORDS - {"inf", "-inf", "infinity"}) | {"nat"}
 #: NULL as PostgreSQL's text format (``COPY ... TO`` without ``CSV``) and MySQL's ``SELECT ...
@@ -199,9 +218,9 @@ _PG_NULL_RULE = (
     "IFNULL(column, '') in MySQL"
 )
 #: Flags as tools write them: Excel in Swedish writes SANT/FALSKT, PostgreSQL t/f, pandas
-#: 1.0/0.0 for a 0/1 column with a missing value.
-_TRUE = frozenset({"1", "1.0", "true", "yes", "y", "ja", "t", "sant"})
-_FALSE = frozenset({"0", "0.0", "false", "no", "n", "nej", "f", "falskt", ""})
+#: 1.0/0.0 for a 0/1 column with a missing value (1,0/0,0 with ``to_csv(decimal=",")``).
+_TRUE = frozenset({"1", "1.0", "1,0", "true", "yes", "y", "ja", "t", "sant"})
+_FALSE = frozenset({"0", "0.0", "0,0", "false", "no", "n", "nej", "f", "falskt", ""})
 _EPOCH0 = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 #: The command's way out of times without a zone (other readers replace these texts).
 ZONE_FLAG = ", or say which zone such times are in with --timezone (e.g. Europe/Stockholm)"
@@ -499,7 +518,7 @@ def _cell_numbers(cells: Sequence[str], column: str, where: Where) -> npt.NDArra
                 else "must be a number, or empty for an unknown value (a row without a fix "
                 "leaves both lon and lat empty)"
             )
-            raise _problem(where(i), column, rule, raw)
+            raise _problem(where(i), column, rule + _missing_hint(text), raw)
         if not _NUMBER.fullmatch(text):
             raise _problem(
                 where(i),
@@ -553,7 +572,7 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
     if text.lower() in _MISSING_TIMES:
         raise ValueError(
             "must be epoch seconds or an ISO 8601 date-time, or empty for an unknown time "
-            "(a fix of unknown time is never current)"
+            f"(a fix of unknown time is never current){_missing_hint(text)}"
         )
     if not text.isascii():
         raise ValueError("must be epoch seconds or ISO 8601 written with ASCII digits")
@@ -918,15 +937,19 @@ def _cell_times(
 
 
 def _flags(cells: Sequence[str], column: str, where: Where) -> npt.NDArray[np.bool_]:
-    out = np.zeros(len(cells), dtype=np.bool_)
-    for i, raw in enumerate(cells):
-        text = raw.strip().lower()
-        if text in _TRUE:
-            out[i] = True
-        elif text not in _FALSE:
-            rule = "must be 1/0, true/false, t/f, yes/no, y/n, ja/nej or sant/falskt (or empty)"
-            raise _problem(where(i), column, _PG_NULL_RULE if text == "\\n" else rule, raw)
-    return out
+    """A tester column's cells as booleans, all at once (an empty cell is false)."""
+    if not cells:
+        return np.zeros(0, dtype=np.bool_)
+    texts = np.char.lower(np.char.strip(np.asarray(cells, dtype=np.str_)))
+    out = np.isin(texts, sorted(_TRUE))
+    bad = ~(out | np.isin(texts, sorted(_FALSE)))
+    if bad.any():
+        i = int(np.argmax(bad))
+        rule = "must be 1/0, true/false, t/f, yes/no, y/n, ja/nej or sant/falskt (or empty)"
+        text = str(texts[i])
+        rule += _missing_hint(cells[i].strip())
+        raise _problem(where(i), column, _PG_NULL_RULE if text == "\\n" else rule, cells[i])
+    return np.asarray(out, dtype=np.bool_)
 
 
 #: A number in a spreadsheet's scientific notation (``4.6701E+10``, ``4,6701E+10``): what Excel
@@ -1141,6 +1164,13 @@ def _line_of(data: bytes, offset: int, codec: str) -> int:
     return _text_line(before, len(before))
 
 
+#: What an Arrow IPC (Feather) file is told: the positions are read from Parquet.
+_AS_PARQUET = (
+    "write the table as Parquet (pyarrow.parquet.write_table, or a frame's to_parquet or "
+    "write_parquet) with the suffix .parquet"
+)
+_ARROW_IPC = f"an Arrow IPC (Feather) file, which is not read; {_AS_PARQUET}"
+
 #: Files that are no text, by their first bytes, and what to do instead.
 _NOT_TEXT = (
     (b"\x1f\x8b", "gzip-compressed; decompress it first (gunzip)"),
@@ -1150,6 +1180,9 @@ _NOT_TEXT = (
     (b"PK\x03\x04", "a ZIP archive (an .xlsx or .ods workbook?); save or extract it as CSV"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel workbook (.xls); save it as CSV"),
     (b"PAR1", "a Parquet file; give it the suffix .parquet"),
+    (b"ARROW1", _ARROW_IPC),  # (Feather V2 is this format; V1's "FEA1" is long gone)
+    (b"FEA1", _ARROW_IPC),
+    (b"SQLite format 3\x00", "a SQLite database (a GeoPackage?); export its table as CSV"),
 )
 
 
@@ -1244,6 +1277,13 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
                 f"given: leave --encoding out (the mark says {said}) or give --encoding "
                 f"{str(bom).lower()} or {order}"
             )
+        wide = _wide_text(data) if bom is None and info.name in ("utf-16", "utf-32") else None
+        if wide is not None and wide.endswith("-BE"):  # Python's codec reads no mark as LE
+            raise InvalidInput(
+                f"{name}: has no byte-order mark, and its first line is {wide} text (NUL bytes "
+                f"before each character), which --encoding {encoding} reads byte-swapped: "
+                f"give --encoding {wide.lower()}"
+            )
         try:
             text = data.decode(info.name)
         except UnicodeDecodeError as err:
@@ -1262,6 +1302,7 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
                 f"{name}: is not readable as {info.name} (--encoding {encoding}): "
                 f"{str(err) or type(err).__name__}"
             ) from None
+        _c1_refused(data, text, info.name, name, encoding)
         return text.removeprefix("\ufeff"), info.name
     bom = _bom(data)
     if bom == "UTF-8":
@@ -1366,6 +1407,80 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
             "is in with --encoding mac_roman (or cp1252)"
         )
     return text, form[1]
+
+
+def _single_byte(codec: str) -> bool:
+    """Whether ``codec`` reads every byte as one character (cp1252, latin-1, cp850...)."""
+    if codecs.lookup(codec).name.startswith("utf"):  # UTF-8 replaces each bad byte alone
+        return False
+    try:
+        return len(bytes(range(256)).decode(codec, "replace")) == 256
+    except (ValueError, LookupError, TypeError):  # (a codec without the replace handler)
+        return False
+
+
+#: The C1 control characters that are cp1252's typography (en dash, curly quotes, euro sign,
+#: ellipsis) read by the ISO 8859 family, whose byte is the character's code point. (0x81,
+#: 0x8d, 0x8f, 0x90 and 0x9d are no cp1252 character: latin-1 is the way to read those.)
+_C1 = re.compile("[\x80\x82-\x8c\x8e\x91-\x9c\x9e\x9f]")
+
+
+def _c1_refused(data: bytes, text: str, codec: str, name: str, encoding: str) -> None:
+    """Refuse text that ``--encoding`` read with a C1 control character: ids would differ.
+
+    No text means one (U+0080 to U+009F), but ISO 8859 reads cp1252's typography as one, which
+    Windows writes and MySQL's ``latin1`` is (``–`` reads U+0096); or it is U+0085 (NEL), with
+    which text converted from EBCDIC ends its lines. Only one that is a cp1252 character.
+    """
+    if not _single_byte(codec):
+        return
+    c1 = _C1.search(text)
+    if c1 is None:
+        return
+    byte = c1.group().encode(codec, "replace")
+    try:
+        windows = f"; in cp1252 it is {byte.decode('cp1252')!r}: --encoding cp1252?"
+    except UnicodeDecodeError:  # (0x81, 0x8d, 0x8f, 0x90, 0x9d: no cp1252 character)
+        windows = ""
+    nel = (
+        " (U+0085 is NEL, with which text converted from EBCDIC ends its lines: convert them to LF)"
+        if c1.group() == "\x85"
+        else ""
+    )
+    if utf8_read_otherwise(data, encoding) is not None:  # ('Å' is C3 85 in UTF-8)
+        windows, nel = "; the file is UTF-8 text throughout: leave --encoding out", ""
+    raise InvalidInput(
+        f"{name}: line {_text_line(text, c1.start())}: byte {byte[0]:#04x} is a control "
+        f"character in {codec} (U+{ord(c1.group()):04X}), which no text holds{nel}; "
+        f"--encoding {encoding} is most likely not the file's encoding{windows}"
+    )
+
+
+def utf8_read_otherwise(data: bytes, encoding: str) -> str | None:
+    """A note when a single-byte ``--encoding`` read text that is UTF-8 throughout, or None.
+
+    Each character beyond ASCII then reads as two or three (``å`` as ``Ã¥``), and an id read
+    so is another device's. Not refused: the text may be that encoding's too (``Ã¥`` is two
+    cp1252 characters), and an explicit encoding is the way to read it so; but said.
+    """
+    codec = charset(encoding)
+    if codec is None or not _single_byte(codec.name):
+        return None
+    utf8 = _UTF8_MULTIBYTE.search(data)
+    if utf8 is None:
+        return None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None  # not UTF-8 throughout: its bytes are the single-byte encoding's own
+    char = utf8.group().decode("utf-8")
+    shown = " ".join(f"{b:#04x}" for b in utf8.group())
+    return (
+        f"line {_line_of(data, utf8.start(), codec.name)} is UTF-8 text ({char!r} is written "
+        f"in UTF-8's bytes {shown}), read as --encoding {encoding} says: "
+        f"{utf8.group().decode(codec.name, 'replace')!r}; an id read so is another device's: "
+        "if the file is UTF-8, leave --encoding out (or give --encoding utf-8)"
+    )
 
 
 def _cut_short(err: UnicodeDecodeError) -> bool:
@@ -1907,6 +2022,7 @@ def read_csv(
     if data is None:
         data = path.read_bytes()
     text, enc = decode(data, name, encoding)
+    misread = None if encoding is None else utf8_read_otherwise(data, encoding)
     del data
     if text.endswith(_DOS_EOF):
         # DOS's end-of-file mark, which Windows' copy appends when it joins files
@@ -1935,7 +2051,8 @@ def read_csv(
     known: dict[str, int] = {}
     pick: Callable[[list[str]], tuple[str, ...]] = tuple  # a record's known cells, in order
     unknown: tuple[str, ...] = ()
-    width = named = 0
+    width = named = optional = 0
+    short: list[tuple[int, int]] = []  # rows (and lines) lacking their last empty cells
     unnamed_data = False  # whether a row has data under the header's empty last names
     records: list[tuple[str, ...]] = []
     lines: list[int] = []
@@ -1964,6 +2081,11 @@ def read_csv(
                         raise InvalidInput(f"{err}{title}") from None
                     raise
                 pick = operator.itemgetter(*known.values())  # (id, lon and lat: a tuple)
+                # The last columns a row may lack: tester and ignored ones.
+                optional = named
+                kept = {j for key, j in known.items() if key != "tester"}
+                while optional and optional - 1 not in kept:
+                    optional -= 1
                 start = reader.line_num + 1
             for record in reader:
                 line, start = start, reader.line_num + 1
@@ -1977,6 +2099,13 @@ def read_csv(
                         # ignored, and named in the unknown columns' warning.
                         unnamed_data = True
                         del record[named:]
+                if optional <= len(record) < named:
+                    # Excel leaves out the delimiters of the empty cells ending a row (for a
+                    # block of rows whose last column is empty): the cells it lacks are empty.
+                    # Only cells of tester and ignored columns, which a row may well leave
+                    # empty; a row lacking another is refused (cut, or broken off another).
+                    short.append((rows + len(lines) + 1, line))
+                    record.extend([""] * (named - len(record)))
                 if len(record) != named:
                     ending = " and a delimiter ending it" if named < width else ""
                     count = len(record)
@@ -2020,9 +2149,26 @@ def read_csv(
         raise InvalidInput(f"{name}: has a header but no rows; {NO_ROWS}")
     if unnamed_data:
         unknown += tuple(f"(unnamed column {j + 1})" for j in range(named, width))
+    notes: tuple[str, ...] = () if misread is None else (misread,)
+    if short:
+        row, line = short[-1]
+        if row == rows and not text.endswith(("\n", "\r")):  # the text ends inside it
+            raise InvalidInput(
+                f"{name}: row {row} (line {line}): lacks the header's last column(s), and the "
+                "file ends in it without a line end: was the file cut short (an interrupted "
+                "copy, download or export)? read the whole file again, or end the row with the "
+                "delimiters of its empty cells"
+            )
+        row, line = short[0]
+        many = len(short) != 1
+        notes += (
+            f"{len(short):,} row{'s' if many else ''} (the first: row {row}, line {line}) "
+            f"{'end' if many else 'ends'} before the header's last column(s), as Excel writes "
+            "rows whose last cells are empty: their missing cells are read as empty",
+        )
     kind = {",": "comma", ";": "semicolon", "\t": "tab"}.get(delim, repr(delim))
     form = f"CSV, {enc}, {kind}-separated"  # read() adds the decimal mark
-    return np.concatenate(line_parts), Report(path, rows, form, unknown)
+    return np.concatenate(line_parts), Report(path, rows, form, unknown, notes=notes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -2187,10 +2333,10 @@ def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
     except ImportError as err:
         raise MissingExtra("geoparquet", "reading --positions .parquet") from err
     with path.open("rb") as f:
-        magic = f.read(4)
-    if magic != b"PAR1":
+        head = f.read(16)
+    if not head.startswith(b"PAR1"):
         for start, what in _NOT_TEXT:
-            if magic.startswith(start[:4]) and what.startswith(("gzip", "bzip2", "xz", "zstd")):
+            if head.startswith(start):
                 raise InvalidInput(f"{path.name}: is not a Parquet file but {what}")
         raise InvalidInput(
             f"{path.name}: is not a Parquet file (it does not begin with PAR1; a CSV file? "
@@ -2856,6 +3002,22 @@ def read(
             ".ndjson": f"write it as CSV with the columns {needed}",
             ".jsonl": f"write it as CSV with the columns {needed}",
             ".xml": "a CAP alert goes to --alert; positions are CSV or Parquet",
+            ".xlsm": "save it as CSV first",
+            ".xlsb": "save it as CSV first",
+            ".numbers": "export it as CSV first",
+            ".gpx": f"a GPS track, one device's points; write the devices' latest fixes as CSV "
+            f"with the columns {needed}",
+            ".kml": f"write its points as CSV with the columns {needed}",
+            ".kmz": f"write its points as CSV with the columns {needed}",
+            ".gpkg": "a GeoPackage (a SQLite database); export its table as CSV",
+            ".sqlite": "a SQLite database; export its table as CSV",
+            ".db": "a database file; export its table as CSV",
+            ".geoparquet": "a Parquet file is read with the suffix .parquet; rename it",
+            ".parq": "a Parquet file is read with the suffix .parquet; rename it",
+            ".pq": "a Parquet file is read with the suffix .parquet; rename it",
+            ".feather": f"Arrow IPC (Feather) is not read; {_AS_PARQUET}",
+            ".arrow": f"Arrow IPC (Feather) is not read; {_AS_PARQUET}",
+            ".ipc": f"Arrow IPC (Feather) is not read; {_AS_PARQUET}",
         }.get(suffix)
         if packed:
             raise InvalidInput(
@@ -2863,6 +3025,13 @@ def read(
                 f"{packed})"
             )
         what = f"its suffix {path.suffix!r} is none of these" if suffix else "it has no suffix"
+        head = b""
+        if data is None and path.is_file():  # (never a device or pipe: read, it is used up)
+            with contextlib.suppress(OSError), path.open("rb") as f:
+                head = f.read(16)
+            what += next(
+                (f"; it is {kind}" for magic, kind in _NOT_TEXT if head.startswith(magic)), ""
+            )
         raise InvalidInput(  # /dev/stdin, a pipe (<(...) is /dev/fd/63), a file named data
             f"--positions must be a .csv, .tsv, .txt or .parquet file, or - to read CSV from "
             f"standard input (got {path}: {what})"
