@@ -166,7 +166,10 @@ def load_policy(
         The file is missing, a directory, unreadable, larger than 4 MiB, not UTF-8, not valid
         TOML or JSON (each naming the file), or its suffix is neither ``.toml`` nor ``.json``;
         or listing every problem of its parts, each with its path
-        (``kinds.tip_request.phases[2].regions``, ``issuers``, ``location_rules.fire.stale``).
+        (``kinds.tip_request.phases[2].regions``, ``issuers``, ``location_rules.fire.stale``),
+        and a ``[location_rules.<kind>]`` table of a kind that no other part of the file names
+        — not the rollout, no recognition rule, no issuer — whose rules apply to no alert (a
+        kind's name mistyped: the kind meant would keep the pilot's rules).
     InvalidType
         When ``path`` is not a ``str`` or path-like, or a flag is not a bool.
     MissingExtra
@@ -215,14 +218,65 @@ def load_policy(
     if issuers_required or "issuers" in data:
         issuers = part(lambda: Issuers.from_dict(data, base=file.parent, catalog=catalog))
     location_rules = part(lambda: location_rules_from_dict(data))
-    if problems:  # a top-level key given twice is the rollout's problem and its section's
-        raise InvalidPolicy(list(dict.fromkeys(problems)), what=_what(file))
-    assert rollout is not None and recognition is not None and location_rules is not None
-    if pilot_recognition:
+    if pilot_recognition and recognition is not None:
         from geotarget import pilot
 
         recognition = recognition + pilot.RECOGNITION
+    read = issuers is not None or not issuers_required
+    if read and rollout is not None and recognition is not None and location_rules is not None:
+        problems += _unused_rules(location_rules, rollout, recognition, issuers)  # all read
+    if problems:  # a top-level key given twice is the rollout's problem and its section's
+        raise InvalidPolicy(list(dict.fromkeys(problems)), what=_what(file))
+    assert rollout is not None and recognition is not None and location_rules is not None
     return PolicyFile(rollout, recognition, issuers, location_rules)
+
+
+def _unused_rules(
+    location_rules: Mapping[str, KindRules],
+    rollout: RolloutPolicy,
+    recognition: Recognizer,
+    issuers: Issuers | None,
+) -> list[Problem]:
+    """A problem for each ``[location_rules.<kind>]`` table of a kind no other part names.
+
+    Its rules could apply to no alert: the rollout denies every kind it does not name, and
+    no recognition rule recognises the kind nor may any issuer issue it. Such a table is a
+    kind's name mistyped (``tip_requests``), and the kind meant silently keeps the pilot's
+    rules (a Targeter gives a kind without a table :data:`geotarget.pilot.KIND_RULES`), or
+    a kind not yet rolled out that nothing else names either. A table of a kind some part
+    names, not the rollout yet, is a kind prepared before its rollout: kept.
+    """
+    import difflib
+
+    from geotarget import pilot
+
+    named = set(rollout.kinds) | {rule.kind for rule in recognition.rules}
+    if issuers is not None:
+        named |= {kind for issuer in issuers.issuers for kind in issuer.kinds}
+    problems = []
+    for kind in location_rules:
+        if kind in named:
+            continue
+        near = difflib.get_close_matches(kind, sorted(rollout.kinds), n=1, cutoff=0.6)
+        meant = ""
+        if near and near[0] not in location_rules:
+            keeps = (
+                "keeps the pilot's location rules"
+                if near[0] in pilot.KIND_RULES
+                else "has no location rules"
+            )
+            meant = f"; did you mean {near[0]!r}? (it has no table, so it {keeps})"
+        problems.append(
+            Problem(
+                f"location_rules.{kind}",
+                f"no other part of the file names kind {kind!r}: the rollout does not (its "
+                f"kinds: {', '.join(rollout.kinds) or 'none'}), no recognition rule "
+                f"recognises it and no issuer may issue it, so these rules apply to no "
+                f"alert{meant}; name the kind in the rollout ([kinds.{kind}]), or correct "
+                "or remove the table",
+            )
+        )
+    return problems
 
 
 def _what(file: Path) -> str:

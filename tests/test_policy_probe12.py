@@ -1,0 +1,143 @@
+"""Probes of a policy file an operator edits by hand, and of the pilot's message builders.
+
+Each test checks one answer against an oracle of its own, written from the documentation in
+plain Python (sets of names, the handset standard's emergency numbers), never from the
+library's internals.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from geotarget import load_policy, pilot
+from geotarget.errors import InvalidPolicy
+
+# --- a [location_rules.<kind>] table whose kind nothing else names ---------------------------
+
+_HEAD = """format_version = 1
+timezone = "Europe/Stockholm"
+country = "SE"
+"""
+
+
+def _kind(kind: str) -> str:
+    return f"""
+[kinds.{kind}]
+[[kinds.{kind}.phases]]
+starts_at = 2024-04-15T00:00:00
+regions = ["01"]
+"""
+
+
+def _rules(kind: str) -> str:
+    return f"""
+[location_rules.{kind}]
+include_ambiguous = true
+include_no_fix = false
+beyond_border = false
+location = {{ max_age_s = 3600, accuracy = 1.0 }}
+"""
+
+
+def _rule(kind: str) -> str:
+    return f"""
+[[recognition]]
+name = "rule-{kind}"
+kind = "{kind}"
+events = ["Event of {kind}"]
+"""
+
+
+def _issuer(kinds: list[str]) -> str:
+    listed = ", ".join(f'"{k}"' for k in kinds)
+    return f"""
+[[issuers]]
+name = "polisen"
+senders = ["polisen@polisen.se"]
+kinds = [{listed}]
+regions = ["SE"]
+"""
+
+
+def test_a_location_rules_table_of_a_mistyped_kind_is_refused_naming_the_kind_meant(
+    tmp_path: Path,
+) -> None:
+    """``[location_rules.tip_requests]`` where the rollout names ``tip_request``.
+
+    The operator fails open on ambiguous fixes for tip requests; the table's name is one
+    letter off. The file was read, a Targeter was built from it, and tip requests kept the
+    pilot's rules (fail closed) while the operator's rules belonged to a kind no alert can
+    be of: the rollout denies every kind it does not name.
+    """
+    text = _HEAD + 'issuers = "any"\n' + _kind("tip_request") + _rules("tip_requests")
+    path = tmp_path / "policy.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InvalidPolicy) as caught:
+        load_policy(path)
+    [problem] = caught.value.problems
+    assert problem.path == "location_rules.tip_requests"
+    assert "'tip_request'" in problem.message  # the kind meant
+    assert "pilot's location rules" in problem.message  # what happens to it
+
+
+_CUSTOM = ("wildfire", "flood")
+
+
+@pytest.mark.parametrize(
+    ("rollout", "recognised", "issued"),
+    [
+        (r, c, i)
+        for r in ((), ("wildfire",))
+        for c in ((), ("flood",), ("wildfire", "flood"))
+        for i in (None, (), ("flood",), ("wildfire",))
+        if r or c or i  # a rollout of no kind is refused on its own
+    ],
+)
+def test_which_location_rules_tables_are_refused_is_which_no_other_part_names(
+    tmp_path: Path,
+    rollout: tuple[str, ...],
+    recognised: tuple[str, ...],
+    issued: tuple[str, ...] | None,
+) -> None:
+    """Every table of both custom kinds, under files naming them in other parts or not.
+
+    Oracle: a table is refused iff its kind is none of the rollout's kinds, the file's
+    recognition rules' kinds (with the pilot's: explosion, crime_modus, tip_request) and the
+    issuers' kinds. A kind prepared before its rollout that a rule or an issuer names is kept.
+    """
+    kinds = rollout or ("explosion",)
+    text = _HEAD + ('issuers = "any"\n' if issued is None else _issuer([*issued, *kinds]))
+    text += "".join(_kind(k) for k in kinds)
+    text += "".join(_rule(k) for k in recognised)
+    text += "".join(_rules(k) for k in _CUSTOM)
+    path = tmp_path / "policy.toml"
+    path.write_text(text, encoding="utf-8")
+    named = {*kinds, *recognised, *(issued or ()), *(k.name for k in pilot.KINDS)}
+    expected = sorted(f"location_rules.{k}" for k in _CUSTOM if k not in named)
+    if expected:
+        with pytest.raises(InvalidPolicy) as caught:
+            load_policy(path)
+        assert sorted(p.path for p in caught.value.problems) == expected
+    else:
+        assert sorted(load_policy(path).location_rules) == sorted(_CUSTOM)
+
+
+def test_a_table_of_a_pilot_kind_not_rolled_out_yet_is_kept(tmp_path: Path) -> None:
+    """The example's three tables, with a rollout of explosion only: kept.
+
+    The pilot's rules name crime_modus and tip_request, so their tables are kinds prepared,
+    not typos; without the pilot's rules nothing names them.
+    """
+    text = _HEAD + 'issuers = "any"\n' + _kind("explosion")
+    text += "".join(_rules(k.name) for k in pilot.KINDS)
+    path = tmp_path / "policy.toml"
+    path.write_text(text, encoding="utf-8")
+    assert sorted(load_policy(path).location_rules) == sorted(k.name for k in pilot.KINDS)
+    with pytest.raises(InvalidPolicy) as caught:
+        load_policy(path, pilot_recognition=False)
+    assert sorted(p.path for p in caught.value.problems) == [
+        "location_rules.crime_modus",
+        "location_rules.tip_request",
+    ]
