@@ -336,11 +336,18 @@ def _check_channels(channels: tuple[TipChannel, ...]) -> None:
     for i, c in enumerate(channels):
         digits = c.uri.removeprefix("tel:")
         local = digits.removeprefix("+46") if digits[:1] == "+" else digits.removeprefix("0046")
-        if c.kind is TipChannelKind.PHONE and local in _EMERGENCY:
+        if c.kind is TipChannelKind.PHONE and local == "112":
             raise InvalidAlert(
                 f"tip_channels[{i}] must not be the emergency number 112: tips go to the tip "
                 "line 114 14 or the police web form, 112 is for emergencies "
                 f"(got {brief(c.address, 80)})"
+            )
+        if c.kind is TipChannelKind.PHONE and local in _EMERGENCY:
+            raise InvalidAlert(
+                f"tip_channels[{i}] must not be an emergency number: a phone calls 112 when "
+                f"{local} is dialled (3GPP TS 22.101 makes 112 and 911 emergency numbers on "
+                "every handset, and 000, 08, 110, 118, 119 and 999 on one without a SIM); tips "
+                f"go to the tip line 114 14 or the police web form (got {brief(c.address, 80)})"
             )
         if c.uri in seen:
             raise InvalidAlert(
@@ -350,8 +357,11 @@ def _check_channels(channels: tuple[TipChannel, ...]) -> None:
         seen[c.uri] = i
 
 
-#: The emergency number, as dialled in Sweden (after any +46 or 0046): never a tip line.
-_EMERGENCY = frozenset({"112"})
+#: The numbers a phone in Sweden calls 112 for (after any +46 or 0046): never a tip line. A
+#: handset treats 112 and 911 as emergency numbers wherever it is, and 000, 08, 110, 118, 119
+#: and 999 too when it has no SIM (3GPP TS 22.101, section 10.1.1): a tip request copied from
+#: another country's template would send the public to SOS Alarm.
+_EMERGENCY = frozenset({"112", "911", "000", "08", "110", "118", "119", "999"})
 
 
 @attrs.frozen
@@ -615,8 +625,9 @@ def tip_request(
     Raises
     ------
     InvalidAlert
-        Naming the channel (``tip_channels[1]``): no channel, the emergency number 112 as a
-        tip line, or a channel listed twice (``"114 14"`` and ``"11414"`` are one).
+        Naming the channel (``tip_channels[1]``): no channel, an emergency number as a tip
+        line (112, or a number a phone calls 112 for: 911, and 000, 08, 110, 118, 119 or 999
+        without a SIM), or a channel listed twice (``"114 14"`` and ``"11414"`` are one).
     InvalidType
         A channel that is not a :class:`~geotarget.alerts.TipChannel`, or one channel not in
         a list.

@@ -7,12 +7,14 @@ library's internals.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from geotarget import load_policy, pilot
-from geotarget.errors import InvalidPolicy
+from geotarget import Circle, load_policy, pilot
+from geotarget.alerts import Alert, TipChannel, TipChannelKind
+from geotarget.errors import InvalidAlert, InvalidPolicy
 
 # --- a [location_rules.<kind>] table whose kind nothing else names ---------------------------
 
@@ -141,3 +143,61 @@ def test_a_table_of_a_pilot_kind_not_rolled_out_yet_is_kept(tmp_path: Path) -> N
         "location_rules.crime_modus",
         "location_rules.tip_request",
     ]
+
+
+# --- the tip request's channels -------------------------------------------------------------
+
+_T0 = datetime(2026, 5, 4, 9, 0, tzinfo=timezone.utc)
+_TEXT = pilot.Message(headline="Vittnen sökes", description="Såg du något?", area_description="X")
+
+
+def _tips(channels: list[TipChannel]) -> Alert:
+    return pilot.tip_request(
+        identifier="SE-POL-12",
+        sender="polisen@polisen.se",
+        sent=_T0,
+        area=Circle(18.06528, 59.3325, 500.0),
+        sv=_TEXT,
+        en=_TEXT,
+        onset=_T0,
+        expires=_T0 + timedelta(days=1),
+        tip_channels=channels,
+    )
+
+
+#: 3GPP TS 22.101, section 10.1.1: a handset treats 112 and 911 as emergency numbers always,
+#: and 000, 08, 110, 118, 119 and 999 too when it has no SIM. Each is a 112 call in Sweden.
+_HANDSET_EMERGENCY = ("112", "911", "000", "08", "110", "118", "119", "999")
+
+
+def _dialled(address: str) -> str:
+    """The number as dialled within Sweden: no spaces or dashes, no +46 or 0046."""
+    digits = address.replace(" ", "").replace("-", "")
+    for prefix in ("+46", "0046"):
+        if digits.startswith(prefix):
+            return digits[len(prefix) :]
+    return digits
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "911", "9 11", "+46 911", "0046-911", "999", "000", "08", "110", "118", "119",
+        "112",  # as before
+        "114 14", "+46 77 114 14 00", "1177", "113 13", "0911-123 45", "08-401 00 00", "9111",
+    ],
+)  # fmt: skip
+def test_a_number_a_phone_calls_112_for_is_refused_as_a_tip_line(address: str) -> None:
+    """A tip request copied from an American template: "Call 911 with tips".
+
+    Every handset calls the emergency service for 911 (SOS Alarm, in Sweden): the builder
+    refused 112 only and wrote "Tipsa polisen: 911" to the public. Oracle: the standard's
+    list; other numbers (the tip line, 1177, Piteå's 0911, Stockholm's 08-) are kept.
+    """
+    channel = TipChannel(TipChannelKind.PHONE, address)
+    if _dialled(address) in _HANDSET_EMERGENCY:
+        with pytest.raises(InvalidAlert, match=r"^tip_channels\[1\] must not be .*emergency"):
+            _tips([pilot.POLICE_TIP_WEB, channel])
+    else:
+        alert = _tips([pilot.POLICE_TIP_WEB, channel])
+        assert [c.address for c in alert.tip_channels] == [pilot.POLICE_TIP_WEB.address, address]
