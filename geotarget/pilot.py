@@ -257,20 +257,47 @@ KIND_RULES: Mapping[str, KindRules] = ReadOnly(
 # ---------------------------------------------------------------------------------------------
 
 
-def _blank(text: str) -> bool:
-    """Whether a text shows nothing: only spaces, line breaks and invisible format characters.
+#: The characters Unicode says a text is shown without (Default_Ignorable_Code_Point, in
+#: DerivedCoreProperties.txt) that are no format character (Cf): the combining grapheme
+#: joiner, the Hangul fillers (U+3164, pasted as an "invisible" name), Khmer's inherent
+#: vowels, Mongolian's and the emoji variation selectors, the reserved U+FFF0 to U+FFF8 and
+#: U+E0000 to U+E0FFF; and U+2800 BRAILLE PATTERN BLANK, a cell without dots, shown as a space.
+_SHOWN_AS_NOTHING = (
+    (0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x2800, 0x2800),
+    (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0xE0000, 0xE0FFF),
+)  # fmt: skip
 
-    A zero-width space or a byte-order mark pasted from another program is no text to show.
+
+def _shows_nothing(ch: str) -> bool:
+    if ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zs"):
+        return True
+    code = ord(ch)
+    return any(first <= code <= last for first, last in _SHOWN_AS_NOTHING)
+
+
+def _blank(text: str) -> bool:
+    """Whether a text shows nothing: only spaces, line breaks and invisible characters.
+
+    A zero-width space or a byte-order mark pasted from another program is no text to show;
+    nor is a Hangul filler, a variation selector or a blank braille cell
+    (:data:`_SHOWN_AS_NOTHING`).
     """
-    return all(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zs") for ch in text)
+    return all(_shows_nothing(ch) for ch in text)
 
 
 def _check_words(name: str, value: object, *, optional: bool = False) -> None:
     text = check_text(name, value)
     if _blank(text):
         leave = f"; leave it None for no {name}" if optional else ""
+        # Characters repr shows as they are (a Hangul filler is a letter) are named, too.
+        named = [
+            f"U+{ord(c):04X} {unicodedata.name(c, 'unassigned')}"
+            for c in dict.fromkeys(text)
+            if c.isprintable() and not c.isspace()
+        ]
+        also = f": {', '.join(named[:3])}" if named else ""
         raise InvalidAlert(
-            f"{name} must not be blank: it must show some text{leave} (got {shown(text)})"
+            f"{name} must not be blank: it must show some text{leave} (got {shown(text)}{also})"
         )
 
 
@@ -302,7 +329,8 @@ class Message:
     ------
     InvalidAlert
         Naming the field, for a text that shows nothing: spaces, line breaks, only invisible
-        characters such as a zero-width space.
+        characters such as a zero-width space, a Hangul filler (U+3164) or a variation
+        selector (what Unicode calls default-ignorable), or a blank braille cell (U+2800).
 
     Examples
     --------

@@ -201,3 +201,42 @@ def test_a_number_a_phone_calls_112_for_is_refused_as_a_tip_line(address: str) -
     else:
         alert = _tips([pilot.POLICE_TIP_WEB, channel])
         assert [c.address for c in alert.tip_channels] == [pilot.POLICE_TIP_WEB.address, address]
+
+
+# --- texts that show nothing ----------------------------------------------------------------
+
+#: Default_Ignorable_Code_Point, as Unicode's DerivedCoreProperties.txt lists it: characters a
+#: text is rendered without. With U+2800 BRAILLE PATTERN BLANK, a cell without dots.
+_DEFAULT_IGNORABLE = [
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
+    (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
+    (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+]  # fmt: skip
+_INVISIBLE = sorted(
+    {chr(c) for first, last in _DEFAULT_IGNORABLE for c in {first, (first + last) // 2, last}}
+    | {"\u2800"}
+)
+
+
+def _message(**texts: str) -> pilot.Message:
+    fields = {"headline": "Vittnen sökes", "description": "Såg du något?"}
+    return pilot.Message(**{**fields, "area_description": "Rinkeby", **texts})
+
+
+@pytest.mark.parametrize("char", _INVISIBLE, ids=lambda c: f"U+{ord(c):04X}")
+def test_a_text_of_characters_shown_as_nothing_is_refused(char: str) -> None:
+    """A headline of characters a text is shown without: the public saw an empty headline.
+
+    Hangul fillers (U+3164, the "invisible name" of chat apps), a variation selector left
+    from an emoji, a blank braille cell were accepted as text.
+
+    Oracle: Unicode's list of default-ignorable code points; the same character beside a
+    letter is a text that shows something.
+    """
+    for text in (char, f" {char}\n{char} "):
+        with pytest.raises(InvalidAlert, match=r"^headline must not be blank"):
+            _message(headline=text)
+    assert _message(headline=f"{char}A{char}").headline == f"{char}A{char}"
+    with pytest.raises(InvalidAlert, match=r"^instruction must not be blank.*leave it None"):
+        _message(instruction=char)
