@@ -77,7 +77,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import unicodedata
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -85,7 +84,7 @@ from typing import Any
 
 import attrs
 
-from geotarget._validate import ReadOnly, shown
+from geotarget._validate import ReadOnly, blank_shown, shows_nothing
 from geotarget.alerts import Alert, AlertArea, Info
 from geotarget.alerts._values import (
     KIND_CODE,
@@ -257,47 +256,17 @@ KIND_RULES: Mapping[str, KindRules] = ReadOnly(
 # ---------------------------------------------------------------------------------------------
 
 
-#: The characters Unicode says a text is shown without (Default_Ignorable_Code_Point, in
-#: DerivedCoreProperties.txt) that are no format character (Cf): the combining grapheme
-#: joiner, the Hangul fillers (U+3164, pasted as an "invisible" name), Khmer's inherent
-#: vowels, Mongolian's and the emoji variation selectors, the reserved U+FFF0 to U+FFF8 and
-#: U+E0000 to U+E0FFF; and U+2800 BRAILLE PATTERN BLANK, a cell without dots, shown as a space.
-_SHOWN_AS_NOTHING = (
-    (0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x2800, 0x2800),
-    (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0xE0000, 0xE0FFF),
-)  # fmt: skip
-
-
-def _shows_nothing(ch: str) -> bool:
-    if ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zs"):
-        return True
-    code = ord(ch)
-    return any(first <= code <= last for first, last in _SHOWN_AS_NOTHING)
-
-
 def _blank(text: str) -> bool:
-    """Whether a text shows nothing: only spaces, line breaks and invisible characters.
-
-    A zero-width space or a byte-order mark pasted from another program is no text to show;
-    nor is a Hangul filler, a variation selector or a blank braille cell
-    (:data:`_SHOWN_AS_NOTHING`).
-    """
-    return all(_shows_nothing(ch) for ch in text)
+    """Whether a text shows nothing (:func:`geotarget._validate.shows_nothing`)."""
+    return shows_nothing(text)
 
 
 def _check_words(name: str, value: object, *, optional: bool = False) -> None:
     text = check_text(name, value)
     if _blank(text):
         leave = f"; leave it None for no {name}" if optional else ""
-        # Characters repr shows as they are (a Hangul filler is a letter) are named, too.
-        named = [
-            f"U+{ord(c):04X} {unicodedata.name(c, 'unassigned')}"
-            for c in dict.fromkeys(text)
-            if c.isprintable() and not c.isspace()
-        ]
-        also = f": {', '.join(named[:3])}" if named else ""
         raise InvalidAlert(
-            f"{name} must not be blank: it must show some text{leave} (got {shown(text)}{also})"
+            f"{name} must not be blank: it must show some text{leave} (got {blank_shown(text)})"
         )
 
 

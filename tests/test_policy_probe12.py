@@ -14,7 +14,8 @@ import pytest
 
 from geotarget import Circle, load_policy, pilot
 from geotarget.alerts import Alert, TipChannel, TipChannelKind
-from geotarget.errors import InvalidAlert, InvalidPolicy
+from geotarget.errors import InvalidAlert, InvalidInput, InvalidPolicy
+from geotarget.kinds import Kind
 
 # --- a [location_rules.<kind>] table whose kind nothing else names ---------------------------
 
@@ -240,3 +241,17 @@ def test_a_text_of_characters_shown_as_nothing_is_refused(char: str) -> None:
     assert _message(headline=f"{char}A{char}").headline == f"{char}A{char}"
     with pytest.raises(InvalidAlert, match=r"^instruction must not be blank.*leave it None"):
         _message(instruction=char)
+
+
+@pytest.mark.parametrize(
+    "char", [" ", "\u200b", "\x00", *_INVISIBLE], ids=lambda c: f"U+{ord(c):04X}"
+)
+def test_a_kind_label_that_shows_nothing_is_refused(char: str) -> None:
+    """A kind's label is "how people call it; not blank": invisible ones passed.
+
+    A zero-width space, a NUL or a Hangul filler was taken as a label, since only spaces
+    were stripped. Oracle: as for a message's text.
+    """
+    with pytest.raises(InvalidInput, match=r"^label must be a non-blank str"):
+        Kind("wildfire", f"{char}{char}")
+    assert Kind("wildfire", f"{char}Skogsbrand").label == f"{char}Skogsbrand"
