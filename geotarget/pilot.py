@@ -77,6 +77,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import urllib.parse
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -346,12 +347,34 @@ def _check_channels(channels: tuple[TipChannel, ...]) -> None:
                 "every handset, and 000, 08, 110, 118, 119 and 999 on one without a SIM); tips "
                 f"go to the tip line 114 14 or the police web form (got {brief(c.address, 80)})"
             )
-        if c.uri in seen:
-            raise InvalidAlert(
-                f"tip_channels[{i}] must not repeat tip_channels[{seen[c.uri]}]: list each "
-                f"channel once (got {brief(c.address, 80)} twice)"
+        key = _channel_key(c)
+        if key in seen:
+            first = channels[seen[key]]
+            got = (
+                f"{brief(c.address, 80)} twice"
+                if first.uri == c.uri
+                else f"{brief(c.address, 80)}, which is {brief(first.address, 80)} written "
+                "another way"
             )
-        seen[c.uri] = i
+            raise InvalidAlert(
+                f"tip_channels[{i}] must not repeat tip_channels[{seen[key]}]: list each "
+                f"channel once (got {got})"
+            )
+        seen[key] = i
+
+
+def _channel_key(channel: TipChannel) -> str:
+    """What makes two channels one: the number, 00 written as +; the URL, its host any case.
+
+    ``+46 77 114 14 00`` and ``0046 77 114 14 00`` are one number (00 is how Sweden dials
+    the + of an international number); ``https://Polisen.se/x`` and ``https://polisen.se/x``
+    one page (a host name has no case).
+    """
+    if channel.kind is TipChannelKind.PHONE:
+        number = channel.uri.removeprefix("tel:")
+        return "tel:+" + number[2:] if number.startswith("00") else channel.uri
+    parts = urllib.parse.urlsplit(channel.uri)
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.lower()))
 
 
 #: The numbers a phone in Sweden calls 112 for (after any +46 or 0046): never a tip line. A
@@ -624,7 +647,9 @@ def tip_request(
     InvalidAlert
         Naming the channel (``tip_channels[1]``): no channel, an emergency number as a tip
         line (112, or a number a phone calls 112 for: 911, and 000, 08, 110, 118, 119 or 999
-        without a SIM), or a channel listed twice (``"114 14"`` and ``"11414"`` are one).
+        without a SIM), or a channel listed twice (``"114 14"`` and ``"11414"`` are one, so
+        are ``"+46 77 114 14 00"`` and ``"0046 77 114 14 00"``, and two URLs whose host
+        differs only by case).
     InvalidType
         A channel that is not a :class:`~geotarget.alerts.TipChannel`, or one channel not in
         a list.

@@ -7,6 +7,7 @@ library's internals.
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -255,3 +256,53 @@ def test_a_kind_label_that_shows_nothing_is_refused(char: str) -> None:
     with pytest.raises(InvalidInput, match=r"^label must be a non-blank str"):
         Kind("wildfire", f"{char}{char}")
     assert Kind("wildfire", f"{char}Skogsbrand").label == f"{char}Skogsbrand"
+
+
+def _one_channel(first: TipChannel, second: TipChannel) -> bool:
+    """Oracle: one number, or one page.
+
+    One number once 00 is read as + and spaces and dashes dropped; one page when the URLs
+    differ only in the case of their host (RFC 3986: a host name has no case).
+    """
+    if first.kind is not second.kind:
+        return False
+    if first.kind is TipChannelKind.PHONE:
+
+        def number(c: TipChannel) -> str:
+            digits = c.address.replace(" ", "").replace("-", "")
+            return "+" + digits[2:] if digits.startswith("00") else digits
+
+        return number(first) == number(second)
+    a, b = (c.address.split("/", 3) for c in (first, second))
+    return a[:2] == b[:2] and a[2].lower() == b[2].lower() and a[3:] == b[3:]
+
+
+_CHANNELS = [
+    ("phone", "+46 77 114 14 00"), ("phone", "0046 77 114 14 00"), ("phone", "0046-771-141400"),
+    ("phone", "114 14"), ("phone", "0046 11414"), ("phone", "+46 11414"),
+    ("web", "https://polisen.se/lagg-fram-tips"), ("web", "https://POLISEN.se/lagg-fram-tips"),
+    ("web", "https://polisen.se/LAGG-fram-tips"), ("web", "https://polisen.se/lagg-fram-tips/"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), list(itertools.combinations(_CHANNELS, 2)), ids=lambda c: c[1]
+)
+def test_a_tip_channel_written_twice_in_two_forms_is_refused(
+    first: tuple[str, str], second: tuple[str, str]
+) -> None:
+    """One channel in two forms: the public read it twice.
+
+    The police's number from abroad as +46 and as 0046, the form's URL with its host in
+    capitals ("Tipsa polisen: +46 77 114 14 00 eller 0046 77 114 14 00"). Oracle: the
+    channel's number or URL as people and RFC 3986 read it; 0046 11414 is not 114 14.
+    """
+    one, two = (
+        TipChannel(TipChannelKind(first[0]), first[1]),
+        TipChannel(TipChannelKind(second[0]), second[1]),
+    )
+    if _one_channel(one, two):
+        with pytest.raises(InvalidAlert, match=r"^tip_channels\[1\] must not repeat tip_chan"):
+            _tips([one, two])
+    else:
+        assert len(_tips([one, two]).tip_channels) == 2
