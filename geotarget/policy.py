@@ -222,20 +222,64 @@ def load_policy(
         from geotarget import pilot
 
         recognition = recognition + pilot.RECOGNITION
-    read = issuers is not None or not issuers_required
-    if read and rollout is not None and recognition is not None and location_rules is not None:
-        problems += _unused_rules(location_rules, rollout, recognition, issuers)  # all read
+    kinds = _kinds_named(data, rollout, recognition, issuers, pilot_recognition)
+    if location_rules is not None and kinds is not None:
+        problems += _unused_rules(location_rules, *kinds)
     if problems:  # a top-level key given twice is the rollout's problem and its section's
         raise InvalidPolicy(list(dict.fromkeys(problems)), what=_what(file))
     assert rollout is not None and recognition is not None and location_rules is not None
     return PolicyFile(rollout, recognition, issuers, location_rules)
 
 
-def _unused_rules(
-    location_rules: Mapping[str, KindRules],
-    rollout: RolloutPolicy,
-    recognition: Recognizer,
+def _raw_kinds(value: object, key: str) -> set[str]:
+    """The kind names the entries of a section that could not be read write under ``key``."""
+    if not isinstance(value, list):
+        return set()
+    out: set[str] = set()
+    for entry in value:
+        named = entry.get(key) if isinstance(entry, Mapping) else None
+        out |= {named} if isinstance(named, str) else set()
+        out |= {k for k in named if isinstance(k, str)} if isinstance(named, list) else set()
+    return out
+
+
+def _kinds_named(
+    data: Mapping[str, Any],
+    rollout: RolloutPolicy | None,
+    recognition: Recognizer | None,
     issuers: Issuers | None,
+    pilot_recognition: bool,
+) -> tuple[tuple[str, ...], set[str]] | None:
+    """The rollout's kinds, and the kinds any part names besides the location rules.
+
+    From each part as read; from what a part that could not be read writes, so that a
+    mistyped table is named beside that part's problems (never wrongly: more names only
+    keep more tables). None when the rollout names no kinds to compare with.
+    """
+    raw = data.get("kinds")
+    if rollout is not None:
+        rollout_kinds = rollout.kinds
+    elif isinstance(raw, Mapping):
+        rollout_kinds = tuple(sorted(k for k in raw if isinstance(k, str)))
+    else:  # no kinds to compare with: the rollout's own problem says so
+        return None
+    named = set(rollout_kinds)
+    if recognition is not None:
+        named |= {rule.kind for rule in recognition.rules}
+    else:
+        from geotarget import pilot
+
+        named |= _raw_kinds(data.get("recognition"), "kind")
+        named |= {rule.kind for rule in pilot.RECOGNITION.rules} if pilot_recognition else set()
+    if issuers is not None:
+        named |= {kind for issuer in issuers.issuers for kind in issuer.kinds}
+    else:  # not read, or not there
+        named |= _raw_kinds(data.get("issuers"), "kinds")
+    return rollout_kinds, named
+
+
+def _unused_rules(
+    location_rules: Mapping[str, KindRules], rollout_kinds: tuple[str, ...], named: set[str]
 ) -> list[Problem]:
     """A problem for each ``[location_rules.<kind>]`` table of a kind no other part names.
 
@@ -250,14 +294,11 @@ def _unused_rules(
 
     from geotarget import pilot
 
-    named = set(rollout.kinds) | {rule.kind for rule in recognition.rules}
-    if issuers is not None:
-        named |= {kind for issuer in issuers.issuers for kind in issuer.kinds}
     problems = []
     for kind in location_rules:
         if kind in named:
             continue
-        near = difflib.get_close_matches(kind, sorted(rollout.kinds), n=1, cutoff=0.6)
+        near = difflib.get_close_matches(kind, sorted(rollout_kinds), n=1, cutoff=0.6)
         meant = ""
         if near and near[0] not in location_rules:
             keeps = (
@@ -270,7 +311,7 @@ def _unused_rules(
             Problem(
                 f"location_rules.{kind}",
                 f"no other part of the file names kind {kind!r}: the rollout does not (its "
-                f"kinds: {', '.join(rollout.kinds) or 'none'}), no recognition rule "
+                f"kinds: {', '.join(rollout_kinds) or 'none'}), no recognition rule "
                 f"recognises it and no issuer may issue it, so these rules apply to no "
                 f"alert{meant}; name the kind in the rollout ([kinds.{kind}]), or correct "
                 "or remove the table",

@@ -147,6 +147,37 @@ def test_a_table_of_a_pilot_kind_not_rolled_out_yet_is_kept(tmp_path: Path) -> N
     ]
 
 
+@pytest.mark.parametrize(
+    ("broken", "path"),
+    [
+        ('\n[[recognition]]\nname = "r"\nkind = "tip_request"\nevents = "Tips"\n',
+         "recognition[0].events"),
+        (_issuer(["tip_request"]).replace('regions = ["SE"]', "regions = []"), "issuers[0].regions"),
+        (_kind("explosion").replace('regions = ["01"]', "regions = [1]"),
+         "kinds.explosion.phases[0].regions[0]"),
+    ],
+)  # fmt: skip
+def test_a_mistyped_table_is_named_beside_another_parts_problem(
+    tmp_path: Path, broken: str, path: str
+) -> None:
+    """Every problem of every part at once: the typo too, when another part has a problem.
+
+    A part that could not be read still names its kinds as written: the broken issuer's
+    and rule's tip_request keep nothing else from being compared, and name no typo.
+    """
+    issuers = "" if "[[issuers]]" in broken else 'issuers = "any"\n'
+    text = _HEAD + issuers + _kind("tip_request") + broken
+    text += _rules("tip_requests") + _rules("tip_request")
+    file = tmp_path / "policy.toml"
+    file.write_text(text, encoding="utf-8")
+    with pytest.raises(InvalidPolicy) as caught:
+        load_policy(file, pilot_recognition=False)
+    paths = [p.path for p in caught.value.problems]
+    assert path in paths
+    assert "location_rules.tip_requests" in paths
+    assert "location_rules.tip_request" not in paths
+
+
 # --- the tip request's channels -------------------------------------------------------------
 
 _T0 = datetime(2026, 5, 4, 9, 0, tzinfo=timezone.utc)
