@@ -526,7 +526,10 @@ def explosion(
     sent : datetime
         When the message is issued (timezone-aware, whole seconds).
     area : Area, Circle or Polygon
-        Where it applies (no holes, no margin: CAP carries neither).
+        Where it applies, without a margin (CAP carries none). A polygon with holes is
+        written as the polygons without holes that cover the same ground
+        (:meth:`Polygon.without_holes <geotarget.areas.Polygon.without_holes>`): CAP has no
+        holes.
     sv, en : Message
         The Swedish and English texts; the info blocks are ``sv-SE`` then ``en``.
     onset, expires : datetime

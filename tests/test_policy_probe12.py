@@ -12,8 +12,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import shapely
 
-from geotarget import Circle, load_policy, pilot
+from geotarget import Circle, Polygon, cap, load_policy, pilot
 from geotarget.alerts import Alert, TipChannel, TipChannelKind
 from geotarget.errors import InvalidAlert, InvalidInput, InvalidPolicy
 from geotarget.kinds import Kind
@@ -337,3 +338,24 @@ def test_a_tip_channel_written_twice_in_two_forms_is_refused(
             _tips([one, two])
     else:
         assert len(_tips([one, two]).tip_channels) == 2
+
+
+def test_an_area_with_a_hole_is_written_as_polygons_covering_the_same_ground() -> None:
+    """The builders' documentation said an area has no holes; one with a hole is taken.
+
+    The alert's polygons (read back from CAP) cover the square without its hole. Oracle:
+    shapely's union of the written rings against the square minus the hole.
+    """
+    square = [(18.0, 59.3), (18.1, 59.3), (18.1, 59.4), (18.0, 59.4)]
+    hole = [(18.03, 59.33), (18.06, 59.33), (18.06, 59.36), (18.03, 59.36)]
+    alert = pilot.explosion(
+        identifier="SE-POL-13", sender="polisen@polisen.se", sent=_T0,
+        area=Polygon(square, holes=[hole]), sv=_TEXT, en=_TEXT, onset=_T0,
+        expires=_T0 + timedelta(hours=1),
+    )  # fmt: skip
+    read = cap.loads(cap.dumps(alert))
+    written = shapely.union_all([shapely.Polygon(r) for r in read.infos[0].areas[0].polygons])
+    expected = shapely.Polygon(square, [hole])
+    assert written.symmetric_difference(expected).area < 1e-12
+    assert not written.contains(shapely.Point(18.045, 59.345))  # the hole's middle
+    assert written.contains(shapely.Point(18.01, 59.31))
