@@ -248,6 +248,48 @@ def coarse_degrees(name: str, arr: npt.NDArray[Any]) -> None:
         )
 
 
+#: The characters Unicode says a text is shown without (Default_Ignorable_Code_Point, in
+#: DerivedCoreProperties.txt) that are no format character (Cf): the combining grapheme
+#: joiner, the Hangul fillers (U+3164, pasted as an "invisible" name), Khmer's inherent
+#: vowels, Mongolian's and the emoji variation selectors, the reserved U+FFF0 to U+FFF8 and
+#: U+E0000 to U+E0FFF; and U+2800 BRAILLE PATTERN BLANK, a cell without dots, shown as a space.
+_SHOWN_AS_NOTHING = (
+    (0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x2800, 0x2800),
+    (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0xE0000, 0xE0FFF),
+)  # fmt: skip
+
+
+def _shown_as_nothing(ch: str) -> bool:
+    if ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zs"):
+        return True
+    code = ord(ch)
+    return any(first <= code <= last for first, last in _SHOWN_AS_NOTHING)
+
+
+def shows_nothing(text: str) -> bool:
+    """Whether a text shows nothing: only spaces, line breaks and invisible characters.
+
+    A zero-width space or a byte-order mark pasted from another program is no text to show;
+    nor is a control character, a Hangul filler, a variation selector or a blank braille
+    cell (:data:`_SHOWN_AS_NOTHING`). The empty text shows nothing.
+    """
+    return all(_shown_as_nothing(ch) for ch in text)
+
+
+def blank_shown(text: str) -> str:
+    """A text that shows nothing, for a message: its repr, and more where that shows nothing.
+
+    The characters repr shows as they are (a Hangul filler is a letter) are named by code
+    point and name, the first three.
+    """
+    named = [
+        f"U+{ord(c):04X} {unicodedata.name(c, 'unassigned')}"
+        for c in dict.fromkeys(text)
+        if c.isprintable() and not c.isspace()
+    ]
+    return shown(text) + (f": {', '.join(named[:3])}" if named else "")
+
+
 #: The most characters :func:`shown` gives a value: a text id of 256 characters is quoted whole,
 #: a megabyte pasted into one field is cut (a message goes into a log line).
 SHOWN_CHARS = 300

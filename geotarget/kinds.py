@@ -66,7 +66,7 @@ from typing import Any
 import attrs
 
 from geotarget._kind_rules import KindRules, rules_to_table
-from geotarget._validate import iterable
+from geotarget._validate import blank_shown, iterable, shows_nothing
 from geotarget.alerts import Alert, Info
 from geotarget.alerts._values import (
     KIND_CODE,
@@ -206,7 +206,8 @@ class Kind:
     name : str
         1 to 64 lower-case ASCII letters, digits or ``_``, starting with a letter (``"explosion"``).
     label : str
-        How people call it (``"Explosion"``); not blank.
+        How people call it (``"Explosion"``); not blank: it must show some text (not only
+        spaces or invisible characters such as a zero-width space or a Hangul filler).
 
     Examples
     --------
@@ -221,8 +222,12 @@ class Kind:
 
     @label.validator
     def _check_label(self, _: attrs.Attribute[Any], value: object) -> None:
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str):
             raise InvalidInput(f"label must be a non-blank str (got {brief(value)})")
+        if shows_nothing(value):  # spaces, a zero-width space, a Hangul filler...
+            raise InvalidInput(
+                f"label must be a non-blank str: it must show some text (got {blank_shown(value)})"
+            )
 
     def __str__(self) -> str:
         return self.name

@@ -77,7 +77,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import unicodedata
+import urllib.parse
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -85,7 +85,7 @@ from typing import Any
 
 import attrs
 
-from geotarget._validate import ReadOnly, shown
+from geotarget._validate import ReadOnly, blank_shown, shows_nothing
 from geotarget.alerts import Alert, AlertArea, Info
 from geotarget.alerts._values import (
     KIND_CODE,
@@ -258,11 +258,8 @@ KIND_RULES: Mapping[str, KindRules] = ReadOnly(
 
 
 def _blank(text: str) -> bool:
-    """Whether a text shows nothing: only spaces, line breaks and invisible format characters.
-
-    A zero-width space or a byte-order mark pasted from another program is no text to show.
-    """
-    return all(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zs") for ch in text)
+    """Whether a text shows nothing (:func:`geotarget._validate.shows_nothing`)."""
+    return shows_nothing(text)
 
 
 def _check_words(name: str, value: object, *, optional: bool = False) -> None:
@@ -270,7 +267,7 @@ def _check_words(name: str, value: object, *, optional: bool = False) -> None:
     if _blank(text):
         leave = f"; leave it None for no {name}" if optional else ""
         raise InvalidAlert(
-            f"{name} must not be blank: it must show some text{leave} (got {shown(text)})"
+            f"{name} must not be blank: it must show some text{leave} (got {blank_shown(text)})"
         )
 
 
@@ -302,7 +299,8 @@ class Message:
     ------
     InvalidAlert
         Naming the field, for a text that shows nothing: spaces, line breaks, only invisible
-        characters such as a zero-width space.
+        characters such as a zero-width space, a Hangul filler (U+3164) or a variation
+        selector (what Unicode calls default-ignorable), or a blank braille cell (U+2800).
 
     Examples
     --------
@@ -336,22 +334,54 @@ def _check_channels(channels: tuple[TipChannel, ...]) -> None:
     for i, c in enumerate(channels):
         digits = c.uri.removeprefix("tel:")
         local = digits.removeprefix("+46") if digits[:1] == "+" else digits.removeprefix("0046")
-        if c.kind is TipChannelKind.PHONE and local in _EMERGENCY:
+        if c.kind is TipChannelKind.PHONE and local == "112":
             raise InvalidAlert(
                 f"tip_channels[{i}] must not be the emergency number 112: tips go to the tip "
                 "line 114 14 or the police web form, 112 is for emergencies "
                 f"(got {brief(c.address, 80)})"
             )
-        if c.uri in seen:
+        if c.kind is TipChannelKind.PHONE and local in _EMERGENCY:
             raise InvalidAlert(
-                f"tip_channels[{i}] must not repeat tip_channels[{seen[c.uri]}]: list each "
-                f"channel once (got {brief(c.address, 80)} twice)"
+                f"tip_channels[{i}] must not be an emergency number: a phone calls 112 when "
+                f"{local} is dialled (3GPP TS 22.101 makes 112 and 911 emergency numbers on "
+                "every handset, and 000, 08, 110, 118, 119 and 999 on one without a SIM); tips "
+                f"go to the tip line 114 14 or the police web form (got {brief(c.address, 80)})"
             )
-        seen[c.uri] = i
+        key = _channel_key(c)
+        if key in seen:
+            first = channels[seen[key]]
+            got = (
+                f"{brief(c.address, 80)} twice"
+                if first.uri == c.uri
+                else f"{brief(c.address, 80)}, which is {brief(first.address, 80)} written "
+                "another way"
+            )
+            raise InvalidAlert(
+                f"tip_channels[{i}] must not repeat tip_channels[{seen[key]}]: list each "
+                f"channel once (got {got})"
+            )
+        seen[key] = i
 
 
-#: The emergency number, as dialled in Sweden (after any +46 or 0046): never a tip line.
-_EMERGENCY = frozenset({"112"})
+def _channel_key(channel: TipChannel) -> str:
+    """What makes two channels one: the number, 00 written as +; the URL, its host any case.
+
+    ``+46 77 114 14 00`` and ``0046 77 114 14 00`` are one number (00 is how Sweden dials
+    the + of an international number); ``https://Polisen.se/x`` and ``https://polisen.se/x``
+    one page (a host name has no case).
+    """
+    if channel.kind is TipChannelKind.PHONE:
+        number = channel.uri.removeprefix("tel:")
+        return "tel:+" + number[2:] if number.startswith("00") else channel.uri
+    parts = urllib.parse.urlsplit(channel.uri)
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.lower()))
+
+
+#: The numbers a phone in Sweden calls 112 for (after any +46 or 0046): never a tip line. A
+#: handset treats 112 and 911 as emergency numbers wherever it is, and 000, 08, 110, 118, 119
+#: and 999 too when it has no SIM (3GPP TS 22.101, section 10.1.1): a tip request copied from
+#: another country's template would send the public to SOS Alarm.
+_EMERGENCY = frozenset({"112", "911", "000", "08", "110", "118", "119", "999"})
 
 
 @attrs.frozen
@@ -496,7 +526,10 @@ def explosion(
     sent : datetime
         When the message is issued (timezone-aware, whole seconds).
     area : Area, Circle or Polygon
-        Where it applies (no holes, no margin: CAP carries neither).
+        Where it applies, without a margin (CAP carries none). A polygon with holes is
+        written as the polygons without holes that cover the same ground
+        (:meth:`Polygon.without_holes <geotarget.areas.Polygon.without_holes>`): CAP has no
+        holes.
     sv, en : Message
         The Swedish and English texts; the info blocks are ``sv-SE`` then ``en``.
     onset, expires : datetime
@@ -615,8 +648,11 @@ def tip_request(
     Raises
     ------
     InvalidAlert
-        Naming the channel (``tip_channels[1]``): no channel, the emergency number 112 as a
-        tip line, or a channel listed twice (``"114 14"`` and ``"11414"`` are one).
+        Naming the channel (``tip_channels[1]``): no channel, an emergency number as a tip
+        line (112, or a number a phone calls 112 for: 911, and 000, 08, 110, 118, 119 or 999
+        without a SIM), or a channel listed twice (``"114 14"`` and ``"11414"`` are one, so
+        are ``"+46 77 114 14 00"`` and ``"0046 77 114 14 00"``, and two URLs whose host
+        differs only by case).
     InvalidType
         A channel that is not a :class:`~geotarget.alerts.TipChannel`, or one channel not in
         a list.

@@ -166,7 +166,10 @@ def load_policy(
         The file is missing, a directory, unreadable, larger than 4 MiB, not UTF-8, not valid
         TOML or JSON (each naming the file), or its suffix is neither ``.toml`` nor ``.json``;
         or listing every problem of its parts, each with its path
-        (``kinds.tip_request.phases[2].regions``, ``issuers``, ``location_rules.fire.stale``).
+        (``kinds.tip_request.phases[2].regions``, ``issuers``, ``location_rules.fire.stale``),
+        and a ``[location_rules.<kind>]`` table of a kind that no other part of the file names
+        — not the rollout, no recognition rule, no issuer — whose rules apply to no alert (a
+        kind's name mistyped: the kind meant would keep the pilot's rules).
     InvalidType
         When ``path`` is not a ``str`` or path-like, or a flag is not a bool.
     MissingExtra
@@ -215,14 +218,106 @@ def load_policy(
     if issuers_required or "issuers" in data:
         issuers = part(lambda: Issuers.from_dict(data, base=file.parent, catalog=catalog))
     location_rules = part(lambda: location_rules_from_dict(data))
-    if problems:  # a top-level key given twice is the rollout's problem and its section's
-        raise InvalidPolicy(list(dict.fromkeys(problems)), what=_what(file))
-    assert rollout is not None and recognition is not None and location_rules is not None
-    if pilot_recognition:
+    if pilot_recognition and recognition is not None:
         from geotarget import pilot
 
         recognition = recognition + pilot.RECOGNITION
+    kinds = _kinds_named(data, rollout, recognition, issuers, pilot_recognition)
+    if location_rules is not None and kinds is not None:
+        problems += _unused_rules(location_rules, *kinds)
+    if problems:  # a top-level key given twice is the rollout's problem and its section's
+        raise InvalidPolicy(list(dict.fromkeys(problems)), what=_what(file))
+    assert rollout is not None and recognition is not None and location_rules is not None
     return PolicyFile(rollout, recognition, issuers, location_rules)
+
+
+def _raw_kinds(value: object, key: str) -> set[str]:
+    """The kind names the entries of a section that could not be read write under ``key``."""
+    if not isinstance(value, list):
+        return set()
+    out: set[str] = set()
+    for entry in value:
+        named = entry.get(key) if isinstance(entry, Mapping) else None
+        out |= {named} if isinstance(named, str) else set()
+        out |= {k for k in named if isinstance(k, str)} if isinstance(named, list) else set()
+    return out
+
+
+def _kinds_named(
+    data: Mapping[str, Any],
+    rollout: RolloutPolicy | None,
+    recognition: Recognizer | None,
+    issuers: Issuers | None,
+    pilot_recognition: bool,
+) -> tuple[tuple[str, ...], set[str]] | None:
+    """The rollout's kinds, and the kinds any part names besides the location rules.
+
+    From each part as read; from what a part that could not be read writes, so that a
+    mistyped table is named beside that part's problems (never wrongly: more names only
+    keep more tables). None when the rollout names no kinds to compare with.
+    """
+    raw = data.get("kinds")
+    if rollout is not None:
+        rollout_kinds = rollout.kinds
+    elif isinstance(raw, Mapping):
+        rollout_kinds = tuple(sorted(k for k in raw if isinstance(k, str)))
+    else:  # no kinds to compare with: the rollout's own problem says so
+        return None
+    named = set(rollout_kinds)
+    if recognition is not None:
+        named |= {rule.kind for rule in recognition.rules}
+    else:
+        from geotarget import pilot
+
+        named |= _raw_kinds(data.get("recognition"), "kind")
+        named |= {rule.kind for rule in pilot.RECOGNITION.rules} if pilot_recognition else set()
+    if issuers is not None:
+        named |= {kind for issuer in issuers.issuers for kind in issuer.kinds}
+    else:  # not read, or not there
+        named |= _raw_kinds(data.get("issuers"), "kinds")
+    return rollout_kinds, named
+
+
+def _unused_rules(
+    location_rules: Mapping[str, KindRules], rollout_kinds: tuple[str, ...], named: set[str]
+) -> list[Problem]:
+    """A problem for each ``[location_rules.<kind>]`` table of a kind no other part names.
+
+    Its rules could apply to no alert: the rollout denies every kind it does not name, and
+    no recognition rule recognises the kind nor may any issuer issue it. Such a table is a
+    kind's name mistyped (``tip_requests``), and the kind meant silently keeps the pilot's
+    rules (a Targeter gives a kind without a table :data:`geotarget.pilot.KIND_RULES`), or
+    a kind not yet rolled out that nothing else names either. A table of a kind some part
+    names, not the rollout yet, is a kind prepared before its rollout: kept.
+    """
+    import difflib
+
+    from geotarget import pilot
+
+    problems = []
+    for kind in location_rules:
+        if kind in named:
+            continue
+        near = difflib.get_close_matches(kind, sorted(rollout_kinds), n=1, cutoff=0.6)
+        meant = ""
+        if near and near[0] not in location_rules:
+            keeps = (
+                "keeps the pilot's location rules"
+                if near[0] in pilot.KIND_RULES
+                else "has no location rules"
+            )
+            meant = f"; did you mean {near[0]!r}? (it has no table, so it {keeps})"
+        problems.append(
+            Problem(
+                f"location_rules.{kind}",
+                f"no other part of the file names kind {kind!r}: the rollout does not (its "
+                f"kinds: {', '.join(rollout_kinds) or 'none'}), no recognition rule "
+                f"recognises it and no issuer may issue it, so these rules apply to no "
+                f"alert{meant}; name the kind in the rollout ([kinds.{kind}]), or correct "
+                "or remove the table",
+            )
+        )
+    return problems
 
 
 def _what(file: Path) -> str:
