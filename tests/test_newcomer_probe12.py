@@ -1,0 +1,103 @@
+"""A newcomer's first hour, done literally (probe 12): their own alert, the design page, the map.
+
+Followed as a backend engineer new to the project: the quickstart's command over an alert of
+their own, the design page read against what the code does, the demo's map read against its
+legend. What is pinned here is what was wrong: an alert whose event no rule knows was refused
+without saying how to recognise it; the design page's data flow named a query the Targeter does
+not make and left out the two it does; the map's delivered-alert dot at Stockholm had a colour
+its legend did not explain.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from geotarget.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "docs" / "examples"
+AT = "2024-05-20T16:05+02:00"
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    out = io.StringIO()
+    code = main(argv, out=out)
+    return code, out.getvalue(), capsys.readouterr().err
+
+
+def _own_alert(tmp_path: Path) -> Path:
+    """The quickstart's Explosion, its event renamed as a newcomer's own system names it."""
+    text = (EXAMPLES / "sos_explosion.xml").read_text(encoding="utf-8")
+    own = tmp_path / "gas.xml"
+    own.write_text(text.replace("<event>Explosion</event>", "<event>Gasläcka</event>"), "utf-8")
+    return own
+
+
+def _devices(tmp_path: Path) -> Path:
+    csv = tmp_path / "devices.csv"
+    csv.write_text(
+        "id;lon;lat;accuracy_m;observed_at\n"
+        "0701234567;18,06528;59,3325;8;2024-05-20T16:00:00+02:00\n"
+        "0709876543;18,2;59,3325;8;1716213600\n",
+        encoding="utf-8",
+    )
+    return csv
+
+
+def _hint(text: str) -> str:
+    """The sentence after the reason that says what to do (empty when there is none)."""
+    found = re.search(r"changes nothing; (.*)$|\); (to [^\n]*)$", text, re.M)
+    return "" if found is None else (found.group(1) or found.group(2))
+
+
+def test_an_alert_whose_event_no_rule_knows_says_how_to_recognise_it_and_that_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``target`` and ``preview`` of an alert no rule knows say what to do; doing it delivers.
+
+    A newcomer's own alert ("Gasläcka", say) was UNRECOGNISED_KIND, exit 4, with the rules
+    that looked at it but no word of how to make one recognise it.
+    """
+    monkeypatch.chdir(tmp_path)
+    alert, devices = _own_alert(tmp_path), _devices(tmp_path)
+    code, _, err = _run(
+        ["target", "--alert", str(alert), "--positions", str(devices), "--at", AT], capsys
+    )
+    assert code == 4
+    hint = _hint(err)
+    assert "[[recognition]]" in hint and "--policy" in hint, err
+    # The file it names exists in a checkout, and doing what it says delivers the alert.
+    named = re.search(r"docs/examples/\S+\.toml", hint)
+    assert named is not None, hint
+    policy = tmp_path / "mine.toml"
+    shutil.copy(ROOT / named.group(0), policy)
+    with policy.open("a", encoding="utf-8") as f:
+        f.write('\n[[recognition]]\nname = "own:gas"\nkind = "explosion"\nevents = ["Gasläcka"]\n')
+    argv = ["target", "--alert", str(alert), "--positions", str(devices), "--at", AT]
+    code, out, err = _run([*argv, "--policy", str(policy)], capsys)
+    assert code == 0, err
+    assert '"verdict": "DELIVER"' in out and '"0701234567"' in out
+    # preview says the same.
+    code, out, _ = _run(["preview", str(alert)], capsys)
+    assert code == 0
+    assert "kind: unrecognised" in out
+    assert "[[recognition]]" in _hint(out) and "--policy" in _hint(out), out
+
+
+def test_a_recognised_alert_gets_no_recognition_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The hint is for an alert no rule recognises, not for every refusal or delivery."""
+    devices = _devices(tmp_path)
+    alert = EXAMPLES / "sos_explosion.xml"
+    code, _, err = _run(
+        ["target", "--alert", str(alert), "--positions", str(devices), "--at", AT], capsys
+    )
+    assert code == 0 and "[[recognition]]" not in err
+    code, out, _ = _run(["preview", str(alert)], capsys)
+    assert code == 0 and "[[recognition]]" not in out
