@@ -10,14 +10,20 @@ its legend did not explain.
 
 from __future__ import annotations
 
+import ast
+import datetime as dt
 import io
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from geotarget import Circle, PositionIndex, Positions, pilot, sweden
 from geotarget.cli import main
+from geotarget.matcher import PositionIndex as MatcherIndex
+from geotarget.targeting import Targeter
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "docs" / "examples"
@@ -101,3 +107,77 @@ def test_a_recognised_alert_gets_no_recognition_hint(
     assert code == 0 and "[[recognition]]" not in err
     code, out, _ = _run(["preview", str(alert)], capsys)
     assert code == 0 and "[[recognition]]" not in out
+
+
+def _data_flow() -> str:
+    text = (ROOT / "docs" / "design.rst").read_text(encoding="utf-8")
+    return text.split("Data flow\n---------\n", 1)[1].split("\nThe contract\n", 1)[0]
+
+
+def test_the_design_data_flow_names_the_index_methods_the_targeter_calls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ``PositionIndex`` methods the design's data flow names are those a Targeter calls.
+
+    The page showed ``PositionIndex.query(effective area)`` alone; the Targeter classifies the
+    fixes near the area (``classify``) and queries the area grown by the stale margin.
+    """
+    named = set(re.findall(r"PositionIndex\.(\w+)\(", _data_flow()))
+    called: set[str] = set()
+    for method in ("query", "count", "classify"):
+        original = getattr(MatcherIndex, method)
+
+        def spy(self: Any, *args: Any, _m: str = method, _f: Any = original, **kw: Any) -> Any:
+            called.add(_m)
+            return _f(self, *args, **kw)
+
+        monkeypatch.setattr(MatcherIndex, method, spy)
+    at = dt.datetime(2024, 5, 20, 14, 5, tzinfo=dt.timezone.utc)
+    old = at - dt.timedelta(hours=3)  # a stale fix: the Explosion's rules still look at it
+    positions = Positions(
+        ["near", "old", "far"],
+        [18.06528, 18.0660, 18.2],
+        [59.3325, 59.3330, 59.3325],
+        accuracy_m=[8.0, 8.0, 8.0],
+        observed_at=[at, old, at],
+    )
+    alert = pilot.explosion(
+        identifier="probe12",
+        sender="polisen@polisen.se",
+        sent=at,
+        area=Circle(18.06528, 59.3325, 500.0),
+        sv=pilot.Message(headline="Explosion", description="Explosion.", area_description="C"),
+        en=pilot.Message(headline="Explosion", description="Explosion.", area_description="C"),
+        onset=at,
+        expires=at + dt.timedelta(hours=2),
+    )
+    targeter = Targeter(sweden.hierarchy(), sweden.pilot_policy())
+    result = targeter.target(alert, PositionIndex(positions), at)
+    assert sorted(result.recipients.tolist()) == ["near", "old"]
+    assert called and named == called, (named, called)
+
+
+def test_the_design_table_names_the_public_modules_that_use_the_matcher_internals() -> None:
+    """The ``_index`` row names every public module that imports ``geotarget._index``.
+
+    It said "``matcher`` only", but ``areas`` and ``targeting`` import it too (found here by
+    reading every module's imports).
+    """
+    users = set()
+    for path in (ROOT / "geotarget").rglob("*.py"):
+        rel = path.relative_to(ROOT / "geotarget")
+        if rel.parts[0] == "_index" or rel.parts[0].startswith("_"):
+            continue  # the package itself, and private modules
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "geotarget._index"
+            ):
+                users.add(rel.parts[0].removesuffix(".py"))
+    row = next(
+        line
+        for line in (ROOT / "docs" / "design.rst").read_text(encoding="utf-8").splitlines()
+        if line.startswith("``_index``")
+    )
+    assert users >= {"matcher"}
+    assert set(re.findall(r"``(\w+)``", row.split("polygon data", 1)[1])) >= users, row
