@@ -10,6 +10,7 @@ its legend did not explain.
 
 from __future__ import annotations
 
+import argparse
 import ast
 import datetime as dt
 import io
@@ -181,3 +182,42 @@ def test_the_design_table_names_the_public_modules_that_use_the_matcher_internal
     )
     assert users >= {"matcher"}
     assert set(re.findall(r"``(\w+)``", row.split("polygon data", 1)[1])) >= users, row
+
+
+def test_every_dot_on_the_demo_map_s_country_panel_is_in_its_legend() -> None:
+    """Each marker the country panel draws has the marker and colour of a legend entry.
+
+    The delivered dots took each alert's colour while the legend's one "alert delivered" entry
+    was the Explosion's red: at Stockholm the tip request's blue dot lay over it, a dot the
+    legend did not explain.
+    """
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from matplotlib.colors import to_hex
+
+    from geotarget import _demo, _plot
+    from geotarget.ledger import MemoryLedger
+
+    args = argparse.Namespace(devices=3000, seed=2024, plot=None, ledger=None)
+    stage, story = _demo.play(_demo.Out(io.StringIO()), args, MemoryLedger())
+    fig = _plot.pilot_figure(**_demo.map_args(stage, story))
+    try:
+        country = fig.axes[0]
+        legend = country.get_legend()
+        assert legend is not None
+        explained = {
+            (h.get_marker(), to_hex(h.get_color()))
+            for h in legend.legend_handles
+            if hasattr(h, "get_marker") and h.get_marker() not in (None, "None", "")
+        }
+        drawn = {
+            (line.get_marker(), to_hex(line.get_color()))
+            for line in country.get_lines()
+            if line.get_marker() not in (None, "None", "")
+        }
+        assert len(drawn) >= 2  # delivered and blocked alerts are drawn
+        assert drawn <= explained, (drawn, explained)
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
