@@ -1252,7 +1252,7 @@ positions files:
   rounding  a file of 10 or more fixes whose every lon (or lat) lies on a grid of
             0.001 degrees or coarser, as a spreadsheet exports a column shown with
             few decimals, is warned of when that rounding (in Sweden up to about
-            60 m at 0.001 degrees, 600 m at 0.01) exceeds a fix's accuracy_m
+            64 m at 0.001 degrees, 640 m at 0.01) exceeds a fix's accuracy_m
   times     observed_at as epoch seconds or ISO 8601 with an offset (a zone in
             brackets after it, as Java writes, is checked against it); without an
             offset, only with --timezone; a file without observed_at needs

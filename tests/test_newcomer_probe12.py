@@ -310,3 +310,24 @@ def test_the_readme_lists_every_page_of_the_docs() -> None:
         if not any(re.search(rf"\b{w}\b", listed.lower()) for w in words):
             missing.append(title)
     assert len(pages) >= 15 and missing == [], missing
+
+
+def test_the_target_help_says_how_far_rounding_moves_a_fix_in_sweden(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The help's distances are half a grid cell's diagonal at Sweden's southern end (pyproj).
+
+    It said "about 60 m at 0.001 degrees, 600 m at 0.01"; the gotchas page, and the geodesic
+    half-diagonal at Smygehuk (lat 55.337), say 64 m and 640 m.
+    """
+    import pyproj
+
+    with pytest.raises(SystemExit):
+        main(["target", "--help"], out=io.StringIO())
+    text = " ".join(capsys.readouterr().out.split())
+    found = re.search(r"about (\d+) m at 0\.001 degrees, (\d+) m at 0\.01\)", text)
+    assert found is not None, text
+    geod = pyproj.Geod(ellps="WGS84")
+    for said, step in zip(found.groups(), (0.001, 0.01), strict=True):
+        half = geod.inv(13.0, 55.337, 13.0 + step, 55.337 + step)[2] / 2
+        assert abs(int(said) - half) <= 0.01 * half, (said, half)
