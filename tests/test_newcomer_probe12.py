@@ -331,3 +331,20 @@ def test_the_target_help_says_how_far_rounding_moves_a_fix_in_sweden(
     for said, step in zip(found.groups(), (0.001, 0.01), strict=True):
         half = geod.inv(13.0, 55.337, 13.0 + step, 55.337 + step)[2] / 2
         assert abs(int(said) - half) <= 0.01 * half, (said, half)
+
+
+def test_the_delivery_page_sends_the_reader_to_the_page_with_the_incident_rules() -> None:
+    """The page the delivery page names for the rules ``admit`` applies states those rules.
+
+    It named the alerts page, which describes the alert model: an incident's identity, its
+    current version and the remembered Cancel are on "Who is told, and why".
+    """
+    text = " ".join((ROOT / "docs" / "delivery.rst").read_text(encoding="utf-8").split())
+    found = re.search(r"DeliveryLedger\.admit` applies .*? with the rules of :doc:`(\w+)`", text)
+    assert found is not None
+    target = (ROOT / "docs" / f"{found.group(1)}.rst").read_text(encoding="utf-8")
+    target = " ".join(target.split())
+    # The rules the sentence lists, as the page it names must state them.
+    assert "identified by ``(sender, identifier)``" in target
+    assert "*current version*" in target
+    assert "*remembered*" in target
