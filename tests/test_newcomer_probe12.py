@@ -405,3 +405,34 @@ def test_the_demo_explains_the_one_off_build_in_the_scene_that_made_it(devices: 
         if "builds the region lookups once" in scene:
             noted.add(scene[0])
     assert noted == during, (first, printed)
+
+
+def test_the_areas_page_s_dashed_buffer_stands_out_from_the_dots_it_encloses() -> None:
+    """The dashed degree buffer the areas page points at is drawn over the dots in another colour.
+
+    It was drawn in the missed devices' magenta along the very edge where those dots crowd, so
+    the "(dashed)" outline the page names could not be seen.
+    """
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import importlib.util
+
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    path = ROOT / "docs" / "_scripts" / "areas_circle.py"
+    spec = importlib.util.spec_from_file_location("_probe12_areas_circle", path)
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    fig = script.figure()
+    try:
+        (ax,) = fig.axes
+        dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+        assert len(dashed) == 1
+        dots = ax.collections
+        dot_colours = {to_hex(c) for dots_ in dots for c in dots_.get_facecolors()}
+        assert to_hex(dashed[0].get_color()) not in dot_colours
+        assert all(dashed[0].get_zorder() > d.get_zorder() for d in dots)
+    finally:
+        plt.close(fig)
