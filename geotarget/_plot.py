@@ -17,6 +17,10 @@ from geotarget.errors import InvalidInput, MissingExtra
 ALERT_COLOURS = {"explosion": "#d7301f", "tip_request": "#2166ac", "crime_modus": "#762a83"}
 BLOCKED_COLOUR = "#636363"
 TOLD_COLOUR = "#e7298a"
+#: The country map's dot for an alert that was delivered, whatever its kind: the legend's one
+#: "alert delivered" entry (each kind's colour there left the tip request's dot, drawn over the
+#: Explosion's at Stockholm, a colour the legend did not explain).
+DELIVERED_COLOUR = TOLD_COLOUR
 #: Rollout phases of police information: the active phase strong, later ones paler.
 PHASE_COLOURS = ("#41ab5d", "#c7e9c0", "#f7fcf5")
 
@@ -237,7 +241,7 @@ def pilot_figure(
         if alert.blocked:
             big.plot(c.x, c.y, "X", color=BLOCKED_COLOUR, ms=9, mec="white", zorder=4)
         else:
-            big.plot(c.x, c.y, "o", color=_alert_style(alert)["color"], ms=6, mec="white")
+            big.plot(c.x, c.y, "o", color=DELIVERED_COLOUR, ms=6, mec="white", zorder=4)
     big.set_xlim(10.5, 24.5)
     big.set_ylim(55.0, 69.3)
     big.set_aspect(1 / np.cos(np.radians(62.0)))
@@ -256,7 +260,7 @@ def pilot_figure(
             )
         )
     phase_handles += [
-        Line2D([], [], ls="", marker="o", ms=6, color=ALERT_COLOURS["explosion"], mec="white",
+        Line2D([], [], ls="", marker="o", ms=6, color=DELIVERED_COLOUR, mec="white",
                label="alert delivered"),
         Line2D([], [], ls="", marker="X", ms=8, color=BLOCKED_COLOUR, mec="white",
                label="alert blocked (not enabled there yet)"),

@@ -835,15 +835,25 @@ _NOT_TOLD = {
 }
 
 
-def _summary(result: Any) -> str:
+#: What to do about an alert no recognition rule recognises (its event is not the pilot's).
+_RECOGNISE = (
+    "to target it, add a [[recognition]] rule matching its event to a policy file (a copy of "
+    "docs/examples/pilot_policy.toml, say) and give that file with --policy"
+)
+
+
+def _summary(result: Any, unrecognised: bool = False) -> str:
     """The stderr summary: verdict and new recipients, with why or who was not told.
 
     A refusal gives its reason, a delivery the devices not told by outcome, so that
-    "0 new recipient(s)" is never left unexplained.
+    "0 new recipient(s)" is never left unexplained; ``unrecognised`` (no recognition rule
+    recognises the alert) adds what to do about it.
     """
     from geotarget.targeting import Verdict
 
     line = f"{result.verdict.value}: {len(result.recipients):,} new recipient(s)"
+    if result.verdict is Verdict.UNRECOGNISED_KIND and unrecognised:
+        return f"{line}: {result.reason}; {_RECOGNISE}"
     if result.verdict is Verdict.BLAST_RADIUS:
         return f"{line}: {result.reason} (geotarget target --confirm)"
     if result.verdict is Verdict.UNKNOWN_REFERENCE:  # "remembered": by this run's ledger only
@@ -951,7 +961,8 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     # One write: json.dump() wrote each token on its own, a million writes for as many
     # recipients, each through the output's checks.
     out.write(json.dumps(doc, indent=2, ensure_ascii=not _unicode(out)) + "\n")
-    notes.append(_summary(result))
+    # A kind no rule recognises: say how to recognise it (a newcomer's own alert, say "Gasläcka").
+    notes.append(_summary(result, recognition.recognise(parsed.alert) is None))
     for note in notes:  # after the JSON, so a failure leaves one line on stderr
         print(_readable(f"geotarget target: {note}"), file=_stderr())
     refused = {
@@ -1180,7 +1191,7 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
     kind = (
         f"{recognised.kind} (rule {recognised.rule})"
         if recognised is not None
-        else f"unrecognised (looked at {recognition.looked_at(alert)})"
+        else f"unrecognised (looked at {recognition.looked_at(alert)}); {_RECOGNISE}"
     )
     if recognised is not None and recognised.kind not in registered:
         kind += (
@@ -1241,7 +1252,7 @@ positions files:
   rounding  a file of 10 or more fixes whose every lon (or lat) lies on a grid of
             0.001 degrees or coarser, as a spreadsheet exports a column shown with
             few decimals, is warned of when that rounding (in Sweden up to about
-            60 m at 0.001 degrees, 600 m at 0.01) exceeds a fix's accuracy_m
+            64 m at 0.001 degrees, 640 m at 0.01) exceeds a fix's accuracy_m
   times     observed_at as epoch seconds or ISO 8601 with an offset (a zone in
             brackets after it, as Java writes, is checked against it); without an
             offset, only with --timezone; a file without observed_at needs
