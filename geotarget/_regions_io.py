@@ -310,7 +310,29 @@ def _load_json(source: Source) -> Any:
     try:
         return json.loads(text)
     except ValueError as err:
-        raise InvalidRegions(f"region GeoJSON is not valid JSON: {err}{_kind_of(text)}") from err
+        kind = _kind_of(text)
+        if isinstance(err, UnicodeDecodeError) and isinstance(text, bytes) and not kind:
+            _refuse_not_utf8(text, err)
+        raise InvalidRegions(f"region GeoJSON is not valid JSON: {err}{kind}") from err
+
+
+def _refuse_not_utf8(data: bytes, err: UnicodeDecodeError) -> None:
+    """Name the first byte of ``data`` that is not UTF-8, with its line, and the rule.
+
+    Raised for GeoJSON bytes that json could not decode in the encoding it chose (UTF-8 unless
+    a byte order mark or zero bytes say UTF-16 or UTF-32), such as a file written in Latin-1 or
+    Windows-1252, as shapefiles' attribute tables are ("Malmö" as the byte 0xf6).
+    """
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        line = data.count(b"\n", 0, bad.start) + 1
+        raise InvalidRegions(
+            f"region GeoJSON is not UTF-8: byte {data[bad.start]:#04x} at line {line} (offset "
+            f"{bad.start}); GeoJSON is UTF-8 text (RFC 8259): save it as UTF-8 (a Latin-1 or "
+            "Windows-1252 file, as shapefiles' attribute tables are written, writes 'ö' as the "
+            "one byte 0xf6)"
+        ) from err
 
 
 #: First bytes of files given where GeoJSON (or GeoParquet) was expected, and what to do.
@@ -321,6 +343,7 @@ _MAGIC = (
     (b"SQLite format 3", "an SQLite file (a GeoPackage?): convert it, e.g. ogr2ogr -f GeoJSON"),
     (b"\x00\x00\x27\x0a", "a shapefile: convert it, e.g. ogr2ogr -f GeoJSON"),
     (b"fgb\x03", "a FlatGeobuf file: convert it, e.g. ogr2ogr -f GeoJSON"),
+    (b"\x1f\x8b", "gzip-compressed: decompress it first, e.g. gunzip"),
 )
 #: XML map formats by a name their root element carries, as GDAL and QGIS write them.
 _XML_KINDS = ((b"<kml", "KML"), (b"gml", "GML"), (b"<gpx", "GPX"))
