@@ -11,9 +11,11 @@ reference data in ``../shared/data/sweden``, never geotarget's internals.
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import shapely.geometry as sg
@@ -113,3 +115,76 @@ def test_a_gzipped_region_file_says_it_is_compressed(tmp_path: Path) -> None:
             RegionSet.from_geojson(source, code_property="code", level="county")
     with pytest.raises(InvalidRegions, match="it is gzip-compressed"):
         RegionSet.from_geoparquet(path, code_property="code", level="county")
+
+
+# --- a phase date that does not exist: a leap day in a common year, hour 24, a leap second --
+
+
+def _phase_problem(fmt: str, value: str) -> str:
+    if fmt == "toml":
+        text = (
+            'timezone = "Europe/Stockholm"\n[[kinds.tip_request.phases]]\n'
+            f'starts_at = {value}\nregions = ["01"]\n'
+        )
+        reader = RolloutPolicy.from_toml
+    else:
+        phase = {"starts_at": value, "regions": ["01"]}
+        doc = {"timezone": "Europe/Stockholm", "kinds": {"tip_request": {"phases": [phase]}}}
+        text, reader = json.dumps(doc), RolloutPolicy.from_json
+    with pytest.raises(InvalidPolicy) as err:
+        reader(text)
+    return _only_problem(err)
+
+
+@pytest.mark.parametrize("fmt", ["toml", "json"])
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        # 2025 is a common year (not divisible by 4): February has 28 days.
+        ("2025-02-29", "2025-02 has 28 days, so there is no day 29, as 2025 is no leap year"),
+        ("2025-02-29T00:00:00", "2025-02 has 28 days, so there is no day 29"),
+        # 2100 is divisible by 4 but by 100 and not by 400: no leap year either.
+        ("2100-02-29T00:00:00", "2100-02 has 28 days, so there is no day 29"),
+        ("2028-02-30", "2028-02 has 29 days, so there is no day 30"),
+        ("2025-04-31", "2025-04 has 30 days, so there is no day 31"),
+        ("2025-13-01", "month 13 does not exist"),
+        (
+            "2024-12-31T24:00:00",
+            "hour 24 does not exist (hours run from 00 to 23): the end of 2024-12-31 is "
+            "2025-01-01T00:00:00",
+        ),
+        ("2025-01-13T00:60:00", "minute 60 does not exist"),
+        ("2016-12-31T23:59:60Z", "second 60, a leap second, cannot be written"),
+        ("2025-01-13T00:00:00+24:00", "the UTC offset +24:00 does not exist"),
+    ],
+)
+def test_a_phase_start_that_does_not_exist_says_what_does_not(
+    fmt: str, value: str, said: str
+) -> None:
+    message = _phase_problem(fmt, value)
+    assert said in message, message
+    # Not told to write the date-time another way: its shape is right, its field is not.
+    assert "such as 2024-09-02T00:00:00" not in message
+    assert "out of range for month" not in message and "must be in" not in message
+
+
+@pytest.mark.parametrize("fmt", ["toml", "json"])
+def test_a_leap_day_phase_starts_at_its_midnight_in_stockholm(fmt: str) -> None:
+    if fmt == "toml":
+        text = (
+            'timezone = "Europe/Stockholm"\n[[kinds.tip_request.phases]]\n'
+            'starts_at = 2028-02-29\nregions = ["01"]\n'
+        )
+        policy = RolloutPolicy.from_toml(text)
+    else:
+        phase = {"starts_at": "2028-02-29", "regions": ["01"]}
+        doc = {"timezone": "Europe/Stockholm", "kinds": {"tip_request": {"phases": [phase]}}}
+        policy = RolloutPolicy.from_json(json.dumps(doc))
+    midnight = dt.datetime(2028, 2, 29, tzinfo=ZoneInfo("Europe/Stockholm"))  # CET, UTC+1
+    assert midnight.astimezone(dt.timezone.utc) == dt.datetime(
+        2028, 2, 28, 23, 0, tzinfo=dt.timezone.utc
+    )
+    before = policy.decide("tip_request", midnight - dt.timedelta(microseconds=1))
+    at = policy.decide("tip_request", midnight)
+    assert not before.enabled and before.next_change == midnight
+    assert at.enabled and at.regions == frozenset({"01"})

@@ -382,7 +382,10 @@ _NO_SECONDS = re.compile(r"(\d{4}-\d\d-\d\d)[Tt ](\d\d:\d\d)(?!:)(\S*)")
 
 
 def _time_hint(key: str, value: str) -> str:
-    """``"; ..."`` for a TOML syntax error in a date-time: how to write one."""
+    """``"; ..."`` for a TOML syntax error in a date-time: what does not exist, or how to write."""
+    missing = _time.out_of_range(value)
+    if missing is not None:
+        return f"; {key} {brief(value)} is written as a date-time, but {missing}"
     example = "2024-09-02T00:00:00"
     short = _NO_SECONDS.fullmatch(value)
     if short is not None:
