@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -626,10 +627,12 @@ def to_regions(
         groups.setdefault(f.code, []).append(i)
     regions: list[Region] = []
     for code, rows in groups.items():
-        named = {raw[i].name for i in rows}
+        # One name spelt composed ("ö") or decomposed ("o" and a combining diaeresis, as macOS
+        # and some exports write it) is one name: compared and kept composed (NFC).
+        named = {_composed(raw[i].name) for i in rows}
         if len(named) > 1:
             first = raw[rows[0]]
-            other = next(raw[i] for i in rows if raw[i].name != first.name)
+            other = next(raw[i] for i in rows if _composed(raw[i].name) != _composed(first.name))
             raise InvalidRegions(
                 f"code {brief(code)} has two names: {brief(first.name)} ({first.where}) and "
                 f"{brief(other.name)} ({other.where})"
@@ -639,12 +642,17 @@ def to_regions(
             geom = sg.MultiPolygon(
                 [p for p in shapely.get_parts(geom) if isinstance(p, sg.Polygon)]
             )
-        name = raw[rows[0]].name or code
+        name = _composed(raw[rows[0]].name) or code
         try:
             regions.append(Region(code=code, name=name, level=level, geometry=geom))
         except InvalidRegions as err:  # the Region's rule, named with the feature it broke
             raise InvalidRegions(f"{raw[rows[0]].where} (code {brief(code)}): {err}") from err
     return regions
+
+
+def _composed(name: str | None) -> str | None:
+    """A region name in Unicode's composed form (NFC); None stays None."""
+    return None if name is None else unicodedata.normalize("NFC", name)
 
 
 def _polygonal_collection(f: RawFeature) -> RawFeature:

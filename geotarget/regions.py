@@ -569,7 +569,9 @@ class RegionSet:
         code_property : str
             The feature property holding each region's code. Codes must be strings.
         name_property : str, optional
-            The property holding the name; without it the name is the code.
+            The property holding the name; without it the name is the code. Names are kept
+            in Unicode's composed form (NFC): one name spelt with ``"ö"`` in one feature and
+            with ``"o"`` and a combining diaeresis in another is one name.
         level : str
             The level of every region, e.g. ``"municipality"``.
         crs : str, optional

@@ -15,6 +15,7 @@ import datetime as dt
 import gzip
 import json
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -188,3 +189,34 @@ def test_a_leap_day_phase_starts_at_its_midnight_in_stockholm(fmt: str) -> None:
     at = policy.decide("tip_request", midnight)
     assert not before.enabled and before.next_change == midnight
     assert at.enabled and at.regions == frozenset({"01"})
+
+
+# --- one name spelt composed and decomposed ----------------------------------------------
+
+
+def test_one_name_spelt_composed_and_decomposed_is_one_name(tmp_path: Path) -> None:
+    composed, decomposed = "Malm\u00f6", "Malmo\u0308"  # "Malmö" both, as NFC and as NFD
+    assert composed != decomposed and len(decomposed) == len(composed) + 1
+    parts = [sg.box(12.9, 55.5, 13.05, 55.65), sg.box(13.05, 55.5, 13.2, 55.65)]
+    features: list[dict[str, Any]] = [
+        {"type": "Feature", "properties": {"kod": "1280", "namn": name}, "geometry": sg.mapping(g)}
+        for name, g in zip((decomposed, composed), parts, strict=True)
+    ]
+    fc = {"type": "FeatureCollection", "features": features}
+    regions = RegionSet.from_geojson(fc, code_property="kod", name_property="namn", level="m")
+    assert regions["1280"].name == composed  # composed, whichever feature came first
+    assert regions.locate([12.95, 13.15], [55.6, 55.6]).tolist() == ["1280", "1280"]
+    # The same from GeoParquet.
+    gpd = pytest.importorskip("geopandas")
+    frame = gpd.GeoDataFrame(
+        {"kod": ["1280", "1280"], "namn": [decomposed, composed]}, geometry=parts, crs="EPSG:4326"
+    )
+    frame.to_parquet(tmp_path / "m.parquet")
+    read = RegionSet.from_geoparquet(
+        tmp_path / "m.parquet", code_property="kod", name_property="namn", level="m"
+    )
+    assert read["1280"].name == composed
+    # Two names that differ in letters are still two names.
+    features[1]["properties"]["namn"] = "Malmo"
+    with pytest.raises(InvalidRegions, match="code '1280' has two names"):
+        RegionSet.from_geojson(fc, code_property="kod", name_property="namn", level="m")
