@@ -87,6 +87,11 @@ def read_geojson(
             props = {}
         if not isinstance(props, Mapping):
             raise InvalidRegions(f"{where}.properties must be an object (got {brief(props, 60)})")
+        if "id" in feature and "id" not in props:
+            # RFC 7946 (3.2): a Feature's identifier is its own "id" member, beside its
+            # properties (geopandas' to_json writes the frame's index there, OSM exports the
+            # element's id): code_property="id" reads it where the properties have none.
+            props = {**props, "id": feature["id"]}
         code = _text_property(props, code_property, where, "code_property")
         name = _text_property(props, name_property, where, "name_property")
         geom = feature.get("geometry")

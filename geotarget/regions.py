@@ -568,6 +568,8 @@ class RegionSet:
             mapping.
         code_property : str
             The feature property holding each region's code. Codes must be strings.
+            ``"id"`` also reads a Feature's own ``id`` member (RFC 7946's identifier of a
+            feature, beside its properties) where its properties have no ``id``.
         name_property : str, optional
             The property holding the name; without it the name is the code. Names are kept
             in Unicode's composed form (NFC): one name spelt with ``"ö"`` in one feature and

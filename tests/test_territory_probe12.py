@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pyproj
 import pytest
 import shapely.geometry as sg
 
@@ -220,3 +221,35 @@ def test_one_name_spelt_composed_and_decomposed_is_one_name(tmp_path: Path) -> N
     features[1]["properties"]["namn"] = "Malmo"
     with pytest.raises(InvalidRegions, match="code '1280' has two names"):
         RegionSet.from_geojson(fc, code_property="kod", name_property="namn", level="m")
+
+
+# --- codes in a Feature's own "id" member (RFC 7946 3.2) ----------------------------------
+
+
+def test_codes_in_the_features_own_id_member_are_read(shared_data: Path) -> None:
+    """The index geopandas' ``to_json`` writes as each Feature's id (here the county code)."""
+    gpd = pytest.importorskip("geopandas")
+    path = shared_data / "sweden" / "lan_lantmateriet_sweref99tm.geojson"
+    frame = gpd.read_file(path).set_index("lan_kod")
+    text = frame.to_json()
+    first = json.loads(text)["features"][0]
+    assert "lan_kod" not in first["properties"] and isinstance(first["id"], str)
+    counties = RegionSet.from_geojson(text, code_property="id", name_property="namn", level="c")
+    assert len(counties) == 21 and counties["01"].name == "Stockholms län"
+    # Oracle: shapely on the reference file, far from every boundary.
+    fc = json.loads(path.read_text(encoding="utf-8"))
+    shapes = {f["properties"]["lan_kod"]: sg.shape(f["geometry"]) for f in fc["features"]}
+    to_tm = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:3006", always_xy=True)
+    places = [(18.07, 59.33), (13.0, 55.6), (11.97, 57.71), (18.3, 57.63), (14.55, 58.25)]
+    for lon, lat in places:
+        point = sg.Point(*to_tm.transform(lon, lat))
+        [code] = [c for c, g in shapes.items() if g.covers(point)]
+        assert counties.locate([lon], [lat]).tolist() == [code]
+    # A property named "id" wins over the Feature's member; without either, the message lists
+    # the properties as before.
+    doc = json.loads(text)
+    doc["features"][0]["properties"]["id"] = "X1"
+    assert "X1" in RegionSet.from_geojson(doc, code_property="id", level="c").codes
+    del doc["features"][0]["id"], doc["features"][0]["properties"]["id"]
+    with pytest.raises(InvalidRegions, match=r"features\[0\] has no property 'id'"):
+        RegionSet.from_geojson(doc, code_property="id", level="c")
