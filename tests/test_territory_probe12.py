@@ -22,7 +22,7 @@ import pyproj
 import pytest
 import shapely.geometry as sg
 
-from geotarget.errors import InvalidPolicy, InvalidRegions
+from geotarget.errors import InvalidPolicy, InvalidRegions, UnknownCode
 from geotarget.regions import RegionSet
 from geotarget.rollout import RolloutPolicy
 
@@ -253,3 +253,39 @@ def test_codes_in_the_features_own_id_member_are_read(shared_data: Path) -> None
     del doc["features"][0]["id"], doc["features"][0]["properties"]["id"]
     with pytest.raises(InvalidRegions, match=r"features\[0\] has no property 'id'"):
         RegionSet.from_geojson(doc, code_property="id", level="c")
+
+
+# --- a municipality named as Lantmäteriet spells it, or with a space for a hyphen -------------
+
+
+def test_every_lantmateriet_name_is_told_its_code(shared_data: Path) -> None:
+    """Lantmäteriet writes "Upplands-Väsby" where SCB (the built-in names) has a space."""
+    from geotarget import sweden
+
+    gpd = pytest.importorskip("geopandas")
+    layer = gpd.read_file(
+        "zip://" + str(shared_data / "sweden" / "lantmateriet_kommuner_ak_riks_sweref99tm.zip")
+    )
+    names = dict(zip(layer["KOM_KOD"], layer["KOMMUNNAMN"], strict=True))
+    assert len(names) == 290
+    assert names["0114"] == "Upplands-Väsby"
+    hierarchy = sweden.hierarchy()
+    for code, name in names.items():
+        with pytest.raises(UnknownCode) as err:
+            hierarchy.level_of(name)
+        assert f"is a region's name, not its code: '{code}'" in str(err.value), str(err.value)
+    # A name written with its accents names that region alone: Habo (0643) is not Håbo (0305).
+    with pytest.raises(UnknownCode) as habo:
+        hierarchy.level_of("Habo")
+    assert "'0643' (Habo, municipality)" in str(habo.value) and "0305" not in str(habo.value)
+    # A space typed for a hyphen, and a policy naming a region so.
+    for typed, code in (("Upplands Bro", "0139"), ("Malung Sälen", "2023"), ("dals ed", "1438")):
+        with pytest.raises(UnknownCode, match=f"not its code: '{code}'"):
+            hierarchy.level_of(typed)
+    text = (
+        'timezone = "Europe/Stockholm"\n[[kinds.tip_request.phases]]\n'
+        'starts_at = 2024-04-15\nregions = ["Upplands-Väsby"]\n'
+    )
+    with pytest.raises(InvalidPolicy) as policy_err:
+        RolloutPolicy.from_toml(text, hierarchy)
+    assert "not its code: '0114' (Upplands Väsby, municipality)" in _only_problem(policy_err)
