@@ -4,6 +4,11 @@
   as UTF-16 text, not as a stray byte 0xff or as TOML missing an ``=`` after its first letter.
 * A region file written in Latin-1 (as shapefiles' attribute tables are) names the byte, its
   line and the rule; a gzip-compressed one says so.
+* A phase start that does not exist (2025-02-29, hour 24, a leap second) says what does not;
+  a leap-day phase starts at its Stockholm midnight.
+* One region name spelt composed and decomposed is one name; codes in each Feature's own
+  ``id`` member (RFC 7946) are read; every municipality named as Lantmäteriet's layer spells
+  it ("Upplands-Väsby") is told its code, and "Habo" is told Habo alone, not also Håbo.
 
 Oracles: the bytes written here by hand (their encoding is known), shapely and pyproj on the
 reference data in ``../shared/data/sweden``, never geotarget's internals.
