@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,6 +87,11 @@ def read_geojson(
             props = {}
         if not isinstance(props, Mapping):
             raise InvalidRegions(f"{where}.properties must be an object (got {brief(props, 60)})")
+        if "id" in feature and "id" not in props:
+            # RFC 7946 (3.2): a Feature's identifier is its own "id" member, beside its
+            # properties (geopandas' to_json writes the frame's index there, OSM exports the
+            # element's id): code_property="id" reads it where the properties have none.
+            props = {**props, "id": feature["id"]}
         code = _text_property(props, code_property, where, "code_property")
         name = _text_property(props, name_property, where, "name_property")
         geom = feature.get("geometry")
@@ -310,7 +316,29 @@ def _load_json(source: Source) -> Any:
     try:
         return json.loads(text)
     except ValueError as err:
-        raise InvalidRegions(f"region GeoJSON is not valid JSON: {err}{_kind_of(text)}") from err
+        kind = _kind_of(text)
+        if isinstance(err, UnicodeDecodeError) and isinstance(text, bytes) and not kind:
+            _refuse_not_utf8(text, err)
+        raise InvalidRegions(f"region GeoJSON is not valid JSON: {err}{kind}") from err
+
+
+def _refuse_not_utf8(data: bytes, err: UnicodeDecodeError) -> None:
+    """Name the first byte of ``data`` that is not UTF-8, with its line, and the rule.
+
+    Raised for GeoJSON bytes that json could not decode in the encoding it chose (UTF-8 unless
+    a byte order mark or zero bytes say UTF-16 or UTF-32), such as a file written in Latin-1 or
+    Windows-1252, as shapefiles' attribute tables are ("Malmö" as the byte 0xf6).
+    """
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        line = data.count(b"\n", 0, bad.start) + 1
+        raise InvalidRegions(
+            f"region GeoJSON is not UTF-8: byte {data[bad.start]:#04x} at line {line} (offset "
+            f"{bad.start}); GeoJSON is UTF-8 text (RFC 8259): save it as UTF-8 (a Latin-1 or "
+            "Windows-1252 file, as shapefiles' attribute tables are written, writes 'ö' as the "
+            "one byte 0xf6)"
+        ) from err
 
 
 #: First bytes of files given where GeoJSON (or GeoParquet) was expected, and what to do.
@@ -321,6 +349,7 @@ _MAGIC = (
     (b"SQLite format 3", "an SQLite file (a GeoPackage?): convert it, e.g. ogr2ogr -f GeoJSON"),
     (b"\x00\x00\x27\x0a", "a shapefile: convert it, e.g. ogr2ogr -f GeoJSON"),
     (b"fgb\x03", "a FlatGeobuf file: convert it, e.g. ogr2ogr -f GeoJSON"),
+    (b"\x1f\x8b", "gzip-compressed: decompress it first, e.g. gunzip"),
 )
 #: XML map formats by a name their root element carries, as GDAL and QGIS write them.
 _XML_KINDS = ((b"<kml", "KML"), (b"gml", "GML"), (b"<gpx", "GPX"))
@@ -603,10 +632,12 @@ def to_regions(
         groups.setdefault(f.code, []).append(i)
     regions: list[Region] = []
     for code, rows in groups.items():
-        named = {raw[i].name for i in rows}
+        # One name spelt composed ("ö") or decomposed ("o" and a combining diaeresis, as macOS
+        # and some exports write it) is one name: compared and kept composed (NFC).
+        named = {_composed(raw[i].name) for i in rows}
         if len(named) > 1:
             first = raw[rows[0]]
-            other = next(raw[i] for i in rows if raw[i].name != first.name)
+            other = next(raw[i] for i in rows if _composed(raw[i].name) != _composed(first.name))
             raise InvalidRegions(
                 f"code {brief(code)} has two names: {brief(first.name)} ({first.where}) and "
                 f"{brief(other.name)} ({other.where})"
@@ -616,12 +647,17 @@ def to_regions(
             geom = sg.MultiPolygon(
                 [p for p in shapely.get_parts(geom) if isinstance(p, sg.Polygon)]
             )
-        name = raw[rows[0]].name or code
+        name = _composed(raw[rows[0]].name) or code
         try:
             regions.append(Region(code=code, name=name, level=level, geometry=geom))
         except InvalidRegions as err:  # the Region's rule, named with the feature it broke
             raise InvalidRegions(f"{raw[rows[0]].where} (code {brief(code)}): {err}") from err
     return regions
+
+
+def _composed(name: str | None) -> str | None:
+    """A region name in Unicode's composed form (NFC); None stays None."""
+    return None if name is None else unicodedata.normalize("NFC", name)
 
 
 def _polygonal_collection(f: RawFeature) -> RawFeature:

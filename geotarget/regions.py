@@ -216,6 +216,14 @@ def _ascii(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
+def _name_key(text: str, accents: bool = False) -> str:
+    """A region name as it is compared: casefolded, a hyphen as a space, accents dropped."""
+    folded = unicodedata.normalize("NFC", text).casefold()
+    if not accents:
+        folded = _ascii(folded).casefold()
+    return " ".join(folded.replace("-", " ").split())
+
+
 #: Characters after which a longer code names something within the code before them, in a
 #: scheme of its own (ISO 3166-2 ``"SE-AB"``, HASC ``"SE.AB"``): never that code itself.
 _WITHIN = frozenset("-._:/ ")
@@ -286,9 +294,19 @@ def _unknown(
         return f"{brief(c)} ({cut_words(name, 60)}, {level})"
 
     if about:
-        named = sorted(
-            shown_region(c) for c, (name, _) in about.items() if _ascii(name).casefold() == loose
-        )
+        # Names in any case, with or without accents, hyphens or doubled spaces: Lantmäteriet
+        # writes "Upplands-Väsby" where SCB writes "Upplands Väsby", and "Upplands Bro" is
+        # typed for "Upplands-Bro".
+        # A name spelt with its accents names that region alone ("Habo" is 0643, not also
+        # Håbo, 0305).
+        named = []
+        for exact in (True, False):
+            key = _name_key(text, exact)
+            named = sorted(
+                shown_region(c) for c, (name, _) in about.items() if _name_key(name, exact) == key
+            )
+            if named:
+                break
         if named:
             hints.append(f"{brief(text)} is a region's name, not its code: {' or '.join(named)}")
     if alias is not None and not hints:  # (a region's own name comes first: "Stockholm")
@@ -568,8 +586,12 @@ class RegionSet:
             mapping.
         code_property : str
             The feature property holding each region's code. Codes must be strings.
+            ``"id"`` also reads a Feature's own ``id`` member (RFC 7946's identifier of a
+            feature, beside its properties) where its properties have no ``id``.
         name_property : str, optional
-            The property holding the name; without it the name is the code.
+            The property holding the name; without it the name is the code. Names are kept
+            in Unicode's composed form (NFC): one name spelt with ``"ö"`` in one feature and
+            with ``"o"`` and a combining diaeresis in another is one name.
         level : str
             The level of every region, e.g. ``"municipality"``.
         crs : str, optional

@@ -181,8 +181,52 @@ def _problem(message: str) -> InvalidPolicy:
     return InvalidPolicy([Problem("", message)])
 
 
+#: Byte order marks of the Unicode encodings that are not UTF-8, longest first.
+_WIDE_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
+def _wide_encoding(data: bytes) -> str | None:
+    """``"UTF-16"`` or ``"UTF-32"`` when ``data`` is text in one of them, else None.
+
+    Known by a byte order mark, or without one by the zero bytes beside each ASCII
+    character: UTF-8 text has no zero byte (TOML and JSON allow none).
+    """
+    for bom, name in _WIDE_BOMS:
+        if data.startswith(bom):
+            return name
+    head = data[:4096]
+    if b"\x00" not in head:
+        return None
+    if head[:2].count(0) == 1 and head[2:4].count(0) in (0, 1):
+        return "UTF-16"
+    if head[:4].count(0) == 3:
+        return "UTF-32"
+    return None
+
+
 def decode(data: bytes, where: str) -> str:
-    """A policy's UTF-8 bytes as text (a BOM is fine); not UTF-8 is an :class:`InvalidPolicy`."""
+    """A policy's UTF-8 bytes as text (a BOM is fine); not UTF-8 is an :class:`InvalidPolicy`.
+
+    UTF-16 and UTF-32 text (with a byte order mark or without) is named as such: Windows
+    PowerShell 5 writes UTF-16 with ``>`` and ``Out-File``, whose bytes otherwise read as a
+    stray byte 0xff, or as TOML with a zero byte after every letter.
+    """
+    wide = _wide_encoding(data)
+    if wide is not None:
+        how = (
+            " (as Windows PowerShell's '>' and Out-File write it; Out-File -Encoding utf8 "
+            "writes UTF-8)"
+            if wide == "UTF-16"
+            else ""
+        )
+        raise _problem(
+            f"{where}: not UTF-8 but {wide} text{how}; policies are UTF-8 text: save it as UTF-8"
+        )
     try:
         return data.decode("utf-8-sig")  # a BOM from a Windows editor is fine
     except UnicodeDecodeError as err:
@@ -338,7 +382,10 @@ _NO_SECONDS = re.compile(r"(\d{4}-\d\d-\d\d)[Tt ](\d\d:\d\d)(?!:)(\S*)")
 
 
 def _time_hint(key: str, value: str) -> str:
-    """``"; ..."`` for a TOML syntax error in a date-time: how to write one."""
+    """``"; ..."`` for a TOML syntax error in a date-time: what does not exist, or how to write."""
+    missing = _time.out_of_range(value)
+    if missing is not None:
+        return f"; {key} {brief(value)} is written as a date-time, but {missing}"
     example = "2024-09-02T00:00:00"
     short = _NO_SECONDS.fullmatch(value)
     if short is not None:

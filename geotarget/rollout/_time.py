@@ -13,6 +13,7 @@ The rules (documented on the rollout docs page):
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import functools
 import re
@@ -162,6 +163,46 @@ def parse_instant(value: object, tz_name: str | None) -> dt.datetime:
     )
 
 
+def out_of_range(text: str) -> str | None:
+    """What a date-time written in RFC 3339's shape names that does not exist, or None.
+
+    ``2025-02-29`` (no leap year), ``2025-04-31``, month 13, hour 24, minute 60, second 60 (a
+    leap second, which Python's date-times have not) and offsets past 23:59: each is said as
+    it is, where a parser says only "invalid date" or "out of range".
+    """
+    m = _RFC3339.fullmatch(text.strip())
+    if m is None:
+        return None
+    year, month, day = (int(v) for v in m["date"].split("-"))
+    if not 1 <= month <= 12:
+        return f"month {month:02d} does not exist (months run from 01 to 12)"
+    days = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= days:
+        leap = f", as {year:04d} is no leap year" if (month, day) == (2, 29) else ""
+        return f"{year:04d}-{month:02d} has {days} days, so there is no day {day:02d}{leap}"
+    if m["h"] is not None:
+        hour, minute, second = int(m["h"]), int(m["m"]), int(m["s"] or 0)
+        if hour == 24:
+            end = dt.date(year, month, day) + dt.timedelta(days=1) if year < 9999 else None
+            then = f": the end of {m['date']} is {end.isoformat()}T00:00:00" if end else ""
+            return f"hour 24 does not exist (hours run from 00 to 23){then}"
+        if hour > 23:
+            return f"hour {hour:02d} does not exist (hours run from 00 to 23)"
+        if minute > 59:
+            return f"minute {minute:02d} does not exist (minutes run from 00 to 59)"
+        if second == 60:
+            return (
+                "second 60, a leap second, cannot be written: a phase starts at a second from "
+                "00 to 59 (Python's date-times, like POSIX time, have no leap seconds)"
+            )
+        if second > 60:
+            return f"second {second:02d} does not exist (seconds run from 00 to 59)"
+    off = m["off"]
+    if off is not None and off not in ("Z", "z") and (int(off[1:3]) > 23 or int(off[4:6]) > 59):
+        return f"the UTC offset {off} does not exist (at most 23 hours and 59 minutes)"
+    return None
+
+
 def _parse_text(text: str) -> dt.datetime | dt.date:
     m = _RFC3339.fullmatch(text.strip())
     if m is None:
@@ -200,6 +241,9 @@ def _parse_text(text: str) -> dt.datetime | dt.date:
             raise ValueError(f"bad UTC offset {off}")
         return wall.replace(tzinfo=dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes)))
     except ValueError as err:
+        missing = out_of_range(text)
+        if missing is not None:
+            raise ValueError(f"is not a valid date-time: {missing} (got {_brief(text)})") from err
         raise ValueError(f"is not a valid date-time ({err}) (got {_brief(text)})") from err
 
 
