@@ -860,6 +860,20 @@ class Targeter:
         base.update(facts)
         if refused is not None:
             verdict, reason = refused
+            # (Every store of geotarget's has refuse(); it is not in the DeliveryLedger protocol.)
+            refuse: Callable[..., Admission] | None = getattr(self.ledger, "refuse", None)
+            if refuse is not None and _links_when_refused(alert, verdict):
+                # It changes no incident, but its issuer's next message may name only it (its
+                # chain's newest, as the issuer sees it): that one names, through it, the
+                # versions it names (the store's lifecycle looks through it), in any process.
+                try:
+                    links = refuse(alert, at=at, may_act_for=self.issuers.may_act_for)
+                    reason += self._cancelled_through(alert, at) + _linked_refused(links)
+                except StoreError as err:
+                    raise type(err)(
+                        f"{err} (recording the {alert.msg_type.value} {alert.identifier} "
+                        f"refused: {reason}); send it again to record it"
+                    ) from err
             return TargetingResult(**base, incident=None, verdict=verdict, reason=reason)
         kind: str = facts.get("kind", "")
         # The match runs while the store writes the admission to disk: nothing acts on it, and
@@ -1200,6 +1214,35 @@ class Targeter:
                     issuer=None if issuer is None else issuer.name,
                 )
         return None
+
+    def _cancelled_through(self, refused: Alert, at: dt.datetime) -> str:
+        """Apply again the Cancels remembered for ``refused``, an Update just refused; why.
+
+        A Cancel that named only the refused Update arrived before it and was remembered for
+        it: now that the Update names its chain, the Cancel names the chain through it and
+        ends it (under the authority rule, as any Cancel), as it would have had the Update
+        arrived first. The retractions are due at once, from the next :meth:`redeliver`.
+        Returns the words the refusal's reason gains ("" when nothing ends).
+        """
+        vid = version_id(refused.sender, refused.identifier)
+        ended: list[str] = []
+        for document in self.ledger.cancels_naming(vid):
+            cancel = stored_alert(document, f"a Cancel naming {vid!r}")
+            adm = self.ledger.admit(
+                cancel,
+                at=at,
+                lease=dt.timedelta(microseconds=1),
+                may_act_for=self.issuers.may_act_for,
+            )
+            if adm.transition is Transition.RETRACTED and adm.incident is not None:
+                ended.append(f"Cancel {adm.version} ended incident {adm.incident.key}")
+                ended.extend(f"Cancel {adm.version} ended incident {k}" for k in adm.also_cancelled)
+        if not ended:
+            return ""
+        return (
+            f"; but a Cancel that arrived before it named it, and through it names the versions "
+            f"it names: {', '.join(ended)} (its retractions are due now from redeliver())"
+        )
 
     def _lost(self, base: dict[str, Any], claims: Claims) -> TargetingResult:
         """The store refused the claim: the lifecycle changed while this call evaluated."""
@@ -2240,6 +2283,13 @@ class _DryRun:
         mine = self._remembered.get(vid)
         return mine if mine is not None else self._ledger.remembered_cancel(vid)
 
+    def refused(self, vid: str) -> str | None:
+        refused: Callable[[str], str | None] | None = getattr(self._ledger, "refused", None)
+        return None if refused is None else refused(vid)
+
+    def put_refused(self, vid: str, document: str, at_us: int) -> None:
+        pass  # (a preview records nothing; admit() never records a refusal)
+
     def _sources(self, key: str) -> list[str]:
         """The incidents whose deliveries incident ``key`` holds after this admission.
 
@@ -2392,6 +2442,19 @@ def _orphan(alert: Alert, adm: Admission, key: str) -> str:
             f"it may act for): it started incident {key}; "
         )
     return ""
+
+
+def _linked_refused(adm: Admission) -> str:
+    """What a refused Update's references linked (see :meth:`DeliveryLedger.refuse`)."""
+    if not adm.merged or adm.incident is None:
+        return ""
+    ended = adm.incident.state is IncidentState.CANCELLED
+    return (
+        f"; but its references link incident{'s' if len(adm.merged) > 1 else ''} "
+        f"{', '.join(adm.merged)} to {adm.incident.key}, whose Update named it: one chain, "
+        "merged into it"
+        + (" and cancelled (its retractions are due now from redeliver())" if ended else "")
+    )
 
 
 def _linked(merged: Sequence[str], key: str | None) -> str:
@@ -2552,6 +2615,20 @@ def _after_expiry(alert: Alert, change: dt.datetime | None, zone: str) -> str:
         return ""
     assert alert.expires is not None
     return f", after this alert expires at {human(alert.expires, zone)}: it changes nothing for it"
+
+
+def _links_when_refused(alert: Alert, verdict: Verdict) -> bool:
+    """Whether the gate's refusal of ``alert`` is recorded for the versions it names.
+
+    An Update naming earlier messages, sent by an issuer of the policy (or any sender, under
+    ``Issuers.any()``) and refused for its kind or its area: a message of its issuer's chain.
+    One of a sender that belongs to no issuer is not (it writes nothing to the store).
+    """
+    return (
+        alert.msg_type is MessageType.UPDATE
+        and bool(alert.references)
+        and verdict in (Verdict.NOT_AUTHORISED, Verdict.UNRECOGNISED_KIND)
+    )
 
 
 def _not_an_alert(alert: Alert) -> bool:
