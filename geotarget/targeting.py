@@ -1875,6 +1875,13 @@ class Targeter:
                 continue
             seen.add(vid)
             found = lookup(vid)
+            if found is None or found[1] is None:
+                refused = dry.refused(vid)
+                if refused is not None:
+                    # An Update refused at the gate: its area was never delivered, but the
+                    # versions it names are its chain's (the lifecycle looks through it too).
+                    todo.extend(stored_alert(refused, f"refused Update {vid}").references)
+                    continue
             if found is None or found[0] != key or found[1] is None:
                 final = False
                 continue

@@ -21,7 +21,15 @@ from typing import Any
 import attrs
 import pytest
 from pyproj import Geod
-from targeting_helpers import SENDER, T0, exact_rules, make_alert, make_regions, ref
+from targeting_helpers import (
+    SENDER,
+    T0,
+    exact_rules,
+    make_alert,
+    make_regions,
+    ref,
+    without_area,
+)
 
 from geotarget import Circle, PositionIndex, Positions
 from geotarget.alerts import Alert, MessageType, Reference
@@ -256,6 +264,30 @@ def test_a_cancel_that_arrived_before_the_refused_update_it_names_ends_the_chain
     assert incident is not None and incident.state is IncidentState.CANCELLED
     assert _retracted_later(b) == _covered(700.0)
     assert a.active_incidents == ()
+
+
+def test_a_text_only_update_naming_only_a_refused_update_keeps_the_delivered_area(
+    stores: _Stores,
+) -> None:
+    # The issuer's wide V2 is refused; it then changes only the texts, naming V2 (its newest
+    # message). The area kept is V1's, the one delivered (V2's was never), and it streams on:
+    # a device entering it is told, one entering only V2's area is not.
+    t = _targeter(stores.open())
+    _, v1 = _delivered_chain(t)
+    wide = _msg("V2", WIDE, T0 + 2 * M, MessageType.UPDATE, (ref(v1),))
+    assert t.target(wide, _index(), AT).verdict is Verdict.NOT_AUTHORISED
+    text = without_area(_msg("V3", 700.0, T0 + 3 * M, MessageType.UPDATE, (ref(wide),)))
+    r = t.target(text, _index(), AT)
+    assert r.verdict is Verdict.DELIVER, r.reason
+    assert r.incident == f"{SENDER}/V0" and "that of version" in r.reason
+    inside = _GEOD.fwd(*CENTRE, 0.0, 500.0)[:2]
+    outside = _GEOD.fwd(*CENTRE, 0.0, 5000.0)[:2]
+    later = AT + M
+    batch = Positions(
+        ["new-in", "new-out"], [inside[0], outside[0]], [inside[1], outside[1]], observed_at=later
+    )
+    told = {delivery.device_id for delivery in t.on_positions(batch, later)}
+    assert told == {"new-in"}
 
 
 def test_refused_updates_chained_are_looked_through(stores: _Stores) -> None:
