@@ -94,6 +94,7 @@ from geotarget.errors import (
     ClusterError,
     DuplicateIdentifier,
     GeotargetError,
+    InvalidAlert,
     InvalidInput,
     InvalidPolicy,
     InvalidType,
@@ -869,6 +870,8 @@ class Targeter:
                 try:
                     links = refuse(alert, at=at, may_act_for=self.issuers.may_act_for)
                     reason += self._cancelled_through(alert, at) + _linked_refused(links)
+                except InvalidAlert:
+                    pass  # too large to write as CAP: never a version, and so never named
                 except StoreError as err:
                     raise type(err)(
                         f"{err} (recording the {alert.msg_type.value} {alert.identifier} "

@@ -336,6 +336,23 @@ def test_a_stranger_s_update_is_not_recorded(stores: _Stores) -> None:
     assert ledger.refused("x@example.se/V2") is None
 
 
+def test_a_refused_update_too_large_to_write_as_cap_is_still_just_refused(
+    stores: _Stores,
+) -> None:
+    # Recording the refusal must not turn the answer into an error: an Update whose texts
+    # make it larger than a CAP document may be is refused for its area, as before; it is
+    # not recorded (never a version, so nothing names it).
+    ledger: Any = stores.open()
+    t = _targeter(ledger)
+    _, v1 = _delivered_chain(t)
+    wide = _msg("V2", WIDE, T0 + 2 * M, MessageType.UPDATE, (ref(v1),))
+    big = attrs.evolve(
+        wide, infos=[attrs.evolve(i, description="x" * 2_200_000) for i in wide.infos]
+    )
+    assert t.target(big, _index(), AT).verdict is Verdict.NOT_AUTHORISED
+    assert ledger.refused(f"{SENDER}/V2") is None
+
+
 @pytest.mark.parametrize("store_kind", ["memory", "sqlite"])
 def test_refuse_takes_only_an_update_naming_earlier_messages(
     store_kind: str, tmp_path: Path
