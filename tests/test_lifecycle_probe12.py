@@ -379,7 +379,7 @@ _ORDERS = list(itertools.permutations(range(4)))
 
 @pytest.mark.parametrize("order", _ORDERS, ids=["".join(map(str, o)) for o in _ORDERS])
 def test_a_chain_with_a_refused_update_in_any_order_matches_the_model(
-    order: tuple[int, ...],
+    stores: _Stores, order: tuple[int, ...]
 ) -> None:
     # V0 (Alert), V1 naming V0, V2 naming V1 (refused: too wide), V3 naming only V2; then a
     # Cancel naming only V3. Whatever the order, each device is told at most once and the
@@ -390,8 +390,7 @@ def test_a_chain_with_a_refused_update_in_any_order_matches_the_model(
     v3 = _msg("V3", 1500.0, T0 + 3 * M, MessageType.UPDATE, (ref(v2),))
     chain = [v0, v1, v2, v3]
     radius = {"V0": 200.0, "V1": 700.0, "V2": WIDE, "V3": 1500.0}
-    ledger = MemoryLedger()
-    t = _targeter(ledger)
+    t = _targeter(stores.open())
     model = _Model()
     for i in order:
         r = t.target(chain[i], _index(), AT)
