@@ -1110,6 +1110,18 @@ class Targeter:
         base.update(facts)
         if refused is not None:
             verdict, reason = refused
+            if getattr(self.ledger, "refuse", None) is not None and _links_when_refused(
+                alert, verdict
+            ):
+                # What recording the refusal would link, or end, as target() says it.
+                dry = _DryRun(self.ledger)
+                try:
+                    links = _lifecycle.link_refused(
+                        dry, alert, micros("at", at), self.issuers.may_act_for
+                    )
+                    reason += self._cancelled_through(alert, at, dry) + _linked_refused(links)
+                except InvalidAlert:
+                    pass  # (target() records no such Update either)
             return TargetingResult(**base, incident=None, verdict=verdict, reason=reason)
         # The store's lifecycle rules, run over the ledger read only: the admission target()
         # would make now, its writes kept aside.
@@ -1218,25 +1230,32 @@ class Targeter:
                 )
         return None
 
-    def _cancelled_through(self, refused: Alert, at: dt.datetime) -> str:
+    def _cancelled_through(
+        self, refused: Alert, at: dt.datetime, dry: _DryRun | None = None
+    ) -> str:
         """Apply again the Cancels remembered for ``refused``, an Update just refused; why.
 
         A Cancel that named only the refused Update arrived before it and was remembered for
         it: now that the Update names its chain, the Cancel names the chain through it and
         ends it (under the authority rule, as any Cancel), as it would have had the Update
         arrived first. The retractions are due at once, from the next :meth:`redeliver`.
-        Returns the words the refusal's reason gains ("" when nothing ends).
+        Returns the words the refusal's reason gains ("" when nothing ends). ``dry``: the
+        read-only view :meth:`preview` recorded the refusal over (nothing changes).
         """
         vid = version_id(refused.sender, refused.identifier)
         ended: list[str] = []
-        for document in self.ledger.cancels_naming(vid):
+        documents = self.ledger.cancels_naming(vid) if dry is None else dry.early_cancels([vid])
+        for document in documents:
             cancel = stored_alert(document, f"a Cancel naming {vid!r}")
-            adm = self.ledger.admit(
-                cancel,
-                at=at,
-                lease=dt.timedelta(microseconds=1),
-                may_act_for=self.issuers.may_act_for,
-            )
+            if dry is not None:
+                adm = _lifecycle.admit(dry, cancel, micros("at", at), 1, self.issuers.may_act_for)
+            else:
+                adm = self.ledger.admit(
+                    cancel,
+                    at=at,
+                    lease=dt.timedelta(microseconds=1),
+                    may_act_for=self.issuers.may_act_for,
+                )
             if adm.transition is Transition.RETRACTED and adm.incident is not None:
                 ended.append(f"Cancel {adm.version} ended incident {adm.incident.key}")
                 ended.extend(f"Cancel {adm.version} ended incident {k}" for k in adm.also_cancelled)
@@ -2228,6 +2247,7 @@ class _DryRun:
         self._rows: dict[str, _lifecycle.Row] = {}
         self._early: dict[str, list[str]] = {}
         self._remembered: dict[str, str] = {}
+        self._refused: dict[str, str] = {}  # an Update refused at the gate -> its document
         self._into: dict[str, str] = {}  # incident -> the incident it was merged into
         self._joined: dict[str, list[str]] = {}  # incident -> the incidents merged into it
         self._renewed: set[str] = set()  # incidents whose deliveries moved away
@@ -2294,11 +2314,14 @@ class _DryRun:
         return mine if mine is not None else self._ledger.remembered_cancel(vid)
 
     def refused(self, vid: str) -> str | None:
+        mine = self._refused.get(vid)
+        if mine is not None:
+            return mine
         refused: Callable[[str], str | None] | None = getattr(self._ledger, "refused", None)
         return None if refused is None else refused(vid)
 
     def put_refused(self, vid: str, document: str, at_us: int) -> None:
-        pass  # (a preview records nothing; admit() never records a refusal)
+        self._refused.setdefault(vid, document)
 
     def _sources(self, key: str) -> list[str]:
         """The incidents whose deliveries incident ``key`` holds after this admission.

@@ -257,7 +257,9 @@ def test_a_cancel_that_arrived_before_the_refused_update_it_names_ends_the_chain
     wide = _msg("V2", WIDE, T0 + 2 * M, MessageType.UPDATE, (ref(v1),))
     cancel = _msg("C3", 1.0, T0 + 3 * M, MessageType.CANCEL, (ref(wide),))
     assert b.target(cancel, _index(), AT).verdict is Verdict.UNKNOWN_REFERENCE
+    asked = a.preview(wide, _index(), AT)
     r = a.target(wide, _index(), AT)
+    assert asked.reason == r.reason
     assert r.verdict is Verdict.NOT_AUTHORISED
     assert f"ended incident {SENDER}/V0" in r.reason, r.reason
     incident = stores.open().incident(f"{SENDER}/V0")
@@ -393,7 +395,9 @@ def test_a_chain_with_a_refused_update_in_any_order_matches_the_model(
     t = _targeter(stores.open())
     model = _Model()
     for i in order:
+        asked = t.preview(chain[i], _index(), AT)
         r = t.target(chain[i], _index(), AT)
+        assert (asked.verdict, asked.reason) == (r.verdict, r.reason)  # preview says as target
         _pushed(t, r)
         covered = _covered(radius[chain[i].identifier])
         expected = model.receive(chain[i], covered, refused=i == 2, rank=i)
