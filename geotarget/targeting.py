@@ -869,7 +869,7 @@ class Targeter:
                 # versions it names (the store's lifecycle looks through it), in any process.
                 try:
                     links = refuse(alert, at=at, may_act_for=self.issuers.may_act_for)
-                    reason += self._cancelled_through(alert, at) + _linked_refused(links)
+                    reason += _linked_refused(links)
                 except InvalidAlert:
                     pass  # too large to write as CAP: never a version, and so never named
                 except StoreError as err:
@@ -1119,7 +1119,7 @@ class Targeter:
                     links = _lifecycle.link_refused(
                         dry, alert, micros("at", at), self.issuers.may_act_for
                     )
-                    reason += self._cancelled_through(alert, at, dry) + _linked_refused(links)
+                    reason += _linked_refused(links)
                 except InvalidAlert:
                     pass  # (target() records no such Update either)
             return TargetingResult(**base, incident=None, verdict=verdict, reason=reason)
@@ -1229,42 +1229,6 @@ class Targeter:
                     issuer=None if issuer is None else issuer.name,
                 )
         return None
-
-    def _cancelled_through(
-        self, refused: Alert, at: dt.datetime, dry: _DryRun | None = None
-    ) -> str:
-        """Apply again the Cancels remembered for ``refused``, an Update just refused; why.
-
-        A Cancel that named only the refused Update arrived before it and was remembered for
-        it: now that the Update names its chain, the Cancel names the chain through it and
-        ends it (under the authority rule, as any Cancel), as it would have had the Update
-        arrived first. The retractions are due at once, from the next :meth:`redeliver`.
-        Returns the words the refusal's reason gains ("" when nothing ends). ``dry``: the
-        read-only view :meth:`preview` recorded the refusal over (nothing changes).
-        """
-        vid = version_id(refused.sender, refused.identifier)
-        ended: list[str] = []
-        documents = self.ledger.cancels_naming(vid) if dry is None else dry.early_cancels([vid])
-        for document in documents:
-            cancel = stored_alert(document, f"a Cancel naming {vid!r}")
-            if dry is not None:
-                adm = _lifecycle.admit(dry, cancel, micros("at", at), 1, self.issuers.may_act_for)
-            else:
-                adm = self.ledger.admit(
-                    cancel,
-                    at=at,
-                    lease=dt.timedelta(microseconds=1),
-                    may_act_for=self.issuers.may_act_for,
-                )
-            if adm.transition is Transition.RETRACTED and adm.incident is not None:
-                ended.append(f"Cancel {adm.version} ended incident {adm.incident.key}")
-                ended.extend(f"Cancel {adm.version} ended incident {k}" for k in adm.also_cancelled)
-        if not ended:
-            return ""
-        return (
-            f"; but a Cancel that arrived before it named it, and through it names the versions "
-            f"it names: {', '.join(ended)} (its retractions are due now from redeliver())"
-        )
 
     def _lost(self, base: dict[str, Any], claims: Claims) -> TargetingResult:
         """The store refused the claim: the lifecycle changed while this call evaluated."""
@@ -2478,16 +2442,19 @@ def _orphan(alert: Alert, adm: Admission, key: str) -> str:
 
 
 def _linked_refused(adm: Admission) -> str:
-    """What a refused Update's references linked (see :meth:`DeliveryLedger.refuse`)."""
-    if not adm.merged or adm.incident is None:
-        return ""
-    ended = adm.incident.state is IncidentState.CANCELLED
-    return (
-        f"; but its references link incident{'s' if len(adm.merged) > 1 else ''} "
-        f"{', '.join(adm.merged)} to {adm.incident.key}, whose Update named it: one chain, "
-        "merged into it"
-        + (" and cancelled (its retractions are due now from redeliver())" if ended else "")
-    )
+    """What recording a refused Update linked or ended (see ``MemoryLedger.refuse``)."""
+    out = ""
+    if adm.merged and adm.incident is not None:
+        ended = adm.incident.state is IncidentState.CANCELLED
+        out = (
+            f"; but its references link incident{'s' if len(adm.merged) > 1 else ''} "
+            f"{', '.join(adm.merged)} to {adm.incident.key}, whose Update named it: one chain, "
+            "merged into it"
+            + (" and cancelled (its retractions are due now from redeliver())" if ended else "")
+        )
+    if adm.also_cancelled:
+        out += f"; but {adm.why} from redeliver()"
+    return out
 
 
 def _linked(merged: Sequence[str], key: str | None) -> str:

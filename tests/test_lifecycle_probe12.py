@@ -292,6 +292,26 @@ def test_a_text_only_update_naming_only_a_refused_update_keeps_the_delivered_are
     assert told == {"new-in"}
 
 
+def test_the_refusal_and_the_cancel_that_came_first_are_one_transaction(
+    stores: _Stores,
+) -> None:
+    # The Cancel naming the wide Update came first; the process that records the Update's
+    # refusal stops right after that call (killed before anything else): the store, opened
+    # again, holds the chain ended, its retractions due, not a refusal whose Cancel waits.
+    t = _targeter(stores.open())
+    _, v1 = _delivered_chain(t)
+    wide = _msg("V2", WIDE, T0 + 2 * M, MessageType.UPDATE, (ref(v1),))
+    cancel = _msg("C3", 1.0, T0 + 3 * M, MessageType.CANCEL, (ref(wide),))
+    assert t.target(cancel, _index(), AT).verdict is Verdict.UNKNOWN_REFERENCE
+    dying: Any = stores.open()
+    got = dying.refuse(wide, at=AT, may_act_for=TABLE.may_act_for)
+    assert got.also_cancelled == (f"{SENDER}/V0",)
+    after = _targeter(stores.restart(dying))
+    incident = after.ledger.incident(f"{SENDER}/V0")
+    assert incident is not None and incident.state is IncidentState.CANCELLED
+    assert _retracted_later(after) == _covered(700.0)
+
+
 def test_refused_updates_chained_are_looked_through(stores: _Stores) -> None:
     # Two refused Updates in a row, each naming only the one before; the Cancel names only
     # the last of them.

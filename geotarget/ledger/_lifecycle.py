@@ -190,6 +190,41 @@ def link_refused(
     """
     vid, doc = refused_record(alert)
     tx.put_refused(vid, doc, at_us)
+    linked = _link_refused(tx, alert, vid, at_us, may_act_for)
+    # A Cancel that arrived before it and named it was remembered for it: through it, that
+    # Cancel names the versions it names, and ends their chain now (under the authority rule,
+    # as any Cancel), its retractions due at once; in this transaction, so that a process
+    # stopping after it leaves no refusal recorded whose Cancel was not applied.
+    ended: list[str] = []
+    words: list[str] = []
+    for document in tx.early_cancels([vid]):
+        cancel = stored_alert(document, f"a Cancel naming {vid!r}")
+        got = admit(tx, cancel, at_us, 1, may_act_for)
+        if got.transition is Transition.RETRACTED and got.incident is not None:
+            keys = [got.incident.key, *got.also_cancelled]
+            ended.extend(keys)
+            words.extend(f"Cancel {got.version} ended incident {k}" for k in keys)
+    if not ended:
+        return linked
+    why = (
+        f"a Cancel that arrived before it named it, and through it names the versions it "
+        f"names: {', '.join(words)} (its retractions are due now)"
+    )
+    return attrs.evolve(
+        linked,
+        also_cancelled=tuple(dict.fromkeys(ended)),
+        why=f"{linked.why}; {why}" if linked.why else why,
+    )
+
+
+def _link_refused(
+    tx: Tx,
+    alert: Alert,
+    vid: str,
+    at_us: int,
+    may_act_for: Callable[[str, str], bool] | None,
+) -> Admission:
+    """:func:`link_refused`'s link of the chain ``alert`` (refused, recorded) names."""
     seen = tx.version(vid)
     if seen is None or seen[1] is not None:
         # Named by nothing yet (a message naming it looks through it), or a version the store
@@ -213,21 +248,16 @@ def link_refused(
             or (may_act_for is not None and may_act_for(sender_of(ref), row.sender))
         ):
             tx.put_version(ref, key, None, None, at_us)
-    row, (merged, cancel, cancelled_key) = _merge(
-        tx, key, row, refs, tx.version, alert, may_act_for, at_us
-    )
-    why = ""
+    row, (merged, cancel, _) = _merge(tx, key, row, refs, tx.version, alert, may_act_for, at_us)
     if merged and row.state == IncidentState.CANCELLED.value:
         tx.retract(key, row.cancel_version or key, at_us, 0)
     elif cancel is not None:
         tx.retract(key, cancel, at_us, 0)
-        why = f"it names a version of incident {cancelled_key}, which Cancel {cancel} ended"
     return Admission(
         transition=Transition.NOT_AUTHORISED,
         version=vid,
         incident=tx.incident_row(key).incident(key),  # type: ignore[union-attr]
         merged=tuple(merged),
-        why=why,
     )
 
 
