@@ -312,6 +312,37 @@ def test_the_refusal_and_the_cancel_that_came_first_are_one_transaction(
     assert _retracted_later(after) == _covered(700.0)
 
 
+def test_a_cancel_naming_a_refused_update_is_not_refused_for_another_agency_s_alert_it_cited(
+    stores: _Stores,
+) -> None:
+    # The police's refused Update cited only a warning of another agency (which it may not act
+    # for): that warning is no version of the police's chain. A Cancel naming only the refused
+    # Update names nothing known of its own chain: remembered, not NOT_AUTHORISED for the other
+    # agency's incident, which keeps streaming.
+    t = Targeter(
+        REGIONS,
+        nationwide("XX"),
+        location_rules=exact_rules(),
+        ledger=stores.open(),
+        issuers=Issuers(
+            [
+                Issuer(name="west", senders=[SENDER], kinds=["tip_request"], regions=["01"]),
+                Issuer(
+                    name="smhi", senders=["smhi@example.se"], kinds=["tip_request"], regions=["XX"]
+                ),
+            ]
+        ),
+    )
+    theirs = attrs.evolve(_msg("X0", 700.0, T0), sender="smhi@example.se")
+    assert t.target(theirs, _index(), AT).verdict is Verdict.DELIVER
+    wide = _msg("V2", WIDE, T0 + 2 * M, MessageType.UPDATE, (ref(theirs),))
+    assert t.target(wide, _index(), AT).verdict is Verdict.NOT_AUTHORISED
+    cancel = _msg("C3", 1.0, T0 + 3 * M, MessageType.CANCEL, (ref(wide),))
+    r = t.target(cancel, _index(), AT)
+    assert r.verdict is Verdict.UNKNOWN_REFERENCE, r.reason
+    assert t.active_incidents == ("smhi@example.se/X0",)
+
+
 def test_refused_updates_chained_are_looked_through(stores: _Stores) -> None:
     # Two refused Updates in a row, each naming only the one before; the Cancel names only
     # the last of them.

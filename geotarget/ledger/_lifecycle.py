@@ -237,7 +237,8 @@ def _link_refused(
     refs = [
         v
         for v in dict.fromkeys(
-            version_id(r.sender, r.identifier) for r in _through_refused(tx, alert.references, vid)
+            version_id(r.sender, r.identifier)
+            for r in _through_refused(tx, alert.references, vid, may_act_for)
         )
         if v != vid
     ]
@@ -295,7 +296,12 @@ def _first(cancel: str, refs: list[str]) -> str:
     return f"it names Cancel {cancel}, which arrived first" if cancel in refs else _FIRST
 
 
-def _through_refused(tx: Tx, references: Iterable[Any], vid: str) -> list[Any]:
+def _through_refused(
+    tx: Tx,
+    references: Iterable[Any],
+    vid: str,
+    may_act_for: Callable[[str, str], bool] | None = None,
+) -> list[Any]:
     """``references`` and, through each Update among them refused before admission, its own.
 
     An Update the Targeter's gate refused (its issuer's regions or kinds, an unrecognised
@@ -304,7 +310,9 @@ def _through_refused(tx: Tx, references: Iterable[Any], vid: str) -> list[Any]:
     (and, through one of them refused too, theirs), each once, so a Cancel naming only it
     ends the chain instead of being remembered for a version that never comes, and an Update
     naming only it joins the chain instead of starting one of its own. A version the store
-    holds is not looked through: the chain is found through it.
+    holds is not looked through: the chain is found through it. Only the versions of its
+    own sender's chain are named through it (its sender's, or of a sender it may act for): a
+    message of another agency it cites is no version of its chain, as for an admitted Update.
     """
     out = list(references)
     seen = {version_id(r.sender, r.identifier) for r in out} | {vid}
@@ -316,9 +324,13 @@ def _through_refused(tx: Tx, references: Iterable[Any], vid: str) -> list[Any]:
         document = tx.refused(ref)
         if document is None:
             continue
-        for r in stored_alert(document, f"refused Update {ref!r}").references:
+        refused = stored_alert(document, f"refused Update {ref!r}")
+        for r in refused.references:
             named = version_id(r.sender, r.identifier)
-            if named not in seen:
+            own = r.sender == refused.sender or (
+                may_act_for is not None and may_act_for(refused.sender, r.sender)
+            )
+            if own and named not in seen:
                 seen.add(named)
                 out.append(r)
                 todo.append(named)
@@ -509,7 +521,7 @@ def admit(
     # Earliest sent first: CAP does not order <references>, and an Update whose original is
     # unknown keys its incident by the first of them (the chain's first version), so the
     # order an issuer happens to list them in must not decide the incident.
-    chain = _through_refused(tx, alert.references, vid)
+    chain = _through_refused(tx, alert.references, vid, may_act_for)
     by_sent = sorted(chain, key=lambda r: (r.sent, r.sender, r.identifier))
     refs = list(dict.fromkeys(version_id(r.sender, r.identifier) for r in by_sent))
     refs = [r for r in refs if r != vid]
