@@ -94,6 +94,7 @@ from geotarget.errors import (
     ClusterError,
     DuplicateIdentifier,
     GeotargetError,
+    InvalidAlert,
     InvalidInput,
     InvalidPolicy,
     InvalidType,
@@ -860,6 +861,22 @@ class Targeter:
         base.update(facts)
         if refused is not None:
             verdict, reason = refused
+            # (Every store of geotarget's has refuse(); it is not in the DeliveryLedger protocol.)
+            refuse: Callable[..., Admission] | None = getattr(self.ledger, "refuse", None)
+            if refuse is not None and _links_when_refused(alert, verdict):
+                # It changes no incident, but its issuer's next message may name only it (its
+                # chain's newest, as the issuer sees it): that one names, through it, the
+                # versions it names (the store's lifecycle looks through it), in any process.
+                try:
+                    links = refuse(alert, at=at, may_act_for=self.issuers.may_act_for)
+                    reason += _linked_refused(links)
+                except InvalidAlert:
+                    pass  # too large to write as CAP: never a version, and so never named
+                except StoreError as err:
+                    raise type(err)(
+                        f"{err} (recording the {alert.msg_type.value} {alert.identifier} "
+                        f"refused: {reason}); send it again to record it"
+                    ) from err
             return TargetingResult(**base, incident=None, verdict=verdict, reason=reason)
         kind: str = facts.get("kind", "")
         # The match runs while the store writes the admission to disk: nothing acts on it, and
@@ -1093,6 +1110,18 @@ class Targeter:
         base.update(facts)
         if refused is not None:
             verdict, reason = refused
+            if getattr(self.ledger, "refuse", None) is not None and _links_when_refused(
+                alert, verdict
+            ):
+                # What recording the refusal would link, or end, as target() says it.
+                dry = _DryRun(self.ledger)
+                try:
+                    links = _lifecycle.link_refused(
+                        dry, alert, micros("at", at), self.issuers.may_act_for
+                    )
+                    reason += _linked_refused(links)
+                except InvalidAlert:
+                    pass  # (target() records no such Update either)
             return TargetingResult(**base, incident=None, verdict=verdict, reason=reason)
         # The store's lifecycle rules, run over the ledger read only: the admission target()
         # would make now, its writes kept aside.
@@ -1832,6 +1861,13 @@ class Targeter:
                 continue
             seen.add(vid)
             found = lookup(vid)
+            if found is None or found[1] is None:
+                refused = dry.refused(vid)
+                if refused is not None:
+                    # An Update refused at the gate: its area was never delivered, but the
+                    # versions it names are its chain's (the lifecycle looks through it too).
+                    todo.extend(stored_alert(refused, f"refused Update {vid}").references)
+                    continue
             if found is None or found[0] != key or found[1] is None:
                 final = False
                 continue
@@ -2175,6 +2211,7 @@ class _DryRun:
         self._rows: dict[str, _lifecycle.Row] = {}
         self._early: dict[str, list[str]] = {}
         self._remembered: dict[str, str] = {}
+        self._refused: dict[str, str] = {}  # an Update refused at the gate -> its document
         self._into: dict[str, str] = {}  # incident -> the incident it was merged into
         self._joined: dict[str, list[str]] = {}  # incident -> the incidents merged into it
         self._renewed: set[str] = set()  # incidents whose deliveries moved away
@@ -2239,6 +2276,16 @@ class _DryRun:
     def remembered(self, vid: str) -> str | None:
         mine = self._remembered.get(vid)
         return mine if mine is not None else self._ledger.remembered_cancel(vid)
+
+    def refused(self, vid: str) -> str | None:
+        mine = self._refused.get(vid)
+        if mine is not None:
+            return mine
+        refused: Callable[[str], str | None] | None = getattr(self._ledger, "refused", None)
+        return None if refused is None else refused(vid)
+
+    def put_refused(self, vid: str, document: str, at_us: int) -> None:
+        self._refused.setdefault(vid, document)
 
     def _sources(self, key: str) -> list[str]:
         """The incidents whose deliveries incident ``key`` holds after this admission.
@@ -2392,6 +2439,22 @@ def _orphan(alert: Alert, adm: Admission, key: str) -> str:
             f"it may act for): it started incident {key}; "
         )
     return ""
+
+
+def _linked_refused(adm: Admission) -> str:
+    """What recording a refused Update linked or ended (see ``MemoryLedger.refuse``)."""
+    out = ""
+    if adm.merged and adm.incident is not None:
+        ended = adm.incident.state is IncidentState.CANCELLED
+        out = (
+            f"; but its references link incident{'s' if len(adm.merged) > 1 else ''} "
+            f"{', '.join(adm.merged)} to {adm.incident.key}, whose Update named it: one chain, "
+            "merged into it"
+            + (" and cancelled (its retractions are due now from redeliver())" if ended else "")
+        )
+    if adm.also_cancelled:
+        out += f"; but {adm.why} from redeliver()"
+    return out
 
 
 def _linked(merged: Sequence[str], key: str | None) -> str:
@@ -2552,6 +2615,20 @@ def _after_expiry(alert: Alert, change: dt.datetime | None, zone: str) -> str:
         return ""
     assert alert.expires is not None
     return f", after this alert expires at {human(alert.expires, zone)}: it changes nothing for it"
+
+
+def _links_when_refused(alert: Alert, verdict: Verdict) -> bool:
+    """Whether the gate's refusal of ``alert`` is recorded for the versions it names.
+
+    An Update naming earlier messages, sent by an issuer of the policy (or any sender, under
+    ``Issuers.any()``) and refused for its kind or its area: a message of its issuer's chain.
+    One of a sender that belongs to no issuer is not (it writes nothing to the store).
+    """
+    return (
+        alert.msg_type is MessageType.UPDATE
+        and bool(alert.references)
+        and verdict in (Verdict.NOT_AUTHORISED, Verdict.UNRECOGNISED_KIND)
+    )
 
 
 def _not_an_alert(alert: Alert) -> bool:

@@ -264,13 +264,6 @@ def test_a_chain_of_more_than_100_versions_newest_first_is_one_chain(
     assert set(run.told) == _covered(radii[-1]) and max(run.told.values()) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "targeting.py/_intake.py: an Update refused at the gate (issuer regions, kind) is never "
-        "recorded, so a Cancel naming only it is remembered and its incident keeps streaming"
-    ),
-)
 def test_a_cancel_naming_only_an_update_refused_at_the_gate_ends_its_chain(
     ledger: DeliveryLedger,
 ) -> None:

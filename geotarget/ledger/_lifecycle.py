@@ -114,6 +114,14 @@ class Tx(Protocol):
         """The document of a remembered Cancel (one that named no known version), or None."""
         ...
 
+    def refused(self, vid: str) -> str | None:
+        """The document of an Update refused before admission (see :func:`_through_refused`)."""
+        ...
+
+    def put_refused(self, vid: str, document: str, at_us: int) -> None:
+        """Record an Update refused before admission (the first document is kept)."""
+        ...
+
     def retract(self, key: str, cancel_vid: str, at_us: int, lease_us: int) -> Claims:
         """Mark the incident cancelled and make a retraction for every device claimed."""
         ...
@@ -140,6 +148,118 @@ class Tx(Protocol):
         A version id whose document the store holds keeps its incident.
         """
         ...
+
+
+def refused_record(alert: object) -> tuple[str, str]:
+    """The version id and CAP document under which a refused Update is recorded.
+
+    For :meth:`~geotarget.ledger.DeliveryLedger.refuse`: only an Update naming earlier
+    messages links anything.
+    """
+    from geotarget import cap
+    from geotarget.alerts import Alert, MessageType
+
+    if not isinstance(alert, Alert):
+        raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
+    if alert.msg_type is not MessageType.UPDATE or not alert.references:
+        raise InvalidInput(
+            f"alert must be an Update naming earlier messages in its references to be recorded "
+            f"as refused (got msgType {alert.msg_type.value!r} with "
+            f"{len(alert.references)} reference(s))"
+        )
+    return version_id(alert.sender, alert.identifier), cap.dumps(alert)
+
+
+def link_refused(
+    tx: Tx,
+    alert: Alert,
+    at_us: int,
+    may_act_for: Callable[[str, str], bool] | None = None,
+) -> Admission:
+    """Record an Update refused before admission; link the chain it names (one transaction).
+
+    It changes no incident's current version and tells nobody: it is recorded so that a
+    message naming it names, through it, the versions it names (:func:`_through_refused`).
+    An Update that arrived before it may already have named it, starting an incident of its
+    own keyed by it or joining one (the refused Update's id is a version never seen there):
+    then the refused Update links that incident and those of the versions it names, one
+    chain, as an admitted one would (:func:`_merge`, under the authority rule), so that each
+    device is told the chain once and a Cancel naming any of its versions ends all of it; a
+    cancelled part cancels the chain, its retractions due at once. Returns what happened:
+    ``NOT_AUTHORISED``, with the incident it linked and the incidents merged into it.
+    """
+    vid, doc = refused_record(alert)
+    tx.put_refused(vid, doc, at_us)
+    linked = _link_refused(tx, alert, vid, at_us, may_act_for)
+    # A Cancel that arrived before it and named it was remembered for it: through it, that
+    # Cancel names the versions it names, and ends their chain now (under the authority rule,
+    # as any Cancel), its retractions due at once; in this transaction, so that a process
+    # stopping after it leaves no refusal recorded whose Cancel was not applied.
+    ended: list[str] = []
+    words: list[str] = []
+    for document in tx.early_cancels([vid]):
+        cancel = stored_alert(document, f"a Cancel naming {vid!r}")
+        got = admit(tx, cancel, at_us, 1, may_act_for)
+        if got.transition is Transition.RETRACTED and got.incident is not None:
+            keys = [got.incident.key, *got.also_cancelled]
+            ended.extend(keys)
+            words.extend(f"Cancel {got.version} ended incident {k}" for k in keys)
+    if not ended:
+        return linked
+    why = (
+        f"a Cancel that arrived before it named it, and through it names the versions it "
+        f"names: {', '.join(words)} (its retractions are due now)"
+    )
+    return attrs.evolve(
+        linked,
+        also_cancelled=tuple(dict.fromkeys(ended)),
+        why=f"{linked.why}; {why}" if linked.why else why,
+    )
+
+
+def _link_refused(
+    tx: Tx,
+    alert: Alert,
+    vid: str,
+    at_us: int,
+    may_act_for: Callable[[str, str], bool] | None,
+) -> Admission:
+    """:func:`link_refused`'s link of the chain ``alert`` (refused, recorded) names."""
+    seen = tx.version(vid)
+    if seen is None or seen[1] is not None:
+        # Named by nothing yet (a message naming it looks through it), or a version the store
+        # holds (a known version sent again and refused: its chain is linked already).
+        return Admission(transition=Transition.NOT_AUTHORISED, version=vid, incident=None)
+    key = seen[0]
+    row = tx.incident_row(key)
+    if row is None or _not_allowed(alert, row, may_act_for) is not None:
+        return Admission(transition=Transition.NOT_AUTHORISED, version=vid, incident=None)
+    refs = [
+        v
+        for v in dict.fromkeys(
+            version_id(r.sender, r.identifier)
+            for r in _through_refused(tx, alert.references, vid, may_act_for)
+        )
+        if v != vid
+    ]
+    for ref in refs:
+        if tx.version(ref) is None and (
+            sender_of(ref) == row.sender
+            or row.sender is None
+            or (may_act_for is not None and may_act_for(sender_of(ref), row.sender))
+        ):
+            tx.put_version(ref, key, None, None, at_us)
+    row, (merged, cancel, _) = _merge(tx, key, row, refs, tx.version, alert, may_act_for, at_us)
+    if merged and row.state == IncidentState.CANCELLED.value:
+        tx.retract(key, row.cancel_version or key, at_us, 0)
+    elif cancel is not None:
+        tx.retract(key, cancel, at_us, 0)
+    return Admission(
+        transition=Transition.NOT_AUTHORISED,
+        version=vid,
+        incident=tx.incident_row(key).incident(key),  # type: ignore[union-attr]
+        merged=tuple(merged),
+    )
 
 
 def first_difference(a: object, b: object, path: str = "") -> tuple[str, object, object]:
@@ -174,6 +294,47 @@ _FIRST = "a Cancel naming it arrived first"
 def _first(cancel: str, refs: list[str]) -> str:
     """Why a remembered Cancel ends the incident: it named the version, or the version names it."""
     return f"it names Cancel {cancel}, which arrived first" if cancel in refs else _FIRST
+
+
+def _through_refused(
+    tx: Tx,
+    references: Iterable[Any],
+    vid: str,
+    may_act_for: Callable[[str, str], bool] | None = None,
+) -> list[Any]:
+    """``references`` and, through each Update among them refused before admission, its own.
+
+    An Update the Targeter's gate refused (its issuer's regions or kinds, an unrecognised
+    kind) changes no incident, but its issuer counts it as its chain's newest message: its
+    next Update or Cancel may name only it. Naming it names its chain: the versions it names
+    (and, through one of them refused too, theirs), each once, so a Cancel naming only it
+    ends the chain instead of being remembered for a version that never comes, and an Update
+    naming only it joins the chain instead of starting one of its own. A version the store
+    holds is not looked through: the chain is found through it. Only the versions of its
+    own sender's chain are named through it (its sender's, or of a sender it may act for): a
+    message of another agency it cites is no version of its chain, as for an admitted Update.
+    """
+    out = list(references)
+    seen = {version_id(r.sender, r.identifier) for r in out} | {vid}
+    todo = [v for v in seen if v != vid]
+    while todo:  # each refused Update once: bounded by those recorded
+        ref = todo.pop()
+        if tx.version(ref) is not None:
+            continue
+        document = tx.refused(ref)
+        if document is None:
+            continue
+        refused = stored_alert(document, f"refused Update {ref!r}")
+        for r in refused.references:
+            named = version_id(r.sender, r.identifier)
+            own = r.sender == refused.sender or (
+                may_act_for is not None and may_act_for(refused.sender, r.sender)
+            )
+            if own and named not in seen:
+                seen.add(named)
+                out.append(r)
+                todo.append(named)
+    return out
 
 
 def _cancelled_early(
@@ -360,7 +521,8 @@ def admit(
     # Earliest sent first: CAP does not order <references>, and an Update whose original is
     # unknown keys its incident by the first of them (the chain's first version), so the
     # order an issuer happens to list them in must not decide the incident.
-    by_sent = sorted(alert.references, key=lambda r: (r.sent, r.sender, r.identifier))
+    chain = _through_refused(tx, alert.references, vid, may_act_for)
+    by_sent = sorted(chain, key=lambda r: (r.sent, r.sender, r.identifier))
     refs = list(dict.fromkeys(version_id(r.sender, r.identifier) for r in by_sent))
     refs = [r for r in refs if r != vid]
     senders = {version_id(r.sender, r.identifier): r.sender for r in by_sent}

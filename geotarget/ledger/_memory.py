@@ -272,6 +272,7 @@ class MemoryLedger(StoreBase):
         self._early: dict[str, list[str]] = {}  # a version id -> the Cancels that named it
         self._remembered: dict[str, str] = {}  # a remembered Cancel's id -> its document
         self._holds: dict[str, int] = {}  # a version the blast-radius guard held -> when
+        self._refused: dict[str, str] = {}  # an Update refused at the gate -> its document
         self._version_names: list[str] = []
         self._version_index: dict[str, int] = {}
         self._batch = 0
@@ -599,6 +600,79 @@ class MemoryLedger(StoreBase):
         with self._open():
             return vid in self._holds
 
+    def refuse(
+        self,
+        alert: Any,
+        *,
+        at: datetime,
+        may_act_for: Callable[[str, str], bool] | None = None,
+    ) -> Admission:
+        """Record an Update refused before it reached the incidents, for the versions it names.
+
+        A :class:`~geotarget.targeting.Targeter` records it when its gate refuses an Update
+        (its issuer may not send its kind, or over its area; or its kind is not recognised):
+        the Update changes no incident, but it is a message of its chain as its issuer sees
+        it, and the issuer's next message may name only it. An Update or Cancel naming it then
+        names, through it, the versions it names (:meth:`refused`), in every process over the
+        store. Recording it again changes nothing (the first document is kept). An Update
+        that arrived before it may have named it already (its id a version never seen of that
+        Update's incident): the refused Update then links that incident and those of the
+        versions it names, one chain (:attr:`~geotarget.ledger.IncidentState.MERGED`), under
+        the authority rule ``may_act_for`` states, as :meth:`admit` would; a cancelled part
+        cancels the chain, its retractions due at once. It never becomes a version: nobody is
+        told.
+
+        Every store of geotarget has it (the SQLite and PostgreSQL stores keep it in their
+        tables); it is not part of the :class:`~geotarget.ledger.DeliveryLedger` protocol: a
+        Targeter over a store of your own without it records no refusal.
+
+        .. versionadded:: 0.1.0
+
+        Parameters
+        ----------
+        alert : Alert
+            The refused Update.
+        at : datetime.datetime
+            When (timezone-aware).
+        may_act_for : callable, optional
+            ``may_act_for(sender, owner)``, as for :meth:`admit`.
+
+        Returns
+        -------
+        Admission
+            ``NOT_AUTHORISED``; ``incident`` and ``merged`` name the incidents it linked.
+
+        Raises
+        ------
+        InvalidType
+            If ``alert`` is not an :class:`~geotarget.alerts.Alert`.
+        InvalidInput
+            If it is not an Update naming at least one earlier message.
+        """
+        check_token("version", _lifecycle.refused_record(alert)[0])
+        at_us = at_micros(at)
+        with self._open():
+            return _lifecycle.link_refused(_MemoryTx(self), alert, at_us, may_act_for)
+
+    def refused(self, version: str) -> str | None:
+        """The CAP document :meth:`refuse` recorded under ``version``, or None (read only).
+
+        .. versionadded:: 0.1.0
+
+        Parameters
+        ----------
+        version : str
+            A version id, ``"{sender}/{identifier}"``.
+
+        Returns
+        -------
+        str or None
+            The first document recorded; None when no refused Update has this version id.
+        """
+        vid = check_token("version", version)
+        with self._open():
+            return self._refused.get(vid)
+
     def expire(self, incident: str, *, at: datetime, version: str | None = None) -> bool:
         """See :meth:`geotarget.ledger.DeliveryLedger.expire`."""
         key = check_token("incident", incident)
@@ -673,6 +747,12 @@ class _MemoryTx:
 
     def remembered(self, vid: str) -> str | None:
         return self.s._remembered.get(vid)
+
+    def refused(self, vid: str) -> str | None:
+        return self.s._refused.get(vid)
+
+    def put_refused(self, vid: str, document: str, at_us: int) -> None:
+        self.s._refused.setdefault(vid, document)
 
     def retract(self, key: str, cancel_vid: str, at_us: int, lease_us: int) -> Claims:
         return self.s._retract_locked(key, cancel_vid, at_us, lease_us)

@@ -112,6 +112,12 @@ SCHEMA = [
         version TEXT PRIMARY KEY,
         at_us BIGINT NOT NULL
     )""",
+    # An Update the Targeter's gate refused: a message naming it names its references.
+    """CREATE TABLE IF NOT EXISTS gt_refused (
+        version TEXT PRIMARY KEY,
+        document TEXT NOT NULL,
+        at_us BIGINT NOT NULL
+    )""",
     """CREATE TABLE IF NOT EXISTS gt_tokens (
         id {serial_pk},
         token TEXT NOT NULL UNIQUE
@@ -738,6 +744,28 @@ class SqlStore(StoreBase):
             ).fetchone()
         return found is not None
 
+    def refuse(
+        self,
+        alert: Any,
+        *,
+        at: datetime,
+        may_act_for: Callable[[str, str], bool] | None = None,
+    ) -> Admission:
+        """See :meth:`geotarget.ledger.MemoryLedger.refuse`."""
+        check_token("version", _lifecycle.refused_record(alert)[0])
+        at_us = at_micros(at)
+        with self._tx(durable=True) as cur:
+            self._serialise_admissions(cur)
+            out = _lifecycle.link_refused(_SqlTx(self, cur), alert, at_us, may_act_for)
+        self._admitted(out)
+        return out
+
+    def refused(self, version: str) -> str | None:
+        """See :meth:`geotarget.ledger.MemoryLedger.refused`."""
+        vid = check_token("version", version)
+        with self._read() as cur:
+            return _SqlTx(self, cur).refused(vid)
+
     def incident(self, incident: str) -> Incident | None:
         """See :meth:`geotarget.ledger.DeliveryLedger.incident`."""
         key = check_token("incident", incident)
@@ -850,6 +878,19 @@ class _SqlTx:
     def remembered(self, vid: str) -> str | None:
         row = self._one("SELECT document FROM gt_remembered_cancels WHERE version = ?", (vid,))
         return None if row is None else str(row[0])
+
+    def refused(self, vid: str) -> str | None:
+        row = self._one("SELECT document FROM gt_refused WHERE version = ?", (vid,))
+        return None if row is None else str(row[0])
+
+    def put_refused(self, vid: str, document: str, at_us: int) -> None:
+        self.cur.execute(
+            self.store._q(
+                "INSERT INTO gt_refused (version, document, at_us) VALUES (?, ?, ?)"
+                " ON CONFLICT (version) DO NOTHING"
+            ),
+            (vid, document, at_us),
+        )
 
     def early_cancels(self, vids: list[str]) -> list[str]:
         out: list[str] = []
