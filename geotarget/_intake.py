@@ -101,6 +101,10 @@ def config_problems(
             continue
         merged[name] = kind_rules
     registered = frozenset(merged)
+    kinds = tuple(kinds)
+    problems += _unnamed_rules(
+        [k for k in given if isinstance(k, str) and k in merged], kinds, recognition, issuers
+    )
     for kind in kinds:
         if kind not in registered:
             problems.append(
@@ -158,6 +162,50 @@ def config_problems(
     )
     problems += issuers.certificate_problems()
     return problems, merged
+
+
+def _unnamed_rules(
+    given: list[str], kinds: tuple[str, ...], recognition: Recognizer, issuers: Issuers
+) -> list[Problem]:
+    """A problem for each kind given rules that is a mistyped name of a kind given none.
+
+    Rules of a kind no other part of the configuration names apply to no alert (the rollout
+    denies every kind it does not name, no recognition rule recognises it and no issuer may
+    issue it). When its name is near that of a rollout kind given no rules (``tip_requests``
+    beside ``tip_request``), it is that kind's name mistyped, and the kind meant would
+    silently keep the pilot's rules: refused, as :func:`geotarget.load_policy` refuses such a
+    table. Rules of other kinds named nowhere are kept: one mapping of rules may serve
+    policies that roll out some of its kinds.
+    """
+    import difflib
+
+    from geotarget import pilot
+
+    named = set(kinds) | {rule.kind for rule in recognition.rules}
+    named |= {kind for issuer in issuers.issuers for kind in issuer.kinds}
+    problems = []
+    for kind in given:
+        if kind in named:
+            continue
+        near = difflib.get_close_matches(kind, sorted(kinds), n=1, cutoff=0.6)
+        if not near or near[0] in given:
+            continue
+        keeps = (
+            "keeps the pilot's location rules"
+            if near[0] in pilot.KIND_RULES
+            else "has no location rules"
+        )
+        problems.append(
+            Problem(
+                f"location_rules[{kind!r}]",
+                f"nothing else names kind {kind!r}: the rollout policy does not (its kinds: "
+                f"{_listed(kinds)}), no recognition rule recognises it and no issuer may issue "
+                f"it, so these rules apply to no alert; did you mean {near[0]!r}? (it is given "
+                f"no rules, so it {keeps}); correct the key, or name the kind in the rollout "
+                "policy",
+            )
+        )
+    return problems
 
 
 class Gate:

@@ -378,9 +378,11 @@ class Targeter:
     InvalidPolicy
         Listing every problem at once: region codes of the policy that the hierarchy does not
         have (or that lie outside its country), ``location_rules`` entries that are not
-        :class:`KindRules` or not keyed by a kind name, kinds of the policy, of recognition
-        rules or of issuers that are not registered (have no rules), and issuers naming
-        unknown regions.
+        :class:`KindRules` or not keyed by a kind name, or keyed by a kind named nowhere else
+        whose name is near a kind of the policy given no rules (``tip_requests`` for
+        ``tip_request``: the kind meant would keep the pilot's rules), kinds of the policy, of
+        recognition rules or of issuers that are not registered (have no rules), and issuers
+        naming unknown regions.
 
     Examples
     --------

@@ -1,0 +1,46 @@
+"""A Targeter given location rules under a mistyped kind name (probe 12).
+
+``location_rules={"tip_requests": KindRules(include_ambiguous=True)}`` beside a rollout naming
+``tip_request`` built a Targeter whose ``tip_request`` silently kept the pilot's rules (which
+exclude ambiguous devices): the operator's rules applied to no alert. ``load_policy`` refuses
+such a table of a policy file; the Targeter's own argument is refused alike.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from geotarget import pilot, sweden
+from geotarget.errors import InvalidPolicy
+from geotarget.targeting import KindRules, Targeter
+
+
+def test_rules_under_a_mistyped_kind_are_refused_naming_the_kind_meant() -> None:
+    policy = pilot.announced_policy()
+    assert "tip_request" in policy.kinds and not pilot.KIND_RULES["tip_request"].include_ambiguous
+    with pytest.raises(InvalidPolicy) as err:
+        Targeter(
+            sweden.hierarchy(),
+            policy,
+            location_rules={"tip_requests": KindRules(include_ambiguous=True)},
+        )
+    (problem,) = err.value.problems
+    assert problem.path == "location_rules['tip_requests']"
+    assert "did you mean 'tip_request'?" in problem.message
+    assert "keeps the pilot's location rules" in problem.message
+
+
+def test_rules_of_the_kind_itself_or_of_kinds_named_nowhere_else_are_kept() -> None:
+    policy = pilot.announced_policy()
+    wide = KindRules(include_ambiguous=True)
+    t = Targeter(sweden.hierarchy(), policy, location_rules={"tip_request": wide})
+    assert t.rules["tip_request"] is wide
+    # One mapping of rules serving several deployments: a kind this rollout does not name,
+    # and whose name is near none of its kinds, is kept.
+    t = Targeter(sweden.hierarchy(), policy, location_rules={"chemical_leak": wide})
+    assert t.rules["chemical_leak"] is wide
+    # Both the kind and a near name given rules: the near one is another kind, kept.
+    t = Targeter(
+        sweden.hierarchy(), policy, location_rules={"tip_request": wide, "tip_requests": wide}
+    )
+    assert t.rules["tip_requests"] is wide
