@@ -184,6 +184,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import numpy as np
 import numpy.typing as npt
 from starlette.applications import Starlette
@@ -1762,9 +1763,14 @@ def create_app(
         # uvicorn stops: past its --timeout-graceful-shutdown it cancelled the requests still
         # running, each of which answers 503 (_AnswersWhenStopped) on its next turn of the
         # event loop. Wait for those answers (briefly: they need no store) before closing the
-        # store; uvicorn ends the process once this returns.
+        # store; uvicorn ends the process once this returns. The store is closed off the event
+        # loop: closing waits for the store calls still running in worker threads (a request
+        # cancelled while its claim waited for a lock), and on the loop it stopped the loop
+        # from closing the connections of the answers just sent: their clients, reading to
+        # the close (Connection: close), waited for the store call's timeouts (5 s, up to 30 s
+        # on PostgreSQL), past the grace period, and the supervisor's kill answered nothing.
         await in_flight.wait_idle(STOPPING_SECONDS)
-        store.close()
+        await anyio.to_thread.run_sync(store.close)
 
     service = Starlette(
         routes=[

@@ -1,0 +1,73 @@
+"""The reference service as operators run it (probe 12): stops, early answers, connections.
+
+Each test runs the service as uvicorn processes (``uvicorn --factory examples.service.app:app``
+on a Unix socket) and talks plain HTTP/1.1 to them over a socket (probe 9's instance and
+helpers); the store is read with :mod:`sqlite3` directly. The oracle: RFC 9110 / 9112 and
+what ``docs/delivery.rst`` and the service's docstring promise.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from test_service_probe9 import _alert, _answer, _at, _batch, _claimed, _Instance, _status
+
+# --- A rolling restart: the grace period runs out while a request waits for the store --------
+
+
+@pytest.mark.slow
+def test_a_stopping_instance_answers_when_its_grace_period_ends_not_when_the_store_does(
+    tmp_path: Path,
+) -> None:
+    """Past ``--timeout-graceful-shutdown`` a request waiting for the store is answered at once.
+
+    uvicorn cancels the request and it answers 503, but its connection (``Connection:
+    close``) was closed only once the service had closed its store, on the event loop, which
+    waited for the cancelled request's store call still running in its worker thread (a held
+    SQLite lock: the busy timeout, 5 s; PostgreSQL: up to its lock, connect and query
+    timeouts, 30 s): a client reading the answer to its end waited past the grace period,
+    which the docs tell operators to set a few seconds under the supervisor's kill, and got
+    nothing if the kill came first. Now the answer ends while the store call still waits;
+    that call goes on (the answer says it is not known whether it applies), and here it does
+    once the lock is let go: the deliveries it claimed are offered by the other instance's
+    ``POST /redeliver`` once their lease runs out. Before, the client read the end of its
+    answer only once the call had ended with ``StoreBusy``, nothing claimed.
+    """
+    store = tmp_path / "d.db"
+    a = _Instance(tmp_path, store, "--timeout-graceful-shutdown", "1")
+    b = _Instance(tmp_path, store)
+    try:
+        assert a.post("/alerts", _alert(), 0)[0] == 200
+        devices = [f"p{i}" for i in range(50)]
+        batch = _batch(devices, 5)
+        holder = sqlite3.connect(store, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")  # (the claim waits for it: 5 s busy timeout)
+            conn = a.send(
+                f"POST /positions?at={_at(5)} HTTP/1.1\r\nHost: s\r\n"
+                f"Content-Length: {len(batch)}\r\n",
+                batch,
+            )
+            time.sleep(0.5)  # (the request is under way: its claim waits for the lock)
+            a.proc.send_signal(signal.SIGTERM)
+            status, text = _status(_answer(conn))
+        finally:
+            holder.execute("ROLLBACK")  # (only once the answer came)
+            holder.close()
+        assert status == 503, text
+        assert "not known" in text and "/redeliver" in text, text
+        a.proc.wait(timeout=60)
+        log = a.stop()
+        assert "Traceback" not in log and "Exception in ASGI" not in log, log
+        assert _claimed(store) == 50, "the claim was not waiting when the answer went out"
+        status, text = b.post("/redeliver", b"", 5 + 31)  # (the lease, 30 s, ran out)
+        assert status == 200, text
+        assert sorted(d["device"] for d in json.loads(text)["deliveries"]) == sorted(devices)
+    finally:
+        a.stop()
+        b.stop()
