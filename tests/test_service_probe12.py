@@ -71,3 +71,50 @@ def test_a_stopping_instance_answers_when_its_grace_period_ends_not_when_the_sto
     finally:
         a.stop()
         b.stop()
+
+
+# --- The store going away and coming back: a SQLite file removed, then restored --------------
+
+
+def _get(instance: _Instance, path: str) -> tuple[int, str]:
+    return _status(
+        _answer(instance.send(f"GET {path} HTTP/1.1\r\nHost: s\r\nConnection: close\r\n"))
+    )
+
+
+@pytest.mark.slow
+def test_a_sqlite_store_removed_then_restored_is_opened_again(tmp_path: Path) -> None:
+    """A store file removed (a clean-up job, a volume swapped) answers 503; restored, 200 again.
+
+    The running instance's handle is bound to the file it opened: removed, every request
+    answers 503 naming it and ``GET /ready`` says so (true). But a file restored from a backup
+    (or made by an instance started meanwhile) is another file, and the handle refused it as
+    "removed or replaced" for as long as the process ran: the instance stayed down, ``/ready``
+    503, until someone restarted it, though the docs promise a service that recovers once its
+    store is back. Now the instance opens the file at its path again (one line in its log) and
+    the restored store's alert reaches the devices of the next batch.
+    """
+    store = tmp_path / "d.db"
+    backup = tmp_path / "backup.db"
+    a = _Instance(tmp_path, store)
+    try:
+        assert a.post("/alerts", _alert(), 0)[0] == 200
+        with sqlite3.connect(store) as db, sqlite3.connect(backup) as copy:
+            db.backup(copy)  # (the operator's backup, the alert in it)
+        for name in ("d.db", "d.db-wal", "d.db-shm"):
+            (tmp_path / name).unlink(missing_ok=True)
+        status, text = a.post("/positions", _batch(["p1", "p2"], 5), 5)
+        assert status == 503 and "removed or replaced" in text, text
+        assert _get(a, "/ready")[0] == 503  # (true: the store is gone)
+        store.write_bytes(backup.read_bytes())  # restored: a new file at the same path
+        status, text = _get(a, "/ready")
+        assert status == 200, text
+        assert json.loads(text) == {"status": "ready", "active_incidents": 1}
+        status, text = a.post("/positions", _batch(["p1", "p2"], 6), 6)
+        assert status == 200, text
+        assert sorted(d["device"] for d in json.loads(text)["deliveries"]) == ["p1", "p2"]
+        assert _claimed(store) == 2
+    finally:
+        log = a.stop()
+    assert "Traceback" not in log, log
+    assert log.count("opened again") == 1, log

@@ -89,7 +89,10 @@ logger (no traceback). A store failure answers 503 with the
 names the claims made before it, which ``/redeliver`` offers once their lease runs out), and the
 service keeps answering what does not need the store; a service started while its store cannot
 be opened (PostgreSQL down, the SQLite file's directory not mounted yet) logs why, does the
-same, and opens the store at the first request once it can. Nothing of a request's positions is
+same, and opens the store at the first request once it can. A SQLite store file removed while
+the service runs answers 503 until a file is at its path again (restored from a backup, or made
+by an instance started meanwhile), which the next request opens (one line in the log); no new
+empty store is made in its place. Nothing of a request's positions is
 ever logged, nor quoted in an answer as a pair. uvicorn's access log writes each request line,
 ``/explain``'s ``?device=`` included (a device id, no position; its answer, inside or outside,
 is not logged): run uvicorn with ``--no-access-log`` where device ids must not reach the log
@@ -1913,22 +1916,54 @@ def store_from_env() -> DeliveryLedger:
 
 
 class _OpenedLater:
-    """The store of a service started while it could not be opened (server down, no volume).
+    """The service's store: opened at the first call once it can be, and again when replaced.
 
-    Every call first opens it, once: until that succeeds a call raises the
+    A service started while its store could not be opened (server down, no volume) gets one
+    without a store: every call first opens it, once: until that succeeds a call raises the
     :class:`~geotarget.errors.StoreError` of its attempt (the service answers 503 naming it)
     and the service serves what needs no store.
+
+    A SQLite store whose file was removed (a clean-up job, a volume swapped) answers 503 as
+    its handle refuses the file gone; once a file is at its path again (restored from a
+    backup, or made by an instance started meanwhile: another file, which the handle refused
+    as "removed or replaced" for as long as the process ran, every request a 503 until a
+    restart), the next call opens it, closes the old handle, and the log says so in one line.
+    Never while no file is there: a new empty store is not made in its place.
     """
 
-    def __init__(self, open_store: Callable[[], DeliveryLedger]) -> None:
+    def __init__(
+        self, open_store: Callable[[], DeliveryLedger], opened: DeliveryLedger | None = None
+    ) -> None:
         self._open = open_store
         self._lock = threading.Lock()
         self._inner: DeliveryLedger | None = None
+        self._file: Path | None = None
+        self._identity: tuple[int, int] | None = None
+        if opened is not None:
+            self._opened(opened)
+
+    def _opened(self, inner: DeliveryLedger) -> None:
+        self._inner = inner
+        self._file = inner.path if isinstance(inner, SQLiteLedger) else None
+        self._identity = _file_identity(self._file)
 
     def _store(self) -> DeliveryLedger:
         with self._lock:
             if self._inner is None:
-                self._inner = self._open()
+                self._opened(self._open())
+            elif self._file is not None:
+                now = _file_identity(self._file)
+                if now is not None and now != self._identity:
+                    old = self._inner
+                    self._opened(self._open())  # (a StoreError: this call answers 503)
+                    LOG.warning(
+                        "the store's file %s was removed or replaced while the service ran: it"
+                        " is opened again (what the old file held and the new one lacks is"
+                        " gone: a restored backup's older claims tell again)",
+                        self._file,
+                    )
+                    old.close()
+            assert self._inner is not None
             return self._inner
 
     def __getattr__(self, name: str) -> Any:
@@ -1944,6 +1979,17 @@ class _OpenedLater:
         with self._lock:
             if self._inner is not None:
                 self._inner.close()
+
+
+def _file_identity(path: Path | None) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``, or None (no path, or no file there)."""
+    if path is None:
+        return None
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def _policy(path: Path, regions: RegionHierarchy) -> Any:
@@ -1980,7 +2026,7 @@ def app() -> Starlette:
         policy = Path(os.environ.get("GEOTARGET_POLICY", EXAMPLE_POLICY))
         _policy(policy, sweden.hierarchy())
         try:
-            store = store_from_env()
+            store = _OpenedLater(store_from_env, store_from_env())
         except _PASSING as err:
             LOG.error("the store cannot be opened yet; answering 503 until it can: %s", err)
             store = _OpenedLater(store_from_env)
