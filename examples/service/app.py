@@ -2026,7 +2026,9 @@ def app() -> Starlette:
         policy = Path(os.environ.get("GEOTARGET_POLICY", EXAMPLE_POLICY))
         _policy(policy, sweden.hierarchy())
         try:
-            store = _OpenedLater(store_from_env, store_from_env())
+            store = store_from_env()
+            if isinstance(store, SQLiteLedger):  # (opened again if its file is replaced)
+                store = _OpenedLater(store_from_env, store)
         except _PASSING as err:
             LOG.error("the store cannot be opened yet; answering 503 until it can: %s", err)
             store = _OpenedLater(store_from_env)
