@@ -1,9 +1,11 @@
-"""The reference service as operators run it (probe 12): stops, early answers, connections.
+"""The reference service as operators run it (probe 12): stops, a store back, its log.
 
-Each test runs the service as uvicorn processes (``uvicorn --factory examples.service.app:app``
-on a Unix socket) and talks plain HTTP/1.1 to them over a socket (probe 9's instance and
-helpers); the store is read with :mod:`sqlite3` directly. The oracle: RFC 9110 / 9112 and
-what ``docs/delivery.rst`` and the service's docstring promise.
+A rolling restart whose grace period runs out while a request waits for the store, a SQLite
+store file removed and restored from a backup, and the service's own log lines under uvicorn's
+``--log-level``. The tests run the service as uvicorn processes (``uvicorn --factory
+examples.service.app:app`` on a Unix socket) and talk plain HTTP/1.1 to them over a socket
+(probe 9's instance and helpers); the store is read with :mod:`sqlite3` directly. The oracle:
+RFC 9110 / 9112 and what ``docs/delivery.rst`` and the service's docstring promise.
 """
 
 from __future__ import annotations
@@ -118,3 +120,51 @@ def test_a_sqlite_store_removed_then_restored_is_opened_again(tmp_path: Path) ->
         log = a.stop()
     assert "Traceback" not in log, log
     assert log.count("opened again") == 1, log
+
+
+# --- The service's own log lines under uvicorn ------------------------------------------------
+
+
+def _lines(log: str, text: str) -> list[str]:
+    return [line for line in log.splitlines() if text in line]
+
+
+def test_the_services_own_log_lines_reach_uvicorns_log_at_its_level(tmp_path: Path) -> None:
+    """The ``examples.service`` logger's lines go where uvicorn's go, at ``--log-level``.
+
+    The docs promise a line at INFO for a client that hung up mid-body and for fixes stamped
+    ahead of their arrival; under the run command they give, those lines never appeared (no
+    handler for the logger: Python's last resort shows only warnings and errors), whatever
+    ``--log-level``, and the warnings and errors it did show came without a level, in several
+    lines where a message held a line end (libpq's "connection refused" has a second line):
+    a log reader splitting by line read a line of nobody's. Now they come as uvicorn's do
+    (``INFO:``, ``ERROR:``), each one line, and ``--log-level warning`` leaves out the INFO.
+    """
+    late = ["2099-01-01T00:00:00+00:00"] * 2  # (a device clock decades ahead)
+    for level in ("info", "warning"):
+        a = _Instance(tmp_path, tmp_path / f"{level}.db", "--log-level", level)
+        try:
+            body = _batch(["p1", "p2"], 5)
+            conn = a.send(
+                f"POST /positions?at={_at(5)} HTTP/1.1\r\nHost: s\r\n"
+                f"Content-Length: {len(body)}\r\n",
+                body[:50],
+            )
+            conn.close()  # (hung up mid-body)
+            ahead = json.loads(body)
+            ahead["observed_at"] = late
+            assert a.post("/positions", json.dumps(ahead).encode(), 6)[0] == 200
+        finally:
+            log = a.stop()
+        hung_up = _lines(log, "hung up after")
+        stamped = _lines(log, "stamped more than")
+        if level == "info":
+            assert len(hung_up) == 1 and hung_up[0].startswith("INFO:"), log
+            assert len(stamped) == 1 and stamped[0].startswith("INFO:"), log
+        else:
+            assert hung_up == [] and stamped == [], log
+    down = _Instance(tmp_path, Path("host=127.0.0.1 port=1 user=svc dbname=alerts"))  # (no server)
+    log = down.stop()
+    line = _lines(log, "cannot be opened yet")
+    assert len(line) == 1 and line[0].startswith("ERROR:"), log
+    assert "accepting TCP/IP connections" in line[0], log  # (libpq's second line, on this one)

@@ -83,7 +83,9 @@ and one larger than :data:`MAX_INFLIGHT` itself 413. A body that has not arrived
 :data:`BODY_SECONDS` answers 408 and its connection is closed. What a ``/confirm``'s keys take
 as the store reads them (4 bytes a character of the longest key, for every key) is held in that
 budget too. A client that hangs up mid-body is one line at INFO on the ``examples.service``
-logger (no traceback). A store failure answers 503 with the
+logger (no traceback); under uvicorn that logger writes where uvicorn's own log does, at its
+``--log-level``, each message on one line (unless a ``--log-config`` or the root logger gives it
+handlers of its own). A store failure answers 503 with the
 :class:`~geotarget.errors.StoreError` message (nothing of the request was applied, but for a
 ``/positions`` batch over several active alerts whose claim failed at a later alert: the message
 names the claims made before it, which ``/redeliver`` offers once their lease runs out), and the
@@ -2019,6 +2021,7 @@ def app() -> Starlette:
     traceback.
     """
     store: DeliveryLedger | None = None
+    _log_with_uvicorn()
     try:
         if _ENV_PROBLEMS:  # (before the store is opened: a refused start creates no file)
             raise InvalidInput("; ".join(_ENV_PROBLEMS))
@@ -2040,6 +2043,40 @@ def app() -> Starlette:
         if _uvicorn_worker():
             _stop_uvicorn_workers(message)
         raise SystemExit(message) from None
+
+
+def _one_line(record: logging.LogRecord) -> bool:
+    """A logging filter: the record's message on one line (a store's message may hold several).
+
+    A log read line by line (journald, a log shipper) took each further line for an entry of
+    its own, without a level or a time: libpq's "connection refused" has a second line.
+    """
+    message = record.getMessage()
+    if "\n" in message or "\r" in message:
+        record.msg = " ".join(part.strip() for part in message.splitlines() if part.strip())
+        record.args = None
+    return True
+
+
+def _log_with_uvicorn() -> None:
+    """The service's logger (:data:`LOG`): one line a message, written where uvicorn writes.
+
+    Under uvicorn, where nothing else configured logging (no handler on the root logger, no
+    ``--log-config`` giving the service's logger one), the logger gets uvicorn's handlers and
+    the level of ``--log-level``. It had none: its INFO lines (a client that hung up
+    mid-body, fixes stamped ahead of their arrival), which the docs promise, never appeared,
+    whatever the level, and its warnings and errors came through Python's last resort, without
+    a level. Outside uvicorn (no handler on its logger), nothing changes.
+    """
+    if not any(getattr(f, "__name__", "") == _one_line.__name__ for f in LOG.filters):
+        LOG.addFilter(_one_line)
+    server = logging.getLogger("uvicorn")
+    if LOG.handlers or logging.getLogger().handlers or not server.handlers:
+        return
+    for handler in server.handlers:
+        LOG.addHandler(handler)
+    LOG.setLevel(logging.getLogger("uvicorn.error").getEffectiveLevel())
+    LOG.propagate = False
 
 
 #: The exit status uvicorn gives a process that failed to start (``uvicorn.config``'s
