@@ -1,15 +1,17 @@
-"""The reference service as operators run it (probe 12): stops, a store back, its log.
+"""The reference service as operators run it (probe 12): stops, a store back, its log, a body.
 
 A rolling restart whose grace period runs out while a request waits for the store, a SQLite
-store file removed and restored from a backup, and the service's own log lines under uvicorn's
-``--log-level``. The tests run the service as uvicorn processes (``uvicorn --factory
-examples.service.app:app`` on a Unix socket) and talk plain HTTP/1.1 to them over a socket
-(probe 9's instance and helpers); the store is read with :mod:`sqlite3` directly. The oracle:
-RFC 9110 / 9112 and what ``docs/delivery.rst`` and the service's docstring promise.
+store file removed and restored from a backup, the service's own log lines under uvicorn's
+``--log-level``, and ``POST /redeliver`` given its parameters in a body. The tests run the
+service as uvicorn processes (``uvicorn --factory examples.service.app:app`` on a Unix socket)
+and talk plain HTTP/1.1 to them over a socket (probe 9's instance and helpers), or through
+Starlette's test client; the store is read with :mod:`sqlite3` directly. The oracle: RFC 9110 /
+9112 and what ``docs/delivery.rst`` and the service's docstring promise.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import signal
 import sqlite3
@@ -17,7 +19,11 @@ import time
 from pathlib import Path
 
 import pytest
-from test_service_probe9 import _alert, _answer, _at, _batch, _claimed, _Instance, _status
+from service_helpers import service_module
+from starlette.testclient import TestClient
+from test_service_probe9 import AT, _alert, _answer, _at, _batch, _claimed, _Instance, _status
+
+from geotarget.ledger import SQLiteLedger
 
 # --- A rolling restart: the grace period runs out while a request waits for the store --------
 
@@ -168,3 +174,40 @@ def test_the_services_own_log_lines_reach_uvicorns_log_at_its_level(tmp_path: Pa
     line = _lines(log, "cannot be opened yet")
     assert len(line) == 1 and line[0].startswith("ERROR:"), log
     assert "accepting TCP/IP connections" in line[0], log  # (libpq's second line, on this one)
+
+
+# --- POST /redeliver: its parameters are in the query ------------------------------------------
+
+
+def test_redeliver_refuses_parameters_sent_in_its_body_and_leases_nothing(tmp_path: Path) -> None:
+    """``POST /redeliver`` with ``{"limit": 1}`` as its body is a 400 naming the member.
+
+    Its parameters are in the query (``?limit=``, ``?at=``), and an unknown query parameter is
+    refused, not ignored (``?limt=`` would take the default limit without a word). Its body
+    was not read at all: ``{"limit": 1}`` (an HTTP client's ``json=``) or ``limit=1`` (a
+    form, ``curl -d``) leased the caller up to 10,000 deliveries, the default, where it
+    asked for one, each withheld from the push service until its lease ran out. An empty body
+    or an empty JSON object (what some clients send with every POST) is taken, as before.
+    """
+    service = service_module("app.py", "_geotarget_service_probe12")
+    devices = ["p1", "p2", "p3"]
+
+    def at(minutes: float) -> dict[str, str]:
+        return {"at": (AT + dt.timedelta(minutes=minutes)).isoformat()}
+
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        assert client.post("/alerts", params=at(0), content=_alert()).is_success
+        told = client.post("/positions", params=at(0.1), content=_batch(devices, 5)).json()
+        assert len(told["deliveries"]) == 3  # (leased for 30 s: due again from 0.6 minutes)
+        for body, member in (
+            ({"json": {"limit": 1}}, '"limit"'),
+            ({"content": b"limit=1"}, "JSON"),
+            ({"json": [1]}, "JSON object"),
+        ):
+            r = client.post("/redeliver", params={**at(5), "limit": "2"}, **body)
+            assert r.status_code == 400, r.text
+            assert "?limit=" in r.text and member in r.text, r.text
+        for empty in (b"", b"{}", b" { }\r\n"):
+            r = client.post("/redeliver", params={**at(5), "limit": "1"}, content=empty)
+            assert r.status_code == 200, r.text
+            assert len(r.json()["deliveries"]) == 1, "the refused requests leased something"

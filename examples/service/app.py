@@ -41,7 +41,9 @@ alerts at once. The latest snapshot of device positions is an immutable
                       (default and largest :data:`REDELIVER_LIMIT`; an answer that full
                       means more may be due: call again) — and those of alerts whose onset
                       or enabling phase has come since they were posted
-                      (``Targeter.retarget``): call it every few seconds.
+                      (``Targeter.retarget``): call it every few seconds. Its body is
+                      empty (or an empty JSON object): ``{"limit": 5}`` is a 400, its
+                      parameters are in the query.
 ``GET  /explain``     ``?incident=&device=``: why a device does or does not receive an alert
                       (``Targeter.preview`` of its newest fix kept: changes nothing); 404 for
                       an unknown incident, or a device of no batch kept.
@@ -524,6 +526,49 @@ async def _body(request: Request, limit: int, held: _Held, what: str = "JSON") -
             " again"
         ) from None
     return b"".join(chunks)
+
+
+#: The most body bytes an endpoint that takes no body reads, to tell an empty one.
+_EMPTY_BODY_READ = 1024
+
+
+async def _no_body(request: Request, held: _Held, query: str) -> None:
+    """Refuse a body other than none or an empty JSON object (the parameters are in ``query``).
+
+    ``POST /redeliver`` did not read its body: ``{"limit": 1}`` (an HTTP client's ``json=``)
+    or ``limit=1`` (``curl -d``) was ignored without a word, and the caller was leased the
+    default number of deliveries where it asked for one, each withheld from the push service
+    until its lease ran out; an unknown query parameter is refused for the same reason.
+    """
+    where = f"{request.method} {request.url.path}"
+    try:
+        body = await _body(request, _EMPTY_BODY_READ, held)
+    except _TooLarge:
+        body = None
+    if body is not None and not body.strip():
+        return
+    data: Any = None
+    if body is not None:
+        try:
+            data = _json(body, _charset(request))
+        except InvalidInput:
+            data = None
+    if data == {}:
+        return
+    if isinstance(data, dict):
+        named = ", ".join(_shown(name) for name in list(data)[:SHOWN_MEMBERS])
+        more = f" and {len(data) - SHOWN_MEMBERS:,} more" if len(data) > SHOWN_MEMBERS else ""
+        got = f"the body's member(s) {named}{more} are refused, not ignored"
+    elif body is None:
+        got = f"got a body of more than {_EMPTY_BODY_READ:,} bytes"
+    elif data is None:
+        got = f"got a body of {len(body):,} bytes that is not JSON"
+    else:
+        got = f"got {_shown(data)}"
+    raise InvalidInput(
+        f"{where} takes its parameters in the query ({query}), not in its body, which must be"
+        f" empty or an empty JSON object: {got}; nothing was applied"
+    )
 
 
 class _BigNumber(str):
@@ -1583,6 +1628,8 @@ def create_app(
     async def redeliver(request: Request) -> Response:
         _takes(request, ("at", "limit"))
         at, limit = _at(request), _limit(request)
+        with budget.hold(request) as held:
+            await _no_body(request, held, "?limit=, ?at=")
         return JSONResponse({"deliveries": await _applying(request, take_due, at, limit)})
 
     def take_due(at: dt.datetime, limit: int) -> list[dict[str, str]]:
