@@ -211,3 +211,43 @@ def test_redeliver_refuses_parameters_sent_in_its_body_and_leases_nothing(tmp_pa
             r = client.post("/redeliver", params={**at(5), "limit": "1"}, content=empty)
             assert r.status_code == 200, r.text
             assert len(r.json()["deliveries"]) == 1, "the refused requests leased something"
+
+
+# --- A request target in absolute form ---------------------------------------------------------
+
+
+def test_a_request_target_in_absolute_form_is_its_path(tmp_path: Path) -> None:
+    """``GET http://service/ready HTTP/1.1`` is ``GET /ready`` (RFC 9112 section 3.2.2).
+
+    "A server MUST accept the absolute-form in requests" (what a client sends through a
+    forward proxy, and some send to any server). uvicorn hands the whole target on as the
+    path: the service answered 404 for ``"/http://service/ready"``, and an alert POSTed to
+    ``http://service/alerts?at=...`` reached nobody.
+    """
+    a = _Instance(tmp_path, tmp_path / "d.db")
+    try:
+        status, text = _status(
+            _answer(a.send("GET http://service/ready HTTP/1.1\r\nHost: s\r\nConnection: close\r\n"))
+        )
+        assert status == 200, text
+        assert json.loads(text) == {"status": "ready", "active_incidents": 0}
+        body = _alert()
+        status, text = _status(
+            _answer(
+                a.send(
+                    f"POST https://service:8443/alerts?at={_at(0)} HTTP/1.1\r\nHost: s\r\n"
+                    f"Connection: close\r\nContent-Length: {len(body)}\r\n",
+                    body,
+                )
+            )
+        )
+        assert status == 200, text
+        assert json.loads(text)["verdict"] == "DELIVER", text
+        status, text = _status(
+            _answer(
+                a.send("GET http://service/nowhere HTTP/1.1\r\nHost: s\r\nConnection: close\r\n")
+            )
+        )
+        assert status == 404 and '"/nowhere"' in text, text
+    finally:
+        a.stop()

@@ -119,7 +119,8 @@ VALUE)``,
 re-used for other content (``DuplicateIdentifier``) is a 409 naming the first difference as
 ``field``, with its value first stored as ``stored`` and in this request as ``received``, an
 unknown path a 404 naming the endpoints (an endpoint's path with a trailing slash too, naming
-the endpoint: never a redirect), a method an endpoint does not take a 405
+the endpoint: never a redirect; a target in absolute form, ``http://host/ready``, is its path),
+a method an endpoint does not take a 405
 with ``Allow``, a fault of the service a 500 naming only the exception's class (its message may
 quote anything; the log has the traceback).
 
@@ -1493,6 +1494,37 @@ class _AnswersWhenStopped:
             self.requests.end()
 
 
+#: A request target's scheme and authority in absolute form (``http://host:port``).
+_ABSOLUTE_FORM = re.compile(r"https?://[^/?#]*", re.IGNORECASE)
+_ABSOLUTE_FORM_BYTES = re.compile(rb"https?://[^/?#]*", re.IGNORECASE)
+
+
+class _OriginForm:
+    """A request target in absolute form (``GET http://host/ready``) is read as its path.
+
+    RFC 9112 section 3.2.2: "a server MUST accept the absolute-form in requests" (what a
+    client sends through a forward proxy). uvicorn hands the whole target on as the path: the
+    service answered 404 for ``"/http://host/ready"``, and an alert POSTed to
+    ``http://host/alerts`` reached nobody. The scheme and authority are dropped (the service
+    answers for one host), the path and the query kept.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            found = _ABSOLUTE_FORM.match(scope.get("path", ""))
+            if found is not None:
+                scope = dict(scope)
+                scope["path"] = scope["path"][found.end() :] or "/"
+                raw = scope.get("raw_path")
+                if isinstance(raw, bytes):
+                    cut = _ABSOLUTE_FORM_BYTES.match(raw)
+                    scope["raw_path"] = (raw[cut.end() :] or b"/") if cut is not None else raw
+        await self.app(scope, receive, send)
+
+
 def _empty_index() -> PositionIndex:
     return PositionIndex(
         Positions([], [], [], observed_at=dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc))
@@ -1846,7 +1878,7 @@ def create_app(
             HTTPException: no_route,
             Exception: failed,
         },
-        middleware=[Middleware(_AnswersWhenStopped, requests=in_flight)],
+        middleware=[Middleware(_OriginForm), Middleware(_AnswersWhenStopped, requests=in_flight)],
         lifespan=lifespan,
     )
     # A path with a trailing slash (or without one) that is not an endpoint is a 404 naming
