@@ -1,12 +1,13 @@
-"""The reference service as operators run it (probe 12): stops, a store back, its log, a body.
+"""The reference service as operators run it (probe 12): stops, a store back, its log, HTTP.
 
 A rolling restart whose grace period runs out while a request waits for the store, a SQLite
 store file removed and restored from a backup, the service's own log lines under uvicorn's
-``--log-level``, and ``POST /redeliver`` given its parameters in a body. The tests run the
-service as uvicorn processes (``uvicorn --factory examples.service.app:app`` on a Unix socket)
-and talk plain HTTP/1.1 to them over a socket (probe 9's instance and helpers), or through
-Starlette's test client; the store is read with :mod:`sqlite3` directly. The oracle: RFC 9110 /
-9112 and what ``docs/delivery.rst`` and the service's docstring promise.
+``--log-level``, ``POST /redeliver`` given its parameters in a body, and a request target in
+absolute form (``GET http://host/ready``). The tests run the service as uvicorn processes
+(``uvicorn --factory examples.service.app:app`` on a Unix socket) and talk plain HTTP/1.1 to
+them over a socket (probe 9's instance and helpers), or through Starlette's test client; the
+store is read with :mod:`sqlite3` directly. The oracle: RFC 9110 / 9112 and what
+``docs/delivery.rst`` and the service's docstring promise.
 """
 
 from __future__ import annotations
