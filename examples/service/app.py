@@ -41,7 +41,9 @@ alerts at once. The latest snapshot of device positions is an immutable
                       (default and largest :data:`REDELIVER_LIMIT`; an answer that full
                       means more may be due: call again) — and those of alerts whose onset
                       or enabling phase has come since they were posted
-                      (``Targeter.retarget``): call it every few seconds.
+                      (``Targeter.retarget``): call it every few seconds. Its body is
+                      empty (or an empty JSON object): ``{"limit": 5}`` is a 400, its
+                      parameters are in the query.
 ``GET  /explain``     ``?incident=&device=``: why a device does or does not receive an alert
                       (``Targeter.preview`` of its newest fix kept: changes nothing); 404 for
                       an unknown incident, or a device of no batch kept.
@@ -83,13 +85,18 @@ and one larger than :data:`MAX_INFLIGHT` itself 413. A body that has not arrived
 :data:`BODY_SECONDS` answers 408 and its connection is closed. What a ``/confirm``'s keys take
 as the store reads them (4 bytes a character of the longest key, for every key) is held in that
 budget too. A client that hangs up mid-body is one line at INFO on the ``examples.service``
-logger (no traceback). A store failure answers 503 with the
+logger (no traceback); under uvicorn that logger writes where uvicorn's own log does, at its
+``--log-level``, each message on one line (unless a ``--log-config`` or the root logger gives it
+handlers of its own). A store failure answers 503 with the
 :class:`~geotarget.errors.StoreError` message (nothing of the request was applied, but for a
 ``/positions`` batch over several active alerts whose claim failed at a later alert: the message
 names the claims made before it, which ``/redeliver`` offers once their lease runs out), and the
 service keeps answering what does not need the store; a service started while its store cannot
 be opened (PostgreSQL down, the SQLite file's directory not mounted yet) logs why, does the
-same, and opens the store at the first request once it can. Nothing of a request's positions is
+same, and opens the store at the first request once it can. A SQLite store file removed while
+the service runs answers 503 until a file is at its path again (restored from a backup, or made
+by an instance started meanwhile), which the next request opens (one line in the log); no new
+empty store is made in its place. Nothing of a request's positions is
 ever logged, nor quoted in an answer as a pair. uvicorn's access log writes each request line,
 ``/explain``'s ``?device=`` included (a device id, no position; its answer, inside or outside,
 is not logged): run uvicorn with ``--no-access-log`` where device ids must not reach the log
@@ -112,7 +119,8 @@ VALUE)``,
 re-used for other content (``DuplicateIdentifier``) is a 409 naming the first difference as
 ``field``, with its value first stored as ``stored`` and in this request as ``received``, an
 unknown path a 404 naming the endpoints (an endpoint's path with a trailing slash too, naming
-the endpoint: never a redirect), a method an endpoint does not take a 405
+the endpoint: never a redirect; a target in absolute form, ``http://host/ready``, is its path),
+a method an endpoint does not take a 405
 with ``Allow``, a fault of the service a 500 naming only the exception's class (its message may
 quote anything; the log has the traceback).
 
@@ -184,6 +192,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import numpy as np
 import numpy.typing as npt
 from starlette.applications import Starlette
@@ -518,6 +527,49 @@ async def _body(request: Request, limit: int, held: _Held, what: str = "JSON") -
             " again"
         ) from None
     return b"".join(chunks)
+
+
+#: The most body bytes an endpoint that takes no body reads, to tell an empty one.
+_EMPTY_BODY_READ = 1024
+
+
+async def _no_body(request: Request, held: _Held, query: str) -> None:
+    """Refuse a body other than none or an empty JSON object (the parameters are in ``query``).
+
+    ``POST /redeliver`` did not read its body: ``{"limit": 1}`` (an HTTP client's ``json=``)
+    or ``limit=1`` (``curl -d``) was ignored without a word, and the caller was leased the
+    default number of deliveries where it asked for one, each withheld from the push service
+    until its lease ran out; an unknown query parameter is refused for the same reason.
+    """
+    where = f"{request.method} {request.url.path}"
+    try:
+        body = await _body(request, _EMPTY_BODY_READ, held)
+    except _TooLarge:
+        body = None
+    if body is not None and not body.strip():
+        return
+    data: Any = None
+    if body is not None:
+        try:
+            data = _json(body, _charset(request))
+        except InvalidInput:
+            data = None
+    if data == {}:
+        return
+    if isinstance(data, dict):
+        named = ", ".join(_shown(name) for name in list(data)[:SHOWN_MEMBERS])
+        more = f" and {len(data) - SHOWN_MEMBERS:,} more" if len(data) > SHOWN_MEMBERS else ""
+        got = f"the body's member(s) {named}{more} are refused, not ignored"
+    elif body is None:
+        got = f"got a body of more than {_EMPTY_BODY_READ:,} bytes"
+    elif data is None:
+        got = f"got a body of {len(body):,} bytes that is not JSON"
+    else:
+        got = f"got {_shown(data)}"
+    raise InvalidInput(
+        f"{where} takes its parameters in the query ({query}), not in its body, which must be"
+        f" empty or an empty JSON object: {got}; nothing was applied"
+    )
 
 
 class _BigNumber(str):
@@ -1442,6 +1494,37 @@ class _AnswersWhenStopped:
             self.requests.end()
 
 
+#: A request target's scheme and authority in absolute form (``http://host:port``).
+_ABSOLUTE_FORM = re.compile(r"https?://[^/?#]*", re.IGNORECASE)
+_ABSOLUTE_FORM_BYTES = re.compile(rb"https?://[^/?#]*", re.IGNORECASE)
+
+
+class _OriginForm:
+    """A request target in absolute form (``GET http://host/ready``) is read as its path.
+
+    RFC 9112 section 3.2.2: "a server MUST accept the absolute-form in requests" (what a
+    client sends through a forward proxy). uvicorn hands the whole target on as the path: the
+    service answered 404 for ``"/http://host/ready"``, and an alert POSTed to
+    ``http://host/alerts`` reached nobody. The scheme and authority are dropped (the service
+    answers for one host), the path and the query kept.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            found = _ABSOLUTE_FORM.match(scope.get("path", ""))
+            if found is not None:
+                scope = dict(scope)
+                scope["path"] = scope["path"][found.end() :] or "/"
+                raw = scope.get("raw_path")
+                if isinstance(raw, bytes):
+                    cut = _ABSOLUTE_FORM_BYTES.match(raw)
+                    scope["raw_path"] = (raw[cut.end() :] or b"/") if cut is not None else raw
+        await self.app(scope, receive, send)
+
+
 def _empty_index() -> PositionIndex:
     return PositionIndex(
         Positions([], [], [], observed_at=dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc))
@@ -1577,6 +1660,8 @@ def create_app(
     async def redeliver(request: Request) -> Response:
         _takes(request, ("at", "limit"))
         at, limit = _at(request), _limit(request)
+        with budget.hold(request) as held:
+            await _no_body(request, held, "?limit=, ?at=")
         return JSONResponse({"deliveries": await _applying(request, take_due, at, limit)})
 
     def take_due(at: dt.datetime, limit: int) -> list[dict[str, str]]:
@@ -1762,9 +1847,14 @@ def create_app(
         # uvicorn stops: past its --timeout-graceful-shutdown it cancelled the requests still
         # running, each of which answers 503 (_AnswersWhenStopped) on its next turn of the
         # event loop. Wait for those answers (briefly: they need no store) before closing the
-        # store; uvicorn ends the process once this returns.
+        # store; uvicorn ends the process once this returns. The store is closed off the event
+        # loop: closing waits for the store calls still running in worker threads (a request
+        # cancelled while its claim waited for a lock), and on the loop it stopped the loop
+        # from closing the connections of the answers just sent: their clients, reading to
+        # the close (Connection: close), waited for the store call's timeouts (5 s, up to 30 s
+        # on PostgreSQL), past the grace period, and the supervisor's kill answered nothing.
         await in_flight.wait_idle(STOPPING_SECONDS)
-        store.close()
+        await anyio.to_thread.run_sync(store.close)
 
     service = Starlette(
         routes=[
@@ -1788,7 +1878,7 @@ def create_app(
             HTTPException: no_route,
             Exception: failed,
         },
-        middleware=[Middleware(_AnswersWhenStopped, requests=in_flight)],
+        middleware=[Middleware(_OriginForm), Middleware(_AnswersWhenStopped, requests=in_flight)],
         lifespan=lifespan,
     )
     # A path with a trailing slash (or without one) that is not an endpoint is a 404 naming
@@ -1907,22 +1997,54 @@ def store_from_env() -> DeliveryLedger:
 
 
 class _OpenedLater:
-    """The store of a service started while it could not be opened (server down, no volume).
+    """The service's store: opened at the first call once it can be, and again when replaced.
 
-    Every call first opens it, once: until that succeeds a call raises the
+    A service started while its store could not be opened (server down, no volume) gets one
+    without a store: every call first opens it, once: until that succeeds a call raises the
     :class:`~geotarget.errors.StoreError` of its attempt (the service answers 503 naming it)
     and the service serves what needs no store.
+
+    A SQLite store whose file was removed (a clean-up job, a volume swapped) answers 503 as
+    its handle refuses the file gone; once a file is at its path again (restored from a
+    backup, or made by an instance started meanwhile: another file, which the handle refused
+    as "removed or replaced" for as long as the process ran, every request a 503 until a
+    restart), the next call opens it, closes the old handle, and the log says so in one line.
+    Never while no file is there: a new empty store is not made in its place.
     """
 
-    def __init__(self, open_store: Callable[[], DeliveryLedger]) -> None:
+    def __init__(
+        self, open_store: Callable[[], DeliveryLedger], opened: DeliveryLedger | None = None
+    ) -> None:
         self._open = open_store
         self._lock = threading.Lock()
         self._inner: DeliveryLedger | None = None
+        self._file: Path | None = None
+        self._identity: tuple[int, int] | None = None
+        if opened is not None:
+            self._opened(opened)
+
+    def _opened(self, inner: DeliveryLedger) -> None:
+        self._inner = inner
+        self._file = inner.path if isinstance(inner, SQLiteLedger) else None
+        self._identity = _file_identity(self._file)
 
     def _store(self) -> DeliveryLedger:
         with self._lock:
             if self._inner is None:
-                self._inner = self._open()
+                self._opened(self._open())
+            elif self._file is not None:
+                now = _file_identity(self._file)
+                if now is not None and now != self._identity:
+                    old = self._inner
+                    self._opened(self._open())  # (a StoreError: this call answers 503)
+                    LOG.warning(
+                        "the store's file %s was removed or replaced while the service ran: it"
+                        " is opened again (what the old file held and the new one lacks is"
+                        " gone: a restored backup's older claims tell again)",
+                        self._file,
+                    )
+                    old.close()
+            assert self._inner is not None
             return self._inner
 
     def __getattr__(self, name: str) -> Any:
@@ -1938,6 +2060,17 @@ class _OpenedLater:
         with self._lock:
             if self._inner is not None:
                 self._inner.close()
+
+
+def _file_identity(path: Path | None) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``, or None (no path, or no file there)."""
+    if path is None:
+        return None
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def _policy(path: Path, regions: RegionHierarchy) -> Any:
@@ -1967,6 +2100,7 @@ def app() -> Starlette:
     traceback.
     """
     store: DeliveryLedger | None = None
+    _log_with_uvicorn()
     try:
         if _ENV_PROBLEMS:  # (before the store is opened: a refused start creates no file)
             raise InvalidInput("; ".join(_ENV_PROBLEMS))
@@ -1975,6 +2109,8 @@ def app() -> Starlette:
         _policy(policy, sweden.hierarchy())
         try:
             store = store_from_env()
+            if isinstance(store, SQLiteLedger):  # (opened again if its file is replaced)
+                store = _OpenedLater(store_from_env, store)
         except _PASSING as err:
             LOG.error("the store cannot be opened yet; answering 503 until it can: %s", err)
             store = _OpenedLater(store_from_env)
@@ -1986,6 +2122,40 @@ def app() -> Starlette:
         if _uvicorn_worker():
             _stop_uvicorn_workers(message)
         raise SystemExit(message) from None
+
+
+def _one_line(record: logging.LogRecord) -> bool:
+    """A logging filter: the record's message on one line (a store's message may hold several).
+
+    A log read line by line (journald, a log shipper) took each further line for an entry of
+    its own, without a level or a time: libpq's "connection refused" has a second line.
+    """
+    message = record.getMessage()
+    if "\n" in message or "\r" in message:
+        record.msg = " ".join(part.strip() for part in message.splitlines() if part.strip())
+        record.args = None
+    return True
+
+
+def _log_with_uvicorn() -> None:
+    """The service's logger (:data:`LOG`): one line a message, written where uvicorn writes.
+
+    Under uvicorn, where nothing else configured logging (no handler on the root logger, no
+    ``--log-config`` giving the service's logger one), the logger gets uvicorn's handlers and
+    the level of ``--log-level``. It had none: its INFO lines (a client that hung up
+    mid-body, fixes stamped ahead of their arrival), which the docs promise, never appeared,
+    whatever the level, and its warnings and errors came through Python's last resort, without
+    a level. Outside uvicorn (no handler on its logger), nothing changes.
+    """
+    if not any(getattr(f, "__name__", "") == _one_line.__name__ for f in LOG.filters):
+        LOG.addFilter(_one_line)
+    server = logging.getLogger("uvicorn")
+    if LOG.handlers or logging.getLogger().handlers or not server.handlers:
+        return
+    for handler in server.handlers:
+        LOG.addHandler(handler)
+    LOG.setLevel(logging.getLogger("uvicorn.error").getEffectiveLevel())
+    LOG.propagate = False
 
 
 #: The exit status uvicorn gives a process that failed to start (``uvicorn.config``'s
