@@ -64,6 +64,15 @@ def _location_rule(_: object, attribute: attrs.Attribute[Any], value: object) ->
 
 def _consistent(rules: KindRules, _: attrs.Attribute[Any], stale: StaleRule | None) -> None:
     if stale is None:
+        if rules.location.max_age == dt.timedelta(0):
+            # 0 is "no limit" in many configurations; here it makes every fix but one taken
+            # at the alert's very instant stale, and without a stale rule nobody is told.
+            raise InvalidInput(
+                "location.max_age must be > 0 without a stale rule (got 0:00:00): only a fix "
+                "taken at the alert's very instant would be current, so the kind would reach "
+                'almost nobody; for fixes of any age give max_age None (max_age_s = "any" in '
+                "a policy file)"
+            )
         return
     if not isinstance(stale, StaleRule):
         raise InvalidType(f"stale must be a StaleRule or None (got {type(stale).__name__})")
@@ -118,7 +127,8 @@ class KindRules:
     ------
     InvalidInput
         If ``stale`` is given while ``location.max_age`` is None, or ``stale.max_age`` is
-        shorter than ``location.max_age``.
+        shorter than ``location.max_age``; or ``location.max_age`` is 0 without ``stale``
+        (only a fix taken at the alert's instant would be current: 0 is not "no limit").
 
     Examples
     --------

@@ -301,9 +301,12 @@ _DURATIONS = st.integers(0, 10 * 365 * 86_400 * 10**6).map(lambda us: dt.timedel
 def kind_rules(draw: st.DrawFn) -> KindRules:
     """Any valid KindRules: ages up to ten years, stale rules no younger than fresh ones."""
     max_age = draw(st.none() | _DURATIONS)
+    with_stale = max_age is not None and draw(st.booleans())
+    if max_age == dt.timedelta(0) and not with_stale:
+        max_age = dt.timedelta(microseconds=1)  # (0 without a stale rule is refused)
     location = LocationRule(max_age=max_age, accuracy=draw(st.floats(0.0, 10.0)))
     stale = None
-    if max_age is not None and draw(st.booleans()):
+    if max_age is not None and with_stale:
         extra = draw(_DURATIONS)
         stale = StaleRule(
             max_age=max(max_age + extra, dt.timedelta(microseconds=1)),
