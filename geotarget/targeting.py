@@ -2119,7 +2119,9 @@ class Targeter:
         process sharing the ledger (also after a crash or restart). Alert deliveries of an
         incident no longer active are dropped: a cancelled one, and one whose current version
         has expired by ``at`` (they are leased again all the same, and come back only if an
-        Update extends the incident); so are those of a current version this Targeter's issuer
+        Update extends the incident); so are those of a current version none of whose info
+        blocks is in effect at ``at`` (between the blocks' windows: they come back once the
+        next block begins), those of a current version this Targeter's issuer
         table no longer lets its sender send there, and those of a kind the policy does not
         enable at ``at`` (its kill switch or the global one is on, it was removed, or its first
         phase is later), as :meth:`on_positions` no longer streams them (they come back once
@@ -2173,16 +2175,21 @@ class Targeter:
         """Whether the incident's pending alert deliveries are no longer offered at ``at``.
 
         As :meth:`on_positions` stops streaming it: its current version (in the ledger) has
-        expired by ``at``; its sender may no longer tell it over its area under this
-        Targeter's issuer table (:meth:`_may_stream`); or the policy no longer enables its
-        kind at ``at`` (its kill switch or the global one, the kind removed or rolled back
-        before its first phase) or the recognition rules no longer recognise it.
+        expired by ``at``, or none of its info blocks is in effect at ``at`` (before its onset,
+        or in a gap between the blocks' windows); its sender may no longer tell it over its
+        area under this Targeter's issuer table (:meth:`_may_stream`); or the policy no
+        longer enables its kind at ``at`` (its kill switch or the global one, the kind removed
+        or rolled back before its first phase) or the recognition rules no longer recognise it.
         """
         inc = self.ledger.incident(key)
         if inc is None or inc.version is None or inc.document is None:
             return False
         alert, area = self._current(inc)
         if alert.expires is not None and at >= alert.expires:
+            return True
+        if _next_block(alert, at) is not None:
+            # Before its onset, or between its info blocks' windows (one ends at 12:00, the
+            # next begins at 14:00): no block is in effect, on_positions streams nothing.
             return True
         if area is not None and not self._may_stream(inc, alert, area):
             return True
