@@ -65,13 +65,14 @@ def _alert(
     sent: dt.datetime = T,
     expires: dt.datetime = T + 2 * H,
     update: bool = False,
+    lon: float = 18.06528,
 ) -> Alert:
     refs = (Reference(sender=SENDER, identifier="SE-POL-1", sent=T),) if update else ()
     return pilot.explosion(
         identifier=ident,
         sender=SENDER,
         sent=sent,
-        area=Circle(18.06528, 59.3325, 500.0),
+        area=Circle(lon, 59.3325, 500.0),
         sv=_MSG,
         en=_MSG,
         onset=min(sent, T),
@@ -208,3 +209,57 @@ def test_keep_expired_ends_at_its_instant(store: DeliveryLedger, delta: dt.timed
     got = targeter.target(revive, PositionIndex(_fixes(["a", "b"], at)), at)
     assert got.verdict is (Verdict.DELIVER if kept else Verdict.EXPIRED)
     assert got.recipients.tolist() == (["a", "b"] if kept else [])
+
+
+def test_retarget_tells_devices_a_delivered_alert_reaches_once_its_next_block_begins(
+    store: DeliveryLedger,
+) -> None:
+    # Two blocks of one alert: 500 m around A from 21:30 to 22:30, 500 m around B (about
+    # 7.6 km east) from 23:30. Delivered at 21:30 to the device at A; at 23:30 the device
+    # standing at B since before (no new fix: on_positions has nothing to tell it from) is in
+    # the area in effect, and retarget, the call for "an alert whose time has come", passed
+    # the delivered version over.
+    west, east = _alert(expires=T + 3 * H), _alert(expires=T + 3 * H, lon=18.2)
+    east = attrs.evolve(
+        west,
+        infos=(
+            attrs.evolve(west.infos[0], expires=T + H),
+            attrs.evolve(east.infos[1], onset=T + 2 * H),
+        ),
+    )
+    targeter = _targeter(store)
+    fixes = Positions(
+        ["at_a", "at_b"], [18.0653, 18.2001], [59.3325] * 2, observed_at=T, accuracy_m=[5.0] * 2
+    )
+    first = targeter.target(east, PositionIndex(fixes), T)
+    assert first.recipients.tolist() == ["at_a"]
+
+    def told(at: dt.datetime) -> list[str]:
+        return [
+            d for r in targeter.retarget(PositionIndex(fixes), at) for d in r.recipients.tolist()
+        ]
+
+    assert told(T + H) == []  # block 1 ends: the area in effect narrows
+    assert told(T + 2 * H - US) == []  # the gap
+    assert told(T + 2 * H) == ["at_b"]  # block 2 begins: B's device, once
+    assert told(T + 2 * H + S) == []
+
+
+def test_retarget_tells_devices_a_delivered_alert_reaches_once_a_phase_enables_them() -> None:
+    # An alert over the border of counties 01 and 02 (lon 18), 02 enabled an hour later:
+    # delivered at once in 01; at the phase's start the device standing in 02 since before.
+    from targeting_helpers import T0, make_alert, make_regions, policy, positions
+
+    pol = policy({"crime_modus": [(T0 - 24 * H, ("01",)), (T0 + H, ("01", "02"))]})
+    targeter = Targeter(make_regions(), pol, ledger=MemoryLedger())
+    alert = make_alert("crime_modus", Circle(18.0, 59.5, 3000.0), ident="C1", hours=6)
+    fixes = PositionIndex(positions([17.99, 18.01], [59.5, 59.5]))  # d0 in 01, d1 in 02
+    first = targeter.target(alert, fixes, T0)
+    assert (first.recipients.tolist(), first.next_change) == (["d0"], T0 + H)
+
+    def told(at: dt.datetime) -> list[str]:
+        return [d for r in targeter.retarget(fixes, at) for d in r.recipients.tolist()]
+
+    assert told(T0 + H - US) == []
+    assert told(T0 + H) == ["d1"]
+    assert told(T0 + 2 * H) == []
