@@ -551,6 +551,10 @@ class Targeter:
         # (incident, version) streamed: the area it was checked over, and whether its sender
         # may still tell it there (:meth:`_may_stream`).
         self._streamable: dict[tuple[str, str], tuple[Area, bool]] = {}
+        # (incident, version) delivered: the next instant its reach may widen (a phase of its
+        # kind begins, an info block begins or ends), None: never. retarget() targets it again
+        # then, over the devices whose fixes came before (on_positions tells only new fixes).
+        self._widens: dict[tuple[str, str], dt.datetime | None] = {}
 
     # --- configuration (read-only: build a new Targeter to change it) -----------------------
 
@@ -1750,6 +1754,10 @@ class Targeter:
                         self._expiry = {
                             kv: self._expiry[kv] for kv in current & self._expiry.keys()
                         }
+                    if len(self._widens) > len(current):
+                        self._widens = {
+                            kv: self._widens[kv] for kv in current & self._widens.keys()
+                        }
                     if len(self._streamable) > len(current):
                         self._streamable = {
                             kv: self._streamable[kv] for kv in current & self._streamable.keys()
@@ -2069,6 +2077,12 @@ class Targeter:
     def retarget(self, index: PositionIndex, at: dt.datetime) -> list[TargetingResult]:
         """Target again each live incident whose current version has reached nobody yet.
 
+        And each whose delivered version may reach more devices since: a later phase of its
+        kind began (another region enabled, a canary's share raised) or an info block began
+        or ended (another area in effect). It is targeted again over ``index`` then, once per
+        such instant, claiming only devices never claimed for the incident: a device standing
+        in the new reach sends no new fix for :meth:`on_positions` to tell it from.
+
         A version :meth:`target` admitted but could not deliver then — not yet active, or its
         kind or every region its area reaches enabled only by a later phase (its result's
         ``next_change``) — is targeted again over ``index`` at ``at``, exactly as calling
@@ -2099,18 +2113,65 @@ class Targeter:
             raise InvalidType(f"index must be a PositionIndex (got {type(index).__name__})")
         at = _aware("at", at)
         out: list[TargetingResult] = []
-        for inc in self._retire(self.ledger.load_active(), at):
-            if inc.version is None or inc.released == inc.version:
-                continue  # delivered: streamed by on_positions
+        live = self._retire(self.ledger.load_active(), at)
+        with self._lock:  # (forget the versions no longer current)
+            current = {(i.key, i.version) for i in live if i.version is not None}
+            self._widens = {kv: w for kv, w in self._widens.items() if kv in current}
+        for inc in live:
+            if inc.version is None:
+                continue
+            delivered = inc.released == inc.version
+            if delivered and not self._widened(inc, at):
+                continue  # delivered: on_positions streams it to each new fix
             if self.ledger.held(inc.version):
                 continue  # held by the blast-radius guard: only target(confirm=True) sends it
             alert, _ = self._current(inc)
             if at < alert.onset or (alert.expires is not None and at >= alert.expires):
                 continue  # not yet, or no more: target() would say so again
             got = self.target(alert, index, at)
-            if got.verdict is Verdict.DELIVER:
+            if got.verdict is Verdict.DELIVER and not (delivered and got.recipients.size == 0):
                 out.append(got)
         return out
+
+    def _widened(self, inc: Incident, at: dt.datetime) -> bool:
+        """Whether the reach of ``inc``'s delivered version may have widened by ``at``.
+
+        A later phase of its kind (another region enabled, a canary's share raised) or an info
+        block beginning or ending (another area) changes it for devices that sent no fix
+        since: retarget then targets the version again, claiming only those not claimed
+        before. A version first seen counts the instants since the ledger changed it.
+        """
+        assert inc.version is not None
+        kv = (inc.key, inc.version)
+        with self._lock:
+            seen = kv in self._widens
+            when = self._widens.get(kv)
+        if not seen:
+            when = self._next_widening(inc, inc.changed_at)
+        if when is None or at < when:
+            with self._lock:
+                self._widens[kv] = when
+            return False
+        later = self._next_widening(inc, at)
+        with self._lock:
+            self._widens[kv] = later
+        return True
+
+    def _next_widening(self, inc: Incident, after: dt.datetime) -> dt.datetime | None:
+        """The first instant after ``after`` a phase of the version's kind or a block begins.
+
+        Or a block ends (the area in effect changes then too); None: never.
+        """
+        alert, _ = self._current(inc)
+        starts = [start for start, _ in alert.windows if start > after]
+        edge = _next_edge(alert, after)
+        if edge is not None:
+            starts.append(edge)
+        recognised = self.recognition.recognise(alert)
+        rollout = None if recognised is None else self.policy.rollout(recognised.kind)
+        if rollout is not None:
+            starts += [p.starts_at for p in rollout.phases if p.starts_at > after]
+        return min(starts, default=None)
 
     def redeliver(self, at: dt.datetime, *, limit: int | None = None) -> list[Claims]:
         """Pending deliveries whose lease ran out by ``at``, offered again with the same keys.
@@ -2119,7 +2180,9 @@ class Targeter:
         process sharing the ledger (also after a crash or restart). Alert deliveries of an
         incident no longer active are dropped: a cancelled one, and one whose current version
         has expired by ``at`` (they are leased again all the same, and come back only if an
-        Update extends the incident); so are those of a current version this Targeter's issuer
+        Update extends the incident); so are those of a current version none of whose info
+        blocks is in effect at ``at`` (between the blocks' windows: they come back once the
+        next block begins), those of a current version this Targeter's issuer
         table no longer lets its sender send there, and those of a kind the policy does not
         enable at ``at`` (its kill switch or the global one is on, it was removed, or its first
         phase is later), as :meth:`on_positions` no longer streams them (they come back once
@@ -2173,16 +2236,21 @@ class Targeter:
         """Whether the incident's pending alert deliveries are no longer offered at ``at``.
 
         As :meth:`on_positions` stops streaming it: its current version (in the ledger) has
-        expired by ``at``; its sender may no longer tell it over its area under this
-        Targeter's issuer table (:meth:`_may_stream`); or the policy no longer enables its
-        kind at ``at`` (its kill switch or the global one, the kind removed or rolled back
-        before its first phase) or the recognition rules no longer recognise it.
+        expired by ``at``, or none of its info blocks is in effect at ``at`` (before its onset,
+        or in a gap between the blocks' windows); its sender may no longer tell it over its
+        area under this Targeter's issuer table (:meth:`_may_stream`); or the policy no
+        longer enables its kind at ``at`` (its kill switch or the global one, the kind removed
+        or rolled back before its first phase) or the recognition rules no longer recognise it.
         """
         inc = self.ledger.incident(key)
         if inc is None or inc.version is None or inc.document is None:
             return False
         alert, area = self._current(inc)
         if alert.expires is not None and at >= alert.expires:
+            return True
+        if _next_block(alert, at) is not None:
+            # Before its onset, or between its info blocks' windows (one ends at 12:00, the
+            # next begins at 14:00): no block is in effect, on_positions streams nothing.
             return True
         if area is not None and not self._may_stream(inc, alert, area):
             return True
