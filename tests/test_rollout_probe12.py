@@ -90,6 +90,7 @@ CIRCLES = {
     "nacka": (18.225, 59.300, 2_000.0),
     "uppsala": (17.777, 59.961, 2_000.0),
     "sea_border": (19.03, 60.29, 3_000.0),
+    "territorial_rim": (19.15, 60.15, 6_000.0),  # astride the 12-mile line off Norrtälje
 }
 
 
@@ -104,7 +105,7 @@ def test_next_change_is_the_next_instant_the_answer_changes(
 
     from geotarget import Area, Circle, PositionIndex, Positions, Targeter, pilot, sweden
     from geotarget.ledger import MemoryLedger
-    from geotarget.targeting import Verdict
+    from geotarget.targeting import Outcome, Verdict
 
     lon0, lat0, radius = CIRCLES[where]
     rng = np.random.default_rng(12)
@@ -134,6 +135,8 @@ def test_next_change_is_the_next_instant_the_answer_changes(
     munis = list(world["codes"])
     if where == "sea_border":  # devices on both sides of the border, at sea
         assert (in_area & (muni == "0188")).sum() > 10 and (in_area & (muni == "0382")).sum() > 10
+    if where == "territorial_rim":  # devices on the territorial sea and beyond it
+        assert (in_area & (muni == "0188")).sum() > 10 and (in_area & (muni == "")).sum() > 10
 
     onset = T0 - dt.timedelta(minutes=30)
     expires = T0 + expires_after * H
@@ -158,11 +161,13 @@ def test_next_change_is_the_next_instant_the_answer_changes(
         enabled = _enabled_munis(t, munis)
         if not reached & enabled:
             return "AREA_OUTSIDE_ROLLOUT", (), {}
-        told = in_area & np.isin(muni, sorted(enabled))
+        # Explosion is told beyond the border (pilot.KIND_RULES: beyond_border) once the
+        # area reaches enabled territory: devices in no region then count under "none".
+        told = in_area & np.isin(muni, [*sorted(enabled), ""])
         got = tuple(sorted(i for i, y in zip(ids, told, strict=True) if y))
-        return "DELIVER", got, dict(Counter(m[:2] for m in muni[told]))
+        return "DELIVER", got, dict(Counter(m[:2] or "none" for m in muni[told]))
 
-    edges = [s for s, *_ in SCHEDULE] + [expires]
+    edges = [onset] + [s for s, *_ in SCHEDULE] + [expires]
     candidates = sorted(set(edges))
 
     def oracle_next(t: dt.datetime) -> dt.datetime | None:
@@ -188,6 +193,13 @@ def test_next_change_is_the_next_instant_the_answer_changes(
         if verdict == "DELIVER":
             assert dict(result.per_county) == per_county, t
             assert sum(result.per_county.values()) == len(result.recipients), t
+            assert sum(result.counts.values()) == len(ids), t
+            enabled = np.isin(muni, [*sorted(_enabled_munis(t, munis)), ""])
+            want = np.where(in_area, np.where(enabled, Outcome.INSIDE, Outcome.OUTSIDE_ROLLOUT), 0)
+            got = [result.outcome_of(i) for i in ids]
+            for i, w, g in zip(ids, want.tolist(), got, strict=True):
+                assert (g or Outcome.OUTSIDE_AREA) is Outcome(w or Outcome.OUTSIDE_AREA), (t, i)
+            assert result.counts[Outcome.OUTSIDE_ROLLOUT] == int((in_area & ~enabled).sum()), t
         expected = oracle_next(t)
         if verdict == "DELIVER":
             # Documented: the next phase start (the answer *may* change), never after the
@@ -195,6 +207,8 @@ def test_next_change_is_the_next_instant_the_answer_changes(
             nxt = next((s for s, *_ in SCHEDULE if s > t and s < expires), None)
             assert result.next_change == nxt, (t, result.reason)
             assert expected is None or (nxt is not None and nxt <= expected), t
+        elif verdict == "NOT_YET_ACTIVE":
+            assert result.next_change == onset, t
         elif verdict in ("KIND_NOT_ENABLED", "AREA_OUTSIDE_ROLLOUT"):
             assert result.next_change == expected, (t, verdict, result.reason)
 
