@@ -407,3 +407,22 @@ def test_a_municipality_listed_beside_its_county_is_not_named_as_a_second_place(
     # Police region Stockholm during the county phase of the main schedule.
     county = _policy().explain("explosion", "PR-STOCKHOLM", T0 + 4 * H, catalog=catalog)
     assert county.enabled_within == ("01",)
+
+
+def test_a_region_rolled_back_to_a_part_of_it_is_told_the_rollback() -> None:
+    """Stockholms län whole in phase 3, only Stockholm from phase 4: why not, and from when."""
+    from geotarget import sweden
+
+    catalog = sweden.hierarchy()
+    e = _policy().explain(
+        "explosion", "01", T0 + 6 * H + 5 * dt.timedelta(minutes=1), catalog=catalog
+    )
+    assert e.enabled_within == ("0180",) and e.since == T0 + 6 * H
+    assert str(e) == (
+        "Explosion alerts are not enabled in all of Stockholms län, only in Stockholm: phase 4 "
+        "rolled back the rest of it on 2025-01-10 19:00 Europe/Stockholm; phase 5, which adds "
+        "all of it again as part of Region Stockholm, starts 2025-01-10 21:00 Europe/Stockholm."
+    )
+    # Never enabled in all of it before: nothing was rolled back, and nothing is said so.
+    first = _policy().explain("explosion", "01", T0 + H, catalog=catalog)
+    assert first.since is None and "rolled" not in str(first)

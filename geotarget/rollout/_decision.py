@@ -349,6 +349,13 @@ class Explanation:
             and not self.enabled_within
         ):
             parts.append(f"phase {self.since_phase_index + 1} rolled it back on {when(self.since)}")
+        elif not zero and self.since is not None and self.since_phase_index is not None:
+            # Enabled in all of it once, in part now: the rollback is why not, as for a region
+            # rolled back in whole; it is not all of the region that was rolled back.
+            parts.append(
+                f"phase {self.since_phase_index + 1} rolled back the rest of it on "
+                f"{when(self.since)}"
+            )
         off_before = zero or bool(parts)
         if self.partial_at is not None and self.partial_phase_index is not None:
             names = list(self.partial_within_names)
