@@ -252,7 +252,8 @@ class Explanation:
         The same for the phase that began the current state (``since``).
     enabled_within, enabled_within_names : tuple of str
         When the region is not enabled as a whole: the enabled codes that lie within it (a
-        county of a police region, a municipality of a county), sorted, and their names; the
+        county of a police region, a municipality of a county), sorted, and their names; a
+        code within another of them is left out (the county, not also its municipality). The
         sentence says "not enabled in all of ..., only in ...". Empty otherwise.
     partial_at, partial_phase_index
         For a region not enabled as a whole: the first later phase, before the one that
@@ -261,7 +262,7 @@ class Explanation:
         län from ...". None otherwise.
     partial_within, partial_within_names : tuple of str
         The codes within the region that phase newly lists (within none enabled now), sorted,
-        and their names.
+        and their names; a code within another of them is left out.
     partial_illustrative : bool
         Whether that phase's date is illustrative.
     partial_percentage : float
@@ -348,6 +349,13 @@ class Explanation:
             and not self.enabled_within
         ):
             parts.append(f"phase {self.since_phase_index + 1} rolled it back on {when(self.since)}")
+        elif not zero and self.since is not None and self.since_phase_index is not None:
+            # Enabled in all of it once, in part now: the rollback is why not, as for a region
+            # rolled back in whole; it is not all of the region that was rolled back.
+            parts.append(
+                f"phase {self.since_phase_index + 1} rolled back the rest of it on "
+                f"{when(self.since)}"
+            )
         off_before = zero or bool(parts)
         if self.partial_at is not None and self.partial_phase_index is not None:
             names = list(self.partial_within_names)
@@ -507,7 +515,7 @@ def _next_part(
     for j in range(upto + 1, len(phases) if whole is None else whole):
         if phases[j].percentage <= 0:
             continue
-        listed = _inside(phases[j].regions, region_code, catalog)
+        listed = _outermost(_inside(phases[j].regions, region_code, catalog), catalog)
         new = tuple(c for c in listed if now.isdisjoint((c, *catalog.ancestors(c))))
         if new:
             return j, new
@@ -549,4 +557,14 @@ def _enabled_within(
     """The codes ``d`` enables that lie within ``region_code`` (which is not enabled), sorted."""
     if not d.enabled:
         return ()
-    return tuple(_inside(d.regions, region_code, catalog))
+    return _outermost(_inside(d.regions, region_code, catalog), catalog)
+
+
+def _outermost(codes: Sequence[str], catalog: RegionCatalog) -> tuple[str, ...]:
+    """``codes`` (sorted) less those lying within another of them.
+
+    A phase may list a municipality beside its county ("0180" and "01"): the county says
+    where, and naming the municipality too would read as a second place.
+    """
+    listed = set(codes)
+    return tuple(c for c in codes if listed.isdisjoint(catalog.ancestors(c)))
