@@ -544,6 +544,16 @@ def test_every_call_taking_at_refuses_a_naive_or_skipped_time_as_the_guide_says(
         onset=AT,
         expires=AT + dt.timedelta(hours=2),
     )
+    import attrs
+
+    from geotarget.alerts import MessageType, Reference
+
+    refused = attrs.evolve(  # an Update its Targeter's gate refused, as refuse() takes it
+        alert,
+        identifier="U",
+        msg_type=MessageType.UPDATE,
+        references=(Reference(sender=alert.sender, identifier="A", sent=AT),),
+    )
     positions = Positions(["d"], [18.06528], [59.3325], observed_at=AT)
     index = PositionIndex(positions)
     document = (DOCS / "examples" / "sos_explosion.xml").read_bytes()
@@ -560,6 +570,8 @@ def test_every_call_taking_at_refuses_a_naive_or_skipped_time_as_the_guide_says(
         "expire": lambda at: store.expire("s/a", at=at, version="s/a"),
         "hold": lambda at: store.hold("s/a", at=at),
         "redeliver": lambda at: store.redeliver(at),
+        # (Every store of geotarget's has refuse(), outside the DeliveryLedger protocol.)
+        "refuse": lambda at: store.refuse(refused, at=at),  # type: ignore[attr-defined]
         "retract": lambda at: store.retract("s/a", version="s/c", at=at),
     }
     targeter_calls: dict[str, Any] = {
