@@ -27,6 +27,8 @@ from geotarget import (
     AreaIndex,
     Circle,
     LiveAreaIndex,
+    Location,
+    LocationRule,
     PositionIndex,
     Positions,
 )
@@ -155,3 +157,40 @@ def test_a_live_area_index_can_be_copied_and_pickled() -> None:
         other.add("flood", Circle(18.08, 59.33, 1_000.0))
         assert other.match_one(18.075, 59.33) == ("fire", "flood")
         assert live.match_one(18.075, 59.33) == ("fire",)
+
+
+# --- indexes built from unusual arrays agree with brute force and with each other -----------
+
+
+def _layouts(lon: Floats, lat: Floats) -> dict[str, tuple[npt.NDArray[np.floating], ...]]:
+    both = np.empty((lon.size, 3))
+    both[:, 0], both[:, 2] = lon, lat
+    frozen_x, frozen_y = lon.copy(), lat.copy()
+    frozen_x.flags.writeable = frozen_y.flags.writeable = False
+    return {
+        "big-endian": (lon.astype(">f8"), lat.astype(">f8")),
+        "strided view": (both[:, 0], both[:, 2]),
+        "reversed view": (lon[::-1].copy()[::-1], lat[::-1].copy()[::-1]),
+        "read-only": (frozen_x, frozen_y),
+        "float32": (lon.astype(np.float32), lat.astype(np.float32)),
+        "float32 big-endian": (lon.astype(">f4"), lat.astype(">f4")),
+    }
+
+
+@pytest.mark.parametrize("layout", list(_layouts(np.zeros(1), np.zeros(1))))
+def test_unusual_arrays_give_the_brute_force_answer(layout: str) -> None:
+    """query, count, classify (no accuracy) and AreaIndex.match agree with ``Geod.inv``."""
+    lon, lat = _cloud(3_000, seed=4)
+    x, y = _layouts(lon, lat)[layout]
+    as_float = (np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+    circle = Circle(18.05, 59.3, 4_000.0)
+    truth = _in_circle(circle, *as_float).tolist()
+    index = PositionIndex(Positions(np.arange(lon.size), x, y, observed_at=NOW))
+    assert index.query(circle).tolist() == truth
+    assert index.count(circle) == len(truth)
+    rows, states = index.classify(circle, LocationRule(), NOW)
+    assert rows.tolist() == truth
+    assert set(states.tolist()) <= {int(Location.INSIDE)}
+    points, keys = AreaIndex({"c": circle}).match(x, y)
+    assert points.tolist() == truth
+    assert set(keys.tolist()) <= {"c"}
