@@ -173,7 +173,9 @@ class PositionIndex:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_leaves", "_no_fix", "_positions")
+    # (``__weakref__``: a service keys per-snapshot caches on the index, or learns through
+    # ``weakref.finalize`` that a dropped snapshot was freed; without it, TypeError.)
+    __slots__ = ("__weakref__", "_leaves", "_no_fix", "_positions")
 
     def __init__(self, positions: Positions) -> None:
         if not isinstance(positions, Positions):
@@ -188,6 +190,17 @@ class PositionIndex:
         no_fix = np.flatnonzero(~fix).astype(np.int32)
         no_fix.flags.writeable = False
         self._no_fix: I32Array = no_fix
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_positions": self._positions, "_leaves": self._leaves, "_no_fix": self._no_fix}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore a pickled (or deep-copied) index, its arrays read-only as when built."""
+        self._positions = state["_positions"]
+        self._leaves = state["_leaves"]
+        no_fix = state["_no_fix"]
+        no_fix.flags.writeable = False
+        self._no_fix = no_fix
 
     @property
     def positions(self) -> Positions:
@@ -493,7 +506,7 @@ class AreaIndex:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_areas", "_buckets")
+    __slots__ = ("__weakref__", "_areas", "_buckets")
 
     def __init__(self, areas: Mapping[str, Area | Circle | Polygon] | None = None) -> None:
         self._build(areas, None)
@@ -634,6 +647,14 @@ class LiveAreaIndex:
             )
         self._snapshot = AreaIndex() if initial is None else initial
         self._write = threading.Lock()
+
+    def __reduce__(self) -> tuple[type[LiveAreaIndex], tuple[AreaIndex]]:
+        """Pickle (and copy) as the current snapshot; the copy gets a lock of its own.
+
+        (A lock cannot be pickled: ``copy.deepcopy`` of a holder, or sending one to a worker
+        process, raised TypeError.)
+        """
+        return (LiveAreaIndex, (self._snapshot,))
 
     @property
     def snapshot(self) -> AreaIndex:

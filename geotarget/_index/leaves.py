@@ -311,8 +311,29 @@ class Leaves:
         self.children: list[IntArray] = [
             (np.arange(b.shape[1], dtype=np.intp)[:, None] * BLOCK + _BLOCK_RANGE) for b in levels
         ]
+        self._freeze()
+
+    def _freeze(self) -> None:
+        """Make every array read-only, the slot views of the padded blocks included."""
         for arr in [*self._arrays(), self.perm, self.xs, self.ys]:  # views too
             arr.flags.writeable = False
+
+    # ``perm``, ``xs`` and ``ys`` are views of the padded blocks. Pickled (or deep-copied) as
+    # plain slots, each became an array of its own: a copy of the index held 20 bytes a
+    # device more than the original (57 % more), and every array came back writeable.
+    _VIEWS = ("perm", "xs", "ys")
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__ if k not in self._VIEWS}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
+        m = self.count
+        self.perm = self.perm_blocks.reshape(-1)[:m]
+        self.xs = self.xs_blocks.reshape(-1)[:m]
+        self.ys = self.ys_blocks.reshape(-1)[:m]
+        self._freeze()
 
     def _arrays(self) -> list[npt.NDArray[Any]]:
         return [
