@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from geotarget import cap
-from geotarget.errors import InvalidCAP
+from geotarget.errors import InvalidCAP, InvalidInput, InvalidPositions
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 
@@ -129,3 +130,130 @@ def test_text_that_looks_like_a_long_namespace_declaration_is_read() -> None:
     )
     alert = cap.loads(doc)
     assert alert.infos[0].description == quoted
+
+
+# ---------------------------------------------------------------------------------------------
+# A long value named by many rows: a dictionary page, or compression, shrinks it to nothing
+# ---------------------------------------------------------------------------------------------
+
+LONG = "x" * 100_000
+ROWS = 2_000  # 200 MB once each row's value is written out
+
+
+def _long_values(column: str, *, dictionary: bool) -> Any:
+    """A table whose ``column`` (``id`` or ``observed_at``) holds LONG in every row."""
+    pa = pytest.importorskip("pyarrow")
+    if dictionary:
+        long = pa.DictionaryArray.from_arrays(pa.array([0] * ROWS, pa.int32()), pa.array([LONG]))
+    else:
+        long = pa.array([LONG] * ROWS)
+    columns = {
+        "id": pa.array([f"d{k}" for k in range(ROWS)]),
+        "lon": pa.array([18.06] * ROWS),
+        "lat": pa.array([59.33] * ROWS),
+        "accuracy_m": pa.array([10.0] * ROWS),
+        "observed_at": pa.array(["2026-05-04T21:30:00+02:00"] * ROWS),
+    }
+    columns[column] = long
+    return pa.table(columns)
+
+
+def _write(tmp_path: Path, column: str, *, dictionary: bool, arrow_schema: bool) -> Path:
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "positions.parquet"
+    pq.write_table(
+        _long_values(column, dictionary=dictionary),
+        path,
+        compression="zstd",
+        use_dictionary=dictionary,
+        store_schema=arrow_schema,
+    )
+    assert path.stat().st_size < 200_000
+    return path
+
+
+def _read_file(path: Path) -> Any:
+    from geotarget._position_files import read
+
+    return read(path)
+
+
+def _read_arrow(path: Path) -> Any:
+    from geotarget._positions_arrow import read_parquet
+
+    return read_parquet(path)
+
+
+@pytest.mark.parametrize("column", ["id", "observed_at"])
+@pytest.mark.parametrize("reader", [_read_file, _read_arrow], ids=["file", "arrow"])
+@pytest.mark.parametrize(
+    ("dictionary", "arrow_schema"),
+    [(True, True), (True, False), (False, False)],
+    ids=["categorical", "dictionary-page", "compressed"],
+)
+def test_a_long_value_named_by_many_rows_is_refused_before_it_is_written_out(
+    tmp_path: Path, reader: Callable[[Path], Any], column: str, dictionary: bool, arrow_schema: bool
+) -> None:
+    """A file of well under 200 kB whose 2,000 rows name one 100,000-character value.
+
+    Written out once a row it is 200 MB (800 MB as numpy text); it is refused first, costing a
+    small part of that.
+    """
+    path = _write(tmp_path, column, dictionary=dictionary, arrow_schema=arrow_schema)
+    peak, err = _peak(lambda: reader(path))
+    assert isinstance(err, (InvalidPositions, InvalidInput)), err
+    text = str(err)
+    assert "positions.parquet" in text
+    assert ("characters long (this one has 100,000)" in text and column in text) or (
+        "bytes uncompressed" in text
+    ), text
+    assert "x" * 100 not in text
+    assert peak < 40_000_000, peak
+
+
+@pytest.mark.parametrize(("column", "limit"), [("id", 256), ("observed_at", 64)])
+def test_a_categorical_of_a_long_value_given_as_a_table_is_refused_before_decoding(
+    column: str, limit: int
+) -> None:
+    """An Arrow table in memory holds the value once; decoded, it would hold it 2,000 times."""
+    from geotarget._positions_arrow import positions_from_arrow
+
+    table = _long_values(column, dictionary=True)
+    peak, err = _peak(lambda: positions_from_arrow(table))
+    assert isinstance(err, InvalidPositions), err
+    want = f"row 1, column {column}: must be at most {limit} characters long (this one has 100,000)"
+    assert want in str(err)
+    assert peak < 20_000_000, peak
+
+
+@pytest.mark.parametrize("arrow_schema", [True, False])
+def test_a_categorical_of_short_ids_reads_as_the_same_ids(
+    tmp_path: Path, arrow_schema: bool
+) -> None:
+    """The oracle: the ids written, row for row, whichever reader and however stored."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    from geotarget._position_files import read
+    from geotarget._positions_arrow import read_parquet
+
+    names = [f"dev-{k}-ä" for k in range(30)]  # more than the rows: some never named
+    rows = [(7 * k + 3) % 30 for k in range(24)]
+    ids = pa.DictionaryArray.from_arrays(pa.array(rows, pa.int32()), pa.array(names))
+    table = pa.table(
+        {
+            "id": ids,
+            "lon": pa.array([18.0 + k / 100 for k in range(len(rows))]),
+            "lat": pa.array([59.3] * len(rows)),
+            "accuracy_m": pa.array([5.0] * len(rows)),
+            "observed_at": pa.array(
+                [1_780_000_000_000_000] * len(rows), pa.timestamp("us", tz="UTC")
+            ),
+        }
+    )
+    path = tmp_path / "p.parquet"
+    # Two row groups, each with its own dictionary.
+    pq.write_table(table, path, row_group_size=10, store_schema=arrow_schema)
+    want = [names[r] for r in rows]
+    positions, _ = read(path)
+    assert [str(i) for i in positions.ids] == want
+    assert [str(i) for i in read_parquet(path).ids] == want
