@@ -257,3 +257,63 @@ def test_a_categorical_of_short_ids_reads_as_the_same_ids(
     positions, _ = read(path)
     assert [str(i) for i in positions.ids] == want
     assert [str(i) for i in read_parquet(path).ids] == want
+
+
+# ---------------------------------------------------------------------------------------------
+# A long quoted cell full of doubled quotes (a JSON object in a note column)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("unit", ['{""k"":""v""},', '""'])
+def test_a_long_cell_of_doubled_quotes_is_read_in_memory_of_its_size(
+    tmp_path: Path, unit: str
+) -> None:
+    """A 2 MB note cell of JSON (each quote doubled, as CSV writes it) is read, not refused.
+
+    It is longer than the csv module's field limit, so read by geotarget's own reader, whose
+    regular expression once kept a backtracking point a doubled quote: some 50 to 75 bytes of
+    memory a character of the cell.
+    """
+    from geotarget._position_files import read
+
+    cell = unit * (2_000_000 // len(unit))
+    path = tmp_path / "p.csv"
+    path.write_text(
+        "id,lon,lat,accuracy_m,observed_at,note\n"
+        f'd1,18.06,59.33,10,2026-05-04T21:30:00+02:00,"{cell}"\n'
+        "d2,18.07,59.34,10,2026-05-04T21:30:00+02:00,short\n",
+        encoding="utf-8",
+    )
+    size = path.stat().st_size
+    holder: list[Any] = []
+    peak, err = _peak(lambda: holder.append(read(path)))
+    assert err is None, err
+    positions, report = holder[0]
+    assert [str(i) for i in positions.ids] == ["d1", "d2"]
+    assert "note" in report.unknown_columns
+    assert peak < 12 * size, (peak, size, peak / size)
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "want"),
+    [
+        ('"a"', 0, 2),
+        ('"a""b",x', 0, 5),
+        ('"a""', 0, -1),
+        ('"a"""', 0, 4),
+        ('""', 0, 1),
+        ('"""",', 0, 3),
+        ('x,"a""b"', 2, 7),
+        ('"', 0, -1),
+    ],
+)
+def test_the_closing_quote_is_the_first_not_doubled(text: str, start: int, want: int) -> None:
+    """The oracle: the csv module's own reading of the same field (strict, doubled quotes)."""
+    import csv
+
+    from geotarget._csv_records import closing_quote
+
+    assert closing_quote(text, start) == want
+    if want >= 0:
+        field = next(csv.reader([text[start:]], strict=False))[0]
+        assert field == text[start + 1 : want].replace('""', '"')
