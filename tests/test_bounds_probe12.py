@@ -317,3 +317,65 @@ def test_the_closing_quote_is_the_first_not_doubled(text: str, start: int, want:
     if want >= 0:
         field = next(csv.reader([text[start:]], strict=False))[0]
         assert field == text[start + 1 : want].replace('""', '"')
+
+
+# ---------------------------------------------------------------------------------------------
+# A CAP text checked by a regular expression that repeats a group: a point a repetition
+# ---------------------------------------------------------------------------------------------
+
+
+def _cap(language: str = "sv-SE", area: str = "<circle>59.33,18.06 1</circle>") -> str:
+    return (
+        f'<alert xmlns="{CAP_NS}"><identifier>X-1</identifier><sender>a@b.se</sender>'
+        "<sent>2026-05-04T21:30:00+02:00</sent><status>Actual</status><msgType>Alert</msgType>"
+        f"<scope>Public</scope><info><language>{language}</language><category>Safety</category>"
+        "<event>E</event><urgency>Immediate</urgency><severity>Severe</severity>"
+        f"<certainty>Likely</certainty><area><areaDesc>A</areaDesc>{area}</area></info></alert>"
+    )
+
+
+@pytest.mark.parametrize("last", ["b", "!"])
+def test_a_long_language_tag_is_checked_in_memory_of_its_size(last: str) -> None:
+    """A 2 MB tag of a million subtags cost some 75 bytes of memory a character to check."""
+    doc = _cap(language="a-" * 1_000_000 + last)
+    peak, err = _peak(lambda: cap.read(doc))
+    if last == "b":
+        assert err is None, err
+    else:
+        assert isinstance(err, InvalidCAP)
+        assert "language: must be a language tag" in str(err)
+    assert peak < 12 * len(doc), (peak, len(doc), peak / len(doc))
+
+
+def test_language_tags_are_read_by_xs_language_s_pattern() -> None:
+    """The oracle: XML Schema's own pattern for xs:language, matched whole, on many texts."""
+    import random
+    import re
+
+    spec = re.compile(r"[a-zA-Z]{1,8}(-[a-zA-Z0-9]{1,8})*")
+    rng = random.Random(12)
+    alphabet = "aZq9-_ é\n٣"
+    texts = ["", "-", "sv", "sv-SE", "abcdefgh", "abcdefghi", "sv-", "-sv", "sv--SE", "x-123"]
+    texts += ["sv-abcdefgh", "sv-abcdefghi", "1sv", "sv-SE\n", "zh-Hant-TW", "en_US", "sv-٣"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14))) for _ in range(3000)]
+    for text in texts:
+        want = spec.fullmatch(text) is not None
+        err = None
+        try:
+            cap.loads(_cap(language=text.replace("&", "&amp;")))
+        except InvalidCAP as e:
+            err = e
+        refused = err is not None and "language: must be a language tag" in str(err)
+        if text.strip(" \n") != text or text.strip(" \n") == "":
+            continue  # XML collapses surrounding whitespace; an empty one takes the default
+        assert refused is not want, (text, err)
+
+
+def test_a_long_polygon_is_checked_in_memory_of_its_size() -> None:
+    """100,000 points then a bad one: the whole text once cost some 110 bytes a character."""
+    points = "59.1,18.1 " * 100_000 + "x"
+    doc = _cap(area=f"<polygon>{points}</polygon>")
+    peak, err = _peak(lambda: cap.read(doc))
+    assert isinstance(err, InvalidCAP), err
+    assert "point 100000 'x' is not 'lat,lon'" in str(err)
+    assert peak < 40 * len(doc), (peak, len(doc), peak / len(doc))
