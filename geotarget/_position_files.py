@@ -117,7 +117,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from geotarget._csv_records import Records, line_offset, over_limit
+from geotarget._csv_records import Records, closing_quote, line_offset, over_limit
 from geotarget._csv_records import breaks as _breaks
 from geotarget._csv_records import lines as _lines
 from geotarget._validate import _ISO_DATETIME, charset, iso_datetime, pair_text
@@ -1860,10 +1860,6 @@ def _unclosed(line: str, delim: str) -> tuple[int, str] | None:
     return None
 
 
-#: A quoted field from its opening quote to its closing one (``""`` is a quote in it).
-_QUOTED_FIELD = re.compile(r'"[^"]*(?:""[^"]*)*"(?!")')
-
-
 def _stray_quote(text: str, pos: int, delim: str) -> tuple[int, int, int, str] | None:
     """The quoted field of the record at ``pos`` that text follows after its closing quote.
 
@@ -1873,14 +1869,16 @@ def _stray_quote(text: str, pos: int, delim: str) -> tuple[int, int, int, str] |
     field, n = 0, len(text)
     unquoted = re.compile(f"[^{re.escape(delim)}\r\n]*")
     while True:
-        m = _QUOTED_FIELD.match(text, pos) if text.startswith('"', pos) else None
-        if m is not None:
-            if m.end() < n and text[m.end()] not in (delim, "\r", "\n"):
-                rest = unquoted.match(text, m.end())
+        # (The closing quote by str.find: a regular expression kept a point a doubled quote.)
+        close = closing_quote(text, pos) if text.startswith('"', pos) else None
+        if close is not None and close >= 0:
+            end = close + 1
+            if end < n and text[end] not in (delim, "\r", "\n"):
+                rest = unquoted.match(text, end)
                 assert rest is not None  # it matches the empty text
-                return field, pos, m.end() - 1, text[pos : rest.end()]
-            pos = m.end()
-        elif text.startswith('"', pos):
+                return field, pos, close, text[pos : rest.end()]
+            pos = end
+        elif close is not None:
             return None  # never closed
         else:
             rest = unquoted.match(text, pos)

@@ -379,3 +379,28 @@ def test_a_long_polygon_is_checked_in_memory_of_its_size() -> None:
     assert isinstance(err, InvalidCAP), err
     assert "point 100000 'x' is not 'lat,lon'" in str(err)
     assert peak < 40 * len(doc), (peak, len(doc), peak / len(doc))
+
+
+def test_a_stray_quote_after_a_long_cell_of_doubled_quotes_is_named_in_memory_of_its_size(
+    tmp_path: Path,
+) -> None:
+    """Text after the closing quote of a 2 MB JSON cell: refused naming the cell, not its text.
+
+    The error's hint found the cell's closing quote by a regular expression that kept a
+    backtracking point a doubled quote.
+    """
+    from geotarget._position_files import read
+
+    cell = '{""k"":""v""},' * 150_000
+    path = tmp_path / "p.csv"
+    path.write_text(
+        "id,lon,lat,accuracy_m,observed_at,note\n"
+        f'd1,18.06,59.33,10,2026-05-04T21:30:00+02:00,"{cell}"x\n',
+        encoding="utf-8",
+    )
+    size = path.stat().st_size
+    peak, err = _peak(lambda: read(path))
+    assert isinstance(err, InvalidInput), err
+    assert "note" in str(err)
+    assert len(str(err)) < 2_000
+    assert peak < 12 * size, (peak, size, peak / size)
