@@ -24,9 +24,24 @@ from typing import Any
 
 #: One line of text with its ending (CRLF, LF or CR), or the last line without one.
 LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
-#: A quoted field: its opening quote, its text (``""`` being a quote), its closing quote (a
-#: quote not followed by another: ``""`` after the text is one more quote in it).
-_QUOTED = re.compile(r'"([^"]*(?:""[^"]*)*)"(?!")')
+
+
+def closing_quote(text: str, start: int) -> int:
+    """Where the quote closing the field whose quote is at ``start`` is, or -1 if none does.
+
+    The closing quote is one not followed by another: ``""`` is a quote in the field's text.
+    (Found by ``str.find``, not a regular expression: the ``re`` module keeps a backtracking
+    point for each ``""`` it repeats over, some 75 bytes a character of a field of quotes,
+    such as a JSON object quoted in a cell.)
+    """
+    i = start + 1
+    while True:
+        q = text.find('"', i)
+        if q < 0 or not text.startswith('""', q):
+            return q
+        i = q + 2
+
+
 #: The csv module's message for a field longer than its limit.
 _OVER_LIMIT = "field larger than field limit"
 
@@ -110,13 +125,13 @@ class Records:
         if text[pos] not in "\r\n":  # (a blank line is an empty record)
             while True:
                 if text.startswith('"', pos):
-                    m = _QUOTED.match(text, pos)
-                    if m is None:  # never closed: the csv module reads to the text's end
+                    close = closing_quote(text, pos)
+                    if close < 0:  # never closed: the csv module reads to the text's end
                         self.line_num += breaks(text, pos, n) - text.endswith(("\r", "\n"))
                         raise csv.Error("unexpected end of data")
-                    self.line_num += breaks(text, pos, m.end())
-                    fields.append(m.group(1).replace('""', '"'))
-                    pos = m.end()
+                    self.line_num += breaks(text, pos, close + 1)
+                    fields.append(text[pos + 1 : close].replace('""', '"'))
+                    pos = close + 1
                     if pos < n and text[pos] not in (self._delimiter, "\r", "\n"):
                         raise csv.Error(f"'{self._delimiter}' expected after '\"'")
                 else:

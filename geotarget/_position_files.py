@@ -117,7 +117,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from geotarget._csv_records import Records, line_offset, over_limit
+from geotarget._csv_records import Records, closing_quote, line_offset, over_limit
 from geotarget._csv_records import breaks as _breaks
 from geotarget._csv_records import lines as _lines
 from geotarget._validate import _ISO_DATETIME, charset, iso_datetime, pair_text
@@ -1860,10 +1860,6 @@ def _unclosed(line: str, delim: str) -> tuple[int, str] | None:
     return None
 
 
-#: A quoted field from its opening quote to its closing one (``""`` is a quote in it).
-_QUOTED_FIELD = re.compile(r'"[^"]*(?:""[^"]*)*"(?!")')
-
-
 def _stray_quote(text: str, pos: int, delim: str) -> tuple[int, int, int, str] | None:
     """The quoted field of the record at ``pos`` that text follows after its closing quote.
 
@@ -1873,14 +1869,16 @@ def _stray_quote(text: str, pos: int, delim: str) -> tuple[int, int, int, str] |
     field, n = 0, len(text)
     unquoted = re.compile(f"[^{re.escape(delim)}\r\n]*")
     while True:
-        m = _QUOTED_FIELD.match(text, pos) if text.startswith('"', pos) else None
-        if m is not None:
-            if m.end() < n and text[m.end()] not in (delim, "\r", "\n"):
-                rest = unquoted.match(text, m.end())
+        # (The closing quote by str.find: a regular expression kept a point a doubled quote.)
+        close = closing_quote(text, pos) if text.startswith('"', pos) else None
+        if close is not None and close >= 0:
+            end = close + 1
+            if end < n and text[end] not in (delim, "\r", "\n"):
+                rest = unquoted.match(text, end)
                 assert rest is not None  # it matches the empty text
-                return field, pos, m.end() - 1, text[pos : rest.end()]
-            pos = m.end()
-        elif text.startswith('"', pos):
+                return field, pos, close, text[pos : rest.end()]
+            pos = end
+        elif close is not None:
             return None  # never closed
         else:
             rest = unquoted.match(text, pos)
@@ -2317,6 +2315,65 @@ def check_parquet_footer(
         )
 
 
+#: The most bytes a value of a positions column may take uncompressed in a Parquet page: a text
+#: id of the most characters, 4 UTF-8 bytes each, and its 4-byte length, with room for the
+#: pages' headers and statistics (a number, time or flag takes far less).
+PARQUET_VALUE_BYTES = 1_100
+#: The bytes a column chunk may take uncompressed beyond that, whatever its values.
+PARQUET_CHUNK_SLACK = 1 << 20
+
+
+def check_parquet_sizes(metadata: Any, columns: Sequence[str], name: str) -> None:
+    """Refuse a column chunk whose footer says it decompresses to more than its values can be.
+
+    Compression, Parquet's own included, shrinks a column of one long value repeated some
+    ten-thousandfold: a 90 kB file of 10,000 rows each holding a 100,000-character id had
+    pyarrow allocate gigabytes before the first cell was looked at. Only the ``columns``
+    read are checked (an unknown column is never decompressed).
+    """
+    wanted = set(columns)
+    schema = metadata.schema
+    leaves = [
+        j for j in range(metadata.num_columns) if schema.column(j).path.split(".", 1)[0] in wanted
+    ]
+    for i in range(metadata.num_row_groups):
+        group = metadata.row_group(i)
+        for j in leaves:
+            chunk = group.column(j)
+            allowed = chunk.num_values * PARQUET_VALUE_BYTES + PARQUET_CHUNK_SLACK
+            if chunk.total_uncompressed_size > allowed:
+                raise InvalidInput(
+                    f"{name}: its footer says column {_show(chunk.path_in_schema)} of row "
+                    f"group {i} holds {chunk.total_uncompressed_size:,} bytes uncompressed for "
+                    f"{chunk.num_values:,} values, more than {PARQUET_VALUE_BYTES:,} bytes a "
+                    "value (the longest id takes about 1 kB): a damaged file, or one built to "
+                    "exhaust memory, is refused before reading (geotarget's limit)"
+                )
+
+
+def dictionary_columns(schema: Any, columns: Sequence[str]) -> list[str]:
+    """The ``columns`` of text or bytes, to read as dictionaries (``read_dictionary``).
+
+    A dictionary page's value is written out once a row only when decoded, which
+    :func:`_dictionary_decoded` does once it has checked the values' lengths: pyarrow would
+    decode it while reading, and a kilobyte file could name a long value millions of times.
+    """
+    import pyarrow as pa
+
+    wanted = set(columns)
+    return [
+        f.name
+        for f in schema
+        if f.name in wanted
+        and (
+            pa.types.is_string(f.type)
+            or pa.types.is_large_string(f.type)
+            or pa.types.is_binary(f.type)
+            or pa.types.is_large_binary(f.type)
+        )
+    ]
+
+
 def page_checksums(pq: Any) -> dict[str, bool]:
     """``pq.read_table``'s option to verify pages' CRC checksums, where pyarrow has it (15+).
 
@@ -2356,13 +2413,18 @@ def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
     check_parquet_footer(footer, path.stat().st_size, path.name)
     _parquet_header(names, path.name, geometry_columns(schema))
     known, unknown = _columns(names, path.name, None)
+    check_parquet_sizes(footer, [names[j] for j in known.values()], path.name)
     try:
         # Only the known columns are read: an unknown one costs no memory (a compressed
         # free-text column may be many times the file's size).
         # A page's CRC, when the writer stored one (parquet-mr and Spark do), is checked: a
         # damaged page of degrees would otherwise be read as other positions, silently.
+        wanted = [names[j] for j in known.values()]
         table = pq.read_table(
-            path, columns=[names[j] for j in known.values()], **page_checksums(pq)
+            path,
+            columns=wanted,
+            read_dictionary=dictionary_columns(schema, wanted),
+            **page_checksums(pq),
         )
     except (OSError, ValueError) as err:
         raise unreadable(err) from None
@@ -2513,7 +2575,7 @@ def _parquet_column_as_numpy(
     if is_ree is not None and is_ree(col.type):  # an encoding of one value a row, not a list
         col = _run_end_decoded(kind, col, where)
     if pa.types.is_dictionary(col.type):  # pandas' category, Polars' Categorical, DuckDB's ENUM
-        col = col.dictionary_decode()
+        col = _dictionary_decoded(kind, col, where)
     if pa.types.is_string_view(col.type):  # Polars' and DuckDB's string type
         col = col.cast(pa.string())
     t = col.type
@@ -2652,6 +2714,46 @@ def _decimal_integers(col: Any, where: Where) -> Any:
         )
         rule = "integer ids must lie within a signed 64-bit integer (give longer ids as text)"
         raise _problem(where(i), "id", rule, str(value)) from None
+
+
+def _dictionary_decoded(kind: str, col: Any, where: Where) -> Any:
+    """A dictionary-encoded column decoded, once no row names a value too long for its column.
+
+    Decoding writes each row's value out: one 100,000-character value named by 10,000 rows,
+    a kilobyte in a Parquet file or an Arrow table, would take gigabytes. A value of more than
+    4 bytes a character the column allows is refused at the first row naming it, before.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from geotarget.positions import _MAX_ID_CHARS
+
+    words = col.dictionary
+    t = words.type
+    while isinstance(t, pa.ExtensionType):
+        t = t.storage_type
+    if not (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+    ):
+        return col.dictionary_decode()  # fixed-width values: as large as the rows' indices
+    if isinstance(words, pa.ExtensionArray):
+        words = words.storage
+    limit = _MAX_ID_CHARS if kind == "id" else _MAX_VALUE_CHARS
+    sizes = pc.binary_length(words.cast(pa.large_binary())).to_numpy(zero_copy_only=False)
+    long = np.flatnonzero(sizes > 4 * limit)
+    if long.size:
+        named = pc.is_in(col.indices, value_set=pa.array(long, type=col.indices.type))
+        rows = np.flatnonzero(named.fill_null(False).to_numpy(zero_copy_only=False))
+        if rows.size:
+            i = int(rows[0])
+            value = words[col.indices[i].as_py()].as_py()
+            text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+            rule = f"must be at most {limit} characters long (this one has {len(text):,})"
+            raise _problem(where(i), kind, rule, text)
+    return col.dictionary_decode()
 
 
 def _run_end_decoded(kind: str, col: Any, where: Where) -> Any:

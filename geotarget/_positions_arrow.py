@@ -51,7 +51,9 @@ from geotarget._position_files import (
     _parquet_column,
     accuracy_option,
     check_parquet_footer,
+    check_parquet_sizes,
     column_key,
+    dictionary_columns,
     file_state,
     geometry_columns,
     lacking,
@@ -242,10 +244,13 @@ def read_table(path: Path, name: str | None = None) -> Any:
     for j, key in enumerate(keys):  # (pyarrow reads no column whose name is given twice)
         if key is not None and first.setdefault(key, j) != j:
             raise twice(name or path.name, key, schema.names, first[key], j)
+    wanted = [n for n, k in zip(schema.names, keys, strict=True) if k is not None]
+    check_parquet_sizes(footer, wanted, name or path.name)
     try:
         table = pq.read_table(
             path,
-            columns=[n for n, k in zip(schema.names, keys, strict=True) if k is not None],
+            columns=wanted,
+            read_dictionary=dictionary_columns(schema, wanted),
             **page_checksums(pq),  # a damaged page whose CRC the writer stored is refused
         )
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError

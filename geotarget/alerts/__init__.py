@@ -55,7 +55,6 @@ from geotarget._validate import lon_lat, lon_lat_arrays, shown
 from geotarget.alerts._area import AlertArea
 from geotarget.alerts._values import (
     KIND_CODE,
-    LANGUAGE,
     MAX_RESOURCE_SIZE,
     TIP_PARAMETER_PREFIX,
     Category,
@@ -76,6 +75,7 @@ from geotarget.alerts._values import (
     fixed_offset,
     instant,
     is_kind_code,
+    is_language,
     kind_name,
     options,
     tip_parameter_kind,
@@ -184,7 +184,7 @@ def _scope(value: Scope | str) -> Scope:
 def _v_language(_inst: object, _attribute: attrs.Attribute[Any], value: object) -> None:
     check_text("language", value)
     assert isinstance(value, str)
-    if not LANGUAGE.match(value):
+    if not is_language(value):
         raise InvalidAlert(
             f"language must be a BCP 47 tag such as 'sv-SE' or 'en' (got {shown(value)})"
         )

@@ -29,7 +29,8 @@ metres), and date-times carry an explicit UTC offset with no fractional seconds.
 Parsing is safe: only the standard library's expat, any DOCTYPE refused (so no DTD, no entity
 expansion, no external entity), only real character encodings, nothing fetched or opened, and
 the size, depth and element count bounded by :data:`MAX_DOCUMENT_BYTES`, :data:`MAX_DEPTH` and
-:data:`MAX_ELEMENTS`.
+:data:`MAX_ELEMENTS`, and a namespace name to 256 characters (expat writes it out in every name
+that uses it).
 
 Examples
 --------

@@ -56,6 +56,7 @@ from geotarget.alerts._values import (
     check_cap_id,
     check_time,
     is_kind_code,
+    is_language,
     kind_name,
     options,
     tip_parameter_kind,
@@ -112,8 +113,6 @@ _NUM = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"  # xs:decimal's lexical space
 _DECIMAL = re.compile(_NUM + r"\Z")
 _INTEGER = re.compile(r"[+-]?[0-9]+\Z")  # xs:integer's lexical space
 _PAIR = re.compile(rf"({_NUM}),({_NUM})\Z")
-_POINTS = re.compile(rf"[ \t\r\n]*(?:{_NUM},{_NUM}(?:[ \t\r\n]+|\Z))*")
-_LANGUAGE = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*\Z")
 _TIME = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})([+-])([0-9]{2}):([0-9]{2})\Z"
 )
@@ -1409,12 +1408,12 @@ class Reader:
             # CAP-v1.2.xsd) and empty content takes the default.
             self.warn(_join(path, "language"), "is empty: it takes CAP's default 'en-US'")
             language = None
-        if language is not None and not _LANGUAGE.match(language):
+        if language is not None and not is_language(language):
             dashed = language.replace("_", "-")
             hint = (
                 f": a language tag separates its subtags with '-' ({dashed!r}), not with '_' as "
                 "Java and POSIX locales write them"
-                if len(language) <= _HINTED_LENGTH and _LANGUAGE.match(dashed)
+                if len(language) <= _HINTED_LENGTH and is_language(dashed)
                 else ""
             )
             self.problem(
@@ -1777,7 +1776,7 @@ class Reader:
                 lat_lon = [(float(m[1]), float(m[2])) for m in pairs if m]
                 if all(abs(a) <= 90.0 and abs(o) <= 180.0 for a, o in lat_lon):
                     return [(o, a) for a, o in lat_lon]
-        elif _POINTS.fullmatch(text):
+        elif all(map(_PAIR.match, tokens)):  # (one regex over the text kept a point a pair)
             flat = np.array(text.replace(",", " ").split(), dtype=np.float64).reshape(-1, 2)
             lat, lon = flat[:, 0], flat[:, 1]
             if bool(np.all(np.abs(lat) <= 90.0)) and bool(np.all(np.abs(lon) <= 180.0)):

@@ -9,6 +9,7 @@ minimal element tree of :class:`Node` objects; nothing else of the document surv
 from __future__ import annotations
 
 import codecs
+import contextlib
 import html.entities
 import re
 import xml.parsers.expat as expat
@@ -24,6 +25,12 @@ MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 32
 #: The most elements accepted in one document.
 MAX_ELEMENTS = 100_000
+#: The longest namespace name (URI) accepted, in characters. expat writes a prefixed name out
+#: whole as its namespace name and local name, so a long namespace bound to a short prefix
+#: would cost its length at every element and attribute naming it: a document of a few
+#: hundred kilobytes would cost gigabytes. Real namespace names are tens of characters (CAP's
+#: is 36, XML-DSig's 34).
+MAX_NAMESPACE_CHARS = 256
 
 
 #: The most characters of a name taken from the document (an element's or attribute's name, a
@@ -360,6 +367,60 @@ def refuse_oversize(data: object) -> None:
             )
 
 
+def _harden(parser: expat.XMLParserType) -> None:
+    """Make ``parser`` refuse any DTD and entity declaration, and never load anything."""
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = _refuse_dtd
+    parser.EntityDeclHandler = _refuse_entity
+    parser.UnparsedEntityDeclHandler = _refuse_entity
+    parser.NotationDeclHandler = _refuse_entity
+    parser.ExternalEntityRefHandler = _refuse_entity
+    parser.buffer_text = True
+
+
+def _long_namespace(prefix: str | None, uri: str, line: int) -> Refused:
+    what = f"prefix {cut(prefix)!r}" if prefix else "the default namespace"
+    return Refused(
+        f"a namespace name must be at most {MAX_NAMESPACE_CHARS} characters, geotarget's "
+        f"limit (XML sets none; got {cut(uri)!r} for {what} at line {line}): each name in "
+        "the namespace would be written out with it"
+    )
+
+
+#: A namespace declaration whose value may be longer than :data:`MAX_NAMESPACE_CHARS`, as the
+#: bytes of a UTF-8 document show it (an attribute value holds no ``<``; a character takes at
+#: least one byte). Text may match it too: a match is only a reason to look closer.
+_MAYBE_LONG_NAMESPACE = re.compile(
+    rb"xmlns(?::[^\s=/>]*)?[ \t\r\n]*=[ \t\r\n]*(?:\"[^\"<]{%d}|'[^'<]{%d})"
+    % (MAX_NAMESPACE_CHARS + 1, MAX_NAMESPACE_CHARS + 1)
+)
+
+
+def _refuse_long_namespaces(raw: bytes, encoding: str | None) -> None:
+    """Refuse a namespace name longer than :data:`MAX_NAMESPACE_CHARS`, before expat expands it.
+
+    expat writes every prefixed name of a start tag out with its namespace before any handler
+    sees the tag, so a long namespace declared on a tag of many prefixed attributes would cost
+    its length at each of them before the namespace-aware parse could refuse it. A document
+    that may declare one (or is not in UTF-8, where the bytes do not show it) is first read
+    without namespace processing, which writes out nothing: at a cost linear in its size.
+    """
+    if b"\x00" not in raw and _MAYBE_LONG_NAMESPACE.search(raw) is None:
+        return
+    parser = expat.ParserCreate(encoding)
+    _harden(parser)
+
+    def start(_name: str, attributes: dict[str, str]) -> None:
+        for key, value in attributes.items():
+            if (key == "xmlns" or key.startswith("xmlns:")) and len(value) > MAX_NAMESPACE_CHARS:
+                raise _long_namespace(key[6:], value, parser.CurrentLineNumber)
+
+    parser.StartElementHandler = start
+    # Not well-formed: the namespace-aware parse says where, as it always has.
+    with contextlib.suppress(expat.ExpatError, LookupError, UnicodeError, ValueError):
+        parser.Parse(raw, True)
+
+
 def parse(data: str | bytes) -> Node:
     """Parse ``data`` into a tree; raise :class:`Refused` or ``expat.ExpatError``.
 
@@ -371,9 +432,11 @@ def parse(data: str | bytes) -> Node:
         _refuse_surrogates(data)
         raw = data.encode("utf-8")
         parser = expat.ParserCreate(encoding="UTF-8", namespace_separator=" ")
+        utf8 = True
     elif isinstance(data, (bytes, bytearray, memoryview)):
         raw = bytes(data)
         parser = expat.ParserCreate(namespace_separator=" ")
+        utf8 = False
     else:
         raise TypeError(f"data must be str or bytes (got {type(data).__name__})")
     if len(raw) > MAX_DOCUMENT_BYTES:
@@ -392,18 +455,16 @@ def parse(data: str | bytes) -> Node:
             # Decoded here, so parsed as UTF-8 text whatever its declaration says (as for str).
             raw = text.encode("utf-8")  # valid text: a codec decodes no lone surrogate
             parser = expat.ParserCreate(encoding="UTF-8", namespace_separator=" ")
+            utf8 = True
 
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    parser.StartDoctypeDeclHandler = _refuse_dtd
-    parser.EntityDeclHandler = _refuse_entity
-    parser.UnparsedEntityDeclHandler = _refuse_entity
-    parser.NotationDeclHandler = _refuse_entity
-    parser.ExternalEntityRefHandler = _refuse_entity
-    parser.buffer_text = True
+    _refuse_long_namespaces(raw, "UTF-8" if utf8 else None)
+    _harden(parser)
 
     top = Node("", "#document", {})
     stack = [top]
     count = 0
+
+    names: dict[str, tuple[str, str]] = {}  # one (namespace, local name) per qualified name
 
     def start(qname: str, attributes: dict[str, str]) -> None:
         nonlocal count
@@ -415,8 +476,11 @@ def parse(data: str | bytes) -> Node:
                 f"elements must nest at most {MAX_DEPTH} deep "
                 f"(got deeper at line {parser.CurrentLineNumber})"
             )
-        ns, _, local = qname.rpartition(" ")
-        node = Node(ns, local, attributes)
+        split = names.get(qname)
+        if split is None:
+            ns, _, local = qname.rpartition(" ")
+            split = names[qname] = (ns, local)
+        node = Node(split[0], split[1], attributes)
         stack[-1].children.append(node)
         stack.append(node)
 
@@ -428,7 +492,10 @@ def parse(data: str | bytes) -> Node:
 
     bound: dict[str, int] = {}  # the prefixes in scope, for the message of an unbound one
 
-    def bind(prefix: str | None, _uri: str | None) -> None:
+    def bind(prefix: str | None, uri: str | None) -> None:
+        # Before the element declaring it is named: no name is ever written out with it.
+        if uri is not None and len(uri) > MAX_NAMESPACE_CHARS:
+            raise _long_namespace(prefix, uri, parser.CurrentLineNumber)
         if prefix:
             bound[prefix] = bound.get(prefix, 0) + 1
 
