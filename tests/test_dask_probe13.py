@@ -88,7 +88,7 @@ def _same(want: TargetingResult, got: TargetingResult) -> None:
     assert got.verdict is want.verdict
     assert got.reason == want.reason
     assert got.next_change == want.next_change
-    assert sorted(got.recipients.tolist()) == sorted(want.recipients.tolist())
+    assert got.recipients.tolist() == want.recipients.tolist()  # in id order, both
     assert sorted(got.no_longer_covered.tolist()) == sorted(want.no_longer_covered.tolist())
     assert sorted(got.retract.tolist()) == sorted(want.retract.tolist())
     assert dict(got.counts) == dict(want.counts)
@@ -324,3 +324,120 @@ def test_at_the_countrys_edge_under_phases_the_cluster_answers_as_memory(
     for key in ("a1", "x1", "w1"):
         k = f"polisen@example.se/{key}"
         assert sorted(sqlite.recipients(k).tolist()) == sorted(memory.ledger.recipients(k).tolist())
+
+
+def test_a_resent_alert_a_far_update_and_a_nationwide_one_after_devices_moved(
+    client: Any, tmp_path: Path
+) -> None:
+    """Sent again after the devices moved, moved far away by an Update, then nationwide.
+
+    The same alert sent again reaches the devices newly in its area (those told already are
+    counted, not told again); an Update far from every earlier recipient leaves them all no
+    longer covered; a nationwide alert (its box around the whole country) under
+    ``beyond_border`` reaches the devices beyond the edge without a county.
+    """
+    devices = _edge_positions(3)
+    write_partitioned(devices, tmp_path / "ds", cell_deg=CELL)
+    ds = PartitionedPositions(tmp_path / "ds", recheck_s=0)
+    sqlite = SQLiteLedger(tmp_path / "ledger.sqlite")
+    dk = DaskTargeter(_edge_targeter(sqlite, "beyond_border"), ds, client)
+    memory = _edge_targeter(MemoryLedger(), "beyond_border")
+    at = T0 + dt.timedelta(minutes=25)
+    a1 = make_alert("explosion", Circle(18.99, 59.5, 1500.0), ident="a1")
+    _same(memory.target(a1, PositionIndex(devices), at), dk.target(a1, at))
+    moved = _edge_positions(3, shift=0.02)
+    _replace_dataset(tmp_path / "ds", moved, tmp_path / "new")
+    index = PositionIndex(moved)
+    later = at + dt.timedelta(minutes=5)
+    want = memory.target(a1, index, later)
+    _same(want, dk.target(a1, later))
+    assert want.already_delivered > 0
+    far = make_alert(
+        "explosion",
+        Circle(18.3, 59.5, 900.0),
+        ident="a2",
+        sent=T0 + dt.timedelta(minutes=1),
+        msg_type=MessageType.UPDATE,
+        refs=(ref(a1),),
+    )
+    want = memory.target(far, index, later)
+    _same(want, dk.target(far, later))
+    assert want.no_longer_covered.size > 0
+    country = [(16.9, 58.9), (19.2, 58.9), (19.2, 60.1), (16.9, 60.1), (16.9, 58.9)]
+    nation = make_alert("explosion", Polygon(country), ident="n1", status=Status.EXERCISE)
+    want = memory.target(nation, index, later)
+    _same(want, dk.target(nation, later))
+    assert want.verdict is Verdict.DELIVER
+
+
+def test_a_dask_targeter_and_an_in_memory_one_over_one_sqlite_file(
+    client: Any, tmp_path: Path
+) -> None:
+    """Two processes' Targeters share a SQLite ledger: the cluster's and one over an index.
+
+    They take turns with one incident (Alert, Update, Update, a late alert, Cancel); each
+    answer is the one a single in-memory Targeter on a MemoryLedger gives for the same turn.
+    """
+    devices = _positions(4)
+    write_partitioned(devices, tmp_path / "ds", cell_deg=CELL)
+    ds = PartitionedPositions(tmp_path / "ds", recheck_s=0)
+    dk = DaskTargeter(_targeter(SQLiteLedger(tmp_path / "ledger.sqlite")), ds, client)
+    peer = _targeter(SQLiteLedger(tmp_path / "ledger.sqlite"))
+    memory = _targeter(MemoryLedger())
+    index = PositionIndex(devices)
+    at = T0 + dt.timedelta(minutes=5)
+
+    def turn(who: str, alert: Any, when: dt.datetime) -> TargetingResult:
+        want = memory.target(alert, index, when)
+        got = dk.target(alert, when) if who == "dask" else peer.target(alert, index, when)
+        _same(want, got)
+        return got
+
+    e1 = make_alert("explosion", Circle(18.0, 59.5, 900.0), ident="e1")
+    turn("dask", e1, at)
+    e2 = make_alert(
+        "explosion",
+        Circle(18.01, 59.5, 1800.0),
+        ident="e2",
+        sent=T0 + dt.timedelta(minutes=1),
+        msg_type=MessageType.UPDATE,
+        refs=(ref(e1),),
+    )
+    turn("peer", e2, at)
+    e3 = make_alert(
+        "explosion",
+        Circle(18.02, 59.5, 700.0),
+        ident="e3",
+        sent=T0 + dt.timedelta(minutes=2),
+        msg_type=MessageType.UPDATE,
+        refs=(ref(e2),),
+    )
+    assert turn("dask", e3, at).no_longer_covered.size > 0
+    late = make_alert(
+        "explosion", Circle(17.99, 59.49, 1000.0), ident="late", sent=T0 + dt.timedelta(minutes=20)
+    )
+    turn("peer", late, at)
+    then = T0 + dt.timedelta(minutes=21)
+    want = memory.retarget(index, then)
+    got = dk.retarget(then)
+    assert [r.alert_id for r in got] == [r.alert_id for r in want] == ["late"]
+    _same(want[0], got[0])
+    cancel = make_alert(
+        "explosion",
+        Circle(18.02, 59.5, 700.0),
+        ident="c1",
+        sent=T0 + dt.timedelta(minutes=3),
+        msg_type=MessageType.CANCEL,
+        refs=(ref(e3),),
+    )
+    turn("peer", cancel, then)
+    after = make_alert(
+        "explosion",
+        Circle(18.02, 59.5, 3000.0),
+        ident="e5",
+        sent=T0 + dt.timedelta(minutes=4),
+        msg_type=MessageType.UPDATE,
+        refs=(ref(e3),),
+    )
+    turn("dask", after, then)
+    assert dk.retarget(then) == [] == memory.retarget(index, then)
