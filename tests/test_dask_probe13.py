@@ -95,7 +95,9 @@ def _same(want: TargetingResult, got: TargetingResult) -> None:
     assert got.already_delivered == want.already_delivered
     assert dict(got.per_county) == dict(want.per_county)
     assert (got.kind, got.recognised_by, got.issuer) == (want.kind, want.recognised_by, want.issuer)
-    assert [p.code for p in got.warnings] == [p.code for p in want.warnings]
+    assert [(p.path, p.message) for p in got.warnings] == [
+        (p.path, p.message) for p in want.warnings
+    ]
     assert (got.claims is None) == (want.claims is None)
     if got.claims is not None and want.claims is not None:
         assert sorted(got.claims.keys().tolist()) == sorted(want.claims.keys().tolist())
@@ -441,3 +443,47 @@ def test_a_dask_targeter_and_an_in_memory_one_over_one_sqlite_file(
     )
     turn("dask", after, then)
     assert dk.retarget(then) == [] == memory.retarget(index, then)
+
+
+def _first(p: Positions, n: int) -> Positions:
+    return Positions(
+        p.ids[:n],
+        p.lon[:n],
+        p.lat[:n],
+        accuracy_m=p.accuracy_m[:n],
+        observed_at=p.observed_at[:n],
+        tester=p.tester[:n],
+    )
+
+
+def test_an_alert_the_guard_holds_is_not_sent_by_retarget_over_fewer_devices(
+    client: Any, tmp_path: Path
+) -> None:
+    """The blast-radius guard held an alert; the next snapshot holds fewer devices in its area.
+
+    ``Targeter.retarget`` leaves a held version waiting for a person's ``confirm``, whatever
+    the snapshot holds (the hold is in the ledger); the cluster's retarget must too, and not
+    send it unconfirmed because the devices under the limit now. Confirmed, it is sent.
+    """
+    devices = _edge_positions(5)
+    write_partitioned(devices, tmp_path / "ds", cell_deg=CELL)
+    ds = PartitionedPositions(tmp_path / "ds", recheck_s=0)
+    sqlite = SQLiteLedger(tmp_path / "ledger.sqlite")
+    dk = DaskTargeter(_edge_targeter(sqlite, "guard"), ds, client)
+    memory = _edge_targeter(MemoryLedger(), "guard")
+    at = T0 + dt.timedelta(minutes=25)
+    a1 = make_alert("explosion", Circle(18.995, 59.5, 1500.0), ident="a1")
+    want = memory.target(a1, PositionIndex(devices), at)
+    assert want.verdict is Verdict.BLAST_RADIUS
+    _same(want, dk.target(a1, at))
+    fewer = _first(devices, 60)
+    _replace_dataset(tmp_path / "ds", fewer, tmp_path / "new")
+    index = PositionIndex(fewer)
+    then = at + dt.timedelta(minutes=1)
+    assert memory.retarget(index, then) == []
+    assert dk.retarget(then) == []
+    assert sqlite.recipients("polisen@example.se/a1").size == 0
+    # A person confirms it: sent to the devices in its area now, on both.
+    want = memory.target(a1, index, then, confirm=True)
+    assert want.verdict is Verdict.DELIVER and want.recipients.size > 0
+    _same(want, dk.target(a1, then, confirm=True))
