@@ -487,3 +487,47 @@ def test_an_alert_the_guard_holds_is_not_sent_by_retarget_over_fewer_devices(
     want = memory.target(a1, index, then, confirm=True)
     assert want.verdict is Verdict.DELIVER and want.recipients.size > 0
     _same(want, dk.target(a1, then, confirm=True))
+
+
+def test_a_text_only_update_not_yet_active_is_retargeted_over_the_moved_devices(
+    client: Any, tmp_path: Path
+) -> None:
+    """A text-only Update admitted before its onset, retargeted after the devices moved.
+
+    Its area is the incident's (inherited); retarget() reaches the devices in it then.
+    """
+    devices = _positions(6)
+    write_partitioned(devices, tmp_path / "ds", cell_deg=CELL)
+    ds = PartitionedPositions(tmp_path / "ds")
+    dk = DaskTargeter(_targeter(SQLiteLedger(tmp_path / "ledger.sqlite")), ds, client)
+    memory = _targeter(MemoryLedger())
+    at = T0 + dt.timedelta(minutes=5)
+    e1 = make_alert("explosion", Circle(18.0, 59.5, 1200.0), ident="e1")
+    _same(memory.target(e1, PositionIndex(devices), at), dk.target(e1, at))
+    text = without_area(
+        make_alert(
+            "explosion",
+            Circle(0.0, 0.0, 1.0),
+            ident="e2",
+            sent=T0 + dt.timedelta(minutes=30),
+            msg_type=MessageType.UPDATE,
+            refs=(ref(e1),),
+        )
+    )
+    want = memory.target(text, PositionIndex(devices), at)
+    assert want.verdict is Verdict.NOT_YET_ACTIVE
+    _same(want, dk.target(text, at))
+    moved = _positions(6, shift=-0.01)
+    _replace_dataset(tmp_path / "ds", moved, tmp_path / "new")
+    then = T0 + dt.timedelta(minutes=31)
+    want_all = memory.retarget(PositionIndex(moved), then)
+    got_all = dk.retarget(then)
+    assert [r.alert_id for r in got_all] == [r.alert_id for r in want_all] == ["e2"]
+    _same(want_all[0], got_all[0])
+    inside, outside = _circle_oracle(moved, then, 18.0, 59.5, 1200.0, testers=False)
+    assert inside and inside <= set(got_all[0].recipients.tolist()) | set(_told(memory, "e1"))
+    assert not outside & set(got_all[0].recipients.tolist())
+
+
+def _told(t: Targeter, ident: str) -> list[Any]:
+    return [str(i) for i in t.ledger.recipients(f"polisen@example.se/{ident}").tolist()]
