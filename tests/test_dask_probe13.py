@@ -531,3 +531,50 @@ def test_a_text_only_update_not_yet_active_is_retargeted_over_the_moved_devices(
 
 def _told(t: Targeter, ident: str) -> list[Any]:
     return [str(i) for i in t.ledger.recipients(f"polisen@example.se/{ident}").tolist()]
+
+
+@pytest.mark.parametrize("what", ["all_no_fix", "one_far", "all_too_old", "one_in_each_cell"])
+def test_degenerate_datasets_give_the_in_memory_answer(
+    client: Any, tmp_path: Path, what: str
+) -> None:
+    """Datasets an operator meets on a quiet night: no fix at all, one device, all too old."""
+    nat = np.datetime64("NaT", "us")
+    now = np.datetime64(T0.replace(tzinfo=None), "us")
+    if what == "all_no_fix":
+        devices = Positions(
+            ["a", "b", "c"],
+            [np.nan] * 3,
+            [np.nan] * 3,
+            observed_at=np.array([now, nat, now]),
+            tester=[True, False, True],
+        )
+    elif what == "one_far":
+        devices = Positions(["a"], [17.2], [59.9], observed_at=np.array([now]))
+    elif what == "all_too_old":
+        devices = Positions(
+            ["a", "b"],
+            [18.0, 18.001],
+            [59.5, 59.5],
+            observed_at=np.array([now - np.timedelta64(2, "D"), nat]),
+        )
+    else:
+        g = np.arange(-3, 4) * CELL
+        lon, lat = np.meshgrid(18.0 + g + CELL / 2, 59.5 + g + CELL / 2)
+        devices = Positions(
+            [f"c{i}" for i in range(lon.size)],
+            lon.ravel(),
+            lat.ravel(),
+            accuracy_m=np.full(lon.size, 3000.0),
+            observed_at=np.full(lon.size, now),
+        )
+    write_partitioned(devices, tmp_path / "ds", cell_deg=CELL)
+    dk = DaskTargeter(
+        _targeter(SQLiteLedger(tmp_path / "ledger.sqlite")),
+        PartitionedPositions(tmp_path / "ds"),
+        client,
+    )
+    memory = _targeter(MemoryLedger())
+    at = T0 + dt.timedelta(minutes=5)
+    for ident, status in (("e1", Status.ACTUAL), ("t1", Status.TEST)):
+        alert = make_alert("explosion", Circle(18.0, 59.5, 400.0), ident=ident, status=status)
+        _same(memory.target(alert, PositionIndex(devices), at), dk.target(alert, at))
