@@ -224,6 +224,20 @@ def test_an_operators_day_on_the_cluster_is_the_in_memory_day(client: Any, tmp_p
     assert inside and inside <= set(got_all[0].recipients.tolist())
     assert not outside & set(got_all[0].recipients.tolist())
 
+    # A batch of fresh fixes streams to the live incidents (tip1, t1, x1, late): the same.
+    rng = np.random.default_rng(9)
+    batch = Positions(
+        ["dev-0001", "dev-0002", "new-1", "new-2", "new-3", "new-4"],
+        np.concatenate([rng.uniform(17.99, 18.02, 5), [np.nan]]),
+        np.concatenate([rng.uniform(59.495, 59.505, 5), [np.nan]]),
+        accuracy_m=[0.0, 3000.0, 10.0, 500.0, 0.0, np.nan],
+        observed_at=then,
+        tester=[True, False, True, True, False, True],
+    )
+    got_d = dk.on_positions(batch, then)
+    want_d = memory.on_positions(batch, then)
+    assert want_d
+    assert sorted(map(repr, got_d)) == sorted(map(repr, want_d))
     for key in ("e1", "t1", "x1", "tip1", "late"):
         k = f"polisen@example.se/{key}"
         assert sorted(sqlite.recipients(k).tolist()) == sorted(memory.ledger.recipients(k).tolist())
@@ -578,3 +592,67 @@ def test_degenerate_datasets_give_the_in_memory_answer(
     for ident, status in (("e1", Status.ACTUAL), ("t1", Status.TEST)):
         alert = make_alert("explosion", Circle(18.0, 59.5, 400.0), ident=ident, status=status)
         _same(memory.target(alert, PositionIndex(devices), at), dk.target(alert, at))
+
+
+def test_an_update_within_an_area_confirmed_over_the_limit_on_the_cluster_as_in_memory(
+    client: Any, tmp_path: Path
+) -> None:
+    """A confirmed alert over ``max_area_km2``; an Update within it is not held again.
+
+    An Update outside it is held (BLAST_RADIUS) and retarget() leaves it waiting, on both.
+    """
+    import attrs
+
+    def targeter(ledger: Any) -> Targeter:
+        t = _targeter(ledger)
+        rules = dict(t.rules)
+        rules["explosion"] = attrs.evolve(rules["explosion"], max_area_km2=5.0)
+        start = T0 - dt.timedelta(days=1)
+        return Targeter(
+            make_regions(),
+            policy({"explosion": [(start, ("XX",))]}),
+            location_rules=rules,
+            ledger=ledger,
+        )
+
+    devices = _positions(7)
+    write_partitioned(devices, tmp_path / "ds", cell_deg=CELL)
+    dk = DaskTargeter(
+        targeter(SQLiteLedger(tmp_path / "ledger.sqlite")),
+        PartitionedPositions(tmp_path / "ds"),
+        client,
+    )
+    memory = targeter(MemoryLedger())
+    index = PositionIndex(devices)
+    at = T0 + dt.timedelta(minutes=5)
+    e1 = make_alert("explosion", Circle(18.0, 59.5, 2500.0), ident="e1")
+    want = memory.target(e1, index, at)
+    assert want.verdict is Verdict.BLAST_RADIUS
+    _same(want, dk.target(e1, at))
+    want = memory.target(e1, index, at, confirm=True)
+    assert want.verdict is Verdict.DELIVER
+    _same(want, dk.target(e1, at, confirm=True))
+    e2 = make_alert(
+        "explosion",
+        Circle(18.005, 59.5, 1800.0),
+        ident="e2",
+        sent=T0 + dt.timedelta(minutes=1),
+        msg_type=MessageType.UPDATE,
+        refs=(ref(e1),),
+    )
+    want = memory.target(e2, index, at)
+    assert want.verdict is Verdict.DELIVER
+    _same(want, dk.target(e2, at))
+    e3 = make_alert(
+        "explosion",
+        Circle(18.03, 59.51, 1800.0),
+        ident="e3",
+        sent=T0 + dt.timedelta(minutes=2),
+        msg_type=MessageType.UPDATE,
+        refs=(ref(e2),),
+    )
+    want = memory.target(e3, index, at)
+    assert want.verdict is Verdict.BLAST_RADIUS
+    _same(want, dk.target(e3, at))
+    then = at + dt.timedelta(minutes=1)
+    assert dk.retarget(then) == [] == memory.retarget(index, then)
