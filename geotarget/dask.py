@@ -2074,7 +2074,9 @@ class DaskTargeter:
         dataset: a version :meth:`target` admitted but could not deliver then (not yet
         active, its kind or the regions its area reaches enabled only by a later phase, or
         the cluster lost its evaluation) is targeted again at ``at`` by :meth:`target`. The
-        incidents are those of the Targeter's ledger, delivered by any process over it. Call
+        incidents are those of the Targeter's ledger, delivered by any process over it. A
+        version the blast-radius guard holds stays waiting, whatever the dataset holds now
+        (fewer devices in its area): only ``target(alert, at, confirm=True)`` sends it. Call
         it every few seconds beside :meth:`Targeter.redeliver
         <geotarget.targeting.Targeter.redeliver>`.
 
@@ -2111,6 +2113,8 @@ class DaskTargeter:
         for inc in self.targeter._retire(self.targeter.ledger.load_active(), at):
             if inc.version is None or inc.released == inc.version:
                 continue  # delivered: streamed by on_positions
+            if self.targeter.ledger.held(inc.version):
+                continue  # held by the blast-radius guard: only target(confirm=True) sends it
             alert, _ = self.targeter._current(inc)
             if at < alert.onset or (alert.expires is not None and at >= alert.expires):
                 continue  # not yet, or no more: target() would say so again
