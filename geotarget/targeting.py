@@ -900,13 +900,26 @@ class Targeter:
             return attrs.evolve(settled, reason=linked + settled.reason) if linked else settled
         assert key is not None
         prefix = _orphan(alert, adm, key) + linked
+        guard_holds = False
         if adm.incident is not None and adm.incident.released == adm.version:
             # This version's delivery began: the guard let it through, or a person confirmed
             # it. Sent again (the same document), it is not held again while it streams.
             confirm = True
+        elif not confirm and tr is Transition.SAME:
+            # Sent again while the guard holds it (a feed repeating its document, another
+            # instance): still held, whatever this snapshot covers; only a confirm sends it.
+            guard_holds = self.ledger.held(adm.version)
         try:
             verdict, fields = self._decide(
-                alert, kind, index, at, confirm, prefix, evaluator, delivered=_delivered(adm)
+                alert,
+                kind,
+                index,
+                at,
+                confirm,
+                prefix,
+                evaluator,
+                delivered=_delivered(adm),
+                guard_holds=guard_holds,
             )
         finally:
             on_disk()
@@ -1379,8 +1392,13 @@ class Targeter:
         *,
         delivered: str | None = None,
         dry: _DryRun | None = None,
+        guard_holds: bool = False,
     ) -> tuple[Verdict, dict[str, Any]]:
         """Evaluate a version the ledger made current: the verdict and the result's fields.
+
+        ``guard_holds``: the ledger holds this version for the blast-radius guard
+        (``ledger.hold``): without ``confirm`` it is held again, however few devices are
+        covered now.
 
         ``delivered``: the incident's version delivered before this one (another), if any. Its
         area passed the blast-radius guard (under the limits, or confirmed), so an area proven
@@ -1512,6 +1530,15 @@ class Targeter:
                 "reason": prefix
                 + f"the area is {plan.area_km2:,.1f} km², over the {kind} limit of "
                 f"{rules.max_area_km2:,.1f} km²: confirm to send anyway",
+                "rollout": decision,
+                "area_km2": plan.area_km2,
+            }
+        if guard_holds and not confirm:
+            return Verdict.BLAST_RADIUS, {
+                "reason": prefix
+                + "the blast-radius guard held this version when it was targeted before, for "
+                "every process over the store, whatever the devices covered now: confirm to "
+                "send it",
                 "rollout": decision,
                 "area_km2": plan.area_km2,
             }

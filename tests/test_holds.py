@@ -94,6 +94,30 @@ def test_a_version_held_for_its_recipients_is_not_sent_by_another_instance(store
     assert sent.verdict is Verdict.DELIVER and sent.recipients.size == 30
 
 
+def test_a_held_version_sent_again_over_fewer_devices_is_still_held(stores: Any) -> None:
+    """The feed repeats the held document; B's snapshot shows 30 devices (limit 50).
+
+    Regression (dask probe 13): ``target`` without confirm counted B's 30 devices, found them
+    under the limit and delivered the version the guard held, unconfirmed. Only a confirm
+    sends it; the first instance's 80 devices are told with it.
+    """
+    a, b = (_targeter(s) for s in stores)
+    alert = _alert()
+    assert a.target(alert, _devices("a", 80), T0).verdict is Verdict.BLAST_RADIUS
+    later = T0 + dt.timedelta(seconds=5)
+    again = b.target(alert, _devices("b", 30), later)
+    assert again.verdict is Verdict.BLAST_RADIUS, again.reason
+    assert again.recipients.size == 0 and again.claims is None
+    assert "held this version" in again.reason and "confirm to send it" in again.reason
+    assert a.target(alert, _devices("a", 10), later).verdict is Verdict.BLAST_RADIUS
+    assert b.on_positions(_devices("b", 30).positions, later) == []
+    sent = b.target(alert, _devices("b", 30), later, confirm=True)
+    assert sent.verdict is Verdict.DELIVER and sent.recipients.size == 30
+    # Delivered now: sent again without confirm, it streams on (not held again).
+    more = a.target(alert, _devices("a", 80), later)
+    assert more.verdict is Verdict.DELIVER and more.recipients.size == 80
+
+
 def test_a_delivered_version_sent_again_is_not_held_again(stores: Any) -> None:
     """Confirmed and delivered, the same document repeated by the feed streams on.
 
