@@ -2073,7 +2073,9 @@ class DaskTargeter:
         As :meth:`Targeter.retarget <geotarget.targeting.Targeter.retarget>` over the whole
         dataset: a version :meth:`target` admitted but could not deliver then (not yet
         active, its kind or the regions its area reaches enabled only by a later phase, or
-        the cluster lost its evaluation) is targeted again at ``at`` by :meth:`target`. The
+        the cluster lost its evaluation) is targeted again at ``at`` by :meth:`target`, and
+        so is a delivered one once a later phase or info block widens its reach (telling only
+        devices never told). The
         incidents are those of the Targeter's ledger, delivered by any process over it. A
         version the blast-radius guard holds stays waiting, whatever the dataset holds now
         (fewer devices in its area): only ``target(alert, at, confirm=True)`` sends it. Call
@@ -2109,22 +2111,19 @@ class DaskTargeter:
         self._open("nothing was targeted")
         out: list[TargetingResult] = []
         failed: list[tuple[str, InvalidInput]] = []
-        # (Marking expired those whose keep_expired is over, as Targeter.retarget does.)
-        for inc in self.targeter._retire(self.targeter.ledger.load_active(), at):
-            if inc.version is None or inc.released == inc.version:
-                continue  # delivered: streamed by on_positions
-            if self.targeter.ledger.held(inc.version):
-                continue  # held by the blast-radius guard: only target(confirm=True) sends it
-            alert, _ = self.targeter._current(inc)
-            if at < alert.onset or (alert.expires is not None and at >= alert.expires):
-                continue  # not yet, or no more: target() would say so again
+        # The incidents Targeter.retarget targets (marking expired those whose keep_expired is
+        # over; passing over a version the guard holds): those that reached nobody yet, and
+        # delivered ones whose reach a phase or an info block widened since.
+        for inc, alert, delivered in self.targeter._retargetable(at):
             try:
                 got = self.target(alert, at)
             except InvalidInput as err:  # a partition this incident reads: not the others'
                 failed.append((inc.key, err))
                 continue
             if got.verdict is Verdict.DELIVER:
-                out.append(got)
+                self.targeter._retargeted(inc, at)
+                if not (delivered and got.recipients.size == 0):
+                    out.append(got)
         if failed:
             key, first = failed[0]
             more = f" and {len(failed) - 1:,} other incident(s)" if len(failed) > 1 else ""

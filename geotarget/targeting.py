@@ -2101,7 +2101,9 @@ class Targeter:
         """
         return self.ledger.confirm(keys, at=_aware("at", at))
 
-    def retarget(self, index: PositionIndex, at: dt.datetime) -> list[TargetingResult]:
+    def retarget(
+        self, index: PositionIndex | Callable[[], PositionIndex], at: dt.datetime
+    ) -> list[TargetingResult]:
         """Target again each live incident whose current version has reached nobody yet.
 
         And each whose delivered version may reach more devices since: a later phase of its
@@ -2125,8 +2127,11 @@ class Targeter:
 
         Parameters
         ----------
-        index : PositionIndex
-            The current snapshot of device positions.
+        index : PositionIndex or callable
+            The current snapshot of device positions, or a function of no arguments
+            returning it, called once, and only when an incident is to be targeted (a
+            snapshot costly to build, such as each device's newest fix over several batches,
+            is then built only when needed).
         at : datetime.datetime
             Timezone-aware.
 
@@ -2136,29 +2141,66 @@ class Targeter:
             The results that delivered (``Verdict.DELIVER``), in incident order; push their
             ``claims`` and confirm them as any ``target()`` result's.
         """
-        if not isinstance(index, PositionIndex):
-            raise InvalidType(f"index must be a PositionIndex (got {type(index).__name__})")
+        if not isinstance(index, PositionIndex) and not callable(index):
+            raise InvalidType(
+                f"index must be a PositionIndex or a function returning one (got "
+                f"{type(index).__name__})"
+            )
         at = _aware("at", at)
         out: list[TargetingResult] = []
+        built: list[PositionIndex] = []
+        for inc, alert, delivered in self._retargetable(at):
+            if not built:
+                snapshot = index if isinstance(index, PositionIndex) else index()
+                if not isinstance(snapshot, PositionIndex):
+                    raise InvalidType(
+                        f"index() must return a PositionIndex (got {type(snapshot).__name__})"
+                    )
+                built.append(snapshot)
+            got = self.target(alert, built[0], at)
+            if got.verdict is Verdict.DELIVER:
+                self._retargeted(inc, at)
+                if not (delivered and got.recipients.size == 0):
+                    out.append(got)
+        return out
+
+    def _retargetable(self, at: dt.datetime) -> list[tuple[Incident, Alert, bool]]:
+        """The live incidents :meth:`retarget` targets at ``at``, each with its alert.
+
+        With each, whether its version's delivery began (its reach widened since): versions
+        that reached nobody yet, and delivered ones whose reach may have widened
+        (:meth:`_widened`); not one the blast-radius guard holds, nor one not active at
+        ``at``. Shared with :class:`geotarget.dask.DaskTargeter`.
+        """
         live = self._retire(self.ledger.load_active(), at)
         with self._lock:  # (forget the versions no longer current)
             current = {(i.key, i.version) for i in live if i.version is not None}
             self._widens = {kv: w for kv, w in self._widens.items() if kv in current}
+        out = []
         for inc in live:
             if inc.version is None:
                 continue
             delivered = inc.released == inc.version
             if delivered and not self._widened(inc, at):
                 continue  # delivered: on_positions streams it to each new fix
-            if self.ledger.held(inc.version):
+            if not delivered and self.ledger.held(inc.version):
                 continue  # held by the blast-radius guard: only target(confirm=True) sends it
             alert, _ = self._current(inc)
             if at < alert.onset or (alert.expires is not None and at >= alert.expires):
                 continue  # not yet, or no more: target() would say so again
-            got = self.target(alert, index, at)
-            if got.verdict is Verdict.DELIVER and not (delivered and got.recipients.size == 0):
-                out.append(got)
+            out.append((inc, alert, delivered))
         return out
+
+    def _retargeted(self, inc: Incident, at: dt.datetime) -> None:
+        """Note that :meth:`retarget` delivered ``inc``'s version at ``at``.
+
+        Its reach next widens after ``at``, not after the ledger changed it: a version
+        admitted before its onset and delivered at it is not targeted again for that onset.
+        """
+        assert inc.version is not None
+        when = self._next_widening(inc, at)
+        with self._lock:
+            self._widens[(inc.key, inc.version)] = when
 
     def _widened(self, inc: Incident, at: dt.datetime) -> bool:
         """Whether the reach of ``inc``'s delivered version may have widened by ``at``.

@@ -225,7 +225,7 @@ from geotarget.errors import (
     StoreReadOnly,
     StoreUnavailable,
 )
-from geotarget.ledger import Claims, DeliveryLedger, Incident, PostgresLedger, SQLiteLedger
+from geotarget.ledger import Claims, DeliveryLedger, PostgresLedger, SQLiteLedger
 from geotarget.regions import RegionHierarchy
 from geotarget.targeting import Delivery
 
@@ -1110,23 +1110,6 @@ def _deliveries(claims: list[Claims]) -> list[dict[str, str]]:
     ]
 
 
-def _may_come(incident: Incident, at: dt.datetime, store: DeliveryLedger) -> bool:
-    """Whether ``Targeter.retarget`` may deliver ``incident``'s current version at ``at``.
-
-    A version admitted that reached nobody yet, not held by the blast-radius guard (only a
-    confirm sends that one), active at ``at`` (its onset come, not expired); whether its
-    kind and regions are enabled then is for retarget to say.
-    """
-    if incident.version is None or incident.released == incident.version:
-        return False
-    if store.held(incident.version):
-        return False
-    alert = incident.alert
-    if alert is None:
-        return False
-    return alert.onset <= at and (alert.expires is None or at < alert.expires)
-
-
 def _streamed(found: list[Delivery]) -> list[dict[str, str]]:
     """The deliveries :meth:`~geotarget.Targeter.on_positions` made, as the service answers."""
     return [{"key": d.key, "device": str(d.device_id), "kind": "alert"} for d in found]
@@ -1667,22 +1650,26 @@ def create_app(
     def take_due(at: dt.datetime, limit: int) -> list[dict[str, str]]:
         # The leases that ran out (at most ``limit``), then the alerts whose time or phase has
         # come since target() admitted them (Targeter.retarget: nothing else delivers those),
-        # over each device's latest fix as POST /alerts targets them. (Before, over the latest
-        # batch, then the kept fixes: a device whose newer fix, in an earlier batch, was
-        # outside the area was told from the older fix of the latest one.) The merge (a
-        # second or two over a million fixes) is made only while an admitted version that
-        # reached nobody yet is active at ``at`` (else retarget targets nothing; it is called
-        # all the same: it also marks the incidents long expired), not every few seconds
-        # while an alert waits for its onset.
+        # over each device's latest fix as POST /alerts targets them, as are delivered ones
+        # whose reach a later phase or info block widened. (Before, over the latest batch,
+        # then the kept fixes: a device whose newer fix, in an earlier batch, was outside the
+        # area was told from the older fix of the latest one.) The merge (a second or two
+        # over a million fixes) is made only when retarget targets an incident (it is called
+        # every time: it also marks the incidents long expired), not every few seconds while
+        # an alert waits for its onset.
         due = targeter.redeliver(at, limit=limit)
-        index, rest = current["index"], None
-        if any(_may_come(incident, at, store) for incident in store.load_active()):
-            index, rest = targeted()
-        came = targeter.retarget(index, at)
+        rest: list[Positions | None] = []
+
+        def snapshot() -> PositionIndex:
+            index, latest_rest = targeted()
+            rest.append(latest_rest)
+            return index
+
+        came = targeter.retarget(snapshot, at)
         due += [r.claims for r in came if r.claims is not None]
         out = _deliveries(due)
-        if came and rest is not None:
-            out += _streamed(targeter.on_positions(rest, at))
+        if came and rest and rest[0] is not None:
+            out += _streamed(targeter.on_positions(rest[0], at))
         return out
 
     def targeted() -> tuple[PositionIndex, Positions | None]:
