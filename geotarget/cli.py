@@ -1273,8 +1273,38 @@ runs:
             remembered by a later run); a service keeps one (the integrator's guide)
 
 JSON output:
-  phase     the deciding rollout phase, numbered from 1 as in "reason" ("phase 1");
-            phase_illustrative is true when that phase's date is illustrative
+  (one object on stdout, UTF-8 or ASCII with \\u escapes; never NaN or Infinity;
+  every field is always there, null where it does not apply)
+  alert     the alert's identifier (text)
+  incident  the incident's key sender/identifier, or null: a message of no incident
+  at        the instant decided at, ISO 8601 in --at's offset
+  verdict   DELIVER, KIND_NOT_ENABLED, UNRECOGNISED_KIND, UNKNOWN_ISSUER,
+            BAD_SIGNATURE, AREA_OUTSIDE_ROLLOUT, NO_AREA, NOT_YET_ACTIVE, EXPIRED,
+            CANCELLED, BLAST_RADIUS, NOT_AN_ALERT, NOT_PUBLIC, NOT_AUTHORISED,
+            SUPERSEDED or UNKNOWN_REFERENCE; exit code 4 for UNRECOGNISED_KIND,
+            UNKNOWN_ISSUER, NOT_AUTHORISED and BAD_SIGNATURE, else 0
+  reason    one sentence on the verdict
+  kind      the kind recognised, or null; recognised_by: the rule that did, or null
+  issuer    the issuers table's name of the sender's issuer ("any (no issuers
+            table)" when the policy takes any sender), or null
+  signature "verified" when the alert's signature was verified, else null
+  next_change  when the verdict may change (a phase start, the onset), ISO 8601
+            in --at's offset, or null
+  policy_hash  the policy's SHA-256, in hex
+  phase     the deciding rollout phase, numbered from 1 as in "reason" ("phase 1"),
+            or null; phase_illustrative is true when that phase's date is
+            illustrative (null without a phase)
+  recipients  the ids of the devices to tell, in id order, as the file holds them:
+            text, or integers from a Parquet integer id column (signed 64-bit, beyond
+            the 2**53 a double holds exactly: read them as 64-bit integers)
+  counts    devices by outcome, each outcome named (0 included) when the devices
+            were looked at, {} when not (every verdict but DELIVER): outside_area,
+            inside, ambiguous_included, ambiguous_excluded, no_fix, no_fix_included,
+            stale_location, stale_included, outside_rollout, outside_canary,
+            not_a_tester, beyond_border
+  per_county  new recipients by county code ("01"); "none": in no county
+  area_km2  the alert area's geodesic area in km2, or null (no area looked at)
+  timings_s  seconds spent per step, for information: the steps may change
   warnings  the alert's warnings, each after its element's path, then the positions
             file's (swapped or unknown columns, rounded coordinates, fixes
             abroad...), each after the file's name, as stderr shows them too

@@ -1,0 +1,86 @@
+"""The ``geotarget`` command's machine contract, as integrators script it (probe 12).
+
+What a program reading ``geotarget target``'s JSON may rely on: every field it holds named in
+``geotarget target --help``, every exit code's cause named in ``geotarget --help``. The
+oracle is the JSON the command writes (``json.loads`` refusing NaN and Infinity), its exit
+code, and the help's own words, never the command's helpers.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+
+from geotarget.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+ALERT = ROOT / "docs" / "examples" / "sos_explosion.xml"
+AT = "2024-05-20T16:05+02:00"
+DEVICES = (
+    "id;lon;lat;accuracy_m;observed_at\n"
+    "0701234567;18,06528;59,3325;8;2024-05-20T16:00:00+02:00\n"
+    "far;18,2;59,3325;8;2024-05-20T16:00:00+02:00\n"
+)
+
+needs_examples = pytest.mark.skipif(
+    not ALERT.is_file(), reason="docs/examples is not beside the tests (installed-wheel run)"
+)
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"JSON holds {name}, which JSON does not have")
+
+
+def _target(tmp_path: Path, alert: str, at: str = AT) -> tuple[int, dict[str, Any]]:
+    """``geotarget target`` over ``alert`` (text) and two devices: exit code and strict JSON."""
+    (tmp_path / "alert.xml").write_text(alert, encoding="utf-8")
+    (tmp_path / "devices.csv").write_text(DEVICES, encoding="utf-8")
+    out = io.StringIO()
+    argv = ["target", "--alert", str(tmp_path / "alert.xml")]
+    code = main([*argv, "--positions", str(tmp_path / "devices.csv"), "--at", at], out=out)
+    return code, json.loads(out.getvalue(), parse_constant=_no_constant)
+
+
+def _help(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--help"])
+    assert stop.value.code == 0
+    return capsys.readouterr().out
+
+
+def _section(text: str, title: str) -> str:
+    """The lines of the help's section ``title:`` (up to the next blank line)."""
+    match = re.search(rf"^{re.escape(title)}:\n((?:.+\n)+)", text, re.MULTILINE)
+    assert match, f"no section {title!r} in:\n{text}"
+    return match.group(1)
+
+
+@needs_examples
+def test_every_field_of_the_json_answer_is_named_in_the_help(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The help named 2 of the answer's 18 fields: a script's author guessed the rest.
+
+    ``counts`` holds each outcome for a delivery and nothing when no device was looked at;
+    every key it may hold, and every verdict, is named too.
+    """
+    xml = ALERT.read_text(encoding="utf-8")
+    answers = [
+        _target(tmp_path, xml),  # DELIVER
+        _target(tmp_path, xml.replace("<event>Explosion", "<event>Gasläcka")),  # refused
+        _target(tmp_path, xml, at="2024-05-20T15:05+02:00"),  # NOT_YET_ACTIVE
+    ]
+    assert [code for code, _ in answers] == [0, 4, 0]
+    text = _section(_help(capsys, "target"), "JSON output")
+    named = set(re.findall(r"[a-z_0-9]+", text))
+    fields = {key for _, doc in answers for key in doc}
+    assert fields - named == set(), text
+    outcomes = {key for _, doc in answers for key in doc["counts"]}
+    assert outcomes and outcomes - named == set(), text
+    verdicts = set(re.findall(r"[A-Z_]{4,}", text))
+    assert {doc["verdict"] for _, doc in answers} <= verdicts, text
