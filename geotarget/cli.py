@@ -960,7 +960,8 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     # JSON escapes what the stream cannot encode (a redirect on a cp1252 console, say).
     # One write: json.dump() wrote each token on its own, a million writes for as many
     # recipients, each through the output's checks.
-    out.write(json.dumps(doc, indent=2, ensure_ascii=not _unicode(out)) + "\n")
+    # NaN or Infinity is no JSON (a strict reader refuses the whole answer): a bug, said as such.
+    out.write(json.dumps(doc, indent=2, ensure_ascii=not _unicode(out), allow_nan=False) + "\n")
     # A kind no rule recognises: say how to recognise it (a newcomer's own alert, say "Gasläcka").
     notes.append(_summary(result, recognition.recognise(parsed.alert) is None))
     for note in notes:  # after the JSON, so a failure leaves one line on stderr

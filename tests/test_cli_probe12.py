@@ -84,3 +84,32 @@ def test_every_field_of_the_json_answer_is_named_in_the_help(
     assert outcomes and outcomes - named == set(), text
     verdicts = set(re.findall(r"[A-Z_]{4,}", text))
     assert {doc["verdict"] for _, doc in answers} <= verdicts, text
+
+
+@needs_examples
+def test_a_number_json_has_not_is_never_written_as_an_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A NaN in the result was written as ``NaN``, exit 0: a strict reader refused it all.
+
+    The help promises "never NaN or Infinity": a result holding one (a fault injected here)
+    is an internal error, with nothing on stdout for a reader to take as an answer.
+    """
+    import attrs
+
+    from geotarget.targeting import Targeter
+
+    receive = Targeter.receive
+
+    def faulty(self: Targeter, *args: Any, **kwargs: Any) -> Any:
+        result = receive(self, *args, **kwargs)
+        return attrs.evolve(result, area_km2=float("nan"), timings={"total": float("inf")})
+
+    monkeypatch.setattr(Targeter, "receive", faulty)
+    (tmp_path / "devices.csv").write_text(DEVICES, encoding="utf-8")
+    out = io.StringIO()
+    argv = ["target", "--alert", str(ALERT), "--positions", str(tmp_path / "devices.csv")]
+    code = main([*argv, "--at", AT], out=out)
+    err = capsys.readouterr().err
+    assert (code, out.getvalue()) == (3, ""), (code, out.getvalue()[:200])
+    assert "internal error" in err and err.count("\n") == 1, err
