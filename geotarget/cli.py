@@ -1654,7 +1654,8 @@ def _parser() -> argparse.ArgumentParser:
         "  0    done (target: the JSON says the verdict)\n"
         "  1    locate: the point lies in no region\n"
         "  2    bad input: a file, an argument or the alert, or more than the memory free\n"
-        "       holds; one line on stderr\n"
+        "       holds; or an output that cannot be written (a full disk, a closed stdout);\n"
+        "       one line on stderr\n"
         "  3    internal error (a bug: please report it), or an installation whose libraries\n"
         "       cannot be loaded; one line on stderr\n"
         "  4    target refused the message before looking at any device (unrecognised\n"
@@ -1906,7 +1907,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     int
         0 on success, 1 when ``locate`` finds no region, 2 on bad input (one line on stderr,
         no traceback; an alert that looks written lat/lon the wrong way round is bad input, and
-        so is more than the memory free holds: ``demo --devices``, a positions file),
+        so is more than the memory free holds: ``demo --devices``, a positions file) and on
+        an output that cannot be written (a full disk, standard output closed),
         3 on an internal error (one line on stderr; also when ``python -m geotarget`` or the
         command cannot load a library it needs), 4 when ``target`` refuses the message
         before looking at any device (its kind is unrecognised, its sender no issuer, outside

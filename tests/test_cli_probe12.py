@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -113,3 +116,44 @@ def test_a_number_json_has_not_is_never_written_as_an_answer(
     err = capsys.readouterr().err
     assert (code, out.getvalue()) == (3, ""), (code, out.getvalue()[:200])
     assert "internal error" in err and err.count("\n") == 1, err
+
+
+def _exit_codes(text: str) -> dict[int, str]:
+    """The help's ``exit codes:`` entries, each code's lines joined."""
+    entries: dict[int, str] = {}
+    code = None
+    for line in _section(text, "exit codes").splitlines():
+        match = re.match(r"\s+(\d+)\s+(.*)", line)
+        if match:
+            code = int(match.group(1))
+            entries[code] = match.group(2)
+        elif code is not None:
+            entries[code] += " " + line.strip()
+    return entries
+
+
+@needs_examples
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="/dev/full: Linux")
+def test_the_exit_code_of_an_output_that_cannot_be_written_is_explained_in_the_help(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``> /dev/full`` (a full disk) exits 2, which the help said was "bad input" alone.
+
+    A script that reads 2 as "the alert or the file is wrong" set the alert aside, when the
+    disk it wrote the answer to was full: the help's entry for the code names it.
+    """
+    (tmp_path / "devices.csv").write_text(DEVICES, encoding="utf-8")
+    argv = ["target", "--alert", str(ALERT), "--positions", "devices.csv", "--at", AT]
+    with open("/dev/full", "w", encoding="utf-8") as full, open(os.devnull) as nothing:
+        done = subprocess.run(
+            [sys.executable, "-m", "geotarget", *argv],
+            cwd=tmp_path,
+            stdin=nothing,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=180,
+        )
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    entry = _exit_codes(_help(capsys))[done.returncode]
+    assert "output" in entry and "full disk" in entry, entry
