@@ -1244,9 +1244,11 @@ positions files:
             for the whole file (no thousands separators: "1,500" among decimal
             points is refused); UTF-8 (BOM fine), UTF-16 or UTF-32 with a BOM,
             else cp1252, or --encoding
-  ids       text, kept verbatim: 0701234567 stays 0701234567; 007 and 7 differ;
-            Excel's ="0701234567" is its text; ids a spreadsheet turned into numbers
-            (4.6701E+10, 7.0) are refused: export the column as text
+  ids       text, kept verbatim but for the whitespace around it (spaces, tabs,
+            line breaks, no-break spaces: stripped, in quotes too): 0701234567 stays
+            0701234567; 007 and 7 differ; Excel's ="0701234567" is its text; ids a
+            spreadsheet turned into numbers (4.6701E+10, 7.0) are refused: export the
+            column as text
   tester    1/0, true/false, t/f, yes/no, y/n, ja/nej or sant/falskt (empty: false)
   refused   compressed files, workbooks (.xlsx), PostgreSQL's \\N, a file mixing
             UTF-8 and cp1252 lines, Excel's MS-DOS CSV (give --encoding cp850)

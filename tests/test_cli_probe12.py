@@ -8,6 +8,7 @@ code, and the help's own words, never the command's helpers.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -157,3 +158,28 @@ def test_the_exit_code_of_an_output_that_cannot_be_written_is_explained_in_the_h
     assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
     entry = _exit_codes(_help(capsys))[done.returncode]
     assert "output" in entry and "full disk" in entry, entry
+
+
+@needs_examples
+def test_what_the_help_says_of_ids_is_what_the_json_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The help said ids are "kept verbatim": whitespace around them is stripped.
+
+    A quoted id with a no-break space around it came back without it, so a script matching
+    the JSON's ids against its own missed that device.
+    """
+    ids = ['"\u00a0x"', '" y "', '"z\r\n"', '"a""b\nc\U0001f600"', "0701234567"]
+    rows = "".join(f"{i},18.06528,59.3325,8,1716213600\n" for i in ids)
+    (tmp_path / "w.csv").write_text(f"id,lon,lat,accuracy_m,observed_at\n{rows}", "utf-8")
+    out = io.StringIO()
+    argv = ["target", "--alert", str(ALERT), "--positions", str(tmp_path / "w.csv")]
+    assert main([*argv, "--at", AT], out=out) == 0
+    got = json.loads(out.getvalue(), parse_constant=_no_constant)["recipients"]
+    # The csv module's reading of each cell, without its surrounding whitespace.
+    cells = [row[0].strip() for row in csv.reader(io.StringIO(rows))]
+    assert sorted(got) == sorted(cells)
+    capsys.readouterr()
+    entry = re.search(r"^  ids {7}(.*\n(?: {12}.*\n)*)", _help(capsys, "target"), re.MULTILINE)
+    assert entry, "no ids entry"
+    assert "verbatim" not in entry.group(1) or "whitespace" in entry.group(1), entry.group(1)
