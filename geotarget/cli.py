@@ -965,7 +965,8 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     # A kind no rule recognises: say how to recognise it (a newcomer's own alert, say "Gasläcka").
     notes.append(_summary(result, recognition.recognise(parsed.alert) is None))
     for note in notes:  # after the JSON, so a failure leaves one line on stderr
-        print(_readable(f"geotarget target: {note}"), file=_stderr())
+        if not _note(f"geotarget target: {note}"):
+            break
     refused = {
         Verdict.UNRECOGNISED_KIND,
         Verdict.UNKNOWN_ISSUER,
@@ -973,6 +974,42 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
         Verdict.BAD_SIGNATURE,
     }
     return _REFUSED if result.verdict in refused else 0
+
+
+def _note(line: str) -> bool:
+    """Write a line of the summary on standard error; False when it cannot be written.
+
+    The summary follows the JSON answer, which holds all it says: a standard error that
+    cannot take it (``2>/dev/full``, a log pipe whose reader has gone) turned an answer
+    written whole into exit code 2 (or 141), a refusal's 4 lost, where a closed standard
+    error (``2>&-``) kept the verdict's code. The rest of the summary is dropped, and Python's
+    flush at exit is kept from writing to standard error again. A pipe that is standard
+    output too (``2>&1 | head``) is the answer's reader gone: that ends as ever (141).
+    """
+    try:
+        print(_readable(line), file=_stderr(), flush=True)
+    except BrokenPipeError:
+        if _same_stream(sys.stdout, sys.stderr):
+            raise
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
+        return False
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
+        return False
+    return True
+
+
+def _same_stream(first: TextIO | None, second: TextIO | None) -> bool:
+    """Whether two standard streams write to one file (``2>&1``)."""
+    if first is None or second is None:
+        return False
+    try:
+        a, b = os.fstat(first.fileno()), os.fstat(second.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def _no_tester(args: argparse.Namespace, status: str, tester: Any, result: Any) -> str | None:

@@ -183,3 +183,48 @@ def test_what_the_help_says_of_ids_is_what_the_json_holds(
     entry = re.search(r"^  ids {7}(.*\n(?: {12}.*\n)*)", _help(capsys, "target"), re.MULTILINE)
     assert entry, "no ids entry"
     assert "verbatim" not in entry.group(1) or "whitespace" in entry.group(1), entry.group(1)
+
+
+@needs_examples
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="/dev/full: Linux")
+@pytest.mark.parametrize(
+    ("event", "code"), [("Explosion", 0), ("Gasläcka", 4)], ids=["deliver", "refused"]
+)
+@pytest.mark.parametrize("log", ["full", "gone"])
+def test_a_summary_that_cannot_be_written_keeps_the_answers_exit_code(
+    tmp_path: Path, event: str, code: int, log: str
+) -> None:
+    """A summary that standard error cannot take leaves the answer's exit code as it is.
+
+    The JSON answer written whole, ``2>/dev/full`` or a log pipe whose reader has gone made
+    the exit code 2 or 141: a script discarded a complete answer, and a refusal's 4 was lost.
+    ``2>&-`` kept the code.
+    """
+    alert = tmp_path / "alert.xml"
+    alert.write_text(ALERT.read_text("utf-8").replace("<event>Explosion", f"<event>{event}"))
+    (tmp_path / "devices.csv").write_text(DEVICES, encoding="utf-8")
+    argv = ["target", "--alert", str(alert), "--positions", "devices.csv", "--at", AT]
+    read_end, write_end = os.pipe()
+    if log == "gone":
+        os.close(read_end)  # nobody reads the log
+    answer = tmp_path / "answer.json"
+    try:
+        with (
+            open("/dev/full", "wb") if log == "full" else os.fdopen(write_end, "wb") as err,
+            answer.open("wb") as out,
+            open(os.devnull) as nothing,
+        ):
+            done = subprocess.run(
+                [sys.executable, "-m", "geotarget", *argv],
+                cwd=tmp_path,
+                stdin=nothing,
+                stdout=out,
+                stderr=err,
+                timeout=180,
+            )
+    finally:
+        for fd in (read_end, write_end) if log == "full" else ():
+            os.close(fd)
+    doc = json.loads(answer.read_text("utf-8"), parse_constant=_no_constant)
+    assert done.returncode == code, doc["verdict"]
+    assert doc["alert"] == "SOS-2024-0520-0042"
