@@ -1313,7 +1313,8 @@ runs:
             remembered by a later run); a service keeps one (the integrator's guide)
 
 JSON output:
-  (one object on stdout, UTF-8 or ASCII with \\u escapes; never NaN or Infinity;
+  (one object on stdout, in its encoding: UTF-8 as a rule, another Unicode one as
+  PYTHONIOENCODING names, else ASCII with \\u escapes; never NaN or Infinity;
   every field is always there, null where it does not apply)
   alert     the alert's identifier (text)
   incident  the incident's key sender/identifier, or null: a message of no incident

@@ -228,3 +228,29 @@ def test_a_summary_that_cannot_be_written_keeps_the_answers_exit_code(
     doc = json.loads(answer.read_text("utf-8"), parse_constant=_no_constant)
     assert done.returncode == code, doc["verdict"]
     assert doc["alert"] == "SOS-2024-0520-0042"
+
+
+@needs_examples
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32-be", "latin-1"])
+def test_the_answer_s_encoding_is_the_one_the_help_names(
+    tmp_path: Path, encoding: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The help said "UTF-8 or ASCII"; under PYTHONIOENCODING=utf-16 the answer is UTF-16."""
+    (tmp_path / "devices.csv").write_text(DEVICES, encoding="utf-8")
+    argv = ["target", "--alert", str(ALERT), "--positions", "devices.csv", "--at", AT]
+    with open(os.devnull) as nothing:
+        done = subprocess.run(
+            [sys.executable, "-m", "geotarget", *argv],
+            cwd=tmp_path,
+            stdin=nothing,
+            capture_output=True,
+            env={**os.environ, "PYTHONIOENCODING": encoding},
+            timeout=180,
+        )
+    assert done.returncode == 0, done.stderr
+    text = done.stdout.decode("ascii" if encoding == "latin-1" else encoding)
+    assert json.loads(text, parse_constant=_no_constant)["verdict"] == "DELIVER"
+    section = " ".join(_section(_help(capsys, "target"), "JSON output").split())
+    assert "UTF-8" in section and "ASCII" in section
+    if encoding.startswith("utf"):
+        assert "PYTHONIOENCODING" in section or "another Unicode" in section, section
