@@ -960,11 +960,13 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     # JSON escapes what the stream cannot encode (a redirect on a cp1252 console, say).
     # One write: json.dump() wrote each token on its own, a million writes for as many
     # recipients, each through the output's checks.
-    out.write(json.dumps(doc, indent=2, ensure_ascii=not _unicode(out)) + "\n")
+    # NaN or Infinity is no JSON (a strict reader refuses the whole answer): a bug, said as such.
+    out.write(json.dumps(doc, indent=2, ensure_ascii=not _unicode(out), allow_nan=False) + "\n")
     # A kind no rule recognises: say how to recognise it (a newcomer's own alert, say "Gasläcka").
     notes.append(_summary(result, recognition.recognise(parsed.alert) is None))
     for note in notes:  # after the JSON, so a failure leaves one line on stderr
-        print(_readable(f"geotarget target: {note}"), file=_stderr())
+        if not _note(f"geotarget target: {note}"):
+            break
     refused = {
         Verdict.UNRECOGNISED_KIND,
         Verdict.UNKNOWN_ISSUER,
@@ -972,6 +974,42 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
         Verdict.BAD_SIGNATURE,
     }
     return _REFUSED if result.verdict in refused else 0
+
+
+def _note(line: str) -> bool:
+    """Write a line of the summary on standard error; False when it cannot be written.
+
+    The summary follows the JSON answer, which holds all it says: a standard error that
+    cannot take it (``2>/dev/full``, a log pipe whose reader has gone) turned an answer
+    written whole into exit code 2 (or 141), a refusal's 4 lost, where a closed standard
+    error (``2>&-``) kept the verdict's code. The rest of the summary is dropped, and Python's
+    flush at exit is kept from writing to standard error again. A pipe that is standard
+    output too (``2>&1 | head``) is the answer's reader gone: that ends as ever (141).
+    """
+    try:
+        print(_readable(line), file=_stderr(), flush=True)
+    except BrokenPipeError:
+        if _same_stream(sys.stdout, sys.stderr):
+            raise
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
+        return False
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
+        return False
+    return True
+
+
+def _same_stream(first: TextIO | None, second: TextIO | None) -> bool:
+    """Whether two standard streams write to one file (``2>&1``)."""
+    if first is None or second is None:
+        return False
+    try:
+        a, b = os.fstat(first.fileno()), os.fstat(second.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def _no_tester(args: argparse.Namespace, status: str, tester: Any, result: Any) -> str | None:
@@ -1243,9 +1281,11 @@ positions files:
             for the whole file (no thousands separators: "1,500" among decimal
             points is refused); UTF-8 (BOM fine), UTF-16 or UTF-32 with a BOM,
             else cp1252, or --encoding
-  ids       text, kept verbatim: 0701234567 stays 0701234567; 007 and 7 differ;
-            Excel's ="0701234567" is its text; ids a spreadsheet turned into numbers
-            (4.6701E+10, 7.0) are refused: export the column as text
+  ids       text, kept verbatim but for the whitespace around it (spaces, tabs,
+            line breaks, no-break spaces: stripped, in quotes too): 0701234567 stays
+            0701234567; 007 and 7 differ; Excel's ="0701234567" is its text; ids a
+            spreadsheet turned into numbers (4.6701E+10, 7.0) are refused: export the
+            column as text
   tester    1/0, true/false, t/f, yes/no, y/n, ja/nej or sant/falskt (empty: false)
   refused   compressed files, workbooks (.xlsx), PostgreSQL's \\N, a file mixing
             UTF-8 and cp1252 lines, Excel's MS-DOS CSV (give --encoding cp850)
@@ -1273,8 +1313,39 @@ runs:
             remembered by a later run); a service keeps one (the integrator's guide)
 
 JSON output:
-  phase     the deciding rollout phase, numbered from 1 as in "reason" ("phase 1");
-            phase_illustrative is true when that phase's date is illustrative
+  (one object on stdout, in its encoding: UTF-8 as a rule, another Unicode one as
+  PYTHONIOENCODING names, else ASCII with \\u escapes; never NaN or Infinity;
+  every field is always there, null where it does not apply)
+  alert     the alert's identifier (text)
+  incident  the incident's key sender/identifier, or null: a message of no incident
+  at        the instant decided at, ISO 8601 in --at's offset
+  verdict   DELIVER, KIND_NOT_ENABLED, UNRECOGNISED_KIND, UNKNOWN_ISSUER,
+            BAD_SIGNATURE, AREA_OUTSIDE_ROLLOUT, NO_AREA, NOT_YET_ACTIVE, EXPIRED,
+            CANCELLED, BLAST_RADIUS, NOT_AN_ALERT, NOT_PUBLIC, NOT_AUTHORISED,
+            SUPERSEDED or UNKNOWN_REFERENCE; exit code 4 for UNRECOGNISED_KIND,
+            UNKNOWN_ISSUER, NOT_AUTHORISED and BAD_SIGNATURE, else 0
+  reason    one sentence on the verdict
+  kind      the kind recognised, or null; recognised_by: the rule that did, or null
+  issuer    the issuers table's name of the sender's issuer ("any (no issuers
+            table)" when the policy takes any sender), or null
+  signature "verified" when the alert's signature was verified, else null
+  next_change  when the verdict may change (a phase start, the onset), ISO 8601
+            in --at's offset, or null
+  policy_hash  the policy's SHA-256, in hex
+  phase     the deciding rollout phase, numbered from 1 as in "reason" ("phase 1"),
+            or null; phase_illustrative is true when that phase's date is
+            illustrative (null without a phase)
+  recipients  the ids of the devices to tell, in id order, as the file holds them:
+            text, or integers from a Parquet integer id column (signed 64-bit, beyond
+            the 2**53 a double holds exactly: read them as 64-bit integers)
+  counts    devices by outcome, each outcome named (0 included) when the devices
+            were looked at, {} when not (every verdict but DELIVER): outside_area,
+            inside, ambiguous_included, ambiguous_excluded, no_fix, no_fix_included,
+            stale_location, stale_included, outside_rollout, outside_canary,
+            not_a_tester, beyond_border
+  per_county  new recipients by county code ("01"); "none": in no county
+  area_km2  the alert area's geodesic area in km2, or null (no area looked at)
+  timings_s  seconds spent per step, for information: the steps may change
   warnings  the alert's warnings, each after its element's path, then the positions
             file's (swapped or unknown columns, rounded coordinates, fixes
             abroad...), each after the file's name, as stderr shows them too
@@ -1623,7 +1694,8 @@ def _parser() -> argparse.ArgumentParser:
         "  0    done (target: the JSON says the verdict)\n"
         "  1    locate: the point lies in no region\n"
         "  2    bad input: a file, an argument or the alert, or more than the memory free\n"
-        "       holds; one line on stderr\n"
+        "       holds; or an output that cannot be written (a full disk, a closed stdout);\n"
+        "       one line on stderr\n"
         "  3    internal error (a bug: please report it), or an installation whose libraries\n"
         "       cannot be loaded; one line on stderr\n"
         "  4    target refused the message before looking at any device (unrecognised\n"
@@ -1875,7 +1947,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     int
         0 on success, 1 when ``locate`` finds no region, 2 on bad input (one line on stderr,
         no traceback; an alert that looks written lat/lon the wrong way round is bad input, and
-        so is more than the memory free holds: ``demo --devices``, a positions file),
+        so is more than the memory free holds: ``demo --devices``, a positions file) and on
+        an output that cannot be written (a full disk, standard output closed),
         3 on an internal error (one line on stderr; also when ``python -m geotarget`` or the
         command cannot load a library it needs), 4 when ``target`` refuses the message
         before looking at any device (its kind is unrecognised, its sender no issuer, outside
