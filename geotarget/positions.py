@@ -757,6 +757,10 @@ def _tester(value: object, n: int) -> BoolArray:
     return np.array(arr, dtype=np.bool_)
 
 
+#: The arrays of a :class:`Positions` that are read-only, by attribute name.
+_COLUMNS = ("ids", "lon", "lat", "accuracy_m", "observed_at", "tester", "_id_rank")
+
+
 def _frozen(arr: npt.NDArray[Any]) -> npt.NDArray[Any]:
     arr.flags.writeable = False
     return arr
@@ -922,6 +926,14 @@ class Positions:
         rank = np.empty(n, dtype=np.int32 if n < 1 << 31 else np.int64)
         rank[order] = np.arange(n, dtype=rank.dtype)
         object.__setattr__(self, "_id_rank", _frozen(rank))
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Unpickled or deep-copied, the columns come back writeable: read-only again, as the
+        # snapshot's are (an index built on a copy must not see it changed in place).
+        for name in _COLUMNS:
+            if isinstance(state.get(name), np.ndarray):
+                state[name].flags.writeable = False
+        self.__dict__.update(state)
 
     def __len__(self) -> int:
         return int(self.ids.size)
