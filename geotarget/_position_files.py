@@ -189,6 +189,23 @@ _SPACED_ZONE = re.compile(
     r"(?:UTC|GMT|Z|[+-]\d{2}(?::?\d{2})?)",
     re.ASCII | re.IGNORECASE,
 )
+
+
+def _joined_zone(text: str) -> str:
+    """A time whose zone stands apart (:data:`_SPACED_ZONE`) written with it joined, in ISO 8601.
+
+    The same instant: ``2024-05-20 14:00:00 UTC`` is ``2024-05-20T14:00:00Z``, ``... +0200``
+    is ``...+02:00``.
+    """
+    stamp, zone = text.rsplit(None, 1)
+    stamp = stamp.strip().replace(" ", "T", 1).replace(",", ".")
+    zone = zone.upper()
+    if zone in ("UTC", "GMT", "Z"):
+        return f"{stamp}Z"
+    digits = zone[1:].replace(":", "")
+    return f"{stamp}{zone[0]}{digits[:2]}:{digits[2:] or '00'}"
+
+
 #: A calendar date alone (a spreadsheet's Date column): no time of day, refused.
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 #: Words spreadsheets and data tools write for a missing number; an empty cell says that here.
@@ -593,7 +610,7 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
             rule += (
                 "; its zone stands apart from the time, as BigQuery ('... UTC') and Snowflake "
                 "('... +0000') export timestamps: write the offset right after the time, "
-                "e.g. 2024-05-20T12:00:00Z or 2024-05-20T12:00:00+00:00"
+                f"as {_joined_zone(text)}"
             )
         raise ValueError(rule) from None
     if value.tzinfo is None:

@@ -587,8 +587,8 @@ def test_quoted_header_names_holding_other_delimiters_do_not_pick_the_delimiter(
             "p.csv: row 1 (line 2), column observed_at: must be epoch seconds or an ISO 8601 "
             "date-time such as 2024-05-20T14:00:00+02:00 (or ...Z); its zone stands apart from "
             "the time, as BigQuery ('... UTC') and Snowflake ('... +0000') export timestamps: "
-            "write the offset right after the time, e.g. 2024-05-20T12:00:00Z or "
-            "2024-05-20T12:00:00+00:00 (got '2024-04-15 12:00 UTC')",
+            "write the offset right after the time, as 2024-04-15T12:00Z (got "
+            "'2024-04-15 12:00 UTC')",
         ),
     ],
 )

@@ -11,6 +11,7 @@ import datetime as dt
 import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from geotarget._position_files import read
@@ -283,27 +284,31 @@ def test_a_header_with_points_in_other_columns_says_how_to_write_them(
 _APART = (
     "must be epoch seconds or an ISO 8601 date-time such as 2024-05-20T14:00:00+02:00 (or ...Z); "
     "its zone stands apart from the time, as BigQuery ('... UTC') and Snowflake ('... +0000') "
-    "export timestamps: write the offset right after the time, e.g. 2024-05-20T12:00:00Z or "
-    "2024-05-20T12:00:00+00:00"
+    "export timestamps: write the offset right after the time, as "
 )
 
 
 @pytest.mark.parametrize(
-    ("cell", "hinted"),
+    ("cell", "joined"),
     [
-        ("2024-04-15 12:00:00 UTC", True),  # BigQuery's CSV export of a TIMESTAMP
-        ("2024-04-15 12:00:00.123456 UTC", True),
-        ("2024-04-15 12:00:00.000 +0000", True),  # Snowflake's TIMESTAMP_TZ output format
-        ("2024-04-15 12:00:00.000 Z", True),
-        ("2024-04-15 14:00 +02:00", True),
-        ("2024-04-15 12:00:00 CEST", False),  # a zone's abbreviation says no offset: plain
-        ("15/04/2024 12:00 UTC", False),
+        ("2024-04-15 12:00:00 UTC", "2024-04-15T12:00:00Z"),  # BigQuery's CSV export
+        ("2024-04-15 12:00:00.123456 UTC", "2024-04-15T12:00:00.123456Z"),
+        ("2024-04-15 12:00:00.000 +0000", "2024-04-15T12:00:00.000+00:00"),  # Snowflake's
+        ("2024-04-15 12:00:00.000 Z", "2024-04-15T12:00:00.000Z"),
+        ("2024-04-15 14:00 +02:00", "2024-04-15T14:00+02:00"),
+        ("2024-04-15 14:00:00 -0530", "2024-04-15T14:00:00-05:30"),
+        ("2024-04-15 12:00:00 CEST", None),  # a zone's abbreviation says no offset: plain
+        ("15/04/2024 12:00 UTC", None),
     ],
 )
 def test_a_zone_apart_from_the_time_is_refused_saying_where_it_goes(
-    tmp_path: Path, cell: str, hinted: bool
+    tmp_path: Path, cell: str, joined: str | None
 ) -> None:
-    """Still refused (not ISO 8601; with --timezone too): the hint says how to write it."""
+    """Still refused (not ISO 8601; with --timezone too): the hint writes the value so.
+
+    The hint's value is the same instant as the cell's (it named another, 12:00Z, for a cell
+    of 14:00 UTC), and it reads.
+    """
     text = f"id,lon,lat,accuracy_m,observed_at\na,18.07,59.33,5,{cell}\n"
     for zone in (None, "Europe/Stockholm"):
         with pytest.raises(InvalidPositions) as info:
@@ -311,7 +316,17 @@ def test_a_zone_apart_from_the_time_is_refused_saying_where_it_goes(
         message = str(info.value)
         assert message.startswith("p.csv: row 1 (line 2), column observed_at: must be epoch ")
         assert message.endswith(f" (got {cell!r})")
-        assert (_APART in message) == hinted
+        assert (_APART in message) == (joined is not None)
+        if joined is not None:
+            assert message.endswith(f"{_APART}{joined} (got {cell!r})")
+            fixed = text.replace(cell, joined)
+            got = read(_write(tmp_path, "q.csv", fixed.encode()))[0]
+            assert got.observed_at[0] == np.datetime64(
+                dt.datetime.fromisoformat(joined.replace("Z", "+00:00"))
+                .astimezone(dt.timezone.utc)
+                .replace(tzinfo=None),
+                "us",
+            )
 
 
 def test_ios_invalid_fixes_are_refused_saying_how_to_write_them(tmp_path: Path) -> None:
