@@ -47,6 +47,7 @@ from geotarget._position_files import (
     ZONE_FLAG,
     Marks,
     Where,
+    _dictionary_decoded,
     _float_ids,
     _parquet_column,
     accuracy_option,
@@ -205,6 +206,15 @@ def _column(key: str, col: Any, where: Where, marks: Marks | None = None) -> Any
         return col.chunk(0).to_numpy(zero_copy_only=True)
     if col.num_chunks == 1:
         return _parquet_column(key, col.chunk(0), where, None, marks)
+    if pa.types.is_dictionary(col.type):
+        # Each chunk decoded on its own (its values' lengths checked first): joining them as
+        # they are unifies their dictionaries, 0.8 s for 1.2 M distinct ids read from Parquet.
+        parts, start = [], 0
+        for chunk in col.chunks:
+            at = attrs.evolve(where, first=where.first + start)
+            parts.append(_dictionary_decoded(key, chunk, at))
+            start += len(chunk)
+        col = pa.chunked_array(parts, type=parts[0].type)
     try:
         whole = col.combine_chunks()
     except pa.ArrowNotImplementedError:  # chunks Arrow cannot join (runs of extension values)
