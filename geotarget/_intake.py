@@ -21,6 +21,7 @@ from geotarget._authority import Territory, _meeting, _sliver_m
 from geotarget._evaluation import _box_around
 from geotarget._index import polygons
 from geotarget._index.boundary import part_window
+from geotarget._kind_rules import meant_kind
 from geotarget._targeting_result import Verdict
 from geotarget._validate import shown
 from geotarget.alerts import Alert, MessageType
@@ -177,32 +178,20 @@ def _unnamed_rules(
     table. Rules of other kinds named nowhere are kept: one mapping of rules may serve
     policies that roll out some of its kinds.
     """
-    import difflib
-
-    from geotarget import pilot
-
     named = set(kinds) | {rule.kind for rule in recognition.rules}
     named |= {kind for issuer in issuers.issuers for kind in issuer.kinds}
     problems = []
     for kind in given:
-        if kind in named:
+        meant = "" if kind in named else meant_kind(kind, kinds, given, "is given no rules")
+        if not meant:
             continue
-        near = difflib.get_close_matches(kind, sorted(kinds), n=1, cutoff=0.6)
-        if not near or near[0] in given:
-            continue
-        keeps = (
-            "keeps the pilot's location rules"
-            if near[0] in pilot.KIND_RULES
-            else "has no location rules"
-        )
         problems.append(
             Problem(
                 f"location_rules[{kind!r}]",
                 f"nothing else names kind {kind!r}: the rollout policy does not (its kinds: "
                 f"{_listed(kinds)}), no recognition rule recognises it and no issuer may issue "
-                f"it, so these rules apply to no alert; did you mean {near[0]!r}? (it is given "
-                f"no rules, so it {keeps}); correct the key, or name the kind in the rollout "
-                "policy",
+                f"it, so these rules apply to no alert{meant}; correct the key, or name the "
+                "kind in the rollout policy",
             )
         )
     return problems

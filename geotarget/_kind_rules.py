@@ -8,7 +8,7 @@ Also the one reader and writer of a policy file's ``[location_rules.<kind>]`` ta
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -434,3 +434,23 @@ def rules_to_table(rules: KindRules) -> dict[str, Any]:
     if rules.max_area_km2 is not None:
         out["max_area_km2"] = float(rules.max_area_km2)
     return out
+
+
+def meant_kind(kind: str, kinds: Sequence[str], given: Collection[str], lacks: str) -> str:
+    """``"; did you mean ..."`` when ``kind`` is near a rollout kind given no rules, else ``""``.
+
+    Rules under ``kind``, which no part of the configuration names, are then that kind's
+    name mistyped (``tip_requests`` for ``tip_request``), and the kind meant keeps the pilot's
+    rules, or has none. ``lacks`` says so of the kind meant (``"has no table"``). Shared by
+    :func:`geotarget.load_policy` and the Targeter.
+    """
+    import difflib
+
+    from geotarget import pilot
+
+    near = difflib.get_close_matches(kind, sorted(kinds), n=1, cutoff=0.6)
+    if not near or near[0] in given:
+        return ""
+    pilots = near[0] in pilot.KIND_RULES
+    keeps = "keeps the pilot's location rules" if pilots else "has no location rules"
+    return f"; did you mean {near[0]!r}? (it {lacks}, so it {keeps})"

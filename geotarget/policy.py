@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from geotarget import _policy_sections
+from geotarget._kind_rules import meant_kind
 from geotarget._validate import ReadOnly
 from geotarget.errors import InvalidPolicy, InvalidType, Problem
 from geotarget.issuers import Issuers
@@ -290,23 +291,11 @@ def _unused_rules(
     a kind not yet rolled out that nothing else names either. A table of a kind some part
     names, not the rollout yet, is a kind prepared before its rollout: kept.
     """
-    import difflib
-
-    from geotarget import pilot
-
     problems = []
     for kind in location_rules:
         if kind in named:
             continue
-        near = difflib.get_close_matches(kind, sorted(rollout_kinds), n=1, cutoff=0.6)
-        meant = ""
-        if near and near[0] not in location_rules:
-            keeps = (
-                "keeps the pilot's location rules"
-                if near[0] in pilot.KIND_RULES
-                else "has no location rules"
-            )
-            meant = f"; did you mean {near[0]!r}? (it has no table, so it {keeps})"
+        meant = meant_kind(kind, rollout_kinds, location_rules, "has no table")
         problems.append(
             Problem(
                 f"location_rules.{kind}",
