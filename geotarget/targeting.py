@@ -2148,16 +2148,16 @@ class Targeter:
             )
         at = _aware("at", at)
         out: list[TargetingResult] = []
-        built: list[PositionIndex] = []
+        snapshot = index if isinstance(index, PositionIndex) else None  # (built when needed)
         for inc, alert, delivered in self._retargetable(at):
-            if not built:
-                snapshot = index if isinstance(index, PositionIndex) else index()
+            if snapshot is None:
+                assert not isinstance(index, PositionIndex)
+                snapshot = index()
                 if not isinstance(snapshot, PositionIndex):
                     raise InvalidType(
                         f"index() must return a PositionIndex (got {type(snapshot).__name__})"
                     )
-                built.append(snapshot)
-            got = self.target(alert, built[0], at)
+            got = self.target(alert, snapshot, at)
             if got.verdict is Verdict.DELIVER:
                 self._retargeted(inc, at)
                 if not (delivered and got.recipients.size == 0):
