@@ -12,7 +12,8 @@ against its 5 ms budget, and the same
 Explosion drawn as a 16-vertex polygon (as upstream CAP often draws one), reported against the
 circle's budget; each with the memory ledger and the SQLite ledger (``AUTO`` and ``NORMAL``),
 interleaved. :func:`_plan_memory`
-measures what a cached plan and a cached transformer hold.
+measures what a cached plan and a cached transformer hold; :func:`_beside_enabled` a new tip
+request over a county beside the enabled ones, against the plan's old reach check.
 """
 
 from __future__ import annotations
@@ -562,6 +563,8 @@ def _run(report: Report, index: PositionIndex, quick: bool, cold: _Cold, budgets
     budgets.add(scenario, "budget", RECEIVE_BUDGET_S, note="issue 13: under a second")
     report.gates.append(Gate(scenario, "receive() total, cold", "budget", 1.0))
 
+    _beside_enabled(report, index, quick)
+
     cold.chunk()  # its fourth (the fifth: cold.report)
 
     # The durable ledger: deliveries recorded per second, in batches of 10,000 new devices,
@@ -590,6 +593,76 @@ def _run(report: Report, index: PositionIndex, quick: bool, cold: _Cold, budgets
                 f"{batch / took:,.0f} deliveries/s",
             )
         )
+
+
+def _beside_enabled(report: Report, index: PositionIndex, quick: bool) -> None:
+    """A new tip request over a whole county beside the enabled ones (Uppsala county).
+
+    Police information starts in Stockholm county, so the plan asks whether the area, grown
+    by the snap distance, reaches an enabled municipality: for a county that shares a border
+    with them it does, and the check compares the county's boundary with each enabled
+    municipality near it. Reported against that check done as ``shapely.distance`` between
+    the same projected geometries (what the plan did before: every segment of one against
+    every segment of the other).
+    """
+    from geotarget import _evaluation, _geodesy
+
+    n = len(index)
+    scenario = (
+        f"target(): a new tip request over Uppsala county, beside the enabled (cold), {n:,} devices"
+    )
+    targeter = Targeter(sweden.hierarchy(), sweden.pilot_policy())
+    county = sweden.counties()["03"].geometry
+    rings = [shapely.get_coordinates(p.exterior) for p in shapely.get_parts(county)]
+    msg = pilot.Message(headline="x", description="x", area_description="x")
+    counter = iter(range(10**9))
+
+    def area() -> Area:
+        shift = np.array([next(counter) * 1e-9, 0.0])
+        return Area([Polygon(ring + shift) for ring in rings])
+
+    got: list[str] = []
+
+    def target() -> None:
+        alert = pilot.tip_request(
+            identifier=f"beside-{next(counter)}", sender="bench@example.se", sent=AT,
+            area=area(), sv=msg, en=msg, onset=AT, expires=AT + dt.timedelta(hours=2),
+        )  # fmt: skip
+        result = targeter.target(alert, index, AT, confirm=True)
+        got.append(f"{result.verdict.value}, plan {result.timings['plan'] * 1e3:.1f} ms")
+
+    finest = sweden.municipalities()
+    enabled = sorted(c for c in finest.codes if c.startswith("01"))
+    snap_m = targeter.snap_m
+
+    def pairwise() -> None:  # the previous plan's loop, to the first region reached
+        for part in area().parts:
+            assert isinstance(part, Polygon)
+            lon0, lat0, metric = polygons.frame(part)
+            west, south, east, north = part.shape.bounds
+            box = _evaluation._box_around(west, south, east, north, snap_m + 1.0)
+            t = _geodesy.aeqd_transformer(lon0, lat0)
+            for code in enabled:
+                region = finest[code]
+                rw, rs, re, rn = region.bounds
+                if rw > box[2] or re < box[0] or rs > box[3] or rn < box[1]:
+                    continue
+                if shapely.intersects(part.shape, region.geometry):
+                    return
+                near = shapely.clip_by_rect(region.geometry, *box)
+                if near.is_empty:
+                    continue
+                if shapely.distance(metric, _evaluation._project(near, t)) <= snap_m:
+                    return
+
+    repeat = 3 if quick else 5
+    ours = best_of(target, repeat=repeat)
+    peer = best_of(pairwise, repeat=repeat)
+    report.add(Timing(scenario, "target() total, cold", ours, n, got[-1]))
+    report.add(
+        Timing(scenario, "its reach check alone, by shapely.distance", peer, n,
+               "the previous plan's check: not what ships")
+    )  # fmt: skip
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--plan-memory"]:

@@ -240,14 +240,23 @@ def reaches(finest: RegionSet, area: Area, enabled: frozenset[str], snap_m: floa
             limit = part.margin_m + snap_m
             west, south, east, north = part.shape.bounds
             box = _box_around(west, south, east, north, limit + 1.0)
-        for code in sorted(enabled):
-            region = finest[code]
-            rw, rs, re, rn = region.bounds
-            if rw > box[2] or re < box[0] or rs > box[3] or rn < box[1]:
-                continue
-            if _part_reaches(part, region.geometry, box, limit):
-                return True
+        near = [
+            finest[code].geometry
+            for code in sorted(enabled)
+            if not _apart(finest[code].bounds, box)
+        ]
+        # A polygon meeting a region needs no distance: first the cheap test on them all.
+        if isinstance(part, Polygon) and any(_geos.intersects(part.shape, g) for g in near):
+            return True
+        if any(_part_reaches(part, g, box, limit) for g in near):
+            return True
     return False
+
+
+def _apart(bounds: tuple[float, float, float, float], box: tuple[float, ...]) -> bool:
+    """Whether a region's lon/lat bounds and a box are disjoint."""
+    rw, rs, re, rn = bounds
+    return rw > box[2] or re < box[0] or rs > box[3] or rn < box[1]
 
 
 def _box_around(
@@ -268,9 +277,10 @@ def _box_around(
 def _part_reaches(
     part: Circle | Polygon, region: Any, box: tuple[float, float, float, float], limit: float
 ) -> bool:
-    """Whether one part, grown by ``limit - its own reach``, meets ``region`` (see reaches)."""
-    if isinstance(part, Polygon) and _geos.intersects(part.shape, region):
-        return True
+    """Whether one part, grown by ``limit - its own reach``, meets ``region`` (see reaches).
+
+    A polygon's own test whether it meets the region comes first, in :func:`reaches`.
+    """
     near = shapely.clip_by_rect(region, *box)  # every point within the limit is in the box
     if near.is_empty:
         return False
@@ -281,8 +291,14 @@ def _part_reaches(
         gap = float(shapely.distance(_project(near, t), shapely.points(0.0, 0.0)))
         return gap <= limit + REACH_SLACK_M
     lon0, lat0, metric = polygons.frame(part)
-    gap = float(shapely.distance(metric, _project(near, _geodesy.aeqd_transformer(lon0, lat0))))
-    return gap <= limit + _margin_bound(part, limit) + REACH_SLACK_M
+    projected = _project(near, _geodesy.aeqd_transformer(lon0, lat0))
+    # Whether within, not how far: GEOS's distance between two polygons pairs every segment
+    # of one with every segment of the other (a police region beside Stockholm's enabled
+    # municipalities: 20,000 by 12,000, 0.2 s each). Prepared, the region's piece (this
+    # call's own geometry: no thread shares it) answers through its indexed facets.
+    shapely.prepare(projected)
+    within = limit + _margin_bound(part, limit) + REACH_SLACK_M
+    return bool(shapely.dwithin(projected, metric, within))
 
 
 def _project(geom: Any, t: Any) -> Any:
