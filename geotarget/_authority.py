@@ -38,6 +38,13 @@ from geotarget._index.boundary import part_window
 from geotarget.areas import Area, Circle, Polygon
 from geotarget.regions import RegionSet
 
+#: How far, in metres, an alert area may lie past its issuer's regions into another region
+#: by default without being refused (``Targeter(border_slack_m=...)``). Two digitisations of
+#: one border disagree by metres, and coordinates written to four decimals move a vertex by up
+#: to about 6 m: an issuer drawing its own region from its own map, or rounding it, is not
+#: refused for those slivers. Devices in them are not told (:meth:`Territory.beyond`).
+BORDER_SLACK_M = 25.0
+
 #: Circles up to this reach are decided by distance (within the 1 mm documented for
 #: :func:`geotarget._geodesy.distance_to_geometries`); larger ones by :meth:`Territory._drawn`.
 _NEAR_M = 30_000.0
@@ -55,6 +62,113 @@ class Territory:
     def reached(self, area: Area) -> frozenset[str]:
         """The codes of the finest regions whose interior the area's interior meets."""
         return frozenset().union(*self._per_part(area.parts))
+
+    def beyond(
+        self, area: Area, codes: list[str], home: frozenset[str], slack_m: float
+    ) -> list[str]:
+        """Of the regions ``codes`` the area reaches, those it reaches farther than ``slack_m``.
+
+        A region is kept when some point of the area in it may lie more than ``slack_m``
+        metres from every region of ``home`` (the issuer's). Decided per piece of a part in
+        the region, in an azimuthal-equidistant frame at the piece (whose distances between
+        points near each other are never shorter than on the ellipsoid), by distances alone:
+
+        * a piece holding a point deeper than the slack inside it reaches too far (the home
+          regions lie outside it); GEOS's inward buffer, its arcs cut short, keeps more than
+          the exact one, so it is empty only if the exact one is;
+        * else its outline, densified to a sixteenth of the slack, keeps the points within
+          one step of a home region, and the segments between two such: every other point of
+          it must lie within ``slack - depth - 2 steps`` of those, ``depth`` the least
+          sixteenth of the slack the piece's inward buffer empties at (every point of the
+          piece lies within it of the outline).
+
+        So a sliver up to about half the slack wide is never refused, and no area reaching
+        farther than the slack is let through; between, a wide piece may be refused. The
+        slack is first cut by the part's sliver (:func:`_sliver_m`) and a thousandth.
+        """
+        shapes = [(p._to_lonlat_polygon(), _sliver_m(p)) for p in area.parts]
+        return [c for c in codes if not self._within_slack(shapes, c, home, slack_m)]
+
+    def _within_slack(
+        self, shapes: list[tuple[Any, float]], code: str, home: frozenset[str], slack_m: float
+    ) -> bool:
+        region = self._finest[code].geometry
+        for shape, sliver in shapes:
+            piece = shapely.intersection(shape, region)
+            if piece.is_empty or shapely.area(piece) == 0.0:
+                continue  # a shared border or point: no interior there
+            slack = (slack_m - sliver) * 0.999
+            west, south, east, north = piece.bounds
+            if slack <= 0.0 or east - west > 90.0 or max(abs(south), abs(north)) > 85.0:
+                return False  # a frame across half the world, or at a pole: strict there
+            lon0, lat0 = (west + east) / 2.0, (south + north) / 2.0
+
+            def to_frame(xy: Any, lon0: float = lon0, lat0: float = lat0) -> Any:
+                return np.column_stack(_geodesy.to_aeqd(lon0, lat0, xy[:, 0], xy[:, 1]))
+
+            flat = shapely.transform(_geodesy.densify(piece, polygons.DENSIFY_DEG), to_frame)
+            # Each polygon on its own, made valid: densified slivers may cross themselves by
+            # nanometres, and GEOS's inward buffer of such a ring is no erosion.
+            bits = shapely.get_parts(shapely.get_parts(flat))
+            valid = shapely.get_parts(shapely.get_parts(shapely.make_valid(bits)))
+            solid = valid[shapely.get_type_id(valid) == 3]
+            if not shapely.is_empty(shapely.buffer(solid, -slack, quad_segs=8)).all():
+                return False  # a point of it lies deeper than the slack: farther from home
+            step = slack / 16.0
+            rings = np.concatenate(
+                [shapely.get_rings(solid), valid[shapely.get_type_id(valid) < 3]]
+            )
+            xy, ring = shapely.get_coordinates(shapely.segmentize(rings, step), return_index=True)
+            # Every home point within the slack of the piece lies in this box (rigorous).
+            dlon_s, low, _ = _geodesy.lonlat_window(west, south, slack_m)
+            dlon_n, _, high = _geodesy.lonlat_window(east, north, slack_m)
+            pad = max(dlon_s, dlon_n)
+            box = shapely.box(west - pad, low, east + pad, high)
+            near = [int(i) for i in self._tree.query(box).tolist() if str(self._codes[i]) in home]
+            points: Any = shapely.points(xy)
+            close = np.zeros(xy.shape[0], dtype=np.bool_)
+            for i in near:
+                clipped = shapely.clip_by_rect(self._geoms[i], west - pad, low, east + pad, high)
+                if clipped.is_empty:
+                    continue
+                there = shapely.transform(_geodesy.densify(clipped, polygons.DENSIFY_DEG), to_frame)
+                shapely.prepare(there)  # this call's own geometry: no thread shares it
+                rest = np.flatnonzero(~close)
+                close[rest] = shapely.dwithin(there, points[rest], step)
+            # The boundary along home: segments within step of it at both ends, so within
+            # 1.5 steps of it throughout; the piece within the rest of the slack of them.
+            along = close[:-1] & close[1:] & (ring[:-1] == ring[1:])
+            if not close.any():
+                return False
+            # Runs of kept segments, as lines; with the points near home on none of them.
+            k = np.flatnonzero(along)
+            lines: Any = np.empty(0, dtype=object)
+            at = k
+            if k.size:
+                run = np.cumsum(np.r_[True, k[1:] != k[:-1] + 1]) - 1
+                ends = np.flatnonzero(np.r_[k[1:] != k[:-1] + 1, True])
+                at = np.concatenate([k, k[ends] + 1])
+                ids = np.concatenate([run, run[ends]])
+                order = np.lexsort((at, ids))
+                lines = shapely.linestrings(xy[at[order]], indices=ids[order])
+            alone = close.copy()
+            alone[at] = False
+            near_home: Any = np.concatenate([lines, shapely.points(xy[alone])])
+            along_home: Any = shapely.geometrycollections(near_home)
+            shapely.prepare(along_home)  # this call's own geometry: no thread shares it
+            # The piece's outline within the rest of the slack of them, less the depth of the
+            # piece inside it (distances, not GEOS's buffer of those lines, which may leave a
+            # slit along a sliver's ring running back along itself nanometres apart).
+            depth = next(
+                h for h in (0.01, *(slack * np.arange(1, 17) / 16.0))
+                if shapely.is_empty(shapely.buffer(solid, -h, quad_segs=8)).all()
+            )  # fmt: skip
+            reach = slack - 2.0 * step - depth
+            if reach <= 0.0:
+                return False
+            if not shapely.dwithin(along_home, points[~close], reach).all():
+                return False
+        return True
 
     def detached(self, area: Area) -> list[int]:
         """The parts that reach no region and are not joined to one that does, by index.

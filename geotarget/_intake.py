@@ -10,6 +10,8 @@ The rules are stated in :mod:`geotarget.issuers` and :mod:`geotarget.kinds`.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -197,6 +199,10 @@ def _unnamed_rules(
     return problems
 
 
+#: Areas whose slivers past their issuer's regions a Gate keeps (:meth:`Gate.slivers`).
+_SLIVERS_KEPT = 256
+
+
 class Gate:
     """The checks before the ledger's incidents, for one Targeter.
 
@@ -210,11 +216,17 @@ class Gate:
         issuers: Issuers,
         registered: Mapping[str, Any],
         snap_m: float = 0.0,
+        slack_m: float = 0.0,
     ) -> None:
         self.recognition = recognition
         # The Targeter's snap distance: a device in no region within it of one is counted in
         # the nearest, so the area reaches that region for the issuer's authority too.
         self._snap_m = snap_m
+        # How far an area may lie past its issuer's regions (Targeter.border_slack_m); the
+        # regions it reaches within that, per issuer and area, for the plan (:meth:`slivers`).
+        self._slack_m = slack_m
+        self._slivers: OrderedDict[tuple[str, Area], frozenset[str]] = OrderedDict()
+        self._slivers_lock = threading.Lock()
         self.registered = frozenset(registered)
         # The kinds told beyond the country's territory (KindRules.beyond_border).
         self._beyond = frozenset(k for k, r in registered.items() if r.beyond_border)
@@ -488,13 +500,47 @@ class Gate:
         return len(self._authority[issuer.name]) == len(self._finest_set.codes)
 
     def _outside(self, issuer: Issuer, area: Area | None) -> list[str]:
-        """The finest regions ``area`` reaches outside the issuer's, sorted."""
+        """The finest regions ``area`` reaches outside the issuer's, sorted.
+
+        A region it reaches by no more than the slack (``Targeter.border_slack_m``) past the
+        issuer's regions is not among them: it is kept for the plan (:meth:`slivers`), whose
+        devices there are not told.
+        """
         if area is None or self._national(issuer):
             return []
-        reached = set(self._territory_index().reached(area))
+        home = self._authority[issuer.name]
+        territory = self._territory_index()
+        reached = set(territory.reached(area)) - home
+        outside = reached
+        if reached and self._slack_m > 0.0:
+            outside = set(territory.beyond(area, sorted(reached), home, self._slack_m))
+        with self._slivers_lock:
+            self._slivers[(issuer.name, area)] = frozenset(reached - outside)
+            while len(self._slivers) > _SLIVERS_KEPT:
+                self._slivers.popitem(last=False)
         if self._snap_m:
-            reached = reached.union(*self._snapped(area.parts))
-        return sorted(reached - self._authority[issuer.name])
+            outside = outside.union(*self._snapped(area.parts)) - home
+        return sorted(outside)
+
+    def slivers(self, sender: str, area: Area) -> frozenset[str]:
+        """The regions outside the sender's issuer's that ``area`` reaches within the slack.
+
+        Its devices there are not told: the plan leaves those regions out of the enabled ones.
+        Empty for a sender of no issuer, or of one that may alert everywhere. Found when the
+        alert was admitted (:meth:`_outside`), or found again here.
+        """
+        if self.issuers.any_sender or self._slack_m == 0.0:
+            return frozenset()
+        issuer = self.issuers.issuer_of(sender)
+        if issuer is None or self._national(issuer):
+            return frozenset()
+        with self._slivers_lock:
+            hit = self._slivers.get((issuer.name, area))
+        if hit is None:
+            self._outside(issuer, area)
+            with self._slivers_lock:
+                hit = self._slivers.get((issuer.name, area), frozenset())
+        return hit
 
     def unverifiable(self, alert: Alert, held: Callable[[], bool]) -> Refusal | None:
         """Refuse an alert in hand (not its document) whose issuer must sign its alerts.

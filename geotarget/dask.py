@@ -1978,7 +1978,7 @@ class DaskTargeter:
         decision = self.targeter.policy.decide(kind, at)
         if not decision.enabled:
             return False
-        plan = self.targeter._plan(kind, area, decision)
+        plan = self.targeter._plan(kind, area, decision, alert.sender)
         if not plan.reaches_enabled:
             return False
         limit = self.targeter.rules[kind].max_area_km2

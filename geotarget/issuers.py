@@ -18,10 +18,12 @@ contract, tested against a brute-force check):
   not count) must lie within one of the issuer's regions; otherwise it reaches nobody
   (``Verdict.NOT_AUTHORISED``, naming the regions outside). A circle reaches a region iff the
   region is nearer to its centre than its radius (geodesic, as devices are matched, within a
-  millimetre): a rim crossing a border by centimetres reaches the region beyond, whatever the
-  circle's size. Parts of the area in no region (abroad, the open sea) do not count: whether
-  devices there are told is the kind's ``beyond_border`` rule. An issuer naming the country
-  code may alert anywhere.
+  millimetre). A region the area reaches by no more than the Targeter's ``border_slack_m``
+  (25 m by default) past the issuer's regions is not counted: the alert is sent, and nobody
+  in that sliver is told. With ``border_slack_m=0`` a rim crossing a border by centimetres
+  reaches the region beyond, whatever the circle's size. Parts of the area in no region
+  (abroad, the open sea) do not count: whether devices there are told is the kind's
+  ``beyond_border`` rule. An issuer naming the country code may alert anywhere.
 * **Updates and Cancels** must come from the incident's issuer sender, or from a sender whose
   issuer ``acts_for`` the incident's issuer, and carry the incident's status; otherwise
   ``Verdict.NOT_AUTHORISED`` and nothing changes. (With :meth:`Issuers.any`, only the

@@ -57,6 +57,7 @@ import numpy as np
 import numpy.typing as npt
 
 from geotarget import _geodesy
+from geotarget._authority import BORDER_SLACK_M
 from geotarget._evaluation import (
     _CODE,
     ALERT_CACHE_BYTES,
@@ -358,6 +359,13 @@ class Targeter:
         :meth:`geotarget.regions.RegionSet.locate`). Region data that covers the legal
         territory (land, inland water and territorial sea, as the built-in Swedish data) needs
         none. The rollout pre-filter grows the area by the same distance.
+    border_slack_m : float, default 25.0
+        How far an alert area may lie past its issuer's regions, into regions the issuer may
+        not alert, before the alert is refused (``Verdict.NOT_AUTHORISED``): two maps of one
+        border disagree by metres, and an issuer's polygon of its own region, its coordinates
+        rounded, overlaps its neighbours by slivers. Devices in such a sliver are not told
+        (``Outcome.OUTSIDE_ROLLOUT``; the reason counts them). 0 refuses any area whose
+        interior meets another region. At most 1,000 m. No effect without an issuers table.
     lease : datetime.timedelta, default 60 s
         How long the caller has to push a pending delivery and :meth:`confirm` it before
         :meth:`redeliver` offers it again (the same key). Longer than a push round trip,
@@ -435,6 +443,7 @@ class Targeter:
         ledger: DeliveryLedger | None = None,
         county_level: str = "county",
         snap_m: float = 0.0,
+        border_slack_m: float = BORDER_SLACK_M,
         lease: dt.timedelta = DEFAULT_LEASE,
         keep_expired: dt.timedelta = KEEP_EXPIRED,
     ) -> None:
@@ -477,6 +486,7 @@ class Targeter:
         if problems:
             raise InvalidPolicy(problems)
         snap = number("snap_m", snap_m, ge=0.0, le=100_000.0)
+        slack = number("border_slack_m", border_slack_m, ge=0.0, le=1_000.0)
         # > 0 and at most 30 days, or InvalidInput; kept as a datetime.timedelta (a
         # pandas.Timedelta would make every lease_until a pandas.Timestamp)
         lease = dt.timedelta(microseconds=lease_micros(lease))
@@ -493,10 +503,11 @@ class Targeter:
         # shared by threads never sees its policy, rules or ledger swapped mid-call.
         self._recognition = recognition
         self._issuers = issuers
-        self._gate = Gate(regions, recognition, issuers, merged, snap)
+        self._gate = Gate(regions, recognition, issuers, merged, snap, slack)
         self._regions = regions
         self._policy = policy
         self._snap_m = snap
+        self._border_slack_m = slack
         self._rules: Mapping[str, KindRules] = MappingProxyType(dict(merged))
         self._ledger: DeliveryLedger = MemoryLedger() if ledger is None else _ledger(ledger)
         self._lease = lease
@@ -592,6 +603,11 @@ class Targeter:
     def snap_m(self) -> float:
         """The snap distance of devices in no region, in metres (read-only)."""
         return self._snap_m
+
+    @property
+    def border_slack_m(self) -> float:
+        """How far, in metres, an area may lie past its issuer's regions (read-only)."""
+        return self._border_slack_m
 
     @property
     def lease(self) -> dt.timedelta:
@@ -713,7 +729,7 @@ class Targeter:
                 there = alert.area_at(when) if expires is None or when < expires else alert.area
                 if there is None:  # no block with geometry in effect then
                     continue
-            if there is None or self._plan(kind, there, then).reaches_enabled:
+            if there is None or self._plan(kind, there, then, alert.sender).reaches_enabled:
                 assert then.phase_index is not None
                 return then.phase_index, when
         return None
@@ -754,16 +770,20 @@ class Targeter:
         shown = any(p.starts_at == start and p.illustrative for p in phases)
         return human(start, self.policy.timezone) + (" (illustrative date)" if shown else "")
 
-    def _plan(self, kind: str, area: Area, decision: RolloutDecision) -> Plan:
+    def _plan(self, kind: str, area: Area, decision: RolloutDecision, sender: str = "") -> Plan:
         rules = self.rules[kind]
         stale_margin = rules.stale.margin_m if rules.stale is not None else None
+        # The regions the area reaches past its sender's issuer's, within border_slack_m: not
+        # enabled for it (the issuer may not alert there; its devices there are not told).
+        slivers = self._gate.slivers(sender, area)
         # Everything the plan depends on: the area (by value), the decision (policy version,
-        # phase and its regions), the stale margin and the snap distance.
+        # phase and its regions), those regions, the stale margin and the snap distance.
         key = (
             area,
             decision.policy_hash,
             decision.phase_index,
             decision.regions,
+            slivers,
             stale_margin,
             self.snap_m,
         )
@@ -773,6 +793,9 @@ class Targeter:
                 self._plans[key] = hit  # the most recently used goes last
                 return hit[0]
         enabled, mask = self._enabled(decision.regions)
+        if slivers & enabled:
+            enabled = enabled - slivers
+            mask = enabled_mask(self._finest_set, enabled)
         plan = build_plan(area, stale_margin, enabled, mask, self._finest_set, self.snap_m)
         size = plan_bytes(plan)
         if size > PLAN_CACHE_BYTES:
@@ -1480,7 +1503,7 @@ class Targeter:
                 "reason": prefix + "the alert has no area geometry to target",
                 "rollout": decision,
             }
-        plan = self._plan(kind, area, decision)
+        plan = self._plan(kind, area, decision, alert.sender)
         t_plan = time.perf_counter()
         if not plan.reaches_enabled:
             grown = f" grown by snap_m={self.snap_m:g} m" if self.snap_m else ""
@@ -1496,9 +1519,17 @@ class Targeter:
                 if edge is not None and (nxt is None or edge < nxt)
                 else ""
             )
+            slivers = self._gate.slivers(alert.sender, area) & self._enabled(decision.regions)[0]
+            past = (
+                f" (but for slivers at most border_slack_m={self.border_slack_m:g} m past the "
+                f"regions of its sender's issuer, in {', '.join(sorted(slivers))}, where that "
+                "issuer may not alert)"
+                if slivers
+                else ""
+            )
             outside = (
                 f"the alert area{grown} lies wholly outside the regions where {kind} "
-                f"is enabled ({', '.join(sorted(decision.regions))}){when}"
+                f"is enabled ({', '.join(sorted(decision.regions))}){past}{when}"
             )
             finest = self._finest_set
             if later is None and not reaches(finest, area, frozenset(finest.codes), self.snap_m):
@@ -1567,6 +1598,18 @@ class Targeter:
         phase = f", phase {decision.phase_index + 1}" if decision.phase_index is not None else ""
         if decision.percentage < 100.0:  # who is in is the canary's share, not only the area
             phase += f", for {decision.percentage:g}% of devices"
+        if counts[Outcome.OUTSIDE_ROLLOUT]:  # never a silent "nobody": say who is left out
+            n_out = counts[Outcome.OUTSIDE_ROLLOUT]
+            issuer = (
+                " or where its sender's issuer may alert"
+                if self._gate.slivers(alert.sender, area)
+                else ""
+            )
+            phase += (
+                f"; {n_out:,} device{'' if n_out == 1 else 's'} in the area "
+                f"{'is' if n_out == 1 else 'are'} outside the regions where it is enabled"
+                f"{issuer}, not told"
+            )
         return Verdict.DELIVER, {
             "reason": prefix + f"{kind} is enabled ({decision.reason.value}{phase})",
             # A phase start, or an info block beginning or ending: the area in effect changes.
@@ -2038,7 +2081,7 @@ class Targeter:
                 decision = self.policy.decide(kind, at)
                 if not decision.enabled:
                     continue
-                plan = self._plan(kind, area, decision)
+                plan = self._plan(kind, area, decision, alert.sender)
                 if not plan.reaches_enabled:
                     continue
                 if index is None:

@@ -71,8 +71,10 @@ def _just_across(lon: float, lat: float, foot_lat: float, within_m: float) -> tu
 
 def _targeted(area: Area, spots: dict[str, tuple[float, float]]) -> TargetingResult:
     """A tip request of issuer 'west' over ``area``, targeted over devices at ``spots``."""
+    # Strict: no slack past the issuer's border (tests/test_border_slack13.py has the slack).
     t = Targeter(
-        REGIONS, nationwide("XX"), location_rules=exact_rules(), issuers=TABLE
+        REGIONS, nationwide("XX"), location_rules=exact_rules(), issuers=TABLE,
+        border_slack_m=0.0,
     )  # fmt: skip
     alert = attrs.evolve(make_alert("tip_request", area, ident="w1"), sender=WEST)
     ids = list(spots)

@@ -735,7 +735,8 @@ def test_an_issuers_area_may_share_its_border_but_not_cross_it() -> None:
 
     Sigtuna's and Norrtälje's outlines (county 01, sharing their borders with county 03) are
     authorised; Knivsta's and Enköping's (county 03) are not; a circle from Arlanda stopping
-    2 cm short of county 03 is authorised, and 2 cm past it is not.
+    2 cm short of county 03 is authorised, and 2 cm past it too (within the border slack), but
+    not 40 m past it, nor 2 cm past it with no slack.
     """
     from geotarget.issuers import Issuers
 
@@ -768,5 +769,17 @@ def test_an_issuers_area_may_share_its_border_but_not_cross_it() -> None:
         make_alert("tip_request", [Circle(lon, lat, gap - 0.02)], at), index, at
     )
     assert short.verdict is Verdict.DELIVER, short.reason
+    # 2 cm past is within the border slack (25 m by default): sent, nobody past it told; 40 m
+    # past is not. With no slack, 2 cm past is refused.
     past = targeter.target(make_alert("tip_request", [Circle(lon, lat, gap + 0.02)], at), index, at)
-    assert past.verdict is Verdict.NOT_AUTHORISED, past.reason
+    assert past.verdict is Verdict.DELIVER, past.reason
+    far = targeter.target(make_alert("tip_request", [Circle(lon, lat, gap + 40.0)], at), index, at)
+    assert far.verdict is Verdict.NOT_AUTHORISED, far.reason
+    strict = Targeter(
+        sweden.hierarchy(), sweden.pilot_policy(), recognition=pilot.RECOGNITION,
+        issuers=issuers, border_slack_m=0.0,
+    )  # fmt: skip
+    refused = strict.target(
+        make_alert("tip_request", [Circle(lon, lat, gap + 0.02)], at), index, at
+    )
+    assert refused.verdict is Verdict.NOT_AUTHORISED, refused.reason
