@@ -861,6 +861,14 @@ def admit(
         # A version seen before, which names this one, is the newest: it becomes current
         # (not released yet: Targeter.retarget() delivers it); this one is older.
         tx.put_incident(key, attrs.evolve(head, changed_us=at_us))
+        # It may have been current before, and claimed then: a SQL store's handle remembering
+        # those claims would take them as pending on it still, when another process may have
+        # claimed some again under the version current meanwhile (held now, for its claims to
+        # take). A new identity for the incident's row makes every handle read them again.
+        # (Optional: a view without claims, as the Targeter's preview, has nothing to renew.)
+        refresh = getattr(tx, "refresh", None)
+        if refresh is not None:
+            refresh(key)
         newest = (head.version or "?").partition("/")[2]  # (a sender's / is escaped)
         return done(
             Transition.SUPERSEDED,

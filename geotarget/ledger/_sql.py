@@ -347,6 +347,13 @@ class SqlStore(StoreBase):
         """Make admissions one at a time (SQLite's write lock already does)."""
         del cur
 
+    def _renumbered(self, cur: Any, old: int, new: int) -> None:
+        """Inside a write transaction: incident row ``old`` is row ``new`` now, claims moved.
+
+        The SQLite store overrides it to move its claim log too.
+        """
+        del cur, old, new
+
     # -- helpers -------------------------------------------------------------------------------
 
     def _ensure_incident(self, cur: Any, key: str, at_us: int) -> tuple[int, int, str | None]:
@@ -1038,6 +1045,20 @@ class _SqlTx:
             self.store._q(f"UPDATE gt_incidents SET id = {self.store._next_id} WHERE incident = ?"),
             (key,),
         )
+
+    def refresh(self, key: str) -> None:
+        """Give incident ``key``'s row a new identity, its deliveries moved with it.
+
+        Every handle's memory of the devices claimed for ``key`` is then of another row, and
+        read again at its next claim (see :func:`geotarget.ledger._lifecycle.admit`).
+        """
+        (old,) = self._one("SELECT id FROM gt_incidents WHERE incident = ?", (key,))
+        self.renew(key)
+        (new,) = self._one("SELECT id FROM gt_incidents WHERE incident = ?", (key,))
+        self.cur.execute(
+            self.store._q("UPDATE gt_claims SET incident_id = ? WHERE incident_id = ?"), (new, old)
+        )
+        self.store._renumbered(self.cur, int(old), int(new))
 
     def reclaim(self, vids: list[str], incident: str) -> None:
         self.cur.executemany(

@@ -911,6 +911,9 @@ class SQLiteLedger(SqlStore):
             )
         return new
 
+    def _renumbered(self, cur: Any, old: int, new: int) -> None:
+        cur.execute("UPDATE gt_claim_log SET incident_id = ? WHERE incident_id = ?", (new, old))
+
     def _fold(self, cur: Any, where: str, args: tuple[Any, ...]) -> None:
         """Turn the claim log's rows matching ``where`` into claim rows, in batch order."""
         rows = cur.execute(

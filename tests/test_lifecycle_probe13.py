@@ -1,0 +1,139 @@
+"""Lifecycles across instances sharing one store, against a plain model of the guarantee.
+
+Probe 13. Each test runs the public API as several service instances do — one Targeter (or
+store handle) per process over one SQLite file or PostgreSQL schema — with chains whose order
+of arrival makes the incident's current version move, and checks what each device is offered
+against a model written from ``docs/delivery.rst`` ("The guarantee") alone: each device in the
+area is offered the incident's *current* version until it is confirmed; the current version is
+the newest by the references first (followed through the versions held), then by ``sent``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from targeting_helpers import SENDER, T0, exact_rules, make_alert, make_regions, positions, ref
+
+from geotarget import Circle, PositionIndex
+from geotarget.alerts import Alert, MessageType
+from geotarget.ledger import DeliveryLedger, PostgresLedger, SQLiteLedger
+from geotarget.rollout import nationwide
+from geotarget.targeting import Targeter, Verdict
+
+M = dt.timedelta(minutes=1)
+AREA = Circle(17.25, 59.5, 1000.0)
+AT = T0 + 10 * M
+
+
+def vid(alert: Alert) -> str:
+    return f"{SENDER}/{alert.identifier}"
+
+
+def _newest(chain: dict[str, tuple[dt.datetime, set[str]]]) -> str:
+    """The model's current version: the one no other names through references, else latest sent.
+
+    ``chain``: identifier -> (sent, identifiers it names).
+    """
+
+    def reaches(start: str, target: str) -> bool:
+        todo, seen = [start], {start}
+        while todo:
+            for named in chain[todo.pop()][1]:
+                if named == target:
+                    return True
+                if named in chain and named not in seen:
+                    seen.add(named)
+                    todo.append(named)
+        return False
+
+    tops = [v for v in chain if not any(reaches(w, v) for w in chain if w != v)]
+    return max(tops, key=lambda v: chain[v][0])
+
+
+def _opener(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Callable[[], DeliveryLedger]:
+    """How each instance opens the one store (a new handle each call)."""
+    if kind == "sqlite":
+        path = tmp_path / "deliveries.db"
+        return lambda: SQLiteLedger(path)
+    dsn = request.getfixturevalue("postgres_dsn")
+    return lambda: PostgresLedger(dsn)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_version_current_again_offers_a_device_another_instance_claimed_meanwhile(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A chain V1 <- V3 <- X <- V2 arriving V1, V2, V3, X (V2's clock behind V3's).
+
+    V2 names X (not seen yet) and V1, so it replaces V1; V3, sent later and linked to V2 by
+    nothing seen yet, replaces V2; X, naming V3, links them: V2 names V3 through X and is the
+    newest again. Instance A delivered V1 and V2 to d0; instance B delivered V3 to d0, whose
+    push failed (not confirmed). d0 is in the area and never confirmed, so the guarantee says
+    it is offered V2, the current version, by A's ``retarget`` or a ``redeliver`` of either
+    instance. A's handle remembered d0 as claimed under V2 and left it out of its claims, while
+    the store held d0's delivery on V3, a version no longer current: d0 was never offered again.
+    """
+    open_store = _opener(kind, tmp_path, request)
+    v1 = make_alert("explosion", AREA, ident="v1", sent=T0)
+    v3 = make_alert(
+        "explosion", AREA, ident="v3", sent=T0 + 5 * M, msg_type=MessageType.UPDATE, refs=(ref(v1),)
+    )
+    x = make_alert(
+        "explosion", AREA, ident="x", sent=T0 + 6 * M, msg_type=MessageType.UPDATE, refs=(ref(v3),)
+    )
+    v2 = make_alert(
+        "explosion",
+        AREA,
+        ident="v2",
+        sent=T0 + 2 * M,
+        msg_type=MessageType.UPDATE,
+        refs=(ref(x), ref(v1)),
+    )
+    chain = {a.identifier: (a.sent, {r.identifier for r in a.references}) for a in (v1, v2, v3, x)}
+    assert _newest(chain) == "v2"
+
+    stores: list[DeliveryLedger] = []
+
+    def instance() -> Targeter:
+        store = open_store()
+        stores.append(store)
+        return Targeter(
+            make_regions(),
+            nationwide("XX"),
+            location_rules=exact_rules(),
+            ledger=store,
+            lease=M,
+        )
+
+    index = PositionIndex(positions([17.25], [59.5]))
+    try:
+        a, b = instance(), instance()
+        assert a.target(v1, index, AT).verdict is Verdict.DELIVER
+        assert a.target(v2, index, AT).recipients.tolist() == ["d0"]
+        assert b.target(v3, index, AT).recipients.tolist() == ["d0"]  # (its push fails)
+        assert b.target(x, index, AT).verdict is Verdict.SUPERSEDED
+        incident = vid(v1)
+        key = f"{incident} {vid(v2)} d0"
+        offered: list[str] = []
+        for r in a.retarget(index, AT):
+            if r.claims is not None:
+                offered += r.claims.keys().tolist()
+        later = AT + 5 * M
+        for t in (a, b):
+            for c in t.redeliver(later):
+                offered += c.keys().tolist()
+        assert key in offered, offered
+        assert [(c.version, c.devices.tolist()) for c in stores[0].pending(incident)] == [
+            (vid(v2), ["d0"])
+        ]
+        # Confirmed under the current version's key, it is offered never again, anywhere.
+        assert a.confirm([key], later).confirmed.tolist() == [0]
+        assert a.redeliver(later + 5 * M) == [] and b.redeliver(later + 5 * M) == []
+    finally:
+        for store in stores:
+            store.close()
