@@ -11,6 +11,10 @@ the newest by the references first (followed through the versions held), then by
 from __future__ import annotations
 
 import datetime as dt
+import re
+import shutil
+import sqlite3
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -137,3 +141,92 @@ def test_a_version_current_again_offers_a_device_another_instance_claimed_meanwh
     finally:
         for store in stores:
             store.close()
+
+
+def test_a_sqlite_store_restored_in_place_from_a_backup_claims_what_the_backup_lacks(
+    tmp_path: Path,
+) -> None:
+    """The recovery a damaged store's StoreCorrupt message advises, done while instances run.
+
+    The backup is restored into the live file with SQLite's backup API (the CLI's
+    ``.restore``), which keeps the file (its inode): the running instance goes on with the
+    handle it has. The backup was made after the alert was admitted and before anyone was
+    claimed, so the store holds nobody as claimed: the model says each device in the area
+    is claimed and offered again by the next batch that places it there. The running
+    handle remembered d0 and d1 as claimed and left them out of every claim: never offered.
+    """
+    path = tmp_path / "deliveries.db"
+    backup = tmp_path / "backup.db"
+    store = SQLiteLedger(path)
+    try:
+        t = Targeter(
+            make_regions(), nationwide("XX"), location_rules=exact_rules(), ledger=store, lease=M
+        )
+        alert = make_alert("explosion", AREA, ident="a1", sent=T0)
+        fixes = positions([17.25, 17.2501], [59.5, 59.5], observed_at=[AT, AT])
+        assert t.target(alert, PositionIndex(positions([], [])), AT).recipients.tolist() == []
+        with sqlite3.connect(path) as live, sqlite3.connect(backup) as copy:
+            live.backup(copy)
+        told = [d.device_id for d in t.on_positions(fixes, AT)]
+        assert told == ["d0", "d1"]
+        t.confirm([f"{vid(alert)} {vid(alert)} d0"], AT)
+        with sqlite3.connect(backup) as copy, sqlite3.connect(path) as live:
+            copy.backup(live)  # (the operator's restore)
+        with SQLiteLedger(path) as fresh:  # what the file holds now: nobody claimed
+            assert fresh.recipients(vid(alert)).tolist() == []
+        later = AT + M
+        again = positions([17.25, 17.2501], [59.5, 59.5], observed_at=[later, later])
+        told = [d.device_id for d in t.on_positions(again, later)]
+        assert told == ["d0", "d1"]
+        assert sorted(store.recipients(vid(alert)).tolist()) == ["d0", "d1"]
+    finally:
+        store.close()
+
+
+def test_a_postgres_schema_restored_with_pg_restore_clean_claims_what_the_backup_lacks(
+    postgres_dsn: str, tmp_path: Path
+) -> None:
+    """``pg_restore --clean`` into the live schema while an instance runs: its session goes on.
+
+    The dump was made after the alert was admitted and before anyone was claimed; restored,
+    the store holds nobody as claimed (a new handle says so), so the model says the devices
+    in the area are claimed and offered again by the next batch that places them there.
+    """
+    dump, restore = shutil.which("pg_dump"), shutil.which("pg_restore")
+    if dump is None or restore is None:
+        pytest.skip("pg_dump and pg_restore are not on PATH")
+    found = re.search(r"search_path=(\w+)", postgres_dsn)
+    assert found is not None
+    schema, server = found.group(1), postgres_dsn.split(" options=")[0]
+    store = PostgresLedger(postgres_dsn)
+    try:
+        t = Targeter(
+            make_regions(), nationwide("XX"), location_rules=exact_rules(), ledger=store, lease=M
+        )
+        alert = make_alert("explosion", AREA, ident="a1", sent=T0)
+        fixes = positions([17.25, 17.2501], [59.5, 59.5], observed_at=[AT, AT])
+        assert t.target(alert, PositionIndex(positions([], [])), AT).recipients.tolist() == []
+        backup = tmp_path / "store.dump"
+        subprocess.run(
+            [dump, "-d", server, "-n", schema, "-Fc", "-f", str(backup)],
+            check=True,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            timeout=60,
+        )
+        assert [d.device_id for d in t.on_positions(fixes, AT)] == ["d0", "d1"]
+        subprocess.run(
+            [restore, "-d", server, "--clean", "-n", schema, str(backup)],
+            check=True,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            timeout=60,
+        )
+        with PostgresLedger(postgres_dsn) as fresh:  # what the schema holds now: nobody
+            assert fresh.recipients(vid(alert)).tolist() == []
+        later = AT + M
+        again = positions([17.25, 17.2501], [59.5, 59.5], observed_at=[later, later])
+        assert [d.device_id for d in t.on_positions(again, later)] == ["d0", "d1"]
+        assert sorted(store.recipients(vid(alert)).tolist()) == ["d0", "d1"]
+    finally:
+        store.close()

@@ -347,6 +347,16 @@ class SqlStore(StoreBase):
         """Make admissions one at a time (SQLite's write lock already does)."""
         del cur
 
+    def _replaced_whole(self, cur: Any) -> bool:
+        """Inside a claim's transaction: whether the database may have been put back since.
+
+        True when its content may be older than what this handle remembered: it then
+        forgets every claimed device it remembered (:meth:`_forget_all`), as a PostgreSQL
+        handle also does when a new connection replaces a lost one. Each store overrides it.
+        """
+        del cur
+        return False
+
     def _renumbered(self, cur: Any, old: int, new: int) -> None:
         """Inside a write transaction: incident row ``old`` is row ``new`` now, claims moved.
 
@@ -429,6 +439,10 @@ class SqlStore(StoreBase):
                 ),
                 (key, version, version),
             )
+            if self._replaced_whole(cur):
+                # Restored from a backup: claims remembered may be gone from the database.
+                self._forget_all()
+                known, payload = None, full
             incident_id, state, current = self._ensure_incident(cur, key, at_us)
             status = claim_status(state, current, version)
             if status is not ClaimStatus.CLAIMED:
