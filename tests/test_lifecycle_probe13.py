@@ -23,7 +23,7 @@ from targeting_helpers import SENDER, T0, exact_rules, make_alert, make_regions,
 
 from geotarget import Circle, PositionIndex
 from geotarget.alerts import Alert, MessageType
-from geotarget.ledger import DeliveryLedger, PostgresLedger, SQLiteLedger
+from geotarget.ledger import DeliveryLedger, MemoryLedger, PostgresLedger, SQLiteLedger
 from geotarget.rollout import nationwide
 from geotarget.targeting import Targeter, Verdict
 
@@ -228,5 +228,69 @@ def test_a_postgres_schema_restored_with_pg_restore_clean_claims_what_the_backup
         again = positions([17.25, 17.2501], [59.5, 59.5], observed_at=[later, later])
         assert [d.device_id for d in t.on_positions(again, later)] == ["d0", "d1"]
         assert sorted(store.recipients(vid(alert)).tolist()) == ["d0", "d1"]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgres"])
+def test_a_key_of_the_current_version_confirmed_after_its_incident_merged_counts(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A chain split in two by its order of arrival, linked while a push is in flight.
+
+    A1 <- A5 (an Update naming A1, sent last) and A1 <- B <- C. Arriving A1, A5, C, B: C names
+    B, not seen yet, so C starts an incident of its own; B links it to A1's. d0, in every
+    area, is pushed A5 (A1's incident, key "A1 A5 d0") and C (the other's): the device in both
+    keeps the other's delivery, on C. A5 is the chain's newest (the latest sent, named by
+    nothing), so the merged incident's current version. The push of A5 succeeds and its
+    confirmation comes after B: the model (guarantees 4 and 7: a key confirmed late counts; a
+    device told is offered again only under the same key) says it confirms d0's delivery, and
+    d0 is never offered again. It was reported unknown, and d0 offered A5 again under another
+    key, which the app shows a second time.
+    """
+    open_store: Callable[[], DeliveryLedger]
+    if kind == "memory":
+        shared = MemoryLedger()
+        open_store = lambda: shared  # noqa: E731
+    else:
+        open_store = _opener(kind, tmp_path, request)
+    a1 = make_alert("explosion", AREA, ident="a1", sent=T0)
+    a5 = make_alert(
+        "explosion", AREA, ident="a5", sent=T0 + 9 * M, msg_type=MessageType.UPDATE, refs=(ref(a1),)
+    )
+    b = make_alert(
+        "explosion", AREA, ident="b", sent=T0 + 2 * M, msg_type=MessageType.UPDATE, refs=(ref(a1),)
+    )
+    c = make_alert(
+        "explosion", AREA, ident="c", sent=T0 + 3 * M, msg_type=MessageType.UPDATE, refs=(ref(b),)
+    )
+    chain = {a.identifier: (a.sent, {r.identifier for r in a.references}) for a in (a1, a5, b, c)}
+    assert _newest(chain) == "a5"
+    store = open_store()
+    try:
+        t = Targeter(
+            make_regions(), nationwide("XX"), location_rules=exact_rules(), ledger=store, lease=M
+        )
+        index = PositionIndex(positions([17.25], [59.5]))
+        keys = []
+        for alert in (a1, a5, c):
+            r = t.target(alert, index, AT)
+            assert r.claims is not None
+            keys += r.claims.keys().tolist()
+        first, pushed = vid(a1), f"{vid(a1)} {vid(a5)} d0"
+        assert keys == [f"{first} {first} d0", pushed, f"{vid(b)} {vid(c)} d0"]
+        linked = t.target(b, index, AT)
+        assert linked.verdict is Verdict.SUPERSEDED
+        incident = store.incident(vid(b))
+        assert incident is not None and incident.version == vid(a5)
+        done = t.confirm([pushed], AT)
+        assert done.confirmed.tolist() == [0], done
+        offered = []
+        for r in t.retarget(index, AT + M):
+            if r.claims is not None:
+                offered += r.claims.keys().tolist()
+        for later in (AT + 5 * M, AT + 60 * M):
+            offered += [k for c in t.redeliver(later) for k in c.keys().tolist()]
+        assert offered == []
     finally:
         store.close()

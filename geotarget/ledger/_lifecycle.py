@@ -415,20 +415,28 @@ def _legacy_sender_may_act(
 
 
 def replaced(
-    found: tuple[str, str | None] | None, row: Row | None, incident: str, version: str
+    found: tuple[str, str | None] | None,
+    row: Row | None,
+    incident: str,
+    version: str,
+    *,
+    current: bool = False,
 ) -> bool:
     """Whether ``version`` is an Alert or Update of ``incident`` that is no longer current.
 
     ``found`` is the store's ``(incident, document)`` of the version id, ``row`` the
     incident's row. A delivery key naming such a version was issued before an Update made
     another version current, which moved the delivery to it (see
-    :meth:`~geotarget.ledger.DeliveryLedger.confirm`).
+    :meth:`~geotarget.ledger.DeliveryLedger.confirm`). ``current``: the current version
+    counts too, for a key of another incident merged into this one since: its delivery went
+    to this incident, where a device delivered in both kept this incident's delivery, of
+    whatever version, and the key still names the version its push told.
     """
     from geotarget.alerts import MessageType
 
     if found is None or found[0] != incident or found[1] is None or row is None:
         return False
-    if version in (row.version, row.cancel_version):
+    if version == row.cancel_version or (version == row.version and not current):
         return False
     return stored_alert(found[1], f"version {version!r}").msg_type is not MessageType.CANCEL
 

@@ -592,10 +592,14 @@ class SqlStore(StoreBase):
         found = _SqlTx(self, tx).version(version)
         return None if found is None else found[0]
 
-    def _replaced(self, tx: Any, incident: str, version: str) -> bool:
+    def _replaced(self, tx: Any, incident: str, version: str, current: bool = False) -> bool:
         view = _SqlTx(self, tx)
         return _lifecycle.replaced(
-            view.version(version), view.incident_row(incident, lock=False), incident, version
+            view.version(version),
+            view.incident_row(incident, lock=False),
+            incident,
+            version,
+            current=current,
         )
 
     def _due_sql(self, limit: int | None, order_keys: bool = False) -> str:
