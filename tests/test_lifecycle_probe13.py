@@ -23,7 +23,13 @@ from targeting_helpers import SENDER, T0, exact_rules, make_alert, make_regions,
 
 from geotarget import Circle, PositionIndex
 from geotarget.alerts import Alert, MessageType
-from geotarget.ledger import DeliveryLedger, MemoryLedger, PostgresLedger, SQLiteLedger
+from geotarget.ledger import (
+    DeliveryLedger,
+    IncidentState,
+    MemoryLedger,
+    PostgresLedger,
+    SQLiteLedger,
+)
 from geotarget.rollout import nationwide
 from geotarget.targeting import Targeter, Verdict
 
@@ -291,6 +297,58 @@ def test_a_key_of_the_current_version_confirmed_after_its_incident_merged_counts
                 offered += r.claims.keys().tolist()
         for later in (AT + 5 * M, AT + 60 * M):
             offered += [k for c in t.redeliver(later) for k in c.keys().tolist()]
+        assert offered == []
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgres"])
+def test_confirm_devices_of_an_incident_merged_since_confirms_where_they_moved(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """``confirm_devices`` is ``confirm`` by devices: a merged incident's devices are found.
+
+    The same split chain: d0 and d1 are pushed A5 under A1's incident (d0 also C under the
+    other), then B links the two and the caller confirms by devices, naming the incident
+    ``target()`` answered. The model: both were told, so both deliveries are confirmed (d0's
+    where it went: the joined incident kept its delivery of C), and neither is offered again.
+    """
+    open_store: Callable[[], DeliveryLedger]
+    if kind == "memory":
+        shared = MemoryLedger()
+        open_store = lambda: shared  # noqa: E731
+    else:
+        open_store = _opener(kind, tmp_path, request)
+    a1 = make_alert("explosion", AREA, ident="a1", sent=T0)
+    a5 = make_alert(
+        "explosion", AREA, ident="a5", sent=T0 + 9 * M, msg_type=MessageType.UPDATE, refs=(ref(a1),)
+    )
+    b = make_alert(
+        "explosion", AREA, ident="b", sent=T0 + 2 * M, msg_type=MessageType.UPDATE, refs=(ref(a1),)
+    )
+    c = make_alert(
+        "explosion", AREA, ident="c", sent=T0 + 3 * M, msg_type=MessageType.UPDATE, refs=(ref(b),)
+    )
+    store = open_store()
+    try:
+        t = Targeter(
+            make_regions(), nationwide("XX"), location_rules=exact_rules(), ledger=store, lease=M
+        )
+        both = PositionIndex(positions([17.25, 17.2501], [59.5, 59.5]))
+        t.target(a1, both, AT)
+        pushed = t.target(a5, both, AT)
+        assert pushed.incident == vid(a1) and pushed.recipients.tolist() == ["d0", "d1"]
+        t.target(c, PositionIndex(positions([17.25], [59.5])), AT)
+        assert t.target(b, both, AT).verdict is Verdict.SUPERSEDED
+        merged = store.incident(vid(a1))
+        assert merged is not None and merged.state is IncidentState.MERGED
+        done = store.confirm_devices(vid(a1), ["d0", "d1"], at=AT)
+        assert done.confirmed.tolist() == [0, 1], done
+        assert store.pending(vid(b)) == []
+        offered = [
+            k for r in t.retarget(both, AT + M) if r.claims for k in r.claims.keys().tolist()
+        ]
+        offered += [k for c in t.redeliver(AT + 60 * M) for k in c.keys().tolist()]
         assert offered == []
     finally:
         store.close()

@@ -258,7 +258,15 @@ class StoreBase(abc.ABC):
                 _, first = np.unique(batch, return_index=True)
                 first = np.sort(first)
                 code = 0 if kind is DeliveryKind.ALERT else 1
-                state[first] = self._confirm(tx, key, None, code, batch[first], at_us)
+                codes = self._confirm(tx, key, None, code, batch[first], at_us)
+                lost = np.flatnonzero(codes == 2)
+                now = self._version_incident(tx, key) if lost.size else None
+                if now is not None and now != key:
+                    # An incident merged into another since (IncidentState.MERGED): its
+                    # deliveries moved there, and its key, its first version's id, with them
+                    # (as confirm() finds a key of it).
+                    codes[lost] = self._confirm(tx, now, None, code, batch[first][lost], at_us)
+                state[first] = codes
         return confirmation(state)
 
     def due(self, at: datetime, *, limit: int | None = None) -> list[Claims]:
