@@ -258,6 +258,8 @@ class SqlStore(StoreBase):
     _for_update = ""
     #: A new id for an incident's row, larger than every id given before (see ``renew``).
     _next_id = "(SELECT MAX(id) + 1 FROM gt_incidents)"
+    #: Further columns a claim reads with its incident's row, for :meth:`_replaced_whole`.
+    _whole_columns = ""
 
     def __init__(self) -> None:
         #: Per incident: (the version the set is exact for, or None; claimed ints; strings).
@@ -347,14 +349,15 @@ class SqlStore(StoreBase):
         """Make admissions one at a time (SQLite's write lock already does)."""
         del cur
 
-    def _replaced_whole(self, cur: Any) -> bool:
+    def _replaced_whole(self, cur: Any, marks: tuple[Any, ...]) -> bool:
         """Inside a claim's transaction: whether the database may have been put back since.
 
         True when its content may be older than what this handle remembered: it then
         forgets every claimed device it remembered (:meth:`_forget_all`), as a PostgreSQL
-        handle also does when a new connection replaces a lost one. Each store overrides it.
+        handle also does when a new connection replaces a lost one. ``marks``: the values
+        of :attr:`_whole_columns` the claim read. Each store overrides it.
         """
-        del cur
+        del cur, marks
         return False
 
     def _renumbered(self, cur: Any, old: int, new: int) -> None:
@@ -366,15 +369,22 @@ class SqlStore(StoreBase):
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _ensure_incident(self, cur: Any, key: str, at_us: int) -> tuple[int, int, str | None]:
-        """(id, state, current version) of the incident, created active if new, share-locked.
+    def _ensure_incident(
+        self, cur: Any, key: str, at_us: int
+    ) -> tuple[int, int, str | None, tuple[Any, ...]]:
+        """(id, state, current version, marks) of the incident, made active if new, share-locked.
+
+        ``marks``: the values of :attr:`_whole_columns`.
 
         Read first: a claim's incident exists (its admission made it), so the insert runs
         only for a key no admission made, and then concurrent creators meet at its
         ``ON CONFLICT`` before the read is repeated.
         """
         select = (
-            self._q("SELECT id, state, version FROM gt_incidents WHERE incident = ?")
+            self._q(
+                f"SELECT id, state, version{self._whole_columns} FROM gt_incidents"
+                " WHERE incident = ?"
+            )
             + self._for_share
         )
         row = cur.execute(select, (key,)).fetchone()
@@ -387,7 +397,7 @@ class SqlStore(StoreBase):
                 (key, at_us),
             )
             row = cur.execute(select, (key,)).fetchone()
-        return int(row[0]), int(row[1]), row[2]
+        return int(row[0]), int(row[1]), row[2], tuple(row[3:])
 
     def _token(self, cur: Any, token: str) -> int:
         cur.execute(
@@ -439,11 +449,11 @@ class SqlStore(StoreBase):
                 ),
                 (key, version, version),
             )
-            if self._replaced_whole(cur):
+            incident_id, state, current, marks = self._ensure_incident(cur, key, at_us)
+            if self._replaced_whole(cur, marks):
                 # Restored from a backup: claims remembered may be gone from the database.
                 self._forget_all()
                 known, payload = None, full
-            incident_id, state, current = self._ensure_incident(cur, key, at_us)
             status = claim_status(state, current, version)
             if status is not ClaimStatus.CLAIMED:
                 self._forget(key)

@@ -913,7 +913,7 @@ class SQLiteLedger(SqlStore):
             )
         return new
 
-    def _replaced_whole(self, cur: Any) -> bool:
+    def _replaced_whole(self, cur: Any, marks: tuple[Any, ...]) -> bool:
         # SQLite's backup API (the CLI's ".restore", what a StoreCorrupt message advises)
         # writes the backup into the open file, which keeps its inode: the handle's check of
         # the file's identity passes it. It raises the schema cookie, which the store's own
@@ -921,6 +921,7 @@ class SQLiteLedger(SqlStore):
         # cookie it has not seen, and may remember devices the backup does not hold, which it
         # would leave out of every claim, never offered again. (An operator's ANALYZE or new
         # index raises it too: the handle then only forgets once what it remembered.)
+        del marks
         (cookie,) = cur.execute("PRAGMA schema_version").fetchone()
         seen, self._cookie = self._cookie, int(cookie)
         return seen is not None and seen != self._cookie
