@@ -5,7 +5,9 @@ store handle) per process over one SQLite file or PostgreSQL schema — with cha
 of arrival makes the incident's current version move, and checks what each device is offered
 against a model written from ``docs/delivery.rst`` ("The guarantee") alone: each device in the
 area is offered the incident's *current* version until it is confirmed; the current version is
-the newest by the references first (followed through the versions held), then by ``sent``.
+the newest by the references first (followed through the versions held), then by ``sent``;
+a key (or, by devices, an incident) confirmed late still counts where its delivery went, and
+a store restored from a backup under running instances holds only what the backup held.
 """
 
 from __future__ import annotations
