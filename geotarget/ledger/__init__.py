@@ -169,6 +169,9 @@ class DeliveryLedger(Protocol):
     ) -> Confirmation:
         """Like :meth:`confirm`, naming the devices of one incident instead of keys.
 
+        An incident merged into another since (:attr:`IncidentState.MERGED`) names, as its
+        keys do, the deliveries that moved there with it.
+
         Parameters
         ----------
         incident : str

@@ -415,20 +415,28 @@ def _legacy_sender_may_act(
 
 
 def replaced(
-    found: tuple[str, str | None] | None, row: Row | None, incident: str, version: str
+    found: tuple[str, str | None] | None,
+    row: Row | None,
+    incident: str,
+    version: str,
+    *,
+    current: bool = False,
 ) -> bool:
     """Whether ``version`` is an Alert or Update of ``incident`` that is no longer current.
 
     ``found`` is the store's ``(incident, document)`` of the version id, ``row`` the
     incident's row. A delivery key naming such a version was issued before an Update made
     another version current, which moved the delivery to it (see
-    :meth:`~geotarget.ledger.DeliveryLedger.confirm`).
+    :meth:`~geotarget.ledger.DeliveryLedger.confirm`). ``current``: the current version
+    counts too, for a key of another incident merged into this one since: its delivery went
+    to this incident, where a device delivered in both kept this incident's delivery, of
+    whatever version, and the key still names the version its push told.
     """
     from geotarget.alerts import MessageType
 
     if found is None or found[0] != incident or found[1] is None or row is None:
         return False
-    if version in (row.version, row.cancel_version):
+    if version == row.cancel_version or (version == row.version and not current):
         return False
     return stored_alert(found[1], f"version {version!r}").msg_type is not MessageType.CANCEL
 
@@ -861,6 +869,14 @@ def admit(
         # A version seen before, which names this one, is the newest: it becomes current
         # (not released yet: Targeter.retarget() delivers it); this one is older.
         tx.put_incident(key, attrs.evolve(head, changed_us=at_us))
+        # It may have been current before, and claimed then: a SQL store's handle remembering
+        # those claims would take them as pending on it still, when another process may have
+        # claimed some again under the version current meanwhile (held now, for its claims to
+        # take). A new identity for the incident's row makes every handle read them again.
+        # (Optional: a view without claims, as the Targeter's preview, has nothing to renew.)
+        refresh = getattr(tx, "refresh", None)
+        if refresh is not None:
+            refresh(key)
         newest = (head.version or "?").partition("/")[2]  # (a sender's / is escaped)
         return done(
             Transition.SUPERSEDED,

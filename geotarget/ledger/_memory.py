@@ -417,10 +417,14 @@ class MemoryLedger(StoreBase):
         found = self._versions.get(version)
         return None if found is None else found[0]
 
-    def _replaced(self, tx: Any, incident: str, version: str) -> bool:
+    def _replaced(self, tx: Any, incident: str, version: str, current: bool = False) -> bool:
         del tx
         return _lifecycle.replaced(
-            self._versions.get(version), self._rows.get(incident), incident, version
+            self._versions.get(version),
+            self._rows.get(incident),
+            incident,
+            version,
+            current=current,
         )
 
     def _due_rows(self, at_us: int, limit: int | None) -> list[tuple[str, int, Any, Any, Any]]:

@@ -321,6 +321,7 @@ class PostgresLedger(SqlStore):
     _for_share = " FOR SHARE"
     _for_update = " FOR UPDATE"
     _next_id = "nextval(pg_get_serial_sequence('gt_incidents', 'id'))"
+    _whole_columns = ", pg_relation_filenode('gt_claims'), pg_relation_filenode('gt_incidents')"
 
     def __init__(
         self,
@@ -358,6 +359,8 @@ class PostgresLedger(SqlStore):
         self._conn: Any = None
         #: Per incident id: whether the next claim tries a plain COPY first (until one conflicts).
         self._optimistic: dict[int, bool] = {}
+        #: The files of the claims' and incidents' tables at this handle's last claim.
+        self._filenodes: tuple[Any, ...] | None = None
         #: Whether the session's first transaction is still to check the schema (see _make).
         self._unchecked = True
         with self._lock:
@@ -474,6 +477,7 @@ class PostgresLedger(SqlStore):
         # remembers of them would keep it from claiming those devices again for ever.
         self._forget_all()
         self._optimistic.clear()
+        self._filenodes = None
         self._unchecked = True  # (the schema, at this session's first transaction)
         self._conn = conn
 
@@ -631,6 +635,17 @@ class PostgresLedger(SqlStore):
 
     def _q(self, sql: str) -> str:
         return sql.replace("?", "%s")
+
+    def _replaced_whole(self, cur: Any, marks: tuple[Any, ...]) -> bool:
+        # A restore that keeps the sessions (pg_restore --clean, or a TRUNCATE and a reload,
+        # into the live schema) gives the tables new files: a handle whose session goes on
+        # would remember devices the restored tables do not hold, and leave them out of every
+        # claim, never offered again. (VACUUM FULL or CLUSTER of them also does: the handle
+        # then only forgets once what it remembered.) The files are read with the incident's
+        # row (see _whole_columns), in the same round trip.
+        del cur
+        seen, self._filenodes = self._filenodes, marks
+        return seen is not None and seen != marks
 
     def _serialise_admissions(self, cur: Any) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_ADMIT_LOCK,))

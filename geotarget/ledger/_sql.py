@@ -258,6 +258,8 @@ class SqlStore(StoreBase):
     _for_update = ""
     #: A new id for an incident's row, larger than every id given before (see ``renew``).
     _next_id = "(SELECT MAX(id) + 1 FROM gt_incidents)"
+    #: Further columns a claim reads with its incident's row, for :meth:`_replaced_whole`.
+    _whole_columns = ""
 
     def __init__(self) -> None:
         #: Per incident: (the version the set is exact for, or None; claimed ints; strings).
@@ -347,17 +349,42 @@ class SqlStore(StoreBase):
         """Make admissions one at a time (SQLite's write lock already does)."""
         del cur
 
+    def _replaced_whole(self, cur: Any, marks: tuple[Any, ...]) -> bool:
+        """Inside a claim's transaction: whether the database may have been put back since.
+
+        True when its content may be older than what this handle remembered: it then
+        forgets every claimed device it remembered (:meth:`_forget_all`), as a PostgreSQL
+        handle also does when a new connection replaces a lost one. ``marks``: the values
+        of :attr:`_whole_columns` the claim read. Each store overrides it.
+        """
+        del cur, marks
+        return False
+
+    def _renumbered(self, cur: Any, old: int, new: int) -> None:
+        """Inside a write transaction: incident row ``old`` is row ``new`` now, claims moved.
+
+        The SQLite store overrides it to move its claim log too.
+        """
+        del cur, old, new
+
     # -- helpers -------------------------------------------------------------------------------
 
-    def _ensure_incident(self, cur: Any, key: str, at_us: int) -> tuple[int, int, str | None]:
-        """(id, state, current version) of the incident, created active if new, share-locked.
+    def _ensure_incident(
+        self, cur: Any, key: str, at_us: int
+    ) -> tuple[int, int, str | None, tuple[Any, ...]]:
+        """(id, state, current version, marks) of the incident, made active if new, share-locked.
+
+        ``marks``: the values of :attr:`_whole_columns`.
 
         Read first: a claim's incident exists (its admission made it), so the insert runs
         only for a key no admission made, and then concurrent creators meet at its
         ``ON CONFLICT`` before the read is repeated.
         """
         select = (
-            self._q("SELECT id, state, version FROM gt_incidents WHERE incident = ?")
+            self._q(
+                f"SELECT id, state, version{self._whole_columns} FROM gt_incidents"
+                " WHERE incident = ?"
+            )
             + self._for_share
         )
         row = cur.execute(select, (key,)).fetchone()
@@ -370,7 +397,7 @@ class SqlStore(StoreBase):
                 (key, at_us),
             )
             row = cur.execute(select, (key,)).fetchone()
-        return int(row[0]), int(row[1]), row[2]
+        return int(row[0]), int(row[1]), row[2], tuple(row[3:])
 
     def _token(self, cur: Any, token: str) -> int:
         cur.execute(
@@ -422,7 +449,11 @@ class SqlStore(StoreBase):
                 ),
                 (key, version, version),
             )
-            incident_id, state, current = self._ensure_incident(cur, key, at_us)
+            incident_id, state, current, marks = self._ensure_incident(cur, key, at_us)
+            if self._replaced_whole(cur, marks):
+                # Restored from a backup: claims remembered may be gone from the database.
+                self._forget_all()
+                known, payload = None, full
             status = claim_status(state, current, version)
             if status is not ClaimStatus.CLAIMED:
                 self._forget(key)
@@ -571,10 +602,14 @@ class SqlStore(StoreBase):
         found = _SqlTx(self, tx).version(version)
         return None if found is None else found[0]
 
-    def _replaced(self, tx: Any, incident: str, version: str) -> bool:
+    def _replaced(self, tx: Any, incident: str, version: str, current: bool = False) -> bool:
         view = _SqlTx(self, tx)
         return _lifecycle.replaced(
-            view.version(version), view.incident_row(incident, lock=False), incident, version
+            view.version(version),
+            view.incident_row(incident, lock=False),
+            incident,
+            version,
+            current=current,
         )
 
     def _due_sql(self, limit: int | None, order_keys: bool = False) -> str:
@@ -1038,6 +1073,20 @@ class _SqlTx:
             self.store._q(f"UPDATE gt_incidents SET id = {self.store._next_id} WHERE incident = ?"),
             (key,),
         )
+
+    def refresh(self, key: str) -> None:
+        """Give incident ``key``'s row a new identity, its deliveries moved with it.
+
+        Every handle's memory of the devices claimed for ``key`` is then of another row, and
+        read again at its next claim (see :func:`geotarget.ledger._lifecycle.admit`).
+        """
+        (old,) = self._one("SELECT id FROM gt_incidents WHERE incident = ?", (key,))
+        self.renew(key)
+        (new,) = self._one("SELECT id FROM gt_incidents WHERE incident = ?", (key,))
+        self.cur.execute(
+            self.store._q("UPDATE gt_claims SET incident_id = ? WHERE incident_id = ?"), (new, old)
+        )
+        self.store._renumbered(self.cur, int(old), int(new))
 
     def reclaim(self, vids: list[str], incident: str) -> None:
         self.cur.executemany(

@@ -471,6 +471,8 @@ class SQLiteLedger(SqlStore):
             )
         self._sync_mode = synchronous
         self._sync_now = ""
+        #: The schema cookie at this handle's last claim (see _replaced_whole).
+        self._cookie: int | None = None
         if (
             isinstance(busy_timeout, bool)
             or not isinstance(busy_timeout, (int, float))
@@ -910,6 +912,22 @@ class SQLiteLedger(SqlStore):
                 ),
             )
         return new
+
+    def _replaced_whole(self, cur: Any, marks: tuple[Any, ...]) -> bool:
+        # SQLite's backup API (the CLI's ".restore", what a StoreCorrupt message advises)
+        # writes the backup into the open file, which keeps its inode: the handle's check of
+        # the file's identity passes it. It raises the schema cookie, which the store's own
+        # writes never do (its tables are made once): a handle that remembered claims sees a
+        # cookie it has not seen, and may remember devices the backup does not hold, which it
+        # would leave out of every claim, never offered again. (An operator's ANALYZE or new
+        # index raises it too: the handle then only forgets once what it remembered.)
+        del marks
+        (cookie,) = cur.execute("PRAGMA schema_version").fetchone()
+        seen, self._cookie = self._cookie, int(cookie)
+        return seen is not None and seen != self._cookie
+
+    def _renumbered(self, cur: Any, old: int, new: int) -> None:
+        cur.execute("UPDATE gt_claim_log SET incident_id = ? WHERE incident_id = ?", (new, old))
 
     def _fold(self, cur: Any, where: str, args: tuple[Any, ...]) -> None:
         """Turn the claim log's rows matching ``where`` into claim rows, in batch order."""

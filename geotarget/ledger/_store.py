@@ -121,10 +121,10 @@ class StoreBase(abc.ABC):
         """
 
     @abc.abstractmethod
-    def _replaced(self, tx: Any, incident: str, version: str) -> bool:
+    def _replaced(self, tx: Any, incident: str, version: str, current: bool = False) -> bool:
         """Inside ``tx``: whether ``version`` is an alert version of ``incident`` not current.
 
-        See :func:`geotarget.ledger._lifecycle.replaced`.
+        ``current``: or the current one. See :func:`geotarget.ledger._lifecycle.replaced`.
         """
 
     @abc.abstractmethod
@@ -218,16 +218,19 @@ class StoreBase(abc.ABC):
                 codes = self._confirm(tx, inc, ver, None, devices[sel], at_us)
                 lost = np.flatnonzero(codes == 2)
                 now = self._version_incident(tx, ver) if lost.size else None
+                moved = False
                 if now is not None and now != inc:
                     # A key of an incident merged into another since (IncidentState.MERGED):
                     # its deliveries moved there with their versions.
-                    inc = now
+                    inc, moved = now, True
                     codes[lost] = self._confirm(tx, inc, ver, None, devices[sel][lost], at_us)
                     lost = np.flatnonzero(codes == 2)
-                if lost.size and self._replaced(tx, inc, ver):
+                if lost.size and self._replaced(tx, inc, ver, current=moved):
                     # A key of a version an Update replaced, confirmed late: its push told the
                     # device, whose delivery moved to the current version since (held or
-                    # claimed again): that delivery is confirmed, never offered again.
+                    # claimed again): that delivery is confirmed, never offered again. So is
+                    # a key of a merged incident's version, current here or not: a device
+                    # delivered in both incidents kept this one's delivery, of another version.
                     codes[lost] = self._confirm(tx, inc, None, 0, devices[sel][lost], at_us)
                 state[first[sel]] = codes
         return confirmation(state)
@@ -255,7 +258,15 @@ class StoreBase(abc.ABC):
                 _, first = np.unique(batch, return_index=True)
                 first = np.sort(first)
                 code = 0 if kind is DeliveryKind.ALERT else 1
-                state[first] = self._confirm(tx, key, None, code, batch[first], at_us)
+                codes = self._confirm(tx, key, None, code, batch[first], at_us)
+                lost = np.flatnonzero(codes == 2)
+                now = self._version_incident(tx, key) if lost.size else None
+                if now is not None and now != key:
+                    # An incident merged into another since (IncidentState.MERGED): its
+                    # deliveries moved there, and its key, its first version's id, with them
+                    # (as confirm() finds a key of it).
+                    codes[lost] = self._confirm(tx, now, None, code, batch[first][lost], at_us)
+                state[first] = codes
         return confirmation(state)
 
     def due(self, at: datetime, *, limit: int | None = None) -> list[Claims]:
