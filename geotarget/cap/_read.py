@@ -155,20 +155,86 @@ _WKT_WRAPPER = re.compile(r"(?:[A-Za-z]+[ \t\r\n]*)?\(+([^()]*)\)+")
 _COMMA_JOINED = re.compile(rf"{_NUM}(?:,{_NUM}){{5,}}")
 
 
-def _format_hint(text: str) -> str:
+#: A GeoJSON position (or Leaflet's ``[lat, lng]``): two numbers, maybe an altitude, in brackets.
+_BRACKETED = re.compile(
+    rf"\[[ \t\r\n]*({_NUM})[ \t\r\n]*,[ \t\r\n]*({_NUM})[ \t\r\n]*"
+    rf"(?:,[ \t\r\n]*{_NUM}[ \t\r\n]*)?\]"
+)
+
+
+def _axis_order(pairs: list[tuple[str, str]], envelope: Envelope | None) -> str:
+    """Which number of each pair is the longitude: ``"lon lat"``, ``"lat lon"``, or not told.
+
+    Told by the numbers alone when one order puts a latitude past ±90 and the other does not
+    (a longitude past ±90 comes first or second), else by the service ``envelope`` when one
+    order puts every point inside it and the other does not. ``"either"`` when each order
+    reads as places and nothing tells them apart; ``""`` when neither does.
+    """
+    try:
+        xy = [(float(a), float(b)) for a, b in pairs[:_HINTED_TOKENS]]
+    except ValueError:  # (the tokens match xs:decimal: not reached)
+        return ""
+    if not xy:
+        return ""
+
+    def fits(lons: list[float], lats: list[float]) -> bool:
+        return all(abs(o) <= 180.0 for o in lons) and all(abs(a) <= 90.0 for a in lats)
+
+    xs, ys = [x for x, _ in xy], [y for _, y in xy]
+    lon_first, lat_first = fits(xs, ys), fits(ys, xs)
+    if lon_first != lat_first:
+        return "lon lat" if lon_first else "lat lon"
+    if not lon_first:
+        return ""
+    if envelope is None:
+        return "either"
+    west, south, east, north = envelope
+
+    def inside(lons: list[float], lats: list[float]) -> bool:
+        return all(
+            west <= o <= east and south <= a <= north for o, a in zip(lons, lats, strict=True)
+        )
+
+    lon_first, lat_first = inside(xs, ys), inside(ys, xs)
+    if lon_first != lat_first:
+        return "lon lat" if lon_first else "lat lon"
+    return "either"
+
+
+#: What a hint says of pairs whose order neither their numbers nor the envelope tell.
+_UNTOLD = (
+    "each pair reads as a place either way round, so which number is the latitude cannot be "
+    "told from them: check it"
+)
+
+
+def _format_hint(text: str, envelope: Envelope | None = None) -> str:
     """A hint for points written in another format's form (WKT, GeoJSON, commas), or ``""``.
 
     GIS tools export a ring as WKT (``POLYGON((18.06 59.33, 18.07 59.33, ...))``: ``lon lat``
-    pairs separated by commas) or GeoJSON (``[[18.06,59.33], ...]``), and some writers join
-    every number with commas (``59.33,18.06,59.33,18.07...``). CAP writes ``lat,lon`` pairs
-    separated by whitespace (CAP 1.2 §3.2.4, §3.3.1); each form is named, with the axis order
-    when it differs, rather than read as separators misplaced.
+    pairs separated by commas) or GeoJSON (``[[18.06,59.33], ...]``), web maps as Leaflet's
+    ``[lat, lng]`` arrays, and some writers join every number with commas
+    (``59.33,18.06,59.33,18.07...``). CAP writes ``lat,lon`` pairs separated by whitespace
+    (CAP 1.2 §3.2.4, §3.3.1); each form is named rather than read as separators misplaced,
+    and so is its axis order, but only as far as the numbers (or the service ``envelope``)
+    tell it (:func:`_axis_order`): a hint that called ``lat lon`` pairs ``lon lat`` would have
+    the sender swap them into a place elsewhere.
     """
     body = text.strip(XML_SPACE)
+    head = body[: 64 * _HINTED_TOKENS]
     if body.startswith("["):
+        order = _axis_order(_BRACKETED.findall(head), envelope)
+        if order == "lat lon":
+            return (
+                "; the points are written as [lat, lon] arrays (as Leaflet writes them, not "
+                "GeoJSON's [lon, lat]: the longitudes come second here): CAP writes each point "
+                "'lat,lon', without brackets, and separates points by whitespace (CAP 1.2 "
+                "§3.3.1)"
+            )
+        untold = f" (or Leaflet's [lat, lng]? {_UNTOLD})" if order == "either" else ""
         return (
-            "; that is GeoJSON's form, [lon, lat] arrays: CAP writes each point 'lat,lon', "
-            "latitude first, and separates points by whitespace (CAP 1.2 §3.3.1)"
+            f"; that is GeoJSON's form, [lon, lat] arrays{untold}: CAP writes each point "
+            "'lat,lon', latitude first, and separates points by whitespace (CAP 1.2 §3.3.1)"
         )
     wrapped = _WKT_WRAPPER.fullmatch(body) if len(body) <= 64 * _HINTED_TOKENS else None
     inner = body if wrapped is None else wrapped.group(1)
@@ -176,10 +242,18 @@ def _format_hint(text: str) -> str:
     if len(items) >= 2 and all(
         len(item) <= 2 * _HINTED_LENGTH and _WKT_POINT.fullmatch(item) for item in items
     ):
+        order = _axis_order([(a, b) for a, b in (item.split() for item in items)], envelope)
+        if order == "lat lon":
+            return (
+                "; the points are written 'lat lon', separated by commas (the longitudes come "
+                "second here): CAP writes each point 'lat,lon', with a comma inside and no "
+                "space, and separates points by whitespace (CAP 1.2 §3.2.4, §3.3.1)"
+            )
+        untold = f", unless they are 'lat lon' ({_UNTOLD})" if order == "either" else ""
         return (
-            "; the points look written as WKT writes them, 'lon lat' separated by commas: CAP "
-            "writes each point 'lat,lon', latitude first with a comma inside, and separates "
-            "points by whitespace (CAP 1.2 §3.2.4, §3.3.1)"
+            "; the points look written as WKT writes them, 'lon lat' separated by commas"
+            f"{untold}: CAP writes each point 'lat,lon', latitude first with a comma inside, "
+            "and separates points by whitespace (CAP 1.2 §3.2.4, §3.3.1)"
         )
     tokens = body.split(maxsplit=1)
     if (
@@ -195,7 +269,7 @@ def _format_hint(text: str) -> str:
     return ""
 
 
-def _separator_hint(text: str) -> str:
+def _separator_hint(text: str, envelope: Envelope | None = None) -> str:
     """A hint for the separators and numbers hand-written coordinates get wrong, or ``""``.
 
     ``59.33, 18.06`` or ``59.33 ,18.06`` (a space beside the comma splits one point in two),
@@ -203,7 +277,7 @@ def _separator_hint(text: str) -> str:
     (``59,33,18,06``) and exponents (``5.9e1``; CAP 1.2 §3.3.1 writes decimal degrees as
     xs:decimal numbers, which have none).
     """
-    other = _format_hint(text)
+    other = _format_hint(text, envelope)
     if other:
         return other
     spaced = (
@@ -1796,7 +1870,10 @@ class Reader:
                 )
         more = f" ({len(bad)} bad points in all)" if len(bad) > 1 else ""
         hint = (
-            minutes or _comma_hint(tokens) or _separator_hint(text) or _triple_hint_points(tokens)
+            minutes
+            or _comma_hint(tokens)
+            or _separator_hint(text, self.envelope)
+            or _triple_hint_points(tokens)
         )
         self.problem(path, bad[0] + more + hint)
         return None
@@ -1955,7 +2032,7 @@ class Reader:
         # character and a radius value in kilometers.
         rule = "must be 'lat,lon radius' with the radius in kilometres"
         if len(tokens) != 2 or not _DECIMAL.match(tokens[1]):
-            hint = _separator_hint(text)
+            hint = _separator_hint(text, self.envelope)
             if hint:
                 pass
             elif len(tokens) == 2 and re.fullmatch(r"\d+,\d+", tokens[1]):
@@ -1963,7 +2040,16 @@ class Reader:
             elif len(tokens) == 1 and _PAIR.match(tokens[0].rpartition(",")[0]):
                 hint = "; a space, not a comma, separates the point from the radius"
             elif len(tokens) == 3 and all(_DECIMAL.match(t) for t in tokens):
-                hint = "; a comma, not a space, separates the point's lat from its lon"
+                order = _axis_order([(tokens[0], tokens[1])], self.envelope)
+                hint = (
+                    "; a comma, not a space, separates the point's lat from its lon"
+                    if order == "lat lon"
+                    else "; the point looks written 'lon lat': CAP writes 'lat,lon radius', "
+                    "latitude first with a comma, not a space, before the longitude"
+                    if order == "lon lat"
+                    else "; a comma, not a space, separates the point's lat from its lon, "
+                    f"and the latitude comes first ({_UNTOLD})"
+                )
             elif len(tokens) == 3 and _COMMA_NUMBER.fullmatch(tokens[2]):
                 hint = _comma_hint(tokens[:2])  # 59,33 18,06 0,5: decimal commas
             elif len(tokens) == 3 and _DECIMAL.match(tokens[1]) and tokens[2].isalpha():

@@ -1,0 +1,143 @@
+"""CAP input as operators and other systems hand it over, probe 13: what the refusal tells them.
+
+A refusal is acted on: a sender rewrites its coordinates as the hint says, an operator fetches
+again what the message says was fetched wrong. The oracle is the input's own truth, known to
+the test: the place a ring was meant to outline (compared with shapely after following the
+hint).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+import shapely
+from cap_helpers import BASE, SWEDEN
+
+from geotarget import cap
+from geotarget.errors import InvalidCAP
+
+RING_TEXT = "59.33,18.06 59.33,18.07 59.335,18.07 59.335,18.06 59.33,18.06"
+CIRCLE_TEXT = "59.3325,18.06528 0.5"
+
+#: Rings as (lon, lat), closed: where a longitude is past ±90, and Stockholm, where none is.
+PLACES = {
+    "Sydney": [(151.20, -33.86), (151.22, -33.86), (151.22, -33.88), (151.20, -33.86)],
+    "Tokyo": [(139.76, 35.68), (139.78, 35.68), (139.78, 35.70), (139.76, 35.68)],
+    "Los Angeles": [(-118.25, 34.05), (-118.23, 34.05), (-118.23, 34.07), (-118.25, 34.05)],
+    "Auckland": [(174.76, -36.85), (174.78, -36.85), (174.78, -36.87), (174.76, -36.85)],
+}
+STOCKHOLM = [(18.06, 59.33), (18.07, 59.33), (18.07, 59.335), (18.06, 59.335), (18.06, 59.33)]
+
+#: How tools write a ring that is not CAP's: (name, how a point (lon, lat) is written, joiner).
+FORMS: dict[str, tuple[Callable[[float, float], str], str]] = {
+    "lat lon, comma-separated": (lambda o, a: f"{a} {o}", ", "),
+    "lon lat, comma-separated (WKT's points)": (lambda o, a: f"{o} {a}", ", "),
+    "lat lon, as GDAL writes EPSG:4326 WKT": (lambda o, a: f"{a} {o}", ",\n  "),
+    "Leaflet's [lat, lng] arrays": (lambda o, a: f"[{a},{o}]", ","),
+    "GeoJSON's [lon, lat] arrays": (lambda o, a: f"[{o},{a}]", ","),
+}
+
+
+def _written(ring: list[tuple[float, float]], form: str) -> str:
+    point, joiner = FORMS[form]
+    text = joiner.join(point(o, a) for o, a in ring)
+    return f"[{text}]" if form.endswith("arrays") else text
+
+
+def _problem(doc: str, **kw: object) -> str:
+    with pytest.raises(InvalidCAP) as info:
+        cap.loads(doc, **kw)  # type: ignore[arg-type]
+    [problem] = info.value.problems
+    return problem.message
+
+
+def _claimed_order(message: str) -> str:
+    """The axis order the hint says the points are written in: 'lat lon', 'lon lat' or ''."""
+    if "cannot be told" in message:
+        return ""
+    if "[lat, lon] arrays" in message or "written 'lat lon'" in message:
+        return "lat lon"
+    if "'lon lat'" in message or "[lon, lat] arrays" in message:
+        return "lon lat"
+    return ""
+
+
+def _follow(text: str, order: str) -> str:
+    """The CAP ring a sender writes following the hint: each pair 'lat,lon', by whitespace."""
+    numbers = re.findall(r"[+-]?[0-9]+(?:\.[0-9]+)?", text)
+    pairs = list(zip(numbers[0::2], numbers[1::2], strict=True))
+    return " ".join(f"{a},{b}" if order == "lat lon" else f"{b},{a}" for a, b in pairs)
+
+
+def _ring_read(ring_text: str) -> shapely.Polygon:
+    alert = cap.loads(BASE.replace(RING_TEXT, ring_text))
+    return shapely.Polygon(alert.infos[0].areas[0].polygons[0])
+
+
+@pytest.mark.parametrize("form", list(FORMS))
+@pytest.mark.parametrize("place", list(PLACES))
+def test_a_ring_in_another_forms_hint_names_the_order_its_numbers_show(
+    place: str, form: str
+) -> None:
+    """Where one order puts a latitude past ±90, the hint names the order the points are in.
+
+    The hint for ``lat lon`` pairs separated by commas (as GDAL writes EPSG:4326, or a web
+    map's ``[lat, lng]`` arrays) said they were written 'lon lat', as WKT or GeoJSON writes
+    them: a sender following it swapped each point into another place. Following the hint
+    now gives back the ring meant.
+    """
+    ring = PLACES[place]
+    text = _written(ring, form)
+    message = _problem(BASE.replace(RING_TEXT, text))
+    order = _claimed_order(message)
+    assert order, message  # the numbers tell the order: the hint names it
+    assert _ring_read(_follow(text, order)).equals(shapely.Polygon(ring)), message
+
+
+@pytest.mark.parametrize("form", list(FORMS))
+def test_where_the_numbers_do_not_tell_the_order_the_envelope_does(form: str) -> None:
+    """In Stockholm either order reads as a place: the hint claims none, or the envelope's.
+
+    Given the service envelope, the order that lies in the service area is named, and
+    following it gives the ring meant.
+    """
+    text = _written(STOCKHOLM, form)
+    message = _problem(BASE.replace(RING_TEXT, text))
+    assert _claimed_order(message) == "", message
+    assert "check it" in message
+    message = _problem(BASE.replace(RING_TEXT, text), envelope=SWEDEN)
+    order = _claimed_order(message)
+    assert order, message
+    assert _ring_read(_follow(text, order)).equals(shapely.Polygon(STOCKHOLM)), message
+
+
+@pytest.mark.parametrize(
+    ("written", "envelope", "centre"),
+    [
+        ("151.2093 -33.8688 2", None, (151.2093, -33.8688)),  # lon lat: 151 is no latitude
+        ("-33.8688 151.2093 2", None, (151.2093, -33.8688)),  # lat lon
+        ("18.06528 59.3325 0.5", SWEDEN, (18.06528, 59.3325)),  # lon lat, told by the envelope
+        ("59.3325 18.06528 0.5", SWEDEN, (18.06528, 59.3325)),
+    ],
+)
+def test_a_circle_with_a_space_in_its_point_hints_the_order_it_is_in(
+    written: str, envelope: tuple[float, ...] | None, centre: tuple[float, float]
+) -> None:
+    """Following the hint for a circle written ``x y radius`` gives the centre meant."""
+    message = _problem(BASE.replace(CIRCLE_TEXT, written), envelope=envelope)
+    x, y, radius = written.split()
+    if "looks written 'lon lat'" in message:
+        fixed = f"{y},{x} {radius}"
+    else:
+        assert "a comma, not a space, separates the point's lat from its lon" in message
+        fixed = f"{x},{y} {radius}"
+    alert = cap.loads(BASE.replace(CIRCLE_TEXT, fixed))
+    lon, lat, _ = alert.infos[0].areas[0].circles[0]
+    assert (lon, lat) == centre, message
+
+
+def test_a_circle_whose_order_nothing_tells_says_to_check_it() -> None:
+    message = _problem(BASE.replace(CIRCLE_TEXT, "18.06528 59.3325 0.5"))
+    assert "the latitude comes first" in message and "check it" in message
