@@ -3,20 +3,21 @@
 A refusal is acted on: a sender rewrites its coordinates as the hint says, an operator fetches
 again what the message says was fetched wrong. The oracle is the input's own truth, known to
 the test: the place a ring was meant to outline (compared with shapely after following the
-hint).
+hint), and what the bytes given are (an HTML page, a file name, a URL).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import shapely
 from cap_helpers import BASE, SWEDEN
 
 from geotarget import cap
-from geotarget.errors import InvalidCAP
+from geotarget.errors import InvalidCAP, InvalidType
 
 RING_TEXT = "59.33,18.06 59.33,18.07 59.335,18.07 59.335,18.06 59.33,18.06"
 CIRCLE_TEXT = "59.3325,18.06528 0.5"
@@ -141,3 +142,91 @@ def test_a_circle_with_a_space_in_its_point_hints_the_order_it_is_in(
 def test_a_circle_whose_order_nothing_tells_says_to_check_it() -> None:
     message = _problem(BASE.replace(CIRCLE_TEXT, "18.06528 59.3325 0.5"))
     assert "the latitude comes first" in message and "check it" in message
+
+
+# --- a web page fetched instead of the CAP document -------------------------------------------
+
+PAGES = {
+    "HTML5 error page": '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+    "<title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>\n",
+    "nginx's error page, no doctype": "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n"
+    "<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    "</body>\r\n</html>\r\n",
+    "HTML 4 in upper case": '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN">\n'
+    "<HTML><HEAD><TITLE>503 Service Unavailable</TITLE></HEAD><BODY>Try later</BODY></HTML>",
+    "XHTML login page": '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html PUBLIC '
+    '"-//W3C//DTD XHTML 1.0 Strict//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n'
+    '<html xmlns="http://www.w3.org/1999/xhtml"><head><title>Sign in</title></head>'
+    "<body><form>...</form></body></html>",
+    "a captive portal's page after a comment": "\ufeff<!-- portal v2 -->\n<html><head>"
+    '<meta http-equiv="refresh" content="0; url=/login"></head><body>&nbsp;</body></html>',
+}
+
+
+@pytest.mark.parametrize("as_bytes", [False, True])
+@pytest.mark.parametrize("name", list(PAGES))
+def test_an_html_page_given_as_the_alert_is_named_as_such(name: str, as_bytes: bool) -> None:
+    """A feed's URL answering with a web page: the refusal says so.
+
+    It read as a DOCTYPE refused against entity-expansion attacks, or as HTML's first unclosed
+    tag ("mismatched tag at line 6"), neither of which tells an operator the fetch went wrong.
+    """
+    page = PAGES[name]
+    with pytest.raises(InvalidCAP) as info:
+        cap.read(page.encode("utf-8") if as_bytes else page)
+    [problem] = info.value.problems
+    assert problem.path == ""
+    assert "the document is an HTML page, not a CAP alert" in problem.message
+    assert "fetch the CAP document itself" in problem.message
+
+
+def test_a_cap_document_with_a_doctype_is_still_refused_as_a_doctype() -> None:
+    doc = BASE.replace("<alert ", '<!DOCTYPE alert SYSTEM "cap.dtd">\n<alert ', 1)
+    message = _problem(doc)
+    assert message.startswith("DOCTYPE declarations are refused")
+    assert "HTML" not in message
+
+
+# --- where the document is, given instead of the document ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "alert.xml",
+        "/var/spool/cap/SE-POL-2026-0001.xml",
+        "C:\\alerts\\incoming\\alert.xml",
+        "./alerts/alert 1.cap",
+        "https://alerts.example.org/cap/SE-POL-2026-0001.xml",
+        "  alert.xml\n",
+    ],
+)
+@pytest.mark.parametrize("as_bytes", [False, True])
+def test_a_file_name_or_url_given_as_the_document_says_to_pass_the_document(
+    given: str, as_bytes: bool
+) -> None:
+    """``cap.read("alert.xml")``: the reader reads a document, not where one is.
+
+    The name was parsed as XML, and the refusal described XML's rules for text before the
+    root element.
+    """
+    with pytest.raises(InvalidCAP) as info:
+        cap.read(given.encode() if as_bytes else given)
+    [problem] = info.value.problems
+    assert "looks like a file name or a URL" in problem.message
+    assert "Path(name).read_bytes()" in problem.message
+
+
+@pytest.mark.parametrize("given", ["hello", "Error 404 / Not found", "id,lon,lat"])
+def test_other_text_given_as_the_document_is_not_taken_for_a_file_name(given: str) -> None:
+    with pytest.raises(InvalidCAP) as info:
+        cap.read(given)
+    assert "file name" not in info.value.problems[0].message
+
+
+def test_a_path_object_given_as_the_document_says_to_read_it(tmp_path: Path) -> None:
+    path = tmp_path / "alert.xml"
+    path.write_text(BASE, encoding="utf-8")
+    with pytest.raises(InvalidType, match=re.escape("Path(name).read_bytes()")):
+        cap.read(path)  # type: ignore[arg-type]
+    assert cap.read(path.read_bytes()).alert.identifier == "SE-POL-2026-0001"
