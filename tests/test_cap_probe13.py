@@ -180,6 +180,21 @@ def test_an_html_page_given_as_the_alert_is_named_as_such(name: str, as_bytes: b
     assert "fetch the CAP document itself" in problem.message
 
 
+@pytest.mark.parametrize(
+    "page",
+    [
+        "<html><head><title>503 Service Unavailable</title></head><body/></html>",
+        '<html xmlns="http://www.w3.org/1999/xhtml"><head><title>Sign in</title></head></html>',
+        "<HTML><BODY>Moved</BODY></HTML>",
+    ],
+)
+def test_a_well_formed_html_page_is_named_as_such_at_its_root(page: str) -> None:
+    """A page that happens to be well-formed XML is refused at its root: named there too."""
+    message = _problem(page)
+    assert "the root of an HTML page" in message
+    assert message.endswith("this is not a CAP 1.2 alert")
+
+
 def test_a_cap_document_with_a_doctype_is_still_refused_as_a_doctype() -> None:
     doc = BASE.replace("<alert ", '<!DOCTYPE alert SYSTEM "cap.dtd">\n<alert ', 1)
     message = _problem(doc)

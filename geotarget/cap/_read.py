@@ -73,6 +73,7 @@ _CAP_URN = "urn:oasis:names:tc:emergency:cap:"
 _OTHER_VERSIONS = {"http://www.incident.com/cap/1.0": "1.0"}
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 XML_NS = "http://www.w3.org/XML/1998/namespace"  # the xml: prefix (xml:lang, xml:space)
+XHTML = "http://www.w3.org/1999/xhtml"
 #: An ``xsi:nil`` attribute as the parser names it (namespace, space, local name).
 _NIL = f"{XSI} nil"
 
@@ -1259,7 +1260,14 @@ class Reader:
             self.problem(
                 "",
                 f"the root element must be <alert> in namespace {CAP12} (got <{cut(root.name)}> "
-                f"in {cut(root.ns) or 'no namespace'}): this is not a CAP 1.2 alert"
+                f"in {cut(root.ns) or 'no namespace'}"
+                + (
+                    ", the root of an HTML page: a web server's error or login page answered "
+                    "in place of the CAP document?"
+                    if root.name.lower() == "html" and root.ns in ("", XHTML)
+                    else ""
+                )
+                + "): this is not a CAP 1.2 alert"
                 + (
                     f' (a CAP 1.2 <alert> declares xmlns="{CAP12}")'
                     if root.name == "alert" and not root.ns
