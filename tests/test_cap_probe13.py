@@ -144,6 +144,46 @@ def test_a_circle_whose_order_nothing_tells_says_to_check_it() -> None:
     assert "the latitude comes first" in message and "check it" in message
 
 
+#: Metres in one of each unit (the international mile and foot, the nautical mile).
+METRES = {"m": 1.0, "km": 1000.0, "mi": 1609.344, "NM": 1852.0, "ft": 0.3048}
+
+
+@pytest.mark.parametrize(
+    ("radius", "unit", "glued"),
+    [
+        ("500", "m", False),
+        ("500", "m", True),
+        ("250", "meters", False),
+        ("0.5", "km", False),
+        ("2", "km", True),
+        ("2", "mi", False),
+        ("1", "NM", True),
+        ("1500", "ft", False),
+    ],
+)
+def test_a_radius_with_a_unit_hints_the_kilometres_to_write(
+    radius: str, unit: str, glued: bool
+) -> None:
+    """``500 m`` was answered "a bare number of kilometres, without a unit ('m')".
+
+    Dropping the unit as told wrote 500 km: a circle a million times the area meant, over a
+    whole region. The hint now gives the kilometres to write, and writing them gives the
+    radius meant (the oracle: metres per unit, from the units' definitions).
+    """
+    written = f"59.3325,18.06528 {radius}{'' if glued else ' '}{unit}"
+    message = _problem(BASE.replace(CIRCLE_TEXT, written))
+    m = re.search(r"write ([0-9.]+)$", message)
+    assert m is not None, message
+    alert = cap.loads(BASE.replace(CIRCLE_TEXT, f"59.3325,18.06528 {m.group(1)}"))
+    metres = float(radius) * METRES["m" if unit == "meters" else unit]
+    assert alert.infos[0].areas[0].circles[0][2] == pytest.approx(metres, rel=1e-12), message
+
+
+def test_a_radius_in_an_unknown_unit_says_to_convert_it() -> None:
+    message = _problem(BASE.replace(CIRCLE_TEXT, "59.3325,18.06528 2 furlongs"))
+    assert "convert it to kilometres" in message and "write" not in message
+
+
 # --- a web page fetched instead of the CAP document -------------------------------------------
 
 PAGES = {

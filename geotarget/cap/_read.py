@@ -302,6 +302,38 @@ def _separator_hint(text: str, envelope: Envelope | None = None) -> str:
     return ""
 
 
+#: A radius written with its unit glued on (``500m``, ``0.5km``, ``2mi``).
+_GLUED_UNIT = re.compile(rf"({_NUM})([A-Za-z]+)")
+#: Units a circle's radius is written in, by their lower-case names, as kilometres.
+_KILOMETRES = {
+    **dict.fromkeys(("km", "kms", "kilometre", "kilometres", "kilometer", "kilometers"), "1"),
+    **dict.fromkeys(("m", "metre", "metres", "meter", "meters"), "0.001"),
+    **dict.fromkeys(("mi", "mile", "miles"), "1.609344"),  # the international mile
+    **dict.fromkeys(("nm", "nmi"), "1.852"),  # the nautical mile
+    **dict.fromkeys(("ft", "feet", "foot"), "0.0003048"),
+}
+
+
+def _unit_hint(number: str, unit: str) -> str:
+    """The hint for a radius written with a unit: its value in kilometres, CAP's only unit.
+
+    Only naming the unit as one too many would have ``500 m`` written ``500``: a radius a
+    thousand times the one meant. A unit known here is converted, exactly (decimal
+    arithmetic), so the value to write is in the message.
+    """
+    factor = _KILOMETRES.get(unit.lower()) if len(unit) <= _HINTED_LENGTH else None
+    if factor is None or len(number) > _HINTED_LENGTH:
+        return (
+            f"; the radius is a bare number of kilometres, without a unit (got the unit "
+            f"{_quote(unit)}: convert it to kilometres)"
+        )
+    km = format((Decimal(number) * Decimal(factor)).normalize(), "f")
+    bare = f"; the radius is a bare number of kilometres, without a unit ({unit!r})"
+    if factor == "1":
+        return f"{bare}: write {km}"
+    return f"{bare}: {number} {unit} is {km} km, so write {km}"
+
+
 #: What an Update, Cancel, Ack or Error does with the messages its <references> name.
 _NAMES = {
     "Update": "it updates",
@@ -2061,9 +2093,9 @@ class Reader:
             elif len(tokens) == 3 and _COMMA_NUMBER.fullmatch(tokens[2]):
                 hint = _comma_hint(tokens[:2])  # 59,33 18,06 0,5: decimal commas
             elif len(tokens) == 3 and _DECIMAL.match(tokens[1]) and tokens[2].isalpha():
-                hint = (
-                    f"; the radius is a bare number of kilometres, without a unit ({tokens[2]!r})"
-                )
+                hint = _unit_hint(tokens[1], tokens[2])
+            elif len(tokens) == 2 and (glued := _GLUED_UNIT.fullmatch(tokens[1])) is not None:
+                hint = _unit_hint(glued.group(1), glued.group(2))  # 500m, 0.5km
             self.problem(path, f"{rule} (got {_quote(text)}){hint}")
             return None
         pts = self.points(tokens[0], path)
