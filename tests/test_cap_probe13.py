@@ -144,6 +144,48 @@ def test_a_circle_whose_order_nothing_tells_says_to_check_it() -> None:
     assert "the latitude comes first" in message and "check it" in message
 
 
+def _decimal_commas(ring: list[tuple[float, float]], lon_first: bool) -> str:
+    """A ring as a locale with decimal commas writes it: each number ``59,33``, pairs spaced."""
+    pairs = [(o, a) if lon_first else (a, o) for o, a in ring]
+    return " ".join(f"{x} {y}".replace(".", ",") for x, y in pairs)
+
+
+def _follow_commas(text: str, message: str) -> str:
+    """The CAP ring a sender writes following the decimal-comma hint's stated order."""
+    lon_first = "lon and lat separated by a space" in message
+    assert lon_first or "lat and lon separated by a space" in message, message
+    numbers = [t.replace(",", ".") for t in text.split()]
+    pairs = list(zip(numbers[0::2], numbers[1::2], strict=True))
+    return " ".join(f"{b},{a}" if lon_first else f"{a},{b}" for a, b in pairs)
+
+
+@pytest.mark.parametrize("lon_first", [False, True])
+@pytest.mark.parametrize("place", ["Sydney", "Tokyo", "Los Angeles"])
+def test_a_ring_in_decimal_commas_is_hinted_in_the_order_its_numbers_show(
+    place: str, lon_first: bool
+) -> None:
+    """Points in decimal commas are hinted in the order their numbers show.
+
+    ``151,2 -33,86 ...`` (lon first) had no hint, and ``18,06 59,33 ...`` was read latitude
+    first whatever its order: following the hint now gives the ring meant.
+    """
+    ring = PLACES[place]
+    text = _decimal_commas(ring, lon_first)
+    message = _problem(BASE.replace(RING_TEXT, text))
+    assert "cannot be told" not in message, message
+    assert _ring_read(_follow_commas(text, message)).equals(shapely.Polygon(ring)), message
+
+
+@pytest.mark.parametrize("lon_first", [False, True])
+def test_a_ring_in_decimal_commas_in_stockholm_is_ordered_by_the_envelope(lon_first: bool) -> None:
+    text = _decimal_commas(STOCKHOLM, lon_first)
+    message = _problem(BASE.replace(RING_TEXT, text))
+    assert "cannot be told" in message and "if the latitude comes first" in message
+    message = _problem(BASE.replace(RING_TEXT, text), envelope=SWEDEN)
+    assert "cannot be told" not in message, message
+    assert _ring_read(_follow_commas(text, message)).equals(shapely.Polygon(STOCKHOLM)), message
+
+
 #: Metres in one of each unit (the international mile and foot, the nautical mile).
 METRES = {"m": 1.0, "km": 1000.0, "mi": 1609.344, "NM": 1852.0, "ft": 0.3048}
 

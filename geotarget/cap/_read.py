@@ -376,41 +376,46 @@ def _triple_hint(item: str) -> str:
 _COMMA_NUMBER = re.compile(r"[+-]?[0-9]+,[0-9]+")
 
 
-def _comma_reading(tokens: list[str]) -> str:
-    """The first point of ``tokens`` read as decimal commas, ``lat lon`` spaced; or ``""``.
+def _comma_reading(tokens: list[str], envelope: Envelope | None = None) -> tuple[str, str]:
+    """The first point of ``tokens`` read as decimal commas, spaced pairs; or ``("", "")``.
 
     ``59,33 18,06 59,34 18,06 ...`` (a writer formatting numbers in a locale with decimal
     commas, and separating lat from lon by a space) reads as CAP ``lat,lon`` pairs of other
     places (59°N 33°E, 18°N 6°E...). It is told by its tokens: an even number of them, each
-    two integers joined by a comma, and in range read as decimal lat and lon.
+    two integers joined by a comma, and in range read as decimal degrees. Returns the first
+    point as CAP writes it, ``lat,lon``, and the order the pairs are in (:func:`_axis_order`:
+    ``"lon lat"`` when that is what the numbers or the ``envelope`` show, ``"either"`` when
+    nothing tells, the point then read latitude first).
     """
     if len(tokens) < 2 or len(tokens) % 2:
-        return ""
+        return "", ""
     if not all(len(t) <= _HINTED_LENGTH and _COMMA_NUMBER.fullmatch(t) for t in tokens):
-        return ""
-    lats, lons = tokens[0::2], tokens[1::2]
-    if not all(
-        abs(float(a.replace(",", "."))) <= 90.0 and abs(float(o.replace(",", "."))) <= 180.0
-        for a, o in zip(lats[:_HINTED_TOKENS], lons[:_HINTED_TOKENS], strict=True)
-    ):
-        return ""
-    return f"{tokens[0].replace(',', '.')},{tokens[1].replace(',', '.')}"
+        return "", ""
+    dotted = [t.replace(",", ".") for t in tokens[: 2 * _HINTED_TOKENS]]
+    order = _axis_order(list(zip(dotted[0::2], dotted[1::2], strict=True)), envelope)
+    if not order:
+        return "", ""
+    if order == "lon lat":
+        return f"{dotted[1]},{dotted[0]}", order
+    return f"{dotted[0]},{dotted[1]}", order
 
 
-def _comma_hint(tokens: list[str]) -> str:
+def _comma_hint(tokens: list[str], envelope: Envelope | None = None) -> str:
     """The explanation of points written with decimal commas (:func:`_comma_reading`)."""
-    meant = _comma_reading(tokens)
+    meant, order = _comma_reading(tokens, envelope)
     if not meant:
         return ""
+    spaced = "lon and lat" if order == "lon lat" else "lat and lon"
+    check = f" if the latitude comes first ({_UNTOLD})" if order == "either" else ""
     return (
-        f"; the numbers read as decimal numbers written with commas, lat and lon separated by "
-        f"a space ('{tokens[0]} {tokens[1]}' is {meant}): CAP writes decimal numbers with a "
-        f"point and a point 'lat,lon', with a comma between lat and lon ('{meant}') (CAP 1.2 "
-        "§3.3.1)"
+        f"; the numbers read as decimal numbers written with commas, {spaced} separated by "
+        f"a space ('{tokens[0]} {tokens[1]}' is {meant}{check}): CAP writes decimal numbers "
+        f"with a point and a point 'lat,lon', with a comma between lat and lon ('{meant}') "
+        "(CAP 1.2 §3.3.1)"
     )
 
 
-def _decimal_commas(text: str) -> str:
+def _decimal_commas(text: str, envelope: Envelope | None = None) -> str:
     """Why an unclosed ring is points written with decimal commas, ``lat lon`` spaced; or ``""``.
 
     Read as CAP's ``lat,lon`` pairs such a ring is of other places and not closed, and
@@ -420,7 +425,7 @@ def _decimal_commas(text: str) -> str:
     tokens = text.split()
     if len(tokens) < 8 or tokens[:2] != tokens[-2:]:
         return ""
-    hint = _comma_hint(tokens)
+    hint = _comma_hint(tokens, envelope)
     if not hint:
         return ""
     first = tokens[0].partition(",")
@@ -1911,7 +1916,7 @@ class Reader:
         more = f" ({len(bad)} bad points in all)" if len(bad) > 1 else ""
         hint = (
             minutes
-            or _comma_hint(tokens)
+            or _comma_hint(tokens, self.envelope)
             or _separator_hint(text, self.envelope)
             or _triple_hint_points(tokens)
         )
@@ -1929,7 +1934,7 @@ class Reader:
         if pts is None:
             return None
         if pts[0] != pts[-1] and len(pts) >= 3:
-            commas = _decimal_commas(text)
+            commas = _decimal_commas(text, self.envelope)
             if commas:
                 self.problem(path, commas)  # never "repaired" into another place
                 return None
@@ -2091,7 +2096,7 @@ class Reader:
                     f"and the latitude comes first ({_UNTOLD})"
                 )
             elif len(tokens) == 3 and _COMMA_NUMBER.fullmatch(tokens[2]):
-                hint = _comma_hint(tokens[:2])  # 59,33 18,06 0,5: decimal commas
+                hint = _comma_hint(tokens[:2], self.envelope)  # 59,33 18,06 0,5: decimal commas
             elif len(tokens) == 3 and _DECIMAL.match(tokens[1]) and tokens[2].isalpha():
                 hint = _unit_hint(tokens[1], tokens[2])
             elif len(tokens) == 2 and (glued := _GLUED_UNIT.fullmatch(tokens[1])) is not None:
