@@ -186,6 +186,39 @@ def test_a_ring_in_decimal_commas_in_stockholm_is_ordered_by_the_envelope(lon_fi
     assert _ring_read(_follow_commas(text, message)).equals(shapely.Polygon(STOCKHOLM)), message
 
 
+def _follow_triples(text: str, message: str) -> str:
+    """The CAP ring a sender writes following the three-number hint: its order, no altitude."""
+    lon_first = "KML writes 'lon,lat,altitude'" in message
+    assert lon_first or "latitude comes first here already" in message, message
+    pairs = [t.split(",")[:2] for t in text.split()]
+    return " ".join(f"{b},{a}" if lon_first else f"{a},{b}" for a, b in pairs)
+
+
+@pytest.mark.parametrize("lon_first", [False, True])
+@pytest.mark.parametrize("place", ["Sydney", "Tokyo", "Los Angeles", "Stockholm"])
+def test_points_of_three_numbers_are_hinted_in_the_order_they_show(
+    place: str, lon_first: bool
+) -> None:
+    """``59.33,18.06,0``: the hint called every three-number point KML's lon,lat,altitude.
+
+    A ring written latitude first with an altitude then swapped into another place when the
+    sender followed it. The order is now named from the numbers, or from the envelope (given
+    for Stockholm, where either order reads as a place).
+    """
+    ring = STOCKHOLM if place == "Stockholm" else PLACES[place]
+    text = " ".join(f"{o},{a},0" if lon_first else f"{a},{o},0" for o, a in ring)
+    envelope = SWEDEN if place == "Stockholm" else None
+    message = _problem(BASE.replace(RING_TEXT, text), envelope=envelope)
+    assert "cannot be told" not in message, message
+    assert _ring_read(_follow_triples(text, message)).equals(shapely.Polygon(ring)), message
+
+
+def test_points_of_three_numbers_whose_order_nothing_tells_say_to_check_it() -> None:
+    text = " ".join(f"{a},{o},0" for o, a in STOCKHOLM)
+    message = _problem(BASE.replace(RING_TEXT, text))
+    assert "KML writes 'lon,lat,altitude'" in message and "cannot be told" in message
+
+
 #: Metres in one of each unit (the international mile and foot, the nautical mile).
 METRES = {"m": 1.0, "km": 1000.0, "mi": 1609.344, "NM": 1852.0, "ft": 0.3048}
 

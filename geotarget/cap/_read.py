@@ -477,18 +477,31 @@ def _minutes_hint(lat: str, lon: str) -> str:
 _TRIPLE = re.compile(rf"{_NUM},{_NUM},{_NUM}")
 
 
-def _triple_hint_points(tokens: list[str]) -> str:
-    """A hint for points written as three numbers (KML's ``lon,lat,altitude``), or ``""``."""
-    triple = next(
-        (t for t in tokens[:_HINTED_TOKENS] if len(t) <= _HINTED_LENGTH and _TRIPLE.fullmatch(t)),
-        None,
-    )
-    if triple is None:
+def _triple_hint_points(tokens: list[str], envelope: Envelope | None = None) -> str:
+    """A hint for points written as three numbers (KML's ``lon,lat,altitude``), or ``""``.
+
+    The axis order is named as KML's only where the numbers (or the ``envelope``) do not show
+    the latitude first (:func:`_axis_order`): ``59.33,18.06,0`` swapped as KML's would be
+    another place.
+    """
+    triples = [
+        t for t in tokens[:_HINTED_TOKENS] if len(t) <= _HINTED_LENGTH and _TRIPLE.fullmatch(t)
+    ]
+    if not triples:
         return ""
+    triple = triples[0]
+    order = _axis_order([(x, y) for x, y, _ in (t.split(",") for t in triples)], envelope)
+    if order == "lat lon":
+        return (
+            f"; a point is two numbers, 'lat,lon', and {triple!r} has three: a CAP point has "
+            "no altitude (its latitude comes first here already: drop the third number) "
+            "(CAP 1.2 §3.3.1)"
+        )
+    check = f" (or 'lat,lon,altitude'? {_UNTOLD})" if order == "either" else ""
     return (
         f"; a point is two numbers, 'lat,lon', and {triple!r} has three: KML writes "
-        "'lon,lat,altitude', but a CAP point has no altitude and its latitude comes first "
-        "(CAP 1.2 §3.3.1)"
+        f"'lon,lat,altitude'{check}, but a CAP point has no altitude and its latitude comes "
+        "first (CAP 1.2 §3.3.1)"
     )
 
 
@@ -1918,7 +1931,7 @@ class Reader:
             minutes
             or _comma_hint(tokens, self.envelope)
             or _separator_hint(text, self.envelope)
-            or _triple_hint_points(tokens)
+            or _triple_hint_points(tokens, self.envelope)
         )
         self.problem(path, bad[0] + more + hint)
         return None
