@@ -254,6 +254,36 @@ def test_a_radius_with_a_unit_hints_the_kilometres_to_write(
     assert alert.infos[0].areas[0].circles[0][2] == pytest.approx(metres, rel=1e-12), message
 
 
+@pytest.mark.parametrize(
+    ("where", "written"),
+    [
+        (RING_TEXT, f"59.33,{'9' * 40} 59.33,18.07 59.335,18.07 59.33,18.06"),
+        (RING_TEXT, f"{'1' + '0' * 30},18.06 59.33,18.07 59.335,18.07 59.33,18.06"),
+        (CIRCLE_TEXT, f"59.3325,+{'9' * 40} 0.5"),
+        (CIRCLE_TEXT, f"-{'9' * 35}.5,18.06528 0.5"),
+    ],
+)
+def test_a_coordinate_of_thirty_digits_or_more_is_refused_as_out_of_range(
+    where: str, written: str
+) -> None:
+    """A coordinate of 31 digits or more is refused as out of range, not a crash.
+
+    The degrees-and-minutes hint raised decimal.InvalidOperation (decimal's integer division
+    is bounded by its precision of 28 digits).
+    """
+    with pytest.raises(InvalidCAP) as info:
+        cap.read(BASE.replace(where, written))
+    [problem] = info.value.problems
+    assert problem.path.endswith(("polygon[0]", "circle[0]"))
+    assert "is out of range" in problem.message
+
+
+def test_a_radius_with_a_unit_of_many_digits_is_converted_exactly() -> None:
+    digits = "1234567890.123456789012345678901234567"
+    message = _problem(BASE.replace(CIRCLE_TEXT, f"59.3325,18.06528 {digits} m"))
+    assert message.endswith("so write 1234567.890123456789012345678901234567")
+
+
 def test_a_radius_in_an_unknown_unit_says_to_convert_it() -> None:
     message = _problem(BASE.replace(CIRCLE_TEXT, "59.3325,18.06528 2 furlongs"))
     assert "convert it to kilometres" in message and "write" not in message

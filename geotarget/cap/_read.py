@@ -25,7 +25,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from typing import Any, TypeVar
 
 import attrs
@@ -327,7 +327,8 @@ def _unit_hint(number: str, unit: str) -> str:
             f"; the radius is a bare number of kilometres, without a unit (got the unit "
             f"{_quote(unit)}: convert it to kilometres)"
         )
-    km = format((Decimal(number) * Decimal(factor)).normalize(), "f")
+    with localcontext(Context(prec=2 * _HINTED_LENGTH)):  # exact: at most 64 characters
+        km = format((Decimal(number) * Decimal(factor)).normalize(), "f")
     bare = f"; the radius is a bare number of kilometres, without a unit ({unit!r})"
     if factor == "1":
         return f"{bare}: write {km}"
@@ -438,11 +439,16 @@ def _decimal_commas(text: str, envelope: Envelope | None = None) -> str:
 def _degrees_minutes(text: str, most: int) -> tuple[int, Decimal] | None:
     """``text`` read as degrees and minutes ``DDMM.m`` (``3237.5``: 32°37.5′); None if not.
 
-    At least one whole degree: below 100 the text reads as decimal degrees just as well.
+    At least one whole degree: below 100 the text reads as decimal degrees just as well. A
+    value of ``most + 1`` degrees or more is none, and is told before dividing: decimal's
+    integer division refuses a quotient of more digits than its precision (28), as a number
+    of 31 digits or more gives.
     """
     if len(text) > _HINTED_LENGTH:
         return None
     value = abs(Decimal(text))
+    if value >= 100 * (most + 1):
+        return None
     degrees = int(value // 100)
     minutes = value - 100 * degrees
     if not degrees or degrees > most or minutes >= 60 or (degrees == most and minutes):
