@@ -278,6 +278,30 @@ def test_a_coordinate_of_thirty_digits_or_more_is_refused_as_out_of_range(
     assert "is out of range" in problem.message
 
 
+@pytest.mark.parametrize("element", ["altitude", "ceiling"])
+@pytest.mark.parametrize("exponent", ["1" + "0" * 18, "9" * 40])
+def test_an_altitude_with_an_exponent_past_decimals_limit_is_refused_naming_it(
+    element: str, exponent: str
+) -> None:
+    """``5e1000000000000000000`` crashed with decimal.InvalidOperation.
+
+    Python's decimal refuses an exponent past its own limit (about 10**18) where a shorter
+    one (``1e999999999``) was named "no exponent", as xs:decimal has none: so is this one.
+    """
+    value = f"5e{exponent}"
+    inner = (
+        f"<altitude>{value}</altitude>"
+        if element == "altitude"
+        else (f"<altitude>0</altitude><ceiling>{value}</ceiling>")
+    )
+    doc = BASE.replace("</circle>\n", f"</circle>\n      {inner}\n", 1)
+    with pytest.raises(InvalidCAP) as info:
+        cap.read(doc)
+    [problem] = info.value.problems
+    assert problem.path == f"info[0]/area[0]/{element}"
+    assert "xs:decimal has no exponent" in problem.message
+
+
 def test_a_radius_with_a_unit_of_many_digits_is_converted_exactly() -> None:
     digits = "1234567890.123456789012345678901234567"
     message = _problem(BASE.replace(CIRCLE_TEXT, f"59.3325,18.06528 {digits} m"))

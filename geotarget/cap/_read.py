@@ -25,7 +25,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from decimal import Context, Decimal, localcontext
+from decimal import Context, Decimal, InvalidOperation, localcontext
 from typing import Any, TypeVar
 
 import attrs
@@ -1266,8 +1266,15 @@ class Reader:
         if bad is None and not _DECIMAL.match(text):
             bad = f"must be a decimal number (got {_quote(text)})"
             if len(text) <= _HINTED_LENGTH and _EXPONENT.fullmatch(text):
-                number = Decimal(text)
-                plain = f" (write {format(number, 'f')!r})" if abs(number.adjusted()) <= 20 else ""
+                try:
+                    number: Decimal | None = Decimal(text)
+                except InvalidOperation:  # an exponent past decimal's own limit (about 10**18)
+                    number = None
+                plain = (
+                    f" (write {format(number, 'f')!r})"
+                    if number is not None and abs(number.adjusted()) <= 20
+                    else ""
+                )
                 bad += f": xs:decimal has no exponent{plain}"
         if bad is not None:
             self.problem(_join(path, name), bad)
