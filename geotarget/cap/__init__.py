@@ -70,6 +70,7 @@ sent: uses 'Z' for UTC: CAP 1.2 §3.3.2 says alphabetic time zone designators MU
 from __future__ import annotations
 
 import codecs
+import os
 import re
 import xml.parsers.expat as expat
 from collections.abc import Iterable, Sequence
@@ -203,8 +204,14 @@ def _refuse_oversize(data: object) -> None:
 
 def _parse(data: str | bytes) -> _xml.Node:
     """The element tree of ``data``, or InvalidCAP for refused or malformed XML."""
-    if not isinstance(data, (str, bytes, bytearray, memoryview)):
-        raise InvalidType(f"data must be str or bytes (got {type(data).__name__})")
+    given: object = data  # (typed str | bytes, but a caller may pass anything)
+    if not isinstance(given, (str, bytes, bytearray, memoryview)):
+        path = (
+            ": a path is not read for you; pass the file's bytes, Path(name).read_bytes()"
+            if isinstance(given, os.PathLike)
+            else ""
+        )
+        raise InvalidType(f"data must be str or bytes (got {type(given).__name__}){path}")
     try:
         return _xml.parse(data)
     except _xml.Refused as err:

@@ -25,7 +25,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import Context, Decimal, InvalidOperation, localcontext
 from typing import Any, TypeVar
 
 import attrs
@@ -73,6 +73,7 @@ _CAP_URN = "urn:oasis:names:tc:emergency:cap:"
 _OTHER_VERSIONS = {"http://www.incident.com/cap/1.0": "1.0"}
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 XML_NS = "http://www.w3.org/XML/1998/namespace"  # the xml: prefix (xml:lang, xml:space)
+XHTML = "http://www.w3.org/1999/xhtml"
 #: An ``xsi:nil`` attribute as the parser names it (namespace, space, local name).
 _NIL = f"{XSI} nil"
 
@@ -155,20 +156,86 @@ _WKT_WRAPPER = re.compile(r"(?:[A-Za-z]+[ \t\r\n]*)?\(+([^()]*)\)+")
 _COMMA_JOINED = re.compile(rf"{_NUM}(?:,{_NUM}){{5,}}")
 
 
-def _format_hint(text: str) -> str:
+#: A GeoJSON position (or Leaflet's ``[lat, lng]``): two numbers, maybe an altitude, in brackets.
+_BRACKETED = re.compile(
+    rf"\[[ \t\r\n]*({_NUM})[ \t\r\n]*,[ \t\r\n]*({_NUM})[ \t\r\n]*"
+    rf"(?:,[ \t\r\n]*{_NUM}[ \t\r\n]*)?\]"
+)
+
+
+def _axis_order(pairs: list[tuple[str, str]], envelope: Envelope | None) -> str:
+    """Which number of each pair is the longitude: ``"lon lat"``, ``"lat lon"``, or not told.
+
+    Told by the numbers alone when one order puts a latitude past ±90 and the other does not
+    (a longitude past ±90 comes first or second), else by the service ``envelope`` when one
+    order puts every point inside it and the other does not. ``"either"`` when each order
+    reads as places and nothing tells them apart; ``""`` when neither does.
+    """
+    try:
+        xy = [(float(a), float(b)) for a, b in pairs[:_HINTED_TOKENS]]
+    except ValueError:  # (the tokens match xs:decimal: not reached)
+        return ""
+    if not xy:
+        return ""
+
+    def fits(lons: list[float], lats: list[float]) -> bool:
+        return all(abs(o) <= 180.0 for o in lons) and all(abs(a) <= 90.0 for a in lats)
+
+    xs, ys = [x for x, _ in xy], [y for _, y in xy]
+    lon_first, lat_first = fits(xs, ys), fits(ys, xs)
+    if lon_first != lat_first:
+        return "lon lat" if lon_first else "lat lon"
+    if not lon_first:
+        return ""
+    if envelope is None:
+        return "either"
+    west, south, east, north = envelope
+
+    def inside(lons: list[float], lats: list[float]) -> bool:
+        return all(
+            west <= o <= east and south <= a <= north for o, a in zip(lons, lats, strict=True)
+        )
+
+    lon_first, lat_first = inside(xs, ys), inside(ys, xs)
+    if lon_first != lat_first:
+        return "lon lat" if lon_first else "lat lon"
+    return "either"
+
+
+#: What a hint says of pairs whose order neither their numbers nor the envelope tell.
+_UNTOLD = (
+    "each pair reads as a place either way round, so which number is the latitude cannot be "
+    "told from them: check it"
+)
+
+
+def _format_hint(text: str, envelope: Envelope | None = None) -> str:
     """A hint for points written in another format's form (WKT, GeoJSON, commas), or ``""``.
 
     GIS tools export a ring as WKT (``POLYGON((18.06 59.33, 18.07 59.33, ...))``: ``lon lat``
-    pairs separated by commas) or GeoJSON (``[[18.06,59.33], ...]``), and some writers join
-    every number with commas (``59.33,18.06,59.33,18.07...``). CAP writes ``lat,lon`` pairs
-    separated by whitespace (CAP 1.2 §3.2.4, §3.3.1); each form is named, with the axis order
-    when it differs, rather than read as separators misplaced.
+    pairs separated by commas) or GeoJSON (``[[18.06,59.33], ...]``), web maps as Leaflet's
+    ``[lat, lng]`` arrays, and some writers join every number with commas
+    (``59.33,18.06,59.33,18.07...``). CAP writes ``lat,lon`` pairs separated by whitespace
+    (CAP 1.2 §3.2.4, §3.3.1); each form is named rather than read as separators misplaced,
+    and so is its axis order, but only as far as the numbers (or the service ``envelope``)
+    tell it (:func:`_axis_order`): a hint that called ``lat lon`` pairs ``lon lat`` would have
+    the sender swap them into a place elsewhere.
     """
     body = text.strip(XML_SPACE)
+    head = body[: 64 * _HINTED_TOKENS]
     if body.startswith("["):
+        order = _axis_order(_BRACKETED.findall(head), envelope)
+        if order == "lat lon":
+            return (
+                "; the points are written as [lat, lon] arrays (as Leaflet writes them, not "
+                "GeoJSON's [lon, lat]: the longitudes come second here): CAP writes each point "
+                "'lat,lon', without brackets, and separates points by whitespace (CAP 1.2 "
+                "§3.3.1)"
+            )
+        untold = f" (or Leaflet's [lat, lng]? {_UNTOLD})" if order == "either" else ""
         return (
-            "; that is GeoJSON's form, [lon, lat] arrays: CAP writes each point 'lat,lon', "
-            "latitude first, and separates points by whitespace (CAP 1.2 §3.3.1)"
+            f"; that is GeoJSON's form, [lon, lat] arrays{untold}: CAP writes each point "
+            "'lat,lon', latitude first, and separates points by whitespace (CAP 1.2 §3.3.1)"
         )
     wrapped = _WKT_WRAPPER.fullmatch(body) if len(body) <= 64 * _HINTED_TOKENS else None
     inner = body if wrapped is None else wrapped.group(1)
@@ -176,10 +243,18 @@ def _format_hint(text: str) -> str:
     if len(items) >= 2 and all(
         len(item) <= 2 * _HINTED_LENGTH and _WKT_POINT.fullmatch(item) for item in items
     ):
+        order = _axis_order([(a, b) for a, b in (item.split() for item in items)], envelope)
+        if order == "lat lon":
+            return (
+                "; the points are written 'lat lon', separated by commas (the longitudes come "
+                "second here): CAP writes each point 'lat,lon', with a comma inside and no "
+                "space, and separates points by whitespace (CAP 1.2 §3.2.4, §3.3.1)"
+            )
+        untold = f", unless they are 'lat lon' ({_UNTOLD})" if order == "either" else ""
         return (
-            "; the points look written as WKT writes them, 'lon lat' separated by commas: CAP "
-            "writes each point 'lat,lon', latitude first with a comma inside, and separates "
-            "points by whitespace (CAP 1.2 §3.2.4, §3.3.1)"
+            "; the points look written as WKT writes them, 'lon lat' separated by commas"
+            f"{untold}: CAP writes each point 'lat,lon', latitude first with a comma inside, "
+            "and separates points by whitespace (CAP 1.2 §3.2.4, §3.3.1)"
         )
     tokens = body.split(maxsplit=1)
     if (
@@ -195,7 +270,7 @@ def _format_hint(text: str) -> str:
     return ""
 
 
-def _separator_hint(text: str) -> str:
+def _separator_hint(text: str, envelope: Envelope | None = None) -> str:
     """A hint for the separators and numbers hand-written coordinates get wrong, or ``""``.
 
     ``59.33, 18.06`` or ``59.33 ,18.06`` (a space beside the comma splits one point in two),
@@ -203,7 +278,7 @@ def _separator_hint(text: str) -> str:
     (``59,33,18,06``) and exponents (``5.9e1``; CAP 1.2 §3.3.1 writes decimal degrees as
     xs:decimal numbers, which have none).
     """
-    other = _format_hint(text)
+    other = _format_hint(text, envelope)
     if other:
         return other
     spaced = (
@@ -225,6 +300,39 @@ def _separator_hint(text: str) -> str:
             "; CAP writes decimal numbers without an exponent (xs:decimal): write 59.0, not 5.9e1"
         )
     return ""
+
+
+#: A radius written with its unit glued on (``500m``, ``0.5km``, ``2mi``).
+_GLUED_UNIT = re.compile(rf"({_NUM})([A-Za-z]+)")
+#: Units a circle's radius is written in, by their lower-case names, as kilometres.
+_KILOMETRES = {
+    **dict.fromkeys(("km", "kms", "kilometre", "kilometres", "kilometer", "kilometers"), "1"),
+    **dict.fromkeys(("m", "metre", "metres", "meter", "meters"), "0.001"),
+    **dict.fromkeys(("mi", "mile", "miles"), "1.609344"),  # the international mile
+    **dict.fromkeys(("nm", "nmi"), "1.852"),  # the nautical mile
+    **dict.fromkeys(("ft", "feet", "foot"), "0.0003048"),
+}
+
+
+def _unit_hint(number: str, unit: str) -> str:
+    """The hint for a radius written with a unit: its value in kilometres, CAP's only unit.
+
+    Only naming the unit as one too many would have ``500 m`` written ``500``: a radius a
+    thousand times the one meant. A unit known here is converted, exactly (decimal
+    arithmetic), so the value to write is in the message.
+    """
+    factor = _KILOMETRES.get(unit.lower()) if len(unit) <= _HINTED_LENGTH else None
+    if factor is None or len(number) > _HINTED_LENGTH:
+        return (
+            f"; the radius is a bare number of kilometres, without a unit (got the unit "
+            f"{_quote(unit)}: convert it to kilometres)"
+        )
+    with localcontext(Context(prec=2 * _HINTED_LENGTH)):  # exact: at most 64 characters
+        km = format((Decimal(number) * Decimal(factor)).normalize(), "f")
+    bare = f"; the radius is a bare number of kilometres, without a unit ({unit!r})"
+    if factor == "1":
+        return f"{bare}: write {km}"
+    return f"{bare}: {number} {unit} is {km} km, so write {km}"
 
 
 #: What an Update, Cancel, Ack or Error does with the messages its <references> name.
@@ -269,41 +377,46 @@ def _triple_hint(item: str) -> str:
 _COMMA_NUMBER = re.compile(r"[+-]?[0-9]+,[0-9]+")
 
 
-def _comma_reading(tokens: list[str]) -> str:
-    """The first point of ``tokens`` read as decimal commas, ``lat lon`` spaced; or ``""``.
+def _comma_reading(tokens: list[str], envelope: Envelope | None = None) -> tuple[str, str]:
+    """The first point of ``tokens`` read as decimal commas, spaced pairs; or ``("", "")``.
 
     ``59,33 18,06 59,34 18,06 ...`` (a writer formatting numbers in a locale with decimal
     commas, and separating lat from lon by a space) reads as CAP ``lat,lon`` pairs of other
     places (59°N 33°E, 18°N 6°E...). It is told by its tokens: an even number of them, each
-    two integers joined by a comma, and in range read as decimal lat and lon.
+    two integers joined by a comma, and in range read as decimal degrees. Returns the first
+    point as CAP writes it, ``lat,lon``, and the order the pairs are in (:func:`_axis_order`:
+    ``"lon lat"`` when that is what the numbers or the ``envelope`` show, ``"either"`` when
+    nothing tells, the point then read latitude first).
     """
     if len(tokens) < 2 or len(tokens) % 2:
-        return ""
+        return "", ""
     if not all(len(t) <= _HINTED_LENGTH and _COMMA_NUMBER.fullmatch(t) for t in tokens):
-        return ""
-    lats, lons = tokens[0::2], tokens[1::2]
-    if not all(
-        abs(float(a.replace(",", "."))) <= 90.0 and abs(float(o.replace(",", "."))) <= 180.0
-        for a, o in zip(lats[:_HINTED_TOKENS], lons[:_HINTED_TOKENS], strict=True)
-    ):
-        return ""
-    return f"{tokens[0].replace(',', '.')},{tokens[1].replace(',', '.')}"
+        return "", ""
+    dotted = [t.replace(",", ".") for t in tokens[: 2 * _HINTED_TOKENS]]
+    order = _axis_order(list(zip(dotted[0::2], dotted[1::2], strict=True)), envelope)
+    if not order:
+        return "", ""
+    if order == "lon lat":
+        return f"{dotted[1]},{dotted[0]}", order
+    return f"{dotted[0]},{dotted[1]}", order
 
 
-def _comma_hint(tokens: list[str]) -> str:
+def _comma_hint(tokens: list[str], envelope: Envelope | None = None) -> str:
     """The explanation of points written with decimal commas (:func:`_comma_reading`)."""
-    meant = _comma_reading(tokens)
+    meant, order = _comma_reading(tokens, envelope)
     if not meant:
         return ""
+    spaced = "lon and lat" if order == "lon lat" else "lat and lon"
+    check = f" if the latitude comes first ({_UNTOLD})" if order == "either" else ""
     return (
-        f"; the numbers read as decimal numbers written with commas, lat and lon separated by "
-        f"a space ('{tokens[0]} {tokens[1]}' is {meant}): CAP writes decimal numbers with a "
-        f"point and a point 'lat,lon', with a comma between lat and lon ('{meant}') (CAP 1.2 "
-        "§3.3.1)"
+        f"; the numbers read as decimal numbers written with commas, {spaced} separated by "
+        f"a space ('{tokens[0]} {tokens[1]}' is {meant}{check}): CAP writes decimal numbers "
+        f"with a point and a point 'lat,lon', with a comma between lat and lon ('{meant}') "
+        "(CAP 1.2 §3.3.1)"
     )
 
 
-def _decimal_commas(text: str) -> str:
+def _decimal_commas(text: str, envelope: Envelope | None = None) -> str:
     """Why an unclosed ring is points written with decimal commas, ``lat lon`` spaced; or ``""``.
 
     Read as CAP's ``lat,lon`` pairs such a ring is of other places and not closed, and
@@ -313,7 +426,7 @@ def _decimal_commas(text: str) -> str:
     tokens = text.split()
     if len(tokens) < 8 or tokens[:2] != tokens[-2:]:
         return ""
-    hint = _comma_hint(tokens)
+    hint = _comma_hint(tokens, envelope)
     if not hint:
         return ""
     first = tokens[0].partition(",")
@@ -326,11 +439,16 @@ def _decimal_commas(text: str) -> str:
 def _degrees_minutes(text: str, most: int) -> tuple[int, Decimal] | None:
     """``text`` read as degrees and minutes ``DDMM.m`` (``3237.5``: 32°37.5′); None if not.
 
-    At least one whole degree: below 100 the text reads as decimal degrees just as well.
+    At least one whole degree: below 100 the text reads as decimal degrees just as well. A
+    value of ``most + 1`` degrees or more is none, and is told before dividing: decimal's
+    integer division refuses a quotient of more digits than its precision (28), as a number
+    of 31 digits or more gives.
     """
     if len(text) > _HINTED_LENGTH:
         return None
     value = abs(Decimal(text))
+    if value >= 100 * (most + 1):
+        return None
     degrees = int(value // 100)
     minutes = value - 100 * degrees
     if not degrees or degrees > most or minutes >= 60 or (degrees == most and minutes):
@@ -365,18 +483,31 @@ def _minutes_hint(lat: str, lon: str) -> str:
 _TRIPLE = re.compile(rf"{_NUM},{_NUM},{_NUM}")
 
 
-def _triple_hint_points(tokens: list[str]) -> str:
-    """A hint for points written as three numbers (KML's ``lon,lat,altitude``), or ``""``."""
-    triple = next(
-        (t for t in tokens[:_HINTED_TOKENS] if len(t) <= _HINTED_LENGTH and _TRIPLE.fullmatch(t)),
-        None,
-    )
-    if triple is None:
+def _triple_hint_points(tokens: list[str], envelope: Envelope | None = None) -> str:
+    """A hint for points written as three numbers (KML's ``lon,lat,altitude``), or ``""``.
+
+    The axis order is named as KML's only where the numbers (or the ``envelope``) do not show
+    the latitude first (:func:`_axis_order`): ``59.33,18.06,0`` swapped as KML's would be
+    another place.
+    """
+    triples = [
+        t for t in tokens[:_HINTED_TOKENS] if len(t) <= _HINTED_LENGTH and _TRIPLE.fullmatch(t)
+    ]
+    if not triples:
         return ""
+    triple = triples[0]
+    order = _axis_order([(x, y) for x, y, _ in (t.split(",") for t in triples)], envelope)
+    if order == "lat lon":
+        return (
+            f"; a point is two numbers, 'lat,lon', and {triple!r} has three: a CAP point has "
+            "no altitude (its latitude comes first here already: drop the third number) "
+            "(CAP 1.2 §3.3.1)"
+        )
+    check = f" (or 'lat,lon,altitude'? {_UNTOLD})" if order == "either" else ""
     return (
         f"; a point is two numbers, 'lat,lon', and {triple!r} has three: KML writes "
-        "'lon,lat,altitude', but a CAP point has no altitude and its latitude comes first "
-        "(CAP 1.2 §3.3.1)"
+        f"'lon,lat,altitude'{check}, but a CAP point has no altitude and its latitude comes "
+        "first (CAP 1.2 §3.3.1)"
     )
 
 
@@ -1135,8 +1266,15 @@ class Reader:
         if bad is None and not _DECIMAL.match(text):
             bad = f"must be a decimal number (got {_quote(text)})"
             if len(text) <= _HINTED_LENGTH and _EXPONENT.fullmatch(text):
-                number = Decimal(text)
-                plain = f" (write {format(number, 'f')!r})" if abs(number.adjusted()) <= 20 else ""
+                try:
+                    number: Decimal | None = Decimal(text)
+                except InvalidOperation:  # an exponent past decimal's own limit (about 10**18)
+                    number = None
+                plain = (
+                    f" (write {format(number, 'f')!r})"
+                    if number is not None and abs(number.adjusted()) <= 20
+                    else ""
+                )
                 bad += f": xs:decimal has no exponent{plain}"
         if bad is not None:
             self.problem(_join(path, name), bad)
@@ -1185,7 +1323,14 @@ class Reader:
             self.problem(
                 "",
                 f"the root element must be <alert> in namespace {CAP12} (got <{cut(root.name)}> "
-                f"in {cut(root.ns) or 'no namespace'}): this is not a CAP 1.2 alert"
+                f"in {cut(root.ns) or 'no namespace'}"
+                + (
+                    ", the root of an HTML page: a web server's error or login page answered "
+                    "in place of the CAP document?"
+                    if root.name.lower() == "html" and root.ns in ("", XHTML)
+                    else ""
+                )
+                + "): this is not a CAP 1.2 alert"
                 + (
                     f' (a CAP 1.2 <alert> declares xmlns="{CAP12}")'
                     if root.name == "alert" and not root.ns
@@ -1796,7 +1941,10 @@ class Reader:
                 )
         more = f" ({len(bad)} bad points in all)" if len(bad) > 1 else ""
         hint = (
-            minutes or _comma_hint(tokens) or _separator_hint(text) or _triple_hint_points(tokens)
+            minutes
+            or _comma_hint(tokens, self.envelope)
+            or _separator_hint(text, self.envelope)
+            or _triple_hint_points(tokens, self.envelope)
         )
         self.problem(path, bad[0] + more + hint)
         return None
@@ -1812,7 +1960,7 @@ class Reader:
         if pts is None:
             return None
         if pts[0] != pts[-1] and len(pts) >= 3:
-            commas = _decimal_commas(text)
+            commas = _decimal_commas(text, self.envelope)
             if commas:
                 self.problem(path, commas)  # never "repaired" into another place
                 return None
@@ -1955,7 +2103,7 @@ class Reader:
         # character and a radius value in kilometers.
         rule = "must be 'lat,lon radius' with the radius in kilometres"
         if len(tokens) != 2 or not _DECIMAL.match(tokens[1]):
-            hint = _separator_hint(text)
+            hint = _separator_hint(text, self.envelope)
             if hint:
                 pass
             elif len(tokens) == 2 and re.fullmatch(r"\d+,\d+", tokens[1]):
@@ -1963,13 +2111,22 @@ class Reader:
             elif len(tokens) == 1 and _PAIR.match(tokens[0].rpartition(",")[0]):
                 hint = "; a space, not a comma, separates the point from the radius"
             elif len(tokens) == 3 and all(_DECIMAL.match(t) for t in tokens):
-                hint = "; a comma, not a space, separates the point's lat from its lon"
-            elif len(tokens) == 3 and _COMMA_NUMBER.fullmatch(tokens[2]):
-                hint = _comma_hint(tokens[:2])  # 59,33 18,06 0,5: decimal commas
-            elif len(tokens) == 3 and _DECIMAL.match(tokens[1]) and tokens[2].isalpha():
+                order = _axis_order([(tokens[0], tokens[1])], self.envelope)
                 hint = (
-                    f"; the radius is a bare number of kilometres, without a unit ({tokens[2]!r})"
+                    "; a comma, not a space, separates the point's lat from its lon"
+                    if order == "lat lon"
+                    else "; the point looks written 'lon lat': CAP writes 'lat,lon radius', "
+                    "latitude first with a comma, not a space, before the longitude"
+                    if order == "lon lat"
+                    else "; a comma, not a space, separates the point's lat from its lon, "
+                    f"and the latitude comes first ({_UNTOLD})"
                 )
+            elif len(tokens) == 3 and _COMMA_NUMBER.fullmatch(tokens[2]):
+                hint = _comma_hint(tokens[:2], self.envelope)  # 59,33 18,06 0,5: decimal commas
+            elif len(tokens) == 3 and _DECIMAL.match(tokens[1]) and tokens[2].isalpha():
+                hint = _unit_hint(tokens[1], tokens[2])
+            elif len(tokens) == 2 and (glued := _GLUED_UNIT.fullmatch(tokens[1])) is not None:
+                hint = _unit_hint(glued.group(1), glued.group(2))  # 500m, 0.5km
             self.problem(path, f"{rule} (got {_quote(text)}){hint}")
             return None
         pts = self.points(tokens[0], path)

@@ -67,11 +67,38 @@ class Node:
         return "".join(self.parts)
 
 
-def _refuse_dtd(*_args: object) -> NoReturn:
+def _refuse_dtd(name: object = None, *_args: object) -> NoReturn:
+    if isinstance(name, str) and name.lower() == "html":
+        raise Refused(_html_page("<!DOCTYPE html>"))
     raise Refused(
         "DOCTYPE declarations are refused: geotarget reads no DTD and expands no entity, "
         "so entity-expansion (billion laughs) and external-entity (XXE) attacks cannot work"
     )
+
+
+def _html_page(shown: str) -> str:
+    """Why a document that is an HTML page is refused: what it is, and what to read instead.
+
+    A feed's URL may answer with a web page instead of its CAP document (a server's error
+    page, a proxy's or captive portal's login page), and that page saved or passed on reaches
+    the reader: it is named as such, rather than as a DOCTYPE (which reads as an attack) or
+    as the first tag HTML leaves unclosed.
+    """
+    return (
+        f"the document is an HTML page, not a CAP alert: it starts with {shown} (a web "
+        "server's error or login page answered in place of the CAP document?); CAP 1.2 is "
+        "XML whose root element is <alert>: fetch the CAP document itself"
+    )
+
+
+#: How an HTML page starts, as bytes in an ASCII-based encoding: an optional byte-order mark,
+#: XML declaration and comments, then ``<!DOCTYPE html`` or an ``<html>`` tag, in any case.
+_HTML_HEAD = re.compile(
+    rb"(?:\xef\xbb\xbf)?[ \t\r\n]*(?:<\?xml[^>]{0,256}\?>[ \t\r\n]*)?"
+    rb"(?:<!--(?:[^-]|-(?!->)){0,4096}-->[ \t\r\n]*){0,8}"
+    rb"<(!doctype[ \t\r\n]+html|html)(?=[ \t\r\n/>])",
+    re.IGNORECASE,
+)
 
 
 def _refuse_entity(*_args: object) -> NoReturn:
@@ -523,6 +550,14 @@ def parse(data: str | bytes) -> Node:
             except UnicodeDecodeError as err:
                 if err.start <= parser.ErrorByteIndex:
                     raise _undecodable(raw, err, "utf-8", declared=declared) from None
+        html = _HTML_HEAD.match(raw)
+        if html is not None:  # HTML that is not XML: an unclosed <br>, an unquoted attribute
+            where = f"line {parser.ErrorLineNumber}, column {parser.ErrorColumnNumber + 1}"
+            shown = "<!DOCTYPE html>" if html.group(1)[:1] == b"!" else "an <html> tag"
+            raise Refused(
+                f"not well-formed XML: {expat.ErrorString(error.code)} at {where}: "
+                + _html_page(shown)
+            ) from None
         if error.code == expat.errors.codes[expat.errors.XML_ERROR_UNDEFINED_ENTITY]:
             m = _ENTITY.match(raw, parser.ErrorByteIndex)
             if m is not None:
@@ -627,6 +662,12 @@ def _outside_root(raw: bytes, at: int, *, after: bool) -> str | None:
             "only at the very start, once (text saved with a mark was joined to another, or "
             "saved with a second one); remove it"
         )
+    if not after and _LOCATION.fullmatch(raw) is not None:
+        return (
+            f"the whole document is the text {text!r}, which looks like a file name or a URL, "
+            "not XML: the reader reads the document it is given, not where it is (read the "
+            "file, as Path(name).read_bytes(), or fetch the URL, and pass the bytes)"
+        )
     # A delimited line is a table's (a positions file given as the alert): not quoted.
     shown_text = (
         "of a delimited line (a CSV table's? not quoted: a row may be a device's position)"
@@ -644,6 +685,17 @@ def _outside_root(raw: bytes, at: int, *, after: bool) -> str | None:
             "response body only"
         )
     return message
+
+
+#: A whole document that is one line naming where a document is, not one: a URL (a scheme and
+#: ``://``), a path (starting ``/``, ``~``, ``.``, ``\\`` or a drive letter) or a file name
+#: ending ``.xml``, ``.cap``..., with no markup and none of the delimiters of a table's line.
+_LOCATION = re.compile(
+    rb"(?:\xef\xbb\xbf)?[ \t\r\n]*"
+    rb"(?=[A-Za-z][A-Za-z0-9+.-]*://|[/~.\\]|[A-Za-z]:[/\\]"
+    rb"|[^\r\n]*?\.(?i:xml|cap|txt|atom|rss)[ \t\r\n]*\Z)"
+    rb"[^<>,;\t\r\n]{1,4096}[ \t\r\n]*"
+)
 
 
 #: The bytes a name may start with after ``<`` (a tag, an end tag, a comment, a PI): ASCII
