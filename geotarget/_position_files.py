@@ -61,8 +61,10 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   RFC 4180 and the csv module read them: a cell quoted after a space (``a, "dev1"``) is
   refused, an id as one that would keep its quotes.
 * **Damage is refused**, not guessed at: ids in scientific notation (``4.6701E+10``, a
-  spreadsheet's rounding of a long number), a column of ids that are all integers written as
-  floats (``7.0``), ``\N`` (PostgreSQL's text format, MySQL's ``INTO OUTFILE``), a file
+  spreadsheet's rounding of a long number), long numeric ids a spreadsheet rounded to 15
+  significant digits (``89460123456789000000``: every id of 16 digits or more ends in zeros
+  past its 15th digit, six such zeros or more in all), a column of ids that are all integers
+  written as floats (``7.0``), ``\N`` (PostgreSQL's text format, MySQL's ``INTO OUTFILE``), a file
   mixing UTF-8 and cp1252, DOS code page 850 or Mac Roman text (lines ending in CR alone, or
   its letters between letters: "PŠr") read as cp1252, a file cut inside a character, and a
   compressed file, workbook or Parquet file given as CSV; and a file whose size or modification
@@ -1036,8 +1038,54 @@ def _text_ids(cells: Sequence[str], where: Where) -> npt.NDArray[np.str_]:
     return np.array(ids, dtype=np.str_) if ids else np.array([], dtype=np.str_)
 
 
+#: Significant digits a spreadsheet keeps of a number: Excel (and LibreOffice Calc and Google
+#: Sheets) writes a longer integer with zeros in place of its further digits.
+SPREADSHEET_DIGITS = 15
+#: Zeros past the 15th digit, summed over a column's long numeric ids, from which they are
+#: taken for a spreadsheet's rounding: ids of random digits all end so once in 10**6 files.
+_ROUNDED_ZEROS = 6
+
+
+def _spreadsheet_rounded(ids: npt.NDArray[Any], where: Where) -> None:
+    """Refuse long numeric ids that a spreadsheet rounded to 15 significant digits.
+
+    An id of 16 digits or more (an ICCID, a 64-bit database key) that passed through a
+    spreadsheet as a number comes back with zeros after its 15th digit (a column formatted as
+    a number with no decimals, so not in scientific notation): ``89460123456789012345`` is
+    written ``89460123456789000000``. It names no device, or two devices become one. Refused
+    when every such id of the column ends so and their zeros past the 15th digit are at least
+    :data:`_ROUNDED_ZEROS`; a column of long ids with any other digit there is left alone.
+    """
+    if ids.dtype.kind != "U" or ids.dtype.itemsize // 4 <= SPREADSHEET_DIGITS:
+        return  # no id longer than 15 characters: the common case, no scan
+    lengths = np.char.str_len(ids)
+    long = np.flatnonzero(lengths > SPREADSHEET_DIGITS)
+    digits = long[np.char.isdigit(ids[long]) & ~np.char.startswith(ids[long], "0")]
+    if not digits.size:
+        return
+    kept = np.char.str_len(np.char.rstrip(ids[digits], "0"))
+    zeros = lengths[digits] - SPREADSHEET_DIGITS
+    if (kept > SPREADSHEET_DIGITS).any() or int(zeros.sum()) < _ROUNDED_ZEROS:
+        return
+    i = int(digits[0])
+    raise _problem(
+        where(i),
+        "id",
+        f"ends in zeros after its {SPREADSHEET_DIGITS}th digit, as all {digits.size:,} ids of "
+        f"more than {SPREADSHEET_DIGITS} digits here do: a spreadsheet writes a long number so "
+        f"(Excel keeps {SPREADSHEET_DIGITS} significant digits), and the digits it lost name "
+        "the device (or two devices became one); export the ids from their source again, or "
+        "import the column as text (not as a number) before saving as CSV",
+        str(ids[i]),
+    )
+
+
 def _float_ids(ids: npt.NDArray[Any], where: Where) -> None:
-    """Refuse a text id column in which every id is an integer written as a float (``7.0``)."""
+    """Refuse a text id column in which every id is an integer written as a float (``7.0``).
+
+    And one whose long numeric ids a spreadsheet rounded (:func:`_spreadsheet_rounded`).
+    """
+    _spreadsheet_rounded(ids, where)
     if ids.dtype.kind != "U" or not ids.size or not np.char.endswith(ids, ".0").all():
         return
     if all(_FLOAT_INT.fullmatch(v) for v in ids.tolist()):

@@ -1,0 +1,110 @@
+"""Position files, thirteenth probe: files as ordinary tools write them.
+
+Oracles are plain Python (str, the csv module, decimal arithmetic) and pyarrow read directly,
+never the readers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from geotarget._position_files import read
+from geotarget.errors import InvalidPositions
+
+EPOCH = "1716206400"
+
+
+def _csv(tmp_path: Path, name: str, rows: list[list[str]], delimiter: str = ";") -> Path:
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=delimiter, lineterminator="\r\n")
+    writer.writerow(["id", "lon", "lat", "accuracy_m", "observed_at"])
+    writer.writerows(rows)
+    path = tmp_path / name
+    path.write_text(buf.getvalue(), encoding="utf-8", newline="")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Long numeric ids a spreadsheet rounded to 15 significant digits
+# ---------------------------------------------------------------------------------------------
+
+#: ICCIDs (SIM card numbers, 19 or 20 digits) and a 64-bit database key (19 digits).
+LONG_IDS = [
+    "89460123456789012345",
+    "89460123456789012399",
+    "8946012345678905551",
+    "1234567890123456789",
+]
+
+
+def _excel(number: str) -> str:
+    """A long integer as Excel writes it from a cell formatted as a number (15 digits kept)."""
+    significant = round(int(number), 15 - len(number))
+    return str(significant)
+
+
+@pytest.mark.parametrize("ids", [LONG_IDS[:2], LONG_IDS[2:], LONG_IDS])
+def test_long_ids_a_spreadsheet_rounded_to_15_digits_are_refused(
+    tmp_path: Path, ids: list[str]
+) -> None:
+    # Excel keeps 15 significant digits: a column of ICCIDs formatted as a number (so as not
+    # to show 8.94601E+19) is saved as 89460123456789000000. Two SIMs became one (a duplicate
+    # refused with the advice to keep each device's latest fix: dropping a device), or an id
+    # named no device, silently.
+    rounded = [_excel(i) for i in ids]
+    assert all(r != i and r.endswith("0000") for r, i in zip(rounded, ids, strict=True))
+    path = _csv(tmp_path, "sims.csv", [[r, "18,07", "59,33", "5", EPOCH] for r in rounded])
+    with pytest.raises(InvalidPositions) as err:
+        read(path)
+    message = str(err.value)
+    assert message.startswith("sims.csv: row 1 (line 2), column id: ends in zeros after its 15th")
+    assert "Excel keeps 15 significant digits" in message
+    assert message.endswith(f"(got {rounded[0]!r})")
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        LONG_IDS,  # as their source wrote them
+        [_excel(LONG_IDS[0]), LONG_IDS[1]],  # one with another digit past the 15th: not Excel
+        [_excel(LONG_IDS[0])],  # one id, 5 zeros: as likely as not chance
+        ["1000000000000000", "2000000000000000", "0000000000000000000"],  # 1 zero each; a 0
+        ["A8946012345678900000", "X1234567890123450000"],  # not numbers
+    ],
+)
+def test_long_ids_that_a_spreadsheet_did_not_round_are_read_verbatim(
+    tmp_path: Path, ids: list[str]
+) -> None:
+    path = _csv(tmp_path, "sims.csv", [[i, "18,07", "59,33", "5", EPOCH] for i in ids])
+    positions, _ = read(path)
+    assert positions.ids.tolist() == ids
+
+
+def test_rounded_long_ids_as_text_in_a_parquet_file_are_refused(tmp_path: Path) -> None:
+    # The same CSV read by pandas with dtype=str and written to Parquet: text ids, rounded.
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    rounded = [_excel(i) for i in LONG_IDS]
+    table = pa.table(
+        {
+            "id": rounded,
+            "lon": [18.07] * 4,
+            "lat": [59.33] * 4,
+            "accuracy_m": [5.0] * 4,
+            "observed_at": [int(EPOCH)] * 4,
+        }
+    )
+    pq.write_table(table, tmp_path / "sims.parquet")
+    with pytest.raises(InvalidPositions) as err:
+        read(tmp_path / "sims.parquet")
+    assert str(err.value).startswith("sims.parquet: row 1, column id: ends in zeros after its")
+    assert str(err.value).endswith(f"(got {rounded[0]!r})")
+    # as integers (int64), as a database writes them, they are read: no spreadsheet wrote them
+    ints = table.set_column(0, "id", pa.array([int(i) for i in LONG_IDS[2:]] * 2, pa.int64()))
+    pq.write_table(ints.slice(0, 2), tmp_path / "keys.parquet")
+    positions, _ = read(tmp_path / "keys.parquet")
+    assert positions.ids.tolist() == [int(i) for i in LONG_IDS[2:]]
