@@ -2795,6 +2795,12 @@ def _dictionary_decoded(kind: str, col: Any, where: Where) -> Any:
 
     words = col.dictionary
     t = words.type
+    if pa.types.is_string_view(t) or pa.types.is_binary_view(t):
+        # Polars' Categorical and Enum hand their values over as views, which pyarrow's take
+        # (dictionary_decode) has no kernel for: the same values, in a type it reads.
+        t = pa.large_string() if pa.types.is_string_view(t) else pa.large_binary()
+        words = words.cast(t)
+        col = pa.DictionaryArray.from_arrays(col.indices, words)
     while isinstance(t, pa.ExtensionType):
         t = t.storage_type
     if not (

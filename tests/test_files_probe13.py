@@ -7,6 +7,7 @@ never the readers.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from pathlib import Path
 
@@ -108,3 +109,59 @@ def test_rounded_long_ids_as_text_in_a_parquet_file_are_refused(tmp_path: Path) 
     pq.write_table(ints.slice(0, 2), tmp_path / "keys.parquet")
     positions, _ = read(tmp_path / "keys.parquet")
     assert positions.ids.tolist() == [int(i) for i in LONG_IDS[2:]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Polars' Categorical and Enum columns, handed over as dictionaries of string views
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cast", ["Categorical", "Enum"])
+def test_polars_categorical_and_enum_columns_read_as_their_text(cast: str) -> None:
+    # Polars hands a Categorical (or Enum) over as dictionary<values=string_view>, whose
+    # decoding pyarrow's take has no kernel for: ArrowNotImplementedError, from inside pyarrow.
+    pl = pytest.importorskip("polars")
+    pa = pytest.importorskip("pyarrow")
+    from geotarget._positions_arrow import positions_from_arrow
+
+    ids = ["0701234567", "0709876543", "dev-ä"]
+    kind = pl.Categorical() if cast == "Categorical" else pl.Enum(sorted(ids, reverse=True))
+    frame = pl.DataFrame(
+        {
+            "id": ids,
+            "lon": [18.07, 18.08, 18.09],
+            "lat": [59.33, 59.34, 59.35],
+            "accuracy_m": [5.0, 6.0, 7.0],
+            "observed_at": [dt.datetime(2024, 5, 20, 14, 0)] * 3,
+            "tester": ["ja", "nej", "ja"],
+        }
+    ).with_columns(
+        pl.col("id").cast(kind),
+        pl.col("tester").cast(pl.Categorical()),
+        pl.col("observed_at").dt.replace_time_zone("Europe/Stockholm"),
+    )
+    assert pa.types.is_dictionary(pa.table(frame).schema.field("id").type)
+    positions = positions_from_arrow(frame, source="frame")
+    assert positions.ids.tolist() == frame["id"].cast(pl.String).to_list() == ids
+    assert positions.tester.tolist() == [True, False, True]
+    assert positions.observed_at.astype(str).tolist() == ["2024-05-20T12:00:00.000000"] * 3
+
+
+def test_a_long_value_in_a_dictionary_of_string_views_is_refused_naming_its_row() -> None:
+    pa = pytest.importorskip("pyarrow")
+    from geotarget._positions_arrow import positions_from_arrow
+
+    words = pa.array(["a", "x" * 100_000], type=pa.string_view())
+    ids = pa.DictionaryArray.from_arrays(pa.array([0, 1, 1], pa.int32()), words)
+    table = pa.table(
+        {
+            "id": ids,
+            "lon": [18.07] * 3,
+            "lat": [59.33] * 3,
+            "accuracy_m": [5.0] * 3,
+            "observed_at": pa.array([int(EPOCH) * 10**6] * 3, pa.timestamp("us", tz="UTC")),
+        }
+    )
+    with pytest.raises(InvalidPositions) as err:
+        positions_from_arrow(table, source="t")
+    assert str(err.value).startswith("t: row 2, column id: must be at most 256 characters long")
