@@ -2793,14 +2793,9 @@ def _dictionary_decoded(kind: str, col: Any, where: Where) -> Any:
 
     from geotarget.positions import _MAX_ID_CHARS
 
+    col = _unviewed(col)  # Polars' Categorical and Enum: a dictionary of string views
     words = col.dictionary
     t = words.type
-    if pa.types.is_string_view(t) or pa.types.is_binary_view(t):
-        # Polars' Categorical and Enum hand their values over as views, which pyarrow's take
-        # (dictionary_decode) has no kernel for: the same values, in a type it reads.
-        t = pa.large_string() if pa.types.is_string_view(t) else pa.large_binary()
-        words = words.cast(t)
-        col = pa.DictionaryArray.from_arrays(col.indices, words)
     while isinstance(t, pa.ExtensionType):
         t = t.storage_type
     if not (
@@ -2827,12 +2822,33 @@ def _dictionary_decoded(kind: str, col: Any, where: Where) -> Any:
     return col.dictionary_decode()
 
 
+def _unviewed(values: Any) -> Any:
+    """Arrow ``values`` of string or binary views (or a dictionary of them) as large ones.
+
+    The same values, in a type that pyarrow's take and run-end decoding have kernels for (they
+    have none for views: ``ArrowNotImplementedError``). Polars hands a ``Categorical`` or an
+    ``Enum`` over as a dictionary of string views.
+    """
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(values.type):
+        words = _unviewed(values.dictionary)
+        if words is not values.dictionary:
+            return pa.DictionaryArray.from_arrays(values.indices, words)
+        return values
+    if pa.types.is_string_view(values.type):
+        return values.cast(pa.large_string())
+    if pa.types.is_binary_view(values.type):
+        return values.cast(pa.large_binary())
+    return values
+
+
 def _run_end_decoded(kind: str, col: Any, where: Where) -> Any:
     """A run-end-encoded Arrow column as the plain column of its values (dictionaries decoded)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    values = col.values  # (the runs of the whole array: a slice keeps its offset apart)
+    values = _unviewed(col.values)  # (the runs of the whole array: a slice keeps its offset)
     if pa.types.is_dictionary(values.type):  # (Arrow decodes no run of dictionary values)
         values = values.dictionary_decode()
     whole = pa.RunEndEncodedArray.from_arrays(col.run_ends, values)
