@@ -62,13 +62,14 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   refused, an id as one that would keep its quotes.
 * **Damage is refused**, not guessed at: ids in scientific notation (``4.6701E+10``, a
   spreadsheet's rounding of a long number), long numeric ids a spreadsheet rounded to 15
-  significant digits (``89460123456789000000``: every id of 16 digits or more ends in zeros
-  past its 15th digit, six such zeros or more in all), a column of ids that are all integers
-  written as floats (``7.0``), ``\N`` (PostgreSQL's text format, MySQL's ``INTO OUTFILE``), a file
-  mixing UTF-8 and cp1252, DOS code page 850 or Mac Roman text (lines ending in CR alone, or
-  its letters between letters: "PŠr") read as cp1252, a file cut inside a character, and a
-  compressed file, workbook or Parquet file given as CSV; and a file whose size or modification
-  time changed while it was read (an export still being written: :func:`unchanged`).
+  significant digits (``89460123456789000000``: in a column of numbers, every id of 16 digits or
+  more ends in zeros past its 15th digit, six such zeros or more in all), a column of ids that
+  are all integers written as floats (``7.0``), ``\N`` (PostgreSQL's text format, MySQL's
+  ``INTO OUTFILE``), a file mixing UTF-8 and cp1252, DOS code page 850 or Mac Roman text (lines
+  ending in CR alone, or its letters between letters: "PŠr") read as cp1252, a file cut inside a
+  character, and a compressed file, workbook or Parquet file given as CSV; and a file whose size
+  or modification time changed while it was read (an export still being written:
+  :func:`unchanged`).
 * **Parquet** timestamps of any unit are read from their integers (nanoseconds floored to the
   microsecond) within the years 1970 to 9999; dictionary-encoded and ``string_view`` text is
   text, and a run-end-encoded Arrow column is its values; float16 degrees are refused; a NaN
@@ -1053,25 +1054,36 @@ def _spreadsheet_rounded(ids: npt.NDArray[Any], where: Where) -> None:
     spreadsheet as a number comes back with zeros after its 15th digit (a column formatted as
     a number with no decimals, so not in scientific notation): ``89460123456789012345`` is
     written ``89460123456789000000``. It names no device, or two devices become one. Refused
-    when every such id of the column ends so and their zeros past the 15th digit are at least
-    :data:`_ROUNDED_ZEROS`; a column of long ids with any other digit there is left alone.
+    in a column of numbers (every id digits alone) when every id of 16 digits or more ends so,
+    none begins with 0 (a spreadsheet writes no leading zero), and their zeros past the 15th
+    digit are at least :data:`_ROUNDED_ZEROS`.
     """
-    if ids.dtype.kind != "U" or ids.dtype.itemsize // 4 <= SPREADSHEET_DIGITS:
+    width = ids.dtype.itemsize // 4 if ids.dtype.kind == "U" else 0
+    if width <= SPREADSHEET_DIGITS or not ids.size:
         return  # no id longer than 15 characters: the common case, no scan
-    lengths = np.char.str_len(ids)
-    long = np.flatnonzero(lengths > SPREADSHEET_DIGITS)
-    digits = long[np.char.isdigit(ids[long]) & ~np.char.startswith(ids[long], "0")]
-    if not digits.size:
+    first = str(ids[0])
+    if not (first.isascii() and first.isdigit()):
+        return  # a column of text ids (UUIDs, names): no number a spreadsheet held
+    if len(first) > SPREADSHEET_DIGITS and first[SPREADSHEET_DIGITS:].strip("0"):
+        return  # a long id with its own digits past the 15th: not rounded, nor are the rest
+    # The ids' code points, one row an id, padded with NULs (no id holds one), not copied.
+    codes = np.ascontiguousarray(ids).view(np.uint32).reshape(ids.size, width)
+    if codes.max() > ord("9") or np.count_nonzero(codes < ord("0")) != np.count_nonzero(codes == 0):
+        return  # not every id is a number (a code point other than a digit or the padding)
+    long = np.flatnonzero(codes[:, SPREADSHEET_DIGITS] != 0)
+    tail = codes[long, SPREADSHEET_DIGITS:]
+    if (
+        not long.size
+        or (codes[long, 0] == 48).any()
+        or not ((tail == 48) | (tail == 0)).all()
+        or int(np.count_nonzero(tail)) < _ROUNDED_ZEROS
+    ):
         return
-    kept = np.char.str_len(np.char.rstrip(ids[digits], "0"))
-    zeros = lengths[digits] - SPREADSHEET_DIGITS
-    if (kept > SPREADSHEET_DIGITS).any() or int(zeros.sum()) < _ROUNDED_ZEROS:
-        return
-    i = int(digits[0])
+    i = int(long[0])
     raise _problem(
         where(i),
         "id",
-        f"ends in zeros after its {SPREADSHEET_DIGITS}th digit, as all {digits.size:,} ids of "
+        f"ends in zeros after its {SPREADSHEET_DIGITS}th digit, as all {long.size:,} ids of "
         f"more than {SPREADSHEET_DIGITS} digits here do: a spreadsheet writes a long number so "
         f"(Excel keeps {SPREADSHEET_DIGITS} significant digits), and the digits it lost name "
         "the device (or two devices became one); export the ids from their source again, or "

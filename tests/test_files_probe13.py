@@ -75,6 +75,7 @@ def test_long_ids_a_spreadsheet_rounded_to_15_digits_are_refused(
         [_excel(LONG_IDS[0])],  # one id, 5 zeros: as likely as not chance
         ["1000000000000000", "2000000000000000", "0000000000000000000"],  # 1 zero each; a 0
         ["A8946012345678900000", "X1234567890123450000"],  # not numbers
+        ["dev-1", *(_excel(i) for i in LONG_IDS[2:])],  # a column of text: no spreadsheet's number
     ],
 )
 def test_long_ids_that_a_spreadsheet_did_not_round_are_read_verbatim(
