@@ -198,3 +198,28 @@ def test_runs_of_string_views_are_their_values(dictionary: bool) -> None:
     positions = positions_from_arrow(table, source="t")
     assert positions.ids.tolist() == ["0701", "0702", "0703"]  # the oracle: as built
     assert positions.tester.tolist() == [True] * 3
+
+
+# ---------------------------------------------------------------------------------------------
+# One column handed over for a table
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_series_or_array_given_for_a_table_is_named_as_one_column() -> None:
+    # A pandas or Polars Series and a ChunkedArray speak the Arrow stream interface too, but
+    # stream one column's values: the refusal blamed "a column of mixed types".
+    pa = pytest.importorskip("pyarrow")
+    pd = pytest.importorskip("pandas")
+    from geotarget._positions_arrow import positions_from_arrow
+    from geotarget.errors import InvalidInput
+
+    frame = pd.DataFrame({"id": ["a"], "lon": [18.07], "lat": [59.33]})
+    for value in (frame["lon"], pa.chunked_array([["a"]])):
+        if not hasattr(type(value), "__arrow_c_stream__"):  # pragma: no cover - older ones
+            continue
+        with pytest.raises(InvalidInput) as err:
+            positions_from_arrow(value, source="frame")
+        message = str(err.value)
+        assert message.startswith("frame: must be a table of the columns id, lon, lat, ")
+        assert f"(got a {type(value).__name__}: one column's values, not a table" in message
+        assert "mixed types" not in message
