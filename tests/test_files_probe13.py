@@ -223,3 +223,47 @@ def test_a_series_or_array_given_for_a_table_is_named_as_one_column() -> None:
         assert message.startswith("frame: must be a table of the columns id, lon, lat, ")
         assert f"(got a {type(value).__name__}: one column's values, not a table" in message
         assert "mixed types" not in message
+
+
+# ---------------------------------------------------------------------------------------------
+# A byte order mark inside the text: another file's start
+# ---------------------------------------------------------------------------------------------
+
+
+def test_an_id_behind_a_joined_files_byte_order_mark_is_refused(tmp_path: Path) -> None:
+    # Two exports joined (copy /b part1.csv+part2.csv), the second without its header: the
+    # second's mark (EF BB BF) begins its first id, which shows as 0702 and names no device.
+    bom = b"\xef\xbb\xbf"
+    head = b"id;lon;lat;accuracy_m;observed_at\r\n"
+    part1 = bom + head + b"0701;18,07;59,33;5;" + EPOCH.encode() + b"\r\n"
+    part2 = bom + b"0702;18,08;59,34;5;" + EPOCH.encode() + b"\r\n"
+    path = tmp_path / "joined.csv"
+    path.write_bytes(part1 + part2)
+    second = (part1 + part2).decode("utf-8-sig").splitlines()[2].split(";")[0]
+    assert second == "\ufeff0702"  # the oracle: the id's cell holds the mark
+    with pytest.raises(InvalidPositions) as err:
+        read(path)
+    message = str(err.value)
+    assert message.startswith("joined.csv: row 2 (line 3), column id: holds a byte order mark")
+    assert message.endswith("(got '\\ufeff0702')")
+    # the file's own mark, at its start, is no id's
+    path.write_bytes(part1)
+    assert read(path)[0].ids.tolist() == ["0701"]
+
+
+def test_an_id_holding_a_byte_order_mark_in_a_parquet_file_is_refused(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    table = pa.table(
+        {
+            "id": ["0701", "\ufeff0702"],
+            "lon": [18.07, 18.08],
+            "lat": [59.33, 59.34],
+            "accuracy_m": [5.0, 5.0],
+            "observed_at": [int(EPOCH)] * 2,
+        }
+    )
+    pq.write_table(table, tmp_path / "p.parquet")
+    with pytest.raises(InvalidPositions) as err:
+        read(tmp_path / "p.parquet")
+    assert str(err.value).startswith("p.parquet: row 2, column id: holds a byte order mark")
