@@ -43,8 +43,7 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   ``="0701234567"`` is its text. (A Parquet integer column stays int, and so does a decimal
   one of scale 0, as databases export whole numbers; a UUID column is its canonical text,
   lower-case ``8-4-4-4-12`` hex, as the CSV of it holds.) Two ids that are one text in two
-  Unicode normalisation forms (``café`` in NFC and NFD) are refused as one device twice, and
-  an id holding a byte order mark (U+FEFF: a second file's start, joined) is refused.
+  Unicode normalisation forms (``café`` in NFC and NFD) are refused as one device twice.
 * **observed_at**: epoch seconds (``1716206400`` or ``1716206400.5``, from 2001-09-09 to
   year 5138, so that milliseconds and ``20240520`` are refused) or ISO 8601 with an offset
   (``2024-05-20T14:00:00+02:00``, ``...Z``), also followed by its zone's name in brackets as
@@ -1007,7 +1006,6 @@ def _text_ids(cells: Sequence[str], where: Where) -> npt.NDArray[np.str_]:
         not all(ids)
         or "\\N" in joined
         or "\x00" in joined
-        or "\ufeff" in joined
         or '"' in joined
         or (
             any(sign in joined for sign in ("E+", "E-", "e+", "e-"))
@@ -1029,15 +1027,6 @@ def _text_ids(cells: Sequence[str], where: Where) -> npt.NDArray[np.str_]:
                 )
             if "\x00" in v:  # numpy's text arrays cut trailing NULs: 'a\0' and 'a' would collide
                 raise _problem(where(i), "id", "must not hold NUL characters", cells[i])
-            if "\ufeff" in v:  # shows nothing, so the id looks like its device's and is not
-                raise _problem(
-                    where(i),
-                    "id",
-                    "holds a byte order mark (U+FEFF), which shows nothing, so the id names no "
-                    "device: the start of another file joined to this one (each export begins "
-                    "with its mark)? delete the mark",
-                    cells[i],
-                )
             if _SCIENTIFIC.fullmatch(v):
                 raise _problem(
                     where(i),
