@@ -223,3 +223,22 @@ def test_a_series_or_array_given_for_a_table_is_named_as_one_column() -> None:
         assert message.startswith("frame: must be a table of the columns id, lon, lat, ")
         assert f"(got a {type(value).__name__}: one column's values, not a table" in message
         assert "mixed types" not in message
+
+
+def test_a_pandas_frame_naming_a_column_twice_is_refused_naming_it() -> None:
+    # Two columns renamed alike (latitude and lat_wgs84 both to lat), or pd.concat(axis=1):
+    # pyarrow refuses the frame, and the refusal blamed "a column of mixed types".
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    from geotarget._positions_arrow import positions_from_arrow
+    from geotarget.errors import InvalidInput
+
+    frame = pd.DataFrame(
+        [["a", 18.07, 59.33, 5.0, 59.331]],
+        columns=["id", "lon", "lat", "accuracy_m", "lat"],
+    )
+    with pytest.raises(InvalidInput) as err:
+        positions_from_arrow(frame, source="frame")
+    assert str(err.value) == (
+        "frame: column lat appears twice (columns 3 and 5: 'lat' and 'lat'); keep one"
+    )
