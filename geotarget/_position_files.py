@@ -61,12 +61,15 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   RFC 4180 and the csv module read them: a cell quoted after a space (``a, "dev1"``) is
   refused, an id as one that would keep its quotes.
 * **Damage is refused**, not guessed at: ids in scientific notation (``4.6701E+10``, a
-  spreadsheet's rounding of a long number), a column of ids that are all integers written as
-  floats (``7.0``), ``\N`` (PostgreSQL's text format, MySQL's ``INTO OUTFILE``), a file
-  mixing UTF-8 and cp1252, DOS code page 850 or Mac Roman text (lines ending in CR alone, or
-  its letters between letters: "PŠr") read as cp1252, a file cut inside a character, and a
-  compressed file, workbook or Parquet file given as CSV; and a file whose size or modification
-  time changed while it was read (an export still being written: :func:`unchanged`).
+  spreadsheet's rounding of a long number), long numeric ids a spreadsheet rounded to 15
+  significant digits (``89460123456789000000``: in a column of numbers, every id of 16 digits or
+  more ends in zeros past its 15th digit, six such zeros or more in all), a column of ids that
+  are all integers written as floats (``7.0``), ``\N`` (PostgreSQL's text format, MySQL's
+  ``INTO OUTFILE``), a file mixing UTF-8 and cp1252, DOS code page 850 or Mac Roman text (lines
+  ending in CR alone, or its letters between letters: "PŠr") read as cp1252, a file cut inside a
+  character, and a compressed file, workbook or Parquet file given as CSV; and a file whose size
+  or modification time changed while it was read (an export still being written:
+  :func:`unchanged`).
 * **Parquet** timestamps of any unit are read from their integers (nanoseconds floored to the
   microsecond) within the years 1970 to 9999; dictionary-encoded and ``string_view`` text is
   text, and a run-end-encoded Arrow column is its values; float16 degrees are refused; a NaN
@@ -1036,8 +1039,65 @@ def _text_ids(cells: Sequence[str], where: Where) -> npt.NDArray[np.str_]:
     return np.array(ids, dtype=np.str_) if ids else np.array([], dtype=np.str_)
 
 
+#: Significant digits a spreadsheet keeps of a number: Excel (and LibreOffice Calc and Google
+#: Sheets) writes a longer integer with zeros in place of its further digits.
+SPREADSHEET_DIGITS = 15
+#: Zeros past the 15th digit, summed over a column's long numeric ids, from which they are
+#: taken for a spreadsheet's rounding: ids of random digits all end so once in 10**6 files.
+_ROUNDED_ZEROS = 6
+
+
+def _spreadsheet_rounded(ids: npt.NDArray[Any], where: Where) -> None:
+    """Refuse long numeric ids that a spreadsheet rounded to 15 significant digits.
+
+    An id of 16 digits or more (an ICCID, a 64-bit database key) that passed through a
+    spreadsheet as a number comes back with zeros after its 15th digit (a column formatted as
+    a number with no decimals, so not in scientific notation): ``89460123456789012345`` is
+    written ``89460123456789000000``. It names no device, or two devices become one. Refused
+    in a column of numbers (every id digits alone) when every id of 16 digits or more ends so,
+    none begins with 0 (a spreadsheet writes no leading zero), and their zeros past the 15th
+    digit are at least :data:`_ROUNDED_ZEROS`.
+    """
+    width = ids.dtype.itemsize // 4 if ids.dtype.kind == "U" else 0
+    if width <= SPREADSHEET_DIGITS or not ids.size:
+        return  # no id longer than 15 characters: the common case, no scan
+    first = str(ids[0])
+    if not (first.isascii() and first.isdigit()):
+        return  # a column of text ids (UUIDs, names): no number a spreadsheet held
+    if len(first) > SPREADSHEET_DIGITS and first[SPREADSHEET_DIGITS:].strip("0"):
+        return  # a long id with its own digits past the 15th: not rounded, nor are the rest
+    # The ids' code points, one row an id, padded with NULs (no id holds one), not copied.
+    codes = np.ascontiguousarray(ids).view(np.uint32).reshape(ids.size, width)
+    if codes.max() > ord("9") or np.count_nonzero(codes < ord("0")) != np.count_nonzero(codes == 0):
+        return  # not every id is a number (a code point other than a digit or the padding)
+    long = np.flatnonzero(codes[:, SPREADSHEET_DIGITS] != 0)
+    tail = codes[long, SPREADSHEET_DIGITS:]
+    if (
+        not long.size
+        or (codes[long, 0] == 48).any()
+        or not ((tail == 48) | (tail == 0)).all()
+        or int(np.count_nonzero(tail)) < _ROUNDED_ZEROS
+    ):
+        return
+    i = int(long[0])
+    raise _problem(
+        where(i),
+        "id",
+        f"ends in zeros after its {SPREADSHEET_DIGITS}th digit, as all {long.size:,} ids of "
+        f"more than {SPREADSHEET_DIGITS} digits here do: a spreadsheet writes a long number so "
+        f"(Excel keeps {SPREADSHEET_DIGITS} significant digits), and the digits it lost name "
+        "the device (or two devices became one); export the ids from their source again, or "
+        "import the column as text (not as a number) before saving as CSV",
+        str(ids[i]),
+    )
+
+
 def _float_ids(ids: npt.NDArray[Any], where: Where) -> None:
-    """Refuse a text id column in which every id is an integer written as a float (``7.0``)."""
+    """Refuse a text id column in which every id is an integer written as a float (``7.0``).
+
+    And one whose long numeric ids a spreadsheet rounded (:func:`_spreadsheet_rounded`).
+    """
+    _spreadsheet_rounded(ids, where)
     if ids.dtype.kind != "U" or not ids.size or not np.char.endswith(ids, ".0").all():
         return
     if all(_FLOAT_INT.fullmatch(v) for v in ids.tolist()):
@@ -2745,6 +2805,7 @@ def _dictionary_decoded(kind: str, col: Any, where: Where) -> Any:
 
     from geotarget.positions import _MAX_ID_CHARS
 
+    col = _unviewed(col)  # Polars' Categorical and Enum: a dictionary of string views
     words = col.dictionary
     t = words.type
     while isinstance(t, pa.ExtensionType):
@@ -2773,12 +2834,33 @@ def _dictionary_decoded(kind: str, col: Any, where: Where) -> Any:
     return col.dictionary_decode()
 
 
+def _unviewed(values: Any) -> Any:
+    """Arrow ``values`` of string or binary views (or a dictionary of them) as large ones.
+
+    The same values, in a type that pyarrow's take and run-end decoding have kernels for (they
+    have none for views: ``ArrowNotImplementedError``). Polars hands a ``Categorical`` or an
+    ``Enum`` over as a dictionary of string views.
+    """
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(values.type):
+        words = _unviewed(values.dictionary)
+        if words is not values.dictionary:
+            return pa.DictionaryArray.from_arrays(values.indices, words)
+        return values
+    if pa.types.is_string_view(values.type):
+        return values.cast(pa.large_string())
+    if pa.types.is_binary_view(values.type):
+        return values.cast(pa.large_binary())
+    return values
+
+
 def _run_end_decoded(kind: str, col: Any, where: Where) -> Any:
     """A run-end-encoded Arrow column as the plain column of its values (dictionaries decoded)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    values = col.values  # (the runs of the whole array: a slice keeps its offset apart)
+    values = _unviewed(col.values)  # (the runs of the whole array: a slice keeps its offset)
     if pa.types.is_dictionary(values.type):  # (Arrow decodes no run of dictionary values)
         values = values.dictionary_decode()
     whole = pa.RunEndEncodedArray.from_arrays(col.run_ends, values)

@@ -181,6 +181,19 @@ def _as_table(value: object, source: str) -> Any:
         ):
             return pa.RecordBatchReader.from_stream(value).read_all()
     except (pa.ArrowException, ValueError, TypeError) as err:  # a type Arrow cannot hold
+        names = [str(c) for c in getattr(value, "columns", ())]
+        if "Duplicate column names" in str(err) and len(set(names)) < len(names):
+            # A pandas frame naming a column twice (two columns renamed alike, pd.concat):
+            # named as the command names a file's, not as "a column of mixed types".
+            second = next(j for j, n in enumerate(names) if n in names[:j])
+            first = names.index(names[second])
+            raise twice(source, names[second], names, first, second) from None
+        if "non-struct type" in str(err):  # a stream of one column's values, not of records
+            raise InvalidInput(
+                f"{source}: must be a table of the columns {', '.join(KNOWN)} (got a "
+                f"{type(value).__name__}: one column's values, not a table; pass the frame or "
+                "table that holds the columns)"
+            ) from None
         # pyarrow's text may quote a value (a coordinate): only the column it names is kept.
         column = re.search(r"for column (.{1,80}?) with type", str(err))
         where = f" (column {column.group(1)!r})" if column else ""
