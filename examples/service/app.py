@@ -105,8 +105,10 @@ replaces it, and its latest batches, at most :data:`RETAINED_FIXES` fixes: ``/al
 each device's newest fix over them and the latest batch, kept or not (by ``observed_at``;
 ``/explain`` explains that fix), so an
 alert reaches at once every device whose latest fix this process took (and so does one whose time
-came, through ``/redeliver``); any other device in its area is told by ``on_positions`` when its
-next fix arrives, through any instance. Nothing else of a request is kept once it is answered.
+came, through ``/redeliver``), a batch taken while the alert was being targeted included (the
+alert streams it once live, or the batch streams again); any other device in its area is told
+by ``on_positions`` when its next fix arrives, through any instance. Nothing else of a request
+is kept once it is answered.
 
 An error answer is its message as plain text, or, when the request's ``Accept`` prefers
 ``application/problem+json`` or ``application/json`` to ``text/plain`` (not ``*/*`` alone), RFC
@@ -1343,26 +1345,35 @@ class _Retained:
                 current = _rows(current, np.flatnonzero(~long), f"U{RETAINED_ID_CHARS}")
             if len(current) or not batches:
                 batches.append(current)
-        if len(batches) == 1:
-            return batches[0], rest
-        texts = any(b.ids.dtype.kind != "i" for b in batches)
-        ids = np.concatenate(
-            [b.ids.astype(str) if texts and b.ids.dtype.kind == "i" else b.ids for b in batches]
-        )
-        seen = np.concatenate([b.observed_at.astype("datetime64[us]") for b in batches])
-        order = np.lexsort((seen, ids))  # by id, then by time; stable (a tie: the later batch)
-        ranked = ids[order]
-        last = np.ones(ranked.size, dtype=bool)
-        last[:-1] = ranked[1:] != ranked[:-1]
-        rows = order[last]
-        merged = Positions(
-            ids[rows],
-            np.concatenate([b.lon for b in batches])[rows],
-            np.concatenate([b.lat for b in batches])[rows],
-            accuracy_m=np.concatenate([b.accuracy_m for b in batches])[rows],
-            observed_at=seen[rows],
-        )
-        return merged, rest
+        return _merged(batches), rest
+
+
+def _merged(batches: list[Positions]) -> Positions:
+    """Each device's latest fix over ``batches`` (oldest first), by ``observed_at``.
+
+    A tie goes to the later batch. One vectorized merge: ids as the store identifies devices
+    (an integer id is its decimal text where a batch of text ids is there too: ``7`` is
+    ``"7"``). One batch is returned as it is.
+    """
+    if len(batches) == 1:
+        return batches[0]
+    texts = any(b.ids.dtype.kind != "i" for b in batches)
+    ids = np.concatenate(
+        [b.ids.astype(str) if texts and b.ids.dtype.kind == "i" else b.ids for b in batches]
+    )
+    seen = np.concatenate([b.observed_at.astype("datetime64[us]") for b in batches])
+    order = np.lexsort((seen, ids))  # by id, then by time; stable (a tie: the later batch)
+    ranked = ids[order]
+    last = np.ones(ranked.size, dtype=bool)
+    last[:-1] = ranked[1:] != ranked[:-1]
+    rows = order[last]
+    return Positions(
+        ids[rows],
+        np.concatenate([b.lon for b in batches])[rows],
+        np.concatenate([b.lat for b in batches])[rows],
+        accuracy_m=np.concatenate([b.accuracy_m for b in batches])[rows],
+        observed_at=seen[rows],
+    )
 
 
 def _rows(batch: Positions, rows: npt.NDArray[np.intp], ids: str | None = None) -> Positions:
@@ -1374,6 +1385,64 @@ def _rows(batch: Positions, rows: npt.NDArray[np.intp], ids: str | None = None) 
         accuracy_m=batch.accuracy_m[rows],
         observed_at=batch.observed_at[rows],
     )
+
+
+class _Overlaps:
+    """A batch of positions and an alert taken at once: one of the two tells each device.
+
+    ``POST /alerts`` (and ``POST /redeliver``, for an alert whose time came) targets the
+    snapshot it reads first, then makes its incident live for ``on_positions``; ``POST
+    /positions`` streams its batch to the incidents live when it starts, then swaps it in. A
+    batch that arrived in between, while the alert was read, checked and its snapshot merged
+    (a second or more over a million fixes kept), was in neither: a device inside the area
+    whose latest fix the process had taken was told nothing until its next fix (at the
+    pilot's cadence, minutes), though ``GET /explain`` said it received the alert. Now each
+    covers the other: a targeting is :meth:`watching` the batches swapped in meanwhile and
+    streams them once its incident is live, and a batch whose streaming overlapped the end of
+    a targeting streams again once swapped in (the store claims each device once: a device
+    told by both is told once). Only the event of an overlap costs anything: no lock is held
+    while anything is matched or stored.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        #: The batches (their fresh rows) swapped in since each targeting in progress began.
+        self.watchers: dict[int, list[Positions]] = {}
+        self._next = 0
+        #: Targetings that made an incident live (``Verdict.DELIVER``): a batch streamed before
+        #: one of them ended, and swapped in after, streams again.
+        self.live = 0
+
+    @contextmanager
+    def watching(self) -> Iterator[list[Positions]]:
+        """The batches swapped in while the block runs (read the snapshot inside it)."""
+        since: list[Positions] = []
+        with self.lock:
+            token = self._next
+            self._next += 1
+            self.watchers[token] = since
+        try:
+            yield since
+        finally:
+            with self.lock:
+                del self.watchers[token]
+
+    def made_live(self) -> None:
+        """A targeting in :meth:`watching` made its incident live (call it inside the block)."""
+        with self.lock:
+            self.live += 1
+
+    def swapped(self, fresh: Positions) -> None:
+        """A batch was swapped in (call it holding :attr:`lock`): every watcher gets it."""
+        for since in self.watchers.values():
+            since.append(fresh)
+
+
+def _newest_of(since: list[Positions], retained: _Retained) -> Positions:
+    """Each device's newest fix over ``since``, but where a kept batch has a newer one."""
+    fixes = _merged(since)
+    older = retained.newer(fixes)
+    return _rows(fixes, np.flatnonzero(~older)) if older.any() else fixes
 
 
 #: The scope key a request's handler sets once it hands the request's work to a thread (what it
@@ -1547,6 +1616,7 @@ def create_app(
     )
     current = {"index": _empty_index()}  # swapped whole (one assignment), never mutated
     retained = _Retained(RETAINED_FIXES)
+    overlaps = _Overlaps()
 
     async def alerts(request: Request) -> Response:
         _takes(request, ("at", "confirm"))
@@ -1557,12 +1627,17 @@ def create_app(
             return JSONResponse(await _applying(request, submit_alert, body, at, confirm))
 
     def submit_alert(document: bytes, at: dt.datetime, confirm: bool) -> dict[str, Any]:
-        # Every device's latest fix this process took, not only the latest batch's.
-        index, rest = targeted()
-        result = targeter.receive(document, index, at, confirm=confirm)
+        with overlaps.watching() as since:
+            # Every device's latest fix this process took, not only the latest batch's.
+            index, rest = targeted()
+            result = targeter.receive(document, index, at, confirm=confirm)
+            if result.verdict is Verdict.DELIVER:
+                overlaps.made_live()
         told = _deliveries([result.claims]) if result.claims is not None else []
         if rest is not None and result.verdict is Verdict.DELIVER:
             told += _streamed(targeter.on_positions(rest, at))
+        if since and result.verdict is Verdict.DELIVER:
+            told += overlapped(since, at)
         reason = result.reason
         if result.verdict is Verdict.BLAST_RADIUS:
             # (The library's "confirm to send anyway" named a call the service did not offer:
@@ -1616,12 +1691,40 @@ def create_app(
         # was outside the area was told from the older one, inside.
         stale = retained.newer(snapshot)
         fresh = _rows(snapshot, np.flatnonzero(~stale)) if stale.any() else snapshot
+        with overlaps.lock:
+            live = overlaps.live
         found = targeter.on_positions(fresh, at)
         # The atomic swap, last: a batch the store refused (503) changes nothing, not even the
         # snapshot, and is sent again.
-        current["index"] = index
-        retained.add(snapshot)
+        with overlaps.lock:
+            current["index"] = index
+            retained.add(snapshot)
+            overlaps.swapped(fresh)
+            again = overlaps.live != live
+        if again:
+            # An alert made live while this batch streamed may have read the snapshot before
+            # it: streamed again now, its incident is live (see _Overlaps).
+            found += streamed_again(fresh, at)
         return {"deliveries": _streamed(found)}
+
+    def streamed_again(fixes: Positions, at: dt.datetime) -> list[Delivery]:
+        # The deliveries made so far are answered whatever this adds: a store failure here
+        # leaves these devices to their next fix, as before, and is logged (no position).
+        try:
+            return targeter.on_positions(fixes, at)
+        except StoreError as err:
+            LOG.warning(
+                "a batch of positions taken while an alert was targeted was not streamed to it"
+                " again (its devices are told at their next fix): %s",
+                err,
+            )
+            return []
+
+    def overlapped(since: list[Positions], at: dt.datetime) -> list[dict[str, str]]:
+        # The batches swapped in while an alert was targeted, over a snapshot read before them,
+        # streamed now that its incident is live (see _Overlaps).
+        fixes = _newest_of(since, retained)
+        return _streamed(streamed_again(fixes, at)) if len(fixes) else []
 
     async def confirm(request: Request) -> Response:
         _takes(request, ("at",))
@@ -1665,11 +1768,16 @@ def create_app(
             rest.append(latest_rest)
             return index
 
-        came = targeter.retarget(snapshot, at)
+        with overlaps.watching() as since:
+            came = targeter.retarget(snapshot, at)
+            if any(r.verdict is Verdict.DELIVER for r in came):
+                overlaps.made_live()
         due += [r.claims for r in came if r.claims is not None]
         out = _deliveries(due)
         if came and rest and rest[0] is not None:
             out += _streamed(targeter.on_positions(rest[0], at))
+        if came and since:
+            out += overlapped(since, at)
         return out
 
     def targeted() -> tuple[PositionIndex, Positions | None]:

@@ -1,0 +1,183 @@
+"""The reference service as operators run it (probe 13): requests that overlap in one process.
+
+A batch of positions that arrives while an alert is being targeted (read, checked, its
+snapshot merged: a second or more over the fixes a process keeps), and one that streams while
+an alert whose onset came is retargeted by ``POST /redeliver``. The interleavings are made
+exact by a store that runs the other request at the step where it matters (in-process, through
+Starlette's test client: the handlers' work runs in worker threads, so both requests are in
+flight at once). The oracle: ``docs/delivery.rst``'s promise that an alert reaches at once every
+device whose latest fix the process took, and the store read with :mod:`sqlite3` directly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from service_helpers import service_module
+from starlette.testclient import TestClient
+
+from geotarget import Circle, alerts, cap
+from geotarget.ledger import SQLiteLedger
+
+AT = dt.datetime(2026, 5, 4, 21, 30, tzinfo=dt.timezone.utc)
+CENTRE = (18.06528, 59.3325)
+Q = {"at": AT.isoformat()}
+
+
+def _service() -> Any:
+    return service_module("app.py", "_geotarget_service_probe13")
+
+
+def _alert(identifier: str, onset: dt.datetime = AT) -> bytes:
+    msg = alerts.Message(headline="Explosionsrisk", description="Gå.", area_description="Torget")
+    alert = alerts.explosion(
+        identifier=identifier,
+        sender="polisen@polisen.se",
+        sent=AT,
+        area=Circle(*CENTRE, 500.0),
+        sv=msg,
+        en=msg,
+        onset=onset,
+        expires=AT + dt.timedelta(hours=2),
+    )
+    return cap.dumps(alert).encode()
+
+
+def _batch(devices: list[str], observed: dt.datetime = AT) -> bytes:
+    """A batch of fixes at the alert's centre (5 m accuracy): every device inside its area."""
+    n = len(devices)
+    return json.dumps(
+        {
+            "ids": devices,
+            "lon": [CENTRE[0]] * n,
+            "lat": [CENTRE[1]] * n,
+            "accuracy_m": [5.0] * n,
+            "observed_at": [observed.isoformat()] * n,
+        }
+    ).encode()
+
+
+def _claimed(store: Path) -> set[str]:
+    """The devices claimed in the store, read by sqlite3 (each claim log row's device list)."""
+    with sqlite3.connect(store) as db:
+        rows = db.execute("SELECT strs FROM gt_claim_log").fetchall()
+    return {device for (strs,) in rows for device in json.loads(strs)}
+
+
+class _Meanwhile:
+    """A store that runs ``then`` once, at the first call of ``step`` after it is armed.
+
+    ``before``: ``then`` runs before the call reaches the store; else after it returned (its
+    answer, read before ``then``, is what the caller gets).
+    """
+
+    def __init__(self, inner: SQLiteLedger) -> None:
+        self.inner = inner
+        self.armed: tuple[str, Callable[[], None], bool] | None = None
+
+    def arm(self, step: str, then: Callable[[], None], before: bool) -> None:
+        self.armed = (step, then, before)
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+        if not callable(method):
+            return method
+
+        def call(*args: Any, **kw: Any) -> Any:
+            armed = self.armed
+            if armed is None or armed[0] != name:
+                return method(*args, **kw)
+            self.armed = None
+            _, then, before = armed
+            if before:
+                then()
+                return method(*args, **kw)
+            got = method(*args, **kw)
+            then()
+            return got
+
+        return call
+
+
+def _devices(answer: Any) -> set[str]:
+    assert answer.status_code == 200, answer.text
+    return {d["device"] for d in answer.json()["deliveries"]}
+
+
+def test_a_batch_taken_while_an_alert_is_targeted_is_told_by_the_alert(tmp_path: Path) -> None:
+    """The batch arrives after the alert read its snapshot, and streams before it is live.
+
+    Before, neither told the device: ``POST /positions`` found no live incident, and ``POST
+    /alerts`` targeted the snapshot it read before the batch was swapped in; ``GET /explain``
+    then said the device received the alert, and the store had no claim of it.
+    """
+    store = _Meanwhile(SQLiteLedger(tmp_path / "d.db"))
+    answers: list[Any] = []
+    with TestClient(_service().create_app(store)) as client:
+        assert _devices(client.post("/positions", params=Q, content=_batch(["early"]))) == set()
+        store.arm(
+            "admit",
+            lambda: answers.append(client.post("/positions", params=Q, content=_batch(["walker"]))),
+            before=True,
+        )
+        alert = client.post("/alerts", params=Q, content=_alert("SE-POL-131"))
+        assert [_devices(a) for a in answers] == [set()]  # (it ran while the alert was read)
+        assert alert.json()["verdict"] == "DELIVER", alert.text
+        assert _devices(alert) == {"early", "walker"}
+    assert _claimed(tmp_path / "d.db") == {"early", "walker"}
+
+
+def test_a_batch_streamed_before_an_alert_is_live_and_swapped_after_streams_again(
+    tmp_path: Path,
+) -> None:
+    """The batch reads the live incidents, the whole alert runs, then the batch is swapped in.
+
+    Before, the batch streamed to no incident and the alert targeted the snapshot without it.
+    """
+    store = _Meanwhile(SQLiteLedger(tmp_path / "d.db"))
+    answers: list[Any] = []
+    with TestClient(_service().create_app(store)) as client:
+        store.arm(
+            "load_active",
+            lambda: answers.append(client.post("/alerts", params=Q, content=_alert("SE-POL-132"))),
+            before=False,
+        )
+        walker = client.post("/positions", params=Q, content=_batch(["walker"]))
+        assert len(answers) == 1 and answers[0].json()["verdict"] == "DELIVER", answers
+        assert _devices(answers[0]) == set()  # (its snapshot was read before the batch)
+        assert _devices(walker) == {"walker"}
+    assert _claimed(tmp_path / "d.db") == {"walker"}
+
+
+def test_a_batch_taken_while_redeliver_retargets_an_alert_whose_onset_came_is_told(
+    tmp_path: Path,
+) -> None:
+    """``POST /redeliver`` reads its snapshot, the batch streams and is swapped in, then the claim.
+
+    The alert was posted before its onset (told to nobody); at its onset the redeliver that
+    retargets it is the only thing that makes it live.
+    """
+    store = _Meanwhile(SQLiteLedger(tmp_path / "d.db"))
+    onset = AT + dt.timedelta(minutes=1)
+    later = {"at": (onset + dt.timedelta(seconds=1)).isoformat()}
+    answers: list[Any] = []
+    with TestClient(_service().create_app(store)) as client:
+        first = client.post("/alerts", params=Q, content=_alert("SE-POL-133", onset))
+        assert first.status_code == 200 and first.json()["verdict"] != "DELIVER", first.text
+        assert _devices(client.post("/positions", params=later, content=_batch(["early"]))) == set()
+        store.arm(
+            "claim",
+            lambda: answers.append(
+                client.post("/positions", params=later, content=_batch(["walker"], onset))
+            ),
+            before=True,
+        )
+        due = client.post("/redeliver", params=later)
+        assert len(answers) == 1 and _devices(answers[0]) == set(), answers
+        assert _devices(due) == {"early", "walker"}
+    assert _claimed(tmp_path / "d.db") == {"early", "walker"}
