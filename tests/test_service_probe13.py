@@ -11,6 +11,7 @@ device whose latest fix the process took, and the store read with :mod:`sqlite3`
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import sqlite3
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from service_helpers import service_module
 from starlette.testclient import TestClient
 
@@ -181,3 +183,37 @@ def test_a_batch_taken_while_redeliver_retargets_an_alert_whose_onset_came_is_to
         assert len(answers) == 1 and _devices(answers[0]) == set(), answers
         assert _devices(due) == {"early", "walker"}
     assert _claimed(tmp_path / "d.db") == {"early", "walker"}
+
+
+def test_confirm_checks_its_keys_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``POST /confirm`` reads and checks its keys in a worker thread, never on the event loop.
+
+    Each key is checked in Python (its three parts, its alert version counted): a push
+    service's confirmation of a million keys, well within the body limit, held the event loop
+    for over a second, every other request of the process (an alert, a ``GET /ready`` probe)
+    waiting behind it. Counted, not timed: the check is watched for a running event loop.
+    """
+    service = _service()
+    on_loop: list[bool] = []
+    keys = service._keys
+
+    def watched(data: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:
+            on_loop.append(False)
+        return keys(data)
+
+    monkeypatch.setattr(service, "_keys", watched)
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        client.post("/positions", params=Q, content=_batch(["p1"]))
+        told = client.post("/alerts", params=Q, content=_alert("SE-POL-134"))
+        key = told.json()["deliveries"][0]["key"]
+        done = client.post("/confirm", params=Q, json={"keys": [key, "a b c"]})
+        assert done.json() == {"confirmed": 1, "already": 0, "unknown": 1}, done.text
+        bad = client.post("/confirm", params=Q, json={"keys": ["a b"]})
+        assert bad.status_code == 400 and "keys[0] must be a delivery key" in bad.text, bad.text
+    assert on_loop == [False, False]
