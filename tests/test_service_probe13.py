@@ -217,3 +217,67 @@ def test_confirm_checks_its_keys_off_the_event_loop(
         bad = client.post("/confirm", params=Q, json={"keys": ["a b"]})
         assert bad.status_code == 400 and "keys[0] must be a delivery key" in bad.text, bad.text
     assert on_loop == [False, False]
+
+
+def _fix_body(lon: str, lat: str, accuracy: str) -> bytes:
+    """A batch of one fix, its numbers written as given (JSON text, or what is not JSON)."""
+    return (
+        f'{{"ids": ["a"], "lon": [{lon}], "lat": [{lat}], "accuracy_m": [{accuracy}],'
+        f' "observed_at": ["{AT.isoformat()}"]}}'
+    ).encode()
+
+
+def test_nan_or_infinity_in_a_batch_is_a_400_naming_the_field_not_a_device_without_a_fix(
+    tmp_path: Path,
+) -> None:
+    """``NaN`` and ``Infinity`` are not JSON (RFC 8259 section 6), yet ``json.dumps`` writes them.
+
+    Before, ``"lon": [NaN], "lat": [NaN]`` (a producer's lost fix written by Python) was taken
+    as a device without a fix, without a word; ``Infinity`` was refused as a coordinate out of
+    range ("got inf"), not as what it is. Each is a 400 naming the column, the row and the
+    value; nothing is applied (the alert reaches nobody from it, the store claims nobody).
+    """
+    cases = {
+        ("NaN", "NaN", "5"): ("lon[0]", "NaN"),
+        ("18.06528", "59.3325", "NaN"): ("accuracy_m[0]", "NaN"),
+        ("18.06528", "59.3325", "Infinity"): ("accuracy_m[0]", "Infinity"),
+        ("-Infinity", "59.3325", "5"): ("lon[0]", "-Infinity"),
+    }
+    with TestClient(_service().create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        alert = client.post("/alerts", params=Q, content=_alert("SE-POL-135"))
+        assert alert.json()["verdict"] == "DELIVER", alert.text
+        for (lon, lat, accuracy), (field, value) in cases.items():
+            r = client.post(
+                "/positions",
+                params=Q,
+                content=_fix_body(lon, lat, accuracy),
+                headers={"Accept": "application/problem+json"},
+            )
+            assert r.status_code == 400, (lon, lat, accuracy, r.text)
+            problem = r.json()
+            assert problem["field"] == field and problem["value"].startswith(value), problem
+            assert "not JSON" in problem["detail"], problem
+        no_fix = client.post("/positions", params=Q, content=_fix_body("null", "null", "5"))
+        assert _devices(no_fix) == set()  # (null is no fix, as the docs say)
+    assert _claimed(tmp_path / "d.db") == set()
+
+
+def test_a_null_accuracy_of_a_fix_is_named_as_the_null_sent(tmp_path: Path) -> None:
+    """``accuracy_m: [null]`` beside a fix: the 400 names the row and the null, not a NaN.
+
+    Before, it said "accuracy_m must be finite ... (got nan at row 0)": a value the client
+    never sent. Null stays taken where the fix is null too (a device without a fix).
+    """
+    with TestClient(_service().create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        r = client.post(
+            "/positions",
+            params=Q,
+            content=_fix_body("18.06528", "59.3325", "null"),
+            headers={"Accept": "application/problem+json"},
+        )
+        assert r.status_code == 400, r.text
+        problem = r.json()
+        assert (problem["field"], problem["value"]) == ("accuracy_m[0]", "null"), problem
+        assert "nan" not in problem["detail"].lower(), problem
+        none = client.post("/positions", params=Q, content=_fix_body("null", "null", "null"))
+        assert none.status_code == 200, none.text

@@ -61,7 +61,8 @@ UTF-8: the first other byte named, and a ``charset`` the header gives), a member
 named twice in one object (readers differ on which value counts: none is taken), a missing or
 non-list column (``accuracy_m`` included), a member the endpoint does not take, a value of the
 wrong JSON type in a column (a bool or a text among coordinates, a list anywhere: ``lon[3] must
-be a number or null (got true)``), an integer of more digits than Python converts (4,300), an id
+be a number or null (got true)``), ``NaN`` or ``Infinity`` (not JSON, though Python writes
+them), an integer of more digits than Python converts (4,300), an id
 past 64 bits, a time :func:`geotarget.parse_time` refuses (naive, or outside the years 1 to 9999
 in UTC), a malformed delivery key. A scalar value is quoted as JSON and cut after
 :data:`SHOWN_CHARS` characters, its size said; a list or an object is described, never quoted
@@ -578,6 +579,16 @@ class _BigNumber(str):
     """A JSON integer past Python's int conversion limit, kept as its digits (to be named)."""
 
 
+class _NotJson(str):
+    """``NaN``, ``Infinity`` or ``-Infinity``: Python's JSON reader takes them, JSON has none.
+
+    Kept as its text, so that the column it is in refuses it, naming its row, as any value of
+    another type (:func:`_column`). Read as a float, ``NaN`` for both coordinates was a device
+    without a fix, without a word (``json.dumps`` writes a NaN coordinate so: a fix lost on
+    its way, never the ``null`` the service takes for no fix).
+    """
+
+
 def _integer(text: str) -> int | _BigNumber:
     try:
         return int(text)
@@ -621,6 +632,8 @@ def _shown(value: object) -> str:
     """
     if isinstance(value, _BigNumber):
         return f"{value[:20]}… ({len(value.lstrip('-')):,} digits)"
+    if isinstance(value, _NotJson):
+        return f"{value}, not JSON: RFC 8259 has no NaN nor Infinity; null is no value"
     if isinstance(value, str) and _PAIR_TEXT.search(value):  # ("59.3326,18.0654")
         return (
             f"a text of {len(value):,} characters holding two decimal numbers, not quoted: it "
@@ -831,7 +844,7 @@ def _json(body: bytes, charset: str = "") -> Any:
     ``charset`` is the request's (:func:`_charset`), named when the body is not UTF-8.
     """
     try:
-        return json.loads(body, object_pairs_hook=_members)
+        return json.loads(body, object_pairs_hook=_members, parse_constant=_NotJson)
     except UnicodeDecodeError as err:
         raise _not_unicode(err, charset) from None
     except (json.JSONDecodeError, RecursionError) as err:
@@ -842,7 +855,9 @@ def _json(body: bytes, charset: str = "") -> Any:
         raise twice.refusal() from None
     except ValueError:  # an integer of more digits than int() converts (4,300 by default)
         try:  # again, only now: a Python call an int
-            data = json.loads(body, parse_int=_integer, object_pairs_hook=_members)
+            data = json.loads(
+                body, parse_int=_integer, object_pairs_hook=_members, parse_constant=_NotJson
+            )
         except _Twice as twice:
             raise twice.refusal() from None
     found = _big_number_at(data)
@@ -1684,6 +1699,14 @@ def create_app(
                     f"{len(ids):,}: "
                     "every column holds one value per fix, in the order of ids"
                 )
+        unsaid = np.isnan(accuracy) & ~np.isnan(lon) & ~np.isnan(lat)
+        if unsaid.any():
+            # (Positions, given NaN for it, said "got nan" of the null the client sent.)
+            row = int(np.flatnonzero(unsaid)[0])
+            raise InvalidInput(
+                f"accuracy_m[{row}] must be a number for a row with a fix, null only where lon"
+                " and lat are null too: a fix is never taken as exact (got null)"
+            )
         snapshot = Positions(ids, lon, lat, accuracy_m=accuracy, observed_at=observed_at)
         index = PositionIndex(snapshot)
         # This request uses its own batch, but for the fixes older than one the process took
