@@ -281,3 +281,102 @@ def test_a_null_accuracy_of_a_fix_is_named_as_the_null_sent(tmp_path: Path) -> N
         assert "nan" not in problem["detail"].lower(), problem
         none = client.post("/positions", params=Q, content=_fix_body("null", "null", "null"))
         assert none.status_code == 200, none.text
+
+
+def _stamps(n: int, zone: str) -> list[str]:
+    """``n`` distinct times a millisecond apart, as phones stamp fixes, in ``zone`` (Z, +02:00)."""
+    base = AT - dt.timedelta(minutes=1)
+    shift = dt.timedelta(hours=2) if zone == "+02:00" else dt.timedelta(0)
+    return [
+        (base + shift + dt.timedelta(milliseconds=i))
+        .replace(tzinfo=None)
+        .isoformat(timespec="milliseconds")
+        + zone
+        for i in range(n)
+    ]
+
+
+def test_a_batch_stamped_to_the_millisecond_is_read_without_a_parse_per_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Times as phones send them are read at once, not one ``parse_time`` per distinct text.
+
+    A phone stamps its fix to the millisecond, so a batch held as many distinct times as
+    fixes, each read by its own ``parse_time`` (a Python call of several microseconds): most
+    of a batch's time, and tens of seconds for a re-sent snapshot of a million fixes.
+    Counted, not timed: ``parse_time`` is watched for the batch's ``observed_at`` (the
+    instants read are checked against it below).
+    """
+    service = _service()
+    calls: list[str] = []
+    parse = service.parse_time
+
+    def counted(text: str, *, field: str = "time") -> dt.datetime:
+        calls.append(field)
+        got: dt.datetime = parse(text, field=field)
+        return got
+
+    monkeypatch.setattr(service, "parse_time", counted)
+    n = 4_000
+    stamps = _stamps(n // 2, "Z") + _stamps(n // 2, "+02:00")
+    body = json.dumps(
+        {
+            "ids": [f"p{i}" for i in range(n)],
+            "lon": [CENTRE[0]] * n,
+            "lat": [CENTRE[1]] * n,
+            "accuracy_m": [5.0] * n,
+            "observed_at": stamps,
+        }
+    ).encode()
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        assert client.post("/positions", params=Q, content=body).status_code == 200
+        assert not [f for f in calls if f.startswith("observed_at")], len(calls)
+        r = client.post("/alerts", params=Q, content=_alert("SE-POL-136"))
+        assert len(r.json()["deliveries"]) == n, r.text
+
+
+def test_times_read_at_once_are_the_instants_parse_time_reads(tmp_path: Path) -> None:
+    """The bulk reading gives ``parse_time``'s instant for every text, and its refusals.
+
+    Texts in the layout read at once (``Z`` or ``±hh:mm``, 0 to 9 fraction digits) over the
+    years 1 to 9999, leap days, offsets to ±23:59 and instants at the edges of the years
+    taken; then texts it leaves to ``parse_time`` (a space or ``t`` for ``T``, ``z``, a comma,
+    ``+hhmm``) and ones ``parse_time`` refuses (30 February, hour 24, second 60, offset +24:00,
+    an instant in the year 0 in UTC), each named with its row as before.
+    """
+    from geotarget import parse_time
+    from geotarget.errors import InvalidInput
+
+    service = _service()
+    texts = [
+        "2026-05-04T21:29:00Z",
+        "2024-02-29T23:59:59.999999999+23:59",
+        "0001-01-01T00:00:00-00:30",
+        "9999-12-31T23:59:59.9Z",
+        "9999-12-31T23:59:59+01:00",
+        "1969-12-31T23:59:59.5-05:00",
+        "2000-02-29T12:00:00.123456+05:45",
+        "1900-03-01T00:00:00Z",
+        "2026-05-04 21:29:00Z",
+        "2026-05-04t21:29:00z",
+        "2026-05-04T21:29:00,5+0200",
+        "2026-05-04T21:29+02",
+    ]
+    want = [parse_time(t).astimezone(dt.timezone.utc).replace(tzinfo=None) for t in texts]
+    got = service._instants(texts)
+    assert [t.item() for t in got] == want
+    assert service._iso_bulk(texts[:8]) is not None  # (the layout of devices: read at once)
+    for bad in (
+        "1900-02-29T00:00:00Z",
+        "2026-02-30T12:00:00Z",
+        "2026-05-04T24:00:00Z",
+        "2026-05-04T23:59:60Z",
+        "2026-05-04T21:29:00+24:00",
+        "0001-01-01T00:00:00+00:01",
+        "10000-01-01T00:00:00Z",
+    ):
+        with pytest.raises(InvalidInput) as oracle:
+            parse_time(bad, field="observed_at[1]")
+        with pytest.raises(InvalidInput) as refused:
+            service._instants(["2026-05-04T21:29:00Z", bad])
+        assert str(refused.value) == str(oracle.value)
