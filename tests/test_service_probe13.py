@@ -380,3 +380,30 @@ def test_times_read_at_once_are_the_instants_parse_time_reads(tmp_path: Path) ->
         with pytest.raises(InvalidInput) as refused:
             service._instants(["2026-05-04T21:29:00Z", bad])
         assert str(refused.value) == str(oracle.value)
+
+
+def test_explain_of_a_device_written_with_a_plus_in_the_query_names_the_plus(
+    tmp_path: Path,
+) -> None:
+    """``?device=+46701234567`` (an id in a phone number's international form): a query's ``+``.
+
+    A URL query reads ``+`` as a space: before, the 404 said "device ' 46701234567' has no
+    position", naming neither the ``+`` nor the cure (``%2B``), as ``?at=`` does. The id
+    written ``%2B46701234567`` is explained; one with a space sent as ``%20`` gets no hint.
+    """
+    phone = "+46701234567"
+    with TestClient(_service().create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        assert client.post("/positions", params=Q, content=_batch([phone])).status_code == 200
+        told = client.post("/alerts", params=Q, content=_alert("SE-POL-137"))
+        incident = told.json()["incident"]
+        assert _devices(told) == {phone}
+        at = "at=" + AT.isoformat().replace("+", "%2B")
+        where = f"/explain?incident={incident}&{at}&device="
+        plus = client.get(where + phone)
+        assert plus.status_code == 404, plus.text
+        assert "'+' in a URL query is read as a space" in plus.text, plus.text
+        assert f"\"{phone}\", write its '+' as %2B" in plus.text, plus.text
+        coded = client.get(where + phone.replace("+", "%2B"))
+        assert coded.status_code == 200 and phone in coded.text, coded.text
+        spaced = client.get(where + "%2046701234567")
+        assert spaced.status_code == 404 and "%2B" not in spaced.text, spaced.text

@@ -46,7 +46,8 @@ alerts at once. The latest snapshot of device positions is an immutable
                       parameters are in the query.
 ``GET  /explain``     ``?incident=&device=``: why a device does or does not receive an alert
                       (``Targeter.preview`` of its newest fix kept: changes nothing); 404 for
-                      an unknown incident, or a device of no batch kept.
+                      an unknown incident, or a device of no batch kept (write a ``+`` of an
+                      id as ``%2B``: a query reads it as a space, which the 404 names).
 ``GET  /ready``      for a load balancer's or an orchestrator's probe (changes nothing):
                       ``{"status": "ready", "active_incidents": N}`` once the store answers a
                       read, else 503 naming the :class:`~geotarget.errors.StoreError` (the
@@ -1069,6 +1070,23 @@ def _confirmed(request: Request) -> bool:
     return True
 
 
+def _plus_hint(request: Request, name: str) -> str:
+    """What a 404 adds when the query wrote ``?name=`` with a ``+``, which a query reads as a space.
+
+    A device id in the international form of a phone number (``?device=+46701234567``) was
+    answered "device ' 46701234567' has no position", naming neither the ``+`` nor its cure.
+    """
+    if b"+" not in request.scope.get("query_string", b""):
+        return ""
+    value = _query(request, name) or ""
+    if " " not in value:
+        return ""
+    return (
+        f"; a '+' in a URL query is read as a space: if the {name} is"
+        f" {_shown(value.replace(' ', '+'))}, write its '+' as %2B"
+    )
+
+
 def _param(request: Request, name: str) -> str:
     value = _query(request, name)
     if value is None:
@@ -1952,7 +1970,7 @@ def create_app(
                 request,
                 404,
                 f"incident {_shown(_param(request, 'incident'))} is unknown to the store (no"
-                " alert of it was received): nothing to explain",
+                f" alert of it was received): nothing to explain{_plus_hint(request, 'incident')}",
                 "NotFound",
             )
         index = current["index"]
@@ -1966,7 +1984,7 @@ def create_app(
                 f"device {_shown(device)} has no position among the fixes this process keeps"
                 f" (its latest POST /positions batches, at most {retained.limit:,} fixes):"
                 " nothing to explain; ids are matched by their text as the batch gave them"
-                " (7 is not 007)",
+                f" (7 is not 007){_plus_hint(request, 'device')}",
                 "NotFound",
             )
         return PlainTextResponse(answer)
