@@ -407,3 +407,47 @@ def test_explain_of_a_device_written_with_a_plus_in_the_query_names_the_plus(
         assert coded.status_code == 200 and phone in coded.text, coded.text
         spaced = client.get(where + "%2046701234567")
         assert spaced.status_code == 404 and "%2B" not in spaced.text, spaced.text
+
+
+def test_alerts_targeted_at_once_share_one_merge_of_the_kept_fixes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each alert merged the kept batches (and indexed them) for itself, though none came since.
+
+    Over a million kept fixes each merge takes a second or two and a few hundred MB: alerts
+    arriving together (a feed re-sending its queue, a sender retrying an alert that has not
+    answered yet) answered one merge after another, the memory growing by each. Here a retry
+    and another alert arrive while the first is being targeted. Counted, not timed: the
+    merges are counted; each alert still reaches every device by its newest fix, and one
+    posted once they are answered, after a new batch, merges again and reaches its devices.
+    """
+    service = _service()
+    merges: list[int] = []
+    latest = service._Retained.latest
+
+    def counted(self: Any, current: Any) -> Any:
+        merges.append(len(current))
+        return latest(self, current)
+
+    monkeypatch.setattr(service._Retained, "latest", counted)
+    store = _Meanwhile(SQLiteLedger(tmp_path / "d.db"))
+    meanwhile: list[Any] = []
+    with TestClient(service.create_app(store)) as client:
+        for devices in (["a", "b"], ["c"]):
+            assert client.post("/positions", params=Q, content=_batch(devices)).status_code == 200
+
+        def others() -> None:
+            for identifier in ("SE-POL-138", "SE-POL-139"):  # (a retry, and another alert)
+                meanwhile.append(client.post("/alerts", params=Q, content=_alert(identifier)))
+
+        store.arm("admit", others, before=True)
+        first = client.post("/alerts", params=Q, content=_alert("SE-POL-138"))
+        retry, other = meanwhile
+        assert retry.json()["verdict"] == other.json()["verdict"] == "DELIVER", retry.text
+        assert _devices(first) | _devices(retry) == _devices(other) == {"a", "b", "c"}
+        assert not _devices(first) & _devices(retry)
+        assert len(merges) == 1, merges
+        assert client.post("/positions", params=Q, content=_batch(["d"])).status_code == 200
+        later = client.post("/alerts", params=Q, content=_alert("SE-POL-140"))
+        assert _devices(later) == {"a", "b", "c", "d"}
+        assert len(merges) == 2, merges

@@ -1387,6 +1387,8 @@ class _Retained:
         self._lock = threading.Lock()
         self._batches: deque[Positions] = deque()
         self._size = 0
+        #: Batches kept so far: a merge of the kept batches is one of this generation's.
+        self.generation = 0
         #: Each kept batch's rows in the order of its ids (by ``id()`` of the batch), made at
         #: the first :meth:`newer` that needs it: 8 bytes a fix, no copy of the ids.
         self._orders: dict[int, npt.NDArray[np.intp]] = {}
@@ -1406,6 +1408,7 @@ class _Retained:
             self._batches.append(batch)
             self._newest[id(batch)] = newest
             self._size += len(batch)
+            self.generation += 1
             while self._size > self.limit:
                 gone = self._batches.popleft()
                 self._size -= len(gone)
@@ -1591,6 +1594,64 @@ class _Overlaps:
             since.append(fresh)
 
 
+class _Merged:
+    """The snapshot alerts targeted at once target, merged once for all of them.
+
+    Each alert merged the kept batches into each device's latest fix and indexed them for
+    itself: over a million kept fixes, a second or two and a few hundred MB each. Alerts
+    arriving together (a feed re-sending its queue after a reconnect, a sender retrying one
+    that has not answered yet, the Updates of a busy incident) each made their own, one after
+    another: the last of eight answered after all eight merges, the process's memory
+    growing by each. Now, while a targeting is :meth:`using` it, the merge of the batches as
+    they are is shared: the first makes it, the others wait for it; a batch swapped in
+    forgets it (:meth:`forget`), and so does the end of the last targeting using it (its
+    memory is not held between alerts).
+    """
+
+    def __init__(self) -> None:
+        self._making = threading.Lock()  # one merge at a time: the others wait for it
+        self._lock = threading.Lock()  # the fields below
+        self._users = 0
+        self._generation = -1
+        self._index: PositionIndex | None = None
+        self._made: tuple[PositionIndex, Positions | None] | None = None
+
+    @contextmanager
+    def using(self) -> Iterator[None]:
+        """A targeting runs (:meth:`get` inside it shares the merge of the others running)."""
+        with self._lock:
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if not self._users:
+                    self._generation, self._index, self._made = -1, None, None
+
+    def get(
+        self,
+        generation: int,
+        index: PositionIndex,
+        merge: Callable[[], tuple[PositionIndex, Positions | None]],
+    ) -> tuple[PositionIndex, Positions | None]:
+        """The merge of the kept batches of ``generation`` and the latest batch's ``index``."""
+        with self._making:
+            with self._lock:
+                if self._generation == generation and self._index is index and self._made:
+                    return self._made
+            made = merge()
+            with self._lock:
+                if self._users:
+                    self._generation, self._index, self._made = generation, index, made
+            return made
+
+    def forget(self) -> None:
+        """A batch was swapped in: the merge is of the batches before it (its memory freed)."""
+        with self._lock:
+            self._generation, self._index, self._made = -1, None, None
+
+
 def _newest_of(since: list[Positions], retained: _Retained) -> Positions:
     """Each device's newest fix over ``since``, but where a kept batch has a newer one."""
     fixes = _merged(since)
@@ -1770,6 +1831,7 @@ def create_app(
     current = {"index": _empty_index()}  # swapped whole (one assignment), never mutated
     retained = _Retained(RETAINED_FIXES)
     overlaps = _Overlaps()
+    merges = _Merged()
 
     async def alerts(request: Request) -> Response:
         _takes(request, ("at", "confirm"))
@@ -1780,7 +1842,7 @@ def create_app(
             return JSONResponse(await _applying(request, submit_alert, body, at, confirm))
 
     def submit_alert(document: bytes, at: dt.datetime, confirm: bool) -> dict[str, Any]:
-        with overlaps.watching() as since:
+        with overlaps.watching() as since, merges.using():
             # Every device's latest fix this process took, not only the latest batch's.
             index, rest = targeted()
             result = targeter.receive(document, index, at, confirm=confirm)
@@ -1862,6 +1924,7 @@ def create_app(
             retained.add(snapshot)
             overlaps.swapped(fresh)
             again = overlaps.live != live
+        merges.forget()
         if again:
             # An alert made live while this batch streamed may have read the snapshot before
             # it: streamed again now, its incident is live (see _Overlaps).
@@ -1937,7 +2000,7 @@ def create_app(
             rest.append(latest_rest)
             return index
 
-        with overlaps.watching() as since:
+        with overlaps.watching() as since, merges.using():
             came = targeter.retarget(snapshot, at)
             if any(r.verdict is Verdict.DELIVER for r in came):
                 overlaps.made_live()
@@ -1953,9 +2016,14 @@ def create_app(
         # What POST /alerts and retarget target: each device's latest fix over the kept
         # batches and the latest one (an index of its own unless that batch is all of them),
         # and the latest batch's fixes of ids too long to merge (on_positions tells those).
+        # Made once for the alerts targeted at once (see _Merged).
         index = current["index"]
-        merged, rest = retained.latest(index.positions)
-        return (index if merged is index.positions else PositionIndex(merged)), rest
+
+        def merge() -> tuple[PositionIndex, Positions | None]:
+            merged, rest = retained.latest(index.positions)
+            return (index if merged is index.positions else PositionIndex(merged)), rest
+
+        return merges.get(retained.generation, index, merge)
 
     async def explain(request: Request) -> Response:
         _takes(request, ("incident", "device", "at"))
