@@ -1255,9 +1255,8 @@ def _iso_layout(
 ) -> npt.NDArray[np.int64]:
     """The texts at ``rows`` (all: None) of ``codes``, ``length`` long, ``zone`` its zone's length.
 
-    ``codes`` holds a row a character position (a column a text).
-
-    ``zone`` is 1 (``Z``) or 6 (``±hh:mm``). In UTC microseconds; :class:`_NotLayout` when a
+    ``codes`` holds a row a character position (a column a text); ``zone`` is 1 (``Z``) or 6
+    (``±hh:mm``). In UTC microseconds; :class:`_NotLayout` when a
     text is not in the layout or names no valid instant by :func:`geotarget.parse_time`'s
     rules (a date that exists, hours to 23, minutes and seconds to 59, an offset's hours to
     23, a fraction of 1 to 9 digits cut to the microsecond, the years 1 to 9999 in UTC). Read
