@@ -46,7 +46,8 @@ alerts at once. The latest snapshot of device positions is an immutable
                       parameters are in the query.
 ``GET  /explain``     ``?incident=&device=``: why a device does or does not receive an alert
                       (``Targeter.preview`` of its newest fix kept: changes nothing); 404 for
-                      an unknown incident, or a device of no batch kept.
+                      an unknown incident, or a device of no batch kept (write a ``+`` of an
+                      id as ``%2B``: a query reads it as a space, which the 404 names).
 ``GET  /ready``      for a load balancer's or an orchestrator's probe (changes nothing):
                       ``{"status": "ready", "active_incidents": N}`` once the store answers a
                       read, else 503 naming the :class:`~geotarget.errors.StoreError` (the
@@ -61,7 +62,8 @@ UTF-8: the first other byte named, and a ``charset`` the header gives), a member
 named twice in one object (readers differ on which value counts: none is taken), a missing or
 non-list column (``accuracy_m`` included), a member the endpoint does not take, a value of the
 wrong JSON type in a column (a bool or a text among coordinates, a list anywhere: ``lon[3] must
-be a number or null (got true)``), an integer of more digits than Python converts (4,300), an id
+be a number or null (got true)``), ``NaN`` or ``Infinity`` (not JSON, though Python writes
+them), an integer of more digits than Python converts (4,300), an id
 past 64 bits, a time :func:`geotarget.parse_time` refuses (naive, or outside the years 1 to 9999
 in UTC), a malformed delivery key. A scalar value is quoted as JSON and cut after
 :data:`SHOWN_CHARS` characters, its size said; a list or an object is described, never quoted
@@ -105,8 +107,10 @@ replaces it, and its latest batches, at most :data:`RETAINED_FIXES` fixes: ``/al
 each device's newest fix over them and the latest batch, kept or not (by ``observed_at``;
 ``/explain`` explains that fix), so an
 alert reaches at once every device whose latest fix this process took (and so does one whose time
-came, through ``/redeliver``); any other device in its area is told by ``on_positions`` when its
-next fix arrives, through any instance. Nothing else of a request is kept once it is answered.
+came, through ``/redeliver``), a batch taken while the alert was being targeted included (the
+alert streams it once live, or the batch streams again); any other device in its area is told
+by ``on_positions`` when its next fix arrives, through any instance. Nothing else of a request
+is kept once it is answered.
 
 An error answer is its message as plain text, or, when the request's ``Accept`` prefers
 ``application/problem+json`` or ``application/json`` to ``text/plain`` (not ``*/*`` alone), RFC
@@ -576,6 +580,16 @@ class _BigNumber(str):
     """A JSON integer past Python's int conversion limit, kept as its digits (to be named)."""
 
 
+class _NotJson(str):
+    """``NaN``, ``Infinity`` or ``-Infinity``: Python's JSON reader takes them, JSON has none.
+
+    Kept as its text, so that the column it is in refuses it, naming its row, as any value of
+    another type (:func:`_column`). Read as a float, ``NaN`` for both coordinates was a device
+    without a fix, without a word (``json.dumps`` writes a NaN coordinate so: a fix lost on
+    its way, never the ``null`` the service takes for no fix).
+    """
+
+
 def _integer(text: str) -> int | _BigNumber:
     try:
         return int(text)
@@ -619,6 +633,8 @@ def _shown(value: object) -> str:
     """
     if isinstance(value, _BigNumber):
         return f"{value[:20]}… ({len(value.lstrip('-')):,} digits)"
+    if isinstance(value, _NotJson):
+        return f"{value}, not JSON: RFC 8259 has no NaN nor Infinity; null is no value"
     if isinstance(value, str) and _PAIR_TEXT.search(value):  # ("59.3326,18.0654")
         return (
             f"a text of {len(value):,} characters holding two decimal numbers, not quoted: it "
@@ -829,7 +845,7 @@ def _json(body: bytes, charset: str = "") -> Any:
     ``charset`` is the request's (:func:`_charset`), named when the body is not UTF-8.
     """
     try:
-        return json.loads(body, object_pairs_hook=_members)
+        return json.loads(body, object_pairs_hook=_members, parse_constant=_NotJson)
     except UnicodeDecodeError as err:
         raise _not_unicode(err, charset) from None
     except (json.JSONDecodeError, RecursionError) as err:
@@ -840,7 +856,9 @@ def _json(body: bytes, charset: str = "") -> Any:
         raise twice.refusal() from None
     except ValueError:  # an integer of more digits than int() converts (4,300 by default)
         try:  # again, only now: a Python call an int
-            data = json.loads(body, parse_int=_integer, object_pairs_hook=_members)
+            data = json.loads(
+                body, parse_int=_integer, object_pairs_hook=_members, parse_constant=_NotJson
+            )
         except _Twice as twice:
             raise twice.refusal() from None
     found = _big_number_at(data)
@@ -1052,6 +1070,23 @@ def _confirmed(request: Request) -> bool:
     return True
 
 
+def _plus_hint(request: Request, name: str) -> str:
+    """What a 404 adds when the query wrote ``?name=`` with a ``+``, which a query reads as a space.
+
+    A device id in the international form of a phone number (``?device=+46701234567``) was
+    answered "device ' 46701234567' has no position", naming neither the ``+`` nor its cure.
+    """
+    if b"+" not in request.scope.get("query_string", b""):
+        return ""
+    value = _query(request, name) or ""
+    if " " not in value:
+        return ""
+    return (
+        f"; a '+' in a URL query is read as a space: if the {name} is"
+        f" {_shown(value.replace(' ', '+'))}, write its '+' as %2B"
+    )
+
+
 def _param(request: Request, name: str) -> str:
     value = _query(request, name)
     if value is None:
@@ -1135,15 +1170,19 @@ def _at(request: Request) -> dt.datetime:
 
 
 def _instants(raw: list[str]) -> npt.NDArray[np.datetime64]:
-    """ISO 8601 instants with a UTC offset, as UTC ``datetime64[us]``; one parse per distinct text.
+    """ISO 8601 instants with a UTC offset, as UTC ``datetime64[us]``.
 
-    A batch's fixes share few distinct times (seconds, within the batch's window), so this is
-    far cheaper than a ``datetime`` per fix. ``raw`` is a flat list of texts (see
-    :func:`_column`); a time :func:`geotarget.parse_time` refuses is named with its row.
-    The distinct texts are found with a dict, never a fixed-width text array: that takes 4
-    bytes a character of the *longest* text for every row, and one text of 20 million
-    characters among 2 million short ones asked for 160 TB.
+    ``raw`` is a flat list of texts (see :func:`_column`). Texts in the layout devices send,
+    ``2024-05-20T14:00:00[.fff]`` then ``Z`` or ``+hh:mm``, are read all at once
+    (:func:`_iso_bulk`); any other batch one parse per distinct text by
+    :func:`geotarget.parse_time`, which reads the same instants from those texts and names the
+    row and the rule of a time it refuses. The distinct texts are found with a dict, never a
+    fixed-width text array: that takes 4 bytes a character of the *longest* text for every
+    row, and one text of 20 million characters among 2 million short ones asked for 160 TB.
     """
+    bulk = _iso_bulk(raw)
+    if bulk is not None:
+        return bulk
     codes: dict[str, int] = {}
     inverse = np.fromiter(
         (codes.setdefault(text, len(codes)) for text in raw), dtype=np.intp, count=len(raw)
@@ -1159,6 +1198,121 @@ def _instants(raw: list[str]) -> npt.NDArray[np.datetime64]:
         # (parse_time refuses an instant outside the years 1 to 9999 in UTC: no overflow.)
         out[i] = np.datetime64(at.astimezone(dt.timezone.utc).replace(tzinfo=None), "us")
     return out[inverse]
+
+
+#: The longest and shortest text :func:`_iso_bulk` reads: ``2024-05-20T14:00:00Z`` and
+#: ``2024-05-20T14:00:00.123456789+02:00``.
+_ISO_SHORTEST, _ISO_LONGEST = 20, 35
+#: The microseconds of 0001-01-01 and 10000-01-01 from the epoch: the years geotarget takes.
+_FIRST_US = int(np.datetime64("0001-01-01", "us").astype(np.int64))
+_END_US = int(np.datetime64("9999-12-31", "us").astype(np.int64)) + 86_400 * 10**6
+_MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _iso_bulk(raw: list[str]) -> npt.NDArray[np.datetime64] | None:
+    """``raw`` read at once, if every text is ``YYYY-MM-DDThh:mm:ss[.f]`` then ``Z`` or ``±hh:mm``.
+
+    A phone stamps each fix to the millisecond: a batch's texts are as many as its fixes, and
+    one :func:`geotarget.parse_time` each (its share of the batch's time grew with it, then
+    took most of it: a re-sent snapshot of a million fixes, tens of seconds). Here the texts
+    of each length and zone form are read as an array of code points: a loop over the few
+    layouts, never over the fixes. None when a text is of another form or names no valid
+    instant within the years 1 to 9999 in UTC: :func:`_instants` then reads them one by one,
+    as before (the same instants; a refusal named).
+    """
+    if not raw:
+        return None
+    lengths = np.fromiter(map(len, raw), dtype=np.intp, count=len(raw))
+    if lengths.min() < _ISO_SHORTEST or lengths.max() > _ISO_LONGEST:
+        return None
+    try:
+        texts = np.array(raw, dtype=f"S{_ISO_LONGEST}")  # (a byte a character)
+    except UnicodeEncodeError:
+        return None  # (a character other than ASCII: not in the layout)
+    # One row a character position: each is read whole, as one contiguous run of the texts.
+    codes = np.ascontiguousarray(texts.view(np.uint8).reshape(len(raw), _ISO_LONGEST).T)
+    utc = np.empty(len(raw), dtype=np.int64)
+    zulu = codes[lengths - 1, np.arange(len(raw))] == ord("Z")
+    layouts = lengths * 2 + zulu  # (each length and zone form: a few)
+    kinds = np.unique(layouts).tolist()
+    for layout in kinds:
+        rows = np.flatnonzero(layouts == layout) if len(kinds) > 1 else None
+        length, z = divmod(layout, 2)
+        try:
+            got = _iso_layout(codes, rows, length, 1 if z else 6)
+        except _NotLayout:
+            return None
+        utc[slice(None) if rows is None else rows] = got
+    return utc.astype("datetime64[us]")
+
+
+class _NotLayout(Exception):
+    """A text :func:`_iso_layout` does not read (:func:`geotarget.parse_time` reads it, or not)."""
+
+
+def _iso_layout(
+    codes: npt.NDArray[np.uint8], rows: npt.NDArray[np.intp] | None, length: int, zone: int
+) -> npt.NDArray[np.int64]:
+    """The texts at ``rows`` (all: None) of ``codes``, ``length`` long, ``zone`` its zone's length.
+
+    ``codes`` holds a row a character position (a column a text); ``zone`` is 1 (``Z``) or 6
+    (``±hh:mm``). In UTC microseconds; :class:`_NotLayout` when a
+    text is not in the layout or names no valid instant by :func:`geotarget.parse_time`'s
+    rules (a date that exists, hours to 23, minutes and seconds to 59, an offset's hours to
+    23, a fraction of 1 to 9 digits cut to the microsecond, the years 1 to 9999 in UTC). Read
+    column by column.
+    """
+    end = length - zone  # where the date-time ends and its zone begins
+    fraction = list(range(20, end))
+    if end < 19 or len(fraction) > 9 or (end > 19 and not fraction):
+        raise _NotLayout
+
+    def column(c: int) -> npt.NDArray[np.uint8]:
+        return codes[c] if rows is None else codes[c, rows]
+
+    def holds(ok: npt.NDArray[np.bool_]) -> None:
+        if not ok.all():
+            raise _NotLayout
+
+    literal = {4: "-", 7: "-", 10: "T", 13: ":", 16: ":"}
+    if fraction:
+        literal[19] = "."
+    if zone == 6:
+        literal[length - 3] = ":"
+    for at, char in literal.items():
+        holds(column(at) == ord(char))
+    if zone == 6:
+        holds((column(end) == ord("+")) | (column(end) == ord("-")))
+
+    def number(*columns: int) -> npt.NDArray[np.int64]:
+        value = np.zeros(codes.shape[1] if rows is None else len(rows), dtype=np.int64)
+        for c in columns:
+            digit = column(c) - np.uint8(ord("0"))  # (below "0" wraps to a large number)
+            holds(digit <= 9)
+            value = value * 10 + digit
+        return value
+
+    year, month, day = number(0, 1, 2, 3), number(5, 6), number(8, 9)
+    hour, minute, second = number(11, 12), number(14, 15), number(17, 18)
+    holds((year >= 1) & (month >= 1) & (month <= 12))
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    days_in = _MONTH_DAYS[month - 1] + (leap & (month == 2))
+    holds((day >= 1) & (day <= days_in) & (hour <= 23) & (minute <= 59) & (second <= 59))
+    micro: npt.NDArray[np.int64] | int = 0
+    if fraction:
+        kept = fraction[:6]
+        micro = number(*kept) * 10 ** (6 - len(kept))
+        number(*fraction[6:])  # (digits, cut)
+    offset: npt.NDArray[np.int64] | int = 0
+    if zone == 6:
+        hours, minutes = number(length - 5, length - 4), number(length - 2, length - 1)
+        holds((hours <= 23) & (minutes <= 59))
+        offset = np.where(column(end) == ord("-"), -60, 60) * (hours * 60 + minutes)
+    months = ((year - 1970) * 12 + month - 1).astype("datetime64[M]")
+    days = months.astype("datetime64[D]").astype(np.int64) + day - 1
+    utc = (((days * 24 + hour) * 60 + minute) * 60 + second - offset) * 10**6 + micro
+    holds((utc >= _FIRST_US) & (utc < _END_US))
+    return np.asarray(utc, dtype=np.int64)
 
 
 #: How far after its batch arrived a fix may be stamped (a phone's clock a little ahead) and
@@ -1232,6 +1386,8 @@ class _Retained:
         self._lock = threading.Lock()
         self._batches: deque[Positions] = deque()
         self._size = 0
+        #: Batches kept so far: a merge of the kept batches is one of this generation's.
+        self.generation = 0
         #: Each kept batch's rows in the order of its ids (by ``id()`` of the batch), made at
         #: the first :meth:`newer` that needs it: 8 bytes a fix, no copy of the ids.
         self._orders: dict[int, npt.NDArray[np.intp]] = {}
@@ -1251,6 +1407,7 @@ class _Retained:
             self._batches.append(batch)
             self._newest[id(batch)] = newest
             self._size += len(batch)
+            self.generation += 1
             while self._size > self.limit:
                 gone = self._batches.popleft()
                 self._size -= len(gone)
@@ -1343,26 +1500,35 @@ class _Retained:
                 current = _rows(current, np.flatnonzero(~long), f"U{RETAINED_ID_CHARS}")
             if len(current) or not batches:
                 batches.append(current)
-        if len(batches) == 1:
-            return batches[0], rest
-        texts = any(b.ids.dtype.kind != "i" for b in batches)
-        ids = np.concatenate(
-            [b.ids.astype(str) if texts and b.ids.dtype.kind == "i" else b.ids for b in batches]
-        )
-        seen = np.concatenate([b.observed_at.astype("datetime64[us]") for b in batches])
-        order = np.lexsort((seen, ids))  # by id, then by time; stable (a tie: the later batch)
-        ranked = ids[order]
-        last = np.ones(ranked.size, dtype=bool)
-        last[:-1] = ranked[1:] != ranked[:-1]
-        rows = order[last]
-        merged = Positions(
-            ids[rows],
-            np.concatenate([b.lon for b in batches])[rows],
-            np.concatenate([b.lat for b in batches])[rows],
-            accuracy_m=np.concatenate([b.accuracy_m for b in batches])[rows],
-            observed_at=seen[rows],
-        )
-        return merged, rest
+        return _merged(batches), rest
+
+
+def _merged(batches: list[Positions]) -> Positions:
+    """Each device's latest fix over ``batches`` (oldest first), by ``observed_at``.
+
+    A tie goes to the later batch. One vectorized merge: ids as the store identifies devices
+    (an integer id is its decimal text where a batch of text ids is there too: ``7`` is
+    ``"7"``). One batch is returned as it is.
+    """
+    if len(batches) == 1:
+        return batches[0]
+    texts = any(b.ids.dtype.kind != "i" for b in batches)
+    ids = np.concatenate(
+        [b.ids.astype(str) if texts and b.ids.dtype.kind == "i" else b.ids for b in batches]
+    )
+    seen = np.concatenate([b.observed_at.astype("datetime64[us]") for b in batches])
+    order = np.lexsort((seen, ids))  # by id, then by time; stable (a tie: the later batch)
+    ranked = ids[order]
+    last = np.ones(ranked.size, dtype=bool)
+    last[:-1] = ranked[1:] != ranked[:-1]
+    rows = order[last]
+    return Positions(
+        ids[rows],
+        np.concatenate([b.lon for b in batches])[rows],
+        np.concatenate([b.lat for b in batches])[rows],
+        accuracy_m=np.concatenate([b.accuracy_m for b in batches])[rows],
+        observed_at=seen[rows],
+    )
 
 
 def _rows(batch: Positions, rows: npt.NDArray[np.intp], ids: str | None = None) -> Positions:
@@ -1374,6 +1540,122 @@ def _rows(batch: Positions, rows: npt.NDArray[np.intp], ids: str | None = None) 
         accuracy_m=batch.accuracy_m[rows],
         observed_at=batch.observed_at[rows],
     )
+
+
+class _Overlaps:
+    """A batch of positions and an alert taken at once: one of the two tells each device.
+
+    ``POST /alerts`` (and ``POST /redeliver``, for an alert whose time came) targets the
+    snapshot it reads first, then makes its incident live for ``on_positions``; ``POST
+    /positions`` streams its batch to the incidents live when it starts, then swaps it in. A
+    batch that arrived in between, while the alert was read, checked and its snapshot merged
+    (a second or more over a million fixes kept), was in neither: a device inside the area
+    whose latest fix the process had taken was told nothing until its next fix (at the
+    pilot's cadence, minutes), though ``GET /explain`` said it received the alert. Now each
+    covers the other: a targeting is :meth:`watching` the batches swapped in meanwhile and
+    streams them once its incident is live, and a batch whose streaming overlapped the end of
+    a targeting streams again once swapped in (the store claims each device once: a device
+    told by both is told once). Only the event of an overlap costs anything: no lock is held
+    while anything is matched or stored.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        #: The batches (their fresh rows) swapped in since each targeting in progress began.
+        self.watchers: dict[int, list[Positions]] = {}
+        self._next = 0
+        #: Targetings that made an incident live (``Verdict.DELIVER``): a batch streamed before
+        #: one of them ended, and swapped in after, streams again.
+        self.live = 0
+
+    @contextmanager
+    def watching(self) -> Iterator[list[Positions]]:
+        """The batches swapped in while the block runs (read the snapshot inside it)."""
+        since: list[Positions] = []
+        with self.lock:
+            token = self._next
+            self._next += 1
+            self.watchers[token] = since
+        try:
+            yield since
+        finally:
+            with self.lock:
+                del self.watchers[token]
+
+    def made_live(self) -> None:
+        """A targeting in :meth:`watching` made its incident live (call it inside the block)."""
+        with self.lock:
+            self.live += 1
+
+    def swapped(self, fresh: Positions) -> None:
+        """A batch was swapped in (call it holding :attr:`lock`): every watcher gets it."""
+        for since in self.watchers.values():
+            since.append(fresh)
+
+
+class _Merged:
+    """The snapshot alerts targeted at once target, merged once for all of them.
+
+    Each alert merged the kept batches into each device's latest fix and indexed them for
+    itself: over a million kept fixes, a second or two and a few hundred MB each. Alerts
+    arriving together (a feed re-sending its queue after a reconnect, a sender retrying one
+    that has not answered yet, the Updates of a busy incident) each made their own, one after
+    another: the last of eight answered after all eight merges, the process's memory
+    growing by each. Now, while a targeting is :meth:`using` it, the merge of the batches as
+    they are is shared: the first makes it, the others wait for it; a batch swapped in
+    forgets it (:meth:`forget`), and so does the end of the last targeting using it (its
+    memory is not held between alerts).
+    """
+
+    def __init__(self) -> None:
+        self._making = threading.Lock()  # one merge at a time: the others wait for it
+        self._lock = threading.Lock()  # the fields below
+        self._users = 0
+        self._generation = -1
+        self._index: PositionIndex | None = None
+        self._made: tuple[PositionIndex, Positions | None] | None = None
+
+    @contextmanager
+    def using(self) -> Iterator[None]:
+        """A targeting runs (:meth:`get` inside it shares the merge of the others running)."""
+        with self._lock:
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if not self._users:
+                    self._generation, self._index, self._made = -1, None, None
+
+    def get(
+        self,
+        generation: int,
+        index: PositionIndex,
+        merge: Callable[[], tuple[PositionIndex, Positions | None]],
+    ) -> tuple[PositionIndex, Positions | None]:
+        """The merge of the kept batches of ``generation`` and the latest batch's ``index``."""
+        with self._making:
+            with self._lock:
+                if self._generation == generation and self._index is index and self._made:
+                    return self._made
+            made = merge()
+            with self._lock:
+                if self._users:
+                    self._generation, self._index, self._made = generation, index, made
+            return made
+
+    def forget(self) -> None:
+        """A batch was swapped in: the merge is of the batches before it (its memory freed)."""
+        with self._lock:
+            self._generation, self._index, self._made = -1, None, None
+
+
+def _newest_of(since: list[Positions], retained: _Retained) -> Positions:
+    """Each device's newest fix over ``since``, but where a kept batch has a newer one."""
+    fixes = _merged(since)
+    older = retained.newer(fixes)
+    return _rows(fixes, np.flatnonzero(~older)) if older.any() else fixes
 
 
 #: The scope key a request's handler sets once it hands the request's work to a thread (what it
@@ -1547,6 +1829,8 @@ def create_app(
     )
     current = {"index": _empty_index()}  # swapped whole (one assignment), never mutated
     retained = _Retained(RETAINED_FIXES)
+    overlaps = _Overlaps()
+    merges = _Merged()
 
     async def alerts(request: Request) -> Response:
         _takes(request, ("at", "confirm"))
@@ -1557,12 +1841,17 @@ def create_app(
             return JSONResponse(await _applying(request, submit_alert, body, at, confirm))
 
     def submit_alert(document: bytes, at: dt.datetime, confirm: bool) -> dict[str, Any]:
-        # Every device's latest fix this process took, not only the latest batch's.
-        index, rest = targeted()
-        result = targeter.receive(document, index, at, confirm=confirm)
+        with overlaps.watching() as since, merges.using():
+            # Every device's latest fix this process took, not only the latest batch's.
+            index, rest = targeted()
+            result = targeter.receive(document, index, at, confirm=confirm)
+            if result.verdict is Verdict.DELIVER:
+                overlaps.made_live()
         told = _deliveries([result.claims]) if result.claims is not None else []
         if rest is not None and result.verdict is Verdict.DELIVER:
             told += _streamed(targeter.on_positions(rest, at))
+        if since and result.verdict is Verdict.DELIVER:
+            told += overlapped(since, at)
         reason = result.reason
         if result.verdict is Verdict.BLAST_RADIUS:
             # (The library's "confirm to send anyway" named a call the service did not offer:
@@ -1609,6 +1898,14 @@ def create_app(
                     f"{len(ids):,}: "
                     "every column holds one value per fix, in the order of ids"
                 )
+        unsaid = np.isnan(accuracy) & ~np.isnan(lon) & ~np.isnan(lat)
+        if unsaid.any():
+            # (Positions, given NaN for it, said "got nan" of the null the client sent.)
+            row = int(np.flatnonzero(unsaid)[0])
+            raise InvalidInput(
+                f"accuracy_m[{row}] must be a number for a row with a fix, null only where lon"
+                " and lat are null too: a fix is never taken as exact (got null)"
+            )
         snapshot = Positions(ids, lon, lat, accuracy_m=accuracy, observed_at=observed_at)
         index = PositionIndex(snapshot)
         # This request uses its own batch, but for the fixes older than one the process took
@@ -1616,20 +1913,52 @@ def create_app(
         # was outside the area was told from the older one, inside.
         stale = retained.newer(snapshot)
         fresh = _rows(snapshot, np.flatnonzero(~stale)) if stale.any() else snapshot
+        with overlaps.lock:
+            live = overlaps.live
         found = targeter.on_positions(fresh, at)
         # The atomic swap, last: a batch the store refused (503) changes nothing, not even the
         # snapshot, and is sent again.
-        current["index"] = index
-        retained.add(snapshot)
+        with overlaps.lock:
+            current["index"] = index
+            retained.add(snapshot)
+            overlaps.swapped(fresh)
+            again = overlaps.live != live
+        merges.forget()
+        if again:
+            # An alert made live while this batch streamed may have read the snapshot before
+            # it: streamed again now, its incident is live (see _Overlaps).
+            found += streamed_again(fresh, at)
         return {"deliveries": _streamed(found)}
+
+    def streamed_again(fixes: Positions, at: dt.datetime) -> list[Delivery]:
+        # The deliveries made so far are answered whatever this adds: a store failure here
+        # leaves these devices to their next fix, as before, and is logged (no position).
+        try:
+            return targeter.on_positions(fixes, at)
+        except StoreError as err:
+            LOG.warning(
+                "a batch of positions taken while an alert was targeted was not streamed to it"
+                " again (its devices are told at their next fix): %s",
+                err,
+            )
+            return []
+
+    def overlapped(since: list[Positions], at: dt.datetime) -> list[dict[str, str]]:
+        # The batches swapped in while an alert was targeted, over a snapshot read before them,
+        # streamed now that its incident is live (see _Overlaps).
+        fixes = _newest_of(since, retained)
+        return _streamed(streamed_again(fixes, at)) if len(fixes) else []
 
     async def confirm(request: Request) -> Response:
         _takes(request, ("at",))
         at = _at(request)
         with budget.hold(request) as held:
             body = await _body(request, MAX_POSITIONS_BODY, held)
-            keys = _keys(_json_object(body, ("keys",), charset=_charset(request)))
-            held.up_to(held.size + _fixed_width(keys, budget.limit))
+            # In a worker thread: checking each of a million keys takes over a second of
+            # Python, which on the event loop held every other request (an alert, a probe of
+            # GET /ready) until it was done.
+            keys, width = await run_in_threadpool(read_keys, body, _charset(request))
+            held.up_to(held.size + width)
             del body
             done = await _applying(request, targeter.confirm, keys, at)
         return JSONResponse(
@@ -1639,6 +1968,11 @@ def create_app(
                 "unknown": int(done.unknown.size),
             }
         )
+
+    def read_keys(body: bytes, charset: str) -> tuple[list[str], int]:
+        # A /confirm's keys, and the bytes they take as the store reads them (_fixed_width).
+        keys = _keys(_json_object(body, ("keys",), charset=charset))
+        return keys, _fixed_width(keys, budget.limit)
 
     async def redeliver(request: Request) -> Response:
         _takes(request, ("at", "limit"))
@@ -1665,20 +1999,30 @@ def create_app(
             rest.append(latest_rest)
             return index
 
-        came = targeter.retarget(snapshot, at)
+        with overlaps.watching() as since, merges.using():
+            came = targeter.retarget(snapshot, at)
+            if any(r.verdict is Verdict.DELIVER for r in came):
+                overlaps.made_live()
         due += [r.claims for r in came if r.claims is not None]
         out = _deliveries(due)
         if came and rest and rest[0] is not None:
             out += _streamed(targeter.on_positions(rest[0], at))
+        if came and since:
+            out += overlapped(since, at)
         return out
 
     def targeted() -> tuple[PositionIndex, Positions | None]:
         # What POST /alerts and retarget target: each device's latest fix over the kept
         # batches and the latest one (an index of its own unless that batch is all of them),
         # and the latest batch's fixes of ids too long to merge (on_positions tells those).
+        # Made once for the alerts targeted at once (see _Merged).
         index = current["index"]
-        merged, rest = retained.latest(index.positions)
-        return (index if merged is index.positions else PositionIndex(merged)), rest
+
+        def merge() -> tuple[PositionIndex, Positions | None]:
+            merged, rest = retained.latest(index.positions)
+            return (index if merged is index.positions else PositionIndex(merged)), rest
+
+        return merges.get(retained.generation, index, merge)
 
     async def explain(request: Request) -> Response:
         _takes(request, ("incident", "device", "at"))
@@ -1693,7 +2037,7 @@ def create_app(
                 request,
                 404,
                 f"incident {_shown(_param(request, 'incident'))} is unknown to the store (no"
-                " alert of it was received): nothing to explain",
+                f" alert of it was received): nothing to explain{_plus_hint(request, 'incident')}",
                 "NotFound",
             )
         index = current["index"]
@@ -1707,7 +2051,7 @@ def create_app(
                 f"device {_shown(device)} has no position among the fixes this process keeps"
                 f" (its latest POST /positions batches, at most {retained.limit:,} fixes):"
                 " nothing to explain; ids are matched by their text as the batch gave them"
-                " (7 is not 007)",
+                f" (7 is not 007){_plus_hint(request, 'device')}",
                 "NotFound",
             )
         return PlainTextResponse(answer)
