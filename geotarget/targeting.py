@@ -264,6 +264,32 @@ def _in_effect(alert: Alert, area: Area | None, at: dt.datetime) -> Area | None:
     return area if alert.area is None else alert.area_at(at)
 
 
+def _ahead(alert: Alert, area: Area, at: dt.datetime) -> Area | None:
+    """The area of ``alert``'s info blocks in effect at ``at`` or beginning later, when more.
+
+    ``area`` is the area in effect at ``at``. When the blocks' windows differ, a block that
+    begins later widens the area the version reaches then — by :meth:`Targeter.on_positions`
+    and by ``target()`` of it again, neither of which holds a version whose delivery began.
+    So the blast-radius guard weighs this area, of every block not ended by ``at``, when the
+    version is first targeted. None when it is ``area`` itself (the blocks share a window, or
+    none begins later).
+    """
+    windows = alert.windows
+    if alert.area is None or len(set(windows)) < 2:
+        return None
+    parts = dict.fromkeys(
+        p
+        for info, (_, end) in zip(alert.infos, windows, strict=True)
+        if end is None or at < end
+        for a in info.areas
+        if a.geometry is not None
+        for p in a.geometry.parts
+    )
+    if not parts or parts.keys() <= set(area.parts):
+        return None
+    return Area(list(parts))
+
+
 def _next_block(alert: Alert, at: dt.datetime) -> dt.datetime | None:
     """When the next info block begins, if none is in effect at ``at`` (within the window).
 
@@ -1521,17 +1547,23 @@ class Targeter:
         rules = self.rules[kind]
         kept = f"its area lies within the area already delivered (version {delivered}), which "
         kept += "the blast-radius guard let through: not held again; "
-        over = rules.max_area_km2 is not None and plan.area_km2 > rules.max_area_km2
-        if over and not confirm and self._within_delivered(kind, area, delivered):
+        # The guard weighs the area the version reaches now or later: an info block beginning
+        # later widens it, and a version whose delivery began is not held again (it streams).
+        ahead = None if confirm else _ahead(alert, area, at)
+        guarded = area if ahead is None else ahead
+        guarded_km2 = plan.area_km2 if ahead is None else guarded.area_m2 / 1e6
+        widened = "" if ahead is None else " with the info blocks that begin later"
+        over = rules.max_area_km2 is not None and guarded_km2 > rules.max_area_km2
+        if over and not confirm and self._within_delivered(kind, guarded, delivered):
             confirm, prefix = True, prefix + kept  # (looked up only when the guard would hold)
         if over and not confirm:
             assert rules.max_area_km2 is not None
             return Verdict.BLAST_RADIUS, {
                 "reason": prefix
-                + f"the area is {plan.area_km2:,.1f} km², over the {kind} limit of "
+                + f"the area{widened} is {guarded_km2:,.1f} km², over the {kind} limit of "
                 f"{rules.max_area_km2:,.1f} km²: confirm to send anyway",
                 "rollout": decision,
-                "area_km2": plan.area_km2,
+                "area_km2": guarded_km2,
             }
         if guard_holds and not confirm:
             return Verdict.BLAST_RADIUS, {
@@ -1549,13 +1581,21 @@ class Targeter:
         # sorted. ``covered`` (and ``covered_region``) stay in the evaluation's order: only a
         # subset of them needs their id order (:meth:`_new_per_county`).
         covered_ids = index.positions.sorted_ids(covered)
-        many = rules.max_recipients is not None and covered_ids.size > rules.max_recipients
-        if many and not confirm and self._within_delivered(kind, area, delivered):
+        n_covered, widened = int(covered_ids.size), ""
+        limit = rules.max_recipients
+        if limit is not None and ahead is not None and not confirm and n_covered <= limit:
+            # The devices the version covers with the blocks that begin later: those blocks
+            # are streamed, and told by target() of it again, without the guard.
+            wider = self._plan(kind, ahead, decision)
+            found = (evaluator or self._evaluate)(alert.status, kind, wider, decision, index, at)
+            n_covered, widened = int(found[2].size), " with the info blocks that begin later"
+        many = rules.max_recipients is not None and n_covered > rules.max_recipients
+        if many and not confirm and self._within_delivered(kind, guarded, delivered):
             confirm, prefix = True, prefix + kept
         if many and not confirm:
             return Verdict.BLAST_RADIUS, {
                 "reason": prefix
-                + f"{covered_ids.size:,} devices are covered, over the {kind} limit of "
+                + f"{n_covered:,} devices are covered{widened}, over the {kind} limit of "
                 f"{rules.max_recipients:,}: confirm to send anyway",
                 "rollout": decision,
                 "area_km2": plan.area_km2,

@@ -1,0 +1,143 @@
+"""Probe 13 of the life-safety pipeline, end to end: from an alert to the devices told.
+
+Each test builds what an issuer sends (several info blocks with windows of their own, areas
+of several parts) and compares what ``Targeter`` does with an oracle of its own: areas in km²
+from ``pyproj.Geod`` (a circle's geodesic rim, a polygon's edges), membership from geodesic
+distances and shapely, and the rules of docs/who_is_told.rst read as plain Python. Nothing of
+the library's geometry is reused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import attrs
+import numpy as np
+import pyproj
+import pytest
+from targeting_helpers import SENDER, T0, make_regions, message
+
+from geotarget import Circle, LocationRule, PositionIndex, Positions, pilot
+from geotarget.alerts import Alert, AlertArea
+from geotarget.rollout import nationwide
+from geotarget.targeting import KindRules, Targeter, Verdict
+
+GEOD = pyproj.Geod(ellps="WGS84")
+MIN = dt.timedelta(minutes=1)
+
+
+def _circle_km2(circle: Circle) -> float:
+    """A circle's area from its geodesic rim (pyproj), in km²."""
+    az = np.linspace(0.0, 360.0, 3600, endpoint=False)
+    n = az.size
+    lon, lat, _ = GEOD.fwd(
+        np.full(n, circle.lon), np.full(n, circle.lat), az, np.full(n, circle.radius_m)
+    )
+    area, _ = GEOD.polygon_area_perimeter(lon, lat)
+    return abs(area) / 1e6
+
+
+def _told(circle: Circle, lon: float, lat: float) -> bool:
+    """Whether an exact fix lies in a circle: its geodesic distance to the centre (pyproj)."""
+    _, _, d = GEOD.inv(circle.lon, circle.lat, lon, lat)
+    return bool(d <= circle.radius_m)
+
+
+def _later_block(kind: str, now: Circle, later: Circle, begins: dt.timedelta) -> Alert:
+    """A pilot alert over ``now`` whose blocks over ``later`` (sv and en) begin ``begins`` on."""
+    build = {"explosion": pilot.explosion, "crime_modus": pilot.crime_modus}[kind]
+    first = build(
+        identifier="W1",
+        sender=SENDER,
+        sent=T0,
+        area=now,
+        sv=message("sv"),
+        en=message("en"),
+        onset=T0,
+        expires=T0 + dt.timedelta(hours=2),
+    )
+    wider = [
+        attrs.evolve(i, onset=T0 + begins, areas=[AlertArea.from_area("wider", later)])
+        for i in first.infos
+    ]
+    return attrs.evolve(first, infos=(*first.infos, *wider))
+
+
+# --- the blast-radius guard and info blocks that begin later ---------------------------------
+
+
+def test_an_area_a_block_beginning_later_widens_past_the_limit_is_held_until_confirmed() -> None:
+    """The guard weighs the area the version reaches when its later blocks begin.
+
+    An Explosion (limit 100 km²) over a 500 m circle now and, from 30 minutes on, an 8 km
+    circle (201 km² by pyproj): once targeted, the version streams the later block to devices
+    entering it and is never held again. So its first targeting must hold it: it was delivered
+    over the 500 m circle, and a device 5.6 km away was streamed half an hour later, unheld.
+    """
+    small, big = Circle(17.5, 59.5, 500.0), Circle(17.5, 59.5, 8000.0)
+    assert _circle_km2(small) < 100.0 < _circle_km2(big)
+    alert = _later_block("explosion", small, big, 30 * MIN)
+    ids, lon, lat = ["near", "far"], [17.5, 17.6], [59.5, 59.5]
+    assert _told(small, lon[0], lat[0]) and not _told(small, lon[1], lat[1])
+    assert _told(big, lon[1], lat[1])
+    t = Targeter(make_regions(), nationwide("XX"))
+    held = t.target(alert, PositionIndex(Positions(ids, lon, lat, observed_at=T0)), T0)
+    assert held.verdict is Verdict.BLAST_RADIUS
+    assert held.area_km2 == pytest.approx(_circle_km2(big), rel=1e-6)
+    assert "begin later" in held.reason
+    later = T0 + 31 * MIN
+    fixes = Positions(ids, lon, lat, observed_at=later)
+    assert t.on_positions(fixes, later) == []  # nothing streams while it is held
+    # Confirmed, it is told over the area in effect now, and the later block streams.
+    sent = t.target(
+        alert, PositionIndex(Positions(ids, lon, lat, observed_at=T0)), T0, confirm=True
+    )
+    assert sent.verdict is Verdict.DELIVER
+    assert sent.recipients.tolist() == ["near"]
+    assert [d.device_id for d in t.on_positions(fixes, later)] == ["far"]
+
+
+def test_recipients_a_block_beginning_later_covers_count_for_the_guard() -> None:
+    """``max_recipients`` counts the devices the version covers once its later blocks begin.
+
+    A kind limited to 3 recipients, whose alert covers 1 device now and 6 with the block
+    beginning in 10 minutes (exact fixes: pyproj distances decide), is held; without that
+    block it is delivered.
+    """
+    rules = {
+        "crime_modus": KindRules(
+            location=LocationRule(accuracy=0.0), include_ambiguous=False, max_recipients=3
+        )
+    }
+    now, wider = Circle(17.5, 59.5, 300.0), Circle(17.52, 59.5, 3000.0)
+    lon = [17.5, 17.51, 17.52, 17.53, 17.54, 17.55]
+    lat = [59.5] * len(lon)
+    ids = [f"d{i}" for i in range(len(lon))]
+    assert sum(_told(now, x, y) for x, y in zip(lon, lat, strict=True)) == 1
+    assert sum(_told(wider, x, y) for x, y in zip(lon, lat, strict=True)) == 6
+    index = PositionIndex(Positions(ids, lon, lat, observed_at=T0))
+    t = Targeter(make_regions(), nationwide("XX"), location_rules=rules)
+    held = t.target(_later_block("crime_modus", now, wider, 10 * MIN), index, T0)
+    assert held.verdict is Verdict.BLAST_RADIUS
+    assert "6 devices are covered with the info blocks that begin later" in held.reason
+    alone = attrs.evolve(_later_block("crime_modus", now, wider, 10 * MIN), identifier="W2")
+    alone = attrs.evolve(alone, infos=alone.infos[:2])
+    told = t.target(alone, index, T0)
+    assert told.verdict is Verdict.DELIVER and told.recipients.tolist() == ["d0"]
+
+
+def test_a_block_that_has_ended_is_not_weighed_by_the_guard() -> None:
+    """Only blocks in effect now or later count: one that ended holds nothing back.
+
+    The 8 km block ran for the first 30 minutes; targeted after it, the alert is told over
+    its 500 m circle (under the limit) without a confirm.
+    """
+    small, big = Circle(17.5, 59.5, 500.0), Circle(17.5, 59.5, 8000.0)
+    alert = _later_block("explosion", small, big, 0 * MIN)
+    ended = [attrs.evolve(i, expires=T0 + 30 * MIN) for i in alert.infos[2:]]
+    alert = attrs.evolve(alert, infos=(*alert.infos[:2], *ended))
+    at = T0 + 40 * MIN
+    index = PositionIndex(Positions(["near", "far"], [17.5, 17.6], [59.5, 59.5], observed_at=at))
+    got = Targeter(make_regions(), nationwide("XX")).target(alert, index, at)
+    assert got.verdict is Verdict.DELIVER
+    assert got.recipients.tolist() == ["near"]
