@@ -1574,21 +1574,24 @@ class Targeter:
                 "rollout": decision,
                 "area_km2": plan.area_km2,
             }
-        rows, outcomes, covered, covered_region, t, covered_box = (evaluator or self._evaluate)(
+        evaluated = evaluator or self._evaluate
+        widened, n_ahead = "", 0
+        if rules.max_recipients is not None and ahead is not None and not confirm:
+            # The devices the version covers with the blocks that begin later (a superset of
+            # those it covers now): they are streamed, and told by target() of it again,
+            # without the guard. Counted first: an evaluator (geotarget.dask's) fills
+            # ``index`` with the devices of the plan it evaluated last.
+            wider = self._plan(kind, ahead, decision)
+            n_ahead = int(evaluated(alert.status, kind, wider, decision, index, at)[2].size)
+            widened = " with the info blocks that begin later"
+        rows, outcomes, covered, covered_region, t, covered_box = evaluated(
             alert.status, kind, plan, decision, index, at
         )
         # The covered devices' ids in id order: a store of deliveries then finds its batch
         # sorted. ``covered`` (and ``covered_region``) stay in the evaluation's order: only a
         # subset of them needs their id order (:meth:`_new_per_county`).
         covered_ids = index.positions.sorted_ids(covered)
-        n_covered, widened = int(covered_ids.size), ""
-        limit = rules.max_recipients
-        if limit is not None and ahead is not None and not confirm and n_covered <= limit:
-            # The devices the version covers with the blocks that begin later: those blocks
-            # are streamed, and told by target() of it again, without the guard.
-            wider = self._plan(kind, ahead, decision)
-            found = (evaluator or self._evaluate)(alert.status, kind, wider, decision, index, at)
-            n_covered, widened = int(found[2].size), " with the info blocks that begin later"
+        n_covered = max(int(covered_ids.size), n_ahead)
         many = rules.max_recipients is not None and n_covered > rules.max_recipients
         if many and not confirm and self._within_delivered(kind, guarded, delivered):
             confirm, prefix = True, prefix + kept

@@ -10,6 +10,8 @@ the library's geometry is reused.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
+from typing import Any
 
 import attrs
 import numpy as np
@@ -141,3 +143,48 @@ def test_a_block_that_has_ended_is_not_weighed_by_the_guard() -> None:
     got = Targeter(make_regions(), nationwide("XX")).target(alert, index, at)
     assert got.verdict is Verdict.DELIVER
     assert got.recipients.tolist() == ["near"]
+
+
+def test_the_cluster_counts_the_later_blocks_and_tells_the_devices_in_effect(
+    client: Any, tmp_path: Path
+) -> None:
+    """``DaskTargeter`` weighs the later blocks too, and still tells the devices in effect now.
+
+    The count of the later blocks' devices is a second evaluation over the same stand-in
+    index the workers fill: its devices must not take the place of those of the area in
+    effect. Oracle: pyproj distances of exact fixes (who is in the 1 km circle now; who is
+    in the 3 km one), the limit set just above and just below the latter.
+    """
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    from geotarget.dask import DaskTargeter, PartitionedPositions, write_partitioned
+    from geotarget.ledger import MemoryLedger, SQLiteLedger
+
+    now, wider = Circle(17.5, 59.5, 1000.0), Circle(17.5, 59.5, 3000.0)
+    rng = np.random.default_rng(13)
+    n = 600
+    lon, lat = rng.uniform(17.44, 17.56, n), rng.uniform(59.47, 59.53, n)
+    ids = [f"dev-{i:03d}" for i in range(n)]
+    devices = Positions(ids, lon, lat, observed_at=T0)
+    in_now = {i for i, x, y in zip(ids, lon, lat, strict=True) if _told(now, x, y)}
+    in_wider = sum(_told(wider, x, y) for x, y in zip(lon, lat, strict=True))
+    assert 0 < len(in_now) < in_wider
+    write_partitioned(devices, tmp_path / "ds", cell_deg=0.01)
+    alert = _later_block("crime_modus", now, wider, 10 * MIN)
+    for limit, verdict in ((in_wider, Verdict.DELIVER), (in_wider - 1, Verdict.BLAST_RADIUS)):
+        rules = {
+            "crime_modus": KindRules(
+                location=LocationRule(accuracy=0.0), include_ambiguous=False, max_recipients=limit
+            )
+        }
+
+        def targeter(ledger: Any, rules: dict[str, KindRules] = rules) -> Targeter:
+            return Targeter(make_regions(), nationwide("XX"), location_rules=rules, ledger=ledger)
+
+        ds = PartitionedPositions(tmp_path / "ds", recheck_s=0)
+        sqlite = SQLiteLedger(tmp_path / f"ledger-{limit}.sqlite")
+        got = DaskTargeter(targeter(sqlite), ds, client).target(alert, T0)
+        want = targeter(MemoryLedger()).target(alert, PositionIndex(devices), T0)
+        assert got.verdict is want.verdict is verdict
+        assert sorted(got.recipients.tolist()) == want.recipients.tolist()
+        if verdict is Verdict.DELIVER:
+            assert set(want.recipients.tolist()) == in_now
