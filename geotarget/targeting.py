@@ -1624,6 +1624,7 @@ class Targeter:
             "outcomes": outcomes,
             "observed_at": index.positions.observed_at,
             "too_old": too_old(rules, at),
+            "windowed": len(set(alert.windows)) > 1,
             "covered_ids": covered_ids,
             "covered": covered,
             "covered_region": covered_region,

@@ -188,3 +188,32 @@ def test_the_cluster_counts_the_later_blocks_and_tells_the_devices_in_effect(
         assert sorted(got.recipients.tolist()) == want.recipients.tolist()
         if verdict is Verdict.DELIVER:
             assert set(want.recipients.tolist()) == in_now
+
+
+# --- the explanation of a device outside the area in effect ----------------------------------
+
+
+def test_a_device_in_a_block_beginning_later_is_not_said_to_be_outside_the_alert_area() -> None:
+    """``explain`` names the area in effect, which a later block's device lies outside of.
+
+    ``Alert.area`` is every block's area: a device 5.6 km from the centre lies in it (pyproj:
+    within the 8 km circle of the block beginning in 30 minutes), so "it is outside the alert
+    area" told an operator something untrue. A device outside every block still is outside
+    the area in effect then; an alert of one window keeps its words.
+    """
+    small, big = Circle(17.5, 59.5, 500.0), Circle(17.5, 59.5, 8000.0)
+    alert = _later_block("explosion", small, big, 30 * MIN)
+    ids, lon, lat = ["near", "later", "away"], [17.5, 17.6, 17.9], [59.5, 59.5, 59.5]
+    assert [_told(big, x, y) for x, y in zip(lon, lat, strict=True)] == [True, True, False]
+    assert [_told(small, x, y) for x, y in zip(lon, lat, strict=True)] == [True, False, False]
+    index = PositionIndex(Positions(ids, lon, lat, observed_at=T0))
+    got = Targeter(make_regions(), nationwide("XX")).target(alert, index, T0, confirm=True)
+    assert got.recipients.tolist() == ["near"]
+    for device in ("later", "away"):
+        said = got.explain(device)
+        assert f"is outside the area in effect at {T0.isoformat()}" in said
+        assert "outside the alert area" not in said
+    single = Targeter(make_regions(), nationwide("XX")).target(
+        attrs.evolve(alert, identifier="W3", infos=alert.infos[:2]), index, T0
+    )
+    assert single.explain("away").endswith("it is outside the alert area")
