@@ -290,6 +290,31 @@ def _ahead(alert: Alert, area: Area, at: dt.datetime) -> Area | None:
     return Area(list(parts))
 
 
+def _without_geometry(alert: Alert) -> tuple[Problem, ...]:
+    """A warning for each area of an Alert or Update that has no geometry, if another has one.
+
+    Such an area (geocodes only, or a description) reaches nobody: geotarget targets by
+    geometry, and resolves no geocode to a place. An alert with no geometry at all is
+    ``NO_AREA``, which says so; one whose other areas have geometry is delivered over them,
+    and only this warning says that the devices of this area are not told. (:meth:`receive`
+    gives the CAP reader's warnings, which name such an area too.)
+    """
+    if alert.msg_type not in (MessageType.ALERT, MessageType.UPDATE) or alert.area is None:
+        return ()
+    return tuple(
+        Problem(
+            f"info[{i}]/area[{j}]",
+            "has no polygon enclosing an area and no circle of radius > 0: geotarget targets "
+            f"by geometry only, so this area reaches nobody "
+            f"({'its geocodes are' if a.geocodes else 'its areaDesc is'} not resolved to a "
+            "place)",
+        )
+        for i, info in enumerate(alert.infos)
+        for j, a in enumerate(info.areas)
+        if a.geometry is None
+    )
+
+
 def _next_block(alert: Alert, at: dt.datetime) -> dt.datetime | None:
     """When the next info block begins, if none is in effect at ``at`` (within the window).
 
@@ -891,6 +916,9 @@ class Targeter:
             return outright
         refused, facts = self._gate.admit(alert, lambda: self._inherited_area(alert))
         base.update(facts)
+        unresolved = _without_geometry(alert)
+        if unresolved:
+            base["warnings"] = unresolved
         if refused is not None:
             verdict, reason = refused
             # (Every store of geotarget's has refuse(); it is not in the DeliveryLedger protocol.)
@@ -1153,6 +1181,9 @@ class Targeter:
             return outright
         refused, facts = self._gate.admit(alert, lambda: self._inherited_area(alert))
         base.update(facts)
+        unresolved = _without_geometry(alert)
+        if unresolved:
+            base["warnings"] = unresolved
         if refused is not None:
             verdict, reason = refused
             if getattr(self.ledger, "refuse", None) is not None and _links_when_refused(

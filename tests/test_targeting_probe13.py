@@ -217,3 +217,37 @@ def test_a_device_in_a_block_beginning_later_is_not_said_to_be_outside_the_alert
         attrs.evolve(alert, identifier="W3", infos=alert.infos[:2]), index, T0
     )
     assert single.explain("away").endswith("it is outside the alert area")
+
+
+# --- an area of geocodes only beside areas with geometry -------------------------------------
+
+
+def test_an_area_of_geocodes_only_beside_a_circle_is_named_as_reaching_nobody() -> None:
+    """An Alert built in code with a municipality's geocode beside a circle says what it drops.
+
+    geotarget targets by geometry only: the circle's devices are told, the municipality's
+    (named by a geocode) are not. ``receive`` warned of such an area (the CAP reader's
+    warning); ``target`` of the same Alert said nothing, a silent nobody for that area. Now
+    its warnings name each such area at the CAP reader's path.
+    """
+    from geotarget.alerts import NamedValue
+
+    circle = Circle(17.25, 59.5, 1000.0)
+    base = _later_block("explosion", circle, circle, 0 * MIN)
+    kommun = AlertArea(description="Kommun 0202", geocodes=[NamedValue("SE-kommun", "0202")])
+    infos = tuple(attrs.evolve(i, areas=(*i.areas, kommun)) for i in base.infos[:2])
+    alert = attrs.evolve(base, infos=infos)
+    ids, lon, lat = ["circle", "kommun"], [17.25, 18.75], [59.5, 59.5]
+    assert _told(circle, lon[0], lat[0]) and not _told(circle, lon[1], lat[1])
+    index = PositionIndex(Positions(ids, lon, lat, observed_at=T0))
+    got = Targeter(make_regions(), nationwide("XX")).target(alert, index, T0)
+    assert got.verdict is Verdict.DELIVER and got.recipients.tolist() == ["circle"]
+    paths = [w.path for w in got.warnings]
+    assert paths == ["info[0]/area[1]", "info[1]/area[1]"]
+    assert all("reaches nobody" in w.message and "geocodes" in w.message for w in got.warnings)
+    from geotarget import cap
+
+    read = cap.read(cap.dumps(alert)).warnings
+    assert set(paths) <= {w.path for w in read}
+    plain = attrs.evolve(base, identifier="W4", infos=base.infos[:2])
+    assert Targeter(make_regions(), nationwide("XX")).target(plain, index, T0).warnings == ()
