@@ -267,7 +267,9 @@ class TargetingResult:
     issuer : str or None
         The name of the issuer the sender belongs to (None with ``Issuers.any()``).
     warnings : tuple of Problem
-        What strict CAP reading found odd (from :meth:`Targeter.receive`), with paths.
+        What strict CAP reading found odd (from :meth:`Targeter.receive`), with paths; from
+        :meth:`Targeter.target` and :meth:`Targeter.preview`, each area of an Alert or Update
+        that has no geometry beside areas that have some (geocodes only: it reaches nobody).
     signature : str or None
         ``"verified"`` when :meth:`Targeter.receive` verified the document's signature.
 
