@@ -315,6 +315,31 @@ def _without_geometry(alert: Alert) -> tuple[Problem, ...]:
     )
 
 
+def _kept(earlier: Alert, sent: dt.datetime) -> Area:
+    """The area an Update without area geometry, sent at ``sent``, keeps of version ``earlier``.
+
+    The areas of ``earlier``'s info blocks whose window had not ended by ``sent``: a block
+    that ended before (a zone whose warning was lifted) is not brought back by an Update of
+    the texts, which is told over its own window. Those that go on, or begin later, are kept
+    (an Update that only extends ``expires`` keeps them for its whole window). Every block's
+    area when all had ended.
+    """
+    area = earlier.area
+    assert area is not None
+    windows = earlier.windows
+    if len(set(windows)) < 2:
+        return area
+    parts = dict.fromkeys(
+        p
+        for info, (_, end) in zip(earlier.infos, windows, strict=True)
+        if end is None or end > sent
+        for a in info.areas
+        if a.geometry is not None
+        for p in a.geometry.parts
+    )
+    return Area(list(parts)) if parts else area
+
+
 def _next_block(alert: Alert, at: dt.datetime) -> dt.datetime | None:
     """When the next info block begins, if none is in effect at ``at`` (within the window).
 
@@ -1990,7 +2015,7 @@ class Targeter:
                 best = (earlier, vid, found[1])
         if best is None or best[0].area is None:
             return None, final
-        return (best[0].area, best[1]), final
+        return (_kept(best[0], alert.sent), best[1]), final
 
     def _may_stream(self, inc: Incident, alert: Alert, area: Area) -> bool:
         """Whether the incident's current version may still be told, over ``area``.

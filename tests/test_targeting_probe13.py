@@ -251,3 +251,83 @@ def test_an_area_of_geocodes_only_beside_a_circle_is_named_as_reaching_nobody() 
     assert set(paths) <= {w.path for w in read}
     plain = attrs.evolve(base, identifier="W4", infos=base.infos[:2])
     assert Targeter(make_regions(), nationwide("XX")).target(plain, index, T0).warnings == ()
+
+
+# --- an Update of the texts after a block of the version it updates has ended ----------------
+
+
+def _text_update(ident: str, of: Alert, sent: dt.datetime, expires: dt.datetime) -> Alert:
+    """A text-only Update of ``of`` (no area geometry), told from ``sent`` to ``expires``."""
+    from targeting_helpers import ref, without_area
+
+    from geotarget.alerts import MessageType
+
+    update = pilot.explosion(
+        identifier=ident,
+        sender=SENDER,
+        sent=sent,
+        area=Circle(17.5, 59.5, 500.0),
+        sv=message("sv, again"),
+        en=message("en, again"),
+        onset=sent,
+        expires=expires,
+        msg_type=MessageType.UPDATE,
+        references=(ref(of),),
+    )
+    return without_area(update)
+
+
+def test_an_update_of_the_texts_does_not_bring_back_a_block_that_had_ended() -> None:
+    """The area kept by a text-only Update is that of the blocks not ended when it was sent.
+
+    Version 1: a 500 m circle for two hours and a 5 km evacuation zone for its first 30
+    minutes. An Update of the texts sent 40 minutes in told a device 2.8 km out (inside the
+    lifted zone only, pyproj says) as if the zone were in force again.
+    """
+    small, zone = Circle(17.5, 59.5, 500.0), Circle(17.5, 59.5, 5000.0)
+    v1 = _later_block("explosion", small, zone, 0 * MIN)
+    lifted = [attrs.evolve(i, expires=T0 + 30 * MIN) for i in v1.infos[2:]]
+    v1 = attrs.evolve(v1, infos=(*v1.infos[:2], *lifted))
+    t = Targeter(make_regions(), nationwide("XX"))
+    first = t.target(v1, PositionIndex(Positions(["a"], [17.5], [59.5], observed_at=T0)), T0)
+    assert first.recipients.tolist() == ["a"]
+    t.confirm(first.claims.keys(), T0)
+    at = T0 + 40 * MIN
+    ids, lon, lat = ["a", "zone", "centre"], [17.5, 17.55, 17.5005], [59.5, 59.5, 59.5]
+    assert [_told(small, x, y) for x, y in zip(lon, lat, strict=True)] == [True, False, True]
+    assert _told(zone, lon[1], lat[1])
+    index = PositionIndex(Positions(ids, lon, lat, observed_at=at))
+    got = t.target(_text_update("V2", v1, at, T0 + 2 * 60 * MIN), index, at)
+    assert got.verdict is Verdict.DELIVER
+    assert got.recipients.tolist() == ["centre"]
+    assert got.outcome_of("zone").name == "OUTSIDE_AREA"
+
+
+def test_an_update_of_the_texts_that_extends_the_alert_keeps_its_area() -> None:
+    """An Update that only moves ``expires`` keeps the area for its whole window.
+
+    Version 1 ends at T0 + 1 h; the Update, sent at T0 + 30 min, runs to T0 + 3 h: at
+    T0 + 2 h a device in the 500 m circle (pyproj) is told, one outside it is not.
+    """
+    small = Circle(17.5, 59.5, 500.0)
+    v1 = attrs.evolve(
+        _later_block("explosion", small, small, 0 * MIN),
+        infos=tuple(
+            attrs.evolve(i, expires=T0 + 60 * MIN)
+            for i in _later_block("explosion", small, small, 0 * MIN).infos[:2]
+        ),
+    )
+    t = Targeter(make_regions(), nationwide("XX"))
+    t.target(v1, PositionIndex(Positions(["a"], [17.5], [59.5], observed_at=T0)), T0)
+    update = _text_update("V3", v1, T0 + 30 * MIN, T0 + 3 * 60 * MIN)
+    assert (
+        t.target(
+            update, PositionIndex(Positions(["a"], [17.5], [59.5], observed_at=T0)), T0 + 30 * MIN
+        ).verdict
+        is Verdict.DELIVER
+    )
+    at = T0 + 2 * 60 * MIN
+    ids, lon, lat = ["in", "out"], [17.503, 17.52], [59.5, 59.5]
+    assert [_told(small, x, y) for x, y in zip(lon, lat, strict=True)] == [True, False]
+    got = t.on_positions(Positions(ids, lon, lat, observed_at=at), at)
+    assert [d.device_id for d in got] == ["in"]
