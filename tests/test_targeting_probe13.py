@@ -22,7 +22,7 @@ from targeting_helpers import SENDER, T0, make_regions, message
 from geotarget import Circle, LocationRule, PositionIndex, Positions, pilot
 from geotarget.alerts import Alert, AlertArea
 from geotarget.rollout import nationwide
-from geotarget.targeting import KindRules, Targeter, Verdict
+from geotarget.targeting import KindRules, Outcome, Targeter, Verdict
 
 GEOD = pyproj.Geod(ellps="WGS84")
 MIN = dt.timedelta(minutes=1)
@@ -291,6 +291,7 @@ def test_an_update_of_the_texts_does_not_bring_back_a_block_that_had_ended() -> 
     t = Targeter(make_regions(), nationwide("XX"))
     first = t.target(v1, PositionIndex(Positions(["a"], [17.5], [59.5], observed_at=T0)), T0)
     assert first.recipients.tolist() == ["a"]
+    assert first.claims is not None
     t.confirm(first.claims.keys(), T0)
     at = T0 + 40 * MIN
     ids, lon, lat = ["a", "zone", "centre"], [17.5, 17.55, 17.5005], [59.5, 59.5, 59.5]
@@ -300,7 +301,7 @@ def test_an_update_of_the_texts_does_not_bring_back_a_block_that_had_ended() -> 
     got = t.target(_text_update("V2", v1, at, T0 + 2 * 60 * MIN), index, at)
     assert got.verdict is Verdict.DELIVER
     assert got.recipients.tolist() == ["centre"]
-    assert got.outcome_of("zone").name == "OUTSIDE_AREA"
+    assert got.outcome_of("zone") is Outcome.OUTSIDE_AREA
 
 
 def test_an_update_of_the_texts_that_extends_the_alert_keeps_its_area() -> None:
