@@ -1955,7 +1955,8 @@ class Targeter:
         """For an Update without area geometry: the area it keeps, and whose it is.
 
         An Update may change only an incident's texts (CAP's ``<area>`` is optional): its
-        incident keeps the area of its newest earlier version that has one — found through
+        incident keeps the area of its newest earlier version that has one (of its info
+        blocks, those not ended when the Update was sent: :func:`_kept`) — found through
         the versions its references name, and theirs in turn, that the ledger holds for the
         same incident; the newest as the ledger orders versions (references first, through the
         versions it holds, then ``sent``). None for any other message, or when no such version
