@@ -794,6 +794,32 @@ class Targeter:
                 return then.phase_index, when
         return None
 
+    def _later_phases(
+        self, kind: str, alert: Alert, decision: RolloutDecision, at: dt.datetime
+    ) -> list[tuple[dt.datetime, RolloutDecision]]:
+        """The phases of ``kind`` beginning after ``at``, before ``alert`` expires, that widen.
+
+        Each with its start and decision: those that enable the kind in a region ``decision``
+        does not list, or for a larger share of devices. A delivered version is told again as
+        each begins (:meth:`retarget`), so the blast-radius guard counts what they reach.
+        """
+        rollout = self.policy.rollout(kind)
+        if rollout is None:
+            return []
+        expires = alert.expires
+        out = []
+        for phase in rollout.phases:
+            start = phase.starts_at
+            if start <= at or (expires is not None and start >= expires):
+                continue
+            then = self.policy.decide(kind, start)
+            if not then.enabled or (
+                then.regions <= decision.regions and then.percentage <= decision.percentage
+            ):
+                continue
+            out.append((start, then))
+        return out
+
     def _from_when(self, kind: str, later: tuple[int, dt.datetime] | None, there: str) -> str:
         """``"; phase 2 enables it there from 2024-09-02 00:00 Europe/Stockholm"`` of a reason.
 
@@ -1640,6 +1666,28 @@ class Targeter:
             wider = self._plan(kind, ahead, decision)
             n_ahead = int(evaluated(alert.status, kind, wider, decision, index, at)[2].size)
             widened = " with the info blocks that begin later"
+        if rules.max_recipients is not None and not confirm:
+            # And those a later phase (another region, a larger share) lets it reach before it
+            # expires: retarget() and on_positions() tell them then, without the guard. Each
+            # counted over everyone it enables, then its own share of them (that phase's
+            # canary, drawn by device id), before the evaluation of the version's delivery.
+            for begins, then in self._later_phases(kind, alert, decision, at):
+                full = attrs.evolve(then, percentage=100.0)
+                found = evaluated(
+                    alert.status, kind, self._plan(kind, guarded, full), full, index, at
+                )[2]
+                n = int(found.size)
+                if then.percentage < 100.0 and n:
+                    n = int(self.policy.in_canary(kind, index.positions.ids[found], begins).sum())
+                if n > n_ahead:
+                    assert then.phase_index is not None
+                    n_ahead = n
+                    widened = (
+                        f" once phase {then.phase_index + 1} begins ({self._when(kind, begins)})"
+                        if ahead is None
+                        else f" with the info blocks that begin later, once phase "
+                        f"{then.phase_index + 1} begins ({self._when(kind, begins)})"
+                    )
         rows, outcomes, covered, covered_region, t, covered_box = evaluated(
             alert.status, kind, plan, decision, index, at
         )

@@ -22,7 +22,7 @@ from targeting_helpers import SENDER, T0, make_regions, message
 from geotarget import Circle, LocationRule, PositionIndex, Positions, pilot
 from geotarget.alerts import Alert, AlertArea
 from geotarget.rollout import nationwide
-from geotarget.targeting import KindRules, Outcome, Targeter, Verdict
+from geotarget.targeting import KindRules, Outcome, Targeter, TargetingResult, Verdict
 
 GEOD = pyproj.Geod(ellps="WGS84")
 MIN = dt.timedelta(minutes=1)
@@ -332,3 +332,61 @@ def test_an_update_of_the_texts_that_extends_the_alert_keeps_its_area() -> None:
     assert [_told(small, x, y) for x, y in zip(lon, lat, strict=True)] == [True, False]
     got = t.on_positions(Positions(ids, lon, lat, observed_at=at), at)
     assert [d.device_id for d in got] == ["in"]
+
+
+# --- the blast-radius guard and a phase that begins before the alert expires -----------------
+
+
+@pytest.mark.parametrize("share", [100.0, 40.0])
+def test_recipients_a_phase_beginning_before_expiry_enables_count_for_the_guard(
+    share: float,
+) -> None:
+    """``max_recipients`` counts the devices a later phase lets a version reach before it expires.
+
+    A crime_modus alert over a 3 km circle across the county border at lon 18 (county 01 west,
+    02 east; pyproj: 2 exact fixes in 01, 20 in 02, all inside it). Phase 1 enables 01; phase
+    2, ten minutes later, adds 02 (both for ``share`` % of devices). Delivered to those of 01
+    under a limit of 3, ``retarget`` at phase 2 told those of 02 unconfirmed. The guard now
+    counts them: at a limit of all the devices told (at once and by ``retarget`` at phase 2)
+    the alert is delivered, one below it is held.
+    """
+    from targeting_helpers import make_alert
+
+    from geotarget.rollout import KindRollout, Phase, RolloutPolicy
+
+    circle = Circle(18.0, 59.5, 3000.0)
+    lon = [17.99, 17.98] + [18.001 + 0.0015 * k for k in range(20)]
+    lat = [59.5] * len(lon)
+    ids = [f"d{i:02d}" for i in range(len(lon))]
+    assert all(_told(circle, x, y) for x, y in zip(lon, lat, strict=True))
+    phases = [
+        Phase(starts_at=T0 - dt.timedelta(days=1), regions=("01",), percentage=share),
+        Phase(starts_at=T0 + 10 * MIN, regions=("01", "02"), percentage=share),
+    ]
+    rollout = RolloutPolicy(rollouts=[KindRollout(kind="crime_modus", phases=phases)], country="XX")
+    alert = make_alert("crime_modus", circle)
+
+    def run(limit: int) -> tuple[TargetingResult, list[str]]:
+        rules = {
+            "crime_modus": KindRules(
+                location=LocationRule(accuracy=0.0), include_ambiguous=False, max_recipients=limit
+            )
+        }
+        t = Targeter(make_regions(), rollout, location_rules=rules)
+        got = t.target(alert, PositionIndex(Positions(ids, lon, lat, observed_at=T0)), T0)
+        later = T0 + 11 * MIN
+        again = t.retarget(PositionIndex(Positions(ids, lon, lat, observed_at=later)), later)
+        return got, [d for r in again for d in r.recipients.tolist()]
+
+    first, then = run(10**6)
+    assert set(first.recipients.tolist()) <= {"d00", "d01"}
+    assert then and {"d00", "d01"}.isdisjoint(then)
+    told = len(first.recipients) + len(then)
+    if share == 100.0:
+        assert told == len(ids)
+    held, _ = run(told - 1)
+    assert held.verdict is Verdict.BLAST_RADIUS
+    assert f"{told} devices are covered once phase 2 begins" in held.reason
+    sent, later = run(told)
+    assert sent.verdict is Verdict.DELIVER
+    assert sent.recipients.tolist() == first.recipients.tolist() and later == then
