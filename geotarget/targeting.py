@@ -1631,9 +1631,12 @@ class Targeter:
         kept += "the blast-radius guard let through: not held again; "
         # The guard weighs the area the version reaches now or later: an info block beginning
         # later widens it, and a version whose delivery began is not held again (it streams).
-        ahead = None if confirm else _ahead(alert, area, at)
+        limited = rules.max_area_km2 is not None or rules.max_recipients is not None
+        ahead = _ahead(alert, area, at) if limited and not confirm else None
         guarded = area if ahead is None else ahead
-        guarded_km2 = plan.area_km2 if ahead is None else guarded.area_m2 / 1e6
+        guarded_km2 = (
+            plan.area_km2 if ahead is None or rules.max_area_km2 is None else guarded.area_m2 / 1e6
+        )
         widened = "" if ahead is None else " with the info blocks that begin later"
         over = rules.max_area_km2 is not None and guarded_km2 > rules.max_area_km2
         if over and not confirm and self._within_delivered(kind, guarded, delivered):
