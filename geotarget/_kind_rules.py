@@ -123,6 +123,11 @@ class KindRules:
     max_area_km2 : float, optional
         Block an alert whose area is larger than this, unless confirmed.
 
+        Both weigh the area the alert reaches now *or later*: when its info blocks have
+        windows of their own, the blocks in effect and those that begin later (a version
+        delivered once streams its later blocks and is not held again); ``max_recipients``
+        also counts the devices a phase beginning before the alert expires lets it reach.
+
     Raises
     ------
     InvalidInput

@@ -267,7 +267,9 @@ class TargetingResult:
     issuer : str or None
         The name of the issuer the sender belongs to (None with ``Issuers.any()``).
     warnings : tuple of Problem
-        What strict CAP reading found odd (from :meth:`Targeter.receive`), with paths.
+        What strict CAP reading found odd (from :meth:`Targeter.receive`), with paths; from
+        :meth:`Targeter.target` and :meth:`Targeter.preview`, each area of an Alert or Update
+        that has no geometry beside areas that have some (geocodes only: it reaches nobody).
     signature : str or None
         ``"verified"`` when :meth:`Targeter.receive` verified the document's signature.
 
@@ -311,6 +313,9 @@ class TargetingResult:
     _too_old: tuple[np.datetime64, dt.timedelta] | None = attrs.field(
         default=None, repr=False, alias="too_old"
     )
+    #: The alert's info blocks have windows of their own: the area evaluated is the area in
+    #: effect at :attr:`at` (:meth:`~geotarget.alerts.Alert.area_at`), not every block's.
+    _windowed: bool = attrs.field(default=False, repr=False, alias="windowed")
 
     def __repr__(self) -> str:
         """Counts, never device ids: a result is logged, and its ids are personal data."""
@@ -395,9 +400,20 @@ class TargetingResult:
                 f" ({when}enables this kind for {self.rollout.percentage:g}% of devices, drawn "
                 "by a hash of each device's id, so the same devices each time)"
             )
+        # With info blocks of windows of their own, the area evaluated is the blocks' in effect
+        # at ``at``: a device outside it may lie in a block's area that begins later (or has
+        # ended), which "the alert area" (every block's, Alert.area) holds.
+        area = (
+            f"the area in effect at {self.at.isoformat()} (the alert's info blocks have "
+            "windows of their own; a block in effect at another time may cover it)"
+            if self._windowed
+            else "the alert area"
+        )
         if outcome is Outcome.OUTSIDE_AREA and (old := self._too_old_fix(device_id)) is not None:
-            why = f"its last fix, {old}, lies outside the alert area"
+            why = f"its last fix, {old}, lies outside {area}"
             return f"device {shown} does not receive alert {self.alert_id}{how}: {why}"
+        if outcome is Outcome.OUTSIDE_AREA:
+            why = f"is outside {area}"
         if outcome in COVERED:
             if _same_device(self.recipients, device_id).any():
                 return f"device {shown} receives alert {self.alert_id}{how}: it {why}"

@@ -265,6 +265,82 @@ def _in_effect(alert: Alert, area: Area | None, at: dt.datetime) -> Area | None:
     return area if alert.area is None else alert.area_at(at)
 
 
+def _ahead(alert: Alert, area: Area, at: dt.datetime) -> Area | None:
+    """The area of ``alert``'s info blocks in effect at ``at`` or beginning later, when more.
+
+    ``area`` is the area in effect at ``at``. When the blocks' windows differ, a block that
+    begins later widens the area the version reaches then — by :meth:`Targeter.on_positions`
+    and by ``target()`` of it again, neither of which holds a version whose delivery began.
+    So the blast-radius guard weighs this area, of every block not ended by ``at``, when the
+    version is first targeted. None when it is ``area`` itself (the blocks share a window, or
+    none begins later).
+    """
+    windows = alert.windows
+    if alert.area is None or len(set(windows)) < 2:
+        return None
+    parts = dict.fromkeys(
+        p
+        for info, (_, end) in zip(alert.infos, windows, strict=True)
+        if end is None or at < end
+        for a in info.areas
+        if a.geometry is not None
+        for p in a.geometry.parts
+    )
+    if not parts or parts.keys() <= set(area.parts):
+        return None
+    return Area(list(parts))
+
+
+def _without_geometry(alert: Alert) -> tuple[Problem, ...]:
+    """A warning for each area of an Alert or Update that has no geometry, if another has one.
+
+    Such an area (geocodes only, or a description) reaches nobody: geotarget targets by
+    geometry, and resolves no geocode to a place. An alert with no geometry at all is
+    ``NO_AREA``, which says so; one whose other areas have geometry is delivered over them,
+    and only this warning says that the devices of this area are not told. (:meth:`receive`
+    gives the CAP reader's warnings, which name such an area too.)
+    """
+    if alert.msg_type not in (MessageType.ALERT, MessageType.UPDATE) or alert.area is None:
+        return ()
+    return tuple(
+        Problem(
+            f"info[{i}]/area[{j}]",
+            "has no polygon enclosing an area and no circle of radius > 0: geotarget targets "
+            f"by geometry only, so this area reaches nobody "
+            f"({'its geocodes are' if a.geocodes else 'its areaDesc is'} not resolved to a "
+            "place)",
+        )
+        for i, info in enumerate(alert.infos)
+        for j, a in enumerate(info.areas)
+        if a.geometry is None
+    )
+
+
+def _kept(earlier: Alert, sent: dt.datetime) -> Area:
+    """The area an Update without area geometry, sent at ``sent``, keeps of version ``earlier``.
+
+    The areas of ``earlier``'s info blocks whose window had not ended by ``sent``: a block
+    that ended before (a zone whose warning was lifted) is not brought back by an Update of
+    the texts, which is told over its own window. Those that go on, or begin later, are kept
+    (an Update that only extends ``expires`` keeps them for its whole window). Every block's
+    area when all had ended.
+    """
+    area = earlier.area
+    assert area is not None
+    windows = earlier.windows
+    if len(set(windows)) < 2:
+        return area
+    parts = dict.fromkeys(
+        p
+        for info, (_, end) in zip(earlier.infos, windows, strict=True)
+        if end is None or end > sent
+        for a in info.areas
+        if a.geometry is not None
+        for p in a.geometry.parts
+    )
+    return Area(list(parts)) if parts else area
+
+
 def _next_block(alert: Alert, at: dt.datetime) -> dt.datetime | None:
     """When the next info block begins, if none is in effect at ``at`` (within the window).
 
@@ -734,6 +810,32 @@ class Targeter:
                 return then.phase_index, when
         return None
 
+    def _later_phases(
+        self, kind: str, alert: Alert, decision: RolloutDecision, at: dt.datetime
+    ) -> list[tuple[dt.datetime, RolloutDecision]]:
+        """The phases of ``kind`` beginning after ``at``, before ``alert`` expires, that widen.
+
+        Each with its start and decision: those that enable the kind in a region ``decision``
+        does not list, or for a larger share of devices. A delivered version is told again as
+        each begins (:meth:`retarget`), so the blast-radius guard counts what they reach.
+        """
+        rollout = self.policy.rollout(kind)
+        if rollout is None:
+            return []
+        expires = alert.expires
+        out = []
+        for phase in rollout.phases:
+            start = phase.starts_at
+            if start <= at or (expires is not None and start >= expires):
+                continue
+            then = self.policy.decide(kind, start)
+            if not then.enabled or (
+                then.regions <= decision.regions and then.percentage <= decision.percentage
+            ):
+                continue
+            out.append((start, then))
+        return out
+
     def _from_when(self, kind: str, later: tuple[int, dt.datetime] | None, there: str) -> str:
         """``"; phase 2 enables it there from 2024-09-02 00:00 Europe/Stockholm"`` of a reason.
 
@@ -888,6 +990,9 @@ class Targeter:
             return outright
         refused, facts = self._gate.admit(alert, lambda: self._inherited_area(alert))
         base.update(facts)
+        unresolved = _without_geometry(alert)
+        if unresolved:
+            base["warnings"] = unresolved
         if refused is not None:
             verdict, reason = refused
             # (Every store of geotarget's has refuse(); it is not in the DeliveryLedger protocol.)
@@ -1150,6 +1255,9 @@ class Targeter:
             return outright
         refused, facts = self._gate.admit(alert, lambda: self._inherited_area(alert))
         base.update(facts)
+        unresolved = _without_geometry(alert)
+        if unresolved:
+            base["warnings"] = unresolved
         if refused is not None:
             verdict, reason = refused
             if getattr(self.ledger, "refuse", None) is not None and _links_when_refused(
@@ -1552,17 +1660,26 @@ class Targeter:
         rules = self.rules[kind]
         kept = f"its area lies within the area already delivered (version {delivered}), which "
         kept += "the blast-radius guard let through: not held again; "
-        over = rules.max_area_km2 is not None and plan.area_km2 > rules.max_area_km2
-        if over and not confirm and self._within_delivered(kind, area, delivered):
+        # The guard weighs the area the version reaches now or later: an info block beginning
+        # later widens it, and a version whose delivery began is not held again (it streams).
+        limited = rules.max_area_km2 is not None or rules.max_recipients is not None
+        ahead = _ahead(alert, area, at) if limited and not confirm else None
+        guarded = area if ahead is None else ahead
+        guarded_km2 = (
+            plan.area_km2 if ahead is None or rules.max_area_km2 is None else guarded.area_m2 / 1e6
+        )
+        widened = "" if ahead is None else " with the info blocks that begin later"
+        over = rules.max_area_km2 is not None and guarded_km2 > rules.max_area_km2
+        if over and not confirm and self._within_delivered(kind, guarded, delivered):
             confirm, prefix = True, prefix + kept  # (looked up only when the guard would hold)
         if over and not confirm:
             assert rules.max_area_km2 is not None
             return Verdict.BLAST_RADIUS, {
                 "reason": prefix
-                + f"the area is {plan.area_km2:,.1f} km², over the {kind} limit of "
+                + f"the area{widened} is {guarded_km2:,.1f} km², over the {kind} limit of "
                 f"{rules.max_area_km2:,.1f} km²: confirm to send anyway",
                 "rollout": decision,
-                "area_km2": plan.area_km2,
+                "area_km2": guarded_km2,
             }
         if guard_holds and not confirm:
             return Verdict.BLAST_RADIUS, {
@@ -1573,20 +1690,53 @@ class Targeter:
                 "rollout": decision,
                 "area_km2": plan.area_km2,
             }
-        rows, outcomes, covered, covered_region, t, covered_box = (evaluator or self._evaluate)(
+        evaluated = evaluator or self._evaluate
+        widened, n_ahead = "", 0
+        if rules.max_recipients is not None and ahead is not None and not confirm:
+            # The devices the version covers with the blocks that begin later (a superset of
+            # those it covers now): they are streamed, and told by target() of it again,
+            # without the guard. Counted first: an evaluator (geotarget.dask's) fills
+            # ``index`` with the devices of the plan it evaluated last.
+            wider = self._plan(kind, ahead, decision)
+            n_ahead = int(evaluated(alert.status, kind, wider, decision, index, at)[2].size)
+            widened = " with the info blocks that begin later"
+        if rules.max_recipients is not None and not confirm:
+            # And those a later phase (another region, a larger share) lets it reach before it
+            # expires: retarget() and on_positions() tell them then, without the guard. Each
+            # counted over everyone it enables, then its own share of them (that phase's
+            # canary, drawn by device id), before the evaluation of the version's delivery.
+            for begins, then in self._later_phases(kind, alert, decision, at):
+                full = attrs.evolve(then, percentage=100.0)
+                found = evaluated(
+                    alert.status, kind, self._plan(kind, guarded, full), full, index, at
+                )[2]
+                n = int(found.size)
+                if then.percentage < 100.0 and n:
+                    n = int(self.policy.in_canary(kind, index.positions.ids[found], begins).sum())
+                if n > n_ahead:
+                    assert then.phase_index is not None
+                    n_ahead = n
+                    widened = (
+                        f" once phase {then.phase_index + 1} begins ({self._when(kind, begins)})"
+                        if ahead is None
+                        else f" with the info blocks that begin later, once phase "
+                        f"{then.phase_index + 1} begins ({self._when(kind, begins)})"
+                    )
+        rows, outcomes, covered, covered_region, t, covered_box = evaluated(
             alert.status, kind, plan, decision, index, at
         )
         # The covered devices' ids in id order: a store of deliveries then finds its batch
         # sorted. ``covered`` (and ``covered_region``) stay in the evaluation's order: only a
         # subset of them needs their id order (:meth:`_new_per_county`).
         covered_ids = index.positions.sorted_ids(covered)
-        many = rules.max_recipients is not None and covered_ids.size > rules.max_recipients
-        if many and not confirm and self._within_delivered(kind, area, delivered):
+        n_covered = max(int(covered_ids.size), n_ahead)
+        many = rules.max_recipients is not None and n_covered > rules.max_recipients
+        if many and not confirm and self._within_delivered(kind, guarded, delivered):
             confirm, prefix = True, prefix + kept
         if many and not confirm:
             return Verdict.BLAST_RADIUS, {
                 "reason": prefix
-                + f"{covered_ids.size:,} devices are covered, over the {kind} limit of "
+                + f"{n_covered:,} devices are covered{widened}, over the {kind} limit of "
                 f"{rules.max_recipients:,}: confirm to send anyway",
                 "rollout": decision,
                 "area_km2": plan.area_km2,
@@ -1624,6 +1774,7 @@ class Targeter:
             "outcomes": outcomes,
             "observed_at": index.positions.observed_at,
             "too_old": too_old(rules, at),
+            "windowed": len(set(alert.windows)) > 1,
             "covered_ids": covered_ids,
             "covered": covered,
             "covered_region": covered_region,
@@ -1898,7 +2049,8 @@ class Targeter:
         """For an Update without area geometry: the area it keeps, and whose it is.
 
         An Update may change only an incident's texts (CAP's ``<area>`` is optional): its
-        incident keeps the area of its newest earlier version that has one — found through
+        incident keeps the area of its newest earlier version that has one (of its info
+        blocks, those not ended when the Update was sent: :func:`_kept`) — found through
         the versions its references name, and theirs in turn, that the ledger holds for the
         same incident; the newest as the ledger orders versions (references first, through the
         versions it holds, then ``sent``). None for any other message, or when no such version
@@ -1958,7 +2110,7 @@ class Targeter:
                 best = (earlier, vid, found[1])
         if best is None or best[0].area is None:
             return None, final
-        return (best[0].area, best[1]), final
+        return (_kept(best[0], alert.sent), best[1]), final
 
     def _may_stream(self, inc: Incident, alert: Alert, area: Area) -> bool:
         """Whether the incident's current version may still be told, over ``area``.
