@@ -247,14 +247,15 @@ def _unknown(
     known: Iterable[str],
     where: str,
     described: Callable[[], Mapping[str, tuple[str, str]]] | None = None,
-    aliases: Mapping[str, str] | None = None,
+    aliases: Mapping[str, tuple[str, ...]] | None = None,
 ) -> UnknownCode:
     """UnknownCode for ``code``, with a hint: the code in other case, the region it names.
 
     Or the code with letters that look like digits read as them (``"O1"``: ``"01"``), with
     the leading zeros a number lost (``"180"``: ``"0180"``), or without its accents
     (``"PR-VÄST"``: ``"PR-VAST"``); the region whose other designation it is (``aliases``,
-    casefolded designation -> code: ``"se-ab"`` -> ``"01"``). Else close matches, or a few
+    casefolded designation -> its codes: ``"se-ab"`` -> ``("01",)``; a designation of several
+    regions together, such as a metropolitan area, names them all). Else close matches, or a few
     valid codes. A close match that the code merely extends after a separator is never
     offered: ``"SE-AB"`` (Stockholm County in ISO 3166-2) is not ``"SE"``, the whole country.
     ``described`` gives ``code -> (name, level)``; it is called only here, on the error path.
@@ -310,9 +311,21 @@ def _unknown(
         if named:
             hints.append(f"{brief(text)} is a region's name, not its code: {' or '.join(named)}")
     if alias is not None and not hints:  # (a region's own name comes first: "Stockholm")
-        hints.append(
-            f"{brief(text)} is another designation of {shown_region(alias)}: write its code"
-        )
+        if len(alias) == 1:
+            hints.append(
+                f"{brief(text)} is another designation of {shown_region(alias[0])}: write its code"
+            )
+        else:
+            levels = sorted({about[c][1] for c in alias if c in about})
+            of = f"{levels[0]} " if len(levels) == 1 else ""
+            listed = ", ".join(
+                f"{brief(c)} ({cut_words(about[c][0], 60)})" if c in about else brief(c)
+                for c in alias
+            )
+            hints.append(
+                f"{brief(text)} is another designation of {len(alias)} {of}regions together, "
+                f"{listed}: write their codes"
+            )
     if hints:
         return UnknownCode(f"no region with code {shown(code)} {where}; {'; '.join(hints)}")
     # A code the text extends after a separator ("SE" of "SE-AB") is the region the text names
@@ -1057,11 +1070,12 @@ class RegionHierarchy:
         files' boundaries differ). Points are located among the finest regions and mapped up,
         so a point there is in no region at any level. Not checked for sets made with
         :meth:`RegionSet.from_unions`, which are covered exactly.
-    aliases : mapping of str to str, optional
+    aliases : mapping of str to str or sequence of str, optional
         Other designations of regions (an ISO 3166-2 code such as ``"SE-AB"``, a county
-        letter) to their codes. They are never accepted as codes -- a policy names each region
-        one way -- but an unknown code that is one is told the code to write (in any case,
-        with or without accents).
+        letter) to their codes -- or, for a designation of several regions together (a
+        metropolitan area), to a sequence of their codes. They are never accepted as codes --
+        a policy names each region one way -- but an unknown code that is one is told the
+        code (or the codes) to write (in any case, with or without accents).
 
     Raises
     ------
@@ -1099,7 +1113,7 @@ class RegionHierarchy:
     _parent: dict[str, str]
     _below: dict[tuple[str, str], frozenset[str]]
     _up: tuple[npt.NDArray[np.int32], ...]
-    _aliases: Mapping[str, str]
+    _aliases: Mapping[str, tuple[str, ...]]
 
     def __init__(
         self,
@@ -1107,7 +1121,7 @@ class RegionHierarchy:
         parents: Mapping[str, str],
         *,
         gap_tolerance: float = GAP_TOLERANCE,
-        aliases: Mapping[str, str] | None = None,
+        aliases: Mapping[str, str | Sequence[str]] | None = None,
     ) -> None:
         sets = _sets_of(sets)
         tol = number("gap_tolerance", gap_tolerance, ge=0.0, le=1.0, error=InvalidRegions)
@@ -1188,20 +1202,35 @@ class RegionHierarchy:
                         groups.setdefault(anc, set()).add(code)
                     for code in s.codes:
                         below[(code, lower.level)] = frozenset(groups.get(code, ()))
-        folded_aliases: dict[str, str] = {}
-        for alias, code in (aliases or {}).items():
-            if not isinstance(alias, str) or not isinstance(code, str):
+        folded_aliases: dict[str, tuple[str, ...]] = {}
+        for alias, named in (aliases or {}).items():
+            codes: tuple[object, ...] = (
+                (named,)
+                if isinstance(named, str)
+                else ()
+                if isinstance(named, (bytes, Mapping)) or not iterable(named)
+                else tuple(named)
+            )
+            if (
+                not isinstance(alias, str)
+                or not codes
+                or not all(isinstance(c, str) for c in codes)
+            ):
                 raise InvalidType(
-                    f"aliases must map text to a code (got {shown(alias)}: {shown(code)})"
+                    "aliases must map text to a code or a sequence of codes (got "
+                    f"{shown(alias)}: {shown(named)})"
                 )
-            if code not in level_of:
-                raise _unknown(code, level_of, f"at any level (aliases[{brief(alias)}])")
+            for one in codes:
+                if one not in level_of:
+                    raise _unknown(one, level_of, f"at any level (aliases[{brief(alias)}])")
             if alias in level_of:
                 raise InvalidRegions(
                     f"aliases[{brief(alias)}]: {brief(alias)} is a code of the hierarchy; an "
                     "alias is another designation, never a code"
                 )
-            folded_aliases[_ascii(alias.strip().casefold()).casefold()] = code
+            folded_aliases[_ascii(alias.strip().casefold()).casefold()] = tuple(
+                sorted({str(c) for c in codes})
+            )
         self.__attrs_init__(
             levels,
             {s.level: s for s in sets},

@@ -1,0 +1,169 @@
+"""Probe 13: how operators name the places of a phased rollout, and territory at its edges.
+
+* The designations a Swedish operator copies into a Stockholm-first rollout from the
+  reference tables and layers are told the code to write: a county as Lantmäteriet's county
+  layer spells it ("Västernorrland län", without the genitive s SCB writes), a police region
+  as the police write it ("Polisregion Syd", "Syd"), a county's regional council ("Region
+  Skåne"), and SCB's metropolitan areas -- Storgöteborg and Stormalmö are several
+  municipalities (Kungsbacka in Halland among them), so all of their codes are told.
+
+Oracles: the reference tables and the shapefile's attribute table in ``../shared/data/sweden``
+read here by hand (csv, zipfile, struct), never geotarget's internals.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import struct
+import zipfile
+from pathlib import Path
+
+import pytest
+import shapely.geometry as sg
+
+from geotarget import sweden
+from geotarget.errors import InvalidPolicy, InvalidRegions, InvalidType, UnknownCode
+from geotarget.regions import Region, RegionHierarchy, RegionSet
+from geotarget.rollout import RolloutPolicy
+
+
+def _rows(shared_data: Path, name: str) -> list[dict[str, str]]:
+    with (shared_data / "sweden" / name).open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _dbf_records(data: bytes, encoding: str) -> list[dict[str, str]]:
+    """The records of a dBASE III table (a shapefile's attributes), read by hand."""
+    count, header, size = struct.unpack("<IHH", data[4:12])
+    fields = []
+    at = 32
+    while data[at] != 0x0D:
+        name = data[at : at + 11].split(b"\0", 1)[0].decode("ascii")
+        fields.append((name, data[at + 16]))
+        at += 32
+    out = []
+    for i in range(count):
+        rec = data[header + i * size : header + (i + 1) * size]
+        pos = 1  # the deletion flag
+        row = {}
+        for name, width in fields:
+            row[name] = rec[pos : pos + width].decode(encoding).strip()
+            pos += width
+        out.append(row)
+    return out
+
+
+def _told(text: str) -> str:
+    """The UnknownCode message the built-in hierarchy gives for ``text``."""
+    with pytest.raises(UnknownCode) as err:
+        sweden.hierarchy().level_of(text)
+    return str(err.value)
+
+
+def _codes_told(message: str) -> set[str]:
+    """The codes a message tells to write: those after 'designation of' or 'not its code'."""
+    after = re.split(
+        r"another designation of|is a region's name, not its code:", message, maxsplit=1
+    )
+    assert len(after) == 2, message
+    return set(re.findall(r"'([0-9A-Z-]+)'", after[1]))
+
+
+def test_lantmateriets_county_names_are_told_their_county(shared_data: Path) -> None:
+    """Lantmäteriet's county layer writes "Västernorrland län"; SCB "Västernorrlands län"."""
+    with zipfile.ZipFile(shared_data / "sweden" / "lantmateriet_lan_an_riks_sweref99tm.zip") as z:
+        [dbf] = [n for n in z.namelist() if n.endswith(".dbf")]
+        records = _dbf_records(z.read(dbf), "latin-1")
+    names = {(r["LANSNAMN"], r["LAN_KOD"]) for r in records}
+    assert ("Västernorrland län", "22") in names  # as SOURCES.md says
+    for name, code in sorted(names):
+        assert _codes_told(_told(name)) == {code}, name
+    # Either spelling of every county of SCB's table, with or without the genitive s.
+    for row in _rows(shared_data, "lan.csv"):
+        short, code = row["lan_namn_kort"], row["lan_kod"]
+        for text in (f"{short} län", f"{short}s län", row["lan_namn"]):
+            assert _codes_told(_told(text)) == {code}, text
+
+
+def test_police_regions_as_the_police_write_them_are_told_their_code(
+    shared_data: Path,
+) -> None:
+    """Police regions written "Polisregion Syd", "Syd": the counties polisregioner.csv lists."""
+    h = sweden.hierarchy()
+    for row in _rows(shared_data, "polisregioner.csv"):
+        counties = set(row["lan_koder"].split(";"))
+        short = row["polisregion"].removeprefix("Region ")
+        texts = [row["polisregion"], f"Polisregion {short}", f"polisregion {short.lower()}"]
+        if short != "Stockholm":  # "Stockholm" is the municipality's name
+            texts.append(short)
+        for text in texts:
+            message = _told(text)
+            told = re.findall(r"'(PR-[A-Z]+)'", message)
+            assert told, (text, message)
+            assert set(h.children(told[0])) == counties, (text, message)
+    assert "'0180'" in _told("Stockholm")
+
+
+@pytest.mark.parametrize(
+    ("council", "county"),
+    [
+        ("Region Skåne", "12"),
+        ("Västra Götalandsregionen", "14"),
+        ("Region Sörmland", "04"),
+        ("Region Jämtland Härjedalen", "23"),
+        ("Region Kalmar län", "08"),
+        ("Region Gotland", "09"),
+        ("Region Norrbotten", "25"),
+    ],
+)
+def test_a_regional_council_is_told_its_county(council: str, county: str) -> None:
+    assert _codes_told(_told(council)) == {county}
+
+
+def test_metropolitan_areas_are_told_all_their_municipalities(shared_data: Path) -> None:
+    """Storgöteborg (Kungsbacka in Halland too) and Stormalmö are told every code to write."""
+    areas: dict[str, set[str]] = {}
+    counties: dict[str, set[str]] = {}
+    for row in _rows(shared_data, "storstadsomraden.csv"):
+        areas.setdefault(row["omrade"], set()).add(row["kommun_kod"])
+        counties.setdefault(row["omrade"], set()).add(row["lan_kod"])
+    assert counties["Storstockholm"] == {"01"}  # SCB's definition since 2005: county 01
+    assert _codes_told(_told("Storstockholm")) == {"01"}
+    assert _codes_told(_told("Stor-Stockholm")) == {"01"}
+    for area in ("Storgöteborg", "Stormalmö"):
+        for text in (area, "Stor-" + area[4:], area.upper(), area.replace("ö", "o")):
+            assert _codes_told(_told(text)) == areas[area], text
+    # And in a rollout policy read with the regions, where an operator writes it.
+    text = (
+        'timezone = "Europe/Stockholm"\n[[kinds.tip_request.phases]]\n'
+        'starts_at = 2024-04-15\nregions = ["01", "Storgöteborg"]\n'
+    )
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_toml(text, catalog=sweden.hierarchy())
+    [problem] = err.value.problems
+    assert _codes_told(problem.message) == areas["Storgöteborg"]
+
+
+def _towns() -> tuple[RegionSet, RegionSet]:
+    towns = RegionSet(
+        Region(code=c, name=c, level="town", geometry=sg.box(x, 0, x + 1, 1))
+        for c, x in (("T1", 0), ("T2", 1), ("T3", 2))
+    )
+    land = RegionSet([Region(code="L", name="Land", level="land", geometry=sg.box(0, 0, 3, 1))])
+    return towns, land
+
+
+def test_a_designation_of_several_regions_names_them_all_and_is_no_code() -> None:
+    towns, land = _towns()
+    parents = {"T1": "L", "T2": "L", "T3": "L"}
+    h = RegionHierarchy([towns, land], parents, aliases={"Twin Towns": ["T2", "T1"]})
+    with pytest.raises(UnknownCode, match=r"2 town regions together, 'T1' \(T1\), 'T2' \(T2\)"):
+        h.level_of("twin towns")
+    for bad in ([], 7, [7], b"T1", {"T1": 1}):
+        with pytest.raises(InvalidType, match=r"aliases must map text to a code"):
+            RegionHierarchy([towns, land], parents, aliases={"x": bad})  # type: ignore[dict-item]
+    with pytest.raises(UnknownCode, match=r"aliases\['x'\]"):
+        RegionHierarchy([towns, land], parents, aliases={"x": ["T1", "T9"]})
+    with pytest.raises(InvalidRegions, match=r"never a code"):
+        RegionHierarchy([towns, land], parents, aliases={"T3": ["T1", "T2"]})
