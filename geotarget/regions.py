@@ -1203,6 +1203,7 @@ class RegionHierarchy:
                     for code in s.codes:
                         below[(code, lower.level)] = frozenset(groups.get(code, ()))
         folded_aliases: dict[str, tuple[str, ...]] = {}
+        spelt: list[str] = []
         for alias, named in (aliases or {}).items():
             codes: tuple[object, ...] = (
                 (named,)
@@ -1228,9 +1229,18 @@ class RegionHierarchy:
                     f"aliases[{brief(alias)}]: {brief(alias)} is a code of the hierarchy; an "
                     "alias is another designation, never a code"
                 )
-            folded_aliases[_ascii(alias.strip().casefold()).casefold()] = tuple(
-                sorted({str(c) for c in codes})
-            )
+            key = _ascii(alias.strip().casefold()).casefold()
+            named_codes = tuple(sorted({str(c) for c in codes}))
+            if folded_aliases.get(key, named_codes) != named_codes:
+                first = next(a for a in spelt if _ascii(a.strip().casefold()).casefold() == key)
+                raise InvalidRegions(
+                    f"aliases[{brief(first)}] and aliases[{brief(alias)}] are one designation "
+                    "(they are compared in any case, without accents) naming different regions "
+                    f"({', '.join(map(brief, folded_aliases[key]))} and "
+                    f"{', '.join(map(brief, named_codes))}); give each designation one meaning"
+                )
+            folded_aliases[key] = named_codes
+            spelt.append(alias)
         self.__attrs_init__(
             levels,
             {s.level: s for s in sets},

@@ -249,9 +249,10 @@ def _designations() -> dict[str, str | tuple[str, ...]]:
     the municipality of that name); a county's name with or without the genitive s
     ("Västernorrland län", as Lantmäteriet's layers spell it; SCB writes "Västernorrlands
     län"); the county's regional council ("Region Skåne", "Västra Götalandsregionen"; "Region
-    Stockholm" is the police region's name); the police regions as the police write them
-    ("Polisregion Syd", "Syd"); and SCB's metropolitan areas: Storstockholm (county 01 since
-    2005), Storgöteborg and Stormalmö (their municipalities, Kungsbacka in Halland too).
+    Stockholm" is the police region's name); the country in English and ISO 3166-1 alpha-3
+    ("Sweden", "SWE"); the police regions as the police write them ("Polisregion Syd",
+    "Syd"); and SCB's metropolitan areas: Storstockholm (county 01 since 2005), Storgöteborg
+    and Stormalmö (their municipalities, Kungsbacka in Halland too).
     """
     aliases: dict[str, str | tuple[str, ...]] = {}
     names = {r["lan_kod"]: r["lan_namn"] for r in _table()}
@@ -266,6 +267,7 @@ def _designations() -> dict[str, str | tuple[str, ...]]:
         aliases[f"Polisregion {short}"] = code
         if short not in aliases:  # (Stockholm is the municipality's name, and the county's)
             aliases[short] = code
+    aliases.update(dict.fromkeys(("Sweden", "SWE", "Konungariket Sverige"), _COUNTRY_CODE))
     for area, codes in _METROPOLITAN_AREAS.items():
         short = area.removeprefix("Stor")
         aliases.update(dict.fromkeys((area, f"Stor-{short}", f"Stor {short}"), codes))
@@ -421,12 +423,12 @@ def hierarchy() -> RegionHierarchy:
 
     A code it does not know that is a county's letter (``"AB"``), ISO 3166-2 code
     (``"SE-AB"``), short name (``"Skåne"``), name with or without the genitive s
-    (``"Västernorrland län"``, as Lantmäteriet's layers write it) or regional council
-    (``"Region Skåne"``), or a police region as the police write it (``"Polisregion Syd"``,
-    ``"Syd"``), is told the code to write (:class:`~geotarget.regions.RegionHierarchy`
-    ``aliases``); SCB's metropolitan areas are told theirs: ``"Storstockholm"`` county
-    ``"01"``, ``"Storgöteborg"`` and ``"Stormalmö"`` their 13 and 12 municipalities. None is
-    read as a code.
+    (``"Västernorrland län"``, as Lantmäteriet's layers write it), regional council (``"Region
+    Skåne"``), ``"Sweden"``, or a police region as the police
+    write it (``"Polisregion Syd"``, ``"Syd"``), is told the code to write
+    (:class:`~geotarget.regions.RegionHierarchy` ``aliases``); SCB's metropolitan areas are
+    told theirs: ``"Storstockholm"`` county ``"01"``, ``"Storgöteborg"`` and ``"Stormalmö"``
+    their 13 and 12 municipalities. None is read as a code.
 
     Examples
     --------

@@ -67,7 +67,7 @@ def _codes_told(message: str) -> set[str]:
         r"another designation of|is a region's name, not its code:", message, maxsplit=1
     )
     assert len(after) == 2, message
-    return set(re.findall(r"'([0-9A-Z-]+)'", after[1]))
+    return set(re.findall(r"'([0-9A-Z-]+)'", after[1].split(": write", 1)[0]))
 
 
 def test_lantmateriets_county_names_are_told_their_county(shared_data: Path) -> None:
@@ -167,3 +167,25 @@ def test_a_designation_of_several_regions_names_them_all_and_is_no_code() -> Non
         RegionHierarchy([towns, land], parents, aliases={"x": ["T1", "T9"]})
     with pytest.raises(InvalidRegions, match=r"never a code"):
         RegionHierarchy([towns, land], parents, aliases={"T3": ["T1", "T2"]})
+
+
+def test_one_designation_spelt_two_ways_may_not_name_two_regions() -> None:
+    """Designations are compared in any case and without accents: "Öst" and "ost" are one."""
+    towns, land = _towns()
+    parents = {"T1": "L", "T2": "L", "T3": "L"}
+    with pytest.raises(InvalidRegions, match=r"aliases\['Öst'\] and aliases\['ost'\] are one"):
+        RegionHierarchy([towns, land], parents, aliases={"Öst": "T1", "ost": "T2"})
+    same = RegionHierarchy([towns, land], parents, aliases={"Öst": "T1", "OST": "T1"})
+    with pytest.raises(UnknownCode, match=r"another designation of 'T1'"):
+        same.level_of("öst")
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Sweden", "SE"),
+        ("SWE", "SE"),
+    ],
+)
+def test_the_country_in_english_is_told_its_code(text: str, code: str) -> None:
+    assert _codes_told(_told(text)) == {code}
