@@ -189,3 +189,41 @@ def test_one_designation_spelt_two_ways_may_not_name_two_regions() -> None:
 )
 def test_the_country_in_english_is_told_its_code(text: str, code: str) -> None:
     assert _codes_told(_told(text)) == {code}
+
+
+def _doc_shares() -> tuple[float, float]:
+    """The shares of devices tested exactly that docs/regions.rst states (item 3 of the grid)."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "regions.rst").read_text("utf-8")
+    item = " ".join(text.split("3. Points in a finest cell", 1)[1].split("\n\n", 1)[0].split())
+    found = re.search(r"\(([\d.]+) % of Swedish devices for .*?municipalities, ([\d.]+) %", item)
+    assert found is not None, item
+    return float(found.group(1)) / 100.0, float(found.group(2)) / 100.0
+
+
+def test_the_share_of_devices_tested_exactly_is_what_the_docs_say(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The built-in regions cover territory, so the coast is no boundary: few exact tests.
+
+    The shares the regions page gives were measured on land outlines, whose coast is a
+    boundary (3 % and 1.5 %). Counted here: the points each lookup passes to an exact test,
+    over the synthetic population (a model of where Swedes are, not of the index).
+    """
+    from geotarget import _locate
+
+    tested = [0]
+    resolve = _locate.GridIndex._resolve
+
+    def counting(self: _locate.GridIndex, leaf: object, x: object, y: object) -> object:
+        tested[0] += len(leaf)  # type: ignore[arg-type]
+        return resolve(self, leaf, x, y)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_locate.GridIndex, "_resolve", counting)
+    lon, lat = sweden.synthetic_population(200_000, seed=13)
+    shares = []
+    for regions in (sweden.municipalities(), sweden.counties()):
+        tested[0] = 0
+        regions.locate_index(lon, lat)
+        shares.append(tested[0] / lon.size)
+    for doc, measured in zip(_doc_shares(), shares, strict=True):
+        assert abs(measured - doc) <= 0.15 * doc, (doc, measured)
