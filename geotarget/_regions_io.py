@@ -23,7 +23,7 @@ import shapely
 import shapely.geometry as sg
 
 from geotarget import _geos
-from geotarget._validate import iterable, only_numbers, shown
+from geotarget._validate import is_integer, iterable, only_numbers, shown
 from geotarget.alerts._values import brief, cut_words
 from geotarget.areas import _where
 from geotarget.errors import InvalidRegions, InvalidType, MissingExtra
@@ -77,6 +77,7 @@ def read_geojson(
     features = doc.get("features")
     if not isinstance(features, list) or not features:
         raise InvalidRegions(f"features must be a non-empty list (got {brief(features, 60)})")
+    _refuse_one_page(doc, len(features))
     out: list[RawFeature] = []
     for i, feature in enumerate(features):
         where = f"features[{i}]"
@@ -122,6 +123,56 @@ def read_geojson(
             ) from err
         out.append(RawFeature(where, code, name, shape))
     return out, crs
+
+
+_ONE_PAGE = (
+    "the regions of the other pages would be missing, and a device there would lie in no "
+    "region, as if abroad; fetch every page and merge their features into one "
+    "FeatureCollection"
+)
+
+
+def _refuse_one_page(doc: Mapping[str, Any], held: int) -> None:
+    """Refuse a FeatureCollection that is one page of a server's paged answer.
+
+    OGC API Features and WFS 2.0 answer a query page by page: ``numberMatched`` features in
+    all (GeoServer also writes ``totalFeatures``), those of this page, and a link with
+    ``rel`` ``next`` to the rest; ArcGIS's ``f=geojson`` says ``exceededTransferLimit`` when it
+    stopped at its record limit. Saved alone, such a page is a valid FeatureCollection of some
+    of the regions: the others would silently cover nothing.
+    """
+    counted = False
+    for key in ("numberMatched", "totalFeatures"):
+        total = doc.get(key)
+        if not is_integer(total):  # (numberMatched may be "unknown")
+            continue
+        if total > held:
+            raise InvalidRegions(
+                f"the FeatureCollection holds {held} of the {total} features its server "
+                f"matched ({key}): it is one page of a paged answer (OGC API Features or WFS; "
+                f"follow its 'next' links, or raise the page size); {_ONE_PAGE}"
+            )
+        counted = True
+    if counted:  # every feature matched is here (pages merged under the first's members)
+        return
+    links = doc.get("links")
+    if isinstance(links, list) and any(
+        isinstance(link, Mapping) and link.get("rel") == "next" for link in links
+    ):
+        raise InvalidRegions(
+            f"the FeatureCollection of {held} features has a link with rel 'next': it is one "
+            "page of a paged answer (OGC API Features or WFS; follow its 'next' links, or "
+            f"raise the page size); {_ONE_PAGE}"
+        )
+    props = doc.get("properties")
+    if doc.get("exceededTransferLimit") is True or (
+        isinstance(props, Mapping) and props.get("exceededTransferLimit") is True
+    ):
+        raise InvalidRegions(
+            f"the FeatureCollection of {held} features says exceededTransferLimit: ArcGIS "
+            "stopped at its record limit (maxRecordCount), so it is one page of the answer "
+            f"(ask again with resultOffset until the limit is not exceeded); {_ONE_PAGE}"
+        )
 
 
 def _other_json(doc: object) -> str:

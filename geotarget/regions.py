@@ -637,7 +637,9 @@ class RegionSet:
             coordinates in (lat, lon) or (northing, easting) order (far outside the CRS's
             area of use and inside it swapped; coordinates are read east first), a ring
             across the antimeridian that is not split there (as read, or as reprojected),
-            longitudes from 0 to 360, or overlapping regions. Read from a path, every message
+            longitudes from 0 to 360, overlapping regions, or a FeatureCollection that is
+            one page of a server's paged answer (``numberMatched`` above the features it
+            holds, a ``next`` link, ``exceededTransferLimit``). Read from a path, every message
             starts with the file (``region file 'kommuner.geojson': features[3] (code '0114')
             ...``).
         InvalidType

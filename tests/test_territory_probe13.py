@@ -14,6 +14,7 @@ read here by hand (csv, zipfile, struct), never geotarget's internals.
 from __future__ import annotations
 
 import csv
+import json
 import re
 import struct
 import zipfile
@@ -227,3 +228,60 @@ def test_the_share_of_devices_tested_exactly_is_what_the_docs_say(
         shares.append(tested[0] / lon.size)
     for doc, measured in zip(_doc_shares(), shares, strict=True):
         assert abs(measured - doc) <= 0.15 * doc, (doc, measured)
+
+
+def _counties_fc(shared_data: Path) -> dict[str, object]:
+    text = (shared_data / "sweden" / "lan_lantmateriet_sweref99tm.geojson").read_text("utf-8")
+    fc: dict[str, object] = json.loads(text)
+    assert isinstance(fc["features"], list) and len(fc["features"]) == 21
+    return fc
+
+
+def _page(fc: dict[str, object], n: int, **members: object) -> dict[str, object]:
+    features = fc["features"]
+    assert isinstance(features, list)
+    return {**fc, "features": features[:n], **members}
+
+
+_NEXT = {"rel": "next", "type": "application/geo+json", "href": "https://example.se/items?offset=5"}
+
+
+@pytest.mark.parametrize(
+    ("members", "said"),
+    [
+        # OGC API Features (Lantmäteriet's and others' geodata services), WFS 2.0 GeoJSON
+        ({"numberMatched": 21, "numberReturned": 5, "links": [_NEXT]}, "5 of the 21 features"),
+        ({"numberMatched": "unknown", "links": [_NEXT]}, "rel 'next'"),
+        ({"totalFeatures": 21, "numberReturned": 5}, "5 of the 21 features"),  # GeoServer
+        ({"properties": {"exceededTransferLimit": True}}, "exceededTransferLimit"),  # ArcGIS
+        ({"exceededTransferLimit": True}, "exceededTransferLimit"),
+    ],
+)
+def test_one_page_of_a_paged_answer_is_refused_not_read_as_all_the_regions(
+    shared_data: Path, members: dict[str, object], said: str
+) -> None:
+    """A region service's first page saved as the region file: 5 counties of Sweden's 21.
+
+    It was read as five regions, silently: a device in any other county lay in no region,
+    as if abroad (a tip request told it nothing, an Explosion counted it beyond the border).
+    Oracle: the page is cut here from Lantmäteriet's 21 counties.
+    """
+    page = _page(_counties_fc(shared_data), 5, **members)
+    with pytest.raises(InvalidRegions, match=re.escape(said)) as err:
+        RegionSet.from_geojson(page, code_property="lan_kod", level="county")
+    assert "one page" in str(err.value) and "as if abroad" in str(err.value)
+
+
+def test_every_page_merged_or_one_page_of_all_is_read(shared_data: Path) -> None:
+    """A complete answer is read: one page of all 21, or pages merged under page 1's members."""
+    fc = _counties_fc(shared_data)
+    for members in (
+        {"numberMatched": 21, "numberReturned": 21, "links": []},
+        {"numberMatched": 21, "numberReturned": 5, "links": [_NEXT]},  # merged pages
+        {"totalFeatures": 21},
+    ):
+        counties = RegionSet.from_geojson(
+            _page(fc, 21, **members), code_property="lan_kod", level="county"
+        )
+        assert len(counties) == 21
+        assert counties.locate([18.0686], [59.3293]).tolist() == ["01"]  # Stockholm
