@@ -207,6 +207,28 @@ def _area_of(geom: Any) -> Area:
     return Area([Polygon.from_shapely(p) for p in parts])
 
 
+@attrs.frozen
+class _Aliases:
+    """A hierarchy's other designations, found in any case and, unless ambiguous, accents.
+
+    ``exact`` maps a designation casefolded (NFC) to its codes; ``loose`` the same without
+    accents, or to None where two designations differing only in accents name different
+    regions ("Habo kommun", "Håbo kommun"): those are found only as spelt.
+    """
+
+    exact: Mapping[str, tuple[str, ...]]
+    loose: Mapping[str, tuple[str, ...] | None]
+
+    @staticmethod
+    def key(text: str) -> str:
+        return unicodedata.normalize("NFC", text.strip()).casefold()
+
+    def find(self, text: str) -> tuple[str, ...] | None:
+        key = self.key(text)
+        found = self.exact.get(key)
+        return found if found is not None else self.loose.get(_ascii(key).casefold())
+
+
 #: Letters typed for the digits they look like ("O1" for Stockholm County's "01").
 _DIGIT_LOOKALIKES = str.maketrans("OoIlSB", "001158")
 
@@ -247,7 +269,7 @@ def _unknown(
     known: Iterable[str],
     where: str,
     described: Callable[[], Mapping[str, tuple[str, str]]] | None = None,
-    aliases: Mapping[str, tuple[str, ...]] | None = None,
+    aliases: _Aliases | None = None,
 ) -> UnknownCode:
     """UnknownCode for ``code``, with a hint: the code in other case, the region it names.
 
@@ -270,8 +292,7 @@ def _unknown(
     elif cased:
         hints.append(f"codes are case-sensitive: did you mean {brief(cased[0])}?")
     # Names and designations are matched in any case, with or without accents ("Skane").
-    loose = _ascii(folded).casefold()
-    alias = None if aliases is None else aliases.get(loose)
+    alias = None if aliases is None else aliases.find(text)
     # A designation is no mistyped code: Gotland's letter "I" is not "1" for "01".
     guess = not cased and alias is None
     plain = text.strip().translate(_DIGIT_LOOKALIKES)
@@ -1077,7 +1098,9 @@ class RegionHierarchy:
         letter) to their codes -- or, for a designation of several regions together (a
         metropolitan area), to a sequence of their codes. They are never accepted as codes --
         a policy names each region one way -- but an unknown code that is one is told the
-        code (or the codes) to write (in any case, with or without accents).
+        code (or the codes) to write (in any case, and with or without accents unless two
+        designations differ only in them: "Habo kommun" and "Håbo kommun" are found only as
+        spelt). Two designations differing only in case may not name different regions.
 
     Raises
     ------
@@ -1115,7 +1138,7 @@ class RegionHierarchy:
     _parent: dict[str, str]
     _below: dict[tuple[str, str], frozenset[str]]
     _up: tuple[npt.NDArray[np.int32], ...]
-    _aliases: Mapping[str, tuple[str, ...]]
+    _aliases: _Aliases
 
     def __init__(
         self,
@@ -1204,8 +1227,9 @@ class RegionHierarchy:
                         groups.setdefault(anc, set()).add(code)
                     for code in s.codes:
                         below[(code, lower.level)] = frozenset(groups.get(code, ()))
-        folded_aliases: dict[str, tuple[str, ...]] = {}
-        spelt: list[str] = []
+        exact: dict[str, tuple[str, ...]] = {}
+        loose: dict[str, tuple[str, ...] | None] = {}
+        spelt: dict[str, str] = {}
         for alias, named in (aliases or {}).items():
             codes: tuple[object, ...] = (
                 (named,)
@@ -1231,18 +1255,19 @@ class RegionHierarchy:
                     f"aliases[{brief(alias)}]: {brief(alias)} is a code of the hierarchy; an "
                     "alias is another designation, never a code"
                 )
-            key = _ascii(alias.strip().casefold()).casefold()
+            key = _Aliases.key(alias)
             named_codes = tuple(sorted({str(c) for c in codes}))
-            if folded_aliases.get(key, named_codes) != named_codes:
-                first = next(a for a in spelt if _ascii(a.strip().casefold()).casefold() == key)
+            if exact.get(key, named_codes) != named_codes:
                 raise InvalidRegions(
-                    f"aliases[{brief(first)}] and aliases[{brief(alias)}] are one designation "
-                    "(they are compared in any case, without accents) naming different regions "
-                    f"({', '.join(map(brief, folded_aliases[key]))} and "
+                    f"aliases[{brief(spelt[key])}] and aliases[{brief(alias)}] are one "
+                    "designation (they are compared in any case) naming different regions "
+                    f"({', '.join(map(brief, exact[key]))} and "
                     f"{', '.join(map(brief, named_codes))}); give each designation one meaning"
                 )
-            folded_aliases[key] = named_codes
-            spelt.append(alias)
+            exact[key] = named_codes
+            spelt.setdefault(key, alias)
+            plain = _ascii(key).casefold()  # found without accents too, unless ambiguous
+            loose[plain] = named_codes if loose.get(plain, named_codes) == named_codes else None
         self.__attrs_init__(
             levels,
             {s.level: s for s in sets},
@@ -1250,7 +1275,7 @@ class RegionHierarchy:
             parent_of,
             below,
             tuple(up),
-            folded_aliases,
+            _Aliases(exact, loose),
         )
 
     def __repr__(self) -> str:

@@ -271,6 +271,11 @@ def _designations() -> dict[str, str | tuple[str, ...]]:
     for area, codes in _METROPOLITAN_AREAS.items():
         short = area.removeprefix("Stor")
         aliases.update(dict.fromkeys((area, f"Stor-{short}", f"Stor {short}"), codes))
+    # A municipality as its own organisation writes it: "Stockholms stad", "Nacka kommun".
+    for row in _table():
+        name, code = row["kommun_namn"], row["kommun_kod"]
+        for form in (f"{name} kommun", f"{name}s kommun", f"{name} stad", f"{name}s stad"):
+            aliases[form] = code
     return aliases
 
 
@@ -425,7 +430,8 @@ def hierarchy() -> RegionHierarchy:
     (``"SE-AB"``), short name (``"Skåne"``), name with or without the genitive s
     (``"Västernorrland län"``, as Lantmäteriet's layers write it), regional council (``"Region
     Skåne"``), ``"Sweden"``, or a police region as the police
-    write it (``"Polisregion Syd"``, ``"Syd"``), is told the code to write
+    write it (``"Polisregion Syd"``, ``"Syd"``), or a municipality as its organisation writes
+    it (``"Stockholms stad"``, ``"Nacka kommun"``), is told the code to write
     (:class:`~geotarget.regions.RegionHierarchy` ``aliases``); SCB's metropolitan areas are
     told theirs: ``"Storstockholm"`` county ``"01"``, ``"Storgöteborg"`` and ``"Stormalmö"``
     their 13 and 12 municipalities. None is read as a code.

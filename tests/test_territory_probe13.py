@@ -170,15 +170,32 @@ def test_a_designation_of_several_regions_names_them_all_and_is_no_code() -> Non
         RegionHierarchy([towns, land], parents, aliases={"T3": ["T1", "T2"]})
 
 
-def test_one_designation_spelt_two_ways_may_not_name_two_regions() -> None:
-    """Designations are compared in any case and without accents: "Öst" and "ost" are one."""
+def test_one_designation_in_two_cases_may_not_name_two_regions() -> None:
+    """Designations are compared in any case: "Öst" and "ÖST" are one, naming one region."""
     towns, land = _towns()
     parents = {"T1": "L", "T2": "L", "T3": "L"}
-    with pytest.raises(InvalidRegions, match=r"aliases\['Öst'\] and aliases\['ost'\] are one"):
-        RegionHierarchy([towns, land], parents, aliases={"Öst": "T1", "ost": "T2"})
-    same = RegionHierarchy([towns, land], parents, aliases={"Öst": "T1", "OST": "T1"})
-    with pytest.raises(UnknownCode, match=r"another designation of 'T1'"):
-        same.level_of("öst")
+    with pytest.raises(InvalidRegions, match=r"aliases\['Öst'\] and aliases\['ÖST'\] are one"):
+        RegionHierarchy([towns, land], parents, aliases={"Öst": "T1", "ÖST": "T2"})
+    # Differing in accents only, they are two: each found as spelt, neither without accents.
+    h = RegionHierarchy([towns, land], parents, aliases={"Öst": "T1", "Ost": "T2", "Väst": "T3"})
+    for text, code in (("öst", "T1"), ("OST", "T2"), ("vast", "T3")):
+        with pytest.raises(UnknownCode, match=rf"another designation of '{code}'"):
+            h.level_of(text)
+
+
+def test_a_municipality_as_its_organisation_writes_it_is_told_its_code(
+    shared_data: Path,
+) -> None:
+    """Written "Stockholms stad" or "Nacka kommun"; Habo's and Håbo's each their own."""
+    rows = _rows(shared_data, "kommuner_folkmangd_2024.csv")
+    assert len(rows) == 290
+    for row in rows:
+        name, code = row["kommun_namn"], row["kommun_kod"]
+        for text in (f"{name} kommun", f"{name}s stad".upper()):
+            assert _codes_told(_told(text)) == {code}, text
+    assert _codes_told(_told("Habo kommun")) == {"0643"}
+    assert _codes_told(_told("Håbo kommun")) == {"0305"}
+    assert _codes_told(_told("Goteborgs Stad")) == {"1480"}
 
 
 @pytest.mark.parametrize(
