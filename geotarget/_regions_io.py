@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -443,6 +444,18 @@ def _geojson_crs(member: object) -> str | None:
         props = member.get("properties")
         if isinstance(props, Mapping):
             name = props.get("name")
+    elif isinstance(member, Mapping) and member.get("type") == "EPSG":
+        # The form of the GeoJSON drafts before 1.0, still written by some tools (OpenLayers
+        # 2): {"type": "EPSG", "properties": {"code": 3006}}.
+        props = member.get("properties")
+        code = props.get("code") if isinstance(props, Mapping) else None
+        if is_integer(code) or (isinstance(code, str) and code.isascii() and code.isdigit()):
+            name = f"EPSG:{int(code)}"
+    if isinstance(member, Mapping) and member.get("type") == "link":
+        # A linked CRS (a URL of a proj4 or WKT file) is not fetched: the file declares none
+        # that can be read, so projected coordinates are refused asking for crs=..., and
+        # crs=... names it.
+        return None
     if not isinstance(name, str) or not name:
         raise InvalidRegions(
             "crs must be a named CRS such as "
@@ -1026,11 +1039,17 @@ def _choose_crs(declared: str | None, given: str | None) -> str | None:
     return given
 
 
+#: The srsName of GML 2 and WFS 1.0 (``http://www.opengis.net/gml/srs/epsg.xml#3006``), which
+#: servers also put in GeoJSON; pyproj does not read it. Its EPSG code, east first as ever.
+_GML_SRS = re.compile(r"\s*https?://www\.opengis\.net/gml/srs/epsg\.xml#(\d{1,6})\s*", re.ASCII)
+
+
 def _crs(text: str) -> pyproj.CRS:
     import pyproj
 
+    gml = _GML_SRS.fullmatch(text)
     try:
-        return pyproj.CRS.from_user_input(text)
+        return pyproj.CRS.from_user_input(f"EPSG:{gml.group(1)}" if gml else text)
     except pyproj.exceptions.CRSError as err:
         raise InvalidRegions(
             f"crs {brief(text, 80)} is not a CRS that pyproj knows: {cut_words(str(err))}"

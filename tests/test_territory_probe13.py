@@ -302,3 +302,67 @@ def test_every_page_merged_or_one_page_of_all_is_read(shared_data: Path) -> None
         )
         assert len(counties) == 21
         assert counties.locate([18.0686], [59.3293]).tolist() == ["01"]  # Stockholm
+
+
+def _places(shared_data: Path) -> tuple[list[float], list[float], list[str]]:
+    """The reference places far from a county border: lon, lat and their county (lan_kod)."""
+    rows = [
+        r
+        for r in _rows(shared_data, "places_wgs84.csv")
+        if not r["id"].startswith("border_") and float(r["dist_to_own_kommun_boundary_m"]) > 100
+    ]
+    assert len(rows) >= 8
+    return (
+        [float(r["lon"]) for r in rows],
+        [float(r["lat"]) for r in rows],
+        [r["lan_kod"] for r in rows],
+    )
+
+
+@pytest.mark.parametrize(
+    ("member", "given"),
+    [
+        # WFS 1.0's and GML 2's srsName, which servers also write into GeoJSON
+        (
+            {
+                "type": "name",
+                "properties": {"name": "http://www.opengis.net/gml/srs/epsg.xml#3006"},
+            },
+            None,
+        ),
+        # the GeoJSON drafts' form, still written by OpenLayers 2
+        ({"type": "EPSG", "properties": {"code": 3006}}, None),
+        ({"type": "EPSG", "properties": {"code": "3006"}}, None),
+        # a linked CRS is not fetched: named by crs=..., it is read
+        (
+            {"type": "link", "properties": {"href": "https://epsg.io/3006.proj4", "type": "proj4"}},
+            "EPSG:3006",
+        ),
+        (None, "http://www.opengis.net/gml/srs/epsg.xml#3006"),
+    ],
+)
+def test_swedish_counties_with_their_crs_spelt_as_servers_write_it_are_read(
+    shared_data: Path, member: dict[str, object] | None, given: str | None
+) -> None:
+    """Lantmäteriet's counties in SWEREF 99 TM, their CRS in forms that were refused.
+
+    Oracle: the reference places and the county SOURCES.md looked up for each.
+    """
+    fc = _counties_fc(shared_data)
+    fc.pop("crs")
+    if member is not None:
+        fc["crs"] = member
+    counties = RegionSet.from_geojson(fc, code_property="lan_kod", level="county", crs=given)
+    lon, lat, county = _places(shared_data)
+    assert counties.locate(lon, lat).tolist() == county
+
+
+def test_a_linked_crs_alone_asks_for_crs(shared_data: Path) -> None:
+    fc = _counties_fc(shared_data)
+    fc["crs"] = {"type": "link", "properties": {"href": "https://epsg.io/3006.proj4"}}
+    with pytest.raises(InvalidRegions, match=r"declares no CRS; pass crs="):
+        RegionSet.from_geojson(fc, code_property="lan_kod", level="county")
+    gml = {"type": "name", "properties": {"name": "http://www.opengis.net/gml/srs/epsg.xml#4326"}}
+    fc["crs"] = gml  # named lon/lat, for projected coordinates: refused as such
+    with pytest.raises(InvalidRegions, match=r"outside the lon/lat range"):
+        RegionSet.from_geojson(fc, code_property="lan_kod", level="county")
