@@ -65,16 +65,19 @@ class RawFeature:
 
 
 def read_geojson(
-    source: Source, code_property: str, name_property: str | None
+    source: Source, code_property: str, name_property: str | None, crs_given: bool = False
 ) -> tuple[list[RawFeature], str | None]:
-    """Features of a GeoJSON FeatureCollection and the CRS named in its legacy ``crs`` member."""
+    """Features of a GeoJSON FeatureCollection and the CRS named in its legacy ``crs`` member.
+
+    A linked CRS (not fetched) is refused unless ``crs_given``: then it declares none.
+    """
     doc = _load_json(source)
     if not isinstance(doc, Mapping) or doc.get("type") != "FeatureCollection":
         kind = doc.get("type") if isinstance(doc, Mapping) else type(doc).__name__
         raise InvalidRegions(
             f"region GeoJSON must be a FeatureCollection (got {kind!r}){_other_json(doc)}"
         )
-    crs = _geojson_crs(doc.get("crs"))
+    crs = _geojson_crs(doc.get("crs"), linked_ok=crs_given)
     features = doc.get("features")
     if not isinstance(features, list) or not features:
         raise InvalidRegions(f"features must be a non-empty list (got {brief(features, 60)})")
@@ -309,7 +312,7 @@ def _same_crs(member: Mapping[str, Any], where: str, code: str, crs: str | None)
     """
     if "crs" not in member or member["crs"] is None:
         return
-    own = _geojson_crs(member["crs"])
+    own = _geojson_crs(member["crs"], linked_ok=True)  # (not fetched: nothing to compare)
     if own is None or own == crs:
         return
     own_lonlat = _is_lonlat(own)
@@ -436,7 +439,7 @@ def _shown(text: str, limit: int = 120) -> str:
     return brief(text, limit)
 
 
-def _geojson_crs(member: object) -> str | None:
+def _geojson_crs(member: object, *, linked_ok: bool) -> str | None:
     if member is None:
         return None
     name = None
@@ -452,10 +455,16 @@ def _geojson_crs(member: object) -> str | None:
         if is_integer(code) or (isinstance(code, str) and code.isascii() and code.isdigit()):
             name = f"EPSG:{int(code)}"
     if isinstance(member, Mapping) and member.get("type") == "link":
-        # A linked CRS (a URL of a proj4 or WKT file) is not fetched: the file declares none
-        # that can be read, so projected coordinates are refused asking for crs=..., and
-        # crs=... names it.
-        return None
+        # A linked CRS (a URL of a proj4 or WKT file) is not fetched: named by crs=..., the
+        # file declares none that could disagree with it.
+        if linked_ok:
+            return None
+        raise InvalidRegions(
+            "crs is a linked CRS (type 'link'), which geotarget does not fetch: pass crs=... "
+            "naming it (for example EPSG:3006 for SWEREF 99 TM), or write a named CRS such as "
+            '{"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3006"}} '
+            f"(got {brief(member, 80)})"
+        )
     if not isinstance(name, str) or not name:
         raise InvalidRegions(
             "crs must be a named CRS such as "

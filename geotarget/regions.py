@@ -671,7 +671,9 @@ class RegionSet:
         _regions_io.check_arguments(code_property, name_property, level, crs, repair)
         return cls._from_file(
             _regions_io.file_label(source),
-            lambda: _regions_io.read_geojson(source, code_property, name_property),
+            lambda: _regions_io.read_geojson(
+                source, code_property, name_property, crs_given=crs is not None
+            ),
             crs=crs,
             level=level,
             repair=repair,

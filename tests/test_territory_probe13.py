@@ -360,7 +360,7 @@ def test_swedish_counties_with_their_crs_spelt_as_servers_write_it_are_read(
 def test_a_linked_crs_alone_asks_for_crs(shared_data: Path) -> None:
     fc = _counties_fc(shared_data)
     fc["crs"] = {"type": "link", "properties": {"href": "https://epsg.io/3006.proj4"}}
-    with pytest.raises(InvalidRegions, match=r"declares no CRS; pass crs="):
+    with pytest.raises(InvalidRegions, match=r"linked CRS .* not fetch: pass crs="):
         RegionSet.from_geojson(fc, code_property="lan_kod", level="county")
     gml = {"type": "name", "properties": {"name": "http://www.opengis.net/gml/srs/epsg.xml#4326"}}
     fc["crs"] = gml  # named lon/lat, for projected coordinates: refused as such
