@@ -572,8 +572,17 @@ def read_geoparquet(
             f"(got encoding {encoding!r})"
         )
     if meta.get("edges", "planar") != "planar":
+        spherical = (
+            ": its edges follow great circles (as BigQuery's GEOGRAPHY draws them), while "
+            "geotarget's run straight in lon/lat, as GeoJSON and CAP draw them, and the two "
+            "part by tens of metres along a long border; write the geometries with planar "
+            "edges, densified first (ST_Segmentize) so that both courses agree"
+            if meta.get("edges") == "spherical"
+            else ""
+        )
         raise InvalidRegions(
-            f"GeoParquet column {column!r} must have planar edges (got {meta.get('edges')!r})"
+            f"GeoParquet column {column!r} must have planar edges (got "
+            f"{brief(meta.get('edges'), 40)}){spherical}"
         )
     names = set(schema.names)
     for key, what in ((code_property, "code_property"), (name_property, "name_property")):

@@ -366,3 +366,36 @@ def test_a_linked_crs_alone_asks_for_crs(shared_data: Path) -> None:
     fc["crs"] = gml  # named lon/lat, for projected coordinates: refused as such
     with pytest.raises(InvalidRegions, match=r"outside the lon/lat range"):
         RegionSet.from_geojson(fc, code_property="lan_kod", level="county")
+
+
+def test_spherical_edges_in_geoparquet_are_refused_saying_why_and_what_to_do(
+    tmp_path: Path,
+) -> None:
+    """GeoParquet may declare spherical edges (great circles), as BigQuery exports write.
+
+    A great circle from lon 20 to 22 at lat 65 runs north of the straight lon/lat edge: its
+    middle lies more than 150 m away (pyproj's Geod, the oracle), so such a file is refused,
+    and the refusal says why and what to do, not only "must have planar edges".
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import pyproj
+
+    mid = pyproj.Geod(ellps="WGS84").npts(20.0, 65.0, 22.0, 65.0, 1)[0]
+    _, _, apart = pyproj.Geod(ellps="WGS84").inv(21.0, 65.0, mid[0], mid[1])
+    assert apart > 150.0
+    square = sg.box(20.0, 64.0, 22.0, 65.0)
+    meta = {
+        "version": "1.1.0",
+        "primary_column": "geometry",
+        "columns": {
+            "geometry": {"encoding": "WKB", "geometry_types": ["Polygon"], "edges": "spherical"}
+        },
+    }
+    table = pa.table({"code": ["X"], "geometry": [square.wkb]})
+    table = table.replace_schema_metadata({b"geo": json.dumps(meta).encode()})
+    pq.write_table(table, tmp_path / "bq.parquet")
+    with pytest.raises(
+        InvalidRegions, match=r"planar edges \(got 'spherical'\): its edges follow great circles"
+    ):
+        RegionSet.from_geoparquet(tmp_path / "bq.parquet", code_property="code", level="area")
