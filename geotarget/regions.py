@@ -270,6 +270,7 @@ def _unknown(
     where: str,
     described: Callable[[], Mapping[str, tuple[str, str]]] | None = None,
     aliases: _Aliases | None = None,
+    parent: Mapping[str, str] | None = None,
 ) -> UnknownCode:
     """UnknownCode for ``code``, with a hint: the code in other case, the region it names.
 
@@ -346,6 +347,30 @@ def _unknown(
             hints.append(
                 f"{brief(text)} is another designation of {len(alias)} {of}regions together, "
                 f"{listed}: write their codes"
+            )
+    if not hints and parent is not None:
+        # A code written after that of a region it lies in, as some schemes prefix the
+        # country ("SE-0180", "SE01"): that code is the region meant, never the prefix.
+        stripped = text.strip()
+
+        def lies_in(inner: str, outer: str) -> bool:
+            up = parent.get(inner)
+            while up is not None and up != outer:
+                up = parent.get(up)
+            return up == outer
+
+        after = sorted(
+            rest
+            for k in known
+            if len(stripped) > len(k) and stripped.startswith(k)
+            for rest in (stripped[len(k) :].lstrip("".join(_WITHIN)),)
+            if rest in parent or rest in known
+            if lies_in(rest, k)
+        )
+        if after:
+            hints.append(
+                f"did you mean {' or '.join(map(shown_region, after))}? (written after "
+                "the code of a region it lies in)"
             )
     if hints:
         return UnknownCode(f"no region with code {shown(code)} {where}; {'; '.join(hints)}")
@@ -1298,6 +1323,7 @@ class RegionHierarchy:
                     r.code: (r.name, r.level) for lv in self.levels for r in self._sets[lv].regions
                 },
                 self._aliases,
+                self._parent,
             )
         return code
 

@@ -399,3 +399,25 @@ def test_spherical_edges_in_geoparquet_are_refused_saying_why_and_what_to_do(
         InvalidRegions, match=r"planar edges \(got 'spherical'\): its edges follow great circles"
     ):
         RegionSet.from_geoparquet(tmp_path / "bq.parquet", code_property="code", level="area")
+
+
+def test_a_code_written_after_its_countrys_or_countys_code_is_told_that_code(
+    shared_data: Path,
+) -> None:
+    """Written "SE-0180", "SE01", "01-0180": the region after the prefix is meant.
+
+    They were told "valid codes include '01', '0114', ...; it is not 'SE'". A code after one it
+    does not lie in ("14-0180": Stockholm is not in Västra Götaland) or two codes in one text
+    are told no such code. Oracle: SCB's municipality table.
+    """
+    county = {
+        r["kommun_kod"]: r["lan_kod"] for r in _rows(shared_data, "kommuner_folkmangd_2024.csv")
+    }
+    for muni in ("0180", "2583", "0980", "1280"):
+        for text in (f"SE-{muni}", f"SE{muni}", f"SE_{muni}", f"{county[muni]}-{muni}"):
+            message = _told(text)
+            assert f"did you mean '{muni}'" in message, message
+        other = "14" if county[muni] != "14" else "01"
+        assert "did you mean" not in _told(f"{other}-{muni}")
+    assert "did you mean '01'" in _told("SE-01")
+    assert "did you mean" not in _told("0180 0181")
