@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -23,7 +24,7 @@ import shapely
 import shapely.geometry as sg
 
 from geotarget import _geos
-from geotarget._validate import iterable, only_numbers, shown
+from geotarget._validate import is_integer, iterable, only_numbers, shown
 from geotarget.alerts._values import brief, cut_words
 from geotarget.areas import _where
 from geotarget.errors import InvalidRegions, InvalidType, MissingExtra
@@ -64,19 +65,23 @@ class RawFeature:
 
 
 def read_geojson(
-    source: Source, code_property: str, name_property: str | None
+    source: Source, code_property: str, name_property: str | None, crs_given: bool = False
 ) -> tuple[list[RawFeature], str | None]:
-    """Features of a GeoJSON FeatureCollection and the CRS named in its legacy ``crs`` member."""
+    """Features of a GeoJSON FeatureCollection and the CRS named in its legacy ``crs`` member.
+
+    A linked CRS (not fetched) is refused unless ``crs_given``: then it declares none.
+    """
     doc = _load_json(source)
     if not isinstance(doc, Mapping) or doc.get("type") != "FeatureCollection":
         kind = doc.get("type") if isinstance(doc, Mapping) else type(doc).__name__
         raise InvalidRegions(
             f"region GeoJSON must be a FeatureCollection (got {kind!r}){_other_json(doc)}"
         )
-    crs = _geojson_crs(doc.get("crs"))
+    crs = _geojson_crs(doc.get("crs"), linked_ok=crs_given)
     features = doc.get("features")
     if not isinstance(features, list) or not features:
         raise InvalidRegions(f"features must be a non-empty list (got {brief(features, 60)})")
+    _refuse_one_page(doc, len(features))
     out: list[RawFeature] = []
     for i, feature in enumerate(features):
         where = f"features[{i}]"
@@ -122,6 +127,56 @@ def read_geojson(
             ) from err
         out.append(RawFeature(where, code, name, shape))
     return out, crs
+
+
+_ONE_PAGE = (
+    "the regions of the other pages would be missing, and a device there would lie in no "
+    "region, as if abroad; fetch every page and merge their features into one "
+    "FeatureCollection"
+)
+
+
+def _refuse_one_page(doc: Mapping[str, Any], held: int) -> None:
+    """Refuse a FeatureCollection that is one page of a server's paged answer.
+
+    OGC API Features and WFS 2.0 answer a query page by page: ``numberMatched`` features in
+    all (GeoServer also writes ``totalFeatures``), those of this page, and a link with
+    ``rel`` ``next`` to the rest; ArcGIS's ``f=geojson`` says ``exceededTransferLimit`` when it
+    stopped at its record limit. Saved alone, such a page is a valid FeatureCollection of some
+    of the regions: the others would silently cover nothing.
+    """
+    counted = False
+    for key in ("numberMatched", "totalFeatures"):
+        total = doc.get(key)
+        if not is_integer(total):  # (numberMatched may be "unknown")
+            continue
+        if total > held:
+            raise InvalidRegions(
+                f"the FeatureCollection holds {held} of the {total} features its server "
+                f"matched ({key}): it is one page of a paged answer (OGC API Features or WFS; "
+                f"follow its 'next' links, or raise the page size); {_ONE_PAGE}"
+            )
+        counted = True
+    if counted:  # every feature matched is here (pages merged under the first's members)
+        return
+    links = doc.get("links")
+    if isinstance(links, list) and any(
+        isinstance(link, Mapping) and link.get("rel") == "next" for link in links
+    ):
+        raise InvalidRegions(
+            f"the FeatureCollection of {held} features has a link with rel 'next': it is one "
+            "page of a paged answer (OGC API Features or WFS; follow its 'next' links, or "
+            f"raise the page size); {_ONE_PAGE}"
+        )
+    props = doc.get("properties")
+    if doc.get("exceededTransferLimit") is True or (
+        isinstance(props, Mapping) and props.get("exceededTransferLimit") is True
+    ):
+        raise InvalidRegions(
+            f"the FeatureCollection of {held} features says exceededTransferLimit: ArcGIS "
+            "stopped at its record limit (maxRecordCount), so it is one page of the answer "
+            f"(ask again with resultOffset until the limit is not exceeded); {_ONE_PAGE}"
+        )
 
 
 def _other_json(doc: object) -> str:
@@ -257,7 +312,7 @@ def _same_crs(member: Mapping[str, Any], where: str, code: str, crs: str | None)
     """
     if "crs" not in member or member["crs"] is None:
         return
-    own = _geojson_crs(member["crs"])
+    own = _geojson_crs(member["crs"], linked_ok=True)  # (not fetched: nothing to compare)
     if own is None or own == crs:
         return
     own_lonlat = _is_lonlat(own)
@@ -384,7 +439,7 @@ def _shown(text: str, limit: int = 120) -> str:
     return brief(text, limit)
 
 
-def _geojson_crs(member: object) -> str | None:
+def _geojson_crs(member: object, *, linked_ok: bool) -> str | None:
     if member is None:
         return None
     name = None
@@ -392,6 +447,24 @@ def _geojson_crs(member: object) -> str | None:
         props = member.get("properties")
         if isinstance(props, Mapping):
             name = props.get("name")
+    elif isinstance(member, Mapping) and member.get("type") == "EPSG":
+        # The form of the GeoJSON drafts before 1.0, still written by some tools (OpenLayers
+        # 2): {"type": "EPSG", "properties": {"code": 3006}}.
+        props = member.get("properties")
+        code = props.get("code") if isinstance(props, Mapping) else None
+        if is_integer(code) or (isinstance(code, str) and code.isascii() and code.isdigit()):
+            name = f"EPSG:{int(code)}"
+    if isinstance(member, Mapping) and member.get("type") == "link":
+        # A linked CRS (a URL of a proj4 or WKT file) is not fetched: named by crs=..., the
+        # file declares none that could disagree with it.
+        if linked_ok:
+            return None
+        raise InvalidRegions(
+            "crs is a linked CRS (type 'link'), which geotarget does not fetch: pass crs=... "
+            "naming it (for example EPSG:3006 for SWEREF 99 TM), or write a named CRS such as "
+            '{"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3006"}} '
+            f"(got {brief(member, 80)})"
+        )
     if not isinstance(name, str) or not name:
         raise InvalidRegions(
             "crs must be a named CRS such as "
@@ -499,8 +572,17 @@ def read_geoparquet(
             f"(got encoding {encoding!r})"
         )
     if meta.get("edges", "planar") != "planar":
+        spherical = (
+            ": its edges follow great circles (as BigQuery's GEOGRAPHY draws them), while "
+            "geotarget's run straight in lon/lat, as GeoJSON and CAP draw them, and the two "
+            "part by tens of metres along a long border; write the geometries with planar "
+            "edges, densified first (ST_Segmentize) so that both courses agree"
+            if meta.get("edges") == "spherical"
+            else ""
+        )
         raise InvalidRegions(
-            f"GeoParquet column {column!r} must have planar edges (got {meta.get('edges')!r})"
+            f"GeoParquet column {column!r} must have planar edges (got "
+            f"{brief(meta.get('edges'), 40)}){spherical}"
         )
     names = set(schema.names)
     for key, what in ((code_property, "code_property"), (name_property, "name_property")):
@@ -975,11 +1057,17 @@ def _choose_crs(declared: str | None, given: str | None) -> str | None:
     return given
 
 
+#: The srsName of GML 2 and WFS 1.0 (``http://www.opengis.net/gml/srs/epsg.xml#3006``), which
+#: servers also put in GeoJSON; pyproj does not read it. Its EPSG code, east first as ever.
+_GML_SRS = re.compile(r"\s*https?://www\.opengis\.net/gml/srs/epsg\.xml#(\d{1,6})\s*", re.ASCII)
+
+
 def _crs(text: str) -> pyproj.CRS:
     import pyproj
 
+    gml = _GML_SRS.fullmatch(text)
     try:
-        return pyproj.CRS.from_user_input(text)
+        return pyproj.CRS.from_user_input(f"EPSG:{gml.group(1)}" if gml else text)
     except pyproj.exceptions.CRSError as err:
         raise InvalidRegions(
             f"crs {brief(text, 80)} is not a CRS that pyproj knows: {cut_words(str(err))}"

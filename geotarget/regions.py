@@ -207,6 +207,28 @@ def _area_of(geom: Any) -> Area:
     return Area([Polygon.from_shapely(p) for p in parts])
 
 
+@attrs.frozen
+class _Aliases:
+    """A hierarchy's other designations, found in any case and, unless ambiguous, accents.
+
+    ``exact`` maps a designation casefolded (NFC) to its codes; ``loose`` the same without
+    accents, or to None where two designations differing only in accents name different
+    regions ("Habo kommun", "Håbo kommun"): those are found only as spelt.
+    """
+
+    exact: Mapping[str, tuple[str, ...]]
+    loose: Mapping[str, tuple[str, ...] | None]
+
+    @staticmethod
+    def key(text: str) -> str:
+        return unicodedata.normalize("NFC", text.strip()).casefold()
+
+    def find(self, text: str) -> tuple[str, ...] | None:
+        key = self.key(text)
+        found = self.exact.get(key)
+        return found if found is not None else self.loose.get(_ascii(key).casefold())
+
+
 #: Letters typed for the digits they look like ("O1" for Stockholm County's "01").
 _DIGIT_LOOKALIKES = str.maketrans("OoIlSB", "001158")
 
@@ -247,14 +269,16 @@ def _unknown(
     known: Iterable[str],
     where: str,
     described: Callable[[], Mapping[str, tuple[str, str]]] | None = None,
-    aliases: Mapping[str, str] | None = None,
+    aliases: _Aliases | None = None,
+    parent: Mapping[str, str] | None = None,
 ) -> UnknownCode:
     """UnknownCode for ``code``, with a hint: the code in other case, the region it names.
 
     Or the code with letters that look like digits read as them (``"O1"``: ``"01"``), with
     the leading zeros a number lost (``"180"``: ``"0180"``), or without its accents
     (``"PR-VÄST"``: ``"PR-VAST"``); the region whose other designation it is (``aliases``,
-    casefolded designation -> code: ``"se-ab"`` -> ``"01"``). Else close matches, or a few
+    casefolded designation -> its codes: ``"se-ab"`` -> ``("01",)``; a designation of several
+    regions together, such as a metropolitan area, names them all). Else close matches, or a few
     valid codes. A close match that the code merely extends after a separator is never
     offered: ``"SE-AB"`` (Stockholm County in ISO 3166-2) is not ``"SE"``, the whole country.
     ``described`` gives ``code -> (name, level)``; it is called only here, on the error path.
@@ -269,8 +293,7 @@ def _unknown(
     elif cased:
         hints.append(f"codes are case-sensitive: did you mean {brief(cased[0])}?")
     # Names and designations are matched in any case, with or without accents ("Skane").
-    loose = _ascii(folded).casefold()
-    alias = None if aliases is None else aliases.get(loose)
+    alias = None if aliases is None else aliases.find(text)
     # A designation is no mistyped code: Gotland's letter "I" is not "1" for "01".
     guess = not cased and alias is None
     plain = text.strip().translate(_DIGIT_LOOKALIKES)
@@ -310,9 +333,45 @@ def _unknown(
         if named:
             hints.append(f"{brief(text)} is a region's name, not its code: {' or '.join(named)}")
     if alias is not None and not hints:  # (a region's own name comes first: "Stockholm")
-        hints.append(
-            f"{brief(text)} is another designation of {shown_region(alias)}: write its code"
+        if len(alias) == 1:
+            hints.append(
+                f"{brief(text)} is another designation of {shown_region(alias[0])}: write its code"
+            )
+        else:
+            levels = sorted({about[c][1] for c in alias if c in about})
+            of = f"{levels[0]} " if len(levels) == 1 else ""
+            listed = ", ".join(
+                f"{brief(c)} ({cut_words(about[c][0], 60)})" if c in about else brief(c)
+                for c in alias
+            )
+            hints.append(
+                f"{brief(text)} is another designation of {len(alias)} {of}regions together, "
+                f"{listed}: write their codes"
+            )
+    if not hints and parent is not None:
+        # A code written after that of a region it lies in, as some schemes prefix the
+        # country ("SE-0180", "SE01"): that code is the region meant, never the prefix.
+        stripped = text.strip()
+
+        def lies_in(inner: str, outer: str) -> bool:
+            up = parent.get(inner)
+            while up is not None and up != outer:
+                up = parent.get(up)
+            return up == outer
+
+        after = sorted(
+            rest
+            for k in known
+            if len(stripped) > len(k) and stripped.startswith(k)
+            for rest in (stripped[len(k) :].lstrip("".join(_WITHIN)),)
+            if rest in parent or rest in known
+            if lies_in(rest, k)
         )
+        if after:
+            hints.append(
+                f"did you mean {' or '.join(map(shown_region, after))}? (written after "
+                "the code of a region it lies in)"
+            )
     if hints:
         return UnknownCode(f"no region with code {shown(code)} {where}; {'; '.join(hints)}")
     # A code the text extends after a separator ("SE" of "SE-AB") is the region the text names
@@ -624,7 +683,9 @@ class RegionSet:
             coordinates in (lat, lon) or (northing, easting) order (far outside the CRS's
             area of use and inside it swapped; coordinates are read east first), a ring
             across the antimeridian that is not split there (as read, or as reprojected),
-            longitudes from 0 to 360, or overlapping regions. Read from a path, every message
+            longitudes from 0 to 360, overlapping regions, or a FeatureCollection that is
+            one page of a server's paged answer (``numberMatched`` above the features it
+            holds, a ``next`` link, ``exceededTransferLimit``). Read from a path, every message
             starts with the file (``region file 'kommuner.geojson': features[3] (code '0114')
             ...``).
         InvalidType
@@ -635,7 +696,9 @@ class RegionSet:
         _regions_io.check_arguments(code_property, name_property, level, crs, repair)
         return cls._from_file(
             _regions_io.file_label(source),
-            lambda: _regions_io.read_geojson(source, code_property, name_property),
+            lambda: _regions_io.read_geojson(
+                source, code_property, name_property, crs_given=crs is not None
+            ),
             crs=crs,
             level=level,
             repair=repair,
@@ -1057,11 +1120,14 @@ class RegionHierarchy:
         files' boundaries differ). Points are located among the finest regions and mapped up,
         so a point there is in no region at any level. Not checked for sets made with
         :meth:`RegionSet.from_unions`, which are covered exactly.
-    aliases : mapping of str to str, optional
+    aliases : mapping of str to str or sequence of str, optional
         Other designations of regions (an ISO 3166-2 code such as ``"SE-AB"``, a county
-        letter) to their codes. They are never accepted as codes -- a policy names each region
-        one way -- but an unknown code that is one is told the code to write (in any case,
-        with or without accents).
+        letter) to their codes -- or, for a designation of several regions together (a
+        metropolitan area), to a sequence of their codes. They are never accepted as codes --
+        a policy names each region one way -- but an unknown code that is one is told the
+        code (or the codes) to write (in any case, and with or without accents unless two
+        designations differ only in them: "Habo kommun" and "Håbo kommun" are found only as
+        spelt). Two designations differing only in case may not name different regions.
 
     Raises
     ------
@@ -1099,7 +1165,7 @@ class RegionHierarchy:
     _parent: dict[str, str]
     _below: dict[tuple[str, str], frozenset[str]]
     _up: tuple[npt.NDArray[np.int32], ...]
-    _aliases: Mapping[str, str]
+    _aliases: _Aliases
 
     def __init__(
         self,
@@ -1107,7 +1173,7 @@ class RegionHierarchy:
         parents: Mapping[str, str],
         *,
         gap_tolerance: float = GAP_TOLERANCE,
-        aliases: Mapping[str, str] | None = None,
+        aliases: Mapping[str, str | Sequence[str]] | None = None,
     ) -> None:
         sets = _sets_of(sets)
         tol = number("gap_tolerance", gap_tolerance, ge=0.0, le=1.0, error=InvalidRegions)
@@ -1188,20 +1254,47 @@ class RegionHierarchy:
                         groups.setdefault(anc, set()).add(code)
                     for code in s.codes:
                         below[(code, lower.level)] = frozenset(groups.get(code, ()))
-        folded_aliases: dict[str, str] = {}
-        for alias, code in (aliases or {}).items():
-            if not isinstance(alias, str) or not isinstance(code, str):
+        exact: dict[str, tuple[str, ...]] = {}
+        loose: dict[str, tuple[str, ...] | None] = {}
+        spelt: dict[str, str] = {}
+        for alias, named in (aliases or {}).items():
+            codes: tuple[object, ...] = (
+                (named,)
+                if isinstance(named, str)
+                else ()
+                if isinstance(named, (bytes, Mapping)) or not iterable(named)
+                else tuple(named)
+            )
+            if (
+                not isinstance(alias, str)
+                or not codes
+                or not all(isinstance(c, str) for c in codes)
+            ):
                 raise InvalidType(
-                    f"aliases must map text to a code (got {shown(alias)}: {shown(code)})"
+                    "aliases must map text to a code or a sequence of codes (got "
+                    f"{shown(alias)}: {shown(named)})"
                 )
-            if code not in level_of:
-                raise _unknown(code, level_of, f"at any level (aliases[{brief(alias)}])")
+            for one in codes:
+                if one not in level_of:
+                    raise _unknown(one, level_of, f"at any level (aliases[{brief(alias)}])")
             if alias in level_of:
                 raise InvalidRegions(
                     f"aliases[{brief(alias)}]: {brief(alias)} is a code of the hierarchy; an "
                     "alias is another designation, never a code"
                 )
-            folded_aliases[_ascii(alias.strip().casefold()).casefold()] = code
+            key = _Aliases.key(alias)
+            named_codes = tuple(sorted({str(c) for c in codes}))
+            if exact.get(key, named_codes) != named_codes:
+                raise InvalidRegions(
+                    f"aliases[{brief(spelt[key])}] and aliases[{brief(alias)}] are one "
+                    "designation (they are compared in any case) naming different regions "
+                    f"({', '.join(map(brief, exact[key]))} and "
+                    f"{', '.join(map(brief, named_codes))}); give each designation one meaning"
+                )
+            exact[key] = named_codes
+            spelt.setdefault(key, alias)
+            plain = _ascii(key).casefold()  # found without accents too, unless ambiguous
+            loose[plain] = named_codes if loose.get(plain, named_codes) == named_codes else None
         self.__attrs_init__(
             levels,
             {s.level: s for s in sets},
@@ -1209,7 +1302,7 @@ class RegionHierarchy:
             parent_of,
             below,
             tuple(up),
-            folded_aliases,
+            _Aliases(exact, loose),
         )
 
     def __repr__(self) -> str:
@@ -1230,6 +1323,7 @@ class RegionHierarchy:
                     r.code: (r.name, r.level) for lv in self.levels for r in self._sets[lv].regions
                 },
                 self._aliases,
+                self._parent,
             )
         return code
 

@@ -235,17 +235,76 @@ def _hierarchy() -> RegionHierarchy:
     for code, (_, members) in POLICE_REGIONS.items():
         parents.update(dict.fromkeys(members, code))
         parents[code] = _COUNTRY_CODE
-    # Other designations an operator may write for a region, told the code to write instead:
-    # the county letters, their ISO 3166-2 codes, short names ("Skåne"; "Stockholm" is told
-    # the municipality of that name), Storstockholm (county 01 since 2005).
-    aliases = {"Storstockholm": _STOCKHOLM_COUNTY}
-    for county, (letter, short) in _COUNTY_DESIGNATIONS.items():
-        aliases.update({letter: county, f"SE-{letter}": county, short: county})
     return RegionHierarchy(
         [_municipalities(), _counties(), _police_regions(), _countries()],
         parents,
-        aliases=aliases,
+        aliases=_designations(),
     )
+
+
+def _designations() -> dict[str, str | tuple[str, ...]]:
+    """Other designations an operator may write for a region, told the code(s) to write.
+
+    The county letters, their ISO 3166-2 codes and short names ("Skåne"; "Stockholm" is told
+    the municipality of that name); a county's name with or without the genitive s
+    ("Västernorrland län", as Lantmäteriet's layers spell it; SCB writes "Västernorrlands
+    län"); the county's regional council ("Region Skåne", "Västra Götalandsregionen"; "Region
+    Stockholm" is the police region's name); the country in English and ISO 3166-1 alpha-3
+    ("Sweden", "SWE"); the police regions as the police write them ("Polisregion Syd",
+    "Syd"); and SCB's metropolitan areas: Storstockholm (county 01 since 2005), Storgöteborg
+    and Stormalmö (their municipalities, Kungsbacka in Halland too).
+    """
+    aliases: dict[str, str | tuple[str, ...]] = {}
+    names = {r["lan_kod"]: r["lan_namn"] for r in _table()}
+    for county, (letter, short) in _COUNTY_DESIGNATIONS.items():
+        aliases.update({letter: county, f"SE-{letter}": county, short: county})
+        aliases.update(dict.fromkeys((f"{short} län", f"{short}s län"), county))
+        aliases.update(dict.fromkeys((f"Region {short}", f"Region {names[county]}"), county))
+    del aliases[f"Region {_COUNTY_DESIGNATIONS[_STOCKHOLM_COUNTY][1]}"]  # the police region's
+    aliases.update(_REGIONAL_COUNCILS)
+    for code, (name, _) in POLICE_REGIONS.items():
+        short = name.removeprefix("Region ")
+        aliases[f"Polisregion {short}"] = code
+        if short not in aliases:  # (Stockholm is the municipality's name, and the county's)
+            aliases[short] = code
+    aliases.update(dict.fromkeys(("Sweden", "SWE", "Konungariket Sverige"), _COUNTRY_CODE))
+    for area, codes in _METROPOLITAN_AREAS.items():
+        short = area.removeprefix("Stor")
+        aliases.update(dict.fromkeys((area, f"Stor-{short}", f"Stor {short}"), codes))
+    # A municipality as its own organisation writes it: "Stockholms stad", "Nacka kommun".
+    for row in _table():
+        name, code = row["kommun_namn"], row["kommun_kod"]
+        for form in (f"{name} kommun", f"{name}s kommun", f"{name} stad", f"{name}s stad"):
+            aliases[form] = code
+    return aliases
+
+
+#: Regional councils whose names are not "Region" and the county's short name or name:
+#: council name → county code. Source: the councils' own names (SKR's list of regions).
+_REGIONAL_COUNCILS: Mapping[str, str] = ReadOnly(
+    {
+        "Region Sörmland": "04",
+        "Region Jämtland Härjedalen": "23",
+        "Västra Götalandsregionen": "14",
+    }
+)
+
+#: SCB's metropolitan areas (storstadsområden, since 2005): name → municipality codes.
+#: Storstockholm is all of county 01. Source: SCB, "Sveriges storstadsområden"
+#: (``storstadsomraden.csv`` in the reference data).
+_METROPOLITAN_AREAS: Mapping[str, str | tuple[str, ...]] = ReadOnly(
+    {
+        "Storstockholm": _STOCKHOLM_COUNTY,
+        "Storgöteborg": (
+            "1384", "1401", "1402", "1407", "1415", "1419", "1440", "1441", "1462", "1480",
+            "1481", "1482", "1489",
+        ),
+        "Stormalmö": (
+            "1230", "1231", "1233", "1261", "1262", "1263", "1264", "1267", "1280", "1281",
+            "1285", "1287",
+        ),
+    }
+)  # fmt: skip
 
 
 def municipalities() -> RegionSet:
@@ -368,8 +427,14 @@ def hierarchy() -> RegionHierarchy:
     ``hierarchy().region_set(level).locate(lon, lat)`` everywhere, borders included.
 
     A code it does not know that is a county's letter (``"AB"``), ISO 3166-2 code
-    (``"SE-AB"``) or short name (``"Skåne"``), or ``"Storstockholm"``, is told the county's code
-    to write (:class:`~geotarget.regions.RegionHierarchy` ``aliases``); none is read as a code.
+    (``"SE-AB"``), short name (``"Skåne"``), name with or without the genitive s
+    (``"Västernorrland län"``, as Lantmäteriet's layers write it), regional council (``"Region
+    Skåne"``), ``"Sweden"``, or a police region as the police
+    write it (``"Polisregion Syd"``, ``"Syd"``), or a municipality as its organisation writes
+    it (``"Stockholms stad"``, ``"Nacka kommun"``), is told the code to write
+    (:class:`~geotarget.regions.RegionHierarchy` ``aliases``); SCB's metropolitan areas are
+    told theirs: ``"Storstockholm"`` county ``"01"``, ``"Storgöteborg"`` and ``"Stormalmö"``
+    their 13 and 12 municipalities. None is read as a code.
 
     Examples
     --------
