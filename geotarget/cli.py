@@ -339,7 +339,7 @@ def _name(name: str | os.PathLike[str]) -> str:
     not have), and an escape character wrote to the terminal; each is shown as ``\n``,
     ``\x1b``.
     """
-    return _CONTROL.sub(lambda m: repr(m[0])[1:-1], _printable(name))
+    return _one_line(_printable(name))
 
 
 def _unbroken(text: str) -> str:
@@ -350,8 +350,25 @@ def _unbroken(text: str) -> str:
     return text
 
 
-#: A control character (C0, DEL, C1): in a file's name, it would break a line or forge one.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+#: A control character (C0, DEL, C1), a line or paragraph separator, or a control of writing
+#: direction (an embedding, override or isolate: U+202A..U+202E, U+2066..U+2069): in a file's
+#: name or a document's text, it would break a line or forge one, drive the terminal (U+009B
+#: is CSI, as ESC [ is), or show the text after it reversed (U+202E RIGHT-TO-LEFT OVERRIDE).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+#: What of :data:`_CONTROL` ``json.dumps`` leaves as it is (it escapes C0 itself).
+_JSON_CONTROL = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _one_line(text: str) -> str:
+    r"""``text`` as one line of a report, each :data:`_CONTROL` character escaped (``\u202e``).
+
+    For lines that quote what a file or an alert says: a CAP document's identifier, event or
+    headline is the sender's text, and ``preview`` printed it as it was (a headline wrapped
+    over two lines of the XML split its line; U+009B coloured the terminal; U+202E showed
+    the rest of the line reversed), as did the summary's reason quoting an event code.
+    """
+    return _CONTROL.sub(lambda m: repr(m[0])[1:-1], text)
 
 
 #: The parts (folders, the file's own name) of this run's file names that hold bytes that
@@ -961,7 +978,10 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     # One write: json.dump() wrote each token on its own, a million writes for as many
     # recipients, each through the output's checks.
     # NaN or Infinity is no JSON (a strict reader refuses the whole answer): a bug, said as such.
-    out.write(json.dumps(doc, indent=2, ensure_ascii=not _unicode(out), allow_nan=False) + "\n")
+    # C1 controls and controls of writing direction as JSON's \u escapes, as C0 ones are: the
+    # same text to any JSON reader, and none drives a terminal the answer is shown on.
+    answer = json.dumps(doc, indent=2, ensure_ascii=not _unicode(out), allow_nan=False)
+    out.write(_JSON_CONTROL.sub(lambda m: f"\\u{ord(m[0]):04x}", answer) + "\n")
     # A kind no rule recognises: say how to recognise it (a newcomer's own alert, say "Gasläcka").
     notes.append(_summary(result, recognition.recognise(parsed.alert) is None))
     for note in notes:  # after the JSON, so a failure leaves one line on stderr
@@ -987,7 +1007,7 @@ def _note(line: str) -> bool:
     output too (``2>&1 | head``) is the answer's reader gone: that ends as ever (141).
     """
     try:
-        print(_readable(line), file=_stderr(), flush=True)
+        print(_one_line(_readable(line)), file=_stderr(), flush=True)
     except BrokenPipeError:
         if _same_stream(sys.stdout, sys.stderr):
             raise
@@ -1218,7 +1238,11 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
         if alert.area is None:
             raise InvalidInput("--plot needs an alert with an area geometry")
         _check_plot(args.plot)
-    say = Out(out)
+    report = Out(out)
+
+    def say(line: str) -> None:  # the document's texts, shown on one line each, inert
+        report(_one_line(line))
+
     recognition, registered = pilot.RECOGNITION, set(pilot.KIND_RULES)
     if args.policy is not None:  # the file's recognition rules first, and the kinds it registers
         _named("--policy", args.policy)
@@ -1314,7 +1338,8 @@ runs:
 
 JSON output:
   (one object on stdout, in its encoding: UTF-8 as a rule, another Unicode one as
-  PYTHONIOENCODING names, else ASCII with \\u escapes; never NaN or Infinity;
+  PYTHONIOENCODING names, else ASCII with \\u escapes; control characters and
+  controls of writing direction always as \\u escapes; never NaN or Infinity;
   every field is always there, null where it does not apply)
   alert     the alert's identifier (text)
   incident  the incident's key sender/identifier, or null: a message of no incident
@@ -2081,7 +2106,7 @@ def _complain(line: str) -> None:
     """
     _complained.append(True)
     try:
-        print(_readable(line), file=_stderr(), flush=True)
+        print(_one_line(_readable(line)), file=_stderr(), flush=True)
     except (OSError, ValueError):
         with contextlib.suppress(OSError, ValueError, AttributeError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())

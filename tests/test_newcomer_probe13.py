@@ -1,0 +1,114 @@
+"""A newcomer's first hour, and the command line as scripts use it (probe 13).
+
+The oracle is the command's own words (its ``--help``, the docs) and what it writes, read as
+bytes from a separate process with standard input at ``/dev/null``, never its helpers.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ALERT = ROOT / "docs" / "examples" / "sos_explosion.xml"
+AT = "2024-05-20T16:05+02:00"
+DEVICES = (
+    "id;lon;lat;accuracy_m;observed_at\n"
+    "0701234567;18,06528;59,3325;8;2024-05-20T16:00:00+02:00\n"
+    "far;18,2;59,3325;8;2024-05-20T16:00:00+02:00\n"
+)
+
+needs_examples = pytest.mark.skipif(
+    not ALERT.is_file(), reason="docs/examples is not beside the tests (installed-wheel run)"
+)
+
+#: Characters that drive a terminal or reorder what it shows: U+009B is CSI (as ESC [ is),
+#: U+202E RIGHT-TO-LEFT OVERRIDE shows the rest of its line reversed, U+2066 an isolate,
+#: U+2028 a line separator. XML 1.0 carries every one of them.
+DRIVING = ("\x9b", "\x85", "\u202e", "\u2066", "\u2028")
+
+
+def _run(*argv: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "geotarget", *argv],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "PYTHONIOENCODING": "utf-8", "LC_ALL": "C.UTF-8"},
+    )
+
+
+def _upstream(tmp_path: Path) -> tuple[Path, str]:
+    """The guide's Explosion as a sender wrote it, with texts that would drive a terminal."""
+    xml = ALERT.read_text(encoding="utf-8")
+    identifier = "SOS-\u202e2024-0042"
+    xml = xml.replace("<identifier>SOS-2024-0520-0042<", f"<identifier>{identifier}<")
+    # A headline wrapped over two lines of a pretty-printed document.
+    xml = xml.replace(
+        "<headline>Explosion vid Sergels torg</headline>",
+        "<headline>Explosion vid Sergels torg,\n        Stockholm</headline>",
+    )
+    xml = xml.replace(
+        "<headline>Explosion at Sergels torg</headline>",
+        "<headline>Explosion at \x9b31mSergels torg\u2028\u2066now\x85</headline>",
+    )
+    path = tmp_path / "alert.xml"
+    path.write_text(xml, encoding="utf-8")
+    return path, identifier
+
+
+@needs_examples
+def test_preview_shows_an_alert_s_texts_one_line_each_and_inert(tmp_path: Path) -> None:
+    r"""``preview`` printed the document's identifier, event and headline as they were.
+
+    A headline wrapped in the XML split its line in two; U+009B (CSI) reached the terminal as
+    a control sequence; U+202E showed the rest of the line reversed. File names were already
+    shown escaped; the sender's text is shown the same way: ``\u202e``, ``\n``.
+    """
+    path, _ = _upstream(tmp_path)
+    done = _run("preview", str(path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout.decode("utf-8")
+    assert not [c for c in DRIVING if c in text]
+    lines = text.splitlines()
+    blocks = [line for line in lines if line.startswith("  [")]
+    assert len(blocks) == 2  # one line per info block, as the document has two
+    assert blocks[0].endswith("Explosion vid Sergels torg,\\n        Stockholm")
+    assert "\\x9b31mSergels torg\\u2028\\u2066now\\x85" in blocks[1]
+    assert lines[0].startswith("SOS-\\u202e2024-0042 from larm@sosalarm.se")
+    assert lines[-1].startswith("  area: 1 part(s)")  # no headline's tail after it
+
+
+@needs_examples
+def test_target_s_answer_and_summary_hold_no_character_that_drives_a_terminal(
+    tmp_path: Path,
+) -> None:
+    r"""The JSON held U+202E and U+009B as they were; its reader sees the same text now.
+
+    JSON escapes C0 controls itself; the others are escaped as ``\u`` too, which any JSON
+    reader turns back into the same text, so the answer shown on a terminal (the quickstart
+    runs it so) cannot drive it. The summary's reason, quoting an event code as the sender
+    wrote it, is one inert line too.
+    """
+    path, identifier = _upstream(tmp_path)
+    xml = path.read_text(encoding="utf-8").replace("<event>Explosion</event>", "<event>Gas</event>")
+    code = "<eventCode><valueName>SE\u202e</valueName><value>x\x9b31m</value></eventCode>"
+    path.write_text(xml.replace("<expires>", f"{code}<expires>"), encoding="utf-8")
+    (tmp_path / "devices.csv").write_text(DEVICES, encoding="utf-8")
+    done = _run(
+        "target", "--alert", "alert.xml", "--positions", "devices.csv", "--at", AT, cwd=tmp_path
+    )
+    assert done.returncode == 4, done.stderr  # UNRECOGNISED_KIND, as the help says
+    out, err = done.stdout.decode("utf-8"), done.stderr.decode("utf-8")
+    assert not [c for c in DRIVING if c in out + err]
+    answer = json.loads(out)
+    assert answer["alert"] == identifier  # the same text to a JSON reader
+    assert answer["verdict"] == "UNRECOGNISED_KIND"
+    assert "SE\u202e=x\x9b31m" in answer["reason"]
+    summary = [line for line in err.splitlines() if "UNRECOGNISED_KIND" in line]
+    assert len(summary) == 1 and "SE\\u202e=x\\x9b31m" in summary[0]
