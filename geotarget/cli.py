@@ -1356,7 +1356,9 @@ JSON output:
   signature "verified" when the alert's signature was verified, else null
   next_change  when the verdict may change (a phase start, the onset), ISO 8601
             in --at's offset, or null
-  policy_hash  the policy's SHA-256, in hex
+  policy_hash  the rollout's SHA-256, in hex (RolloutPolicy.policy_hash: its phases,
+            kill switches, salt and zone; not a --policy file's [[recognition]] rules,
+            issuers or [location_rules], so files differing only there share it)
   phase     the deciding rollout phase, numbered from 1 as in "reason" ("phase 1"),
             or null; phase_illustrative is true when that phase's date is
             illustrative (null without a phase)

@@ -112,3 +112,47 @@ def test_target_s_answer_and_summary_hold_no_character_that_drives_a_terminal(
     assert "SE\u202e=x\x9b31m" in answer["reason"]
     summary = [line for line in err.splitlines() if "UNRECOGNISED_KIND" in line]
     assert len(summary) == 1 and "SE\\u202e=x\\x9b31m" in summary[0]
+
+
+def _policies(tmp_path: Path) -> tuple[Path, Path]:
+    """The guide's operator policy file, and a copy that only lowers ``max_recipients``."""
+    source = ROOT / "docs" / "examples" / "pilot_policy.toml"
+    text = source.read_text(encoding="utf-8")
+    assert "max_recipients = 600000" in text
+    first, second = tmp_path / "policy.toml", tmp_path / "stricter.toml"
+    first.write_text(text, encoding="utf-8")
+    second.write_text(text.replace("max_recipients = 600000", "max_recipients = 1"), "utf-8")
+    return first, second
+
+
+@needs_examples
+def test_the_help_says_which_policy_the_answer_s_hash_identifies(tmp_path: Path) -> None:
+    """Two ``--policy`` files deciding differently gave one ``policy_hash``, "the policy's".
+
+    ``policy_hash`` is the rollout's alone (the guide says to log it to know which policy
+    decided): a file's guard, issuers or recognition rules are not in it. The help said "the
+    policy's SHA-256" beside a ``--policy`` that holds all four; it now says what it covers.
+    """
+    tips = ROOT / "docs" / "examples" / "polisen_tips.xml"
+    (tmp_path / "devices.csv").write_text(
+        "id,lon,lat,accuracy_m,observed_at\n"
+        "a,18.0586,59.3310,5,2024-05-20T16:00+02:00\n"
+        "b,18.0590,59.3312,5,2024-05-20T16:00+02:00\n",
+        encoding="utf-8",
+    )
+    answers = []
+    for policy in _policies(tmp_path):
+        done = _run(
+            "target", "--alert", str(tips), "--positions", "devices.csv", "--at", AT,
+            "--policy", policy.name, cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        answers.append(json.loads(done.stdout))
+    assert [a["verdict"] for a in answers] == ["DELIVER", "BLAST_RADIUS"]
+    assert answers[0]["policy_hash"] == answers[1]["policy_hash"]  # one hash, two decisions
+    done = _run("target", "--help", cwd=tmp_path)
+    help_text = " ".join(done.stdout.decode().split())
+    assert "policy_hash the policy's SHA-256" not in help_text
+    said = help_text[help_text.index("policy_hash ") :][:300]
+    assert "rollout's SHA-256" in said
+    assert all(word in said for word in ("recognition", "issuers", "location_rules")), said
