@@ -1281,7 +1281,9 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
         from geotarget import _demo, _plot
 
         label = recognised.kind if recognised is not None else "unrecognised"
-        title = f"{alert.identifier} ({label})"
+        # A "$" (CAP allows it in an identifier) is text, not matplotlib's mathtext: an
+        # identifier "SOS$\\frac$1" was an internal error, "SOS$_2$" drew a subscript.
+        title = f"{alert.identifier} ({label})".replace("$", r"\$")
         # Ctrl-C included: no half-written picture is left behind, nor an earlier one cut short.
         _demo.draw_replacing(args.plot, lambda into: _plot.alert_map(into, area, title=title))
         say(f"  map written to {_name(args.plot)}")

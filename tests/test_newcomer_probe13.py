@@ -6,10 +6,12 @@ bytes from a separate process with standard input at ``/dev/null``, never its he
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -156,3 +158,40 @@ def test_the_help_says_which_policy_the_answer_s_hash_identifies(tmp_path: Path)
     said = help_text[help_text.index("policy_hash ") :][:300]
     assert "rollout's SHA-256" in said
     assert all(word in said for word in ("recognition", "issuers", "location_rules")), said
+
+
+@needs_examples
+@pytest.mark.parametrize("identifier", ["SOS$\\frac$1", "SOS$_2$-0042", "A\\$B$"])
+def test_a_dollar_in_an_identifier_is_drawn_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, identifier: str
+) -> None:
+    r"""``preview --plot`` titled its map with the identifier as matplotlib mathtext.
+
+    CAP allows ``$`` and ``\`` in an identifier: ``SOS$\frac$1`` ended in an internal error
+    (exit 3) after the summary was printed, ``SOS$_2$-0042`` drew a subscript 2, ``A\$B$``
+    lost its backslash. The title, read as matplotlib reads it (math between an even number
+    of unescaped ``$``; else ``\$`` shown as ``$``), is the identifier as written.
+    """
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    from geotarget.cli import main
+
+    titles: list[str] = []
+    savefig = Figure.savefig
+
+    def recording(self: Figure, *args: Any, **kwargs: Any) -> None:
+        titles.extend(ax.get_title() for ax in self.axes)
+        savefig(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", recording)
+    xml = ALERT.read_text(encoding="utf-8")
+    path = tmp_path / "alert.xml"
+    path.write_text(xml.replace("SOS-2024-0520-0042", identifier), encoding="utf-8")
+    code = main(["preview", str(path), "--plot", str(tmp_path / "map.png")], out=io.StringIO())
+    assert code == 0
+    assert (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (title,) = titles
+    unescaped = title.count("$") - title.count("\\$")
+    assert not (unescaped and unescaped % 2 == 0), title  # no mathtext
+    assert title.replace("\\$", "$") == f"{identifier} (explosion)"
