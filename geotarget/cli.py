@@ -201,6 +201,43 @@ def _named(option: str, name: str, *, output: bool = False) -> None:
     if name != STDIN and not os.path.isabs(name):
         _here(option, name)
     _unexpanded(option, name, output=output)
+    if not output and name != STDIN:
+        _dangling(option, name)
+
+
+def _dangling(option: str, name: str) -> None:
+    """Refuse an input named through a link that leads to nothing, saying where it leads.
+
+    A link kept to the newest export (``latest.csv -> exports/2024-05-19.csv``) whose file a
+    clean-up removed, or a folder linked into a share not mounted (``data -> /mnt/share``),
+    was "file not found: latest.csv" (the policy file's "No such file or directory"), though
+    ``ls`` lists it. The first link of the name (a folder's, or the file's own) that leads to
+    nothing is named, with where it leads.
+    """
+    parts = Path(name).parts
+    for end in range(1, len(parts) + 1):
+        prefix = os.path.join(*parts[:end])
+        try:
+            if not os.path.islink(prefix) or os.path.exists(prefix):
+                continue
+            os.stat(prefix)
+        except OSError as err:
+            link = "" if prefix == os.path.normpath(name) else f": {_name(prefix)}"
+            if err.errno == errno.ELOOP:
+                raise InvalidInput(
+                    f"{option} {_name(name)}{link} is a link whose links lead round in a loop, "
+                    "to no file (ls -l shows where each leads)"
+                ) from None
+            if err.errno != errno.ENOENT:
+                return  # (said where the file is read)
+        except ValueError:  # (a NUL: said where the file is read)
+            return
+        else:  # (it exists now: read as ever)
+            continue
+        raise InvalidInput(
+            f"{option} {_name(name)}{link} is a link to {_name(os.path.realpath(prefix))}, "
+            "which does not exist (moved or deleted, or on a disk or share not mounted?)"
+        )
 
 
 def _unexpanded(option: str, name: str, *, output: bool) -> None:

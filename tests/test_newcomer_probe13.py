@@ -195,3 +195,47 @@ def test_a_dollar_in_an_identifier_is_drawn_as_written(
     unescaped = title.count("$") - title.count("\\$")
     assert not (unescaped and unescaped % 2 == 0), title  # no mathtext
     assert title.replace("\\$", "$") == f"{identifier} (explosion)"
+
+
+@needs_examples
+def test_an_input_named_by_a_link_to_nothing_says_where_the_link_leads(tmp_path: Path) -> None:
+    """``latest.csv -> exports/2024-05-19.csv``, its export cleaned up: "file not found".
+
+    ``ls`` lists ``latest.csv``, so "not found" sent the operator looking in the wrong place;
+    the policy file's was "No such file or directory". Each input (alert, positions, policy)
+    named through a link to nothing, its own or a folder's (a share not mounted), now names
+    the link and the path it leads to; a loop of links is said as such.
+    """
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "alert.xml").write_bytes(ALERT.read_bytes())
+    (tmp_path / "devices.csv").write_text(DEVICES, encoding="utf-8")
+    (tmp_path / "latest.csv").symlink_to(Path("exports") / "2024-05-19.csv")
+    (tmp_path / "share").symlink_to(tmp_path / "mnt" / "share")  # not mounted
+    (tmp_path / "policy.toml").symlink_to(Path("exports") / "policy.toml")
+    (tmp_path / "loop.xml").symlink_to("loop.xml")
+    base = ["--at", AT]
+    cases = [
+        (
+            ["target", "--alert", "alert.xml", "--positions", "latest.csv", *base],
+            "--positions latest.csv is a link to "
+            f"{tmp_path / 'exports' / '2024-05-19.csv'}, which does not exist",
+        ),
+        (
+            ["target", "--alert", "share/alert.xml", "--positions", "devices.csv", *base],
+            f"--alert share/alert.xml: share is a link to {tmp_path / 'mnt' / 'share'}, "
+            "which does not exist",
+        ),
+        (
+            ["target", "--alert", "alert.xml", "--positions", "devices.csv", *base,
+             "--policy", "policy.toml"],
+            f"--policy policy.toml is a link to {tmp_path / 'exports' / 'policy.toml'}, "
+            "which does not exist",
+        ),
+        (["preview", "loop.xml"], "alert loop.xml is a link whose links lead round in a loop"),
+    ]  # fmt: skip
+    for argv, said in cases:
+        done = _run(*argv, cwd=tmp_path)
+        err = done.stderr.decode("utf-8")
+        assert (done.returncode, done.stdout) == (2, b""), err
+        assert err.count("\n") == 1 and said in err, (argv, err)
+        assert "not found" not in err
