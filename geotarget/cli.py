@@ -31,7 +31,9 @@ from typing import Any, NoReturn, TextIO
 
 import numpy as np
 
+from geotarget._demo import CONTROL as _CONTROL
 from geotarget._demo import Out
+from geotarget._demo import one_line as _one_line
 from geotarget._version import __version__
 from geotarget.errors import DocumentError, GeotargetError, InvalidInput, InvalidPolicy
 
@@ -387,25 +389,8 @@ def _unbroken(text: str) -> str:
     return text
 
 
-#: A control character (C0, DEL, C1), a line or paragraph separator, or a control of writing
-#: direction (an embedding, override or isolate: U+202A..U+202E, U+2066..U+2069): in a file's
-#: name or a document's text, it would break a line or forge one, drive the terminal (U+009B
-#: is CSI, as ESC [ is), or show the text after it reversed (U+202E RIGHT-TO-LEFT OVERRIDE).
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-#: What of :data:`_CONTROL` ``json.dumps`` leaves as it is (it escapes C0 itself).
+#: What of :data:`geotarget._demo.CONTROL` ``json.dumps`` leaves as it is (it escapes C0 itself).
 _JSON_CONTROL = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def _one_line(text: str) -> str:
-    r"""``text`` as one line of a report, each :data:`_CONTROL` character escaped (``\u202e``).
-
-    For lines that quote what a file or an alert says: a CAP document's identifier, event or
-    headline is the sender's text, and ``preview`` printed it as it was (a headline wrapped
-    over two lines of the XML split its line; U+009B coloured the terminal; U+202E showed
-    the rest of the line reversed), as did the summary's reason quoting an event code.
-    """
-    return _CONTROL.sub(lambda m: repr(m[0])[1:-1], text)
 
 
 #: The parts (folders, the file's own name) of this run's file names that hold bytes that
@@ -480,7 +465,8 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
             f"--positions must name a file of positions (got {_printable(path)}, {special}: "
             "a device may be read without end); - reads standard input"
         )
-    label = _position_files.STDIN_NAME if stream else _printable(path.name)
+    # Escaped as every line names a file (the progress line is written as it is, on a terminal).
+    label = _position_files.STDIN_NAME if stream else _name(path.name)
     tty = _stderr().isatty()
     shown = []  # whether a progress line, without its newline, is on the terminal
 

@@ -239,3 +239,51 @@ def test_an_input_named_by_a_link_to_nothing_says_where_the_link_leads(tmp_path:
         assert (done.returncode, done.stdout) == (2, b""), err
         assert err.count("\n") == 1 and said in err, (argv, err)
         assert "not found" not in err
+
+
+class _Terminal(io.StringIO):
+    """Standard error as a terminal: the command writes its progress line there."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@needs_examples
+def test_the_progress_line_on_a_terminal_shows_a_file_s_name_inert(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``target``'s progress line wrote the positions file's name as it was, on a terminal.
+
+    Every other line escaped a name's control characters; the progress line, written only
+    to a terminal, sent an ESC sequence of a name to it (and U+202E reversed the rest).
+    Progress is shown every row here, so that a small file shows it.
+    """
+    from geotarget import _position_files
+    from geotarget.cli import main
+
+    monkeypatch.setattr(_position_files, "PROGRESS_EVERY", 1, raising=True)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    name = "x\u202evsc\x1b[2J\x9b31m.csv"
+    (tmp_path / name).write_text(DEVICES, encoding="utf-8")
+    out = io.StringIO()
+    argv = ["target", "--alert", str(ALERT), "--positions", str(tmp_path / name), "--at", AT]
+    assert main(argv, out=out) == 0
+    shown = terminal.getvalue()
+    assert "reading " in shown  # the progress line was written
+    assert not [c for c in ("\x1b", "\x9b", "\u202e") if c in shown], repr(shown)
+    assert "reading x\\u202evsc\\x1b[2J\\x9b31m.csv: 2 rows" in shown
+
+
+def test_the_demo_names_its_map_inert(tmp_path: Path) -> None:
+    """The demo escaped C0 controls in its map's name, but wrote U+009B and U+202E raw."""
+    pytest.importorskip("matplotlib")
+    from geotarget.cli import main
+
+    name = "map\u202e\x9b31m.png"
+    out = io.StringIO()
+    assert main(["demo", "--devices", "200", "--plot", str(tmp_path / name)], out=out) == 0
+    assert (tmp_path / name).is_file()
+    text = out.getvalue()
+    assert not [c for c in ("\x9b", "\u202e") if c in text]
+    assert "map\\u202e\\x9b31m.png" in text
