@@ -1368,7 +1368,7 @@ JSON output:
   every field is always there, null where it does not apply)
   alert     the alert's identifier (text)
   incident  the incident's key sender/identifier, or null: a message of no incident
-  at        the instant decided at, ISO 8601 in --at's offset
+  at        the instant decided at, ISO 8601 in --at's offset (UTC without --at)
   verdict   DELIVER, KIND_NOT_ENABLED, UNRECOGNISED_KIND, UNKNOWN_ISSUER,
             BAD_SIGNATURE, AREA_OUTSIDE_ROLLOUT, NO_AREA, NOT_YET_ACTIVE, EXPIRED,
             CANCELLED, BLAST_RADIUS, NOT_AN_ALERT, NOT_PUBLIC, NOT_AUTHORISED,
@@ -1817,7 +1817,7 @@ def _parser() -> argparse.ArgumentParser:
         "defaults) (default: the pilot policy shipped as geotarget/data/sweden/"
         "pilot_policy.toml, the pilot's recognition rules and any sender)",
     )
-    target.add_argument("--at", metavar="TIME", help="ISO 8601 with offset (default: now)")
+    target.add_argument("--at", metavar="TIME", help="ISO 8601 with offset (default: now, in UTC)")
     target.add_argument(
         "--observed-at",
         metavar="TIME",

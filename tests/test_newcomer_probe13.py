@@ -6,6 +6,7 @@ bytes from a separate process with standard input at ``/dev/null``, never its he
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import subprocess
@@ -287,3 +288,20 @@ def test_the_demo_names_its_map_inert(tmp_path: Path) -> None:
     text = out.getvalue()
     assert not [c for c in ("\x9b", "\u202e") if c in text]
     assert "map\\u202e\\x9b31m.png" in text
+
+
+@needs_examples
+def test_the_help_says_in_which_offset_an_answer_without_at_is(tmp_path: Path) -> None:
+    """The help named ``at``'s offset as ``--at``'s, and ``--at``'s default as "now".
+
+    A script that leaves ``--at`` out gets ``at`` (and ``next_change``) in UTC: which, the
+    help did not say. It now says so where it names the field and the option.
+    """
+    (tmp_path / "devices.csv").write_text(DEVICES, encoding="utf-8")
+    done = _run("target", "--alert", str(ALERT), "--positions", "devices.csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    at = dt.datetime.fromisoformat(json.loads(done.stdout)["at"])
+    assert at.utcoffset() == dt.timedelta(0)
+    help_text = " ".join(_run("target", "--help", cwd=tmp_path).stdout.decode().split())
+    assert "in --at's offset (UTC without --at)" in help_text
+    assert "--at TIME ISO 8601 with offset (default: now, in UTC)" in help_text
