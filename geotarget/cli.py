@@ -782,33 +782,63 @@ def _alert_bytes(name: str, option: str = "alert") -> tuple[str, bytes]:
             f"{label}: the alert is gzip-compressed (it starts with gzip's magic bytes 1f 8b); "
             "decompress it first, e.g. gunzip -c ALERT.xml.gz | geotarget ... -"
         )
-    table = _table_kind(data)
-    if table is not None:
-        # The CAP reader would quote the text before the root element: a positions file's
-        # first row, a device's id and position, in a message.
-        where = "--positions" if option == "--alert" else "geotarget target --positions"
-        raise InvalidInput(
-            f"{label}: CAP document has 1 problem: it is not XML but {table} (a positions "
-            f"file? it goes to {where}); its text is not quoted: a row may be a device's "
-            "position"
-        )
+    # The CAP reader would quote the text before the root element: a positions file's first
+    # row, a device's id and position, in a message; or call a web server's error page an
+    # attack (its DOCTYPE), and an empty download "no element found".
+    what = _not_cap(data, "--positions" if option == "--alert" else "geotarget target --positions")
+    if what is not None:
+        raise InvalidInput(f"{label}: CAP document has 1 problem: {what}")
     return label, data
 
 
-def _table_kind(data: bytes) -> str | None:
-    """What a non-XML input given as the alert is, when it is a table (CSV, Parquet), or None.
+def _not_cap(data: bytes, where: str) -> str | None:
+    """What an input given as the alert is when it is plainly no CAP document, or None.
 
-    Only a first line without ``<`` that holds a delimiter counts (a CAP document in UTF-16
-    or EBCDIC is left to the CAP reader, whose errors name its encoding).
+    A table (CSV, Parquet), JSON (one line of it holds commas: it was called "a CSV table's
+    first line"), an HTML page (what ``curl -s "$FEED_URL"`` passes on when the server
+    answers with an error: the CAP reader refused its DOCTYPE as an entity attack, or named
+    a tag HTML leaves unclosed) and nothing at all (``curl -sf``'s output on an HTTP error:
+    "no element found"). The text is not quoted, but for an HTML page's title. A table's
+    first line counts only when it holds no ``<`` and a delimiter (a CAP document in UTF-16
+    or EBCDIC is left to the CAP reader, whose errors name its encoding). ``where``: the
+    option that takes a positions file.
     """
+    not_quoted = "its text is not quoted: a row may be a device's position"
     if data.startswith(b"PAR1"):
-        return "a Parquet file"
+        return f"it is not XML but a Parquet file (a positions file? it goes to {where}); " + (
+            not_quoted
+        )
     head = data.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")[:4096]
+    if not head:
+        return (
+            "it is empty (a download that failed? curl -f passes nothing on when the server "
+            "answers with an error): a CAP alert is XML, starting with <alert> or an XML "
+            "declaration"
+        )
+    if head[:1] in (b"{", b"["):
+        return (
+            "it is not XML but JSON (a feed's JSON, GeoJSON, or positions written as JSON?): "
+            f"CAP 1.2 is XML, starting with <alert> or an XML declaration; {not_quoted}"
+        )
+    if head[:14].lower().startswith((b"<!doctype html", b"<html")):
+        title = re.search(rb"<title[^>]*>([^<]{1,200})</title", head, re.IGNORECASE)
+        named = ""
+        if title:
+            text = " ".join(title[1].decode("utf-8", "replace").split())[:80]
+            named = f", titled {_one_line(text)!r}" if text else ""
+        return (
+            f"it is not XML but an HTML page{named} (a web server's error or login page, "
+            "where the alert should have been?): fetch the CAP document itself (curl -f "
+            "fails on an error rather than pass its page on)"
+        )
     line = head.split(b"\n", 1)[0].split(b"\r", 1)[0]
-    if not line or line.startswith(b"<") or b"<" in line or b"\x00" in line:
+    if line.startswith(b"<") or b"<" in line or b"\x00" in line:
         return None
     if any(d in line for d in (b",", b";", b"\t")):
-        return "delimited text, a CSV table's first line"
+        return (
+            "it is not XML but delimited text, a CSV table's first line (a positions file? it "
+            f"goes to {where}); {not_quoted}"
+        )
     return None
 
 

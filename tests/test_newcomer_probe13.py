@@ -305,3 +305,68 @@ def test_the_help_says_in_which_offset_an_answer_without_at_is(tmp_path: Path) -
     help_text = " ".join(_run("target", "--help", cwd=tmp_path).stdout.decode().split())
     assert "in --at's offset (UTC without --at)" in help_text
     assert "--at TIME ISO 8601 with offset (default: now, in UTC)" in help_text
+
+
+def _piped(data: bytes, *argv: str, cwd: Path) -> tuple[int, str]:
+    """The command with ``data`` on standard input: its exit code and standard error."""
+    done = subprocess.run(
+        [sys.executable, "-m", "geotarget", *argv],
+        cwd=cwd,
+        input=data,
+        capture_output=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "PYTHONIOENCODING": "utf-8", "LC_ALL": "C.UTF-8"},
+    )
+    assert done.stdout == b""
+    return done.returncode, done.stderr.decode("utf-8")
+
+
+#: What ``curl -s "$FEED_URL"`` passes on when a proxy answers with an error: nginx's page
+#: (its <hr> unclosed, as HTML allows), and one with a DOCTYPE.
+ERROR_PAGES = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad "
+    b"Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
+    b"<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>\n<title>Service Unavailable"
+    b"</title></head><body><p>Try again later.</body></html>\n",
+)
+
+
+@pytest.mark.parametrize("page", ERROR_PAGES)
+def test_a_web_server_s_error_page_given_as_the_alert_is_named_as_such(
+    tmp_path: Path, page: bytes
+) -> None:
+    """A feed's error page was "mismatched tag", or its DOCTYPE refused as an entity attack."""
+    code, err = _piped(page, "preview", "-", cwd=tmp_path)
+    assert code == 2 and err.count("\n") == 1, err
+    assert "it is not XML but an HTML page" in err
+    title = "502 Bad Gateway" if b"502" in page else "Service Unavailable"
+    assert f"titled '{title}'" in err
+    assert not [w for w in ("DOCTYPE", "entity", "mismatched tag", "well-formed") if w in err]
+
+
+def test_json_given_as_the_alert_is_named_as_json_without_its_text(tmp_path: Path) -> None:
+    """One line of JSON (commas in it) was "a CSV table's first line"; quoted, never.
+
+    The CAP reader names JSON, but quotes its first characters: here a device's id.
+    """
+    (tmp_path / "devices.csv").write_text(DEVICES, encoding="utf-8")
+    device = b'{"id":"0701234567","lon":18.06528,"lat":59.3325,"accuracy_m":8}\n'
+    for argv in (
+        ["preview", "-"],
+        ["target", "--alert", "-", "--positions", "devices.csv", "--at", AT],
+    ):
+        for data in (device, b"[" + device.strip() + b"]", b"\xef\xbb\xbf " + device):
+            code, err = _piped(data, *argv, cwd=tmp_path)
+            assert code == 2 and err.count("\n") == 1, err
+            assert "it is not XML but JSON" in err, err
+            assert "CSV" not in err and "0701234567" not in err and "59.33" not in err
+
+
+def test_an_empty_alert_is_said_to_be_empty(tmp_path: Path) -> None:
+    """``curl -sf`` passes nothing on for an HTTP error: that was "no element found"."""
+    (tmp_path / "empty.xml").write_bytes(b"\xef\xbb\xbf\r\n")
+    for data, argv in ((b"", ["preview", "-"]), (b"", ["preview", "empty.xml"])):
+        code, err = _piped(data, *argv, cwd=tmp_path)
+        assert code == 2 and err.count("\n") == 1, err
+        assert ": CAP document has 1 problem: it is empty" in err
+        assert "no element found" not in err
