@@ -37,6 +37,25 @@ from geotarget.targeting import Outcome, Targeter, TargetingResult, Verdict
 
 T = TypeVar("T")
 
+#: A control character (C0, DEL, C1), a line or paragraph separator, or a control of writing
+#: direction (an embedding, override or isolate: U+202A..U+202E, U+2066..U+2069): in a file's
+#: name or a document's text, it would break a line or forge one, drive the terminal (U+009B
+#: is CSI, as ESC [ is), or show the text after it reversed (U+202E RIGHT-TO-LEFT OVERRIDE).
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def one_line(text: str) -> str:
+    r"""``text`` as one line of a report, each :data:`CONTROL` character escaped (``\u202e``).
+
+    For lines that quote what a file or an alert says: a CAP document's identifier, event or
+    headline is the sender's text, and ``preview`` printed it as it was (a headline wrapped
+    over two lines of the XML split its line; U+009B coloured the terminal; U+202E showed
+    the rest of the line reversed), as did the summary's reason quoting an event code, and
+    the demo's and ``target``'s progress lines a file's name.
+    """
+    return CONTROL.sub(lambda m: repr(m[0])[1:-1], text)
+
+
 #: Sergels torg, Stockholm (Wikipedia): the demo's incident.
 SERGELS_TORG = (18.06528, 59.3325)
 #: Stockholm Central Station and Göteborg Central Station (Wikipedia).
@@ -584,10 +603,9 @@ def _draw(stage: Stage, story: Story, path: str) -> None:
 
     args = map_args(stage, story)
     # Control characters in the name shown escaped: a newline split the line, an escape
-    # character wrote to the terminal.
-    shown_path = re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m[0])[1:-1], path)
+    # character (or U+009B, CSI) wrote to the terminal, U+202E reversed the rest of the line.
     stage.say.step(
-        f"map written to {shown_path}",
+        f"map written to {one_line(path)}",
         lambda: draw_replacing(path, lambda into: _plot.pilot_map(into, **args)),
     )
 

@@ -31,7 +31,9 @@ from typing import Any, NoReturn, TextIO
 
 import numpy as np
 
+from geotarget._demo import CONTROL as _CONTROL
 from geotarget._demo import Out
+from geotarget._demo import one_line as _one_line
 from geotarget._version import __version__
 from geotarget.errors import DocumentError, GeotargetError, InvalidInput, InvalidPolicy
 
@@ -201,6 +203,43 @@ def _named(option: str, name: str, *, output: bool = False) -> None:
     if name != STDIN and not os.path.isabs(name):
         _here(option, name)
     _unexpanded(option, name, output=output)
+    if not output and name != STDIN:
+        _dangling(option, name)
+
+
+def _dangling(option: str, name: str) -> None:
+    """Refuse an input named through a link that leads to nothing, saying where it leads.
+
+    A link kept to the newest export (``latest.csv -> exports/2024-05-19.csv``) whose file a
+    clean-up removed, or a folder linked into a share not mounted (``data -> /mnt/share``),
+    was "file not found: latest.csv" (the policy file's "No such file or directory"), though
+    ``ls`` lists it. The first link of the name (a folder's, or the file's own) that leads to
+    nothing is named, with where it leads.
+    """
+    parts = Path(name).parts
+    for end in range(1, len(parts) + 1):
+        prefix = os.path.join(*parts[:end])
+        try:
+            if not os.path.islink(prefix) or os.path.exists(prefix):
+                continue
+            os.stat(prefix)
+        except OSError as err:
+            link = "" if prefix == os.path.normpath(name) else f": {_name(prefix)}"
+            if err.errno == errno.ELOOP:
+                raise InvalidInput(
+                    f"{option} {_name(name)}{link} is a link whose links lead round in a loop, "
+                    "to no file (ls -l shows where each leads)"
+                ) from None
+            if err.errno != errno.ENOENT:
+                return  # (said where the file is read)
+        except ValueError:  # (a NUL: said where the file is read)
+            return
+        else:  # (it exists now: read as ever)
+            continue
+        raise InvalidInput(
+            f"{option} {_name(name)}{link} is a link to {_name(os.path.realpath(prefix))}, "
+            "which does not exist (moved or deleted, or on a disk or share not mounted?)"
+        )
 
 
 def _unexpanded(option: str, name: str, *, output: bool) -> None:
@@ -339,7 +378,7 @@ def _name(name: str | os.PathLike[str]) -> str:
     not have), and an escape character wrote to the terminal; each is shown as ``\n``,
     ``\x1b``.
     """
-    return _CONTROL.sub(lambda m: repr(m[0])[1:-1], _printable(name))
+    return _one_line(_printable(name))
 
 
 def _unbroken(text: str) -> str:
@@ -350,8 +389,8 @@ def _unbroken(text: str) -> str:
     return text
 
 
-#: A control character (C0, DEL, C1): in a file's name, it would break a line or forge one.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+#: What of :data:`geotarget._demo.CONTROL` ``json.dumps`` leaves as it is (it escapes C0 itself).
+_JSON_CONTROL = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 #: The parts (folders, the file's own name) of this run's file names that hold bytes that
@@ -426,7 +465,8 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
             f"--positions must name a file of positions (got {_printable(path)}, {special}: "
             "a device may be read without end); - reads standard input"
         )
-    label = _position_files.STDIN_NAME if stream else _printable(path.name)
+    # Escaped as every line names a file (the progress line is written as it is, on a terminal).
+    label = _position_files.STDIN_NAME if stream else _name(path.name)
     tty = _stderr().isatty()
     shown = []  # whether a progress line, without its newline, is on the terminal
 
@@ -742,33 +782,63 @@ def _alert_bytes(name: str, option: str = "alert") -> tuple[str, bytes]:
             f"{label}: the alert is gzip-compressed (it starts with gzip's magic bytes 1f 8b); "
             "decompress it first, e.g. gunzip -c ALERT.xml.gz | geotarget ... -"
         )
-    table = _table_kind(data)
-    if table is not None:
-        # The CAP reader would quote the text before the root element: a positions file's
-        # first row, a device's id and position, in a message.
-        where = "--positions" if option == "--alert" else "geotarget target --positions"
-        raise InvalidInput(
-            f"{label}: CAP document has 1 problem: it is not XML but {table} (a positions "
-            f"file? it goes to {where}); its text is not quoted: a row may be a device's "
-            "position"
-        )
+    # The CAP reader would quote the text before the root element: a positions file's first
+    # row, a device's id and position, in a message; or call a web server's error page an
+    # attack (its DOCTYPE), and an empty download "no element found".
+    what = _not_cap(data, "--positions" if option == "--alert" else "geotarget target --positions")
+    if what is not None:
+        raise InvalidInput(f"{label}: CAP document has 1 problem: {what}")
     return label, data
 
 
-def _table_kind(data: bytes) -> str | None:
-    """What a non-XML input given as the alert is, when it is a table (CSV, Parquet), or None.
+def _not_cap(data: bytes, where: str) -> str | None:
+    """What an input given as the alert is when it is plainly no CAP document, or None.
 
-    Only a first line without ``<`` that holds a delimiter counts (a CAP document in UTF-16
-    or EBCDIC is left to the CAP reader, whose errors name its encoding).
+    A table (CSV, Parquet), JSON (one line of it holds commas: it was called "a CSV table's
+    first line"), an HTML page (what ``curl -s "$FEED_URL"`` passes on when the server
+    answers with an error: the CAP reader refused its DOCTYPE as an entity attack, or named
+    a tag HTML leaves unclosed) and nothing at all (``curl -sf``'s output on an HTTP error:
+    "no element found"). The text is not quoted, but for an HTML page's title. A table's
+    first line counts only when it holds no ``<`` and a delimiter (a CAP document in UTF-16
+    or EBCDIC is left to the CAP reader, whose errors name its encoding). ``where``: the
+    option that takes a positions file.
     """
+    not_quoted = "its text is not quoted: a row may be a device's position"
     if data.startswith(b"PAR1"):
-        return "a Parquet file"
+        return f"it is not XML but a Parquet file (a positions file? it goes to {where}); " + (
+            not_quoted
+        )
     head = data.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")[:4096]
+    if not head:
+        return (
+            "it is empty (a download that failed? curl -f passes nothing on when the server "
+            "answers with an error): a CAP alert is XML, starting with <alert> or an XML "
+            "declaration"
+        )
+    if head[:1] in (b"{", b"["):
+        return (
+            "it is not XML but JSON (a feed's JSON, GeoJSON, or positions written as JSON?): "
+            f"CAP 1.2 is XML, starting with <alert> or an XML declaration; {not_quoted}"
+        )
+    if head[:14].lower().startswith((b"<!doctype html", b"<html")):
+        title = re.search(rb"<title[^>]*>([^<]{1,200})</title", head, re.IGNORECASE)
+        named = ""
+        if title:
+            text = " ".join(title[1].decode("utf-8", "replace").split())[:80]
+            named = f", titled {_one_line(text)!r}" if text else ""
+        return (
+            f"it is not XML but an HTML page{named} (a web server's error or login page, "
+            "where the alert should have been?): fetch the CAP document itself (curl -f "
+            "fails on an error rather than pass its page on)"
+        )
     line = head.split(b"\n", 1)[0].split(b"\r", 1)[0]
-    if not line or line.startswith(b"<") or b"<" in line or b"\x00" in line:
+    if line.startswith(b"<") or b"<" in line or b"\x00" in line:
         return None
     if any(d in line for d in (b",", b";", b"\t")):
-        return "delimited text, a CSV table's first line"
+        return (
+            "it is not XML but delimited text, a CSV table's first line (a positions file? it "
+            f"goes to {where}); {not_quoted}"
+        )
     return None
 
 
@@ -961,7 +1031,10 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     # One write: json.dump() wrote each token on its own, a million writes for as many
     # recipients, each through the output's checks.
     # NaN or Infinity is no JSON (a strict reader refuses the whole answer): a bug, said as such.
-    out.write(json.dumps(doc, indent=2, ensure_ascii=not _unicode(out), allow_nan=False) + "\n")
+    # C1 controls and controls of writing direction as JSON's \u escapes, as C0 ones are: the
+    # same text to any JSON reader, and none drives a terminal the answer is shown on.
+    answer = json.dumps(doc, indent=2, ensure_ascii=not _unicode(out), allow_nan=False)
+    out.write(_JSON_CONTROL.sub(lambda m: f"\\u{ord(m[0]):04x}", answer) + "\n")
     # A kind no rule recognises: say how to recognise it (a newcomer's own alert, say "Gasläcka").
     notes.append(_summary(result, recognition.recognise(parsed.alert) is None))
     for note in notes:  # after the JSON, so a failure leaves one line on stderr
@@ -987,7 +1060,7 @@ def _note(line: str) -> bool:
     output too (``2>&1 | head``) is the answer's reader gone: that ends as ever (141).
     """
     try:
-        print(_readable(line), file=_stderr(), flush=True)
+        print(_one_line(_readable(line)), file=_stderr(), flush=True)
     except BrokenPipeError:
         if _same_stream(sys.stdout, sys.stderr):
             raise
@@ -1218,7 +1291,11 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
         if alert.area is None:
             raise InvalidInput("--plot needs an alert with an area geometry")
         _check_plot(args.plot)
-    say = Out(out)
+    report = Out(out)
+
+    def say(line: str) -> None:  # the document's texts, shown on one line each, inert
+        report(_one_line(line))
+
     recognition, registered = pilot.RECOGNITION, set(pilot.KIND_RULES)
     if args.policy is not None:  # the file's recognition rules first, and the kinds it registers
         _named("--policy", args.policy)
@@ -1257,7 +1334,9 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
         from geotarget import _demo, _plot
 
         label = recognised.kind if recognised is not None else "unrecognised"
-        title = f"{alert.identifier} ({label})"
+        # A "$" (CAP allows it in an identifier) is text, not matplotlib's mathtext: an
+        # identifier "SOS$\\frac$1" was an internal error, "SOS$_2$" drew a subscript.
+        title = f"{alert.identifier} ({label})".replace("$", r"\$")
         # Ctrl-C included: no half-written picture is left behind, nor an earlier one cut short.
         _demo.draw_replacing(args.plot, lambda into: _plot.alert_map(into, area, title=title))
         say(f"  map written to {_name(args.plot)}")
@@ -1314,11 +1393,12 @@ runs:
 
 JSON output:
   (one object on stdout, in its encoding: UTF-8 as a rule, another Unicode one as
-  PYTHONIOENCODING names, else ASCII with \\u escapes; never NaN or Infinity;
+  PYTHONIOENCODING names, else ASCII with \\u escapes; control characters and
+  controls of writing direction always as \\u escapes; never NaN or Infinity;
   every field is always there, null where it does not apply)
   alert     the alert's identifier (text)
   incident  the incident's key sender/identifier, or null: a message of no incident
-  at        the instant decided at, ISO 8601 in --at's offset
+  at        the instant decided at, ISO 8601 in --at's offset (UTC without --at)
   verdict   DELIVER, KIND_NOT_ENABLED, UNRECOGNISED_KIND, UNKNOWN_ISSUER,
             BAD_SIGNATURE, AREA_OUTSIDE_ROLLOUT, NO_AREA, NOT_YET_ACTIVE, EXPIRED,
             CANCELLED, BLAST_RADIUS, NOT_AN_ALERT, NOT_PUBLIC, NOT_AUTHORISED,
@@ -1331,7 +1411,9 @@ JSON output:
   signature "verified" when the alert's signature was verified, else null
   next_change  when the verdict may change (a phase start, the onset), ISO 8601
             in --at's offset, or null
-  policy_hash  the policy's SHA-256, in hex
+  policy_hash  the rollout's SHA-256, in hex (RolloutPolicy.policy_hash: its phases,
+            kill switches, salt and zone; not a --policy file's [[recognition]] rules,
+            issuers or [location_rules], so files differing only there share it)
   phase     the deciding rollout phase, numbered from 1 as in "reason" ("phase 1"),
             or null; phase_illustrative is true when that phase's date is
             illustrative (null without a phase)
@@ -1765,7 +1847,7 @@ def _parser() -> argparse.ArgumentParser:
         "defaults) (default: the pilot policy shipped as geotarget/data/sweden/"
         "pilot_policy.toml, the pilot's recognition rules and any sender)",
     )
-    target.add_argument("--at", metavar="TIME", help="ISO 8601 with offset (default: now)")
+    target.add_argument("--at", metavar="TIME", help="ISO 8601 with offset (default: now, in UTC)")
     target.add_argument(
         "--observed-at",
         metavar="TIME",
@@ -2081,7 +2163,7 @@ def _complain(line: str) -> None:
     """
     _complained.append(True)
     try:
-        print(_readable(line), file=_stderr(), flush=True)
+        print(_one_line(_readable(line)), file=_stderr(), flush=True)
     except (OSError, ValueError):
         with contextlib.suppress(OSError, ValueError, AttributeError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
