@@ -1697,7 +1697,7 @@ class Targeter:
             # those it covers now): they are streamed, and told by target() of it again,
             # without the guard. Counted first: an evaluator (geotarget.dask's) fills
             # ``index`` with the devices of the plan it evaluated last.
-            wider = self._plan(kind, ahead, decision)
+            wider = self._plan(kind, ahead, decision, alert.sender)
             n_ahead = int(evaluated(alert.status, kind, wider, decision, index, at)[2].size)
             widened = " with the info blocks that begin later"
         if rules.max_recipients is not None and not confirm:
@@ -1708,7 +1708,12 @@ class Targeter:
             for begins, then in self._later_phases(kind, alert, decision, at):
                 full = attrs.evolve(then, percentage=100.0)
                 found = evaluated(
-                    alert.status, kind, self._plan(kind, guarded, full), full, index, at
+                    alert.status,
+                    kind,
+                    self._plan(kind, guarded, full, alert.sender),
+                    full,
+                    index,
+                    at,
                 )[2]
                 n = int(found.size)
                 if then.percentage < 100.0 and n:
