@@ -96,6 +96,7 @@ from geotarget.targeting import (
     Targeter,
     TargetingResult,
     Verdict,
+    _ahead,
     _alert_type_error,
     _aware,
     _confirm,
@@ -1959,7 +1960,8 @@ class DaskTargeter:
         An alert they stop (a Cancel, not public, refused by the intake — a sender of no
         issuer, an issuer not authorised for the kind or the area, info blocks of two kinds
         —, not yet active or expired, its kind not enabled, its area outside the rollout or
-        over the kind's ``max_area_km2`` without ``confirm``) reads no partition: it costs no
+        over the kind's ``max_area_km2`` without ``confirm``, with its info blocks that begin
+        later) reads no partition: it costs no
         index build, and a bad partition does not turn its verdict into an error. The intake
         is the Targeter's own (:meth:`Targeter.target` asks it the same, before the ledger);
         an alert whose axes look swapped raises its InvalidCAP here, as the Targeter would.
@@ -1982,7 +1984,11 @@ class DaskTargeter:
         if not plan.reaches_enabled:
             return False
         limit = self.targeter.rules[kind].max_area_km2
-        return confirm or limit is None or plan.area_km2 <= limit
+        if confirm or limit is None:
+            return True
+        # As the Targeter's guard: the area of the blocks in effect and of those to begin.
+        ahead = _ahead(alert, area, at)
+        return (plan.area_km2 if ahead is None else ahead.area_m2 / 1e6) <= limit
 
     def target(self, alert: Alert, at: dt.datetime, *, confirm: bool = False) -> TargetingResult:
         """Decide who receives ``alert`` at ``at`` among the dataset's devices.
