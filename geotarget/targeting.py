@@ -376,14 +376,14 @@ def _earliest(a: dt.datetime | None, b: dt.datetime | None) -> dt.datetime | Non
 def _start_named(alert: Alert, onset: dt.datetime) -> str:
     """An alert's start (:attr:`Alert.onset`, over its blocks) for a reason, named and dated.
 
-    A block's onset, else its effective time, else the alert's sent time (CAP 1.2 §3.2.2 takes
+    A block's effective time, else its onset, else the alert's sent time (CAP 1.2 §3.2.2 takes
     a missing effective as sent): "its onset" named the sent time of an alert without either.
     """
     when = onset.isoformat()
-    if any(i.onset == onset for i in alert.infos):
-        return f"its onset {when}"
-    if any(i.onset is None and i.effective == onset for i in alert.infos):
+    if any(i.effective == onset for i in alert.infos):
         return f"its effective time {when}"
+    if any(i.effective is None and i.onset == onset for i in alert.infos):
+        return f"its onset {when}"
     return f"its sent time {when} (it has no onset or effective time)"
 
 

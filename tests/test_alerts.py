@@ -526,12 +526,15 @@ def test_window_combines_info_blocks() -> None:
 
 @given(i=infos(), back=st.integers(0, 10**6))
 def test_a_block_whose_expires_is_not_after_its_onset_is_never_active(i: Info, back: int) -> None:
-    """CAP sets no order on onset and expires; when expires <= onset the window is empty."""
-    i = attrs.evolve(i, onset=T0, expires=T0 - timedelta(seconds=back))
-    a = alert(infos=[i])
+    """CAP sets no order on onset and expires; when expires <= its start the window is empty.
+
+    The start is the block's effective time, else its onset (either way here).
+    """
     expires = T0 - timedelta(seconds=back)
-    for t in (T0, expires, T0 - timedelta(seconds=1), T0 + timedelta(seconds=1)):
-        assert not a.is_active(t)
+    for times in ({"onset": T0, "effective": None}, {"effective": T0}):
+        a = alert(infos=[attrs.evolve(i, **times, expires=expires)])
+        for t in (T0, expires, T0 - timedelta(seconds=1), T0 + timedelta(seconds=1)):
+            assert not a.is_active(t)
 
 
 def test_alerts_pickle_and_hash() -> None:

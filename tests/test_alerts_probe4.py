@@ -220,7 +220,7 @@ def _oracle(alert: Alert, language: str, at: datetime, lon: float, lat: float) -
     live = [
         i
         for i in alert.infos
-        if (i.onset or i.effective or alert.sent) <= at and (i.expires is None or at < i.expires)
+        if (i.effective or i.onset or alert.sent) <= at and (i.expires is None or at < i.expires)
     ] or list(alert.infos)
     metres = [(i, _oracle_distance(i, lon, lat)) for i in live]
     located = [(i, d) for i, d in metres if d is not None]
@@ -770,7 +770,7 @@ def test_zoned_alerts_survive_cap_and_answer_the_same(alert: Alert, ats: list[da
         # the oracle: each block's window by UTC timestamps
         utc = at.timestamp()
         live = [
-            (i.onset or i.effective or alert.sent).timestamp() <= utc
+            (i.effective or i.onset or alert.sent).timestamp() <= utc
             and (i.expires is None or utc < i.expires.timestamp())
             for i in alert.infos
         ]

@@ -311,7 +311,7 @@ def test_what_is_read_is_what_cap_says(name: str) -> None:
 def test_the_window_is_the_one_the_model_documents(name: str) -> None:
     want = oracle(load(name))
     alert = parsed(name).alert
-    starts = [i["onset"] or i["effective"] or want["sent"] for i in want["infos"]]
+    starts = [i["effective"] or i["onset"] or want["sent"] for i in want["infos"]]
     ends = [i["expires"] for i in want["infos"]]
     assert list(alert.windows) == list(zip(starts, ends, strict=True))
     assert alert.onset == min(starts, default=want["sent"])
@@ -500,7 +500,7 @@ def _block(
         live = [
             k
             for k in blocks
-            if (want["infos"][k]["onset"] or want["infos"][k]["effective"] or want["sent"]) <= at
+            if (want["infos"][k]["effective"] or want["infos"][k]["onset"] or want["sent"]) <= at
             and (want["infos"][k]["expires"] is None or at < want["infos"][k]["expires"])
         ]
         blocks = live or blocks

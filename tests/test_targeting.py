@@ -247,6 +247,8 @@ def test_the_start_a_reason_names_is_what_the_alert_gives(regions: RegionHierarc
     starts: list[tuple[str, dt.datetime | None, dt.datetime | None]] = [
         ("its onset {}", T0, None),
         ("its effective time {}", None, T0),
+        # Effective before the onset (an advance warning): it takes effect then.
+        ("its effective time {}", T0 + dt.timedelta(minutes=50), T0),
         ("its sent time {} (it has no onset or effective time)", None, None),
     ]
     for named, onset, effective in starts:
@@ -259,7 +261,10 @@ def test_the_start_a_reason_names_is_what_the_alert_gives(regions: RegionHierarc
                 attrs.evolve(i, onset=onset, effective=effective, expires=ends) for i in base.infos
             ]
             alert = attrs.evolve(
-                base, identifier=f"start-{len(named)}{hours}", infos=infos, sent=T0
+                base,
+                identifier=f"start-{len(named)}{onset is not None}{hours}",
+                infos=infos,
+                sent=T0,
             )
             result = t.target(alert, idx, at)
             assert result.verdict is verdict

@@ -375,7 +375,7 @@ class Alert:
     Notes
     -----
     The active window combines the info blocks: :attr:`onset` is the earliest start of any
-    block (its ``onset``, else its ``effective``, else the alert's ``sent``) and
+    block (its ``effective``, else its ``onset``, else the alert's ``sent``) and
     :attr:`expires` is the latest ``expires`` — or None when a block has none (open-ended).
     The alert is active at ``t`` iff ``onset <= t < expires`` (:meth:`is_active`). ``sent``,
     like every datetime of the model, is kept with its UTC offset as a fixed
@@ -483,10 +483,10 @@ class Alert:
 
     @property
     def onset(self) -> datetime:
-        """When the alert starts: the earliest onset/effective/sent over its info blocks."""
+        """When the alert starts: the earliest effective/onset/sent over its info blocks."""
         if not self.infos:
             return self.sent
-        return min(i.onset or i.effective or self.sent for i in self.infos)
+        return min(i.effective or i.onset or self.sent for i in self.infos)
 
     @property
     def expires(self) -> datetime | None:
@@ -500,14 +500,14 @@ class Alert:
     def windows(self) -> tuple[tuple[datetime, datetime | None], ...]:
         """Each info block's window, in order: ``(start, expires)``.
 
-        A block's start is its ``onset``, else its ``effective``, else the alert's ``sent``;
+        A block's start is its ``effective``, else its ``onset``, else the alert's ``sent``;
         its ``expires`` is None when it has none (open-ended). CAP lets each block carry its
         own times and areas (a warning for one district may end before another's):
         :meth:`area_at` unites the areas of the blocks in effect at a time.
 
         .. versionadded:: 0.1.0
         """
-        return tuple((i.onset or i.effective or self.sent, i.expires) for i in self.infos)
+        return tuple((i.effective or i.onset or self.sent, i.expires) for i in self.infos)
 
     def area_at(self, at: datetime) -> Area | None:
         """The union of the area geometry of the info blocks in effect at ``at``; else None.
