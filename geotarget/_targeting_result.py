@@ -316,6 +316,9 @@ class TargetingResult:
     #: The alert's info blocks have windows of their own: the area evaluated is the area in
     #: effect at :attr:`at` (:meth:`~geotarget.alerts.Alert.area_at`), not every block's.
     _windowed: bool = attrs.field(default=False, repr=False, alias="windowed")
+    #: The enabled regions left out because the area reaches them only by a sliver past its
+    #: issuer's regions (``Targeter(border_slack_m=...)``): for :meth:`explain`.
+    _past_issuer: frozenset[str] = attrs.field(default=frozenset(), repr=False, alias="past_issuer")
 
     def __repr__(self) -> str:
         """Counts, never device ids: a result is logged, and its ids are personal data."""
@@ -392,6 +395,12 @@ class TargetingResult:
                 f" and {len(codes) - 5} more" if len(codes) > 5 else ""
             )
             why += f" (it is enabled in {enabled} only; RolloutPolicy.explain says from when)"
+            if self._past_issuer:
+                past = ", ".join(sorted(self._past_issuer))
+                why += (
+                    f", or in a region the area reaches only by a sliver past its issuer's "
+                    f"regions ({past}), where that issuer may not alert"
+                )
         if outcome is Outcome.OUTSIDE_CANARY and self.rollout is not None:
             # Which share, and that it is the device's own (fixed by its id): not chance.
             phase = self.rollout.phase_index

@@ -1753,13 +1753,10 @@ class Targeter:
         phase = f", phase {decision.phase_index + 1}" if decision.phase_index is not None else ""
         if decision.percentage < 100.0:  # who is in is the canary's share, not only the area
             phase += f", for {decision.percentage:g}% of devices"
+        beside = self._gate.slivers(alert.sender, area) & self._enabled(decision.regions)[0]
         if counts[Outcome.OUTSIDE_ROLLOUT]:  # never a silent "nobody": say who is left out
             n_out = counts[Outcome.OUTSIDE_ROLLOUT]
-            issuer = (
-                " or where its sender's issuer may alert"
-                if self._gate.slivers(alert.sender, area)
-                else ""
-            )
+            issuer = " or where its sender's issuer may alert" if beside else ""
             phase += (
                 f"; {n_out:,} device{'' if n_out == 1 else 's'} in the area "
                 f"{'is' if n_out == 1 else 'are'} outside the regions where it is enabled"
@@ -1784,6 +1781,7 @@ class Targeter:
             "covered": covered,
             "covered_region": covered_region,
             "covered_box": covered_box,
+            "past_issuer": beside,
             "t_plan": t_plan,
             "timings": t,
         }

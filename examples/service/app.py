@@ -14,7 +14,8 @@ alerts at once. The latest snapshot of device positions is an immutable
                       retractions) to push. A sender that got no answer re-sends: the same
                       version again claims only what is not claimed yet. ``next_change``
                       (ISO 8601, or null): when an alert that reached nobody yet may reach
-                      people (its onset, the phase that enables its kind or its regions);
+                      people (its effective time or onset, the phase that enables its kind or
+                      its regions);
                       ``POST /redeliver`` then delivers it. ``?confirm=true`` sends one the
                       blast-radius guard held (``BLAST_RADIUS``: its area or recipients over
                       its kind's limits), as ``Targeter.receive(confirm=True)``: POST the same
