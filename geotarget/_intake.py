@@ -20,7 +20,7 @@ import shapely
 
 from geotarget import _geodesy
 from geotarget._authority import Territory, _meeting, _sliver_m
-from geotarget._evaluation import _box_around
+from geotarget._evaluation import _box_around, area_bytes
 from geotarget._index import polygons
 from geotarget._index.boundary import part_window
 from geotarget._kind_rules import meant_kind
@@ -199,8 +199,9 @@ def _unnamed_rules(
     return problems
 
 
-#: Areas whose slivers past their issuer's regions a Gate keeps (:meth:`Gate.slivers`).
-_SLIVERS_KEPT = 256
+#: The bytes of the areas whose slivers past their issuer's regions a Gate keeps
+#: (:meth:`Gate.slivers`; each area as :func:`geotarget._evaluation.area_bytes` counts it).
+_SLIVERS_BYTES = 16 * 2**20
 
 
 class Gate:
@@ -225,7 +226,8 @@ class Gate:
         # How far an area may lie past its issuer's regions (Targeter.border_slack_m); the
         # regions it reaches within that, per issuer and area, for the plan (:meth:`slivers`).
         self._slack_m = slack_m
-        self._slivers: OrderedDict[tuple[str, Area], frozenset[str]] = OrderedDict()
+        self._slivers: OrderedDict[tuple[str, Area], tuple[frozenset[str], int]] = OrderedDict()
+        self._slivers_bytes = 0
         self._slivers_lock = threading.Lock()
         self.registered = frozenset(registered)
         # The kinds told beyond the country's territory (KindRules.beyond_border).
@@ -508,19 +510,21 @@ class Gate:
         """
         if area is None or self._national(issuer):
             return []
+        outside, slivers = self._reached(issuer, area)
+        self._keep_slivers((issuer.name, area), slivers)
+        if self._snap_m:
+            outside = outside.union(*self._snapped(area.parts)) - self._authority[issuer.name]
+        return sorted(outside)
+
+    def _reached(self, issuer: Issuer, area: Area) -> tuple[set[str], frozenset[str]]:
+        """The regions outside the issuer's the area reaches: beyond the slack, and within it."""
         home = self._authority[issuer.name]
         territory = self._territory_index()
         reached = set(territory.reached(area)) - home
         outside = reached
         if reached and self._slack_m > 0.0:
             outside = set(territory.beyond(area, sorted(reached), home, self._slack_m))
-        with self._slivers_lock:
-            self._slivers[(issuer.name, area)] = frozenset(reached - outside)
-            while len(self._slivers) > _SLIVERS_KEPT:
-                self._slivers.popitem(last=False)
-        if self._snap_m:
-            outside = outside.union(*self._snapped(area.parts)) - home
-        return sorted(outside)
+        return outside, frozenset(reached - outside)
 
     def slivers(self, sender: str, area: Area) -> frozenset[str]:
         """The regions outside the sender's issuer's that ``area`` reaches within the slack.
@@ -534,13 +538,30 @@ class Gate:
         issuer = self.issuers.issuer_of(sender)
         if issuer is None or self._national(issuer):
             return frozenset()
+        key = (issuer.name, area)
         with self._slivers_lock:
-            hit = self._slivers.get((issuer.name, area))
-        if hit is None:
-            self._outside(issuer, area)
-            with self._slivers_lock:
-                hit = self._slivers.get((issuer.name, area), frozenset())
-        return hit
+            hit = self._slivers.get(key)
+            if hit is not None:
+                self._slivers.move_to_end(key)  # the most recently used goes last
+                return hit[0]
+        _, found = self._reached(issuer, area)
+        self._keep_slivers(key, found)
+        return found
+
+    def _keep_slivers(self, key: tuple[str, Area], slivers: frozenset[str]) -> None:
+        """Keep ``slivers`` of ``key`` within :data:`_SLIVERS_BYTES` (least recently used out).
+
+        An area larger than that is not kept: its slivers are found again at each call.
+        """
+        size = 256 + area_bytes(key[1])
+        if size > _SLIVERS_BYTES:
+            return
+        with self._slivers_lock:
+            old = self._slivers.pop(key, None)
+            self._slivers_bytes += size - (0 if old is None else old[1])
+            self._slivers[key] = (slivers, size)
+            while self._slivers_bytes > _SLIVERS_BYTES:
+                self._slivers_bytes -= self._slivers.popitem(last=False)[1][1]
 
     def unverifiable(self, alert: Alert, held: Callable[[], bool]) -> Refusal | None:
         """Refuse an alert in hand (not its document) whose issuer must sign its alerts.

@@ -172,3 +172,24 @@ def test_the_slack_is_checked_as_a_distance() -> None:
     with pytest.raises(Exception, match="border_slack_m"):
         _targeter(1_001.0)
     assert Targeter(sweden.hierarchy(), sweden.pilot_policy()).border_slack_m == 25.0
+
+
+def test_the_slivers_kept_per_area_are_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Gate keeps each admitted area's slivers for the plan, within a byte budget."""
+    from geotarget import Circle, _intake
+    from geotarget._evaluation import area_bytes
+
+    limit = 5 * (256 + area_bytes(Area([Circle(18.0, 59.3, 100.0)])))
+    monkeypatch.setattr(_intake, "_SLIVERS_BYTES", limit)
+    targeter = _targeter()
+    index = PositionIndex(Positions([1], [18.0], [59.3], accuracy_m=[0.0], observed_at=AT))
+    for i in range(20):
+        alert = pilot.tip_request(
+            identifier=f"small-{i}", sender=SENDER, sent=AT, area=Circle(18.0 + i * 1e-4, 59.3, 100.0),
+            sv=MSG, en=MSG, onset=AT, expires=AT + dt.timedelta(hours=2),
+        )  # fmt: skip
+        assert targeter.target(alert, index, AT).verdict is Verdict.DELIVER
+        gate = targeter._gate
+        assert gate._slivers_bytes <= limit
+        assert gate._slivers_bytes == sum(size for _, size in gate._slivers.values())
+    assert len(targeter._gate._slivers) == 5
