@@ -1961,10 +1961,10 @@ class DaskTargeter:
         issuer, an issuer not authorised for the kind or the area, info blocks of two kinds
         —, not yet active or expired, its kind not enabled, its area outside the rollout or
         over the kind's ``max_area_km2`` without ``confirm``, with its info blocks that begin
-        later) reads no partition: it costs no
-        index build, and a bad partition does not turn its verdict into an error. The intake
-        is the Targeter's own (:meth:`Targeter.target` asks it the same, before the ledger);
-        an alert whose axes look swapped raises its InvalidCAP here, as the Targeter would.
+        later) reads no partition: it costs no index build, and a bad partition does not turn
+        its verdict into an error. The intake is the Targeter's own (:meth:`Targeter.target`
+        asks it the same, before the ledger); an alert whose axes look swapped raises its
+        InvalidCAP here, as the Targeter would.
         """
         if alert.msg_type not in (MessageType.ALERT, MessageType.UPDATE):
             return False
