@@ -102,11 +102,7 @@ class Territory:
             if slack <= 0.0 or east - west > 90.0 or max(abs(south), abs(north)) > 85.0:
                 return False  # a frame across half the world, or at a pole: strict there
             lon0, lat0 = (west + east) / 2.0, (south + north) / 2.0
-
-            def to_frame(xy: Any, lon0: float = lon0, lat0: float = lat0) -> Any:
-                return np.column_stack(_geodesy.to_aeqd(lon0, lat0, xy[:, 0], xy[:, 1]))
-
-            flat = shapely.transform(_geodesy.densify(piece, polygons.DENSIFY_DEG), to_frame)
+            flat = in_frame(piece, lon0, lat0)
             # Each polygon on its own, made valid: densified slivers may cross themselves by
             # nanometres, and GEOS's inward buffer of such a ring is no erosion.
             bits = shapely.get_parts(shapely.get_parts(flat))
@@ -131,7 +127,7 @@ class Territory:
                 clipped = shapely.clip_by_rect(self._geoms[i], west - pad, low, east + pad, high)
                 if clipped.is_empty:
                     continue
-                there = shapely.transform(_geodesy.densify(clipped, polygons.DENSIFY_DEG), to_frame)
+                there = in_frame(clipped, lon0, lat0)
                 shapely.prepare(there)  # this call's own geometry: no thread shares it
                 rest = np.flatnonzero(~close)
                 close[rest] = shapely.dwithin(there, points[rest], step)
@@ -280,11 +276,8 @@ class Territory:
             lon0, lat0, shape = polygons.frame(part)
             limit = part.margin_m
 
-        def to_frame(xy: Any) -> Any:
-            return np.column_stack(_geodesy.to_aeqd(lon0, lat0, xy[:, 0], xy[:, 1]))
-
         near = [
-            shapely.transform(_geodesy.densify(piece, polygons.DENSIFY_DEG), to_frame)
+            in_frame(piece, lon0, lat0)
             for piece in shapely.intersection(self._geoms[candidates], band).tolist()
         ]
         hit = np.asarray(shapely.distance(shape, np.array(near, dtype=object)) < limit)
@@ -310,6 +303,19 @@ class Territory:
             return set()
         hit = _geos.relate_pattern(geom, self._geoms[candidates], "T********")
         return set(self._codes[candidates[hit]].tolist())
+
+
+def in_frame(geom: Any, lon0: float, lat0: float) -> Any:
+    """``geom`` (lon/lat) in metres in the azimuthal-equidistant frame at ``(lon0, lat0)``.
+
+    Densified to :data:`~geotarget._index.polygons.DENSIFY_DEG` first, so that its edges,
+    straight in lon/lat, stay within millimetres of the projected ones.
+    """
+
+    def to_frame(xy: Any) -> Any:
+        return np.column_stack(_geodesy.to_aeqd(lon0, lat0, xy[:, 0], xy[:, 1]))
+
+    return shapely.transform(_geodesy.densify(geom, polygons.DENSIFY_DEG), to_frame)
 
 
 def _sliver_m(part: Circle | Polygon) -> float:

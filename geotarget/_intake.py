@@ -19,7 +19,7 @@ import numpy as np
 import shapely
 
 from geotarget import _geodesy
-from geotarget._authority import Territory, _meeting, _sliver_m
+from geotarget._authority import Territory, _meeting, _sliver_m, in_frame
 from geotarget._evaluation import _box_around, area_bytes
 from geotarget._index import polygons
 from geotarget._index.boundary import part_window
@@ -476,16 +476,13 @@ class Gate:
             ).max()
             slack = _sliver_m(part) + self._snap_m * (1e-3 + 2.0 * (extent / _geodesy.R_MIN) ** 2)
 
-            def to_frame(xy: Any, lon0: float = lon0, lat0: float = lat0) -> Any:
-                return np.column_stack(_geodesy.to_aeqd(lon0, lat0, xy[:, 0], xy[:, 1]))
-
-            there = shapely.transform(_geodesy.densify(abroad, polygons.DENSIFY_DEG), to_frame)
-            pieces = [
-                shapely.transform(_geodesy.densify(g, polygons.DENSIFY_DEG), to_frame)
-                for g in near.tolist()
-            ]
-            gap = shapely.distance(there, np.array(pieces, dtype=object))
-            out[n] = {codes[int(c)] for c in candidates[gap <= self._snap_m + slack].tolist()}
+            there = in_frame(abroad, lon0, lat0)
+            pieces = np.array([in_frame(g, lon0, lat0) for g in near.tolist()], dtype=object)
+            # Whether within, not how far (GEOS's distance pairs every segment of two
+            # polygons): prepared, this call's own geometry, shared by no thread.
+            shapely.prepare(there)
+            within = shapely.dwithin(there, pieces, self._snap_m + slack)
+            out[n] = {codes[int(c)] for c in candidates[within].tolist()}
         return out
 
     def _near(self, sender: str) -> str:
