@@ -119,6 +119,27 @@ def _store_error(err: sqlite3.Error, path: Path, action: str, busy_timeout: floa
     return cls(f"SQLite store {str(path)!r}: {action} failed: {why} ({err}); nothing was applied")
 
 
+def _may(path: Path, mode: int) -> bool:
+    """Whether this process may access ``path`` in ``mode`` (as its effective user)."""
+    return os.access(path, mode, effective_ids=os.access in os.supports_effective_ids)
+
+
+def _check_reachable(path: Path) -> None:
+    """Raise StoreUnavailable when a directory on ``path`` may not be searched by this user.
+
+    Path's own checks raise a bare PermissionError there.
+    """
+    try:
+        os.stat(path)
+    except PermissionError as err:
+        raise StoreUnavailable(
+            f"SQLite store {str(path)!r}: a directory on its path cannot be searched by this "
+            f"process's user ({err.strerror}): give that user access to the directory"
+        ) from err
+    except OSError:
+        pass  # (missing, or not a directory: the checks that follow name it)
+
+
 #: The most bytes SQLite writes at once: a write-ahead log frame of the largest page (64 KiB)
 #: and its header. A file of the store this close to the file size limit hit it.
 _LARGEST_WRITE = 65_536 + 24
@@ -411,8 +432,9 @@ class SQLiteLedger(SqlStore):
         directory or a name ending with a separator, a path under a file; or a bad
         ``synchronous`` or ``busy_timeout``.
     StoreError
-        A subclass naming the cause: the directory is missing (``StoreUnavailable``), the file
-        or directory is read-only (``StoreReadOnly``), the file is not a database
+        A subclass naming the cause: the directory is missing, or this process's user may
+        not search a directory on the path or read the file (``StoreUnavailable``); the
+        file or directory is read-only for it (``StoreReadOnly``); the file is not a database
         (``StoreCorrupt``), another writer holds the lock while a new file's schema is made
         (``StoreBusy``; a store already made opens with reads only, so an instance starting
         while another writes does not wait), the disk is full (``StoreFull``).
@@ -455,6 +477,7 @@ class SQLiteLedger(SqlStore):
                 "name beginning with 'file:' as a URI; pass the file's path, an absolute one "
                 "for a file so named, or use MemoryLedger for a store in memory)"
             )
+        _check_reachable(path)
         if path.is_dir():
             raise InvalidInput(
                 f"path must name the store's file, not a directory (got {str(path)!r}, a "
@@ -501,6 +524,17 @@ class SQLiteLedger(SqlStore):
             raise StoreReadOnly(
                 f"SQLite store {str(self.path)!r}: cannot create it, the directory "
                 f"{str(parent)!r} is not writable"
+            )
+        if self.path.exists() and not _may(self.path, os.R_OK):
+            raise StoreUnavailable(
+                f"SQLite store {str(self.path)!r}: the file cannot be read by this process's "
+                "user (permission denied): give that user read and write access to it"
+            )
+        if self.path.exists() and not _may(self.path, os.W_OK):
+            # SQLite would open it for reading only: reads answered, and every write failed.
+            raise StoreReadOnly(
+                f"SQLite store {str(self.path)!r}: the file is not writable (a read-only file "
+                "or file system, or no write permission for this process's user)"
             )
         super().__init__()
         self._lock = threading.Lock()
