@@ -341,3 +341,188 @@ def test_a_store_file_its_user_may_not_write_read_or_reach_is_refused_at_open(
         stores[case].chmod(0o644)
         with SQLiteLedger(stores[case]) as store:
             assert store.recipients("inc").tolist() == ["a"]
+
+
+# -- a file size limit reached mid-write ------------------------------------------------------
+
+FILE_SIZE_CHILD = textwrap.dedent(
+    """
+    import json, os, resource, sys
+    from datetime import datetime, timedelta, timezone
+    from geotarget.errors import StoreError
+    from geotarget.ledger import DeliveryKind, SQLiteLedger
+    path, inc = sys.argv[1], "polisen@polisen.se/K1"
+    at, minute = datetime(2026, 5, 4, 12, 0, tzinfo=timezone.utc), timedelta(minutes=1)
+    store = SQLiteLedger(path)
+    claims = store.claim(inc, [f"phone-{i:06d}" for i in range(20_000)], version=inc, at=at,
+                         lease=minute)
+    keys = claims.keys()[:10_000].tolist()
+    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+
+    def state():
+        with SQLiteLedger(path) as other:
+            row = other.incident(inc)
+            alert = sum(c.devices.size for c in other.pending(inc))
+            back = sum(c.devices.size for c in other.pending(inc, kind=DeliveryKind.RETRACTION))
+            return [row.state.name, alert, back]
+
+    def limited(name, call):
+        biggest = max(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (biggest + 16 * 1024, hard))  # ulimit -f
+        try:
+            call()
+            failed = None
+        except StoreError as err:
+            failed = [type(err).__name__, str(err)]
+        resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
+        said[name] = [failed, state()]
+
+    said = {"before": state()}
+    limited("confirm", lambda: store.confirm(keys, at=at))
+    limited("redeliver", lambda: store.redeliver(at + 5 * minute))
+    limited("retract", lambda: store.retract(inc, version="polisen@polisen.se/C", at=at))
+    said["confirm again"] = store.confirm(keys, at=at).confirmed.size
+    back = store.retract(inc, version="polisen@polisen.se/C", at=at, lease=minute)
+    said["retract again"] = back.devices.size
+    offered = store.redeliver(at + 5 * minute)
+    said["offered"] = [[c.kind.name, c.devices.size, len(set(c.devices.tolist()))] for c in offered]
+    said["after"] = state()
+    store.close()
+    print(json.dumps(said))
+    """
+)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="RLIMIT_FSIZE is POSIX")
+def test_a_file_size_limit_reached_by_a_fold_a_redelivery_or_a_cancel_applies_none_of_it(
+    tmp_path: Path,
+) -> None:
+    """A confirmation, redelivery or Cancel past ``ulimit -f`` is StoreFull and changes nothing.
+
+    The incident has 20,000 devices, claimed in one batch: one row of the claim log. Each of
+    the three writes 20,000 rows first (the confirmation and the redelivery fold them, the
+    Cancel adds as many retractions), which the limit stops part-way. Read by another handle after each failure, nothing moved:
+    20,000 alert deliveries pending, the incident active, no retraction. Once the limit is
+    lifted the same handle confirms the 10,000 keys as new (never ``already``), the Cancel
+    makes 20,000 retractions, and a redelivery offers each retraction once and no alert (the
+    incident ended).
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", FILE_SIZE_CHILD, str(tmp_path / "deliveries.db")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    said = json.loads(done.stdout)
+    untouched = ["ACTIVE", 20_000, 0]
+    assert said["before"] == untouched
+    for step in ("confirm", "redeliver", "retract"):
+        failed, after = said[step]
+        assert failed is not None, f"{step} past the file size limit succeeded"
+        name, message = failed
+        assert name == "StoreFull" and "ulimit -f" in message, (step, message)
+        assert "nothing was applied" in message, (step, message)
+        assert after == untouched, step
+    assert said["confirm again"] == 10_000
+    assert said["retract again"] == 20_000
+    assert said["offered"] == [["RETRACTION", 20_000, 20_000]]
+    assert said["after"] == ["CANCELLED", 10_000, 20_000]
+
+
+# -- a writer killed mid-write, the store reopened ---------------------------------------------
+
+KILLED_WRITER = textwrap.dedent(
+    """
+    import sys
+    from datetime import datetime, timedelta, timezone
+    from geotarget.ledger import SQLiteLedger
+    path, inc = sys.argv[1], "polisen@polisen.se/K1"
+    at, minute = datetime(2026, 5, 4, 12, 0, tzinfo=timezone.utc), timedelta(minutes=1)
+    store = SQLiteLedger(path)
+    for r in range(6):
+        ids = [f"r{r}-{i:05d}" for i in range(8_000)]
+        claims = store.claim(inc, ids, version=inc, at=at, lease=minute)
+        print("claimed", r, claims.devices.size, flush=True)
+        store.confirm(claims.keys()[::2], at=at)  # (the first one folds the claim log)
+        print("confirmed", r, flush=True)
+        if r == 3:
+            store.retract(inc, version="polisen@polisen.se/C", at=at, lease=minute)
+            print("retracted", r, flush=True)
+    print("done", flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("after_lines", [1, 2, 3, 6, 7, 8])
+def test_a_writer_killed_mid_fold_or_mid_cancel_leaves_each_device_whole(
+    tmp_path: Path, after_lines: int
+) -> None:
+    """SIGKILL of a writer folding a claim log or writing a Cancel's retractions: all or nothing.
+
+    The writer claims batches of 8,000 devices, confirms every other one by key (the first
+    confirmation of each batch folds its claim log into rows), and cancels after the fourth.
+    It is killed right after its ``after_lines``-th acknowledgement, in whatever write comes
+    next. Reopened, the store holds every acknowledged step and each step as a whole: each
+    batch claimed wholly or not at all, its confirmations all or none, every device at most
+    once, and a Cancel's retractions either absent or one per device ever claimed; claims
+    after a Cancel refused; then each pending retraction is offered exactly once.
+    """
+    path = tmp_path / "deliveries.db"
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    acked: list[list[str]] = []
+    try:
+        assert child.stdout is not None
+        while len(acked) < after_lines:
+            line = child.stdout.readline()
+            if not line:
+                break
+            acked.append(line.split())
+    finally:
+        child.kill()  # SIGKILL
+        child.communicate(timeout=60)
+    assert len(acked) == after_lines, acked
+    inc = "polisen@polisen.se/K1"
+    with SQLiteLedger(path) as store:
+        told = store.recipients(inc).tolist()
+        assert len(told) == len(set(told))
+        batches: dict[str, list[str]] = {}
+        for device in told:
+            batches.setdefault(device.split("-")[0], []).append(device)
+        claimed = {f"r{r}" for word, r, *n in acked if word == "claimed" and n != ["0"]}
+        assert claimed <= batches.keys()
+        assert all(len(ids) == 8_000 for ids in batches.values()), {
+            b: len(ids) for b, ids in batches.items()
+        }
+        pending = {d for c in store.pending(inc) for d in c.devices.tolist()}
+        for batch, ids in batches.items():
+            confirmed = [d for d in ids if d not in pending]
+            assert confirmed == [] or confirmed == ids[::2], batch
+            if any(word == "confirmed" and f"r{r}" == batch for word, r, *_ in acked):
+                assert confirmed == ids[::2], batch
+        back = {
+            d for c in store.pending(inc, kind=DeliveryKind.RETRACTION) for d in c.devices.tolist()
+        }
+        incident = store.incident(inc)
+        assert incident is not None
+        if any(word == "retracted" for word, *_ in acked):
+            assert incident.state.name == "CANCELLED"
+        assert back == set() or back == set(told), (len(back), len(told))
+        assert (incident.state.name == "CANCELLED") == bool(back)
+        if back:
+            assert set(batches) == {"r0", "r1", "r2", "r3"}
+            late = store.claim(inc, ["late"], version=inc, at=T0)
+            assert late.status.name == "CANCELLED" and late.devices.size == 0
+            offered = [
+                d
+                for c in store.redeliver(T0 + 10 * MIN)
+                if c.kind is DeliveryKind.RETRACTION
+                for d in c.devices.tolist()
+            ]
+            assert sorted(offered) == sorted(back)
+            assert store.redeliver(T0 + 10 * MIN) == []
