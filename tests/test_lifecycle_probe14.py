@@ -323,7 +323,7 @@ def test_a_store_file_its_user_may_not_write_read_or_reach_is_refused_at_open(
     assert done.returncode == 0, done.stderr
     said = json.loads(done.stdout)
     want = {
-        "read-only file": ("StoreReadOnly", "the file is not writable"),
+        "read-only file": ("StoreReadOnly", "the file cannot be written"),
         "unreadable file": ("StoreUnavailable", "the file cannot be read by this process's user"),
         "closed directory": ("StoreUnavailable", "a directory on its path cannot be searched"),
         "new file in a closed directory": (

@@ -533,8 +533,8 @@ class SQLiteLedger(SqlStore):
         if self.path.exists() and not _may(self.path, os.W_OK):
             # SQLite would open it for reading only: reads answered, and every write failed.
             raise StoreReadOnly(
-                f"SQLite store {str(self.path)!r}: the file is not writable (a read-only file "
-                "or file system, or no write permission for this process's user)"
+                f"SQLite store {str(self.path)!r}: the file cannot be written (a read-only "
+                "file or file system, or no write permission for this process's user)"
             )
         super().__init__()
         self._lock = threading.Lock()
