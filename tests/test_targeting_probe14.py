@@ -425,3 +425,32 @@ def test_adjacent_parts_hold_a_disk_across_their_shared_edge_as_one_area(
         if abs(clearance - acc[i]) < 3.0:
             continue
         assert (name in set(got.recipients.tolist())) == (clearance > acc[i]), name
+
+
+def test_an_area_of_many_circles_is_compared_with_each_regions_bounds_once(
+    sweden_regions: RegionHierarchy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """400 circles at sea: the rollout check reads no region's bounds once per circle."""
+    from geotarget.regions import Region
+
+    reads = 0
+
+    def counted(self: Region) -> tuple[float, float, float, float]:
+        nonlocal reads
+        reads += 1
+        west, south, east, north = self.geometry.bounds
+        return (west, south, east, north)
+
+    rng = np.random.default_rng(400)
+    # Beyond the territorial sea between Stockholm's archipelago and Åland: in no region.
+    lons, lats = rng.uniform(20.1, 20.5, 400), rng.uniform(59.2, 59.7, 400)
+    area = Area([Circle(x, y, 200.0) for x, y in zip(lons, lats, strict=True)])
+    alert = _pilot_alert("crime_modus", "scatter", area)
+    targeter = Targeter(sweden_regions, sweden.pilot_policy())
+    positions = PositionIndex(Positions(["a"], [18.0], [59.3], observed_at=AT))
+    monkeypatch.setattr(Region, "bounds", property(counted))
+    got = targeter.target(alert, positions, AT)
+    assert got.verdict is Verdict.AREA_OUTSIDE_ROLLOUT
+    assert "lies in none of the 290 regions" in got.reason
+    # (Each of the 290 municipalities' bounds were read for each circle: 400 × 290 × 2.)
+    assert reads < len(sweden_regions.region_set("municipality"))
