@@ -63,10 +63,18 @@ class Plan:
 
     area: Area
     stale_area: Area | None
-    area_km2: float
     enabled_mask: npt.NDArray[np.bool_]  # per finest region index (+1 final False for "none")
     nationwide: bool
     reaches_enabled: bool
+
+    @functools.cached_property
+    def area_km2(self) -> float:
+        """The area's geodesic area in km², computed when first asked.
+
+        (A plan for a later phase answers only whether the area reaches it; the area of an
+        area of thousands of parts costs a union of them.)
+        """
+        return self.area.area_m2 / 1e6
 
 
 def enabled_mask(finest: RegionSet, enabled: frozenset[str]) -> npt.NDArray[np.bool_]:
@@ -86,7 +94,6 @@ def build_plan(
     return Plan(
         area=area,
         stale_area=None if stale_margin is None else grown(area, stale_margin),
-        area_km2=area.area_m2 / 1e6,
         enabled_mask=mask,
         nationwide=len(enabled) == len(finest),
         reaches_enabled=reaches(finest, area, enabled, snap_m),

@@ -430,10 +430,16 @@ def test_adjacent_parts_hold_a_disk_across_their_shared_edge_as_one_area(
 def test_an_area_of_many_circles_is_compared_with_each_regions_bounds_once(
     sweden_regions: RegionHierarchy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """400 circles at sea: the rollout check reads no region's bounds once per circle."""
+    """400 circles at sea: no region's bounds read per circle, the area's size once."""
     from geotarget.regions import Region
 
-    reads = 0
+    reads, sized = 0, 0
+    area_m2 = Area.area_m2
+
+    def counted_m2(self: Area) -> float:
+        nonlocal sized
+        sized += 1
+        return float(area_m2.__get__(self))
 
     def counted(self: Region) -> tuple[float, float, float, float]:
         nonlocal reads
@@ -449,8 +455,13 @@ def test_an_area_of_many_circles_is_compared_with_each_regions_bounds_once(
     targeter = Targeter(sweden_regions, sweden.pilot_policy())
     positions = PositionIndex(Positions(["a"], [18.0], [59.3], observed_at=AT))
     monkeypatch.setattr(Region, "bounds", property(counted))
+    monkeypatch.setattr(Area, "area_m2", property(counted_m2))
     got = targeter.target(alert, positions, AT)
     assert got.verdict is Verdict.AREA_OUTSIDE_ROLLOUT
     assert "lies in none of the 290 regions" in got.reason
-    # (Each of the 290 municipalities' bounds were read for each circle: 400 × 290 × 2.)
+    # (Each of the 290 municipalities' bounds were read for each circle: 400 × 290 × 2; and
+    # the union of the circles was measured again for each later phase checked.)
     assert reads < len(sweden_regions.region_set("municipality"))
+    assert sized == 1
+    assert got.area_km2 is not None
+    assert 0.0 < got.area_km2 <= 400 * np.pi * 0.2**2
