@@ -465,3 +465,55 @@ def test_an_area_of_many_circles_is_compared_with_each_regions_bounds_once(
     assert sized == 1
     assert got.area_km2 is not None
     assert 0.0 < got.area_km2 <= 400 * np.pi * 0.2**2
+
+
+def _block(
+    area: Circle,
+    lang: str,
+    onset: dt.datetime,
+    expires: dt.datetime,
+    effective: dt.datetime | None = None,
+) -> Info:
+    """An Explosion info block as an upstream feed writes it (no geotarget:kind code)."""
+    return Info(
+        language=lang,
+        categories=["Safety"],
+        event="Explosion",
+        urgency="Immediate",
+        severity="Severe",
+        certainty="Likely",
+        areas=[AlertArea.from_area("x", area)],
+        effective=effective,
+        onset=onset,
+        expires=expires,
+    )
+
+
+@pytest.mark.parametrize(
+    ("offset_min", "told"),
+    [(0.0, {"west"}), (59.99, {"west"}), (60.0, {"east"}), (119.99, {"east"}), (120.0, set())],
+)
+def test_two_blocks_handing_over_tell_whom_the_window_in_effect_covers(
+    sweden_regions: RegionHierarchy, offset_min: float, told: set[str]
+) -> None:
+    """Windows are [effective or onset, expires), compared as instants at any UTC offset."""
+    hour = dt.timedelta(hours=1)
+    west, east = Circle(18.0, 59.3, 500.0), Circle(18.2, 59.3, 500.0)
+    alert = Alert(
+        identifier="handover",
+        sender=SENDER,
+        status="Actual",
+        msg_type="Alert",
+        scope="Public",
+        infos=[
+            _block(west, "sv-SE", onset=AT, expires=AT + hour),
+            _block(east, "en-US", effective=AT + hour, onset=AT, expires=AT + 2 * hour),
+        ],
+        sent=AT,
+    )
+    at = (AT + dt.timedelta(minutes=offset_min)).astimezone(dt.timezone(dt.timedelta(hours=2)))
+    positions = Positions(["west", "east"], [18.0, 18.2], [59.3, 59.3], observed_at=at)
+    targeter = Targeter(sweden_regions, sweden.pilot_policy(), recognition=pilot.RECOGNITION)
+    got = targeter.target(alert, PositionIndex(positions), at)
+    assert set(got.recipients.tolist()) == told
+    assert got.verdict is (Verdict.DELIVER if told else Verdict.EXPIRED)
