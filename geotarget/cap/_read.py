@@ -1590,16 +1590,7 @@ class Reader:
         for name in ("effective", "onset", "expires"):
             v[name] = self.timed(kids, name, path)
         expires = v["expires"]
-        for name in ("onset", "effective"):
-            # CAP 1.2 §3.2.2 sets no order between these: an empty window is legal, but odd.
-            start = v[name]
-            if expires is not None and start is not None and not expires > start:
-                same = "equals" if expires == start else "is before"
-                self.warn(
-                    _join(path, "expires"),
-                    f"{same} {name} ({start.isoformat()}): this block's window "
-                    f"{name} <= t < expires is empty, so it is never active",
-                )
+        self.window(v["effective"], v["onset"], expires, path)
         # CAP 1.2 §3.2.2 <effective>: "If this item is not included, the effective time SHALL
         # be assumed to be the same as in <sent>".
         sent = self.sent
@@ -1625,6 +1616,41 @@ class Reader:
         ]
         v["areas"] = [self.area(n, _join(path, f"area[{i}]")) for i, n in enumerate(kids["area"])]
         return self.build(path, lambda: Info(**v), before)
+
+    def window(
+        self,
+        effective: datetime | None,
+        onset: datetime | None,
+        expires: datetime | None,
+        path: str,
+    ) -> None:
+        """Warn of an ``expires`` not after the block's start, or before the event's onset.
+
+        CAP 1.2 §3.2.2 sets no order between these: an empty window is legal, but odd. A block
+        starts at its ``effective`` time, else its ``onset`` (:attr:`Alert.windows`), so only
+        an ``expires`` not after that start leaves it never active. An ``expires`` not after
+        the ``onset`` of a block that takes effect earlier is not empty: the block is told from
+        its ``effective`` time until it expires, all before the event is expected (NWS writes a
+        watch's ``expires`` as when the message is replaced, often before the event's onset).
+        """
+        if expires is None:
+            return
+        name, start = ("effective", effective) if effective is not None else ("onset", onset)
+        if start is not None and not expires > start:
+            same = "equals" if expires == start else "is before"
+            self.warn(
+                _join(path, "expires"),
+                f"{same} {name} ({start.isoformat()}): this block's window "
+                f"{name} <= t < expires is empty, so it is never active",
+            )
+        elif start is not None and onset is not None and not expires > onset:
+            same = "equals" if expires == onset else "is before"
+            self.warn(
+                _join(path, "expires"),
+                f"{same} onset ({onset.isoformat()}): the block is told from its effective "
+                f"time ({start.isoformat()}) until it expires, and expires before the event "
+                "is expected to begin",
+            )
 
     def conventions(
         self, codes: list[NamedValue | None], parameters: list[NamedValue | None], path: str
