@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from geotarget import cap
+from geotarget.errors import InvalidCAP
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
 CST = timezone(timedelta(hours=-6))
@@ -83,3 +84,53 @@ def test_a_block_whose_window_is_empty_is_called_never_active_once(times: str, s
     [warning] = parsed.warnings
     assert warning.message.split(" (")[0].endswith(start)
     assert "never active" in warning.message
+
+
+# --- <references> chains -----------------------------------------------------------------------
+
+
+def _update(references: str, sent: str = "2026-01-10T03:00:00-06:00") -> str:
+    """The watch of :func:`_doc` as an Update sent at ``sent`` with ``references``' text."""
+    doc = _doc("<expires>2026-01-10T16:00:00-06:00</expires>")
+    doc = doc.replace("<sent>2026-01-10T03:00:00-06:00</sent>", f"<sent>{sent}</sent>")
+    return doc.replace("<msgType>Alert</msgType><scope>Public</scope>", (
+        f"<msgType>Update</msgType><scope>Public</scope><references>{references}</references>"
+    ))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("written", "later"),
+    [
+        ("2026-01-10T02:00:00-06:00", False),  # an hour before: as CAP means it
+        ("2026-01-10T08:30:00-00:00", False),  # the same hour written in UTC: earlier
+        ("2026-01-10T03:00:00-06:00", False),  # the same second
+        ("2026-01-10T10:00:00-00:00", True),  # a UTC time written an hour late
+        ("2026-01-10T03:00:00-07:00", True),  # Mountain, not Central, time: an hour late
+        ("2026-01-11T02:00:00-06:00", True),  # tomorrow
+    ],
+)
+def test_a_reference_to_a_message_sent_after_this_one_is_warned_of(
+    written: str, later: bool
+) -> None:
+    """CAP's references name earlier messages: one sent later (an offset wrong) is warned of."""
+    parsed = cap.read(_update(f"w-nws.webmaster@noaa.gov,NWS-0,{written}"))
+    sent = datetime(2026, 1, 10, 3, 0, tzinfo=CST)  # the oracle: this message's own sent
+    [ref] = parsed.alert.references
+    assert (ref.sent > sent) == later
+    warned = [w for w in parsed.warnings if w.path == "references"]
+    assert bool(warned) == later
+    if later:
+        assert "item 0" in warned[0].message and "after this one" in warned[0].message
+
+
+@pytest.mark.parametrize("separator", [";", "|", ";\n"])
+def test_triples_joined_by_a_semicolon_or_bar_are_refused_saying_whitespace(
+    separator: str,
+) -> None:
+    """Two triples joined by ';' or '|' are one bad item, and the message names the separator."""
+    triple = "w-nws.webmaster@noaa.gov,NWS-0,2026-01-10T02:00:00-06:00"
+    with pytest.raises(InvalidCAP) as err:
+        cap.loads(_update(f"{triple}{separator}{triple}"))
+    [problem] = err.value.problems
+    assert problem.path == "references"
+    assert "separates triples by whitespace, not ';' or '|'" in problem.message

@@ -357,6 +357,10 @@ _EMPTY_CIRCLE = (
 )
 
 
+#: A ``;`` or ``|`` right after a triple's sent offset: triples joined by it, not whitespace.
+_JOINED_TRIPLE = re.compile(r"[+-][0-9]{2}:[0-9]{2}[;|]")
+
+
 def _triple_hint(item: str) -> str:
     """Why a ``<references>`` item is not a triple, when it can be told, or ``""``."""
     if item.endswith(",") or item.startswith(","):
@@ -364,6 +368,8 @@ def _triple_hint(item: str) -> str:
             "; a triple ends with its sent date-time and holds no space (CAP 1.2 §3.2.1 "
             "separates triples by whitespace)"
         )
+    if _JOINED_TRIPLE.search(item):
+        return "; CAP 1.2 §3.2.1 separates triples by whitespace, not ';' or '|'"
     odd = next((c for c in item if c.isspace() or unicodedata.category(c) == "Zs"), None)
     if odd is not None:
         return (
@@ -1401,6 +1407,15 @@ class Reader:
                     f"item {k} names this message itself ({ref.sender},{ref.identifier}): "
                     "a message should reference earlier messages",
                 )
+            elif ref is not None and values["sent"] is not None and ref.sent > values["sent"]:
+                # CAP 1.2 §3.2.1: <references> identifies "earlier message(s)". A later one is
+                # most often a time written in local time with another offset (or -00:00).
+                self.warn(
+                    "references",
+                    f"item {k} names a message sent at {ref.sent.isoformat()}, after this one "
+                    f"({values['sent'].isoformat()}), but references name earlier messages "
+                    "(CAP 1.2 §3.2.1): is its UTC offset, or this message's, the right one?",
+                )
         values["infos"] = [self.info(n, f"info[{i}]") for i, n in enumerate(kids["info"])]
         if self.garbles:
             path, why = self.garbles[0]
@@ -1501,6 +1516,14 @@ class Reader:
                     "references",
                     f"item {k} must be sender,identifier,sent: three parts separated by commas "
                     f"(got {len(parts)} in {_short(item, 120)}){_triple_hint(item)}",
+                )
+                out.append(None)
+                continue
+            if _JOINED_TRIPLE.search(item):
+                self.problem(
+                    "references",
+                    f"item {k} must be sender,identifier,sent (got {_short(item, 120)})"
+                    f"{_triple_hint(item)}",
                 )
                 out.append(None)
                 continue
