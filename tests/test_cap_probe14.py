@@ -134,3 +134,55 @@ def test_triples_joined_by_a_semicolon_or_bar_are_refused_saying_whitespace(
     [problem] = err.value.problems
     assert problem.path == "references"
     assert "separates triples by whitespace, not ';' or '|'" in problem.message
+
+
+# --- which block a phone shows: script and region ---------------------------------------------
+
+
+def _blocks(*languages: str) -> str:
+    """A document of one block per language, each headed with its own language tag."""
+    blocks = "".join(
+        f"<info><language>{tag}</language><category>Met</category><event>Storm</event>"
+        "<urgency>Expected</urgency><severity>Severe</severity><certainty>Likely</certainty>"
+        f"<headline>{tag}</headline><area><areaDesc>Zone</areaDesc>"
+        "<circle>25.03,121.56 20</circle></area></info>"
+        for tag in languages
+    )
+    head = _doc("").split("<info>")[0]
+    return f"{head}{blocks}</alert>"
+
+
+#: (blocks as the issuer writes them, the phone's locale, the block its reader can read): a
+#: reader of Traditional Chinese (Taiwan, Hong Kong, Macao) reads zh-TW, not zh-CN's
+#: Simplified script; a reader of Serbian in Latin script reads sr-Latn, not Cyrillic sr.
+READABLE = [
+    (("zh-CN", "zh-TW", "en"), "zh-Hant-TW", "zh-TW"),
+    (("zh-CN", "zh-TW", "en"), "zh-Hant-HK", "zh-TW"),
+    (("zh-CN", "zh-TW", "en"), "zh-HK", "zh-TW"),
+    (("zh-CN", "zh-TW", "en"), "zh-Hans-SG", "zh-CN"),
+    (("zh-Hans", "zh-Hant"), "zh-TW", "zh-Hant"),
+    (("zh-Hans", "zh-Hant"), "zh-MO", "zh-Hant"),
+    (("zh-Hans", "zh-Hant"), "zh-CN", "zh-Hans"),
+    (("sr", "sr-Latn", "en-GB"), "sr-Latn-RS", "sr-Latn"),
+    (("sr", "sr-Latn", "en-GB"), "sr-RS", "sr"),  # (Cyrillic, Serbia's default)
+    (("en-US", "es-US", "es-MX"), "es-MX", "es-MX"),
+    (("en-US", "es-US", "fr-CA"), "es-419", "es-US"),  # same language, no shared mark: first
+    (("en-US", "es-US", "es-MX"), "es-US", "es-US"),
+    (("no", "nn-NO", "en-GB"), "nb-NO", "no"),  # Nynorsk shares the region, not the language
+    (("fr-CA", "en-CA"), "fr-FR", "fr-CA"),
+]
+
+
+@pytest.mark.parametrize(("blocks", "locale", "readable"), READABLE)
+def test_a_phone_is_shown_the_block_in_its_script_and_region(
+    blocks: tuple[str, ...], locale: str, readable: str
+) -> None:
+    """Among blocks of its language, a phone gets the one sharing its script or region."""
+    alert = cap.loads(_blocks(*blocks))
+    chosen = alert.info_for(locale)
+    assert chosen is not None and chosen.headline == readable
+    # The same choice device by device, for a crowd of phones in this and other locales.
+    locales = [locale, "en-GB", locale.replace("-", "_"), "ar-EG"]
+    picked = alert.info_indices(locales, [121.56] * 4, [25.03] * 4)
+    english = next((k for k, b in enumerate(blocks) if b.startswith("en")), 0)
+    assert picked.tolist() == [blocks.index(readable), english, blocks.index(readable), english]
