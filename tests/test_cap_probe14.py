@@ -186,3 +186,42 @@ def test_a_phone_is_shown_the_block_in_its_script_and_region(
     picked = alert.info_indices(locales, [121.56] * 4, [25.03] * 4)
     english = next((k for k, b in enumerate(blocks) if b.startswith("en")), 0)
     assert picked.tolist() == [blocks.index(readable), english, blocks.index(readable), english]
+
+
+# --- a document written in EBCDIC ----------------------------------------------------------------
+
+#: Text of characters every EBCDIC code page below holds, some at other bytes in each.
+MAINFRAME_TEXT = "Zürich [Nord] | ¬ ¢ ! {Ost}"
+
+
+@pytest.mark.parametrize("page", ["cp500", "cp037", "cp1140", "cp273", "cp1026"])
+def test_a_document_in_an_ebcdic_code_page_it_declares_is_read_in_it(page: str) -> None:
+    """XML 1.0 Appendix F: '<?xm' as 4C 6F A7 94 is EBCDIC, read in the code page declared."""
+    doc = f'<?xml version="1.0" encoding="{page}"?>' + _doc(
+        "", f"<circle>47.4,8.5 5</circle></area><area><areaDesc>{MAINFRAME_TEXT}</areaDesc>"
+    )
+    raw = doc.encode(page)
+    assert raw[:4] == bytes.fromhex("4C6FA794")  # (the oracle: the bytes themselves)
+    alert = cap.loads(raw)
+    assert alert.infos[0].areas[1].description == MAINFRAME_TEXT
+    assert alert == cap.loads(doc.replace(f'encoding="{page}"', 'encoding="UTF-8"'))
+
+
+@pytest.mark.parametrize(
+    ("declaration", "said"),
+    [
+        ('<?xml version="1.0"?>', "no encoding declaration follows"),
+        ('<?xml version="1.0" encoding="UTF-8"?>', "says encoding='UTF-8'"),
+        ('<?xml version="1.0" encoding="ISO-8859-1"?>', "says encoding='ISO-8859-1'"),
+    ],
+)
+def test_ebcdic_bytes_without_their_code_page_declared_are_refused_saying_ebcdic(
+    declaration: str, said: str
+) -> None:
+    """EBCDIC bytes are never called 'not valid UTF-8, which XML assumes without a declaration'."""
+    raw = (declaration + _doc("")).encode("cp500")
+    with pytest.raises(InvalidCAP) as err:
+        cap.loads(raw)
+    [problem] = err.value.problems
+    assert "EBCDIC" in problem.message and said in problem.message
+    assert "declares none" not in problem.message

@@ -227,7 +227,9 @@ def _check_declared_encoding(raw: bytes) -> tuple[str | None, str] | None:
     multi-byte encoding (Shift_JIS, EUC-KR, Big5, GB2312) or a stateful one (ISO-2022-JP) would
     fail on the first non-ASCII character of a well-formed document. Those, UTF-16 and UTF-32
     (by their mark or their first bytes) and US-ASCII are decoded by Python's codec instead,
-    which refuses what is not valid in them. A declaration that the document's own bytes
+    which refuses what is not valid in them, and so is a document in EBCDIC (its first bytes
+    ``<?xm`` in EBCDIC, XML 1.0 Appendix F) in the code page it declares. A declaration that
+    the document's own bytes
     contradict is refused (XML 1.0 §4.3.3), as is a name that is no character encoding
     (:func:`_known_encoding`).
     """
@@ -248,6 +250,8 @@ def _check_declared_encoding(raw: bytes) -> tuple[str | None, str] | None:
                     f"(declare {family.upper()!r})"
                 )
             return codec, "shape"
+    if raw.startswith(_EBCDIC_HEAD):
+        return _ebcdic(raw), "declared"
     m = _DECLARED.match(raw)
     if m is None:
         return None
@@ -280,6 +284,43 @@ def _check_declared_encoding(raw: bytes) -> tuple[str | None, str] | None:
             '<?xml version="1.0" encoding="UTF-8"?>'
         )
     return None if name.upper() in _EXPAT_NATIVE else info.name, "declared"
+
+
+#: XML 1.0 Appendix F: ``<?xm`` as EBCDIC writes it (the same in its code pages), a document
+#: whose declaration names which one.
+_EBCDIC_HEAD = b"\x4c\x6f\xa7\x94"
+
+
+def _ebcdic(raw: bytes) -> str:
+    """The Python codec of a document whose first bytes are EBCDIC's ``<?xm``: its declared one.
+
+    XML 1.0 Appendix F: such a document is read as EBCDIC until its encoding declaration,
+    which names the code page (``cp500``, ``cp037``, ``cp1140``...). A declaration naming an
+    encoding that does not write ``<?xml`` so (an ASCII-based one) contradicts the bytes.
+    """
+    # (The declaration's characters are the same in every EBCDIC code page but '"', which
+    # Turkish cp1026 writes elsewhere.)
+    m = next(
+        (m for page in ("cp037", "cp1026") if (m := _DECLARED_TEXT.match(raw[:256].decode(page)))),
+        None,
+    )
+    shown = " ".join(f"{b:02X}" for b in raw[:4])
+    if m is None:
+        raise Refused(
+            f"the document's first bytes {shown} are '<?xm' in EBCDIC (XML 1.0 Appendix F), "
+            "but no encoding declaration follows to name its code page: declare it, e.g. "
+            '<?xml version="1.0" encoding="cp500"?>, or better write UTF-8'
+        )
+    info = _known_encoding(m.group(1))
+    if _ASCII_HEAD.decode("ascii").encode(info.name, "replace") != raw[:5]:
+        raise Refused(
+            f"the document's first bytes {shown} are '<?xm' in EBCDIC (XML 1.0 Appendix F), "
+            f"but its XML declaration says encoding={m.group(1)!r}, which writes them "
+            "otherwise: XML 1.0 §4.3.3 makes a declaration that contradicts the document's "
+            "encoding a fatal error (declare its EBCDIC code page, e.g. cp500, or better write "
+            "UTF-8)"
+        )
+    return info.name
 
 
 def wide_declared_in_single_bytes(raw: bytes) -> str | None:
