@@ -8,6 +8,7 @@ window, counted by hand) and the place a ring outlines (shapely on the ring spli
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -225,3 +226,25 @@ def test_ebcdic_bytes_without_their_code_page_declared_are_refused_saying_ebcdic
     [problem] = err.value.problems
     assert "EBCDIC" in problem.message and said in problem.message
     assert "declares none" not in problem.message
+
+
+# --- the XML declaration's version -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("version", "well_formed"),
+    [("1.0", True), ("1.1", True), ("1.10", True), ("2.0", False), ("1.", False), ("abc", False)],
+)
+def test_an_xml_declaration_of_no_xml_1_version_is_refused(version: str, well_formed: bool) -> None:
+    """XML 1.0 §2.8 VersionNum is '1.' [0-9]+ (1.x read as 1.0); '2.0' or 'abc' is not XML."""
+    head = f'<?xml version="{version}" encoding="UTF-8"?>'
+    body = _doc("<expires>2026-01-10T16:00:00-06:00</expires>")
+    assert (re.fullmatch(r"1\.[0-9]+", version) is not None) == well_formed  # the production
+    for data in (head + body, (head + body).encode("utf-8")):
+        if well_formed:
+            assert cap.loads(data) == cap.loads(body)
+            continue
+        with pytest.raises(InvalidCAP) as err:
+            cap.loads(data)
+        [problem] = err.value.problems
+        assert f"version={version!r}" in problem.message and "§2.8" in problem.message

@@ -101,6 +101,23 @@ _HTML_HEAD = re.compile(
 )
 
 
+#: XML 1.0 §2.8, production VersionNum: what an XML declaration's version may say.
+_VERSION = re.compile(r"1\.[0-9]+")
+
+
+def _check_version(version: str | None, _encoding: str | None, _standalone: int) -> None:
+    """Refuse an XML declaration whose version is no XML 1.x one (expat accepts any text).
+
+    XML 1.0 §2.8 reads a 1.x version other than 1.0 as 1.0; ``2.0`` or ``abc`` is not
+    well-formed.
+    """
+    if version is not None and not _VERSION.fullmatch(version):
+        raise Refused(
+            f"not well-formed XML: the XML declaration says version={cut(version)!r}, but XML "
+            "1.0 §2.8 (VersionNum) writes '1.' and digits: declare version=\"1.0\""
+        )
+
+
 def _refuse_entity(*_args: object) -> NoReturn:
     raise Refused("entity declarations and external entities are refused")
 
@@ -576,6 +593,7 @@ def parse(data: str | bytes) -> Node:
     parser.CharacterDataHandler = chars
     parser.StartNamespaceDeclHandler = bind
     parser.EndNamespaceDeclHandler = unbind
+    parser.XmlDeclHandler = _check_version
     try:
         parser.Parse(raw, True)
     except (LookupError, UnicodeError, ValueError) as err:
