@@ -248,3 +248,26 @@ def test_an_xml_declaration_of_no_xml_1_version_is_refused(version: str, well_fo
             cap.loads(data)
         [problem] = err.value.problems
         assert f"version={version!r}" in problem.message and "§2.8" in problem.message
+
+
+@pytest.mark.parametrize(
+    "declaration",
+    [
+        '<?xml encoding="UTF-8" version="1.0"?>',  # encoding first
+        '<?xml encoding="UTF-8"?>',  # no version
+        '<?xml version="1.0" standalone="maybe"?>',
+        '<?XML version="1.0" encoding="UTF-8"?>',  # upper case
+        '\ufeff<?Xml version="1.0"?>',
+    ],
+)
+def test_a_declaration_written_wrong_is_refused_saying_how_one_is_written(
+    declaration: str,
+) -> None:
+    """Not just 'XML declaration not well-formed': the order, the version, yes/no, lower case."""
+    body = _doc("<expires>2026-01-10T16:00:00-06:00</expires>")
+    for data in (declaration + body, (declaration + body).encode("utf-8")):
+        with pytest.raises(InvalidCAP) as err:
+            cap.loads(data)
+        [problem] = err.value.problems
+        assert "version (required, first), encoding and standalone" in problem.message
+        assert '<?xml version="1.0" encoding="UTF-8"?>' in problem.message

@@ -609,6 +609,12 @@ def parse(data: str | bytes) -> Node:
             except UnicodeDecodeError as err:
                 if err.start <= parser.ErrorByteIndex:
                     raise _undecodable(raw, err, "utf-8", declared=declared) from None
+        declaration = _declaration_problem(raw, error.code)
+        if declaration is not None:
+            where = f"line {parser.ErrorLineNumber}, column {parser.ErrorColumnNumber + 1}"
+            raise Refused(
+                f"not well-formed XML: {expat.ErrorString(error.code)} at {where}: {declaration}"
+            ) from None
         html = _HTML_HEAD.match(raw)
         if html is not None:  # HTML that is not XML: an unclosed <br>, an unquoted attribute
             where = f"line {parser.ErrorLineNumber}, column {parser.ErrorColumnNumber + 1}"
@@ -657,6 +663,31 @@ def parse(data: str | bytes) -> Node:
                 ) from None
         raise
     return top.children[0]
+
+
+#: How an XML declaration is written (XML 1.0 §2.8, production XMLDecl).
+_DECLARATION_RULE = (
+    "an XML declaration is '<?xml', in lower case, then version (required, first), encoding "
+    "and standalone ('yes' or 'no'), in that order, each name=\"value\", then '?>', as in "
+    '<?xml version="1.0" encoding="UTF-8"?>'
+)
+#: The start of a declaration written in another case (``<?XML``, ``<?Xml``), after any mark.
+_OTHER_CASE_DECLARATION = re.compile(rb"(?:\xef\xbb\xbf)?<\?(?!xml)[xX][mM][lL][ \t\r\n]")
+
+
+def _declaration_problem(raw: bytes, code: int) -> str | None:
+    """How an XML declaration expat refused is written wrong, or None if that is not it.
+
+    expat says only "XML declaration not well-formed" for a declaration without its version,
+    with its pseudo-attributes out of order or a standalone other than yes or no, and "invalid
+    token" for one written ``<?XML`` (a reserved processing-instruction target).
+    """
+    if code == expat.errors.codes[expat.errors.XML_ERROR_XML_DECL]:
+        return _DECLARATION_RULE
+    if _OTHER_CASE_DECLARATION.match(raw):
+        written = raw.lstrip(codecs.BOM_UTF8)[:5].decode()
+        return f"the document starts '{written}': {_DECLARATION_RULE}"
+    return None
 
 
 #: The errors expat reports for text where no element is open (before or after the root).
