@@ -8,6 +8,7 @@ window, counted by hand) and the place a ring outlines (shapely on the ring spli
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -271,3 +272,26 @@ def test_a_declaration_written_wrong_is_refused_saying_how_one_is_written(
         [problem] = err.value.problems
         assert "version (required, first), encoding and standalone" in problem.message
         assert '<?xml version="1.0" encoding="UTF-8"?>' in problem.message
+
+
+# --- a CAP document as a feed carried it -------------------------------------------------------
+
+
+def test_an_alert_still_wrapped_in_cdata_or_escaped_says_to_unwrap_it() -> None:
+    """A feed's <description> carries CAP in CDATA or escaped: the refusal says to take it out."""
+    body = _doc("<expires>2026-01-10T16:00:00-06:00</expires>")
+    for given in (f"<![CDATA[{body}]]>", f'<?xml version="1.0"?>\n<![CDATA[{body}]]>'):
+        with pytest.raises(InvalidCAP) as err:
+            cap.loads(given)
+        assert "wrapped in <![CDATA[" in err.value.problems[0].message
+    escaped = body.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    with pytest.raises(InvalidCAP) as err:
+        cap.loads(escaped)
+    assert "unescape it first" in err.value.problems[0].message
+    after = body + "<![CDATA[note]]>"  # after the root: the rule only
+    with pytest.raises(InvalidCAP) as err:
+        cap.loads(after)
+    message = err.value.problems[0].message
+    assert "comes after the root element" in message and "wrapped" not in message
+    # The oracle of the remedy: unescaped, the document reads.
+    assert cap.loads(html.unescape(escaped)) == cap.loads(body)

@@ -736,6 +736,16 @@ def _outside_root(raw: bytes, at: int, *, after: bool) -> str | None:
                 "one root, and a CAP document one <alert> (XML 1.0 §2.1); split a file of "
                 "several alerts into one document each"
             )
+    if raw.startswith(b"<![CDATA[", start):
+        wrapped = (
+            ": is the document a CAP alert wrapped in <![CDATA[ ... ]]>, as a feed's "
+            "<description> carries one? Read the text inside the section"
+        )
+        return (
+            f"a CDATA section comes {'after' if after else 'before'} the root element, where "
+            "XML allows only comments, processing instructions and whitespace (XML 1.0 §2.1)"
+            + ("" if after else wrapped)
+        )
     if raw[start : start + 1] in (b"<", b""):
         return None  # other markup: expat's own message stands
     if start == 0 and raw.startswith(codecs.BOM_UTF8):
@@ -769,6 +779,11 @@ def _outside_root(raw: bytes, at: int, *, after: bool) -> str | None:
         "processing instructions and whitespace (XML 1.0 §2.1), references such as &#10; "
         "included"
     )
+    if not after and raw.startswith((b"&lt;", b"&amp;lt;"), start):
+        message += (
+            "; the document is XML escaped as text ('&lt;' for '<'), as a feed's escaped "
+            "<content> or <description> carries it: unescape it first (html.unescape)"
+        )
     if not after and raw.startswith(b"HTTP/"):
         message += (
             "; the file starts with an HTTP response's status line and headers: save the "
