@@ -572,10 +572,13 @@ class Alert:
            area geometry (geocodes only, or no area, as a translation may be sent): they name
            no place that could exclude the device.
         3. **Language** — among those, in that order: the first block whose language equals
-           ``language`` (case-insensitive, ``sv_SE`` accepted), else the first with the same
-           primary language (``sv-FI`` → ``sv-SE``), else the first English block, else the
-           first block. A block of the device's place wins a tie of language with one that
-           names no place. The deprecated codes Java and Android still report are their
+           ``language`` (case-insensitive, ``sv_SE`` accepted), else the first of the same
+           language sharing its script or region (``sr-Latn-RS`` → ``sr-Latn``,
+           ``zh-Hant-TW`` → ``zh-TW``; a Chinese region implies its script, so ``zh-HK`` →
+           ``zh-TW`` before ``zh-CN``), else the first with the same primary language
+           (``sv-FI`` → ``sv-SE``), else the first English block, else the first block. A
+           block of the device's place wins a tie of language with one that names no place.
+           The deprecated codes Java and Android still report are their
            languages (``iw`` is Hebrew ``he``, ``in`` Indonesian ``id``; also ``ji``, ``jw``,
            ``mo``), Tagalog ``tl`` is Filipino ``fil``, and Norwegian Bokmål ``nb`` and
            Nynorsk ``nn`` have the primary language of Norwegian ``no`` (which MET Norway
@@ -752,9 +755,12 @@ class Alert:
         for w, wanted in enumerate(wants):
             want = _same_tag(wanted)
             primary = _read_as(want)
+            head, marks = want.split("-")[0], _script_and_region(want)
             tiers[:, w] = [
-                0 if t == want else 1 if _read_as(t) == primary else
-                2 if t.split("-")[0] == "en" else 3
+                0 if t == want else
+                1 if t.split("-")[0] == head and marks & _script_and_region(t) else
+                2 if _read_as(t) == primary else
+                3 if t.split("-")[0] == "en" else 4
                 for t in tags
             ]  # fmt: skip
         tier = tiers[:, :1] if inverse is None else tiers[:, inverse]
@@ -783,6 +789,23 @@ def _same_tag(tag: str) -> str:
     """A lower-case tag, a deprecated primary language subtag replaced (``iw-il``: ``he-il``)."""
     head, dash, rest = tag.partition("-")
     return _SAME_LANGUAGE.get(head, head) + dash + rest
+
+
+#: The script a Chinese tag's region implies (CLDR's likely subtags): phones report
+#: ``zh-Hant-HK`` where an issuer writes ``zh-TW`` for its Traditional Chinese block.
+_CHINESE_SCRIPT = {"tw": "hant", "hk": "hant", "mo": "hant", "cn": "hans", "sg": "hans"}
+
+
+def _script_and_region(tag: str) -> frozenset[str]:
+    """The script (4 letters) and region (2 letters or 3 digits) subtags of a lower-case tag.
+
+    A Chinese tag without a script gains the one its region implies (``zh-tw``: ``hant``).
+    """
+    head, *rest = tag.split("-")
+    marks = {t for t in rest if (len(t) in (2, 4) and t.isalpha()) or (len(t) == 3 and t.isdigit())}
+    if head == "zh" and not any(len(t) == 4 for t in marks):
+        marks |= {_CHINESE_SCRIPT[t] for t in marks if t in _CHINESE_SCRIPT}
+    return frozenset(marks)
 
 
 def _read_as(tag: str) -> str:

@@ -357,6 +357,10 @@ _EMPTY_CIRCLE = (
 )
 
 
+#: A ``;`` or ``|`` right after a triple's sent offset: triples joined by it, not whitespace.
+_JOINED_TRIPLE = re.compile(r"[+-][0-9]{2}:[0-9]{2}[;|]")
+
+
 def _triple_hint(item: str) -> str:
     """Why a ``<references>`` item is not a triple, when it can be told, or ``""``."""
     if item.endswith(",") or item.startswith(","):
@@ -364,6 +368,8 @@ def _triple_hint(item: str) -> str:
             "; a triple ends with its sent date-time and holds no space (CAP 1.2 §3.2.1 "
             "separates triples by whitespace)"
         )
+    if _JOINED_TRIPLE.search(item):
+        return "; CAP 1.2 §3.2.1 separates triples by whitespace, not ';' or '|'"
     odd = next((c for c in item if c.isspace() or unicodedata.category(c) == "Zs"), None)
     if odd is not None:
         return (
@@ -1401,6 +1407,15 @@ class Reader:
                     f"item {k} names this message itself ({ref.sender},{ref.identifier}): "
                     "a message should reference earlier messages",
                 )
+            elif ref is not None and values["sent"] is not None and ref.sent > values["sent"]:
+                # CAP 1.2 §3.2.1: <references> identifies "earlier message(s)". A later one is
+                # most often a time written in local time with another offset (or -00:00).
+                self.warn(
+                    "references",
+                    f"item {k} names a message sent at {ref.sent.isoformat()}, after this one "
+                    f"({values['sent'].isoformat()}), but references name earlier messages "
+                    "(CAP 1.2 §3.2.1): is its UTC offset, or this message's, the right one?",
+                )
         values["infos"] = [self.info(n, f"info[{i}]") for i, n in enumerate(kids["info"])]
         if self.garbles:
             path, why = self.garbles[0]
@@ -1504,6 +1519,14 @@ class Reader:
                 )
                 out.append(None)
                 continue
+            if _JOINED_TRIPLE.search(item):
+                self.problem(
+                    "references",
+                    f"item {k} must be sender,identifier,sent (got {_short(item, 120)})"
+                    f"{_triple_hint(item)}",
+                )
+                out.append(None)
+                continue
             sent = self.time(parts[2], "references", f"item {k} sent")
             if sent is None:
                 out.append(None)
@@ -1590,16 +1613,7 @@ class Reader:
         for name in ("effective", "onset", "expires"):
             v[name] = self.timed(kids, name, path)
         expires = v["expires"]
-        for name in ("onset", "effective"):
-            # CAP 1.2 §3.2.2 sets no order between these: an empty window is legal, but odd.
-            start = v[name]
-            if expires is not None and start is not None and not expires > start:
-                same = "equals" if expires == start else "is before"
-                self.warn(
-                    _join(path, "expires"),
-                    f"{same} {name} ({start.isoformat()}): this block's window "
-                    f"{name} <= t < expires is empty, so it is never active",
-                )
+        self.window(v["effective"], v["onset"], expires, path)
         # CAP 1.2 §3.2.2 <effective>: "If this item is not included, the effective time SHALL
         # be assumed to be the same as in <sent>".
         sent = self.sent
@@ -1625,6 +1639,41 @@ class Reader:
         ]
         v["areas"] = [self.area(n, _join(path, f"area[{i}]")) for i, n in enumerate(kids["area"])]
         return self.build(path, lambda: Info(**v), before)
+
+    def window(
+        self,
+        effective: datetime | None,
+        onset: datetime | None,
+        expires: datetime | None,
+        path: str,
+    ) -> None:
+        """Warn of an ``expires`` not after the block's start, or before the event's onset.
+
+        CAP 1.2 §3.2.2 sets no order between these: an empty window is legal, but odd. A block
+        starts at its ``effective`` time, else its ``onset`` (:attr:`Alert.windows`), so only
+        an ``expires`` not after that start leaves it never active. An ``expires`` not after
+        the ``onset`` of a block that takes effect earlier is not empty: the block is told from
+        its ``effective`` time until it expires, all before the event is expected (NWS writes a
+        watch's ``expires`` as when the message is replaced, often before the event's onset).
+        """
+        if expires is None:
+            return
+        name, start = ("effective", effective) if effective is not None else ("onset", onset)
+        if start is not None and not expires > start:
+            same = "equals" if expires == start else "is before"
+            self.warn(
+                _join(path, "expires"),
+                f"{same} {name} ({start.isoformat()}): this block's window "
+                f"{name} <= t < expires is empty, so it is never active",
+            )
+        elif start is not None and onset is not None and not expires > onset:
+            same = "equals" if expires == onset else "is before"
+            self.warn(
+                _join(path, "expires"),
+                f"{same} onset ({onset.isoformat()}): the block is told from its effective "
+                f"time ({start.isoformat()}) until it expires, and expires before the event "
+                "is expected to begin",
+            )
 
     def conventions(
         self, codes: list[NamedValue | None], parameters: list[NamedValue | None], path: str

@@ -101,6 +101,23 @@ _HTML_HEAD = re.compile(
 )
 
 
+#: XML 1.0 §2.8, production VersionNum: what an XML declaration's version may say.
+_VERSION = re.compile(r"1\.[0-9]+")
+
+
+def _check_version(version: str | None, _encoding: str | None, _standalone: int) -> None:
+    """Refuse an XML declaration whose version is no XML 1.x one (expat accepts any text).
+
+    XML 1.0 §2.8 reads a 1.x version other than 1.0 as 1.0; ``2.0`` or ``abc`` is not
+    well-formed.
+    """
+    if version is not None and not _VERSION.fullmatch(version):
+        raise Refused(
+            f"not well-formed XML: the XML declaration says version={cut(version)!r}, but XML "
+            "1.0 §2.8 (VersionNum) writes '1.' and digits: declare version=\"1.0\""
+        )
+
+
 def _refuse_entity(*_args: object) -> NoReturn:
     raise Refused("entity declarations and external entities are refused")
 
@@ -227,7 +244,9 @@ def _check_declared_encoding(raw: bytes) -> tuple[str | None, str] | None:
     multi-byte encoding (Shift_JIS, EUC-KR, Big5, GB2312) or a stateful one (ISO-2022-JP) would
     fail on the first non-ASCII character of a well-formed document. Those, UTF-16 and UTF-32
     (by their mark or their first bytes) and US-ASCII are decoded by Python's codec instead,
-    which refuses what is not valid in them. A declaration that the document's own bytes
+    which refuses what is not valid in them, and so is a document in EBCDIC (its first bytes
+    ``<?xm`` in EBCDIC, XML 1.0 Appendix F) in the code page it declares. A declaration that
+    the document's own bytes
     contradict is refused (XML 1.0 §4.3.3), as is a name that is no character encoding
     (:func:`_known_encoding`).
     """
@@ -248,6 +267,8 @@ def _check_declared_encoding(raw: bytes) -> tuple[str | None, str] | None:
                     f"(declare {family.upper()!r})"
                 )
             return codec, "shape"
+    if raw.startswith(_EBCDIC_HEAD):
+        return _ebcdic(raw), "declared"
     m = _DECLARED.match(raw)
     if m is None:
         return None
@@ -280,6 +301,43 @@ def _check_declared_encoding(raw: bytes) -> tuple[str | None, str] | None:
             '<?xml version="1.0" encoding="UTF-8"?>'
         )
     return None if name.upper() in _EXPAT_NATIVE else info.name, "declared"
+
+
+#: XML 1.0 Appendix F: ``<?xm`` as EBCDIC writes it (the same in its code pages), a document
+#: whose declaration names which one.
+_EBCDIC_HEAD = b"\x4c\x6f\xa7\x94"
+
+
+def _ebcdic(raw: bytes) -> str:
+    """The Python codec of a document whose first bytes are EBCDIC's ``<?xm``: its declared one.
+
+    XML 1.0 Appendix F: such a document is read as EBCDIC until its encoding declaration,
+    which names the code page (``cp500``, ``cp037``, ``cp1140``...). A declaration naming an
+    encoding that does not write ``<?xml`` so (an ASCII-based one) contradicts the bytes.
+    """
+    # (The declaration's characters are the same in every EBCDIC code page but '"', which
+    # Turkish cp1026 writes elsewhere.)
+    m = next(
+        (m for page in ("cp037", "cp1026") if (m := _DECLARED_TEXT.match(raw[:256].decode(page)))),
+        None,
+    )
+    shown = " ".join(f"{b:02X}" for b in raw[:4])
+    if m is None:
+        raise Refused(
+            f"the document's first bytes {shown} are '<?xm' in EBCDIC (XML 1.0 Appendix F), "
+            "but no encoding declaration follows to name its code page: declare it, e.g. "
+            '<?xml version="1.0" encoding="cp500"?>, or better write UTF-8'
+        )
+    info = _known_encoding(m.group(1))
+    if _ASCII_HEAD.decode("ascii").encode(info.name, "replace") != raw[:5]:
+        raise Refused(
+            f"the document's first bytes {shown} are '<?xm' in EBCDIC (XML 1.0 Appendix F), "
+            f"but its XML declaration says encoding={m.group(1)!r}, which writes them "
+            "otherwise: XML 1.0 §4.3.3 makes a declaration that contradicts the document's "
+            "encoding a fatal error (declare its EBCDIC code page, e.g. cp500, or better write "
+            "UTF-8)"
+        )
+    return info.name
 
 
 def wide_declared_in_single_bytes(raw: bytes) -> str | None:
@@ -535,6 +593,7 @@ def parse(data: str | bytes) -> Node:
     parser.CharacterDataHandler = chars
     parser.StartNamespaceDeclHandler = bind
     parser.EndNamespaceDeclHandler = unbind
+    parser.XmlDeclHandler = _check_version
     try:
         parser.Parse(raw, True)
     except (LookupError, UnicodeError, ValueError) as err:
@@ -550,6 +609,12 @@ def parse(data: str | bytes) -> Node:
             except UnicodeDecodeError as err:
                 if err.start <= parser.ErrorByteIndex:
                     raise _undecodable(raw, err, "utf-8", declared=declared) from None
+        declaration = _declaration_problem(raw, error.code)
+        if declaration is not None:
+            where = f"line {parser.ErrorLineNumber}, column {parser.ErrorColumnNumber + 1}"
+            raise Refused(
+                f"not well-formed XML: {expat.ErrorString(error.code)} at {where}: {declaration}"
+            ) from None
         html = _HTML_HEAD.match(raw)
         if html is not None:  # HTML that is not XML: an unclosed <br>, an unquoted attribute
             where = f"line {parser.ErrorLineNumber}, column {parser.ErrorColumnNumber + 1}"
@@ -600,6 +665,31 @@ def parse(data: str | bytes) -> Node:
     return top.children[0]
 
 
+#: How an XML declaration is written (XML 1.0 §2.8, production XMLDecl).
+_DECLARATION_RULE = (
+    "an XML declaration is '<?xml', in lower case, then version (required, first), encoding "
+    "and standalone ('yes' or 'no'), in that order, each name=\"value\", then '?>', as in "
+    '<?xml version="1.0" encoding="UTF-8"?>'
+)
+#: The start of a declaration written in another case (``<?XML``, ``<?Xml``), after any mark.
+_OTHER_CASE_DECLARATION = re.compile(rb"(?:\xef\xbb\xbf)?<\?(?!xml)[xX][mM][lL][ \t\r\n]")
+
+
+def _declaration_problem(raw: bytes, code: int) -> str | None:
+    """How an XML declaration expat refused is written wrong, or None if that is not it.
+
+    expat says only "XML declaration not well-formed" for a declaration without its version,
+    with its pseudo-attributes out of order or a standalone other than yes or no, and "invalid
+    token" for one written ``<?XML`` (a reserved processing-instruction target).
+    """
+    if code == expat.errors.codes[expat.errors.XML_ERROR_XML_DECL]:
+        return _DECLARATION_RULE
+    if _OTHER_CASE_DECLARATION.match(raw):
+        written = raw.lstrip(codecs.BOM_UTF8)[:5].decode()
+        return f"the document starts '{written}': {_DECLARATION_RULE}"
+    return None
+
+
 #: The errors expat reports for text where no element is open (before or after the root).
 _OUTSIDE_ERRORS = frozenset(
     expat.errors.codes[e]
@@ -646,6 +736,16 @@ def _outside_root(raw: bytes, at: int, *, after: bool) -> str | None:
                 "one root, and a CAP document one <alert> (XML 1.0 §2.1); split a file of "
                 "several alerts into one document each"
             )
+    if raw.startswith(b"<![CDATA[", start):
+        wrapped = (
+            ": is the document a CAP alert wrapped in <![CDATA[ ... ]]>, as a feed's "
+            "<description> carries one? Read the text inside the section"
+        )
+        return (
+            f"a CDATA section comes {'after' if after else 'before'} the root element, where "
+            "XML allows only comments, processing instructions and whitespace (XML 1.0 §2.1)"
+            + ("" if after else wrapped)
+        )
     if raw[start : start + 1] in (b"<", b""):
         return None  # other markup: expat's own message stands
     if start == 0 and raw.startswith(codecs.BOM_UTF8):
@@ -679,6 +779,11 @@ def _outside_root(raw: bytes, at: int, *, after: bool) -> str | None:
         "processing instructions and whitespace (XML 1.0 §2.1), references such as &#10; "
         "included"
     )
+    if not after and raw.startswith((b"&lt;", b"&amp;lt;"), start):
+        message += (
+            "; the document is XML escaped as text ('&lt;' for '<'), as a feed's escaped "
+            "<content> or <description> carries it: unescape it first (html.unescape)"
+        )
     if not after and raw.startswith(b"HTTP/"):
         message += (
             "; the file starts with an HTTP response's status line and headers: save the "
