@@ -909,14 +909,16 @@ class RegionSet:
                 if tree is None:
                     tree = shapely.STRtree(self._geoms.copy())
                     self._lazy["tree"] = tree
-        # A degree radius holding every point within snap_m (Euclidean in lon/lat degrees):
-        # |dlat| <= snap/R_MIN, |dlon| <= snap/(A cos(lat_far)) along any path of that length.
-        # One radius for all points (at the farthest latitude): the tree answers a scalar
-        # distance much faster than one per point.
+        # Per point, a degree radius holding every point within snap_m of it (Euclidean in
+        # lon/lat degrees): |dlat| <= snap/R_MIN, and |dlon| <= snap/(A cos(lat_far)) along any
+        # path of that length, lat_far the farthest latitude it reaches; a path that may reach
+        # a pole may reach any longitude. Each point's own radius: one for all (at the farthest
+        # latitude of any) made one fix near a pole compare every other with every region.
         dlat = math.degrees(snap_m / _geodesy.R_MIN) * (1.0 + 1e-9) + 1e-12
-        far = min(float(np.abs(my).max()) + dlat, 89.9)
-        dlon = math.degrees(snap_m / (_geodesy.A * math.cos(math.radians(far)))) * (1.0 + 1e-9)
-        reach = math.hypot(dlat, dlon + 1e-12)
+        far = np.radians(np.abs(my) + dlat)
+        dlon = np.degrees(snap_m / (_geodesy.A * np.cos(far))) * (1.0 + 1e-9)
+        dlon = np.where(far < math.radians(89.9), dlon, 360.0)
+        reach = np.hypot(dlat, dlon + 1e-12)
         pi, ri = tree.query(shapely.points(mx, my), predicate="dwithin", distance=reach)
         # Within reach of the 180th meridian, a region just across it lies 360 degrees away
         # in lon/lat: look for it there too (the distances below measure across the meridian).
@@ -924,7 +926,7 @@ class RegionSet:
         if across.size:
             over = mx[across] - np.copysign(360.0, mx[across])
             pj, rj = tree.query(
-                shapely.points(over, my[across]), predicate="dwithin", distance=reach
+                shapely.points(over, my[across]), predicate="dwithin", distance=reach[across]
             )
             pairs = np.unique(
                 np.concatenate([pi * len(self._geoms) + ri, across[pj] * len(self._geoms) + rj])

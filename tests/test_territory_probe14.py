@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pyproj
 import pytest
 import shapely
@@ -111,3 +112,64 @@ def test_two_files_whose_borders_differ_by_slivers_are_still_read(shared_data: P
     got = h.locate(lon, lat, "county")
     assert far.sum() > 3000
     assert (got[far] == want[far]).all()
+
+
+# --- snapping: each point's own search window ------------------------------------------------
+
+
+def _geodesic_distance_m(lon: float, lat: float, geom: sg.Polygon) -> float:
+    """The oracle: the least ``Geod.inv`` distance from a point to a densified ring (metres)."""
+    ring = shapely.segmentize(geom.exterior, 0.0005)
+    xy = np.asarray(ring.coords)
+    _, _, dist = pyproj.Geod(ellps="WGS84").inv(
+        np.full(len(xy), lon), np.full(len(xy), lat), xy[:, 0], xy[:, 1]
+    )
+    return float(np.min(dist))
+
+
+def test_snapping_reaches_a_region_across_the_north_pole() -> None:
+    """A fix 5.6 km from the pole snaps to a station 11 km away on the far side of the pole.
+
+    Every point's window was widened in longitude for the farthest latitude but capped at
+    89.9 degrees, 62 degrees of longitude for 12 km: the region 180 degrees round was never
+    looked at, and the fix stayed in no region. Oracle: ``pyproj.Geod.inv`` to the ring.
+    """
+    station = sg.box(170.0, 89.9, 175.0, 89.95)
+    regions = RegionSet([Region(code="N", name="Station", level="station", geometry=station)])
+    lon, lat = -10.0, 89.95
+    dist = _geodesic_distance_m(lon, lat, station)
+    assert 11_000 < dist < 11_500
+    assert regions.locate([lon], [lat]).tolist() == [""]
+    assert regions.locate([lon], [lat], snap_m=12_000).tolist() == ["N"]
+    assert regions.locate([lon], [lat], snap_m=10_000).tolist() == [""]
+
+
+def test_one_fix_near_a_pole_does_not_widen_every_other_fixs_search(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fixes at sea off Gotland ask the same regions with or without one fix at 89.95 N.
+
+    One window for all (at the farthest latitude of any fix) made that fix compare every fix at
+    sea with every municipality within five degrees; with 20,000 such fixes the process ran out
+    of memory. Oracle: the pairs handed to the distance step, counted by a spy, and the answers.
+    """
+    import geotarget._geodesy as geodesy
+
+    asked: list[int] = []
+    real = geodesy.distance_to_geometries
+
+    def spy(lon: object, lat: object, geoms: npt.NDArray[np.object_]) -> object:
+        asked.append(len(geoms))
+        return real(lon, lat, geoms)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(geodesy, "distance_to_geometries", spy)
+    munis = sweden.municipalities()
+    rng = np.random.default_rng(14)
+    lon, lat = rng.uniform(17.3, 17.7, 2000), rng.uniform(56.9, 57.1, 2000)
+    alone = munis.locate(lon, lat, snap_m=1000)
+    pairs_alone = sum(asked)
+    asked.clear()
+    both = munis.locate(np.append(lon, 17.5), np.append(lat, 89.95), snap_m=1000)
+    assert both[:-1].tolist() == alone.tolist()
+    assert both[-1] == ""
+    assert sum(asked) <= pairs_alone + len(munis)
