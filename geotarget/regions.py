@@ -305,10 +305,20 @@ def _unknown(
         if padded:
             hints.append(f"a leading zero lost? did you mean {' or '.join(map(repr, padded))}?")
     if not cased:
-        plain_text = _ascii(text.strip())
-        bare = sorted(c for c in known if c.casefold() == plain_text.casefold())
-        if plain_text != text.strip() and bare:
-            hints.append(f"codes are written without accents: did you mean {brief(bare[0])}?")
+        # Fullwidth digits ("０１８０" from an East Asian input method), an invisible character
+        # pasted with the code (a zero-width space), then accents: each named as what it is.
+        stripped = text.strip()
+        compat = unicodedata.normalize("NFKC", stripped)
+        visible = "".join(c for c in compat if unicodedata.category(c) != "Cf")
+        for form, rule in (
+            (compat, "in plain characters, not fullwidth or other compatibility forms"),
+            (visible, "without invisible characters"),
+            (_ascii(visible), "without accents"),
+        ):
+            bare = sorted(c for c in known if c.casefold() == form.casefold())
+            if form != stripped and bare:
+                hints.append(f"codes are written {rule}: did you mean {brief(bare[0])}?")
+                break
     about: Mapping[str, tuple[str, str]] = {} if described is None else described()
 
     def shown_region(c: str) -> str:

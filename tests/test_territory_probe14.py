@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ import shapely
 import shapely.geometry as sg
 
 from geotarget import sweden
-from geotarget.errors import InvalidRegions
+from geotarget.errors import InvalidRegions, UnknownCode
 from geotarget.regions import Region, RegionHierarchy, RegionSet
 
 
@@ -173,3 +174,43 @@ def test_one_fix_near_a_pole_does_not_widen_every_other_fixs_search(
     assert both[:-1].tolist() == alone.tolist()
     assert both[-1] == ""
     assert sum(asked) <= pairs_alone + len(munis)
+
+
+# --- a code typed in other characters ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "rule"),
+    [
+        (
+            "\uff10\uff11\uff18\uff10",
+            "in plain characters, not fullwidth",
+        ),  # "０１８０", an East Asian input method
+        ("\uff33\uff25", "in plain characters, not fullwidth"),  # "ＳＥ"
+        ("0180\u200b", "without invisible characters"),  # a zero-width space pasted along
+        ("PR-V\u00c4ST", "without accents"),
+    ],
+)
+def test_a_code_in_other_characters_is_told_what_they_are(typed: str, rule: str) -> None:
+    """Fullwidth digits were told "codes are written without accents", which they have none of.
+
+    Oracle: :mod:`unicodedata` -- the compatibility form without format characters, stripped
+    of combining marks, is the code meant; and the characters' names say what they are.
+    """
+    meant = "".join(
+        c
+        for c in unicodedata.normalize("NFKD", typed)
+        if unicodedata.category(c) != "Cf" and not unicodedata.combining(c)
+    )
+    odd = [unicodedata.name(c) for c in typed if not c.isascii()]
+    h = sweden.hierarchy()
+    assert meant in h
+    sets = [h.level_of] + [s.__getitem__ for s in [h.region_set(h.level_of(meant))]]
+    for ask in sets:
+        with pytest.raises(UnknownCode) as err:
+            ask(typed)
+        text = str(err.value)
+        assert f"codes are written {rule}" in text, text
+        assert f"did you mean {meant!r}?" in text
+        if not any("WITH" in name for name in odd):  # (LATIN CAPITAL LETTER A WITH DIAERESIS)
+            assert "accents" not in text
