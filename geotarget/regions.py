@@ -27,6 +27,7 @@ Semantics (the contract, each tested against an oracle):
 from __future__ import annotations
 
 import difflib
+import functools
 import itertools
 import math
 import os
@@ -304,10 +305,20 @@ def _unknown(
         if padded:
             hints.append(f"a leading zero lost? did you mean {' or '.join(map(repr, padded))}?")
     if not cased:
-        plain_text = _ascii(text.strip())
-        bare = sorted(c for c in known if c.casefold() == plain_text.casefold())
-        if plain_text != text.strip() and bare:
-            hints.append(f"codes are written without accents: did you mean {brief(bare[0])}?")
+        # Fullwidth digits ("０１８０" from an East Asian input method), an invisible character
+        # pasted with the code (a zero-width space), then accents: each named as what it is.
+        stripped = text.strip()
+        compat = unicodedata.normalize("NFKC", stripped)
+        visible = "".join(c for c in compat if unicodedata.category(c) != "Cf")
+        for form, rule in (
+            (compat, "in plain characters, not fullwidth or other compatibility forms"),
+            (visible, "without invisible characters"),
+            (_ascii(visible), "without accents"),
+        ):
+            bare = sorted(c for c in known if c.casefold() == form.casefold())
+            if form != stripped and bare:
+                hints.append(f"codes are written {rule}: did you mean {brief(bare[0])}?")
+                break
     about: Mapping[str, tuple[str, str]] = {} if described is None else described()
 
     def shown_region(c: str) -> str:
@@ -399,6 +410,11 @@ def _unknown(
 OVERLAP_TOLERANCE = 0.01
 #: Default for ``gap_tolerance``: 1 % of a region's area may lie in none of its children.
 GAP_TOLERANCE = 0.01
+#: A piece of a region that none of its children covers may not hold a disk of this radius
+#: (metres), whatever share of the region it is: that is a missing child, not a sliver.
+GAP_DISK_M = 500.0
+#: Metres per degree of latitude (and of longitude at the equator), for gap sizes.
+_M_PER_DEGREE = 111_320.0
 #: Bytes the unions cached by one :class:`RegionSet` (:meth:`RegionSet.union`) may hold, as
 #: estimated from their vertices (a county's union: ~1 MB; a municipality's: ~50–300 kB).
 UNION_CACHE_BYTES = 16 * 2**20
@@ -903,14 +919,16 @@ class RegionSet:
                 if tree is None:
                     tree = shapely.STRtree(self._geoms.copy())
                     self._lazy["tree"] = tree
-        # A degree radius holding every point within snap_m (Euclidean in lon/lat degrees):
-        # |dlat| <= snap/R_MIN, |dlon| <= snap/(A cos(lat_far)) along any path of that length.
-        # One radius for all points (at the farthest latitude): the tree answers a scalar
-        # distance much faster than one per point.
+        # Per point, a degree radius holding every point within snap_m of it (Euclidean in
+        # lon/lat degrees): |dlat| <= snap/R_MIN, and |dlon| <= snap/(A cos(lat_far)) along any
+        # path of that length, lat_far the farthest latitude it reaches; a path that may reach
+        # a pole may reach any longitude. Each point's own radius: one for all (at the farthest
+        # latitude of any) made one fix near a pole compare every other with every region.
         dlat = math.degrees(snap_m / _geodesy.R_MIN) * (1.0 + 1e-9) + 1e-12
-        far = min(float(np.abs(my).max()) + dlat, 89.9)
-        dlon = math.degrees(snap_m / (_geodesy.A * math.cos(math.radians(far)))) * (1.0 + 1e-9)
-        reach = math.hypot(dlat, dlon + 1e-12)
+        far = np.radians(np.abs(my) + dlat)
+        dlon = np.degrees(snap_m / (_geodesy.A * np.cos(far))) * (1.0 + 1e-9)
+        dlon = np.where(far < math.radians(89.9), dlon, 360.0)
+        reach = np.hypot(dlat, dlon + 1e-12)
         pi, ri = tree.query(shapely.points(mx, my), predicate="dwithin", distance=reach)
         # Within reach of the 180th meridian, a region just across it lies 360 degrees away
         # in lon/lat: look for it there too (the distances below measure across the meridian).
@@ -918,7 +936,7 @@ class RegionSet:
         if across.size:
             over = mx[across] - np.copysign(360.0, mx[across])
             pj, rj = tree.query(
-                shapely.points(over, my[across]), predicate="dwithin", distance=reach
+                shapely.points(over, my[across]), predicate="dwithin", distance=reach[across]
             )
             pairs = np.unique(
                 np.concatenate([pi * len(self._geoms) + ri, across[pj] * len(self._geoms) + rj])
@@ -1118,7 +1136,9 @@ class RegionHierarchy:
     gap_tolerance : float, default 0.01
         The share of a region's area that may lie in none of its children (slivers where two
         files' boundaries differ). Points are located among the finest regions and mapped up,
-        so a point there is in no region at any level. Not checked for sets made with
+        so a point there is in no region at any level. Whatever the share, no such piece may
+        hold a disk 500 m in radius (a missing small municipality is no sliver), unless
+        ``gap_tolerance`` is 1, which checks nothing. Not checked for sets made with
         :meth:`RegionSet.from_unions`, which are covered exactly.
     aliases : mapping of str to str or sequence of str, optional
         Other designations of regions (an ISO 3166-2 code such as ``"SE-AB"``, a county
@@ -1135,8 +1155,8 @@ class RegionHierarchy:
         For no sets, a repeated level or code, a region without a parent, a parent at the
         wrong level, an entry for an unknown code, a region whose interior point lies
         outside its parent, a region without a child, or one whose children leave more than
-        ``gap_tolerance`` of it uncovered (points are located among the finest regions and
-        mapped up, so no point there would be in it).
+        ``gap_tolerance`` of it, or a piece of it holding a 500 m disk, uncovered (points are
+        located among the finest regions and mapped up, so no point there would be in it).
     InvalidType
         For ``sets`` that is not an ordered iterable of RegionSet (one RegionSet, an unordered
         set), ``parents`` that is not a mapping, or a parent that is not a code string.
@@ -1487,39 +1507,72 @@ def _check_childless(
 def _check_covered(
     children: RegionSet, parents: RegionSet, rows: npt.NDArray[np.int32], finest: str, tol: float
 ) -> None:
-    """Each region must be covered by its children, up to ``tol`` of its area.
+    """Each region must be covered by its children, up to ``tol`` of its area and slivers.
 
     Points are located among the finest regions and mapped up, so a part of a county that no
     municipality covers (a municipality missing from the file, or municipalities of land only
     beside counties of land and water) holds no point: a policy enabling the county, or the
-    country, would tell nobody there. A set made with :meth:`RegionSet.from_unions` is covered
-    exactly. (Children that stick out of their parent by as much as they leave uncovered in it
-    are not found: the test compares areas.)
+    country, would tell nobody there. So no more than ``tol`` of a region may lie in none of
+    its children, and no uncovered piece may hold a disk of :data:`GAP_DISK_M` radius, however
+    small a share of a large region it is (a missing small municipality is such a piece; the
+    slivers where two files' boundaries differ are thinner). A set made with
+    :meth:`RegionSet.from_unions` is covered exactly. (Children that stick out of their parent
+    by as much as they leave uncovered in it are not found: the test compares areas first.)
     """
     if parents._via is not None or tol >= 1.0:
         return
     # A parent larger than its children's areas together is not covered by them: that bound
     # (a gap is at least the difference) is a sum of areas, so only a suspect parent costs a
-    # geometric difference, which also names the share and a point of the gap.
+    # geometric difference, which also names the share and a point of the gap. A gap holding
+    # the disk is at least its area in lon/lat (a degree of longitude is never longer).
     sizes = shapely.area(parents._geoms)
     children_sizes = np.bincount(rows, weights=shapely.area(children._geoms), minlength=len(sizes))
-    for i in np.flatnonzero(sizes - children_sizes > tol * sizes).tolist():
+    disk = math.pi * (GAP_DISK_M / _M_PER_DEGREE) ** 2
+    for i in np.flatnonzero(sizes - children_sizes > np.minimum(tol * sizes, disk)).tolist():
         parent = parents.regions[i]
         gap = shapely.difference(parent.geometry, shapely.union_all(children._geoms[rows == i]))
         share = float(shapely.area(gap) / sizes[i])
+        pieces = shapely.get_parts(gap)
         if share > tol:
-            pieces = shapely.get_parts(gap)
             where = shapely.point_on_surface(pieces[int(np.argmax(shapely.area(pieces)))])
-            raise InvalidRegions(
-                f"{parents.level} {brief(parent.code)} ({cut_words(parent.name, 60)}) is not "
-                "covered by its "
-                f"{children.level} regions: {share:.1%} of its area lies in none of them (near "
-                f"lon {where.x:.5f}, lat {where.y:.5f}), more than gap_tolerance={tol:g} allows; "
-                f"points are located among the {finest} regions and mapped up, so no point "
-                f"there would be in {brief(parent.code)}. Is a {children.level} missing, or are "
-                f"they land only? Build the {parents.level} set with RegionSet.from_unions to make "
-                f"each {parents.level} the union of its {children.level} regions"
+            what = (
+                f"{share:.1%} of its area lies in none of them (near lon {where.x:.5f}, lat "
+                f"{where.y:.5f}), more than gap_tolerance={tol:g} allows"
             )
+        else:
+            thick = _thick_point(pieces[shapely.area(pieces) > disk])
+            if thick is None:
+                continue
+            what = (
+                f"a piece of it wider than {2 * GAP_DISK_M:g} m (near lon {thick.x:.5f}, lat "
+                f"{thick.y:.5f}) lies in none of them, so it is no sliver between two files "
+                f"({share:.2%} of its area, within gap_tolerance={tol:g})"
+            )
+        raise InvalidRegions(
+            f"{parents.level} {brief(parent.code)} ({cut_words(parent.name, 60)}) is not "
+            f"covered by its {children.level} regions: {what}; points are located among the "
+            f"{finest} regions and mapped up, so no point there would be in "
+            f"{brief(parent.code)}. Is a {children.level} missing, or are they land only? Build "
+            f"the {parents.level} set with RegionSet.from_unions to make each {parents.level} "
+            f"the union of its {children.level} regions"
+        )
+
+
+def _thick_point(pieces: npt.NDArray[np.object_]) -> sg.Point | None:
+    """A point at least :data:`GAP_DISK_M` inside one of ``pieces`` (lon/lat), or None.
+
+    Each piece is measured in metres in a plate carrée frame at its own latitude (east scaled
+    by the cosine there; within 0.5 % over the 100 km a Swedish county gap spans).
+    """
+    for piece in pieces:
+        lat0 = math.radians(shapely.centroid(piece).y)
+        scale = np.array([_M_PER_DEGREE * math.cos(lat0), _M_PER_DEGREE])
+        metres = shapely.transform(piece, functools.partial(np.multiply, scale))
+        core = shapely.buffer(metres, -GAP_DISK_M)
+        if not shapely.is_empty(core):
+            p = shapely.point_on_surface(core)
+            return sg.Point(p.x / scale[0], p.y / scale[1])
+    return None
 
 
 def _check_inside(children: RegionSet, parents: RegionSet, rows: npt.NDArray[np.int32]) -> None:
