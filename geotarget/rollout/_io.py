@@ -837,19 +837,27 @@ def _phase(
             bad(f"{path}.starts_at", message)
             ok = False
     regions = raw.get("regions")
-    regions_ok = isinstance(regions, list) and all(isinstance(c, str) for c in regions)
+    texts: list[str] = []  # the items written as text; every other item is a problem of its own
     if regions is None:
         bad(f"{path}.regions", 'is required: an array of region codes such as ["01"]')
         ok = False
     elif not isinstance(regions, list):
         bad(f"{path}.regions", f"must be an array of region code strings (got {brief(regions)})")
         ok = False
-    elif not regions_ok:
-        k, item = next((k, c) for k, c in enumerate(regions) if not isinstance(c, str))
-        bad(f"{path}.regions[{k}]", not_a_code_text(item, catalog))
-        ok = False
     else:
-        twice = sorted(c for c, n in Counter(regions).items() if n > 1)  # linear, not n²
+        texts = [c for c in regions if isinstance(c, str)]
+        others = [k for k, c in enumerate(regions) if not isinstance(c, str)]
+        for k in others[:MOST_CODES]:  # each at its index, and the text codes checked too
+            bad(f"{path}.regions[{k}]", not_a_code_text(regions[k], catalog))
+        if len(others) > MOST_CODES:
+            rest = others[MOST_CODES:]
+            bad(
+                f"{path}.regions",
+                f"and {len(rest):,} more items that are not region code strings, at "
+                f"{', '.join(f'regions[{k}]' for k in rest[:3])}{', …' if len(rest) > 3 else ''}",
+            )
+        ok = ok and not others
+        twice = sorted(c for c, n in Counter(texts).items() if n > 1)  # linear, not n²
         if twice:
             bad(
                 f"{path}.regions",
@@ -858,7 +866,7 @@ def _phase(
             )
             ok = False
         if catalog is not None and isinstance(country, str):
-            codes = frozenset(c for c in regions if _r._CODE.fullmatch(c))
+            codes = frozenset(c for c in texts if _r._CODE.fullmatch(c))
             for problem in _region_problems(codes, country, catalog, f"{path}.regions"):
                 bad(problem.path, problem.message)  # the phase stays usable for order checks
     percentage = raw.get("percentage", 100)
@@ -877,7 +885,7 @@ def _phase(
     try:
         phase = _r.Phase(  # placeholders stand in for values already reported
             starts_at=starts_at or _time.EARLIEST,
-            regions=regions if regions_ok and isinstance(regions, list) else ["X"],
+            regions=texts if texts or regions == [] else ["X"],
             percentage=percentage if number_ok else 100,
             rollback=rollback is True,
             illustrative=illustrative is True,
@@ -885,8 +893,8 @@ def _phase(
     except InvalidPolicy as err:
         reported = {"starts_at"} if starts_at is None else set()
         hints = {}  # a malformed code may still be a region's name ("Stockholms län")
-        if catalog is not None and regions_ok and isinstance(regions, list):
-            for code in regions:
+        if catalog is not None:
+            for code in texts:
                 if (
                     not _r._CODE.fullmatch(code)
                     and not _r._several(code)  # (its own hint names the codes it holds)
