@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from geotarget import sweden
+from geotarget import load_policy, sweden
 from geotarget.errors import InvalidPolicy
 from geotarget.rollout import RolloutPolicy
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 (tomli is a dependency there)
+    tomllib: Any = __import__("tomli")
 
 
 def _problems(err: pytest.ExceptionInfo[InvalidPolicy]) -> list[tuple[str, str]]:
@@ -50,13 +58,16 @@ def test_every_item_of_regions_that_is_no_code_is_named_at_its_index(with_region
         assert "did you mean '01'?" in dict(got)[f"{base}[0]"]
 
 
-def test_many_items_that_are_no_text_get_ten_problems_and_a_count() -> None:
+def test_many_items_that_are_no_text_get_five_problems_and_a_count() -> None:
     regions = list(range(25))
     with pytest.raises(InvalidPolicy) as err:
         RolloutPolicy.from_json(_one_phase(regions))
     got = _problems(err)
-    assert len(got) == 11
-    assert got[-1][1].startswith("and 15 more items that are not region code strings")
+    assert [path for path, _ in got[:5]] == [
+        f"kinds.tip_request.phases[0].regions[{k}]" for k in range(5)
+    ]
+    assert len(got) == 6
+    assert got[-1][1].startswith("and 20 more items that are not region code strings")
 
 
 @pytest.mark.parametrize("regions", [[], [True], [None, None]])
@@ -69,3 +80,81 @@ def test_a_list_of_no_code_at_all_says_so_once(regions: list[object]) -> None:
         assert got[0][1].startswith("must name at least one region")
     else:  # no placeholder code is reported as if written
         assert all("must be a region code string" in m for _, m in got)
+
+
+# --- a policy in another format says which -----------------------------------------------------
+
+_YAML = """\
+# the pilot, as a ConfigMap holds it
+timezone: Europe/Stockholm
+kinds:
+  explosion:
+    phases:
+      - starts_at: 2024-04-15T00:00:00
+        regions: [SE]
+"""
+_JSON = '{"timezone": "Europe/Stockholm", "kinds": {"explosion": {"phases": []}}}'
+_TOML = '# the pilot\ntimezone = "Europe/Stockholm"\n[kinds.explosion]\nkilled = false\n'
+
+
+def test_the_oracle_texts_are_what_they_say() -> None:
+    """The texts below are JSON, TOML and neither, by the standard library's own parsers."""
+    assert isinstance(json.loads(_JSON), dict)
+    assert isinstance(tomllib.loads(_TOML), dict)
+    for text in (_YAML, _TOML):
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(text)
+    for text in (_YAML, _JSON):
+        with pytest.raises(tomllib.TOMLDecodeError):
+            tomllib.loads(text)
+
+
+@pytest.mark.parametrize(
+    ("reader", "text", "said"),
+    [
+        ("toml", _JSON, "it is JSON text, not TOML: read it as JSON"),
+        ("json", _TOML, "it is TOML text, not JSON: read it as TOML"),
+        ("json", _YAML, "line 2, 'timezone: Europe/Stockholm', is written as YAML"),
+        ("toml", _YAML, "line 2, 'timezone: Europe/Stockholm', is written as YAML"),
+        ("json", "---\n" + _YAML, "line 1, '---', is written as YAML"),
+    ],
+)
+def test_a_policy_in_another_format_is_named_as_that_format(
+    reader: str, text: str, said: str
+) -> None:
+    """Named as its format, not as a typo.
+
+    Before: "Invalid statement", "Expecting value" -- or, for YAML opening with a comment,
+    the hint that JSON has no comments and TOML has, as if the text were JSON.
+    """
+    with pytest.raises(InvalidPolicy) as err:
+        getattr(RolloutPolicy, f"from_{reader}")(text)
+    (problem,) = err.value.problems
+    assert said in problem.message
+    assert "JSON has no comments" not in problem.message
+
+
+def test_a_yaml_line_in_a_toml_file_is_named_with_its_line() -> None:
+    text = _TOML + '[[kinds.explosion.phases]]\nstarts_at: 2024-04-15T00:00:00\nregions = ["SE"]\n'
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_toml(text)
+    (problem,) = err.value.problems
+    row = text.splitlines().index("starts_at: 2024-04-15T00:00:00") + 1
+    assert f"line {row}, 'starts_at: 2024-04-15T00:00:00', is written as YAML" in problem.message
+    assert "key = value" in problem.message
+
+
+def test_load_policy_of_a_toml_file_holding_json_says_to_name_it_json(tmp_path: Path) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text(_JSON, encoding="utf-8")
+    with pytest.raises(InvalidPolicy) as err:
+        load_policy(path)
+    assert "read it as JSON (a file named .json" in str(err.value)
+
+
+@pytest.mark.parametrize(("reader", "text"), [("json", ""), ("toml", "{}"), ("json", '{"a": 1,}')])
+def test_a_broken_document_of_its_own_format_is_not_named_another(reader: str, text: str) -> None:
+    with pytest.raises(InvalidPolicy) as err:
+        getattr(RolloutPolicy, f"from_{reader}")(text)
+    assert "YAML" not in str(err.value)
+    assert " text, not " not in str(err.value)

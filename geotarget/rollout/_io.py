@@ -342,7 +342,7 @@ def parse(
         row = getattr(err, "lineno", None)  # (JSON's errors name their line)
         if row is None and (at := _AT_LINE.search(str(err))) is not None:
             row = int(at[1])
-        unquoted = _typographic_hint(text, row, fmt)
+        unquoted = _format_hint(text, fmt, row) or _typographic_hint(text, row, fmt)
         if not unquoted and fmt == "TOML":
             unquoted = _unquoted_text_hint(text, str(err))
         elif not unquoted and isinstance(err, json.JSONDecodeError):
@@ -355,6 +355,50 @@ def parse(
 
 
 _AT_LINE = re.compile(r"\(at line (\d+), column \d+\)")
+#: A line of YAML: a key and a colon (``timezone: Europe/Stockholm``, ``- regions: [SE]``), or the
+#: ``---`` that starts a document. Neither TOML nor JSON has such a line.
+_YAML_LINE = re.compile(r"\s*(?:-\s+)?[A-Za-z_][\w\-]*\s*:(?:\s|$)|---\s*")
+
+
+def _format_hint(text: str, fmt: str, row: int | None) -> str:
+    """``"; ..."`` when text that is not ``fmt`` is another format a policy is read from.
+
+    JSON given to the TOML reader (or a ``.toml`` file holding JSON), TOML given to the JSON
+    reader, and YAML given to either (a Kubernetes ConfigMap's, an Ansible variable file's)
+    fail on their first line; the parser's words ("Invalid statement", "Expecting value")
+    and the hints for a stray comment or quote would send the operator looking for a typo.
+    """
+    other = "TOML" if fmt == "JSON" else "JSON"
+    try:
+        if other == "JSON":
+            data = json.loads(text)
+        else:
+            data = importlib.import_module(
+                "tomllib" if sys.version_info >= (3, 11) else "tomli"
+            ).loads(text)
+    except (ValueError, ImportError, RecursionError):  # (TOMLDecodeError is a ValueError)
+        data = None
+    if isinstance(data, Mapping) and data:
+        return (
+            f"; it is {other} text, not {fmt}: read it as {other} (a file named "
+            f".{other.lower()}, or the from_{other.lower()} reader)"
+        )
+    lines = text.splitlines()
+    candidates = [row - 1] if row is not None and 0 < row <= len(lines) else []
+    first = next((k for k, v in enumerate(lines) if v.strip() and v.strip()[0] != "#"), None)
+    candidates += [] if first is None else [first]
+    for k in candidates:
+        if _YAML_LINE.match(lines[k]):
+            shown = brief(lines[k].strip())
+            how = "key: value" if ":" in lines[k] else "the start of a YAML document"
+            return (
+                f"; line {k + 1}, {shown}, is written as YAML ({how}): a policy is TOML, "
+                "whose keys are written key = value with text in quotes (timezone = "
+                '"Europe/Stockholm"), or JSON'
+            )
+    return ""
+
+
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')
 # A number with a leading zero (01, 0180) standing alone: not a part of a date or a time.
 _ZERO_LED = re.compile(r"(?<![\w:.+\-])0\d+(?![\w:.\-])")
@@ -847,10 +891,10 @@ def _phase(
     else:
         texts = [c for c in regions if isinstance(c, str)]
         others = [k for k, c in enumerate(regions) if not isinstance(c, str)]
-        for k in others[:MOST_CODES]:  # each at its index, and the text codes checked too
+        for k in others[:_MOST_ITEMS]:  # each at its index, and the text codes checked too
             bad(f"{path}.regions[{k}]", not_a_code_text(regions[k], catalog))
-        if len(others) > MOST_CODES:
-            rest = others[MOST_CODES:]
+        if len(others) > _MOST_ITEMS:
+            rest = others[_MOST_ITEMS:]
             bad(
                 f"{path}.regions",
                 f"and {len(rest):,} more items that are not region code strings, at "
@@ -1005,6 +1049,8 @@ def _country_problems(country: str, catalog: RegionCatalog) -> list[Problem]:
 
 #: Codes of one list checked one by one (a hint for each); the rest are only counted.
 MOST_CODES = 10
+#: Items of one list that are not text named one by one (a hint for each); the rest counted.
+_MOST_ITEMS = 5
 
 
 def more_codes(codes: list[str], what: str) -> str:
