@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import zoneinfo
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +159,58 @@ def test_a_broken_document_of_its_own_format_is_not_named_another(reader: str, t
         getattr(RolloutPolicy, f"from_{reader}")(text)
     assert "YAML" not in str(err.value)
     assert " text, not " not in str(err.value)
+
+
+# --- a time zone name in another case -----------------------------------------------------------
+
+
+def _iana_spelling(name: str) -> str | None:
+    """The oracle: the name as the time zone database lists it, compared without case."""
+    return {key.casefold(): key for key in zoneinfo.available_timezones()}.get(name.casefold())
+
+
+@pytest.mark.parametrize(
+    "name", ["europe/stockholm", "EUROPE/STOCKHOLM", "utc", "Europe/stockholm"]
+)
+def test_a_zone_name_in_another_case_names_the_spelling_of_the_database(name: str) -> None:
+    meant = _iana_spelling(name)
+    assert meant is not None and meant != name
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_toml(f'timezone = "{name}"\n')
+    (problem,) = err.value.problems
+    assert problem.path == "timezone"
+    assert f"did you mean {meant!r}?" in problem.message
+
+
+def test_a_zone_name_in_another_case_is_refused_where_the_file_system_ignores_case(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A name another case of a zone's is refused even where ``ZoneInfo`` would load it.
+
+    On macOS and Windows ``ZoneInfo("europe/stockholm")`` loads: the same file was read there
+    (with a policy_hash of its own) and refused on Linux. Simulated: a ZoneInfo that, as such a
+    file system does, finds a zone whatever the case of its name.
+    """
+    real = zoneinfo.ZoneInfo
+
+    def ignoring_case(key: str) -> zoneinfo.ZoneInfo:
+        return real(_iana_spelling(key) or key)
+
+    monkeypatch.setattr(zoneinfo, "ZoneInfo", ignoring_case)
+    name = "eUROPE/sTOCKHOLM"  # (a name no other test asks for: the zone cache never saw it)
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_toml(
+            f'timezone = "{name}"\n[[kinds.explosion.phases]]\n'
+            'starts_at = 2024-04-15\nregions = ["SE"]\n'
+        )
+    assert "did you mean 'Europe/Stockholm'?" in str(err.value)
+    monkeypatch.undo()
+    policy = RolloutPolicy.from_toml('timezone = "Europe/Stockholm"\n')
+    assert policy.timezone == "Europe/Stockholm"
+
+
+@pytest.mark.parametrize("name", ["Posix/Europe/Stockholm", "LOCALTIME", "Right/UTC"])
+def test_a_machine_file_in_another_case_is_refused_as_no_zone(name: str) -> None:
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_toml(f'timezone = "{name}"\n')
+    assert "did you mean" not in str(err.value)
