@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 import zoneinfo
@@ -214,3 +215,32 @@ def test_a_machine_file_in_another_case_is_refused_as_no_zone(name: str) -> None
     with pytest.raises(InvalidPolicy) as err:
         RolloutPolicy.from_toml(f'timezone = "{name}"\n')
     assert "did you mean" not in str(err.value)
+
+
+# --- a date-time with a bracketed zone (RFC 9557) -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "2024-09-02T00:00+02:00[Europe/Stockholm]",  # Java's ZonedDateTime.toString()
+        "2024-09-02T00:00:00+02:00[!Europe/Stockholm]",  # Temporal, the zone critical
+        "2024-09-01T22:00:00Z[UTC]",
+    ],
+)
+def test_a_date_time_with_a_bracketed_zone_says_to_write_it_without(written: str) -> None:
+    """Before: only "is not a date-time: expected RFC 3339", which the part before it is."""
+
+    def doc(starts_at: str) -> str:
+        phase = {"starts_at": starts_at, "regions": ["01"]}
+        return json.dumps({"kinds": {"tip_request": {"phases": [phase]}}})
+
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_json(doc(written))
+    (problem,) = err.value.problems
+    before = written.partition("[")[0]
+    assert problem.path == "kinds.tip_request.phases[0].starts_at"
+    assert f"write the date-time without it, {before}," in problem.message
+    # written as told, it is the instant the text names (the oracle: the standard library)
+    (phase,) = RolloutPolicy.from_json(doc(before)).rollout("tip_request").phases  # type: ignore[union-attr]
+    assert phase.starts_at == dt.datetime.fromisoformat(before.replace("Z", "+00:00"))

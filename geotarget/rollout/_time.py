@@ -35,6 +35,10 @@ _RFC3339 = re.compile(
 )
 
 
+#: A date-time followed by a zone in brackets, ``2024-04-15T00:00+02:00[Europe/Stockholm]``.
+_ZONE_SUFFIX = re.compile(r"(?P<time>[^\[\]]+?)(?P<zone>\[[^\[\]]*\])")
+
+
 #: Names a system's zone directory holds that are not IANA zones of their own: ``localtime``
 #: (a link to the machine's zone), ``posixrules``, and the ``posix/`` and ``right/`` copies
 #: (``right/`` counts leap seconds, so its wall times are off by about half a minute).
@@ -250,6 +254,14 @@ def out_of_range(text: str) -> str | None:
 
 def _parse_text(text: str) -> dt.datetime | dt.date:
     m = _RFC3339.fullmatch(text.strip())
+    bracketed = _ZONE_SUFFIX.fullmatch(text.strip())
+    if m is None and bracketed is not None and _RFC3339.fullmatch(bracketed["time"]):
+        raise ValueError(
+            f"ends in a time zone in brackets, {bracketed['zone']} (RFC 9557, as Java's "
+            "ZonedDateTime and JavaScript's Temporal write one), which a policy does not read: "
+            f"write the date-time without it, {bracketed['time']}, with its UTC offset or "
+            f"with the policy's timezone key (got {_brief(text)})"
+        )
     if m is None:
         raise ValueError(
             "is not a date-time: expected RFC 3339 like 2024-04-15T00:00:00+02:00 "
