@@ -242,5 +242,7 @@ def test_a_date_time_with_a_bracketed_zone_says_to_write_it_without(written: str
     assert problem.path == "kinds.tip_request.phases[0].starts_at"
     assert f"write the date-time without it, {before}," in problem.message
     # written as told, it is the instant the text names (the oracle: the standard library)
-    (phase,) = RolloutPolicy.from_json(doc(before)).rollout("tip_request").phases  # type: ignore[union-attr]
+    rollout = RolloutPolicy.from_json(doc(before)).rollout("tip_request")
+    assert rollout is not None
+    (phase,) = rollout.phases
     assert phase.starts_at == dt.datetime.fromisoformat(before.replace("Z", "+00:00"))
