@@ -13,6 +13,8 @@ import pytest
 
 from geotarget import load_policy, sweden
 from geotarget.errors import InvalidPolicy
+from geotarget.issuers import Issuers
+from geotarget.kinds import Recognizer
 from geotarget.rollout import RolloutPolicy
 
 if sys.version_info >= (3, 11):
@@ -246,3 +248,56 @@ def test_a_date_time_with_a_bracketed_zone_says_to_write_it_without(written: str
     assert rollout is not None
     (phase,) = rollout.phases
     assert phase.starts_at == dt.datetime.fromisoformat(before.replace("Z", "+00:00"))
+
+
+# --- every bad item of an issuer's or a recognition rule's lists, not only the first -------------
+
+
+def test_every_bad_item_of_an_issuers_lists_is_named() -> None:
+    """``senders = ["polisen@polisen.se", 5, null]``: before, only ``senders[1]``."""
+    senders: list[object] = ["polisen@polisen.se", 5, None, 7]
+    kinds: list[object] = ["tip_request", 3, "explosion", 4]
+    issuer = {"name": "polisen", "senders": senders, "kinds": kinds, "regions": ["SE"]}
+    with pytest.raises(InvalidPolicy) as err:
+        Issuers.from_json(json.dumps({"issuers": [issuer]}))
+    got = _problems(err)
+    for field, values in (("senders", senders), ("kinds", kinds)):
+        said = " ".join(m for path, m in got if path == f"issuers[0].{field}")
+        wanted = [k for k, v in enumerate(values) if not isinstance(v, str)]  # the oracle
+        named = [k for k in range(len(values)) if f"{field}[{k}] must be a str" in said]
+        assert named == wanted, said
+
+
+def test_every_bad_item_of_a_recognition_rules_lists_is_named() -> None:
+    categories = ["Security", "security", "Polis", "Safety"]
+    rule = {"name": "tips", "kind": "tip_request", "events": ["Tips"], "categories": categories}
+    with pytest.raises(InvalidPolicy) as err:
+        Recognizer.from_json(json.dumps({"recognition": [rule]}))
+    said = [m for path, m in _problems(err) if path == "recognition[0].categories"]
+    cap = {"CBRNE", "Env", "Fire", "Geo", "Health", "Infra", "Met", "Other", "Rescue"}
+    cap |= {"Safety", "Security", "Transport"}  # CAP 1.2's categories, the oracle
+    wanted = [k for k, c in enumerate(categories) if c not in cap]
+    assert [k for k in range(len(categories)) if any(f"[{k}]" in m for m in said)] == wanted
+
+
+def test_many_bad_items_of_a_list_field_get_five_problems_and_a_count() -> None:
+    issuer = {"name": "p", "senders": list(range(40)), "kinds": ["tip_request"], "regions": ["SE"]}
+    with pytest.raises(InvalidPolicy) as err:
+        Issuers.from_json(json.dumps({"issuers": [issuer]}))
+    said = [m for path, m in _problems(err) if path == "issuers[0].senders"]
+    assert len(said) == 6
+    assert said[-1] == "and 35 more items with a problem"
+
+
+def test_one_bad_item_keeps_the_message_of_the_whole_list() -> None:
+    issuer = {
+        "name": "p",
+        "senders": ["a@b.se", "c d"],
+        "kinds": ["tip_request"],
+        "regions": ["SE"],
+    }
+    with pytest.raises(InvalidPolicy) as err:
+        Issuers.from_json(json.dumps({"issuers": [issuer]}))
+    (problem,) = err.value.problems
+    assert problem.path == "issuers[0].senders"
+    assert "senders[1] must not contain ' '" in problem.message
