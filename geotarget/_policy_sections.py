@@ -201,15 +201,26 @@ def _item_problems(f: Any, value: object, where: str) -> list[Problem]:
 
 
 def _required(
-    entry: Mapping[str, Any], path: str, keys: tuple[str, ...], lists: tuple[str, ...] = ()
+    entry: Mapping[str, Any],
+    path: str,
+    keys: tuple[str, ...],
+    allowed: tuple[str, ...],
+    lists: tuple[str, ...] = (),
 ) -> list[Problem]:
     """A problem at ``path.<key>`` for each of ``keys`` missing, and each of ``lists`` empty.
+
+    A missing key whose misspelling the entry holds (``sender`` for ``senders``) is told so;
+    ``allowed``: the entry's keys.
 
     Each at its field's path and all at once, like a field's own problem; building the class
     would report only the first, at the entry's path, in Python's words
     (``__init__() missing 3 required keyword-only arguments``).
     """
-    out = [Problem(f"{path}.{k}", "is required") for k in keys if k not in entry]
+    out = [
+        Problem(f"{path}.{k}", "is required" + _io.misspelt(k, entry, allowed))
+        for k in keys
+        if k not in entry
+    ]
     out += [
         Problem(f"{path}.{k}", "must name at least one (got an empty list)")
         for k in lists
@@ -277,7 +288,7 @@ def recognizer(data: Mapping[str, Any]) -> Recognizer:
                 problems.append(Problem(cpath, str(err)))
         fields = {k: v for k, v in entry.items() if k != "event_codes"}
         own = _field_problems(RecognitionRule, fields, path) + _required(
-            entry, path, ("name", "kind")
+            entry, path, ("name", "kind"), _RULE_KEYS
         )
         problems += own
         if bad or own or not codes_ok or len(codes) != len(raw_codes):
@@ -691,7 +702,7 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str], catalog: Any 
                 except InvalidPolicy as err:
                     problems += err.problems
         problems += _field_problems(Issuer, fields, path)
-        problems += _required(entry, path, _ISSUER_KEYS[:4], _ISSUER_KEYS[1:4])
+        problems += _required(entry, path, _ISSUER_KEYS[:4], _ISSUER_KEYS, _ISSUER_KEYS[1:4])
         if signature == "required" and isinstance(certs_raw, list) and not certs_raw:
             problems.append(
                 Problem(

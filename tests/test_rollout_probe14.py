@@ -301,3 +301,78 @@ def test_one_bad_item_keeps_the_message_of_the_whole_list() -> None:
     (problem,) = err.value.problems
     assert problem.path == "issuers[0].senders"
     assert "senders[1] must not contain ' '" in problem.message
+
+
+# --- a required key misspelt is said to be, not only "required" ----------------------------------
+
+
+def _close(a: str, b: str) -> bool:
+    """The oracle of a misspelling: one edit apart, or equal but for case."""
+    if a.casefold() == b.casefold():
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    short, long_ = sorted((a, b), key=len)
+    if len(short) == len(long_):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    return any(long_[:k] + long_[k + 1 :] == short for k in range(len(long_)))
+
+
+@pytest.mark.parametrize(
+    ("reader", "text", "path", "written", "meant"),
+    [
+        (
+            RolloutPolicy.from_toml,
+            '[[kinds.explosion.phases]]\nstart_at = 2024-04-15T00:00:00Z\nregions = ["SE"]\n',
+            "kinds.explosion.phases[0].starts_at",
+            "start_at",
+            "starts_at",
+        ),
+        (
+            RolloutPolicy.from_toml,
+            '[[kinds.explosion.phases]]\nstarts_at = 2024-04-15T00:00:00Z\nRegions = ["SE"]\n',
+            "kinds.explosion.phases[0].regions",
+            "Regions",
+            "regions",
+        ),
+        (
+            RolloutPolicy.from_json,
+            '{"kinds": {"explosion": {"phase": []}}}',
+            "kinds.explosion.phases",
+            "phase",
+            "phases",
+        ),
+        (
+            Issuers.from_toml,
+            '[[issuers]]\nname = "p"\nsender = ["p@polisen.se"]\nkinds = ["explosion"]\n'
+            'regions = ["SE"]\n',
+            "issuers[0].senders",
+            "sender",
+            "senders",
+        ),
+        (
+            Recognizer.from_toml,
+            '[[recognition]]\nname = "r"\nkinds = "explosion"\nevents = ["Explosion"]\n',
+            "recognition[0].kind",
+            "kinds",
+            "kind",
+        ),
+    ],
+)
+def test_a_required_key_missing_names_the_misspelling_written(
+    reader: Any, text: str, path: str, written: str, meant: str
+) -> None:
+    """Before: "starts_at: is required", as if the operator had left it out."""
+    assert _close(written, meant)
+    with pytest.raises(InvalidPolicy) as err:
+        reader(text)
+    message = dict(_problems(err))[path]
+    assert f"the table has '{written}', which is no key of it: {meant} misspelt?" in message
+
+
+def test_a_required_key_missing_beside_unrelated_keys_gets_no_guess() -> None:
+    text = '[[kinds.explosion.phases]]\nregions = ["SE"]\ncolour = "red"\n'
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_toml(text)
+    assert not _close("colour", "starts_at")
+    assert dict(_problems(err))["kinds.explosion.phases[0].starts_at"] == "is required"

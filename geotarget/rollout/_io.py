@@ -17,6 +17,7 @@ nothing is built from a document with problems.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib
 import json
@@ -687,6 +688,21 @@ def unknown_key(key: object, allowed: tuple[str, ...], path: str) -> str:
     return text
 
 
+def misspelt(required: str, table: Mapping[Any, Any], allowed: tuple[str, ...]) -> str:
+    """``" (the table has 'start_at' ...)"`` for a ``required`` key missing from ``table``.
+
+    When a key of the table that is none of ``allowed`` is close to it (``start_at``,
+    ``Regions``), else ``""``: "starts_at is required" alone reads as if it were left out.
+    """
+    unknown = [k for k in table if isinstance(k, str) and k not in allowed]
+    close = difflib.get_close_matches(required, unknown, n=1, cutoff=0.75)
+    if not close:
+        close = [k for k in unknown if k.casefold() == required.casefold()][:1]
+    if not close:
+        return ""
+    return f" (the table has {brief(close[0])}, which is no key of it: {required} misspelt?)"
+
+
 def top_level_hint(key: object, path: str) -> str:
     """For a key of the top level found in a table at ``path``: ``"; ..."`` saying so, else "".
 
@@ -817,7 +833,10 @@ def _from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
                 )
             else:
                 what = f"got {type(raw_phases).__name__} {brief(raw_phases)}"
-            bad(f"{path}.phases", f"must be an array of phase tables ({what})")
+            bad(
+                f"{path}.phases",
+                f"must be an array of phase tables ({what})" + misspelt("phases", body, _KIND_KEYS),
+            )
             raw_phases = []
         elif not raw_phases:
             bad(f"{path}.phases", "must list at least one phase (to deny a kind, leave it out)")
@@ -867,7 +886,7 @@ def _phase(
     ok = True
     starts_at = None
     if "starts_at" not in raw:
-        bad(f"{path}.starts_at", "is required")
+        bad(f"{path}.starts_at", "is required" + misspelt("starts_at", raw, _PHASE_KEYS))
         ok = False
     else:
         try:
@@ -883,7 +902,11 @@ def _phase(
     regions = raw.get("regions")
     texts: list[str] = []  # the items written as text; every other item is a problem of its own
     if regions is None:
-        bad(f"{path}.regions", 'is required: an array of region codes such as ["01"]')
+        bad(
+            f"{path}.regions",
+            'is required: an array of region codes such as ["01"]'
+            + misspelt("regions", raw, _PHASE_KEYS),
+        )
         ok = False
     elif not isinstance(regions, list):
         bad(f"{path}.regions", f"must be an array of region code strings (got {brief(regions)})")
