@@ -376,3 +376,16 @@ def test_a_required_key_missing_beside_unrelated_keys_gets_no_guess() -> None:
         RolloutPolicy.from_toml(text)
     assert not _close("colour", "starts_at")
     assert dict(_problems(err))["kinds.explosion.phases[0].starts_at"] == "is required"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{\n  timezone: "Europe/Stockholm"\n}', '{"timezone": "UTC",\n kinds: {}}', "[\n a: 1\n]"],
+)
+def test_a_json_key_without_quotes_is_not_taken_for_yaml(text: str) -> None:
+    """A JavaScript object's key without quotes is JSON written wrong, not a YAML document."""
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(text)  # the oracle: not JSON
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_json(text)
+    assert "YAML" not in str(err.value)

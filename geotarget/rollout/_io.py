@@ -385,9 +385,12 @@ def _format_hint(text: str, fmt: str, row: int | None) -> str:
             f".{other.lower()}, or the from_{other.lower()} reader)"
         )
     lines = text.splitlines()
-    candidates = [row - 1] if row is not None and 0 < row <= len(lines) else []
     first = next((k for k, v in enumerate(lines) if v.strip() and v.strip()[0] != "#"), None)
-    candidates += [] if first is None else [first]
+    if fmt == "JSON":  # within a JSON object, a key without quotes (as JavaScript writes it)
+        candidates = [] if first is None or lines[first].lstrip()[:1] in "{[" else [first]
+    else:
+        candidates = [row - 1] if row is not None and 0 < row <= len(lines) else []
+        candidates += [] if first is None else [first]
     for k in candidates:
         if _YAML_LINE.match(lines[k]):
             shown = brief(lines[k].strip())
