@@ -389,3 +389,26 @@ def test_a_json_key_without_quotes_is_not_taken_for_yaml(text: str) -> None:
     with pytest.raises(InvalidPolicy) as err:
         RolloutPolicy.from_json(text)
     assert "YAML" not in str(err.value)
+
+
+# --- load_policy: a hidden file whose whole name is the suffix ----------------------------------
+
+
+@pytest.mark.parametrize(("name", "body"), [(".toml", 'issuers = "any"\n'), (".JSON", "{}")])
+def test_a_policy_file_named_only_by_its_suffix_is_read_as_that_format(
+    tmp_path: Path, name: str, body: str
+) -> None:
+    """A file named ``.toml`` is read as TOML.
+
+    It is a hidden file to pathlib, with no suffix: it was refused as "got 'no suffix'" though
+    its name ends in .toml.
+    """
+    path = tmp_path / name
+    path.write_text(body, encoding="utf-8")
+    assert path.name.lower().endswith((".toml", ".json"))  # the oracle: what the rule says
+    if name == ".toml":
+        assert load_policy(path).rollout.kinds == ()
+    else:  # read as JSON: its problem is the issuers it lacks, not its name
+        with pytest.raises(InvalidPolicy) as err:
+            load_policy(path)
+        assert [p.path for p in err.value.problems] == ["issuers"]
