@@ -6,6 +6,8 @@ import datetime as dt
 import json
 import sys
 import zoneinfo
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from geotarget import load_policy, sweden
 from geotarget.errors import InvalidPolicy
 from geotarget.issuers import Issuers
 from geotarget.kinds import Recognizer
-from geotarget.rollout import RolloutPolicy
+from geotarget.rollout import Phase, RolloutPolicy
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -412,3 +414,44 @@ def test_a_policy_file_named_only_by_its_suffix_is_read_as_that_format(
         with pytest.raises(InvalidPolicy) as err:
             load_policy(path)
         assert [p.path for p in err.value.problems] == ["issuers"]
+
+
+# --- a percentage from a NUMERIC column (Decimal) or a Fraction ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "hundredths"),
+    [
+        (Decimal("12.5"), 1250),
+        (Decimal("33.33"), 3333),
+        (Decimal("100.00"), 10000),
+        (Decimal("-0"), 0),
+        (Fraction(25, 2), 1250),
+        (Decimal("33.333"), None),
+        (Fraction(1, 3), None),
+        (Decimal("NaN"), None),
+        (Decimal("sNaN"), None),
+        (Decimal("1E+400"), None),
+        (Fraction(10**400), None),
+    ],
+)
+def test_a_decimal_or_fraction_percentage_is_read_as_the_number_it_is(
+    given: Decimal | Fraction, hundredths: int | None
+) -> None:
+    """Psycopg reads a NUMERIC column as Decimal: it was "must be a number (got Decimal ...)".
+
+    The oracle: exact decimal arithmetic -- a percentage in [0, 100] whose hundredths are whole.
+    """
+    exact = Fraction(given) if not (isinstance(given, Decimal) and given.is_nan()) else None
+    on_step = exact is not None and 0 <= exact <= 100 and (exact * 100).denominator == 1
+    assert on_step == (hundredths is not None)
+    start = dt.datetime(2024, 9, 2, tzinfo=dt.timezone.utc)
+    if hundredths is not None:
+        phase = Phase(starts_at=start, regions={"01"}, percentage=given)
+        assert round(phase.percentage * 100) == hundredths
+        assert phase == Phase(starts_at=start, regions={"01"}, percentage=hundredths / 100)
+    else:
+        with pytest.raises(InvalidPolicy) as err:
+            Phase(starts_at=start, regions={"01"}, percentage=given)
+        (problem,) = err.value.problems
+        assert problem.path == "percentage"
