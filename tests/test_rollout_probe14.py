@@ -455,3 +455,17 @@ def test_a_decimal_or_fraction_percentage_is_read_as_the_number_it_is(
             Phase(starts_at=start, regions={"01"}, percentage=given)
         (problem,) = err.value.problems
         assert problem.path == "percentage"
+
+
+def test_a_document_parsed_with_decimal_numbers_is_read() -> None:
+    """``json.loads(text, parse_float=Decimal)`` keeps 33.33 exact; from_dict refused it."""
+    text = (
+        '{"kinds": {"tip_request": {"phases": [{"starts_at": "2024-09-02T00:00:00+02:00", '
+        '"regions": ["01"], "percentage": 33.33}]}}}'
+    )
+    exact = RolloutPolicy.from_dict(json.loads(text, parse_float=Decimal))
+    assert exact == RolloutPolicy.from_json(text)
+    bad = json.loads(text.replace("33.33", "33.333"), parse_float=Decimal)
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_dict(bad)
+    assert [p.path for p in err.value.problems] == ["kinds.tip_request.phases[0].percentage"]

@@ -17,6 +17,7 @@ nothing is built from a document with problems.
 
 from __future__ import annotations
 
+import decimal
 import difflib
 import functools
 import importlib
@@ -865,6 +866,10 @@ def _from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
     )
 
 
+#: A percentage's types: JSON's and TOML's numbers, and ``json.loads(parse_float=Decimal)``'s.
+_NUMBERS = (int, float, decimal.Decimal)
+
+
 def _phase_number(path: str, kind_path: str) -> int:
     """The phase index in ``path`` (-1 for the kind's own keys), to list problems in order."""
     m = re.match(re.escape(kind_path) + r"\.phases\[(\d+)\]", path)
@@ -940,7 +945,7 @@ def _phase(
             for problem in _region_problems(codes, country, catalog, f"{path}.regions"):
                 bad(problem.path, problem.message)  # the phase stays usable for order checks
     percentage = raw.get("percentage", 100)
-    if _is_bool(percentage) or not isinstance(percentage, (int, float)):
+    if _is_bool(percentage) or not isinstance(percentage, _NUMBERS):
         bad(f"{path}.percentage", f"must be a number in [0, 100] (got {brief(percentage)})")
         ok = False
     rollback = raw.get("rollback", False)
@@ -951,7 +956,7 @@ def _phase(
     if not _is_bool(illustrative):
         bad(f"{path}.illustrative", f"must be true or false (got {brief(illustrative)})")
         ok = False
-    number_ok = not _is_bool(percentage) and isinstance(percentage, (int, float))
+    number_ok = not _is_bool(percentage) and isinstance(percentage, _NUMBERS)
     try:
         phase = _r.Phase(  # placeholders stand in for values already reported
             starts_at=starts_at or _time.EARLIEST,
