@@ -469,3 +469,36 @@ def test_a_document_parsed_with_decimal_numbers_is_read() -> None:
     with pytest.raises(InvalidPolicy) as err:
         RolloutPolicy.from_dict(bad)
     assert [p.path for p in err.value.problems] == ["kinds.tip_request.phases[0].percentage"]
+
+
+# --- an offset without its colon or minutes (PostgreSQL's timestamptz text) -----------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [
+        ("2024-09-02 00:00:00+02", "2024-09-02 00:00:00+02:00"),  # SELECT starts_at::text
+        ("2024-09-02T00:00:00+0200", "2024-09-02T00:00:00+02:00"),
+        ("2024-09-01 21:00:00.25-01", "2024-09-01 21:00:00.25-01:00"),
+    ],
+)
+def test_an_offset_without_its_minutes_says_how_to_write_it(written: str, meant: str) -> None:
+    def doc(starts_at: str) -> str:
+        phase = {"starts_at": starts_at, "regions": ["01"]}
+        return json.dumps({"kinds": {"tip_request": {"phases": [phase]}}})
+
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_json(doc(written))
+    (problem,) = err.value.problems
+    assert f"write {meant} (got '{written}')" in problem.message
+    rollout = RolloutPolicy.from_json(doc(meant)).rollout("tip_request")
+    assert rollout is not None  # written as told, the instant the standard library reads
+    assert rollout.phases[0].starts_at == dt.datetime.fromisoformat(meant)
+
+
+@pytest.mark.parametrize("written", ["2024-09-02+02", "2024-09-02T00:00:00+02:00+02", "x+02"])
+def test_an_offset_hint_is_given_only_for_a_date_time_that_lacks_one(written: str) -> None:
+    phase = {"starts_at": written, "regions": ["01"]}
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_json(json.dumps({"kinds": {"tip_request": {"phases": [phase]}}}))
+    assert "writes with a colon" not in str(err.value)

@@ -38,6 +38,9 @@ _RFC3339 = re.compile(
 #: A date-time followed by a zone in brackets, ``2024-04-15T00:00+02:00[Europe/Stockholm]``.
 _ZONE_SUFFIX = re.compile(r"(?P<time>[^\[\]]+?)(?P<zone>\[[^\[\]]*\])")
 
+#: A date-time whose UTC offset lacks the colon, or the minutes: ``...00:00:00+02``, ``+0200``.
+_SHORT_OFFSET = re.compile(r"(?P<time>.+?\d)(?P<off>[+-]\d{2}(?:\d{2})?)", re.ASCII)
+
 
 #: Names a system's zone directory holds that are not IANA zones of their own: ``localtime``
 #: (a link to the machine's zone), ``posixrules``, and the ``posix/`` and ``right/`` copies
@@ -261,6 +264,15 @@ def _parse_text(text: str) -> dt.datetime | dt.date:
             "ZonedDateTime and JavaScript's Temporal write one), which a policy does not read: "
             f"write the date-time without it, {bracketed['time']}, with its UTC offset or "
             f"with the policy's timezone key (got {_brief(text)})"
+        )
+    short = _SHORT_OFFSET.fullmatch(text.strip()) if m is None else None
+    lacking = None if short is None else _RFC3339.fullmatch(short["time"])
+    if short is not None and lacking is not None and lacking["h"] and not lacking["off"]:
+        offset = f"{short['off'][:3]}:{short['off'][3:] or '00'}"
+        raise ValueError(
+            f"has the UTC offset {short['off']}, which RFC 3339 writes with a colon and its "
+            f"minutes (PostgreSQL's text of a timestamptz leaves them out): write "
+            f"{short['time']}{offset} (got {_brief(text)})"
         )
     if m is None:
         raise ValueError(
