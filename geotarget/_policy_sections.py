@@ -141,38 +141,86 @@ def _entries(
 
 
 def _field_problems(cls: type, fields: Mapping[str, Any], path: str) -> list[Problem]:
-    """Each given field's own problem (its converter's or validator's), every one at once.
+    """Each given field's own problems (its converter's or validator's), every one at once.
 
     An entry with three bad fields gets three problems, each at its field's path, not the
-    first one at the entry's. What spans several fields (``__attrs_post_init__``: a missing
-    name, an issuer without regions) is left to building ``cls`` itself, once no field has a
-    problem of its own.
+    first one at the entry's; a list with several bad items (``senders = ["a@b.se", 5,
+    null]``) a problem for each (:data:`MOST_ITEMS`, then a count), not for its first. What
+    spans several fields (``__attrs_post_init__``: a missing name, an issuer without regions)
+    is left to building ``cls`` itself, once no field has a problem of its own.
     """
     out = []
     for f in attrs.fields(cls):
         if f.name not in fields:
             continue
         try:
-            value = fields[f.name] if f.converter is None else f.converter(fields[f.name])
-            if f.validator is not None:
-                f.validator(None, f, value)
+            _check_field(f, fields[f.name])
         except GeotargetError as err:
-            out.append(Problem(f"{path}.{f.name}", str(err)))
+            where = f"{path}.{f.name}"
+            items = _item_problems(f, fields[f.name], where)
+            out += items if len(items) > 1 else [Problem(where, str(err))]
         except (TypeError, ValueError):  # left to building the class, which reports it
             pass
     return out
 
 
+#: Items of one list field named one by one; past them, a count.
+MOST_ITEMS = 5
+
+
+def _check_field(f: Any, value: object) -> None:
+    """Convert and validate ``value`` as the field ``f`` would (its errors propagate)."""
+    converted = value if f.converter is None else f.converter(value)
+    if f.validator is not None:
+        f.validator(None, f, converted)
+
+
+def _item_problems(f: Any, value: object, where: str) -> list[Problem]:
+    """The problems of each item of a list field, each checked alone ([] for no list).
+
+    A converter stops at the first bad item; checked as a list of one, every item names its
+    own problem, with its index in the list (``senders[2]``, not ``senders[0]``).
+    """
+    if not isinstance(value, list) or len(value) < 2:
+        return []
+    found: list[Problem] = []
+    bad = 0
+    for k, item in enumerate(value):
+        try:
+            _check_field(f, [item])
+        except GeotargetError as err:
+            bad += 1
+            if len(found) < MOST_ITEMS:
+                message = str(err).replace(f"{f.name}[0]", f"{f.name}[{k}]")
+                found.append(Problem(where, message))
+        except (TypeError, ValueError):
+            continue
+    if bad > MOST_ITEMS:
+        found.append(Problem(where, f"and {bad - MOST_ITEMS:,} more items with a problem"))
+    return found
+
+
 def _required(
-    entry: Mapping[str, Any], path: str, keys: tuple[str, ...], lists: tuple[str, ...] = ()
+    entry: Mapping[str, Any],
+    path: str,
+    keys: tuple[str, ...],
+    allowed: tuple[str, ...],
+    lists: tuple[str, ...] = (),
 ) -> list[Problem]:
     """A problem at ``path.<key>`` for each of ``keys`` missing, and each of ``lists`` empty.
+
+    A missing key whose misspelling the entry holds (``sender`` for ``senders``) is told so;
+    ``allowed``: the entry's keys.
 
     Each at its field's path and all at once, like a field's own problem; building the class
     would report only the first, at the entry's path, in Python's words
     (``__init__() missing 3 required keyword-only arguments``).
     """
-    out = [Problem(f"{path}.{k}", "is required") for k in keys if k not in entry]
+    out = [
+        Problem(f"{path}.{k}", "is required" + _io.misspelt(k, entry, allowed))
+        for k in keys
+        if k not in entry
+    ]
     out += [
         Problem(f"{path}.{k}", "must name at least one (got an empty list)")
         for k in lists
@@ -240,7 +288,7 @@ def recognizer(data: Mapping[str, Any]) -> Recognizer:
                 problems.append(Problem(cpath, str(err)))
         fields = {k: v for k, v in entry.items() if k != "event_codes"}
         own = _field_problems(RecognitionRule, fields, path) + _required(
-            entry, path, ("name", "kind")
+            entry, path, ("name", "kind"), _RULE_KEYS
         )
         problems += own
         if bad or own or not codes_ok or len(codes) != len(raw_codes):
@@ -654,7 +702,7 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str], catalog: Any 
                 except InvalidPolicy as err:
                     problems += err.problems
         problems += _field_problems(Issuer, fields, path)
-        problems += _required(entry, path, _ISSUER_KEYS[:4], _ISSUER_KEYS[1:4])
+        problems += _required(entry, path, _ISSUER_KEYS[:4], _ISSUER_KEYS, _ISSUER_KEYS[1:4])
         if signature == "required" and isinstance(certs_raw, list) and not certs_raw:
             problems.append(
                 Problem(

@@ -327,7 +327,8 @@ def _document(file: Path) -> Mapping[str, Any]:
         raise _refused(file, f"cannot read it: {reason}") from None
     if is_dir:
         raise _refused(file, "cannot read it: it is a directory, not a file")
-    fmt = _FORMATS.get(file.suffix.lower())
+    # By the end of the name: a hidden file ``.toml`` has no suffix to pathlib, but ends so.
+    fmt = next((f for end, f in _FORMATS.items() if file.name.lower().endswith(end)), None)
     if fmt is None:
         raise _refused(
             file, f"its name must end in .toml or .json (got {file.suffix or 'no suffix'!r})"

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import decimal
+import fractions
 import hashlib
 import itertools
 import os
@@ -173,6 +175,16 @@ def _several(code: str) -> str:
     return f"; it holds {len(parts)} codes in one text: write each in quotes of its own, {quoted}"
 
 
+def _exact_float(value: decimal.Decimal | fractions.Fraction) -> float:
+    """The float of a Decimal or Fraction; NaN for a Decimal NaN (``float`` refuses ``sNaN``)."""
+    if isinstance(value, decimal.Decimal) and value.is_nan():
+        return float("nan")
+    try:
+        return float(value)  # (a Decimal beyond float's range is inf)
+    except OverflowError:  # a Fraction beyond it
+        return float("inf") if value > 0 else float("-inf")
+
+
 def _threshold(percentage: float) -> int:
     return round(percentage * 100)
 
@@ -194,8 +206,9 @@ class Phase:
     regions : iterable of str
         Every region code enabled while the phase is active — municipalities, counties, police
         regions or the country code — not only the new ones. At least one.
-    percentage : float, default 100
-        The canary share of devices, in ``[0, 100]`` in steps of :data:`MIN_PERCENTAGE` (0.01):
+    percentage : float, Decimal or Fraction, default 100
+        The canary share of devices, in ``[0, 100]`` in steps of :data:`MIN_PERCENTAGE` (0.01)
+        (a ``Decimal``, as a database's NUMERIC column gives it, is read as its value):
         ``1e-9`` is refused, not rounded to 0.
     rollback : bool, default False
         Allow this phase to drop regions, or lower the percentage, relative to the one before.
@@ -234,7 +247,7 @@ class Phase:
         *,
         starts_at: dt.datetime,
         regions: Iterable[str],
-        percentage: float = 100.0,
+        percentage: float | decimal.Decimal | fractions.Fraction = 100.0,
         rollback: bool = False,
         illustrative: bool = False,
     ) -> None:
@@ -251,6 +264,10 @@ class Phase:
         for code in codes:
             if not isinstance(code, str):
                 raise InvalidType(f"regions must hold str codes (got {type(code).__name__})")
+        given = _shown(percentage)
+        if isinstance(percentage, (decimal.Decimal, fractions.Fraction)):
+            # a NUMERIC column's value (psycopg gives Decimal): a number, read as its float
+            percentage = _exact_float(percentage)
         if not is_number(percentage):
             raise InvalidType(
                 f"percentage must be a number in [0, 100] (got {type(percentage).__name__} "
@@ -315,7 +332,6 @@ class Phase:
             # np.float32(33.33) is 33.33000183...: read it as the decimal it shows, the
             # shortest that is that float32, as a float64 (33.33) would be read
             pct = float(np.format_float_positional(given_as, unique=True))
-        given = _shown(percentage)
         if not 0.0 <= pct <= 100.0:  # also NaN
             problems.append(Problem("percentage", f"must lie in [0, 100] (got {given})"))
         elif 0.0 < pct < MIN_PERCENTAGE or abs(pct * 100 - round(pct * 100)) > 1e-7:

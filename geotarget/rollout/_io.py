@@ -17,6 +17,8 @@ nothing is built from a document with problems.
 
 from __future__ import annotations
 
+import decimal
+import difflib
 import functools
 import importlib
 import json
@@ -342,7 +344,7 @@ def parse(
         row = getattr(err, "lineno", None)  # (JSON's errors name their line)
         if row is None and (at := _AT_LINE.search(str(err))) is not None:
             row = int(at[1])
-        unquoted = _typographic_hint(text, row, fmt)
+        unquoted = _format_hint(text, fmt, row) or _typographic_hint(text, row, fmt)
         if not unquoted and fmt == "TOML":
             unquoted = _unquoted_text_hint(text, str(err))
         elif not unquoted and isinstance(err, json.JSONDecodeError):
@@ -355,6 +357,53 @@ def parse(
 
 
 _AT_LINE = re.compile(r"\(at line (\d+), column \d+\)")
+#: A line of YAML: a key and a colon (``timezone: Europe/Stockholm``, ``- regions: [SE]``), or the
+#: ``---`` that starts a document. Neither TOML nor JSON has such a line.
+_YAML_LINE = re.compile(r"\s*(?:-\s+)?[A-Za-z_][\w\-]*\s*:(?:\s|$)|---\s*")
+
+
+def _format_hint(text: str, fmt: str, row: int | None) -> str:
+    """``"; ..."`` when text that is not ``fmt`` is another format a policy is read from.
+
+    JSON given to the TOML reader (or a ``.toml`` file holding JSON), TOML given to the JSON
+    reader, and YAML given to either (a Kubernetes ConfigMap's, an Ansible variable file's)
+    fail on their first line; the parser's words ("Invalid statement", "Expecting value")
+    and the hints for a stray comment or quote would send the operator looking for a typo.
+    """
+    other = "TOML" if fmt == "JSON" else "JSON"
+    try:
+        if other == "JSON":
+            data = json.loads(text)
+        else:
+            data = importlib.import_module(
+                "tomllib" if sys.version_info >= (3, 11) else "tomli"
+            ).loads(text)
+    except (ValueError, ImportError, RecursionError):  # (TOMLDecodeError is a ValueError)
+        data = None
+    if isinstance(data, Mapping) and data:
+        return (
+            f"; it is {other} text, not {fmt}: read it as {other} (a file named "
+            f".{other.lower()}, or the from_{other.lower()} reader)"
+        )
+    lines = text.splitlines()
+    first = next((k for k, v in enumerate(lines) if v.strip() and v.strip()[0] != "#"), None)
+    if fmt == "JSON":  # within a JSON object, a key without quotes (as JavaScript writes it)
+        candidates = [] if first is None or lines[first].lstrip()[:1] in "{[" else [first]
+    else:
+        candidates = [row - 1] if row is not None and 0 < row <= len(lines) else []
+        candidates += [] if first is None else [first]
+    for k in candidates:
+        if _YAML_LINE.match(lines[k]):
+            shown = brief(lines[k].strip())
+            how = "key: value" if ":" in lines[k] else "the start of a YAML document"
+            return (
+                f"; line {k + 1}, {shown}, is written as YAML ({how}): a policy is TOML, "
+                "whose keys are written key = value with text in quotes (timezone = "
+                '"Europe/Stockholm"), or JSON'
+            )
+    return ""
+
+
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')
 # A number with a leading zero (01, 0180) standing alone: not a part of a date or a time.
 _ZERO_LED = re.compile(r"(?<![\w:.+\-])0\d+(?![\w:.\-])")
@@ -643,6 +692,21 @@ def unknown_key(key: object, allowed: tuple[str, ...], path: str) -> str:
     return text
 
 
+def misspelt(required: str, table: Mapping[Any, Any], allowed: tuple[str, ...]) -> str:
+    """``" (the table has 'start_at' ...)"`` for a ``required`` key missing from ``table``.
+
+    When a key of the table that is none of ``allowed`` is close to it (``start_at``,
+    ``Regions``), else ``""``: "starts_at is required" alone reads as if it were left out.
+    """
+    unknown = [k for k in table if isinstance(k, str) and k not in allowed]
+    close = difflib.get_close_matches(required, unknown, n=1, cutoff=0.75)
+    if not close:
+        close = [k for k in unknown if k.casefold() == required.casefold()][:1]
+    if not close:
+        return ""
+    return f" (the table has {brief(close[0])}, which is no key of it: {required} misspelt?)"
+
+
 def top_level_hint(key: object, path: str) -> str:
     """For a key of the top level found in a table at ``path``: ``"; ..."`` saying so, else "".
 
@@ -773,7 +837,10 @@ def _from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
                 )
             else:
                 what = f"got {type(raw_phases).__name__} {brief(raw_phases)}"
-            bad(f"{path}.phases", f"must be an array of phase tables ({what})")
+            bad(
+                f"{path}.phases",
+                f"must be an array of phase tables ({what})" + misspelt("phases", body, _KIND_KEYS),
+            )
             raw_phases = []
         elif not raw_phases:
             bad(f"{path}.phases", "must list at least one phase (to deny a kind, leave it out)")
@@ -797,6 +864,10 @@ def _from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
     return _r.RolloutPolicy(
         rollouts=rollouts, killed=killed, country=country, timezone=tz_name, salt=salt
     )
+
+
+#: A percentage's types: JSON's and TOML's numbers, and ``json.loads(parse_float=Decimal)``'s.
+_NUMBERS = (int, float, decimal.Decimal)
 
 
 def _phase_number(path: str, kind_path: str) -> int:
@@ -823,7 +894,7 @@ def _phase(
     ok = True
     starts_at = None
     if "starts_at" not in raw:
-        bad(f"{path}.starts_at", "is required")
+        bad(f"{path}.starts_at", "is required" + misspelt("starts_at", raw, _PHASE_KEYS))
         ok = False
     else:
         try:
@@ -837,19 +908,31 @@ def _phase(
             bad(f"{path}.starts_at", message)
             ok = False
     regions = raw.get("regions")
-    regions_ok = isinstance(regions, list) and all(isinstance(c, str) for c in regions)
+    texts: list[str] = []  # the items written as text; every other item is a problem of its own
     if regions is None:
-        bad(f"{path}.regions", 'is required: an array of region codes such as ["01"]')
+        bad(
+            f"{path}.regions",
+            'is required: an array of region codes such as ["01"]'
+            + misspelt("regions", raw, _PHASE_KEYS),
+        )
         ok = False
     elif not isinstance(regions, list):
         bad(f"{path}.regions", f"must be an array of region code strings (got {brief(regions)})")
         ok = False
-    elif not regions_ok:
-        k, item = next((k, c) for k, c in enumerate(regions) if not isinstance(c, str))
-        bad(f"{path}.regions[{k}]", not_a_code_text(item, catalog))
-        ok = False
     else:
-        twice = sorted(c for c, n in Counter(regions).items() if n > 1)  # linear, not n²
+        texts = [c for c in regions if isinstance(c, str)]
+        others = [k for k, c in enumerate(regions) if not isinstance(c, str)]
+        for k in others[:_MOST_ITEMS]:  # each at its index, and the text codes checked too
+            bad(f"{path}.regions[{k}]", not_a_code_text(regions[k], catalog))
+        if len(others) > _MOST_ITEMS:
+            rest = others[_MOST_ITEMS:]
+            bad(
+                f"{path}.regions",
+                f"and {len(rest):,} more items that are not region code strings, at "
+                f"{', '.join(f'regions[{k}]' for k in rest[:3])}{', …' if len(rest) > 3 else ''}",
+            )
+        ok = ok and not others
+        twice = sorted(c for c, n in Counter(texts).items() if n > 1)  # linear, not n²
         if twice:
             bad(
                 f"{path}.regions",
@@ -858,11 +941,11 @@ def _phase(
             )
             ok = False
         if catalog is not None and isinstance(country, str):
-            codes = frozenset(c for c in regions if _r._CODE.fullmatch(c))
+            codes = frozenset(c for c in texts if _r._CODE.fullmatch(c))
             for problem in _region_problems(codes, country, catalog, f"{path}.regions"):
                 bad(problem.path, problem.message)  # the phase stays usable for order checks
     percentage = raw.get("percentage", 100)
-    if _is_bool(percentage) or not isinstance(percentage, (int, float)):
+    if _is_bool(percentage) or not isinstance(percentage, _NUMBERS):
         bad(f"{path}.percentage", f"must be a number in [0, 100] (got {brief(percentage)})")
         ok = False
     rollback = raw.get("rollback", False)
@@ -873,11 +956,11 @@ def _phase(
     if not _is_bool(illustrative):
         bad(f"{path}.illustrative", f"must be true or false (got {brief(illustrative)})")
         ok = False
-    number_ok = not _is_bool(percentage) and isinstance(percentage, (int, float))
+    number_ok = not _is_bool(percentage) and isinstance(percentage, _NUMBERS)
     try:
         phase = _r.Phase(  # placeholders stand in for values already reported
             starts_at=starts_at or _time.EARLIEST,
-            regions=regions if regions_ok and isinstance(regions, list) else ["X"],
+            regions=texts if texts or regions == [] else ["X"],
             percentage=percentage if number_ok else 100,
             rollback=rollback is True,
             illustrative=illustrative is True,
@@ -885,8 +968,8 @@ def _phase(
     except InvalidPolicy as err:
         reported = {"starts_at"} if starts_at is None else set()
         hints = {}  # a malformed code may still be a region's name ("Stockholms län")
-        if catalog is not None and regions_ok and isinstance(regions, list):
-            for code in regions:
+        if catalog is not None:
+            for code in texts:
                 if (
                     not _r._CODE.fullmatch(code)
                     and not _r._several(code)  # (its own hint names the codes it holds)
@@ -997,6 +1080,8 @@ def _country_problems(country: str, catalog: RegionCatalog) -> list[Problem]:
 
 #: Codes of one list checked one by one (a hint for each); the rest are only counted.
 MOST_CODES = 10
+#: Items of one list that are not text named one by one (a hint for each); the rest counted.
+_MOST_ITEMS = 5
 
 
 def more_codes(codes: list[str], what: str) -> str:

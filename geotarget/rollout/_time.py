@@ -16,6 +16,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import functools
+import os
 import re
 import zoneinfo
 
@@ -32,6 +33,13 @@ _RFC3339 = re.compile(
     r"(?P<off>[Zz]|[+-]\d{2}:\d{2})?)?",
     re.ASCII,  # \d is any Unicode digit otherwise: int() reads "0\u0661" as 1, silently
 )
+
+
+#: A date-time followed by a zone in brackets, ``2024-04-15T00:00+02:00[Europe/Stockholm]``.
+_ZONE_SUFFIX = re.compile(r"(?P<time>[^\[\]]+?)(?P<zone>\[[^\[\]]*\])")
+
+#: A date-time whose UTC offset lacks the colon, or the minutes: ``...00:00:00+02``, ``+0200``.
+_SHORT_OFFSET = re.compile(r"(?P<time>.+?\d)(?P<off>[+-]\d{2}(?:\d{2})?)", re.ASCII)
 
 
 #: Names a system's zone directory holds that are not IANA zones of their own: ``localtime``
@@ -51,19 +59,63 @@ def zone(name: str) -> zoneinfo.ZoneInfo:
         raise ValueError(
             f"must be an IANA time zone name such as 'Europe/Stockholm' (got {_brief(name)})"
         )
-    if _NOT_IANA.fullmatch(name):
+    stored = _stored_spelling(name)  # (None: no zone directory holds it)
+    if _NOT_IANA.fullmatch(name) or _NOT_IANA.fullmatch(stored or name):
         raise ValueError(
             f"must be an IANA time zone name such as 'Europe/Stockholm' (got {_brief(name)}, which "
             "is not an IANA zone: it names a file of this machine's time zone directory, "
             "whose meaning differs from machine to machine)"
         )
+    if stored is not None and stored != name:  # a file system that ignores case found it
+        raise ValueError(_other_case(name, stored))
     try:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as err:
+        if stored is None:  # the tzdata package's zones, whose names no directory lists
+            spelled = {key.casefold(): key for key in zoneinfo.available_timezones()}
+            meant = spelled.get(name.casefold())
+            if meant is not None and meant != name and not _NOT_IANA.fullmatch(meant):
+                raise ValueError(_other_case(name, meant)) from err
         raise ValueError(
             f"must be an IANA time zone name such as 'Europe/Stockholm' (got {_brief(name)}, "
             "which the time zone database does not know)"
         ) from err
+
+
+def _other_case(name: str, meant: str) -> str:
+    return (
+        f"must be an IANA time zone name, spelled as the time zone database spells it (got "
+        f"{_brief(name)}: did you mean {meant!r}?); zone names are case-sensitive, and a "
+        "file system that ignores case would read the name on one machine and refuse it on "
+        "another"
+    )
+
+
+def _stored_spelling(name: str) -> str | None:
+    """How the zone directory (:data:`zoneinfo.TZPATH`) spells the file ``name`` names.
+
+    Compared without case, folder by folder: macOS and Windows file systems ignore case, so
+    ``ZoneInfo("europe/stockholm")`` loads there and fails on Linux. None when no directory
+    holds it (the ``tzdata`` package's zones, looked up by case-sensitive module names).
+    """
+    for root in zoneinfo.TZPATH:
+        folder, spelled = root, []
+        for part in name.split("/"):
+            try:
+                entries = os.listdir(folder)
+            except OSError:
+                break
+            found = part if part in entries else None
+            if found is None:
+                found = next((e for e in entries if e.casefold() == part.casefold()), None)
+            if found is None:
+                break
+            spelled.append(found)
+            folder = os.path.join(folder, found)
+        else:
+            if os.path.isfile(folder):
+                return "/".join(spelled)
+    return None
 
 
 def in_range(value: dt.datetime) -> bool:
@@ -205,6 +257,23 @@ def out_of_range(text: str) -> str | None:
 
 def _parse_text(text: str) -> dt.datetime | dt.date:
     m = _RFC3339.fullmatch(text.strip())
+    bracketed = _ZONE_SUFFIX.fullmatch(text.strip())
+    if m is None and bracketed is not None and _RFC3339.fullmatch(bracketed["time"]):
+        raise ValueError(
+            f"ends in a time zone in brackets, {bracketed['zone']} (RFC 9557, as Java's "
+            "ZonedDateTime and JavaScript's Temporal write one), which a policy does not read: "
+            f"write the date-time without it, {bracketed['time']}, with its UTC offset or "
+            f"with the policy's timezone key (got {_brief(text)})"
+        )
+    short = _SHORT_OFFSET.fullmatch(text.strip()) if m is None else None
+    lacking = None if short is None else _RFC3339.fullmatch(short["time"])
+    if short is not None and lacking is not None and lacking["h"] and not lacking["off"]:
+        offset = f"{short['off'][:3]}:{short['off'][3:] or '00'}"
+        raise ValueError(
+            f"has the UTC offset {short['off']}, which RFC 3339 writes with a colon and its "
+            f"minutes (PostgreSQL's text of a timestamptz leaves them out): write "
+            f"{short['time']}{offset} (got {_brief(text)})"
+        )
     if m is None:
         raise ValueError(
             "is not a date-time: expected RFC 3339 like 2024-04-15T00:00:00+02:00 "
