@@ -857,6 +857,17 @@ class Polygon(_PartBase):
         return self._shape
 
     def _contains_valid(self, x: FloatArray, y: FloatArray) -> BoolArray:
+        out = self._contains_as_written(x, y)
+        # Lon -180 and 180 are one meridian: a point written on it is inside when either
+        # spelling is (a ring's edge along 180 holds a fix reported at -180, boundary included).
+        seam = np.flatnonzero((np.abs(x.reshape(-1)) == 180.0) & ~out.reshape(-1))
+        if seam.size:
+            flat_y = y.reshape(-1)[seam]
+            out.reshape(-1)[seam] = self._contains_as_written(-x.reshape(-1)[seam], flat_y)
+        return out
+
+    def _contains_as_written(self, x: FloatArray, y: FloatArray) -> BoolArray:
+        """:meth:`contains` of validated points, each longitude taken as written."""
         out = np.zeros(x.shape, dtype=np.bool_)
         flat_x = x.reshape(-1)
         flat_y = y.reshape(-1)

@@ -175,7 +175,7 @@ class PositionIndex:
 
     # (``__weakref__``: a service keys per-snapshot caches on the index, or learns through
     # ``weakref.finalize`` that a dropped snapshot was freed; without it, TypeError.)
-    __slots__ = ("__weakref__", "_leaves", "_no_fix", "_positions")
+    __slots__ = ("__weakref__", "_leaves", "_no_fix", "_positions", "_seam")
 
     def __init__(self, positions: Positions) -> None:
         if not isinstance(positions, Positions):
@@ -190,9 +190,15 @@ class PositionIndex:
         no_fix = np.flatnonzero(~fix).astype(np.int32)
         no_fix.flags.writeable = False
         self._no_fix: I32Array = no_fix
+        self._seam = _on_seam(positions)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"_positions": self._positions, "_leaves": self._leaves, "_no_fix": self._no_fix}
+        return {
+            "_positions": self._positions,
+            "_leaves": self._leaves,
+            "_no_fix": self._no_fix,
+            "_seam": self._seam,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Restore a pickled (or deep-copied) index, its arrays read-only as when built."""
@@ -201,6 +207,8 @@ class PositionIndex:
         no_fix = state["_no_fix"]
         no_fix.flags.writeable = False
         self._no_fix = no_fix
+        self._seam = state["_seam"] if "_seam" in state else _on_seam(self._positions)
+        self._seam.flags.writeable = False
 
     @property
     def positions(self) -> Positions:
@@ -272,9 +280,9 @@ class PositionIndex:
         """
         parts = _parts(area)
         if observed_before is None:
-            return self._rows(parts, None)
+            return self._with_seam(self._rows(parts, None), parts)
         limit = aware_us(observed_before, "observed_before")
-        rows = self._rows(parts, limit)
+        rows = self._with_seam(self._rows(parts, limit), parts)
         observed = self._positions.observed_at.take(rows)
         return rows[~(observed >= limit)]  # NaT compares False: never fresh
 
@@ -292,6 +300,26 @@ class PositionIndex:
                     chunks.extend(plan.part_rows(lv, part, _few(part), before, observed)[0])
         return _sorted_unique(chunks, len(self._positions), len(parts) > 1)
 
+    def _with_seam(self, rows: I32Array, parts: tuple[Circle | Polygon, ...]) -> I32Array:
+        """``rows`` and the fixes on the antimeridian that a polygon holds by their other spelling.
+
+        The leaves hold a fix at the longitude written: one at -180 is not near a polygon whose
+        edge runs along 180, yet it lies on that edge. (Circles measure geodesic distances,
+        which know no seam.) Such fixes are few and kept apart (:func:`_on_seam`).
+        """
+        seam = self._seam
+        polys = [p for p in parts if isinstance(p, Polygon)]
+        if seam.size == 0 or not polys:
+            return rows
+        x, y = self._positions.lon[seam], self._positions.lat[seam]
+        held = np.zeros(seam.size, dtype=np.bool_)
+        for part in polys:
+            held |= part.contains(x, y)  # either spelling (Polygon.contains)
+        extra = seam[held]
+        if extra.size == 0:
+            return rows
+        return np.union1d(rows, extra).astype(np.int32)
+
     def count(self, area: Area | Circle | Polygon) -> int:
         """How many devices are inside ``area`` (``len(query(area))``, without sorting).
 
@@ -305,7 +333,7 @@ class PositionIndex:
         1
         """
         parts = _parts(area)
-        if len(parts) > 1:
+        if len(parts) > 1 or self._seam.size:
             return int(self.query(area).size)
         return plan.part_rows(self._leaves, parts[0], _few(parts[0]))[1]
 
@@ -446,12 +474,71 @@ class PositionIndex:
         if len(parts) < len(whole.parts):
             whole = Area(parts)
         rows, states, box = classify.classify(self._leaves, self._positions, whole, rule, at)
+        if self._seam.size and any(isinstance(p, Polygon) for p in whole.parts):
+            rows, states, box = self._seam_classify(whole, rule, at, rows, states, box)
         return (rows, states, box) if return_box else (rows, states)
+
+    def _seam_classify(
+        self,
+        area: Area,
+        rule: LocationRule,
+        at: dt.datetime,
+        rows: I32Array,
+        states: I8Array,
+        box: tuple[float, float, float, float] | None,
+    ) -> tuple[I32Array, I8Array, tuple[float, float, float, float] | None]:
+        """:meth:`classify`'s answer with the fixes on the antimeridian it missed as written.
+
+        Each fix on the seam that the answer lacks is classified again at its other spelling
+        (-180 for 180 and back); one whose disk meets the area so is added with that state.
+        (A disk of some size is measured across the seam either way: this adds the exact
+        fixes, radius 0, on a polygon's edge along 180.)
+        """
+        from geotarget._index import classify
+
+        missing = self._seam[~np.isin(self._seam, rows)]
+        if missing.size == 0:
+            return rows, states, box
+        pos = self._positions
+        twin = Positions(
+            np.arange(missing.size),
+            -pos.lon[missing],
+            pos.lat[missing],
+            accuracy_m=pos.accuracy_m[missing],
+            observed_at=pos.observed_at[missing],
+        )
+        t_rows, t_states, _ = classify.classify(
+            Leaves(twin.lon, twin.lat, twin.accuracy_m, twin.has_fix, twin.observed_at),
+            twin,
+            area,
+            rule,
+            at,
+        )
+        if t_rows.size == 0:
+            return rows, states, box
+        added = missing[t_rows]
+        all_rows = np.concatenate([rows, added])
+        order = np.argsort(all_rows, kind="stable")
+        lon, lat = pos.lon[added], pos.lat[added]
+        w, s, e, n = box if box is not None else (np.inf, np.inf, -np.inf, -np.inf)
+        grown = (min(w, lon.min()), min(s, lat.min()), max(e, lon.max()), max(n, lat.max()))
+        return (
+            all_rows[order].astype(np.int32),
+            np.concatenate([states, t_states])[order].astype(np.int8),
+            tuple(float(v) for v in grown),  # type: ignore[return-value]
+        )
 
 
 # ---------------------------------------------------------------------------------------------
 # AreaIndex
 # ---------------------------------------------------------------------------------------------
+
+
+def _on_seam(positions: Positions) -> I32Array:
+    """Rows whose fix lies on the antimeridian, written -180 or 180 (the same meridian)."""
+    seam = np.flatnonzero(positions.has_fix & (np.abs(positions.lon) == 180.0)).astype(np.int32)
+    seam.flags.writeable = False
+    return seam
 
 
 def _clean(areas: object) -> dict[str, Area]:
@@ -600,7 +687,21 @@ class AreaIndex:
             raise InvalidCoordinates(
                 f"lon and lat must be one-dimensional (got shape {x.shape}){hint}"
             )
-        return self._buckets.match(x, y)
+        rows, keys = self._buckets.match(x, y)
+        seam = np.flatnonzero(np.abs(x) == 180.0)
+        if seam.size:
+            # Lon -180 and 180 are one meridian: a point on it is also matched as the other
+            # spelling (a polygon's edge along 180 holds a point written at -180).
+            more, more_keys = self._buckets.match(-x[seam], y[seam])
+            if more.size:
+                rows = np.concatenate([rows, seam[more]])
+                keys = np.concatenate([keys, more_keys])
+                order = np.lexsort((keys, rows))
+                rows, keys = rows[order], keys[order]
+                new = np.ones(rows.size, dtype=np.bool_)
+                new[1:] = (rows[1:] != rows[:-1]) | (keys[1:] != keys[:-1])
+                rows, keys = rows[new], keys[new]
+        return rows, keys
 
     def match_one(self, lon: float, lat: float) -> tuple[str, ...]:
         """Return the keys of the areas holding one point, in key order.
@@ -608,7 +709,10 @@ class AreaIndex:
         A fast path for one position at a time: plain Python floats and precomputed tables.
         """
         x, y = lon_lat("lon", lon, "lat", lat)
-        return self._buckets.match_one(x, y)
+        found = self._buckets.match_one(x, y)
+        if abs(x) == 180.0:  # one meridian, two spellings (see match)
+            return tuple(sorted(set(found) | set(self._buckets.match_one(-x, y))))
+        return found
 
 
 class LiveAreaIndex:

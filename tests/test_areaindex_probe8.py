@@ -4,7 +4,8 @@ Hundreds of overlapping areas around Fiji (across the antimeridian), identical a
 ids, polygons touching a pole or ±180, multi-part areas mixing circles and polygons, devices on
 vertices and rims, float32 batches, empty batches, areas added and removed while readers
 match. Oracles: ``pyproj.Geod.inv`` per circle and ``shapely.covers`` on the lon/lat polygon
-per polygon (edges straight in lon/lat, boundary inside), per area per device.
+per polygon (edges straight in lon/lat, boundary inside; a point on the antimeridian in either
+spelling, -180 or 180), per area per device.
 """
 
 from __future__ import annotations
@@ -35,7 +36,11 @@ def _part_oracle(part: Circle | Polygon, lon: Floats, lat: Floats) -> Bools:
         return np.asarray(d) <= part.radius_m + part.margin_m
     assert part.margin_m == 0.0
     shape = shapely.Polygon(part.exterior, part.holes)
-    return np.asarray(shapely.covers(shape, shapely.points(lon, lat)))
+    held: Bools = np.asarray(shapely.covers(shape, shapely.points(lon, lat)), dtype=np.bool_)
+    # Lon -180 and 180 are one meridian: a point on it is held in either spelling.
+    seam: Bools = np.abs(lon) == 180.0
+    twin: Bools = np.asarray(shapely.covers(shape, shapely.points(-lon, lat)), dtype=np.bool_)
+    return held | (seam & twin)
 
 
 def _oracle(
