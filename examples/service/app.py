@@ -46,8 +46,10 @@ alerts at once. The latest snapshot of device positions is an immutable
                       empty (or an empty JSON object): ``{"limit": 5}`` is a 400, its
                       parameters are in the query.
 ``GET  /explain``     ``?incident=&device=``: why a device does or does not receive an alert
-                      (``Targeter.preview`` of its newest fix kept: changes nothing); 404 for
-                      an unknown incident, or a device of no batch kept (write a ``+`` of an
+                      (``Targeter.preview`` of its newest fix kept: changes nothing); the
+                      incident by its key or the id of any version of it (an Update's, a
+                      Cancel's: ``sender/identifier``); 404 for an unknown incident, or a
+                      device of no batch kept (write a ``+`` of an
                       id as ``%2B``: a query reads it as a space, which the 404 names).
 ``GET  /ready``      for a load balancer's or an orchestrator's probe (changes nothing):
                       ``{"status": "ready", "active_incidents": N}`` once the store answers a
@@ -230,7 +232,13 @@ from geotarget.errors import (
     StoreReadOnly,
     StoreUnavailable,
 )
-from geotarget.ledger import Claims, DeliveryLedger, PostgresLedger, SQLiteLedger
+from geotarget.ledger import (
+    Claims,
+    DeliveryLedger,
+    IncidentState,
+    PostgresLedger,
+    SQLiteLedger,
+)
 from geotarget.regions import RegionHierarchy
 from geotarget.targeting import Delivery
 
@@ -944,18 +952,43 @@ def _ids(data: dict[str, Any]) -> list[Any]:
 
 
 def _numbers(data: dict[str, Any], name: str) -> npt.NDArray[np.float64]:
-    """A column of numbers, null (no value) as NaN, as float64: a bool or a text is refused."""
+    """A column of numbers, null (no value) as NaN, as float64: a bool or a text is refused.
+
+    So is a number past a float's range (about 1.8e308), naming its row: an integer of 309
+    digits or more, or a number such as ``1e999``, which Python's JSON reader reads as
+    infinity. (``2**1024`` answered 500, and ``1e999`` was refused as "got inf", a value the
+    client never sent.)
+    """
     column = _column(data, name, (float, int, _NONE), "a number or null")
     try:
-        return np.array(
+        values = np.array(
             [math.nan if v is None else v for v in column] if None in column else column,
             dtype=np.float64,
         )
-    except OverflowError:  # an integer past a float's range (1.8e308)
-        row = next(i for i, v in enumerate(column) if type(v) is int and abs(v) > 2**1024)
+    except OverflowError:  # an integer past a float's range
+        row = next(i for i, v in enumerate(column) if type(v) is int and not _holds_float(v))
+        raise InvalidInput(f"{name}[{row}] {_PAST_FLOAT} (got {_shown(column[row])})") from None
+    past = np.isinf(values)  # (JSON has no infinity: each is a number past the range)
+    if past.any():
+        row = int(np.flatnonzero(past)[0])
         raise InvalidInput(
-            f"{name}[{row}] must be a number a float holds (got {_shown(column[row])})"
-        ) from None
+            f"{name}[{row}] {_PAST_FLOAT} (got a number past it, which JSON readers take for"
+            f" {'-' if values[row] < 0 else ''}infinity)"
+        )
+    return values
+
+
+#: What :func:`_numbers` says of a number a float64 does not hold.
+_PAST_FLOAT = "must be a number a float holds, within ±1.8e308"
+
+
+def _holds_float(value: int) -> bool:
+    """Whether the integer ``value`` converts to a float (it rounds to one below 2**1024)."""
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
 
 
 #: A delivery key as :meth:`~geotarget.ledger.Claims.keys` writes it: "incident version
@@ -2031,14 +2064,14 @@ def create_app(
         # (?at= first, as every endpoint reads its query before anything else: a bad one was
         # answered 404 for an unknown incident, or 503 while the store was down.)
         at = _at(request)
-        incident = await run_in_threadpool(store.incident, _param(request, "incident"))
-        alert = incident.alert if incident is not None else None
+        alert = await run_in_threadpool(current_alert, _param(request, "incident"))
         if alert is None:
             return _problem(
                 request,
                 404,
-                f"incident {_shown(_param(request, 'incident'))} is unknown to the store (no"
-                f" alert of it was received): nothing to explain{_plus_hint(request, 'incident')}",
+                f"incident {_shown(_param(request, 'incident'))} is unknown to the store, as an"
+                " incident's key or a version's id (no Alert or Update of it was received):"
+                f" nothing to explain{_plus_hint(request, 'incident')}",
                 "NotFound",
             )
         index = current["index"]
@@ -2056,6 +2089,19 @@ def create_app(
                 "NotFound",
             )
         return PlainTextResponse(answer)
+
+    def current_alert(key: str) -> Alert | None:
+        # The current version of the incident ``key`` names: by its key, or by the id of any
+        # version of it (an Update's, a Cancel's: "any version of the chain identifies the
+        # incident"), or of an incident merged into it. (An Update's id was answered 404 "no
+        # alert of it was received", of an Update the store held; a merged incident's key
+        # explained the version it had when it was merged.)
+        incident = store.incident(key)
+        if incident is None or incident.state is IncidentState.MERGED:
+            found = store.lookup_version(key)
+            if found is not None:
+                incident = store.incident(found[0])
+        return incident.alert if incident is not None else None
 
     def why(alert: Alert, device: str, latest: Positions, at: dt.datetime) -> str | None:
         # The device's newest fix over the kept batches, as POST /alerts targets it: before,

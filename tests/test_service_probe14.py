@@ -1,0 +1,154 @@
+"""The reference service as operators run it (probe 14): numbers, version ids, a store mistake.
+
+Numbers past a float's range in a batch of positions (an integer of 309 digits, ``1e999``),
+``GET /explain`` asked by the id of an Update or a Cancel (any version identifies its
+incident), and the store variable naming something that is not a file. The tests run the
+service as uvicorn processes (``uvicorn --factory examples.service.app:app`` on a Unix socket,
+probe 9's instance and helpers) and talk plain HTTP/1.1 to them. The oracles: Python's own
+``float`` (which number a float64 holds), the CAP documents the test sent, and what the
+service's docstring and ``docs/design.rst`` promise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Iterator
+
+import attrs
+import pytest
+from test_service_probe9 import AT, CENTRE, _alert, _answer, _at, _batch, _Instance, _status
+
+from geotarget import Circle, alerts, cap
+
+SENDER = "polisen@polisen.se"
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Instance]:
+    """One uvicorn process of the service over its own SQLite store, for the module."""
+    tmp = tmp_path_factory.mktemp("probe14")
+    instance = _Instance(tmp, tmp / "d.db")
+    try:
+        yield instance
+    finally:
+        log = instance.stop()
+        assert "Traceback" not in log, log
+
+
+def _get(instance: _Instance, path: str) -> tuple[int, str]:
+    return _status(
+        _answer(instance.send(f"GET {path} HTTP/1.1\r\nHost: s\r\nConnection: close\r\n"))
+    )
+
+
+def _fix(device: str, column: str, number: str) -> bytes:
+    """A batch of one fix at the centre whose ``column`` is the JSON number text ``number``."""
+    fix = {"lon": str(CENTRE[0]), "lat": str(CENTRE[1]), "accuracy_m": "5", column: number}
+    return (
+        f'{{"ids": ["{device}"], "lon": [{fix["lon"]}], "lat": [{fix["lat"]}], "accuracy_m":'
+        f' [{fix["accuracy_m"]}], "observed_at": ["{AT.isoformat()}"]}}'
+    ).encode()
+
+
+def _past_float(number: str) -> bool:
+    """Whether ``number`` (a JSON number's text) is past a float64's range, by ``float``."""
+    try:
+        value = float(int(number)) if number.lstrip("-").isdigit() else float(number)
+    except OverflowError:  # (an integer: float() refuses it)
+        return True
+    return math.isinf(value)  # (a literal: float() reads it as infinity)
+
+
+# --- Numbers past a float's range ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("column", ["lon", "lat", "accuracy_m"])
+@pytest.mark.parametrize(
+    "number",
+    [str(2**1024), str(-(2**1024)), str(2**1024 - 2**970), "1e999", "-1E400", "2e308"],
+)
+def test_a_number_past_a_floats_range_is_a_400_naming_its_row(
+    service: _Instance, column: str, number: str
+) -> None:
+    """A number a float64 does not hold is a 400 naming ``column[0]``, never a 500 or "inf".
+
+    ``2**1024`` (and every integer from ``2**1024 - 2**970``, which rounds up to it) answered
+    500 (``RuntimeError: generator raised StopIteration``, a traceback in the log): the row
+    was searched for among integers *larger* than ``2**1024``. ``1e999`` is read by Python's
+    JSON reader as infinity, and was refused as "got inf at row 0", a value the client never
+    sent. The batch is not taken: its device has no position to explain.
+    """
+    assert _past_float(number)  # (the oracle: Python's float cannot hold it)
+    device = f"huge-{column}-{len(number)}-{number[:2]}"
+    status, text = service.post("/positions", _fix(device, column, number), 1)
+    assert status == 400, text
+    assert text.startswith(f"{column}[0] must be a number a float holds"), text
+    assert "inf at row" not in text, text
+    status, _ = _get(service, f"/explain?incident={SENDER}/M-NONE&device={device}&at={_at(2)}")
+    assert status == 404
+
+
+def test_numbers_a_float_holds_are_taken(service: _Instance) -> None:
+    """The largest float, a tiny one and a 300-digit integer under the range are still taken."""
+    for i, number in enumerate(["1.7976931348623157e308", "1e-999", str(10**300)]):
+        assert not _past_float(number)
+        status, text = service.post("/positions", _fix(f"big-{i}", "accuracy_m", number), 1)
+        # (accuracy_m has its own bound, the Earth's circumference: a 400 of that rule)
+        expected = 400 if float(number) > 40_075_017 else 200
+        assert status == expected and "float holds" not in text, text
+
+
+# --- GET /explain by any version id of the incident -----------------------------------------
+
+
+def _version(identifier: str, kind: str, references: str, radius_m: float, sent_s: int) -> bytes:
+    """An Update or Cancel ``identifier`` of the version ``references`` (sent at ``AT``)."""
+    msg = alerts.Message(headline="Explosionsrisk", description="Gå.", area_description="Torget")
+    alert = alerts.explosion(
+        identifier=identifier,
+        sender=SENDER,
+        sent=AT + dt.timedelta(seconds=sent_s),
+        area=Circle(*CENTRE, radius_m),
+        sv=msg,
+        en=msg,
+        onset=AT,
+        expires=AT + dt.timedelta(hours=2),
+    )
+    earlier = alerts.Reference(sender=SENDER, identifier=references, sent=AT)
+    update = attrs.evolve(alert, msg_type=alerts.MessageType(kind), references=(earlier,))
+    return cap.dumps(update).encode()
+
+
+def test_explain_finds_the_incident_by_the_id_of_an_update_or_a_cancel(service: _Instance) -> None:
+    """``?incident=sender/<an Update's id>`` explains that incident's current version.
+
+    "Any version of the chain identifies the incident" (``docs/design.rst``), and the service
+    says ``?incident=`` is the incident: asked by the id of an Update the store held, it
+    answered 404 "unknown to the store (no alert of it was received)". Now the Update's id,
+    the Alert's (the incident key) and, once cancelled, the Cancel's give the same answer.
+    """
+    alert = _alert("EX-1")
+    assert service.post("/alerts", alert, 1)[0] == 200
+    assert service.post("/positions", _batch(["ex-a"], 2), 2)[0] == 200
+    status, text = service.post("/alerts", _version("EX-1-U", "Update", "EX-1", 900.0, 60), 61)
+    assert status == 200 and json.loads(text)["alert"] == "EX-1-U", text
+    asked = {}
+    for version in ("EX-1", "EX-1-U"):
+        status, text = _get(
+            service, f"/explain?incident={SENDER}/{version}&device=ex-a&at={_at(62)}"
+        )
+        assert status == 200, text
+        asked[version] = text
+    assert asked["EX-1"] == asked["EX-1-U"], asked
+    assert "EX-1-U" in asked["EX-1-U"], asked  # (the current version is the one explained)
+    status, text = service.post("/alerts", _version("EX-1-C", "Cancel", "EX-1", 900.0, 90), 91)
+    assert status == 200 and json.loads(text)["verdict"] == "CANCELLED", text
+    for version in ("EX-1", "EX-1-U", "EX-1-C"):
+        status, text = _get(
+            service, f"/explain?incident={SENDER}/{version}&device=ex-a&at={_at(92)}"
+        )
+        assert status == 200 and "cancelled" in text, (version, text)
+    status, text = _get(service, f"/explain?incident={SENDER}/EX-9&device=ex-a&at={_at(92)}")
+    assert status == 404 and "a version's id" in text, text
