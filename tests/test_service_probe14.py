@@ -103,8 +103,10 @@ def test_numbers_a_float_holds_are_taken(service: _Instance) -> None:
 # --- GET /explain by any version id of the incident -----------------------------------------
 
 
-def _version(identifier: str, kind: str, references: str, radius_m: float, sent_s: int) -> bytes:
-    """An Update or Cancel ``identifier`` of the version ``references`` (sent at ``AT``)."""
+def _version(
+    identifier: str, kind: str, references: str, radius_m: float, sent_s: int, ref_s: int = 0
+) -> bytes:
+    """An Update or Cancel ``identifier`` of the version ``references`` (sent ``ref_s`` later)."""
     msg = alerts.Message(headline="Explosionsrisk", description="Gå.", area_description="Torget")
     alert = alerts.explosion(
         identifier=identifier,
@@ -116,7 +118,9 @@ def _version(identifier: str, kind: str, references: str, radius_m: float, sent_
         onset=AT,
         expires=AT + dt.timedelta(hours=2),
     )
-    earlier = alerts.Reference(sender=SENDER, identifier=references, sent=AT)
+    earlier = alerts.Reference(
+        sender=SENDER, identifier=references, sent=AT + dt.timedelta(seconds=ref_s)
+    )
     update = attrs.evolve(alert, msg_type=alerts.MessageType(kind), references=(earlier,))
     return cap.dumps(update).encode()
 
@@ -152,3 +156,29 @@ def test_explain_finds_the_incident_by_the_id_of_an_update_or_a_cancel(service: 
         assert status == 200 and "cancelled" in text, (version, text)
     status, text = _get(service, f"/explain?incident={SENDER}/EX-9&device=ex-a&at={_at(92)}")
     assert status == 404 and "a version's id" in text, text
+
+
+def test_explain_by_the_key_of_a_merged_incident_explains_the_one_it_joined(
+    service: _Instance,
+) -> None:
+    """A merged incident's key explains the incident it joined, at its current version.
+
+    An Update naming a version not seen yet (``MG-U2`` naming ``MG-U1``) starts an incident
+    of its own; ``MG-U1``, naming the Alert, links the two into one chain, and the Alert's
+    incident is merged into the other (``IncidentState.MERGED``). Asked by the Alert's id,
+    ``/explain`` explained the merged incident's stale version (the Alert's 500 m circle), not
+    the chain's current one (``MG-U2``), which the Alert's id identifies as well as any other.
+    """
+    assert service.post("/alerts", _alert("MG"), 1)[0] == 200
+    later = _version("MG-U2", "Update", "MG-U1", 900.0, 120, 60)
+    status, text = service.post("/alerts", later, 121)
+    assert status == 200 and json.loads(text)["incident"] == f"{SENDER}/MG-U1", text
+    between = _version("MG-U1", "Update", "MG", 700.0, 60)
+    status, text = service.post("/alerts", between, 122)
+    assert status == 200 and "merged" in json.loads(text)["reason"], text
+    assert service.post("/positions", _batch(["mg-a"], 123), 123)[0] == 200
+    for version in ("MG", "MG-U1", "MG-U2"):
+        status, text = _get(
+            service, f"/explain?incident={SENDER}/{version}&device=mg-a&at={_at(124)}"
+        )
+        assert status == 200 and "alert MG-U2" in text, (version, text)
