@@ -13,14 +13,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import math
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
+from service_helpers import service_module
+from starlette.testclient import TestClient
 from test_service_probe9 import AT, CENTRE, _alert, _answer, _at, _batch, _Instance, _status
 
 from geotarget import Circle, alerts, cap
+from geotarget.errors import StoreBusy
+from geotarget.ledger import SQLiteLedger
 
 SENDER = "polisen@polisen.se"
 
@@ -182,3 +189,62 @@ def test_explain_by_the_key_of_a_merged_incident_explains_the_one_it_joined(
             service, f"/explain?incident={SENDER}/{version}&device=mg-a&at={_at(124)}"
         )
         assert status == 200 and "alert MG-U2" in text, (version, text)
+
+
+# --- A store failure after a request's first store write ------------------------------------
+
+
+class _FailsAfter:
+    """A store whose ``fails`` method raises ``StoreBusy`` once, after ``first`` was called."""
+
+    def __init__(self, inner: SQLiteLedger, first: str, fails: str) -> None:
+        self.inner, self.first, self.fails = inner, first, fails
+        self.state = "idle"  # then "armed" (by the test), "fired" (``first`` called)
+        self.failed = 0
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+        if not callable(method):
+            return method
+
+        def call(*args: Any, **kw: Any) -> Any:
+            if name == self.fails and self.state == "fired":
+                self.state, self.failed = "idle", self.failed + 1
+                raise StoreBusy(f"{name} failed: the database is locked; nothing was applied")
+            got = method(*args, **kw)
+            if name == self.first and self.state == "armed":
+                self.state = "fired"
+            return got
+
+        return call
+
+
+def test_redeliver_answers_the_leases_it_took_when_the_store_fails_after(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``POST /redeliver``'s leases are answered though the store fails at its next step.
+
+    ``/redeliver`` leases the deliveries whose lease ran out (one write, committed), then
+    retargets the alerts whose time came (``Targeter.retarget``, which reads the active
+    incidents). A store failure at that second step answered 503 with the store's "nothing
+    was applied", though the deliveries were leased to this caller: nobody pushed them, and
+    the next ``/redeliver`` had none to offer until that lease ran out too (30 s more for each
+    device). Now they are answered, and the log says what was not done (one line).
+    """
+    service = service_module("app.py", "_geotarget_service_probe14")
+    store = _FailsAfter(SQLiteLedger(tmp_path / "d.db"), "redeliver", "load_active")
+    client = TestClient(service.create_app(store))
+    q = {"at": AT.isoformat()}
+    assert client.post("/alerts", params=q, content=_alert("RD-1")).status_code == 200
+    answer = client.post("/positions", params=q, content=_batch(["rd-a", "rd-b"], 0))
+    assert {d["device"] for d in answer.json()["deliveries"]} == {"rd-a", "rd-b"}
+    later = {"at": (AT + dt.timedelta(seconds=31)).isoformat()}  # (the lease, 30 s, ran out)
+    store.state = "armed"
+    with caplog.at_level(logging.WARNING, logger="examples.service"):
+        answer = client.post("/redeliver", params=later)
+    assert store.failed == 1
+    assert answer.status_code == 200, answer.text
+    assert {d["device"] for d in answer.json()["deliveries"]} == {"rd-a", "rd-b"}
+    assert [r.getMessage() for r in caplog.records if "leased are answered" in r.getMessage()]
+    again = client.post("/redeliver", params=later)  # (leased to the first call: none due)
+    assert again.status_code == 200 and again.json() == {"deliveries": []}, again.text

@@ -1824,6 +1824,11 @@ class _OriginForm:
         await self.app(scope, receive, send)
 
 
+#: What :func:`create_app`'s log line says was not streamed after a claim (no position).
+_TAKEN_MEANWHILE = "a batch of positions taken while an alert was targeted was"
+_LONG_IDS = f"the latest batch's fixes of ids over {RETAINED_ID_CHARS} characters were"
+
+
 def _empty_index() -> PositionIndex:
     return PositionIndex(
         Positions([], [], [], observed_at=dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc))
@@ -1883,7 +1888,7 @@ def create_app(
                 overlaps.made_live()
         told = _deliveries([result.claims]) if result.claims is not None else []
         if rest is not None and result.verdict is Verdict.DELIVER:
-            told += _streamed(targeter.on_positions(rest, at))
+            told += _streamed(streamed_after(rest, at, _LONG_IDS))
         if since and result.verdict is Verdict.DELIVER:
             told += overlapped(since, at)
         reason = result.reason
@@ -1961,27 +1966,26 @@ def create_app(
         if again:
             # An alert made live while this batch streamed may have read the snapshot before
             # it: streamed again now, its incident is live (see _Overlaps).
-            found += streamed_again(fresh, at)
+            found += streamed_after(fresh, at, _TAKEN_MEANWHILE)
         return {"deliveries": _streamed(found)}
 
-    def streamed_again(fixes: Positions, at: dt.datetime) -> list[Delivery]:
-        # The deliveries made so far are answered whatever this adds: a store failure here
-        # leaves these devices to their next fix, as before, and is logged (no position).
+    def streamed_after(fixes: Positions, at: dt.datetime, what: str) -> list[Delivery]:
+        # ``fixes`` streamed once the request has claimed (an alert's devices, a batch's, the
+        # leases run out): the deliveries made so far are answered whatever this adds. A store
+        # failure here leaves these devices to their next fix and is logged (no position);
+        # raised, it answered 503 "nothing was applied" of claims made, their deliveries held
+        # back from the push service until their lease ran out.
         try:
             return targeter.on_positions(fixes, at)
         except StoreError as err:
-            LOG.warning(
-                "a batch of positions taken while an alert was targeted was not streamed to it"
-                " again (its devices are told at their next fix): %s",
-                err,
-            )
+            LOG.warning("%s not streamed (its devices are told at their next fix): %s", what, err)
             return []
 
     def overlapped(since: list[Positions], at: dt.datetime) -> list[dict[str, str]]:
         # The batches swapped in while an alert was targeted, over a snapshot read before them,
         # streamed now that its incident is live (see _Overlaps).
         fixes = _newest_of(since, retained)
-        return _streamed(streamed_again(fixes, at)) if len(fixes) else []
+        return _streamed(streamed_after(fixes, at, _TAKEN_MEANWHILE)) if len(fixes) else []
 
     async def confirm(request: Request) -> Response:
         _takes(request, ("at",))
@@ -2034,13 +2038,26 @@ def create_app(
             return index
 
         with overlaps.watching() as since, merges.using():
-            came = targeter.retarget(snapshot, at)
+            try:
+                came = targeter.retarget(snapshot, at)
+            except StoreError as err:
+                if not due:
+                    raise
+                # The leases taken are answered: raised, the 503 said "nothing was applied"
+                # of deliveries leased to this caller, held back for another lease.
+                LOG.warning(
+                    "POST /redeliver: %d delivery(ies) leased are answered; the alerts whose"
+                    " time came are not targeted now (the next call does): %s",
+                    len(due),
+                    err,
+                )
+                came = []
             if any(r.verdict is Verdict.DELIVER for r in came):
                 overlaps.made_live()
         due += [r.claims for r in came if r.claims is not None]
         out = _deliveries(due)
         if came and rest and rest[0] is not None:
-            out += _streamed(targeter.on_positions(rest[0], at))
+            out += _streamed(streamed_after(rest[0], at, _LONG_IDS))
         if came and since:
             out += overlapped(since, at)
         return out
