@@ -15,6 +15,11 @@ import datetime as dt
 import json
 import logging
 import math
+import os
+import stat
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,10 +28,10 @@ import attrs
 import pytest
 from service_helpers import service_module
 from starlette.testclient import TestClient
-from test_service_probe9 import AT, CENTRE, _alert, _answer, _at, _batch, _Instance, _status
+from test_service_probe9 import AT, CENTRE, ROOT, _alert, _answer, _at, _batch, _Instance, _status
 
 from geotarget import Circle, alerts, cap
-from geotarget.errors import StoreBusy
+from geotarget.errors import InvalidInput, StoreBusy
 from geotarget.ledger import SQLiteLedger
 
 SENDER = "polisen@polisen.se"
@@ -248,3 +253,67 @@ def test_redeliver_answers_the_leases_it_took_when_the_store_fails_after(
     assert [r.getMessage() for r in caplog.records if "leased are answered" in r.getMessage()]
     again = client.post("/redeliver", params=later)  # (leased to the first call: none due)
     assert again.status_code == 200 and again.json() == {"deliveries": []}, again.text
+
+
+# --- GEOTARGET_STORE naming something that is not a file ------------------------------------
+
+
+def _start(tmp: Path, store: str) -> tuple[int, str, bool]:
+    """Run the service over ``store`` until it stops (at most 120 s): status, stderr, socket."""
+    sock = tmp / "svc.sock"
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("GEOTARGET_")}
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "uvicorn", "--factory", "examples.service.app:app"),
+            *("--uds", str(sock)),
+        ],
+        cwd=ROOT,
+        env={**env, "GEOTARGET_STORE": store},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    for _ in range(2400):  # (a loaded machine: up to two minutes)
+        if proc.poll() is not None or sock.exists():
+            break
+        time.sleep(0.05)
+    listened = sock.exists()
+    if proc.poll() is None:  # (listening, answering 503: what it did before)
+        proc.kill()
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, err.decode(errors="replace"), listened
+
+
+@pytest.mark.parametrize("what", ["a character device", "a named pipe"])
+def test_a_store_path_that_is_a_device_or_a_pipe_stops_the_service(
+    tmp_path: Path, what: str
+) -> None:
+    """``GEOTARGET_STORE=/dev/null`` (or a named pipe) is a mistake: exit 1 naming it.
+
+    SQLite failed to open it as "disk I/O error", which the store reports as unavailable *for
+    now* (as a server down): the service started, listened, logged the error and answered
+    503 to every request for as long as it ran, though nothing would ever change. The docs
+    promise that a store that is not one stops the service before it listens.
+    """
+    if what == "a named pipe":
+        store = tmp_path / "d.db"
+        os.mkfifo(store)
+    else:
+        store = Path(os.devnull)
+        assert stat.S_ISCHR(os.stat(store).st_mode)  # (the oracle: what the path is)
+    status, err, listened = _start(tmp_path, str(store))
+    assert status == 1, err
+    assert "GEOTARGET_STORE: path must name the store's file" in err and what in err, err
+    assert "Traceback" not in err and not listened, err
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="geotarget/ledger/_sqlite.py SQLiteLedger.__init__ refuses a directory as"
+    " InvalidInput but opens a device or a named pipe and reports its 'disk I/O error' as"
+    " StoreUnavailable (a store down for now), not as a path that can never be a store",
+)
+def test_the_sqlite_store_refuses_a_device_path_as_a_mistake() -> None:
+    """``SQLiteLedger("/dev/null")`` raises ``InvalidInput`` naming the path, as a directory."""
+    with pytest.raises(InvalidInput, match="/dev/null"):
+        SQLiteLedger(os.devnull)
