@@ -317,3 +317,29 @@ def test_the_sqlite_store_refuses_a_device_path_as_a_mistake() -> None:
     """``SQLiteLedger("/dev/null")`` raises ``InvalidInput`` naming the path, as a directory."""
     with pytest.raises(InvalidInput, match="/dev/null"):
         SQLiteLedger(os.devnull)
+
+
+# --- POST /redeliver given a body -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b"null", "got null"),
+        (b"[]", "got a JSON list of 0 values"),
+        (b"0", "got 0"),
+        (b'"limit=5"', 'got "limit=5"'),
+        (b"limit=5", "got a body of 7 bytes that is not JSON"),
+    ],
+)
+def test_redeliver_names_the_json_it_was_given_in_its_body(
+    service: _Instance, body: bytes, said: str
+) -> None:
+    """A body of JSON that is not an empty object is named as the JSON it is.
+
+    ``null`` (what a client serialising "no parameters" sends) was refused as "a body of 4
+    bytes that is not JSON": it is JSON (RFC 8259's literal), and the message sent its reader
+    looking for a broken encoder. Nothing is leased either way.
+    """
+    status, text = service.post("/redeliver", body, 1)
+    assert status == 400 and said in text, text

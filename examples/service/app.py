@@ -196,7 +196,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -543,6 +543,8 @@ async def _body(request: Request, limit: int, held: _Held, what: str = "JSON") -
     return b"".join(chunks)
 
 
+#: What :func:`_no_body` read of a body that is not JSON.
+_NOT_JSON = object()
 #: The most body bytes an endpoint that takes no body reads, to tell an empty one.
 _EMPTY_BODY_READ = 1024
 
@@ -562,12 +564,10 @@ async def _no_body(request: Request, held: _Held, query: str) -> None:
         body = None
     if body is not None and not body.strip():
         return
-    data: Any = None
+    data: Any = _NOT_JSON  # (JSON's null is JSON: "got null", never "not JSON")
     if body is not None:
-        try:
+        with suppress(InvalidInput):
             data = _json(body, _charset(request))
-        except InvalidInput:
-            data = None
     if data == {}:
         return
     if isinstance(data, dict):
@@ -576,7 +576,7 @@ async def _no_body(request: Request, held: _Held, query: str) -> None:
         got = f"the body's member(s) {named}{more} are refused, not ignored"
     elif body is None:
         got = f"got a body of more than {_EMPTY_BODY_READ:,} bytes"
-    elif data is None:
+    elif data is _NOT_JSON:
         got = f"got a body of {len(body):,} bytes that is not JSON"
     else:
         got = f"got {_shown(data)}"
