@@ -21,8 +21,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import pytest
@@ -116,20 +117,28 @@ def test_numbers_a_float_holds_are_taken(service: _Instance) -> None:
 
 
 def _version(
-    identifier: str, kind: str, references: str, radius_m: float, sent_s: int, ref_s: int = 0
+    identifier: str,
+    kind: str,
+    references: str | None,
+    radius_m: float,
+    sent_s: int,
+    ref_s: int = 0,
+    centre: tuple[float, float] = CENTRE,
 ) -> bytes:
-    """An Update or Cancel ``identifier`` of the version ``references`` (sent ``ref_s`` later)."""
+    """An Alert, or an Update or Cancel ``identifier`` of ``references`` (sent ``ref_s`` later)."""
     msg = alerts.Message(headline="Explosionsrisk", description="Gå.", area_description="Torget")
     alert = alerts.explosion(
         identifier=identifier,
         sender=SENDER,
         sent=AT + dt.timedelta(seconds=sent_s),
-        area=Circle(*CENTRE, radius_m),
+        area=Circle(*centre, radius_m),
         sv=msg,
         en=msg,
         onset=AT,
         expires=AT + dt.timedelta(hours=2),
     )
+    if references is None:
+        return cap.dumps(alert).encode()
     earlier = alerts.Reference(
         sender=SENDER, identifier=references, sent=AT + dt.timedelta(seconds=ref_s)
     )
@@ -343,3 +352,84 @@ def test_redeliver_names_the_json_it_was_given_in_its_body(
     """
     status, text = service.post("/redeliver", body, 1)
     assert status == 400 and said in text, text
+
+
+# --- An Update racing a Cancel on two instances over one store -------------------------------
+
+
+def _ring(prefix: str, metres: list[int], seconds: float, centre: tuple[float, float]) -> bytes:
+    """Devices ``<prefix><m>`` ``m`` metres due east of ``centre``, each fix within 1 m."""
+    per_degree = 111_320 * math.cos(math.radians(centre[1]))
+    return json.dumps(
+        {
+            "ids": [f"{prefix}{m}" for m in metres],
+            "lon": [centre[0] + m / per_degree for m in metres],
+            "lat": [centre[1]] * len(metres),
+            "accuracy_m": [1.0] * len(metres),
+            "observed_at": [(AT + dt.timedelta(seconds=seconds)).isoformat()] * len(metres),
+        }
+    ).encode()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_an_update_racing_a_cancel_on_two_instances_tells_nobody_the_cancel_does_not_retract(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """An Update (wider) to one instance and a Cancel to another, at once, three times.
+
+    Whichever wins, nothing is half-applied: the Cancel retracts from every device the Alert
+    or the Update told (the Update told nobody if the Cancel came first), a later batch in
+    the Update's area tells nobody, and once the leases run out ``POST /redeliver`` offers
+    only retractions of the incident, never the alert. Oracle: the distances (devices every
+    25 m from 10 m, the Alert 500 m, the Update 1,500 m; none on a border).
+    """
+    store = (
+        request.getfixturevalue("postgres_dsn") if kind == "postgres" else str(tmp_path / "d.db")
+    )
+    # (_Instance puts the store in GEOTARGET_STORE as str() of it: a DSN is not a Path)
+    a, b = (_Instance(tmp_path, cast(Path, store)) for _ in range(2))
+    metres = list(range(10, 2000, 25))
+    try:
+        for trial in range(3):
+            first, prefix = f"RC-{trial}", f"r{trial}-"
+            incident = f"{SENDER}/{first}"
+            centre = (CENTRE[0] + 0.1 * trial, CENTRE[1])  # (5.7 km apart: a place a trial)
+            alert = _version(first, "Alert", None, 500.0, 0, centre=centre)
+            assert a.post("/alerts", alert, 1)[0] == 200
+            told: set[str] = set()
+            for instance in (a, b):
+                status, text = instance.post("/positions", _ring(prefix, metres, 2, centre), 2)
+                assert status == 200, text
+                told |= {d["device"] for d in json.loads(text)["deliveries"]}
+            assert told == {f"{prefix}{m}" for m in metres if m < 500}
+            update = _version(f"{first}-U", "Update", first, 1500.0, 10, centre=centre)
+            cancel = _version(f"{first}-C", "Cancel", first, 1500.0, 11, centre=centre)
+            with ThreadPoolExecutor(2) as pool:
+                u, c = pool.map(
+                    lambda job: job[0].post("/alerts", job[1], 12), [(a, update), (b, cancel)]
+                )
+            assert u[0] == 200 and c[0] == 200, (u, c)
+            updated, cancelled = json.loads(u[1]), json.loads(c[1])
+            assert cancelled["verdict"] == "CANCELLED", cancelled
+            widened = {d["device"] for d in updated["deliveries"]}
+            if updated["verdict"] == "DELIVER":
+                # (the Alert's deliveries still pending are claimed again under the Update's
+                # key: docs/who_is_told.rst; none is confirmed here)
+                assert widened == {f"{prefix}{m}" for m in metres if m < 1500}, updated
+            else:
+                assert widened == set(), updated
+            retracted = {d["device"] for d in cancelled["deliveries"]}
+            assert all(d["kind"] == "retraction" for d in cancelled["deliveries"]), cancelled
+            assert told | widened <= retracted, "told, and never retracted"
+            for instance in (a, b):
+                status, text = instance.post("/positions", _ring(prefix, metres, 20, centre), 20)
+                assert status == 200 and json.loads(text)["deliveries"] == [], text
+            status, text = b.post("/redeliver", b"", 60)  # (every lease, 30 s, ran out)
+            assert status == 200, text
+            offered = [d for d in json.loads(text)["deliveries"] if d["key"].startswith(incident)]
+            assert {d["kind"] for d in offered} <= {"retraction"}, offered
+            assert {d["device"] for d in offered} == retracted
+    finally:
+        logs = a.stop() + b.stop()
+    assert "Traceback" not in logs, logs
