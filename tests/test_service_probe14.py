@@ -56,6 +56,14 @@ def _get(instance: _Instance, path: str) -> tuple[int, str]:
     )
 
 
+def _no_position(instance: _Instance, device: str) -> bool:
+    """Whether ``instance`` keeps no fix of ``device`` (``/explain`` of a known alert: 404)."""
+    assert instance.post("/alerts", _alert("KNOWN"), 0)[0] == 200  # (again: the same version)
+    status, text = _get(instance, f"/explain?incident={SENDER}/KNOWN&device={device}&at={_at(2)}")
+    assert status in (200, 404), text
+    return status == 404 and "has no position" in text
+
+
 def _fix(device: str, column: str, number: str) -> bytes:
     """A batch of one fix at the centre whose ``column`` is the JSON number text ``number``."""
     fix = {"lon": str(CENTRE[0]), "lat": str(CENTRE[1]), "accuracy_m": "5", column: number}
@@ -99,8 +107,7 @@ def test_a_number_past_a_floats_range_is_a_400_naming_its_row(
     assert status == 400, text
     assert text.startswith(f"{column}[0] must be a number a float holds"), text
     assert "inf at row" not in text, text
-    status, _ = _get(service, f"/explain?incident={SENDER}/M-NONE&device={device}&at={_at(2)}")
-    assert status == 404
+    assert _no_position(service, device)
 
 
 def test_numbers_a_float_holds_are_taken(service: _Instance) -> None:
@@ -111,6 +118,7 @@ def test_numbers_a_float_holds_are_taken(service: _Instance) -> None:
         # (accuracy_m has its own bound, the Earth's circumference: a 400 of that rule)
         expected = 400 if float(number) > 40_075_017 else 200
         assert status == expected and "float holds" not in text, text
+        assert _no_position(service, f"big-{i}") is (status == 400)  # (taken: explained)
 
 
 # --- GET /explain by any version id of the incident -----------------------------------------
@@ -433,3 +441,25 @@ def test_an_update_racing_a_cancel_on_two_instances_tells_nobody_the_cancel_does
     finally:
         logs = a.stop() + b.stop()
     assert "Traceback" not in logs, logs
+
+
+# --- A fix with one coordinate null ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("null", "other"), [("lat", "lon"), ("lon", "lat")])
+def test_a_fix_with_one_coordinate_null_is_refused_naming_the_null(
+    service: _Instance, null: str, other: str
+) -> None:
+    """``lat: [null]`` beside a longitude is a 400 naming ``lat[1]`` and the null sent.
+
+    The service reads a null as NaN for :class:`~geotarget.Positions`, whose refusal said
+    "got lon a number and lat NaN at row 1" of a batch holding no NaN (JSON has none): the
+    client looked for a NaN it never wrote. The batch is not taken.
+    """
+    batch = json.loads(_batch(["half-0", "half-1"], 1))
+    batch[null][1] = None
+    status, text = service.post("/positions", json.dumps(batch).encode(), 1)
+    assert status == 400, text
+    assert text.startswith(f"{null}[1] must be a number where {other}[1] is one"), text
+    assert text.endswith("(got null)") and "NaN" not in text, text
+    assert _no_position(service, "half-0")

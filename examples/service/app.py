@@ -1938,6 +1938,16 @@ def create_app(
                     f"{len(ids):,}: "
                     "every column holds one value per fix, in the order of ids"
                 )
+        # A null is NaN from here on (JSON has no NaN): the nulls are named before Positions
+        # names NaNs the client never sent ("got lon a number and lat NaN at row 0").
+        half = np.isnan(lon) != np.isnan(lat)
+        if half.any():
+            row = int(np.flatnonzero(half)[0])
+            name, other = ("lat", "lon") if np.isnan(lat[row]) else ("lon", "lat")
+            raise InvalidInput(
+                f"{name}[{row}] must be a number where {other}[{row}] is one, or null with it"
+                " for a row without a fix: a fix has both (got null)"
+            )
         unsaid = np.isnan(accuracy) & ~np.isnan(lon) & ~np.isnan(lat)
         if unsaid.any():
             # (Positions, given NaN for it, said "got nan" of the null the client sent.)
