@@ -67,8 +67,9 @@ non-list column (``accuracy_m`` included), a member the endpoint does not take, 
 wrong JSON type in a column (a bool or a text among coordinates, a list anywhere: ``lon[3] must
 be a number or null (got true)``), ``NaN`` or ``Infinity`` (not JSON, though Python writes
 them), an integer of more digits than Python converts (4,300), a number past a float's range
-(``1e999``, ``2**1024``), one coordinate of a fix null (the other a number), an id past 64 bits, a time :func:`geotarget.parse_time` refuses (naive, or outside the years 1 to 9999
-in UTC), a malformed delivery key. A scalar value is quoted as JSON and cut after
+(``1e999``, ``2**1024``), one coordinate of a fix null (the other a number), an id past 64
+bits, a time :func:`geotarget.parse_time` refuses (naive, or outside the years 1 to 9999 in
+UTC), a malformed delivery key. A scalar value is quoted as JSON and cut after
 :data:`SHOWN_CHARS` characters, its size said; a list or an object is described, never quoted
 (``ids[1] must be a text or an integer id (got a JSON object of 5 members: "id", "lon", "lat",
 ...)``): where a scalar belongs it is most likely a position pair or a whole fix (records sent
