@@ -974,14 +974,14 @@ def _numbers(data: dict[str, Any], name: str) -> npt.NDArray[np.float64]:
     if past.any():
         row = int(np.flatnonzero(past)[0])
         raise InvalidInput(
-            f"{name}[{row}] {_PAST_FLOAT} (got a number past it, which JSON readers take for"
-            f" {'-' if values[row] < 0 else ''}infinity)"
+            f"{name}[{row}] {_PAST_FLOAT} (got a number past ±1.8e308, which JSON readers take"
+            f" for {'-' if values[row] < 0 else ''}infinity)"
         )
     return values
 
 
 #: What :func:`_numbers` says of a number a float64 does not hold.
-_PAST_FLOAT = "must be a number a float holds, within ±1.8e308"
+_PAST_FLOAT = "must be a number a float holds"
 
 
 def _holds_float(value: int) -> bool:
