@@ -49,8 +49,8 @@ alerts at once. The latest snapshot of device positions is an immutable
                       (``Targeter.preview`` of its newest fix kept: changes nothing); the
                       incident by its key or the id of any version of it (an Update's, a
                       Cancel's: ``sender/identifier``); 404 for an unknown incident, or a
-                      device of no batch kept (write a ``+`` of an
-                      id as ``%2B``: a query reads it as a space, which the 404 names).
+                      device of no batch kept (write a ``+`` of an id as ``%2B``: a query
+                      reads it as a space, which the 404 names).
 ``GET  /ready``      for a load balancer's or an orchestrator's probe (changes nothing):
                       ``{"status": "ready", "active_incidents": N}`` once the store answers a
                       read, else 503 naming the :class:`~geotarget.errors.StoreError` (the
