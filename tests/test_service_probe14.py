@@ -463,3 +463,25 @@ def test_a_fix_with_one_coordinate_null_is_refused_naming_the_null(
     assert text.startswith(f"{null}[1] must be a number where {other}[1] is one"), text
     assert text.endswith("(got null)") and "NaN" not in text, text
     assert _no_position(service, "half-0")
+
+
+# --- A CAP document sent to an endpoint that takes JSON -------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/positions", "/confirm"])
+def test_a_cap_document_sent_where_json_belongs_is_named(service: _Instance, path: str) -> None:
+    """An alert POSTed to ``/positions`` (or ``/confirm``) is a 400 pointing at ``/alerts``.
+
+    The answer was "request body must be a JSON object (Expecting value: line 1 column 1
+    (char 0))", which names neither XML nor the endpoint that takes it (``POST /alerts`` says
+    of a JSON body that it "starts with '{', as JSON does"). The alert is not admitted.
+    """
+    document = _alert(f"WRONG-{path[1:]}")
+    assert document.lstrip().startswith(b"<")  # (the oracle: what the test sent)
+    status, text = service.post(path, document, 1)
+    assert status == 400 and "POST /alerts" in text and "'<'" in text, text
+    assert "Expecting value" not in text, text
+    status, text = _get(
+        service, f"/explain?incident={SENDER}/WRONG-{path[1:]}&device=x&at={_at(2)}"
+    )
+    assert status == 404 and "unknown to the store" in text, text

@@ -860,6 +860,13 @@ def _json(body: bytes, charset: str = "") -> Any:
     except UnicodeDecodeError as err:
         raise _not_unicode(err, charset) from None
     except (json.JSONDecodeError, RecursionError) as err:
+        if body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+            # (A CAP document sent here, not to POST /alerts, said only "Expecting value:
+            # line 1 column 1 (char 0)". Not quoted: it is read by nobody as JSON.)
+            raise InvalidInput(
+                "request body must be a JSON object (got a document starting with '<', as XML"
+                " does: a CAP document is sent to POST /alerts)"
+            ) from None
         raise InvalidInput(
             f"request body must be a JSON object ({_plain(str(err)[:200])})"
         ) from None
