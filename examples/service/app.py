@@ -46,9 +46,11 @@ alerts at once. The latest snapshot of device positions is an immutable
                       empty (or an empty JSON object): ``{"limit": 5}`` is a 400, its
                       parameters are in the query.
 ``GET  /explain``     ``?incident=&device=``: why a device does or does not receive an alert
-                      (``Targeter.preview`` of its newest fix kept: changes nothing); 404 for
-                      an unknown incident, or a device of no batch kept (write a ``+`` of an
-                      id as ``%2B``: a query reads it as a space, which the 404 names).
+                      (``Targeter.preview`` of its newest fix kept: changes nothing); the
+                      incident by its key or the id of any version of it (an Update's, a
+                      Cancel's: ``sender/identifier``); 404 for an unknown incident, or a
+                      device of no batch kept (write a ``+`` of an id as ``%2B``: a query
+                      reads it as a space, which the 404 names).
 ``GET  /ready``      for a load balancer's or an orchestrator's probe (changes nothing):
                       ``{"status": "ready", "active_incidents": N}`` once the store answers a
                       read, else 503 naming the :class:`~geotarget.errors.StoreError` (the
@@ -64,9 +66,10 @@ named twice in one object (readers differ on which value counts: none is taken),
 non-list column (``accuracy_m`` included), a member the endpoint does not take, a value of the
 wrong JSON type in a column (a bool or a text among coordinates, a list anywhere: ``lon[3] must
 be a number or null (got true)``), ``NaN`` or ``Infinity`` (not JSON, though Python writes
-them), an integer of more digits than Python converts (4,300), an id
-past 64 bits, a time :func:`geotarget.parse_time` refuses (naive, or outside the years 1 to 9999
-in UTC), a malformed delivery key. A scalar value is quoted as JSON and cut after
+them), an integer of more digits than Python converts (4,300), a number past a float's range
+(``1e999``, ``2**1024``), one coordinate of a fix null (the other a number), an id past 64
+bits, a time :func:`geotarget.parse_time` refuses (naive, or outside the years 1 to 9999 in
+UTC), a malformed delivery key. A scalar value is quoted as JSON and cut after
 :data:`SHOWN_CHARS` characters, its size said; a list or an object is described, never quoted
 (``ids[1] must be a text or an integer id (got a JSON object of 5 members: "id", "lon", "lat",
 ...)``): where a scalar belongs it is most likely a position pair or a whole fix (records sent
@@ -189,11 +192,12 @@ import math
 import os
 import re
 import signal
+import stat
 import sys
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -230,7 +234,13 @@ from geotarget.errors import (
     StoreReadOnly,
     StoreUnavailable,
 )
-from geotarget.ledger import Claims, DeliveryLedger, PostgresLedger, SQLiteLedger
+from geotarget.ledger import (
+    Claims,
+    DeliveryLedger,
+    IncidentState,
+    PostgresLedger,
+    SQLiteLedger,
+)
 from geotarget.regions import RegionHierarchy
 from geotarget.targeting import Delivery
 
@@ -534,6 +544,8 @@ async def _body(request: Request, limit: int, held: _Held, what: str = "JSON") -
     return b"".join(chunks)
 
 
+#: What :func:`_no_body` read of a body that is not JSON.
+_NOT_JSON = object()
 #: The most body bytes an endpoint that takes no body reads, to tell an empty one.
 _EMPTY_BODY_READ = 1024
 
@@ -553,12 +565,10 @@ async def _no_body(request: Request, held: _Held, query: str) -> None:
         body = None
     if body is not None and not body.strip():
         return
-    data: Any = None
+    data: Any = _NOT_JSON  # (JSON's null is JSON: "got null", never "not JSON")
     if body is not None:
-        try:
+        with suppress(InvalidInput):
             data = _json(body, _charset(request))
-        except InvalidInput:
-            data = None
     if data == {}:
         return
     if isinstance(data, dict):
@@ -567,7 +577,7 @@ async def _no_body(request: Request, held: _Held, query: str) -> None:
         got = f"the body's member(s) {named}{more} are refused, not ignored"
     elif body is None:
         got = f"got a body of more than {_EMPTY_BODY_READ:,} bytes"
-    elif data is None:
+    elif data is _NOT_JSON:
         got = f"got a body of {len(body):,} bytes that is not JSON"
     else:
         got = f"got {_shown(data)}"
@@ -850,6 +860,13 @@ def _json(body: bytes, charset: str = "") -> Any:
     except UnicodeDecodeError as err:
         raise _not_unicode(err, charset) from None
     except (json.JSONDecodeError, RecursionError) as err:
+        if body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+            # (A CAP document sent here, not to POST /alerts, said only "Expecting value:
+            # line 1 column 1 (char 0)". Not quoted: it is read by nobody as JSON.)
+            raise InvalidInput(
+                "request body must be a JSON object (got a document starting with '<', as XML"
+                " does: a CAP document is sent to POST /alerts)"
+            ) from None
         raise InvalidInput(
             f"request body must be a JSON object ({_plain(str(err)[:200])})"
         ) from None
@@ -944,18 +961,43 @@ def _ids(data: dict[str, Any]) -> list[Any]:
 
 
 def _numbers(data: dict[str, Any], name: str) -> npt.NDArray[np.float64]:
-    """A column of numbers, null (no value) as NaN, as float64: a bool or a text is refused."""
+    """A column of numbers, null (no value) as NaN, as float64: a bool or a text is refused.
+
+    So is a number past a float's range (about 1.8e308), naming its row: an integer of 309
+    digits or more, or a number such as ``1e999``, which Python's JSON reader reads as
+    infinity. (``2**1024`` answered 500, and ``1e999`` was refused as "got inf", a value the
+    client never sent.)
+    """
     column = _column(data, name, (float, int, _NONE), "a number or null")
     try:
-        return np.array(
+        values = np.array(
             [math.nan if v is None else v for v in column] if None in column else column,
             dtype=np.float64,
         )
-    except OverflowError:  # an integer past a float's range (1.8e308)
-        row = next(i for i, v in enumerate(column) if type(v) is int and abs(v) > 2**1024)
+    except OverflowError:  # an integer past a float's range
+        row = next(i for i, v in enumerate(column) if type(v) is int and not _holds_float(v))
+        raise InvalidInput(f"{name}[{row}] {_PAST_FLOAT} (got {_shown(column[row])})") from None
+    past = np.isinf(values)  # (JSON has no infinity: each is a number past the range)
+    if past.any():
+        row = int(np.flatnonzero(past)[0])
         raise InvalidInput(
-            f"{name}[{row}] must be a number a float holds (got {_shown(column[row])})"
-        ) from None
+            f"{name}[{row}] {_PAST_FLOAT} (got a number past ±1.8e308, which JSON readers take"
+            f" for {'-' if values[row] < 0 else ''}infinity)"
+        )
+    return values
+
+
+#: What :func:`_numbers` says of a number a float64 does not hold.
+_PAST_FLOAT = "must be a number a float holds"
+
+
+def _holds_float(value: int) -> bool:
+    """Whether the integer ``value`` converts to a float (it rounds to one below 2**1024)."""
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
 
 
 #: A delivery key as :meth:`~geotarget.ledger.Claims.keys` writes it: "incident version
@@ -1791,6 +1833,11 @@ class _OriginForm:
         await self.app(scope, receive, send)
 
 
+#: What :func:`create_app`'s log line says was not streamed after a claim (no position).
+_TAKEN_MEANWHILE = "a batch of positions taken while an alert was targeted was"
+_LONG_IDS = f"the latest batch's fixes of ids over {RETAINED_ID_CHARS} characters were"
+
+
 def _empty_index() -> PositionIndex:
     return PositionIndex(
         Positions([], [], [], observed_at=dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc))
@@ -1850,7 +1897,7 @@ def create_app(
                 overlaps.made_live()
         told = _deliveries([result.claims]) if result.claims is not None else []
         if rest is not None and result.verdict is Verdict.DELIVER:
-            told += _streamed(targeter.on_positions(rest, at))
+            told += _streamed(streamed_after(rest, at, _LONG_IDS))
         if since and result.verdict is Verdict.DELIVER:
             told += overlapped(since, at)
         reason = result.reason
@@ -1899,6 +1946,16 @@ def create_app(
                     f"{len(ids):,}: "
                     "every column holds one value per fix, in the order of ids"
                 )
+        # A null is NaN from here on (JSON has no NaN): the nulls are named before Positions
+        # names NaNs the client never sent ("got lon a number and lat NaN at row 0").
+        half = np.isnan(lon) != np.isnan(lat)
+        if half.any():
+            row = int(np.flatnonzero(half)[0])
+            name, other = ("lat", "lon") if np.isnan(lat[row]) else ("lon", "lat")
+            raise InvalidInput(
+                f"{name}[{row}] must be a number where {other}[{row}] is one, or null with it"
+                " for a row without a fix: a fix has both (got null)"
+            )
         unsaid = np.isnan(accuracy) & ~np.isnan(lon) & ~np.isnan(lat)
         if unsaid.any():
             # (Positions, given NaN for it, said "got nan" of the null the client sent.)
@@ -1928,27 +1985,26 @@ def create_app(
         if again:
             # An alert made live while this batch streamed may have read the snapshot before
             # it: streamed again now, its incident is live (see _Overlaps).
-            found += streamed_again(fresh, at)
+            found += streamed_after(fresh, at, _TAKEN_MEANWHILE)
         return {"deliveries": _streamed(found)}
 
-    def streamed_again(fixes: Positions, at: dt.datetime) -> list[Delivery]:
-        # The deliveries made so far are answered whatever this adds: a store failure here
-        # leaves these devices to their next fix, as before, and is logged (no position).
+    def streamed_after(fixes: Positions, at: dt.datetime, what: str) -> list[Delivery]:
+        # ``fixes`` streamed once the request has claimed (an alert's devices, a batch's, the
+        # leases run out): the deliveries made so far are answered whatever this adds. A store
+        # failure here leaves these devices to their next fix and is logged (no position);
+        # raised, it answered 503 "nothing was applied" of claims made, their deliveries held
+        # back from the push service until their lease ran out.
         try:
             return targeter.on_positions(fixes, at)
         except StoreError as err:
-            LOG.warning(
-                "a batch of positions taken while an alert was targeted was not streamed to it"
-                " again (its devices are told at their next fix): %s",
-                err,
-            )
+            LOG.warning("%s not streamed (its devices are told at their next fix): %s", what, err)
             return []
 
     def overlapped(since: list[Positions], at: dt.datetime) -> list[dict[str, str]]:
         # The batches swapped in while an alert was targeted, over a snapshot read before them,
         # streamed now that its incident is live (see _Overlaps).
         fixes = _newest_of(since, retained)
-        return _streamed(streamed_again(fixes, at)) if len(fixes) else []
+        return _streamed(streamed_after(fixes, at, _TAKEN_MEANWHILE)) if len(fixes) else []
 
     async def confirm(request: Request) -> Response:
         _takes(request, ("at",))
@@ -2001,13 +2057,26 @@ def create_app(
             return index
 
         with overlaps.watching() as since, merges.using():
-            came = targeter.retarget(snapshot, at)
+            try:
+                came = targeter.retarget(snapshot, at)
+            except StoreError as err:
+                if not due:
+                    raise
+                # The leases taken are answered: raised, the 503 said "nothing was applied"
+                # of deliveries leased to this caller, held back for another lease.
+                LOG.warning(
+                    "POST /redeliver: %d delivery(ies) leased are answered; the alerts whose"
+                    " time came are not targeted now (the next call does): %s",
+                    len(due),
+                    err,
+                )
+                came = []
             if any(r.verdict is Verdict.DELIVER for r in came):
                 overlaps.made_live()
         due += [r.claims for r in came if r.claims is not None]
         out = _deliveries(due)
         if came and rest and rest[0] is not None:
-            out += _streamed(targeter.on_positions(rest[0], at))
+            out += _streamed(streamed_after(rest[0], at, _LONG_IDS))
         if came and since:
             out += overlapped(since, at)
         return out
@@ -2031,14 +2100,14 @@ def create_app(
         # (?at= first, as every endpoint reads its query before anything else: a bad one was
         # answered 404 for an unknown incident, or 503 while the store was down.)
         at = _at(request)
-        incident = await run_in_threadpool(store.incident, _param(request, "incident"))
-        alert = incident.alert if incident is not None else None
+        alert = await run_in_threadpool(current_alert, _param(request, "incident"))
         if alert is None:
             return _problem(
                 request,
                 404,
-                f"incident {_shown(_param(request, 'incident'))} is unknown to the store (no"
-                f" alert of it was received): nothing to explain{_plus_hint(request, 'incident')}",
+                f"incident {_shown(_param(request, 'incident'))} is unknown to the store, as an"
+                " incident's key or a version's id (no Alert or Update of it was received):"
+                f" nothing to explain{_plus_hint(request, 'incident')}",
                 "NotFound",
             )
         index = current["index"]
@@ -2056,6 +2125,19 @@ def create_app(
                 "NotFound",
             )
         return PlainTextResponse(answer)
+
+    def current_alert(key: str) -> Alert | None:
+        # The current version of the incident ``key`` names: by its key, or by the id of any
+        # version of it (an Update's, a Cancel's: "any version of the chain identifies the
+        # incident"), or of an incident merged into it. (An Update's id was answered 404 "no
+        # alert of it was received", of an Update the store held; a merged incident's key
+        # explained the version it had when it was merged.)
+        incident = store.incident(key)
+        if incident is None or incident.state is IncidentState.MERGED:
+            found = store.lookup_version(key)
+            if found is not None:
+                incident = store.incident(found[0])
+        return incident.alert if incident is not None else None
 
     def why(alert: Alert, device: str, latest: Positions, at: dt.datetime) -> str | None:
         # The device's newest fix over the kept batches, as POST /alerts targets it: before,
@@ -2316,6 +2398,7 @@ def store_from_env() -> DeliveryLedger:
             return PostgresLedger(where)
         url = _URL.match(where)
         if url is None:
+            _regular_file(where)
             return SQLiteLedger(where)
     except InvalidInput as err:
         # (The stores name their parameter, "path" or "dsn": the operator set the variable.)
@@ -2325,6 +2408,33 @@ def store_from_env() -> DeliveryLedger:
         f" or host=... dbname=...), not a {url.group()} URL (the rest not shown: it may"
         " hold a password); write a SQLite store as a plain path, e.g. /var/lib/geotarget/"
         "deliveries.db"
+    )
+
+
+def _regular_file(path: str) -> None:
+    """Refuse a store path at which something other than a file or a directory is.
+
+    A device (``/dev/null``), a named pipe or a socket failed to open as "the file system
+    failed a read or write (disk I/O error)", a store unavailable *for now*: the service
+    started and answered 503 to every request for as long as it ran, trying again each time,
+    where a mistake in the configuration stops it (a directory is refused by the store).
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:  # (nothing there yet, or a directory not mounted yet: the store says)
+        return
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return
+    kinds = {
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISFIFO: "a named pipe",
+        stat.S_ISSOCK: "a socket",
+    }
+    what = next((name for test, name in kinds.items() if test(mode)), "not a regular file")
+    raise InvalidInput(
+        f"path must name the store's file, a regular file or none yet (got {path!r}, {what}):"
+        " SQLite cannot keep a store there"
     )
 
 
