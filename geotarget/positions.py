@@ -304,6 +304,49 @@ def _ordered(name: str, value: object) -> None:
         )
 
 
+def _labels(value: object) -> Any:
+    """The index of a pandas-like ``Series`` (the labels pandas pairs its rows by), else None.
+
+    Recognised without importing pandas: an ``index`` with a callable ``equals`` and a length.
+    A pandas ``Index`` itself (``df.index`` as the ids) has no ``index``: its rows are positions.
+    """
+    index = getattr(value, "index", None)
+    if callable(getattr(index, "equals", None)) and hasattr(index, "__len__"):
+        return index
+    return None
+
+
+def _aligned(columns: Mapping[str, object]) -> None:
+    """Refuse pandas ``Series`` columns whose indexes differ: they would pair other devices' rows.
+
+    ``Positions`` pairs its columns by position, as numpy does; pandas pairs Series by their
+    index labels. ``ids`` from a frame and ``lon`` from a sorted or filtered copy of it hold
+    the same labels in another order: read by position, a device would get another's
+    coordinates (still in the territory, so nothing else shows it). Labels are not quoted (an
+    index may be ``(lon, lat)``); columns of other lengths are left to the length rule.
+    """
+    first: tuple[str, Any] | None = None
+    for name, value in columns.items():
+        index = _labels(value)
+        if index is None:
+            continue
+        if first is None:
+            first = (name, index)
+            continue
+        base_name, base = first
+        if len(index) != len(base) or base.equals(index):
+            continue
+        row = next((i for i, (a, b) in enumerate(zip(base, index, strict=True)) if a != b), None)
+        at = "" if row is None else f"first at row {row}; "
+        raise InvalidPositions(
+            f"{name} must have the index of {base_name}: both are pandas Series, but their "
+            f"index labels differ ({at}labels not quoted), and Positions pairs columns by "
+            f"position, not by label as pandas does, so one device's {name} would go to "
+            "another; take every column from one frame in one row order, or pass .to_numpy() "
+            "of columns already in the same order"
+        )
+
+
 def _ids(value: object) -> npt.NDArray[Any]:
     """The ids validated (see :class:`Positions`), as an ``int64`` or ``str_`` array."""
     return _id_array(value)[0]
@@ -820,7 +863,8 @@ class Positions:
     InvalidPositions
         For duplicate ids, columns of the wrong length, one of lon/lat NaN, infinite or
         out-of-range coordinates, negative or non-finite accuracy, naive datetimes, a missing
-        ``observed_at`` or one outside the years 1 to 9999 in UTC. The message names the
+        ``observed_at`` or one outside the years 1 to 9999 in UTC, or pandas ``Series`` columns
+        whose indexes differ (columns pair by position, not by label). The message names the
         offending rows.
     InvalidType
         For columns of the wrong type (e.g. booleans as coordinates, mixed str and int ids,
@@ -869,6 +913,16 @@ class Positions:
         observed_at: Any = None,
         tester: Any = None,
     ) -> None:
+        _aligned(
+            {
+                "ids": ids,
+                "lon": lon,
+                "lat": lat,
+                "accuracy_m": accuracy_m,
+                "observed_at": observed_at,
+                "tester": tester,
+            }
+        )
         id_arr, order = _id_array(ids)
         n = id_arr.size
         x = _column("lon", lon, n, degrees=True)

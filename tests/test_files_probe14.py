@@ -1,0 +1,76 @@
+"""Position files and frames, fourteenth probe: columns as operators' tools hand them over.
+
+Oracles are plain Python, pandas' own alignment and pyarrow read directly, never the readers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from geotarget import Positions
+from geotarget.errors import InvalidPositions
+
+AT = dt.datetime(2024, 5, 20, 12, tzinfo=dt.timezone.utc)
+
+
+# ---------------------------------------------------------------------------------------------
+# pandas Series pair by index label; Positions pairs by position
+# ---------------------------------------------------------------------------------------------
+
+
+def _frame() -> object:
+    pd = pytest.importorskip("pandas")
+    return pd.DataFrame(
+        {
+            "id": ["kiruna", "malmo", "visby"],
+            "lon": [20.2253, 13.0038, 18.2948],
+            "lat": [67.8558, 55.6050, 57.6348],
+            "accuracy_m": [10.0, 20.0, 30.0],
+            "observed_at": [AT, AT - dt.timedelta(minutes=5), AT],
+        }
+    )
+
+
+@pytest.mark.parametrize("column", ["lon", "lat", "accuracy_m", "observed_at"])
+def test_series_of_one_frame_in_another_row_order_are_refused_not_paired_by_position(
+    column: str,
+) -> None:
+    """``df.id`` beside ``df.sort_values("lon").lon`` would give Kiruna Malmö's coordinates."""
+    df = _frame()
+    by_lon = df.sort_values("lon")  # type: ignore[attr-defined]
+    # The oracle: pandas pairs Series by label; by position Kiruna's row would be another's.
+    assert list(by_lon[column]) != list(df[column])  # type: ignore[index]
+    columns = {c: df[c] for c in ("lon", "lat", "accuracy_m", "observed_at")}  # type: ignore[index]
+    columns[column] = by_lon[column]
+    with pytest.raises(InvalidPositions, match=rf"{column} must have the index of ids") as err:
+        Positions(
+            df["id"],  # type: ignore[index]
+            columns["lon"],
+            columns["lat"],
+            accuracy_m=columns["accuracy_m"],
+            observed_at=columns["observed_at"],
+        )
+    text = str(err.value)
+    assert "first at row 0" in text and "67.8" not in text and "20.2" not in text
+
+
+def test_series_of_one_reordered_frame_and_plain_arrays_still_read() -> None:
+    """Columns of one sorted frame, or numpy arrays beside one Series, pair as pandas pairs them."""
+    pd = pytest.importorskip("pandas")
+    df = _frame().sort_values("lat")  # type: ignore[attr-defined]
+    p = Positions(
+        df.set_index("id").index,  # an Index is positional: no labels of its own
+        df["lon"],
+        df["lat"].to_numpy(),
+        accuracy_m=df["accuracy_m"],
+        observed_at=df["observed_at"],
+    )
+    # The oracle: pandas' own alignment of the same frame, read row by row.
+    expected = pd.DataFrame({"lon": df["lon"], "lat": df["lat"]}).set_index(df["id"])
+    for i, device in enumerate(p.ids.tolist()):
+        assert p.lon[i] == expected.loc[device, "lon"]
+        assert p.lat[i] == expected.loc[device, "lat"]
+    assert np.array_equal(p.accuracy_m, df["accuracy_m"].to_numpy())
