@@ -171,6 +171,8 @@ def _as_table(value: object, source: str) -> Any:
         "a pyarrow.Table, RecordBatch or RecordBatchReader, or a frame with the Arrow stream "
         "interface (__arrow_c_stream__: Polars, pandas, DuckDB)"
     )
+    if hasattr(type(value), "__arrow_c_stream__"):
+        _naive_objects(value, source)
     try:
         if isinstance(value, pa.RecordBatch):
             return pa.Table.from_batches([value])
@@ -202,6 +204,32 @@ def _as_table(value: object, source: str) -> Any:
             "most likely a column of mixed types (values not quoted: they may be positions)"
         ) from None
     raise InvalidInput(f"{source}: must be {what} (got {type(value).__name__})")
+
+
+def _naive_objects(frame: object, source: str) -> None:
+    """Refuse a naive ``datetime`` in a frame's ``observed_at`` column of Python objects.
+
+    Arrow types such a column (pandas' ``object`` dtype: times gathered from several sources)
+    by its first value: after a timezone-aware one, it reads a naive one as UTC, 12:00 in
+    Stockholm as 14:00 there, without a word. (Naive values alone give a column without a zone,
+    refused as such.) Only an object column is looked at, value by value, as Arrow reads it.
+    """
+    for label in getattr(frame, "columns", ()):
+        if column_key(label) != "observed_at":
+            continue
+        col = frame[label]  # type: ignore[index]
+        if getattr(getattr(col, "dtype", None), "kind", None) != "O" or not callable(
+            getattr(col, "to_numpy", None)
+        ):
+            continue
+        for i, v in enumerate(col.to_numpy()):
+            if isinstance(v, dt.datetime) and v == v and v.utcoffset() is None:  # (not NaT)
+                raise InvalidPositions(
+                    f"{Where(source)(i)}, column observed_at: must be a timezone-aware "
+                    f"datetime, as Arrow would read a naive one among aware ones as UTC "
+                    f"(got a naive {type(v).__name__}; say its zone, e.g. with "
+                    "datetime.replace(tzinfo=...) or pandas' tz_localize)"
+                )
 
 
 _NAIVE = "timestamps without a time zone; store them with one (pyarrow.timestamp('us', tz='UTC'))"

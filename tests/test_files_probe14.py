@@ -74,3 +74,66 @@ def test_series_of_one_reordered_frame_and_plain_arrays_still_read() -> None:
         assert p.lon[i] == expected.loc[device, "lon"]
         assert p.lat[i] == expected.loc[device, "lat"]
     assert np.array_equal(p.accuracy_m, df["accuracy_m"].to_numpy())
+
+
+# ---------------------------------------------------------------------------------------------
+# A frame's object column of times: Arrow types it by its first value
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("first_aware", [True, False])
+def test_a_naive_time_among_aware_ones_in_a_frame_is_refused_not_read_as_utc(
+    first_aware: bool,
+) -> None:
+    """Times gathered from two sources (one zoned, one not) in an object column of a frame."""
+    pd = pytest.importorskip("pandas")
+    pa = pytest.importorskip("pyarrow")
+    from geotarget.dask import positions_from_arrow
+
+    zoned = pd.Timestamp("2024-05-20 14:00", tz="Europe/Stockholm")
+    naive = dt.datetime(2024, 5, 20, 14, 0)  # Stockholm's wall clock, 12:00 UTC
+    times = [zoned, naive] if first_aware else [naive, zoned]
+    df = pd.DataFrame(
+        {
+            "id": ["a", "b"],
+            "lon": [18.07, 18.08],
+            "lat": [59.33, 59.34],
+            "accuracy_m": [10.0, 10.0],
+            "Observed_At": times,
+        }
+    )
+    assert df["Observed_At"].dtype == object
+    if first_aware:  # the hazard: Arrow reads the naive 14:00 as 14:00 UTC, two hours off
+        read = pa.array(df["Observed_At"]).to_pylist()
+        assert read[1] == dt.datetime(2024, 5, 20, 14, tzinfo=dt.timezone.utc)
+    row = 2 if first_aware else 1
+    with pytest.raises(
+        InvalidPositions, match=rf"table: row {row}, column observed_at: must be a timezone-aware"
+    ):
+        positions_from_arrow(df)
+
+
+def test_aware_times_of_several_zones_and_missing_ones_in_an_object_column_still_read() -> None:
+    """Aware times in two zones, ``None`` and ``NaT`` are the instants and unknowns they say."""
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    from geotarget.dask import positions_from_arrow
+
+    times = [
+        pd.Timestamp("2024-05-20 14:00", tz="Europe/Stockholm"),
+        dt.datetime(2024, 5, 20, 11, 30, tzinfo=dt.timezone.utc),
+        None,
+        pd.NaT,
+    ]
+    df = pd.DataFrame(
+        {
+            "id": ["a", "b", "c", "d"],
+            "lon": [18.07, 18.08, 18.09, 18.1],
+            "lat": [59.33, 59.34, 59.35, 59.36],
+            "accuracy_m": [10.0] * 4,
+            "observed_at": times,
+        }
+    )
+    p = positions_from_arrow(df)
+    expected = ["2024-05-20T12:00:00", "2024-05-20T11:30:00", "NaT", "NaT"]
+    assert p.observed_at.astype("datetime64[s]").astype(str).tolist() == expected
