@@ -74,9 +74,11 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   microsecond) within the years 1970 to 9999; dictionary-encoded and ``string_view`` text is
   text, and a run-end-encoded Arrow column is its values; float16 degrees are refused; a NaN
   in a float ``observed_at`` or ``tester`` column is missing, as a null is (and as the empty
-  cell pandas' ``to_csv`` writes for it is); only the known columns are read. The footer is
-  checked first (:func:`check_parquet_footer`): a row count that its columns or the file's
-  size belie is refused before pyarrow allocates arrays of that many rows.
+  cell pandas' ``to_csv`` writes for it is); a known column of an Arrow extension type (a
+  pandas ``Period``, whose stored integers count wall-clock periods) is refused, but for UUID
+  ids and ``bool8`` testers (:func:`check_extensions`); only the known columns are read. The
+  footer is checked first (:func:`check_parquet_footer`): a row count that its columns or the
+  file's size belie is refused before pyarrow allocates arrays of that many rows.
 * **Rounded coordinates** are read as written, but :attr:`Report.notes` says so when at least
   10 fixes all lie on a grid of 0.001 degrees or coarser (in ``lon`` or in ``lat``) whose
   rounding may have moved a fix farther than its ``accuracy_m``: a spreadsheet column shown
@@ -2490,6 +2492,7 @@ def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
     check_parquet_footer(footer, path.stat().st_size, path.name)
     _parquet_header(names, path.name, geometry_columns(schema))
     known, unknown = _columns(names, path.name, None)
+    check_extensions(schema, known, path.name)
     check_parquet_sizes(footer, [names[j] for j in known.values()], path.name)
     try:
         # Only the known columns are read: an unknown one costs no memory (a compressed
@@ -2594,6 +2597,43 @@ def _composite(t: Any) -> bool:
         or pa.types.is_fixed_size_binary(t)
         or pa.types.is_binary_view(t)
     )
+
+
+#: Arrow extension types a known column may have whose stored values are what the column holds.
+_READ_EXTENSIONS = {"id": ("arrow.uuid",), "tester": ("arrow.bool8",)}
+
+
+def check_extensions(schema: Any, known: dict[str, int], name: str) -> None:
+    """Refuse a known column of an Arrow extension type whose stored values mean another thing.
+
+    An extension type (a registered one, or one whose name only its field's metadata keeps, as
+    a Parquet file pandas wrote is read without pandas) stores its values as a plain type: a
+    pandas ``Period`` as an ``int64`` count of periods since 1970 in wall-clock time, without a
+    zone. Read as that storage, 14:00 in Stockholm became 14:00 UTC (periods of seconds read as
+    epoch seconds). A column of lists, records or bytes is refused by what it holds.
+    """
+    for key, j in known.items():
+        field = schema.field(j)
+        t = field.type
+        ext = getattr(t, "extension_name", None)
+        if ext is None:
+            raw = (field.metadata or {}).get(b"ARROW:extension:name")
+            ext = None if raw is None else raw.decode("utf-8", "replace")
+        else:
+            t = t.storage_type
+        if ext is None or ext in _READ_EXTENSIONS.get(key, ()) or _composite(t):
+            continue
+        hint = (
+            "; a pandas Period is a span of wall-clock time without a zone: convert it with "
+            ".dt.to_timestamp().dt.tz_localize(zone)"
+            if ext == "pandas.period"
+            else ""
+        )
+        raise InvalidPositions(
+            f"{name}, column {key}: is of the Arrow extension type {_show(ext)} (stored as {t}): "
+            "its stored values are that type's own encoding, so they are not read as "
+            f"{_HOLDS.get(key, 'ids (text or integers)')}; write the column as a plain type{hint}"
+        )
 
 
 def _parquet_column(

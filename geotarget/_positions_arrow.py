@@ -51,6 +51,7 @@ from geotarget._position_files import (
     _float_ids,
     _parquet_column,
     accuracy_option,
+    check_extensions,
     check_parquet_footer,
     check_parquet_sizes,
     column_key,
@@ -136,6 +137,7 @@ def positions_from_arrow(
             f"the columns are: {', '.join(KNOWN)}"
             f"{table_hints(table.column_names, missing, geometry_columns(table.schema))}"
         )
+    check_extensions(table.schema, known, source)
     where = Where(source)
     unknown = [str(n) for n in table.column_names if column_key(n) is None]
     columns: dict[str, Any] = {}

@@ -6,6 +6,8 @@ Oracles are plain Python, pandas' own alignment and pyarrow read directly, never
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -137,3 +139,109 @@ def test_aware_times_of_several_zones_and_missing_ones_in_an_object_column_still
     p = positions_from_arrow(df)
     expected = ["2024-05-20T12:00:00", "2024-05-20T11:30:00", "NaT", "NaT"]
     assert p.observed_at.astype("datetime64[s]").astype(str).tolist() == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# Arrow extension types: their stored values are their own encoding
+# ---------------------------------------------------------------------------------------------
+
+
+def _period_frame() -> object:
+    pd = pytest.importorskip("pandas")
+    return pd.DataFrame(
+        {
+            "id": ["a", "b"],
+            "lon": [18.07, 18.08],
+            "lat": [59.33, 59.34],
+            "accuracy_m": [10.0, 10.0],
+            # Stockholm's wall clock, in periods of a second: what .dt.to_period("s") gives
+            "observed_at": pd.period_range("2024-05-20 14:00:00", periods=2, freq="s"),
+        }
+    )
+
+
+def test_a_frames_period_column_is_refused_not_read_as_utc_epoch_seconds() -> None:
+    """A pandas ``Period[s]`` is stored as seconds of wall-clock time: read so, 2 h off."""
+    pa = pytest.importorskip("pyarrow")
+    from geotarget.dask import positions_from_arrow
+
+    df = _period_frame()
+    # The hazard: the storage is the wall time's count of seconds, which is 14:00 *UTC*.
+    storage = pa.table(df).column("observed_at").combine_chunks().storage.to_pylist()
+    assert storage[0] == dt.datetime(2024, 5, 20, 14, tzinfo=dt.timezone.utc).timestamp()
+    with pytest.raises(
+        InvalidPositions,
+        match=r"table, column observed_at: is of the Arrow extension type 'pandas.period'.*"
+        r"tz_localize",
+    ):
+        positions_from_arrow(df)
+
+
+def test_a_parquet_column_of_an_unregistered_extension_type_is_refused_by_its_name(
+    tmp_path: Path,
+) -> None:
+    """A type only the field's metadata names (its library not imported) is no plain column."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    from geotarget._position_files import read
+
+    # What a writer's own extension (here wall-clock milliseconds) leaves for a reader
+    # without it: an int64 column whose field metadata names the type.
+    wall_ms = pa.field(
+        "observed_at",
+        pa.int64(),
+        metadata={b"ARROW:extension:name": b"example.wallclock_ms"},
+    )
+    table = pa.table(
+        {
+            "id": ["a", "b"],
+            "lon": [18.07, 18.08],
+            "lat": [59.33, 59.34],
+            "accuracy_m": [10.0, 10.0],
+            "observed_at": pa.array([1_716_213_600, 1_716_213_601], pa.int64()),
+        }
+    )
+    table = table.cast(table.schema.set(4, wall_ms))
+    path = tmp_path / "wall.parquet"
+    pq.write_table(table, path)
+    field = pq.read_schema(path).field("observed_at")
+    assert field.type == pa.int64()
+    assert field.metadata[b"ARROW:extension:name"] == b"example.wallclock_ms"
+    with pytest.raises(
+        InvalidPositions,
+        match=r"wall.parquet, column observed_at: is of the Arrow extension type "
+        r"'example.wallclock_ms' \(stored as int64\)",
+    ):
+        read(path)
+
+
+def test_a_period_column_pandas_wrote_to_parquet_is_refused(tmp_path: Path) -> None:
+    """``df.to_parquet`` of a frame with a Period column, read by the library's Parquet reader."""
+    pytest.importorskip("pyarrow")
+    from geotarget.dask import read_parquet
+
+    path = tmp_path / "periods.parquet"
+    _period_frame().to_parquet(path)  # type: ignore[attr-defined]
+    with pytest.raises(InvalidPositions, match=r"extension type 'pandas.period'"):
+        read_parquet(path)
+
+
+def test_uuid_ids_and_bool8_testers_are_still_read_as_their_values() -> None:
+    """The extension types whose values are what their columns hold keep being read."""
+    pa = pytest.importorskip("pyarrow")
+    from geotarget.dask import positions_from_arrow
+
+    raw = [bytes(range(16)), bytes(range(16, 32))]
+    table = pa.table(
+        {
+            "id": pa.array(raw, pa.uuid()),
+            "lon": [18.07, 18.08],
+            "lat": [59.33, 59.34],
+            "accuracy_m": [10.0, 10.0],
+            "observed_at": pa.array([1_716_206_400] * 2, pa.timestamp("s", "UTC")),
+            "tester": pa.array([1, 0], pa.int8()).cast(pa.bool8()),
+        }
+    )
+    p = positions_from_arrow(table)
+    assert p.ids.tolist() == [str(uuid.UUID(bytes=b)) for b in raw]
+    assert p.tester.tolist() == [True, False]
