@@ -347,6 +347,21 @@ def _aligned(columns: Mapping[str, object]) -> None:
         )
 
 
+def _arrow_column(name: str, value: object) -> None:
+    """Refuse a pyarrow ``Array`` or ``ChunkedArray`` where its items would be read one by one.
+
+    Its items are Arrow scalars (``StringScalar``, ``TimestampScalar``), no ``str`` or
+    ``datetime``: refused saying what reads a table's columns by their types and zones.
+    """
+    if type(value).__module__.split(".", 1)[0] == "pyarrow":
+        raise InvalidType(
+            f"{name} must be a sequence, numpy array or pandas or Polars column, not a pyarrow "
+            f"{type(value).__name__} (its items are Arrow scalars); read a pyarrow table with "
+            "geotarget.dask.positions_from_arrow, which reads each column by its Arrow type "
+            "and time zone"
+        )
+
+
 def _ids(value: object) -> npt.NDArray[Any]:
     """The ids validated (see :class:`Positions`), as an ``int64`` or ``str_`` array."""
     return _id_array(value)[0]
@@ -357,6 +372,7 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
     if isinstance(value, (str, bytes)) or not iterable(value):
         raise InvalidType(f"ids must be a sequence of str or int ids (got {shown(value, 80)})")
     _ordered("ids", value)
+    _arrow_column("ids", value)
     ndim = getattr(value, "ndim", 1)
     if not isinstance(value, np.ndarray) and isinstance(ndim, int) and ndim != 1:
         # A table (a pandas DataFrame: df[["id"]]) iterates over its column labels, not its
@@ -602,6 +618,7 @@ def _object_numbers(name: str, arr: npt.NDArray[Any], *, degrees: bool) -> Float
 
 def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
     _ordered("observed_at", value)
+    _arrow_column("observed_at", value)
     unmasked("observed_at", value, InvalidPositions)
     if isinstance(value, np.ndarray) and value.dtype.kind == "M":
         unit = np.datetime_data(value.dtype)[0]

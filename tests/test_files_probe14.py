@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from geotarget import Positions
-from geotarget.errors import InvalidPositions
+from geotarget.errors import InvalidPositions, InvalidType
 
 AT = dt.datetime(2024, 5, 20, 12, tzinfo=dt.timezone.utc)
 
@@ -245,3 +245,38 @@ def test_uuid_ids_and_bool8_testers_are_still_read_as_their_values() -> None:
     p = positions_from_arrow(table)
     assert p.ids.tolist() == [str(uuid.UUID(bytes=b)) for b in raw]
     assert p.tester.tolist() == [True, False]
+
+
+# ---------------------------------------------------------------------------------------------
+# A pyarrow table's columns handed to Positions one by one
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunked", [True, False])
+@pytest.mark.parametrize("arrow", ["ids", "observed_at"])
+def test_pyarrow_columns_for_ids_or_times_name_the_reader_of_arrow_tables(
+    chunked: bool, arrow: str
+) -> None:
+    """``Positions(t["id"], ...)`` said "ids must all be str or all be int (got StringScalar)"."""
+    pa = pytest.importorskip("pyarrow")
+    table = pa.table(
+        {
+            "id": ["a", "b"],
+            "lon": [18.07, 18.08],
+            "lat": [59.33, 59.34],
+            "observed_at": pa.array([1_716_206_400] * 2, pa.timestamp("s", "Europe/Stockholm")),
+        }
+    )
+
+    def col(name: str) -> object:
+        return table[name] if chunked else table[name].combine_chunks()
+
+    ids = col("id") if arrow == "ids" else ["a", "b"]
+    times = col("observed_at") if arrow == "observed_at" else AT
+    with pytest.raises(
+        InvalidType, match=rf"^{arrow} must be .* not a pyarrow .*positions_from_arrow"
+    ):
+        Positions(ids, col("lon"), col("lat"), observed_at=times)  # type: ignore[arg-type]
+    # Numbers convert as numpy reads them: still taken.
+    p = Positions(["a", "b"], col("lon"), col("lat"), observed_at=AT)
+    assert p.lon.tolist() == [18.07, 18.08]
