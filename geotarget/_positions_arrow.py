@@ -109,7 +109,8 @@ def positions_from_arrow(
     Also from what other backends hand over for one: a ``pyarrow.RecordBatch`` or
     ``RecordBatchReader`` (DuckDB's ``.arrow()``), or any object with the Arrow PyCapsule
     stream interface ``__arrow_c_stream__`` (a Polars or pandas DataFrame, a DuckDB relation),
-    read whole first.
+    read whole first; a GeoPandas GeoDataFrame through its ``to_arrow`` (its geometry column is
+    not read: give ``lon`` and ``lat`` columns).
 
     ``source`` names the table in error messages (a file name). ``observed_at`` dates every
     row of a table without an ``observed_at`` column, and is refused for a table with one;
@@ -176,6 +177,11 @@ def _as_table(value: object, source: str) -> Any:
     if hasattr(type(value), "__arrow_c_stream__"):
         _naive_objects(value, source)
     try:
+        if hasattr(value, "geometry") and hasattr(value, "crs") and hasattr(value, "to_arrow"):
+            # A GeoPandas GeoDataFrame: pandas' Arrow stream cannot hold its column of shapely
+            # geometries ("a column of mixed types"); its own to_arrow writes it as WKB, a
+            # geometry column then named as such (its lon and lat columns read as any frame's).
+            value = value.to_arrow()
         if isinstance(value, pa.RecordBatch):
             return pa.Table.from_batches([value])
         if isinstance(value, pa.RecordBatchReader):

@@ -280,3 +280,31 @@ def test_pyarrow_columns_for_ids_or_times_name_the_reader_of_arrow_tables(
     # Numbers convert as numpy reads them: still taken.
     p = Positions(["a", "b"], col("lon"), col("lat"), observed_at=AT)
     assert p.lon.tolist() == [18.07, 18.08]
+
+
+# ---------------------------------------------------------------------------------------------
+# A GeoPandas GeoDataFrame handed over whole
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_geodataframe_is_read_by_its_columns_and_its_geometry_named_not_called_mixed() -> None:
+    """A GeoDataFrame failed as "a column of mixed types" even with lon and lat columns."""
+    gpd = pytest.importorskip("geopandas")
+    pytest.importorskip("pyarrow")
+    from geotarget.dask import positions_from_arrow
+    from geotarget.errors import InvalidInput
+
+    points = gpd.points_from_xy([18.07, 13.0038], [59.33, 55.605])
+    gdf = gpd.GeoDataFrame(
+        {"id": ["a", "b"], "accuracy_m": [10.0, 25.0], "observed_at": [AT, AT]},
+        geometry=points,
+        crs="EPSG:4326",
+    )
+    with pytest.raises(InvalidInput, match=r"lacks column\(s\) lon, lat .*geometry column"):
+        positions_from_arrow(gdf)
+    # The oracle: shapely's own coordinates of each point.
+    with_columns = gdf.assign(lon=[p.x for p in points], lat=[p.y for p in points])
+    p = positions_from_arrow(with_columns)
+    assert p.lon.tolist() == [18.07, 13.0038]
+    assert p.lat.tolist() == [59.33, 55.605]
+    assert p.accuracy_m.tolist() == [10.0, 25.0]
