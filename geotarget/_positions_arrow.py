@@ -206,12 +206,33 @@ def _as_table(value: object, source: str) -> Any:
             ) from None
         # pyarrow's text may quote a value (a coordinate): only the column it names is kept.
         column = re.search(r"for column (.{1,80}?) with type", str(err))
+        if column and column_key(column.group(1)) is None:
+            known = _known_part(value)
+            if known is not None:  # an ignored column Arrow cannot hold: ignored, as in a file
+                return _as_table(known, source)
         where = f" (column {column.group(1)!r})" if column else ""
         raise InvalidInput(
             f"{source}: could not be read as an Arrow table{where}: {type(err).__name__}, "
             "most likely a column of mixed types (values not quoted: they may be positions)"
         ) from None
     raise InvalidInput(f"{source}: must be {what} (got {type(value).__name__})")
+
+
+def _known_part(frame: object) -> object | None:
+    """A frame's known columns alone (``frame[labels]``), or None if it has no other ones.
+
+    A column the reader ignores (a note of numbers and texts, Python objects) may be one
+    Arrow cannot hold; a file's unknown columns are never read, and a frame's need not be.
+    """
+    labels = list(getattr(frame, "columns", ()))
+    keep = [c for c in labels if column_key(c) is not None]
+    if not keep or len(keep) == len(labels):
+        return None
+    try:
+        known: object = frame[keep]  # type: ignore[index]
+        return known
+    except (KeyError, TypeError, ValueError):  # not a pandas-like frame: its own error stands
+        return None
 
 
 def _naive_objects(frame: object, source: str) -> None:

@@ -308,3 +308,40 @@ def test_a_geodataframe_is_read_by_its_columns_and_its_geometry_named_not_called
     assert p.lon.tolist() == [18.07, 13.0038]
     assert p.lat.tolist() == [59.33, 55.605]
     assert p.accuracy_m.tolist() == [10.0, 25.0]
+
+
+# ---------------------------------------------------------------------------------------------
+# A frame's ignored column that Arrow cannot hold
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "note", [[1, "two"], [object(), object()]], ids=["numbers-and-text", "python-objects"]
+)
+def test_a_frames_ignored_column_arrow_cannot_hold_is_ignored_as_a_files_is(
+    note: list[object],
+) -> None:
+    """A note column of numbers and texts refused the whole frame as "a column of mixed types"."""
+    pd = pytest.importorskip("pandas")
+    pa = pytest.importorskip("pyarrow")
+    from geotarget.dask import positions_from_arrow
+    from geotarget.errors import InvalidInput
+
+    df = pd.DataFrame(
+        {
+            "id": ["a", "b"],
+            "lon": [18.07, 18.08],
+            "lat": [59.33, 59.34],
+            "accuracy_m": [10.0, 25.0],
+            "observed_at": [AT, AT],
+            "note": note,
+        }
+    )
+    with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError)):  # the oracle: Arrow refuses it
+        pa.table(df)
+    p = positions_from_arrow(df)
+    assert p.ids.tolist() == ["a", "b"]
+    assert p.lon.tolist() == [18.07, 18.08] and p.accuracy_m.tolist() == [10.0, 25.0]
+    # A known column of mixed types is still refused, naming it.
+    with pytest.raises(InvalidInput, match=r"\(column 'id'\)"):
+        positions_from_arrow(df.assign(id=[1, "b"]))
