@@ -2746,6 +2746,7 @@ def _parquet_column_as_numpy(
             if pa.types.is_binary(t)
             or pa.types.is_large_binary(t)
             or pa.types.is_fixed_size_binary(t)
+            or pa.types.is_binary_view(t)  # (Polars' Binary)
             else ""
         )
         raise InvalidPositions(

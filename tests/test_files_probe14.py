@@ -345,3 +345,25 @@ def test_a_frames_ignored_column_arrow_cannot_hold_is_ignored_as_a_files_is(
     # A known column of mixed types is still refused, naming it.
     with pytest.raises(InvalidInput, match=r"\(column 'id'\)"):
         positions_from_arrow(df.assign(id=[1, "b"]))
+
+
+def test_polars_binary_ids_are_told_how_to_read_them_as_text() -> None:
+    """Polars' ``Binary`` is Arrow's ``binary_view``: refused without the way out it now names."""
+    pl = pytest.importorskip("polars")
+    pytest.importorskip("pyarrow")
+    from geotarget.dask import positions_from_arrow
+
+    frame = pl.DataFrame(
+        {
+            "id": [b"dev-1", b"dev-2"],
+            "lon": [18.07, 18.08],
+            "lat": [59.33, 59.34],
+            "accuracy_m": [10.0, 25.0],
+            "observed_at": [AT, AT],
+        }
+    )
+    assert frame.schema["id"] == pl.Binary
+    with pytest.raises(
+        InvalidPositions, match=r"column id: must hold text or integers .*binary.*cast the column"
+    ):
+        positions_from_arrow(frame)
