@@ -515,9 +515,18 @@ def _mixed_ids(seq: Sequence[object]) -> InvalidType:
     """The error for ids that are not all str or all int: the first row that breaks the rule."""
     other = next((i for i, v in enumerate(seq) if _id_family(v) is None), None)
     if other is not None:
-        return InvalidType(
-            f"ids must all be str or all be int (got {typed(seq[other])} at row {other})"
-        )
+        value = seq[other]
+        if (
+            value is None
+            or type(value).__name__ in ("NAType", "NaTType")
+            or (isinstance(value, (float, np.floating)) and value != value)
+        ):
+            # None, pandas' NA (a nullable column's gap) or NaN: no id, not an id of a type
+            return InvalidType(
+                f"ids must not be missing: every device needs its id (got {typed(value)} at "
+                f"row {other}; drop the rows without an id, or give them theirs)"
+            )
+        return InvalidType(f"ids must all be str or all be int (got {typed(value)} at row {other})")
     first = _id_family(seq[0])
     k = next(i for i, v in enumerate(seq) if _id_family(v) != first)
     return InvalidType(
@@ -739,6 +748,14 @@ def _frame_times(value: object) -> npt.NDArray[np.datetime64] | None:
     # pandas' Arrow-backed dtype (``timestamp[us, tz=UTC][pyarrow]``, as ``dtype_backend=
     # "pyarrow"`` reads a file) keeps its zone and unit on the Arrow type it wraps.
     stamp = getattr(dtype, "pyarrow_dtype", dtype)
+    if str(stamp).startswith(
+        ("date32", "date64")
+    ):  # Arrow's date32/date64 (a date-only column read so)
+        raise InvalidPositions(
+            f"observed_at must be instants, not dates (got a {kind} of dtype {dtype}, which "
+            "holds no time of day: when that day a fix was taken is unknown, and it is never "
+            "invented as midnight); give the times"
+        )
     if getattr(stamp, "tz", None) is None:
         localize = ".dt.tz_localize" if hasattr(value, "dt") else ".tz_localize"
         raise InvalidPositions(

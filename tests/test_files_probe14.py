@@ -367,3 +367,36 @@ def test_polars_binary_ids_are_told_how_to_read_them_as_text() -> None:
         InvalidPositions, match=r"column id: must hold text or integers .*binary.*cast the column"
     ):
         positions_from_arrow(frame)
+
+
+# ---------------------------------------------------------------------------------------------
+# pandas' nullable and Arrow-backed columns handed to Positions
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["string", "Int64", "object-nan"])
+def test_a_missing_id_in_a_nullable_column_is_named_missing_not_of_another_type(
+    dtype: str,
+) -> None:
+    """``pd.NA`` in a "string" or "Int64" id column was "ids must all be str or all be int"."""
+    pd = pytest.importorskip("pandas")
+    if dtype == "object-nan":
+        ids = pd.Series(["a", float("nan")])  # how pandas reads an empty id cell
+    else:
+        ids = pd.Series(["a" if dtype == "string" else 1, pd.NA], dtype=dtype)
+    assert ids.isna().tolist() == [False, True]  # the oracle: pandas calls it missing
+    with pytest.raises(InvalidType, match=r"^ids must not be missing: .* at row 1"):
+        Positions(ids, [18.07, 18.08], [59.33, 59.34], observed_at=AT)
+
+
+@pytest.mark.parametrize("unit", ["date32[pyarrow]", "date64[pyarrow]"])
+def test_an_arrow_backed_column_of_dates_is_refused_as_dates_not_told_to_get_a_zone(
+    unit: str,
+) -> None:
+    """A date column read with ``dtype_backend="pyarrow"`` has no time of day to localize."""
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    days = pd.Series([dt.date(2024, 5, 20)] * 2).astype(unit)
+    with pytest.raises(InvalidPositions, match=r"^observed_at must be instants, not dates") as err:
+        Positions(["a", "b"], [18.07, 18.08], [59.33, 59.34], observed_at=days)
+    assert "tz_localize" not in str(err.value)
