@@ -748,9 +748,7 @@ def _frame_times(value: object) -> npt.NDArray[np.datetime64] | None:
     # pandas' Arrow-backed dtype (``timestamp[us, tz=UTC][pyarrow]``, as ``dtype_backend=
     # "pyarrow"`` reads a file) keeps its zone and unit on the Arrow type it wraps.
     stamp = getattr(dtype, "pyarrow_dtype", dtype)
-    if str(stamp).startswith(
-        ("date32", "date64")
-    ):  # Arrow's date32/date64 (a date-only column read so)
+    if str(stamp).startswith(("date32", "date64")):  # Arrow's dates (a date-only column)
         raise InvalidPositions(
             f"observed_at must be instants, not dates (got a {kind} of dtype {dtype}, which "
             "holds no time of day: when that day a fix was taken is unknown, and it is never "
