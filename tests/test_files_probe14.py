@@ -5,12 +5,17 @@ Oracles are plain Python, pandas' own alignment and pyarrow read directly, never
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from geotarget import Positions
 from geotarget.errors import InvalidPositions, InvalidType
@@ -400,3 +405,124 @@ def test_an_arrow_backed_column_of_dates_is_refused_as_dates_not_told_to_get_a_z
     with pytest.raises(InvalidPositions, match=r"^observed_at must be instants, not dates") as err:
         Positions(["a", "b"], [18.07, 18.08], [59.33, 59.34], observed_at=days)
     assert "tz_localize" not in str(err.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Any dialect an export tool writes, read back as the devices it holds
+# ---------------------------------------------------------------------------------------------
+
+_ID_CHARS = "abcXYZ019åäöÅÄÖé _-\"';,\t\n"
+_ALIASES = {
+    "id": ["id", "ID", "device_id", "Device_ID"],
+    "lon": ["lon", "LON", "lng", "long", "longitude", "Longitud", "längdgrad"],
+    "lat": ["lat", "Lat", "latitude", "LATITUDE", "latitud", "breddgrad"],
+    "accuracy_m": ["accuracy_m", "Accuracy_M", "accuracy", "horizontalAccuracy"],
+    "observed_at": ["observed_at", "Observed_At"],
+}
+
+
+def _id_text(text: str) -> bool:
+    """An id as the rules take it verbatim: no outer spaces, not empty, not a number."""
+    import unicodedata
+
+    return (
+        text == text.strip()
+        and bool(text)
+        and text == unicodedata.normalize("NFC", text)
+        and not text.startswith('="')
+        and not any(c.isdigit() for c in text[:1])  # (no numbers: the numeric-id rules)
+    )
+
+
+@st.composite
+def _exports(draw: st.DrawFn) -> tuple[bytes, list[tuple[str, str, str, str, str]], str]:
+    ids = draw(
+        st.lists(
+            st.text(_ID_CHARS, min_size=1, max_size=12).filter(_id_text),
+            min_size=1,
+            max_size=12,
+            unique=True,
+        )
+    )
+    comma = draw(st.booleans())
+    mark = "," if comma else "."
+    rows = []
+    for device in ids:
+        lon = f"{draw(st.integers(10_500_000, 24_200_000)) / 1e6:.6f}".replace(".", mark)
+        lat = f"{draw(st.integers(55_300_000, 69_100_000)) / 1e6:.6f}".replace(".", mark)
+        acc = f"{draw(st.integers(0, 50_000)) / 10:.1f}".replace(".", mark)
+        second = draw(st.integers(1_700_000_000, 1_800_000_000))
+        form = draw(st.sampled_from(["epoch", "fraction", "Z", "+02:00", "-05:30"]))
+        if form == "epoch":
+            at = str(second)
+        elif form == "fraction":
+            at = f"{second}{mark}{draw(st.integers(0, 999)):03d}"
+        else:
+            tz = (
+                dt.timezone.utc
+                if form == "Z"
+                else dt.timezone(dt.timedelta(hours=int(form[:3]), minutes=int(form[0] + form[4:])))
+            )
+            at = dt.datetime.fromtimestamp(second, tz).isoformat().replace("+00:00", "Z")
+        rows.append((device, lon, lat, acc, at))
+    delimiter = draw(st.sampled_from([",", ";", "\t"]))
+    ending = draw(st.sampled_from(["\n", "\r\n", "\r"]))
+    keys = list(_ALIASES)
+    order = draw(st.permutations([*keys, "note"]))
+    names = {k: draw(st.sampled_from(v)) for k, v in _ALIASES.items()} | {"note": "Note"}
+    notes = [draw(st.text(_ID_CHARS + "18.07 59,33", max_size=20)) for _ in rows]
+    buf = io.StringIO()
+    # (The csv module quotes a field holding a character of its line end: with CR alone, a
+    # field's LF would go unquoted, which no spreadsheet writes: it quotes every such field.)
+    quoting = csv.QUOTE_ALL if ending == "\r" or draw(st.booleans()) else csv.QUOTE_MINIMAL
+    writer = csv.writer(buf, delimiter=delimiter, lineterminator=ending, quoting=quoting)
+    writer.writerow([names[k] for k in order])
+    for row, note in zip(rows, notes, strict=True):
+        cells = dict(zip(keys, row, strict=True)) | {"note": note}
+        writer.writerow([cells[k] for k in order])
+    text = buf.getvalue()
+    if not draw(st.booleans()):
+        text = text[: -len(ending)]  # the last line without its end
+    encoding = draw(st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "cp1252"]))
+    if encoding == "cp1252" and ending == "\r":
+        encoding = "utf-8"  # (CR alone with bytes beyond ASCII is Mac Roman's mark: refused)
+    return text.encode(encoding), rows, f"{encoding}, {delimiter!r}, {ending!r}"
+
+
+def _seconds(text: str) -> float:
+    """The oracle's reading of a time: ISO 8601 by datetime, epoch by decimal arithmetic."""
+    if text[:4].isdigit() and "-" in text:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    return float(Decimal(text.replace(",", ".")))
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(export=_exports())
+def test_any_export_dialect_reads_as_the_devices_written(
+    tmp_path: Path, export: tuple[bytes, list[tuple[str, str, str, str, str]], str]
+) -> None:
+    """Delimiter, decimal mark, line end, encoding, names, order and a noisy column vary."""
+    from geotarget._position_files import read
+
+    data, rows, _ = export
+    path = tmp_path / "export.csv"
+    path.write_bytes(data)
+    positions, report = read(path)
+    assert report.unknown_columns == ("Note",)
+    got = {
+        device: (x, y, a, t)
+        for device, x, y, a, t in zip(
+            positions.ids.tolist(),
+            positions.lon.tolist(),
+            positions.lat.tolist(),
+            positions.accuracy_m.tolist(),
+            positions.observed_at.astype("datetime64[us]").astype(np.int64).tolist(),
+            strict=True,
+        )
+    }
+    assert set(got) == {r[0] for r in rows}
+    for device, lon, lat, acc, at in rows:
+        x, y, a, t = got[device]
+        assert x == float(lon.replace(",", ".")) and y == float(lat.replace(",", "."))
+        assert a == float(acc.replace(",", "."))
+        assert t == round(_seconds(at) * 1_000_000)
