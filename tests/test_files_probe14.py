@@ -474,8 +474,13 @@ def _exports(draw: st.DrawFn) -> tuple[bytes, list[tuple[str, str, str, str, str
     buf = io.StringIO()
     # (The csv module quotes a field holding a character of its line end: with CR alone, a
     # field's LF would go unquoted, which no spreadsheet writes: it quotes every such field.)
-    quoting = csv.QUOTE_ALL if ending == "\r" or draw(st.booleans()) else csv.QUOTE_MINIMAL
-    writer = csv.writer(buf, delimiter=delimiter, lineterminator=ending, quoting=quoting)
+    quote_all = ending == "\r" or draw(st.booleans())
+    writer = csv.writer(
+        buf,
+        delimiter=delimiter,
+        lineterminator=ending,
+        quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL,
+    )
     writer.writerow([names[k] for k in order])
     for row, note in zip(rows, notes, strict=True):
         cells = dict(zip(keys, row, strict=True)) | {"note": note}
