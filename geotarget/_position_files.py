@@ -2346,7 +2346,35 @@ def table_hints(
             f"{', after gdf.to_crs(4326)' if other else ''})"
         )
     scaled = _e7_hint(names) if {"lon", "lat"} & set(missing) else ""
-    return f"{hint}{_lookalikes(names, missing)}{scaled}"
+    return f"{hint}{_lookalikes(names, missing)}{scaled}{_pandas_hint(names, missing)}"
+
+
+#: A pandas frame's unnamed index, as pandas writes it to Arrow and Parquet.
+_PANDAS_INDEX = re.compile(r"__index_level_\d+__")
+#: A column label of a pandas frame with several levels, as Arrow names it: "('pos', 'lon')".
+_PANDAS_LEVELS = re.compile(r"\('[^']*'(?:, '[^']*')+\)")
+
+
+def _pandas_hint(names: Sequence[str], missing: Sequence[str]) -> str:
+    """A hint for a pandas frame whose ids are its unnamed index, or whose labels have levels.
+
+    ``df.set_index("id")`` then ``reset_index(drop=True)`` elsewhere, or ids kept as an unnamed
+    index, reach Arrow as ``__index_level_0__``; ``pd.concat({...}, axis=1)`` or an
+    aggregation's labels reach it as the text of their tuples, ``"('pos', 'lon')"``.
+    """
+    texts = [str(n) for n in names]
+    if "id" in missing and any(_PANDAS_INDEX.fullmatch(n) for n in texts):
+        return (
+            "; a pandas frame's unnamed index is written as '__index_level_0__' and not read "
+            "as the ids: if it holds them, name it id first (df.rename_axis('id'))"
+        )
+    levelled = next((n for n in texts if _PANDAS_LEVELS.fullmatch(n)), None)
+    if levelled is not None:
+        return (
+            f"; a pandas frame's column labels of several levels ({levelled}) are not column "
+            "names: flatten them first (df.columns = df.columns.get_level_values(-1))"
+        )
+    return ""
 
 
 #: A Parquet file may hold this many rows whatever its size (about 150 MB once read)...

@@ -531,3 +531,44 @@ def test_any_export_dialect_reads_as_the_devices_written(
         assert x == float(lon.replace(",", ".")) and y == float(lat.replace(",", "."))
         assert a == float(acc.replace(",", "."))
         assert t == round(_seconds(at) * 1_000_000)
+
+
+# ---------------------------------------------------------------------------------------------
+# pandas frames whose ids or names are not plain columns
+# ---------------------------------------------------------------------------------------------
+
+
+def test_ids_kept_as_a_frames_unnamed_index_are_told_how_to_name_them(tmp_path: Path) -> None:
+    """``__index_level_0__`` in the refusal was pandas' name for the index, left unexplained."""
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    from geotarget._position_files import read
+    from geotarget.dask import positions_from_arrow
+    from geotarget.errors import InvalidInput
+
+    frame = _frame().set_index("id")  # type: ignore[attr-defined]
+    frame.index.name = None  # as after df.index = ids, or an aggregation by id
+    frame.to_parquet(tmp_path / "by_device.parquet")
+    hint = r"unnamed index is written as '__index_level_0__' .*df.rename_axis\('id'\)"
+    with pytest.raises(InvalidInput, match=hint):
+        positions_from_arrow(frame)
+    with pytest.raises(InvalidInput, match=hint):
+        read(tmp_path / "by_device.parquet")
+    named = positions_from_arrow(frame.rename_axis("id"))
+    assert named.ids.tolist() == list(frame.index)
+    assert isinstance(frame, pd.DataFrame)
+
+
+def test_a_frame_whose_column_labels_have_levels_is_told_to_flatten_them() -> None:
+    """``pd.concat({"pos": df}, axis=1)`` labels reach Arrow as the text of their tuples."""
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    from geotarget.dask import positions_from_arrow
+    from geotarget.errors import InvalidInput
+
+    df = _frame()
+    levelled = pd.concat({"pos": df.set_index("id")}, axis=1)  # type: ignore[attr-defined]
+    with pytest.raises(InvalidInput, match=r"several levels \(\('pos', 'lon'\)\).*flatten"):
+        positions_from_arrow(levelled)
+    levelled.columns = levelled.columns.get_level_values(-1)
+    assert positions_from_arrow(levelled).ids.tolist() == list(df["id"])  # type: ignore[index]
