@@ -215,7 +215,10 @@ def _as_table(value: object, source: str) -> Any:
             f"{source}: could not be read as an Arrow table{where}: {type(err).__name__}, "
             "most likely a column of mixed types (values not quoted: they may be positions)"
         ) from None
-    raise InvalidInput(f"{source}: must be {what} (got {type(value).__name__})")
+    # A Polars LazyFrame, a Dask or Spark frame: a query, not yet its rows.
+    run = next((m for m in ("collect", "compute", "toArrow") if hasattr(value, m)), None)
+    lazy = f"; a query of a table: take its rows first, with .{run}()" if run else ""
+    raise InvalidInput(f"{source}: must be {what} (got {type(value).__name__}{lazy})")
 
 
 def _known_part(frame: object) -> object | None:

@@ -572,3 +572,18 @@ def test_a_frame_whose_column_labels_have_levels_is_told_to_flatten_them() -> No
         positions_from_arrow(levelled)
     levelled.columns = levelled.columns.get_level_values(-1)
     assert positions_from_arrow(levelled).ids.tolist() == list(df["id"])  # type: ignore[index]
+
+
+def test_a_polars_lazyframe_is_told_to_collect_its_rows() -> None:
+    """A LazyFrame is a query: the refusal listed the types taken, not the call that makes one."""
+    pl = pytest.importorskip("polars")
+    pytest.importorskip("pyarrow")
+    from geotarget.dask import positions_from_arrow
+    from geotarget.errors import InvalidInput
+
+    lazy = pl.DataFrame({"id": ["a"], "lon": [18.07], "lat": [59.33]}).lazy()
+    with pytest.raises(InvalidInput, match=r"\(got LazyFrame; a query of a table: .*\.collect\(\)"):
+        positions_from_arrow(lazy, observed_at=AT, accuracy_m=10.0)
+    assert positions_from_arrow(lazy.collect(), observed_at=AT, accuracy_m=10.0).ids.tolist() == [
+        "a"
+    ]
