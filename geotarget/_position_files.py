@@ -72,8 +72,8 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   :func:`unchanged`).
 * **Parquet** timestamps of any unit are read from their integers (nanoseconds floored to the
   microsecond) within the years 1970 to 9999; dictionary-encoded and ``string_view`` text is
-  text, and a run-end-encoded Arrow column is its values; float16 degrees are refused; a NaN
-  in a float ``observed_at`` or ``tester`` column is missing, as a null is (and as the empty
+  text, and a run-end-encoded Arrow column is its values; float16 degrees are refused, and so
+  are epoch seconds in float32 or float16 (128 seconds apart or worse); a NaN in a float ``observed_at`` or ``tester`` column is missing, as a null is (and as the empty
   cell pandas' ``to_csv`` writes for it is); a known column of an Arrow extension type (a
   pandas ``Period``, whose stored integers count wall-clock periods) is refused, but for UUID
   ids and ``bool8`` testers (:func:`check_extensions`); only the known columns are read. The
@@ -2728,6 +2728,14 @@ def _parquet_column_as_numpy(
         # NaN is a float column's missing value (pandas makes a 0/1 or an epoch column with a
         # gap float, and to_csv writes its NaN as an empty cell): unknown, as a null is.
         col = pc.if_else(pc.is_nan(col), pa.scalar(None, t), col)
+    if kind == "observed_at" and (t == pa.float32() or pa.types.is_float16(t)):
+        # A float32 has 24 bits of mantissa: epoch seconds of today lie 128 s apart in it, so
+        # 12:00:00 was read as 11:58:56, each fix's time moved by up to a minute, silently.
+        raise InvalidPositions(
+            f"{where.name}, column observed_at: must not be epoch seconds in {t}, which holds a "
+            "time of this century only to the nearest 128 seconds or worse: write them as "
+            "integers, float64 or timestamps"
+        )
     if kind != "id" and _composite(t):
         raise InvalidPositions(
             f"{where.name}, column {kind}: must hold {_HOLDS[kind]}, one value a row (got type "

@@ -587,3 +587,39 @@ def test_a_polars_lazyframe_is_told_to_collect_its_rows() -> None:
     assert positions_from_arrow(lazy.collect(), observed_at=AT, accuracy_m=10.0).ids.tolist() == [
         "a"
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Epoch seconds in a float too narrow for them
+# ---------------------------------------------------------------------------------------------
+
+
+def test_epoch_seconds_in_float32_are_refused_not_moved_by_a_minute(tmp_path: Path) -> None:
+    """``df["t"].astype("float32")`` (a frame downcast to save memory) held 12:00 as 11:58:56."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    from geotarget._position_files import read
+    from geotarget.dask import positions_from_arrow
+
+    seconds = [1_716_206_400, 1_716_206_460]  # 2024-05-20 12:00:00 and 12:01:00 UTC
+    # The oracle: numpy's float32 of each, off by 64 and 4 seconds.
+    assert [int(np.float32(s)) - s for s in seconds] == [-64, 4]
+    table = pa.table(
+        {
+            "id": ["a", "b"],
+            "lon": [18.07, 18.08],
+            "lat": [59.33, 59.34],
+            "accuracy_m": [10.0, 10.0],
+            "observed_at": pa.array(seconds, pa.float64()).cast(pa.float32()),
+        }
+    )
+    pq.write_table(table, tmp_path / "downcast.parquet")
+    rule = r"column observed_at: must not be epoch seconds in float"
+    with pytest.raises(InvalidPositions, match=rule):
+        read(tmp_path / "downcast.parquet")
+    with pytest.raises(InvalidPositions, match=rule):
+        positions_from_arrow(table)
+    # float64 seconds (with a fraction) keep reading as the instants they hold.
+    exact = table.set_column(4, "observed_at", pa.array([s + 0.25 for s in seconds]))
+    got = positions_from_arrow(exact).observed_at.astype(np.int64).tolist()
+    assert got == [s * 1_000_000 + 250_000 for s in seconds]
