@@ -73,8 +73,9 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
 * **Parquet** timestamps of any unit are read from their integers (nanoseconds floored to the
   microsecond) within the years 1970 to 9999; dictionary-encoded and ``string_view`` text is
   text, and a run-end-encoded Arrow column is its values; float16 degrees are refused, and so
-  are epoch seconds in float32 or float16 (128 seconds apart or worse); a NaN in a float ``observed_at`` or ``tester`` column is missing, as a null is (and as the empty
-  cell pandas' ``to_csv`` writes for it is); a known column of an Arrow extension type (a
+  are epoch seconds in float32 or float16 (128 seconds apart or worse); a NaN in a float
+  ``observed_at`` or ``tester`` column is missing, as a null is (and as the empty cell
+  pandas' ``to_csv`` writes for it is); a known column of an Arrow extension type (a
   pandas ``Period``, whose stored integers count wall-clock periods) is refused, but for UUID
   ids and ``bool8`` testers (:func:`check_extensions`); only the known columns are read. The
   footer is checked first (:func:`check_parquet_footer`): a row count that its columns or the
