@@ -72,11 +72,14 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   :func:`unchanged`).
 * **Parquet** timestamps of any unit are read from their integers (nanoseconds floored to the
   microsecond) within the years 1970 to 9999; dictionary-encoded and ``string_view`` text is
-  text, and a run-end-encoded Arrow column is its values; float16 degrees are refused; a NaN
-  in a float ``observed_at`` or ``tester`` column is missing, as a null is (and as the empty
-  cell pandas' ``to_csv`` writes for it is); only the known columns are read. The footer is
-  checked first (:func:`check_parquet_footer`): a row count that its columns or the file's
-  size belie is refused before pyarrow allocates arrays of that many rows.
+  text, and a run-end-encoded Arrow column is its values; float16 degrees are refused, and so
+  are epoch seconds in float32 or float16 (128 seconds apart or worse); a NaN in a float
+  ``observed_at`` or ``tester`` column is missing, as a null is (and as the empty cell
+  pandas' ``to_csv`` writes for it is); a known column of an Arrow extension type (a
+  pandas ``Period``, whose stored integers count wall-clock periods) is refused, but for UUID
+  ids and ``bool8`` testers (:func:`check_extensions`); only the known columns are read. The
+  footer is checked first (:func:`check_parquet_footer`): a row count that its columns or the
+  file's size belie is refused before pyarrow allocates arrays of that many rows.
 * **Rounded coordinates** are read as written, but :attr:`Report.notes` says so when at least
   10 fixes all lie on a grid of 0.001 degrees or coarser (in ``lon`` or in ``lat``) whose
   rounding may have moved a fix farther than its ``accuracy_m``: a spreadsheet column shown
@@ -2344,7 +2347,35 @@ def table_hints(
             f"{', after gdf.to_crs(4326)' if other else ''})"
         )
     scaled = _e7_hint(names) if {"lon", "lat"} & set(missing) else ""
-    return f"{hint}{_lookalikes(names, missing)}{scaled}"
+    return f"{hint}{_lookalikes(names, missing)}{scaled}{_pandas_hint(names, missing)}"
+
+
+#: A pandas frame's unnamed index, as pandas writes it to Arrow and Parquet.
+_PANDAS_INDEX = re.compile(r"__index_level_\d+__")
+#: A column label of a pandas frame with several levels, as Arrow names it: "('pos', 'lon')".
+_PANDAS_LEVELS = re.compile(r"\('[^']*'(?:, '[^']*')+\)")
+
+
+def _pandas_hint(names: Sequence[str], missing: Sequence[str]) -> str:
+    """A hint for a pandas frame whose ids are its unnamed index, or whose labels have levels.
+
+    ``df.set_index("id")`` then ``reset_index(drop=True)`` elsewhere, or ids kept as an unnamed
+    index, reach Arrow as ``__index_level_0__``; ``pd.concat({...}, axis=1)`` or an
+    aggregation's labels reach it as the text of their tuples, ``"('pos', 'lon')"``.
+    """
+    texts = [str(n) for n in names]
+    if "id" in missing and any(_PANDAS_INDEX.fullmatch(n) for n in texts):
+        return (
+            "; a pandas frame's unnamed index is written as '__index_level_0__' and not read "
+            "as the ids: if it holds them, name it id first (df.rename_axis('id'))"
+        )
+    levelled = next((n for n in texts if _PANDAS_LEVELS.fullmatch(n)), None)
+    if levelled is not None:
+        return (
+            f"; a pandas frame's column labels of several levels ({levelled}) are not column "
+            "names: flatten them first (df.columns = df.columns.get_level_values(-1))"
+        )
+    return ""
 
 
 #: A Parquet file may hold this many rows whatever its size (about 150 MB once read)...
@@ -2490,6 +2521,7 @@ def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
     check_parquet_footer(footer, path.stat().st_size, path.name)
     _parquet_header(names, path.name, geometry_columns(schema))
     known, unknown = _columns(names, path.name, None)
+    check_extensions(schema, known, path.name)
     check_parquet_sizes(footer, [names[j] for j in known.values()], path.name)
     try:
         # Only the known columns are read: an unknown one costs no memory (a compressed
@@ -2596,6 +2628,43 @@ def _composite(t: Any) -> bool:
     )
 
 
+#: Arrow extension types a known column may have whose stored values are what the column holds.
+_READ_EXTENSIONS = {"id": ("arrow.uuid",), "tester": ("arrow.bool8",)}
+
+
+def check_extensions(schema: Any, known: dict[str, int], name: str) -> None:
+    """Refuse a known column of an Arrow extension type whose stored values mean another thing.
+
+    An extension type (a registered one, or one whose name only its field's metadata keeps, as
+    a Parquet file pandas wrote is read without pandas) stores its values as a plain type: a
+    pandas ``Period`` as an ``int64`` count of periods since 1970 in wall-clock time, without a
+    zone. Read as that storage, 14:00 in Stockholm became 14:00 UTC (periods of seconds read as
+    epoch seconds). A column of lists, records or bytes is refused by what it holds.
+    """
+    for key, j in known.items():
+        field = schema.field(j)
+        t = field.type
+        ext = getattr(t, "extension_name", None)
+        if ext is None:
+            raw = (field.metadata or {}).get(b"ARROW:extension:name")
+            ext = None if raw is None else raw.decode("utf-8", "replace")
+        else:
+            t = t.storage_type
+        if ext is None or ext in _READ_EXTENSIONS.get(key, ()) or _composite(t):
+            continue
+        hint = (
+            "; a pandas Period is a span of wall-clock time without a zone: convert it with "
+            ".dt.to_timestamp().dt.tz_localize(zone)"
+            if ext == "pandas.period"
+            else ""
+        )
+        raise InvalidPositions(
+            f"{name}, column {key}: is of the Arrow extension type {_show(ext)} (stored as {t}): "
+            "its stored values are that type's own encoding, so they are not read as "
+            f"{_HOLDS.get(key, 'ids (text or integers)')}; write the column as a plain type{hint}"
+        )
+
+
 def _parquet_column(
     kind: str,
     col: Any,
@@ -2660,6 +2729,14 @@ def _parquet_column_as_numpy(
         # NaN is a float column's missing value (pandas makes a 0/1 or an epoch column with a
         # gap float, and to_csv writes its NaN as an empty cell): unknown, as a null is.
         col = pc.if_else(pc.is_nan(col), pa.scalar(None, t), col)
+    if kind == "observed_at" and (t == pa.float32() or pa.types.is_float16(t)):
+        # A float32 has 24 bits of mantissa: epoch seconds of today lie 128 s apart in it, so
+        # 12:00:00 was read as 11:58:56, each fix's time moved by up to a minute, silently.
+        raise InvalidPositions(
+            f"{where.name}, column observed_at: must not be epoch seconds in {t}, which holds a "
+            "time of this century only to the nearest 128 seconds or worse: write them as "
+            "integers, float64 or timestamps"
+        )
     if kind != "id" and _composite(t):
         raise InvalidPositions(
             f"{where.name}, column {kind}: must hold {_HOLDS[kind]}, one value a row (got type "
@@ -2706,6 +2783,7 @@ def _parquet_column_as_numpy(
             if pa.types.is_binary(t)
             or pa.types.is_large_binary(t)
             or pa.types.is_fixed_size_binary(t)
+            or pa.types.is_binary_view(t)  # (Polars' Binary)
             else ""
         )
         raise InvalidPositions(

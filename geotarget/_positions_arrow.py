@@ -51,6 +51,7 @@ from geotarget._position_files import (
     _float_ids,
     _parquet_column,
     accuracy_option,
+    check_extensions,
     check_parquet_footer,
     check_parquet_sizes,
     column_key,
@@ -108,7 +109,8 @@ def positions_from_arrow(
     Also from what other backends hand over for one: a ``pyarrow.RecordBatch`` or
     ``RecordBatchReader`` (DuckDB's ``.arrow()``), or any object with the Arrow PyCapsule
     stream interface ``__arrow_c_stream__`` (a Polars or pandas DataFrame, a DuckDB relation),
-    read whole first.
+    read whole first; a GeoPandas GeoDataFrame through its ``to_arrow`` (its geometry column is
+    not read: give ``lon`` and ``lat`` columns).
 
     ``source`` names the table in error messages (a file name). ``observed_at`` dates every
     row of a table without an ``observed_at`` column, and is refused for a table with one;
@@ -136,6 +138,7 @@ def positions_from_arrow(
             f"the columns are: {', '.join(KNOWN)}"
             f"{table_hints(table.column_names, missing, geometry_columns(table.schema))}"
         )
+    check_extensions(table.schema, known, source)
     where = Where(source)
     unknown = [str(n) for n in table.column_names if column_key(n) is None]
     columns: dict[str, Any] = {}
@@ -171,7 +174,14 @@ def _as_table(value: object, source: str) -> Any:
         "a pyarrow.Table, RecordBatch or RecordBatchReader, or a frame with the Arrow stream "
         "interface (__arrow_c_stream__: Polars, pandas, DuckDB)"
     )
+    if hasattr(type(value), "__arrow_c_stream__"):
+        _naive_objects(value, source)
     try:
+        if hasattr(value, "geometry") and hasattr(value, "crs") and hasattr(value, "to_arrow"):
+            # A GeoPandas GeoDataFrame: pandas' Arrow stream cannot hold its column of shapely
+            # geometries ("a column of mixed types"); its own to_arrow writes it as WKB, a
+            # geometry column then named as such (its lon and lat columns read as any frame's).
+            value = value.to_arrow()
         if isinstance(value, pa.RecordBatch):
             return pa.Table.from_batches([value])
         if isinstance(value, pa.RecordBatchReader):
@@ -196,12 +206,62 @@ def _as_table(value: object, source: str) -> Any:
             ) from None
         # pyarrow's text may quote a value (a coordinate): only the column it names is kept.
         column = re.search(r"for column (.{1,80}?) with type", str(err))
+        if column and column_key(column.group(1)) is None:
+            known = _known_part(value)
+            if known is not None:  # an ignored column Arrow cannot hold: ignored, as in a file
+                return _as_table(known, source)
         where = f" (column {column.group(1)!r})" if column else ""
         raise InvalidInput(
             f"{source}: could not be read as an Arrow table{where}: {type(err).__name__}, "
             "most likely a column of mixed types (values not quoted: they may be positions)"
         ) from None
-    raise InvalidInput(f"{source}: must be {what} (got {type(value).__name__})")
+    # A Polars LazyFrame, a Dask or Spark frame: a query, not yet its rows.
+    run = next((m for m in ("collect", "compute", "toArrow") if hasattr(value, m)), None)
+    lazy = f"; a query of a table: take its rows first, with .{run}()" if run else ""
+    raise InvalidInput(f"{source}: must be {what} (got {type(value).__name__}{lazy})")
+
+
+def _known_part(frame: object) -> object | None:
+    """A frame's known columns alone (``frame[labels]``), or None if it has no other ones.
+
+    A column the reader ignores (a note of numbers and texts, Python objects) may be one
+    Arrow cannot hold; a file's unknown columns are never read, and a frame's need not be.
+    """
+    labels = list(getattr(frame, "columns", ()))
+    keep = [c for c in labels if column_key(c) is not None]
+    if not keep or len(keep) == len(labels):
+        return None
+    try:
+        known: object = frame[keep]  # type: ignore[index]
+        return known
+    except (KeyError, TypeError, ValueError):  # not a pandas-like frame: its own error stands
+        return None
+
+
+def _naive_objects(frame: object, source: str) -> None:
+    """Refuse a naive ``datetime`` in a frame's ``observed_at`` column of Python objects.
+
+    Arrow types such a column (pandas' ``object`` dtype: times gathered from several sources)
+    by its first value: after a timezone-aware one, it reads a naive one as UTC, 12:00 in
+    Stockholm as 14:00 there, without a word. (Naive values alone give a column without a zone,
+    refused as such.) Only an object column is looked at, value by value, as Arrow reads it.
+    """
+    for label in getattr(frame, "columns", ()):
+        if column_key(label) != "observed_at":
+            continue
+        col = frame[label]  # type: ignore[index]
+        if getattr(getattr(col, "dtype", None), "kind", None) != "O" or not callable(
+            getattr(col, "to_numpy", None)
+        ):
+            continue
+        for i, v in enumerate(col.to_numpy()):
+            if isinstance(v, dt.datetime) and v == v and v.utcoffset() is None:  # (not NaT)
+                raise InvalidPositions(
+                    f"{Where(source)(i)}, column observed_at: must be a timezone-aware "
+                    f"datetime, as Arrow would read a naive one among aware ones as UTC "
+                    f"(got a naive {type(v).__name__}; say its zone, e.g. with "
+                    "datetime.replace(tzinfo=...) or pandas' tz_localize)"
+                )
 
 
 _NAIVE = "timestamps without a time zone; store them with one (pyarrow.timestamp('us', tz='UTC'))"

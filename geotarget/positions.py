@@ -304,6 +304,64 @@ def _ordered(name: str, value: object) -> None:
         )
 
 
+def _labels(value: object) -> Any:
+    """The index of a pandas-like ``Series`` (the labels pandas pairs its rows by), else None.
+
+    Recognised without importing pandas: an ``index`` with a callable ``equals`` and a length.
+    A pandas ``Index`` itself (``df.index`` as the ids) has no ``index``: its rows are positions.
+    """
+    index = getattr(value, "index", None)
+    if callable(getattr(index, "equals", None)) and hasattr(index, "__len__"):
+        return index
+    return None
+
+
+def _aligned(columns: Mapping[str, object]) -> None:
+    """Refuse pandas ``Series`` columns whose indexes differ: they would pair other devices' rows.
+
+    ``Positions`` pairs its columns by position, as numpy does; pandas pairs Series by their
+    index labels. ``ids`` from a frame and ``lon`` from a sorted or filtered copy of it hold
+    the same labels in another order: read by position, a device would get another's
+    coordinates (still in the territory, so nothing else shows it). Labels are not quoted (an
+    index may be ``(lon, lat)``); columns of other lengths are left to the length rule.
+    """
+    first: tuple[str, Any] | None = None
+    for name, value in columns.items():
+        index = _labels(value)
+        if index is None:
+            continue
+        if first is None:
+            first = (name, index)
+            continue
+        base_name, base = first
+        if len(index) != len(base) or base.equals(index):
+            continue
+        row = next((i for i, (a, b) in enumerate(zip(base, index, strict=True)) if a != b), None)
+        at = "" if row is None else f"first at row {row}; "
+        raise InvalidPositions(
+            f"{name} must have the index of {base_name}: both are pandas Series, but their "
+            f"index labels differ ({at}labels not quoted), and Positions pairs columns by "
+            f"position, not by label as pandas does, so one device's {name} would go to "
+            "another; take every column from one frame in one row order, or pass .to_numpy() "
+            "of columns already in the same order"
+        )
+
+
+def _arrow_column(name: str, value: object) -> None:
+    """Refuse a pyarrow ``Array`` or ``ChunkedArray`` where its items would be read one by one.
+
+    Its items are Arrow scalars (``StringScalar``, ``TimestampScalar``), no ``str`` or
+    ``datetime``: refused saying what reads a table's columns by their types and zones.
+    """
+    if type(value).__module__.split(".", 1)[0] == "pyarrow":
+        raise InvalidType(
+            f"{name} must be a sequence, numpy array or pandas or Polars column, not a pyarrow "
+            f"{type(value).__name__} (its items are Arrow scalars); read a pyarrow table with "
+            "geotarget.dask.positions_from_arrow, which reads each column by its Arrow type "
+            "and time zone"
+        )
+
+
 def _ids(value: object) -> npt.NDArray[Any]:
     """The ids validated (see :class:`Positions`), as an ``int64`` or ``str_`` array."""
     return _id_array(value)[0]
@@ -314,6 +372,7 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
     if isinstance(value, (str, bytes)) or not iterable(value):
         raise InvalidType(f"ids must be a sequence of str or int ids (got {shown(value, 80)})")
     _ordered("ids", value)
+    _arrow_column("ids", value)
     ndim = getattr(value, "ndim", 1)
     if not isinstance(value, np.ndarray) and isinstance(ndim, int) and ndim != 1:
         # A table (a pandas DataFrame: df[["id"]]) iterates over its column labels, not its
@@ -456,9 +515,18 @@ def _mixed_ids(seq: Sequence[object]) -> InvalidType:
     """The error for ids that are not all str or all int: the first row that breaks the rule."""
     other = next((i for i, v in enumerate(seq) if _id_family(v) is None), None)
     if other is not None:
-        return InvalidType(
-            f"ids must all be str or all be int (got {typed(seq[other])} at row {other})"
-        )
+        value = seq[other]
+        if (
+            value is None
+            or type(value).__name__ in ("NAType", "NaTType")
+            or (isinstance(value, (float, np.floating)) and value != value)
+        ):
+            # None, pandas' NA (a nullable column's gap) or NaN: no id, not an id of a type
+            return InvalidType(
+                f"ids must not be missing: every device needs its id (got {typed(value)} at "
+                f"row {other}; drop the rows without an id, or give them theirs)"
+            )
+        return InvalidType(f"ids must all be str or all be int (got {typed(value)} at row {other})")
     first = _id_family(seq[0])
     k = next(i for i, v in enumerate(seq) if _id_family(v) != first)
     return InvalidType(
@@ -559,6 +627,7 @@ def _object_numbers(name: str, arr: npt.NDArray[Any], *, degrees: bool) -> Float
 
 def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
     _ordered("observed_at", value)
+    _arrow_column("observed_at", value)
     unmasked("observed_at", value, InvalidPositions)
     if isinstance(value, np.ndarray) and value.dtype.kind == "M":
         unit = np.datetime_data(value.dtype)[0]
@@ -679,6 +748,12 @@ def _frame_times(value: object) -> npt.NDArray[np.datetime64] | None:
     # pandas' Arrow-backed dtype (``timestamp[us, tz=UTC][pyarrow]``, as ``dtype_backend=
     # "pyarrow"`` reads a file) keeps its zone and unit on the Arrow type it wraps.
     stamp = getattr(dtype, "pyarrow_dtype", dtype)
+    if str(stamp).startswith(("date32", "date64")):  # Arrow's dates (a date-only column)
+        raise InvalidPositions(
+            f"observed_at must be instants, not dates (got a {kind} of dtype {dtype}, which "
+            "holds no time of day: when that day a fix was taken is unknown, and it is never "
+            "invented as midnight); give the times"
+        )
     if getattr(stamp, "tz", None) is None:
         localize = ".dt.tz_localize" if hasattr(value, "dt") else ".tz_localize"
         raise InvalidPositions(
@@ -820,7 +895,8 @@ class Positions:
     InvalidPositions
         For duplicate ids, columns of the wrong length, one of lon/lat NaN, infinite or
         out-of-range coordinates, negative or non-finite accuracy, naive datetimes, a missing
-        ``observed_at`` or one outside the years 1 to 9999 in UTC. The message names the
+        ``observed_at`` or one outside the years 1 to 9999 in UTC, or pandas ``Series`` columns
+        whose indexes differ (columns pair by position, not by label). The message names the
         offending rows.
     InvalidType
         For columns of the wrong type (e.g. booleans as coordinates, mixed str and int ids,
@@ -869,6 +945,16 @@ class Positions:
         observed_at: Any = None,
         tester: Any = None,
     ) -> None:
+        _aligned(
+            {
+                "ids": ids,
+                "lon": lon,
+                "lat": lat,
+                "accuracy_m": accuracy_m,
+                "observed_at": observed_at,
+                "tester": tester,
+            }
+        )
         id_arr, order = _id_array(ids)
         n = id_arr.size
         x = _column("lon", lon, n, degrees=True)
