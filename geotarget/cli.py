@@ -513,7 +513,7 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
     if outside:
         notes.append(outside)
     fixes_at = np.where(positions.has_fix, positions.observed_at, np.datetime64("NaT", "us"))
-    later = _after(label, fixes_at, at)
+    later = _after(label, fixes_at, at, given=args.at is not None)
     if later:
         notes.append(later)
     unusable = _unusable(label, positions.has_fix, positions.observed_at)
@@ -548,11 +548,13 @@ def _unusable(name: str, has_fix: Any, observed: Any) -> str | None:
 _SKEW = dt.timedelta(minutes=5)
 
 
-def _after(name: str, observed: Any, at: dt.datetime) -> str | None:
+def _after(name: str, observed: Any, at: dt.datetime, *, given: bool = True) -> str | None:
     """A warning when fixes were taken well after ``--at``: they count as current fixes.
 
     (A fix from after the decision time is read as clock skew; a whole file of them means
     ``--at`` is in the past of the file, e.g. an old alert replayed over today's positions.)
+    ``given``: whether ``--at`` was given; without it the decision time is the present, and
+    the warning said "after --at ...: is --at right?" to someone who gave none.
     """
     try:
         utc = (at + _SKEW).astimezone(dt.timezone.utc)
@@ -564,11 +566,18 @@ def _after(name: str, observed: Any, at: dt.datetime) -> str | None:
     if not count:
         return None
     latest = observed[late].max().item().replace(tzinfo=dt.timezone.utc).astimezone(at.tzinfo)
+    when, ask = (
+        (f"--at {at.isoformat()}", "is --at right?")
+        if given
+        else (
+            f"now, {at.isoformat(timespec='seconds')} (no --at was given)",
+            "are the file's times, and this machine's clock, right?",
+        )
+    )
     return (
         f"warning: {name}: {count:,} of {observed.size:,} devices' fixes were taken more than "
-        f"{_SKEW.seconds // 60} minutes after --at {at.isoformat()} (the latest at "
-        f"{latest.isoformat()}); they count as current fixes, not as where the devices were "
-        "then: is --at right?"
+        f"{_SKEW.seconds // 60} minutes after {when} (the latest at {latest.isoformat()}); they "
+        f"count as current fixes, not as where the devices were then: {ask}"
     )
 
 
@@ -1325,10 +1334,14 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
     if area is None:
         say("  no area geometry")
     else:
-        w, s, e, n = area.bounds
+        from geotarget import _plot  # (no matplotlib: that is loaded to draw)
+
+        w, e, across = _plot.lon_range(area)  # (bounds: -180…180 for an area across 180°)
+        _, s, _, n = area.bounds
         say(
             f"  area: {len(area.parts)} part(s), {area.area_m2 / 1e6:,.3f} km², "
-            f"lon {w:.5f}…{e:.5f}, lat {s:.5f}…{n:.5f}"
+            f"lon {w:.5f}…{e:.5f}{' (across the 180° meridian)' if across else ''}, "
+            f"lat {s:.5f}…{n:.5f}"
         )
     if args.plot and area is not None:
         from geotarget import _demo, _plot

@@ -1,0 +1,187 @@
+"""A newcomer's first hour, and the command line as scripts use it (probe 14).
+
+The oracle is the command's own words (its ``--help``, the docs), pyproj's geodesic for where
+an area lies, and what the command writes; never the helpers that compute its answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import itertools
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from geotarget.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+ALERT = ROOT / "docs" / "examples" / "sos_explosion.xml"
+
+needs_examples = pytest.mark.skipif(
+    not ALERT.is_file(), reason="docs/examples is not beside the tests (installed-wheel run)"
+)
+
+
+def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """The command run as ``geotarget ARGV``: its exit code, stdout and stderr."""
+    out = io.StringIO()
+    code = main(argv, out=out)
+    return code, out.getvalue(), capsys.readouterr().err
+
+
+def _alert(tmp_path: Path, circle: str | None = None, **times: dt.datetime) -> Path:
+    """The guide's Explosion with another circle (CAP's ``lat,lon km``) or other times."""
+    xml = ALERT.read_text(encoding="utf-8")
+    if circle is not None:
+        xml = xml.replace("59.3325,18.06528 0.5", circle)
+    for element, when in times.items():
+        xml = re.sub(
+            f"<{element}>[^<]*</{element}>", f"<{element}>{when.isoformat()}</{element}>", xml
+        )
+    path = tmp_path / "alert.xml"
+    path.write_text(xml, encoding="utf-8")
+    return path
+
+
+# --- fixes taken after the decision time, without --at ------------------------------------
+
+
+@needs_examples
+def test_fixes_after_now_are_not_said_to_be_after_an_at_nobody_gave(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without ``--at`` the command decides at the present; the warning says so, not "--at".
+
+    It said the fixes "were taken more than 5 minutes after --at 2026-...T12:39:40.869675+00:00
+    ...: is --at right?" to someone who gave no ``--at``: a script author went looking for an
+    option the command line did not hold, when the file's times (or a clock) were off.
+    """
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    alert = _alert(tmp_path, sent=now - dt.timedelta(hours=1), expires=now + dt.timedelta(days=2))
+    ahead = (now + dt.timedelta(days=1)).isoformat()
+    devices = tmp_path / "devices.csv"
+    devices.write_text(
+        f"id,lon,lat,accuracy_m,observed_at\na,18.06528,59.3325,5,{ahead}\n", encoding="utf-8"
+    )
+    code, _, err = _cli(["target", "--alert", str(alert), "--positions", str(devices)], capsys)
+    assert code == 0, err
+    (line,) = [line for line in err.splitlines() if "minutes after" in line]
+    assert "--at" not in line.replace("no --at was given", ""), line
+    assert "no --at was given" in line, line
+    # Given, it is named as given.
+    at = now.isoformat()
+    argv = ["target", "--alert", str(alert), "--positions", str(devices), "--at", at]
+    code, _, err = _cli(argv, capsys)
+    assert code == 0, err
+    (line,) = [line for line in err.splitlines() if "minutes after" in line]
+    assert f"after --at {at}" in line and "is --at right?" in line, line
+
+
+# --- an area across the 180th meridian ----------------------------------------------------
+
+
+def _geodesic_lon_span(lon: float, lat: float, radius_m: float) -> tuple[float, float]:
+    """West and east ends of a circle's rim (pyproj's geodesic), wrapped into -180..180."""
+    from pyproj import Geod
+
+    azimuths = np.linspace(0.0, 360.0, 36_001)
+    rim_lon, _, _ = Geod(ellps="WGS84").fwd(
+        np.full(azimuths.size, lon), np.full(azimuths.size, lat), azimuths,
+        np.full(azimuths.size, radius_m),
+    )  # fmt: skip
+    relative = (np.asarray(rim_lon) - lon + 540.0) % 360.0 - 180.0  # continuous about lon
+    west, east = lon + relative.min(), lon + relative.max()
+    return ((west + 180.0) % 360.0) - 180.0, ((east + 180.0) % 360.0) - 180.0
+
+
+@needs_examples
+def test_preview_of_an_area_across_180_degrees_gives_its_own_longitudes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 20 km circle over Fiji's 180° meridian: its longitudes and a map of it, not the world.
+
+    ``preview --anywhere`` (the help's example for a foreign alert) said "lon -180.00000…
+    180.00000", an area around the whole Earth, and drew two dots at the ends of a world
+    map; an alert of Fiji, New Zealand's Chatham Islands or the Aleutians is 40 km wide.
+    """
+    pytest.importorskip("matplotlib", reason="--plot needs the plot extra")
+    from geotarget import _plot
+
+    lon, lat, radius_m = 179.95, -17.0, 20_000.0
+    west, east = _geodesic_lon_span(lon, lat, radius_m)
+    assert west > 0 > east  # the oracle's circle does cross 180°
+    alert = _alert(tmp_path, circle=f"{lat},{lon} {radius_m / 1000}")
+    drawn: list[Any] = []
+    plt = _plot._pyplot()
+    close = plt.close
+    monkeypatch.setattr(_plot, "_save", lambda fig, path: drawn.append(fig))
+    monkeypatch.setattr(plt, "close", lambda fig: None)
+    argv = ["preview", str(alert), "--anywhere", "--plot", str(tmp_path / "fiji.png")]
+    code, out, err = _cli(argv, capsys)
+    assert code == 0, err
+    (line,) = [line for line in out.splitlines() if line.strip().startswith("area:")]
+    found = re.search(r"lon (-?[\d.]+)…(-?[\d.]+)", line)
+    assert found, line
+    assert float(found[1]) == pytest.approx(west, abs=2e-5), line
+    assert float(found[2]) == pytest.approx(east, abs=2e-5), line
+    assert "180°" in line, line  # said to cross it: west > east is no slip
+    (fig,) = drawn
+    try:
+        (ax,) = fig.axes
+        left, right = ax.get_xlim()
+        # The map shows the circle, west to east across 180° (drawn continuously), and little
+        # more: not -180..180.
+        assert left <= west < east + 360.0 <= right
+        assert right - left < 3 * (east + 360.0 - west)
+        fig.canvas.draw()
+        shown = [
+            float(t.get_text().replace("\u2212", "-")) for t in ax.get_xticklabels() if t.get_text()
+        ]
+        assert shown and all(-180.0 <= v <= 180.0 for v in shown), shown  # longitudes, wrapped
+        bottom, top = ax.get_ylim()
+        assert -90.0 <= bottom < lat < top <= 90.0
+    finally:
+        close(fig)
+
+
+@needs_examples
+def test_preview_map_of_a_polar_cap_keeps_to_latitudes_that_exist(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 50 km circle around the North Pole is drawn within lat -90..90, lon -180..180.
+
+    The map's margin was 15 % of the widest span, 360° of longitude here: its latitude axis
+    ran to 144°N and its longitude labels ran into one another.
+    """
+    pytest.importorskip("matplotlib", reason="--plot needs the plot extra")
+    from geotarget import _plot
+
+    alert = _alert(tmp_path, circle="89.9,0 50")
+    drawn: list[Any] = []
+    plt = _plot._pyplot()
+    close = plt.close
+    monkeypatch.setattr(_plot, "_save", lambda fig, path: drawn.append(fig))
+    monkeypatch.setattr(plt, "close", lambda fig: None)
+    argv = ["preview", str(alert), "--anywhere", "--plot", str(tmp_path / "pole.png")]
+    code, out, err = _cli(argv, capsys)
+    assert code == 0, err
+    assert "lon -180.00000…180.00000, lat 89.45" in out and "meridian" not in out, out
+    (fig,) = drawn
+    try:
+        (ax,) = fig.axes
+        bottom, top = ax.get_ylim()
+        left, right = ax.get_xlim()
+        # The cap reaches 50 km from the pole: about 0.45° of latitude.
+        assert bottom < 89.55 and top == pytest.approx(90.0)
+        assert bottom > 80.0  # the cap, not a third of the hemisphere
+        assert left >= -180.0 and right <= 180.0
+        fig.canvas.draw()
+        for labels in (ax.get_xticklabels(), ax.get_yticklabels()):
+            boxes = [t.get_window_extent() for t in labels if t.get_text()]
+            assert all(not a.overlaps(b) for a, b in itertools.pairwise(boxes))
+    finally:
+        close(fig)
