@@ -1156,10 +1156,18 @@ def _locate(args: argparse.Namespace, out: TextIO) -> int:
                 "beyond Sweden's border or territorial sea; --snap-m METRES counts it there",
                 file=out,
             )
-        if bool(_in_envelope(lat, lon)) and not bool(_in_envelope(lon, lat)):
+        # Swapped, the point must lie in a region, not just in Sweden's rectangle: Oslo given
+        # lat first was told "the point lon 10.7522, lat 59.9139 is in Sweden", which it is not.
+        swapped = (
+            str(hierarchy.locate(np.array([lat]), np.array([lon]))[0])
+            if bool(_in_envelope(lat, lon)) and not bool(_in_envelope(lon, lat))
+            else ""
+        )
+        if swapped:
             print(
-                f"  hint: lon and lat look swapped; the point lon {lat}, lat {lon} is in Sweden: "
-                f"geotarget locate {lat} {lon}  (longitude first)",
+                f"  hint: lon and lat look swapped; the point lon {lat}, lat {lon} is in "
+                f"{swapped} {hierarchy.region(swapped).name}: geotarget locate {lat} {lon}  "
+                "(longitude first)",
                 file=out,
             )
         return 1

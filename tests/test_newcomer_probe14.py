@@ -185,3 +185,48 @@ def test_preview_map_of_a_polar_cap_keeps_to_latitudes_that_exist(
             assert all(not a.overlaps(b) for a, b in itertools.pairwise(boxes))
     finally:
         close(fig)
+
+
+# --- locate's hint for a point given lat first --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon"),
+    [
+        (59.9139, 10.7522),  # Oslo: in the envelope of Sweden, 80 km beyond its border
+        (60.1699, 24.9384),  # Helsinki: beyond the envelope's east (24.5°): no hint
+        (56.1629, 10.2039),  # Aarhus, Denmark: across the Kattegat
+    ],
+)
+def test_locate_hints_at_a_swap_only_where_the_swapped_point_is_in_sweden(
+    lat: float, lon: float, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A city abroad given lat first gets no hint that the swapped point "is in Sweden".
+
+    ``geotarget locate 59.9139 10.7522`` (Oslo, as a map copies it: lat first) said "hint: lon
+    and lat look swapped; the point lon 10.7522, lat 59.9139 is in Sweden: geotarget locate
+    10.7522 59.9139", and that command answered "lies in no Swedish region": the hint looked
+    at Sweden's rectangle only. The command's own answer for the hinted point is the oracle.
+    """
+    code, out, err = _cli(["locate", str(lat), str(lon)], capsys)
+    assert code == 1, err
+    hinted = re.search(r"geotarget locate (\S+) (\S+)", out)
+    if hinted:
+        again, said, err = _cli(["locate", hinted[1], hinted[2]], capsys)
+        assert again == 0, f"hinted {hinted[0]!r}, which answered: {said}{err}"
+    # Given lon first it lies in no Swedish region either: the hint would have sent them there.
+    code, out, _ = _cli(["locate", str(lon), str(lat)], capsys)
+    assert code == 1 and "no Swedish region" in out, out
+
+
+def test_locate_still_hints_at_a_swap_that_lands_in_sweden(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Stockholm given lat first is hinted, naming where the swapped point lies; it answers."""
+    code, out, err = _cli(["locate", "59.3293", "18.0686"], capsys)
+    assert code == 1, err
+    hinted = re.search(r"geotarget locate (\S+) (\S+)", out)
+    assert hinted and "swapped" in out, out
+    again, said, err = _cli(["locate", hinted[1], hinted[2]], capsys)
+    assert again == 0 and "0180 Stockholm" in said, said + err
+    assert "Stockholm" in out  # named in the hint, so it is no guess
