@@ -1333,7 +1333,13 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
     say(f"{alert.identifier} from {alert.sender}, sent {alert.sent.isoformat()}")
     say(f"  {alert.status.value} {alert.msg_type.value}, kind: {kind}")
     for info in alert.infos:
-        say(f"  [{info.language}] {info.event}: {info.headline or ''}")
+        # Each block's window: a preview that left it out could not tell an alert that is in
+        # effect now from one that starts tomorrow, or one that never ends (no expires).
+        say(f"  [{info.language}] {info.event}" + (f": {info.headline}" if info.headline else ""))
+        starts = ((info.effective, "effective"), (info.onset, "onset"), (alert.sent, "sent"))
+        start, since = next((t, name) for t, name in starts if t is not None)
+        until = info.expires.isoformat() if info.expires else "cancelled (it has no expires)"
+        say(f"    in effect from {start.isoformat()} ({since}) until {until}")
     for repair in parsed.repairs:
         say(f"  repaired: {repair}")
     for warning in parsed.warnings:

@@ -230,3 +230,37 @@ def test_locate_still_hints_at_a_swap_that_lands_in_sweden(
     again, said, err = _cli(["locate", hinted[1], hinted[2]], capsys)
     assert again == 0 and "0180 Stockholm" in said, said + err
     assert "Stockholm" in out  # named in the hint, so it is no guess
+
+
+# --- preview says when each block is in effect ---------------------------------------------
+
+
+@needs_examples
+def test_preview_says_from_when_until_when_each_block_is_in_effect(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each info block's start (effective, else onset, else sent) and its expires, or none.
+
+    ``preview`` showed no time but ``sent``: an alert starting in an hour, or one without
+    ``expires`` (in effect until cancelled), read as one in effect now; and a block without a
+    headline ended its line in ": ". The document's own times are the oracle.
+    """
+    xml = ALERT.read_text(encoding="utf-8")
+    sv, en = xml.split("<info>")[1:]
+    sv_new = sv.replace(
+        "<expires>", "<onset>2024-05-20T17:00:00+02:00</onset><expires>", 1
+    ).replace("<headline>Explosion vid Sergels torg</headline>", "")
+    en_new = re.sub("<expires>[^<]*</expires>", "", en)
+    path = tmp_path / "alert.xml"
+    path.write_text(xml.replace(sv, sv_new).replace(en, en_new), encoding="utf-8")
+    code, out, err = _cli(["preview", str(path)], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    first = lines.index("  [sv-SE] Explosion")  # no headline: no ": " after the event
+    assert lines[first + 1] == (
+        "    in effect from 2024-05-20T17:00:00+02:00 (onset) until 2024-05-20T18:00:00+02:00"
+    )
+    second = lines.index("  [en-US] Explosion: Explosion at Sergels torg")
+    assert lines[second + 1] == (
+        "    in effect from 2024-05-20T16:00:00+02:00 (sent) until cancelled (it has no expires)"
+    )
