@@ -1735,6 +1735,13 @@ class _Parser(argparse.ArgumentParser):
         found = []
         for arg in given:
             name = arg.split("=", 1)[0]
+            if re.fullmatch("-[A-Za-z]", name) and name not in self._option_string_actions:
+                # A short option no command has (-a for --alert, -V for --version): it was left
+                # out, and "--alert is required" said nothing of the -a given for it.
+                near = [k for k in known if k.startswith("-" + name.lower())]
+                options = " or ".join([", ".join(near[:-1]), near[-1]] if near[:-1] else near)
+                found.append(f"{arg} (did you mean {options}?)" if near else arg)
+                continue
             if name.startswith("--") and name != "--" and name not in known:
                 if name[2:] in positional:  # locate --lon 18 --lat 59
                     found.append(f"{arg} ({name[2:]} is given by its place, without {name})")

@@ -264,3 +264,31 @@ def test_preview_says_from_when_until_when_each_block_is_in_effect(
     assert lines[second + 1] == (
         "    in effect from 2024-05-20T16:00:00+02:00 (sent) until cancelled (it has no expires)"
     )
+
+
+# --- a short option no command has ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["target", "-a", "alert.xml", "-p", "d.csv"], ["-a (did you mean", "--alert", "-p ("]),
+        (["-V"], ["-V (did you mean --version?)"]),
+    ],
+)
+def test_a_short_option_no_command_has_is_named_beside_the_missing_one(
+    argv: list[str], named: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``target -a alert.xml`` said only "--alert, --positions are required", of a -a it left out.
+
+    The missing options were named, the ``-a`` and ``-p`` given for them were not (the long
+    options a script misspells were: ``--alerts (did you mean --alert?)``).
+    """
+    with pytest.raises(SystemExit) as exited:  # (argparse's exit, in process)
+        main(argv, out=io.StringIO())
+    captured = capsys.readouterr()
+    (line,) = captured.err.splitlines()
+    assert (exited.value.code, captured.out) == (2, ""), line
+    assert "the following arguments are required" in line and "unrecognized: " in line, line
+    for text in named:
+        assert text in line.split("unrecognized: ", 1)[1], line
