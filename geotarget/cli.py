@@ -476,9 +476,7 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
             print(f"\r  reading {label}: {rows:,} rows", end="", file=_stderr(), flush=True)
             shown.append(True)
 
-    observed = (
-        _parse_at(args.observed_at, "--observed-at") if args.observed_at is not None else None
-    )
+    observed = _observed_at(args.observed_at, args.timezone)
     try:
         positions, report = _position_files.read(
             path,
@@ -520,6 +518,27 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
     if unusable:
         notes.append(unusable)
     return positions, notes
+
+
+def _observed_at(text: str | None, timezone: str | None) -> dt.datetime | None:
+    """``--observed-at`` read (None when not given), which needs its own UTC offset.
+
+    Given without one beside ``--timezone``, it was refused as any time without an offset is,
+    and the ``--timezone`` given for it went unmentioned: that option reads the file's
+    ``observed_at`` cells, and a file read with ``--observed-at`` has none.
+    """
+    if text is None:
+        return None
+    from geotarget.positions import parse_time
+
+    local = parse_time(text, field="--observed-at", offset_required=False).tzinfo is None
+    if local and timezone is not None:
+        raise InvalidInput(
+            f"--observed-at must carry a UTC offset, e.g. 2024-05-20T14:00+02:00 (got "
+            f"{_shown(text)}): --timezone reads the times of a file's observed_at column, "
+            "not --observed-at"
+        )
+    return _parse_at(text, "--observed-at")
 
 
 def _unusable(name: str, has_fix: Any, observed: Any) -> str | None:

@@ -292,3 +292,31 @@ def test_a_short_option_no_command_has_is_named_beside_the_missing_one(
     assert "the following arguments are required" in line and "unrecognized: " in line, line
     for text in named:
         assert text in line.split("unrecognized: ", 1)[1], line
+
+
+# --- --observed-at beside --timezone -----------------------------------------------------------
+
+
+@needs_examples
+def test_observed_at_without_offset_beside_timezone_says_which_times_timezone_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--observed-at 2024-05-20T16:00 --timezone Europe/Stockholm`` names what --timezone reads.
+
+    The refusal said only that --observed-at must carry a UTC offset, as if --timezone, given
+    for it ("read observed_at times without a UTC offset in this zone", says its help), were
+    not there. Given an offset, the pair is read as ever.
+    """
+    alert = tmp_path / "alert.xml"
+    alert.write_bytes(ALERT.read_bytes())
+    devices = tmp_path / "ids.csv"
+    devices.write_text("id,lon,lat\na,18.06528,59.3325\n", encoding="utf-8")
+    argv = ["target", "--alert", str(alert), "--positions", str(devices), "--accuracy-m", "5"]
+    argv += ["--at", "2024-05-20T16:05+02:00", "--timezone", "Europe/Stockholm"]
+    code, out, err = _cli([*argv, "--observed-at", "2024-05-20T16:00"], capsys)
+    (line,) = err.splitlines()
+    assert (code, out) == (2, ""), err
+    assert "--observed-at must carry a UTC offset" in line and "'2024-05-20T16:00'" in line
+    assert "--timezone reads the times of a file's observed_at column" in line, line
+    code, out, err = _cli([*argv, "--observed-at", "2024-05-20T16:00+02:00"], capsys)
+    assert code == 0 and '"recipients": [\n    "a"\n  ]' in out, err
