@@ -320,3 +320,24 @@ def test_observed_at_without_offset_beside_timezone_says_which_times_timezone_re
     assert "--timezone reads the times of a file's observed_at column" in line, line
     code, out, err = _cli([*argv, "--observed-at", "2024-05-20T16:00+02:00"], capsys)
     assert code == 0 and '"recipients": [\n    "a"\n  ]' in out, err
+
+
+@needs_examples
+def test_preview_of_an_area_split_at_180_degrees_as_the_gotchas_ask_is_one_area(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two polygons either side of 180° (the gotchas' way to write one across it): 0.4° wide.
+
+    The document's own corners are the oracle: lon 179.8 to 180, and -180 to -179.8.
+    """
+    two = (
+        "<polygon>-17.1,179.8 -17.1,180 -16.9,180 -16.9,179.8 -17.1,179.8</polygon>"
+        "<polygon>-17.1,-180 -17.1,-179.8 -16.9,-179.8 -16.9,-180 -17.1,-180</polygon>"
+    )
+    xml = ALERT.read_text(encoding="utf-8").replace("<circle>59.3325,18.06528 0.5</circle>", two)
+    path = tmp_path / "alert.xml"
+    path.write_text(xml, encoding="utf-8")
+    code, out, err = _cli(["preview", str(path), "--anywhere"], capsys)
+    assert code == 0, err
+    assert "area: 2 part(s), " in out, out
+    assert "lon 179.80000…-179.80000 (across the 180° meridian), lat -17.10000…-16.90000" in out
