@@ -1316,6 +1316,7 @@ def _in_envelope(lon: Any, lat: Any) -> Any:
 
 def _preview(args: argparse.Namespace, out: TextIO) -> int:
     from geotarget import load_policy, pilot
+    from geotarget.alerts import MessageType
 
     # Sweden's envelope refuses an area written lon,lat (outside Sweden, inside it swapped).
     envelope = None if args.anywhere else _sweden().SWEDEN_ENVELOPE
@@ -1355,6 +1356,8 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
         # Each block's window: a preview that left it out could not tell an alert that is in
         # effect now from one that starts tomorrow, or one that never ends (no expires).
         say(f"  [{info.language}] {info.event}" + (f": {info.headline}" if info.headline else ""))
+        if alert.msg_type not in (MessageType.ALERT, MessageType.UPDATE):  # Cancel, Ack, Error
+            continue
         starts = ((info.effective, "effective"), (info.onset, "onset"), (alert.sent, "sent"))
         start, since = next((t, name) for t, name in starts if t is not None)
         until = info.expires.isoformat() if info.expires else "cancelled (it has no expires)"

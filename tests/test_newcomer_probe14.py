@@ -264,6 +264,15 @@ def test_preview_says_from_when_until_when_each_block_is_in_effect(
     assert lines[second + 1] == (
         "    in effect from 2024-05-20T16:00:00+02:00 (sent) until cancelled (it has no expires)"
     )
+    # A Cancel is in effect as it arrives: its blocks are given no window of their own.
+    references = "<references>larm@sosalarm.se,SOS-1,2024-05-20T15:00:00+02:00</references>"
+    cancel = xml.replace("<msgType>Alert", "<msgType>Cancel").replace(
+        "<scope>Public</scope>", f"<scope>Public</scope>{references}"
+    )
+    path.write_text(cancel, encoding="utf-8")
+    code, out, err = _cli(["preview", str(path)], capsys)
+    assert code == 0 and "Actual Cancel" in out, err
+    assert "in effect" not in out, out
 
 
 # --- a short option no command has ------------------------------------------------------------
