@@ -350,3 +350,28 @@ def test_preview_of_an_area_split_at_180_degrees_as_the_gotchas_ask_is_one_area(
     assert code == 0, err
     assert "area: 2 part(s), " in out, out
     assert "lon 179.80000…-179.80000 (across the 180° meridian), lat -17.10000…-16.90000" in out
+
+
+# --- the demo's durable ledger --------------------------------------------------------------
+
+
+def test_the_demo_says_it_keeps_its_deliveries_in_the_ledger_file_asked_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``demo --ledger d.db`` names the file in its set-up, and the file is an SQLite database.
+
+    The demo printed the same lines with ``--ledger`` as without: nothing said the durable
+    ledger asked for was used, or where. The oracle is Python's own ``sqlite3``.
+    """
+    import sqlite3
+
+    store = tmp_path / "d.db"
+    code, out, err = _cli(["demo", "--devices", "200", "--ledger", str(store)], capsys)
+    assert code == 0, err
+    setup = out.split("\n\n")[1]  # "Set-up (once per service):" and its lines
+    assert f"  delivery ledger: {store}, an SQLite database" in setup, setup
+    with sqlite3.connect(store) as db:  # the file the line names holds the demo's tables
+        tables = db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()
+    assert tables[0] > 0
+    code, out, err = _cli(["demo", "--devices", "200"], capsys)
+    assert code == 0 and "delivery ledger" not in out, err
