@@ -1169,10 +1169,12 @@ def _locate(args: argparse.Namespace, out: TextIO) -> int:
     if not found:
         print(f"lon {lon}, lat {lat} lies in no Swedish region", file=out)
         near = str(hierarchy.locate(np.array([lon]), np.array([lat]), snap_m=NEAR_M)[0])
-        if near and not args.snap_m:
+        if near:  # (with a --snap-m too short, it said nothing of the region 1 km away)
+            farther = f" and farther than --snap-m {args.snap_m:g} from it" if args.snap_m else ""
             print(
                 f"  it lies within {NEAR_M / 1000:g} km of {near} {hierarchy.region(near).name}, "
-                "beyond Sweden's border or territorial sea; --snap-m METRES counts it there",
+                f"beyond Sweden's border or territorial sea{farther}; --snap-m METRES counts "
+                "it there",
                 file=out,
             )
         # Swapped, the point must lie in a region, not just in Sweden's rectangle: Oslo given

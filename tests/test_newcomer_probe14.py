@@ -375,3 +375,19 @@ def test_the_demo_says_it_keeps_its_deliveries_in_the_ledger_file_asked_for(
     assert tables[0] > 0
     code, out, err = _cli(["demo", "--devices", "200"], capsys)
     assert code == 0 and "delivery ledger" not in out, err
+
+
+def test_locate_with_a_snap_too_short_still_names_the_region_nearby(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Tornio's side of the border with ``--snap-m 100``: Haparanda is named, as without it.
+
+    Without ``--snap-m`` the answer named the region within 2 km; with one too short it said
+    only "lies in no Swedish region", as if nothing were near. The command's own answer with
+    a longer snap is the oracle.
+    """
+    code, out, err = _cli(["locate", "24.16", "65.84", "--snap-m", "100"], capsys)
+    assert code == 1, err
+    assert "2583 Haparanda" in out and "farther than --snap-m 100" in out, out
+    code, out, err = _cli(["locate", "24.16", "65.84", "--snap-m", "2000"], capsys)
+    assert code == 0 and "municipality: 2583 Haparanda" in out, out + err
