@@ -238,6 +238,11 @@ def _set_up(say: Out, args: argparse.Namespace, ledger: Any) -> Stage:
     )
     positions = say.step("device positions", lambda: demo_positions(args.devices, args.seed, at))
     index = say.step("position index (bulk-built R-tree)", lambda: PositionIndex(positions))
+    if args.ledger:  # (asked for, it was never mentioned: was the durable ledger used?)
+        say(
+            f"  delivery ledger: {one_line(args.ledger)}, an SQLite database (durable: the file "
+            "stays when the demo ends)"
+        )
     policy = sweden.pilot_policy()
     targeter = Targeter(hierarchy, policy, ledger=ledger)
     say()

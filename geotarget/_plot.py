@@ -106,25 +106,70 @@ def _save(fig: Any, path: str) -> None:
         raise InvalidInput(f"--plot cannot write {path!r}: {err.strerror or err}") from None
 
 
+def continuous(geom: Any) -> tuple[Any, bool]:
+    """``geom`` with longitudes continuous across the 180° meridian, where it lies across it.
+
+    A lon/lat geometry across 180° (:meth:`geotarget.areas.Area.to_shapely` splits it there)
+    spans -180..180; its parts west of 0° moved by +360° join those east of it, within half
+    the Earth (a cap around a pole spans every longitude either way). Returns the geometry
+    and whether it was moved (its longitudes then reach beyond 180).
+    """
+    west, _, east, _ = geom.bounds
+    if east - west <= 180.0:
+        return geom, False
+    east_of_180 = np.array([360.0, 0.0])
+    moved = shapely.transform(geom, lambda xy: np.where(xy[:, :1] < 0.0, xy + east_of_180, xy))
+    moved = shapely.union_all(shapely.get_parts(moved))  # one outline: no seam drawn at 180°
+    moved_west, _, moved_east, _ = moved.bounds
+    return (moved, True) if moved_east - moved_west <= 180.0 else (geom, False)
+
+
+def lon_range(area: Area) -> tuple[float, float, bool]:
+    """An area's west and east longitudes (-180..180), and whether it crosses 180° between them.
+
+    :attr:`~geotarget.areas.Area.bounds` gives -180 and 180 for an area across 180°, an area
+    around the Earth to a reader; here west is then greater than east (RFC 7946 §5.2).
+    """
+    west, _, east, _ = area.bounds
+    if east - west <= 180.0:
+        return west, east, False
+    geom, moved = continuous(area.to_shapely())
+    if not moved:  # (around a pole: every longitude)
+        return west, east, False
+    west, _, east, _ = geom.bounds
+    return west, east - 360.0 if east > 180.0 else east, True
+
+
 def alert_map(path: str, area: Area, *, title: str) -> None:
-    """Draw one alert area, its parts and its bounds."""
+    """Draw one alert area, its parts and its bounds.
+
+    An area across 180° is drawn continuously there (its longitudes labelled -180..180); one
+    around a pole as the band it is in lon/lat, every longitude, up to the pole.
+    """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 5), dpi=110)
-    _draw_geom(ax, area.to_shapely(), color="#c51b7d", lw=2)
-    w, s, e, n = area.bounds
-    lat0 = (s + n) / 2
-    ax.set_aspect(1 / np.cos(np.radians(lat0)))
-    pad = max(e - w, n - s) * 0.15 + 1e-3
-    ax.set_xlim(w - pad, e + pad)
-    ax.set_ylim(s - pad, n + pad)
+    geom, moved = continuous(area.to_shapely())
+    _draw_geom(ax, geom, color="#c51b7d", lw=2)
+    w, s, e, n = geom.bounds if moved else area.bounds
+    if s <= -90.0 or n >= 90.0:  # around a pole: no aspect makes a band of 360° readable
+        pad = (n - s) * 0.15 + 1e-3
+        ax.set_xlim(-180.0, 180.0)
+    else:
+        ax.set_aspect(1 / np.cos(np.radians((s + n) / 2)))
+        pad = max(e - w, n - s) * 0.15 + 1e-3
+        ax.set_xlim(w - pad, e + pad)
+    # (A margin of the widest span, 360° around a pole, ran the latitudes to 144°N.)
+    ax.set_ylim(max(s - pad, -90.0), min(n + pad, 90.0))
     # At most five longitude labels: in the north a degree of longitude is short, so the area
     # is narrow on the map, and the default ticks (every 0.025° at Haparanda) ran together.
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
     # Whole degrees on every tick: for a small area matplotlib would write ticks as offsets
     # from "+5.933e1", which no reader takes for a latitude.
     ax.ticklabel_format(useOffset=False, style="plain")
+    if moved:  # beyond 180° east is west: -179.9, as the area's longitudes are written
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x - 360 if x > 180 else x:g}"))
     ax.set_title(title)
     ax.set_xlabel("longitude (°E)")
     ax.set_ylabel("latitude (°N)")

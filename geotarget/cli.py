@@ -476,9 +476,7 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
             print(f"\r  reading {label}: {rows:,} rows", end="", file=_stderr(), flush=True)
             shown.append(True)
 
-    observed = (
-        _parse_at(args.observed_at, "--observed-at") if args.observed_at is not None else None
-    )
+    observed = _observed_at(args.observed_at, args.timezone)
     try:
         positions, report = _position_files.read(
             path,
@@ -513,13 +511,34 @@ def _read_positions(args: argparse.Namespace, at: dt.datetime) -> Any:
     if outside:
         notes.append(outside)
     fixes_at = np.where(positions.has_fix, positions.observed_at, np.datetime64("NaT", "us"))
-    later = _after(label, fixes_at, at)
+    later = _after(label, fixes_at, at, given=args.at is not None)
     if later:
         notes.append(later)
     unusable = _unusable(label, positions.has_fix, positions.observed_at)
     if unusable:
         notes.append(unusable)
     return positions, notes
+
+
+def _observed_at(text: str | None, timezone: str | None) -> dt.datetime | None:
+    """``--observed-at`` read (None when not given), which needs its own UTC offset.
+
+    Given without one beside ``--timezone``, it was refused as any time without an offset is,
+    and the ``--timezone`` given for it went unmentioned: that option reads the file's
+    ``observed_at`` cells, and a file read with ``--observed-at`` has none.
+    """
+    if text is None:
+        return None
+    from geotarget.positions import parse_time
+
+    local = parse_time(text, field="--observed-at", offset_required=False).tzinfo is None
+    if local and timezone is not None:
+        raise InvalidInput(
+            f"--observed-at must carry a UTC offset, e.g. 2024-05-20T14:00+02:00 (got "
+            f"{_shown(text)}): --timezone reads the times of a file's observed_at column, "
+            "not --observed-at"
+        )
+    return _parse_at(text, "--observed-at")
 
 
 def _unusable(name: str, has_fix: Any, observed: Any) -> str | None:
@@ -548,11 +567,13 @@ def _unusable(name: str, has_fix: Any, observed: Any) -> str | None:
 _SKEW = dt.timedelta(minutes=5)
 
 
-def _after(name: str, observed: Any, at: dt.datetime) -> str | None:
+def _after(name: str, observed: Any, at: dt.datetime, *, given: bool = True) -> str | None:
     """A warning when fixes were taken well after ``--at``: they count as current fixes.
 
     (A fix from after the decision time is read as clock skew; a whole file of them means
     ``--at`` is in the past of the file, e.g. an old alert replayed over today's positions.)
+    ``given``: whether ``--at`` was given; without it the decision time is the present, and
+    the warning said "after --at ...: is --at right?" to someone who gave none.
     """
     try:
         utc = (at + _SKEW).astimezone(dt.timezone.utc)
@@ -564,11 +585,18 @@ def _after(name: str, observed: Any, at: dt.datetime) -> str | None:
     if not count:
         return None
     latest = observed[late].max().item().replace(tzinfo=dt.timezone.utc).astimezone(at.tzinfo)
+    when, ask = (
+        (f"--at {at.isoformat()}", "is --at right?")
+        if given
+        else (
+            f"now, {at.isoformat(timespec='seconds')} (no --at was given)",
+            "are the file's times, and this machine's clock, right?",
+        )
+    )
     return (
         f"warning: {name}: {count:,} of {observed.size:,} devices' fixes were taken more than "
-        f"{_SKEW.seconds // 60} minutes after --at {at.isoformat()} (the latest at "
-        f"{latest.isoformat()}); they count as current fixes, not as where the devices were "
-        "then: is --at right?"
+        f"{_SKEW.seconds // 60} minutes after {when} (the latest at {latest.isoformat()}); they "
+        f"count as current fixes, not as where the devices were then: {ask}"
     )
 
 
@@ -1141,16 +1169,26 @@ def _locate(args: argparse.Namespace, out: TextIO) -> int:
     if not found:
         print(f"lon {lon}, lat {lat} lies in no Swedish region", file=out)
         near = str(hierarchy.locate(np.array([lon]), np.array([lat]), snap_m=NEAR_M)[0])
-        if near and not args.snap_m:
+        if near:  # (with a --snap-m too short, it said nothing of the region 1 km away)
+            farther = f" and farther than --snap-m {args.snap_m:g} from it" if args.snap_m else ""
             print(
                 f"  it lies within {NEAR_M / 1000:g} km of {near} {hierarchy.region(near).name}, "
-                "beyond Sweden's border or territorial sea; --snap-m METRES counts it there",
+                f"beyond Sweden's border or territorial sea{farther}; --snap-m METRES counts "
+                "it there",
                 file=out,
             )
-        if bool(_in_envelope(lat, lon)) and not bool(_in_envelope(lon, lat)):
+        # Swapped, the point must lie in a region, not just in Sweden's rectangle: Oslo given
+        # lat first was told "the point lon 10.7522, lat 59.9139 is in Sweden", which it is not.
+        swapped = (
+            str(hierarchy.locate(np.array([lat]), np.array([lon]))[0])
+            if bool(_in_envelope(lat, lon)) and not bool(_in_envelope(lon, lat))
+            else ""
+        )
+        if swapped:
             print(
-                f"  hint: lon and lat look swapped; the point lon {lat}, lat {lon} is in Sweden: "
-                f"geotarget locate {lat} {lon}  (longitude first)",
+                f"  hint: lon and lat look swapped; the point lon {lat}, lat {lon} is in "
+                f"{swapped} {hierarchy.region(swapped).name}: geotarget locate {lat} {lon}  "
+                "(longitude first)",
                 file=out,
             )
         return 1
@@ -1280,6 +1318,7 @@ def _in_envelope(lon: Any, lat: Any) -> Any:
 
 def _preview(args: argparse.Namespace, out: TextIO) -> int:
     from geotarget import load_policy, pilot
+    from geotarget.alerts import MessageType
 
     # Sweden's envelope refuses an area written lon,lat (outside Sweden, inside it swapped).
     envelope = None if args.anywhere else _sweden().SWEDEN_ENVELOPE
@@ -1316,7 +1355,15 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
     say(f"{alert.identifier} from {alert.sender}, sent {alert.sent.isoformat()}")
     say(f"  {alert.status.value} {alert.msg_type.value}, kind: {kind}")
     for info in alert.infos:
-        say(f"  [{info.language}] {info.event}: {info.headline or ''}")
+        # Each block's window: a preview that left it out could not tell an alert that is in
+        # effect now from one that starts tomorrow, or one that never ends (no expires).
+        say(f"  [{info.language}] {info.event}" + (f": {info.headline}" if info.headline else ""))
+        if alert.msg_type not in (MessageType.ALERT, MessageType.UPDATE):  # Cancel, Ack, Error
+            continue
+        starts = ((info.effective, "effective"), (info.onset, "onset"), (alert.sent, "sent"))
+        start, since = next((t, name) for t, name in starts if t is not None)
+        until = info.expires.isoformat() if info.expires else "cancelled (it has no expires)"
+        say(f"    in effect from {start.isoformat()} ({since}) until {until}")
     for repair in parsed.repairs:
         say(f"  repaired: {repair}")
     for warning in parsed.warnings:
@@ -1325,10 +1372,14 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
     if area is None:
         say("  no area geometry")
     else:
-        w, s, e, n = area.bounds
+        from geotarget import _plot  # (no matplotlib: that is loaded to draw)
+
+        w, e, across = _plot.lon_range(area)  # (bounds: -180…180 for an area across 180°)
+        _, s, _, n = area.bounds
         say(
             f"  area: {len(area.parts)} part(s), {area.area_m2 / 1e6:,.3f} km², "
-            f"lon {w:.5f}…{e:.5f}, lat {s:.5f}…{n:.5f}"
+            f"lon {w:.5f}…{e:.5f}{' (across the 180° meridian)' if across else ''}, "
+            f"lat {s:.5f}…{n:.5f}"
         )
     if args.plot and area is not None:
         from geotarget import _demo, _plot
@@ -1708,6 +1759,13 @@ class _Parser(argparse.ArgumentParser):
         found = []
         for arg in given:
             name = arg.split("=", 1)[0]
+            if re.fullmatch("-[A-Za-z]", name) and name not in self._option_string_actions:
+                # A short option no command has (-a for --alert, -V for --version): it was left
+                # out, and "--alert is required" said nothing of the -a given for it.
+                near = [k for k in known if k.startswith("-" + name.lower())]
+                options = " or ".join([", ".join(near[:-1]), near[-1]] if near[:-1] else near)
+                found.append(f"{arg} (did you mean {options}?)" if near else arg)
+                continue
             if name.startswith("--") and name != "--" and name not in known:
                 if name[2:] in positional:  # locate --lon 18 --lat 59
                     found.append(f"{arg} ({name[2:]} is given by its place, without {name})")
