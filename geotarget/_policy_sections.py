@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -635,6 +636,30 @@ def _texts(value: object) -> frozenset[str]:
     return frozenset()
 
 
+_NOT_TEXT = re.compile(r"regions\[(\d+)\] must be a region code string ")
+
+
+def _with_codes(
+    problems: list[Problem], fields: Mapping[str, Any], path: str, catalog: Any
+) -> list[Problem]:
+    """``problems`` with a region code written as a number hinted by the ``catalog``'s codes.
+
+    Without the catalog, ``regions = [14]`` can only guess ``"14", or "014"?``; with it, the
+    hint names the code that exists (``"14"``, or ``"0180"`` for ``180``).
+    """
+    regions = fields.get("regions")
+    if catalog is None or not isinstance(regions, list):
+        return problems
+    out = []
+    for p in problems:
+        m = _NOT_TEXT.match(p.message) if p.path == f"{path}.regions" else None
+        if m is not None and int(m.group(1)) < len(regions):
+            k = int(m.group(1))
+            p = Problem(p.path, f"regions[{k}] {_io.not_a_code_text(regions[k], catalog)}")
+        out.append(p)
+    return out
+
+
 def issuers(data: Mapping[str, Any], base: str | os.PathLike[str], catalog: Any = None) -> Issuers:
     """The ``issuers`` entry as :class:`Issuers`; a document without one is an error.
 
@@ -701,7 +726,7 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str], catalog: Any 
                     certs.append(_certificate(c, Path(base), f"{path}.certificates[{j}]"))
                 except InvalidPolicy as err:
                     problems += err.problems
-        problems += _field_problems(Issuer, fields, path)
+        problems += _with_codes(_field_problems(Issuer, fields, path), fields, path, catalog)
         problems += _required(entry, path, _ISSUER_KEYS[:4], _ISSUER_KEYS, _ISSUER_KEYS[1:4])
         if signature == "required" and isinstance(certs_raw, list) and not certs_raw:
             problems.append(

@@ -324,16 +324,14 @@ def test_a_store_path_that_is_a_device_or_a_pipe_stops_the_service(
     assert "Traceback" not in err and not listened, err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="geotarget/ledger/_sqlite.py SQLiteLedger.__init__ refuses a directory as"
-    " InvalidInput but opens a device or a named pipe and reports its 'disk I/O error' as"
-    " StoreUnavailable (a store down for now), not as a path that can never be a store",
-)
-def test_the_sqlite_store_refuses_a_device_path_as_a_mistake() -> None:
+def test_the_sqlite_store_refuses_a_device_path_as_a_mistake(tmp_path: Path) -> None:
     """``SQLiteLedger("/dev/null")`` raises ``InvalidInput`` naming the path, as a directory."""
-    with pytest.raises(InvalidInput, match="/dev/null"):
+    with pytest.raises(InvalidInput, match=r"/dev/null.*a character device"):
         SQLiteLedger(os.devnull)
+    pipe = tmp_path / "store.db"
+    os.mkfifo(pipe)
+    with pytest.raises(InvalidInput, match=r"store\.db.*a named pipe"):
+        SQLiteLedger(pipe)
 
 
 # --- POST /redeliver given a body -----------------------------------------------------------

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sqlite3
+import stat
 import struct
 import threading
 from collections.abc import Callable, Iterator
@@ -138,6 +139,25 @@ def _check_reachable(path: Path) -> None:
         ) from err
     except OSError:
         pass  # (missing, or not a directory: the checks that follow name it)
+
+
+def _not_a_file(path: Path) -> str | None:
+    """What ``path`` is when it exists and is neither a regular file nor a directory, else None.
+
+    A device (``/dev/null``), a named pipe or a socket opens, then fails every read or write
+    with "disk I/O error", which reads as a store down for now; it is a mistake in the path.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # (missing: a new store; unreachable: named by the checks before)
+    kinds = (
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), None)
 
 
 #: The most bytes SQLite writes at once: a write-ahead log frame of the largest page (64 KiB)
@@ -429,8 +449,8 @@ class SQLiteLedger(SqlStore):
     ------
     InvalidInput
         A ``path`` that cannot name the store's file: empty, ``":memory:"``, a SQLite URI, a
-        directory or a name ending with a separator, a path under a file; or a bad
-        ``synchronous`` or ``busy_timeout``.
+        directory or a name ending with a separator, a path under a file, a device, a named
+        pipe or a socket; or a bad ``synchronous`` or ``busy_timeout``.
     StoreError
         A subclass naming the cause: the directory is missing, or this process's user may
         not search a directory on the path or read the file (``StoreUnavailable``); the
@@ -482,6 +502,12 @@ class SQLiteLedger(SqlStore):
             raise InvalidInput(
                 f"path must name the store's file, not a directory (got {str(path)!r}, a "
                 f"directory; e.g. {str(path / 'ledger.db')!r})"
+            )
+        what = _not_a_file(path)
+        if what is not None:
+            raise InvalidInput(
+                f"path must name the store's file, a regular file or none yet (got "
+                f"{str(path)!r}, {what}: SQLite cannot keep a store there)"
             )
         if os.fspath(given).endswith(("/", os.sep)):  # (Path drops the separator)
             raise InvalidInput(

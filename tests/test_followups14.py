@@ -1,0 +1,31 @@
+"""Follow-ups of stop 68's probes, each against the catalog's own codes as the oracle.
+
+An issuer's region code written as a number names the code of the catalog it stands for.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from geotarget import sweden
+from geotarget.errors import InvalidPolicy
+from geotarget.issuers import Issuers
+
+
+@pytest.mark.parametrize("number", [14, 180, 1, 2480, 7])
+def test_an_issuers_region_code_written_as_a_number_names_the_catalogs_code(number: int) -> None:
+    catalog = sweden.hierarchy()
+    codes = {r.code for level in catalog.levels for r in catalog.region_set(level)}
+    text = str(number)
+    padded = [c for c in codes if c.isdigit() and c.lstrip("0") == text and c != text]
+    entry = {"name": "x", "senders": ["a@b.se"], "kinds": ["explosion"], "regions": [number]}
+    with pytest.raises(InvalidPolicy) as err:
+        Issuers.from_dict({"issuers": [entry]}, catalog=catalog)
+    message = str(err.value)
+    assert "regions[0] must be a region code string" in message
+    if text in codes:
+        assert f'"{text}"' in message
+    elif padded:
+        assert any(f"'{c}'" in message for c in padded)
+    # Never a code the catalog does not have offered as the one meant.
+    assert f'"0{text}"' not in message or f"0{text}" in codes
