@@ -127,6 +127,7 @@ from geotarget._csv_records import Records, closing_quote, line_offset, over_lim
 from geotarget._csv_records import breaks as _breaks
 from geotarget._csv_records import lines as _lines
 from geotarget._validate import _ISO_DATETIME, charset, iso_datetime, pair_text
+from geotarget._validate import shown as _shown
 from geotarget.errors import GeotargetError, InvalidInput, InvalidPositions, MissingExtra
 
 if TYPE_CHECKING:
@@ -1338,7 +1339,8 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
         info = charset(encoding)
         if info is None:  # unknown, no text codec (rot13), or no charset (idna, utf-7, undefined)
             raise InvalidInput(
-                f"--encoding must name a text encoding such as utf-8 or cp1252 (got {encoding!r})"
+                "--encoding must name a text encoding such as utf-8 or cp1252 "
+                f"(got {_shown(encoding)})"
             )
         bom = _bom(data)
         if bom is not None and not info.name.startswith(bom.lower()):

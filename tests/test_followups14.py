@@ -1,9 +1,14 @@
 """Follow-ups of stop 68's probes, each against the catalog's own codes as the oracle.
 
-An issuer's region code written as a number names the code of the catalog it stands for.
+An issuer's region code written as a number names the code of the catalog it stands for; a
+huge ``--encoding`` is cut in its refusal.
 """
 
 from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
 
 import pytest
 
@@ -29,3 +34,25 @@ def test_an_issuers_region_code_written_as_a_number_names_the_catalogs_code(numb
         assert any(f"'{c}'" in message for c in padded)
     # Never a code the catalog does not have offered as the one meant.
     assert f'"0{text}"' not in message or f"0{text}" in codes
+
+
+def test_a_huge_encoding_name_is_cut_in_the_refusal(tmp_path: Path) -> None:
+    """``--encoding`` of 100,000 characters: refused in a line, not quoted whole."""
+    from geotarget.cli import main
+
+    positions = tmp_path / "devices.csv"
+    positions.write_text("id,lon,lat,accuracy_m,observed_at\na,18.06528,59.3325,10,1716213600\n")
+    alert = Path(__file__).resolve().parents[1] / "docs" / "examples" / "sos_explosion.xml"
+    name = "x" * 100_000
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(
+            ["target", "--alert", str(alert), "--positions", str(positions), "--at",
+             "2024-05-20T16:05+02:00", "--encoding", name],
+            out=io.StringIO(),
+        )  # fmt: skip
+    text = err.getvalue()
+    assert code == 2
+    assert "--encoding must name a text encoding" in text
+    assert len(text) < 1_000
+    assert f"{len(repr(name)):,} characters" in text
