@@ -17,7 +17,7 @@ import numpy as np
 from geotarget._validate import number, shown
 from geotarget.errors import GeotargetError, InvalidInput, InvalidType, Problem
 from geotarget.positions import _MAX_AGE, LocationRule, StaleRule
-from geotarget.rollout._io import brief, key_path, unknown_key
+from geotarget.rollout._io import brief, key_path, misspelt, unknown_key
 
 
 def _opt_positive(name: str) -> Any:
@@ -256,7 +256,8 @@ def rules_from_table(table: object, path: str) -> tuple[KindRules | None, list[P
             Problem(
                 f"{path}.include_ambiguous",
                 "is required: true (fail open: a device whose accuracy disk crosses the "
-                "boundary is told) or false (fail closed)",
+                "boundary is told) or false (fail closed)"
+                + misspelt("include_ambiguous", table, RULES_KEYS),
             )
         )
     for key in ("include_ambiguous", "include_no_fix", "beyond_border"):
@@ -350,7 +351,8 @@ def _location(value: object, path: str, problems: list[Problem]) -> LocationRule
         problems.append(
             Problem(
                 f"{path}.max_age_s",
-                'is required: the oldest fresh fix in seconds (3600 is one hour), or "any"',
+                'is required: the oldest fresh fix in seconds (3600 is one hour), or "any"'
+                + misspelt("max_age_s", table, LOCATION_KEYS),
             )
         )
     raw = table.get("max_age_s", _ANY_AGE)
@@ -384,14 +386,18 @@ def _stale(value: object, path: str, problems: list[Problem]) -> StaleRule | Non
     before = len(problems)
     max_age = None
     if "max_age_s" not in table:
-        problems.append(Problem(f"{path}.max_age_s", "is required"))
+        problems.append(
+            Problem(f"{path}.max_age_s", "is required" + misspelt("max_age_s", table, STALE_KEYS))
+        )
     else:
         max_age = _seconds(
             table["max_age_s"], f"{path}.max_age_s", positive=True, problems=problems
         )
     margin = _float(table.get("margin_m", 0.0))
     if "margin_m" not in table:
-        problems.append(Problem(f"{path}.margin_m", "is required"))
+        problems.append(
+            Problem(f"{path}.margin_m", "is required" + misspelt("margin_m", table, STALE_KEYS))
+        )
     elif margin is None or not 0.0 <= margin <= 50_000.0:
         problems.append(
             Problem(

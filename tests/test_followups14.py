@@ -56,3 +56,30 @@ def test_a_huge_encoding_name_is_cut_in_the_refusal(tmp_path: Path) -> None:
     assert "--encoding must name a text encoding" in text
     assert len(text) < 1_000
     assert f"{len(repr(name)):,} characters" in text
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "written"),
+    [
+        ("include_ambigous = true\nlocation = { max_age_s = 3600 }", "include_ambiguous",
+         "include_ambigous"),
+        ("include_ambiguous = true\nlocation = { max_age = 3600 }", "location.max_age_s",
+         "max_age"),
+        ("include_ambiguous = true\nlocation = { max_age_s = 3600 }\n"
+         "stale = { Max_Age_S = 86400, margin_m = 5.0 }", "stale.max_age_s", "Max_Age_S"),
+        ("include_ambiguous = true\nlocation = { max_age_s = 3600 }\n"
+         "stale = { max_age_s = 86400, marginm = 5.0 }", "stale.margin_m", "marginm"),
+    ],
+)  # fmt: skip
+def test_a_location_rules_required_key_written_misspelt_is_named(
+    table: str, key: str, written: str
+) -> None:
+    """A table holding ``max_age`` where ``max_age_s`` is required is told the key it wrote."""
+    from geotarget.kinds import location_rules_from_toml
+
+    with pytest.raises(InvalidPolicy) as err:
+        location_rules_from_toml(f"[location_rules.explosion]\n{table}\n")
+    lines = [p for p in str(err.value).splitlines() if f"explosion.{key}:" in p]
+    assert len(lines) == 1, str(err.value)
+    assert "is required" in lines[0]
+    assert f"'{written}'" in lines[0] or f'"{written}"' in lines[0]
