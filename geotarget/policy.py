@@ -330,8 +330,14 @@ def _document(file: Path) -> Mapping[str, Any]:
     # By the end of the name: a hidden file ``.toml`` has no suffix to pathlib, but ends so.
     fmt = next((f for end, f in _FORMATS.items() if file.name.lower().endswith(end)), None)
     if fmt is None:
+        # "-" is standard input to the command's --alert and --positions, not to a policy,
+        # which names files beside it (certificates) relative to its own place.
+        stdin = (
+            "; a policy is read from a file, not from standard input" if str(file) == "-" else ""
+        )
         raise _refused(
-            file, f"its name must end in .toml or .json (got {file.suffix or 'no suffix'!r})"
+            file,
+            f"its name must end in .toml or .json (got {file.suffix or 'no suffix'!r}){stdin}",
         )
     try:
         raw = _io.read_file(file, "it", _policy_sections.MAX_BYTES)

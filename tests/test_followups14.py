@@ -83,3 +83,21 @@ def test_a_location_rules_required_key_written_misspelt_is_named(
     assert len(lines) == 1, str(err.value)
     assert "is required" in lines[0]
     assert f"'{written}'" in lines[0] or f'"{written}"' in lines[0]
+
+
+def test_a_policy_of_standard_input_is_told_a_policy_is_a_file(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--policy -`` reads no standard input: the refusal says so, in one line, exit 2."""
+    from geotarget.cli import main
+
+    alert = Path(__file__).resolve().parents[1] / "docs" / "examples" / "sos_explosion.xml"
+    code = main(
+        ["target", "--alert", str(alert), "--positions", str(alert), "--at",
+         "2024-05-20T16:05+02:00", "--policy", "-"],
+        out=io.StringIO(),
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "not from standard input" in err
