@@ -57,9 +57,13 @@ Evaluated = tuple[I32Array, I8Array, I32Array, "I32Array | None", dict[str, floa
 Evaluator = Callable[[Status, str, "Plan", RolloutDecision, PositionIndex, dt.datetime], Evaluated]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class Plan:
-    """What is computed once per area, kind and policy decision."""
+    """What is computed once per area, kind and policy decision.
+
+    (Not slotted: :attr:`area_km2` is cached in the instance's ``__dict__``, which attrs'
+    slotted classes lack before attrs 23.2, the oldest supported being 23.1.)
+    """
 
     area: Area
     stale_area: Area | None
