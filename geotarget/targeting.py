@@ -1962,7 +1962,8 @@ class Targeter:
         for once (one never released — held by the blast-radius guard, not yet active — costs
         that wait once per Targeter), and never one this Targeter's own ``target()`` decided.
         Only with ``wait`` (:meth:`on_positions`); ``keys``: only these incidents. With ``at``,
-        first marks expired in the ledger those whose time is up (:meth:`_retire`).
+        first marks expired in the ledger those whose time is up (:meth:`_retire`), and keeps
+        the versions an earlier call saw expired: the caller decides expiry at ``at``.
         """
         while True:
             active = [i for i in self.ledger.load_active() if keys is None or i.key in keys]
@@ -2004,12 +2005,13 @@ class Targeter:
             if not wait or pause <= 0.0:
                 break
             time.sleep(min(_SETTLE_POLL_S, pause))
+        # A batch older than one that found the version expired (out of time order) streams it.
         return [
             i
             for i in active
             if i.version is not None
             and i.released == i.version
-            and (i.key, i.version) not in expired
+            and (at is not None or (i.key, i.version) not in expired)
         ]
 
     def _current(self, inc: Incident) -> tuple[Alert, Area | None]:
