@@ -25,6 +25,7 @@ from pyproj import Geod
 
 from geotarget import Circle, PositionIndex, Positions, pilot
 from geotarget.alerts import Alert, MessageType, Reference, Status
+from geotarget.errors import InvalidType
 from geotarget.ledger import DeliveryLedger, MemoryLedger, SQLiteLedger
 from geotarget.regions import Region, RegionHierarchy, RegionSet
 from geotarget.rollout import nationwide
@@ -296,3 +297,18 @@ def test_updates_and_cancels_between_batches_tell_each_device_once(
         done = targeter.confirm([d.key for d in got[::2]], at)
         assert done.confirmed.size == len(got[::2])
         confirmed |= set(pairs[::2])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="geotarget/ledger/_batch.py parse_keys accepts a set of keys: the Confirmation's "
+    "positions index an order the caller cannot know (Positions refuses sets for that reason)",
+)
+def test_confirming_a_set_of_keys_is_refused_as_unordered(store: DeliveryLedger) -> None:
+    targeter = _targeter(store)
+    _released(targeter)
+    got = targeter.on_positions(
+        Positions(["a", "b", "c"], [18.0653] * 3, [59.3325] * 3, observed_at=T + M), T + M
+    )
+    with pytest.raises(InvalidType, match="set"):
+        targeter.confirm({d.key for d in got}, T + M)
