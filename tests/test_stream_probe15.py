@@ -299,11 +299,6 @@ def test_updates_and_cancels_between_batches_tell_each_device_once(
         confirmed |= set(pairs[::2])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="geotarget/ledger/_batch.py parse_keys accepts a set of keys: the Confirmation's "
-    "positions index an order the caller cannot know (Positions refuses sets for that reason)",
-)
 def test_confirming_a_set_of_keys_is_refused_as_unordered(store: DeliveryLedger) -> None:
     targeter = _targeter(store)
     _released(targeter)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Set
 from typing import Any
 
 import attrs
@@ -11,7 +12,7 @@ import numpy.typing as npt
 
 from geotarget import _sorted
 from geotarget._validate import is_integer, iterable, surrogate_rows, typed, unmasked
-from geotarget.errors import InvalidInput
+from geotarget.errors import InvalidInput, InvalidType
 from geotarget.ledger._model import Confirmation, DeviceIds, IdArray, shown
 
 _I64 = np.iinfo(np.int64)
@@ -333,6 +334,13 @@ def parse_keys(
     """Distinct keys split: (keys, first positions, "incident version" groups, devices)."""
     # A masked key is one the caller left out (its push failed): never read by its data.
     unmasked("keys", keys)
+    if isinstance(keys, (Set, Mapping)):
+        # The answer's positions index the keys as given: a set's order is its hash order.
+        raise InvalidType(
+            "keys must be an ordered sequence of delivery keys (a list, tuple or numpy array), "
+            f"not an unordered {type(keys).__name__}: the Confirmation's positions index the "
+            "keys as given, and a set has no order the caller knows (pass list(...))"
+        )
     if isinstance(keys, np.ndarray) and keys.dtype.kind == "U":
         arr = keys.reshape(-1)
     else:
