@@ -53,6 +53,10 @@ def _with_polygon(text: str) -> str:
         # South and west are negative: 33 + 52/60 + 4/3600 = 33.867778; 151 + 12/60 + 36/3600.
         ("33°52′4″S,151°12′36″E", "-33.867778", "151.21"),
         ("40°42′46″N,74°0′22″W", "40.712778", "-74.006111"),
+        ("40°42′46″N 74°0′22″W", "40.712778", "-74.006111"),  # a space, not a comma
+        # The letters before the numbers, as Garmin and nautical charts write them.
+        ("N 40°42.767′ W 74°0.367′", "40.712783", "-74.006117"),
+        ("W74°0′22″,N40°42′46″", "40.712778", "-74.006111"),
     ],
 )
 def test_a_circle_centre_in_degrees_minutes_seconds_is_refused_with_the_decimal_point(
@@ -79,6 +83,8 @@ def test_a_polygon_in_degrees_minutes_seconds_is_refused_with_its_first_point_in
         "59.3325,18.0653 ½",  # a non-ASCII radius: no degrees to convert
         "59°61′0″N,18°3′55″E 1",  # 61 minutes: not a reading of degrees and minutes
         "59°19′57″N 1",  # one coordinate only
+        "95°N,18°E 1",  # a latitude beyond 90°: no point
+        "59°N,181°W 1",  # a longitude beyond 180°: no point
     ],
 )
 def test_other_non_ascii_circles_say_the_circle_form_without_a_conversion(written: str) -> None:

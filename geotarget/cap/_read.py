@@ -485,11 +485,18 @@ def _minutes_hint(lat: str, lon: str) -> str:
     )
 
 
-#: A coordinate in degrees with signs: ``59°19′57″N``, ``59° 19' 57" N``, ``59°19.95'N``.
-_DMS = re.compile(
-    r"([+-]?[0-9]+(?:\.[0-9]+)?)[ \t]*°[ \t]*(?:([0-9]+(?:\.[0-9]+)?)[ \t]*['′’][ \t]*)?"
-    r"(?:([0-9]+(?:\.[0-9]+)?)[ \t]*(?:\"|″|”|''|′′)[ \t]*)?([NSEWnsew]?)"
+#: A coordinate in degrees with signs: ``59°19′57″``, ``59° 19' 57"``, ``59°19.95'``; the
+#: hemisphere letter before it (``N 59°19′``) or after it (``59°19′N``), :func:`_dms_hint` says.
+_DEGREES = (
+    r"([+-]?[0-9]+(?:\.[0-9]+)?)[ \t]*°[ \t]*"  # 59°
+    r"(?:([0-9]+(?:\.[0-9]+)?)[ \t]*['′’][ \t]*)?"  # 19′
+    r"(?:([0-9]+(?:\.[0-9]+)?)[ \t]*(?:\"|″|”|''|′′))?"  # 57″
 )
+_DMS_BEFORE = re.compile(rf"([NSEWnsew])[ \t]*{_DEGREES}")
+_DMS_AFTER = re.compile(rf"{_DEGREES}[ \t]*([NSEWnsew]?)")
+
+
+_MOST = {"lat": 90.0, "lon": 180.0}
 
 
 def _dms_hint(text: str) -> str:
@@ -499,17 +506,21 @@ def _dms_hint(text: str) -> str:
     (CAP 1.2 §3.3.1). The first two coordinates are converted, the hemisphere letters telling
     which is the latitude (and the sign), so the hint shows the point to write.
     """
-    found = list(_DMS.finditer(text[: _HINTED_LENGTH * 2]))[:2]
+    text = text[: _HINTED_LENGTH * 2].lstrip(XML_SPACE)
+    before = text[:1] in ("N", "S", "E", "W", "n", "s", "e", "w")
+    found = list((_DMS_BEFORE if before else _DMS_AFTER).finditer(text))[:2]
     if len(found) < 2:
         return ""
     values: dict[str, str] = {}
     for k, m in enumerate(found):
-        degrees, minutes, seconds, letter = m.groups()
-        if (minutes and float(minutes) >= 60) or (seconds and float(seconds) >= 60):
-            return ""
+        groups = m.groups()
+        letter = groups[0] if before else groups[3]
+        degrees, minutes, seconds = groups[1:] if before else groups[:3]
         value = abs(float(degrees)) + float(minutes or 0) / 60 + float(seconds or 0) / 3600
-        negative = degrees.startswith("-") or letter.upper() in ("S", "W")
         axis = "lon" if letter.upper() in ("E", "W") else "lat" if letter else ("lat", "lon")[k]
+        if float(minutes or 0) >= 60 or float(seconds or 0) >= 60 or value > _MOST[axis]:
+            return ""
+        negative = degrees.startswith("-") or letter.upper() in ("S", "W")
         values.setdefault(axis, ("-" if negative else "") + f"{value:.6f}".rstrip("0").rstrip("."))
     if set(values) != {"lat", "lon"}:
         return ""
