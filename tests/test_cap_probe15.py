@@ -146,3 +146,31 @@ def test_receive_refuses_the_map_point_and_targets_its_decimal_degrees() -> None
     got = set(result.recipients.tolist())
     assert {i for i, c in zip(ids, clear, strict=True) if c} & got == expected
     assert expected
+
+
+# --- numbers in other digits --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "ascii_text"),
+    [
+        ("３５．６８,１３９．７６ １０", "35.68,139.76 10"),  # full-width, as Japanese IMEs type
+        ("٣٥.٦٨,١٣٩.٧٦ 1", "35.68,139.76 1"),  # Arabic-Indic digits
+        ("−23.5,−46.6 1", "-23.5,-46.6 1"),  # U+2212 MINUS SIGN (Brazil, from a word processor)
+        ("59.3325,18.06528\u00a00.5", "59.3325,18.06528 0.5"),  # a no-break space
+    ],
+)
+def test_a_circle_in_other_digits_is_refused_showing_it_in_ascii(
+    written: str, ascii_text: str
+) -> None:
+    """The refusal shows the text in ASCII, and that text is a circle that reads."""
+    message = problems(_with_circle(written))[PATH]
+    assert message.endswith(f"; in ASCII: {ascii_text!r}")
+    assert cap.loads(_with_circle(ascii_text)).infos[0].areas[0].circles
+
+
+def test_a_polygon_with_a_no_break_space_shows_it_with_a_space() -> None:
+    """A no-break space pasted between points: the hint has the plain space CAP separates by."""
+    ring = "59.33,18.06 59.33,18.07\u00a059.335,18.07 59.33,18.06"
+    message = problems(_with_polygon(ring))["info[0]/area[0]/polygon[0]"]
+    assert message.endswith("; in ASCII: '59.33,18.06 59.33,18.07 59.335,18.07 59.33,18.06'")

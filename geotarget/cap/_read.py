@@ -499,6 +499,21 @@ _DMS_AFTER = re.compile(rf"{_DEGREES}[ \t]*([NSEWnsew]?)")
 _MOST = {"lat": 90.0, "lon": 180.0}
 
 
+def _ascii_digits_hint(text: str) -> str:
+    """A hint showing numbers in other digits (``３５．６８``, ``٣٥.٦٨``) in ASCII, or ``""``.
+
+    Japanese input methods write full-width digits and signs, Arabic text its own digits, and
+    word processors a minus sign U+2212 for ``-``; CAP's numbers are ASCII (xs:decimal). The
+    hint is the text with those characters replaced, when nothing else in it is non-ASCII.
+    """
+    text = unicodedata.normalize("NFKC", text[: _HINTED_LENGTH * 2]).replace("\u2212", "-")
+    text = "".join(
+        c if c.isascii() or unicodedata.decimal(c, None) is None else str(unicodedata.decimal(c))
+        for c in text
+    )
+    return f"; in ASCII: {_quote(text)}" if text.isascii() else ""
+
+
 def _dms_hint(text: str) -> str:
     """A hint for a point written in degrees (minutes, seconds) with their signs, or ``""``.
 
@@ -2011,7 +2026,7 @@ class Reader:
                 path,
                 f"must be {form} decimal numbers written with ASCII digits 0-9 and separated "
                 f"by spaces, tabs or newlines (got the {found} of {_quote(text)})"
-                + _dms_hint(text),
+                + (_dms_hint(text) or _ascii_digits_hint(text)),
             )
             return None
         tokens = text.split()
