@@ -485,6 +485,68 @@ def _minutes_hint(lat: str, lon: str) -> str:
     )
 
 
+#: A coordinate in degrees with signs: ``59°19′57″``, ``59° 19' 57"``, ``59°19.95'``; the
+#: hemisphere letter before it (``N 59°19′``) or after it (``59°19′N``), :func:`_dms_hint` says.
+_DEGREES = (
+    r"([+-]?[0-9]+(?:\.[0-9]+)?)[ \t]*°[ \t]*"  # 59°
+    r"(?:([0-9]+(?:\.[0-9]+)?)[ \t]*['′’][ \t]*)?"  # 19′
+    r"(?:([0-9]+(?:\.[0-9]+)?)[ \t]*(?:\"|″|”|''|′′))?"  # 57″
+)
+_DMS_BEFORE = re.compile(rf"([NSEWnsew])[ \t]*{_DEGREES}")
+_DMS_AFTER = re.compile(rf"{_DEGREES}[ \t]*([NSEWnsew]?)")
+
+
+_MOST = {"lat": 90.0, "lon": 180.0}
+
+
+def _ascii_digits_hint(text: str) -> str:
+    """A hint showing numbers in other digits (``３５．６８``, ``٣٥.٦٨``) in ASCII, or ``""``.
+
+    Japanese input methods write full-width digits and signs, Arabic text its own digits, and
+    word processors a minus sign U+2212 for ``-``; CAP's numbers are ASCII (xs:decimal). The
+    hint is the text with those characters replaced, when nothing else in it is non-ASCII.
+    """
+    text = unicodedata.normalize("NFKC", text[: _HINTED_LENGTH * 2]).replace("\u2212", "-")
+    text = "".join(
+        c if c.isascii() or unicodedata.decimal(c, None) is None else str(unicodedata.decimal(c))
+        for c in text
+    )
+    return f"; in ASCII: {_quote(text)}" if text.isascii() else ""
+
+
+def _dms_hint(text: str) -> str:
+    """A hint for a point written in degrees (minutes, seconds) with their signs, or ``""``.
+
+    Maps and GPS apps show ``59°19′57″N 18°3′55″E``; CAP coordinates are decimal degrees
+    (CAP 1.2 §3.3.1). The first two coordinates are converted, the hemisphere letters telling
+    which is the latitude (and the sign), so the hint shows the point to write.
+    """
+    text = text[: _HINTED_LENGTH * 2].lstrip(XML_SPACE)
+    before = text[:1] in ("N", "S", "E", "W", "n", "s", "e", "w")
+    found = list((_DMS_BEFORE if before else _DMS_AFTER).finditer(text))[:2]
+    if len(found) < 2:
+        return ""
+    values: dict[str, str] = {}
+    for k, m in enumerate(found):
+        groups = m.groups()
+        letter = groups[0] if before else groups[3]
+        degrees, minutes, seconds = groups[1:] if before else groups[:3]
+        value = abs(float(degrees)) + float(minutes or 0) / 60 + float(seconds or 0) / 3600
+        axis = "lon" if letter.upper() in ("E", "W") else "lat" if letter else ("lat", "lon")[k]
+        if float(minutes or 0) >= 60 or float(seconds or 0) >= 60 or value > _MOST[axis]:
+            return ""
+        negative = degrees.startswith("-") or letter.upper() in ("S", "W")
+        values.setdefault(axis, ("-" if negative else "") + f"{value:.6f}".rstrip("0").rstrip("."))
+    if set(values) != {"lat", "lon"}:
+        return ""
+    written = f"{found[0].group(0).strip()} {found[1].group(0).strip()}"
+    return (
+        f"; {written} is written in degrees with their signs, which CAP does not use: it "
+        f"writes decimal degrees, latitude first, here {values['lat']},{values['lon']} "
+        "(CAP 1.2 §3.3.1)"
+    )
+
+
 #: Three decimal numbers joined by commas: KML's ``lon,lat,altitude``.
 _TRIPLE = re.compile(rf"{_NUM},{_NUM},{_NUM}")
 
@@ -1948,19 +2010,23 @@ class Reader:
                 "to a place)",
             )
 
-    def points(self, text: str, path: str) -> list[tuple[float, float]] | None:
+    def points(
+        self, text: str, path: str, form: str = "'lat,lon' pairs of"
+    ) -> list[tuple[float, float]] | None:
         """Parse whitespace-separated ``lat,lon`` tokens into (lon, lat) pairs.
 
         A coordinate pair is ``latitude,longitude`` in decimal degrees, WGS 84 (CAP 1.2 §1.5,
         §3.3.1); pairs are separated by XML whitespace. For ASCII text, ``str.split`` splits
         on exactly the XML whitespace (its other separators cannot occur in XML 1.0 text).
+        ``form`` names what the element holds in the message about non-ASCII text.
         """
         found = non_ascii(text)
         if found is not None:
             self.problem(
                 path,
-                "must be 'lat,lon' pairs of decimal numbers written with ASCII digits 0-9 and "
-                f"separated by spaces, tabs or newlines (got the {found} of {_quote(text)})",
+                f"must be {form} decimal numbers written with ASCII digits 0-9 and separated "
+                f"by spaces, tabs or newlines (got the {found} of {_quote(text)})"
+                + (_dms_hint(text) or _ascii_digits_hint(text)),
             )
             return None
         tokens = text.split()
@@ -2144,8 +2210,8 @@ class Reader:
         if not text.strip(XML_SPACE):
             self.fixable(path, _EMPTY_CIRCLE, "")  # lenient reading drops it in area()
             return None
-        if not text.isascii():
-            self.points(text, path)  # reports the first non-ASCII character
+        if not text.isascii():  # reports the first non-ASCII character
+            self.points(text, path, "'lat,lon radius', the radius in kilometres, in")
             return None
         tokens = text.split()
         # CAP 1.2 §3.2.4: a central point given as a coordinate pair followed by a space
@@ -2177,6 +2243,14 @@ class Reader:
             elif len(tokens) == 2 and (glued := _GLUED_UNIT.fullmatch(tokens[1])) is not None:
                 hint = _unit_hint(glued.group(1), glued.group(2))  # 500m, 0.5km
             self.problem(path, f"{rule} (got {_quote(text)}){hint}")
+            return None
+        if _DECIMAL.match(tokens[0]):  # '59.33 18.06': two bare numbers, no point
+            self.problem(
+                path,
+                f"{rule} (got {_quote(text)}); it holds two numbers and no 'lat,lon' point: "
+                "a comma, not a space, joins the point's lat and lon, and a space then the "
+                "radius follows",
+            )
             return None
         pts = self.points(tokens[0], path)
         if pts is None:
