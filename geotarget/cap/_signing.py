@@ -51,6 +51,8 @@ _BASE64 = frozenset(
     {"SignatureValue", "DigestValue", "Modulus", "Exponent", "P", "Q", "G", "Y", "J", "Seed",
      "PgenCounter", "PublicKey", "DEREncodedKeyValue"}
 )  # fmt: skip
+#: The base64 elements of a ``<KeyInfo>``'s ``<X509Data>`` (may be empty by the schema).
+_CARRIED = frozenset({"X509Certificate", "X509CRL", "X509SKI", "X509Digest"})
 
 
 #: At most this many ``<Signature>`` children of ``<alert>`` are verified (an issuer's and those
@@ -227,12 +229,36 @@ def _why(err: Exception, carries_it: bool = False) -> str:
     return f"the signature is malformed or not acceptable ({detail})"
 
 
-def _empty_base64(signature: Any, etree: Any) -> str | None:
-    """The first element of ``signature`` whose base64 value is empty, if any."""
+def _base64_fault(signature: Any, etree: Any) -> str | None:
+    """Why a base64 value of ``signature`` is not base64 data, if one is not.
+
+    XML-DSig types them ``xs:base64Binary``: only the base64 alphabet, padding at the end and
+    whitespace. signxml decoded them leniently, skipping any other character, so a
+    ``<SignatureValue>`` with ``!`` or ``%`` inserted after signing verified where xmlsec1
+    refuses it; and it failed with a TypeError on an empty value (``b64decode(None)``).
+    Comments and processing instructions inside are no part of the value (xmlsec1 reads around
+    them).
+    """
     for element in signature.iter(f"{{{DSIG}}}*", f"{{{DSIG11}}}*"):
         name = etree.QName(element).localname
-        if name in _BASE64 and not "".join(element.xpath("text() | *")).strip():
-            return str(name)
+        if name not in _BASE64 and name not in _CARRIED:
+            continue
+        text = "".join("".join(element.xpath("text()")).split())
+        if not text:
+            if name in _BASE64 and not element.xpath("*"):
+                return (
+                    f"it is malformed: its <{name}> is empty, where XML-DSig requires base64 data"
+                )
+            continue
+        try:
+            base64.b64decode(text, validate=True)
+        except ValueError:
+            shown = text if len(text) <= 40 else f"{text[:20]}...{text[-20:]}"
+            return (
+                f"it is malformed: its <{name}> is not base64 data ({shown!r}): XML-DSig's "
+                "xs:base64Binary allows only A-Z, a-z, 0-9, '+', '/', '=' padding at the end "
+                "and whitespace"
+            )
     return None
 
 
@@ -548,7 +574,7 @@ def verify(
     for i, signature in enumerate(signatures):
         carried = _carried(signature, x509)
         name = _describe(i, signature, carried)
-        form = _form(signature)
+        form = _form(signature) or _base64_fault(signature, etree)
         if form is not None:
             reasons.append(f"{name}: {form}")
             continue
@@ -571,12 +597,8 @@ def verify(
                 continue
             except TypeError as err:
                 # signxml decodes an empty base64 element as b64decode(None).
-                empty = _empty_base64(signature, etree)
-                why = (
-                    f"the signature is malformed: its <{empty}> is empty, where XML-DSig "
-                    "requires base64 data"
-                    if empty is not None
-                    else f"the signature is malformed or not acceptable ({err})"
+                why = _base64_fault(signature, etree) or (
+                    f"the signature is malformed or not acceptable ({err})"
                 )
                 reasons.append(f"{against}: {why}")
                 continue

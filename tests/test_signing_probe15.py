@@ -1,0 +1,95 @@
+"""Probe 15 of CAP signatures: base64 values altered after signing, keys and pinned files.
+
+The oracles are xmlsec1 (Debian's ``xmlsec1`` package; ``--verify`` on the very bytes given to
+geotarget) and XML-DSig's schema, which types every digest, signature and certificate value
+``xs:base64Binary``: the base64 alphabet, ``=`` padding at the end and whitespace, nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from cap_helpers import BASE
+
+from geotarget import cap
+from geotarget.errors import InvalidSignature
+
+signxml = pytest.importorskip("signxml", reason="the 'signing' extra (signxml) is not installed")
+etree = pytest.importorskip("lxml.etree")
+
+from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
+from test_signing_probe11 import certificate, sign, xmlsec1  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def issuer() -> tuple[bytes, bytes]:
+    """A document signed by signxml and the certificate it was signed with."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pinned = certificate(key, "cap.polisen.se")
+    return sign(key, [pinned]), pinned
+
+
+def xmlsec1_verifies(doc: bytes, pinned: bytes, tmp_path: Path) -> bool:
+    (tmp_path / "doc.xml").write_bytes(doc)
+    (tmp_path / "cert.pem").write_bytes(pinned)
+    return (
+        xmlsec1(["--verify", "--pubkey-cert-pem", "cert.pem", "doc.xml"], tmp_path).returncode == 0
+    )
+
+
+def insert(doc: bytes, element: bytes, text: bytes, at: int = 10) -> bytes:
+    """``doc`` with ``text`` inserted ``at`` characters into the first ``<ds:element>``'s value."""
+    out, n = re.subn(
+        rb"(<ds:" + element + rb">[^<]{" + str(at).encode() + rb"})", rb"\1" + text, doc, count=1
+    )
+    assert n == 1
+    return out
+
+
+@pytest.mark.parametrize(
+    ("element", "text"),
+    [
+        (b"SignatureValue", b"!"),
+        (b"SignatureValue", b"%%"),
+        (b"SignatureValue", b"=="),  # padding in the middle
+        (b"SignatureValue", "\u00e9".encode()),
+        (b"X509Certificate", b"!"),
+        (b"X509Certificate", b"-"),
+        (b"DigestValue", b"*"),
+    ],
+    ids=["bang", "percent", "mid-padding", "non-ascii", "cert-bang", "cert-dash", "digest-star"],
+)
+def test_a_base64_value_altered_with_other_characters_is_refused_by_name(
+    issuer: tuple[bytes, bytes], element: bytes, text: bytes, tmp_path: Path
+) -> None:
+    """A character outside base64 inserted after signing makes the signature malformed.
+
+    signxml decoded base64 leniently, dropping what is not base64, so a ``<SignatureValue>``
+    or an (unsigned) ``<X509Certificate>`` with ``!`` inserted verified where xmlsec1 refuses
+    it and the schema forbids it: the signature verified was not the one received.
+    """
+    signed, pinned = issuer
+    assert xmlsec1_verifies(signed, pinned, tmp_path)
+    assert cap.verify_signature(signed, pinned).alert == cap.loads(BASE)
+    altered = insert(signed, element, text)
+    assert not xmlsec1_verifies(altered, pinned, tmp_path)
+    with pytest.raises(
+        InvalidSignature, match=rf"<{element.decode()}> is not base64 data .*xs:base64Binary"
+    ):
+        cap.verify_signature(altered, pinned)
+
+
+@pytest.mark.parametrize(
+    "text", [b"\n  ", b"<!-- relayed -->", b"\t\r\n"], ids=["newline", "comment", "tab"]
+)
+def test_whitespace_or_a_comment_in_a_base64_value_still_verifies(
+    issuer: tuple[bytes, bytes], text: bytes, tmp_path: Path
+) -> None:
+    """Whitespace is part of ``xs:base64Binary``; a comment is no part of the value."""
+    signed, pinned = issuer
+    for element in (b"SignatureValue", b"X509Certificate"):
+        altered = insert(signed, element, text, at=7)  # not at a 4-character boundary
+        assert xmlsec1_verifies(altered, pinned, tmp_path)
+        assert cap.verify_signature(altered, pinned).alert == cap.loads(BASE)
