@@ -20,6 +20,7 @@ signxml = pytest.importorskip("signxml", reason="the 'signing' extra (signxml) i
 etree = pytest.importorskip("lxml.etree")
 
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
+from test_signing_probe6 import pem_key  # noqa: E402
 from test_signing_probe11 import certificate, sign, xmlsec1  # noqa: E402
 
 
@@ -93,3 +94,49 @@ def test_whitespace_or_a_comment_in_a_base64_value_still_verifies(
         altered = insert(signed, element, text, at=7)  # not at a 4-character boundary
         assert xmlsec1_verifies(altered, pinned, tmp_path)
         assert cap.verify_signature(altered, pinned).alert == cap.loads(BASE)
+
+
+DS = "http://www.w3.org/2000/09/xmldsig#"
+EXC = "http://www.w3.org/2001/10/xml-exc-c14n#"
+
+
+def exc_template(prefixes: str) -> bytes:
+    """BASE with a ds:-prefixed template whose SignedInfo is Exclusive C14N with a PrefixList."""
+    signature = (
+        f'<ds:Signature xmlns:ds="{DS}"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="'
+        f'{EXC}"><ec:InclusiveNamespaces xmlns:ec="{EXC}" PrefixList="{prefixes}"/>'
+        "</ds:CanonicalizationMethod><ds:SignatureMethod Algorithm="
+        '"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><ds:Reference URI="">'
+        f'<ds:Transforms><ds:Transform Algorithm="{DS}enveloped-signature"/></ds:Transforms>'
+        '<ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue/>'
+        "</ds:Reference></ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data>"
+        "<ds:X509Certificate/></ds:X509Data></ds:KeyInfo></ds:Signature>"
+    )
+    return BASE.replace("</alert>", signature + "</alert>").encode()
+
+
+@pytest.mark.parametrize("prefixes", ["#default", "ds #default", "#default ec"])
+def test_an_exclusive_prefix_list_naming_the_default_namespace_verifies(
+    prefixes: str, tmp_path: Path
+) -> None:
+    """Exc-C14N §3: ``#default`` in a PrefixList outputs the default namespace on the apex.
+
+    A ``<ds:SignedInfo>`` below ``<alert xmlns="...cap:1.2">`` canonicalised so carries that
+    ``xmlns`` in what is signed; lxml ignores ``#default``, so what xmlsec1 signed and
+    verifies was called "changed after signing". The same document with its content changed
+    still fails in both.
+    """
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pinned = certificate(key, "cap.polisen.se")
+    (tmp_path / "key.pem").write_bytes(pem_key(key))
+    (tmp_path / "cert.pem").write_bytes(pinned)
+    (tmp_path / "template.xml").write_bytes(exc_template(prefixes))
+    made = xmlsec1(["--sign", "--privkey-pem", "key.pem,cert.pem", "template.xml"], tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert xmlsec1_verifies(made.stdout, pinned, tmp_path)
+    assert cap.verify_signature(made.stdout, pinned).alert == cap.loads(BASE)
+    altered = re.sub(rb"<event>[^<]*</event>", b"<event>Test</event>", made.stdout, count=1)
+    assert altered != made.stdout
+    assert not xmlsec1_verifies(altered, pinned, tmp_path)
+    with pytest.raises(InvalidSignature, match="changed after signing"):
+        cap.verify_signature(altered, pinned)

@@ -26,9 +26,10 @@ What is verified is what XML-DSig and xmlsec1 verify, where signxml alone differ
 ``xmlns=""`` below an element it canonicalises in place), ``URI=""`` leaves comments out even
 before a ``#WithComments`` canonicalisation and takes in the processing instructions outside
 ``<alert>`` (signxml's form, without them, verifies too), an ``<InclusiveNamespaces>`` in the
-``<CanonicalizationMethod>`` is allowed, and a key value in the unsigned ``<KeyInfo>`` is
-compared with the pinned certificate's key here, for any algorithm. A pinned certificate whose
-key usage forbids signing data (a CA's, an encryption certificate) verifies nothing.
+``<CanonicalizationMethod>`` is allowed (``#default`` in its PrefixList too, which lxml
+ignores), and a key value in the unsigned ``<KeyInfo>`` is compared with the pinned
+certificate's key here, for any algorithm. A pinned certificate whose key usage forbids signing
+data (a CA's, an encryption certificate) verifies nothing.
 """
 
 from __future__ import annotations
@@ -728,6 +729,12 @@ def _verifier(signxml: Any, index: int, around: tuple[bytes, bytes] | None) -> A
         def _c14n(self, nodes: Any, algorithm: Any, inclusive_ns_prefixes: Any = None) -> Any:
             listed = nodes if isinstance(nodes, list) else [nodes]
             apexes = [_apex(node) for node in listed]
+            if "#default" in (inclusive_ns_prefixes or ()) and "exc-c14n" in algorithm.value:
+                base = super()._c14n
+                return b"".join(
+                    _default_included(apex, base(apex, algorithm, inclusive_ns_prefixes))
+                    for apex in apexes
+                )
             return super()._c14n(apexes, algorithm, inclusive_ns_prefixes=inclusive_ns_prefixes)
 
     return _Nth()
@@ -765,6 +772,34 @@ def _drop_comments(root: Any, nodes: str = ".//comment()") -> None:
             else:
                 parent.text = (parent.text or "") + comment.tail
         parent.remove(comment)
+
+
+def _default_included(apex: Any, canonical: bytes) -> bytes:
+    """``apex``'s Exclusive C14N with ``#default`` in its PrefixList, as the spec outputs it.
+
+    Exclusive XML Canonicalization §3: ``#default`` in an ``<InclusiveNamespaces>`` PrefixList
+    makes the default namespace in scope output as inclusive canonicalisation would, on the
+    apex element even when it does not use it. lxml ignores ``#default``, so a
+    ``<ds:SignedInfo>`` below ``<alert xmlns="...cap:1.2">`` that xmlsec1 (or Java) signed so
+    never verified. The declaration is added to the apex's start tag when lxml left it out and
+    every element below is prefixed (an unprefixed one is left to lxml, unchanged).
+    """
+    default = apex.nsmap.get(None)
+    if (
+        not isinstance(default, str)
+        or not default
+        or apex.prefix is None
+        or any(e.prefix is None for e in apex.iterdescendants() if isinstance(e.tag, str))
+    ):
+        return canonical
+    name = f"<{apex.prefix}:{apex.tag.split('}')[-1]}".encode()
+    if not canonical.startswith(name):
+        return canonical
+    value = (
+        default.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
+        .replace("\t", "&#x9;").replace("\n", "&#xA;").replace("\r", "&#xD;")
+    )  # fmt: skip
+    return name + f' xmlns="{value}"'.encode() + canonical[len(name) :]
 
 
 def _apex(node: Any) -> Any:
