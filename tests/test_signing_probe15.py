@@ -7,7 +7,10 @@ geotarget) and XML-DSig's schema, which types every digest, signature and certif
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -18,10 +21,16 @@ from geotarget.errors import InvalidSignature
 
 signxml = pytest.importorskip("signxml", reason="the 'signing' extra (signxml) is not installed")
 etree = pytest.importorskip("lxml.etree")
+x509 = pytest.importorskip("cryptography.x509")
 
-from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
+from cryptography.hazmat.primitives import serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa  # noqa: E402
+from cryptography.x509.oid import NameOID  # noqa: E402
 from test_signing_probe6 import pem_key  # noqa: E402
 from test_signing_probe11 import certificate, sign, xmlsec1  # noqa: E402
+
+NOW = datetime.now(timezone.utc)
+DAY = timedelta(days=1)
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +149,50 @@ def test_an_exclusive_prefix_list_naming_the_default_namespace_verifies(
     assert not xmlsec1_verifies(altered, pinned, tmp_path)
     with pytest.raises(InvalidSignature, match="changed after signing"):
         cap.verify_signature(altered, pinned)
+
+
+def test_an_hmac_signature_is_refused_as_a_shared_secret_not_malformed(
+    issuer: tuple[bytes, bytes],
+) -> None:
+    """An HMAC ``<SignatureMethod>`` proves only knowledge of a shared secret, never the issuer.
+
+    It was reported as "malformed or not acceptable (Unsupported signature algorithm ...)".
+    """
+    hmac = signxml.XMLSigner(method=signxml.methods.enveloped, signature_algorithm="hmac-sha256")
+    signed = etree.tostring(hmac.sign(etree.fromstring(BASE.encode()), key=b"shared secret"))
+    with pytest.raises(InvalidSignature, match=r"HMAC_SHA256 is a keyed hash .* shared secret"):
+        cap.verify_signature(signed, issuer[1])
+
+
+def test_an_eddsa_signature_names_its_algorithm_as_unsupported() -> None:
+    """RFC 9231's Ed25519 ``<SignatureMethod>``, made by hand with ``cryptography``.
+
+    Neither signxml nor xmlsec1 1.2 verify EdDSA; the refusal names the algorithm's URI and
+    what is supported, instead of calling the signature malformed.
+    """
+    eddsa = "http://www.w3.org/2021/04/xmldsig-more#eddsa-ed25519"
+    key = ed25519.Ed25519PrivateKey.generate()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ed25519.polisen.se")])
+    pinned = (
+        x509.CertificateBuilder(name, name, key.public_key(), 1, NOW - DAY, NOW + DAY)
+        .sign(key, None)  # Ed25519 signs with no separate hash
+        .public_bytes(serialization.Encoding.PEM)
+    )
+    template = exc_template("ds").replace(
+        b"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256", eddsa.encode()
+    )
+    root = etree.fromstring(template)
+    signature = root.find(f"{{{DS}}}Signature")
+    reference = signature.find(f"{{{DS}}}SignedInfo/{{{DS}}}Reference")
+    signature.getparent().remove(signature)
+    content = etree.tostring(root, method="c14n", exclusive=True)
+    root.append(signature)
+    reference.find(f"{{{DS}}}DigestValue").text = base64.b64encode(
+        hashlib.sha256(content).digest()
+    ).decode()
+    info = etree.fromstring(etree.tostring(signature.find(f"{{{DS}}}SignedInfo")))
+    signature.find(f"{{{DS}}}SignatureValue").text = base64.b64encode(
+        key.sign(etree.tostring(info, method="c14n", exclusive=True))
+    ).decode()
+    with pytest.raises(InvalidSignature, match=rf"{re.escape(eddsa)} is not one verified here"):
+        cap.verify_signature(etree.tostring(root), pinned)

@@ -227,6 +227,20 @@ def _why(err: Exception, carries_it: bool = False) -> str:
             "longer protects a signature; the issuer must sign with SHA-256 or stronger "
             f"({detail})"
         )
+    hmac = re.search(r"Unsupported signature algorithm SignatureMethod\.(HMAC\w*)", detail)
+    if hmac is not None:
+        return (
+            f"its algorithm {hmac.group(1)} is a keyed hash made with a shared secret, not a "
+            "signature by the issuer's private key: anyone holding the secret could have made "
+            "it, and no certificate verifies it; the issuer must sign with RSA or ECDSA"
+        )
+    unknown = re.search(r"Unrecognized (SignatureMethod|DigestAlgorithm): (\S+)", detail)
+    if unknown is not None:
+        return (
+            f"its {unknown.group(1)} {unknown.group(2)} is not one verified here: signatures "
+            "verify with RSA (PKCS#1 v1.5 or PSS), ECDSA or DSA keys and a SHA-2 or SHA-3 "
+            "hash of 224 bits or more; EdDSA (Ed25519, Ed448) is not supported by signxml"
+        )
     return f"the signature is malformed or not acceptable ({detail})"
 
 
