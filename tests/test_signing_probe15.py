@@ -17,7 +17,7 @@ import pytest
 from cap_helpers import BASE
 
 from geotarget import cap
-from geotarget.errors import InvalidSignature
+from geotarget.errors import InvalidSignature, InvalidType
 
 signxml = pytest.importorskip("signxml", reason="the 'signing' extra (signxml) is not installed")
 etree = pytest.importorskip("lxml.etree")
@@ -196,3 +196,15 @@ def test_an_eddsa_signature_names_its_algorithm_as_unsupported() -> None:
     ).decode()
     with pytest.raises(InvalidSignature, match=rf"{re.escape(eddsa)} is not one verified here"):
         cap.verify_signature(etree.tostring(root), pinned)
+
+
+@pytest.mark.parametrize("empty", [b"", b"\n", "", "  \n", bytearray()], ids=repr)
+def test_an_empty_pinned_certificate_is_named_empty(
+    issuer: tuple[bytes, bytes], empty: str | bytes
+) -> None:
+    """An empty certificate file read and pinned is said to be empty, with its index.
+
+    It was a DER "ShortData" parse error, or (a str) advice that a str is no file name.
+    """
+    with pytest.raises(InvalidType, match=r"certificate\[1\] is empty"):
+        cap.verify_signature(issuer[0], [issuer[1], empty])

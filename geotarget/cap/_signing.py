@@ -104,6 +104,11 @@ def _certificates(certificate: object, x509: Any) -> list[Any]:
         if not isinstance(item, (str, bytes)):
             raise InvalidType(_not_a_certificate(f"certificate[{k}]", item))
         data = item.encode("ascii", "replace") if isinstance(item, str) else item
+        if not data.strip():
+            raise InvalidType(
+                f"certificate[{k}] is empty (got {item[:40]!r}): an empty certificate file? "
+                "Pin the issuer's certificate, PEM or DER"
+            )
         if b"-----BEGIN" in data:
             form, load = "PEM", x509.load_pem_x509_certificates  # all of a bundle
         elif isinstance(item, bytes):
