@@ -177,13 +177,13 @@ def _signers(certs: list[Any]) -> list[Any]:
     """
     if len(certs) < 2:
         return certs
-    chain = {
-        k
-        for k, cert in enumerate(certs)
-        for j, other in enumerate(certs)
-        if j != k and other.issuer == cert.subject and other.subject != cert.subject
-    }
-    return [cert for k, cert in enumerate(certs) if k not in chain] or certs
+    # Linear in the certificates (names hashed, not compared pairwise): a signature's unsigned
+    # KeyInfo may carry thousands of them, and comparing each with each took minutes.
+    issued: dict[Any, set[Any]] = {}
+    for cert in certs:
+        issued.setdefault(cert.issuer, set()).add(cert.subject)
+    signers = [cert for cert in certs if not issued.get(cert.subject, set()) - {cert.subject}]
+    return signers or certs
 
 
 def _not_a_certificate(name: str, value: object) -> str:
