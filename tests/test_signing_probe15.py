@@ -25,7 +25,7 @@ etree = pytest.importorskip("lxml.etree")
 x509 = pytest.importorskip("cryptography.x509")
 
 from cryptography.hazmat.primitives import serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 from test_signing_probe6 import pem_key  # noqa: E402
 from test_signing_probe11 import certificate, sign, xmlsec1  # noqa: E402
@@ -239,3 +239,30 @@ def test_thousands_of_certificates_added_to_keyinfo_cost_linear_work(
     monkeypatch.setattr(x509.Name, "__eq__", counted)
     assert cap.verify_signature(stuffed, pinned).alert == cap.loads(BASE)
     assert comparisons < 20 * carried
+
+
+#: DER of the OIDs of the curves prime256v1 (NIST P-256) and SM2 (1.2.156.10197.1.301).
+P256_OID = bytes.fromhex("06082a8648ce3d030107")
+SM2_OID = bytes.fromhex("06082a811ccf5501822d")
+
+
+def test_a_pinned_certificate_on_a_curve_cryptography_lacks_is_one_that_verifies_nothing(
+    issuer: tuple[bytes, bytes],
+) -> None:
+    """A certificate whose key is on SM2 (China's national curve) among the pinned ones.
+
+    Its key cannot be loaded, and ``cryptography``'s UnsupportedAlgorithm escaped
+    :func:`cap.verify_signature` (and ``Targeter.receive``), even when another pinned
+    certificate (a key rollover) made the signature. The certificate is a P-256 one with the
+    curve's OID rewritten to SM2's (same length): it still reads as a certificate.
+    """
+    key = ec.generate_private_key(ec.SECP256R1())
+    der = x509.load_pem_x509_certificate(certificate(key, "sm2.example.cn")).public_bytes(
+        serialization.Encoding.DER
+    )
+    assert der.count(P256_OID) == 1
+    sm2 = der.replace(P256_OID, SM2_OID)
+    signed, pinned = issuer
+    assert cap.verify_signature(signed, [sm2, pinned]).alert == cap.loads(BASE)
+    with pytest.raises(InvalidSignature, match=r"\(CN=sm2\.example\.cn\): this certificate's pub"):
+        cap.verify_signature(signed, sm2)

@@ -131,6 +131,26 @@ def _certificates(certificate: object, x509: Any) -> list[Any]:
     return _signers(out)
 
 
+def _unusable(cert: Any) -> str | None:
+    """Why ``cert``'s public key cannot verify anything here, if ``cryptography`` cannot load it.
+
+    A key on a curve it does not know (SM2, an EC key with explicit parameters) raised
+    ``cryptography``'s UnsupportedAlgorithm out of :func:`geotarget.cap.verify_signature` and
+    ``Targeter.receive``; it is one pinned certificate that verifies nothing, the others
+    (a key rollover) still may.
+    """
+    from cryptography.exceptions import UnsupportedAlgorithm
+
+    try:
+        cert.public_key()
+    except (UnsupportedAlgorithm, ValueError) as err:
+        return (
+            f"this certificate's public key cannot verify signatures here ({err}): pin a "
+            "certificate with an RSA, EC (NIST P-256, P-384, P-521...) or DSA key"
+        )
+    return None
+
+
 #: What a PEM block other than a certificate is, and what to pin instead.
 _PEM_BLOCKS = {
     "PUBLIC KEY": "a bare public key; pinning needs the issuer's X.509 certificate "
@@ -600,7 +620,9 @@ def verify(
             continue
         for k, cert in enumerate(certs):
             against = f"{name} with certificate[{k}] ({cert.subject.rfc4514_string()})"
-            unfit = _unfit(signature, cert, signxml) or _not_for_signing(cert, x509)
+            unfit = (
+                _unusable(cert) or _unfit(signature, cert, signxml) or _not_for_signing(cert, x509)
+            )
             if unfit is not None:
                 reasons.append(f"{against}: {unfit}{_issued_by(signature, cert, x509)}")
                 continue
