@@ -26,9 +26,10 @@ What is verified is what XML-DSig and xmlsec1 verify, where signxml alone differ
 ``xmlns=""`` below an element it canonicalises in place), ``URI=""`` leaves comments out even
 before a ``#WithComments`` canonicalisation and takes in the processing instructions outside
 ``<alert>`` (signxml's form, without them, verifies too), an ``<InclusiveNamespaces>`` in the
-``<CanonicalizationMethod>`` is allowed, and a key value in the unsigned ``<KeyInfo>`` is
-compared with the pinned certificate's key here, for any algorithm. A pinned certificate whose
-key usage forbids signing data (a CA's, an encryption certificate) verifies nothing.
+``<CanonicalizationMethod>`` is allowed (``#default`` in its PrefixList too, which lxml
+ignores), and a key value in the unsigned ``<KeyInfo>`` is compared with the pinned
+certificate's key here, for any algorithm. A pinned certificate whose key usage forbids signing
+data (a CA's, an encryption certificate) verifies nothing.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ _BASE64 = frozenset(
     {"SignatureValue", "DigestValue", "Modulus", "Exponent", "P", "Q", "G", "Y", "J", "Seed",
      "PgenCounter", "PublicKey", "DEREncodedKeyValue"}
 )  # fmt: skip
+#: The base64 elements of a ``<KeyInfo>``'s ``<X509Data>`` (may be empty by the schema).
+_CARRIED = frozenset({"X509Certificate", "X509CRL", "X509SKI", "X509Digest"})
 
 
 #: At most this many ``<Signature>`` children of ``<alert>`` are verified (an issuer's and those
@@ -101,6 +104,11 @@ def _certificates(certificate: object, x509: Any) -> list[Any]:
         if not isinstance(item, (str, bytes)):
             raise InvalidType(_not_a_certificate(f"certificate[{k}]", item))
         data = item.encode("ascii", "replace") if isinstance(item, str) else item
+        if not data.strip():
+            raise InvalidType(
+                f"certificate[{k}] is empty (got {item[:40]!r}): an empty certificate file? "
+                "Pin the issuer's certificate, PEM or DER"
+            )
         if b"-----BEGIN" in data:
             form, load = "PEM", x509.load_pem_x509_certificates  # all of a bundle
         elif isinstance(item, bytes):
@@ -121,6 +129,26 @@ def _certificates(certificate: object, x509: Any) -> list[Any]:
     # signer's certificate and its intermediate CA's given as two items (two files of the
     # issuer table) must not pin the CA's key as a signer either.
     return _signers(out)
+
+
+def _unusable(cert: Any) -> str | None:
+    """Why ``cert``'s public key cannot verify anything here, if ``cryptography`` cannot load it.
+
+    A key on a curve it does not know (SM2, an EC key with explicit parameters) raised
+    ``cryptography``'s UnsupportedAlgorithm out of :func:`geotarget.cap.verify_signature` and
+    ``Targeter.receive``; it is one pinned certificate that verifies nothing, the others
+    (a key rollover) still may.
+    """
+    from cryptography.exceptions import UnsupportedAlgorithm
+
+    try:
+        cert.public_key()
+    except (UnsupportedAlgorithm, ValueError) as err:
+        return (
+            f"this certificate's public key cannot verify signatures here ({err}): pin a "
+            "certificate with an RSA, EC (NIST P-256, P-384, P-521...) or DSA key"
+        )
+    return None
 
 
 #: What a PEM block other than a certificate is, and what to pin instead.
@@ -169,13 +197,13 @@ def _signers(certs: list[Any]) -> list[Any]:
     """
     if len(certs) < 2:
         return certs
-    chain = {
-        k
-        for k, cert in enumerate(certs)
-        for j, other in enumerate(certs)
-        if j != k and other.issuer == cert.subject and other.subject != cert.subject
-    }
-    return [cert for k, cert in enumerate(certs) if k not in chain] or certs
+    # Linear in the certificates (names hashed, not compared pairwise): a signature's unsigned
+    # KeyInfo may carry thousands of them, and comparing each with each took minutes.
+    issued: dict[Any, set[Any]] = {}
+    for cert in certs:
+        issued.setdefault(cert.issuer, set()).add(cert.subject)
+    signers = [cert for cert in certs if not issued.get(cert.subject, set()) - {cert.subject}]
+    return signers or certs
 
 
 def _not_a_certificate(name: str, value: object) -> str:
@@ -224,15 +252,53 @@ def _why(err: Exception, carries_it: bool = False) -> str:
             "longer protects a signature; the issuer must sign with SHA-256 or stronger "
             f"({detail})"
         )
+    hmac = re.search(r"Unsupported signature algorithm SignatureMethod\.(HMAC\w*)", detail)
+    if hmac is not None:
+        return (
+            f"its algorithm {hmac.group(1)} is a keyed hash made with a shared secret, not a "
+            "signature by the issuer's private key: anyone holding the secret could have made "
+            "it, and no certificate verifies it; the issuer must sign with RSA or ECDSA"
+        )
+    unknown = re.search(r"Unrecognized (SignatureMethod|DigestAlgorithm): (\S+)", detail)
+    if unknown is not None:
+        return (
+            f"its {unknown.group(1)} {unknown.group(2)} is not one verified here: signatures "
+            "verify with RSA (PKCS#1 v1.5 or PSS), ECDSA or DSA keys and a SHA-2 or SHA-3 "
+            "hash of 224 bits or more; EdDSA (Ed25519, Ed448) is not supported by signxml"
+        )
     return f"the signature is malformed or not acceptable ({detail})"
 
 
-def _empty_base64(signature: Any, etree: Any) -> str | None:
-    """The first element of ``signature`` whose base64 value is empty, if any."""
+def _base64_fault(signature: Any, etree: Any) -> str | None:
+    """Why a base64 value of ``signature`` is not base64 data, if one is not.
+
+    XML-DSig types them ``xs:base64Binary``: only the base64 alphabet, padding at the end and
+    whitespace. signxml decoded them leniently, skipping any other character, so a
+    ``<SignatureValue>`` with ``!`` or ``%`` inserted after signing verified where xmlsec1
+    refuses it; and it failed with a TypeError on an empty value (``b64decode(None)``).
+    Comments and processing instructions inside are no part of the value (xmlsec1 reads around
+    them).
+    """
     for element in signature.iter(f"{{{DSIG}}}*", f"{{{DSIG11}}}*"):
         name = etree.QName(element).localname
-        if name in _BASE64 and not "".join(element.xpath("text() | *")).strip():
-            return str(name)
+        if name not in _BASE64 and name not in _CARRIED:
+            continue
+        text = "".join("".join(element.xpath("text()")).split())
+        if not text:
+            if name in _BASE64 and not element.xpath("*"):
+                return (
+                    f"it is malformed: its <{name}> is empty, where XML-DSig requires base64 data"
+                )
+            continue
+        try:
+            base64.b64decode(text, validate=True)
+        except ValueError:
+            shown = text if len(text) <= 40 else f"{text[:20]}...{text[-20:]}"
+            return (
+                f"it is malformed: its <{name}> is not base64 data ({shown!r}): XML-DSig's "
+                "xs:base64Binary allows only A-Z, a-z, 0-9, '+', '/', '=' padding at the end "
+                "and whitespace"
+            )
     return None
 
 
@@ -548,13 +614,15 @@ def verify(
     for i, signature in enumerate(signatures):
         carried = _carried(signature, x509)
         name = _describe(i, signature, carried)
-        form = _form(signature)
+        form = _form(signature) or _base64_fault(signature, etree)
         if form is not None:
             reasons.append(f"{name}: {form}")
             continue
         for k, cert in enumerate(certs):
             against = f"{name} with certificate[{k}] ({cert.subject.rfc4514_string()})"
-            unfit = _unfit(signature, cert, signxml) or _not_for_signing(cert, x509)
+            unfit = (
+                _unusable(cert) or _unfit(signature, cert, signxml) or _not_for_signing(cert, x509)
+            )
             if unfit is not None:
                 reasons.append(f"{against}: {unfit}{_issued_by(signature, cert, x509)}")
                 continue
@@ -571,12 +639,8 @@ def verify(
                 continue
             except TypeError as err:
                 # signxml decodes an empty base64 element as b64decode(None).
-                empty = _empty_base64(signature, etree)
-                why = (
-                    f"the signature is malformed: its <{empty}> is empty, where XML-DSig "
-                    "requires base64 data"
-                    if empty is not None
-                    else f"the signature is malformed or not acceptable ({err})"
+                why = _base64_fault(signature, etree) or (
+                    f"the signature is malformed or not acceptable ({err})"
                 )
                 reasons.append(f"{against}: {why}")
                 continue
@@ -706,6 +770,12 @@ def _verifier(signxml: Any, index: int, around: tuple[bytes, bytes] | None) -> A
         def _c14n(self, nodes: Any, algorithm: Any, inclusive_ns_prefixes: Any = None) -> Any:
             listed = nodes if isinstance(nodes, list) else [nodes]
             apexes = [_apex(node) for node in listed]
+            if "#default" in (inclusive_ns_prefixes or ()) and "exc-c14n" in algorithm.value:
+                base = super()._c14n
+                return b"".join(
+                    _default_included(apex, base(apex, algorithm, inclusive_ns_prefixes))
+                    for apex in apexes
+                )
             return super()._c14n(apexes, algorithm, inclusive_ns_prefixes=inclusive_ns_prefixes)
 
     return _Nth()
@@ -743,6 +813,34 @@ def _drop_comments(root: Any, nodes: str = ".//comment()") -> None:
             else:
                 parent.text = (parent.text or "") + comment.tail
         parent.remove(comment)
+
+
+def _default_included(apex: Any, canonical: bytes) -> bytes:
+    """``apex``'s Exclusive C14N with ``#default`` in its PrefixList, as the spec outputs it.
+
+    Exclusive XML Canonicalization §3: ``#default`` in an ``<InclusiveNamespaces>`` PrefixList
+    makes the default namespace in scope output as inclusive canonicalisation would, on the
+    apex element even when it does not use it. lxml ignores ``#default``, so a
+    ``<ds:SignedInfo>`` below ``<alert xmlns="...cap:1.2">`` that xmlsec1 (or Java) signed so
+    never verified. The declaration is added to the apex's start tag when lxml left it out and
+    every element below is prefixed (an unprefixed one is left to lxml, unchanged).
+    """
+    default = apex.nsmap.get(None)
+    if (
+        not isinstance(default, str)
+        or not default
+        or apex.prefix is None
+        or any(e.prefix is None for e in apex.iterdescendants() if isinstance(e.tag, str))
+    ):
+        return canonical
+    name = f"<{apex.prefix}:{apex.tag.split('}')[-1]}".encode()
+    if not canonical.startswith(name):
+        return canonical
+    value = (
+        default.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
+        .replace("\t", "&#x9;").replace("\n", "&#xA;").replace("\r", "&#xD;")
+    )  # fmt: skip
+    return name + f' xmlns="{value}"'.encode() + canonical[len(name) :]
 
 
 def _apex(node: Any) -> Any:
