@@ -553,18 +553,30 @@ class Issuers:
                     "installed: pip install -e '.[signing]' from a geotarget checkout",
                 )
             ]
+        from cryptography.exceptions import UnsupportedAlgorithm
+
         out = []
         for i, issuer in needed:
             for j, pem in enumerate(issuer.certificates):
+                where = f"{path}[{i}].certificates[{j}]"
                 try:  # every certificate of the text: verification pins them all
-                    x509.load_pem_x509_certificates(pem.encode("ascii", "replace"))
+                    certs = x509.load_pem_x509_certificates(pem.encode("ascii", "replace"))
                 except ValueError as err:
-                    out.append(
-                        Problem(
-                            f"{path}[{i}].certificates[{j}]",
-                            f"is not a PEM X.509 certificate ({err})",
+                    out.append(Problem(where, f"is not a PEM X.509 certificate ({err})"))
+                    continue
+                for k, cert in enumerate(certs):
+                    try:  # a key of a curve or an algorithm cryptography cannot use (SM2)
+                        cert.public_key()
+                    except (UnsupportedAlgorithm, ValueError) as err:
+                        which = f" (certificate {k + 1} of {len(certs)})" if len(certs) > 1 else ""
+                        out.append(
+                            Problem(
+                                where,
+                                f"holds a public key no signature can be verified with here"
+                                f"{which}: {err}; pin the issuer's certificate of an RSA or "
+                                "ECDSA key (P-256, P-384 or P-521)",
+                            )
                         )
-                    )
         return out
 
     # -- the policy file -------------------------------------------------------------------

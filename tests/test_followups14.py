@@ -101,3 +101,42 @@ def test_a_policy_of_standard_input_is_told_a_policy_is_a_file(
     assert code == 2
     assert err.count("\n") == 1
     assert "not from standard input" in err
+
+
+#: A self-signed certificate of an SM2 key (``openssl req -x509 -newkey sm2``): a curve the
+#: ``cryptography`` package cannot load a public key of, so no signature verifies with it.
+SM2_CERTIFICATE = """-----BEGIN CERTIFICATE-----
+MIIBfTCCASOgAwIBAgIUB8x6YS/wOqnbFOgSrHXrNgJD8eEwCgYIKoEcz1UBg3Uw
+EzERMA8GA1UEAwwIc20yIHRlc3QwIBcNMjYxMjA3MTQwNDA5WhgPMjEyNjExMTMx
+NDA0MDlaMBMxETAPBgNVBAMMCHNtMiB0ZXN0MFkwEwYHKoZIzj0CAQYIKoEcz1UB
+gi0DQgAEqQhv0LDpxrQ28N3tJcsVMKLApTU9Vgy+Fc2HId5UjO8GmxvF5nt++Xv4
+96m4TOwP2QuvebeFtKlNTVZQJo3Ud6NTMFEwHQYDVR0OBBYEFHZiTkGhhfdZ9Voh
+BxnUvJxuMtB+MB8GA1UdIwQYMBaAFHZiTkGhhfdZ9VohBxnUvJxuMtB+MA8GA1Ud
+EwEB/wQFMAMBAf8wCgYIKoEcz1UBg3UDSAAwRQIhAMmAUVAbiUnJeAKzr24Cn7m2
+X7nA9CzQVPQ0ttsCz49YAiAwruIG24BC0wcCbunkZ0tS1AWZVk+zmo3QmjOnOXj2
+Zg==
+-----END CERTIFICATE-----
+"""
+
+
+def test_a_pinned_certificate_whose_key_cannot_verify_is_a_problem_when_loaded() -> None:
+    """An issuer requiring signatures, pinned to an SM2 certificate, is told so at load time.
+
+    Oracle: ``cryptography`` itself refuses the certificate's public key.
+    """
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+
+    with pytest.raises(UnsupportedAlgorithm):
+        x509.load_pem_x509_certificate(SM2_CERTIFICATE.encode()).public_key()
+    entry = {
+        "name": "sm2",
+        "senders": ["a@b.se"],
+        "kinds": ["explosion"],
+        "regions": ["01"],
+        "signature": "required",
+        "certificates": [SM2_CERTIFICATE],
+    }
+    problems = Issuers.from_dict({"issuers": [entry]}).certificate_problems()
+    assert [p.path for p in problems] == ["issuers[0].certificates[0]"]
+    assert "no signature can be verified" in problems[0].message
