@@ -188,6 +188,8 @@ STDIN_NAME = "standard input"
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d{1,3})?", re.ASCII)
 _EPOCH = re.compile(r"\d{1,30}(?:[.,]\d{1,9})?", re.ASCII)
+#: A number in scientific notation, as a spreadsheet shows epoch seconds in a narrow column.
+_SCIENTIFIC_EPOCH = re.compile(r"[+-]?\d+(?:[.,]\d*)?[eE][+-]?\d{1,3}", re.ASCII)
 #: A date-time with its zone after a space, as BigQuery (``2024-05-20 12:00:00 UTC``) and
 #: Snowflake (``2024-05-20 12:00:00.000 +0000``) export timestamps: refused (not ISO 8601),
 #: with a hint.
@@ -523,6 +525,26 @@ def _degrees_hint(text: str) -> str:
     return ""
 
 
+#: A radius written with its unit (``12 m``, ``40 ft``, ``0.5km``) or a bound (``<10``, ``±5``).
+_WITH_UNIT = re.compile(r"[+-]?[\d.,]+(?:[eE][+-]?\d+)?\s*([^\d\s.,+-][^\d]*)", re.ASCII | re.I)
+_METRES = {"m", "m.", "meter", "meters", "metre", "metres", "meter(s)", "metres."}
+_BOUND = re.compile(r"(?:[<>~\u2264\u2265\u2248\u00b1]|\+/-|\+-)=?\s*[\d.,]+(?:\s*m)?")
+
+
+def _accuracy_hint(text: str) -> str:
+    """A hint for a radius written with its unit or as a bound rather than as metres alone."""
+    if _BOUND.fullmatch(text):
+        return "; write the radius in metres as the number alone, without '<', '~' or '\u00b1'"
+    if (unit := _WITH_UNIT.fullmatch(text)) is None:
+        return ""
+    if unit.group(1).lower() in _METRES:
+        return "; write the metres as the number alone, without the unit"
+    return (
+        f"; the column is in metres: convert {unit.group(1)!r} to metres and write the number "
+        "alone, without the unit"
+    )
+
+
 def _cell_numbers(cells: Sequence[str], column: str, where: Where) -> npt.NDArray[np.float64]:
     """Numbers cell by cell, naming the first bad cell and the rule."""
     out = np.empty(len(cells), dtype=np.float64)
@@ -549,7 +571,8 @@ def _cell_numbers(cells: Sequence[str], column: str, where: Where) -> npt.NDArra
                 column,
                 "must be a number written with ASCII digits and a decimal point or comma, "
                 "without thousands separators"
-                + (_degrees_hint(text) if column in ("lon", "lat") else ""),
+                + (_degrees_hint(text) if column in ("lon", "lat") else "")
+                + (_accuracy_hint(text) if column == "accuracy_m" else ""),
                 raw,
             )
         out[i] = float(text.replace(",", "."))
@@ -593,6 +616,13 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
         return _EPOCH0 + dt.timedelta(seconds=seconds, microseconds=micro)
     if text == _PG_NULL:
         raise ValueError(_PG_NULL_RULE)
+    if _SCIENTIFIC_EPOCH.fullmatch(text):
+        raise ValueError(
+            "must be epoch seconds written as whole digits, not in scientific notation: a "
+            "spreadsheet shows a long number so in a narrow column and exports what it "
+            "shows, often rounded (1.72E+09 stands for any time in 116 days); format the "
+            "column as a number without decimals, or as an ISO 8601 date-time, before exporting"
+        )
     if text.lower() in _MISSING_TIMES:
         raise ValueError(
             "must be epoch seconds or an ISO 8601 date-time, or empty for an unknown time "
@@ -3062,14 +3092,25 @@ def _repeated_header(cells: dict[str, list[str]], where: Where) -> InvalidInput 
     """The error for a data row that names the columns again, or None (asked after a refusal).
 
     Files joined with their headers (``cat a.csv b.csv``, an export appended to another) hold
-    the header again as a row, whose ``lon`` cell is then refused as a number.
+    the header again as a row, whose ``lon`` cell is then refused as a number. Two tools'
+    exports joined may name the columns in another order, under which the rows after it would
+    be misread: that header line is named as one too.
     """
     rows = len(next(iter(cells.values()), []))
     for i in range(rows):
-        if all(column_key(cells[key][i].lstrip("\ufeff")) == key for key in cells):
+        names = [column_key(cells[key][i].lstrip("\ufeff")) for key in cells]
+        if names == list(cells):
             return InvalidInput(
                 f"{where(i)}: repeats the header line (files joined with their headers, as "
                 "cat a.csv b.csv joins them?): keep one header line, at the top"
+            )
+        if None not in names and sorted(map(str, names)) == sorted(cells):
+            return InvalidInput(
+                f"{where(i)}: is a header line naming the columns in another order "
+                f"({', '.join(map(str, names))}) than the first ({', '.join(cells)}): files "
+                "joined with their headers, from two exports? the rows after it are not read "
+                "under the first header's columns; join the files by column names, with one "
+                "header line at the top"
             )
     return None
 
