@@ -3058,6 +3058,31 @@ def lacking(name: str, column: str, unknown: Sequence[str], fill: str) -> Invali
     )
 
 
+#: Names of columns that may hold each fix's time under another name (``timestamp``, ``time``,
+#: ``fix_time_ms``, ``recorded_at``).
+_TIME_NAME = re.compile(
+    r"time|observ|epoch|date|^ts$|_ts$|^ts_|"
+    r"(fix|seen|located|recorded|captured|measured|reported|sampled)_?at$",
+    re.I,
+)
+
+
+def _times_set_aside(name: str, unknown: Sequence[str]) -> None:
+    """Refuse --observed-at for a file with an unknown column that may hold each row's time.
+
+    Its own times under another name were set aside unread, with a warning, and --observed-at
+    taken for every row: a fix days old read as current.
+    """
+    likely = [c for c in unknown if _TIME_NAME.search(c)]
+    if likely:
+        raise InvalidInput(
+            f"{name}: has no observed_at column but {names_text(likely)}, which may hold when "
+            "each fix was taken: --observed-at would give every row one time instead; rename "
+            "the column observed_at and leave --observed-at out, or, if it holds something "
+            "else, drop it"
+        )
+
+
 #: Units a column of distances may be named in other than metres, and the metres in one.
 _UNITS = {
     **dict.fromkeys(("ft", "feet", "foot"), ("feet", "0.3048")),
@@ -3366,6 +3391,7 @@ def read(
     if "observed_at" not in columns:
         if observed_at is None:
             raise lacking(name, "observed_at", report.unknown_columns, "--observed-at TIME")
+        _times_set_aside(name, report.unknown_columns)
         columns["observed_at"] = one_time(observed_at, "--observed-at", report.rows)
     if "accuracy_m" in columns and accuracy_m is not None:
         raise InvalidInput(

@@ -228,3 +228,56 @@ def test_duckdb_parquet_and_csv_exports_read_the_same(tmp_path: Path) -> None:
         [dt.datetime(2024, 5, 20, 14), dt.datetime(2024, 5, 20, 13, 59, 59, 500000)],
     )
     assert got == [expected, expected]
+
+
+# ---------------------------------------------------------------------------------------------
+# --observed-at beside a column that holds each row's own time under another name
+# ---------------------------------------------------------------------------------------------
+
+
+@needs_examples
+@pytest.mark.parametrize(
+    "column", ["time", "timestamp", "observed_at_ms", "Fix Time", "recorded_at", "ts"]
+)
+def test_observed_at_is_refused_beside_a_column_of_the_rows_own_times(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], column: str
+) -> None:
+    """A fix 19 days old, its time under ``time``, was read as taken at --observed-at.
+
+    The column was set aside with a warning, and the device told as if it were current.
+    """
+    path = tmp_path / "dated.csv"
+    path.write_text(
+        f"id,lon,lat,accuracy_m,{column}\na,{FIX},8,2024-05-01T00:00:00Z\n", encoding="utf-8"
+    )
+    code, doc, err = _target(path, capsys, "--observed-at", "2024-05-20T16:00:00+02:00")
+    assert code != 0 and doc is None, doc
+    assert f"dated.csv: has no observed_at column but {column!r}" in err, err
+    assert "rename the column observed_at and leave --observed-at out" in err, err
+
+
+def test_observed_at_is_refused_beside_a_parquet_column_of_times(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from geotarget._position_files import read
+    from geotarget.errors import InvalidInput
+
+    path = tmp_path / "dated.parquet"
+    stamps = pa.array([dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)], pa.timestamp("us", "UTC"))
+    table = {"id": ["a"], "lon": [18.06528], "lat": [59.3325], "accuracy_m": [8.0]}
+    pq.write_table(pa.table({**table, "event_timestamp": stamps}), path)
+    at = dt.datetime(2024, 5, 20, 14, tzinfo=dt.timezone.utc)
+    with pytest.raises(InvalidInput, match="has no observed_at column but 'event_timestamp'"):
+        read(path, observed_at=at)
+
+
+@needs_examples
+def test_observed_at_still_dates_a_file_whose_other_columns_hold_no_times(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "undated.csv"
+    path.write_text(f"id,lon,lat,accuracy_m,note,model\na,{FIX},8,hi,Pixel 8\n", encoding="utf-8")
+    code, doc, _ = _target(path, capsys, "--observed-at", "2024-05-20T16:00:00+02:00")
+    assert code == 0 and doc is not None and doc["recipients"] == ["a"], doc
+    assert doc["counts"]["inside"] == 1, doc  # type: ignore[index]
