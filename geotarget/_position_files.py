@@ -1024,6 +1024,14 @@ def _unformula(text: str) -> str:
     return text
 
 
+#: The footer psql's aligned and unaligned outputs end with: ``(1 row)``, ``(20 rows)``.
+_PSQL_FOOTER = re.compile(r"\(\d+ rows?\)")
+_PSQL_FOOTER_RULE = (
+    "is psql's count of rows, which its unaligned output (-A -F ,) ends with, not a device; "
+    "export with psql --csv, or \\copy (...) TO 'file' CSV HEADER"
+)
+
+
 def _text_ids(cells: Sequence[str], where: Where) -> npt.NDArray[np.str_]:
     """Ids as text, stripped; refused: empty, PostgreSQL NULL, NUL, scientific notation (see above).
 
@@ -1041,6 +1049,7 @@ def _text_ids(cells: Sequence[str], where: Where) -> npt.NDArray[np.str_]:
         or "\\N" in joined
         or "\x00" in joined
         or '"' in joined
+        or " row" in joined
         or (
             any(sign in joined for sign in ("E+", "E-", "e+", "e-"))
             and _SCIENTIFIC_LINE.search(joined) is not None
@@ -1058,6 +1067,13 @@ def _text_ids(cells: Sequence[str], where: Where) -> npt.NDArray[np.str_]:
                 # device's id would be another's, its quotes kept, silently.
                 raise _problem(
                     where(i), "id", "would be read with its quotes" + SPACE_QUOTED_HINT, cells[i]
+                )
+            if _PSQL_FOOTER.fullmatch(v):
+                raise _problem(
+                    where(i),
+                    "id",
+                    _PSQL_FOOTER_RULE,
+                    cells[i],
                 )
             if "\x00" in v:  # numpy's text arrays cut trailing NULs: 'a\0' and 'a' would collide
                 raise _problem(where(i), "id", "must not hold NUL characters", cells[i])
@@ -2228,6 +2244,8 @@ def read_csv(
                         f"; it holds {named - 1} {other[0]!r}: written with another delimiter "
                         "(rows appended by another program?)"
                         if other
+                        else f"; it {_PSQL_FOOTER_RULE}"
+                        if count == 1 and _PSQL_FOOTER.fullmatch(record[0].strip())
                         else _line_end_hint("".join(record))
                     )
                     raise InvalidInput(

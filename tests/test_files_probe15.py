@@ -281,3 +281,42 @@ def test_observed_at_still_dates_a_file_whose_other_columns_hold_no_times(
     code, doc, _ = _target(path, capsys, "--observed-at", "2024-05-20T16:00:00+02:00")
     assert code == 0 and doc is not None and doc["recipients"] == ["a"], doc
     assert doc["counts"]["inside"] == 1, doc  # type: ignore[index]
+
+
+# ---------------------------------------------------------------------------------------------
+# psql's unaligned output (psql -A -F , -c 'SELECT ...' > positions.csv) ends with its footer
+# ---------------------------------------------------------------------------------------------
+
+
+@needs_examples
+@pytest.mark.parametrize("footer", ["(1 row)", "(2 rows)", "(120 rows)"])
+@pytest.mark.parametrize("padded", [False, True])
+def test_psqls_row_count_footer_is_refused_not_read_as_a_device_without_a_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], footer: str, padded: bool
+) -> None:
+    """The footer of psql is named as one, padded with delimiters or alone on its line.
+
+    Padded (as a spreadsheet saves the file again) it was read as a device named "(1 row)"
+    without a fix ("not told: 1"); alone on its line, as psql writes it, it was refused as
+    "has 1 field" without saying what it is.
+    """
+    path = tmp_path / "psql.csv"
+    line = footer + (",,,," if padded else "")
+    path.write_text(HEADER + f"a,{FIX},8,2024-05-20 14:00:00+00\n{line}\n", encoding="utf-8")
+    err = _refused(path, capsys)
+    where = ", column id: " if padded else ": has 1 field, the header has 5 (delimiter ','); it "
+    assert f"psql.csv: row 2 (line 3){where}is psql's count of rows" in err, err
+    assert "psql --csv" in err, err
+
+
+@needs_examples
+def test_ids_with_rows_in_them_and_rows_without_a_fix_still_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text(
+        HEADER + f"2 rows,{FIX},8,2024-05-20 14:00:00+00\n(2 rows) b,,,,\n", encoding="utf-8"
+    )
+    code, doc, _ = _target(path, capsys)
+    assert code == 0 and doc is not None and doc["recipients"] == ["2 rows"], doc
+    assert doc["counts"]["no_fix"] == 1, doc  # type: ignore[index]
