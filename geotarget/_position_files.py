@@ -481,6 +481,37 @@ def _bulk(cells: Sequence[str], allowed: str) -> npt.NDArray[np.float64] | None:
     return None if np.isinf(values).any() else values
 
 
+#: Degrees in scientific notation: the mantissa's decimals and the exponent.
+_SCIENTIFIC_DEGREES = re.compile(r"[+-]?\d+(?:[.,](\d*))?[eE]([+-]?\d{1,3})", re.ASCII)
+#: The power of ten of the coarsest last digit read of degrees in scientific notation: 1e-4°,
+#: about 11 m, as many a file writes decimal degrees.
+_SCIENTIFIC_STEP = -4
+
+
+def _coarse_scientific(cells: Sequence[str], column: str, where: Where) -> None:
+    """Refuse degrees a spreadsheet rounded by showing (and exporting) them in scientific notation.
+
+    LibreOffice saves a cell as shown: ``1.81E+01`` for 18.06528 in a column formatted so, a
+    device 6 km from where it is.
+    """
+    if not any("e" in c or "E" in c for c in cells):
+        return
+    for i, raw in enumerate(cells):
+        if (m := _SCIENTIFIC_DEGREES.fullmatch(raw.strip())) is None:
+            continue
+        power = int(m.group(2)) - len(m.group(1) or "")
+        if power > _SCIENTIFIC_STEP:
+            step = 10.0**power
+            raise _problem(
+                where(i),
+                column,
+                f"is written in scientific notation to {step:g} of a degree (about "
+                f"{step * 111_320:,.0f} m), as a spreadsheet shows a number in a column "
+                "formatted so and saves it as shown: write the full decimal degrees",
+                raw,
+            )
+
+
 def _numbers(
     cells: Sequence[str], column: str, where: Where, marks: Marks | None = None
 ) -> npt.NDArray[np.float64]:
@@ -488,6 +519,8 @@ def _numbers(
     values = _bulk(cells, "0123456789+-.,eE")
     if values is None:
         values = _cell_numbers(cells, column, where)
+    if column in ("lon", "lat"):
+        _coarse_scientific(cells, column, where)
     (Marks() if marks is None else marks).note(
         cells, column, where, grouped_ok=column == "accuracy_m"
     )

@@ -123,7 +123,8 @@ def test_whole_epoch_seconds_and_milliseconds_are_still_told_apart(
     path = tmp_path / "epoch.csv"
     path.write_text(HEADER + f"a,{FIX},8,{seconds}\n", encoding="utf-8")
     code, doc, _ = _target(path, capsys)
-    assert code == 0 and doc is not None and doc["recipients"] == ["a"], doc
+    assert code == 0 and doc is not None, doc
+    assert doc["recipients"] == ["a"], doc
     path.write_text(HEADER + f"a,{FIX},8,{seconds * 1000}\n", encoding="utf-8")
     assert "milliseconds? divide by 1000" in _refused(path, capsys)
 
@@ -162,7 +163,8 @@ def test_columns_in_any_order_under_one_header_still_read(
         encoding="utf-8",
     )
     code, doc, _ = _target(path, capsys)
-    assert code == 0 and doc is not None and doc["recipients"] == ["a"], doc
+    assert code == 0 and doc is not None, doc
+    assert doc["recipients"] == ["a"], doc
 
 
 # ---------------------------------------------------------------------------------------------
@@ -320,3 +322,46 @@ def test_ids_with_rows_in_them_and_rows_without_a_fix_still_read(
     code, doc, _ = _target(path, capsys)
     assert code == 0 and doc is not None and doc["recipients"] == ["2 rows"], doc
     assert doc["counts"]["no_fix"] == 1, doc  # type: ignore[index]
+
+
+# ---------------------------------------------------------------------------------------------
+# Degrees a spreadsheet saved as shown in scientific notation
+# ---------------------------------------------------------------------------------------------
+
+
+@needs_examples
+@pytest.mark.parametrize(
+    ("lon", "lat", "column", "metres"),
+    [
+        ("1.8E+01", "59.3325", "lon", "111,320"),
+        ("18.06528", "5.93E+01", "lat", "11,132"),
+        ("1.8065E+01", "59.3325", "lon", "111"),
+    ],
+)
+def test_degrees_rounded_by_scientific_notation_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lon: str, lat: str, column: str, metres: str
+) -> None:
+    """``1.8E+01`` was read as 18.0: the device at Sergels torg 3.6 km west of it, left out.
+
+    The oracle: the mantissa's last digit times its power of ten, in metres of a degree.
+    """
+    path = tmp_path / "sheet.csv"
+    path.write_text(HEADER + f"a,{lon},{lat},8,2024-05-20T16:00:00+02:00\n", encoding="utf-8")
+    err = _refused(path, capsys)
+    assert f"sheet.csv: row 1 (line 2), column {column}: is written in scientific notation" in err
+    assert f"(about {metres} m)" in err, err
+
+
+@needs_examples
+def test_degrees_in_scientific_notation_to_eleven_metres_or_finer_still_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "fine.csv"
+    path.write_text(
+        HEADER + "a,1.806528E+01,5.93325e1,8,2024-05-20T16:00:00+02:00\n"
+        "b,1.80653E1,5.93325e+01,8,2024-05-20T16:00:00+02:00\n",
+        encoding="utf-8",
+    )
+    code, doc, _ = _target(path, capsys)
+    assert code == 0 and doc is not None, doc
+    assert sorted(doc["recipients"]) == ["a", "b"], doc  # type: ignore[call-overload]
