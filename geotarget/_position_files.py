@@ -188,6 +188,8 @@ STDIN_NAME = "standard input"
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d{1,3})?", re.ASCII)
 _EPOCH = re.compile(r"\d{1,30}(?:[.,]\d{1,9})?", re.ASCII)
+#: A number in scientific notation, as a spreadsheet shows epoch seconds in a narrow column.
+_SCIENTIFIC_EPOCH = re.compile(r"[+-]?\d+(?:[.,]\d*)?[eE][+-]?\d{1,3}", re.ASCII)
 #: A date-time with its zone after a space, as BigQuery (``2024-05-20 12:00:00 UTC``) and
 #: Snowflake (``2024-05-20 12:00:00.000 +0000``) export timestamps: refused (not ISO 8601),
 #: with a hint.
@@ -479,6 +481,37 @@ def _bulk(cells: Sequence[str], allowed: str) -> npt.NDArray[np.float64] | None:
     return None if np.isinf(values).any() else values
 
 
+#: Degrees in scientific notation: the mantissa's decimals and the exponent.
+_SCIENTIFIC_DEGREES = re.compile(r"[+-]?\d+(?:[.,](\d*))?[eE]([+-]?\d{1,3})", re.ASCII)
+#: The power of ten of the coarsest last digit read of degrees in scientific notation: 1e-4°,
+#: about 11 m, as many a file writes decimal degrees.
+_SCIENTIFIC_STEP = -4
+
+
+def _coarse_scientific(cells: Sequence[str], column: str, where: Where) -> None:
+    """Refuse degrees a spreadsheet rounded by showing (and exporting) them in scientific notation.
+
+    LibreOffice saves a cell as shown: ``1.81E+01`` for 18.06528 in a column formatted so, a
+    device 6 km from where it is.
+    """
+    if not any("e" in c or "E" in c for c in cells):
+        return
+    for i, raw in enumerate(cells):
+        if (m := _SCIENTIFIC_DEGREES.fullmatch(raw.strip())) is None:
+            continue
+        power = int(m.group(2)) - len(m.group(1) or "")
+        if power > _SCIENTIFIC_STEP:
+            step = 10.0**power
+            raise _problem(
+                where(i),
+                column,
+                f"is written in scientific notation to {step:g} of a degree (about "
+                f"{step * 111_320:,.0f} m), as a spreadsheet shows a number in a column "
+                "formatted so and saves it as shown: write the full decimal degrees",
+                raw,
+            )
+
+
 def _numbers(
     cells: Sequence[str], column: str, where: Where, marks: Marks | None = None
 ) -> npt.NDArray[np.float64]:
@@ -486,6 +519,8 @@ def _numbers(
     values = _bulk(cells, "0123456789+-.,eE")
     if values is None:
         values = _cell_numbers(cells, column, where)
+    if column in ("lon", "lat"):
+        _coarse_scientific(cells, column, where)
     (Marks() if marks is None else marks).note(
         cells, column, where, grouped_ok=column == "accuracy_m"
     )
@@ -523,6 +558,26 @@ def _degrees_hint(text: str) -> str:
     return ""
 
 
+#: A radius written with its unit (``12 m``, ``40 ft``, ``0.5km``) or a bound (``<10``, ``±5``).
+_WITH_UNIT = re.compile(r"[+-]?[\d.,]+(?:[eE][+-]?\d+)?\s*([^\d\s.,+-][^\d]*)", re.ASCII | re.I)
+_METRES = {"m", "m.", "meter", "meters", "metre", "metres", "meter(s)", "metres."}
+_BOUND = re.compile(r"(?:[<>~\u2264\u2265\u2248\u00b1]|\+/-|\+-)=?\s*[\d.,]+(?:\s*m)?")
+
+
+def _accuracy_hint(text: str) -> str:
+    """A hint for a radius written with its unit or as a bound rather than as metres alone."""
+    if _BOUND.fullmatch(text):
+        return "; write the radius in metres as the number alone, without '<', '~' or '\u00b1'"
+    if (unit := _WITH_UNIT.fullmatch(text)) is None:
+        return ""
+    if unit.group(1).lower() in _METRES:
+        return "; write the metres as the number alone, without the unit"
+    return (
+        f"; the column is in metres: convert {unit.group(1)!r} to metres and write the number "
+        "alone, without the unit"
+    )
+
+
 def _cell_numbers(cells: Sequence[str], column: str, where: Where) -> npt.NDArray[np.float64]:
     """Numbers cell by cell, naming the first bad cell and the rule."""
     out = np.empty(len(cells), dtype=np.float64)
@@ -549,7 +604,8 @@ def _cell_numbers(cells: Sequence[str], column: str, where: Where) -> npt.NDArra
                 column,
                 "must be a number written with ASCII digits and a decimal point or comma, "
                 "without thousands separators"
-                + (_degrees_hint(text) if column in ("lon", "lat") else ""),
+                + (_degrees_hint(text) if column in ("lon", "lat") else "")
+                + (_accuracy_hint(text) if column == "accuracy_m" else ""),
                 raw,
             )
         out[i] = float(text.replace(",", "."))
@@ -593,6 +649,13 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
         return _EPOCH0 + dt.timedelta(seconds=seconds, microseconds=micro)
     if text == _PG_NULL:
         raise ValueError(_PG_NULL_RULE)
+    if _SCIENTIFIC_EPOCH.fullmatch(text):
+        raise ValueError(
+            "must be epoch seconds written as whole digits, not in scientific notation: a "
+            "spreadsheet shows a long number so in a narrow column and exports what it "
+            "shows, often rounded (1.72E+09 stands for any time in 116 days); format the "
+            "column as a number without decimals, or as an ISO 8601 date-time, before exporting"
+        )
     if text.lower() in _MISSING_TIMES:
         raise ValueError(
             "must be epoch seconds or an ISO 8601 date-time, or empty for an unknown time "
@@ -994,6 +1057,14 @@ def _unformula(text: str) -> str:
     return text
 
 
+#: The footer psql's aligned and unaligned outputs end with: ``(1 row)``, ``(20 rows)``.
+_PSQL_FOOTER = re.compile(r"\(\d+ rows?\)")
+_PSQL_FOOTER_RULE = (
+    "is psql's count of rows, which its unaligned output (-A -F ,) ends with, not a device; "
+    "export with psql --csv, or \\copy (...) TO 'file' CSV HEADER"
+)
+
+
 def _text_ids(cells: Sequence[str], where: Where) -> npt.NDArray[np.str_]:
     """Ids as text, stripped; refused: empty, PostgreSQL NULL, NUL, scientific notation (see above).
 
@@ -1011,6 +1082,7 @@ def _text_ids(cells: Sequence[str], where: Where) -> npt.NDArray[np.str_]:
         or "\\N" in joined
         or "\x00" in joined
         or '"' in joined
+        or " row" in joined
         or (
             any(sign in joined for sign in ("E+", "E-", "e+", "e-"))
             and _SCIENTIFIC_LINE.search(joined) is not None
@@ -1028,6 +1100,13 @@ def _text_ids(cells: Sequence[str], where: Where) -> npt.NDArray[np.str_]:
                 # device's id would be another's, its quotes kept, silently.
                 raise _problem(
                     where(i), "id", "would be read with its quotes" + SPACE_QUOTED_HINT, cells[i]
+                )
+            if _PSQL_FOOTER.fullmatch(v):
+                raise _problem(
+                    where(i),
+                    "id",
+                    _PSQL_FOOTER_RULE,
+                    cells[i],
                 )
             if "\x00" in v:  # numpy's text arrays cut trailing NULs: 'a\0' and 'a' would collide
                 raise _problem(where(i), "id", "must not hold NUL characters", cells[i])
@@ -2198,6 +2277,8 @@ def read_csv(
                         f"; it holds {named - 1} {other[0]!r}: written with another delimiter "
                         "(rows appended by another program?)"
                         if other
+                        else f"; it {_PSQL_FOOTER_RULE}"
+                        if count == 1 and _PSQL_FOOTER.fullmatch(record[0].strip())
                         else _line_end_hint("".join(record))
                     )
                     raise InvalidInput(
@@ -3028,6 +3109,31 @@ def lacking(name: str, column: str, unknown: Sequence[str], fill: str) -> Invali
     )
 
 
+#: Names of columns that may hold each fix's time under another name (``timestamp``, ``time``,
+#: ``fix_time_ms``, ``recorded_at``).
+_TIME_NAME = re.compile(
+    r"time|observ|epoch|date|^ts$|_ts$|^ts_|"
+    r"(fix|seen|located|recorded|captured|measured|reported|sampled)_?at$",
+    re.I,
+)
+
+
+def _times_set_aside(name: str, unknown: Sequence[str]) -> None:
+    """Refuse --observed-at for a file with an unknown column that may hold each row's time.
+
+    Its own times under another name were set aside unread, with a warning, and --observed-at
+    taken for every row: a fix days old read as current.
+    """
+    likely = [c for c in unknown if _TIME_NAME.search(c)]
+    if likely:
+        raise InvalidInput(
+            f"{name}: has no observed_at column but {names_text(likely)}, which may hold when "
+            "each fix was taken: --observed-at would give every row one time instead; rename "
+            "the column observed_at and leave --observed-at out, or, if it holds something "
+            "else, drop it"
+        )
+
+
 #: Units a column of distances may be named in other than metres, and the metres in one.
 _UNITS = {
     **dict.fromkeys(("ft", "feet", "foot"), ("feet", "0.3048")),
@@ -3062,14 +3168,25 @@ def _repeated_header(cells: dict[str, list[str]], where: Where) -> InvalidInput 
     """The error for a data row that names the columns again, or None (asked after a refusal).
 
     Files joined with their headers (``cat a.csv b.csv``, an export appended to another) hold
-    the header again as a row, whose ``lon`` cell is then refused as a number.
+    the header again as a row, whose ``lon`` cell is then refused as a number. Two tools'
+    exports joined may name the columns in another order, under which the rows after it would
+    be misread: that header line is named as one too.
     """
     rows = len(next(iter(cells.values()), []))
     for i in range(rows):
-        if all(column_key(cells[key][i].lstrip("\ufeff")) == key for key in cells):
+        names = [column_key(cells[key][i].lstrip("\ufeff")) for key in cells]
+        if names == list(cells):
             return InvalidInput(
                 f"{where(i)}: repeats the header line (files joined with their headers, as "
                 "cat a.csv b.csv joins them?): keep one header line, at the top"
+            )
+        if None not in names and sorted(map(str, names)) == sorted(cells):
+            return InvalidInput(
+                f"{where(i)}: is a header line naming the columns in another order "
+                f"({', '.join(map(str, names))}) than the first ({', '.join(cells)}): files "
+                "joined with their headers, from two exports? the rows after it are not read "
+                "under the first header's columns; join the files by column names, with one "
+                "header line at the top"
             )
     return None
 
@@ -3325,6 +3442,7 @@ def read(
     if "observed_at" not in columns:
         if observed_at is None:
             raise lacking(name, "observed_at", report.unknown_columns, "--observed-at TIME")
+        _times_set_aside(name, report.unknown_columns)
         columns["observed_at"] = one_time(observed_at, "--observed-at", report.rows)
     if "accuracy_m" in columns and accuracy_m is not None:
         raise InvalidInput(
