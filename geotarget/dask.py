@@ -329,8 +329,16 @@ class Partition:
         return f"<Partition {self.path}: {counts}>"
 
 
-def _file_name(path: Path) -> str:
-    """A partition file as errors name it: its directory and name (``cell=…/part-0.parquet``)."""
+def _file_name(path: Path, root: Path | None = None) -> str:
+    """A partition file as errors name it: its directory and name (``cell=…/part-0.parquet``).
+
+    Given the dataset's ``root``, its path from there when that is longer: in a nested layout
+    (``day=1/cell=…``, ``day=2/cell=…``) two files of one cell are then told apart.
+    """
+    if root is not None and path.is_relative_to(root):
+        rel = path.relative_to(root)
+        if len(rel.parts) > 2:
+            return rel.as_posix()
     return f"{path.parent.name}/{path.name}"
 
 
@@ -691,7 +699,7 @@ class PartitionedPositions:
     def _described(self, path: Path) -> PartitionMeta | None:
         """A file's ``geotarget`` metadata, once its directories are known not to hide a column."""
         _no_hidden_column(path)
-        return partition_meta(path, _file_name(path))
+        return partition_meta(path, _file_name(path, self.root))
 
     def current(self) -> tuple[Partition, ...]:
         """The files now: every file and directory stat-ed, changed files read again.
@@ -1613,8 +1621,9 @@ class DaskTargeter:
             if rows:
                 first_of.setdefault(id_kind, path)
         if len(first_of) > 1:
+            root = self.dataset.root
             held = " and ".join(
-                f"{_file_name(path)} holds {'text' if id_kind == 'U' else 'integers'}"
+                f"{_file_name(path, root)} holds {'text' if id_kind == 'U' else 'integers'}"
                 for id_kind, path in sorted(first_of.items(), key=lambda kp: kp[1])
             )
             raise InvalidPositions(
@@ -1883,9 +1892,11 @@ class DaskTargeter:
                     "alert reads); the alert was admitted, nothing was claimed for it"
                 )
             a, b = holders[:2]
+        root = self.dataset.root
         raise InvalidPositions(
             f"ids must be unique across the dataset's partitions: {shown(first)} is in "
-            f"{_file_name(compared[a].path)} and {_file_name(compared[b].path)} ({count:,} "
+            f"{_file_name(compared[a].path, root)} and {_file_name(compared[b].path, root)} "
+            f"({count:,} "
             "id(s) in more than one of the partitions the alert reads); the alert was "
             "admitted, nothing was claimed for it"
         )
@@ -1916,7 +1927,7 @@ class DaskTargeter:
             rules = self.targeter.rules[kind]
             positions = _concat(
                 [g.positions for g in got],
-                [_file_name(p.path) for p in asked.parts],
+                [_file_name(p.path, self.dataset.root) for p in asked.parts],
             )
             offsets = np.cumsum([0] + [len(g.positions) for g in got])
             located = not (plan.nationwide and rules.beyond_border)
