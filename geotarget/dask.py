@@ -502,7 +502,7 @@ def _no_table(root: Path) -> None:
                 )
 
 
-def _no_hidden_column(path: Path) -> None:
+def _no_hidden_column(path: Path, root: Path | None = None) -> None:
     """Refuse a file whose Hive-style directory names a known column the file lacks.
 
     ``pandas.to_parquet(partition_cols=["tester"])``, ``pyarrow.dataset.write_dataset`` and
@@ -512,7 +512,7 @@ def _no_hidden_column(path: Path) -> None:
     silently reaching nobody), or a required column reported missing without the reason.
     Every directory above the file is checked, those above ``root`` too: a branch of such a
     dataset opened alone (``tester=true/region=01``, or one file in it) lost the column as
-    well.
+    well. ``root``: the dataset's, to name the file from there (:func:`_file_name`).
     """
     names = path.absolute().parent.parts[1:]  # (root is absolute, and so are its files)
     keys: dict[str, str] = {}
@@ -529,15 +529,17 @@ def _no_hidden_column(path: Path) -> None:
         held = {column_key(n) for n in pq.read_schema(path).names}
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InvalidInput(f"{_file_name(path)}: not a readable Parquet file: {first}") from None
+        name = _file_name(path, root)
+        raise InvalidInput(f"{name}: not a readable Parquet file: {first}") from None
     lost = sorted(k for k in keys if k not in held)
     if lost:
+        named = ", ".join(keys[k] + "=" for k in lost)
         raise InvalidInput(
-            f"{_file_name(path)}: lacks column(s) {', '.join(lost)}, which its directories name "
-            f"as Hive partition key(s) ({', '.join(keys[k] + '=' for k in lost)}): a writer "
-            "given them as partition columns (pandas partition_cols, pyarrow partitioning, dask "
-            "partition_on) moved them out of the files, and directory names are not read; "
-            "write these columns into the files"
+            f"{_file_name(path, root)}: lacks column(s) {', '.join(lost)}, which its "
+            f"directories name as Hive partition key(s) ({named}): a writer given them as "
+            "partition columns (pandas partition_cols, pyarrow partitioning, dask partition_on) "
+            "moved them out of the files, and directory names are not read; write these "
+            "columns into the files"
         )
 
 
@@ -698,7 +700,7 @@ class PartitionedPositions:
 
     def _described(self, path: Path) -> PartitionMeta | None:
         """A file's ``geotarget`` metadata, once its directories are known not to hide a column."""
-        _no_hidden_column(path)
+        _no_hidden_column(path, self.root)
         return partition_meta(path, _file_name(path, self.root))
 
     def current(self) -> tuple[Partition, ...]:
@@ -898,11 +900,14 @@ def _usable(resident: _Resident | _Refused) -> _Resident:
     return resident
 
 
-def _load(path: str, stamp: _Stamp) -> _Resident | _Refused:
-    """Read one partition and index it (runs on a worker); a bad file is :class:`_Refused`."""
+def _load(path: str, stamp: _Stamp, name: str | None = None) -> _Resident | _Refused:
+    """Read one partition and index it (runs on a worker); a bad file is :class:`_Refused`.
+
+    ``name``: the file as errors name it (its path from the dataset's root).
+    """
     t0 = time.perf_counter()
     p = Path(path)
-    name = _file_name(p)
+    name = _file_name(p) if name is None else name
     try:
         try:
             st = _stat(p)
@@ -1476,6 +1481,7 @@ class DaskTargeter:
             _load,
             str(part.path),
             part.stamp,
+            _file_name(part.path, self.dataset.root),
             # Not named by its path: the scheduler logs the keys of lost tasks, and a cell's
             # name on a fine grid is almost the position of the devices in it.
             key=f"geotarget-index-{self._key_prefix[len('geotarget-evaluate-') :]}-"

@@ -357,3 +357,22 @@ def test_a_second_days_dataset_added_under_the_root_is_read_by_the_next_alert(
     named = r"'a' is in day=1/cell=(\d+)/part-0\.parquet and day=3/cell=\1/part-0\.parquet "
     with pytest.raises(InvalidPositions, match=named):
         dk.target(make_alert("explosion", area, ident="a3"), T0)
+
+
+def test_an_unreadable_file_of_a_nested_dataset_is_named_from_the_root(tmp_path: Path) -> None:
+    """Two days in one cell; the second day's file overwritten with text is refused.
+
+    The message names ``day=2/cell=…/part-0.parquet`` (and not ``day=1``'s, nor the cell's
+    directory and name alone, which both days' files share).
+    """
+    from geotarget.errors import InvalidInput
+
+    root = tmp_path / "ds"
+    for day in (1, 2):
+        devices = Positions([f"d{day}"], [18.0 + day * 1e-4], [59.5], observed_at=T0)
+        write_partitioned(devices, root / f"day={day}", cell_deg=0.01)
+    (bad,) = (root / "day=2").rglob("part-0.parquet")
+    bad.write_text("id,lon,lat\nd2,18.0002,59.5\n")
+    named = rf"^day=2/{bad.parent.name}/part-0\.parquet: "
+    with pytest.raises(InvalidInput, match=named):
+        PartitionedPositions(root)
