@@ -372,10 +372,10 @@ def _stat(path: Path) -> os.stat_result:
         raise _cannot_stat(path, err) from None
 
 
-def _cannot_stat(path: Path, err: OSError) -> InvalidInput:
+def _cannot_stat(path: Path, err: OSError, root: Path | None = None) -> InvalidInput:
+    why = err.strerror or type(err).__name__
     return InvalidInput(
-        f"{_file_name(path)}: the file system refused it ({err.strerror or type(err).__name__}): "
-        "its devices cannot be read"
+        f"{_file_name(path, root)}: the file system refused it ({why}): its devices cannot be read"
     )
 
 
@@ -401,9 +401,9 @@ def _is_parquet(path: Path) -> bool:
         raise _cannot_stat(path, err) from None
 
 
-def _misnamed(path: Path) -> InvalidInput:
+def _misnamed(path: Path, root: Path) -> InvalidInput:
     return InvalidInput(
-        f"{_file_name(path)}: a Parquet file whose name does not end in "
+        f"{_file_name(path, root)}: a Parquet file whose name does not end in "
         f"{', '.join(_SUFFIXES)} (as Hive names its files, 000000_0): name it so, or move it out "
         "of the dataset; its devices are not left out silently"
     )
@@ -443,7 +443,7 @@ def _walk(root: Path) -> tuple[list[Path], _Stamps, _Stamps]:
         except OSError as err:  # FileNotFoundError: removed meanwhile, listed again
             if isinstance(err, FileNotFoundError):
                 raise
-            raise _cannot_stat(directory, err) from None
+            raise _cannot_stat(directory, err, root) from None
         with entries:
             for entry in entries:
                 if entry.name.startswith((".", "_")):
@@ -455,18 +455,18 @@ def _walk(root: Path) -> tuple[list[Path], _Stamps, _Stamps]:
                         if entry.name.lower().endswith(_SUFFIXES):
                             files.append(Path(entry.path))
                         elif _is_parquet(Path(entry.path)):
-                            raise _misnamed(Path(entry.path))
+                            raise _misnamed(Path(entry.path), root)
                     elif entry.is_symlink() and not os.path.exists(entry.path):
                         # A partition whose store is gone: never skipped.
                         path = Path(entry.path)
                         raise InvalidInput(
-                            f"{_file_name(path)}: a symbolic link to a missing file or "
+                            f"{_file_name(path, root)}: a symbolic link to a missing file or "
                             f"directory ({os.readlink(path)}): its devices cannot be read"
                         )
                 except OSError as err:  # a loop of links, a permission refused
                     if isinstance(err, FileNotFoundError):
                         raise
-                    raise _cannot_stat(Path(entry.path), err) from None
+                    raise _cannot_stat(Path(entry.path), err, root) from None
         (inner if subdirs or directory == root else leaves)[directory] = stamp
         todo.extend(subdirs)
     files.sort()

@@ -376,3 +376,17 @@ def test_an_unreadable_file_of_a_nested_dataset_is_named_from_the_root(tmp_path:
     named = rf"^day=2/{bad.parent.name}/part-0\.parquet: "
     with pytest.raises(InvalidInput, match=named):
         PartitionedPositions(root)
+
+
+def test_a_misnamed_file_of_a_nested_dataset_is_named_from_the_root(tmp_path: Path) -> None:
+    """A Hive-named copy (``000000_0``) beside the second day's file: named with its day."""
+    from geotarget.errors import InvalidInput
+
+    root = tmp_path / "ds"
+    for day in (1, 2):
+        devices = Positions([f"d{day}"], [18.0 + day * 1e-4], [59.5], observed_at=T0)
+        write_partitioned(devices, root / f"day={day}", cell_deg=0.01)
+    (good,) = (root / "day=2").rglob("part-0.parquet")
+    shutil.copyfile(good, good.parent / "000000_0")
+    with pytest.raises(InvalidInput, match=rf"^day=2/{good.parent.name}/000000_0: a Parquet"):
+        PartitionedPositions(root)
