@@ -329,8 +329,16 @@ class Partition:
         return f"<Partition {self.path}: {counts}>"
 
 
-def _file_name(path: Path) -> str:
-    """A partition file as errors name it: its directory and name (``cell=…/part-0.parquet``)."""
+def _file_name(path: Path, root: Path | None = None) -> str:
+    """A partition file as errors name it: its directory and name (``cell=…/part-0.parquet``).
+
+    Given the dataset's ``root``, its path from there when that is longer: in a nested layout
+    (``day=1/cell=…``, ``day=2/cell=…``) two files of one cell are then told apart.
+    """
+    if root is not None and path.is_relative_to(root):
+        rel = path.relative_to(root)
+        if len(rel.parts) > 2:
+            return rel.as_posix()
     return f"{path.parent.name}/{path.name}"
 
 
@@ -364,10 +372,10 @@ def _stat(path: Path) -> os.stat_result:
         raise _cannot_stat(path, err) from None
 
 
-def _cannot_stat(path: Path, err: OSError) -> InvalidInput:
+def _cannot_stat(path: Path, err: OSError, root: Path | None = None) -> InvalidInput:
+    why = err.strerror or type(err).__name__
     return InvalidInput(
-        f"{_file_name(path)}: the file system refused it ({err.strerror or type(err).__name__}): "
-        "its devices cannot be read"
+        f"{_file_name(path, root)}: the file system refused it ({why}): its devices cannot be read"
     )
 
 
@@ -393,9 +401,9 @@ def _is_parquet(path: Path) -> bool:
         raise _cannot_stat(path, err) from None
 
 
-def _misnamed(path: Path) -> InvalidInput:
+def _misnamed(path: Path, root: Path) -> InvalidInput:
     return InvalidInput(
-        f"{_file_name(path)}: a Parquet file whose name does not end in "
+        f"{_file_name(path, root)}: a Parquet file whose name does not end in "
         f"{', '.join(_SUFFIXES)} (as Hive names its files, 000000_0): name it so, or move it out "
         "of the dataset; its devices are not left out silently"
     )
@@ -435,7 +443,7 @@ def _walk(root: Path) -> tuple[list[Path], _Stamps, _Stamps]:
         except OSError as err:  # FileNotFoundError: removed meanwhile, listed again
             if isinstance(err, FileNotFoundError):
                 raise
-            raise _cannot_stat(directory, err) from None
+            raise _cannot_stat(directory, err, root) from None
         with entries:
             for entry in entries:
                 if entry.name.startswith((".", "_")):
@@ -447,18 +455,18 @@ def _walk(root: Path) -> tuple[list[Path], _Stamps, _Stamps]:
                         if entry.name.lower().endswith(_SUFFIXES):
                             files.append(Path(entry.path))
                         elif _is_parquet(Path(entry.path)):
-                            raise _misnamed(Path(entry.path))
+                            raise _misnamed(Path(entry.path), root)
                     elif entry.is_symlink() and not os.path.exists(entry.path):
                         # A partition whose store is gone: never skipped.
                         path = Path(entry.path)
                         raise InvalidInput(
-                            f"{_file_name(path)}: a symbolic link to a missing file or "
+                            f"{_file_name(path, root)}: a symbolic link to a missing file or "
                             f"directory ({os.readlink(path)}): its devices cannot be read"
                         )
                 except OSError as err:  # a loop of links, a permission refused
                     if isinstance(err, FileNotFoundError):
                         raise
-                    raise _cannot_stat(Path(entry.path), err) from None
+                    raise _cannot_stat(Path(entry.path), err, root) from None
         (inner if subdirs or directory == root else leaves)[directory] = stamp
         todo.extend(subdirs)
     files.sort()
@@ -494,7 +502,7 @@ def _no_table(root: Path) -> None:
                 )
 
 
-def _no_hidden_column(path: Path) -> None:
+def _no_hidden_column(path: Path, root: Path | None = None) -> None:
     """Refuse a file whose Hive-style directory names a known column the file lacks.
 
     ``pandas.to_parquet(partition_cols=["tester"])``, ``pyarrow.dataset.write_dataset`` and
@@ -504,7 +512,7 @@ def _no_hidden_column(path: Path) -> None:
     silently reaching nobody), or a required column reported missing without the reason.
     Every directory above the file is checked, those above ``root`` too: a branch of such a
     dataset opened alone (``tester=true/region=01``, or one file in it) lost the column as
-    well.
+    well. ``root``: the dataset's, to name the file from there (:func:`_file_name`).
     """
     names = path.absolute().parent.parts[1:]  # (root is absolute, and so are its files)
     keys: dict[str, str] = {}
@@ -521,15 +529,17 @@ def _no_hidden_column(path: Path) -> None:
         held = {column_key(n) for n in pq.read_schema(path).names}
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InvalidInput(f"{_file_name(path)}: not a readable Parquet file: {first}") from None
+        name = _file_name(path, root)
+        raise InvalidInput(f"{name}: not a readable Parquet file: {first}") from None
     lost = sorted(k for k in keys if k not in held)
     if lost:
+        named = ", ".join(keys[k] + "=" for k in lost)
         raise InvalidInput(
-            f"{_file_name(path)}: lacks column(s) {', '.join(lost)}, which its directories name "
-            f"as Hive partition key(s) ({', '.join(keys[k] + '=' for k in lost)}): a writer "
-            "given them as partition columns (pandas partition_cols, pyarrow partitioning, dask "
-            "partition_on) moved them out of the files, and directory names are not read; "
-            "write these columns into the files"
+            f"{_file_name(path, root)}: lacks column(s) {', '.join(lost)}, which its "
+            f"directories name as Hive partition key(s) ({named}): a writer given them as "
+            "partition columns (pandas partition_cols, pyarrow partitioning, dask partition_on) "
+            "moved them out of the files, and directory names are not read; write these "
+            "columns into the files"
         )
 
 
@@ -690,8 +700,8 @@ class PartitionedPositions:
 
     def _described(self, path: Path) -> PartitionMeta | None:
         """A file's ``geotarget`` metadata, once its directories are known not to hide a column."""
-        _no_hidden_column(path)
-        return partition_meta(path, _file_name(path))
+        _no_hidden_column(path, self.root)
+        return partition_meta(path, _file_name(path, self.root))
 
     def current(self) -> tuple[Partition, ...]:
         """The files now: every file and directory stat-ed, changed files read again.
@@ -890,11 +900,14 @@ def _usable(resident: _Resident | _Refused) -> _Resident:
     return resident
 
 
-def _load(path: str, stamp: _Stamp) -> _Resident | _Refused:
-    """Read one partition and index it (runs on a worker); a bad file is :class:`_Refused`."""
+def _load(path: str, stamp: _Stamp, name: str | None = None) -> _Resident | _Refused:
+    """Read one partition and index it (runs on a worker); a bad file is :class:`_Refused`.
+
+    ``name``: the file as errors name it (its path from the dataset's root).
+    """
     t0 = time.perf_counter()
     p = Path(path)
-    name = _file_name(p)
+    name = _file_name(p) if name is None else name
     try:
         try:
             st = _stat(p)
@@ -1468,6 +1481,7 @@ class DaskTargeter:
             _load,
             str(part.path),
             part.stamp,
+            _file_name(part.path, self.dataset.root),
             # Not named by its path: the scheduler logs the keys of lost tasks, and a cell's
             # name on a fine grid is almost the position of the devices in it.
             key=f"geotarget-index-{self._key_prefix[len('geotarget-evaluate-') :]}-"
@@ -1613,8 +1627,9 @@ class DaskTargeter:
             if rows:
                 first_of.setdefault(id_kind, path)
         if len(first_of) > 1:
+            root = self.dataset.root
             held = " and ".join(
-                f"{_file_name(path)} holds {'text' if id_kind == 'U' else 'integers'}"
+                f"{_file_name(path, root)} holds {'text' if id_kind == 'U' else 'integers'}"
                 for id_kind, path in sorted(first_of.items(), key=lambda kp: kp[1])
             )
             raise InvalidPositions(
@@ -1883,9 +1898,11 @@ class DaskTargeter:
                     "alert reads); the alert was admitted, nothing was claimed for it"
                 )
             a, b = holders[:2]
+        root = self.dataset.root
         raise InvalidPositions(
             f"ids must be unique across the dataset's partitions: {shown(first)} is in "
-            f"{_file_name(compared[a].path)} and {_file_name(compared[b].path)} ({count:,} "
+            f"{_file_name(compared[a].path, root)} and {_file_name(compared[b].path, root)} "
+            f"({count:,} "
             "id(s) in more than one of the partitions the alert reads); the alert was "
             "admitted, nothing was claimed for it"
         )
@@ -1916,7 +1933,7 @@ class DaskTargeter:
             rules = self.targeter.rules[kind]
             positions = _concat(
                 [g.positions for g in got],
-                [_file_name(p.path) for p in asked.parts],
+                [_file_name(p.path, self.dataset.root) for p in asked.parts],
             )
             offsets = np.cumsum([0] + [len(g.positions) for g in got])
             located = not (plan.nationwide and rules.beyond_border)
