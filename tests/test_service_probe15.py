@@ -9,10 +9,12 @@ reach testers only; Draft and System nobody).
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from test_service_probe import _uvicorn
 from test_service_probe9 import AT, CENTRE, _alert, _Instance
 
 SENDER = "polisen@polisen.se"
@@ -114,3 +116,25 @@ def test_a_tester_column_of_other_values_is_a_400_naming_it(
     batch["tester"] = column
     status_code, text = service.post("/positions", json.dumps(batch).encode(), 7)
     assert (status_code, text[: len(expected)]) == (400, expected)
+
+
+@pytest.mark.parametrize("value", ["1", "Claimed", "claimed ", " ", "true"])
+def test_a_crash_injection_naming_no_step_stops_the_service(tmp_path: Path, value: str) -> None:
+    """Exit status 1 naming ``GEOTARGET_SERVICE_CRASH`` and the value; no traceback, no socket.
+
+    Before, any value but the four steps wrapped the store in the crashing one and never fired:
+    the service ran, and a crash test run with a misspelt step passed without a crash.
+    """
+    sock = tmp_path / "svc.sock"
+    env = {"GEOTARGET_STORE": str(tmp_path / "d.db"), "GEOTARGET_SERVICE_CRASH": value}
+    proc = _uvicorn(sock, env)
+    try:
+        _, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    text = err.decode()
+    assert proc.returncode == 1, text
+    assert "GEOTARGET_SERVICE_CRASH must be one of claiming, claimed, confirming" in text, text
+    assert repr(value) in text and "Traceback" not in text, text
+    assert not sock.exists()

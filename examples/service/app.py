@@ -171,7 +171,8 @@ store is the SQLite file ``deliveries.db`` in the working directory, created if 
 ``docs/examples/pilot_policy.toml``). A mistake in the configuration (the policy file, a
 ``GEOTARGET_*`` number, a store that is not one, a ``GEOTARGET_STORE`` starting or ending with
 white space, a ``GEOTARGET_STORE`` or ``GEOTARGET_POLICY`` set but empty, a ``GEOTARGET_*``
-variable nothing reads, such as a misspelt one) stops the service before it listens: its
+variable nothing reads, such as a misspelt one, a ``GEOTARGET_SERVICE_CRASH``, the crash tests'
+fault injection, naming no step of :data:`CRASH_AT`) stops the service before it listens: its
 message on standard error, exit status 1, no traceback. Under ``uvicorn --workers N`` each
 worker is one process of the service as above (one Targeter, its own snapshot, the shared
 store); a mistake stops every worker and uvicorn's supervisor, whose exit status is then 0
@@ -1155,6 +1156,13 @@ EXAMPLE_POLICY = Path(__file__).resolve().parents[2] / "docs" / "examples" / "pi
 #: claim committed (before anything was pushed), ``confirming`` while a confirmation runs,
 #: ``confirmed`` right after it committed (before the caller heard of it).
 CRASH_AT = os.environ.get("GEOTARGET_SERVICE_CRASH", "")
+_CRASH_STEPS = ("claiming", "claimed", "confirming", "confirmed")
+if CRASH_AT and CRASH_AT not in _CRASH_STEPS:
+    # (Any other value wrapped the store and never fired: a crash test passed without a crash.)
+    _ENV_PROBLEMS.append(
+        f"GEOTARGET_SERVICE_CRASH must be one of {', '.join(_CRASH_STEPS)} (the crash tests'"
+        f" fault injection: the process kills itself there), or unset (got {CRASH_AT[:40]!r})"
+    )
 
 
 def _kill() -> None:
