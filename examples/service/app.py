@@ -25,8 +25,10 @@ alerts at once. The latest snapshot of device positions is an immutable
                       texts or integers, WGS84 degrees (null: no fix), the horizontal
                       accuracy in metres, ISO 8601 texts with a UTC offset
                       (``"2024-05-20T16:00:00+02:00"``); all five required (a fix is
-                      never taken as exact: no ``accuracy_m``, a 400), no other member
-                      taken (``hAcc``: a 400 naming it, never ignored); returns
+                      never taken as exact: no ``accuracy_m``, a 400), and optionally
+                      ``"tester": [true, false, ...]``, the devices that receive Test and
+                      Exercise alerts (without it none does: such an alert reaches nobody);
+                      no other member taken (``hAcc``: a 400 naming it, never ignored); returns
                       ``{"deliveries": [{"key", "device", "kind"}, ...]}``, the pending
                       deliveries of every active alert for the devices in it
                       (``Targeter.on_positions``; not from a fix older than one this
@@ -169,7 +171,8 @@ store is the SQLite file ``deliveries.db`` in the working directory, created if 
 ``docs/examples/pilot_policy.toml``). A mistake in the configuration (the policy file, a
 ``GEOTARGET_*`` number, a store that is not one, a ``GEOTARGET_STORE`` starting or ending with
 white space, a ``GEOTARGET_STORE`` or ``GEOTARGET_POLICY`` set but empty, a ``GEOTARGET_*``
-variable nothing reads, such as a misspelt one) stops the service before it listens: its
+variable nothing reads, such as a misspelt one, a ``GEOTARGET_SERVICE_CRASH``, the crash tests'
+fault injection, naming no step of :data:`CRASH_AT`) stops the service before it listens: its
 message on standard error, exit status 1, no traceback. Under ``uvicorn --workers N`` each
 worker is one process of the service as above (one Targeter, its own snapshot, the shared
 store); a mistake stops every worker and uvicorn's supervisor, whose exit status is then 0
@@ -894,9 +897,13 @@ SHOWN_MEMBERS = 10
 
 
 def _json_object(
-    body: bytes, required: tuple[str, ...], why: dict[str, str] | None = None, charset: str = ""
+    body: bytes,
+    required: tuple[str, ...],
+    why: dict[str, str] | None = None,
+    charset: str = "",
+    optional: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """The body as a JSON object with exactly the ``required`` members.
+    """The body as a JSON object with the ``required`` members, and of ``optional`` only.
 
     A missing member is named, with ``why[name]`` when given; an unknown member is refused,
     not ignored (a column under another name, such as ``hAcc`` for ``accuracy_m``, would
@@ -909,20 +916,23 @@ def _json_object(
         if name not in data:
             reason = f": {why[name]}" if why and name in why else ""
             raise InvalidInput(f"request body lacks {name!r} (needs {', '.join(required)}){reason}")
-    unknown = sorted(set(data) - set(required))
+    takes = required + optional
+    unknown = sorted(set(data) - set(takes))
     if unknown:
         named = ", ".join(_shown(name) for name in unknown[:SHOWN_MEMBERS])
         if len(unknown) > SHOWN_MEMBERS:
             named += f" and {len(unknown) - SHOWN_MEMBERS:,} more"
         raise InvalidInput(
-            f"request body has unknown member(s) {named} (takes only {', '.join(required)}; "
+            f"request body has unknown member(s) {named} (takes only {', '.join(takes)}; "
             "an unknown member is refused, not ignored: rename it if it is one of these)"
         )
     return data
 
 
-#: The members of a ``POST /positions`` body, all required, no other taken.
+#: The members of a ``POST /positions`` body, all required, no other taken but ``tester``.
 _POSITION_COLUMNS = ("ids", "lon", "lat", "accuracy_m", "observed_at")
+#: The optional member of a ``POST /positions`` body: which devices are testers (booleans).
+_TESTER = "tester"
 _POSITION_WHY = {
     "accuracy_m": "a fix is never taken as exact; give each fix's horizontal accuracy in "
     "metres (the 68 % radius phones report), 0 only for a fix known to be exact",
@@ -1146,6 +1156,13 @@ EXAMPLE_POLICY = Path(__file__).resolve().parents[2] / "docs" / "examples" / "pi
 #: claim committed (before anything was pushed), ``confirming`` while a confirmation runs,
 #: ``confirmed`` right after it committed (before the caller heard of it).
 CRASH_AT = os.environ.get("GEOTARGET_SERVICE_CRASH", "")
+_CRASH_STEPS = ("claiming", "claimed", "confirming", "confirmed")
+if CRASH_AT and CRASH_AT not in _CRASH_STEPS:
+    # (Any other value wrapped the store and never fired: a crash test passed without a crash.)
+    _ENV_PROBLEMS.append(
+        f"GEOTARGET_SERVICE_CRASH must be one of {', '.join(_CRASH_STEPS)} (the crash tests'"
+        f" fault injection: the process kills itself there), or unset (got {CRASH_AT[:40]!r})"
+    )
 
 
 def _kill() -> None:
@@ -1571,6 +1588,7 @@ def _merged(batches: list[Positions]) -> Positions:
         np.concatenate([b.lat for b in batches])[rows],
         accuracy_m=np.concatenate([b.accuracy_m for b in batches])[rows],
         observed_at=seen[rows],
+        tester=np.concatenate([b.tester for b in batches])[rows],
     )
 
 
@@ -1582,6 +1600,7 @@ def _rows(batch: Positions, rows: npt.NDArray[np.intp], ids: str | None = None) 
         batch.lat[rows],
         accuracy_m=batch.accuracy_m[rows],
         observed_at=batch.observed_at[rows],
+        tester=batch.tester[rows],
     )
 
 
@@ -1922,7 +1941,9 @@ def create_app(
         at = _at(request)
         with budget.hold(request) as held:
             body = await _body(request, MAX_POSITIONS_BODY, held)
-            data = _json_object(body, _POSITION_COLUMNS, _POSITION_WHY, _charset(request))
+            data = _json_object(
+                body, _POSITION_COLUMNS, _POSITION_WHY, _charset(request), (_TESTER,)
+            )
             del body  # (the parsed batch is what the request holds now)
             return JSONResponse(await _applying(request, submit_positions, data, at))
 
@@ -1938,7 +1959,20 @@ def create_app(
         )
         # The lengths first: Positions makes text ids one fixed-width array (4 bytes a
         # character of the longest id, for every row) before it compares them.
-        columns = {"lon": lon, "lat": lat, "accuracy_m": accuracy, "observed_at": observed_at}
+        # Testers receive Test and Exercise alerts (none without the column: no way else to
+        # name them, so such an alert reached nobody, its answer "0 new recipients").
+        tester = (
+            np.array(_column(data, _TESTER, (bool,), "true or false"), dtype=np.bool_)
+            if _TESTER in data
+            else np.zeros(len(ids), dtype=np.bool_)
+        )
+        columns = {
+            "lon": lon,
+            "lat": lat,
+            "accuracy_m": accuracy,
+            "observed_at": observed_at,
+            _TESTER: tester,
+        }
         for name, column in columns.items():
             if column.size != len(ids):
                 raise InvalidInput(
@@ -1964,7 +1998,9 @@ def create_app(
                 f"accuracy_m[{row}] must be a number for a row with a fix, null only where lon"
                 " and lat are null too: a fix is never taken as exact (got null)"
             )
-        snapshot = Positions(ids, lon, lat, accuracy_m=accuracy, observed_at=observed_at)
+        snapshot = Positions(
+            ids, lon, lat, accuracy_m=accuracy, observed_at=observed_at, tester=tester
+        )
         index = PositionIndex(snapshot)
         # This request uses its own batch, but for the fixes older than one the process took
         # of the same device (a batch held up on its way): before, a device whose newer fix

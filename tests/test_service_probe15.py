@@ -1,0 +1,140 @@
+"""The reference service as integrators use it (probe 15): testers, and the documented answers.
+
+The tests run the service as a uvicorn process (``uvicorn --factory examples.service.app:app``
+on a Unix socket, probe 9's instance and helpers) and talk plain HTTP/1.1 to it. The oracles:
+the flags and CAP documents the test sent, and ``docs``' semantics (Test and Exercise alerts
+reach testers only; Draft and System nobody).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+from test_service_probe import _uvicorn
+from test_service_probe9 import AT, CENTRE, _alert, _Instance
+
+SENDER = "polisen@polisen.se"
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Instance]:
+    """One uvicorn process of the service over its own SQLite store, for the module."""
+    tmp = tmp_path_factory.mktemp("probe15")
+    instance = _Instance(tmp, tmp / "d.db")
+    try:
+        yield instance
+    finally:
+        log = instance.stop()
+        assert "Traceback" not in log, log
+
+
+def _fixes(testers: Mapping[str, bool | None]) -> bytes:
+    """A batch at the centre of the devices in ``testers``; a ``tester`` column if any flag."""
+    ids = list(testers)
+    batch: dict[str, list[object]] = {
+        "ids": list(ids),
+        "lon": [CENTRE[0]] * len(ids),
+        "lat": [CENTRE[1]] * len(ids),
+        "accuracy_m": [5.0] * len(ids),
+        "observed_at": [AT.isoformat()] * len(ids),
+    }
+    if any(flag is not None for flag in testers.values()):
+        batch["tester"] = [testers[i] for i in ids]
+    return json.dumps(batch).encode()
+
+
+def _with_status(identifier: str, status: str) -> bytes:
+    """The probe's explosion alert ``identifier`` with CAP ``<status>`` ``status``."""
+    document = _alert(identifier)
+    assert document.count(b"<status>Actual</status>") == 1
+    return document.replace(b"<status>Actual</status>", f"<status>{status}</status>".encode())
+
+
+def _told(answer: str) -> set[str]:
+    return {d["device"] for d in json.loads(answer)["deliveries"]}
+
+
+@pytest.mark.parametrize("status", ["Test", "Exercise"])
+def test_a_test_alert_reaches_the_testers_a_batch_named(tmp_path: Path, status: str) -> None:
+    """A batch's ``tester`` column names the devices a Test or Exercise alert reaches.
+
+    Before, a batch could not name testers (``tester``: a 400), so such an alert reached nobody
+    through the service, its answer "DELIVER ... 0 new recipients".
+    """
+    service = _Instance(tmp_path, tmp_path / "d.db")
+    try:
+        _testers_told(service, status)
+    finally:
+        log = service.stop()
+    assert "Traceback" not in log, log
+
+
+def _testers_told(service: _Instance, status: str) -> None:
+    tag = status[:2].lower()
+    flags = {f"{tag}-tester": True, f"{tag}-public": False, f"{tag}-other": False}
+    status_code, text = service.post("/positions", _fixes(flags), 1)
+    assert status_code == 200, text
+    # A later batch without the column (no testers in it) leaves the earlier flags kept.
+    status_code, text = service.post("/positions", _fixes({f"{tag}-later": None}), 2)
+    assert status_code == 200, text
+    status_code, text = service.post("/alerts", _with_status(f"T-{status}", status), 3)
+    assert status_code == 200, text
+    assert _told(text) == {f"{tag}-tester"}
+    # An Actual alert reaches every device in the area, testers or not.
+    status_code, text = service.post("/alerts", _alert(f"A-{status}"), 4)
+    assert status_code == 200, text
+    assert _told(text) == {*flags, f"{tag}-later"}
+
+
+@pytest.mark.parametrize("status", ["Draft", "System"])
+def test_a_draft_or_system_alert_reaches_no_tester(service: _Instance, status: str) -> None:
+    flags = {f"{status}-tester": True}
+    assert service.post("/positions", _fixes(flags), 5)[0] == 200
+    status_code, text = service.post("/alerts", _with_status(f"N-{status}", status), 6)
+    assert status_code == 200, text
+    answer = json.loads(text)
+    assert answer["verdict"] == "NOT_PUBLIC" and answer["deliveries"] == []
+
+
+@pytest.mark.parametrize(
+    ("column", "expected"),
+    [
+        ([1, 0], "tester[0] must be true or false (got 1)"),
+        (["true", False], 'tester[0] must be true or false (got "true")'),
+        ([True], "tester has 1 value, ids 2"),
+        ({"a": True}, "tester must be a JSON list"),
+    ],
+)
+def test_a_tester_column_of_other_values_is_a_400_naming_it(
+    service: _Instance, column: object, expected: str
+) -> None:
+    batch = json.loads(_fixes({"bad-1": None, "bad-2": None}))
+    batch["tester"] = column
+    status_code, text = service.post("/positions", json.dumps(batch).encode(), 7)
+    assert (status_code, text[: len(expected)]) == (400, expected)
+
+
+@pytest.mark.parametrize("value", ["1", "Claimed", "claimed ", " ", "true"])
+def test_a_crash_injection_naming_no_step_stops_the_service(tmp_path: Path, value: str) -> None:
+    """Exit status 1 naming ``GEOTARGET_SERVICE_CRASH`` and the value; no traceback, no socket.
+
+    Before, any value but the four steps wrapped the store in the crashing one and never fired:
+    the service ran, and a crash test run with a misspelt step passed without a crash.
+    """
+    sock = tmp_path / "svc.sock"
+    env = {"GEOTARGET_STORE": str(tmp_path / "d.db"), "GEOTARGET_SERVICE_CRASH": value}
+    proc = _uvicorn(sock, env)
+    try:
+        _, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    text = err.decode()
+    assert proc.returncode == 1, text
+    assert "GEOTARGET_SERVICE_CRASH must be one of claiming, claimed, confirming" in text, text
+    assert repr(value) in text and "Traceback" not in text, text
+    assert not sock.exists()
