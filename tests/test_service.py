@@ -1048,7 +1048,7 @@ def test_unknown_members_are_a_400_naming_them(tmp_path: Path) -> None:
         assert r.status_code == 400, r.text
         assert r.text == (
             'request body has unknown member(s) "hAcc", "horizontalAccuracy" (takes only ids, '
-            "lon, lat, accuracy_m, observed_at; an unknown member is refused, not ignored: "
+            "lon, lat, accuracy_m, observed_at, tester; an unknown member is refused, not ignored: "
             "rename it if it is one of these)"
         )
         r = client.post("/positions", params=_q(), json=body)  # lacking comes first
