@@ -3109,13 +3109,25 @@ def lacking(name: str, column: str, unknown: Sequence[str], fill: str) -> Invali
     )
 
 
-#: Names of columns that may hold each fix's time under another name (``timestamp``, ``time``,
-#: ``fix_time_ms``, ``recorded_at``).
-_TIME_NAME = re.compile(
-    r"time|observ|epoch|date|^ts$|_ts$|^ts_|"
-    r"(fix|seen|located|recorded|captured|measured|reported|sampled)_?at$",
-    re.I,
+#: Words of a column's name that say it may hold each fix's time (``timestamp``, ``Fix Time``,
+#: ``fix_time_ms``, ``observedAt``); a name is cut into words at what is not a letter or a
+#: digit and where a lower-case letter meets a capital, so ``validated`` or ``candidate``
+#: (which hold "date") is none.
+_TIME_WORDS = frozenset(
+    {"time", "times", "timestamp", "timestamps", "datetime", "date", "epoch", "ts", "observed"}
 )
+#: Words that name the fix's time when ``at`` follows them (``recorded_at``, ``seenAt``).
+_AT_WORDS = frozenset({"fix", "seen", "located", "recorded", "captured", "measured", "sampled"})
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+def _time_name(column: str) -> bool:
+    """Whether ``column``'s name says it may hold each fix's time (see :data:`_TIME_WORDS`)."""
+    words = [w.lower() for w in _WORD.findall(column)]
+    pairs = itertools.pairwise(words)
+    return bool(_TIME_WORDS.intersection(words)) or any(
+        a in _AT_WORDS and b == "at" for a, b in pairs
+    )
 
 
 def _times_set_aside(name: str, unknown: Sequence[str]) -> None:
@@ -3124,7 +3136,7 @@ def _times_set_aside(name: str, unknown: Sequence[str]) -> None:
     Its own times under another name were set aside unread, with a warning, and --observed-at
     taken for every row: a fix days old read as current.
     """
-    likely = [c for c in unknown if _TIME_NAME.search(c)]
+    likely = [c for c in unknown if _time_name(c)]
     if likely:
         raise InvalidInput(
             f"{name}: has no observed_at column but {names_text(likely)}, which may hold when "

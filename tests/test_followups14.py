@@ -7,6 +7,7 @@ huge ``--encoding`` is cut in its refusal.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 from pathlib import Path
 
@@ -140,3 +141,31 @@ def test_a_pinned_certificate_whose_key_cannot_verify_is_a_problem_when_loaded()
     problems = Issuers.from_dict({"issuers": [entry]}).certificate_problems()
     assert [p.path for p in problems] == ["issuers[0].certificates[0]"]
     assert "no signature can be verified" in problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("column", "dated"),
+    [("validated", False), ("candidate", False), ("update_count", False), ("runtime", False),
+     ("Fix Time", True), ("fixTimeMs", True), ("seenAt", True), ("UTC_TIME", True)],
+)  # fmt: skip
+def test_only_a_column_named_as_a_time_stops_observed_at(column: str, dated: bool) -> None:
+    """``--observed-at`` beside a column named as a fix's time is refused; "validated" is no time.
+
+    Oracle: the names' words, read by eye (``validated`` holds the letters of "date").
+    """
+    from geotarget._position_files import read
+    from geotarget.errors import InvalidInput
+
+    with contextlib.ExitStack() as stack:
+        import tempfile
+
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        path = folder / "devices.csv"
+        path.write_text(f"id,lon,lat,accuracy_m,{column}\na,18.06528,59.3325,8,x\n")
+        at = dt.datetime(2024, 5, 20, 14, tzinfo=dt.timezone.utc)
+        if dated:
+            with pytest.raises(InvalidInput, match="has no observed_at column but"):
+                read(path, observed_at=at)
+        else:
+            positions, _ = read(path, observed_at=at)
+            assert positions.ids.tolist() == ["a"]
