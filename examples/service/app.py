@@ -195,7 +195,6 @@ import math
 import os
 import re
 import signal
-import stat
 import sys
 import threading
 from collections import deque
@@ -2434,8 +2433,7 @@ def store_from_env() -> DeliveryLedger:
             return PostgresLedger(where)
         url = _URL.match(where)
         if url is None:
-            _regular_file(where)
-            return SQLiteLedger(where)
+            return SQLiteLedger(where)  # (a device, a pipe or a socket: InvalidInput)
     except InvalidInput as err:
         # (The stores name their parameter, "path" or "dsn": the operator set the variable.)
         raise InvalidInput(f"GEOTARGET_STORE: {err}") from None
@@ -2444,33 +2442,6 @@ def store_from_env() -> DeliveryLedger:
         f" or host=... dbname=...), not a {url.group()} URL (the rest not shown: it may"
         " hold a password); write a SQLite store as a plain path, e.g. /var/lib/geotarget/"
         "deliveries.db"
-    )
-
-
-def _regular_file(path: str) -> None:
-    """Refuse a store path at which something other than a file or a directory is.
-
-    A device (``/dev/null``), a named pipe or a socket failed to open as "the file system
-    failed a read or write (disk I/O error)", a store unavailable *for now*: the service
-    started and answered 503 to every request for as long as it ran, trying again each time,
-    where a mistake in the configuration stops it (a directory is refused by the store).
-    """
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:  # (nothing there yet, or a directory not mounted yet: the store says)
-        return
-    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
-        return
-    kinds = {
-        stat.S_ISCHR: "a character device",
-        stat.S_ISBLK: "a block device",
-        stat.S_ISFIFO: "a named pipe",
-        stat.S_ISSOCK: "a socket",
-    }
-    what = next((name for test, name in kinds.items() if test(mode)), "not a regular file")
-    raise InvalidInput(
-        f"path must name the store's file, a regular file or none yet (got {path!r}, {what}):"
-        " SQLite cannot keep a store there"
     )
 
 
