@@ -699,6 +699,14 @@ class RolloutPolicy:
             For a malformed kind name.
         UnknownCode
             For a region code the catalog does not know.
+        InvalidPolicy
+            For a code of the kind's phases that the catalog does not know, or outside the
+            country, with its path (``kinds.tip_request.phases[1].regions``), as
+            :meth:`timeline` says: the answer would leave out where that code enables.
+
+        .. versionchanged:: 0.1.0
+           The kind's codes are checked against ``catalog`` (a code it does not know was
+           left out silently: "no phase of the policy enables it").
 
         Examples
         --------
@@ -716,7 +724,9 @@ class RolloutPolicy:
         Tip request alerts are not enabled in Västra Götalands län: no phase of the policy
         enables it.
         """
-        return _decision.explain(self, self.decide(kind, at), region_code, catalog)
+        decision = self.decide(kind, at)
+        catalog = _report._check_codes(self, catalog, [decision.kind])
+        return _decision.explain(self, decision, region_code, catalog)
 
     def in_canary(self, kind: str, device_ids: Any, at: dt.datetime) -> npt.NDArray[np.bool_]:
         """Whether each device is in the share of devices enabled for ``kind`` at ``at``.

@@ -754,6 +754,36 @@ def _is_bool(value: object) -> bool:
     return isinstance(value, bool)
 
 
+#: A number as text: ``"50"``, ``" 12.5 "``, ``"50%"`` (a spreadsheet's cell, a generator's str).
+_NUMBER_TEXT = re.compile(r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(%?)\s*")
+
+
+def quoted(value: object, want: str) -> str:
+    """``"; ..."`` when ``value`` is text spelling the ``want``-ed bool or number, else ``""``.
+
+    ``rollback = "false"`` was told "must be true or false (got 'false')", and
+    ``percentage = "50"`` "must be a number (got '50')": the value seems to be what the rule
+    asks for, and the quotes, which make it text, are what is wrong.
+    ``want`` is ``"bool"`` or ``"number"``.
+    """
+    if not isinstance(value, str):
+        return ""
+    if want == "bool":
+        word = value.strip().lower()
+        if word not in ("true", "false"):
+            return ""
+        return f"; that is text, in quotes: write {word} without quotes"
+    m = _NUMBER_TEXT.fullmatch(value)
+    if m is None:
+        return ""
+    percent = " and without %" if m[2] else ""
+    return f"; that is text, in quotes: write the number {m[1]} without quotes{percent}"
+
+
+def _bool_problem(value: object) -> str:
+    return f"must be true or false (got {brief(value)}){quoted(value, 'bool')}"
+
+
 _TOO_DEEP = "nested too deeply: a policy is at most a few levels of tables and arrays"
 
 
@@ -782,7 +812,10 @@ def _from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
     _check_keys(data, _TOP_KEYS, "", bad)
     version = data.get("format_version", FORMAT_VERSION)
     if type(version) is not int or version != FORMAT_VERSION:  # not 1.0, true or "1"
-        bad("format_version", f"must be {FORMAT_VERSION} (got {brief(version)})")
+        bad(
+            "format_version",
+            f"must be {FORMAT_VERSION} (got {brief(version)}){quoted(version, 'number')}",
+        )
     tz_given = "timezone" in data
     tz_name = data.get("timezone", _r._DEFAULT_TIMEZONE)
     country = data.get("country", "SE")
@@ -791,7 +824,7 @@ def _from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
     tz_ok = not any(p.path == "timezone" for p in problems)
     killed = data.get("killed", False)
     if not _is_bool(killed):
-        bad("killed", f"must be true or false (got {brief(killed)})")
+        bad("killed", _bool_problem(killed))
     kinds = data.get("kinds", {})
     if not isinstance(kinds, Mapping):
         bad("kinds", f"must be a table of alert kinds (got {type(kinds).__name__})")
@@ -825,7 +858,7 @@ def _from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
         _check_keys(body, _KIND_KEYS, path, bad)
         kind_killed = body.get("killed", False)
         if not _is_bool(kind_killed):
-            bad(f"{path}.killed", f"must be true or false (got {brief(kind_killed)})")
+            bad(f"{path}.killed", _bool_problem(kind_killed))
         raw_phases = body.get("phases")
         if not isinstance(raw_phases, list):
             if raw_phases is None:
@@ -946,15 +979,19 @@ def _phase(
                 bad(problem.path, problem.message)  # the phase stays usable for order checks
     percentage = raw.get("percentage", 100)
     if _is_bool(percentage) or not isinstance(percentage, _NUMBERS):
-        bad(f"{path}.percentage", f"must be a number in [0, 100] (got {brief(percentage)})")
+        bad(
+            f"{path}.percentage",
+            f"must be a number in [0, 100] (got {brief(percentage)})"
+            + quoted(percentage, "number"),
+        )
         ok = False
     rollback = raw.get("rollback", False)
     if not _is_bool(rollback):
-        bad(f"{path}.rollback", f"must be true or false (got {brief(rollback)})")
+        bad(f"{path}.rollback", _bool_problem(rollback))
         ok = False
     illustrative = raw.get("illustrative", False)
     if not _is_bool(illustrative):
-        bad(f"{path}.illustrative", f"must be true or false (got {brief(illustrative)})")
+        bad(f"{path}.illustrative", _bool_problem(illustrative))
         ok = False
     number_ok = not _is_bool(percentage) and isinstance(percentage, _NUMBERS)
     try:
