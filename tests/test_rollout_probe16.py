@@ -332,3 +332,41 @@ def test_a_location_rule_bool_in_quotes_is_told_to_lose_its_quotes(tmp_path: Pat
     (problem,) = err.value.problems
     assert problem.path == "location_rules.tip_request.include_ambiguous"
     assert "write true without quotes" in problem.message
+
+
+# --- line ends ----------------------------------------------------------------------------------
+
+
+def _read(reader: str, file: Path) -> RolloutPolicy:
+    """The rollout of ``file`` as ``reader`` reads it."""
+    return RolloutPolicy.from_toml(file) if reader == "rollout" else load_policy(file).rollout
+
+
+@pytest.mark.parametrize("reader", ["rollout", "load_policy"])
+def test_toml_lines_ended_by_a_lone_cr_are_named_as_such(reader: str, tmp_path: Path) -> None:
+    """A file saved with classic Mac OS line ends (CR alone) was "Expected newline ...".
+
+    TOML takes LF or CRLF; the parser saw a file that looks right as a few long lines. The
+    same file with CRLF (Windows), a BOM and tabs reads as with LF.
+    """
+    lines = [
+        'issuers = "any"',
+        'timezone = "Europe/Stockholm"',
+        *_toml([("2026-01-01", ["SE"], 100)]).splitlines()[1:],
+    ]
+    good = "\ufeff" + "\r\n".join(line.replace(" = ", "\t=\t") for line in lines) + "\r\n"
+    file = tmp_path / "good.toml"
+    file.write_bytes(good.encode())
+    assert _read(reader, file).decide("tip_request", dt.datetime(2026, 1, 1, tzinfo=STHLM)).enabled
+    bad = "\r".join(lines) + "\r"
+    file = tmp_path / "bad.toml"
+    file.write_bytes(bad.encode())
+    with pytest.raises(InvalidPolicy) as err:
+        _read(reader, file)
+    (problem,) = err.value.problems
+    # the oracle: the first lone CR, by a plain scan of the text
+    first = next(k for k, ch in enumerate(bad) if ch == "\r" and bad[k + 1 : k + 2] != "\n")
+    line = bad[:first].count("\n") + 1
+    assert problem.message.startswith("not valid TOML: ")
+    assert f"; line {line} ends in a lone carriage return (CR" in problem.message
+    assert "save the file with LF or CRLF line endings" in problem.message

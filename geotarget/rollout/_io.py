@@ -344,7 +344,11 @@ def parse(
         row = getattr(err, "lineno", None)  # (JSON's errors name their line)
         if row is None and (at := _AT_LINE.search(str(err))) is not None:
             row = int(at[1])
-        unquoted = _format_hint(text, fmt, row) or _typographic_hint(text, row, fmt)
+        unquoted = (
+            _line_end_hint(text, fmt)
+            or _format_hint(text, fmt, row)
+            or _typographic_hint(text, row, fmt)
+        )
         if not unquoted and fmt == "TOML":
             unquoted = _unquoted_text_hint(text, str(err))
         elif not unquoted and isinstance(err, json.JSONDecodeError):
@@ -357,6 +361,25 @@ def parse(
 
 
 _AT_LINE = re.compile(r"\(at line (\d+), column \d+\)")
+_LONE_CR = re.compile(r"\r(?!\n)")
+
+
+def _line_end_hint(text: str, fmt: str) -> str:
+    """``"; ..."`` when TOML text ends lines in a lone carriage return, else ``""``.
+
+    Classic Mac OS editors (and some exports from them) end lines in CR alone. TOML takes
+    only LF or CRLF as a line end, so the parser sees the whole file as one line: it says
+    "Expected newline ... (at line 1, column 30)" of a file that looks right.
+    """
+    cr = _LONE_CR.search(text) if fmt == "TOML" else None
+    if cr is None:
+        return ""
+    line = text.count("\n", 0, cr.start()) + 1
+    return (
+        f"; line {line} ends in a lone carriage return (CR, as classic Mac OS editors end "
+        "lines), which TOML does not take as a line end: save the file with LF or CRLF "
+        "line endings"
+    )
 #: A line of YAML: a key and a colon (``timezone: Europe/Stockholm``, ``- regions: [SE]``), or the
 #: ``---`` that starts a document. Neither TOML nor JSON has such a line.
 _YAML_LINE = re.compile(r"\s*(?:-\s+)?[A-Za-z_][\w\-]*\s*:(?:\s|$)|---\s*")
