@@ -370,3 +370,36 @@ def test_toml_lines_ended_by_a_lone_cr_are_named_as_such(reader: str, tmp_path: 
     assert problem.message.startswith("not valid TOML: ")
     assert f"; line {line} ends in a lone carriage return (CR" in problem.message
     assert "save the file with LF or CRLF line endings" in problem.message
+
+
+class _Asked(Catalog):
+    """The catalog, remembering every code it is asked about by ``level_of``."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def level_of(self, code: str) -> str:
+        """The level of ``code``, remembered."""
+        self.asked.append(code)
+        return super().level_of(code)
+
+
+def test_explain_checks_the_codes_of_its_own_kind_once_each() -> None:
+    """The check of explain() is the asked kind's: not every kind's, not every phase's again.
+
+    Phases repeat the codes of the phases before; a policy of many kinds is explained one
+    kind at a time (a dashboard asks for every region), so the cost is that kind's codes.
+    """
+    doc = _toml([("2026-01-01", ["A1"], 100), ("2026-02-01", ["A1", "A2"], 100)])
+    others = "".join(
+        f'[[kinds.other{k}.phases]]\nstarts_at = 2026-01-01\nregions = ["B{k}"]\n'
+        for k in range(30)
+    )
+    policy = RolloutPolicy.from_toml(doc + others)  # (B0...B29: codes no catalog knows)
+    catalog = _Asked()
+    e = policy.explain("tip_request", "A", dt.datetime(2026, 3, 1, tzinfo=STHLM), catalog=catalog)
+    assert e.enabled and e.via == "A"  # every municipality of A listed
+    counts = {code: catalog.asked.count(code) for code in set(catalog.asked)}
+    assert not {c for c in counts if c.startswith("B")}, counts
+    # once for the check, and once a phase for the answer (is A covered by its parts?)
+    assert counts.get("A1", 0) <= 1 + 2 and counts.get("A2", 0) <= 1 + 2, counts

@@ -26,7 +26,7 @@ import os
 import re
 import sys
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from geotarget._validate import LONE_SURROGATE
@@ -380,6 +380,8 @@ def _line_end_hint(text: str, fmt: str) -> str:
         "lines), which TOML does not take as a line end: save the file with LF or CRLF "
         "line endings"
     )
+
+
 #: A line of YAML: a key and a colon (``timezone: Europe/Stockholm``, ``- regions: [SE]``), or the
 #: ``---`` that starts a document. Neither TOML nor JSON has such a line.
 _YAML_LINE = re.compile(r"\s*(?:-\s+)?[A-Za-z_][\w\-]*\s*:(?:\s|$)|---\s*")
@@ -1188,12 +1190,25 @@ def _region_fits(code: str, country: str, catalog: RegionCatalog) -> bool:
         return False
 
 
-def catalog_problems(policy: RolloutPolicy, catalog: RegionCatalog) -> list[Problem]:
-    """Every region code of ``policy`` checked against ``catalog``, with document paths."""
+def catalog_problems(
+    policy: RolloutPolicy, catalog: RegionCatalog, kinds: Collection[str] | None = None
+) -> list[Problem]:
+    """Every region code of ``policy`` (of ``kinds`` only, when given) checked, with paths.
+
+    Phases repeat the codes of the phases before: each distinct code is asked of the
+    catalog once, and only a phase holding a code that does not fit is told in detail.
+    """
     catalog = _decision.check_catalog(catalog)
     problems = _country_problems(policy.country, catalog)
+    fits: dict[str, bool] = {}
     for r in policy.rollouts:
+        if kinds is not None and r.kind not in kinds:
+            continue
         for i, p in enumerate(r.phases):
+            for code in p.regions - fits.keys():
+                fits[code] = _region_fits(code, policy.country, catalog)
+            if all(fits[code] for code in p.regions):
+                continue
             path = f"kinds.{r.kind}.phases[{i}].regions"
             problems += _region_problems(p.regions, policy.country, catalog, path)
     return problems

@@ -194,12 +194,7 @@ def _check_codes(policy: Any, catalog: Any, kinds: Any) -> Any:
     from geotarget.rollout import _io
 
     catalog = _decision.check_catalog(catalog)
-    heads = tuple(f"kinds.{k}." for k in kinds)
-    problems = [
-        p
-        for p in _io.catalog_problems(policy, catalog)
-        if p.path == "country" or p.path.startswith(heads)
-    ]
+    problems = _io.catalog_problems(policy, catalog, frozenset(kinds))
     if problems:
         raise InvalidPolicy(problems)
     return catalog
