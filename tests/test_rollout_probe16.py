@@ -403,3 +403,51 @@ def test_explain_checks_the_codes_of_its_own_kind_once_each() -> None:
     assert not {c for c in counts if c.startswith("B")}, counts
     # once for the check, and once a phase for the answer (is A covered by its parts?)
     assert counts.get("A1", 0) <= 1 + 2 and counts.get("A2", 0) <= 1 + 2, counts
+
+
+# --- the policy's timezone written wrong --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        (
+            "Europe/Stockholm ",
+            "; it has spaces or a line break around it: write 'Europe/Stockholm'",
+        ),
+        (
+            "Europe/Stockholm\n",
+            "; it has spaces or a line break around it: write 'Europe/Stockholm'",
+        ),
+        ("Stockholm", "; did you mean 'Europe/Stockholm'?"),
+        ("Europe/Stokholm", "; did you mean 'Europe/Stockholm'?"),
+        ("America/Sao Paulo", "; did you mean 'America/Sao_Paulo'?"),
+        ("+01:00", "; that is a UTC offset, not a zone"),
+        ("UTC+1", "; that is a UTC offset, not a zone"),
+        ("CEST", "; that is an abbreviation, not a zone (CEST and CET are the summer and"),
+        ("Sweden", None),
+    ],
+)
+def test_a_zone_name_written_wrong_names_the_zone_meant(written: str, hint: str | None) -> None:
+    """Before: "must be an IANA time zone name ... (got 'Stockholm')" and nothing more.
+
+    A name pasted with a line break, a city without its area, a letter wrong, a space for
+    ``_``, an offset or an abbreviation each say what to write; a country's name, which no
+    zone ends in, gets no guess (no close match that would point elsewhere).
+    """
+    doc = {
+        "timezone": written,
+        "kinds": {"k": {"phases": [{"starts_at": "2026-01-01T00:00:00Z", "regions": ["SE"]}]}},
+    }
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_json(json.dumps(doc))
+    (problem,) = err.value.problems
+    assert problem.path == "timezone"
+    assert problem.message.startswith("must be an IANA time zone name such as 'Europe/Stockholm'")
+    if hint is None:
+        assert problem.message.endswith(")"), problem.message
+    else:
+        assert hint in problem.message, problem.message
+        meant = hint.partition("'")[2].partition("'")[0]  # the zone named, if any
+        if "/" in meant:
+            assert meant in zoneinfo.available_timezones()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import difflib
 import functools
 import os
 import re
@@ -58,6 +59,7 @@ def zone(name: str) -> zoneinfo.ZoneInfo:
     if not isinstance(name, str) or not _ZONE_KEY.fullmatch(name):
         raise ValueError(
             f"must be an IANA time zone name such as 'Europe/Stockholm' (got {_brief(name)})"
+            + _meant_zone(name)
         )
     stored = _stored_spelling(name)  # (None: no zone directory holds it)
     if _NOT_IANA.fullmatch(name) or _NOT_IANA.fullmatch(stored or name):
@@ -78,8 +80,44 @@ def zone(name: str) -> zoneinfo.ZoneInfo:
                 raise ValueError(_other_case(name, meant)) from err
         raise ValueError(
             f"must be an IANA time zone name such as 'Europe/Stockholm' (got {_brief(name)}, "
-            "which the time zone database does not know)"
+            f"which the time zone database does not know){_meant_zone(name)}"
         ) from err
+
+
+_OFFSET_TEXT = re.compile(r"(?:UTC|GMT)?\s*(?:[+-]\d{1,2}(?::?\d\d)?|Z)", re.IGNORECASE)
+
+
+def _meant_zone(name: object) -> str:
+    """``"; did you mean 'Europe/Stockholm'?"`` for a zone name written wrong, else ``""``.
+
+    Spaces or a line break around a name (a value pasted from a document), a city without
+    its area (``Stockholm``), a letter wrong (``Europe/Stokholm``). Only for names of a zone
+    name's length: the search is over the whole database.
+    """
+    if not isinstance(name, str) or not 0 < len(name) <= 64:
+        return ""
+    bare = name.strip()
+    if _OFFSET_TEXT.fullmatch(bare):
+        return (
+            "; that is a UTC offset, not a zone: a zone also knows when the clocks change, so "
+            "write the zone whose civil time the policy means, such as 'Europe/Stockholm' "
+            "(or 'UTC')"
+        )
+    known = {z for z in zoneinfo.available_timezones() if not _NOT_IANA.fullmatch(z)}
+    if bare != name and bare in known:
+        return f"; it has spaces or a line break around it: write {bare!r}"
+    cities = sorted(z for z in known if z.casefold().endswith("/" + bare.casefold()))
+    if not cities and re.fullmatch(r"[A-Z]{2,5}", bare):  # CEST, MEZ: no zone's name
+        return (
+            "; that is an abbreviation, not a zone (CEST and CET are the summer and winter "
+            "time of one zone): write the zone, such as 'Europe/Stockholm'"
+        )
+    meant = cities
+    if not meant and "/" in bare:  # an area and a city, one of them misspelt
+        meant = difflib.get_close_matches(bare, sorted(known), n=3, cutoff=0.85)
+    if not meant:
+        return ""
+    return f"; did you mean {' or '.join(map(repr, meant[:3]))}?"
 
 
 def _other_case(name: str, meant: str) -> str:
