@@ -100,7 +100,7 @@ def _meant_zone(name: object) -> str:
     if _OFFSET_TEXT.fullmatch(bare):
         return (
             "; that is a UTC offset, not a zone: a zone also knows when the clocks change, so "
-            "write the zone whose civil time the policy means, such as 'Europe/Stockholm' "
+            "write the zone whose civil time is meant, such as 'Europe/Stockholm' "
             "(or 'UTC')"
         )
     known = {z for z in zoneinfo.available_timezones() if not _NOT_IANA.fullmatch(z)}
