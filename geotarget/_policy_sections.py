@@ -660,6 +660,10 @@ def _with_codes(
     return out
 
 
+#: What an operator writes for "every sender" besides "any" (case and spaces aside).
+_ANY_WORDS = frozenset({"any", "all", "*", "anyone", "everyone", "alla"})
+
+
 def issuers(data: Mapping[str, Any], base: str | os.PathLike[str], catalog: Any = None) -> Issuers:
     """The ``issuers`` entry as :class:`Issuers`; a document without one is an error.
 
@@ -687,11 +691,14 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str], catalog: Any 
         return Issuers.any()
     raw, problems = _table_array(data, "issuers")
     if problems:
+        given = data["issuers"]
+        meant = isinstance(given, str) and given.strip().casefold() in _ANY_WORDS
         problems[0] = Problem(
             "issuers",
             problems[0].message.replace(
                 "must be an array of tables", 'must be "any" or an array of issuer tables', 1
-            ),
+            )
+            + ('; to accept every sender write issuers = "any", in lower case' if meant else ""),
         )
     elif not raw:  # (JSON's "issuers": [], a generator's empty list): nobody could send
         problems.append(

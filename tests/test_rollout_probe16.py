@@ -451,3 +451,32 @@ def test_a_zone_name_written_wrong_names_the_zone_meant(written: str, hint: str 
         meant = hint.partition("'")[2].partition("'")[0]  # the zone named, if any
         if "/" in meant:
             assert meant in zoneinfo.available_timezones()
+
+
+@pytest.mark.parametrize("written", ["Any", " any ", "ANY", "all", "*", "none", "yes"])
+def test_issuers_any_written_otherwise_is_told_the_one_spelling(
+    written: str, tmp_path: Path
+) -> None:
+    """``issuers = "Any"`` was "must be "any" or an array ... (got str 'Any')" and no more.
+
+    A word meaning every sender gets the one spelling; other words ("none", "yes") get no
+    guess: what they mean is not every sender.
+    """
+    file = tmp_path / "policy.json"
+    doc = {"issuers": written, **json.loads(_json_rollout())}
+    file.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(InvalidPolicy) as err:
+        load_policy(file)
+    (problem,) = err.value.problems
+    assert problem.path == "issuers"
+    hint = '; to accept every sender write issuers = "any", in lower case'
+    meant = written.strip().lower() in ("any", "all", "*")
+    assert problem.message.endswith(hint) is meant, problem.message
+
+
+def _json_rollout() -> str:
+    """A JSON rollout of one nationwide phase."""
+    phase = {"starts_at": "2026-01-01T00:00:00+01:00", "regions": ["SE"]}
+    return json.dumps(
+        {"timezone": "Europe/Stockholm", "kinds": {"tip_request": {"phases": [phase]}}}
+    )
