@@ -480,3 +480,23 @@ def _json_rollout() -> str:
     return json.dumps(
         {"timezone": "Europe/Stockholm", "kinds": {"tip_request": {"phases": [phase]}}}
     )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="fix in geotarget/rollout/__init__.py _sequence_problems (show starts in the policy's "
+    "timezone, as written) is blocked by tests/test_rollout.py::"
+    "test_a_bad_document_lists_every_problem_with_its_path, which asserts the UTC text",
+)
+def test_phases_out_of_order_are_named_by_the_civil_dates_written() -> None:
+    """``2025-05-01`` after ``2025-06-01`` was told "starts at 2025-04-30T22:00:00Z, before ...".
+
+    The operator wrote civil dates; the message names other dates (a day earlier), in UTC.
+    """
+    doc = _toml([("2025-06-01", ["SE"], 100), ("2025-05-01", ["SE", "A"], 100)])
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_toml(doc)
+    (problem,) = err.value.problems
+    assert problem.path == "kinds.tip_request.phases[1]"
+    assert "2025-05-01T00:00:00+02:00" in problem.message
+    assert "2025-06-01T00:00:00+02:00" in problem.message
