@@ -7,6 +7,7 @@ with :mod:`zoneinfo` alone and scans them; it shares no code with geotarget.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import json
 import zoneinfo
@@ -500,3 +501,43 @@ def test_phases_out_of_order_are_named_by_the_civil_dates_written() -> None:
     assert problem.path == "kinds.tip_request.phases[1]"
     assert "2025-05-01T00:00:00+02:00" in problem.message
     assert "2025-06-01T00:00:00+02:00" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        (
+            calendar.timegm((2025, 6, 1, 0, 0, 0)),
+            "; as Unix time in seconds it is 2025-06-01T00:00:00Z: write that instant as text",
+        ),
+        (
+            calendar.timegm((2026, 1, 1, 0, 0, 0)) * 1000 - 3_600_000,  # Stockholm's New Year
+            "; as Unix time in milliseconds it is 2025-12-31T23:00:00Z: write that instant",
+        ),
+        (20250330, "; as a date written without dashes it is 2025-03-30: write 2025-03-30"),
+        (20251332, None),  # no month 13
+        (5, None),  # no plausible instant
+        (True, None),
+    ],
+)
+def test_a_start_written_as_a_number_names_the_instant_it_would_be(
+    written: object, hint: str | None
+) -> None:
+    """``"starts_at": 1748736000`` was "must be a date-time ... (got int 1748736000)" only.
+
+    Exports write instants as Unix time and dates as ``YYYYMMDD`` numbers; the instant or
+    date the number reads as is named (the oracle: :func:`calendar.timegm`), others are not.
+    """
+    doc = {
+        "timezone": "Europe/Stockholm",
+        "kinds": {"k": {"phases": [{"starts_at": written, "regions": ["SE"]}]}},
+    }
+    with pytest.raises(InvalidPolicy) as err:
+        RolloutPolicy.from_json(json.dumps(doc))
+    (problem,) = err.value.problems
+    assert problem.path == "kinds.k.phases[0].starts_at"
+    assert problem.message.startswith("must be a date-time such as 2024-04-15T00:00:00+02:00")
+    if hint is None:
+        assert problem.message.endswith(")"), problem.message
+    else:
+        assert hint in problem.message, problem.message

@@ -249,7 +249,39 @@ def parse_instant(value: object, tz_name: str | None) -> dt.datetime:
         return civil_to_instant(wall, tz_name)
     raise ValueError(
         "must be a date-time such as 2024-04-15T00:00:00+02:00 "
-        f"(got {type(value).__name__} {_brief(value)})"
+        f"(got {type(value).__name__} {_brief(value)}){_epoch_hint(value)}"
+    )
+
+
+def _epoch_hint(value: object) -> str:
+    """``"; ..."`` for a number that reads as Unix time in seconds or milliseconds, else "".
+
+    A generator or a database export writes an instant as a number; the policy takes
+    RFC 3339 text, so the instant it would be is named, in UTC, for the operator to write.
+    Seconds from 1e8 (1973) to 1e11 (year 5138), milliseconds from there to 1e14; an
+    integer of eight digits that is a date, ``20250601``, is that date.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return ""
+    if type(value) is int and 19700101 <= value <= 99981231:  # YYYYMMDD, a spreadsheet's
+        text = str(value)
+        try:
+            day = dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        except ValueError:
+            return ""
+        return (
+            f"; as a date written without dashes it is {day.isoformat()}: write {day.isoformat()}"
+        )
+    if 1e8 <= value < 1e11:
+        unit, seconds = "seconds", value
+    elif 1e11 <= value < 1e14:
+        unit, seconds = "milliseconds", value / 1000
+    else:  # (NaN too)
+        return ""
+    instant = utc_text(dt.datetime.fromtimestamp(seconds, UTC))
+    return (
+        f"; as Unix time in {unit} it is {instant}: write that instant as text, with its "
+        "offset (or its wall time in the policy's timezone)"
     )
 
 
