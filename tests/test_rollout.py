@@ -1028,8 +1028,8 @@ def test_a_bad_document_lists_every_problem_with_its_path() -> None:
         "kinds.explosion.killed: must be true or false (got 'no')",
         "kinds.explosion.phases[0].percentage: must lie in [0, 100] (got 120)",
         "kinds.tip_request.phases[1].regions: unknown region code 'XX'",
-        "kinds.tip_request.phases[1]: starts at 2024-04-30T22:00:00Z, before phases[0] "
-        "(2024-05-31T22:00:00Z); phases must be in time order",
+        "kinds.tip_request.phases[1]: starts at 2024-05-01T00:00:00+02:00, before phases[0] "
+        "(2024-06-01T00:00:00+02:00); phases must be in time order",
         "kinds.tip_request.phases[1]: drops 14, which phases[0] enables; phases list every "
         "enabled region, so repeat them, or set rollback = true to drop them",
         "kinds.tip_request.phases[2].regions: lists '01' more than once",

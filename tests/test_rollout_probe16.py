@@ -483,12 +483,6 @@ def _json_rollout() -> str:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fix in geotarget/rollout/__init__.py _sequence_problems (show starts in the policy's "
-    "timezone, as written) is blocked by tests/test_rollout.py::"
-    "test_a_bad_document_lists_every_problem_with_its_path, which asserts the UTC text",
-)
 def test_phases_out_of_order_are_named_by_the_civil_dates_written() -> None:
     """``2025-05-01`` after ``2025-06-01`` was told "starts at 2025-04-30T22:00:00Z, before ...".
 

@@ -367,15 +367,22 @@ def _sequence_problems(
     prefix: str,
     country: object = None,
     catalog: Any = None,
+    zone: str | None = None,
 ) -> list[Problem]:
     """Rules between consecutive phases; ``phases`` pairs each phase with its document index.
 
     ``country``: the policy's country code, when known; ``catalog``: the regions, when
-    known. A phase that leaves out codes of the phase before but lists the country, or (by
-    the catalog) a region enclosing each of them, drops them from its list only, not from
-    the map: said so.
+    known; ``zone``: the policy's timezone, when known and valid (starts are then named in
+    it, as an operator writes civil dates, not in UTC: ``2025-05-01`` is not told as
+    ``2025-04-30T22:00:00Z``). A phase that leaves out codes of the phase before but lists
+    the country, or (by the catalog) a region enclosing each of them, drops them from its
+    list only, not from the map: said so.
     """
     problems: list[Problem] = []
+
+    def text(t: dt.datetime) -> str:
+        return _time.utc_text(t) if zone is None else _time.local_iso(t, zone)
+
     for (i, p), (j, q) in itertools.pairwise(phases):
         if j != i + 1:
             continue  # a phase between them could not be read: nothing to compare
@@ -384,15 +391,15 @@ def _sequence_problems(
             problems.append(
                 Problem(
                     path,
-                    f"starts at {_time.utc_text(q.starts_at)}, before phases[{i}] "
-                    f"({_time.utc_text(p.starts_at)}); phases must be in time order",
+                    f"starts at {text(q.starts_at)}, before phases[{i}] "
+                    f"({text(p.starts_at)}); phases must be in time order",
                 )
             )
         elif q.starts_at == p.starts_at:
             problems.append(
                 Problem(
                     path,
-                    f"duplicate phase: starts at {_time.utc_text(q.starts_at)}, "
+                    f"duplicate phase: starts at {text(q.starts_at)}, "
                     f"like phases[{i}]; each phase needs its own start",
                 )
             )

@@ -909,7 +909,9 @@ def _from_data(data: object, catalog: RegionCatalog | None) -> RolloutPolicy:
             phase = _phase(raw, phase_path, zone, tz_ok, bad, catalog, country)
             if phase is not None:
                 parsed.append((i, phase))
-        problems += _r._sequence_problems(parsed, f"{path}.phases", country, catalog)
+        problems += _r._sequence_problems(
+            parsed, f"{path}.phases", country, catalog, tz_name if tz_ok else None
+        )
         problems[before:] = sorted(problems[before:], key=lambda p: _phase_number(p.path, path))
         if kind is not None and len(problems) == before:
             rollouts.append(
