@@ -310,7 +310,11 @@ def build(
     cell_row, cell_col = np.divmod(cell_ids, nx0)
     touch_keys = _level_keys(cols, rows, regs, shift * depth, nx0, n)
     centres = shapely.points(x0 + (cell_col + 0.5) * dx0, y0 + (cell_row + 0.5) * dy0)
-    pi, ri = shapely.STRtree(geoms).query(centres, predicate="intersects")
+    # (a box query, then a test against each prepared region: a predicate given to the query
+    # would test the points against unprepared regions, in time growing with their vertices)
+    pi, ri = shapely.STRtree(geoms).query(centres)
+    hit = _geos.intersects_xy(geoms[ri], shapely.get_x(centres[pi]), shapely.get_y(centres[pi]))
+    pi, ri = pi[hit], ri[hit]
     keep = ~_isin(pi * n + ri, touch_keys)
     cover = np.full(cell_ids.size, n, dtype=np.int64)
     np.minimum.at(cover, pi[keep], ri[keep])
