@@ -10,7 +10,8 @@
   Hvaler.
 * Points exactly on the shipped borders of two police regions: one answer, the ancestor of the
   lowest municipality code there -- the same rule as for counties -- while ``contains`` says
-  yes for both.
+  yes for both; and devices exactly on county borders in the pilot's phase 2, told or not by
+  that rule.
 * The pilot end to end over device grids at those borders: a Stockholm-first tip request in
   the Åland Sea, nationwide ones across the Torne and the 12-mile line, Skåne's and Västra
   Götaland's phase at Ven, and Explosions (told beyond the border, by the policy's
@@ -393,3 +394,41 @@ def test_indexing_many_long_edges_over_few_cells_needs_bounded_scratch_memory() 
         "comb" if shapely.intersects_xy(teeth, x, 0.5) else "" for x in (0.25, 0.99, 1.2)
     ]
     assert peak < 200 * 2**20, f"{peak / 2**20:.0f} MB"
+
+
+@pytest.mark.parametrize(("enabled", "other"), [("12", "13"), ("14", "13")])
+def test_a_device_exactly_on_an_enabled_countys_border_is_told_by_the_tie_rule(
+    enabled: str, other: str
+) -> None:
+    """Phase 2 (01, 12, 14) at devices exactly on a shipped border vertex of two counties.
+
+    A device there is in the county of the lowest municipality code covering it -- Skåne's
+    (12xx) on the Skåne/Halland border, so it is told; Halland's (13xx) on the Halland/Västra
+    Götaland border, so it is outside the rollout though on Västra Götaland's boundary too.
+    """
+    kommuner = list(sweden.municipalities())
+    mine = shapely.union_all([r.geometry for r in kommuner if r.code[:2] == enabled])
+    theirs = shapely.union_all([r.geometry for r in kommuner if r.code[:2] == other])
+    xy = shapely.get_coordinates(mine)
+    xy = xy[shapely.intersects_xy(theirs, xy[:, 0], xy[:, 1])]
+    centre = xy[len(xy) // 2]
+    _, _, metres = GEOD.inv(np.full(len(xy), centre[0]), np.full(len(xy), centre[1]), *xy.T)
+    lon, lat = xy[metres < 3000.0].T
+    assert lon.size >= 5
+    # the oracle: every shipped municipality covering the point, the lowest code's county
+    county = [
+        next(r.code[:2] for r in kommuner if shapely.intersects_xy(r.geometry, x, y))
+        for x, y in zip(lon, lat, strict=True)
+    ]
+    ids = [f"v{i:02d}" for i in range(lon.size)]
+    devices = Positions(ids, lon, lat, accuracy_m=np.zeros(lon.size), observed_at=PHASE2)
+    alert = pilot.tip_request(
+        identifier=f"probe16-border-{enabled}-{other}", sender="polisen@polisen.se",
+        sent=PHASE2, area=Circle(float(centre[0]), float(centre[1]), 4000.0), sv=MSG, en=MSG, onset=PHASE2,
+        expires=PHASE2 + dt.timedelta(hours=2),
+    )  # fmt: skip
+    result = pilot_targeter().target(alert, PositionIndex(devices), PHASE2)
+    want = {i: Outcome.INSIDE if c in {"01", "12", "14"} else Outcome.OUTSIDE_ROLLOUT
+            for i, c in zip(ids, county, strict=True)}  # fmt: skip
+    assert {i: result.outcome_of(i) for i in ids} == want
+    assert set(want.values()) == {Outcome.INSIDE if enabled == "12" else Outcome.OUTSIDE_ROLLOUT}
