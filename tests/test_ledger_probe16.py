@@ -755,3 +755,63 @@ def test_a_batch_of_100k_devices_is_claimed_confirmed_and_redelivered_in_bounded
             store.confirm(offered.keys(), at=at)  # (the next batch's redelivery: its own)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_claim_racing_an_update_and_its_claim_in_another_instance_tells_each_device_once(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Instance A claims the Alert's devices while instance B admits an Update and claims.
+
+    Whichever order the store's transactions ran in: B's claim (the current version) takes
+    every device of its batch (new, or held on the Alert); A's takes all of its batch or,
+    arriving after the Update, nothing (SUPERSEDED). Afterwards each device of B's batch is
+    pending on the Update alone, and each device only A covered on the Alert (held).
+    """
+    if kind == "sqlite":
+        opener: Any = lambda: SQLiteLedger(tmp_path / "race.db")  # noqa: E731
+    else:
+        dsn = request.getfixturevalue("postgres_dsn")
+        opener = lambda: PostgresLedger(dsn)  # noqa: E731
+    a, b = opener(), opener()
+    at = T0 + dt.timedelta(minutes=20)
+    key, v1, v2 = vid(S1, IDENT), vid(S1, IDENT), vid(S1, ident("U1"))
+    a.admit(message(S1, "A"), at=at)
+    rng = random.Random(1616)
+    pool = [*map(str, INTS), *TEXTS, *(f"\u00e5-{i}" for i in range(3000))]
+    batch_a = [d for d in pool if rng.random() < 0.6]
+    batch_b = [d for d in pool if rng.random() < 0.6]
+    barrier = threading.Barrier(2)
+    got: dict[str, Any] = {}
+
+    def run_a() -> None:
+        barrier.wait()
+        got["a"] = a.claim(key, batch_a, version=v1, at=at)
+
+    def run_b() -> None:
+        barrier.wait()
+        got["admit"] = b.admit(message(S1, "U1"), at=at).transition.value
+        got["b"] = b.claim(key, batch_b, version=v2, at=at)
+
+    threads = [threading.Thread(target=run_a), threading.Thread(target=run_b)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert got["admit"] == "updated"
+        assert sorted(got["b"].devices.tolist()) == sorted(batch_b)
+        claimed_a = got["a"].status is ClaimStatus.CLAIMED
+        assert got["a"].status in (ClaimStatus.CLAIMED, ClaimStatus.SUPERSEDED)
+        assert sorted(got["a"].devices.tolist()) == (sorted(batch_a) if claimed_a else [])
+        only_a = sorted(set(batch_a) - set(batch_b)) if claimed_a else []
+        for h in (a, b):
+            want = [(v1, only_a)] if only_a else []
+            want = sorted([*want, (v2, sorted(batch_b))])
+            held = [(p.version, sorted(p.devices.tolist())) for p in h.pending(key)]
+            assert held == want
+            (due,) = h.due(at + 2 * LEASE)
+            assert (due.version, sorted(due.devices.tolist())) == (v2, sorted(batch_b))
+    finally:
+        a.close()
+        b.close()
