@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 
 from geotarget import Circle, pilot
-from geotarget.alerts import Alert, MessageType, Reference
+from geotarget.alerts import Alert, MessageType, Reference, Status
 from geotarget.ledger import (
     ClaimStatus,
     DeliveryKind,
@@ -815,3 +815,28 @@ def test_a_claim_racing_an_update_and_its_claim_in_another_instance_tells_each_d
     finally:
         a.close()
         b.close()
+
+
+def test_a_drill_key_confirmed_after_its_original_took_the_incident_back_still_counts(
+    store: Any,
+) -> None:
+    """A Test Update that named an Actual alert first started its incident; the alert came.
+
+    The drill's deliveries moved to an incident of the drill's own (the original takes its
+    key back): a key the drill's claim gave, confirmed afterwards, confirms that delivery,
+    which is then pending nowhere; a key mixing the two incidents the other way is unknown.
+    """
+    at = T0 + dt.timedelta(minutes=20)
+    drill = attrs.evolve(message(S1, "U1"), status=Status.TEST)
+    started = store.admit(drill, at=at)
+    key, drill_vid = started.incident.key, started.version
+    claimed = store.claim(key, ["d", 2**63 - 1], version=drill_vid, at=at)
+    back = store.admit(message(S1, "A"), at=at)
+    assert (back.incident.key, back.incident.status) == (key, "Actual")
+    assert store.lookup_version(drill_vid)[0] == drill_vid  # the drill's own incident now
+    done = store.confirm(claimed.keys()[:1], at=at)
+    assert confirmation(done) == ([0], [], [])
+    assert [p.devices.tolist() for p in store.pending(drill_vid)] == [[str(2**63 - 1)]]
+    assert store.pending(key) == []
+    forged = store.confirm([f"{drill_vid} {key} {2**63 - 1}"], at=at)
+    assert confirmation(forged) == ([], [], [0])
