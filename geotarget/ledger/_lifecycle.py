@@ -441,6 +441,23 @@ def replaced(
     return stored_alert(found[1], f"version {version!r}").msg_type is not MessageType.CANCEL
 
 
+def moved(row: Row | None, into: Row | None) -> bool:
+    """Whether the deliveries of the incident of ``row`` moved to the incident of ``into``.
+
+    So they did when it merged into another (:attr:`IncidentState.MERGED`, maybe through
+    further merges), or when it gave way to its original (:func:`_give_way`: its drill moved
+    to an incident of its own, of the same owner and another status, and its key started
+    afresh). A delivery key naming an incident and a version of another incident it did not
+    move to names no delivery: confirming it must not confirm that other incident's delivery
+    of the device, which was never pushed under that key.
+    """
+    if row is None or into is None:
+        return False
+    if row.state == IncidentState.MERGED.value:
+        return True
+    return row.sender is not None and row.sender == into.sender and row.status != into.status
+
+
 def version_id(sender: str, identifier: str) -> str:
     """The version id of a message: ``"{sender}/{identifier}"``, one id per message.
 

@@ -417,6 +417,10 @@ class MemoryLedger(StoreBase):
         found = self._versions.get(version)
         return None if found is None else found[0]
 
+    def _moved(self, tx: Any, incident: str, into: str) -> bool:
+        del tx
+        return _lifecycle.moved(self._rows.get(incident), self._rows.get(into))
+
     def _replaced(self, tx: Any, incident: str, version: str, current: bool = False) -> bool:
         del tx
         return _lifecycle.replaced(

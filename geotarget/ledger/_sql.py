@@ -476,8 +476,11 @@ class SqlStore(StoreBase):
                 cur, incident_id, self._token(cur, version), payload, at_us + lease_us, rekey
             )
         self._remember(key, payload, version, incident_id)
-        if new.size == batch.size:  # every id new, none twice: new is 0 .. n-1, as is the answer
-            return status, new
+        if new.size == batch.size:
+            # Every id new, none twice: the answer is 0 .. n-1 (``new``, payload rows in the
+            # order the server returned them, is not: a claim that re-keyed held devices
+            # returned them first, and the rows of a batch not in store order are others').
+            return status, np.arange(batch.size, dtype=np.int64)
         return status, batch_positions(payload.positions()[new], batch.size)
 
     def _remember(self, key: str, payload: Payload, version: str | None, incident_id: int) -> None:
@@ -601,6 +604,12 @@ class SqlStore(StoreBase):
     def _version_incident(self, tx: Any, version: str) -> str | None:
         found = _SqlTx(self, tx).version(version)
         return None if found is None else found[0]
+
+    def _moved(self, tx: Any, incident: str, into: str) -> bool:
+        view = _SqlTx(self, tx)
+        return _lifecycle.moved(
+            view.incident_row(incident, lock=False), view.incident_row(into, lock=False)
+        )
 
     def _replaced(self, tx: Any, incident: str, version: str, current: bool = False) -> bool:
         view = _SqlTx(self, tx)

@@ -132,6 +132,10 @@ class StoreBase(abc.ABC):
         """Inside ``tx``: the incident a version id belongs to now (None: unknown)."""
 
     @abc.abstractmethod
+    def _moved(self, tx: Any, incident: str, into: str) -> bool:
+        """Inside ``tx``: whether ``incident``'s deliveries moved to ``into`` (see moved())."""
+
+    @abc.abstractmethod
     def _due(self, at_us: int, limit: int | None) -> list[Claims]:
         """The due deliveries, read only."""
 
@@ -219,7 +223,7 @@ class StoreBase(abc.ABC):
                 lost = np.flatnonzero(codes == 2)
                 now = self._version_incident(tx, ver) if lost.size else None
                 moved = False
-                if now is not None and now != inc:
+                if now is not None and now != inc and self._moved(tx, inc, now):
                     # A key of an incident merged into another since (IncidentState.MERGED):
                     # its deliveries moved there with their versions.
                     inc, moved = now, True
@@ -261,7 +265,7 @@ class StoreBase(abc.ABC):
                 codes = self._confirm(tx, key, None, code, batch[first], at_us)
                 lost = np.flatnonzero(codes == 2)
                 now = self._version_incident(tx, key) if lost.size else None
-                if now is not None and now != key:
+                if now is not None and now != key and self._moved(tx, key, now):
                     # An incident merged into another since (IncidentState.MERGED): its
                     # deliveries moved there, and its key, its first version's id, with them
                     # (as confirm() finds a key of it).
