@@ -295,11 +295,26 @@ def _separator_hint(text: str, envelope: Envelope | None = None) -> str:
     tokens = [t for t in split if len(t) <= _HINTED_LENGTH]
     if any(_DECIMAL_COMMAS.fullmatch(t) for t in tokens):
         return _COMMA_HINT
-    if any(_EXPONENT.fullmatch(n) for t in tokens for n in t.split(",")):
-        return (
-            "; CAP writes decimal numbers without an exponent (xs:decimal): write 59.0, not 5.9e1"
+    number = next((n for t in tokens for n in t.split(",") if _EXPONENT.fullmatch(n)), None)
+    if number is not None:
+        plain = _without_exponent(number)
+        return "; CAP writes decimal numbers without an exponent (xs:decimal): " + (
+            f"write {plain}, not {number}" if plain else f"{_quote(number)} has one"
         )
     return ""
+
+
+def _without_exponent(number: str) -> str | None:
+    """``number`` (an :data:`_EXPONENT` match) as a plain decimal (``5.9e1``: ``59``).
+
+    None when its exponent is past 20 either way (a number of more than 20 zeros is no
+    coordinate, radius or altitude meant) or past what :class:`~decimal.Decimal` reads.
+    """
+    try:
+        value = Decimal(number)
+    except InvalidOperation:  # an exponent past decimal's own limit (about 10**18)
+        return None
+    return format(value, "f") if abs(value.adjusted()) <= 20 else None
 
 
 #: A radius written with its unit glued on (``500m``, ``0.5km``, ``2mi``).
@@ -864,6 +879,34 @@ def wrapped(root: Node) -> str:
     )
 
 
+def _not_cap(root: Node) -> str:
+    """Why a root that is no CAP 1.2 or 1.1 ``<alert>`` is none, and what it may be instead.
+
+    An ``<alert>`` in a namespace written almost as CAP's (another case, a trailing ``/`` or
+    ``#``, spaces around it) is in another namespace all the same: XML compares namespace
+    names character by character (Namespaces in XML 1.0 §2.3).
+    """
+    if root.name != "alert":
+        return "this is not a CAP 1.2 alert" + wrapped(root)
+    if not root.ns:
+        if any(c.ns in (CAP12, CAP11) for c in root.children):
+            return (
+                "its children are in the CAP namespace but <alert> itself is not: a prefix "
+                "names the namespace of each element it is written on (write <cap:alert> as "
+                "its children are written, or declare the namespace without a prefix)"
+            )
+        return f'this is not a CAP 1.2 alert (a CAP 1.2 <alert> declares xmlns="{CAP12}")'
+    key = root.ns.strip(" \t\r\n").rstrip("/#").lower()
+    meant = next((ns for ns in (CAP12, CAP11) if ns.lower() == key), None)
+    if meant is not None:
+        return (
+            f"its namespace is written almost as CAP's ({meant}), but XML compares namespace "
+            f"names character by character, so it is another namespace: declare "
+            f'xmlns="{meant}" exactly'
+        )
+    return "this is not a CAP 1.2 alert" + wrapped(root)
+
+
 class Reader:
     """Reads one document; ``problems`` and ``repairs`` fill up as it goes."""
 
@@ -1334,16 +1377,8 @@ class Reader:
         if bad is None and not _DECIMAL.match(text):
             bad = f"must be a decimal number (got {_quote(text)})"
             if len(text) <= _HINTED_LENGTH and _EXPONENT.fullmatch(text):
-                try:
-                    number: Decimal | None = Decimal(text)
-                except InvalidOperation:  # an exponent past decimal's own limit (about 10**18)
-                    number = None
-                plain = (
-                    f" (write {format(number, 'f')!r})"
-                    if number is not None and abs(number.adjusted()) <= 20
-                    else ""
-                )
-                bad += f": xs:decimal has no exponent{plain}"
+                plain = _without_exponent(text)
+                bad += ": xs:decimal has no exponent" + (f" (write {plain!r})" if plain else "")
         if bad is not None:
             self.problem(_join(path, name), bad)
             return None
@@ -1398,12 +1433,8 @@ class Reader:
                     if root.name.lower() == "html" and root.ns in ("", XHTML)
                     else ""
                 )
-                + "): this is not a CAP 1.2 alert"
-                + (
-                    f' (a CAP 1.2 <alert> declares xmlns="{CAP12}")'
-                    if root.name == "alert" and not root.ns
-                    else wrapped(root)
-                ),
+                + "): "
+                + _not_cap(root),
             )
             return None
         if root.ns == CAP11:
