@@ -531,3 +531,28 @@ def test_an_alert_whose_children_have_the_cap_prefix_and_it_not_says_so() -> Non
     (problem,) = info.value.problems
     assert "its children are in the CAP namespace but <alert> itself is not" in problem.message
     assert "write <cap:alert>" in problem.message
+
+
+# --- geotarget's own tip-channel parameters, pretty-printed -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "address"), [("phone", "114 14"), ("web", "https://polisen.se/lagg-fram-tips")]
+)
+def test_a_pretty_printed_tip_channel_value_is_read_as_its_address(kind: str, address: str) -> None:
+    """Whitespace a pretty-printer puts around a ``<value>`` is layout, as for the kind code.
+
+    The whole alert was refused: "address of a phone channel must be digits..." (got the
+    number with the line breaks and indentation around it).
+    """
+    parameter = (
+        f"<parameter>\n        <valueName>geotarget:tip-{kind}</valueName>\n"
+        f"        <value>\n          {address}\n        </value>\n      </parameter>"
+    )
+    doc = BASE.replace("</headline>", "</headline>\n      " + parameter)
+    alert = cap.loads(doc)
+    (channel,) = alert.tip_channels
+    assert (channel.kind.value, channel.address) == (kind, address)
+    value = ET.fromstring(doc.encode()).find(f".//{{{CAP12}}}value")
+    assert value is not None and value.text is not None and value.text.strip() == address
+    assert cap.loads(cap.dumps(alert)) == alert

@@ -1398,9 +1398,14 @@ class Reader:
         kids = self.children(node, path, PAIR)
         name = self.text(kids, "valueName", path)
         value = self.text(kids, "value", path)
-        if name is not None and value is not None and is_kind_code(name):
-            # geotarget's own code: whitespace around its value, as around its name, is the
-            # document's layout (a pretty-printed <value>), not part of the kind.
+        if (
+            name is not None
+            and value is not None
+            and (is_kind_code(name) or tip_parameter_kind(name) is not None)
+        ):
+            # geotarget's own code or tip channel: whitespace around its value, as around its
+            # name, is the document's layout (a pretty-printed <value>), not part of the kind,
+            # the phone number or the URL.
             value = value.strip(XML_SPACE)
         return self.build(path, lambda: NamedValue(name, value), before)  # type: ignore[arg-type]
 
