@@ -24,8 +24,8 @@ from cap_helpers import BASE
 from pyproj import Geod
 
 from geotarget import Circle, cap
-from geotarget.alerts import Alert
-from geotarget.errors import InvalidCAP
+from geotarget.alerts import Alert, Info, NamedValue
+from geotarget.errors import InvalidAlert, InvalidCAP
 
 # --- an independent reading of a document ------------------------------------------------------
 
@@ -556,3 +556,68 @@ def test_a_pretty_printed_tip_channel_value_is_read_as_its_address(kind: str, ad
     value = ET.fromstring(doc.encode()).find(f".//{{{CAP12}}}value")
     assert value is not None and value.text is not None and value.text.strip() == address
     assert cap.loads(cap.dumps(alert)) == alert
+
+
+#: 3GPP TS 22.101, section 10.1.1, as the oracle: a handset calls the emergency service for 112
+#: and 911 always, and for 000, 08, 110, 118, 119 and 999 without a SIM.
+_HANDSET_EMERGENCY = {"112", "911", "000", "08", "110", "118", "119", "999"}
+
+
+def _tip_doc(number: str) -> str:
+    parameter = (
+        f"<parameter><valueName>geotarget:tip-phone</valueName><value>{number}</value></parameter>"
+    )
+    return BASE.replace("</headline>", "</headline>" + parameter)
+
+
+@pytest.mark.parametrize(
+    ("number", "dialled"),
+    [
+        ("112", "112"),
+        ("1 12", "112"),
+        ("+46 112", "112"),
+        ("0046-911", "911"),
+        ("+1 911", "911"),  # an American template, written internationally
+        ("+44 999", "999"),
+        ("114 14", None),
+        ("+46 77 114 14 00", None),
+        ("0911-123 45", None),  # Piteå: an area code, not an emergency number
+        ("9111", None),
+    ],
+)
+def test_a_document_naming_an_emergency_number_as_tip_line_is_refused(
+    number: str, dialled: str | None
+) -> None:
+    """pilot.tip_request refused 112 as a tip line; the same alert read from CAP was delivered.
+
+    A tip request whose ``geotarget:tip-phone`` was 112 read, and ``alert.tip_channels``
+    offered the public 112 for tips ("Tipsa polisen: 112").
+    """
+    digits = number.replace(" ", "").replace("-", "")
+    national = (
+        digits[1:] if digits.startswith("+") else digits[2:] if digits.startswith("00") else ""
+    )
+    expect = digits in _HANDSET_EMERGENCY or any(
+        national[k:] in _HANDSET_EMERGENCY for k in (1, 2, 3) if national
+    )
+    assert expect is (dialled is not None)  # (the oracle agrees with the table)
+    doc = _tip_doc(number)
+    if dialled is None:
+        (channel,) = cap.loads(doc).tip_channels
+        assert channel.address == number
+        return
+    with pytest.raises(InvalidCAP) as info:
+        cap.loads(doc)
+    (problem,) = info.value.problems
+    assert problem.path == "info[0]/parameter[0]"
+    assert f"the emergency service for {dialled}" in problem.message
+    assert repr(number) in problem.message
+
+
+def test_an_info_built_in_code_with_an_emergency_tip_line_is_refused_naming_it() -> None:
+    """The model holds the rule, so no path (code, CAP, the pilot) builds such an alert."""
+    with pytest.raises(InvalidAlert, match=r"^parameters\[0\] \(geotarget:tip-phone\): .* 911"):
+        Info(
+            categories=["Security"], event="Tips", urgency="Unknown", severity="Minor",
+            certainty="Observed", parameters=[NamedValue("geotarget:tip-phone", "911")],
+        )  # fmt: skip

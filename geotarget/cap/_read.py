@@ -59,6 +59,7 @@ from geotarget.alerts._values import (
     is_language,
     kind_name,
     options,
+    refuse_emergency_number,
     tip_parameter_kind,
 )
 from geotarget.areas import long_way_edges
@@ -1805,7 +1806,7 @@ class Reader:
             if parameter is None or tip is None:
                 continue
             try:
-                TipChannel(tip, parameter.value)
+                refuse_emergency_number(TipChannel(tip, parameter.value))
             except GeotargetError as err:
                 self.problem(
                     _join(path, f"parameter[{k}]"),
