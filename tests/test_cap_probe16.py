@@ -621,3 +621,39 @@ def test_an_info_built_in_code_with_an_emergency_tip_line_is_refused_naming_it()
             categories=["Security"], event="Tips", urgency="Unknown", severity="Minor",
             certainty="Observed", parameters=[NamedValue("geotarget:tip-phone", "911")],
         )  # fmt: skip
+
+
+# --- a block that ended before its message was sent ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("msg_type", "warned"), [("Alert", True), ("Update", True), ("Cancel", False)]
+)
+def test_a_block_that_expired_before_the_message_was_sent_is_warned_of(
+    msg_type: str, warned: bool
+) -> None:
+    """Sent at 21:30+02:00, onset 19:00, expires 20:00: it was told to no one, and not warned.
+
+    An expires written in the wrong offset leaves the alert reaching nobody; a Cancel's
+    blocks keep the times of what it ends, and are not targeted.
+    """
+    doc = BASE.replace("<onset>2026-05-04T21:30:00+02:00", "<onset>2026-05-04T19:00:00+02:00")
+    doc = doc.replace("<expires>2026-05-04T23:30:00+02:00", "<expires>2026-05-04T20:00:00+02:00")
+    if msg_type != "Alert":
+        ref = "polisen@polisen.se,SE-POL-2026-0000,2026-05-04T18:00:00+02:00"
+        doc = doc.replace("<msgType>Alert</msgType>", f"<msgType>{msg_type}</msgType>")
+        doc = doc.replace("</scope>", f"</scope><references>{ref}</references>")
+    parsed = cap.read(doc)
+    sent = ET.fromstring(doc.encode()).findtext(f"{{{CAP12}}}sent")
+    expires = dt.datetime.fromisoformat(
+        ET.fromstring(doc.encode()).findtext(f".//{{{CAP12}}}expires") or ""
+    )
+    assert expires <= dt.datetime.fromisoformat(sent or "")  # (the case: it ended before)
+    assert not parsed.alert.is_active(parsed.alert.sent)
+    found = [w for w in parsed.warnings if w.path == "info[0]/expires"]
+    if not warned:
+        assert found == []
+        return
+    (warning,) = found
+    assert warning.message.startswith(f"is before sent ({sent})")
+    assert "in effect for no one who receives it" in warning.message

@@ -1716,19 +1716,30 @@ class Reader:
         # CAP 1.2 §3.2.2 <effective>: "If this item is not included, the effective time SHALL
         # be assumed to be the same as in <sent>".
         sent = self.sent
-        if (
-            expires is not None
-            and sent is not None
-            and v["onset"] is None
-            and v["effective"] is None
-            and not expires > sent
-        ):
+        start = v["effective"] if v["effective"] is not None else v["onset"]
+        if expires is not None and sent is not None and start is None and not expires > sent:
             same = "equals" if expires == sent else "is before"
             self.warn(
                 _join(path, "expires"),
                 f"{same} sent ({sent.isoformat()}), which this block's window starts at (it "
                 "has no <effective> nor <onset>, and CAP 1.2 §3.2.2 takes a missing effective "
                 "as sent): sent <= t < expires is empty, so it is never active",
+            )
+        elif (
+            expires is not None
+            and sent is not None
+            and start is not None
+            and expires > start
+            and not expires > sent
+            and self.msg_type in (MessageType.ALERT, MessageType.UPDATE)
+        ):
+            # (A Cancel's blocks often keep the expires of the alert it ends: nothing is told.)
+            same = "equals" if expires == sent else "is before"
+            self.warn(
+                _join(path, "expires"),
+                f"{same} sent ({sent.isoformat()}): the block's window ended by the time the "
+                "message was sent, so it is in effect for no one who receives it (is a UTC "
+                "offset written wrong?)",
             )
         v["event_codes"] = self.pairs(kids, "eventCode", path)
         v["parameters"] = self.pairs(kids, "parameter", path)
