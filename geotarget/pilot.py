@@ -103,6 +103,7 @@ from geotarget.alerts._values import (
     Urgency,
     brief,
     check_text,
+    emergency_number,
     kind_name,
     tuple_of,
 )
@@ -332,18 +333,17 @@ def _check_channels(channels: tuple[TipChannel, ...]) -> None:
     """Refuse the emergency number as a tip line, and a channel listed twice."""
     seen: dict[str, int] = {}
     for i, c in enumerate(channels):
-        digits = c.uri.removeprefix("tel:")
-        local = digits.removeprefix("+46") if digits[:1] == "+" else digits.removeprefix("0046")
-        if c.kind is TipChannelKind.PHONE and local == "112":
+        number = emergency_number(c)
+        if number == "112":
             raise InvalidAlert(
                 f"tip_channels[{i}] must not be the emergency number 112: tips go to the tip "
                 "line 114 14 or the police web form, 112 is for emergencies "
                 f"(got {brief(c.address, 80)})"
             )
-        if c.kind is TipChannelKind.PHONE and local in _EMERGENCY:
+        if number is not None:
             raise InvalidAlert(
                 f"tip_channels[{i}] must not be an emergency number: a phone calls 112 when "
-                f"{local} is dialled (3GPP TS 22.101 makes 112 and 911 emergency numbers on "
+                f"{number} is dialled (3GPP TS 22.101 makes 112 and 911 emergency numbers on "
                 "every handset, and 000, 08, 110, 118, 119 and 999 on one without a SIM); tips "
                 f"go to the tip line 114 14 or the police web form (got {brief(c.address, 80)})"
             )
@@ -375,13 +375,6 @@ def _channel_key(channel: TipChannel) -> str:
         return "tel:+" + number[2:] if number.startswith("00") else channel.uri
     parts = urllib.parse.urlsplit(channel.uri)
     return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.lower()))
-
-
-#: The numbers a phone in Sweden calls 112 for (after any +46 or 0046): never a tip line. A
-#: handset treats 112 and 911 as emergency numbers wherever it is, and 000, 08, 110, 118, 119
-#: and 999 too when it has no SIM (3GPP TS 22.101, section 10.1.1): a tip request copied from
-#: another country's template would send the public to SOS Alarm.
-_EMERGENCY = frozenset({"112", "911", "000", "08", "110", "118", "119", "999"})
 
 
 @attrs.frozen

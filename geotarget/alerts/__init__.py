@@ -78,6 +78,7 @@ from geotarget.alerts._values import (
     is_language,
     kind_name,
     options,
+    refuse_emergency_number,
     tip_parameter_kind,
     tuple_of,
     v_cap_id,
@@ -231,8 +232,9 @@ class Info:
     InvalidAlert
         For a naive or fractional-second datetime, no category, an unknown or contradictory
         :data:`KIND_CODE` event code, or a tip-channel parameter that is not a valid
-        :class:`TipChannel`. An ``expires`` that is not after ``onset`` or ``effective`` is
-        allowed, as in CAP (the block is then never active); :mod:`geotarget.cap` warns.
+        :class:`TipChannel` or dials an emergency number (112, 911...). An ``expires`` that
+        is not after ``onset`` or ``effective`` is allowed, as in CAP (the block is then never
+        active); :mod:`geotarget.cap` warns.
 
     Examples
     --------
@@ -301,6 +303,7 @@ class Info:
             if kind is not None:
                 try:
                     tips.append(TipChannel(kind, p.value))
+                    refuse_emergency_number(tips[-1])
                 except InvalidAlert as err:
                     raise InvalidAlert(f"parameters[{i}] ({p.value_name}): {err}") from err
         object.__setattr__(self, "_kind", kinds[0] if kinds else None)

@@ -656,3 +656,41 @@ class TipChannel:
     def parameter(self) -> NamedValue:
         """The CAP ``<parameter>`` that carries this channel."""
         return NamedValue(TIP_PARAMETER_PREFIX + self.kind.value, self.address)
+
+
+#: The numbers a handset calls the emergency service for (3GPP TS 22.101, section 10.1.1): 112
+#: and 911 on every handset, and 000, 08, 110, 118, 119 and 999 too on one without a SIM.
+EMERGENCY_NUMBERS = frozenset({"112", "911", "000", "08", "110", "118", "119", "999"})
+
+
+def emergency_number(channel: TipChannel) -> str | None:
+    """The emergency number a phone tip channel dials (:data:`EMERGENCY_NUMBERS`), else None.
+
+    Its digits, or, written internationally (a leading ``+`` or ``00``), its digits after a
+    country calling code of one to three digits: ``+46 112`` is Sweden's 112.
+    """
+    if channel.kind is not TipChannelKind.PHONE:
+        return None
+    digits = channel.uri.removeprefix("tel:")
+    if digits in EMERGENCY_NUMBERS:
+        return digits
+    national = digits[1:] if digits[:1] == "+" else digits[2:] if digits[:2] == "00" else None
+    if national is None:
+        return None
+    return next((national[k:] for k in (1, 2, 3) if national[k:] in EMERGENCY_NUMBERS), None)
+
+
+def refuse_emergency_number(channel: TipChannel) -> None:
+    """Raise :class:`~geotarget.errors.InvalidAlert` when a tip channel dials an emergency number.
+
+    A tip line sends the public's calls somewhere that is not an emergency service: a tip
+    request written with 112 or 911 (an American template's "call 911 with tips") would fill
+    the emergency lines with tips.
+    """
+    number = emergency_number(channel)
+    if number is not None:
+        raise InvalidAlert(
+            f"address of a phone channel must not dial an emergency number: a handset calls "
+            f"the emergency service for {number} (3GPP TS 22.101); tips go to a tip line or "
+            f"a web form (got {shown(channel.address)})"
+        )

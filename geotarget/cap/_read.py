@@ -59,6 +59,7 @@ from geotarget.alerts._values import (
     is_language,
     kind_name,
     options,
+    refuse_emergency_number,
     tip_parameter_kind,
 )
 from geotarget.areas import long_way_edges
@@ -295,11 +296,26 @@ def _separator_hint(text: str, envelope: Envelope | None = None) -> str:
     tokens = [t for t in split if len(t) <= _HINTED_LENGTH]
     if any(_DECIMAL_COMMAS.fullmatch(t) for t in tokens):
         return _COMMA_HINT
-    if any(_EXPONENT.fullmatch(n) for t in tokens for n in t.split(",")):
-        return (
-            "; CAP writes decimal numbers without an exponent (xs:decimal): write 59.0, not 5.9e1"
+    number = next((n for t in tokens for n in t.split(",") if _EXPONENT.fullmatch(n)), None)
+    if number is not None:
+        plain = _without_exponent(number)
+        return "; CAP writes decimal numbers without an exponent (xs:decimal): " + (
+            f"write {plain}, not {number}" if plain else f"{_quote(number)} has one"
         )
     return ""
+
+
+def _without_exponent(number: str) -> str | None:
+    """``number`` (an :data:`_EXPONENT` match) as a plain decimal (``5.9e1``: ``59``).
+
+    None when its exponent is past 20 either way (a number of more than 20 zeros is no
+    coordinate, radius or altitude meant) or past what :class:`~decimal.Decimal` reads.
+    """
+    try:
+        value = Decimal(number)
+    except InvalidOperation:  # an exponent past decimal's own limit (about 10**18)
+        return None
+    return format(value, "f") if abs(value.adjusted()) <= 20 else None
 
 
 #: A radius written with its unit glued on (``500m``, ``0.5km``, ``2mi``).
@@ -864,6 +880,34 @@ def wrapped(root: Node) -> str:
     )
 
 
+def _not_cap(root: Node) -> str:
+    """Why a root that is no CAP 1.2 or 1.1 ``<alert>`` is none, and what it may be instead.
+
+    An ``<alert>`` in a namespace written almost as CAP's (another case, a trailing ``/`` or
+    ``#``, spaces around it) is in another namespace all the same: XML compares namespace
+    names character by character (Namespaces in XML 1.0 §2.3).
+    """
+    if root.name != "alert":
+        return "this is not a CAP 1.2 alert" + wrapped(root)
+    if not root.ns:
+        if any(c.ns in (CAP12, CAP11) for c in root.children):
+            return (
+                "its children are in the CAP namespace but <alert> itself is not: a prefix "
+                "names the namespace of each element it is written on (write <cap:alert> as "
+                "its children are written, or declare the namespace without a prefix)"
+            )
+        return f'this is not a CAP 1.2 alert (a CAP 1.2 <alert> declares xmlns="{CAP12}")'
+    key = root.ns.strip(" \t\r\n").rstrip("/#").lower()
+    meant = next((ns for ns in (CAP12, CAP11) if ns.lower() == key), None)
+    if meant is not None:
+        return (
+            f"its namespace is written almost as CAP's ({meant}), but XML compares namespace "
+            f"names character by character, so it is another namespace: declare "
+            f'xmlns="{meant}" exactly'
+        )
+    return "this is not a CAP 1.2 alert" + wrapped(root)
+
+
 class Reader:
     """Reads one document; ``problems`` and ``repairs`` fill up as it goes."""
 
@@ -1334,16 +1378,8 @@ class Reader:
         if bad is None and not _DECIMAL.match(text):
             bad = f"must be a decimal number (got {_quote(text)})"
             if len(text) <= _HINTED_LENGTH and _EXPONENT.fullmatch(text):
-                try:
-                    number: Decimal | None = Decimal(text)
-                except InvalidOperation:  # an exponent past decimal's own limit (about 10**18)
-                    number = None
-                plain = (
-                    f" (write {format(number, 'f')!r})"
-                    if number is not None and abs(number.adjusted()) <= 20
-                    else ""
-                )
-                bad += f": xs:decimal has no exponent{plain}"
+                plain = _without_exponent(text)
+                bad += ": xs:decimal has no exponent" + (f" (write {plain!r})" if plain else "")
         if bad is not None:
             self.problem(_join(path, name), bad)
             return None
@@ -1363,9 +1399,14 @@ class Reader:
         kids = self.children(node, path, PAIR)
         name = self.text(kids, "valueName", path)
         value = self.text(kids, "value", path)
-        if name is not None and value is not None and is_kind_code(name):
-            # geotarget's own code: whitespace around its value, as around its name, is the
-            # document's layout (a pretty-printed <value>), not part of the kind.
+        if (
+            name is not None
+            and value is not None
+            and (is_kind_code(name) or tip_parameter_kind(name) is not None)
+        ):
+            # geotarget's own code or tip channel: whitespace around its value, as around its
+            # name, is the document's layout (a pretty-printed <value>), not part of the kind,
+            # the phone number or the URL.
             value = value.strip(XML_SPACE)
         return self.build(path, lambda: NamedValue(name, value), before)  # type: ignore[arg-type]
 
@@ -1398,12 +1439,8 @@ class Reader:
                     if root.name.lower() == "html" and root.ns in ("", XHTML)
                     else ""
                 )
-                + "): this is not a CAP 1.2 alert"
-                + (
-                    f' (a CAP 1.2 <alert> declares xmlns="{CAP12}")'
-                    if root.name == "alert" and not root.ns
-                    else wrapped(root)
-                ),
+                + "): "
+                + _not_cap(root),
             )
             return None
         if root.ns == CAP11:
@@ -1679,19 +1716,30 @@ class Reader:
         # CAP 1.2 §3.2.2 <effective>: "If this item is not included, the effective time SHALL
         # be assumed to be the same as in <sent>".
         sent = self.sent
-        if (
-            expires is not None
-            and sent is not None
-            and v["onset"] is None
-            and v["effective"] is None
-            and not expires > sent
-        ):
+        start = v["effective"] if v["effective"] is not None else v["onset"]
+        if expires is not None and sent is not None and start is None and not expires > sent:
             same = "equals" if expires == sent else "is before"
             self.warn(
                 _join(path, "expires"),
                 f"{same} sent ({sent.isoformat()}), which this block's window starts at (it "
                 "has no <effective> nor <onset>, and CAP 1.2 §3.2.2 takes a missing effective "
                 "as sent): sent <= t < expires is empty, so it is never active",
+            )
+        elif (
+            expires is not None
+            and sent is not None
+            and start is not None
+            and expires > start
+            and not expires > sent
+            and self.msg_type in (MessageType.ALERT, MessageType.UPDATE)
+        ):
+            # (A Cancel's blocks often keep the expires of the alert it ends: nothing is told.)
+            same = "equals" if expires == sent else "is before"
+            self.warn(
+                _join(path, "expires"),
+                f"{same} sent ({sent.isoformat()}): the block's window ended by the time the "
+                "message was sent, so it is in effect for no one who receives it (is a UTC "
+                "offset written wrong?)",
             )
         v["event_codes"] = self.pairs(kids, "eventCode", path)
         v["parameters"] = self.pairs(kids, "parameter", path)
@@ -1769,7 +1817,7 @@ class Reader:
             if parameter is None or tip is None:
                 continue
             try:
-                TipChannel(tip, parameter.value)
+                refuse_emergency_number(TipChannel(tip, parameter.value))
             except GeotargetError as err:
                 self.problem(
                     _join(path, f"parameter[{k}]"),

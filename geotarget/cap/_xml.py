@@ -185,7 +185,7 @@ def bom_conflict(raw: bytes) -> tuple[str, str, str] | None:
         return None
     declared = m.group(1)
     try:
-        family = codecs.lookup(declared).name
+        family = codecs.lookup(codec_name(declared)).name
     except LookupError:
         return None
     endian = "-le" if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF32_LE)) else "-be"
@@ -207,23 +207,75 @@ def _refuse_bom_conflict(raw: bytes) -> None:
         )
 
 
-def _known_encoding(name: str) -> codecs.CodecInfo:
-    """The codec of a declared encoding name, or :class:`Refused` saying what is wrong with it.
+#: Names and aliases the IANA character-set registry gives encodings that Python's codecs
+#: implement but know by other names only, by their letters and digits in lower case (as the
+#: registry compares them), with the Python codec. XML 1.0 §4.3.3 recommends the registered
+#: names in an encoding declaration, and writers use them: Java declares ``windows-31j`` for
+#: its MS932 (Japanese), .NET ``windows-874`` for Thai and ``iso-8859-8-i`` for Hebrew. The
+#: ``-i`` and ``-e`` forms of ISO-8859-6 and -8 differ from the plain ones only in how a
+#: display orders the text, not in its bytes.
+_IANA_ONLY = {
+    **dict.fromkeys(("windows31j", "cswindows31j"), "cp932"),
+    **dict.fromkeys(("windows874", "cswindows874"), "cp874"),
+    **dict.fromkeys(("iso88596e", "csiso88596e", "iso88596i", "csiso88596i"), "iso8859-6"),
+    **dict.fromkeys(("iso88598e", "csiso88598e", "iso88598i", "csiso88598i"), "iso8859-8"),
+    **dict.fromkeys(("ksc56011989", "ksc5601", "isoir149", "csksc56011987", "cseuckr"), "euc_kr"),
+    **dict.fromkeys(("gb231280", "csgb2312"), "gb2312"),
+    **dict.fromkeys(("windows936", "csgbk"), "gbk"),
+    "csgb18030": "gb18030",
+    "csbig5hkscs": "big5hkscs",
+    **dict.fromkeys(("extendedunixcodepackedformatforjapanese", "cseucpkdfmtjapanese"), "euc_jp"),
+    **dict.fromkeys(("mac", "csmacintosh"), "mac-roman"),
+    **dict.fromkeys(("latin9", "csiso885915"), "iso8859-15"),
+    "csiso885913": "iso8859-13",
+    "csiso885914": "iso8859-14",
+    "csiso885916": "iso8859-16",
+    **{f"cswindows{page}": f"cp{page}" for page in range(1250, 1259)},
+    "cskoi8u": "koi8-u",
+    "cstis620": "tis-620",
+    "csiso2022jp2": "iso2022_jp_2",
+    "cshproman8": "hp-roman8",
+    **dict.fromkeys(("ibm00858", "ccsid00858", "cp00858", "csibm00858"), "cp858"),
+    **dict.fromkeys(("ibm01140", "ccsid01140", "cp01140", "csibm01140"), "cp1140"),
+    "csutf8": "utf-8",
+    "csutf16": "utf-16",
+    "csutf32": "utf-32",
+}
 
-    A name Python does not know, a bytes-to-bytes codec (``hex``) or a pseudo-encoding
-    (``idna``, ``utf-7``) is refused: it would otherwise surface as a LookupError, ValueError
-    or UnicodeError from inside the parser.
+
+def codec_name(name: str) -> str:
+    """The name Python's codecs know a declared encoding by: ``name``, or its codec's.
+
+    ``name`` itself when Python knows it; the codec of an IANA-registered name Python does
+    not know (:data:`_IANA_ONLY`: ``Windows-31J`` is ``cp932``); else ``name``, for the
+    lookup to fail.
     """
     try:
         codecs.lookup(name)
     except LookupError:
+        return _IANA_ONLY.get(re.sub(r"[^0-9a-z]", "", name.lower()), name)
+    return name
+
+
+def _known_encoding(name: str) -> codecs.CodecInfo:
+    """The codec of a declared encoding name, or :class:`Refused` saying what is wrong with it.
+
+    A name neither Python nor the IANA registry (:func:`codec_name`) knows, a bytes-to-bytes
+    codec (``hex``) or a pseudo-encoding (``idna``, ``utf-7``) is refused: it would otherwise
+    surface as a LookupError, ValueError or UnicodeError from inside the parser.
+    """
+    name, declared = codec_name(name), name
+    try:
+        codecs.lookup(name)
+    except LookupError:
         raise Refused(
-            f"the declared encoding {name!r} is not a known character encoding (write CAP in UTF-8)"
+            f"the declared encoding {declared!r} is not a known character encoding (write CAP "
+            "in UTF-8)"
         ) from None
     info = charset(name)  # the positions files' rule too (geotarget._validate.NOT_CHARSETS)
     if info is None:
         raise Refused(
-            f"the declared encoding {name!r} is not a character encoding a document can be "
+            f"the declared encoding {declared!r} is not a character encoding a document can be "
             "written in (write CAP in UTF-8)"
         )
     return info
@@ -355,7 +407,7 @@ def wide_declared_in_single_bytes(raw: bytes) -> str | None:
         return None
     name = m.group(1).decode("ascii")
     try:
-        family = codecs.lookup(name).name
+        family = codecs.lookup(codec_name(name)).name
     except LookupError:
         return None
     return name if family.startswith(("utf-16", "utf-32")) else None
