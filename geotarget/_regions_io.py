@@ -654,6 +654,14 @@ def read_geoparquet(
                 f"{file} has no column {key!r} ({what}); columns: {cut_words(have)}"
             )
     wanted = [c for c in (code_property, name_property, column) if c is not None]
+    held = {code_property: "codes", name_property: "names", column: "geometries"}
+    for key in wanted:  # (pyarrow's words: "Multiple matches for FieldRef.Name(...)")
+        if schema.names.count(key) > 1:
+            first, second = [j + 1 for j, n in enumerate(schema.names) if n == key][:2]
+            raise InvalidRegions(
+                f"{file}: column {key!r} appears twice (columns {first} and {second}), so "
+                f"which one holds the {held[key]} is unknown; keep one"
+            )
     try:
         table = pq.read_table(source, columns=list(dict.fromkeys(wanted)))
         codes = table.column(code_property).to_pylist()

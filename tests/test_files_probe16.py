@@ -24,8 +24,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geotarget._position_files import read
+from geotarget.areas import Area
 from geotarget.cli import main
-from geotarget.errors import InvalidRegions
+from geotarget.errors import GeotargetError, InvalidRegions
 from geotarget.regions import RegionSet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -333,3 +334,53 @@ def test_region_ring_closed_by_a_non_finite_vertex_names_it(bad: float, axis: in
     assert message.startswith("features[1] (code '0181') exterior ring, vertex 0: ")
     assert "coordinates must be finite numbers" in message
     assert "LinearRing" not in message  # GEOS's words hid the NaN
+
+
+@pytest.mark.parametrize(
+    ("names", "key"),
+    [(["kod", "kod", "geometry"], "kod"), (["kod", "geometry", "geometry"], "geometry")],
+)
+def test_geoparquet_with_a_column_twice_names_it(
+    names: list[str], key: str, tmp_path: Path
+) -> None:
+    """A GeoParquet file holding a column twice is refused naming it, not in pyarrow's words."""
+    pa = pytest.importorskip("pyarrow", reason="GeoParquet needs the geoparquet extra")
+    import pyarrow.parquet as pq
+    import shapely
+    import shapely.geometry as sg
+
+    blobs = [shapely.to_wkb(sg.Polygon(_square(lon, 59.3))) for lon in (18.0, 18.1)]
+    columns = {
+        "kod": [pa.array(["0180", "0181"]), pa.array(["0999", "0998"])],
+        "geometry": [pa.array(blobs), pa.array(blobs[::-1])],
+    }
+    arrays = [columns[n].pop(0) for n in names]
+    geo = {
+        "version": "1.0.0",
+        "primary_column": "geometry",
+        "columns": {"geometry": {"encoding": "WKB", "geometry_types": ["Polygon"]}},
+    }
+    table = pa.Table.from_arrays(arrays, names=names)
+    pq.write_table(
+        table.replace_schema_metadata({b"geo": json.dumps(geo).encode()}), tmp_path / "r.parquet"
+    )
+    with pytest.raises(InvalidRegions) as info:
+        RegionSet.from_geoparquet(tmp_path / "r.parquet", code_property="kod", level="m")
+    message = str(info.value)
+    first, second = [j + 1 for j, n in enumerate(names) if n == key]
+    assert f"column {key!r} appears twice (columns {first} and {second})" in message
+    assert "FieldRef" not in message
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="geotarget/areas.py Area.from_geojson parses text with plain json.loads: a key given "
+    "twice is read as its last value (belongs in areas.py, not this helper's files)",
+)
+def test_area_geojson_with_coordinates_twice_is_refused() -> None:
+    """An alert area whose GeoJSON gives ``coordinates`` twice is refused, not read as the last."""
+    first = json.dumps(_square(18.0, 59.3))
+    far = json.dumps(_square(13.0, 55.6))  # 400 km away: Malmö, not Stockholm
+    text = f'{{"type": "Polygon", "coordinates": [{first}], "coordinates": [{far}]}}'
+    with pytest.raises(GeotargetError, match="coordinates"):
+        Area.from_geojson(text)
