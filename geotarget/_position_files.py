@@ -2147,6 +2147,35 @@ _OTHER_LINE_ENDS = (
 _DOS_EOF = "\x1a"
 
 
+_WHOLE = re.compile(r"\s*[-+]?[0-9]+")
+_FRACTION = re.compile(r"[0-9]+\s*")
+
+
+def _decimal_comma_hint(record: Sequence[str], named: int, delim: str) -> str:
+    """A hint when a comma-separated row's extra fields are numbers' decimal commas, or ``""``.
+
+    ``59,33`` unquoted in a comma-separated file is two fields, ``59`` and ``33``: a row with
+    more fields than the header, each extra one explained by a whole number followed by digits
+    (a number with its decimal comma taken for the delimiter), the pairs not overlapping.
+    """
+    extra = len(record) - named
+    if delim != "," or extra <= 0:
+        return ""
+    splits = k = 0
+    while k < len(record) - 1 and splits < extra:
+        if _WHOLE.fullmatch(record[k]) and _FRACTION.fullmatch(record[k + 1]):
+            splits += 1
+            k += 1
+        k += 1
+    if splits < extra:
+        return ""
+    return (
+        "; numbers written with a decimal comma? in a comma-separated file 59,33 is two "
+        'fields: quote such numbers ("59,33"), write them with a decimal point, or separate '
+        'the columns with ";"'
+    )
+
+
 def _line_end_hint(text: str) -> str:
     """A hint naming a line end in ``text`` that ends no CSV line, or ``""``."""
     for char, what in _OTHER_LINE_ENDS:
@@ -2279,7 +2308,8 @@ def read_csv(
                         if other
                         else f"; it {_PSQL_FOOTER_RULE}"
                         if count == 1 and _PSQL_FOOTER.fullmatch(record[0].strip())
-                        else _line_end_hint("".join(record))
+                        else _decimal_comma_hint(record, named, delim)
+                        or _line_end_hint("".join(record))
                     )
                     raise InvalidInput(
                         f"{name}: row {rows + len(lines) + 1} (line {line}): has {count} "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import re
 import unicodedata
@@ -121,7 +122,10 @@ def read_geojson(
                 reason = "its positions mix 2 and 3 numbers (each ring's positions must agree)"
             # shapely's and Python's words ("'coordinates'", "'int' object is not iterable")
             # name no member and no rule: say which part of the geometry breaks which rule.
-            reason = _structure_problem(geom) or reason
+            problem = _structure_problem(geom)
+            if problem is None and (bad := _non_finite_position(geom)) is not None:
+                raise _non_finite_problem(where, code, *bad) from err  # (a NaN closing vertex)
+            reason = problem or reason
             raise InvalidRegions(
                 f"{where}.geometry (code {brief(code)}) is not valid GeoJSON geometry: {reason}"
             ) from err
@@ -369,12 +373,70 @@ def _load_json(source: Source) -> Any:
             f"(got {type(source).__name__})"
         )
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except _KeyTwice:
+        doc = json.loads(text, object_pairs_hook=_marked_twice)
+        where, key = _first_twice(doc, "")
+        raise InvalidRegions(
+            f"region GeoJSON gives the key {key!r} twice in one object{where}: JSON readers "
+            "differ in which one they keep (RFC 8259: names should be unique), so which "
+            "code, name or geometry is meant is unknown; keep one"
+        ) from None
     except ValueError as err:
         kind = _kind_of(text)
         if isinstance(err, UnicodeDecodeError) and isinstance(text, bytes) and not kind:
             _refuse_not_utf8(text, err)
         raise InvalidRegions(f"region GeoJSON is not valid JSON: {err}{kind}") from err
+
+
+class _KeyTwice(ValueError):
+    """A JSON object with a key given twice (found by :func:`_unique_keys`)."""
+
+
+class _Twice(dict[str, Any]):
+    """A JSON object with a key given twice, and that key (:func:`_marked_twice`)."""
+
+    key = ""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``' ``object_pairs_hook``: the object, refused if a key is given twice."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _KeyTwice
+    return obj
+
+
+def _marked_twice(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Like :func:`_unique_keys`, but marks the object (read again only to name where it is)."""
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    twice = _Twice(obj)
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            twice.key = key
+            break
+        seen.add(key)
+    return twice
+
+
+def _first_twice(value: dict[str, Any] | list[Any], path: str) -> tuple[str, str]:
+    """`` (at features[3].properties)`` and the key of the first object marked :class:`_Twice`.
+
+    ``("", "")`` when ``value`` holds none.
+    """
+    if isinstance(value, _Twice):
+        return (f" (at {path})" if path else " (the document itself)"), value.key
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for k, v in items:
+        if isinstance(v, (dict, list)):
+            at = f"{path}[{k}]" if isinstance(k, int) else f"{path}.{k}" if path else f"{k}"
+            found = _first_twice(v, at)
+            if found[1]:
+                return found
+    return "", ""
 
 
 def _refuse_not_utf8(data: bytes, err: UnicodeDecodeError) -> None:
@@ -592,6 +654,14 @@ def read_geoparquet(
                 f"{file} has no column {key!r} ({what}); columns: {cut_words(have)}"
             )
     wanted = [c for c in (code_property, name_property, column) if c is not None]
+    held = {code_property: "codes", name_property: "names", column: "geometries"}
+    for key in wanted:  # (pyarrow's words: "Multiple matches for FieldRef.Name(...)")
+        if schema.names.count(key) > 1:
+            first, second = [j + 1 for j, n in enumerate(schema.names) if n == key][:2]
+            raise InvalidRegions(
+                f"{file}: column {key!r} appears twice (columns {first} and {second}), so "
+                f"which one holds the {held[key]} is unknown; keep one"
+            )
     try:
         table = pq.read_table(source, columns=list(dict.fromkeys(wanted)))
         codes = table.column(code_property).to_pylist()
@@ -820,18 +890,47 @@ def _refuse_non_finite(raw: Sequence[RawFeature], geoms: Any) -> None:
             hits = np.flatnonzero(~np.isfinite(ring_xy).all(axis=1))
             if hits.size:
                 v = int(hits[0])
-                polygon = f"polygon {p}, " if len(parts) > 1 else ""
-                what = "exterior ring" if r == 0 else f"ring {r} (hole {r})"
                 x, y = (float(c) for c in ring_xy[v])
-                raise InvalidRegions(
-                    f"{raw[i].where} (code {brief(raw[i].code)}) {polygon}{what}, vertex {v}: "
-                    f"coordinates must be finite numbers (got x={x!r}, y={y!r}); NaN (how "
-                    "Python's json writes a missing float) or infinity is no position, and is "
-                    "not repaired"
-                )
+                raise _non_finite_problem(raw[i].where, raw[i].code, p, len(parts), r, v, x, y)
     raise AssertionError(
         "unreachable: a non-finite coordinate outside every ring"
     )  # pragma: no cover
+
+
+def _non_finite_position(geom: Any) -> tuple[int, int, int, int, float, float] | None:
+    """Where a GeoJSON (Multi)Polygon's ``coordinates`` hold NaN or infinity, if they do.
+
+    ``(polygon, polygons, ring, vertex, x, y)`` for :func:`_non_finite_problem`. For a geometry
+    of the right structure (:func:`_structure_problem`) that shapely could not build: a ring
+    whose first and last positions hold NaN never closes (NaN equals nothing), and GEOS's
+    words for it would hide the NaN.
+    """
+    kind = geom.get("type") if isinstance(geom, Mapping) else None
+    if not isinstance(kind, str) or kind.lower() not in ("polygon", "multipolygon"):
+        return None
+    coords = geom.get("coordinates")
+    polygons = [coords] if kind.lower() == "polygon" else coords
+    if not isinstance(polygons, list) or not _numeric(polygons, 4):
+        return None
+    for p, rings in enumerate(polygons):
+        for r, ring in enumerate(rings):
+            for v, position in enumerate(ring):
+                if len(position) >= 2 and not all(map(math.isfinite, position[:2])):
+                    return p, len(polygons), r, v, float(position[0]), float(position[1])
+    return None
+
+
+def _non_finite_problem(
+    where: str, code: str, p: int, parts: int, r: int, v: int, x: float, y: float
+) -> InvalidRegions:
+    """The error for vertex ``v`` of ring ``r`` (0: the exterior) of polygon ``p``: not finite."""
+    polygon = f"polygon {p}, " if parts > 1 else ""
+    what = "exterior ring" if r == 0 else f"ring {r} (hole {r})"
+    return InvalidRegions(
+        f"{where} (code {brief(code)}) {polygon}{what}, vertex {v}: coordinates must be finite "
+        f"numbers (got x={x!r}, y={y!r}); NaN (how Python's json writes a missing float) or "
+        "infinity is no position, and is not repaired"
+    )
 
 
 def _refuse_degrees(raw: Sequence[RawFeature], geoms: Any, source: str) -> None:
