@@ -460,3 +460,48 @@ def test_two_circles_hold_disks_together_never_wrongly(
         deep = depth > 0.05 + 1e-4 * radius_m + 0.03 * a + sampling
         assert deep.sum() > n / 2
         assert np.flatnonzero(deep & (got != INSIDE)).tolist() == []
+
+
+NARROW_HOLE: Ring = [(20.20, 67.845), (20.30, 67.845), (20.30, 67.8455), (20.20, 67.8455)]
+
+
+@pytest.mark.parametrize(
+    ("holes", "margin_m"),
+    [([], 300.0), ([NARROW_HOLE], 100.0), ([TOUCHING], 200.0)],
+    ids=["box", "hole the margin fills", "hole touching the shell"],
+)
+def test_polygon_margin_holds_disks(holes: list[Ring], margin_m: float) -> None:
+    """A disk is INSIDE a polygon with a margin iff every rim point is within the margin of it.
+
+    The oracle samples 180 rim points (for a disk whose centre the grown polygon holds, a rim
+    within it means the disk is, but for a hole of the grown polygon inside the disk: none of
+    these holes is wider than the margin fills); it abstains within 2 % of the margin (the
+    documented grown-boundary band) plus the rim's sampling error.
+    """
+    rng = np.random.default_rng(int(margin_m))
+    rings = [BOX, *holes]
+    shape = sg.Polygon(BOX, holes)
+    n = 50
+    a = rng.choice([50.0, 150.0, 400.0], n)
+    x, y = _near_rings(rings, rng, n, rng.uniform(0.0, margin_m + a))
+    rows, states = PositionIndex(_snapshot(x, y, a)).classify(
+        Polygon(BOX, holes, margin_m=margin_m), LocationRule(), NOW
+    )
+    got = np.zeros(n, dtype=np.int64)
+    got[rows] = states
+    az = np.linspace(-180.0, 180.0, 180, endpoint=False)
+    qx, qy, _ = GEOD.fwd(
+        np.repeat(x, az.size), np.repeat(y, az.size), np.tile(az, n), np.repeat(a, az.size)
+    )
+    qx, qy = np.asarray(qx), np.asarray(qy)
+    rim_in = shapely.covers(shape, shapely.points(qx, qy))
+    rim_d = _boundary_distance(rings, qx, qy, margin_m * 1.2 + 10.0, 5.0)
+    slack = np.where(rim_in, np.inf, margin_m - rim_d).reshape(n, az.size).min(axis=1)
+    centre_in = shapely.covers(shape, shapely.points(x, y)) | (
+        _boundary_distance(rings, x, y, margin_m * 1.5, 5.0) <= margin_m
+    )
+    sampling = a * np.pi / az.size + 0.1
+    held = (slack > 0.02 * margin_m + sampling) & centre_in
+    assert held.sum() > n / 4
+    assert np.flatnonzero(held & (got != INSIDE)).tolist() == []
+    assert np.flatnonzero((slack < -sampling) & (got == INSIDE)).tolist() == []
