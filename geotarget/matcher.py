@@ -402,6 +402,10 @@ class PositionIndex:
         across, about 3 % for one the size of Sweden), or whose disk reaches within 5 cm or
         1e-4 of a circle's radius of that circle's rim (``(k / 14,000)**2`` of it for an
         area of ``k`` circles, over 128), may stay ``AMBIGUOUS`` (never ``INSIDE`` wrongly).
+        A circle that covers a pole, or whose reach times 1 + tan of its farthest latitude
+        exceeds half the Earth's radius (over about 920 km at Stockholm, 700 km at Kiruna,
+        400 km on Svalbard), cannot be drawn so and is left out of that union: the disks it
+        holds only together with other parts stay ``AMBIGUOUS`` wherever they lie.
         A disk that a polygon's margin holds only by reaching over a strait, an inlet or a
         hole narrower than twice the margin (a boat in a fjord) is decided on the polygon
         near it grown by the margin (GEOS's) and may stay ``AMBIGUOUS`` within 2 % of the
