@@ -25,7 +25,7 @@ import shapely
 import shapely.geometry as sg
 
 from geotarget import _geos
-from geotarget._validate import is_integer, iterable, only_numbers, shown
+from geotarget._validate import KeyTwice, is_integer, iterable, json_unique, only_numbers, shown
 from geotarget.alerts._values import brief, cut_words
 from geotarget.areas import _where
 from geotarget.errors import InvalidRegions, InvalidType, MissingExtra
@@ -373,12 +373,11 @@ def _load_json(source: Source) -> Any:
             f"(got {type(source).__name__})"
         )
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys)
-    except _KeyTwice:
-        doc = json.loads(text, object_pairs_hook=_marked_twice)
-        where, key = _first_twice(doc, "")
+        return json_unique(text)
+    except KeyTwice as twice:
         raise InvalidRegions(
-            f"region GeoJSON gives the key {key!r} twice in one object{where}: JSON readers "
+            f"region GeoJSON gives the key {twice.key!r} twice in one object{twice.where}: "
+            "JSON readers "
             "differ in which one they keep (RFC 8259: names should be unique), so which "
             "code, name or geometry is meant is unknown; keep one"
         ) from None
@@ -387,56 +386,6 @@ def _load_json(source: Source) -> Any:
         if isinstance(err, UnicodeDecodeError) and isinstance(text, bytes) and not kind:
             _refuse_not_utf8(text, err)
         raise InvalidRegions(f"region GeoJSON is not valid JSON: {err}{kind}") from err
-
-
-class _KeyTwice(ValueError):
-    """A JSON object with a key given twice (found by :func:`_unique_keys`)."""
-
-
-class _Twice(dict[str, Any]):
-    """A JSON object with a key given twice, and that key (:func:`_marked_twice`)."""
-
-    key = ""
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """``json.loads``' ``object_pairs_hook``: the object, refused if a key is given twice."""
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        raise _KeyTwice
-    return obj
-
-
-def _marked_twice(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Like :func:`_unique_keys`, but marks the object (read again only to name where it is)."""
-    obj = dict(pairs)
-    if len(obj) == len(pairs):
-        return obj
-    twice = _Twice(obj)
-    seen: set[str] = set()
-    for key, _ in pairs:
-        if key in seen:
-            twice.key = key
-            break
-        seen.add(key)
-    return twice
-
-
-def _first_twice(value: dict[str, Any] | list[Any], path: str) -> tuple[str, str]:
-    """`` (at features[3].properties)`` and the key of the first object marked :class:`_Twice`.
-
-    ``("", "")`` when ``value`` holds none.
-    """
-    if isinstance(value, _Twice):
-        return (f" (at {path})" if path else " (the document itself)"), value.key
-    items = value.items() if isinstance(value, dict) else enumerate(value)
-    for k, v in items:
-        if isinstance(v, (dict, list)):
-            at = f"{path}[{k}]" if isinstance(k, int) else f"{path}.{k}" if path else f"{k}"
-            found = _first_twice(v, at)
-            if found[1]:
-                return found
-    return "", ""
 
 
 def _refuse_not_utf8(data: bytes, err: UnicodeDecodeError) -> None:

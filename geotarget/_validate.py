@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import decimal
+import json
 import math
 import numbers
 import os
@@ -627,3 +628,81 @@ def utc_us(at: dt.datetime, name: str, where: str = "") -> np.datetime64:
     if not _FIRST_INT <= us <= _LAST_INT:
         raise InvalidPositions(f"{name} {YEARS_RULE} (got {at.isoformat()}{where})")
     return np.datetime64(us, "us")
+
+
+class KeyTwice(ValueError):
+    """JSON text with a key given twice in one object (:func:`json_unique`).
+
+    ``key`` is that key, ``where`` the object's place in words: `` (at features[3].properties)``
+    or `` (the document itself)``.
+    """
+
+    def __init__(self, key: str, where: str) -> None:
+        super().__init__(f"the key {key!r} is given twice in one object{where}")
+        self.key, self.where = key, where
+
+
+def json_unique(text: str | bytes) -> Any:
+    """``json.loads`` of ``text``, refusing a key given twice in an object (:class:`KeyTwice`).
+
+    JSON readers differ in which of two values they keep (RFC 8259: names should be unique),
+    so a document naming one twice means two things. Read once; read a second time only to
+    name where the first such object is. Raises ``ValueError`` (and ``RecursionError``) as
+    ``json.loads`` does.
+    """
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except _KeyTwice:
+        doc = json.loads(text, object_pairs_hook=_marked_twice)
+        where, key = _first_twice(doc, "")
+        raise KeyTwice(key, where) from None
+
+
+class _KeyTwice(ValueError):
+    """A JSON object with a key given twice (found by :func:`_unique_keys`)."""
+
+
+class _Twice(dict[str, Any]):
+    """A JSON object with a key given twice, and that key (:func:`_marked_twice`)."""
+
+    key = ""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``' ``object_pairs_hook``: the object, refused if a key is given twice."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _KeyTwice
+    return obj
+
+
+def _marked_twice(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Like :func:`_unique_keys`, but marks the object (read again only to name where it is)."""
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    twice = _Twice(obj)
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            twice.key = key
+            break
+        seen.add(key)
+    return twice
+
+
+def _first_twice(value: dict[str, Any] | list[Any], path: str) -> tuple[str, str]:
+    """`` (at features[3].properties)`` and the key of the first object marked :class:`_Twice`.
+
+    ``("", "")`` when ``value`` holds none.
+    """
+    if isinstance(value, _Twice):
+        return (f" (at {path})" if path else " (the document itself)"), value.key
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for k, v in items:
+        if isinstance(v, (dict, list)):
+            at = f"{path}[{k}]" if isinstance(k, int) else f"{path}.{k}" if path else f"{k}"
+            found = _first_twice(v, at)
+            if found[1]:
+                return found
+    return "", ""

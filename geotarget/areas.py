@@ -14,7 +14,6 @@ Semantics (the contract, each tested against an oracle):
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -31,8 +30,10 @@ from geotarget._index import crossing, frames, polygons
 from geotarget._validate import (
     BoolArray,
     FloatArray,
+    KeyTwice,
     bools_among_numbers,
     iterable,
+    json_unique,
     lon_lat,
     lon_lat_arrays,
     number,
@@ -1402,13 +1403,21 @@ class Area:
         Raises
         ------
         InvalidGeoJSON
-            For malformed JSON, unsupported types, empty geometries, missing radii or a bad
+            For malformed JSON, a key given twice in one object (JSON readers differ in which
+            value they keep), unsupported types, empty geometries, missing radii or a bad
             coordinate, radius or margin, or a legacy ``crs`` member naming another CRS than
             WGS 84 lon/lat; the message names the path, e.g. ``features[2].geometry.type``.
         """
         if isinstance(data, (str, bytes)):
             try:
-                obj = json.loads(data)
+                obj = json_unique(data)
+            except KeyTwice as twice:
+                raise InvalidGeoJSON(
+                    f"GeoJSON text gives the key {twice.key!r} twice in one object"
+                    f"{twice.where.replace(' (at ', ' (at $.')}: JSON readers differ in which "
+                    "one they keep (RFC 8259: names should be unique), so which area is meant "
+                    "is unknown; keep one"
+                ) from None
             except RecursionError:
                 raise InvalidGeoJSON(
                     f"GeoJSON text is nested too deeply (more than {_MAX_DEPTH} levels)"

@@ -701,7 +701,8 @@ class RegionSet:
             across the antimeridian that is not split there (as read, or as reprojected),
             longitudes from 0 to 360, overlapping regions, or a FeatureCollection that is
             one page of a server's paged answer (``numberMatched`` above the features it
-            holds, a ``next`` link, ``exceededTransferLimit``). Read from a path, every message
+            holds, a ``next`` link, ``exceededTransferLimit``), or a key given twice in one
+            object (JSON readers differ in which value they keep). Read from a path, every message
             starts with the file (``region file 'kommuner.geojson': features[3] (code '0114')
             ...``).
         InvalidType

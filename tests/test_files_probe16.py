@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from geotarget._position_files import read
 from geotarget.areas import Area
 from geotarget.cli import main
-from geotarget.errors import GeotargetError, InvalidRegions
+from geotarget.errors import InvalidGeoJSON, InvalidRegions
 from geotarget.regions import RegionSet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -372,15 +372,23 @@ def test_geoparquet_with_a_column_twice_names_it(
     assert "FieldRef" not in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="geotarget/areas.py Area.from_geojson parses text with plain json.loads: a key given "
-    "twice is read as its last value (belongs in areas.py, not this helper's files)",
-)
 def test_area_geojson_with_coordinates_twice_is_refused() -> None:
-    """An alert area whose GeoJSON gives ``coordinates`` twice is refused, not read as the last."""
+    """An alert area whose GeoJSON gives ``coordinates`` twice is refused, not read as the last.
+
+    Also nested in a feature (its path named), and as bytes; one given once still reads.
+    """
     first = json.dumps(_square(18.0, 59.3))
     far = json.dumps(_square(13.0, 55.6))  # 400 km away: Malmö, not Stockholm
     text = f'{{"type": "Polygon", "coordinates": [{first}], "coordinates": [{far}]}}'
-    with pytest.raises(GeotargetError, match="coordinates"):
+    with pytest.raises(InvalidGeoJSON, match="'coordinates' twice in one object"):
         Area.from_geojson(text)
+    with pytest.raises(InvalidGeoJSON, match="'coordinates' twice"):
+        Area.from_geojson(text.encode())
+    feature = (
+        '{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, '
+        f'"geometry": {text}}}]}}'
+    )
+    with pytest.raises(InvalidGeoJSON, match=r"\(at \$\.features\[0\]\.geometry\)"):
+        Area.from_geojson(feature)
+    once = f'{{"type": "Polygon", "coordinates": [{first}]}}'
+    assert Area.from_geojson(once).contains(18.0005, 59.3005)
