@@ -358,6 +358,9 @@ def _folded(value_name: str) -> str:
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKD", value_name).casefold())
 
 
+_KIND_CODE_FOLDED = _folded(KIND_CODE)
+
+
 #: The scripts whose letters pass for each other's (Latin ``a``, Cyrillic ``а``, Greek ``α``).
 _LOOKALIKE_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK")
 #: What splits a sender into the parts a script is judged in: its domain's labels, its local
@@ -875,14 +878,18 @@ class Recognizer:
         """A hint naming the rules' valueNames that the alert's differ from only by case or width.
 
         Width: fullwidth letters (``ＳＡＭＥ``) for plain ones, as :func:`_folded` reads them.
+        The built-in rule's ``geotarget:kind`` counts as a rule's (``GEOTARGET:KIND``, whatever
+        the value, names no kind).
         """
         near: dict[str, str] = {}
         for info in alert.infos:
             for raw in info.event_codes:
                 code = _code(raw)
-                if code in self._by_code:
+                if code in self._by_code or is_kind_code(raw.value_name):
                     continue
-                name = self._by_folded.get((_folded(code.value_name), code.value))
+                folded = _folded(code.value_name)
+                name = KIND_CODE if folded == _KIND_CODE_FOLDED else None
+                name = name or self._by_folded.get((folded, code.value))
                 if name is not None:
                     near.setdefault(code.value_name, name)
         if not near:

@@ -435,3 +435,31 @@ def test_every_refusal_here_is_geotargets_own() -> None:
     ):
         with pytest.raises(GeotargetError):
             bad()
+
+
+@pytest.mark.parametrize(
+    ("value_name", "meant"),
+    [
+        ("GEOTARGET:KIND", "geotarget:kind"),
+        ("Geotarget:Kind", "geotarget:kind"),
+        ("\uff47\uff45\uff4f\uff54\uff41\uff52\uff47\uff45\uff54\uff1a\uff4b\uff49\uff4e\uff44",
+         "geotarget:kind"),
+        ("\uff2e\uff2f-VARSOM", "NO-VARSOM"),
+        ("no-varsom", "NO-VARSOM"),
+    ],
+)  # fmt: skip
+def test_a_value_name_differing_by_case_or_width_is_named_with_the_one_meant(
+    value_name: str, meant: str
+) -> None:
+    """A valueName compares exactly (documented): refused, the reason naming the one meant.
+
+    Oracle: the fullwidth forms are the plain letters moved by 0xFEE0, written out above.
+    """
+    plain = "".join(chr(ord(c) - 0xFEE0) if ord(c) > 0xFF00 else c for c in value_name)
+    assert plain.lower() == meant.lower()
+    alert = _alert(
+        "Ras", cats=["Geo"], codes=[(value_name, "flood" if ":" in meant else "snøskred")]
+    )
+    result = _targeter().target(alert, _devices(), T0)
+    assert result.verdict is Verdict.UNRECOGNISED_KIND
+    assert f"{value_name!r} where a rule names {meant!r}" in result.reason, result.reason
