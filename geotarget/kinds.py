@@ -792,8 +792,14 @@ class Recognizer:
     def _first(self, info: Info, sender: str) -> int | None:
         """The index of the first rule this block (with the alert's sender) meets, or None."""
         event, codes, candidates = self._candidates(info)
-        for i in candidates:
-            if not _unmet(self._rules[i], event, info.categories, codes, sender):
+        for i in candidates:  # (the conditions of _unmet, inline: the hot path)
+            rule = self._rules[i]
+            if (
+                (not rule.senders or sender in rule.senders)
+                and (not rule.events or event in rule.events)
+                and (not rule.categories or not rule.categories.isdisjoint(info.categories))
+                and (not rule.event_codes or not codes.isdisjoint(rule.event_codes))
+            ):
                 return i
         return None
 
@@ -844,19 +850,21 @@ class Recognizer:
     def _near_hint(self, alert: Alert) -> str:
         """A hint naming the rules a block meets by event or event code but not otherwise.
 
-        For each such rule, in rule order (the first :data:`_MOST_NEAR`): the block and what
-        of it the rule takes, and each condition it does not meet, with the values the rule
-        asks for and those the alert has — a sender in another form of one the rule names is
-        said to be so. The work is that of :meth:`recognise`: the rules naming a block's
-        event or codes, not every rule.
+        For each such rule, the first :data:`_MOST_NEAR` found (blocks in order, each block's
+        rules in order): the block and what of it the rule takes, and each condition it does
+        not meet, with the values the rule asks for and those the alert has — a sender in
+        another form of one the rule names is said to be so. The work is at most that of
+        :meth:`recognise`, and stops once one more rule than it names is found.
         """
         near: dict[int, str] = {}
         for b, info in enumerate(alert.infos):
             event, codes, candidates = self._candidates(info)
             for i in candidates:
+                if i in near:
+                    continue
                 rule = self._rules[i]
                 unmet = _unmet(rule, event, info.categories, codes, alert.sender)
-                if i in near or not unmet:  # (a block that meets it: a mixed alert)
+                if not unmet:  # (a block that meets it: a mixed alert)
                     continue
                 if event in rule.events:
                     took = f"event {brief(info.event)}"
@@ -866,13 +874,14 @@ class Recognizer:
                 needs = " and ".join(_needs(rule, field, b, info, alert.sender) for field in unmet)
                 near[i] = f"rule {rule.name!r} (kind {rule.kind}) takes info[{b}]'s {took}"
                 near[i] += f" but needs {needs}"
+                if len(near) > _MOST_NEAR:
+                    break
+            if len(near) > _MOST_NEAR:
+                break
         if not near:
             return ""
-        firsts = [near[i] for i in sorted(near)[:_MOST_NEAR]]
-        more = len(near) - _MOST_NEAR
-        return f"; nearly: {'; '.join(firsts)}" + (
-            f"; and {more:,} more such rules" if more > 0 else ""
-        )
+        more = "; and more such rules" if len(near) > _MOST_NEAR else ""
+        return f"; nearly: {'; '.join(list(near.values())[:_MOST_NEAR])}{more}"
 
     def _case_hint(self, alert: Alert) -> str:
         """A hint naming the rules' valueNames that the alert's differ from only by case or width.
