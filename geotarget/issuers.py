@@ -315,8 +315,8 @@ def table_problems(
                         f"{path}.senders",
                         f"sender {brief(s)} is {brief(other)} of {whose} written in another "
                         "form (case, a 'mailto:' or 'http(s)://' prefix, trailing dots or "
-                        "slashes, invisible or fullwidth characters): one address would have "
-                        "two issuers; list it under one",
+                        "slashes, invisible or fullwidth characters, a domain in its 'xn--' "
+                        "form): one address would have two issuers; list it under one",
                     )
                 )
         for s in senders:

@@ -447,20 +447,35 @@ def mixed_words(field: str, text: str) -> str | None:
 _SENDER_SCHEME = re.compile(r"(?:mailto:|https?://)", re.IGNORECASE)
 
 
+#: A domain label in its ASCII form (IDNA's ``xn--``), as mail systems write ``nøds.no``.
+_ACE_LABEL = re.compile(r"(?<![a-z0-9-])xn--[a-z0-9-]+")
+
+
+def _label(match: re.Match[str]) -> str:
+    """An ``xn--`` label in Unicode (``xn--nds-0na`` is ``nøds``); as it is when it is none."""
+    try:
+        return unicodedata.normalize("NFKC", match.group().encode("ascii").decode("idna"))
+    except UnicodeError:
+        return match.group()
+
+
 def sender_key(sender: str) -> str:
     """A sender's address with its form taken away: a lookalike's key, never an identity.
 
     Case folded, NFKC (fullwidth letters, accents composed or apart made one), invisible
     format characters dropped, a leading ``mailto:``, ``http://`` or ``https://`` and trailing
-    dots and slashes cut: ``mailto:Polisen@Polisen.se`` and ``polisen@polisen.se`` share one.
-    Senders still compare exactly; the key finds the one an operator or a producer meant.
+    dots and slashes cut, a domain label written in its ASCII form read in Unicode:
+    ``mailto:Polisen@Polisen.se`` and ``polisen@polisen.se`` share one, and so do
+    ``varsel@xn--nds-0na.no`` and ``varsel@nøds.no``. Senders still compare exactly; the key
+    finds the one an operator or a producer meant.
     """
     text = unicodedata.normalize("NFKC", sender)
     text = "".join(c for c in text if unicodedata.category(c) != "Cf").casefold()
     match = _SENDER_SCHEME.match(text)
     if match is not None:
         text = text[match.end() :]
-    return text.rstrip("./")
+    local, at, domain = text.rpartition("@")  # (a local part is no domain label)
+    return (local + at + _ACE_LABEL.sub(_label, domain)).rstrip("./")
 
 
 def _senders(value: object) -> frozenset[str]:

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from geotarget import Circle, PositionIndex, Positions, load_policy
 from geotarget.alerts import Alert, AlertArea, Info, NamedValue
-from geotarget.errors import GeotargetError, InvalidInput
+from geotarget.errors import GeotargetError, InvalidInput, InvalidPolicy
 from geotarget.issuers import Issuer, Issuers
 from geotarget.kinds import RecognitionRule, Recognizer
 from geotarget.regions import Region, RegionHierarchy, RegionSet
@@ -463,3 +463,30 @@ def test_a_value_name_differing_by_case_or_width_is_named_with_the_one_meant(
     result = _targeter().target(alert, _devices(), T0)
     assert result.verdict is Verdict.UNRECOGNISED_KIND
     assert f"{value_name!r} where a rule names {meant!r}" in result.reason, result.reason
+
+
+#: ``nøds.no`` as mail systems write it (IDNA's ASCII form, by Python's own codec).
+NODS, NODS_ACE = "varsel@nøds.no", "varsel@" + "nøds".encode("idna").decode() + ".no"
+
+
+def test_a_sender_whose_domain_is_in_its_xn_form_is_named_with_the_one_listed() -> None:
+    """UNKNOWN_ISSUER (senders compare exactly), the reason naming the address listed."""
+    assert NODS_ACE == "varsel@xn--nds-0na.no"
+    issuers = Issuers([Issuer(name="nods", senders=[NODS, VARSOM], kinds=KINDS, regions=["NO"])])
+    result = _targeter(issuers=issuers).target(_alert(sender=NODS_ACE), _devices(), T0)
+    assert result.verdict is Verdict.UNKNOWN_ISSUER
+    assert f"the policy lists {NODS!r} of issuer 'nods'" in result.reason, result.reason
+    told = _targeter(issuers=issuers).target(_alert(sender=NODS, ident="N-9"), _devices(), T0)
+    assert told.verdict is Verdict.DELIVER, told.reason
+
+
+def test_one_domain_in_both_forms_under_two_issuers_is_refused() -> None:
+    """One mailbox would have two issuers' authority: refused, naming both forms."""
+    with pytest.raises(InvalidPolicy, match=r"issuers\[1\]\.senders: .*'xn--' form") as err:
+        Issuers(
+            [
+                Issuer(name="a", senders=[NODS], kinds=KINDS, regions=["NO"]),
+                Issuer(name="b", senders=[NODS_ACE.upper()], kinds=KINDS, regions=["46"]),
+            ]
+        )
+    assert repr(NODS) in str(err.value) and repr(NODS_ACE.upper()) in str(err.value)
