@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import pyproj
 import pytest
 import shapely.geometry as sg
 from hypothesis import given, settings
@@ -490,3 +491,35 @@ def test_one_domain_in_both_forms_under_two_issuers_is_refused() -> None:
             ]
         )
     assert repr(NODS) in str(err.value) and repr(NODS_ACE.upper()) in str(err.value)
+
+
+GEOD = pyproj.Geod(ellps="WGS84")
+
+
+@pytest.mark.parametrize(("past_m", "sent"), [(14.0, True), (24.0, True), (27.0, False)])
+def test_a_county_circle_reaching_past_its_border_is_sent_iff_within_the_slack(
+    past_m: float, sent: bool
+) -> None:
+    """A circle of 1 km and more reaching ``past_m`` into the county beside, slack 25 m.
+
+    The documented rule (issuers.py, who_is_told.rst): a region the area reaches by no more
+    than ``border_slack_m`` past the issuer's regions is not counted. Oracle: the border is
+    the parallel at lat 60, so the circle reaches past it by its radius less the geodesic
+    distance from its centre to the parallel along the meridian (pyproj).
+    """
+    lon, lat, _ = GEOD.fwd(8.0, 60.0, 0.0, 1000.0)
+    _, _, to_border = GEOD.inv(lon, lat, lon, 60.0)
+    area = Circle(lon, lat, to_border + past_m)
+    alert = _alert("Snøskred", sender=VEST, codes=[("NO-VARSOM", "snøskred")], area=area)
+    devices = PositionIndex(
+        Positions(["south", "north"], [8.0, 8.0], [59.9999, 60.0001], observed_at=T0)
+    )  # 'south' lies 11 m into county 03, inside the circle for the first two cases.
+    _, _, south_m = GEOD.inv(lon, lat, 8.0, 59.9999)
+    result = _targeter().target(alert, devices, T0)
+    if sent:
+        assert result.verdict is Verdict.DELIVER, result.reason
+        assert result.recipients.tolist() == ["north"]  # never one past the border
+        assert south_m <= area.radius_m  # in the area, yet not told
+    else:
+        assert result.verdict is Verdict.NOT_AUTHORISED, result.reason
+        assert "'vestland'" in result.reason and "0301" in result.reason
