@@ -82,9 +82,14 @@ class Territory:
           sixteenth of the slack the piece's inward buffer empties at (every point of the
           piece lies within it of the outline).
 
-        So a sliver up to about half the slack wide is never refused, and no area reaching
-        farther than the slack is let through; between, a wide piece may be refused. The
-        slack is first cut by the part's sliver (:func:`_sliver_m`) and a thousandth.
+        * a piece that test leaves undecided (wide and shallow: a circle's rim reaching a few
+          metres past a border along hundreds) is within the slack when the home regions
+          grown by it cover it (:func:`_covered`).
+
+        So a piece within the slack of home is not refused (to within the chords of the
+        grown regions' round corners, under 1e-4 of the slack), and no area reaching farther
+        than the slack is let through. The slack is first cut by the part's sliver
+        (:func:`_sliver_m`) and a thousandth.
         """
         shapes = [(p._to_lonlat_polygon(), _sliver_m(p)) for p in area.parts]
         return [c for c in codes if not self._within_slack(shapes, c, home, slack_m)]
@@ -123,46 +128,20 @@ class Territory:
             near = [int(i) for i in self._tree.query(box).tolist() if str(self._codes[i]) in home]
             points: Any = shapely.points(xy)
             close = np.zeros(xy.shape[0], dtype=np.bool_)
+            homes = []
             for i in near:
                 clipped = shapely.clip_by_rect(self._geoms[i], west - pad, low, east + pad, high)
                 if clipped.is_empty:
                     continue
                 there = in_frame(clipped, lon0, lat0)
+                homes.append(there)
                 shapely.prepare(there)  # this call's own geometry: no thread shares it
                 rest = np.flatnonzero(~close)
                 close[rest] = shapely.dwithin(there, points[rest], step)
-            # The boundary along home: segments within step of it at both ends, so within
-            # 1.5 steps of it throughout; the piece within the rest of the slack of them.
-            along = close[:-1] & close[1:] & (ring[:-1] == ring[1:])
-            if not close.any():
-                return False
-            # Runs of kept segments, as lines; with the points near home on none of them.
-            k = np.flatnonzero(along)
-            lines: Any = np.empty(0, dtype=object)
-            at = k
-            if k.size:
-                run = np.cumsum(np.r_[True, k[1:] != k[:-1] + 1]) - 1
-                ends = np.flatnonzero(np.r_[k[1:] != k[:-1] + 1, True])
-                at = np.concatenate([k, k[ends] + 1])
-                ids = np.concatenate([run, run[ends]])
-                order = np.lexsort((at, ids))
-                lines = shapely.linestrings(xy[at[order]], indices=ids[order])
-            alone = close.copy()
-            alone[at] = False
-            near_home: Any = np.concatenate([lines, shapely.points(xy[alone])])
-            along_home: Any = shapely.geometrycollections(near_home)
-            shapely.prepare(along_home)  # this call's own geometry: no thread shares it
-            # The piece's outline within the rest of the slack of them, less the depth of the
-            # piece inside it (distances, not GEOS's buffer of those lines, which may leave a
-            # slit along a sliver's ring running back along itself nanometres apart).
-            depth = next(
-                h for h in (0.01, *(slack * np.arange(1, 17) / 16.0))
-                if shapely.is_empty(shapely.buffer(solid, -h, quad_segs=8)).all()
-            )  # fmt: skip
-            reach = slack - 2.0 * step - depth
-            if reach <= 0.0:
-                return False
-            if not shapely.dwithin(along_home, points[~close], reach).all():
+            if not (
+                _outline_near(xy, ring, close, points, solid, slack)
+                or _covered(valid, homes, slack)
+            ):
                 return False
         return True
 
@@ -303,6 +282,68 @@ class Territory:
             return set()
         hit = _geos.relate_pattern(geom, self._geoms[candidates], "T********")
         return set(self._codes[candidates[hit]].tolist())
+
+
+def _outline_near(xy: Any, ring: Any, close: Any, points: Any, solid: Any, slack: float) -> bool:
+    """Whether a piece lies within ``slack`` of home, by its outline (:meth:`Territory.beyond`).
+
+    ``xy`` the piece's outline densified to a sixteenth of the slack (``ring``: each point's
+    ring), ``close`` the points within that step of a home region, ``solid`` its polygons.
+    Suits a sliver along home; a wide piece it may leave undecided (False).
+    """
+    step = slack / 16.0
+    # The boundary along home: segments within step of it at both ends, so within
+    # 1.5 steps of it throughout; the piece within the rest of the slack of them.
+    along = close[:-1] & close[1:] & (ring[:-1] == ring[1:])
+    if not close.any():
+        return False
+    # Runs of kept segments, as lines; with the points near home on none of them.
+    k = np.flatnonzero(along)
+    lines: Any = np.empty(0, dtype=object)
+    at = k
+    if k.size:
+        run = np.cumsum(np.r_[True, k[1:] != k[:-1] + 1]) - 1
+        ends = np.flatnonzero(np.r_[k[1:] != k[:-1] + 1, True])
+        at = np.concatenate([k, k[ends] + 1])
+        ids = np.concatenate([run, run[ends]])
+        order = np.lexsort((at, ids))
+        lines = shapely.linestrings(xy[at[order]], indices=ids[order])
+    alone = close.copy()
+    alone[at] = False
+    near_home: Any = np.concatenate([lines, shapely.points(xy[alone])])
+    along_home: Any = shapely.geometrycollections(near_home)
+    shapely.prepare(along_home)  # this call's own geometry: no thread shares it
+    # The piece's outline within the rest of the slack of them, less the depth of the
+    # piece inside it (distances, not GEOS's buffer of those lines, which may leave a
+    # slit along a sliver's ring running back along itself nanometres apart).
+    depth = next(
+        h for h in (0.01, *(slack * np.arange(1, 17) / 16.0))
+        if shapely.is_empty(shapely.buffer(solid, -h, quad_segs=8)).all()
+    )  # fmt: skip
+    reach = slack - 2.0 * step - depth
+    if reach <= 0.0:
+        return False
+    return bool(shapely.dwithin(along_home, points[~close], reach).all())
+
+
+def _covered(pieces: Any, homes: list[Any], slack: float) -> bool:
+    """Whether ``pieces`` lie wholly within ``slack`` of the ``homes`` polygons (one frame).
+
+    GEOS's outward buffer of a polygon draws each round corner by chords between points on
+    the true circle, so it lies within the true offset: what it covers lies within ``slack``
+    of home. (64 segments a quarter turn: the chords lie within 1e-4 of the slack inside.)
+    A piece wide and shallow — a circle's rim reaching 15 m past the border along 300 m —
+    is settled so, where :func:`_outline_near`'s bound is too loose. Undecided (False) when
+    GEOS cannot build the shapes.
+    """
+    if not homes:
+        return False
+    try:
+        home = shapely.union_all(shapely.make_valid(np.array(homes, dtype=object)))
+        grown = shapely.buffer(home, slack, quad_segs=64)
+        return bool(shapely.covers(grown, shapely.union_all(pieces)))
+    except shapely.errors.GEOSException:  # (the outline test has refused it already)
+        return False
 
 
 def in_frame(geom: Any, lon0: float, lat0: float) -> Any:

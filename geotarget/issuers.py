@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import os
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -69,6 +68,7 @@ from geotarget._validate import iterable
 from geotarget.alerts._values import check_cap_id
 from geotarget.errors import GeotargetError, InvalidInput, InvalidPolicy, InvalidType, Problem
 from geotarget.kinds import check_kind_name, mixed_script, name_hint
+from geotarget.kinds import sender_key as sender_key  # (its home was here)
 from geotarget.rollout._io import (
     MOST_CODES,
     brief,
@@ -91,26 +91,6 @@ def __dir__() -> list[str]:
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}")
 _NAME_RULE = "1 to 64 ASCII letters, digits, '_', '.', ':' or '-', starting with a letter or digit"
-
-
-#: The URI schemes a sender may be written with or without (``mailto:x@y.se``, ``x@y.se``).
-_SENDER_SCHEME = re.compile(r"(?:mailto:|https?://)", re.IGNORECASE)
-
-
-def sender_key(sender: str) -> str:
-    """A sender's address with its form taken away: a lookalike's key, never an identity.
-
-    Case folded, NFKC (fullwidth letters, accents composed or apart made one), invisible
-    format characters dropped, a leading ``mailto:``, ``http://`` or ``https://`` and trailing
-    dots and slashes cut: ``mailto:Polisen@Polisen.se`` and ``polisen@polisen.se`` share one.
-    Senders still compare exactly; the key finds the one an operator or a producer meant.
-    """
-    text = unicodedata.normalize("NFKC", sender)
-    text = "".join(c for c in text if unicodedata.category(c) != "Cf").casefold()
-    match = _SENDER_SCHEME.match(text)
-    if match is not None:
-        text = text[match.end() :]
-    return text.rstrip("./")
 
 
 def _listed(field: str, value: object) -> list[str]:
@@ -168,8 +148,11 @@ def _senders(value: object) -> frozenset[str]:
 
 
 def _kinds(value: object) -> frozenset[str]:
-    # Each as a plain str (the deprecated AlertKind member as its name, as Kind keeps it).
-    return frozenset(check_kind_name("kinds", k) for k in sorted(_names("kinds", value)))
+    # Each as a plain str (the deprecated AlertKind member as its name, as Kind keeps it),
+    # a bad one named by its index in the list given.
+    return frozenset(
+        check_kind_name(f"kinds[{i}]", k) for i, k in enumerate(_listed("kinds", value))
+    )
 
 
 def _regions(value: object) -> frozenset[str]:
@@ -332,8 +315,8 @@ def table_problems(
                         f"{path}.senders",
                         f"sender {brief(s)} is {brief(other)} of {whose} written in another "
                         "form (case, a 'mailto:' or 'http(s)://' prefix, trailing dots or "
-                        "slashes, invisible or fullwidth characters): one address would have "
-                        "two issuers; list it under one",
+                        "slashes, invisible or fullwidth characters, a domain in its 'xn--' "
+                        "form): one address would have two issuers; list it under one",
                     )
                 )
         for s in senders:

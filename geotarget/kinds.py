@@ -10,13 +10,18 @@ The rules (the contract):
 
 * A rule matches an alert iff **one info block** matches every condition the rule sets:
   its ``event``, compared after Unicode case folding with runs of whitespace collapsed, the
-  ends stripped and invisible characters dropped (:func:`normalise_event`), is one of
-  ``events``; it has a category among ``categories``; it has an event
+  ends stripped, invisible characters dropped and compatibility forms (fullwidth letters)
+  read as their plain letters (:func:`normalise_event`), is one of ``events``; it has a
+  category among ``categories``; it has an event
   code whose ``valueName`` equals (exactly, once surrounding whitespace is stripped and
   accents written apart are composed, NFC) and whose
-  ``value`` equals (case- and whitespace-insensitively) one of ``event_codes``; and the
+  ``value`` equals (as events compare) one of ``event_codes``; and the
   alert's ``sender`` is one of ``senders`` (exactly). An empty condition is not checked, but
   every rule sets ``events`` or ``event_codes`` (a category alone says too little).
+* An alert no rule matches is told apart from one a rule *nearly* matches: a block meeting
+  a rule's event or event code but not its other conditions. :meth:`Recognizer.looked_at`
+  names such rules and the conditions the alert does not meet (a category, a sender written
+  in another form), so an operator sees which rule, which field and which value.
 * The built-in rule :data:`KIND_CODE_RULE` ranks first: an info block carrying the event code
   :data:`~geotarget.alerts.KIND_CODE` (``geotarget:kind``) names its kind directly, so what
   geotarget writes is read back as the same kind (round trips stay lossless). Its
@@ -145,14 +150,17 @@ _INVISIBLE = re.compile("[\u00ad\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u206
 
 
 def normalise_event(text: str) -> str:
-    r"""The form in which event texts are compared: case-folded, NFC, whitespace collapsed.
+    r"""The form in which event texts are compared: case-folded, NFKC, whitespace collapsed.
 
     Case folding may decompose a letter (Greek ``"ΐ"`` folds to three code points), so the text
-    is decomposed before folding and composed after: two texts that are the same but for case
-    and composition compare equal (Unicode's canonical caseless match), whichever is upper case.
-    Invisible characters that carry nothing (a soft hyphen, a zero-width space, a word joiner,
-    a byte order mark, a mark or control of writing direction such as U+200F RIGHT-TO-LEFT
-    MARK) are dropped.
+    is decomposed before folding and composed after: two texts that are the same but for case,
+    composition and compatibility forms compare equal (Unicode's compatibility caseless
+    match), whichever is upper case. Compatibility forms are the letters, digits and spaces
+    East Asian input methods and some feeds write in place of the plain ones: fullwidth
+    ``"ＦＬＯＯＤ"`` is ``"flood"``, halfwidth katakana is katakana, a ligature ``"ﬁ"`` is
+    ``"fi"``, a no-break or ideographic space is a space. Invisible characters that carry
+    nothing (a soft hyphen, a zero-width space, a word joiner, a byte order mark, a mark or
+    control of writing direction such as U+200F RIGHT-TO-LEFT MARK) are dropped.
 
     Examples
     --------
@@ -160,15 +168,18 @@ def normalise_event(text: str) -> str:
     'risk för explosion'
     >>> normalise_event("\ufeffExplo\u00adsion")
     'explosion'
+    >>> normalise_event("ＦＬＯＯＤ\u3000warning")
+    'flood warning'
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.1.0
-       Invisible characters are dropped; so are marks of writing direction.
+       Invisible characters are dropped; so are marks of writing direction. Compatibility
+       forms (fullwidth letters) compare as their plain letters.
     """
     if not isinstance(text, str):
         raise InvalidType(f"event must be a str (got {type(text).__name__} {brief(text)})")
     visible = _INVISIBLE.sub("", text)
-    folded = unicodedata.normalize("NFC", unicodedata.normalize("NFD", visible).casefold())
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKD", visible).casefold())
     return _SPACE.sub(" ", folded).strip()
 
 
@@ -264,10 +275,16 @@ def _events(value: object) -> tuple[str, ...]:
         lookalike = mixed_words(f"events[{i}]", item)
         if lookalike is not None:
             raise InvalidInput(lookalike)
-    out = tuple(dict.fromkeys(normalise_event(e) for e in items))
-    if any(not e for e in out):
-        raise InvalidInput(f"events must not hold blank texts (got {brief(list(items))})")
-    return out
+    out = tuple(normalise_event(e) for e in items)
+    for i, event in enumerate(out):
+        # Spaces and invisible characters alone (a Hangul filler, a variation selector, a
+        # blank braille cell too): no issuer's event is that, and none shows what happened.
+        if shows_nothing(event):
+            raise InvalidInput(
+                f"events[{i}] must not be blank: it must show some text (got "
+                f"{blank_shown(items[i])}), as the event issuers send does"
+            )
+    return tuple(dict.fromkeys(out))
 
 
 def _categories(value: object) -> frozenset[Category]:
@@ -300,11 +317,13 @@ def _codes(value: object) -> tuple[NamedValue, ...]:
             )
     out = [_code(c) for c in items]
     for i, code in enumerate(out):
-        if not code.value_name or not code.value:
-            raise InvalidInput(
-                f"event_codes[{i}] must have a non-blank value_name and value (got "
-                f"{brief(items[i].value_name)}, {brief(items[i].value)}): a blank code says nothing"
-            )
+        for part in ("value_name", "value"):
+            if shows_nothing(getattr(code, part)):  # a no-break space, a Hangul filler...
+                raise InvalidInput(
+                    f"event_codes[{i}] must have a non-blank value_name and value: its {part} "
+                    f"must show some text (got {blank_shown(getattr(items[i], part))}): a "
+                    "blank code says nothing"
+                )
         for part in ("value_name", "value"):
             lookalike = mixed_words(f"event_codes[{i}].{part}", getattr(items[i], part))
             if lookalike is not None:
@@ -332,6 +351,14 @@ def _code(code: NamedValue) -> NamedValue:
     """
     name = unicodedata.normalize("NFC", code.value_name.strip(_XML_SPACE))
     return NamedValue(name, normalise_event(code.value))
+
+
+def _folded(value_name: str) -> str:
+    """A valueName without case and compatibility forms: a near miss's key, never an identity."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKD", value_name).casefold())
+
+
+_KIND_CODE_FOLDED = _folded(KIND_CODE)
 
 
 #: The scripts whose letters pass for each other's (Latin ``a``, Cyrillic ``а``, Greek ``α``).
@@ -414,6 +441,41 @@ def mixed_words(field: str, text: str) -> str | None:
         f"{_mixing(field, text, 'word', *hit)}; issuers do not write words so, and the rule "
         "would never match the alerts it means: write each word in one script"
     )
+
+
+#: The URI schemes a sender may be written with or without (``mailto:x@y.se``, ``x@y.se``).
+_SENDER_SCHEME = re.compile(r"(?:mailto:|https?://)", re.IGNORECASE)
+
+
+#: A domain label in its ASCII form (IDNA's ``xn--``), as mail systems write ``nøds.no``.
+_ACE_LABEL = re.compile(r"(?<![a-z0-9-])xn--[a-z0-9-]+")
+
+
+def _label(match: re.Match[str]) -> str:
+    """An ``xn--`` label in Unicode (``xn--nds-0na`` is ``nøds``); as it is when it is none."""
+    try:
+        return unicodedata.normalize("NFKC", match.group().encode("ascii").decode("idna"))
+    except UnicodeError:
+        return match.group()
+
+
+def sender_key(sender: str) -> str:
+    """A sender's address with its form taken away: a lookalike's key, never an identity.
+
+    Case folded, NFKC (fullwidth letters, accents composed or apart made one), invisible
+    format characters dropped, a leading ``mailto:``, ``http://`` or ``https://`` and trailing
+    dots and slashes cut, a domain label written in its ASCII form read in Unicode:
+    ``mailto:Polisen@Polisen.se`` and ``polisen@polisen.se`` share one, and so do
+    ``varsel@xn--nds-0na.no`` and ``varsel@nøds.no``. Senders still compare exactly; the key
+    finds the one an operator or a producer meant.
+    """
+    text = unicodedata.normalize("NFKC", sender)
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf").casefold()
+    match = _SENDER_SCHEME.match(text)
+    if match is not None:
+        text = text[match.end() :]
+    local, at, domain = text.rpartition("@")  # (a local part is no domain label)
+    return (local + at + _ACE_LABEL.sub(_label, domain)).rstrip("./")
 
 
 def _senders(value: object) -> frozenset[str]:
@@ -559,6 +621,66 @@ def _cut(text: str, limit: int = 60) -> str:
     )
 
 
+#: The most rules the hint of an unrecognised alert names as nearly met.
+_MOST_NEAR = 3
+
+
+def _unmet(
+    rule: RecognitionRule,
+    event: str,
+    categories: Iterable[Category],
+    codes: set[NamedValue],
+    sender: str,
+) -> list[str]:
+    """The conditions of ``rule`` a block does not meet (event and codes as rules compare them).
+
+    Field names, in the order :func:`_needs` says them: ``senders``, ``events``,
+    ``categories``, ``event_codes``. Empty: the block (with the alert's sender) meets the rule.
+    """
+    unmet = []
+    if rule.senders and sender not in rule.senders:
+        unmet.append("senders")
+    if rule.events and event not in rule.events:
+        unmet.append("events")
+    if rule.categories and rule.categories.isdisjoint(categories):
+        unmet.append("categories")
+    if rule.event_codes and codes.isdisjoint(rule.event_codes):
+        unmet.append("event_codes")
+    return unmet
+
+
+def _either(values: list[str], most: int = 3) -> str:
+    """``values`` as alternatives for a reason: the first ``most``, and a count of the rest."""
+    more = len(values) - most
+    return " or ".join(values[:most]) + (f" or {more:,} more" if more > 0 else "")
+
+
+def _needs(rule: RecognitionRule, field: str, b: int, info: Info, sender: str) -> str:
+    """What ``rule`` needs of ``field`` that block ``b`` (or the alert's sender) lacks."""
+    if field == "senders":
+        wanted = sorted(rule.senders)
+        same = [s for s in wanted if sender_key(s) == sender_key(sender)]
+        form = (
+            f", which is {brief(same[0])} written in another form: senders compare exactly"
+            if same
+            else ""
+        )
+        return (
+            f"sender {_either([brief(s) for s in wanted])} (the alert's is {brief(sender)}{form})"
+        )
+    if field == "events":
+        # (the rule's events as compared: folded; the block's as sent)
+        return (
+            f"event {_either([brief(e) for e in rule.events])} (info[{b}]'s is {brief(info.event)})"
+        )
+    if field == "categories":
+        has = ", ".join(sorted(c.value for c in info.categories)) or "none"
+        return f"category {_either(sorted(c.value for c in rule.categories))} (info[{b}] has {has})"
+    has = _listing([_cut(f"{c.value_name}={c.value}") for c in info.event_codes])
+    wanted = [_cut(f"{c.value_name}={c.value}") for c in rule.event_codes]
+    return f"eventCode {_either(wanted)} (info[{b}] has {has})"
+
+
 def _check_alert(alert: object) -> None:
     if not isinstance(alert, Alert):
         raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
@@ -624,7 +746,7 @@ class Recognizer:
         # one only by its valueName's case is named in :meth:`looked_at`, not left to guess.
         self._by_folded: dict[tuple[str, str], str] = {}
         for code in self._by_code:
-            self._by_folded.setdefault((code.value_name.casefold(), code.value), code.value_name)
+            self._by_folded.setdefault((_folded(code.value_name), code.value), code.value_name)
 
     @property
     def rules(self) -> tuple[RecognitionRule, ...]:
@@ -670,14 +792,22 @@ class Recognizer:
             return None
         return Recognition(self._rules[best].kind, self._rules[best].name)
 
-    def _first(self, info: Info, sender: str) -> int | None:
-        """The index of the first rule this block (with the alert's sender) meets, or None."""
+    def _candidates(self, info: Info) -> tuple[str, set[NamedValue], list[int]]:
+        """A block's event and codes as rules compare them, and the rules naming one, in order.
+
+        Every rule sets events or event codes, so every rule a block meets is among these.
+        """
         event = normalise_event(info.event)
         codes = {_code(c) for c in info.event_codes}
         candidates = set(self._by_event.get(event, ()))
         for code in codes:
             candidates.update(self._by_code.get(code, ()))
-        for i in sorted(candidates):
+        return event, codes, sorted(candidates)
+
+    def _first(self, info: Info, sender: str) -> int | None:
+        """The index of the first rule this block (with the alert's sender) meets, or None."""
+        event, codes, candidates = self._candidates(info)
+        for i in candidates:  # (the conditions of _unmet, inline: the hot path)
             rule = self._rules[i]
             if (
                 (not rule.senders or sender in rule.senders)
@@ -729,18 +859,61 @@ class Recognizer:
         return (
             f"event {events}, categories {', '.join(cats) or 'none'}, eventCodes "
             f"{_listing(list(dict.fromkeys(codes)))}, sender {alert.sender!r}; "
-            f"{n} rule{'' if n == 1 else 's'}{self._case_hint(alert)}"
+            f"{n} rule{'' if n == 1 else 's'}{self._case_hint(alert)}{self._near_hint(alert)}"
         )
 
+    def _near_hint(self, alert: Alert) -> str:
+        """A hint naming the rules a block meets by event or event code but not otherwise.
+
+        For each such rule, the first :data:`_MOST_NEAR` found (blocks in order, each block's
+        rules in order): the block and what of it the rule takes, and each condition it does
+        not meet, with the values the rule asks for and those the alert has — a sender in
+        another form of one the rule names is said to be so. The work is at most that of
+        :meth:`recognise`, and stops once one more rule than it names is found.
+        """
+        near: dict[int, str] = {}
+        for b, info in enumerate(alert.infos):
+            event, codes, candidates = self._candidates(info)
+            for i in candidates:
+                if i in near:
+                    continue
+                rule = self._rules[i]
+                unmet = _unmet(rule, event, info.categories, codes, alert.sender)
+                if not unmet:  # (a block that meets it: a mixed alert)
+                    continue
+                if event in rule.events:
+                    took = f"event {brief(info.event)}"
+                else:
+                    code = next(c for c in info.event_codes if _code(c) in rule.event_codes)
+                    took = f"eventCode {_cut(f'{code.value_name}={code.value}')}"
+                needs = " and ".join(_needs(rule, field, b, info, alert.sender) for field in unmet)
+                near[i] = f"rule {rule.name!r} (kind {rule.kind}) takes info[{b}]'s {took}"
+                near[i] += f" but needs {needs}"
+                if len(near) > _MOST_NEAR:
+                    break
+            if len(near) > _MOST_NEAR:
+                break
+        if not near:
+            return ""
+        more = "; and more such rules" if len(near) > _MOST_NEAR else ""
+        return f"; nearly: {'; '.join(list(near.values())[:_MOST_NEAR])}{more}"
+
     def _case_hint(self, alert: Alert) -> str:
-        """A hint naming the rules' valueNames that the alert's differ from only by case."""
+        """A hint naming the rules' valueNames that the alert's differ from only by case or width.
+
+        Width: fullwidth letters (``ＳＡＭＥ``) for plain ones, as :func:`_folded` reads them.
+        The built-in rule's ``geotarget:kind`` counts as a rule's (``GEOTARGET:KIND``, whatever
+        the value, names no kind).
+        """
         near: dict[str, str] = {}
         for info in alert.infos:
             for raw in info.event_codes:
                 code = _code(raw)
-                if code in self._by_code:
+                if code in self._by_code or is_kind_code(raw.value_name):
                     continue
-                name = self._by_folded.get((code.value_name.casefold(), code.value))
+                folded = _folded(code.value_name)
+                name = KIND_CODE if folded == _KIND_CODE_FOLDED else None
+                name = name or self._by_folded.get((folded, code.value))
                 if name is not None:
                     near.setdefault(code.value_name, name)
         if not near:
@@ -749,8 +922,8 @@ class Recognizer:
             [f"{brief(got)} where a rule names {brief(name)}" for got, name in near.items()]
         )
         return (
-            f" (an eventCode valueName differs from a rule's only by case: {listed}; "
-            "valueNames compare exactly, case included)"
+            f" (an eventCode valueName differs from a rule's only by case or width: {listed}; "
+            "valueNames compare exactly, case and fullwidth letters included)"
         )
 
     # -- the policy file -------------------------------------------------------------------
