@@ -380,7 +380,7 @@ class Gate:
                 f"not authorised: {whose} reaches {len(outside)} {self._finest} "
                 f"region(s){snapped} outside the regions of issuer {issuer.name!r} "
                 f"({', '.join(sorted(issuer.regions))}): {', '.join(outside[:10])}{more}; "
-                "nobody is told and nothing changes",
+                f"it may issue {kind} only there: nobody is told and nothing changes",
             ), facts
         detached = self._detached(kind, area)
         if detached:

@@ -123,7 +123,7 @@ def load_policy(
     *,
     catalog: RegionCatalog | None = None,
     issuers_required: bool = True,
-    pilot_recognition: bool = True,
+    pilot_recognition: bool | None = None,
 ) -> PolicyFile:
     """Read a policy file — rollout, recognition rules, issuers, location rules — at once.
 
@@ -152,9 +152,13 @@ def load_policy(
         A file without an ``issuers`` entry is refused (write ``issuers = "any"`` to accept
         every sender: it is never assumed). When false, such a file gives ``issuers`` None —
         for tools that do not decide who may send, such as a preview.
-    pilot_recognition : bool, default True
+    pilot_recognition : bool, optional
         Rank the pilot's recognition rules (:data:`geotarget.pilot.RECOGNITION`) after the
-        file's, as the integrator's guide recommends; when false, only the file's.
+        file's, as the integrator's guide recommends for the Swedish pilot; when false, only
+        the file's. By default, only for a policy of Sweden (its ``country`` is ``"SE"``, the
+        default): the pilot's kinds live with Sweden, and a policy of another country
+        recognises only the kinds it declares (not Sweden's Explosion, which its issuers
+        could then only be refused).
 
     Returns
     -------
@@ -196,14 +200,18 @@ def load_policy(
         raise InvalidType(
             f"path must be a file path (str or pathlib.Path) (got {type(path).__name__})"
         )
-    for name, flag in (
-        ("issuers_required", issuers_required),
-        ("pilot_recognition", pilot_recognition),
+    for name, flag, default in (
+        ("issuers_required", issuers_required, ""),
+        ("pilot_recognition", pilot_recognition, " or None (by the policy's country)"),
     ):
-        if not isinstance(flag, bool):
-            raise InvalidType(f"{name} must be True or False (got {type(flag).__name__} {flag!r})")
+        if not isinstance(flag, bool) and not (default and flag is None):
+            raise InvalidType(
+                f"{name} must be True or False{default} (got {type(flag).__name__} {flag!r})"
+            )
     file = Path(path)
     data = _document(file)
+    if pilot_recognition is None:
+        pilot_recognition = data.get("country", "SE") == "SE"
     problems: list[Problem] = []
 
     def part(read: Callable[[], _T]) -> _T | None:

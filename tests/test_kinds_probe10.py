@@ -300,7 +300,7 @@ def test_a_policy_files_kinds_decide_as_a_plain_model_of_the_contract_says(
         MODEL_POLICY + "".join(f"\n[location_rules.{k}]\n{EXACT}" for k in kinds),
         encoding="utf-8",
     )
-    policy = load_policy(path)
+    policy = load_policy(path, pilot_recognition=True)  # (its country is XX, not SE)
     rng = random.Random(10)
     geod = pyproj.Geod(ellps="WGS84")
     n = 60

@@ -405,26 +405,27 @@ def test_an_issuer_sending_outside_its_regions_is_refused_naming_issuer_and_regi
     assert "'vestland'" in flood.reason and "may not issue flood" in flood.reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="geotarget/_intake.py Gate.admit: the region refusal names the issuer and the regions "
-    "outside but not the kind refused",
-)
 def test_the_region_refusal_names_the_kind_too() -> None:
     outside = _alert("Snøskred", sender=VEST, codes=[("NO-VARSOM", "snøskred")])
-    assert "avalanche" in _targeter().target(outside, _devices(), T0).reason
+    assert "it may issue avalanche only there" in _targeter().target(outside, _devices(), T0).reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="geotarget/policy.py load_policy: pilot_recognition defaults to True for every "
-    "country, so a Norwegian policy recognises Sweden's 'Explosion' as a kind it never declared",
-)
 def test_a_foreign_policy_file_does_not_recognise_swedens_kinds(tmp_path: Path) -> None:
+    """A policy of Norway recognises its own kinds only, unless asked for the pilot's rules.
+
+    A Swedish one (``country = "SE"``, or no country: the default) ranks the pilot's after
+    its own.
+    """
     path = tmp_path / "norge.json"
     path.write_text(json.dumps(_policy_document()), encoding="utf-8")
+    explosion = _alert("Explosion", cats=["Security"])
     loaded = load_policy(path, catalog=REGIONS)
-    assert loaded.recognition.recognise(_alert("Explosion", cats=["Security"])) is None
+    assert loaded.recognition.recognise(explosion) is None
+    assert loaded.recognition.recognise(_alert("Flom")) is not None
+    asked = load_policy(path, catalog=REGIONS, pilot_recognition=True)
+    assert asked.recognition.recognise(explosion) is not None
+    swedish = load_policy(Path("docs/examples/pilot_policy.toml"))
+    assert swedish.recognition.recognise(explosion) is not None
 
 
 def test_every_refusal_here_is_geotargets_own() -> None:

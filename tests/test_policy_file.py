@@ -340,8 +340,10 @@ def test_the_path_must_be_a_path_and_the_result_is_frozen(tmp_path: Path) -> Non
         InvalidType, match=r"^issuers_required must be True or False \(got str 'no'\)$"
     ):
         load_policy(EXAMPLES[0], issuers_required="no")  # type: ignore[arg-type]
-    with pytest.raises(InvalidType, match="pilot_recognition must be True or False"):
-        load_policy(EXAMPLES[0], pilot_recognition=None)  # type: ignore[arg-type]
+    with pytest.raises(
+        InvalidType, match=r"pilot_recognition must be True or False or None .*\(got str 'yes'\)"
+    ):
+        load_policy(EXAMPLES[0], pilot_recognition="yes")  # type: ignore[arg-type]
     with pytest.raises(InvalidType, match=r"\(got bytes\)"):
         load_policy(b"policy.toml")  # type: ignore[arg-type]
     got = load_policy(EXAMPLES[0])
