@@ -17,7 +17,7 @@ import numpy as np
 from geotarget._validate import number, shown
 from geotarget.errors import GeotargetError, InvalidInput, InvalidType, Problem
 from geotarget.positions import _MAX_AGE, LocationRule, StaleRule
-from geotarget.rollout._io import brief, key_path, misspelt, unknown_key
+from geotarget.rollout._io import brief, key_path, misspelt, quoted, unknown_key
 
 
 def _opt_positive(name: str) -> Any:
@@ -223,12 +223,17 @@ def _seconds(
             )
         )
         return dt.timedelta(hours=1)
-    problems.append(Problem(path, f"must be {rule} (got {_shown(value)})"))
+    problems.append(Problem(path, f"must be {rule} {_got(value, 'number')}"))
     return dt.timedelta(hours=1)
 
 
 def _shown(value: object) -> str:
     return brief(value)
+
+
+def _got(value: object, want: str) -> str:
+    """``(got 'true'); that is text, in quotes: ...`` (:func:`~geotarget.rollout._io.quoted`)."""
+    return f"(got {brief(value)}){quoted(value, want)}"
 
 
 def _unknown(table: Any, allowed: tuple[str, ...], path: str, problems: list[Problem]) -> None:
@@ -266,7 +271,7 @@ def rules_from_table(table: object, path: str) -> tuple[KindRules | None, list[P
                 fields[key] = table[key]
             else:
                 problems.append(
-                    Problem(f"{path}.{key}", f"must be true or false (got {_shown(table[key])})")
+                    Problem(f"{path}.{key}", f"must be true or false {_got(table[key], 'bool')}")
                 )
     if "max_recipients" in table:
         value = table["max_recipients"]
@@ -287,7 +292,7 @@ def rules_from_table(table: object, path: str) -> tuple[KindRules | None, list[P
             problems.append(
                 Problem(
                     f"{path}.max_recipients",
-                    f"must be an integer > 0 and <= {MAX_RECIPIENTS} (got {_shown(value)})",
+                    f"must be an integer > 0 and <= {MAX_RECIPIENTS} {_got(value, 'number')}",
                 )
             )
     if "max_area_km2" in table:
@@ -299,7 +304,7 @@ def rules_from_table(table: object, path: str) -> tuple[KindRules | None, list[P
             problems.append(
                 Problem(
                     f"{path}.max_area_km2",
-                    f"must be a finite number of km² > 0 (got {_shown(value)})",
+                    f"must be a finite number of km² > 0 {_got(value, 'number')}",
                 )
             )
     if "location" in table:
@@ -367,7 +372,7 @@ def _location(value: object, path: str, problems: list[Problem]) -> LocationRule
             Problem(
                 f"{path}.accuracy",
                 f"must be a number >= 0 and <= 10 (a multiple of accuracy_m) "
-                f"(got {_shown(table.get('accuracy'))})",
+                f"{_got(table.get('accuracy'), 'number')}",
             )
         )
     if len(problems) > before or accuracy is None:  # every key checked, each at its path
@@ -402,7 +407,7 @@ def _stale(value: object, path: str, problems: list[Problem]) -> StaleRule | Non
         problems.append(
             Problem(
                 f"{path}.margin_m",
-                f"must be a number of metres >= 0 and <= 50000 (got {_shown(table['margin_m'])})",
+                f"must be a number of metres >= 0 and <= 50000 {_got(table['margin_m'], 'number')}",
             )
         )
     if len(problems) > before or max_age is None or margin is None:  # each key at its path

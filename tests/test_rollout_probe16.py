@@ -313,26 +313,33 @@ def test_a_bool_or_number_in_quotes_is_told_to_lose_its_quotes() -> None:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="belongs in geotarget/_kind_rules.py (location_rules_from_dict's bool fields): "
-    'include_ambiguous = "true" says only "must be true or false (got \'true\')"; '
-    "geotarget.rollout._io.quoted(value, 'bool') gives the hint",
-)
 def test_a_location_rule_bool_in_quotes_is_told_to_lose_its_quotes(tmp_path: Path) -> None:
-    """The same value in the same file's location rules gets the rollout's hint."""
+    """The same value in the same file's location rules gets the rollout's hint.
+
+    So do numbers in quotes there (a count, km², seconds, metres, a multiple).
+    """
     file = tmp_path / "policy.toml"
     file.write_text(
         'issuers = "any"\n'
         + _toml([("2026-01-01", ["SE"], 100)])
-        + '[location_rules.tip_request]\ninclude_ambiguous = "true"\n',
+        + '[location_rules.tip_request]\ninclude_ambiguous = "true"\nmax_recipients = "5000"\n'
+        + 'max_area_km2 = " 12.5 "\nlocation = {max_age_s = "600", accuracy = "2"}\n'
+        + 'stale = {max_age_s = 3600, margin_m = "500"}\n',
         encoding="utf-8",
     )
     with pytest.raises(InvalidPolicy) as err:
         load_policy(file)
-    (problem,) = err.value.problems
-    assert problem.path == "location_rules.tip_request.include_ambiguous"
-    assert "write true without quotes" in problem.message
+    told = {p.path.rpartition("tip_request.")[2]: p.message for p in err.value.problems}
+    assert "write true without quotes" in told.pop("include_ambiguous")
+    for key, number in [
+        ("max_recipients", "5000"),
+        ("max_area_km2", "12.5"),
+        ("location.max_age_s", "600"),
+        ("location.accuracy", "2"),
+        ("stale.margin_m", "500"),
+    ]:
+        assert f"write the number {number} without quotes" in told.pop(key), key
+    assert told == {}
 
 
 # --- line ends ----------------------------------------------------------------------------------
