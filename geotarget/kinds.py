@@ -689,6 +689,12 @@ def _check_alert(alert: object) -> None:
 class Recognizer:
     """Rules in order, the built-in :data:`KIND_CODE_RULE` first; the first match wins.
 
+    A rule that an earlier one shadows (it matches every alert the later one does) is kept:
+    composing rule sets (``Recognizer(mine) + pilot.RECOGNITION``) ranks defaults after rules
+    written to take some of their alerts. A policy file's ``[[recognition]]`` section, one
+    author's list, refuses a rule of its own that never applies where the earlier rule names
+    another kind (:meth:`from_dict`).
+
     Parameters
     ----------
     rules : iterable of RecognitionRule
