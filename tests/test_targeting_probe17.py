@@ -361,8 +361,11 @@ def test_random_sequences_match_the_oracle(
         update = _alert(kind, f"p17-{seed}-u{step}", circle, at, status=status,
                         msg_type=MessageType.UPDATE, references=(_ref(named),))  # fmt: skip
         index = _index(devices, at)
+        seen = t.preview(update, index, at)  # changes nothing: the same answer as target()
+        _check(seen, devices, kind, status, circle, enabled, inc, unsure, commit=None)
         res = t.target(update, index, at)
         assert res.incident == f"{SENDER}/{first.identifier}", res.reason
+        assert np.array_equal(seen.recipients, res.recipients)
         _check(res, devices, kind, status, circle, enabled, inc, unsure, commit=t)
         inc.versions.append(update)
     at = at + dt.timedelta(minutes=5)
