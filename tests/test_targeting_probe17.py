@@ -32,7 +32,7 @@ import pytest
 import shapely
 import shapely.geometry as sg
 
-from geotarget import Circle, PositionIndex, Positions, pilot, sweden
+from geotarget import Circle, Polygon, PositionIndex, Positions, pilot, sweden
 from geotarget.alerts import Alert, MessageType, Reference, Status
 from geotarget.targeting import Outcome, Targeter, Verdict
 
@@ -591,3 +591,45 @@ def test_an_empty_batch_with_an_empty_tester_list_is_accepted() -> None:
     at = WHEN[0]
     assert len(Positions([], [], [], accuracy_m=[], observed_at=[], tester=[])) == 0
     assert len(Positions(["a"], [15.0], [60.0], observed_at=at, tester=[True])) == 1
+
+
+@pytest.mark.parametrize("kind", sorted(BUILDERS))
+@pytest.mark.parametrize("name", ["Strömstad", "Haparanda", "Visby"])
+def test_polygon_areas_with_exact_fixes(
+    name: str, kind: str, regions: Any, counties: dict[str, Any], phases: dict[str, Any]
+) -> None:
+    """A random star-shaped polygon over a border town or an island's coast; shapely covers."""
+    rng = np.random.default_rng(len(name) * 7 + len(kind))
+    place = PLACES[name]
+    az = np.sort(rng.uniform(-180.0, 180.0, 7))
+    lon, lat, _ = GEOD.fwd(np.full(7, place[0]), np.full(7, place[1]), az,
+                           rng.uniform(1500.0, 4000.0, 7))  # fmt: skip
+    ring = list(zip(lon.tolist(), lat.tolist(), strict=True))
+    oracle = sg.Polygon(ring)
+    at = WHEN[2]  # every kind in the whole country
+    devices = _devices(rng, place, 120, "g")
+    for d in devices:
+        d.acc, d.age = 0.0, dt.timedelta(0)
+        if np.isnan(d.lon):
+            d.lon, d.lat = place
+    _locate(devices, counties)
+    t = Targeter(regions, sweden.pilot_policy(), recognition=pilot.RECOGNITION)
+    res = t.target(
+        _alert(kind, f"p17-poly-{name}-{kind}", Polygon(ring), at), _index(devices, at), at
+    )
+    assert res.verdict is Verdict.DELIVER, res.reason
+    got = set(res.recipients.tolist())
+    per_county: dict[str, int] = {}
+    for d in devices:
+        point = sg.Point(d.lon, d.lat)
+        if oracle.boundary.distance(point) < 1e-7 or (kind != "explosion" and d.near_border):
+            continue
+        inside = oracle.covers(point)
+        told = inside and (kind == "explosion" or d.county is not None)
+        assert (d.ident in got) == told, (d, res.outcome_of(d.ident), res.explain(d.ident))
+        if told:
+            per_county[d.county or "none"] = per_county.get(d.county or "none", 0) + 1
+        elif inside:
+            assert res.outcome_of(d.ident) is Outcome.BEYOND_BORDER
+    if not any(d.near_border for d in devices):
+        assert {k: v for k, v in res.per_county.items() if v} == per_county
