@@ -243,7 +243,7 @@ def _expected_stale(
     return False, {Outcome.STALE_LOCATION if meets else Outcome.OUTSIDE_AREA}
 
 
-def _alert(kind: str, ident: str, circle: Circle, sent: dt.datetime, **kw: Any) -> Alert:
+def _alert(kind: str, ident: str, circle: Circle | Polygon, sent: dt.datetime, **kw: Any) -> Alert:
     return BUILDERS[kind](
         identifier=ident, sender=SENDER, sent=sent, area=circle, sv=MSG, en=MSG, onset=sent,
         expires=sent + dt.timedelta(hours=3), **kw,
@@ -633,3 +633,29 @@ def test_polygon_areas_with_exact_fixes(
             assert res.outcome_of(d.ident) is Outcome.BEYOND_BORDER
     if not any(d.near_border for d in devices):
         assert {k: v for k, v in res.per_county.items() if v} == per_county
+
+
+@pytest.mark.parametrize("radius_m", [5500.0, 5800.0])
+def test_explosion_area_guard_at_ostersund(radius_m: float, regions: Any) -> None:
+    """The Explosion's max_area_km2 (read from the TOML) against pyproj's geodesic area."""
+    limit = tomllib.loads(POLICY_TOML.read_text(encoding="utf-8"))["location_rules"]["explosion"][
+        "max_area_km2"
+    ]
+    place = PLACES["Östersund"]
+    az = np.linspace(0.0, 360.0, 2048, endpoint=False)
+    lon, lat, _ = GEOD.fwd(np.full(az.size, place[0]), np.full(az.size, place[1]), az,
+                           np.full(az.size, radius_m))  # fmt: skip
+    area_km2 = abs(GEOD.polygon_area_perimeter(lon, lat)[0]) / 1e6
+    at = WHEN[0]
+    devices = [Device("o", place[0], place[1], 5.0, dt.timedelta(0), False)]
+    t = Targeter(regions, sweden.pilot_policy(), recognition=pilot.RECOGNITION)
+    alert = _alert("explosion", f"p17-guard-{radius_m:g}", Circle(*place, radius_m), at)
+    res = t.target(alert, _index(devices, at), at)
+    assert res.area_km2 == pytest.approx(area_km2, rel=1e-3)
+    if area_km2 <= limit:
+        assert res.verdict is Verdict.DELIVER and res.recipients.tolist() == ["o"]
+        return
+    assert res.verdict is Verdict.BLAST_RADIUS and res.recipients.size == 0
+    assert f"{limit:.1f} km²" in res.reason and "explosion" in res.reason, res.reason
+    sent = t.target(alert, _index(devices, at), at, confirm=True)
+    assert sent.verdict is Verdict.DELIVER and sent.recipients.tolist() == ["o"]
