@@ -659,3 +659,38 @@ def test_explosion_area_guard_at_ostersund(radius_m: float, regions: Any) -> Non
     assert f"{limit:.1f} km²" in res.reason and "explosion" in res.reason, res.reason
     sent = t.target(alert, _index(devices, at), at, confirm=True)
     assert sent.verdict is Verdict.DELIVER and sent.recipients.tolist() == ["o"]
+
+
+def test_on_positions_applies_each_incidents_rules(
+    regions: Any, counties: dict[str, Any], phases: dict[str, Any]
+) -> None:
+    """Ystad, four live incidents (Actual and Exercise, Explosion and tip request), one batch.
+
+    Each device is streamed for exactly the incidents the oracle says cover it: status and
+    tester, fail-open ambiguity and the stale rule for the Explosion only, territory.
+    """
+    at = WHEN[2]
+    place = PLACES["Ystad"]
+    circle = Circle(place[0], place[1], 1500.0)
+    nobody = _index([], at)
+    t = Targeter(regions, sweden.pilot_policy(), recognition=pilot.RECOGNITION)
+    cases = {}
+    for status in (Status.ACTUAL, Status.EXERCISE):
+        for kind in sorted(BUILDERS):
+            ident = f"p17-y-{kind}-{status.value}"
+            assert t.target(_alert(kind, ident, circle, at, status=status), nobody, at).verdict is (
+                Verdict.DELIVER
+            )
+            cases[ident] = (kind, status)
+    later = at + dt.timedelta(minutes=5)
+    devices = _devices(np.random.default_rng(17), place, 120, "s")
+    _locate(devices, counties)
+    streamed: dict[str, set[str]] = {ident: set() for ident in cases}
+    for sent in t.on_positions(_positions(devices, later), later):
+        streamed[sent.alert_id].add(str(sent.device_id))
+    for ident, (kind, status) in cases.items():
+        enabled = _enabled(phases, kind, later)
+        for d in devices:
+            ok, _ = _expected(d, kind, status, circle, enabled)
+            if ok is not None:
+                assert (d.ident in streamed[ident]) == ok, (ident, d)
