@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import attrs
@@ -76,6 +76,42 @@ COVERED = frozenset(
 
 #: What "covered" means for the outcomes that a region stopped: not always "in the area".
 _COUNTED = "in it, or counted in by this kind's rules for an uncertain or old fix"
+
+
+#: What :meth:`TargetingResult.explain` says of from when, when it cannot say the date.
+_FROM_WHEN = "RolloutPolicy.explain says from when"
+
+
+class LeftOut:
+    """The rows a region left out (``OUTSIDE_ROLLOUT``), their regions, and from when.
+
+    ``rows`` ascending, ``regions`` the finest region index of each (region indices, never
+    coordinates); ``say(index)`` says why the kind is not enabled in that region and from
+    when (:meth:`RolloutPolicy.explain <geotarget.rollout.RolloutPolicy.explain>`), or None.
+    Asked only by :meth:`TargetingResult.explain`. A copy (pickle, ``copy.deepcopy``) keeps
+    the rows and regions but not ``say``, which holds the policy and the regions.
+    """
+
+    __slots__ = ("regions", "rows", "say")
+
+    def __init__(
+        self,
+        rows: npt.NDArray[np.int32],
+        regions: npt.NDArray[np.int32],
+        say: Callable[[int], str | None] | None,
+    ) -> None:
+        self.rows, self.regions, self.say = rows, regions, say
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (LeftOut, (self.rows, self.regions, None))
+
+    def said(self, row: int) -> str | None:
+        """Why not and from when, for the region of ``row``; None when not known."""
+        k = int(np.searchsorted(self.rows, row))
+        if self.say is None or k >= self.rows.size or self.rows[k] != row:
+            return None
+        return self.say(int(self.regions[k]))
+
 
 _WHY = {
     Outcome.OUTSIDE_AREA: "is outside the alert area",
@@ -319,6 +355,8 @@ class TargetingResult:
     #: The enabled regions left out because the area reaches them only by a sliver past its
     #: issuer's regions (``Targeter(border_slack_m=...)``): for :meth:`explain`.
     _past_issuer: frozenset[str] = attrs.field(default=frozenset(), repr=False, alias="past_issuer")
+    #: The devices a region left out, with their regions: :meth:`explain` says from when.
+    _left_out: LeftOut | None = attrs.field(default=None, repr=False, eq=False, alias="left_out")
 
     def __repr__(self) -> str:
         """Counts, never device ids: a result is logged, and its ids are personal data."""
@@ -394,7 +432,8 @@ class TargetingResult:
             enabled = ", ".join(codes[:5]) + (
                 f" and {len(codes) - 5} more" if len(codes) > 5 else ""
             )
-            why += f" (it is enabled in {enabled} only; RolloutPolicy.explain says from when)"
+            said = None if self._left_out is None else self._left_out.said(self._row_of(device_id))
+            why += f" (it is enabled in {enabled} only; {said or _FROM_WHEN})"
             if self._past_issuer:
                 past = ", ".join(sorted(self._past_issuer))
                 why += (

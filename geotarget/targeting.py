@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -84,6 +85,7 @@ from geotarget._intake import Gate, config_problems
 from geotarget._kind_rules import KindRules
 from geotarget._targeting_result import (
     Delivery,
+    LeftOut,
     Outcome,
     TargetingResult,
     Verdict,
@@ -385,6 +387,24 @@ def _start_named(alert: Alert, onset: dt.datetime) -> str:
     if any(i.effective is None and i.onset == onset for i in alert.infos):
         return f"its onset {when}"
     return f"its sent time {when} (it has no onset or effective time)"
+
+
+def _from_when_in(
+    policy: RolloutPolicy,
+    catalog: RegionHierarchy,
+    codes: Sequence[str],
+    kind: str,
+    at: dt.datetime,
+    region: int,
+) -> str | None:
+    """Why ``kind`` is not enabled at ``at`` in finest region ``region``, and from when.
+
+    None for no region (-1), or one enabled (a sliver past its issuer's regions).
+    """
+    if region < 0:
+        return None
+    said = policy.explain(kind, codes[region], at, catalog=catalog)
+    return None if said.enabled else str(said).rstrip(".")
 
 
 class Targeter:
@@ -1754,7 +1774,9 @@ class Targeter:
         if decision.percentage < 100.0:  # who is in is the canary's share, not only the area
             phase += f", for {decision.percentage:g}% of devices"
         beside = self._gate.slivers(alert.sender, area) & self._enabled(decision.regions)[0]
+        left_out = None
         if counts[Outcome.OUTSIDE_ROLLOUT]:  # never a silent "nobody": say who is left out
+            left_out = self._left_out(kind, at, index, rows, outcomes)
             n_out = counts[Outcome.OUTSIDE_ROLLOUT]
             issuer = " or where its sender's issuer may alert" if beside else ""
             phase += (
@@ -1782,9 +1804,32 @@ class Targeter:
             "covered_region": covered_region,
             "covered_box": covered_box,
             "past_issuer": beside,
+            "left_out": left_out,
             "t_plan": t_plan,
             "timings": t,
         }
+
+    def _left_out(
+        self,
+        kind: str,
+        at: dt.datetime,
+        index: PositionIndex,
+        rows: npt.NDArray[np.int32],
+        outcomes: npt.NDArray[np.int8],
+    ) -> LeftOut:
+        """The rows a region left out, their finest regions, and from when each is enabled.
+
+        Located again here (a few devices at a region's edge, only when some are left out):
+        the result keeps their region indices, never their coordinates, for
+        :meth:`TargetingResult.explain`, which says from when in words only when asked.
+        """
+        out = rows[outcomes == _CODE[Outcome.OUTSIDE_ROLLOUT]].astype(np.int32)
+        lon, lat = index.positions.lon[out], index.positions.lat[out]
+        found = self._finest_set.locate_index(lon, lat, snap_m=self.snap_m).astype(np.int32)
+        say = functools.partial(
+            _from_when_in, self.policy, self.regions, self._finest_set.codes, kind, at
+        )
+        return LeftOut(out, found, say)
 
     def _evaluate(
         self,

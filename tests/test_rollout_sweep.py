@@ -347,6 +347,7 @@ def test_a_device_across_the_border_of_the_rollout_is_told_why_not() -> None:
     assert result.explain("knivsta") == (
         "device 'knivsta' does not receive alert border-1: it is covered by the alert area (in "
         "it, or counted in by this kind's rules for an uncertain or old fix) but in a region "
-        "where this kind is not enabled (it is enabled in 01 only; RolloutPolicy.explain says "
-        "from when)"
+        "where this kind is not enabled (it is enabled in 01 only; Tip request alerts are not "
+        "enabled in Knivsta: phase 3, which adds it as part of Sverige, starts 2025-01-13 00:00 "
+        "Europe/Stockholm (illustrative date))"
     )

@@ -468,12 +468,6 @@ def test_tip_request_waits_for_its_phase_then_retarget_delivers(
     assert inc.told
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TargetingResult.explain says only 'RolloutPolicy.explain says from when' for "
-    "OUTSIDE_ROLLOUT; naming the device's region and date (a lazy, pickle-safe lookup in "
-    "_targeting_result.py/targeting.py) changes the sentence tests/test_rollout_sweep.py pins",
-)
 def test_explain_names_the_devices_region_and_when_it_is_enabled(
     regions: Any, counties: dict[str, Any], phases: dict[str, Any]
 ) -> None:
