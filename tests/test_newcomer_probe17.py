@@ -14,6 +14,7 @@ import doctest
 import importlib.util
 import io
 import itertools
+import json
 import os
 import re
 import subprocess
@@ -239,3 +240,32 @@ def test_every_top_level_name_the_docs_use_is_exported() -> None:
     for name in sorted(names):
         if name not in geotarget.__all__:
             assert importlib.util.find_spec(f"geotarget.{name}") is not None, name
+
+
+@pytest.mark.parametrize("example", ["sos_explosion.xml", "polisen_tips.xml"])
+def test_without_at_the_quickstart_s_alerts_are_expired_as_it_says(
+    example: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The quickstart's "without it, it decides now, when both ... have long expired"."""
+    from geotarget.cli import main
+
+    text = " ".join(_needs(QUICKSTART).split())
+    said = re.search(r"\(they expire (\S+) (\S+) and (\S+) (\S+)\) have long expired", text)
+    assert said is not None
+    xml = (ROOT / "docs" / "examples" / example).read_text(encoding="utf-8")
+    expires = {dt.datetime.fromisoformat(e) for e in re.findall(r"<expires>(.*?)<", xml)}
+    stockholm = {e.strftime("%Y-%m-%d %H:%M") for e in expires}
+    assert stockholm & {f"{said[1]} {said[2]}", f"{said[3]} {said[4]}"} == stockholm
+    assert max(expires) < dt.datetime.now(dt.timezone.utc)  # "long expired", by the clock
+    rows = ["id;lon;lat;accuracy_m;observed_at", *(";".join(r) for r in _quickstart_csv())]
+    (tmp_path / "devices.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    alert = ROOT / "docs" / "examples" / example
+    assert main(["target", "--alert", str(alert), "--positions", "devices.csv"], out=out) == 0
+    capsys.readouterr()
+    answer = json.loads(out.getvalue())
+    assert (answer["verdict"], answer["recipients"]) == ("EXPIRED", [])
