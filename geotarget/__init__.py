@@ -1,13 +1,29 @@
 """geotarget: decide which devices receive a geotargeted public-safety alert.
 
+Start with an alert area and the devices in it (``lon`` first)::
+
+    >>> from geotarget import Circle
+    >>> Circle(lon=18.06528, lat=59.3325, radius_m=500.0).contains(18.0700, 59.3330)
+    array(True)
+
+The names listed below (``dir(geotarget)``) are the API's core: areas, alerts, rollout
+policies, positions, the matcher and the ``Targeter``. Its other modules are imported on
+their own: ``geotarget.sweden`` (Sweden's built-in regions), ``geotarget.pilot`` (the Swedish
+Police pilot), ``geotarget.cap`` (reading and writing CAP 1.2), ``geotarget.dask`` and the
+rest of the "What is inside" table of the README. From a checkout, ``python3 scripts/demo``
+plays the pilot, and the ``geotarget`` command (``geotarget --help``) targets a CAP alert over
+a positions file; docs/quickstart.rst shows both.
+
 Importing geotarget is cheap and inert: it reads no files and builds no CRS objects, and it
 loads none of its modules (nor numpy, shapely or pyproj) until a name is first used
-(:pep:`562`), so the ``geotarget`` command can answer Ctrl-C while it loads.
+(PEP 562), so the ``geotarget`` command can answer Ctrl-C while it loads.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 from typing import TYPE_CHECKING
 
 from geotarget._version import __version__
@@ -181,10 +197,58 @@ def __dir__() -> list[str]:
     return __all__
 
 
+#: The libraries geotarget cannot load without (pyproject.toml's ``dependencies``).
+_NEEDS = ("attrs", "numpy", "pyproj", "shapely")
+
+
+def _missing_library(name: str) -> str:
+    """Why geotarget cannot load without the library ``name``, and what to run instead.
+
+    A newcomer's ``python3 -m geotarget`` or ``from geotarget import Circle`` in a fresh
+    checkout, with a Python geotarget is not installed in, imports the package from the
+    current directory and then stops at its first library: say so, rather than call the
+    installation broken.
+    """
+    import importlib.metadata  # (only on this failure: importing geotarget stays cheap)
+    from pathlib import Path
+
+    here = f"this Python ({sys.executable}) has no {name}, which geotarget needs"
+    try:
+        importlib.metadata.version("geotarget")
+    except importlib.metadata.PackageNotFoundError:
+        root = Path(__file__).resolve().parent.parent
+        return (
+            f"{here}, and geotarget is not installed in it (it was imported from {root}). "
+            "From the checkout, 'python3 scripts/demo' makes .venv with what geotarget needs "
+            "(then run .venv/bin/geotarget, or .venv/bin/python); 'python3 -m pip install -e .' "
+            "installs geotarget into this Python instead"
+        )
+    return f"{here}: reinstall geotarget with its dependencies ('pip install -e .' from a checkout)"
+
+
+def _first_missing() -> str | None:
+    """The first of :data:`_NEEDS` this Python cannot find (imports none of them), or None."""
+    for name in _NEEDS:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # (a module set to None in sys.modules: blocked)
+            found = False
+        if not found:
+            return name
+    return None
+
+
 def __getattr__(name: str) -> object:
     module = _WHERE.get(name)
     if module is not None:
-        value = getattr(importlib.import_module(module), name)
+        try:
+            loaded = importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            missing = err.name or ""
+            if missing.partition(".")[0] in ("geotarget", ""):
+                raise
+            raise ModuleNotFoundError(_missing_library(missing), name=missing) from None
+        value = getattr(loaded, name)
         globals()[name] = value  # once loaded, an ordinary attribute
         return value
     # The deprecated AlertKind (a kind is a name now); it warns when used.
@@ -192,4 +256,15 @@ def __getattr__(name: str) -> object:
         from geotarget import pilot
 
         return pilot.__getattr__(name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    message = f"module {__name__!r} has no attribute {name!r}"
+    if name.isidentifier() and not name.startswith("_"):
+        try:
+            submodule = importlib.util.find_spec(f"{__name__}.{name}") is not None
+        except (ImportError, ValueError):
+            submodule = False
+        if submodule:  # geotarget.sweden before it is imported
+            message += (
+                f": geotarget.{name} is a module, not loaded by 'import geotarget'; "
+                f"import it: import geotarget.{name} (or from geotarget import {name})"
+            )
+    raise AttributeError(message)
