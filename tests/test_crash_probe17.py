@@ -24,13 +24,20 @@ re-sends what it had not acknowledged) and must reach the uninterrupted run's fi
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from geotarget.errors import StoreFull
+from geotarget.ledger import SQLiteLedger
+
+T = dt.datetime(2026, 5, 4, 12, tzinfo=dt.timezone.utc)
 
 CHILD = r"""
 import datetime as dt, json, os, signal, sqlite3, sys, threading
@@ -354,3 +361,72 @@ def test_a_targeter_killed_at_chosen_statements_leaves_each_step_whole(
     assert len(got["runs"]) == 12
     for run in got["runs"]:
         _check_run(run, ref, got["cancel_reference"])
+
+
+WRITER = r"""
+import datetime as dt, os, signal, sys
+from geotarget.ledger import SQLiteLedger
+T = dt.datetime(2026, 5, 4, 12, tzinfo=dt.timezone.utc)
+led = SQLiteLedger(sys.argv[1])
+for b in range(4):
+    c = led.claim("s/a", [f"{b}:{i}" for i in range(500)], version="s/a", at=T)
+    led.confirm(c.keys()[:100], at=T)
+if sys.argv[2] == "killed":
+    os.kill(os.getpid(), signal.SIGKILL)
+led.close()
+"""
+
+
+def _fill(place: Path) -> Path:
+    """Take every free byte of the file system at ``place`` (a file, removed to free them)."""
+    filler = place / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        st = os.statvfs(place)
+        os.posix_fallocate(fd, 0, st.f_bavail * st.f_frsize)
+    finally:
+        os.close(fd)
+    return filler
+
+
+def _counts(path: Path) -> tuple[int, int]:
+    led = SQLiteLedger(path)
+    try:
+        return len(led.recipients("s/a")), sum(len(c) for c in led.pending("s/a"))
+    finally:
+        led.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL, statvfs and mount are POSIX")
+@pytest.mark.parametrize("end", ["closed", "killed"])
+def test_a_store_restarted_on_a_full_disk_says_the_disk_is_full(end: str, small_tmpfs: Any) -> None:
+    """A service restarting on a full disk: StoreFull naming the free bytes; nothing lost.
+
+    Regression: a store closed cleanly (SQLite then removes its -wal and -shm files) failed to
+    open on a full file system with StoreUnavailable, "the file system failed a read or write
+    (disk I/O error)": SQLite cannot make room for its WAL index there (SQLITE_IOERR_SHMSIZE),
+    which read as a failing disk rather than one to free space on. A store whose writer was
+    killed (its -wal and -shm left behind) opens and reads; its writes fail StoreFull.
+    """
+    place = small_tmpfs("2m")
+    path = place / "d.db"
+    subprocess.run([sys.executable, "-c", WRITER, str(path), end], check=False, timeout=60)
+    left = sorted(p.name for p in place.iterdir())
+    assert left == (["d.db"] if end == "closed" else ["d.db", "d.db-shm", "d.db-wal"])
+    filler = _fill(place)
+    if end == "closed":
+        with pytest.raises(StoreFull) as caught:
+            SQLiteLedger(path)
+        text = str(caught.value)
+        assert str(path) in text and "bytes free" in text and "nothing was applied" in text
+        assert "failed a read or write" not in text
+    else:
+        led = SQLiteLedger(path)
+        try:
+            with pytest.raises(StoreFull, match="bytes free"):
+                led.claim("s/a", [f"x{i}" for i in range(5000)], version="s/a", at=T)
+            assert len(led.recipients("s/a")) == 2000  # nothing of the refused claim
+        finally:
+            led.close()
+    filler.unlink()
+    assert _counts(path) == (2000, 1600)  # (each batch of 500: 100 confirmed)
