@@ -128,14 +128,23 @@ def step(tg, n):
 STEPS = 9
 TARGETS = (0, 2, 6)
 
+BASE = os.environ.get("GEOTARGET_TEST_POSTGRES_DSN", "")
+
+def ledger(spec):
+    # A SQLite file, or "pg:SCHEMA": the test cluster's database with that search_path.
+    if spec.startswith("pg:"):
+        from geotarget.ledger import PostgresLedger
+        return PostgresLedger(f"{BASE} options='-c search_path={spec[3:]}'")
+    return SQLiteLedger(spec)
+
 def targeter(path):
-    return Targeter(REGIONS, nationwide(), ledger=SQLiteLedger(path), lease=LEASE)
+    return Targeter(REGIONS, nationwide(), ledger=ledger(path), lease=LEASE)
 
 PAUSED = []  # (the checks' own statements are not counted)
 
 def snapshot(path):
     PAUSED.append(True)
-    led = SQLiteLedger(path)
+    led = ledger(path)
     try:
         inc = led.incident(INC)
         got = {
@@ -155,13 +164,15 @@ def snapshot(path):
 
 def cancel_check(path):
     # Every device ever claimed has a retraction: confirming them all finds each one.
-    led = SQLiteLedger(path)
+    PAUSED.append(True)
+    led = ledger(path)
     try:
         every = led.recipients(INC)
         got = led.confirm_devices(INC, every, at=FAR, kind=RETRK)
         return {"claimed": len(every), "unknown": every[got.unknown].tolist()}
     finally:
         led.close()
+        PAUSED.pop()
 
 class Harness:
     # SIGKILL before (or just after) the statement numbered `kill` this process runs.
@@ -174,7 +185,8 @@ class Harness:
             db.set_trace_callback(self.traced)
             return db
         sqlite3.connect = connect
-        if after:
+        self.frame = None
+        if after or BASE:
             sys.setprofile(self.profile)
             threading.setprofile(self.profile)
 
@@ -191,8 +203,22 @@ class Harness:
                 self.armed = True
 
     def profile(self, frame, event, arg):
-        if self.armed and event == "c_return":
+        if self.armed and event == "c_return" and self.frame is None:
             os.kill(os.getpid(), signal.SIGKILL)
+        if not BASE or PAUSED:
+            return
+        # PostgreSQL: psycopg's Cursor.execute, Connection.commit and a transaction's end.
+        code = frame.f_code
+        if code.co_name not in ("execute", "commit", "__exit__") or (
+            f"{os.sep}psycopg{os.sep}" not in code.co_filename
+        ):
+            return
+        if event == "return" and self.armed and frame is self.frame:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if event == "call":
+            self.traced(code.co_name.upper())
+            if self.armed and self.frame is None:
+                self.frame = frame
 
 def journal(fd, **kw):
     os.write(fd, (json.dumps(kw) + "\n").encode())
@@ -224,11 +250,34 @@ def forked(fn, *args):
         os._exit(0)
     return os.waitpid(pid, 0)[1]
 
+def store(out, name):
+    if not BASE:
+        return os.path.join(out, f"{name}.db")
+    import psycopg
+    schema = f"c17_{os.getpid()}_{name}"
+    with psycopg.connect(BASE, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    return f"pg:{schema}"
+
 def main(out, seed, points):
     out = os.path.abspath(out)
     results = {}
+    names = ["ref"] + [f"k{i}" for i in range(points + points // 2)]
+    stores = {name: store(out, name) for name in names}
+    try:
+        drive(out, seed, points, stores, results)
+    finally:
+        if BASE:
+            import psycopg
+            with psycopg.connect(BASE, autocommit=True) as admin:
+                for spec in stores.values():
+                    admin.execute(f"DROP SCHEMA IF EXISTS {spec[3:]} CASCADE")
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(results, f)
+
+def drive(out, seed, points, stores, results):
     # The uninterrupted run: its state after each step, and its statements (to choose from).
-    ref = os.path.join(out, "ref.db")
+    ref = stores["ref"]
     states, log = [snapshot(ref)], []
     fd = os.open(os.path.join(out, "ref.journal"), os.O_WRONLY | os.O_CREAT, 0o600)
     Harness(0, False, log)
@@ -239,16 +288,17 @@ def main(out, seed, points):
     tg.ledger.close()
     import random
     rng = random.Random(seed)
-    commits = [i + 1 for i, s in enumerate(log) if s[0].upper() == "COMMIT"]
-    begins = [i + 1 for i, s in enumerate(log) if s[0].upper() == "BEGIN"]
+    commits = [i + 1 for i, s in enumerate(log) if s[0].upper() in ("COMMIT", "__EXIT__")]
+    begins = [i + 1 for i, s in enumerate(log) if s[0].upper() in ("BEGIN", "__EXIT__")]
     chosen = sorted(set(rng.sample(commits, min(points, len(commits)))))
     chosen = [(c, rng.random() < 0.5) for c in chosen]
-    chosen += [(rng.randint(b + 1, b + 4), False) for b in rng.sample(begins, points // 2)]
+    chosen += [(min(rng.randint(b + 1, b + 4), len(log)), False)
+               for b in rng.sample(begins, points // 2)]
     results["reference"] = states
     results["cancel_reference"] = cancel_check(ref)
     results["runs"] = []
     for i, (kill, after) in enumerate(chosen):
-        db, jp = os.path.join(out, f"k{i}.db"), os.path.join(out, f"k{i}.journal")
+        db, jp = stores[f"k{i}"], os.path.join(out, f"k{i}.journal")
         status = forked(run, db, jp, kill, after)
         entry = {"kill": kill, "after": after, "statement": log[kill - 1],
                  "signalled": os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL,
@@ -257,7 +307,7 @@ def main(out, seed, points):
                                 if p.startswith(f"k{i}.db"))
         with open(jp) as f:
             entry["journal"] = [json.loads(line) for line in f]
-        if os.path.exists(db):
+        if BASE or os.path.exists(db):
             res = os.path.join(out, f"k{i}.json")
             def check():
                 got = {"recovered": snapshot(db)}
@@ -276,20 +326,22 @@ def main(out, seed, points):
                 with open(res) as f:
                     entry.update(json.load(f))
         results["runs"].append(entry)
-    with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump(results, f)
 
 main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
 """
 
 
-def _drive(tmp_path: Path, seed: int, points: int) -> dict[str, Any]:
+def _drive(tmp_path: Path, seed: int, points: int, dsn: str = "") -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if k != "GEOTARGET_TEST_POSTGRES_DSN"}
+    if dsn:
+        env["GEOTARGET_TEST_POSTGRES_DSN"] = dsn
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(tmp_path), str(seed), str(points)],
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
         timeout=120,
+        env=env,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     got: dict[str, Any] = json.loads((tmp_path / "results.json").read_text())
@@ -349,16 +401,25 @@ def _check_run(run: dict[str, Any], ref: list[dict[str, Any]], final_cancel: Any
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and fork are POSIX")
-@pytest.mark.parametrize("seed", [1717])
+@pytest.mark.parametrize(("kind", "seed"), [("sqlite", 1717), ("postgres", 17)])
 def test_a_targeter_killed_at_chosen_statements_leaves_each_step_whole(
-    seed: int, tmp_path: Path
+    kind: str, seed: int, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    """SIGKILL before or just after chosen SQL statements; a fresh process checks and replays."""
-    got = _drive(tmp_path, seed, 8)
+    """SIGKILL before or just after chosen SQL statements; a fresh process checks and replays.
+
+    PostgreSQL: before or just after psycopg's ``execute``, ``commit`` or the end of a
+    transaction block, each in the test cluster's database under a schema of its own.
+    """
+    dsn = ""
+    if kind == "postgres":
+        request.getfixturevalue("postgres_dsn")  # (skips, or fails in CI, without a server)
+        dsn = os.environ["GEOTARGET_TEST_POSTGRES_DSN"]
+    points = 5 if kind == "sqlite" else 2  # (a PostgreSQL run costs more: its connections)
+    got = _drive(tmp_path, seed, points, dsn)
     ref = got["reference"]
     assert ref[-1]["incident"][0] == "CANCELLED" and len(ref[-1]["recipients"]) == 18
     assert got["cancel_reference"] == {"claimed": 18, "unknown": []}
-    assert len(got["runs"]) == 12
+    assert len(got["runs"]) == points + points // 2
     for run in got["runs"]:
         _check_run(run, ref, got["cancel_reference"])
 
