@@ -491,3 +491,73 @@ def test_a_store_restarted_on_a_full_disk_says_the_disk_is_full(end: str, small_
             led.close()
     filler.unlink()
     assert _counts(path) == (2000, 1600)  # (each batch of 500: 100 confirmed)
+
+
+FREEZER = r"""
+import datetime as dt, os, signal, sqlite3, sys
+real = sqlite3.connect
+def connect(*a, **k):
+    db = real(*a, **k)
+    def traced(sql):  # (inside the claim's write transaction, after its BEGIN IMMEDIATE)
+        if sql.startswith("INSERT INTO gt_claim_log"):
+            os.kill(os.getpid(), signal.SIGSTOP)
+    db.set_trace_callback(traced)
+    return db
+sqlite3.connect = connect
+from geotarget.ledger import SQLiteLedger
+T = dt.datetime(2026, 5, 4, 12, tzinfo=dt.timezone.utc)
+SQLiteLedger(sys.argv[1]).claim("s/a", [f"a{i}" for i in range(3000)], version="s/a", at=T)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="SIGSTOP, SIGKILL and /proc")
+def test_a_writer_frozen_then_killed_holding_the_lock_another_waits_then_proceeds(
+    tmp_path: Path,
+) -> None:
+    """Another process freezes inside its claim's write transaction, then is SIGKILLed.
+
+    Meanwhile a second process's claim with a short busy_timeout fails StoreBusy naming it
+    and applying nothing, reads still answer (WAL), and a claim waiting with a long one goes
+    through once the holder dies: its lock goes with it, its half-written batch is not there.
+    """
+    import threading
+    import time
+
+    from geotarget.errors import StoreBusy
+
+    path = tmp_path / "d.db"
+    SQLiteLedger(path).close()
+    holder = subprocess.Popen([sys.executable, "-c", FREEZER, str(path)])
+    try:
+        state = ""
+        while state != "T":  # (stopped: it holds the write lock)
+            assert holder.poll() is None, "the holder ended before freezing"
+            time.sleep(0.01)
+            state = Path(f"/proc/{holder.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        quick = SQLiteLedger(path, busy_timeout=0.1)
+        try:
+            with pytest.raises(StoreBusy) as caught:
+                quick.claim("s/a", ["b"], version="s/a", at=T)
+            text = str(caught.value)
+            assert "busy_timeout" in text and "0.1 s" in text and "nothing was applied" in text
+            assert quick.recipients("s/a").tolist() == []
+        finally:
+            quick.close()
+        patient = SQLiteLedger(path, busy_timeout=60)
+        got: list[Any] = []
+        waiter = threading.Thread(
+            target=lambda: got.append(patient.claim("s/a", ["b"], version="s/a", at=T))
+        )
+        waiter.start()
+        holder.kill()  # (SIGKILL, stopped or not)
+        holder.wait()
+        waiter.join(timeout=60)
+        assert not waiter.is_alive()
+        assert got and got[0].devices.tolist() == ["b"]
+        assert patient.recipients("s/a").tolist() == ["b"]  # none of the killed batch
+        patient.close()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    assert holder.returncode == -9
