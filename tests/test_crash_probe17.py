@@ -561,3 +561,28 @@ def test_a_writer_frozen_then_killed_holding_the_lock_another_waits_then_proceed
             holder.kill()
             holder.wait()
     assert holder.returncode == -9
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="SIGKILL and mount -o remount are Linux")
+def test_a_store_killed_then_its_file_system_remounted_read_only_is_store_read_only(
+    small_tmpfs: Any,
+) -> None:
+    """A writer killed (-wal and -shm left), its file system then remounted read-only.
+
+    SQLite cannot replay the WAL there: opening is StoreReadOnly naming the read-only file
+    system, no other error; remounted read-write, the store opens with everything it held.
+    """
+    from geotarget.errors import StoreReadOnly
+
+    place = small_tmpfs("4m")
+    path = place / "d.db"
+    subprocess.run([sys.executable, "-c", WRITER, str(path), "killed"], check=False, timeout=60)
+    assert sorted(p.name for p in place.iterdir()) == ["d.db", "d.db-shm", "d.db-wal"]
+    subprocess.run(["mount", "-o", "remount,ro", str(place)], check=True)
+    try:
+        with pytest.raises(StoreReadOnly) as caught:
+            SQLiteLedger(path)
+        assert str(path) in str(caught.value) and "read-only" in str(caught.value)
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(place)], check=True)
+    assert _counts(path) == (2000, 1600)
