@@ -94,6 +94,14 @@ def _store_error(err: sqlite3.Error, path: Path, action: str, busy_timeout: floa
             "a file of the store reached the process's file size limit "
             f"({limit:,} bytes: ulimit -f)"
         )
+    elif cls in (StoreUnavailable, StoreFull) and (free := _free_bytes(path)) is not None:
+        # Opening needs room for the WAL index (-shm): on a full file system SQLite says
+        # "disk I/O error" (SQLITE_IOERR_SHMSIZE), which reads as a failing disk.
+        cls = StoreFull
+        why = (
+            f"the disk or database is full: the file system holding it has {free:,} bytes "
+            "free; free space there (what the store holds is kept)"
+        )
     elif cls is StoreUnavailable and name.startswith("SQLITE_IOERR"):
         why = "the file system failed a read or write"
     elif cls is StoreCorrupt and (
@@ -163,6 +171,16 @@ def _not_a_file(path: Path) -> str | None:
 #: The most bytes SQLite writes at once: a write-ahead log frame of the largest page (64 KiB)
 #: and its header. A file of the store this close to the file size limit hit it.
 _LARGEST_WRITE = 65_536 + 24
+
+
+def _free_bytes(path: Path) -> int | None:
+    """The bytes free on the file system of ``path`` when too few for one write, else None."""
+    try:
+        st = os.statvfs(path.absolute().parent)
+    except (AttributeError, OSError):  # (not POSIX, or the directory is gone)
+        return None
+    free = st.f_bavail * st.f_frsize
+    return free if free < _LARGEST_WRITE else None
 
 
 def _file_size_limit(path: Path) -> int | None:
