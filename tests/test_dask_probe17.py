@@ -398,3 +398,27 @@ def test_a_worker_killed_mid_computation_never_gives_a_partial_answer(
     keys = sorted(d.key for d in streamed)
     assert keys == sorted(d.key for d in want) and len(set(keys)) == len(keys)
     assert keys  # (devices with a vague or old fix were told once it was fresh)
+
+
+def test_an_alert_during_a_run_is_refused_naming_the_half_written_file(
+    client: Any, tmp_path: Path
+) -> None:
+    """pyarrow.dataset writes in place: a file cut short beside the files read fails the alert.
+
+    InvalidInput naming the file, before admission (no incident), never its devices silently
+    left out; once the file is whole, the alert is the in-memory answer.
+    """
+    root = tmp_path / "ds"
+    _run(_table(seed=7, n=150), root, "run1")
+    dk, memory = _pair(root, client, recheck_s=None)
+    _both(dk, memory, root, "w1")
+    _run(_table(seed=8, n=150, first=150), root, "run2")
+    whole = (root / "lan=01" / "run2-0.parquet").read_bytes()
+    (root / "lan=01" / "run2-0.parquet").write_bytes(whole[: len(whole) // 2])
+    alert = make_alert("tip_request", TIP, ident="w2")
+    with pytest.raises(InvalidInput, match=r"lan=01/run2-0\.parquet: not a readable Parquet"):
+        dk.target(alert, AT)
+    assert dk.targeter.ledger.incident(f"{alert.sender}/{alert.identifier}") is None
+    (root / "lan=01" / "run2-0.parquet").write_bytes(whole)
+    _both(dk, memory, root, "w2")
+    assert dk.targeter.ledger.incident(f"{alert.sender}/{alert.identifier}") is not None
