@@ -576,18 +576,20 @@ class PartitionedPositions:
 
     * before every alert (:class:`DaskTargeter`), the directories that hold directories (the
       root and, in a nested layout such as ``country=se/cell=…``, every level above the
-      partition directories) and **the files the alert reads** are stat-ed: a changed file has
+      partition directories), **the files the alert reads** and the directories holding them
+      are stat-ed (a file added beside one of them is read by that alert): a changed file has
       its footer read again (and its index rebuilt); a vanished file or a changed directory (a
       partition directory added or removed, at any depth) makes the dataset be listed again.
-      For :func:`write_partitioned`'s layout that is one stat, of the root;
-    * every other file, and every partition directory (one holding only files), is stat-ed at
-      most once per ``recheck_s`` seconds (then overlapped with the workers' evaluation of the
-      alert), by :meth:`current`, and on :meth:`refresh`: a change to a file an alert skipped,
-      such as a device with a far larger accuracy radius in a distant cell, is seen within
-      ``recheck_s``, and so is a file added to (or renamed onto a file of) an existing
-      partition directory, which makes the dataset be listed again. Listing costs a
-      directory read per directory and a stat per file, and a footer read per new or changed
-      file only.
+      For :func:`write_partitioned`'s layout that is the root, and each file read and its
+      directory;
+    * every other file, and every other partition directory (one holding only files), is
+      stat-ed at most once per ``recheck_s`` seconds (then overlapped with the workers'
+      evaluation of the alert), by :meth:`current`, and on :meth:`refresh`: a change to a file
+      an alert skipped, such as a device with a far larger accuracy radius in a distant cell,
+      is seen within ``recheck_s``, and so is a file added to (or renamed onto a file of) a
+      partition directory holding no file the alert reads, which makes the dataset be listed
+      again. Listing costs a directory read per directory and a stat per file, and a footer
+      read per new or changed file only.
 
     Parameters
     ----------
@@ -732,6 +734,19 @@ class PartitionedPositions:
     def _check_root(self) -> bool:
         """Stat the directories holding directories; list again if one changed (True then)."""
         if not _changed(self._inner):
+            return False
+        self.refresh()
+        return True
+
+    def _check_leaves(self, indices: Any) -> bool:
+        """Stat the partition directories holding these files; list again if one changed.
+
+        A file added beside a file an alert reads (a writer's next run into ``lan=01/``, or
+        ``pyarrow.dataset.write_dataset(existing_data_behavior="overwrite_or_ignore")``) is
+        then read by that alert, not ``recheck_s`` later. True if the dataset was listed again.
+        """
+        dirs = {self._parts[i].path.parent for i in indices}
+        if not _changed({d: self._leaves[d] for d in dirs if d in self._leaves}):
             return False
         self.refresh()
         return True
@@ -1579,14 +1594,14 @@ class DaskTargeter:
         no_fix = rules.include_no_fix
         windows = _windows(area)
         with self._lock:
-            # Stat the root and the files this alert reads (not the others: see
-            # PartitionedPositions); prune again while one of them changed (new bounds).
+            # Stat the root, the files this alert reads and their directories (not the
+            # others: see PartitionedPositions); prune again while one of them changed.
             ds = self.dataset
             ds._check_root()
             for _ in range(_MAX_RECHECKS):
                 near = ds.near(windows, rules.location.accuracy, stale_m, no_fix=no_fix)
                 hit = np.flatnonzero(near).tolist()
-                if not ds._check(hit):
+                if not (ds._check_leaves(hit) or ds._check(hit)):
                     break
             else:
                 raise InvalidInput(
