@@ -95,11 +95,12 @@ as the store reads them (4 bytes a character of the longest key, for every key) 
 budget too. A client that hangs up mid-body is one line at INFO on the ``examples.service``
 logger (no traceback); under uvicorn that logger writes where uvicorn's own log does, at its
 ``--log-level``, each message on one line (unless a ``--log-config`` or the root logger gives it
-handlers of its own). A store failure answers 503 with the
-:class:`~geotarget.errors.StoreError` message (nothing of the request was applied, but for a
-``/positions`` batch over several active alerts whose claim failed at a later alert: the message
-names the claims made before it, which ``/redeliver`` offers once their lease runs out), and the
-service keeps answering what does not need the store; a service started while its store cannot
+handlers of its own). A store failure answers 503 with the :class:`~geotarget.errors.StoreError`
+message, and ``Retry-After`` (:data:`STORE_RETRY_AFTER`) when it may pass: the store down, busy,
+read-only or full, not corrupt (nothing of the request was applied, but for a ``/positions``
+batch over several active alerts whose claim failed at a later alert: the message names the
+claims made before it, which ``/redeliver`` offers once their lease runs out), and the service
+keeps answering what does not need the store; a service started while its store cannot
 be opened (PostgreSQL down, the SQLite file's directory not mounted yet) logs why, does the
 same, and opens the store at the first request once it can. A SQLite store file removed while
 the service runs answers 503 until a file is at its path again (restored from a backup, or made
@@ -2195,7 +2196,11 @@ def create_app(
         return JSONResponse({"status": "ready", "active_incidents": len(active)})
 
     async def store_failed(request: Request, exc: Exception) -> Response:
-        return _problem(request, 503, str(exc), type(exc).__name__)
+        # A failure that may pass says when to try again, as the service's other 503s do
+        # (Busy, Stopped): a client or proxy honouring Retry-After otherwise had no hint.
+        # Not a corrupt store's: sending the request again does not mend it.
+        passing = {"Retry-After": STORE_RETRY_AFTER} if isinstance(exc, _PASSING) else None
+        return _problem(request, 503, str(exc), type(exc).__name__, passing)
 
     async def bad_input(request: Request, exc: Exception) -> Response:
         return _problem(request, 400, str(exc), type(exc).__name__)
@@ -2536,6 +2541,10 @@ def _policy(path: Path, regions: RegionHierarchy) -> Any:
 #: other (a file that is not a database, a DSN libpq cannot parse) is a mistake in the
 #: configuration, and the service does not start.
 _PASSING = (StoreUnavailable, StoreReadOnly, StoreBusy, StoreFull)
+#: The ``Retry-After`` (seconds) of a 503 for a store failure that may pass (:data:`_PASSING`):
+#: the stores' own connect and lock timeouts (5 s), so a retry finds the store back or waits
+#: out the lock no sooner than the failed request did.
+STORE_RETRY_AFTER = "5"
 
 
 def app() -> Starlette:
