@@ -1273,10 +1273,15 @@ class RegionHierarchy:
                         f"{parent_set.level} code in parents){reversed_hint}"
                     )
                 if parent not in parent_set:
-                    found = level_of.get(parent, "no level")
+                    found = level_of.get(parent)
+                    among = f"among the {parent_set.level} codes"
+                    where = (
+                        f"it is at {found}" if found else _unknown(parent, parent_set.codes, among)
+                    )
+
                     raise InvalidRegions(
                         f"{child_set.level} {brief(region.code)} has parent {brief(parent)}, which "
-                        f"is not a {parent_set.level} (it is at {found})"
+                        f"is not a {parent_set.level} ({where})"
                     )
                 rows[i] = parent_set._index_of(parent)
             _check_same_unions(child_set, parent_set, rows)

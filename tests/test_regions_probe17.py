@@ -275,7 +275,9 @@ def test_norwegian_fylke_and_kommune_codes_make_a_hierarchy_that_agrees_with_sha
         assert h.locate(lon[far], lat[far], "fylke").tolist() == expected_fylke
         assert sorted(h.expand(["30"], "kommune")) == ["3001", "3002", "3003"]
     with pytest.raises(
-        InvalidRegions, match=r"kommune '3003' has parent '3', which is not a fylke"
+        InvalidRegions,
+        match=r"kommune '3003' has parent '3', which is not a fylke \(no region with code '3' among "
+        r"the fylke codes; a leading zero lost\? did you mean '03'\?\)",
     ):
         RegionHierarchy([finest, own], {**parents, "3003": "3"})
 
