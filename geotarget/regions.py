@@ -108,8 +108,9 @@ def _check_geometry(region: Region, _: attrs.Attribute[Any], geom: object) -> No
     reason = shapely.is_valid_reason(geom)
     if reason != "Valid Geometry":
         raise InvalidRegions(f"region {brief(region.code)} geometry is invalid: {_where(reason)}")
-    crossing = _regions_io.antimeridian_edge(np.array([geom], dtype=object))
-    if crossing is not None:
+    # An edge spanning more than 180 degrees needs bounds that wide (most regions: skip).
+    crossing = east - west > 180.0 and _regions_io.antimeridian_edge(np.array([geom], dtype=object))
+    if crossing:
         lon_a, lat_a, lon_b, lat_b = crossing[1]
         raise InvalidRegions(
             f"region {brief(region.code)} geometry has an edge from lon {lon_a:.7g}, lat "
@@ -183,7 +184,11 @@ class Region:
             Same shape as the inputs.
         """
         x, y = lon_lat_arrays(lon, lat)
-        return np.asarray(_geos.intersects_xy(self.geometry, x, y), dtype=np.bool_)
+        inside = np.asarray(_geos.intersects_xy(self.geometry, x, y), dtype=np.bool_)
+        seam = np.abs(x) == 180.0  # lon 180 and -180 are one meridian: either spelling
+        if seam.any():
+            inside[seam] |= _geos.intersects_xy(self.geometry, -x[seam], y[seam])
+        return inside
 
     def to_area(self) -> Area:
         """The region as an :class:`~geotarget.areas.Area` (one polygon per part).
@@ -885,19 +890,44 @@ class RegionSet:
         snap = number("snap_m", snap_m, ge=0.0, le=100_000.0, error=InvalidRegions)
         shape = x.shape
         fx, fy = x.reshape(-1), y.reshape(-1)
+        seam = self._on_seam(fx)
         if self._via is not None and self._up is not None:
             # Where one region (or none) covers the point, the own index's answer is the
-            # ancestor of any finer answer; elsewhere (near a boundary, in an overlap) ask.
+            # ancestor of any finer answer; elsewhere (near a boundary, in an overlap, on the
+            # antimeridian) ask.
             out, todo = self._index().locate_unique(fx, fy)
             if snap > 0.0:
                 todo = np.union1d(todo, np.flatnonzero(out == -1))
+            if seam is not None:
+                todo = np.union1d(todo, seam)
             if todo.size:
                 out[todo] = self._up[self._via.locate_index(fx[todo], fy[todo], snap_m=snap)]
             return out.reshape(shape)
         out = self._index().locate(fx, fy)
+        if seam is not None:
+            # The same point spelt with the other sign: the lower row (code) of both wins.
+            other = self._index().locate(-fx[seam], fy[seam])
+            here = out[seam]
+            out[seam] = np.where((other >= 0) & ((here < 0) | (other < here)), other, here)
         if snap > 0.0:
             self._snap(fx, fy, out, snap)
         return out.reshape(shape)
+
+    def _on_seam(self, x: Any) -> npt.NDArray[np.intp] | None:
+        """Rows of points at lon 180 or -180 when a region reaches the antimeridian, else None.
+
+        Lon 180 and lon -180 are one meridian, so such a point is covered by the regions on
+        both sides of it (a region crossing it is split there, RFC 7946 3.1.9). A set that
+        reaches neither (Sweden's) pays one bounds check per set, not per point.
+        """
+        reaches: bool | None = self._lazy.get("seam")
+        if reaches is None:
+            west, _, east, _ = self.bounds
+            reaches = self._lazy["seam"] = west <= -180.0 or east >= 180.0
+        if not reaches:
+            return None
+        rows = np.flatnonzero(np.abs(x) == 180.0)
+        return rows if rows.size else None
 
     def _snap(self, x: Any, y: Any, out: IndexArray, snap_m: float) -> None:
         """Give points in no region the nearest region within ``snap_m`` metres (in place).
@@ -1036,6 +1066,8 @@ class RegionSet:
                 "a box must have west <= east and south <= north "
                 f"(got west={x0!r}, south={y0!r}, east={x1!r}, north={y1!r})"
             )
+        if self._on_seam(np.array([x0, x1])) is not None:
+            return None  # also covered from the antimeridian's other side: ask locate_index
         found = self._index().box_region(x0, y0, x1, y1)
         return None if found == -2 else found
 
@@ -1242,10 +1274,15 @@ class RegionHierarchy:
                         f"{parent_set.level} code in parents){reversed_hint}"
                     )
                 if parent not in parent_set:
-                    found = level_of.get(parent, "no level")
+                    found = level_of.get(parent)
+                    among = f"among the {parent_set.level} codes"
+                    where = (
+                        f"it is at {found}" if found else _unknown(parent, parent_set.codes, among)
+                    )
+
                     raise InvalidRegions(
                         f"{child_set.level} {brief(region.code)} has parent {brief(parent)}, which "
-                        f"is not a {parent_set.level} (it is at {found})"
+                        f"is not a {parent_set.level} ({where})"
                     )
                 rows[i] = parent_set._index_of(parent)
             _check_same_unions(child_set, parent_set, rows)
