@@ -31,6 +31,7 @@ import contextvars
 import datetime as dt
 import enum
 import functools
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence, ValuesView
 from collections.abc import Set as AbstractSet
 from typing import Any
@@ -369,8 +370,9 @@ def _ids(value: object) -> npt.NDArray[Any]:
 
 def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
     """:func:`_ids`, and the permutation that sorts them (numpy's order: the uniqueness check's)."""
-    if isinstance(value, (str, bytes)) or not iterable(value):
+    if isinstance(value, str) or not iterable(value):
         raise InvalidType(f"ids must be a sequence of str or int ids (got {shown(value, 80)})")
+    _not_bytes("ids", value)
     _ordered("ids", value)
     _arrow_column("ids", value)
     ndim = getattr(value, "ndim", 1)
@@ -393,6 +395,11 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
     else:
         seq = list(value)
         kinds = {type(i) for i in seq}
+        if any(issubclass(k, uuid.UUID) for k in kinds):
+            # A UUID is its canonical text, as the Parquet and Arrow readers read a UUID column
+            # (and as psycopg and SQLAlchemy hand over a PostgreSQL uuid column: UUID objects).
+            seq = [str(v) if isinstance(v, uuid.UUID) else v for v in seq]
+            kinds = {type(i) for i in seq}
         if kinds and all(issubclass(k, str) for k in kinds):  # (np.str_, StrEnum too)
             given = np.fromiter(map(len, seq), dtype=np.int64, count=len(seq))
             _check_id_lengths(given, seq)
@@ -410,11 +417,8 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
             try:
                 arr = np.array(seq, dtype=np.int64)
             except OverflowError:
-                big = next(i for i, v in enumerate(seq) if not _I64_MIN <= int(v) <= _I64_MAX)
-                raise InvalidPositions(
-                    f"ids must fit in a signed 64-bit integer (got {shown(seq[big])} at row "
-                    f"{big}): give longer ids as text"
-                ) from None
+                big = np.flatnonzero([not _I64_MIN <= int(v) <= _I64_MAX for v in seq])
+                raise _too_big(int(seq[big[0]]), big) from None
         elif not kinds:
             arr = np.array([], dtype=np.int64)
         else:
@@ -424,7 +428,9 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
     if arr.dtype.kind in "iu":
         if arr.dtype.kind == "u" and arr.dtype.itemsize == 8 and arr.size:
             # astype(int64) would wrap 2**63 to -2**63: another device's id, without a word
-            _check_rows("ids", arr > np.uint64(_I64_MAX), "at most 2**63 - 1", arr)
+            big = np.flatnonzero(arr > np.uint64(_I64_MAX))
+            if big.size:
+                raise _too_big(int(arr[big[0]]), big)
         arr = arr.astype(np.int64)
     elif arr.dtype.kind == "U":
         lengths = np.char.str_len(arr)
@@ -452,6 +458,31 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
         if arr.dtype.kind == "U":
             _check_normal_forms(arr)
     return arr, order
+
+
+def _too_big(first: int, rows: npt.NDArray[np.intp]) -> InvalidPositions:
+    """The error for int ids beyond int64 (an unsigned 64-bit id of 2**63 or more among them)."""
+    return InvalidPositions(
+        f"ids must fit in a signed 64-bit integer, -2**63 to 2**63 - 1 (got {shown(first)} at "
+        f"{_rows_text(rows)}): give longer ids as text"
+    )
+
+
+def _not_bytes(name: str, value: object) -> None:
+    """Refuse ``bytes``, a ``bytearray`` or a ``memoryview`` of one where a column belongs.
+
+    numpy and ``list`` read them as their bytes, small integers: ``bytearray(b"abc")`` as ids
+    were the devices 97, 98 and 99, and as ``lon`` the longitudes 97, 98 and 99, without a word.
+    """
+    base = value
+    while isinstance(base, memoryview):
+        base = base.obj
+    if isinstance(base, (bytes, bytearray)):
+        raise InvalidType(
+            f"{name} must be a sequence or array, one value per id, not {type(value).__name__} "
+            "(read as a column, its bytes would be small integers); decode text first, and "
+            "give a column as a list or numpy array"
+        )
 
 
 def _escaped(value: object) -> str:
@@ -565,6 +596,7 @@ def _not_per_id(name: str, arr: npt.NDArray[Any], n: int) -> InvalidPositions:
 def _column(name: str, value: object, n: int, *, degrees: bool = False) -> FloatArray:
     if isinstance(value, (bool, np.bool_)):
         raise InvalidType(f"{name} must be numbers, not a bool (got {shown(value)})")
+    _not_bytes(name, value)
     _ordered(name, value)
     unmasked(name, value, InvalidPositions)
     try:
@@ -639,10 +671,10 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
             )
         arr = _utc_column(value)
     elif isinstance(value, np.ndarray) and value.dtype.kind in "iuf":
-        raise InvalidType(
-            "observed_at must be timezone-aware datetimes or numpy datetime64 in UTC "
-            f"(got dtype {value.dtype}; convert epoch seconds with secs.astype('datetime64[s]'))"
-        )
+        raise _epoch_numbers(f"dtype {value.dtype}", "values")
+    elif _frame_numbers(value):
+        dtype = getattr(value, "dtype", None)
+        raise _epoch_numbers(f"a {type(value).__name__} of dtype {dtype}", "values.to_numpy()")
     elif (frame_times := _frame_times(value)) is not None:
         arr = _utc_column(frame_times)
     elif (zoned := _zoned_series(value)) is not None:
@@ -692,6 +724,32 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
     if arr.shape != (n,):
         raise _not_per_id("observed_at", arr, n)
     return arr.astype("datetime64[us]")
+
+
+def _epoch_numbers(got: str, column: str) -> InvalidType:
+    """The error for a column of bare numbers as ``observed_at`` (epoch seconds or milliseconds)."""
+    return InvalidType(
+        "observed_at must be timezone-aware datetimes or numpy datetime64 in UTC (got "
+        f"{got}: bare numbers, and seconds and milliseconds cannot be told apart; convert "
+        f"epoch seconds with {column}.astype('datetime64[s]'), epoch milliseconds with "
+        f"{column}.astype('datetime64[ms]'))"
+    )
+
+
+def _frame_numbers(value: object) -> bool:
+    """Whether ``value`` is a pandas or Polars column of numbers (epoch times, most likely).
+
+    Recognised without importing either: not a numpy array, a ``to_numpy`` method, and a
+    dtype of numpy's kind ``i``, ``u`` or ``f`` (pandas' own and nullable dtypes, Arrow-backed
+    too) or one whose ``is_numeric()`` says so (Polars').
+    """
+    dtype = getattr(value, "dtype", None)
+    if isinstance(value, np.ndarray) or not callable(getattr(value, "to_numpy", None)):
+        return False
+    if getattr(dtype, "kind", None) in ("i", "u", "f"):
+        return True
+    numeric = getattr(dtype, "is_numeric", None)
+    return callable(numeric) and numeric() is True
 
 
 def _real_reading(t: dt.datetime, tz: dt.tzinfo, offset: dt.timedelta) -> bool:
@@ -858,7 +916,15 @@ class Positions:
         (text ids cost 4 bytes a character of the longest id, for every row), and each
         row's place in id order is kept (4 bytes a row). Ids are kept verbatim, and compared
         so (``"ABC"`` and ``"abc"`` are two devices), but two that are one text in two Unicode
-        normalisation forms (``"café"`` in NFC and NFD) are refused as not unique.
+        normalisation forms (``"café"`` in NFC and NFD) are refused as not unique. A
+        :class:`uuid.UUID` id (as database drivers hand over a ``uuid`` column) is its
+        canonical text, ``str(u)``, as the Parquet and Arrow readers read a UUID column.
+        ``bytes``, a ``bytearray`` or a ``memoryview`` of one is refused (as a column, its
+        bytes would be read as small integers).
+
+        .. versionchanged:: 0.1.0
+           UUID ids are read as their text (they were refused); a ``bytearray`` or
+           ``memoryview`` of bytes is refused (its bytes were read as int ids).
     lon, lat : array_like of float
         WGS84 degrees (an object array is read as the list of its numbers). ``lon`` and
         ``lat`` **both NaN** means the device has no fix: the row is kept, never matched and
@@ -937,7 +1003,7 @@ class Positions:
 
     def __init__(
         self,
-        ids: Sequence[str] | Sequence[int] | npt.NDArray[Any],
+        ids: Sequence[str] | Sequence[int] | Sequence[uuid.UUID] | npt.NDArray[Any],
         lon: Any,
         lat: Any,
         *,
@@ -1172,7 +1238,7 @@ class Positions:
         return _frozen(np.flatnonzero(np.isnan(self.lon)))
 
     def rows_of(
-        self, ids: Sequence[str] | Sequence[int] | npt.NDArray[Any]
+        self, ids: Sequence[str] | Sequence[int] | Sequence[uuid.UUID] | npt.NDArray[Any]
     ) -> npt.NDArray[np.intp]:
         """Return the row index of each id.
 
