@@ -443,7 +443,7 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
         # of the same ids is: all str or all int, else named by their types.
         return _id_array(arr.tolist())
     else:
-        raise InvalidType(f"ids must be str or int ids (got dtype {arr.dtype})")
+        raise InvalidType(f"ids must be str or int ids (got {_dtype_text(arr)})")
     # (Not a stable sort: ids are distinct or refused, and quicksort costs a third as much.)
     order = np.argsort(arr)
     if arr.size > 1:
@@ -483,6 +483,19 @@ def _not_bytes(name: str, value: object) -> None:
             "(read as a column, its bytes would be small integers); decode text first, and "
             "give a column as a list or numpy array"
         )
+
+
+def _dtype_text(arr: npt.NDArray[Any]) -> str:
+    """An array's dtype for a message; records and bytes say what to pass instead."""
+    names = arr.dtype.names
+    if names:  # the whole record array given where one of its columns belongs
+        return (
+            f"a structured array of the fields {', '.join(names)}; pass one field, such as "
+            f"values[{names[0]!r}]"
+        )
+    if arr.dtype.kind == "S":
+        return f"dtype {arr.dtype}, bytes; decode them, np.char.decode(values, 'utf-8')"
+    return f"dtype {arr.dtype}"
 
 
 def _escaped(value: object) -> str:
@@ -610,7 +623,7 @@ def _column(name: str, value: object, n: int, *, degrees: bool = False) -> Float
         _check_none(name, arr)
         arr = _object_numbers(name, arr, degrees=degrees)
     if arr.dtype == np.bool_ or arr.dtype.kind not in "iuf":
-        raise InvalidType(f"{name} must be numbers (got dtype {arr.dtype})")
+        raise InvalidType(f"{name} must be numbers (got {_dtype_text(arr)})")
     if bools_among_numbers(value, arr):
         raise InvalidType(f"{name} must be numbers, not booleans (got a bool among them)")
     if degrees:
@@ -661,6 +674,8 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
     _ordered("observed_at", value)
     _arrow_column("observed_at", value)
     unmasked("observed_at", value, InvalidPositions)
+    if isinstance(value, memoryview):  # (no buffer holds datetime64: numbers, or bytes)
+        value = np.asarray(value)  # read as a list, a 2-D one raised NotImplementedError
     if isinstance(value, np.ndarray) and value.dtype.kind == "M":
         unit = np.datetime_data(value.dtype)[0]
         if unit in ("Y", "M", "W", "D"):

@@ -443,3 +443,37 @@ def test_an_index_of_a_frame_names_the_reader_that_makes_a_snapshot() -> None:
         PositionIndex(frame)
     with pytest.raises(InvalidType, match=r"\(got list\); build one with geotarget.Positions"):
         PositionIndex([(1, 18.0, 59.0)])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("field", ["ids", "lon"])
+def test_a_record_array_or_bytes_array_as_a_column_says_what_to_pass(field: str) -> None:
+    """A whole structured array (or an array of bytes) as a column names its fields and a way."""
+    records = np.array(
+        [(1, 18.0, 59.0), (2, 18.1, 59.1)], dtype=[("id", "i8"), ("lon", "f8"), ("lat", "f8")]
+    )
+    columns: dict[str, Any] = {"ids": records["id"], "lon": records["lon"], "lat": records["lat"]}
+    columns[field] = records
+    with pytest.raises(InvalidType) as info:
+        Positions(columns["ids"], columns["lon"], columns["lat"], observed_at=NOW)
+    assert str(info.value).endswith(
+        "(got a structured array of the fields id, lon, lat; pass one field, such as values['id'])"
+    )
+    assert str(info.value).startswith(field)
+    p = Positions(records["id"], records["lon"], records["lat"], observed_at=NOW)
+    assert p.ids.tolist() == [1, 2] and p.lat.tolist() == [59.0, 59.1]
+    with pytest.raises(InvalidType, match=r"dtype \|S1, bytes; decode them"):
+        Positions(np.array([b"a", b"b"]), [18.0] * 2, [59.0] * 2, observed_at=NOW)
+
+
+@pytest.mark.parametrize(
+    "view",
+    [memoryview(np.zeros((3, 1))), memoryview(np.array([1.7e12] * 3)), memoryview(b"abc")],
+    ids=["2-D", "epoch numbers", "bytes"],
+)
+def test_a_memoryview_as_observed_at_is_refused_as_numbers(view: memoryview) -> None:
+    """A memoryview holds numbers or bytes, never times: refused as such.
+
+    A 2-D one raised Python's NotImplementedError ("multi-dimensional sub-views").
+    """
+    with pytest.raises(InvalidType, match=r"^observed_at must be timezone-aware .*bare numbers"):
+        Positions([1, 2, 3], [18.0] * 3, [59.0] * 3, observed_at=view)
