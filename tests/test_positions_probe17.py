@@ -45,6 +45,11 @@ def _need(name: str) -> ModuleType:
     return module
 
 
+def _view(values: Any) -> memoryview:
+    """A memoryview of a numpy array (numpy's stubs do not declare its buffer)."""
+    return memoryview(values)
+
+
 def _fixes(n: int = 400, seed: int = 17) -> tuple[Any, Any, Any, Any]:
     """Ids at both ends of int64, fixes around Stockholm with some rows without a fix."""
     rng = np.random.default_rng(seed)
@@ -220,7 +225,7 @@ def test_bytes_are_refused_as_a_column(make: Callable[[bytes], Any], field: str)
     with pytest.raises(InvalidType, match=rf"^{field} must be a sequence or array.*its bytes"):
         Positions(columns["ids"], columns["lon"], columns["lat"], observed_at=NOW)
     # a memoryview of a numeric array is that array
-    view = memoryview(np.array([5, 6, 7], dtype=np.int64))  # type: ignore[arg-type]
+    view = _view(np.array([5, 6, 7], dtype=np.int64))
     assert Positions(view, [18.0] * 3, [59.0] * 3, observed_at=NOW).ids.tolist() == [5, 6, 7]
 
 
@@ -467,7 +472,7 @@ def test_a_record_array_or_bytes_array_as_a_column_says_what_to_pass(field: str)
 
 @pytest.mark.parametrize(
     "view",
-    [memoryview(np.zeros((3, 1))), memoryview(np.array([1.7e12] * 3)), memoryview(b"abc")],
+    [_view(np.zeros((3, 1))), _view(np.array([1.7e12] * 3)), memoryview(b"abc")],
     ids=["2-D", "epoch numbers", "bytes"],
 )
 def test_a_memoryview_as_observed_at_is_refused_as_numbers(view: memoryview) -> None:
