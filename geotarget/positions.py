@@ -729,6 +729,8 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
                         f"observed_at must be real clock readings: at row {i}, {problem}"
                     )
                 out[i] = utc_us(t, "observed_at", f" at row {i}")
+            elif _gap(t):
+                out[i] = np.datetime64("NaT")
             else:
                 # (A container is described, not quoted: most likely a (lon, lat) pair.)
                 raise InvalidType(
@@ -739,6 +741,19 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
     if arr.shape != (n,):
         raise _not_per_id("observed_at", arr, n)
     return arr.astype("datetime64[us]")
+
+
+def _gap(value: object) -> bool:
+    """Whether ``value`` is a missing value other than None and NaT: pandas' NA, NaN, numpy's NaT.
+
+    pandas writes a gap in a column of objects as any of them (``pd.NA`` after a nullable
+    merge, NaN after a reindex); an unknown time, as a null in an Arrow or Polars column is.
+    """
+    if isinstance(value, (float, np.floating)):
+        return bool(value != value)
+    if isinstance(value, np.datetime64):
+        return bool(np.isnat(value))
+    return type(value).__name__ == "NAType"
 
 
 def _epoch_numbers(got: str, column: str) -> InvalidType:
@@ -932,7 +947,7 @@ class Positions:
         row's place in id order is kept (4 bytes a row). Ids are kept verbatim, and compared
         so (``"ABC"`` and ``"abc"`` are two devices), but two that are one text in two Unicode
         normalisation forms (``"café"`` in NFC and NFD) are refused as not unique. A
-        :class:`uuid.UUID` id (as database drivers hand over a ``uuid`` column) is its
+        ``uuid.UUID`` id (as database drivers hand over a ``uuid`` column) is its
         canonical text, ``str(u)``, as the Parquet and Arrow readers read a UUID column.
         ``bytes``, a ``bytearray`` or a ``memoryview`` of one is refused (as a column, its
         bytes would be read as small integers).
@@ -950,8 +965,9 @@ class Positions:
         NaN, for rows without). Default: 0 (exact fixes).
     observed_at : datetime, sequence of datetime, numpy datetime64 array or pandas Series
         **Required.** When each fix was observed: one timezone-aware ``datetime`` for the whole
-        snapshot, or a column of timezone-aware ``datetime`` objects (``None`` or pandas'
-        ``NaT`` for unknown) or
+        snapshot, or a column of timezone-aware ``datetime`` objects (``None``, pandas'
+        ``NaT`` or ``NA``, NaN or numpy's ``NaT`` for unknown, as a null in an Arrow-backed or
+        Polars column is) or
         a ``datetime64`` array read as **UTC** (``NaT`` for unknown; dates alone,
         ``datetime64[D]``, are refused: no time of day is invented), or a timezone-aware
         pandas ``Series`` or ``DatetimeIndex`` (any zone, Arrow-backed too; ``NaT`` for

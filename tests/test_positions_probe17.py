@@ -482,3 +482,29 @@ def test_a_memoryview_as_observed_at_is_refused_as_numbers(view: memoryview) -> 
     """
     with pytest.raises(InvalidType, match=r"^observed_at must be timezone-aware .*bare numbers"):
         Positions([1, 2, 3], [18.0] * 3, [59.0] * 3, observed_at=view)
+
+
+@pytest.mark.parametrize(
+    "gap",
+    [None, "NaT", "NA", float("nan"), np.float64("nan"), np.datetime64("NaT")],
+    ids=["None", "pandas NaT", "pandas NA", "nan", "numpy nan", "numpy NaT"],
+)
+def test_every_missing_marker_in_a_column_of_datetimes_is_an_unknown_time(gap: Any) -> None:
+    """A gap written as pandas' NA, NaN or numpy's NaT among datetimes is an unknown time.
+
+    pandas NA, NaN and numpy NaT were refused ("got NAType at row 1"), while the same gap in
+    an Arrow-backed or Polars column (a null) was an unknown time.
+    """
+    pd = _need("pandas")
+    marker = {"NaT": pd.NaT, "NA": pd.NA}.get(gap, gap) if isinstance(gap, str) else gap
+    times = [NOW - dt.timedelta(minutes=5), marker, NOW - dt.timedelta(hours=3)]
+    for observed in (times, pd.Series(times, dtype=object)):
+        p = Positions([1, 2, 3], [18.01] * 3, [59.31] * 3, observed_at=observed)
+        assert np.isnat(p.observed_at).tolist() == [False, True, False]
+        rows, states = PositionIndex(p).classify(
+            CIRCLE, LocationRule(max_age=dt.timedelta(hours=1)), NOW
+        )
+        assert rows.tolist() == [0, 1, 2]
+        assert states.tolist() == [Location.INSIDE, Location.UNKNOWN, Location.UNKNOWN]
+        cut = NOW - dt.timedelta(hours=1)  # fixes older than this, or of unknown age
+        assert PositionIndex(p).query(CIRCLE, observed_before=cut).tolist() == [1, 2]
