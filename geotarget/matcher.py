@@ -147,6 +147,12 @@ class PositionIndex:
     positions : Positions
         The snapshot to index. Rows without a fix are never returned by :meth:`query`.
 
+    Raises
+    ------
+    InvalidType
+        If ``positions`` is not a :class:`~geotarget.Positions` snapshot (a pandas or Polars
+        frame, an Arrow table: the message names the reader that makes one).
+
     Notes
     -----
     Memory is about 35 bytes per device with a fix (float64 lon/lat in leaf order, an int32
@@ -178,9 +184,16 @@ class PositionIndex:
     __slots__ = ("__weakref__", "_leaves", "_no_fix", "_positions", "_seam")
 
     def __init__(self, positions: Positions) -> None:
-        if not isinstance(positions, Positions):
+        given: object = positions  # checked at run time: a frame was AttributeError
+        if not isinstance(given, Positions):
+            table = hasattr(type(given), "__arrow_c_stream__") or hasattr(given, "column_names")
+            how = (
+                "read a table or frame with geotarget.dask.positions_from_arrow(...)"
+                if table
+                else "build one with geotarget.Positions(ids, lon, lat, observed_at=...)"
+            )
             raise InvalidType(
-                f"positions must be a Positions snapshot (got {type(positions).__name__})"
+                f"positions must be a Positions snapshot (got {type(given).__name__}); {how}"
             )
         fix = positions.has_fix
         self._positions = positions

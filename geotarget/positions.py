@@ -31,6 +31,7 @@ import contextvars
 import datetime as dt
 import enum
 import functools
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence, ValuesView
 from collections.abc import Set as AbstractSet
 from typing import Any
@@ -369,8 +370,9 @@ def _ids(value: object) -> npt.NDArray[Any]:
 
 def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
     """:func:`_ids`, and the permutation that sorts them (numpy's order: the uniqueness check's)."""
-    if isinstance(value, (str, bytes)) or not iterable(value):
+    if isinstance(value, str) or not iterable(value):
         raise InvalidType(f"ids must be a sequence of str or int ids (got {shown(value, 80)})")
+    _not_bytes("ids", value)
     _ordered("ids", value)
     _arrow_column("ids", value)
     ndim = getattr(value, "ndim", 1)
@@ -393,6 +395,11 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
     else:
         seq = list(value)
         kinds = {type(i) for i in seq}
+        if any(issubclass(k, uuid.UUID) for k in kinds):
+            # A UUID is its canonical text, as the Parquet and Arrow readers read a UUID column
+            # (and as psycopg and SQLAlchemy hand over a PostgreSQL uuid column: UUID objects).
+            seq = [str(v) if isinstance(v, uuid.UUID) else v for v in seq]
+            kinds = {type(i) for i in seq}
         if kinds and all(issubclass(k, str) for k in kinds):  # (np.str_, StrEnum too)
             given = np.fromiter(map(len, seq), dtype=np.int64, count=len(seq))
             _check_id_lengths(given, seq)
@@ -410,11 +417,8 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
             try:
                 arr = np.array(seq, dtype=np.int64)
             except OverflowError:
-                big = next(i for i, v in enumerate(seq) if not _I64_MIN <= int(v) <= _I64_MAX)
-                raise InvalidPositions(
-                    f"ids must fit in a signed 64-bit integer (got {shown(seq[big])} at row "
-                    f"{big}): give longer ids as text"
-                ) from None
+                big = np.flatnonzero([not _I64_MIN <= int(v) <= _I64_MAX for v in seq])
+                raise _too_big(int(seq[big[0]]), big) from None
         elif not kinds:
             arr = np.array([], dtype=np.int64)
         else:
@@ -424,7 +428,9 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
     if arr.dtype.kind in "iu":
         if arr.dtype.kind == "u" and arr.dtype.itemsize == 8 and arr.size:
             # astype(int64) would wrap 2**63 to -2**63: another device's id, without a word
-            _check_rows("ids", arr > np.uint64(_I64_MAX), "at most 2**63 - 1", arr)
+            big = np.flatnonzero(arr > np.uint64(_I64_MAX))
+            if big.size:
+                raise _too_big(int(arr[big[0]]), big)
         arr = arr.astype(np.int64)
     elif arr.dtype.kind == "U":
         lengths = np.char.str_len(arr)
@@ -437,7 +443,7 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
         # of the same ids is: all str or all int, else named by their types.
         return _id_array(arr.tolist())
     else:
-        raise InvalidType(f"ids must be str or int ids (got dtype {arr.dtype})")
+        raise InvalidType(f"ids must be str or int ids (got {_dtype_text(arr)})")
     # (Not a stable sort: ids are distinct or refused, and quicksort costs a third as much.)
     order = np.argsort(arr)
     if arr.size > 1:
@@ -452,6 +458,44 @@ def _id_array(value: object) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
         if arr.dtype.kind == "U":
             _check_normal_forms(arr)
     return arr, order
+
+
+def _too_big(first: int, rows: npt.NDArray[np.intp]) -> InvalidPositions:
+    """The error for int ids beyond int64 (an unsigned 64-bit id of 2**63 or more among them)."""
+    return InvalidPositions(
+        f"ids must fit in a signed 64-bit integer, -2**63 to 2**63 - 1 (got {shown(first)} at "
+        f"{_rows_text(rows)}): give longer ids as text"
+    )
+
+
+def _not_bytes(name: str, value: object) -> None:
+    """Refuse ``bytes``, a ``bytearray`` or a ``memoryview`` of one where a column belongs.
+
+    numpy and ``list`` read them as their bytes, small integers: ``bytearray(b"abc")`` as ids
+    were the devices 97, 98 and 99, and as ``lon`` the longitudes 97, 98 and 99, without a word.
+    """
+    base = value
+    while isinstance(base, memoryview):
+        base = base.obj
+    if isinstance(base, (bytes, bytearray)):
+        raise InvalidType(
+            f"{name} must be a sequence or array, one value per id, not {type(value).__name__} "
+            "(read as a column, its bytes would be small integers); decode text first, and "
+            "give a column as a list or numpy array"
+        )
+
+
+def _dtype_text(arr: npt.NDArray[Any]) -> str:
+    """An array's dtype for a message; records and bytes say what to pass instead."""
+    names = arr.dtype.names
+    if names:  # the whole record array given where one of its columns belongs
+        return (
+            f"a structured array of the fields {', '.join(names)}; pass one field, such as "
+            f"values[{names[0]!r}]"
+        )
+    if arr.dtype.kind == "S":
+        return f"dtype {arr.dtype}, bytes; decode them, np.char.decode(values, 'utf-8')"
+    return f"dtype {arr.dtype}"
 
 
 def _escaped(value: object) -> str:
@@ -565,6 +609,7 @@ def _not_per_id(name: str, arr: npt.NDArray[Any], n: int) -> InvalidPositions:
 def _column(name: str, value: object, n: int, *, degrees: bool = False) -> FloatArray:
     if isinstance(value, (bool, np.bool_)):
         raise InvalidType(f"{name} must be numbers, not a bool (got {shown(value)})")
+    _not_bytes(name, value)
     _ordered(name, value)
     unmasked(name, value, InvalidPositions)
     try:
@@ -578,7 +623,7 @@ def _column(name: str, value: object, n: int, *, degrees: bool = False) -> Float
         _check_none(name, arr)
         arr = _object_numbers(name, arr, degrees=degrees)
     if arr.dtype == np.bool_ or arr.dtype.kind not in "iuf":
-        raise InvalidType(f"{name} must be numbers (got dtype {arr.dtype})")
+        raise InvalidType(f"{name} must be numbers (got {_dtype_text(arr)})")
     if bools_among_numbers(value, arr):
         raise InvalidType(f"{name} must be numbers, not booleans (got a bool among them)")
     if degrees:
@@ -629,6 +674,8 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
     _ordered("observed_at", value)
     _arrow_column("observed_at", value)
     unmasked("observed_at", value, InvalidPositions)
+    if isinstance(value, memoryview):  # (no buffer holds datetime64: numbers, or bytes)
+        value = np.asarray(value)  # read as a list, a 2-D one raised NotImplementedError
     if isinstance(value, np.ndarray) and value.dtype.kind == "M":
         unit = np.datetime_data(value.dtype)[0]
         if unit in ("Y", "M", "W", "D"):
@@ -639,10 +686,10 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
             )
         arr = _utc_column(value)
     elif isinstance(value, np.ndarray) and value.dtype.kind in "iuf":
-        raise InvalidType(
-            "observed_at must be timezone-aware datetimes or numpy datetime64 in UTC "
-            f"(got dtype {value.dtype}; convert epoch seconds with secs.astype('datetime64[s]'))"
-        )
+        raise _epoch_numbers(f"dtype {value.dtype}", "values")
+    elif _frame_numbers(value):
+        dtype = getattr(value, "dtype", None)
+        raise _epoch_numbers(f"a {type(value).__name__} of dtype {dtype}", "values.to_numpy()")
     elif (frame_times := _frame_times(value)) is not None:
         arr = _utc_column(frame_times)
     elif (zoned := _zoned_series(value)) is not None:
@@ -682,6 +729,8 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
                         f"observed_at must be real clock readings: at row {i}, {problem}"
                     )
                 out[i] = utc_us(t, "observed_at", f" at row {i}")
+            elif _gap(t):
+                out[i] = np.datetime64("NaT")
             else:
                 # (A container is described, not quoted: most likely a (lon, lat) pair.)
                 raise InvalidType(
@@ -692,6 +741,45 @@ def _observed(value: object, n: int) -> npt.NDArray[np.datetime64]:
     if arr.shape != (n,):
         raise _not_per_id("observed_at", arr, n)
     return arr.astype("datetime64[us]")
+
+
+def _gap(value: object) -> bool:
+    """Whether ``value`` is a missing value other than None and NaT: pandas' NA, NaN, numpy's NaT.
+
+    pandas writes a gap in a column of objects as any of them (``pd.NA`` after a nullable
+    merge, NaN after a reindex); an unknown time, as a null in an Arrow or Polars column is.
+    """
+    if isinstance(value, (float, np.floating)):
+        return bool(value != value)
+    if isinstance(value, np.datetime64):
+        return bool(np.isnat(value))
+    return type(value).__name__ == "NAType"
+
+
+def _epoch_numbers(got: str, column: str) -> InvalidType:
+    """The error for a column of bare numbers as ``observed_at`` (epoch seconds or milliseconds)."""
+    return InvalidType(
+        "observed_at must be timezone-aware datetimes or numpy datetime64 in UTC (got "
+        f"{got}: bare numbers, and seconds and milliseconds cannot be told apart; convert "
+        f"epoch seconds with {column}.astype('datetime64[s]'), epoch milliseconds with "
+        f"{column}.astype('datetime64[ms]'))"
+    )
+
+
+def _frame_numbers(value: object) -> bool:
+    """Whether ``value`` is a pandas or Polars column of numbers (epoch times, most likely).
+
+    Recognised without importing either: not a numpy array, a ``to_numpy`` method, and a
+    dtype of numpy's kind ``i``, ``u`` or ``f`` (pandas' own and nullable dtypes, Arrow-backed
+    too) or one whose ``is_numeric()`` says so (Polars').
+    """
+    dtype = getattr(value, "dtype", None)
+    if isinstance(value, np.ndarray) or not callable(getattr(value, "to_numpy", None)):
+        return False
+    if getattr(dtype, "kind", None) in ("i", "u", "f"):
+        return True
+    numeric = getattr(dtype, "is_numeric", None)
+    return callable(numeric) and numeric() is True
 
 
 def _real_reading(t: dt.datetime, tz: dt.tzinfo, offset: dt.timedelta) -> bool:
@@ -858,7 +946,15 @@ class Positions:
         (text ids cost 4 bytes a character of the longest id, for every row), and each
         row's place in id order is kept (4 bytes a row). Ids are kept verbatim, and compared
         so (``"ABC"`` and ``"abc"`` are two devices), but two that are one text in two Unicode
-        normalisation forms (``"café"`` in NFC and NFD) are refused as not unique.
+        normalisation forms (``"café"`` in NFC and NFD) are refused as not unique. A
+        ``uuid.UUID`` id (as database drivers hand over a ``uuid`` column) is its
+        canonical text, ``str(u)``, as the Parquet and Arrow readers read a UUID column.
+        ``bytes``, a ``bytearray`` or a ``memoryview`` of one is refused (as a column, its
+        bytes would be read as small integers).
+
+        .. versionchanged:: 0.1.0
+           UUID ids are read as their text (they were refused); a ``bytearray`` or
+           ``memoryview`` of bytes is refused (its bytes were read as int ids).
     lon, lat : array_like of float
         WGS84 degrees (an object array is read as the list of its numbers). ``lon`` and
         ``lat`` **both NaN** means the device has no fix: the row is kept, never matched and
@@ -869,8 +965,9 @@ class Positions:
         NaN, for rows without). Default: 0 (exact fixes).
     observed_at : datetime, sequence of datetime, numpy datetime64 array or pandas Series
         **Required.** When each fix was observed: one timezone-aware ``datetime`` for the whole
-        snapshot, or a column of timezone-aware ``datetime`` objects (``None`` or pandas'
-        ``NaT`` for unknown) or
+        snapshot, or a column of timezone-aware ``datetime`` objects (``None``, pandas'
+        ``NaT`` or ``NA``, NaN or numpy's ``NaT`` for unknown, as a null in an Arrow-backed or
+        Polars column is) or
         a ``datetime64`` array read as **UTC** (``NaT`` for unknown; dates alone,
         ``datetime64[D]``, are refused: no time of day is invented), or a timezone-aware
         pandas ``Series`` or ``DatetimeIndex`` (any zone, Arrow-backed too; ``NaT`` for
@@ -937,7 +1034,7 @@ class Positions:
 
     def __init__(
         self,
-        ids: Sequence[str] | Sequence[int] | npt.NDArray[Any],
+        ids: Sequence[str] | Sequence[int] | Sequence[uuid.UUID] | npt.NDArray[Any],
         lon: Any,
         lat: Any,
         *,
@@ -1172,7 +1269,7 @@ class Positions:
         return _frozen(np.flatnonzero(np.isnan(self.lon)))
 
     def rows_of(
-        self, ids: Sequence[str] | Sequence[int] | npt.NDArray[Any]
+        self, ids: Sequence[str] | Sequence[int] | Sequence[uuid.UUID] | npt.NDArray[Any]
     ) -> npt.NDArray[np.intp]:
         """Return the row index of each id.
 
