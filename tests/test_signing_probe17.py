@@ -325,6 +325,87 @@ def test_carried_certificates_are_decoded_once_per_signature_whatever_is_pinned(
     assert decodes <= 2 * (carried + 1)
 
 
+#: An RSASSA-PSS key (SubjectPublicKeyInfo id-RSASSA-PSS, no parameters) and its self-signed
+#: certificate, valid until 2126: made with ``openssl req -x509 -newkey rsa-pss`` (the
+#: ``cryptography`` package cannot write such a certificate).
+PSS_KEY = b"""-----BEGIN PRIVATE KEY-----
+MIIEugIBADALBgkqhkiG9w0BAQoEggSmMIIEogIBAAKCAQEAmfFwvV4k3u+8H/qx
+9v6VoXT4aDHLif76/ADMw+gpwS4+Ep5FXMyk6nsSKayqMgQCK+Coh+7mC3xavp7V
+d0t8TFq8B0BhvWG11xvW+ENzvuMn1W65PReNWdbsYByuLja6AOjrNbEadW0KY+Si
+iOCSbMs0fsDnvnr3TB+OmIkCMEsk+C6fgnB+DqCVlDPKxW1sghoHQSaJ2MZEt4Cp
+e4qx2xjbR2yc4eKZNtjIonrXJ4Eii1brEeL+2JNrZbVIT4RWuc24SNgGTol9VRi7
+k8B0g5L+9UTrwv8LZzLl3Y9wGzgN1QbN92pP8evmf5kY4n4jNQAQfg1pE+QmZ8CP
+VcshOwIDAQABAoIBAAe9FeRHG8ZjOctHwHOAp8f2h9hBDJDS0w4hAiok/RhbeT5Z
+W3ZHSVEKP8b9iY67GdrXz9EJhuHz7eHgPS3iiwyRkRsyNtec1lXKbfuL9IEXjTSS
+/Nff27i076wDNRRYpvANxWktDn3xrdCIuUz1MRcr/ecTTnMKXm0itvnfBU+lG3Ci
+ai7LxPpubfIMlI4zH/upSvxUJ/WQh74aNVuIy4wtAVNPRK7+Cg0fPKIW2yaZxnjC
+XGUNYTQufu6D66m6DJxyE/UdkY8wfGRHY/WCvgJa7jNb/QfzV8WQbOF6aEZxt/eZ
+3g6g6OCvBJhHHSL55GfUt+c7pR2fBTMzlzmnVLECgYEAxuH8QRhQVyZwj3tnPeoc
+RyQTQGAyAJC33VcvS5LaBlavJYGGVnBfyd2kR+IGAATstxdpVJxcr+j1NqxHAsnz
+CMtHNfHyoXe7LoWpe7i+xaz5vXcCIATpRBIt87NMjYlzhFFI3JhU0sGkhFXKxsY6
+Ga8JDNKvSbBbUi0w06VeU6sCgYEAxid1Z1+FxOewjtIptfDnr4s6wBHv99bDRx5F
+rOCiwR8euXCIclOdsU2G47kTQ0Pryy7ccRbvnjDMFQUMqO8nDhjmIgwuMK3GJHqs
+z/ez+eTcvQ+YDAxiB3I4n84Ul4SE+ywuVMut/DDKwuwXfKWlfSGjRMpKZbD+/mfN
+W+/x2LECgYBFpgh4J3KjQpPyu42pUh47D7gqOEXqisPJIOowNipiQ+MsaFLKXKo/
+AH6yqcXeJdtcNzes6OFQvW16ixSHNoAFGWND0gpdX5fOsAJtkIJGqc//+PhmjDHA
+o/kxuh3aB0PMF8dDcZlrAWOC8KSFvg/ExNaPhgza6obgnXDW/bet5wKBgF4jWtxs
+fiGorLF9WMGOHJPCQnwDSYzl48oCsLlL0yaKgU86Dii6Xr1gBohjYapgN0JFFgdI
+DTiLGDmYN4Z+b4B8BcEBJmSL+glUmosGs+Mxfkj3gpWewGenNQ1+mzvMglzNhYlV
+ZmfcSkfGX/Ygv/ktpOJGdIfRSaNVbzORT8VRAoGAKmePKue8JKYy/FRn5OoleQCc
+zGeKk0U9+d0/abXL36CxKVdumxsJz+TCJBzWNybSxE6trZyIrCjDLNd+Aov9ValA
+c97z5DIejtev4YmWjYlbKx1oamAHNGrtCLVKrOZB3vJpitnZC/EGrYH0mxmDEJRX
+lDcNgYmckhAXyG89CW0=
+-----END PRIVATE KEY-----
+"""
+PSS_CERT = b"""-----BEGIN CERTIFICATE-----
+MIIDfTCCAjCgAwIBAgIUKcBfXrgD02u/TIB+xTc238wO1CQwQgYJKoZIhvcNAQEK
+MDWgDzANBglghkgBZQMEAgEFAKEcMBoGCSqGSIb3DQEBCDANBglghkgBZQMEAgEF
+AKIEAgIA3jAZMRcwFQYDVQQDDA5wc3MucG9saXNlbi5zZTAgFw0yNjEyMDcxNjMz
+MzhaGA8yMTI2MTExMzE2MzMzOFowGTEXMBUGA1UEAwwOcHNzLnBvbGlzZW4uc2Uw
+ggEgMAsGCSqGSIb3DQEBCgOCAQ8AMIIBCgKCAQEAmfFwvV4k3u+8H/qx9v6VoXT4
+aDHLif76/ADMw+gpwS4+Ep5FXMyk6nsSKayqMgQCK+Coh+7mC3xavp7Vd0t8TFq8
+B0BhvWG11xvW+ENzvuMn1W65PReNWdbsYByuLja6AOjrNbEadW0KY+SiiOCSbMs0
+fsDnvnr3TB+OmIkCMEsk+C6fgnB+DqCVlDPKxW1sghoHQSaJ2MZEt4Cpe4qx2xjb
+R2yc4eKZNtjIonrXJ4Eii1brEeL+2JNrZbVIT4RWuc24SNgGTol9VRi7k8B0g5L+
+9UTrwv8LZzLl3Y9wGzgN1QbN92pP8evmf5kY4n4jNQAQfg1pE+QmZ8CPVcshOwID
+AQABo1MwUTAdBgNVHQ4EFgQU3eW3+LZPe6IMtYb3vrRGV5KgWh8wHwYDVR0jBBgw
+FoAU3eW3+LZPe6IMtYb3vrRGV5KgWh8wDwYDVR0TAQH/BAUwAwEB/zBCBgkqhkiG
+9w0BAQowNaAPMA0GCWCGSAFlAwQCAQUAoRwwGgYJKoZIhvcNAQEIMA0GCWCGSAFl
+AwQCAQUAogQCAgDeA4IBAQAxPKs2odf2QacxOV+Nhg2LXGbIyvWsYwaYPdsZM/TC
+LkqrcpErTQtfuW3HIl7a0XQsmgBJk7l6C/1luj7eOvUNtFDcLSprm80bRgBJSft5
+iGo0tBEhsghz1Tbg9zSvOU0xz1iBLwiqUXZOWBST0MePmQ4QV8gdRUVpFaqCv0oB
+FtSPaDOK/JgRv910VSdXb5A37h3IZqzfvs9tl9vANFyerOjW0VRVh/TwFkY0fB0e
+ysUhIv0hnCNnAnJS3Fzfj6Q0E0Vw85u1Eo3WxJRAwVDTwS/bqL9Z5DDdZmve8xSB
+5/9IFZp7hCNAu4+U4VWLXZ9pcsPjmom2yWN6Vwy7pI/K
+-----END CERTIFICATE-----
+"""
+
+
+@pytest.mark.parametrize("method", ["rsa-sha256", "sha256-rsa-MGF1"])
+def test_an_rsassa_pss_key_verifies_only_rsa_pss_signatures(tmp_path: Path, method: str) -> None:
+    """RFC 4055 §1.2: a certificate whose key is id-RSASSA-PSS vouches for RSA-PSS signatures only.
+
+    ``cryptography`` lets such a key sign and verify PKCS#1 v1.5 too, so geotarget verified an
+    rsa-sha256 signature by it; xmlsec1 (OpenSSL 3) does not even load the key. The PKCS#1 v1.5
+    signature is refused naming the rule; the RSA-PSS one verifies (the oracle: signxml's own
+    verifier).
+    """
+    signed = etree.tostring(
+        signxml.XMLSigner(method=signxml.methods.enveloped, signature_algorithm=method).sign(
+            etree.fromstring(BASE.encode()), key=PSS_KEY, cert=PSS_CERT.decode()
+        )
+    )
+    assert not xmlsec1_verifies(tmp_path, signed, PSS_CERT)
+    if method == "rsa-sha256":
+        with pytest.raises(
+            InvalidSignature, match=r"RSA_SHA256 is RSA PKCS#1 v1\.5, .* RSASSA-PSS"
+        ):
+            cap.verify_signature(signed, PSS_CERT)
+    else:
+        signxml.XMLVerifier().verify(signed, x509_cert=PSS_CERT.decode())
+        assert cap.verify_signature(signed, PSS_CERT).alert == cap.loads(BASE)
+
+
 @pytest.mark.shared_data
 def test_the_real_signed_documents_get_xmlsec1s_verdict(shared_data: Path, tmp_path: Path) -> None:
     """WMO's Seychelles samples and NAADS's Canadian one, with each certificate they carry.

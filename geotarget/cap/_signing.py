@@ -490,6 +490,14 @@ def _unfit(signature: Any, cert: Any, signxml: Any) -> str | None:
         kind = "EC"
     else:  # DSA (whose names cryptography deprecates), Ed25519, Ed448...
         kind = type(key).__name__.lstrip("_").removesuffix("PublicKey")
+    pss = cert.public_key_algorithm_oid.dotted_string == _PSS_KEY
+    if kind == "RSA" and name.startswith("RSA_") and pss:
+        return (
+            f"the signature's algorithm {name} is RSA PKCS#1 v1.5, and this certificate's key "
+            "is an RSASSA-PSS key (RFC 4055 §1.2: it signs with RSA-PSS only; xmlsec1 does not "
+            "even load it): the issuer must sign with RSA-PSS (sha256-rsa-MGF1, RFC 6931 "
+            "§2.3.10) or get a certificate of an rsaEncryption key"
+        )
     if needed is None or kind == needed:
         return None
     return (
@@ -531,6 +539,9 @@ def _ecdsa_value(signature: Any, cert: Any) -> str | None:
         )
     )
 
+
+#: The OID of an RSASSA-PSS key (id-RSASSA-PSS, RFC 4055), in a certificate's SubjectPublicKeyInfo.
+_PSS_KEY = "1.2.840.113549.1.1.10"
 
 #: The key kind each family of signxml's signature methods needs, by the method's name.
 _KEY_KINDS = (("ECDSA_", "EC"), ("DSA_", "DSA"), ("RSA_", "RSA"), ("SHA", "RSA"))  # SHA*: PSS
