@@ -425,3 +425,31 @@ def test_the_real_signed_documents_get_xmlsec1s_verdict(shared_data: Path, tmp_p
             assert not xmlsec1_verifies(tmp_path, data, pem), name
             with pytest.raises(InvalidSignature):
                 cap.verify_signature(data, pem, at=at)
+
+
+def test_an_rsa_key_under_2048_bits_verifies_nothing(tmp_path: Path) -> None:
+    """RSA 1024 signed by xmlsec1, which verifies it (it checks no key size), as signxml did.
+
+    SHA-1 is refused as no longer protecting a signature; a 1024-bit RSA key, disallowed for
+    signing by NIST SP 800-131A since 2014, verified. It is refused naming its size, by
+    verify_signature and by an issuer table requiring signatures, where a 2048-bit one is not.
+    """
+    from geotarget.issuers import Issuer, Issuers
+
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    pinned = certificate(weak, "legacy.polisen.se")
+    signed = xmlsec1_sign(tmp_path, template("rsa-sha256"), weak, pinned)
+    assert xmlsec1_verifies(tmp_path, signed, pinned)
+    with pytest.raises(InvalidSignature, match="RSA key has 1024 bits, fewer than the 2048"):
+        cap.verify_signature(signed, pinned)
+    strong = certificate(rsa.generate_private_key(public_exponent=65537, key_size=2048), "new")
+
+    def table(pem: bytes) -> Issuers:
+        return Issuers([Issuer(name="legacy", senders=["polisen@polisen.se"], kinds=["explosion"],
+                               regions=["SE"], signature_required=True,
+                               certificates=[pem.decode()])])  # fmt: skip
+
+    (problem,) = table(pinned).certificate_problems()
+    assert problem.path == "issuers[0].certificates[0]"
+    assert "RSA key of 1024 bits" in problem.message
+    assert table(strong).certificate_problems() == []

@@ -61,6 +61,9 @@ _CARRIED = frozenset({"X509Certificate", "X509CRL", "X509SKI", "X509Digest"})
 #: of the whole document per pinned certificate, so a document with more is refused unverified.
 MAX_SIGNATURES = 8
 
+#: The fewest bits of an RSA key that verifies a signature (NIST SP 800-131A).
+MIN_RSA_BITS = 2048
+
 #: The only transforms a CAP signature's reference may list (XML-DSig's URIs for them).
 ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 _C14N = frozenset(
@@ -138,19 +141,28 @@ def _certificates(certificate: object, x509: Any) -> list[Any]:
 def _unusable(cert: Any) -> str | None:
     """Why ``cert``'s public key cannot verify anything here, if ``cryptography`` cannot load it.
 
-    A key on a curve it does not know (SM2, an EC key with explicit parameters) raised
+    An RSA key under :data:`MIN_RSA_BITS` bits verifies nothing either. A key on a curve it
+    does not know (SM2, an EC key with explicit parameters) raised
     ``cryptography``'s UnsupportedAlgorithm out of :func:`geotarget.cap.verify_signature` and
     ``Targeter.receive``; it is one pinned certificate that verifies nothing, the others
     (a key rollover) still may.
     """
     from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
     try:
-        cert.public_key()
+        key = cert.public_key()
     except (UnsupportedAlgorithm, ValueError) as err:
         return (
             f"this certificate's public key cannot verify signatures here ({err}): pin a "
             "certificate with an RSA, EC (NIST P-256, P-384, P-521...) or DSA key"
+        )
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
+        # As SHA-1 is refused: xmlsec1 and signxml check no key size.
+        return (
+            f"this certificate's RSA key has {key.key_size} bits, fewer than the "
+            f"{MIN_RSA_BITS} that still protect a signature (NIST SP 800-131A disallows "
+            "smaller keys for signing since 2014): the issuer must sign with a new key"
         )
     return None
 
