@@ -453,3 +453,33 @@ def test_an_rsa_key_under_2048_bits_verifies_nothing(tmp_path: Path) -> None:
     assert problem.path == "issuers[0].certificates[0]"
     assert "RSA key of 1024 bits" in problem.message
     assert table(strong).certificate_problems() == []
+
+
+def test_an_issuers_signature_under_a_relays_says_what_changed_it(
+    tmp_path: Path, p384: tuple[Any, bytes]
+) -> None:
+    """The issuer signs (P-384), a relay signs after it (RSA, ``--node-id``), both by xmlsec1.
+
+    xmlsec1 verifies the relay's signature and not the issuer's, whose digest now covers the
+    relay's. geotarget agrees; the issuer's refusal said only "the signed content was changed
+    after signing", and now names the other signature and says to pin the relay's certificate.
+    """
+    key, pinned = p384
+    first = xmlsec1_sign(tmp_path, template("ecdsa-sha384", digest="sha384"), key, pinned)
+    relay_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    relay = certificate(relay_key, "relay.example")
+    tpl = template("rsa-sha256", doc=first.decode())
+    at = tpl.rindex("<Signature ")  # the relay's template, after the issuer's signature
+    tpl = tpl[:at] + '<Signature Id="relay" ' + tpl[at + len("<Signature ") :]
+    (tmp_path / "key.pem").write_bytes(pem_key(relay_key))
+    (tmp_path / "cert.pem").write_bytes(relay)
+    (tmp_path / "template.xml").write_text(tpl, encoding="utf-8")
+    node = ["--node-id", "relay", "--id-attr:Id", "Signature"]
+    made = xmlsec1(["--sign", "--privkey-pem", "key.pem,cert.pem", *node, "template.xml"], tmp_path)
+    assert made.returncode == 0, made.stderr
+    both = made.stdout
+    assert xmlsec1_verifies(tmp_path, both, relay, "--pubkey-cert-pem", "pinned.pem", *node)
+    assert not xmlsec1_verifies(tmp_path, both, pinned)
+    assert cap.verify_signature(both, relay).alert == cap.loads(BASE)
+    with pytest.raises(InvalidSignature, match=r"covers the other signatures \(signature\[1\]\)"):
+        cap.verify_signature(both, pinned)

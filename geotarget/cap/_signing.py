@@ -732,7 +732,14 @@ def verify(
             except (signxml.exceptions.SignXMLException, etree.LxmlError, ValueError) as err:
                 # ValueError: an algorithm URI signxml does not know, malformed base64...
                 why = _why(err, cert == carried, _inclusive(signature))
-                if isinstance(err, signxml.exceptions.InvalidSignature):
+                if isinstance(err, signxml.exceptions.InvalidDigest) and len(signatures) > 1:
+                    # (InvalidDigest is an InvalidSignature: the value verified, the content not)
+                    others = ", ".join(f"signature[{j}]" for j in range(len(signatures)) if j != i)
+                    why += (
+                        f"; its digest covers the other signatures ({others}): one added after "
+                        "it (a relay's) is such a change, so pin the relay's certificate"
+                    )
+                elif isinstance(err, signxml.exceptions.InvalidSignature):
                     why += _issued_by(by_issuer, cert)
                 reasons.append(f"{against}: {why}")
                 continue
