@@ -518,7 +518,10 @@ class Issuers:
         return out
 
     def certificate_problems(self, path: str = "issuers") -> list[Problem]:
-        """Pinned certificates that are not PEM X.509 certificates (empty if none).
+        """Pinned certificates that are not PEM X.509 or verify nothing (empty if none).
+
+        A certificate verifies nothing when ``cryptography`` cannot load its key, or when its
+        key is RSA of fewer than 2048 bits (NIST SP 800-131A).
 
         Needs the ``signing`` extra only when some issuer requires a signature; without it
         that is the problem reported.
@@ -537,6 +540,9 @@ class Issuers:
                 )
             ]
         from cryptography.exceptions import UnsupportedAlgorithm
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        from geotarget.cap._signing import MIN_RSA_BITS
 
         out = []
         for i, issuer in needed:
@@ -547,17 +553,32 @@ class Issuers:
                 except ValueError as err:
                     out.append(Problem(where, f"is not a PEM X.509 certificate ({err})"))
                     continue
+                chain = {c.issuer for c in certs if c.issuer != c.subject}
                 for k, cert in enumerate(certs):
+                    which = f" (certificate {k + 1} of {len(certs)})" if len(certs) > 1 else ""
                     try:  # a key of a curve or an algorithm cryptography cannot use (SM2)
-                        cert.public_key()
+                        key = cert.public_key()
                     except (UnsupportedAlgorithm, ValueError) as err:
-                        which = f" (certificate {k + 1} of {len(certs)})" if len(certs) > 1 else ""
                         out.append(
                             Problem(
                                 where,
                                 f"holds a public key no signature can be verified with here"
                                 f"{which}: {err}; pin the issuer's certificate of an RSA or "
                                 "ECDSA key (P-256, P-384 or P-521)",
+                            )
+                        )
+                        continue
+                    if (
+                        isinstance(key, rsa.RSAPublicKey)
+                        and key.key_size < MIN_RSA_BITS
+                        and cert.subject not in chain  # a CA of the text's signer is not pinned
+                    ):
+                        out.append(
+                            Problem(
+                                where,
+                                f"holds an RSA key of {key.key_size} bits{which}, fewer than "
+                                f"the {MIN_RSA_BITS} that verify a signature (NIST SP 800-131A): "
+                                "the issuer must sign with a new key",
                             )
                         )
         return out

@@ -61,6 +61,9 @@ _CARRIED = frozenset({"X509Certificate", "X509CRL", "X509SKI", "X509Digest"})
 #: of the whole document per pinned certificate, so a document with more is refused unverified.
 MAX_SIGNATURES = 8
 
+#: The fewest bits of an RSA key that verifies a signature (NIST SP 800-131A).
+MIN_RSA_BITS = 2048
+
 #: The only transforms a CAP signature's reference may list (XML-DSig's URIs for them).
 ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 _C14N = frozenset(
@@ -71,6 +74,10 @@ _C14N = frozenset(
      "http://www.w3.org/2001/10/xml-exc-c14n#",
      "http://www.w3.org/2001/10/xml-exc-c14n#WithComments"}
 )  # fmt: skip
+#: Short names of the transforms, for refusals listing several.
+_SHORT = {ENVELOPED: "enveloped-signature"} | {
+    uri: uri.rsplit("/", 1)[-1].replace("REC-", "") for uri in _C14N
+}
 
 
 def _modules() -> tuple[Any, Any, Any]:
@@ -134,19 +141,28 @@ def _certificates(certificate: object, x509: Any) -> list[Any]:
 def _unusable(cert: Any) -> str | None:
     """Why ``cert``'s public key cannot verify anything here, if ``cryptography`` cannot load it.
 
-    A key on a curve it does not know (SM2, an EC key with explicit parameters) raised
+    An RSA key under :data:`MIN_RSA_BITS` bits verifies nothing either. A key on a curve it
+    does not know (SM2, an EC key with explicit parameters) raised
     ``cryptography``'s UnsupportedAlgorithm out of :func:`geotarget.cap.verify_signature` and
     ``Targeter.receive``; it is one pinned certificate that verifies nothing, the others
     (a key rollover) still may.
     """
     from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
     try:
-        cert.public_key()
+        key = cert.public_key()
     except (UnsupportedAlgorithm, ValueError) as err:
         return (
             f"this certificate's public key cannot verify signatures here ({err}): pin a "
             "certificate with an RSA, EC (NIST P-256, P-384, P-521...) or DSA key"
+        )
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
+        # As SHA-1 is refused: xmlsec1 and signxml check no key size.
+        return (
+            f"this certificate's RSA key has {key.key_size} bits, fewer than the "
+            f"{MIN_RSA_BITS} that still protect a signature (NIST SP 800-131A disallows "
+            "smaller keys for signing since 2014): the issuer must sign with a new key"
         )
     return None
 
@@ -218,11 +234,14 @@ def _not_a_certificate(name: str, value: object) -> str:
     )
 
 
-def _why(err: Exception, carries_it: bool = False) -> str:
+def _why(err: Exception, carries_it: bool = False, inclusive: bool = False) -> str:
     """Say what a signxml failure means for a CAP document.
 
     ``carries_it``: the signature's KeyInfo carries the very certificate tried, so a signature
     value that does not verify was not made with another key: what it signs was changed.
+    ``inclusive``: its ``<SignedInfo>`` is canonicalised inclusively, taking in the namespace
+    declarations in scope, those of ``<alert>`` too: a prefix of the alert renamed after
+    signing (``<cap:alert xmlns:cap=...>`` for ``<alert xmlns=...>``) changes it.
     """
     from signxml import exceptions as sx
 
@@ -239,6 +258,12 @@ def _why(err: Exception, carries_it: bool = False) -> str:
             "the signature carries this very certificate: its <SignedInfo> or <SignatureValue> "
             "was changed after signing (pretty-printing or re-indenting the document after "
             "signing does this; whitespace is part of what XML-DSig signs)"
+            + (
+                ", or a namespace declaration of the <alert> around it was (a prefix added, "
+                "renamed or removed): its inclusive canonicalisation signs those too"
+                if inclusive
+                else ""
+            )
         )
     if isinstance(err, sx.InvalidSignature):
         return (
@@ -316,6 +341,11 @@ def _form(signature: Any) -> str | None:
         )
     (reference,) = references
     uri = reference.get("URI")
+    if uri is not None and uri.startswith("#xpointer("):
+        return (
+            f"its <Reference> has URI={uri!r}, an XPointer, which is not verified here (signxml "
+            'does not resolve XPointers): CAP signatures reference the whole document as URI=""'
+        )
     if uri != "":
         where = "no URI" if uri is None else f"URI={uri!r}"
         return (
@@ -331,11 +361,21 @@ def _form(signature: Any) -> str | None:
             f"({ENVELOPED}): it is not an enveloped signature"
         )
     other = [a for a in algorithms if a != ENVELOPED and a not in _C14N]
-    if other or algorithms.count(ENVELOPED) > 1:
+    if other:
         return (
-            f"its <Reference> lists the transform {(other or [ENVELOPED])[0]!r}: only the "
-            "enveloped-signature transform and a canonicalisation are accepted, so the content "
-            "verified is exactly the <alert>"
+            f"its <Reference> lists the transform {other[0]!r}: only the enveloped-signature "
+            "transform and a canonicalisation are accepted, so the content verified is exactly "
+            "the <alert>"
+        )
+    # XML-DSig's own order: the enveloped-signature transform takes the document's nodes, so
+    # it comes first, once; a canonicalisation after it gives octets, which a second one
+    # would have to parse back (signxml failed with "Type 'bytes' cannot be serialized").
+    if algorithms[0] != ENVELOPED or algorithms.count(ENVELOPED) > 1 or len(algorithms) > 2:
+        listed = ", ".join(_SHORT.get(a, str(a)) for a in algorithms[:4])
+        listed += f", ... ({len(algorithms)} in all)" if len(algorithms) > 4 else ""
+        return (
+            f"its <Reference> lists the transforms {listed}: an enveloped signature lists the "
+            "enveloped-signature transform first and once, then at most one canonicalisation"
         )
     return None
 
@@ -462,6 +502,14 @@ def _unfit(signature: Any, cert: Any, signxml: Any) -> str | None:
         kind = "EC"
     else:  # DSA (whose names cryptography deprecates), Ed25519, Ed448...
         kind = type(key).__name__.lstrip("_").removesuffix("PublicKey")
+    pss = cert.public_key_algorithm_oid.dotted_string == _PSS_KEY
+    if kind == "RSA" and name.startswith("RSA_") and pss:
+        return (
+            f"the signature's algorithm {name} is RSA PKCS#1 v1.5, and this certificate's key "
+            "is an RSASSA-PSS key (RFC 4055 §1.2: it signs with RSA-PSS only; xmlsec1 does not "
+            "even load it): the issuer must sign with RSA-PSS (sha256-rsa-MGF1, RFC 6931 "
+            "§2.3.10) or get a certificate of an rsaEncryption key"
+        )
     if needed is None or kind == needed:
         return None
     return (
@@ -470,6 +518,42 @@ def _unfit(signature: Any, cert: Any, signxml: Any) -> str | None:
         "pinned)"
     )
 
+
+def _ecdsa_value(signature: Any, cert: Any) -> str | None:
+    """Why an ECDSA ``<SignatureValue>`` cannot be one for ``cert``'s curve, by its length.
+
+    XML-DSig 1.1 §6.4.3 (RFC 4051 §3.3): the value is r and s, each as many bytes as the
+    curve's order needs, one after the other: 64 bytes on P-256, 96 on P-384, 132 on P-521.
+    A DER-encoded value (an ASN.1 SEQUENCE, as OpenSSL and Java's Signature API produce it),
+    or r and s with their leading zero bytes dropped, never verifies (xmlsec1 refuses it
+    too); it was reported as a <SignedInfo> changed after signing.
+    """
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    method = signature.find(f"{{{DSIG}}}SignedInfo/{{{DSIG}}}SignatureMethod")
+    algorithm = "" if method is None else str(method.get("Algorithm"))
+    key = cert.public_key()
+    if "#ecdsa-" not in algorithm or not isinstance(key, ec.EllipticCurvePublicKey):
+        return None
+    value = base64.b64decode(_value(signature))
+    size = 2 * ((key.curve.key_size + 7) // 8)
+    if len(value) == size:
+        return None
+    der = len(value) > 8 and value[0] == 0x30 and value[1] in (len(value) - 2, 0x81)
+    return (
+        f"its ECDSA <SignatureValue> is {len(value)} bytes, where XML-DSig (RFC 4051 §3.3) "
+        f"writes r and s as {size} bytes on this certificate's curve {key.curve.name}"
+        + (
+            ": it is DER-encoded (an ASN.1 SEQUENCE, as OpenSSL and Java's Signature API "
+            "produce it); the signer must write r and s concatenated instead"
+            if der
+            else ": a value for another curve, or r and s without their leading zero bytes"
+        )
+    )
+
+
+#: The OID of an RSASSA-PSS key (id-RSASSA-PSS, RFC 4055), in a certificate's SubjectPublicKeyInfo.
+_PSS_KEY = "1.2.840.113549.1.1.10"
 
 #: The key kind each family of signxml's signature methods needs, by the method's name.
 _KEY_KINDS = (("ECDSA_", "EC"), ("DSA_", "DSA"), ("RSA_", "RSA"), ("SHA", "RSA"))  # SHA*: PSS
@@ -508,28 +592,26 @@ def _not_for_signing(cert: Any, x509: Any) -> str | None:
     )
 
 
-def _issued_by(signature: Any, cert: Any, x509: Any) -> str:
+def _issued_by(carried: Mapping[Any, list[Any]], cert: Any) -> str:
     """A hint when a certificate the signature carries was issued by the pinned ``cert``.
 
     The pinned certificate is trusted as the signer itself, never as a CA: a signature made
     with a certificate it issued (the issuer's intermediate or root CA pinned, the signer's
     own certificate not) does not verify with its key, and the operator must be told why.
+    ``carried``: the certificates of the signature's KeyInfo by their issuer's name.
     """
     from cryptography.exceptions import InvalidSignature as BadSignature
     from cryptography.exceptions import UnsupportedAlgorithm
 
-    for element in signature.iterfind(
-        f"{{{DSIG}}}KeyInfo/{{{DSIG}}}X509Data/{{{DSIG}}}X509Certificate"
-    ):
+    for found in carried.get(cert.subject, ()):
         try:
-            carried = x509.load_der_x509_certificate(base64.b64decode(element.text or ""))
-            if carried == cert or carried.issuer != cert.subject:
+            if found == cert:
                 continue
-            carried.verify_directly_issued_by(cert)
+            found.verify_directly_issued_by(cert)
         except (ValueError, TypeError, UnsupportedAlgorithm, BadSignature):
             continue  # a certificate that does not read, or that the pinned one did not issue
         return (
-            f"; the signature carries {carried.subject.rfc4514_string()}, a certificate this "
+            f"; the signature carries {found.subject.rfc4514_string()}, a certificate this "
             "pinned one issued: a pinned certificate is trusted as the signer itself, not as "
             "a CA of the signer, so pin the signer's own certificate (its PEM file may hold "
             "its chain after it)"
@@ -537,12 +619,12 @@ def _issued_by(signature: Any, cert: Any, x509: Any) -> str:
     return ""
 
 
-def _carried(signature: Any, x509: Any) -> Any | None:
-    """The signer's certificate the signature's (unsigned) KeyInfo carries, if one reads.
+def _carried(signature: Any, x509: Any) -> list[Any]:
+    """The certificates the signature's (unsigned) KeyInfo carries that read, in order.
 
-    An ``<X509Data>`` may carry the signer's chain in any order (xmlsec1 writes the files it is
-    given in their order, CA first when its bundle comes first): the signer's is the first
-    certificate that issued none of the others, not merely the first one.
+    Decoded once per signature: KeyInfo is unsigned, so anyone relaying a document can stuff
+    it with thousands of certificates, and decoding them again for each pinned certificate
+    made the work grow with their product.
     """
     carried = []
     for element in signature.iterfind(
@@ -552,6 +634,16 @@ def _carried(signature: Any, x509: Any) -> Any | None:
             carried.append(x509.load_der_x509_certificate(base64.b64decode(element.text or "")))
         except ValueError:
             continue
+    return carried
+
+
+def _signer(carried: list[Any]) -> Any | None:
+    """The signer's certificate among those the signature carries, if any.
+
+    An ``<X509Data>`` may carry the signer's chain in any order (xmlsec1 writes the files it is
+    given in their order, CA first when its bundle comes first): the signer's is the first
+    certificate that issued none of the others, not merely the first one.
+    """
     return _signers(carried)[0] if carried else None
 
 
@@ -612,7 +704,11 @@ def verify(
     around = _around(document)
     reasons = []
     for i, signature in enumerate(signatures):
-        carried = _carried(signature, x509)
+        chain = _carried(signature, x509)
+        carried = _signer(chain)
+        by_issuer: dict[Any, list[Any]] = {}
+        for found in chain:
+            by_issuer.setdefault(found.issuer, []).append(found)
         name = _describe(i, signature, carried)
         form = _form(signature) or _base64_fault(signature, etree)
         if form is not None:
@@ -621,10 +717,13 @@ def verify(
         for k, cert in enumerate(certs):
             against = f"{name} with certificate[{k}] ({cert.subject.rfc4514_string()})"
             unfit = (
-                _unusable(cert) or _unfit(signature, cert, signxml) or _not_for_signing(cert, x509)
+                _unusable(cert)
+                or _unfit(signature, cert, signxml)
+                or _ecdsa_value(signature, cert)
+                or _not_for_signing(cert, x509)
             )
             if unfit is not None:
-                reasons.append(f"{against}: {unfit}{_issued_by(signature, cert, x509)}")
+                reasons.append(f"{against}: {unfit}{_issued_by(by_issuer, cert)}")
                 continue
             try:
                 result = _verify_one(
@@ -632,9 +731,16 @@ def verify(
                 )
             except (signxml.exceptions.SignXMLException, etree.LxmlError, ValueError) as err:
                 # ValueError: an algorithm URI signxml does not know, malformed base64...
-                why = _why(err, cert == carried)
-                if isinstance(err, signxml.exceptions.InvalidSignature):
-                    why += _issued_by(signature, cert, x509)
+                why = _why(err, cert == carried, _inclusive(signature))
+                if isinstance(err, signxml.exceptions.InvalidDigest) and len(signatures) > 1:
+                    # (InvalidDigest is an InvalidSignature: the value verified, the content not)
+                    others = ", ".join(f"signature[{j}]" for j in range(len(signatures)) if j != i)
+                    why += (
+                        f"; its digest covers the other signatures ({others}): one added after "
+                        "it (a relay's) is such a change, so pin the relay's certificate"
+                    )
+                elif isinstance(err, signxml.exceptions.InvalidSignature):
+                    why += _issued_by(by_issuer, cert)
                 reasons.append(f"{against}: {why}")
                 continue
             except TypeError as err:
@@ -671,6 +777,12 @@ def verify(
         + " (each signature is checked on its own; one made with a pinned certificate is "
         "enough): " + "; ".join(reasons)
     )
+
+
+def _inclusive(signature: Any) -> bool:
+    """Whether ``signature``'s ``<SignedInfo>`` is canonicalised inclusively (not exclusive)."""
+    method = signature.find(f"{{{DSIG}}}SignedInfo/{{{DSIG}}}CanonicalizationMethod")
+    return method is not None and "exc-c14n" not in str(method.get("Algorithm"))
 
 
 def _value(signature: Any) -> str:
