@@ -8,6 +8,9 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import pickle
+from typing import Any
+
+import pytest
 
 from geotarget import Circle, PositionIndex, Positions, pilot, sweden
 from geotarget.alerts import Alert
@@ -47,3 +50,76 @@ def test_explain_names_the_region_left_out_and_from_when_in_preview_and_copies()
         assert result.outcome_of("sigtuna") is not Outcome.OUTSIDE_ROLLOUT
         for copied in (pickle.loads(pickle.dumps(result)), copy.deepcopy(result)):
             assert copied.explain("knivsta").endswith("RolloutPolicy.explain says from when)")
+
+
+def test_warm_builds_the_region_indexes_the_first_alert_would_build(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After ``Targeter.warm()`` the first alert builds no region index (the service warms).
+
+    Counted by a spy on the index builder; without warm() the first alert builds them.
+    """
+    from targeting_helpers import make_regions
+
+    from geotarget import _locate
+    from geotarget.rollout import nationwide
+
+    built: list[int] = []
+    real = _locate.build
+
+    def counting(geoms: object) -> object:
+        built.append(1)
+        return real(geoms)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_locate, "build", counting)
+    index = PositionIndex(
+        Positions(["a", "b"], [17.5, 18.5], [59.5, 59.5], accuracy_m=[5.0] * 2, observed_at=AT)
+    )
+    for warm in (False, True):
+        t = Targeter(make_regions(), nationwide("XX"), recognition=pilot.RECOGNITION)
+        if warm:
+            t.warm()
+            before = len(built)
+            assert before >= 1
+        else:
+            before = 0
+        result = t.target(_tip(f"w-{warm}", Circle(17.5, 59.5, 20_000.0)), index, AT)
+        assert result.recipients.tolist() == ["a"]
+        assert (len(built) > before) is (not warm)
+        built.clear()
+
+
+def test_the_service_warms_the_region_indexes_as_it_starts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """The reference service builds its regions' lookup indexes in the background at start.
+
+    With the indexes of the Swedish municipalities and counties dropped (this process may
+    have built them), they are built again once the app has started and its
+    ``geotarget-warm`` thread ended, before any alert arrives.
+    """
+    import threading
+
+    from service_helpers import service_module
+    from starlette.testclient import TestClient
+
+    from geotarget import _locate
+    from geotarget.ledger import SQLiteLedger
+
+    built: list[int] = []
+    real = _locate.build
+
+    def counting(geoms: object) -> object:
+        built.append(1)
+        return real(geoms)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_locate, "build", counting)
+    for level in ("municipality", "county"):
+        monkeypatch.delitem(sweden.hierarchy().region_set(level)._lazy, "index", raising=False)
+    service = service_module("app.py", "_geotarget_service")
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        for thread in threading.enumerate():
+            if thread.name == "geotarget-warm":
+                thread.join(60)
+        assert len(built) == 2, "the service did not build the two region indexes at start"
+        assert client.get("/ready").status_code == 200

@@ -2296,6 +2296,9 @@ def create_app(
                 store.warm(incident.key)
         except StoreError:
             pass  # the store is down: serve what does not need it, and recover when it is back
+        # The regions' lookup indexes, built in the background: the first alert after a start
+        # (a restart, a rolling deploy) otherwise waits for them, seconds on a loaded machine.
+        threading.Thread(target=targeter.warm, name="geotarget-warm", daemon=True).start()
         with _hangup_keeps_serving(policy, regions):
             yield
         # uvicorn stops: past its --timeout-graceful-shutdown it cancelled the requests still
