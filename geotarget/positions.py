@@ -913,6 +913,8 @@ def _tester(value: object, n: int) -> BoolArray:
             raise InvalidType(
                 f"tester must be booleans, one per id (got {typed(flags[i])} at row {i})"
             )
+    if arr.size == 0 and arr.ndim == 1:  # ([] reads as float64: no value to be anything else)
+        arr = np.zeros(0, dtype=np.bool_)
     if arr.dtype != np.bool_:
         raise InvalidType(f"tester must be booleans (got dtype {arr.dtype})")
     if arr.shape != (n,):

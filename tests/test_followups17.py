@@ -123,3 +123,18 @@ def test_the_service_warms_the_region_indexes_as_it_starts(
                 thread.join(60)
         assert len(built) == 2, "the service did not build the two region indexes at start"
         assert client.get("/ready").status_code == 200
+
+
+def test_every_error_of_the_family_is_importable_from_the_top_level() -> None:
+    """``from geotarget import StoreError`` works, as for every other error (it did not).
+
+    A service catches ``StoreError`` and its kinds, a Dask caller ``ClusterError``: all of
+    :mod:`geotarget.errors` is in ``geotarget.__all__``, and each is that very class.
+    """
+    import geotarget
+    from geotarget import errors
+
+    missing = [name for name in errors.__all__ if name not in geotarget.__all__]
+    assert missing == []
+    for name in errors.__all__:
+        assert getattr(geotarget, name) is getattr(errors, name)

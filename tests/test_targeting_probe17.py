@@ -575,11 +575,6 @@ def test_on_positions_streams_only_the_narrowed_area(
     assert got == want
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="geotarget/positions.py: an empty tester=[] (numpy reads it as float64) is refused "
-    "as 'tester must be booleans', while empty accuracy_m=[] and observed_at=[] are accepted",
-)
 def test_an_empty_batch_with_an_empty_tester_list_is_accepted() -> None:
     """A service batching phones by the list may send an empty batch; its columns are empty."""
     at = WHEN[0]
