@@ -92,7 +92,7 @@ from geotarget._targeting_result import (
 )
 from geotarget._validate import FloatArray, number, shown, typed
 from geotarget.alerts import Alert, MessageType, Scope, Status
-from geotarget.areas import Area
+from geotarget.areas import Area, Circle
 from geotarget.errors import (
     ClusterError,
     DuplicateIdentifier,
@@ -387,6 +387,21 @@ def _start_named(alert: Alert, onset: dt.datetime) -> str:
     if any(i.effective is None and i.onset == onset for i in alert.infos):
         return f"its onset {when}"
     return f"its sent time {when} (it has no onset or effective time)"
+
+
+def _km_hint(area: Area) -> str:
+    """A hint for a circle of 100 km or more in an area over its limit: CAP's unit is km.
+
+    ``<circle>55.6094,13.0007 500</circle>`` is 500 km, often written meaning 500 m.
+    """
+    big = [p for p in area.parts if isinstance(p, Circle) and p.radius_m >= 100_000.0]
+    if not big:
+        return ""
+    km = max(p.radius_m for p in big) / 1000.0
+    return (
+        f" (it has a circle of radius {km:,.6g} km: CAP writes circle radii in kilometres, "
+        f"so a radius meant as {km:,.6g} m is written {km / 1000.0:.6g})"
+    )
 
 
 def _from_when_in(
@@ -1697,7 +1712,7 @@ class Targeter:
             return Verdict.BLAST_RADIUS, {
                 "reason": prefix
                 + f"the area{widened} is {guarded_km2:,.1f} km², over the {kind} limit of "
-                f"{rules.max_area_km2:,.1f} km²: confirm to send anyway",
+                f"{rules.max_area_km2:,.1f} km²: confirm to send anyway{_km_hint(guarded)}",
                 "rollout": decision,
                 "area_km2": guarded_km2,
             }

@@ -10,6 +10,7 @@ import datetime as dt
 import pickle
 from typing import Any
 
+import attrs
 import pytest
 
 from geotarget import Circle, PositionIndex, Positions, pilot, sweden
@@ -138,3 +139,33 @@ def test_every_error_of_the_family_is_importable_from_the_top_level() -> None:
     assert missing == []
     for name in errors.__all__:
         assert getattr(geotarget, name) is getattr(errors, name)
+
+
+def test_an_area_over_its_limit_by_a_circle_of_hundreds_of_km_says_cap_writes_km() -> None:
+    """``<circle>55.6094,13.0007 500</circle>`` is 500 km: the guard's reason says CAP's unit.
+
+    A small area over no limit gets no such words; neither does a large polygon.
+    """
+    from geotarget import cap
+
+    t = Targeter(sweden.hierarchy(), sweden.pilot_policy(), recognition=pilot.RECOGNITION)
+    index = PositionIndex(Positions(["m"], [13.0007], [55.6094], accuracy_m=[5.0], observed_at=AT))
+    text = cap.dumps(pilot.explosion(
+        identifier="km-1", sender="polisen@polisen.se", sent=AT,
+        area=Circle(13.0007, 55.6094, 500.0), sv=MSG, en=MSG, onset=AT,
+        expires=AT + dt.timedelta(hours=2),
+    ))  # fmt: skip
+    assert "13.0007 0.5</circle>" in text
+    wrong = cap.loads(text.replace("13.0007 0.5</circle>", "13.0007 500</circle>"))
+    held = t.target(wrong, index, AT)
+    assert held.verdict.value == "BLAST_RADIUS"
+    assert "circle of radius 500 km: CAP writes circle radii in kilometres" in held.reason
+    assert "written 0.5)" in held.reason
+    fine = t.target(attrs.evolve(cap.loads(text), identifier="km-0"), index, AT)
+    assert fine.verdict.value == "DELIVER" and "kilometres" not in fine.reason
+    square = ((12.0, 55.4), (14.3, 55.4), (14.3, 56.4), (12.0, 56.4), (12.0, 55.4))
+    wide = t.target(attrs.evolve(wrong, identifier="km-2", infos=[
+        attrs.evolve(wrong.infos[0], areas=[attrs.evolve(wrong.infos[0].areas[0],
+                                                         circles=(), polygons=(square,))])]),
+        index, AT)  # fmt: skip
+    assert wide.verdict.value == "BLAST_RADIUS" and "kilometres" not in wide.reason
