@@ -169,3 +169,46 @@ def test_an_area_over_its_limit_by_a_circle_of_hundreds_of_km_says_cap_writes_km
                                                          circles=(), polygons=(square,))])]),
         index, AT)  # fmt: skip
     assert wide.verdict.value == "BLAST_RADIUS" and "kilometres" not in wide.reason
+
+
+def test_an_enveloping_signature_is_told_cap_signs_enveloped_not_to_unwrap_the_alert() -> None:
+    """A root ``<Signature>`` holding the alert in its ``<Object>`` (signxml's "enveloping").
+
+    It was told to take the ``<alert>`` out and read it alone, which drops the signature;
+    now it is told CAP 1.2 signs with an enveloped signature, and to ask for one.
+    """
+    import signxml
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+    from lxml import etree
+
+    from geotarget import cap
+    from geotarget.errors import InvalidCAP
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "polisen")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=9))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    alert = pilot.explosion(
+        identifier="env-1", sender="polisen@polisen.se", sent=AT,
+        area=Circle(18.0, 59.3, 500.0), sv=MSG, en=MSG, onset=AT,
+        expires=AT + dt.timedelta(hours=2),
+    )  # fmt: skip
+    signer = signxml.XMLSigner(method=signxml.methods.enveloping)  # type: ignore[attr-defined]
+    signed = etree.tostring(signer.sign(etree.fromstring(cap.dumps(alert).encode()), key=key,
+                                        cert=[cert]))  # fmt: skip
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    for read in (lambda: cap.loads(signed), lambda: cap.verify_signature(signed, pem)):
+        with pytest.raises(InvalidCAP) as err:
+            read()
+        said = str(err.value)
+        assert "an enveloping XML signature holding a CAP 1.2 <alert>" in said
+        assert "ask the issuer for an enveloped signature" in said
+        assert "read it alone" not in said

@@ -873,6 +873,14 @@ def wrapped(root: Node) -> str:
         else f"{len(found):,} {kind} <alert> elements, at {placed}{more}"
     )
     lenient = " (a CAP 1.1 one with loads_lenient)" if "1.1" in versions else ""
+    if (root.ns, root.name) == (DSIG, "Signature"):
+        # Taken out of its <Object>, the alert would lose the signature that covers it.
+        return (
+            f", but an enveloping XML signature holding {holding}: CAP 1.2 (3.3.4.1) signs an "
+            "alert with an enveloped signature, a <Signature> as the last child of <alert> "
+            "itself, which geotarget verifies; an alert taken out of this one's <Object> is "
+            "no longer signed: ask the issuer for an enveloped signature"
+        )
     return (
         f", but {what} holding {holding}: geotarget reads one alert per document, whose root "
         "element is the <alert> itself; take each <alert> out of its container, with the "
