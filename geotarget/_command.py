@@ -31,12 +31,20 @@ def main() -> int:
         return 130
     except Exception as err:  # (ImportError, OSError of a shared library, ...)
         text = " ".join(str(err).split())  # one line (a loader's message has several)
+        missing = getattr(err, "name", None) if isinstance(err, ModuleNotFoundError) else None
+        if missing:  # a library not there at all: which one, in which Python, and what to run
+            from geotarget import _missing_library
+
+            why = _missing_library(str(missing).partition(".")[0])
+        else:
+            why = (
+                "the installation is broken (a library missing, or built for another Python): "
+                "reinstall geotarget and its dependencies"
+            )
         if sys.stderr is not None:  # (closed: None, and print() would write to stdout)
             with contextlib.suppress(OSError, ValueError):  # (a full or closed stderr)
                 print(
-                    f"geotarget: cannot load the command ({type(err).__name__}: {text}); the "
-                    "installation is broken (a library missing, or built for another Python): "
-                    "reinstall geotarget and its dependencies",
+                    f"geotarget: cannot load the command ({type(err).__name__}: {text}); {why}",
                     file=sys.stderr,
                 )
         return _INTERNAL

@@ -212,3 +212,31 @@ def test_an_enveloping_signature_is_told_cap_signs_enveloped_not_to_unwrap_the_a
         assert "an enveloping XML signature holding a CAP 1.2 <alert>" in said
         assert "ask the issuer for an enveloped signature" in said
         assert "read it alone" not in said
+
+
+def test_the_console_script_names_a_missing_library_and_the_python() -> None:
+    """``geotarget`` (the console script) without shapely: which library, which Python.
+
+    It said "the installation is broken ... reinstall" for any library missing, where
+    ``python -m geotarget`` named it; both now share one message. One line, exit 3.
+    """
+    import subprocess
+    import sys
+
+    block = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'shapely' or name.startswith('shapely.'):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "sys.argv = ['geotarget', 'locate', '18.07', '59.33']\n"
+        "from geotarget._command import main\n"
+        "raise SystemExit(main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", block], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"this Python ({sys.executable}) has no shapely, which geotarget needs" in done.stderr
