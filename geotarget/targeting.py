@@ -1712,7 +1712,7 @@ class Targeter:
             return Verdict.BLAST_RADIUS, {
                 "reason": prefix
                 + f"the area{widened} is {guarded_km2:,.1f} km², over the {kind} limit of "
-                f"{rules.max_area_km2:,.1f} km²: confirm to send anyway{_km_hint(guarded)}",
+                f"{rules.max_area_km2:,.1f} km²{_km_hint(guarded)}: confirm to send anyway",
                 "rollout": decision,
                 "area_km2": guarded_km2,
             }
