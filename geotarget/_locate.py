@@ -54,6 +54,7 @@ vertices.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 
@@ -439,14 +440,10 @@ def _rasterise(
     """
     cost = np.cumsum(np.abs(ub - ua) + np.abs(vb - va) + 3.0)
     cuts = np.flatnonzero(np.diff(cost // _RASTER_BATCH)) + 1
+    batches = [slice(lo, hi) for lo, hi in itertools.pairwise([0, *cuts.tolist(), ua.size])]
     keys = _sorted.unique(
         np.concatenate(
-            [
-                _raster_keys(ua[b], va[b], ub[b], vb[b], region[b], nx, ny, n)
-                for b in (
-                    slice(lo, hi) for lo, hi in zip([0, *cuts], [*cuts, ua.size], strict=True)
-                )
-            ]
+            [_raster_keys(ua[b], va[b], ub[b], vb[b], region[b], nx, ny, n) for b in batches]
         )
     )
     cell, reg = np.divmod(keys, n)
