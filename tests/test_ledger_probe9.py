@@ -127,7 +127,7 @@ def test_a_claim_a_crashed_server_lost_is_offered_again_by_the_same_handle(
         # The WAL writer then flushes lazy commits only every 10 s: the crash comes before.
         admin.execute("ALTER SYSTEM SET wal_writer_delay = '10s'")
         admin.execute("SELECT pg_reload_conf()")
-    inc = f"inc ({first} first)"  # the module's server is shared: an incident of its own
+    inc = "inc-" + first.replace(" ", "-")  # the server is shared: an incident of its own
     store = PostgresLedger(own_postgres.dsn)
     try:
         claimed: set[str] = set()
