@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -728,11 +729,19 @@ def test_a_cluster_without_workers_fails_within_the_timeout(tmp_path: Path) -> N
     assert targeter.ledger.incident("polisen@example.se/e1") is None
 
 
+_RELEASED = threading.Event()
+
+
+def _hung() -> None:
+    """A task that hangs (on the in-process worker) until the test releases it."""
+    _RELEASED.wait(60.0)
+
+
 def test_a_long_step_that_keeps_finishing_tasks_is_not_cut_short(tmp_path: Path) -> None:
     """The timeout bounds a step without progress, not a long one.
 
     Five tasks finishing 0.4 s apart (2 s in all) are gathered under a 1.2 s timeout; one task
-    hung past it raises.
+    hung past it raises (released once it has: the worker's thread then ends at once).
     """
     import time
 
@@ -750,9 +759,14 @@ def test_a_long_step_that_keeps_finishing_tasks_is_not_cut_short(tmp_path: Path)
         dk = DaskTargeter(Targeter(make_regions(), _policy()), ds, c, timeout=1.2)
         futures = [c.submit(time.sleep, 0.4, pure=False) for _ in range(5)]
         assert dk._gather(futures, "sleeping") == [None] * 5
-        hung = c.submit(time.sleep, 4.0, pure=False)
-        with pytest.raises(ClusterError, match=r"no progress for timeout=1.2 s while sleeping"):
-            dk._gather([hung], "sleeping")
+        _RELEASED.clear()
+        hung = c.submit(_hung, pure=False)
+        try:
+            with pytest.raises(ClusterError, match=r"no progress for timeout=1.2 s while sleeping"):
+                dk._gather([hung], "sleeping")
+            assert not hung.done()  # still hung when the timeout raised
+        finally:
+            _RELEASED.set()
 
 
 def _table(ids: list[Any], lon: list[float], lat: list[float]) -> Any:

@@ -165,19 +165,24 @@ def test_alerts_at_a_pole_under_a_stale_margin_are_the_in_memory_answer(
 
     Circles on the pole, beside it and across the meridian beside it, and a polygon from the
     pole, under a 20 km stale margin that reaches partitions many degrees of longitude away.
-    Exact fresh fixes are checked by ``pyproj.Geod.inv`` too.
+    Exact fresh fixes are checked by ``pyproj.Geod.inv`` too. Sixty devices (each one
+    partition at the finest ``cell_deg``; the cost is per partition and alert), three of them
+    exact fresh fixes placed in the circles beside the pole: at both centres and one across
+    the meridian from the centre at -179.9.
     """
     from pyproj import Geod
 
     rng = np.random.default_rng(15)
-    n = 300
+    n = 60
     s = 1.0 if pole > 0 else -1.0
     lon = rng.uniform(-180.0, 180.0, n)
-    lon[:8] = [-180.0, 180.0, 0.0, 90.0, -90.0, 179.999, -179.999, 45.0]
+    lon[:11] = [-180.0, 180.0, 0.0, 90.0, -90.0, 179.999, -179.999, 45.0, -179.9, 170.0, 135.0]
     lat = s * rng.uniform(89.0, 90.0, n)
     lat[:4] = pole
+    lat[8:11] = [s * 89.8, s * 89.8, s * 89.5]
     acc = rng.choice([0.0, 0.0, 3000.0], n)
     age = rng.choice([0, 0, 300], n).astype("timedelta64[m]")
+    acc[8:11], age[8:11] = 0.0, 0
     obs = (np.datetime64(T0.replace(tzinfo=None), "us") - age).astype("datetime64[us]")
     ids = [f"d{i:03d}" for i in range(n)]
     write_partitioned(
@@ -204,6 +209,7 @@ def test_alerts_at_a_pole_under_a_stale_margin_are_the_in_memory_answer(
         _, _, d = geod.inv(np.full(x.size, lon0), np.full(x.size, lat0), x, y)
         exact_ids = np.asarray(everyone.ids)[exact]
         told = set(got.recipients.tolist())
+        assert exact_ids[d <= r - 1.0].size and exact_ids[d > r + 1.0].size
         assert set(exact_ids[d <= r - 1.0].tolist()) <= told
         assert not set(exact_ids[d > r + 1.0].tolist()) & told
         assert got.verdict is Verdict.DELIVER and told

@@ -14,6 +14,7 @@ import multiprocessing as mp
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,37 @@ from geotarget.ledger import PostgresLedger, Transition
 
 T0 = dt.datetime(2026, 5, 4, 12, 0, tzinfo=dt.timezone.utc)
 MSG = pilot.Message(headline="Explosionsrisk", description="Lämna området.", area_description="X")
+
+
+@pytest.fixture(scope="module")
+def _one_server() -> Iterator[Any]:
+    """One private PostgreSQL server (scripts/_pg.py) for this module's tests that need one.
+
+    Each test uses incidents (or a database) of its own on it, so none sees another's rows;
+    the crash and restarts stay real, one ``initdb`` serves them all.
+    """
+    import importlib.util
+
+    where = Path(__file__).resolve().parents[1] / "scripts" / "_pg.py"
+    spec = importlib.util.spec_from_file_location("_geotarget_pg_probe9", where)
+    assert spec is not None and spec.loader is not None
+    _pg: Any = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(_pg)
+    if _pg.bindir() is None:
+        reason = "PostgreSQL is not installed (apt-get install postgresql)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI: {reason}")
+        pytest.skip(reason)
+    with _pg.started() as db:
+        yield db
+
+
+@pytest.fixture
+def own_postgres(_one_server: Any) -> Iterator[Any]:
+    """The module's server, running again after each test (a test may have crashed it)."""
+    yield _one_server
+    if _one_server.pid is None:
+        _one_server.start()
 
 
 def _alert(identifier: str = "SE-POL-1", sender: str = "polisen@polisen.se") -> Any:
@@ -95,29 +127,31 @@ def test_a_claim_a_crashed_server_lost_is_offered_again_by_the_same_handle(
         # The WAL writer then flushes lazy commits only every 10 s: the crash comes before.
         admin.execute("ALTER SYSTEM SET wal_writer_delay = '10s'")
         admin.execute("SELECT pg_reload_conf()")
+    inc = "inc-" + first.replace(" ", "-")  # the server is shared: an incident of its own
     store = PostgresLedger(own_postgres.dsn)
     try:
         claimed: set[str] = set()
         batches: list[list[str | int]] = [["a", "b"], [1, 2, "c"], ["b", "d"]]
         for batch in batches:
-            claimed |= set(store.claim("inc", batch, version="v", at=T0).devices.tolist())
+            claimed |= set(store.claim(inc, batch, version="v", at=T0).devices.tolist())
         assert claimed == {"a", "b", "1", "2", "c", "d"}
         _crash_and_restart(own_postgres)
         kept = set()
         if first == "a read":
-            kept = {d for c in store.pending("inc") for d in c.devices.tolist()}
+            kept = {d for c in store.pending(inc) for d in c.devices.tolist()}
         # The devices report again: each claimed before is claimed again unless it is still
         # pending in the store (where it comes back once its lease runs out).
         again = set(
-            store.claim("inc", ["a", "b", 1, 2, "c", "d"], version="v", at=T0).devices.tolist()
+            store.claim(inc, ["a", "b", 1, 2, "c", "d"], version="v", at=T0).devices.tolist()
         )
-        pending = {d for c in store.pending("inc") for d in c.devices.tolist()}
+        pending = {d for c in store.pending(inc) for d in c.devices.tolist()}
         assert pending == claimed
         assert again <= claimed and not kept & again
         if first == "a read":
             assert kept | again == claimed
         later = T0 + dt.timedelta(minutes=5)
-        redelivered = {d for c in store.redeliver(later) for d in c.devices.tolist()}
+        offered = [c for c in store.redeliver(later) if c.incident == inc]
+        redelivered = {d for c in offered for d in c.devices.tolist()}
         assert redelivered == claimed  # every one unconfirmed: offered again
     finally:
         store.close()

@@ -765,7 +765,10 @@ def test_sweep_memory() -> None:
 
 
 def test_sweep_sqlite(tmp_path: Path) -> None:
-    """The sweep over one SQLite file per example; a restart opens a new handle on it."""
+    """The sweep over one SQLite file per example; a restart opens a new handle on it.
+
+    25 examples in CI (of 50 steps, ~150 ms each), as many as PostgreSQL's sweep.
+    """
     files = itertools.count()
     opened: list[SQLiteLedger] = []
     path: list[Path] = []
@@ -782,7 +785,7 @@ def test_sweep_sqlite(tmp_path: Path) -> None:
         opened.clear()
         path.clear()
 
-    _run(open_store, close_all, _examples(4))
+    _run(open_store, close_all, _examples(8))
 
 
 def test_sweep_postgres(postgres_dsn: str) -> None:
