@@ -144,6 +144,15 @@ def test_preview_summarises_and_draws(tmp_path: Path) -> None:
     assert (tmp_path / "a.png").is_file()
 
 
+#: The cases of :func:`test_bad_input_gets_one_line_and_exit_2` run as a process of their own:
+#: one of each command.
+IN_A_PROCESS = {
+    "alert file not found",
+    "CAP document has",
+    "lon must be a finite number >= -180 and <= 180 (got 200.0)",
+}
+
+
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
@@ -172,7 +181,11 @@ def test_preview_summarises_and_draws(tmp_path: Path) -> None:
     ],
 )
 def test_bad_input_gets_one_line_and_exit_2(tmp_path: Path, argv: list[str], fragment: str) -> None:
-    """Bad files and arguments print one line on stderr, exit 2, and show no traceback."""
+    """Bad files and arguments print one line on stderr, exit 2, and show no traceback.
+
+    One case of each command runs ``python -m geotarget.cli`` as a process of its own (what a
+    console shows); the others run the same ``main`` in this process (:func:`cli_here`).
+    """
     bad = tmp_path / "bad.xml"
     bad.write_text("<alert>not cap</alert>", encoding="utf-8")
     nocols = tmp_path / "nocols.csv"
@@ -194,9 +207,15 @@ def test_bad_input_gets_one_line_and_exit_2(tmp_path: Path, argv: list[str], fra
         "{swapped}": str(write_alert(tmp_path / "swapped.xml", lon=59.3325, lat=18.06528)),
     }
     argv = [subs.get(a, a) for a in argv]
-    done = subprocess.run(
-        [sys.executable, "-m", "geotarget.cli", *argv], capture_output=True, text=True, cwd=tmp_path
-    )
+    if fragment in IN_A_PROCESS:
+        done = subprocess.run(
+            [sys.executable, "-m", "geotarget.cli", *argv],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+    else:
+        done = cli_here(*argv, cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
