@@ -4,9 +4,8 @@ File names from a locale or a file system that is not UTF-8, paths written the W
 input on pipes. Each case runs the command in a subprocess (``python -m geotarget``), but for
 the paths written the Windows way, the deleted current folder and the map and ledger named
 alike, where one case of each test does and the others run the same ``main`` in this process
-(:func:`_in_process`); the oracle is
-the exit code, standard error read as bytes and decoded with plain Python, and the file system
-itself, not the command's own helpers.
+(:func:`_in_process`); the oracle is the exit code, standard error read as bytes and decoded
+with plain Python, and the file system itself, not the command's own helpers.
 """
 
 from __future__ import annotations
