@@ -1,9 +1,11 @@
 """The real ``geotarget`` command as operators and scripts run it (probe 10).
 
 File names from a locale or a file system that is not UTF-8, paths written the Windows way,
-input on pipes. Each case runs the command in a subprocess (``python -m geotarget``); the
-oracle is the exit code, standard error read as bytes and decoded with plain Python, and the
-file system itself, not the command's own helpers.
+input on pipes. Each case runs the command in a subprocess (``python -m geotarget``), but for
+the paths written the Windows way, the deleted current folder and the map and ledger named
+alike, where one case of each test does and the others run the same ``main`` in this process
+(:func:`_in_process`); the oracle is the exit code, standard error read as bytes and decoded
+with plain Python, and the file system itself, not the command's own helpers.
 """
 
 from __future__ import annotations
@@ -41,6 +43,34 @@ def _command(
     return subprocess.run(
         [sys.executable, "-m", "geotarget", *argv], env=environment, cwd=cwd, timeout=180, **streams
     )
+
+
+def _in_process(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+    """:func:`_command` in this process: the same ``main``, its output and stderr captured.
+
+    Their text is encoded as UTF-8 strictly (a lone surrogate raises, as the decoding of a
+    process's bytes would); a usage error's exit code is kept. ``cwd`` None: the current one.
+    """
+    import contextlib
+    import io
+
+    from geotarget.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    here = os.getcwd() if cwd is not None else None
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stderr(err):
+            try:
+                code = main(list(argv), out=out)
+            except SystemExit as stop:  # argparse's usage errors
+                code = stop.code if isinstance(stop.code, int) else 2
+    finally:
+        if here is not None:
+            os.chdir(here)
+    stdout, stderr = out.getvalue().encode("utf-8"), err.getvalue().encode("utf-8")
+    return subprocess.CompletedProcess(["geotarget", *argv], code, stdout, stderr)
 
 
 def _one_line(done: subprocess.CompletedProcess[bytes]) -> str:
@@ -149,7 +179,8 @@ def test_an_output_named_as_a_windows_path_writes_no_file_of_that_name(
     "map written to maps\alert.png" and exited 0.
     """
     (tmp_path / "maps").mkdir()
-    done = _command(*(a.format(alert=ALERT) for a in argv), cwd=tmp_path)
+    run = _command if argv[-1] == "C:\\maps\\alert.png" else _in_process  # one real process
+    done = run(*(a.format(alert=ALERT) for a in argv), cwd=tmp_path)
     err = _one_line(done)
     assert err.startswith(f"geotarget {argv[0]}: {option} "), err
     assert "/alert.png" in err or "/pilot.png" in err or "/deliveries.db" in err, err
@@ -177,7 +208,8 @@ def test_an_input_named_as_a_windows_path_says_why_it_is_not_found(
     (data / "d.csv").write_text(DEVICES, encoding="utf-8")
     (data / "a.xml").write_bytes(ALERT.read_bytes())
     (data / "p.toml").write_bytes((ROOT / "docs" / "examples" / "pilot_policy.toml").read_bytes())
-    err = _one_line(_command(*(a.format(alert=ALERT) for a in argv), cwd=tmp_path))
+    run = _command if "data\\d.csv" in argv else _in_process  # one real process
+    err = _one_line(run(*(a.format(alert=ALERT) for a in argv), cwd=tmp_path))
     name = next(a for a in argv if "\\" in a)
     assert f"file not found: {name} " in err, err
     assert "e.g. " + name.replace("\\", "/") in err, err
@@ -224,12 +256,21 @@ def test_a_relative_name_in_a_folder_deleted_under_the_shell_says_so(
     gone = tmp_path / "release-1"
     gone.mkdir()
     args = [a.format(alert=ALERT, devices=devices) for a in argv]
-    script = 'cd "$1" && rmdir "$1" && shift && exec "$@"'
-    done = subprocess.run(
-        ["sh", "-c", script, "sh", str(gone), sys.executable, "-m", "geotarget", *args],
-        capture_output=True,
-        timeout=180,
-    )
+    if named == "alert alert.xml":  # one real process, started in the folder, then deleted
+        script = 'cd "$1" && rmdir "$1" && shift && exec "$@"'
+        done = subprocess.run(
+            ["sh", "-c", script, "sh", str(gone), sys.executable, "-m", "geotarget", *args],
+            capture_output=True,
+            timeout=180,
+        )
+    else:  # this process, in the folder as it is deleted
+        here = os.getcwd()
+        try:
+            os.chdir(gone)
+            gone.rmdir()
+            done = _in_process(*args)
+        finally:
+            os.chdir(here)
     err = _one_line(done)
     assert err.startswith(f"geotarget {argv[0]}: {named}: the current folder no longer exists"), err
     assert sorted(os.listdir(tmp_path)) == ["d.csv"]
@@ -249,7 +290,8 @@ def test_a_map_and_a_ledger_named_alike_are_refused_before_the_demo(
     """
     pytest.importorskip("matplotlib")
     (tmp_path / "sub").mkdir()
-    done = _command("demo", "--devices", "100", "--plot", plot, "--ledger", ledger, cwd=tmp_path)
+    run = _command if ledger == "./m.png" else _in_process  # one real process
+    done = run("demo", "--devices", "100", "--plot", plot, "--ledger", ledger, cwd=tmp_path)
     err = _one_line(done)
     assert "name the same file" in err, err
     assert sorted(os.listdir(tmp_path)) == ["sub"], os.listdir(tmp_path)
@@ -298,6 +340,9 @@ def test_a_library_that_fails_to_load_is_not_locate_s_no_region(
 
 # --- an output encoding with a byte-order mark -------------------------------------------------
 
+#: The UTF-8 run of each argv, made once for its three encodings (the same answer each time).
+_PLAIN: dict[tuple[str, ...], subprocess.CompletedProcess[bytes]] = {}
+
 
 @needs_examples
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig", "utf-32"])
@@ -312,7 +357,10 @@ def test_an_output_encoding_with_a_byte_order_mark_has_it_once(
     Each write was encoded on its own, so each began with a byte-order mark: every line of a
     preview or of ``locate`` held U+FEFF (the JSON answer, one write, had one mark).
     """
-    plain = _command(*argv, env={"PYTHONIOENCODING": "utf-8"})
+    key = tuple(argv)
+    if key not in _PLAIN:
+        _PLAIN[key] = _command(*argv, env={"PYTHONIOENCODING": "utf-8"})
+    plain = _PLAIN[key]
     marked = _command(*argv, env={"PYTHONIOENCODING": encoding})
     assert (plain.returncode, marked.returncode) == (0, 0), marked.stderr
     text = marked.stdout.decode(encoding)  # the codec reads one mark at the start, if any
@@ -321,6 +369,35 @@ def test_an_output_encoding_with_a_byte_order_mark_has_it_once(
 
 
 # --- a standard input its parent made non-blocking ---------------------------------------------
+
+
+def _until_it_waits_for_input(process: subprocess.Popen[bytes], write: int, sleep: float) -> None:
+    """Return once ``process`` has ended, or sleeps waiting for input with the pipe empty.
+
+    What the fixed sleeps this replaces stood for ("the command is reading by now, and finds
+    nothing yet"), polled: the bytes still in the pipe (``FIONREAD`` on its write end), and
+    where Linux says the process sleeps (``/proc/PID/wchan``: a select() or poll(), or a read
+    of a pipe). Where ``/proc`` cannot tell, the fixed ``sleep`` it replaces.
+    """
+    import fcntl
+    import struct
+    import termios
+    import time
+
+    wchan = Path(f"/proc/{process.pid}/wchan")
+    if not wchan.exists():
+        time.sleep(sleep)
+        return
+    deadline = time.monotonic() + 120.0  # (a slow start on a busy machine)
+    while process.poll() is None and time.monotonic() < deadline:
+        unread = struct.unpack("i", fcntl.ioctl(write, termios.FIONREAD, b"\0" * 4))[0]
+        try:
+            where = wchan.read_text()
+        except OSError:
+            where = ""
+        if unread == 0 and any(w in where for w in ("select", "poll", "pipe")):
+            return
+        time.sleep(0.01)
 
 
 @needs_examples
@@ -343,7 +420,6 @@ def test_a_non_blocking_standard_input_is_read_to_its_end(
     waits for the input's end, and answers as for the same input in a file.
     """
     import fcntl
-    import time
 
     devices = tmp_path / "d.csv"
     devices.write_text(DEVICES, encoding="utf-8")
@@ -359,9 +435,9 @@ def test_a_non_blocking_standard_input_is_read_to_its_end(
     ) as process:
         os.close(read)
         try:
-            time.sleep(1.0)  # the command is reading by now, and finds nothing yet
+            _until_it_waits_for_input(process, write, 1.0)  # reading, and finding nothing yet
             os.write(write, data[:40])
-            time.sleep(0.3)
+            _until_it_waits_for_input(process, write, 0.3)  # it has read them, waits again
             os.write(write, data[40:])
         except BrokenPipeError:
             pass  # the command had ended: its answer says how

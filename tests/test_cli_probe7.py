@@ -85,6 +85,33 @@ def test_a_reader_that_goes_away_mid_answer_is_not_success(
     assert "Traceback" not in err and "Exception ignored" not in err, err
 
 
+def _until_it_waits_for_room(proc: subprocess.Popen[bytes], read_end: int) -> None:
+    """Return once ``proc`` has ended, or waits for room in its full standard output pipe.
+
+    What the fixed 3 s sleep this replaces stood for ("the pipe fills up long before it
+    reads"), polled: the bytes in the pipe (``FIONREAD``) against its size, and where Linux
+    says the process sleeps (``/proc/PID/wchan``: a select() or poll(), or a pipe's write).
+    """
+    import fcntl
+    import select
+    import struct
+    import termios
+
+    size = fcntl.fcntl(read_end, getattr(fcntl, "F_GETPIPE_SZ", 1032))
+    wchan = Path(f"/proc/{proc.pid}/wchan")
+    deadline = time.monotonic() + 120.0  # (a slow start on a busy machine)
+    while proc.poll() is None and time.monotonic() < deadline:
+        unread = struct.unpack("i", fcntl.ioctl(read_end, termios.FIONREAD, b"\0" * 4))[0]
+        try:
+            where = wchan.read_text()
+        except OSError:
+            where = ""
+        full = unread > size - select.PIPE_BUF
+        if full and any(w in where for w in ("select", "poll", "pipe")):
+            return
+        time.sleep(0.01)
+
+
 @needs_examples
 @needs_linux
 @pytest.mark.parametrize("unbuffered", ["1", None], ids=["PYTHONUNBUFFERED", "buffered"])
@@ -109,7 +136,7 @@ def test_a_pipe_its_parent_made_non_blocking_gets_the_whole_answer(
         os.close(write_end)
     chunks = []
     with os.fdopen(read_end, "rb", buffering=0) as pipe:
-        time.sleep(3)  # the reader is late: the pipe fills up (64 KiB) long before it reads
+        _until_it_waits_for_room(proc, read_end)  # the reader is late: the pipe is full
         while chunk := pipe.read(65536):
             chunks.append(chunk)
     assert proc.stderr is not None

@@ -381,11 +381,9 @@ regions = ["PR-SYD"]
 """,
         encoding="utf-8",
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "geotarget.cli", "target", "--alert", "alert.xml",
-         "--positions", "p.csv", "--observed-at", AT.isoformat(), "--at", AT.isoformat(),
-         "--policy", "policy.toml"],
-        capture_output=True, text=True, cwd=tmp_path,
+    done = _cli(
+        tmp_path, "target", "--alert", "alert.xml", "--positions", "p.csv",
+        "--observed-at", AT.isoformat(), "--at", AT.isoformat(), "--policy", "policy.toml",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
@@ -414,10 +412,35 @@ def test_every_valid_reference_document_gets_a_verdict_never_a_crash(shared_data
 
 
 def _cli(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "geotarget.cli", *argv], capture_output=True, text=True,
-        cwd=tmp_path,
-    )  # fmt: skip
+    return cli_here(*argv, cwd=tmp_path)
+
+
+def cli_here(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the command in this process from ``cwd``: what ``python -m geotarget.cli`` gives.
+
+    The same ``main`` the ``geotarget`` command runs, its output and stderr captured, a usage
+    error's exit code kept. A new interpreter costs seconds (numpy, GEOS, PROJ and the
+    built-in regions' indexes); that entry point runs as a real process in
+    :func:`test_cli_target_exits_4_for_an_unrecognised_alert`.
+    """
+    import contextlib
+    import io
+    import os
+
+    from geotarget.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stderr(err):
+            try:
+                code = main(list(argv), out=out)
+            except SystemExit as stop:  # argparse's usage errors
+                code = stop.code if isinstance(stop.code, int) else 2
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess(["geotarget", *argv], code, out.getvalue(), err.getvalue())
 
 
 def test_cli_preview_and_locate_catch_swapped_axes_without_being_asked(

@@ -440,13 +440,41 @@ def cli(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def cli_here(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the command in this process from ``cwd``: what :func:`cli` gives, in-process.
+
+    The same ``main`` the ``geotarget`` command runs, its output and stderr captured, a usage
+    error's exit code kept. A new interpreter costs seconds (numpy, GEOS, PROJ and the
+    built-in regions' indexes); the first case of
+    :func:`test_the_cli_names_the_table_to_add_or_the_bad_rule` runs one, as a person would.
+    """
+    import contextlib
+    import io
+    import os
+
+    from geotarget.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stderr(err):
+            try:
+                code = main(list(argv), out=out)
+            except SystemExit as stop:  # argparse's usage errors
+                code = stop.code if isinstance(stop.code, int) else 2
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess(["geotarget", *argv], code, out.getvalue(), err.getvalue())
+
+
 def test_a_policy_file_alone_adds_a_fourth_kind_through_the_cli(tmp_path: Path) -> None:
     """Target --policy: the file's kind, rule and location rules reach exactly the right devices."""
     (tmp_path / "policy.toml").write_text(POLICY + RULES, encoding="utf-8")
     alert = upstream_chemical_alert(tmp_path / "alert.xml")
     positions_csv(tmp_path / "devices.csv")
-    done = cli("target", "--alert", alert.name, "--positions", "devices.csv", "--at",
-               AT.isoformat(), "--policy", "policy.toml", cwd=tmp_path)  # fmt: skip
+    done = cli_here("target", "--alert", alert.name, "--positions", "devices.csv", "--at",
+                    AT.isoformat(), "--policy", "policy.toml", cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert (doc["verdict"], doc["kind"], doc["recognised_by"]) == (
@@ -460,12 +488,12 @@ def test_a_policy_file_alone_adds_a_fourth_kind_through_the_cli(tmp_path: Path) 
         "stale = { max_age_s = 21600, margin_m = 500 }\n", ""
     )
     (tmp_path / "closed.toml").write_text(POLICY + closed, encoding="utf-8")
-    done = cli("target", "--alert", alert.name, "--positions", "devices.csv", "--at",
-               AT.isoformat(), "--policy", "closed.toml", cwd=tmp_path)  # fmt: skip
+    done = cli_here("target", "--alert", alert.name, "--positions", "devices.csv", "--at",
+                    AT.isoformat(), "--policy", "closed.toml", cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["recipients"] == ["inside"]
     # preview --policy recognises the kind by the file's rule.
-    done = cli("preview", alert.name, "--policy", "policy.toml", cwd=tmp_path)
+    done = cli_here("preview", alert.name, "--policy", "policy.toml", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "kind: chemical_release (rule rtj:chemical)" in done.stdout
 
@@ -476,7 +504,7 @@ def test_the_cli_names_the_table_to_add_or_the_bad_rule(tmp_path: Path) -> None:
     positions_csv(tmp_path / "devices.csv")
     (tmp_path / "norules.toml").write_text(POLICY, encoding="utf-8")
     args = ["target", "--alert", alert.name, "--positions", "devices.csv", "--at", AT.isoformat()]
-    done = cli(*args, "--policy", "norules.toml", cwd=tmp_path)
+    done = cli(*args, "--policy", "norules.toml", cwd=tmp_path)  # a real process: no traceback
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert "policy.kinds.chemical_release: kind 'chemical_release' has no location rules" in (
@@ -487,14 +515,14 @@ def test_the_cli_names_the_table_to_add_or_the_bad_rule(tmp_path: Path) -> None:
         POLICY + RULES.replace("max_area_km2 = 50", "max_area_km2 = -50\nradius_m = 3"),
         encoding="utf-8",
     )
-    done = cli(*args, "--policy", "bad.toml", cwd=tmp_path)
+    done = cli_here(*args, "--policy", "bad.toml", cwd=tmp_path)
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "location_rules.chemical_release.max_area_km2: must be a finite number of km² > 0 " in (
         done.stderr
     )
     assert "location_rules.chemical_release.radius_m: unknown key" in done.stderr
     # preview says a recognised kind without rules cannot be targeted.
-    done = cli("preview", alert.name, "--policy", "norules.toml", cwd=tmp_path)
+    done = cli_here("preview", alert.name, "--policy", "norules.toml", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "not registered: no location rules (add a [location_rules.chemical_release]" in (
         done.stdout
