@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from service_helpers import service_module
 from test_service_probe import _uvicorn
 from test_service_probe9 import AT, CENTRE, _alert, _Instance
 
@@ -118,12 +119,38 @@ def test_a_tester_column_of_other_values_is_a_400_naming_it(
     assert (status_code, text[: len(expected)]) == (400, expected)
 
 
-@pytest.mark.parametrize("value", ["1", "Claimed", "claimed ", " ", "true"])
+#: Values naming no step: a number, a step in another case, one with a space, a space, a flag.
+_NO_STEP = ["1", "Claimed", "claimed ", " ", "true"]
+
+
+@pytest.mark.parametrize("value", _NO_STEP)
+def test_a_crash_injection_naming_no_step_is_refused_at_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """Every such value: the start (module read, then ``app()``) raises ``SystemExit`` naming it.
+
+    ``SystemExit`` with a text is exit status 1 and the text on stderr, with no traceback; one
+    value also runs in its own uvicorn process, below (status, stderr, no socket).
+    """
+    monkeypatch.setenv("GEOTARGET_STORE", str(tmp_path / "d.db"))
+    monkeypatch.setenv("GEOTARGET_SERVICE_CRASH", value)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        service_module("app.py", "_geotarget_service_probe15").app()
+    text = stopped.value.code
+    assert isinstance(text, str), text
+    assert "GEOTARGET_SERVICE_CRASH must be one of claiming, claimed, confirming" in text, text
+    assert repr(value) in text and text.startswith("examples.service: cannot start: "), text
+    assert not (tmp_path / "d.db").exists()  # (refused before the store was opened)
+
+
+@pytest.mark.parametrize("value", ["claimed "])
 def test_a_crash_injection_naming_no_step_stops_the_service(tmp_path: Path, value: str) -> None:
     """Exit status 1 naming ``GEOTARGET_SERVICE_CRASH`` and the value; no traceback, no socket.
 
     Before, any value but the four steps wrapped the store in the crashing one and never fired:
-    the service ran, and a crash test run with a misspelt step passed without a crash.
+    the service ran, and a crash test run with a misspelt step passed without a crash. (One
+    value in a uvicorn process; every one of :data:`_NO_STEP` is refused in-process above.)
     """
     sock = tmp_path / "svc.sock"
     env = {"GEOTARGET_STORE": str(tmp_path / "d.db"), "GEOTARGET_SERVICE_CRASH": value}
