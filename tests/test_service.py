@@ -21,7 +21,20 @@ AT = dt.datetime(2026, 5, 4, 21, 30, tzinfo=dt.timezone.utc)
 SERGELS_TORG = (18.06528, 59.3325)
 
 
+#: The service's module, read once: these tests set no ``GEOTARGET_*`` variable in this process
+#: (its processes get theirs in their own environment), and each makes its own app of it.
+_MODULE: list[Any] = []
+
+
 def _service() -> Any:
+    """The reference service's module, read at the first call (a test changing it: _fresh)."""
+    if not _MODULE:
+        _MODULE.append(_fresh())
+    return _MODULE[0]
+
+
+def _fresh() -> Any:
+    """A module of the service of the test's own, read at this call."""
     return service_module("app.py", "_geotarget_service")
 
 
@@ -1070,7 +1083,7 @@ def test_redeliver_offers_at_most_its_limit_per_call(tmp_path: Path) -> None:
     300,000-device alert, one answer of 34 MB (the process grew by 156 MB), all of them
     leased to one caller that had to push them within the lease.
     """
-    service = _service()
+    service = _fresh()
     service.REDELIVER_LIMIT = 12
     ids = [f"p{i}" for i in range(30)]
     with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:

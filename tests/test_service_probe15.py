@@ -8,6 +8,7 @@ reach testers only; Draft and System nobody).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -33,13 +34,19 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Instance]:
         assert "Traceback" not in log, log
 
 
-def _fixes(testers: Mapping[str, bool | None]) -> bytes:
-    """A batch at the centre of the devices in ``testers``; a ``tester`` column if any flag."""
+#: A place of its own for each Test and Exercise case, 11 and 23 km east of the centre the
+#: module's other cases use: the module's one process keeps every case's fixes, and an alert
+#: over one place (a 500 m circle) reaches no device of another.
+_PLACES = {"Test": (CENTRE[0] + 0.2, CENTRE[1]), "Exercise": (CENTRE[0] + 0.4, CENTRE[1])}
+
+
+def _fixes(testers: Mapping[str, bool | None], centre: tuple[float, float] = CENTRE) -> bytes:
+    """A batch at ``centre`` of the devices in ``testers``; a ``tester`` column if any flag."""
     ids = list(testers)
     batch: dict[str, list[object]] = {
         "ids": list(ids),
-        "lon": [CENTRE[0]] * len(ids),
-        "lat": [CENTRE[1]] * len(ids),
+        "lon": [centre[0]] * len(ids),
+        "lat": [centre[1]] * len(ids),
         "accuracy_m": [5.0] * len(ids),
         "observed_at": [AT.isoformat()] * len(ids),
     }
@@ -48,9 +55,29 @@ def _fixes(testers: Mapping[str, bool | None]) -> bytes:
     return json.dumps(batch).encode()
 
 
-def _with_status(identifier: str, status: str) -> bytes:
+def _alert_at(identifier: str, centre: tuple[float, float]) -> bytes:
+    """The probe's explosion alert ``identifier`` (probe 9's), its 500 m circle at ``centre``."""
+    from geotarget import Circle, alerts, cap
+
+    if centre == CENTRE:
+        return _alert(identifier)
+    msg = alerts.Message(headline="Explosionsrisk", description="Gå.", area_description="Torget")
+    alert = alerts.explosion(
+        identifier=identifier,
+        sender=SENDER,
+        sent=AT,
+        area=Circle(*centre, 500.0),
+        sv=msg,
+        en=msg,
+        onset=AT,
+        expires=AT + dt.timedelta(hours=2),
+    )
+    return cap.dumps(alert).encode()
+
+
+def _with_status(identifier: str, status: str, centre: tuple[float, float] = CENTRE) -> bytes:
     """The probe's explosion alert ``identifier`` with CAP ``<status>`` ``status``."""
-    document = _alert(identifier)
+    document = _alert_at(identifier, centre)
     assert document.count(b"<status>Actual</status>") == 1
     return document.replace(b"<status>Actual</status>", f"<status>{status}</status>".encode())
 
@@ -60,33 +87,29 @@ def _told(answer: str) -> set[str]:
 
 
 @pytest.mark.parametrize("status", ["Test", "Exercise"])
-def test_a_test_alert_reaches_the_testers_a_batch_named(tmp_path: Path, status: str) -> None:
+def test_a_test_alert_reaches_the_testers_a_batch_named(service: _Instance, status: str) -> None:
     """A batch's ``tester`` column names the devices a Test or Exercise alert reaches.
 
     Before, a batch could not name testers (``tester``: a 400), so such an alert reached nobody
-    through the service, its answer "DELIVER ... 0 new recipients".
+    through the service, its answer "DELIVER ... 0 new recipients". (The module's process,
+    each case at a place of its own: see :data:`_PLACES`.)
     """
-    service = _Instance(tmp_path, tmp_path / "d.db")
-    try:
-        _testers_told(service, status)
-    finally:
-        log = service.stop()
-    assert "Traceback" not in log, log
+    _testers_told(service, status, _PLACES[status])
 
 
-def _testers_told(service: _Instance, status: str) -> None:
+def _testers_told(service: _Instance, status: str, centre: tuple[float, float]) -> None:
     tag = status[:2].lower()
     flags = {f"{tag}-tester": True, f"{tag}-public": False, f"{tag}-other": False}
-    status_code, text = service.post("/positions", _fixes(flags), 1)
+    status_code, text = service.post("/positions", _fixes(flags, centre), 1)
     assert status_code == 200, text
     # A later batch without the column (no testers in it) leaves the earlier flags kept.
-    status_code, text = service.post("/positions", _fixes({f"{tag}-later": None}), 2)
+    status_code, text = service.post("/positions", _fixes({f"{tag}-later": None}, centre), 2)
     assert status_code == 200, text
-    status_code, text = service.post("/alerts", _with_status(f"T-{status}", status), 3)
+    status_code, text = service.post("/alerts", _with_status(f"T-{status}", status, centre), 3)
     assert status_code == 200, text
     assert _told(text) == {f"{tag}-tester"}
     # An Actual alert reaches every device in the area, testers or not.
-    status_code, text = service.post("/alerts", _alert(f"A-{status}"), 4)
+    status_code, text = service.post("/alerts", _alert_at(f"A-{status}", centre), 4)
     assert status_code == 200, text
     assert _told(text) == {*flags, f"{tag}-later"}
 
