@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +93,44 @@ _MISTAKES = {
 }
 
 
-@pytest.mark.slow
+#: One mistake of each kind (the policy file, a number, a store path, a DSN, a variable's
+#: name), run as uvicorn runs the service: a process of its own each.
+_IN_A_PROCESS = [
+    "policy file not TOML",
+    "max inflight zero",
+    "store not a database",
+    "store a DSN whose port is no number",
+    "a misspelt variable",
+]
+
+
 @pytest.mark.parametrize("case", sorted(_MISTAKES))
+def test_a_configuration_mistake_is_refused_at_the_start_with_its_message(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every mistake: the service's start raises ``SystemExit`` with the message naming it.
+
+    The start as uvicorn's ``--factory`` makes it: the module read (with the environment),
+    then ``app()``. ``SystemExit`` with a text is exit status 1 and that text on stderr, with
+    no traceback; any other exception would be the traceback this was. One case of each kind
+    also runs in its own uvicorn process, below (status, stderr, no socket).
+    """
+    (tmp_path / "bad.toml").write_text("rollout = [\n", encoding="utf-8")
+    env, named = _MISTAKES[case]
+    env = {k: v.format(tmp=tmp_path) for k, v in env.items()}
+    env.setdefault("GEOTARGET_STORE", str(tmp_path / "d.db"))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        _service().app()
+    message = stopped.value.code
+    assert isinstance(message, str), message
+    assert message.startswith("examples.service: cannot start: ") and named in message, message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", _IN_A_PROCESS)
 def test_a_configuration_mistake_stops_the_service_with_its_message(
     case: str, tmp_path: Path
 ) -> None:
@@ -101,7 +138,8 @@ def test_a_configuration_mistake_stops_the_service_with_its_message(
 
     Before, each was a traceback of about fifty lines through click and uvicorn (the env values
     were read by ``int()`` at import: ``ValueError: invalid literal``), or, for a store that
-    is not one, a service answering 503 to every request for as long as it ran.
+    is not one, a service answering 503 to every request for as long as it ran. (One mistake
+    of each kind in a process; every one is refused in-process above.)
     """
     (tmp_path / "bad.toml").write_text("rollout = [\n", encoding="utf-8")
     env, named = _MISTAKES[case]
@@ -150,10 +188,18 @@ def test_a_libpq_keyword_dsn_is_postgresql_not_a_new_sqlite_file(
         store.close()
 
 
-def _client(tmp_path: Path) -> tuple[Any, TestClient]:
+@pytest.fixture(scope="module")
+def queries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """One in-process service for the module's refused queries (each a 400 applying nothing).
+
+    A case's request is refused before anything is read or applied, and the request sent after
+    it (``/redeliver`` with no alert in the store) leases nothing: none leaves state another
+    case reads, so one app and store serve them all instead of one each.
+    """
     service = _service()
-    store = SQLiteLedger(tmp_path / "d.db")
-    return service, TestClient(service.create_app(store))
+    store = SQLiteLedger(tmp_path_factory.mktemp("queries") / "d.db")
+    with TestClient(service.create_app(store)) as shared:
+        yield shared
 
 
 @pytest.mark.parametrize(
@@ -171,7 +217,7 @@ def _client(tmp_path: Path) -> tuple[Any, TestClient]:
     ],
 )
 def test_a_query_parameter_given_twice_or_unknown_is_a_400_naming_it(
-    tmp_path: Path, method: str, path: str, query: str, named: str
+    queries: TestClient, method: str, path: str, query: str, named: str
 ) -> None:
     """Neither value of ``?at=A&at=B`` is taken, and an unknown parameter is not ignored.
 
@@ -180,13 +226,11 @@ def test_a_query_parameter_given_twice_or_unknown_is_a_400_naming_it(
     ``?limt=`` were dropped without a word: the request ran at the present, or with the
     default limit, as a JSON member under another name would have.
     """
-    _, client = _client(tmp_path)
-    with client:
-        r = client.request(method, f"{path}?{query}", content=b"")
-        assert r.status_code == 400, r.text
-        assert named in r.text
-        # The same request without the fault is read (and answered, whatever the answer).
-        assert client.post("/redeliver?at=2026-05-04T21:30Z&limit=5").status_code == 200
+    r = queries.request(method, f"{path}?{query}", content=b"")
+    assert r.status_code == 400, r.text
+    assert named in r.text
+    # The same request without the fault is read (and answered, whatever the answer).
+    assert queries.post("/redeliver?at=2026-05-04T21:30Z&limit=5").status_code == 200
 
 
 def test_a_body_that_stops_arriving_is_a_408_and_gives_back_its_bytes(tmp_path: Path) -> None:
@@ -279,16 +323,14 @@ def test_the_load_run_leaves_no_directory_behind(
 
 
 @pytest.mark.parametrize("path", ["/alerts", "/positions", "/confirm"])
-def test_a_bad_query_is_refused_before_the_body_is_read(tmp_path: Path, path: str) -> None:
+def test_a_bad_query_is_refused_before_the_body_is_read(queries: TestClient, path: str) -> None:
     """``?at=`` is read before the body: a batch of many megabytes is not parsed to be refused.
 
     Before, ``/positions?at=yesterday`` parsed (and for a good body checked) the whole batch,
     then refused it for its ``at``; a bad body hid the bad ``at`` behind its own 400.
     """
-    _, client = _client(tmp_path)
-    with client:
-        r = client.post(f"{path}?at=yesterday", content=b"{not JSON, nor CAP")
-        assert r.status_code == 400 and r.text.startswith("at must be an ISO 8601"), r.text
+    r = queries.post(f"{path}?at=yesterday", content=b"{not JSON, nor CAP")
+    assert r.status_code == 400 and r.text.startswith("at must be an ISO 8601"), r.text
 
 
 class _Instance:

@@ -301,7 +301,38 @@ def _start(tmp: Path, store: str) -> tuple[int, str, bool]:
     return proc.returncode, err.decode(errors="replace"), listened
 
 
+def _not_a_file(tmp_path: Path, what: str) -> Path:
+    """A path that is ``what``: ``/dev/null`` (a character device), or a new named pipe."""
+    if what == "a named pipe":
+        store = tmp_path / "d.db"
+        os.mkfifo(store)
+        return store
+    store = Path(os.devnull)
+    assert stat.S_ISCHR(os.stat(store).st_mode)  # (the oracle: what the path is)
+    return store
+
+
 @pytest.mark.parametrize("what", ["a character device", "a named pipe"])
+def test_a_store_path_that_is_a_device_or_a_pipe_is_refused_at_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str
+) -> None:
+    """Each: the service's start (module read, then ``app()``) raises ``SystemExit`` naming it.
+
+    ``SystemExit`` with a text is exit status 1 and the text on stderr, no traceback, and
+    raised before uvicorn listens; the named pipe also runs in a uvicorn process, below.
+    """
+    for name in [k for k in os.environ if k.upper().startswith("GEOTARGET_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("GEOTARGET_STORE", str(_not_a_file(tmp_path, what)))
+    with pytest.raises(SystemExit) as stopped:
+        service_module("app.py", "_geotarget_service_probe14").app()
+    err = stopped.value.code
+    assert isinstance(err, str), err
+    assert err.startswith("examples.service: cannot start: "), err
+    assert "GEOTARGET_STORE: path must name the store's file" in err and what in err, err
+
+
+@pytest.mark.parametrize("what", ["a named pipe"])
 def test_a_store_path_that_is_a_device_or_a_pipe_stops_the_service(
     tmp_path: Path, what: str
 ) -> None:
@@ -310,14 +341,10 @@ def test_a_store_path_that_is_a_device_or_a_pipe_stops_the_service(
     SQLite failed to open it as "disk I/O error", which the store reports as unavailable *for
     now* (as a server down): the service started, listened, logged the error and answered
     503 to every request for as long as it ran, though nothing would ever change. The docs
-    promise that a store that is not one stops the service before it listens.
+    promise that a store that is not one stops the service before it listens. (The pipe in a
+    uvicorn process; both, the device too, refused in-process above.)
     """
-    if what == "a named pipe":
-        store = tmp_path / "d.db"
-        os.mkfifo(store)
-    else:
-        store = Path(os.devnull)
-        assert stat.S_ISCHR(os.stat(store).st_mode)  # (the oracle: what the path is)
+    store = _not_a_file(tmp_path, what)
     status, err, listened = _start(tmp_path, str(store))
     assert status == 1, err
     assert "GEOTARGET_STORE: path must name the store's file" in err and what in err, err
