@@ -244,7 +244,7 @@ def test_the_documented_deviation_holds_for_the_sweref_source_file(shared_data: 
     seg, seg_ring = np.stack([tm[:-1][same], tm[1:][same]], axis=1), ring[:-1][same]
     nth = np.arange(seg_ring.size) - np.searchsorted(seg_ring, seg_ring)
     _, piece = np.unique(seg_ring * 10**8 + nth // 64, return_inverse=True)
-    lines = shapely.linestrings(seg.reshape(-1, 2), indices=np.repeat(piece, 2))
+    lines = np.asarray(shapely.linestrings(seg.reshape(-1, 2), indices=np.repeat(piece, 2)))
     _, dist = shapely.STRtree(lines).query_nearest(pts, return_distance=True)
     assert stated - 0.01 <= dist.max() <= stated + 0.001  # stated as measured, to 1 cm
     assert dist.max() <= sweden.BOUNDARY_TOLERANCE_M
