@@ -47,9 +47,21 @@ def brute_locate(regions: dict[str, Any], lon: np.ndarray, lat: np.ndarray) -> n
 
 
 def tree_oracle(rs: RegionSet, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """The oracle for big sets: bbox candidates, exact covers, the lowest code wins."""
-    geoms = np.array([r.geometry for r in rs], dtype=object)
-    pi, gi = shapely.STRtree(geoms).query(shapely.points(lon, lat), predicate="intersects")
+    """The oracle for big sets: bbox candidates, exact covers, the lowest code wins.
+
+    Each region's candidates are tested by a prepared private copy of its geometry (the
+    tree's own predicate query prepares the points instead, walking every edge per point).
+    """
+    geoms = shapely.from_wkb(shapely.to_wkb(np.array([r.geometry for r in rs], dtype=object)))
+    pi, gi = shapely.STRtree(geoms).query(shapely.points(lon, lat))
+    order = np.argsort(gi, kind="stable")
+    pi, gi = pi[order], gi[order]
+    hit = np.zeros(pi.size, dtype=bool)
+    starts = np.flatnonzero(np.r_[True, gi[1:] != gi[:-1]][: gi.size])
+    for a, b in zip(starts, np.append(starts[1:], gi.size)[: starts.size], strict=True):
+        shapely.prepare(geoms[gi[a]])
+        hit[a:b] = shapely.intersects_xy(geoms[gi[a]], lon[pi[a:b]], lat[pi[a:b]])
+    pi, gi = pi[hit], gi[hit]
     best = np.full(lon.size, len(rs))
     np.minimum.at(best, pi, gi)
     return np.append(np.array(rs.codes), "")[np.where(best < len(rs), best, -1)]

@@ -195,21 +195,29 @@ def test_longitudes_from_0_to_360_are_named_as_such_not_as_projected_data() -> N
         )
 
 
-def _aeqd_metres(lon: float, lat: float, geom: Any) -> float:
-    """Metres from (lon, lat) to a lon/lat geometry, in an azimuthal frame centred there.
+def _aeqd_metres(lon: float, lat: float, dense: Any) -> float:
+    """Metres from (lon, lat) to a densified lon/lat geometry, in an azimuthal frame centred there.
 
-    The geometry is densified in lon/lat first (its edges are straight there) and unwrapped to
-    the point's side of the 180th meridian, so the frame sees it where it is.
+    The geometry is densified in lon/lat first (its edges are straight there; see
+    ``_densified``); the frame (pyproj's ``aeqd`` centred on the point, the pipeline that
+    ``Transformer.from_crs("EPSG:4326", "+proj=aeqd ...")`` builds, made directly since
+    looking EPSG:4326 up for every point dominated the test) wraps longitudes around the
+    point, so it sees the geometry where it is.
     """
-    dense = shapely.segmentize(geom, 0.0005)
-    frame = pyproj.Transformer.from_crs(
-        "EPSG:4326", f"+proj=aeqd +lat_0={lat} +lon_0={lon} +ellps=WGS84", always_xy=True
+    frame = pyproj.Transformer.from_pipeline(
+        "+proj=pipeline +step +proj=unitconvert +xy_in=deg +xy_out=rad "
+        f"+step +proj=aeqd +lat_0={lat} +lon_0={lon} +ellps=WGS84"
     )
     return float(
         shapely.transform(dense, lambda xy: np.column_stack(frame.transform(*xy.T))).distance(
             sg.Point(0, 0)
         )
     )
+
+
+def _densified(geom: Any) -> Any:
+    """The geometry with vertices every 0.0005 degrees along its straight lon/lat edges."""
+    return shapely.segmentize(geom, 0.0005)
 
 
 def test_snapping_reaches_a_region_across_the_antimeridian() -> None:
@@ -231,9 +239,10 @@ def test_snapping_reaches_a_region_across_the_antimeridian() -> None:
     lat = np.concatenate([lat, [-16.8, -17.02, -17.02]])
     snap = 5000.0
     got = provinces.locate(lon, lat, snap_m=snap)
+    dense = {c: _densified(g) for c, g in regions.items()}
     checked = 0
     for k in range(lon.size):
-        metres = {c: _aeqd_metres(float(lon[k]), float(lat[k]), g) for c, g in regions.items()}
+        metres = {c: _aeqd_metres(float(lon[k]), float(lat[k]), d) for c, d in dense.items()}
         best = min(sorted(metres), key=lambda c: metres[c])
         if any(abs(m - snap) < 5.0 for m in metres.values()):
             continue  # too close to the threshold for the frame's rounding

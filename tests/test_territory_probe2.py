@@ -384,8 +384,13 @@ SCENE_PLACES = {
 }
 
 
+@functools.cache
 def _scene_devices(lon: float, lat: float, radius: float, seed: int) -> tuple[Any, Any]:
-    """Random fixes up to 1.3 radii away, shipped vertices there, 1 m around them, the rim."""
+    """Random fixes up to 1.3 radii away, shipped vertices there, 1 m around them, the rim.
+
+    The same devices for each of a place's scenes: made once (measuring to every shipped
+    vertex dominated), read-only.
+    """
     rng = np.random.default_rng(seed)
     n = 300
     rx, ry, _ = GEOD.fwd(
@@ -405,7 +410,10 @@ def _scene_devices(lon: float, lat: float, radius: float, seed: int) -> tuple[An
     x, y, _ = GEOD.fwd(np.full(36, lon), np.full(36, lat), azimuths, np.full(36, radius))
     xs.append(x)
     ys.append(y)
-    return np.concatenate(xs), np.concatenate(ys)
+    out = np.concatenate(xs), np.concatenate(ys)
+    for a in out:
+        a.setflags(write=False)
+    return out
 
 
 def _square(lon: float, lat: float, radius: float) -> Polygon:
