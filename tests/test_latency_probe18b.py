@@ -12,13 +12,14 @@ distances sit 20 % either side of the gap.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import numpy as np
 import pyproj
 import pytest
 import shapely
 
-from geotarget import Alert, Area, Polygon, PositionIndex, Positions, pilot, sweden
+from geotarget import Alert, Area, Circle, Polygon, PositionIndex, Positions, pilot, sweden
 from geotarget.ledger import MemoryLedger
 from geotarget.targeting import Targeter, Verdict
 
@@ -118,3 +119,33 @@ def test_a_strip_along_the_county_line_reaches_it_only_within_the_snap(
         assert not told[not_snapped].any()
         assert "receives" in got.explain(int(ids[snapped][0]))
         assert "does not receive" in got.explain(int(ids[not_snapped][0]))
+
+
+def test_the_area_of_chains_and_scatters_of_circles_is_their_union() -> None:
+    """Overlapping chains, touching pairs and lone circles: one union, measured on its own.
+
+    The oracle draws each rim with ``Geod.fwd`` (720 points, scaled out so the polygon holds
+    the circle's area) and measures the union in a Lambert azimuthal equal-area frame.
+    """
+    rng = np.random.default_rng(181)
+    geod = pyproj.Geod(ellps="WGS84")
+    circles: list[tuple[float, float, float]] = []
+    for k in range(12):  # chains of 2..40 circles, 3 km apart, 2-4 km radii: they overlap
+        lon0, lat0 = 12.0 + 0.7 * k, 56.0 + 0.6 * k
+        for j in range(2 + 3 * k + int(rng.integers(0, 3))):
+            lon, lat, _ = geod.fwd(lon0, lat0, 60.0, 3_000.0 * j)
+            circles.append((float(lon), float(lat), float(rng.uniform(2_000.0, 4_000.0))))
+    for lon, lat in zip(rng.uniform(12.0, 20.0, 150), rng.uniform(60.5, 66.0, 150), strict=True):
+        circles.append((float(lon), float(lat), float(rng.uniform(500.0, 1_500.0))))
+    area = Area([Circle(lon, lat, r) for lon, lat, r in circles])
+    az = np.linspace(0.0, 360.0, 720, endpoint=False)
+    widen = np.sqrt((2 * np.pi / 720) / np.sin(2 * np.pi / 720))
+    laea = pyproj.Transformer.from_crs(
+        4326, "+proj=laea +lat_0=61 +lon_0=16 +ellps=WGS84", always_xy=True
+    )
+    rims: list[Any] = []
+    for lon, lat, r in circles:
+        x, y, _ = geod.fwd(np.full(720, lon), np.full(720, lat), az, np.full(720, r * widen))
+        rims.append(shapely.polygons(np.column_stack(laea.transform(x, y))))
+    expected = float(shapely.area(shapely.union_all(rims)))
+    assert abs(area.area_m2 - expected) < 1e-4 * expected
