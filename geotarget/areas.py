@@ -1119,22 +1119,25 @@ _UNION_POINTS = 1 << 15
 def _overlap_groups(parts: Sequence[Part]) -> list[npt.NDArray[np.intp]]:
     """The parts grouped by the connected components of their overlapping bounds.
 
-    Conservative windows (a part crossing the antimeridian spans every longitude); components
-    from the union of the windows' boxes, so the cost grows with the parts, never with their
-    pairs. Each part's centre is found in its component by a tree of the centres queried with
-    the components, which GEOS prepares: a component united from thousands of boxes has a
-    vertex for each, and testing every centre against it unprepared cost time quadratic in the
-    parts (16,000 stacked circles of one CAP area: 7 s, now 0.7 s).
+    Conservative windows (a part crossing the antimeridian spans every longitude); the pairs
+    of windows that meet from a tree of them, then components by propagating the lowest part
+    number over the pairs (each round also follows labels to their labels, so a chain of
+    ``n`` parts takes about ``log n`` rounds): the cost grows with the parts and the pairs
+    that meet, never with all pairs. (Uniting the windows' boxes cost 0.15 s for 2,000
+    scattered circles, most of an area's cost; testing every centre against components of
+    thousands of boxes unprepared, time quadratic in the parts.)
     """
     windows = np.array([p._window() for p in parts], dtype=np.float64)
     boxes = shapely.box(windows[:, 0], windows[:, 1], windows[:, 2], windows[:, 3])
-    components = shapely.get_parts(shapely.union_all(boxes))
-    centres: Any = shapely.points(  # an array of points for arrays of coordinates
-        (windows[:, 0] + windows[:, 2]) / 2.0, (windows[:, 1] + windows[:, 3]) / 2.0
-    )
-    comp, part = shapely.STRtree(centres).query(components, predicate="intersects")
-    label = np.full(len(parts), -1, dtype=np.intp)
-    label[part] = comp  # a centre lies inside its own box: in exactly one component
+    one, other = shapely.STRtree(boxes).query(boxes, predicate="intersects")
+    label = np.arange(len(parts), dtype=np.intp)
+    while True:
+        lower = label.copy()
+        np.minimum.at(lower, one, label[other])
+        lower = lower[lower]
+        if np.array_equal(lower, label):
+            break
+        label = lower
     order = np.argsort(label, kind="stable")
     cuts = np.flatnonzero(np.diff(label[order])) + 1
     return list(np.split(order, cuts))
