@@ -34,7 +34,9 @@ SLACK = 25.0
 
 
 def _tm(geom: Any) -> Any:
-    return shapely.transform(geom, lambda xy: np.column_stack(TO_TM.transform(*xy.T)))
+    """In SWEREF 99 TM, densified first to 0.001° (edges are straight in lon/lat)."""
+    fine = shapely.segmentize(geom, 1e-3)
+    return shapely.transform(fine, lambda xy: np.column_stack(TO_TM.transform(*xy.T)))
 
 
 def _lonlat(geom: Any) -> Any:
