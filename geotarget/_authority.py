@@ -76,27 +76,39 @@ class Territory:
         * a piece holding a point deeper than the slack inside it reaches too far (the home
           regions lie outside it); GEOS's inward buffer, its arcs cut short, keeps more than
           the exact one, so it is empty only if the exact one is;
-        * else its outline, densified to a sixteenth of the slack, keeps the points within
-          one step of a home region, and the segments between two such: every other point of
-          it must lie within ``slack - depth - 2 steps`` of those, ``depth`` the least
-          sixteenth of the slack the piece's inward buffer empties at (every point of the
-          piece lies within it of the outline).
-
-        * a piece that test leaves undecided (wide and shallow: a circle's rim reaching a few
-          metres past a border along hundreds) is within the slack when the home regions
-          grown by it cover it (:func:`_covered`).
+        * else it is within the slack iff the home regions grown by the slack cover it
+          (:func:`_covered`: GEOS's outward buffer, its round corners drawn by chords
+          inside the true offset), a test whose work grows with the vertices near the
+          piece, not with its length over the slack (a county's border);
+        * only where GEOS cannot build those shapes does its outline decide
+          (:func:`_outline_within`): densified to a sixteenth of the slack, the points
+          within one step of a home region and the segments between two such kept, every
+          other point of it must lie within ``slack - depth - 2 steps`` of those, ``depth``
+          the least sixteenth of the slack the piece's inward buffer empties at (every
+          point of the piece lies within it of the outline).
 
         So a piece within the slack of home is not refused (to within the chords of the
         grown regions' round corners, under 1e-4 of the slack), and no area reaching farther
         than the slack is let through. The slack is first cut by the part's sliver
         (:func:`_sliver_m`) and a thousandth.
         """
-        shapes = [(p._to_lonlat_polygon(), _sliver_m(p)) for p in area.parts]
-        return [c for c in codes if not self._within_slack(shapes, c, home, slack_m)]
+        parts = area.parts
+        shapes = np.array([p._to_lonlat_polygon() for p in parts], dtype=object)
+        # Each region against the parts that meet it (one STRtree query), not every part:
+        # a CAP document of a thousand islands along a border reaches a few regions each.
+        which, meets = self._tree.query(shapes, predicate="intersects")
+        out = []
+        for code in codes:
+            mine = which[self._codes[meets] == code].tolist()
+            pieces = [(shapes[i], _sliver_m(parts[i])) for i in mine]
+            if not self._within_slack(pieces, code, home, slack_m):
+                out.append(code)
+        return out
 
     def _within_slack(
         self, shapes: list[tuple[Any, float]], code: str, home: frozenset[str], slack_m: float
     ) -> bool:
+        """Whether each part's piece in region ``code`` lies within ``slack_m`` of ``home``."""
         region = self._finest[code].geometry
         for shape, sliver in shapes:
             piece = shapely.intersection(shape, region)
@@ -115,33 +127,20 @@ class Territory:
             solid = valid[shapely.get_type_id(valid) == 3]
             if not shapely.is_empty(shapely.buffer(solid, -slack, quad_segs=8)).all():
                 return False  # a point of it lies deeper than the slack: farther from home
-            step = slack / 16.0
-            rings = np.concatenate(
-                [shapely.get_rings(solid), valid[shapely.get_type_id(valid) < 3]]
-            )
-            xy, ring = shapely.get_coordinates(shapely.segmentize(rings, step), return_index=True)
             # Every home point within the slack of the piece lies in this box (rigorous).
             dlon_s, low, _ = _geodesy.lonlat_window(west, south, slack_m)
             dlon_n, _, high = _geodesy.lonlat_window(east, north, slack_m)
             pad = max(dlon_s, dlon_n)
-            box = shapely.box(west - pad, low, east + pad, high)
-            near = [int(i) for i in self._tree.query(box).tolist() if str(self._codes[i]) in home]
-            points: Any = shapely.points(xy)
-            close = np.zeros(xy.shape[0], dtype=np.bool_)
-            homes = []
-            for i in near:
-                clipped = shapely.clip_by_rect(self._geoms[i], west - pad, low, east + pad, high)
-                if clipped.is_empty:
-                    continue
-                there = in_frame(clipped, lon0, lat0)
-                homes.append(there)
-                shapely.prepare(there)  # this call's own geometry: no thread shares it
-                rest = np.flatnonzero(~close)
-                close[rest] = shapely.dwithin(there, points[rest], step)
-            if not (
-                _outline_near(xy, ring, close, points, solid, slack)
-                or _covered(valid, homes, slack)
-            ):
+            box = (west - pad, low, east + pad, high)
+            near = [
+                i for i in self._tree.query(shapely.box(*box)).tolist() if self._codes[i] in home
+            ]
+            clipped = [shapely.clip_by_rect(self._geoms[i], *box) for i in near]
+            homes = [in_frame(c, lon0, lat0) for c in clipped if not c.is_empty]
+            covered = _covered(valid, homes, slack)
+            if covered is None:  # GEOS could not build the shapes: the outline decides
+                covered = _outline_within(valid, solid, homes, slack)
+            if not covered:
                 return False
         return True
 
@@ -284,6 +283,26 @@ class Territory:
         return set(self._codes[candidates[hit]].tolist())
 
 
+def _outline_within(valid: Any, solid: Any, homes: list[Any], slack: float) -> bool:
+    """Whether pieces lie within ``slack`` of the ``homes`` polygons, by their outline.
+
+    The outline of ``valid`` (its polygons ``solid``), densified to a sixteenth of the
+    slack, its points within one step of a home marked: :func:`_outline_near` decides.
+    The points number the outline's length over the step (hundreds of thousands along a
+    county's border), so it is only asked when GEOS cannot build :func:`_covered`'s shapes.
+    """
+    step = slack / 16.0
+    rings = np.concatenate([shapely.get_rings(solid), valid[shapely.get_type_id(valid) < 3]])
+    xy, ring = shapely.get_coordinates(shapely.segmentize(rings, step), return_index=True)
+    points: Any = shapely.points(xy)
+    close = np.zeros(xy.shape[0], dtype=np.bool_)
+    for there in homes:
+        shapely.prepare(there)  # this call's own geometry: no thread shares it
+        rest = np.flatnonzero(~close)
+        close[rest] = shapely.dwithin(there, points[rest], step)
+    return _outline_near(xy, ring, close, points, solid, slack)
+
+
 def _outline_near(xy: Any, ring: Any, close: Any, points: Any, solid: Any, slack: float) -> bool:
     """Whether a piece lies within ``slack`` of home, by its outline (:meth:`Territory.beyond`).
 
@@ -323,15 +342,16 @@ def _outline_near(xy: Any, ring: Any, close: Any, points: Any, solid: Any, slack
     return bool(np.unique(reached).size == far.size)
 
 
-def _covered(pieces: Any, homes: list[Any], slack: float) -> bool:
+def _covered(pieces: Any, homes: list[Any], slack: float) -> bool | None:
     """Whether ``pieces`` lie wholly within ``slack`` of the ``homes`` polygons (one frame).
 
     GEOS's outward buffer of a polygon draws each round corner by chords between points on
-    the true circle, so it lies within the true offset: what it covers lies within ``slack``
-    of home. (64 segments a quarter turn: the chords lie within 1e-4 of the slack inside.)
-    A piece wide and shallow — a circle's rim reaching 15 m past the border along 300 m —
-    is settled so, where :func:`_outline_near`'s bound is too loose. Undecided (False) when
-    GEOS cannot build the shapes.
+    the true circle, so it lies within the true offset, and holds every point within
+    ``slack (1 - 8e-5)`` of home (64 segments a quarter turn: sagittas under 8e-5 of the
+    slack): what it covers lies within ``slack`` of home, and a piece it does not cover
+    reaches past ``slack (1 - 8e-5)``, farther than :func:`_outline_near` ever lets
+    through. The work grows with the vertices of home near the piece and the piece's own,
+    not with its length over the slack. Undecided (None) when GEOS cannot build the shapes.
     """
     if not homes:
         return False
@@ -339,8 +359,8 @@ def _covered(pieces: Any, homes: list[Any], slack: float) -> bool:
         home = shapely.union_all(shapely.make_valid(np.array(homes, dtype=object)))
         grown = shapely.buffer(home, slack, quad_segs=64)
         return bool(shapely.covers(grown, shapely.union_all(pieces)))
-    except shapely.errors.GEOSException:  # (the outline test has refused it already)
-        return False
+    except shapely.errors.GEOSException:
+        return None
 
 
 def in_frame(geom: Any, lon0: float, lat0: float) -> Any:
