@@ -315,11 +315,15 @@ def test_a_hangup_keeps_a_single_service_process_serving_with_its_policy(
         transport=httpx2.HTTPTransport(uds=str(sock)), base_url="http://s", timeout=120
     )
     try:
+        # One process binds its socket after the application's start-up ("Application
+        # startup complete" comes first): it serves once uvicorn says it runs on the socket.
         for _ in range(2400):
             assert proc.poll() is None, log.read_text()
-            if "Application startup complete" in log.read_text():
+            if "Uvicorn running on" in log.read_text():
                 break
             time.sleep(0.05)
+        else:
+            raise AssertionError(f"the service did not start: {log.read_text()}")
         at = {"at": "2026-05-04T21:30:00+00:00"}
         body = {
             "ids": ["near", "far"],
