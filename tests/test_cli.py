@@ -307,6 +307,8 @@ def cli_piped(*argv: str, cwd: Path, stdin: str) -> subprocess.CompletedProcess[
     def feed() -> None:
         try:
             os.write(write, data)
+        except BrokenPipeError:  # the command stopped reading (a refusal): as a shell's writer
+            pass
         finally:
             os.close(write)
 
