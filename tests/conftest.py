@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -165,9 +166,12 @@ def postgres_dsn() -> Iterator[str]:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-@pytest.fixture
-def own_postgres() -> Iterator[Any]:
-    """A private throw-away PostgreSQL server (scripts/_pg.py) that the test may stop and start."""
+@contextlib.contextmanager
+def private_postgres() -> Iterator[Any]:
+    """A private throw-away PostgreSQL server (scripts/_pg.py), started; stopped at the end.
+
+    Fails in CI (``CI=true``) where PostgreSQL is not installed, skips elsewhere.
+    """
     import importlib.util
 
     where = Path(__file__).resolve().parents[1] / "scripts" / "_pg.py"
@@ -181,6 +185,13 @@ def own_postgres() -> Iterator[Any]:
             pytest.fail(f"PostgreSQL is required in CI: {reason}")
         pytest.skip(reason)
     with _pg.started() as db:
+        yield db
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[Any]:
+    """A private throw-away PostgreSQL server (scripts/_pg.py) that the test may stop and start."""
+    with private_postgres() as db:
         yield db
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 import numpy as np
 import pytest
+from conftest import private_postgres
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -2006,19 +2007,7 @@ def test_postgres_connection_lost_while_idle_is_replaced_by_the_next_call(
 @pytest.fixture(scope="module")
 def _restartable_server() -> Iterator[Any]:
     """One private PostgreSQL server (scripts/_pg.py) for the tests that stop and start it."""
-    import importlib.util
-
-    where = Path(__file__).resolve().parents[1] / "scripts" / "_pg.py"
-    spec = importlib.util.spec_from_file_location("_geotarget_pg_ledger", where)
-    assert spec is not None and spec.loader is not None
-    _pg: Any = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(_pg)
-    if _pg.bindir() is None:
-        reason = "PostgreSQL is not installed (apt-get install postgresql)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required in CI: {reason}")
-        pytest.skip(reason)
-    with _pg.started() as db:
+    with private_postgres() as db:
         yield db
 
 

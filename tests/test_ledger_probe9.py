@@ -20,6 +20,7 @@ from typing import Any
 
 import attrs
 import pytest
+from conftest import private_postgres
 
 from geotarget import Circle, pilot
 from geotarget.alerts import MessageType, Reference
@@ -37,19 +38,7 @@ def _one_server() -> Iterator[Any]:
     Each test uses incidents (or a database) of its own on it, so none sees another's rows;
     the crash and restarts stay real, one ``initdb`` serves them all.
     """
-    import importlib.util
-
-    where = Path(__file__).resolve().parents[1] / "scripts" / "_pg.py"
-    spec = importlib.util.spec_from_file_location("_geotarget_pg_probe9", where)
-    assert spec is not None and spec.loader is not None
-    _pg: Any = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(_pg)
-    if _pg.bindir() is None:
-        reason = "PostgreSQL is not installed (apt-get install postgresql)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required in CI: {reason}")
-        pytest.skip(reason)
-    with _pg.started() as db:
+    with private_postgres() as db:
         yield db
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import private_postgres
 from service_helpers import service_module
 from starlette.testclient import TestClient
 
@@ -258,7 +259,6 @@ class _Process:
     """The service in its own uvicorn process on a Unix socket, killable with SIGKILL."""
 
     def __init__(self, tmp: Path, store: str, crash: str = "") -> None:
-        import os
         import subprocess
         import sys
 
@@ -497,7 +497,6 @@ def test_store_read_only_is_refused_precisely_and_recovers(tmp_path: Path) -> No
     needs no writer open: hence the restarts. A failure under a running process, mid-batch, is
     the held lock of the test above and PostgreSQL stopped below.)
     """
-    import os
     import subprocess
 
     from geotarget.errors import StoreReadOnly
@@ -546,19 +545,7 @@ def _private_cluster() -> Iterator[Any]:
     that stops and starts one; here one server is made for the module and each test gets a
     fresh schema of it (:func:`stoppable_postgres`): none sees another's tables.
     """
-    import importlib.util
-
-    where = Path(__file__).resolve().parents[1] / "scripts" / "_pg.py"
-    spec = importlib.util.spec_from_file_location("_geotarget_pg_service", where)
-    assert spec is not None and spec.loader is not None
-    _pg: Any = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(_pg)
-    if _pg.bindir() is None:
-        reason = "PostgreSQL is not installed (apt-get install postgresql)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required in CI: {reason}")
-        pytest.skip(reason)
-    with _pg.started() as db:
+    with private_postgres() as db:
         yield db
 
 
@@ -686,8 +673,6 @@ def test_a_service_started_while_postgres_is_down_answers_503_then_recovers(
 
 def _fill(place: Path, leave: int) -> Path:
     """Take all but ``leave`` bytes of the file system at ``place`` (one fallocate, no loop)."""
-    import os
-
     st = os.statvfs(place)
     free = st.f_bavail * st.f_frsize
     filler = place / "filler"
@@ -1203,7 +1188,6 @@ def test_a_client_that_hangs_up_mid_body_costs_no_traceback(tmp_path: Path) -> N
 
     The real service on a Unix socket, stopped by its PID; its log is read afterwards.
     """
-    import os
     import signal
     import socket
     import subprocess
