@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -228,6 +229,9 @@ class Gate:
         self._slack_m = slack_m
         self._slivers: OrderedDict[tuple[str, Area], tuple[frozenset[str], int]] = OrderedDict()
         self._slivers_bytes = 0
+        # The last area too large for that cache, by identity (a weak reference: it keeps
+        # nothing alive), so one target() of it checks the slack once, not at every step.
+        self._last_large: tuple[str, weakref.ref[Area], frozenset[str]] | None = None
         self._slivers_lock = threading.Lock()
         self.registered = frozenset(registered)
         # The kinds told beyond the country's territory (KindRules.beyond_border).
@@ -541,6 +545,9 @@ class Gate:
             if hit is not None:
                 self._slivers.move_to_end(key)  # the most recently used goes last
                 return hit[0]
+            large = self._last_large
+            if large is not None and large[0] == issuer.name and large[1]() is area:
+                return large[2]
         _, found = self._reached(issuer, area)
         self._keep_slivers(key, found)
         return found
@@ -548,10 +555,14 @@ class Gate:
     def _keep_slivers(self, key: tuple[str, Area], slivers: frozenset[str]) -> None:
         """Keep ``slivers`` of ``key`` within :data:`_SLIVERS_BYTES` (least recently used out).
 
-        An area larger than that is not kept: its slivers are found again at each call.
+        An area larger than that is not kept: only the last such area object's slivers are,
+        by identity (the same object again, as one ``target()`` asks at admission and in
+        the plan; an equal copy is checked again).
         """
         size = 256 + area_bytes(key[1])
         if size > _SLIVERS_BYTES:
+            with self._slivers_lock:
+                self._last_large = (key[0], weakref.ref(key[1]), slivers)
             return
         with self._slivers_lock:
             old = self._slivers.pop(key, None)

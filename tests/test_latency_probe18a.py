@@ -222,3 +222,42 @@ def test_many_circles_along_the_border_are_decided_by_how_far_they_reach(
         assert got.verdict is Verdict.NOT_AUTHORISED, got.reason
         named = got.reason.split("(01): ")[1].split(";")[0].split(", ")
         assert set(named) == far
+
+
+def test_an_area_too_large_to_cache_is_checked_once_per_target(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An area over the slivers cache's bytes is checked for slack once per ``target()``.
+
+    Admission and the plan ask for the same area object's slivers: the last such object is
+    kept by identity. An equal copy is checked again, with the same answer. (Every area counts
+    as too large here; Dalarna's border band as 1,099 polygons, 16.9 MB, was checked three
+    times a call.)
+    """
+    from geotarget import _intake
+
+    county = "01"
+    moved = shapely.affinity.translate(_tm(_county(county)), -14.0, 14.0)
+    area_ll = _lonlat(moved)
+    lon, lat = _devices(area_ll, county, 1_000, 7)
+    index = PositionIndex(
+        Positions(np.arange(lon.size), lon, lat, accuracy_m=np.zeros(lon.size), observed_at=AT)
+    )
+    monkeypatch.setattr(_intake, "_SLIVERS_BYTES", 0)
+    checks: list[str] = []
+    reached = _intake.Gate._reached
+
+    def counted(self: Any, issuer: Issuer, area: Area) -> Any:
+        checks.append(issuer.name)
+        return reached(self, issuer, area)
+
+    monkeypatch.setattr(_intake.Gate, "_reached", counted)
+    targeter = _targeter(county)
+    want = _told(area_ll, county, lon, lat)
+    for n in (1, 2):
+        area = _polygons(area_ll)  # a new, equal object each time
+        got = targeter.target(_alert(county, area, f"large-{n}"), index, AT, confirm=True)
+        assert got.verdict is Verdict.DELIVER, got.reason
+        assert want and sorted(got.recipients.tolist()) == want
+        assert "or where its sender's issuer may alert, not told" in got.reason
+        assert checks == ["own"] * n
