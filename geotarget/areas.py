@@ -1116,31 +1116,84 @@ def _polygons_of(geom: Any) -> Iterator[sg.Polygon]:
 _UNION_POINTS = 1 << 15
 
 
+#: Pairs of meeting windows :func:`_overlap_groups` lists, per part, before it unites them.
+_PAIRS_PER_PART = 32
+#: Windows per tree query of :func:`_overlap_groups`: what one query may list is bounded.
+_PAIR_CHUNK = 64
+
+
 def _overlap_groups(parts: Sequence[Part]) -> list[npt.NDArray[np.intp]]:
     """The parts grouped by the connected components of their overlapping bounds.
 
-    Conservative windows (a part crossing the antimeridian spans every longitude); the pairs
-    of windows that meet from a tree of them, then components by propagating the lowest part
-    number over the pairs (each round also follows labels to their labels, so a chain of
-    ``n`` parts takes about ``log n`` rounds): the cost grows with the parts and the pairs
-    that meet, never with all pairs. (Uniting the windows' boxes cost 0.15 s for 2,000
-    scattered circles, most of an area's cost; testing every centre against components of
-    thousands of boxes unprepared, time quadratic in the parts.)
+    Conservative windows (a part crossing the antimeridian spans every longitude). The pairs
+    of windows that meet come from a tree of them, a chunk of windows at a time, while they
+    average at most :data:`_PAIRS_PER_PART` a part: scattered parts cost their pairs, never
+    all pairs. Where the windows crowd (thousands of circles over one town: every pair meets,
+    quadratic time and memory, 6.7 s and 533 MB for 8,000), the windows are united instead
+    and each is looked up in the pieces of the union (0.03 s for 4,000 crowded windows; for
+    scattered ones it would cost 0.15 s for 2,000, so it is not the first way). Each group
+    is its parts in ascending order, the groups by their first part, whichever way was taken.
     """
     windows = np.array([p._window() for p in parts], dtype=np.float64)
     boxes = shapely.box(windows[:, 0], windows[:, 1], windows[:, 2], windows[:, 3])
-    one, other = shapely.STRtree(boxes).query(boxes, predicate="intersects")
-    label = np.arange(len(parts), dtype=np.intp)
-    while True:
-        lower = label.copy()
-        np.minimum.at(lower, one, label[other])
-        lower = lower[lower]
-        if np.array_equal(lower, label):
+    tree = shapely.STRtree(boxes)
+    budget = _PAIRS_PER_PART * len(parts)
+    ones: list[npt.NDArray[np.intp]] = []
+    others: list[npt.NDArray[np.intp]] = []
+    listed = 0
+    for lo in range(0, len(parts), _PAIR_CHUNK):
+        one, other = tree.query(boxes[lo : lo + _PAIR_CHUNK], predicate="intersects")
+        listed += one.size
+        if listed > budget:
+            label = _united_labels(boxes)
             break
-        label = lower
+        ones.append(one + lo)
+        others.append(other)
+    else:
+        label = _components(len(parts), np.concatenate(ones), np.concatenate(others))
+    # The lowest part of each group names it: the same groups, in the same order, either way.
+    first = np.full(int(label.max()) + 1, len(parts), dtype=np.intp)
+    np.minimum.at(first, label, np.arange(len(parts)))
+    label = first[label]
     order = np.argsort(label, kind="stable")
     cuts = np.flatnonzero(np.diff(label[order])) + 1
     return list(np.split(order, cuts))
+
+
+def _components(n: int, one: npt.NDArray[np.intp], other: npt.NDArray[np.intp]) -> Any:
+    """Per node of ``n``, a label shared exactly by the nodes the pairs connect.
+
+    The lowest node number propagated over the pairs, each round also following labels to
+    their labels, so a chain of ``n`` nodes takes about ``log n`` rounds.
+    """
+    label = np.arange(n, dtype=np.intp)
+    while True:
+        lower = label.copy()
+        np.minimum.at(lower, one, label[other])
+        np.minimum.at(lower, other, label[one])
+        lower = lower[lower]
+        if np.array_equal(lower, label):
+            return label
+        label = lower
+
+
+def _united_labels(boxes: Any) -> Any:
+    """Per box, a label shared exactly by the boxes of one connected piece of their union.
+
+    The union's polygons are disjoint but may touch at points; a box meets each polygon it
+    touches, so linking the polygons each box meets joins those that touch through a box.
+    """
+    pieces = shapely.get_parts(shapely.union_all(boxes))
+    box, piece = shapely.STRtree(pieces).query(boxes, predicate="intersects")
+    by_box = np.argsort(box, kind="stable")
+    box, piece = box[by_box], piece[by_box]
+    # The first piece each box meets stands for it; the pieces it meets are linked to that one.
+    starts = np.flatnonzero(np.r_[True, box[1:] != box[:-1]])
+    lead = piece[starts]
+    linked = _components(len(pieces), np.repeat(lead, np.diff(np.r_[starts, box.size])), piece)
+    own = np.arange(len(boxes), dtype=np.intp) + len(pieces)  # a box meeting no piece: alone
+    own[box[starts]] = linked[lead]
+    return own
 
 
 def _equal_area_widening(n: int) -> float:
