@@ -1471,10 +1471,17 @@ class Targeter:
                 **base, verdict=Verdict.SUPERSEDED, reason=f"superseded: {adm.why}"
             )
         if tr is Transition.EXPIRED:
+            closed = adm.incident
+            when = "" if closed is None else f" at {closed.changed_at.isoformat()}"
             return TargetingResult(
                 **base,
                 verdict=Verdict.EXPIRED,
-                reason=f"incident {key} expired: nobody is told",
+                reason=(
+                    f"incident {key} expired: its current version expired and the incident "
+                    f"was closed{when}, once kept active for keep_expired ({self.keep_expired} "
+                    f"here) after that: this {alert.msg_type.value} of a closed incident is "
+                    "refused whatever its own times (send a new Alert); nobody is told"
+                ),
             )
         assert key is not None
         retraction = adm.retraction

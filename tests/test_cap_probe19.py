@@ -334,3 +334,38 @@ def test_area_of_many_overlapping_circles_costs_memory_linear_in_parts() -> None
     dense = _peak_bytes(_overlapping(2000, 1.0))
     scattered = _peak_bytes(_overlapping(2000, 40.0))
     assert dense < 3 * scattered
+
+
+@pytest.mark.parametrize("days", [0, 2])
+def test_update_after_expiry_revives_or_says_why_not(days: int) -> None:
+    """An Update sent after its incident expired revives it while kept, else says why not.
+
+    Its own window is active either way: kept (keep_expired), the newly covered devices are
+    told; once the incident is closed, it is refused and the reason says what to do.
+    """
+    t, index = _targeter(), _index()
+    first = t.receive(CHAIN["A1"][0], index, AT)
+    assert first.claims is not None
+    t.confirm(first.claims.keys(), AT)
+    later = dt.datetime(2024, 5, 20, 17, 0, tzinfo=UTC) + dt.timedelta(days=days)
+    t.on_positions(Positions(["x"], [17.5], [59.5], observed_at=[later]), later)
+    sent = later.isoformat().replace("+00:00", "-00:00")
+    expires = (later + dt.timedelta(hours=2)).isoformat().replace("+00:00", "-00:00")
+    data = (
+        _document("U5", "Update", 0, _ref("A1", 0), "<circle>59.5,17.5 3.2</circle>")
+        .replace("<sent>2024-05-20T14:00:00+02:00</sent>", f"<sent>{sent}</sent>")
+        .replace("<expires>2024-05-20T18:00:00+02:00</expires>", f"<expires>{expires}</expires>")
+        .encode()
+    )
+    got = t.receive(data, index, later)
+    if days == 0:  # expired at 16:00 UTC, kept for a day: revived
+        assert got.verdict.value == "DELIVER"
+        newly = _covered(("circle", (17.5, 59.5, 3200.0))) - _covered(CHAIN["A1"][1])
+        assert set(got.recipients.tolist()) == newly
+    else:
+        assert got.verdict.value == "EXPIRED"
+        assert got.recipients.size == 0
+        assert "was closed at " in got.reason
+        assert "keep_expired" in got.reason
+        assert "this Update of a closed incident is refused" in got.reason
+        assert "send a new Alert" in got.reason
