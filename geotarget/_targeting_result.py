@@ -192,6 +192,8 @@ class Verdict(str, enum.Enum):
     #: neither names the other: see :doc:`/who_is_told`): nobody new is told.
     SUPERSEDED = "SUPERSEDED"
     #: A Cancel naming no known version: remembered, so the versions it names never deliver.
+    #: Its reason names any live version a reference resembles (another case of its sender
+    #: or identifier, a ``mailto:``), which this Cancel does not end.
     UNKNOWN_REFERENCE = "UNKNOWN_REFERENCE"
 
 

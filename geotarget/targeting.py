@@ -105,7 +105,7 @@ from geotarget.errors import (
     StoreError,
 )
 from geotarget.issuers import Issuers
-from geotarget.kinds import Recognizer
+from geotarget.kinds import Recognizer, sender_key
 from geotarget.ledger import (
     Admission,
     Claims,
@@ -119,7 +119,7 @@ from geotarget.ledger import (
     Transition,
     _lifecycle,
 )
-from geotarget.ledger._lifecycle import first_difference, replaces, version_id
+from geotarget.ledger._lifecycle import first_difference, replaces, sender_of, version_id
 from geotarget.ledger._model import lease_micros, micros, stored_alert
 from geotarget.ledger._sql import DEFAULT_LEASE
 from geotarget.ledger._store import admit_behind
@@ -1062,7 +1062,7 @@ class Targeter:
             settled = self._settle(alert, adm, base, at)
             return attrs.evolve(settled, reason=linked + settled.reason) if linked else settled
         assert key is not None
-        prefix = _orphan(alert, adm, key) + linked
+        prefix = _orphan(alert, adm, key, self._resembled) + linked
         guard_holds = False
         if adm.incident is not None and adm.incident.released == adm.version:
             # This version's delivery began: the guard let it through, or a person confirmed
@@ -1322,7 +1322,7 @@ class Targeter:
             settled = attrs.evolve(self._settle(alert, adm, base, at, dry=dry), claims=None)
             return attrs.evolve(settled, reason=linked + settled.reason) if linked else settled
         assert key is not None
-        prefix = _orphan(alert, adm, key) + linked
+        prefix = _orphan(alert, adm, key, self._resembled) + linked
         verdict, fields = self._decide(
             alert, facts.get("kind", ""), index, at, True, prefix, dry=dry
         )
@@ -1463,7 +1463,7 @@ class Targeter:
                 verdict=Verdict.UNKNOWN_REFERENCE,
                 reason=(
                     f"a Cancel whose references name no known version ({names}): remembered, "
-                    "so the versions it names are never delivered"
+                    "so the versions it names are never delivered" + self._resembled(alert)
                 ),
             )
         if tr is Transition.SUPERSEDED:
@@ -1471,10 +1471,17 @@ class Targeter:
                 **base, verdict=Verdict.SUPERSEDED, reason=f"superseded: {adm.why}"
             )
         if tr is Transition.EXPIRED:
+            closed = adm.incident
+            when = "" if closed is None else f" at {closed.changed_at.isoformat()}"
             return TargetingResult(
                 **base,
                 verdict=Verdict.EXPIRED,
-                reason=f"incident {key} expired: nobody is told",
+                reason=(
+                    f"incident {key} expired: its current version expired and the incident "
+                    f"was closed{when}, once kept active for keep_expired ({self.keep_expired} "
+                    f"here) after that: this {alert.msg_type.value} of a closed incident is "
+                    "refused whatever its own times (send a new Alert); nobody is told"
+                ),
             )
         assert key is not None
         retraction = adm.retraction
@@ -1986,6 +1993,41 @@ class Targeter:
         :meth:`on_positions` or :meth:`target` sees it expired.
         """
         return tuple(i.key for i in self._live())
+
+    def _resembled(self, alert: Alert) -> str:
+        """A reason's hint: the live versions the references of ``alert`` resemble, or ``""``.
+
+        For a message whose references name no known version. Senders and identifiers compare
+        exactly (CAP: the sender is a unique string), so a Cancel naming
+        ``Polisen@example.se,A1,...`` or ``mailto:polisen@example.se,A1,...`` does not end
+        incident ``polisen@example.se/A1``: without this hint, nothing would say that the
+        incident it was surely meant for goes on. Compared with each live incident's first
+        and current version (one read of the active incidents, only on this path).
+        """
+        wanted = {
+            _folded_version(r.sender, r.identifier): version_id(r.sender, r.identifier)
+            for r in alert.references
+        }
+        hits = []
+        for incident in self.ledger.load_active():
+            for vid in dict.fromkeys((incident.key, incident.version)):
+                if vid is None:
+                    continue
+                named = wanted.get(_folded_version(sender_of(vid), vid.partition("/")[2]))
+                if named is not None and named != vid:
+                    hits.append(f"{named} resembles version {vid} of live incident {incident.key}")
+        if not hits:
+            return ""
+        more = len(hits) - _MOST_RESEMBLED
+        return (
+            "; but "
+            + "; ".join(hits[:_MOST_RESEMBLED])
+            + (f" ({more} more)" if more > 0 else "")
+            + ": senders and identifiers compare exactly, so it does not name "
+            + ("them" if len(hits) > 1 else "it")
+            + " (a sender or identifier in another case or form names another message): check "
+            "the references"
+        )
 
     def _retire(self, active: list[Incident], at: dt.datetime) -> list[Incident]:
         """``active`` without the incidents it marks expired in the ledger now.
@@ -2841,8 +2883,12 @@ def _union(parts: list[npt.NDArray[Any]]) -> npt.NDArray[Any]:
     return np.array(list(dict.fromkeys(str(d) for p in parts for d in p.tolist())), dtype=str)
 
 
-def _orphan(alert: Alert, adm: Admission, key: str) -> str:
-    """The reason's prefix for an Update that started its own incident (no known reference)."""
+def _orphan(alert: Alert, adm: Admission, key: str, resembled: Callable[[Alert], str]) -> str:
+    """The reason's prefix for an Update that started its own incident (no known reference).
+
+    ``resembled``: the hint naming the live versions its references resemble
+    (:meth:`Targeter._resembled`), read only on this path.
+    """
     if (
         adm.transition is Transition.STARTED
         and alert.msg_type is MessageType.UPDATE
@@ -2850,9 +2896,21 @@ def _orphan(alert: Alert, adm: Admission, key: str) -> str:
     ):
         return (
             "an Update whose references name no known version of its sender's (or of a sender "
-            f"it may act for): it started incident {key}; "
+            f"it may act for): it started incident {key}{resembled(alert)}; "
         )
     return ""
+
+
+#: The most resemblances a reason names (a Cancel may name thousands of messages).
+_MOST_RESEMBLED = 3
+
+
+def _folded_version(sender: str, identifier: str) -> tuple[str, str]:
+    """A version's key with its form taken away: a near miss's key, never an identity.
+
+    The sender's :func:`~geotarget.kinds.sender_key` and the identifier case folded.
+    """
+    return sender_key(sender), identifier.casefold()
 
 
 def _linked_refused(adm: Admission) -> str:
