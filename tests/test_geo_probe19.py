@@ -376,3 +376,50 @@ def test_snap_counts_a_region_the_area_nears_abroad(shared_data: Path) -> None:
         verdicts.append(got.verdict)
         assert told == ({"d0"} if got.verdict is Verdict.DELIVER else set())
     assert verdicts == [Verdict.DELIVER, Verdict.NOT_AUTHORISED]
+
+
+#: A point in Solna (0184), 480 m from Lantmäteriet's Stockholm/Solna border (the oracle's).
+SOLNA = (18.0195141, 59.3449221)
+
+
+@pytest.mark.parametrize(
+    "past",
+    [
+        pytest.param(
+            -10.0,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="targeting.Targeter._plan removes from the enabled regions only the "
+                "slivers an area reaches past its issuer's regions, not every region outside "
+                "them: a device in such a region is told by its accuracy disk or stale margin "
+                "when the area stops short of its region, not when it reaches 10 m into it",
+            ),
+        ),
+        10.0,
+    ],
+)
+def test_a_restricted_issuer_reaches_no_device_in_a_neighbouring_region(
+    shared_data: Path, past: float
+) -> None:
+    """Stockholm's (0180) issuer: an Explosion reaching to ``past`` metres of Solna (0184).
+
+    Issuer.regions are those "within which its alerts may reach devices"; a rollout enabling
+    the kind in 0180 only keeps them from a device in Solna whatever its disk (OUTSIDE_ROLLOUT).
+    Two devices in Solna, ~500 m past the circle's rim: one fresh whose 800 m disk reaches into
+    the circle (AMBIGUOUS), one 2 h old (the Explosion's stale margin is 1,000 m). Neither may
+    be told, whether the circle stops 10 m short of Solna or reaches 10 m (within the slack)
+    into it.
+    """
+    assert _oracle(str(shared_data)).place(*SOLNA, 0.0) == "0184"
+    centre = (18.05, 59.335)
+    assert _oracle(str(shared_data)).place(*centre, 0.0) == "0180"
+    solna = _tm(next(r for r in sweden.municipalities().regions if r.code == "0184").geometry)
+    radius = solna.distance(sg.Point(TO_TM.transform(*centre))) + past
+    beyond_rim = GEOD.inv(*centre, *SOLNA)[2] - radius
+    assert 300.0 < beyond_rim < 700.0
+    got, told = _target(
+        _targeter(["0180"]), "explosion", Circle(*centre, radius), PHASE3, "local@x.se",
+        [SOLNA[0]] * 2, [SOLNA[1]] * 2, [800.0, 5.0], [dt.timedelta(0), dt.timedelta(hours=2)],
+    )  # fmt: skip
+    assert got.verdict is Verdict.DELIVER
+    assert told == set()
