@@ -527,6 +527,21 @@ class Gate:
             outside = set(territory.beyond(area, sorted(reached), home, self._slack_m))
         return outside, frozenset(reached - outside)
 
+    def home(self, sender: str) -> frozenset[str] | None:
+        """The finest regions where the sender's issuer may reach devices; None: anywhere.
+
+        None for a table of any sender, a sender of no issuer (refused at admission) and an
+        issuer of every region. The plan enables no region outside these (:meth:`Issuer.regions
+        <geotarget.issuers.Issuer>`: "within which its alerts may reach devices"), so no device
+        located there is told, by its accuracy disk or a stale fix's margin either.
+        """
+        if self.issuers.any_sender:
+            return None
+        issuer = self.issuers.issuer_of(sender)
+        if issuer is None or self._national(issuer):
+            return None
+        return self._authority[issuer.name]
+
     def slivers(self, sender: str, area: Area) -> frozenset[str]:
         """The regions outside the sender's issuer's that ``area`` reaches within the slack.
 

@@ -797,7 +797,8 @@ class Targeter:
     def _enabled(self, regions: frozenset[str]) -> tuple[frozenset[str], Any]:
         """The enabled finest regions of a decision, and their mask (cached per region set).
 
-        Bounded by the policy: one entry per distinct region set of its phases.
+        Bounded by the policy and the issuers: one entry per distinct region set of its
+        phases, and per such set within an issuer's regions (:meth:`_plan`).
         """
         hit = self._masks.get(regions)
         if hit is None:
@@ -912,15 +913,19 @@ class Targeter:
         stale_margin = rules.stale.margin_m if rules.stale is not None else None
         # The regions the area reaches past its sender's issuer's, within border_slack_m: not
         # enabled for it (the issuer may not alert there; its devices there are not told).
-        slivers = self._gate.slivers(sender, area)
+        # Only the regions of the sender's issuer: a device located outside them is not told,
+        # even where its accuracy disk or a stale fix's margin meets the area (the slivers
+        # the area reaches past them, within border_slack_m, lie outside them too).
+        home = self._gate.home(sender)
         # Everything the plan depends on: the area (by value), the decision (policy version,
-        # phase and its regions), those regions, the stale margin and the snap distance.
+        # phase and its regions), those regions, the issuer's regions, the stale margin and the
+        # snap distance.
         key = (
             area,
             decision.policy_hash,
             decision.phase_index,
             decision.regions,
-            slivers,
+            home,
             stale_margin,
             self.snap_m,
         )
@@ -930,9 +935,8 @@ class Targeter:
                 self._plans[key] = hit  # the most recently used goes last
                 return hit[0]
         enabled, mask = self._enabled(decision.regions)
-        if slivers & enabled:
-            enabled = enabled - slivers
-            mask = enabled_mask(self._finest_set, enabled)
+        if home is not None and not enabled <= home:
+            enabled, mask = self._enabled(enabled & home)  # finest codes expand to themselves
         plan = build_plan(area, stale_margin, enabled, mask, self._finest_set, self.snap_m)
         size = plan_bytes(plan)
         if size > PLAN_CACHE_BYTES:

@@ -385,16 +385,7 @@ SOLNA = (18.0195141, 59.3449221)
 @pytest.mark.parametrize(
     "past",
     [
-        pytest.param(
-            -10.0,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="targeting.Targeter._plan removes from the enabled regions only the "
-                "slivers an area reaches past its issuer's regions, not every region outside "
-                "them: a device in such a region is told by its accuracy disk or stale margin "
-                "when the area stops short of its region, not when it reaches 10 m into it",
-            ),
-        ),
+        -10.0,
         10.0,
     ],
 )
