@@ -1047,7 +1047,7 @@ _SCIENTIFIC = re.compile(r"[+-]?\d(?:[.,]\d+)?[eE][+-]\d{1,3}", re.ASCII)
 _SCIENTIFIC_LINE = re.compile(r"^" + _SCIENTIFIC.pattern + r"$", re.ASCII | re.MULTILINE)
 #: An integer written as a float (``7.0``): pandas writes an integer column so once one value
 #: is missing. When every id reads so, the device ids ``7`` were turned into ``7.0``.
-_FLOAT_INT = re.compile(r"-?\d+\.0", re.ASCII)
+_FLOAT_INT = re.compile(r"-?\d+[.,]0", re.ASCII)
 
 
 def _unformula(text: str) -> str:
@@ -1178,17 +1178,22 @@ def _spreadsheet_rounded(ids: npt.NDArray[Any], where: Where) -> None:
 def _float_ids(ids: npt.NDArray[Any], where: Where) -> None:
     """Refuse a text id column in which every id is an integer written as a float (``7.0``).
 
-    And one whose long numeric ids a spreadsheet rounded (:func:`_spreadsheet_rounded`).
+    Or with a decimal comma (``7,0``: pandas' ``to_csv(decimal=",")``, as a Swedish export is
+    written). And one whose long numeric ids a spreadsheet rounded
+    (:func:`_spreadsheet_rounded`).
     """
     _spreadsheet_rounded(ids, where)
-    if ids.dtype.kind != "U" or not ids.size or not np.char.endswith(ids, ".0").all():
+    if ids.dtype.kind != "U" or not ids.size:
+        return
+    if not (np.char.endswith(ids, ".0") | np.char.endswith(ids, ",0")).all():
         return
     if all(_FLOAT_INT.fullmatch(v) for v in ids.tolist()):
         raise _problem(
             where(0),
             "id",
-            "every id is an integer written as a float (pandas writes 7 as 7.0 once an id "
-            "column has a missing value), so no id names its device; write them as integers",
+            "every id is an integer written as a float (pandas writes 7 as 7.0, or 7,0 with "
+            "decimal=',', once an id column has a missing value), so no id names its device; "
+            "write them as integers",
             str(ids[0]),
         )
 
@@ -1444,6 +1449,16 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
                 f"{name}: has no byte-order mark, and its first line is {wide} text (NUL bytes "
                 f"before each character), which --encoding {encoding} reads byte-swapped: "
                 f"give --encoding {wide.lower()}"
+            )
+        wide_codec = info.name.startswith(("utf-16", "utf-32"))
+        if wide_codec and bom is None and data and b"\0" not in data:
+            # Every ASCII character (the header's names, digits, delimiters) is one byte and
+            # NULs in UTF-16 or UTF-32: a file without a NUL is another encoding's text, which
+            # the codec would read as a line of CJK characters, not refused.
+            raise InvalidInput(
+                f"{name}: holds no NUL byte, so it is no {info.name.upper()} text (its ASCII "
+                f"characters, the header's names among them, would each have one): --encoding "
+                f"{encoding} is not the file's encoding; leave --encoding out to have it detected"
             )
         try:
             text = data.decode(info.name)
