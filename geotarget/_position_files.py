@@ -1716,9 +1716,16 @@ _UTF8_MULTIBYTE = re.compile(
 _QUOTED = re.compile(r'"[^"]*"')
 
 
+#: A line's text, without its end. (Matched where a line begins: ``re.split`` with a
+#: ``maxsplit`` would copy the rest of the text, as long as the file, to find one line.)
+_LINE_TEXT = re.compile(r"[^\r\n]*")
+
+
 def _delimiter(text: str) -> str:
     """The delimiter the header line uses most, outside quoted names (``"lat, deg"``)."""
-    header = _QUOTED.sub("", re.split(r"\r\n?|\n", text, maxsplit=1)[0])
+    first = _LINE_TEXT.match(text)
+    assert first is not None  # it matches the empty text
+    header = _QUOTED.sub("", first.group())
     counts = [header.count(d) for d in DELIMITERS]
     return DELIMITERS[counts.index(max(counts))] if max(counts) else ","
 
@@ -2005,7 +2012,7 @@ def _title_line(header: Sequence[str], text: str, line: int) -> str:
             "the type line Windows PowerShell's Export-Csv and ConvertTo-Csv write unless given "
             "-NoTypeInformation"
         )
-    later = re.split(r"\r\n|\r|\n", text, maxsplit=line + 3)[line : line + 3]
+    later = [row.rstrip("\r\n") for row in itertools.islice(_lines(text), line, line + 3)]
     for at, row in enumerate(later, start=line + 1):
         for d in DELIMITERS:
             keys = {column_key(n.strip().strip('"')) for n in row.split(d)}
@@ -2065,6 +2072,9 @@ def _stray_quote(text: str, pos: int, delim: str) -> tuple[int, int, int, str] |
         field, pos = field + 1, pos + 1
 
 
+_LEADING_SPACE = re.compile("[ \t\r\n\ufeff]*")
+
+
 def _markup(text: str) -> str | None:
     """What a text that is no CSV table is (JSON, HTML, XML), by its first character, or None.
 
@@ -2072,7 +2082,10 @@ def _markup(text: str) -> str | None:
     a message about quotes or columns, quoting what its first line holds (a JSON Lines file's
     first device). The message names the form, never the content.
     """
-    head = text.lstrip(" \t\r\n\ufeff")[:16].lower()
+    space = _LEADING_SPACE.match(text)
+    assert space is not None  # it matches the empty text
+    # (Not text.lstrip(), which would copy the whole text.)
+    head = text[space.end() : space.end() + 16].lower()
     if head.startswith(("{", "[")):
         return (
             "JSON (GeoJSON, JSON Lines or an API's answer?), not CSV; write its points as CSV "

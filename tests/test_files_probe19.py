@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +123,32 @@ def test_a_wide_file_with_the_encoding_given_is_still_read(encoding: str, tmp_pa
     positions, _ = read(path, encoding=encoding)
     assert [str(i) for i in positions.ids] == ["å1", "ö2"]
     assert positions.lon.tolist() == [18.06528, 18.2]
+
+
+# -- memory: the text is held once ------------------------------------------------------------
+
+
+def test_a_long_file_s_text_is_held_once_not_copied_to_find_its_header(tmp_path: Path) -> None:
+    """Reading allocates under 1.75 times the file's text: the header line is found in place.
+
+    One emoji in a note makes Python hold the whole text at 4 bytes a character; finding the
+    delimiter by splitting off the first line copied all the rest too (2 times the text).
+    """
+    path = tmp_path / "notes.csv"
+    rows = [f"d{i},18.{i:06d},59.{i:06d},10,2024-05-20T14:00:00Z,{'n' * 800}" for i in range(5000)]
+    text = "\n".join(
+        ["id,lon,lat,accuracy_m,observed_at,note", *rows, "e,18,59,1,1716213600,\U0001f600"]
+    )
+    path.write_text(text + "\n", encoding="utf-8")
+    text_bytes = 4 * len(text)  # (every character as wide as the widest)
+    tracemalloc.start()
+    try:
+        positions, _ = read(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(positions) == 5001
+    assert peak < 1.75 * text_bytes, (peak, text_bytes)
 
 
 # -- every dialect at once, against the values written ---------------------------------------
