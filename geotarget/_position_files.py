@@ -1336,6 +1336,8 @@ _AS_PARQUET = (
 )
 _ARROW_IPC = f"an Arrow IPC (Feather) file, which is not read; {_AS_PARQUET}"
 
+#: What to do with a report or a picture of the positions given as the positions.
+_EXPORT_TABLE = "export the positions' table itself as CSV"
 #: Files that are no text, by their first bytes, and what to do instead.
 _NOT_TEXT = (
     (b"\x1f\x8b", "gzip-compressed; decompress it first (gunzip)"),
@@ -1348,11 +1350,19 @@ _NOT_TEXT = (
     (b"ARROW1", _ARROW_IPC),  # (Feather V2 is this format; V1's "FEA1" is long gone)
     (b"FEA1", _ARROW_IPC),
     (b"SQLite format 3\x00", "a SQLite database (a GeoPackage?); export its table as CSV"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive; extract it first (7z x)"),
+    (b"Rar!\x1a\x07", "a RAR archive; extract it first (unrar x)"),
+    # Files saved under a wrong name: a report or a screenshot of the data, not the data.
+    (b"%PDF-", f"a PDF document; {_EXPORT_TABLE}"),
+    (b"\x89PNG\r\n\x1a\n", f"a PNG image; {_EXPORT_TABLE}"),
+    (b"\xff\xd8\xff", f"a JPEG image; {_EXPORT_TABLE}"),
+    (b"GIF87a", f"a GIF image; {_EXPORT_TABLE}"),
+    (b"GIF89a", f"a GIF image; {_EXPORT_TABLE}"),
 )
 
 
 def _not_text(data: bytes, name: str) -> None:
-    """Refuse a compressed file, an archive, a workbook or Parquet given as CSV, saying so."""
+    """Refuse a compressed file, an archive, a workbook, Parquet, a PDF or an image given as CSV."""
     for magic, what in _NOT_TEXT:
         if data.startswith(magic):
             if name == STDIN_NAME and magic == b"PAR1":

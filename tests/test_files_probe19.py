@@ -125,6 +125,47 @@ def test_a_wide_file_with_the_encoding_given_is_still_read(encoding: str, tmp_pa
     assert positions.lon.tolist() == [18.06528, 18.2]
 
 
+# -- a report, a picture or an archive given as positions ----------------------------------------
+
+#: The first bytes each format's specification fixes, then bytes as such a file goes on.
+_NOT_CSV = {
+    "a PDF document": b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\n",
+    "a PNG image": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(1, 120)),
+    "a JPEG image": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(1, 120)),
+    "a GIF image": b"GIF89a\x01\x00\x01\x00\x80" + bytes(range(1, 120)),
+    "a 7-Zip archive": b"7z\xbc\xaf\x27\x1c\x00\x04" + bytes(range(1, 120)),
+    "a RAR archive": b"Rar!\x1a\x07\x01\x00" + bytes(range(1, 120)),
+}
+
+
+@pytest.mark.parametrize("what", sorted(_NOT_CSV))
+def test_a_report_picture_or_archive_given_as_csv_is_named_as_such(
+    what: str, tmp_path: Path
+) -> None:
+    """Named for what it is, not refused as text of another encoding (a PNG: "cp850?")."""
+    path = tmp_path / "devices.csv"
+    path.write_bytes(_NOT_CSV[what])
+    with pytest.raises(InvalidInput) as err:
+        read(path)
+    assert str(err.value).startswith(f"devices.csv: is not CSV text but {what};")
+    assert "--encoding" not in str(err.value)
+
+
+@needs_examples
+def test_the_command_names_a_screenshot_given_as_positions_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A PNG saved as devices.csv: exit 2, one line on stderr, nothing on stdout."""
+    path = tmp_path / "devices.csv"
+    path.write_bytes(_NOT_CSV["a PNG image"])
+    out = io.StringIO()
+    argv = ["target", "--alert", str(ALERT), "--positions", str(path), "--at", AT]
+    assert main(argv, out=out) == 2
+    err = capsys.readouterr().err
+    assert out.getvalue() == "" and err.count("\n") == 1
+    assert "devices.csv: is not CSV text but a PNG image" in err
+
+
 # -- memory: the text is held once ------------------------------------------------------------
 
 
