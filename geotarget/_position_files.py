@@ -1219,7 +1219,13 @@ def _check(
     where: Where,
 ) -> None:
     """The row rules, checked here so that errors name the file's rows (vectorised)."""
-    from geotarget.positions import _MAX_ACCURACY_M, _sorted_repeats
+    from geotarget.positions import (
+        _MAX_ACCURACY_M,
+        _TWO_FORMS,
+        _escaped,
+        _normal_form_twins,
+        _sorted_repeats,
+    )
 
     if ids.size > 1:
         order = np.argsort(ids, kind="stable")
@@ -1230,6 +1236,13 @@ def _check(
                 f"{where(second)}, column id: ids must be unique (got {str(ids[second])!r}, "
                 f"already at {where.row(earlier)}): a file holds one row per device; a log of "
                 "several fixes of each device? keep each device's latest fix"
+            )
+        twins = _normal_form_twins(ids) if ids.dtype.kind == "U" else None
+        if twins is not None:
+            earlier, second = twins
+            raise InvalidPositions(
+                f"{where(second)}, column id: ids must be unique (got {_escaped(ids[second])}, "
+                f"and {_escaped(ids[earlier])} at {where.row(earlier)}: {_TWO_FORMS}"
             )
 
     def first(mask: npt.NDArray[np.bool_]) -> int | None:

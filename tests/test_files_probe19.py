@@ -125,6 +125,29 @@ def test_a_wide_file_with_the_encoding_given_is_still_read(encoding: str, tmp_pa
     assert positions.lon.tolist() == [18.06528, 18.2]
 
 
+# -- one id in two Unicode forms, named at the file's rows --------------------------------------
+
+
+def test_ids_in_two_unicode_forms_are_named_at_the_file_s_rows_and_lines(tmp_path: Path) -> None:
+    """``Pär`` written NFC on line 3 and NFD on line 5 (after a blank line): row 3 (line 5)."""
+    nfc, nfd = "P\u00e4r", "Pa\u0308r"
+    path = tmp_path / "merged.csv"
+    path.write_text(
+        "id,lon,lat,accuracy_m,observed_at\n"
+        "z,18.07,59.33,10,2026-05-04T12:00:00Z\n"
+        f"{nfc},18.0712,59.3325,12,2026-05-04T12:00:00Z\n"
+        "\n"
+        f"{nfd},18.0999,59.3001,15,2026-05-04T12:05:00Z\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InvalidPositions) as err:
+        read(path)
+    text = str(err.value)
+    assert text.startswith("merged.csv: row 3 (line 5), column id: ids must be unique")
+    assert "row 2 (line 3)" in text and "counted from 0" not in text
+    assert ascii(nfc) in text and ascii(nfd) in text
+
+
 # -- a report, a picture or an archive given as positions ----------------------------------------
 
 #: The first bytes each format's specification fixes, then bytes as such a file goes on.
