@@ -2361,6 +2361,15 @@ def read_csv(
                         if count == 1 and _PSQL_FOOTER.fullmatch(record[0].strip())
                         else _decimal_comma_hint(record, named, delim)
                         or _line_end_hint("".join(record))
+                        or (
+                            "; the file ends in it without a line end: was the file cut short "
+                            "(an interrupted copy, download or export)? read the whole file "
+                            "again"
+                            if count < named
+                            and not text.endswith(("\n", "\r"))
+                            and reader.line_num == _breaks(text, 0, len(text)) + 1
+                            else ""
+                        )
                     )
                     raise InvalidInput(
                         f"{name}: row {rows + len(lines) + 1} (line {line}): has {count} "

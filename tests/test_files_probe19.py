@@ -125,6 +125,33 @@ def test_a_wide_file_with_the_encoding_given_is_still_read(encoding: str, tmp_pa
     assert positions.lon.tolist() == [18.06528, 18.2]
 
 
+# -- a file cut short inside its last row -------------------------------------------------------
+
+_CUT = "id;lon;lat;accuracy_m;observed_at\r\na;18,06;59,33;8;2024-05-20T14:00Z\r\nb;18,07;59"
+
+
+@pytest.mark.parametrize(
+    ("text", "cut"),
+    [
+        (_CUT, True),  # an interrupted download: the last row stops mid-cell, no line end
+        (_CUT + "\r\n", False),  # a row short of cells, ended: not cut, not said to be
+        (_CUT.replace("\r\nb;", '\r\nb;"x\r\ny";'), True),  # its last cell spans lines
+    ],
+)
+def test_a_last_row_short_of_cells_without_a_line_end_is_said_cut_short(
+    text: str, cut: bool, tmp_path: Path
+) -> None:
+    """The refusal of a short last row says the file may be cut short only when it ends there."""
+    path = tmp_path / "devices.csv"
+    path.write_text(text, encoding="utf-8", newline="")
+    with pytest.raises(InvalidInput) as err:
+        read(path)
+    message = str(err.value)
+    assert message.startswith("devices.csv: row 2 (line 3): has ")
+    assert ("was the file cut short" in message) is cut
+    assert "59" not in message.split("(delimiter")[0]  # no cell is quoted: a position
+
+
 # -- one id in two Unicode forms, named at the file's rows --------------------------------------
 
 
