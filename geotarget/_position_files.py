@@ -1047,7 +1047,7 @@ _SCIENTIFIC = re.compile(r"[+-]?\d(?:[.,]\d+)?[eE][+-]\d{1,3}", re.ASCII)
 _SCIENTIFIC_LINE = re.compile(r"^" + _SCIENTIFIC.pattern + r"$", re.ASCII | re.MULTILINE)
 #: An integer written as a float (``7.0``): pandas writes an integer column so once one value
 #: is missing. When every id reads so, the device ids ``7`` were turned into ``7.0``.
-_FLOAT_INT = re.compile(r"-?\d+\.0", re.ASCII)
+_FLOAT_INT = re.compile(r"-?\d+[.,]0", re.ASCII)
 
 
 def _unformula(text: str) -> str:
@@ -1178,17 +1178,22 @@ def _spreadsheet_rounded(ids: npt.NDArray[Any], where: Where) -> None:
 def _float_ids(ids: npt.NDArray[Any], where: Where) -> None:
     """Refuse a text id column in which every id is an integer written as a float (``7.0``).
 
-    And one whose long numeric ids a spreadsheet rounded (:func:`_spreadsheet_rounded`).
+    Or with a decimal comma (``7,0``: pandas' ``to_csv(decimal=",")``, as a Swedish export is
+    written). And one whose long numeric ids a spreadsheet rounded
+    (:func:`_spreadsheet_rounded`).
     """
     _spreadsheet_rounded(ids, where)
-    if ids.dtype.kind != "U" or not ids.size or not np.char.endswith(ids, ".0").all():
+    if ids.dtype.kind != "U" or not ids.size:
+        return
+    if not (np.char.endswith(ids, ".0") | np.char.endswith(ids, ",0")).all():
         return
     if all(_FLOAT_INT.fullmatch(v) for v in ids.tolist()):
         raise _problem(
             where(0),
             "id",
-            "every id is an integer written as a float (pandas writes 7 as 7.0 once an id "
-            "column has a missing value), so no id names its device; write them as integers",
+            "every id is an integer written as a float (pandas writes 7 as 7.0, or 7,0 with "
+            "decimal=',', once an id column has a missing value), so no id names its device; "
+            "write them as integers",
             str(ids[0]),
         )
 
@@ -1214,7 +1219,13 @@ def _check(
     where: Where,
 ) -> None:
     """The row rules, checked here so that errors name the file's rows (vectorised)."""
-    from geotarget.positions import _MAX_ACCURACY_M, _sorted_repeats
+    from geotarget.positions import (
+        _MAX_ACCURACY_M,
+        _TWO_FORMS,
+        _escaped,
+        _normal_form_twins,
+        _sorted_repeats,
+    )
 
     if ids.size > 1:
         order = np.argsort(ids, kind="stable")
@@ -1225,6 +1236,13 @@ def _check(
                 f"{where(second)}, column id: ids must be unique (got {str(ids[second])!r}, "
                 f"already at {where.row(earlier)}): a file holds one row per device; a log of "
                 "several fixes of each device? keep each device's latest fix"
+            )
+        twins = _normal_form_twins(ids) if ids.dtype.kind == "U" else None
+        if twins is not None:
+            earlier, second = twins
+            raise InvalidPositions(
+                f"{where(second)}, column id: ids must be unique (got {_escaped(ids[second])}, "
+                f"and {_escaped(ids[earlier])} at {where.row(earlier)}: {_TWO_FORMS}"
             )
 
     def first(mask: npt.NDArray[np.bool_]) -> int | None:
@@ -1331,6 +1349,8 @@ _AS_PARQUET = (
 )
 _ARROW_IPC = f"an Arrow IPC (Feather) file, which is not read; {_AS_PARQUET}"
 
+#: What to do with a report or a picture of the positions given as the positions.
+_EXPORT_TABLE = "export the positions' table itself as CSV"
 #: Files that are no text, by their first bytes, and what to do instead.
 _NOT_TEXT = (
     (b"\x1f\x8b", "gzip-compressed; decompress it first (gunzip)"),
@@ -1343,11 +1363,19 @@ _NOT_TEXT = (
     (b"ARROW1", _ARROW_IPC),  # (Feather V2 is this format; V1's "FEA1" is long gone)
     (b"FEA1", _ARROW_IPC),
     (b"SQLite format 3\x00", "a SQLite database (a GeoPackage?); export its table as CSV"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive; extract it first (7z x)"),
+    (b"Rar!\x1a\x07", "a RAR archive; extract it first (unrar x)"),
+    # Files saved under a wrong name: a report or a screenshot of the data, not the data.
+    (b"%PDF-", f"a PDF document; {_EXPORT_TABLE}"),
+    (b"\x89PNG\r\n\x1a\n", f"a PNG image; {_EXPORT_TABLE}"),
+    (b"\xff\xd8\xff", f"a JPEG image; {_EXPORT_TABLE}"),
+    (b"GIF87a", f"a GIF image; {_EXPORT_TABLE}"),
+    (b"GIF89a", f"a GIF image; {_EXPORT_TABLE}"),
 )
 
 
 def _not_text(data: bytes, name: str) -> None:
-    """Refuse a compressed file, an archive, a workbook or Parquet given as CSV, saying so."""
+    """Refuse a compressed file, an archive, a workbook, Parquet, a PDF or an image given as CSV."""
     for magic, what in _NOT_TEXT:
         if data.startswith(magic):
             if name == STDIN_NAME and magic == b"PAR1":
@@ -1444,6 +1472,16 @@ def decode(data: bytes, name: str, encoding: str | None) -> tuple[str, str]:
                 f"{name}: has no byte-order mark, and its first line is {wide} text (NUL bytes "
                 f"before each character), which --encoding {encoding} reads byte-swapped: "
                 f"give --encoding {wide.lower()}"
+            )
+        wide_codec = info.name.startswith(("utf-16", "utf-32"))
+        if wide_codec and bom is None and data and b"\0" not in data:
+            # Every ASCII character (the header's names, digits, delimiters) is one byte and
+            # NULs in UTF-16 or UTF-32: a file without a NUL is another encoding's text, which
+            # the codec would read as a line of CJK characters, not refused.
+            raise InvalidInput(
+                f"{name}: holds no NUL byte, so it is no {info.name.upper()} text (its ASCII "
+                f"characters, the header's names among them, would each have one): --encoding "
+                f"{encoding} is not the file's encoding; leave --encoding out to have it detected"
             )
         try:
             text = data.decode(info.name)
@@ -1701,9 +1739,16 @@ _UTF8_MULTIBYTE = re.compile(
 _QUOTED = re.compile(r'"[^"]*"')
 
 
+#: A line's text, without its end. (Matched where a line begins: ``re.split`` with a
+#: ``maxsplit`` would copy the rest of the text, as long as the file, to find one line.)
+_LINE_TEXT = re.compile(r"[^\r\n]*")
+
+
 def _delimiter(text: str) -> str:
     """The delimiter the header line uses most, outside quoted names (``"lat, deg"``)."""
-    header = _QUOTED.sub("", re.split(r"\r\n?|\n", text, maxsplit=1)[0])
+    first = _LINE_TEXT.match(text)
+    assert first is not None  # it matches the empty text
+    header = _QUOTED.sub("", first.group())
     counts = [header.count(d) for d in DELIMITERS]
     return DELIMITERS[counts.index(max(counts))] if max(counts) else ","
 
@@ -1990,7 +2035,7 @@ def _title_line(header: Sequence[str], text: str, line: int) -> str:
             "the type line Windows PowerShell's Export-Csv and ConvertTo-Csv write unless given "
             "-NoTypeInformation"
         )
-    later = re.split(r"\r\n|\r|\n", text, maxsplit=line + 3)[line : line + 3]
+    later = [row.rstrip("\r\n") for row in itertools.islice(_lines(text), line, line + 3)]
     for at, row in enumerate(later, start=line + 1):
         for d in DELIMITERS:
             keys = {column_key(n.strip().strip('"')) for n in row.split(d)}
@@ -2050,6 +2095,9 @@ def _stray_quote(text: str, pos: int, delim: str) -> tuple[int, int, int, str] |
         field, pos = field + 1, pos + 1
 
 
+_LEADING_SPACE = re.compile("[ \t\r\n\ufeff]*")
+
+
 def _markup(text: str) -> str | None:
     """What a text that is no CSV table is (JSON, HTML, XML), by its first character, or None.
 
@@ -2057,7 +2105,10 @@ def _markup(text: str) -> str | None:
     a message about quotes or columns, quoting what its first line holds (a JSON Lines file's
     first device). The message names the form, never the content.
     """
-    head = text.lstrip(" \t\r\n\ufeff")[:16].lower()
+    space = _LEADING_SPACE.match(text)
+    assert space is not None  # it matches the empty text
+    # (Not text.lstrip(), which would copy the whole text.)
+    head = text[space.end() : space.end() + 16].lower()
     if head.startswith(("{", "[")):
         return (
             "JSON (GeoJSON, JSON Lines or an API's answer?), not CSV; write its points as CSV "
@@ -2310,6 +2361,15 @@ def read_csv(
                         if count == 1 and _PSQL_FOOTER.fullmatch(record[0].strip())
                         else _decimal_comma_hint(record, named, delim)
                         or _line_end_hint("".join(record))
+                        or (
+                            "; the file ends in it without a line end: was the file cut short "
+                            "(an interrupted copy, download or export)? read the whole file "
+                            "again"
+                            if count < named
+                            and not text.endswith(("\n", "\r"))
+                            and reader.line_num == _breaks(text, 0, len(text)) + 1
+                            else ""
+                        )
                     )
                     raise InvalidInput(
                         f"{name}: row {rows + len(lines) + 1} (line {line}): has {count} "

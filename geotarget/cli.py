@@ -1414,11 +1414,12 @@ positions files:
   ids       text, kept verbatim but for the whitespace around it (spaces, tabs,
             line breaks, no-break spaces: stripped, in quotes too): 0701234567 stays
             0701234567; 007 and 7 differ; Excel's ="0701234567" is its text; ids a
-            spreadsheet turned into numbers (4.6701E+10, 7.0) are refused: export the
-            column as text
+            spreadsheet turned into numbers (4.6701E+10, 7.0, 7,0) are refused: export
+            the column as text
   tester    1/0, true/false, t/f, yes/no, y/n, ja/nej or sant/falskt (empty: false)
-  refused   compressed files, workbooks (.xlsx), PostgreSQL's \\N, a file mixing
-            UTF-8 and cp1252 lines, Excel's MS-DOS CSV (give --encoding cp850)
+  refused   compressed files, workbooks (.xlsx), PDFs, images, PostgreSQL's \\N, a
+            file mixing UTF-8 and cp1252 lines, Excel's MS-DOS CSV (give --encoding
+            cp850)
   rounding  a file of 10 or more fixes whose every lon (or lat) lies on a grid of
             0.001 degrees or coarser, as a spreadsheet exports a column shown with
             few decimals, is warned of when that rounding (in Sweden up to about

@@ -504,31 +504,51 @@ def _escaped(value: object) -> str:
     return text if len(text) <= _SHOW_CHARS else f"{text[:_SHOW_CHARS]}…"
 
 
+#: Why two ids that are one text in two normalisation forms are refused, and what to do.
+_TWO_FORMS = (
+    "one text in two Unicode forms, canonically equivalent as NFC and NFD are: one device "
+    "written by two systems?); write every id in one form (NFC)"
+)
+
+
 def _check_normal_forms(arr: npt.NDArray[np.str_]) -> None:
     """Refuse two distinct ids that are one text in two Unicode normalisation forms.
 
     ``"café"`` with a precomposed é (NFC, as most systems write it) and with an e and a
     combining accent (NFD, as macOS's file names and some iOS text hold it) show alike and are
     the same text by Unicode's canonical equivalence: one device written by two systems, which
-    would be counted, told and charged twice. Ids stay verbatim; only this is refused. Only ids
-    holding a character beyond ASCII (found in bulk) are normalised, one by one.
+    would be counted, told and charged twice. Ids stay verbatim; only this is refused.
+    """
+    twins = _normal_form_twins(arr)
+    if twins is not None:
+        first, second = twins
+        raise InvalidPositions(
+            f"ids must be unique (got {_escaped(arr[first])} at row {first} and "
+            f"{_escaped(arr[second])} at row {second}, {_TWO_FORMS}"
+        )
+
+
+def _normal_form_twins(arr: npt.NDArray[np.str_]) -> tuple[int, int] | None:
+    """The first two rows whose distinct ids are one text in two normalisation forms, or None.
+
+    Only ids holding a character beyond ASCII (found in bulk) are normalised, one by one.
     """
     import unicodedata
 
     if not arr.dtype.itemsize:
-        return
+        return None
     flat = arr.view(np.uint32)
     if int(flat.max(initial=0)) <= 0x7F:  # (one pass: ids are ASCII nearly always)
-        return
+        return None
     codes = flat.reshape(arr.size, -1)
     wide = np.flatnonzero(codes.max(axis=1) > 0x7F)
     if not wide.size:
-        return
+        return None
     texts = arr[wide].tolist()
     normal = [unicodedata.normalize("NFC", t) for t in texts]
     changed = [k for k, (t, n) in enumerate(zip(texts, normal, strict=True)) if t != n]
     if not changed:
-        return  # every id already NFC: distinct ids have distinct NFC forms
+        return None  # every id already NFC: distinct ids have distinct NFC forms
     rows_of: dict[str, list[int]] = {}
     for k, n in enumerate(normal):
         rows_of.setdefault(n, []).append(int(wide[k]))
@@ -538,12 +558,8 @@ def _check_normal_forms(arr: npt.NDArray[np.str_]) -> None:
             rows = [*rows, *np.flatnonzero(arr == normal[k]).tolist()]
         if len(rows) >= 2:
             first, second = sorted(rows)[:2]
-            raise InvalidPositions(
-                f"ids must be unique (got {_escaped(arr[first])} at row {first} and "
-                f"{_escaped(arr[second])} at row {second}, one text in two Unicode forms, "
-                "canonically equivalent as NFC and NFD are: one device written by two "
-                "systems?); write every id in one form (NFC)"
-            )
+            return first, second
+    return None
 
 
 def _id_family(value: object) -> str | None:
