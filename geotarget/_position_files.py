@@ -71,7 +71,7 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   or modification time changed while it was read (an export still being written:
   :func:`unchanged`).
 * **Parquet** timestamps of any unit are read from their integers (nanoseconds floored to the
-  microsecond) within the years 1970 to 9999; dictionary-encoded and ``string_view`` text is
+  microsecond) within the years 1970 to 9998; dictionary-encoded and ``string_view`` text is
   text, and a run-end-encoded Arrow column is its values; float16 degrees are refused, and so
   are epoch seconds in float32 or float16 (128 seconds apart or worse); a NaN in a float
   ``observed_at`` or ``tester`` column is missing, as a null is (and as the empty cell
@@ -692,7 +692,7 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
         try:
             back = value.astimezone(dt.timezone.utc).astimezone(zone)
         except OverflowError:  # e.g. 0001-01-01T00:30 in Asia/Tokyo: the year 0 in UTC
-            raise ValueError("lies outside the years 1970 to 9999") from None
+            raise ValueError("lies outside the years 1970 to 9998") from None
         if back.replace(tzinfo=None) != value.replace(tzinfo=None):
             raise ValueError(f"is a wall time that {zone.key} skips (a DST change); fix it")
         if value.replace(fold=1).utcoffset() != value.utcoffset():
@@ -702,9 +702,9 @@ def _parse_time(text: str, zone: zoneinfo.ZoneInfo | None) -> dt.datetime:
     try:
         utc = value.astimezone(dt.timezone.utc)
     except OverflowError:
-        raise ValueError("lies outside the years 1970 to 9999") from None
+        raise ValueError("lies outside the years 1970 to 9998") from None
     if not _EPOCH0 <= utc < dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc):
-        raise ValueError("lies outside the years 1970 to 9999")
+        raise ValueError("lies outside the years 1970 to 9998")
     return utc
 
 
@@ -804,7 +804,7 @@ def _iso_layout(codes: npt.NDArray[np.uint32], template: str) -> npt.NDArray[np.
 
     ``codes`` holds one cell a row, each as long as ``template``. A cell fits when it has a
     digit wherever ``template`` has one, the same character elsewhere (an offset may have
-    either sign), and names a valid date-time and offset within the years 1970 to 9999. None
+    either sign), and names a valid date-time and offset within the years 1970 to 9998. None
     when any cell does not fit: the caller then reads them by :func:`_parse_time`, which names
     the rule broken.
     """
@@ -930,7 +930,7 @@ def _zoned_column(
     whose start and end have one UTC offset, whichever of a repeated time they name, holds
     no change of the zone's offset, and its times are that offset from UTC. None when any
     cell does not fit, an hour holds a change of offset (a DST change's skipped or repeated
-    hour) or an instant lies outside the years 1970 to 9999: the caller then reads every cell
+    hour) or an instant lies outside the years 1970 to 9998: the caller then reads every cell
     by :func:`_parse_time`, which gives the same instants and names the rule a cell breaks.
     """
     read = _by_layout(texts, _wall_layout)
@@ -2739,7 +2739,7 @@ def _instants(
     cast from ``ns`` with sub-microsecond digits (as pandas writes) fails, an unsafe one wraps
     out-of-range values around, and ``to_pylist`` of such nanoseconds needs pandas.
     Nanoseconds are floored to the microsecond (as the CSV reader cuts fraction digits); an
-    instant outside the CSV reader's years (1970 to 9999) is refused. A column without a zone
+    instant outside the CSV reader's years (1970 to 9998) is refused. A column without a zone
     holds wall times: they are read in ``zone`` by the CSV reader's rules (DST gaps and
     repeated hours refused).
     """
@@ -2764,7 +2764,7 @@ def _instants(
         i = int(np.flatnonzero(bad)[0])
         shown = f"{np.datetime64(int(raw[i]), unit)}"  # numpy's range is all of int64's
         shown += "Z" if col.type.tz is not None else " (no zone)"
-        raise _problem(where(i), "observed_at", "lies outside the years 1970 to 9999", shown)
+        raise _problem(where(i), "observed_at", "lies outside the years 1970 to 9998", shown)
     stamps = np.where(known, micro.astype("datetime64[us]"), np.datetime64("NaT", "us"))
     if col.type.tz is not None:
         return stamps
@@ -3320,7 +3320,7 @@ def one_time(value: object, name: str, rows: int) -> npt.NDArray[np.datetime64]:
     """One observed_at for every row (``name``: the option or argument giving it), as a column.
 
     A timezone-aware ``datetime`` within the years a file's observed_at cells may name (1970
-    to 9999), else :class:`InvalidInput` naming ``name``.
+    to 9998), else :class:`InvalidInput` naming ``name``.
     """
     from geotarget._validate import shown
 
@@ -3336,7 +3336,7 @@ def one_time(value: object, name: str, rows: int) -> npt.NDArray[np.datetime64]:
         utc = _EPOCH0 - dt.timedelta(days=1)
     if not _EPOCH0 <= utc < dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc):
         raise InvalidInput(  # the years a file's observed_at cells may name
-            f"{name} lies outside the years 1970 to 9999 (got {value.isoformat()})"
+            f"{name} lies outside the years 1970 to 9998 (got {value.isoformat()})"
         )
     stamp = np.datetime64(utc.replace(tzinfo=None), "us")
     return np.full(rows, stamp, dtype="datetime64[us]")

@@ -80,6 +80,9 @@ _COUNTED = "in it, or counted in by this kind's rules for an uncertain or old fi
 
 #: What :meth:`TargetingResult.explain` says of from when, when it cannot say the date.
 _FROM_WHEN = "RolloutPolicy.explain says from when"
+#: What :meth:`TargetingResult.explain` says of a device left out where its alert's sender's
+#: issuer may not alert (followed by the region's code).
+OUTSIDE_ISSUER = "located where the sender's issuer may not alert"
 
 
 class LeftOut:
@@ -435,13 +438,18 @@ class TargetingResult:
                 f" and {len(codes) - 5} more" if len(codes) > 5 else ""
             )
             said = None if self._left_out is None else self._left_out.said(self._row_of(device_id))
-            why += f" (it is enabled in {enabled} only; {said or _FROM_WHEN})"
-            if self._past_issuer:
-                past = ", ".join(sorted(self._past_issuer))
-                why += (
-                    f", or in a region the area reaches only by a sliver past its issuer's "
-                    f"regions ({past}), where that issuer may not alert"
-                )
+            past = ", ".join(sorted(self._past_issuer))
+            if said is not None and said.startswith(OUTSIDE_ISSUER):
+                why = f"is covered by the alert area ({_COUNTED}) but {said}"
+                if past:
+                    why += f" (the area reaches {past} only by a sliver past its issuer's regions)"
+            else:
+                why += f" (it is enabled in {enabled} only; {said or _FROM_WHEN})"
+                if past:
+                    why += (
+                        f", or in a region the area reaches only by a sliver past its issuer's "
+                        f"regions ({past}), where that issuer may not alert"
+                    )
         if outcome is Outcome.OUTSIDE_CANARY and self.rollout is not None:
             # Which share, and that it is the device's own (fixed by its id): not chance.
             phase = self.rollout.phase_index

@@ -84,6 +84,7 @@ from geotarget._idset import IdSet
 from geotarget._intake import Gate, config_problems
 from geotarget._kind_rules import KindRules
 from geotarget._targeting_result import (
+    OUTSIDE_ISSUER,
     Delivery,
     LeftOut,
     Outcome,
@@ -410,14 +411,18 @@ def _from_when_in(
     codes: Sequence[str],
     kind: str,
     at: dt.datetime,
+    home: frozenset[str] | None,
     region: int,
 ) -> str | None:
     """Why ``kind`` is not enabled at ``at`` in finest region ``region``, and from when.
 
-    None for no region (-1), or one enabled (a sliver past its issuer's regions).
+    Or, for a region outside ``home`` (the sender's issuer's, None: anywhere), that it is
+    there (:data:`OUTSIDE_ISSUER`). None for no region (-1).
     """
     if region < 0:
         return None
+    if home is not None and codes[region] not in home:
+        return f"{OUTSIDE_ISSUER}, {codes[region]}"
     said = policy.explain(kind, codes[region], at, catalog=catalog)
     return None if said.enabled else str(said).rstrip(".")
 
@@ -1799,12 +1804,15 @@ class Targeter:
         phase = f", phase {decision.phase_index + 1}" if decision.phase_index is not None else ""
         if decision.percentage < 100.0:  # who is in is the canary's share, not only the area
             phase += f", for {decision.percentage:g}% of devices"
-        beside = self._gate.slivers(alert.sender, area) & self._enabled(decision.regions)[0]
+        enabled = self._enabled(decision.regions)[0]
+        beside = self._gate.slivers(alert.sender, area) & enabled
         left_out = None
         if counts[Outcome.OUTSIDE_ROLLOUT]:  # never a silent "nobody": say who is left out
-            left_out = self._left_out(kind, at, index, rows, outcomes)
+            home = self._gate.home(alert.sender)
+            left_out = self._left_out(kind, at, index, rows, outcomes, home)
             n_out = counts[Outcome.OUTSIDE_ROLLOUT]
-            issuer = " or where its sender's issuer may alert" if beside else ""
+            restricted = home is not None and not enabled <= home
+            issuer = " or where its sender's issuer may alert" if restricted else ""
             phase += (
                 f"; {n_out:,} device{'' if n_out == 1 else 's'} in the area "
                 f"{'is' if n_out == 1 else 'are'} outside the regions where it is enabled"
@@ -1842,8 +1850,12 @@ class Targeter:
         index: PositionIndex,
         rows: npt.NDArray[np.int32],
         outcomes: npt.NDArray[np.int8],
+        home: frozenset[str] | None,
     ) -> LeftOut:
         """The rows a region left out, their finest regions, and from when each is enabled.
+
+        ``home``: the sender's issuer's finest regions (None: anywhere); a row in none of them
+        is said to be where that issuer may not alert.
 
         Located again here (a few devices at a region's edge, only when some are left out):
         the result keeps their region indices, never their coordinates, for
@@ -1853,7 +1865,7 @@ class Targeter:
         lon, lat = index.positions.lon[out], index.positions.lat[out]
         found = self._finest_set.locate_index(lon, lat, snap_m=self.snap_m).astype(np.int32)
         say = functools.partial(
-            _from_when_in, self.policy, self.regions, self._finest_set.codes, kind, at
+            _from_when_in, self.policy, self.regions, self._finest_set.codes, kind, at, home
         )
         return LeftOut(out, found, say)
 

@@ -531,7 +531,7 @@ def test_at_at_the_ends_of_time_is_bad_input_not_an_internal_error(
 def test_observed_at_keeps_to_the_years_a_files_cells_may_name(
     observed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``--observed-at`` is held to the file column's years, 1970 to 9999.
+    """``--observed-at`` is held to the file column's years, 1970 to 9998.
 
     (Year 1 at +14:00 was an internal error; year 9999 a fix that is never stale.)
     """
@@ -543,7 +543,7 @@ def test_observed_at_keeps_to_the_years_a_files_cells_may_name(
     )
     assert (code, out) == (2, ""), err
     shown = observed.replace("Z", "+00:00")
-    rule = f"lies outside the years 1970 to 9999 (got {shown})"
+    rule = f"lies outside the years 1970 to 9998 (got {shown})"
     if observed == "0001-01-01T00:00:00+14:00":  # no datetime in UTC: parse_time refuses it
         rule = f"must lie within the years 1 to 9999 in UTC (got {observed!r})"
     assert err.strip().splitlines() == [f"geotarget target: --observed-at {rule}"]

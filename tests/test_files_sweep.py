@@ -304,7 +304,7 @@ def test_parquet_nanoseconds_as_pandas_writes_them_are_cut_to_microseconds(
 def test_parquet_times_outside_the_csv_years_are_refused_naming_the_row(
     tmp_path: Path, unit: str, value: int, shown: str
 ) -> None:
-    """Parquet times obey CSV's years (1970 to 9999), without Arrow's overflow errors."""
+    """Parquet times obey CSV's years (1970 to 9998), without Arrow's overflow errors."""
     table = pa.table(
         {
             "id": ["ok", "bad"],
@@ -316,7 +316,7 @@ def test_parquet_times_outside_the_csv_years_are_refused_naming_the_row(
     with pytest.raises(GeotargetError) as info:
         read(_parquet(tmp_path, table))
     assert str(info.value) == (
-        f"p.parquet: row 2, column observed_at: lies outside the years 1970 to 9999 (got {shown!r})"
+        f"p.parquet: row 2, column observed_at: lies outside the years 1970 to 9998 (got {shown!r})"
     )
 
 

@@ -414,3 +414,8 @@ def test_a_restricted_issuer_reaches_no_device_in_a_neighbouring_region(
     )  # fmt: skip
     assert got.verdict is Verdict.DELIVER
     assert told == set()
+    # Said so: in the reason, and for each device by explain(), naming its region.
+    assert "2 devices in the area are outside the regions where it is enabled or where its " \
+        "sender's issuer may alert, not told" in got.reason  # fmt: skip
+    for device in ("d0", "d1"):
+        assert "but located where the sender's issuer may not alert, 0184" in got.explain(device)

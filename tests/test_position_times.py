@@ -138,7 +138,7 @@ def _iso(draw: st.DrawFn, layout: Layout, kind: str = "valid") -> str:
     """One time in ``layout``, of a ``kind``.
 
     ``valid``: within the years, often at the ends of its fields (February 29 of leap years);
-    ``bound``: a unit of the layout before, at or after either end of the years 1970 to 9999
+    ``bound``: a unit of the layout before, at or after either end of the years 1970 to 9998
     (in UTC, written in any offset); ``broken``: a field breaks its rule (24:00, a leap
     second, February 29 of a common year, an offset of 24 hours, month 13...).
     """
@@ -377,8 +377,8 @@ def test_epoch_seconds_the_cell_rule_refuses_are_refused_in_a_column_of_epochs(c
         ("2024-06-30T23:59:60Z", "is not a valid date-time (second must be in 0..59)"),
         ("2023-02-29T12:00:00Z", "is not a valid date-time (day is out of range for month)"),
         ("2024-05-20T14:00:00+24:00", "has a UTC offset out of range (+24:00)"),
-        ("1969-12-31T23:59:59Z", "lies outside the years 1970 to 9999"),
-        ("9999-01-01T00:00:00Z", "lies outside the years 1970 to 9999"),
+        ("1969-12-31T23:59:59Z", "lies outside the years 1970 to 9998"),
+        ("9999-01-01T00:00:00Z", "lies outside the years 1970 to 9998"),
         ("2024-13-20T14:00:00Z", "is not a valid date-time (month must be in 1..12)"),
         ("2024-04-31T14:00:00Z", "is not a valid date-time (day is out of range for month)"),
         ("2100-02-29T14:00:00Z", "is not a valid date-time (day is out of range for month)"),

@@ -170,8 +170,9 @@ def test_text_ids_that_are_all_integers_written_as_floats_are_refused_as_by_the_
     path = tmp_path / "ids.parquet"
     pq.write_table(table, path)
     rule = (
-        r"row 1, column id: every id is an integer written as a float \(pandas writes 7 as 7\.0 "
-        r"once an id column has a missing value\), so no id names its device; write them as "
+        r"row 1, column id: every id is an integer written as a float \(pandas writes 7 as 7\.0, "
+        r"or 7,0 with decimal=',', once an id column has a missing value\), so no id names its "
+        r"device; write them as "
         r"integers \(got '7\.0'\)"
     )
     with pytest.raises(InvalidPositions, match=f"^t: {rule}$"):

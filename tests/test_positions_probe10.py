@@ -740,7 +740,7 @@ def test_a_geoparquet_file_without_lon_lat_names_its_geometry_column_and_crs(
 @pytest.mark.parametrize(
     ("value", "rule"),
     [
-        (dt.datetime(1960, 1, 1, tzinfo=dt.timezone.utc), "lies outside the years 1970 to 9999"),
+        (dt.datetime(1960, 1, 1, tzinfo=dt.timezone.utc), "lies outside the years 1970 to 9998"),
         (dt.datetime(2025, 5, 1, 12), "must be timezone-aware"),
         ("2025-05-01T12:00Z", "must be one timezone-aware datetime for every row"),
     ],
@@ -750,7 +750,7 @@ def test_one_time_for_a_table_follows_the_rule_of_its_column_and_the_commands_op
 ) -> None:
     """``observed_at=`` is held to the years a table's observed_at column may name.
 
-    A 1960 instant was refused in the column ("lies outside the years 1970 to 9999") and by
+    A 1960 instant was refused in the column ("lies outside the years 1970 to 9998") and by
     the command's ``--observed-at``, but taken for every row as the argument; a naive one
     was refused with "(rows counted from 0)", as if a row were at fault.
     """
@@ -763,7 +763,7 @@ def test_one_time_for_a_table_follows_the_rule_of_its_column_and_the_commands_op
     column = table.append_column(
         "observed_at", pa.array([dt.datetime(1960, 1, 1)], pa.timestamp("us", tz="UTC"))
     )
-    with pytest.raises(InvalidPositions, match="lies outside the years 1970 to 9999"):
+    with pytest.raises(InvalidPositions, match="lies outside the years 1970 to 9998"):
         positions_from_arrow(column)
     at = dt.datetime(2025, 5, 1, 14, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     got = positions_from_arrow(table, observed_at=at)
