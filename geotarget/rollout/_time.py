@@ -234,8 +234,8 @@ def parse_instant(value: object, tz_name: str | None) -> dt.datetime:
             return value
         if tz_name is None:
             raise ValueError(
-                f"{value.isoformat()} has no UTC offset; write it with one "
-                f'(e.g. {value.isoformat()}+02:00) or set timezone = "Europe/Stockholm" '
+                f"{value.isoformat()} has no UTC offset; write it with one"
+                f'{_stockholm_example(value)} or set timezone = "Europe/Stockholm" '
                 "at the top of the policy"
             )
         return civil_to_instant(value, tz_name)
@@ -251,6 +251,20 @@ def parse_instant(value: object, tz_name: str | None) -> dt.datetime:
         "must be a date-time such as 2024-04-15T00:00:00+02:00 "
         f"(got {type(value).__name__} {_brief(value)}){_epoch_hint(value)}"
     )
+
+
+def _stockholm_example(wall: dt.datetime) -> str:
+    """`` (e.g. <wall><offset>, ...)``: the wall time with its offset in Stockholm, if it has one.
+
+    The offset is the one Stockholm's clocks show at that wall time (+01:00 in winter, +02:00
+    in summer), so the example is the instant the operator most likely means; a wall time the
+    clocks skip or repeat gets no example (its error says why once the zone is set).
+    """
+    try:
+        instant = civil_to_instant(wall, "Europe/Stockholm")
+    except ValueError:
+        return ""
+    return f" (e.g. {wall.isoformat()}{_iso_offset(instant.utcoffset())} in Europe/Stockholm)"
 
 
 def _epoch_hint(value: object) -> str:
