@@ -151,3 +151,25 @@ def test_offset_suggested_for_a_wall_time_is_its_stockholm_offset(wall: str, off
     meant = dt.datetime.fromisoformat(wall).replace(tzinfo=STHLM)
     assert dt.datetime.fromisoformat(suggested.group(1)) == meant
     assert suggested.group(1) == wall + offset
+
+
+def test_two_phases_in_the_repeated_hour_of_2026(hierarchy) -> None:  # type: ignore[no-untyped-def]
+    # 02:30 happens twice on 2026-10-25; the file tells the two apart by their offsets.
+    doc = (
+        'timezone = "Europe/Stockholm"\n'
+        '[[kinds.a.phases]]\nstarts_at = 2026-10-25T02:30:00+02:00\nregions = ["0180"]\n'
+        "[[kinds.a.phases]]\nstarts_at = 2026-10-25T02:30:00+01:00\n"
+        'regions = ["0180", "PR-NORD"]\n'
+    )
+    policy = RolloutPolicy.from_toml(doc, catalog=hierarchy)
+    # Same-zone subtraction ignores fold, so the oracle compares in UTC.
+    first = dt.datetime(2026, 10, 25, 2, 30, tzinfo=STHLM, fold=0).astimezone(UTC)
+    second = dt.datetime(2026, 10, 25, 2, 30, tzinfo=STHLM, fold=1).astimezone(UTC)
+    assert second - first == dt.timedelta(hours=1)
+    between = dt.datetime(2026, 10, 25, 2, 45, tzinfo=STHLM, fold=0).astimezone(UTC)
+    assert policy.decide("a", between).phase_index == 0
+    assert policy.decide("a", second).phase_index == 1
+    lulea = policy.explain("a", "2580", between, catalog=hierarchy)
+    assert (lulea.enabled, lulea.change_at) == (False, second)
+    assert "02:30 (UTC+01:00) Europe/Stockholm" in str(lulea)
+    assert RolloutPolicy.from_toml(policy.to_toml()) == policy
