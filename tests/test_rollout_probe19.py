@@ -173,3 +173,37 @@ def test_two_phases_in_the_repeated_hour_of_2026(hierarchy) -> None:  # type: ig
     assert (lulea.enabled, lulea.change_at) == (False, second)
     assert "02:30 (UTC+01:00) Europe/Stockholm" in str(lulea)
     assert RolloutPolicy.from_toml(policy.to_toml()) == policy
+
+
+def test_targeter_tells_a_municipality_from_its_phase_start_on(hierarchy) -> None:  # type: ignore[no-untyped-def]
+    from geotarget import Circle, PositionIndex, Positions, pilot
+    from geotarget.targeting import Targeter, Verdict
+
+    tip_only = _toml().split("[[kinds.paused")[0]
+    targeter = Targeter(
+        hierarchy,
+        RolloutPolicy.from_toml(tip_only, catalog=hierarchy),
+        recognition=pilot.RECOGNITION,
+    )
+    msg = pilot.Message(headline="Test", description="Test.", area_description="Test")
+    # Central Stockholm (0180, listed from phase 2) and Solna (0184, only with the country).
+    places = {"0180": (18.0686, 59.3293), "0184": (18.00, 59.36)}
+    count = 0
+    for code, (lon, lat) in places.items():
+        assert hierarchy.locate([lon], [lat], "municipality").tolist() == [code]  # the premise
+        start = _oracle_from(code, hierarchy)
+        assert start is not None
+        for at, told in ((start - dt.timedelta(seconds=1), False), (start, True)):
+            count += 1
+            alert = pilot.tip_request(
+                identifier=f"probe19-{count}", sender="polisen@polisen.se", sent=at,
+                area=Circle(lon, lat, 500.0), sv=msg, en=msg, onset=at,
+                expires=at + dt.timedelta(hours=1),
+            )  # fmt: skip
+            devices = Positions(["d"], [lon], [lat], accuracy_m=[5.0], observed_at=at)
+            result = targeter.target(alert, PositionIndex(devices), at)
+            assert (result.verdict is Verdict.DELIVER) is told, (code, at, result.reason)
+            assert result.recipients.tolist() == (["d"] if told else [])
+            if not told:
+                local = start.astimezone(STHLM).strftime("%Y-%m-%d %H:%M")
+                assert f"from {local} Europe/Stockholm" in str(result.reason)
