@@ -13,7 +13,7 @@ import datetime as dt
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -114,7 +114,8 @@ def config_problems(
             problems.append(
                 Problem(
                     f"policy.kinds.{kind}",
-                    f"kind {kind!r} has no location rules, so it cannot be targeted: add a "
+                    f"kind {kind!r} has no location rules, so it cannot be targeted"
+                    f"{_misspelt(kind, registered)}: add a "
                     f"[location_rules.{kind}] table to the policy file, or pass "
                     f"location_rules={{{kind!r}: KindRules(...)}} (kinds with rules: "
                     f"{_listed(registered)})",
@@ -125,8 +126,9 @@ def config_problems(
             problems.append(
                 Problem(
                     f"recognition[{i}].kind",
-                    f"{rule.kind!r} is not a registered kind: it has no location rules (add "
-                    f"a [location_rules.{rule.kind}] table; registered: {_listed(registered)})",
+                    f"{rule.kind!r} is not a registered kind{_misspelt(rule.kind, registered)}:"
+                    f" it has no location rules (add a [location_rules.{rule.kind}] table; "
+                    f"registered: {_listed(registered)})",
                 )
             )
     if not issuers.any_sender:
@@ -198,6 +200,20 @@ def _unnamed_rules(
             )
         )
     return problems
+
+
+def _misspelt(kind: str, registered: Collection[str]) -> str:
+    """``" (did you mean 'x'? ...)"`` when ``kind`` is near a registered kind's name, else ``""``.
+
+    A policy's ``[kinds.tip_reqest]`` table or a recognition rule's ``kind = "explosoin"`` is
+    the registered kind's name mistyped, more likely than a kind still lacking its rules.
+    """
+    import difflib
+
+    near = difflib.get_close_matches(kind, sorted(registered), n=1, cutoff=0.8)
+    return (
+        f" (did you mean {near[0]!r}? it is registered: this name may be misspelt)" if near else ""
+    )
 
 
 #: The bytes of the areas whose slivers past their issuer's regions a Gate keeps

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import tempfile
 import zoneinfo
+from pathlib import Path
 
 import pytest
 
-from geotarget import sweden
+import geotarget
+from geotarget import Targeter, sweden
 from geotarget.errors import InvalidPolicy
 from geotarget.rollout import Reason, RolloutPolicy
 
@@ -207,3 +210,29 @@ def test_targeter_tells_a_municipality_from_its_phase_start_on(hierarchy) -> Non
             if not told:
                 local = start.astimezone(STHLM).strftime("%Y-%m-%d %H:%M")
                 assert f"from {local} Europe/Stockholm" in str(result.reason)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path"),
+    [
+        ("[kinds.tip_request]", "[kinds.tip_reqest]", "policy.kinds.tip_reqest"),
+        ('kind = "explosion"', 'kind = "explosoin"', "recognition["),
+    ],
+)
+def test_a_misspelt_kind_name_is_named_with_the_kind_meant(old: str, new: str, path: str) -> None:
+    """A rollout table or a recognition rule under a kind's name mistyped: which kind, said."""
+    text = (Path(__file__).parents[1] / "docs" / "examples" / "pilot_policy.toml").read_text()
+    assert text.count(old) >= 1
+    text = text.replace(old, new)
+    if old.startswith("[kinds."):
+        text = text.replace("[[kinds.tip_request.", "[[kinds.tip_reqest.")
+    with tempfile.TemporaryDirectory() as tmp:
+        file = Path(tmp) / "policy.toml"
+        file.write_text(text)
+        cfg = geotarget.load_policy(file, catalog=sweden.hierarchy())
+    with pytest.raises(InvalidPolicy) as err:
+        Targeter(sweden.hierarchy(), cfg.rollout, recognition=cfg.recognition,
+                 issuers=cfg.issuers, location_rules=cfg.location_rules)  # fmt: skip
+    meant = old.split("kinds.")[-1].rstrip("]") if old.startswith("[") else "explosion"
+    line = next(x for x in str(err.value).splitlines() if path in x)
+    assert f"(did you mean {meant!r}? it is registered: this name may be misspelt)" in line
