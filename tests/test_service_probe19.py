@@ -124,3 +124,34 @@ def test_a_restart_between_an_alert_and_its_confirmation_and_a_cancel_of_it(
     assert late["deliveries"] == [], late
     assert _post(again, "/positions", _fixes(METRES, 124), 124) == {"deliveries": []}
     assert _post(again, "/redeliver", b"", 300) == {"deliveries": []}
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/positions", b"[" * 100_000 + b"]" * 100_000),
+        ("/confirm", b'{"keys": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"),
+    ],
+)
+def test_json_nested_past_the_reader_is_a_400_naming_the_rule(
+    service: tuple[Path, list[_Instance]], path: str, body: bytes
+) -> None:
+    """JSON nested deeper than Python's reader goes is a 400 naming the field and the rule.
+
+    A hostile body of 200 kB; the 400 said Python's "maximum recursion depth exceeded" words.
+    """
+    store, started = service
+    svc = _Instance(store.parent, store)
+    started.append(svc)
+    conn = svc.send(
+        f"POST {path} HTTP/1.1\r\nHost: s\r\nConnection: close\r\n"
+        f"Accept: application/json\r\nContent-Length: {len(body)}\r\n",
+        body,
+    )
+    status, text = _status(_answer(conn))
+    problem = json.loads(text)
+    assert status == 400 and problem["error"] == "InvalidInput", text
+    assert problem["field"] == "request body", problem
+    assert problem["rule"].startswith("must be JSON whose arrays and objects nest less deep")
+    assert problem["value"].startswith("deeper nesting"), problem
+    assert "recursion depth" not in text, text

@@ -862,7 +862,15 @@ def _json(body: bytes, charset: str = "") -> Any:
         return json.loads(body, object_pairs_hook=_members, parse_constant=_NotJson)
     except UnicodeDecodeError as err:
         raise _not_unicode(err, charset) from None
-    except (json.JSONDecodeError, RecursionError) as err:
+    except RecursionError:
+        # (It said "request body must be a JSON object (maximum recursion depth exceeded while
+        # decoding a JSON array from a unicode string)": Python's words, no field, no rule.)
+        raise InvalidInput(
+            "request body must be JSON whose arrays and objects nest less deep than Python's"
+            f" reader goes, below its recursion limit of {sys.getrecursionlimit():,} levels"
+            " (got deeper nesting; a batch's columns and a /confirm's keys are flat lists)"
+        ) from None
+    except json.JSONDecodeError as err:
         if body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
             # (A CAP document sent here, not to POST /alerts, said only "Expecting value:
             # line 1 column 1 (char 0)". Not quoted: it is read by nobody as JSON.)
