@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +156,31 @@ def test_json_nested_past_the_reader_is_a_400_naming_the_rule(
     assert problem["rule"].startswith("must be JSON whose arrays and objects nest less deep")
     assert problem["value"].startswith("deeper nesting"), problem
     assert "recursion depth" not in text, text
+
+
+def test_one_alert_to_two_processes_at_once_amid_batches_tells_each_device_once(
+    service: tuple[Path, list[_Instance]],
+) -> None:
+    """One alert to two processes over one SQLite store at once, amid batches: each told once.
+
+    The same alert posted to both at the same moment (a sender's retry to another instance),
+    while four batches of the devices arrive at both: each device inside is told exactly once
+    over all six answers, nobody outside.
+    """
+    store, started = service
+    a, b = _Instance(store.parent, store), _Instance(store.parent, store)
+    started += [a, b]
+    assert _post(a, "/positions", _fixes(METRES[0::2], 0), 1) == {"deliveries": []}
+    assert _post(b, "/positions", _fixes(METRES[1::2], 0), 1) == {"deliveries": []}
+    document = _cap("P19-2", 1000.0)
+    jobs = [(a, "/alerts", document), (b, "/alerts", document)] + [
+        (svc, "/positions", _fixes(METRES[k::4], 3)) for k, svc in enumerate((a, b, a, b))
+    ]
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        answers = list(pool.map(lambda job: _post(job[0], job[1], job[2], 5), jobs))
+    told = [d["device"] for answer in answers for d in answer["deliveries"]]
+    assert len(told) == len(set(told)), f"a device told twice: {sorted(told)}"
+    assert set(told) == _within(1000.0, METRES)
+    keys = [d["key"] for answer in answers for d in answer["deliveries"]]
+    assert _post(b, "/confirm", json.dumps({"keys": keys}).encode(), 6)["confirmed"] == len(keys)
+    assert _post(a, "/redeliver", b"", 100) == {"deliveries": []}
