@@ -184,3 +184,34 @@ def test_one_alert_to_two_processes_at_once_amid_batches_tells_each_device_once(
     keys = [d["key"] for answer in answers for d in answer["deliveries"]]
     assert _post(b, "/confirm", json.dumps({"keys": keys}).encode(), 6)["confirmed"] == len(keys)
     assert _post(a, "/redeliver", b"", 100) == {"deliveries": []}
+
+
+def test_a_time_parse_time_refuses_is_a_problem_naming_field_rule_and_value(
+    service: tuple[Path, list[_Instance]],
+) -> None:
+    """A leap second and a +24:00 offset in a batch: problem details name field, rule, value.
+
+    The messages read "is not" and "has", not "must": the problem had no ``field``.
+    """
+    store, started = service
+    svc = _Instance(store.parent, store)
+    started.append(svc)
+    for text, rule in [
+        ("2026-05-04T23:59:60+00:00", "is not a valid date-time"),
+        ("2026-05-04T21:30:00+24:00", "has a UTC offset out of range"),
+    ]:
+        batch = _batch(METRES[:2], 0)
+        batch["observed_at"][1] = text
+        body = json.dumps(batch).encode()
+        conn = svc.send(
+            f"POST /positions?at={_at(1)} HTTP/1.1\r\nHost: s\r\nConnection: close\r\n"
+            f"Accept: application/problem+json\r\nContent-Length: {len(body)}\r\n",
+            body,
+        )
+        status, answer = _status(_answer(conn))
+        problem = json.loads(answer)
+        assert status == 400, answer
+        assert problem["field"] == "observed_at[1]", problem
+        assert problem["rule"].startswith(rule), problem
+        assert problem["value"] == repr(text), problem
+    assert _post(svc, "/positions", _fixes(METRES[:2], 0), 2) == {"deliveries": []}
