@@ -125,7 +125,7 @@ An error answer is its message as plain text, or, when the request's ``Accept`` 
 (the path), ``error`` (the :mod:`geotarget.errors` class, or the service's own name:
 ``TooLarge``, ``Busy``, ``Slow``, ``Encoded``, ``UnsupportedMediaType``, ``NotFound``,
 ``MethodNotAllowed``, ``InternalError``, ``Stopped``) and, for a message ``FIELD must RULE (got
-VALUE)``,
+VALUE)`` (or ``FIELD is not ...``, ``FIELD has ...``: a time refused),
 ``field`` (``lat[1]``), ``rule`` and ``value`` (as the message shows it). An alert version id
 re-used for other content (``DuplicateIdentifier``) is a 409 naming the first difference as
 ``field``, with its value first stored as ``stored`` and in this request as ``received``, an
@@ -732,9 +732,11 @@ def _wants_problem(request: Request) -> bool:
 
 #: ``FIELD must RULE (got VALUE)``: the shape of geotarget's and the service's 400 messages,
 #: read into a problem's ``field``, ``rule`` and ``value`` members (``detail`` is the whole).
+#: Also ``FIELD is not ...`` and ``FIELD has ...`` (a time :func:`geotarget.parse_time` refuses:
+#: ``observed_at[0] has a UTC offset out of range (+24:00) (got ...)``), which had none.
 _FIELD_RULE_VALUE = re.compile(
-    r"(?:query parameter )?'?(?P<field>request body|[A-Za-z_][\w.]*(?:\[\d+\])?)'? must"
-    r" (?P<rule>.+?)"
+    r"(?:query parameter )?'?(?P<field>request body|[A-Za-z_][\w.]*(?:\[\d+\])?)'?"
+    r" (?P<rule>(?:must|is not|has) .+?)"
     r" \(got (?P<value>.*)\)",
     re.DOTALL,
 )
@@ -793,7 +795,7 @@ def _problem(
         row = _AT_ROW.fullmatch(value)
         if row is not None and "[" not in field:  # ("lat ... (got 95.3 at row 0)")
             field, value = f"{field}[{row['row']}]", row["value"]
-        body.update(field=field, rule=f"must {found['rule']}", value=value)
+        body.update(field=field, rule=found["rule"], value=value)
     body.update(members or {})
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_TYPE)
 
@@ -862,7 +864,15 @@ def _json(body: bytes, charset: str = "") -> Any:
         return json.loads(body, object_pairs_hook=_members, parse_constant=_NotJson)
     except UnicodeDecodeError as err:
         raise _not_unicode(err, charset) from None
-    except (json.JSONDecodeError, RecursionError) as err:
+    except RecursionError:
+        # (It said "request body must be a JSON object (maximum recursion depth exceeded while
+        # decoding a JSON array from a unicode string)": Python's words, no field, no rule.)
+        raise InvalidInput(
+            "request body must be JSON whose arrays and objects nest less deep than Python's"
+            f" reader goes, below its recursion limit of {sys.getrecursionlimit():,} levels"
+            " (got deeper nesting; a batch's columns and a /confirm's keys are flat lists)"
+        ) from None
+    except json.JSONDecodeError as err:
         if body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
             # (A CAP document sent here, not to POST /alerts, said only "Expecting value:
             # line 1 column 1 (char 0)". Not quoted: it is read by nobody as JSON.)
