@@ -128,6 +128,21 @@ class Expected:
 _PLAIN = str.maketrans("ÅÄÖ", "AAO")
 
 
+def police_counties(shared_data: Path) -> dict[str, set[str]]:
+    """The counties of each police region, by code, from ``polisregioner.csv``.
+
+    A police region's code is its name without "Region ", upper case, Å, Ä and Ö as A, A and
+    O (``"PR-STOCKHOLM"`` for "Region Stockholm").
+    """
+    text = (shared_data / "sweden" / "polisregioner.csv").read_text("utf-8")
+    return {
+        "PR-" + r["polisregion"].removeprefix("Region ").upper().translate(_PLAIN): set(
+            r["lan_koder"].split(";")
+        )
+        for r in csv.DictReader(io.StringIO(text))
+    }
+
+
 class Territory:
     """Sweden's municipalities and counties (detailed, SWEREF 99 TM) and questions about them.
 
@@ -150,15 +165,7 @@ class Territory:
             csv.DictReader(io.StringIO((folder / "kommuner_folkmangd_2024.csv").read_text("utf-8")))
         )
         self.county_of = {r["kommun_kod"]: r["lan_kod"] for r in table}
-        police = list(
-            csv.DictReader(io.StringIO((folder / "polisregioner.csv").read_text("utf-8")))
-        )
-        self.police = {
-            "PR-" + r["polisregion"].removeprefix("Region ").upper().translate(_PLAIN): set(
-                r["lan_koder"].split(";")
-            )
-            for r in police
-        }
+        self.police = police_counties(shared_data)
         for g in self.munis.values():
             shapely.prepare(g)
 

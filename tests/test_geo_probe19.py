@@ -35,6 +35,7 @@ import pyproj
 import pytest
 import shapely
 import shapely.geometry as sg
+from places_oracle import police_counties
 
 from geotarget import Circle, Polygon, PositionIndex, Positions, pilot, sweden
 from geotarget.areas import Area
@@ -51,16 +52,6 @@ MSG = pilot.Message(headline="Probe", description="Probe.", area_description="Pr
 KINDS = ["explosion", "crime_modus", "tip_request"]
 #: Not judged: this close (m) to a detailed boundary (the shipped ones are within 60 m).
 UNSURE_M = 70.0
-#: Police regions by county (Brå, 2015), restated from ../shared/data/sweden/SOURCES.md.
-POLICE = {
-    "PR-NORD": ("22", "23", "24", "25"),
-    "PR-MITT": ("03", "19", "21"),
-    "PR-BERGSLAGEN": ("17", "18", "20"),
-    "PR-STOCKHOLM": ("01", "09"),
-    "PR-OST": ("04", "05", "06"),
-    "PR-VAST": ("13", "14"),
-    "PR-SYD": ("07", "08", "10", "12"),
-}
 #: lon, lat of each scene's neighbourhood (the centre is moved up to 0.15°/0.07° from it).
 PLACES = {
     "Haparanda/Tornio": (24.14, 65.83),
@@ -97,6 +88,7 @@ class Oracle:
         path = Path(folder) / "sweden" / "kommuner_lantmateriet_sweref99tm.geojson"
         features = json.loads(path.read_text(encoding="utf-8"))["features"]
         self.kommuner = {f["properties"]["kommun_kod"]: sg.shape(f["geometry"]) for f in features}
+        self.police = police_counties(Path(folder))
         self.codes = sorted(self.kommuner)
         self.tree = shapely.STRtree([self.kommuner[c] for c in self.codes])
         self.edges = shapely.union_all([g.boundary for g in self.kommuner.values()])
@@ -246,12 +238,12 @@ def test_who_is_told_at_borders_and_at_sea(shared_data: Path, seed: int, mode: s
     mine: Callable[[str], bool] | None = None
     if home and rng.random() < 0.6:
         level = rng.choice(["municipality", "county", "police region"])
-        police = next(p for p, cs in POLICE.items() if home[:2] in cs)
+        police = next(p for p, cs in oracle.police.items() if home[:2] in cs)
         codes = {"municipality": [home], "county": [home[:2]], "police region": [police]}[level]
         mine = {
             "municipality": lambda k: k == home,
             "county": lambda k: k[:2] == home[:2],
-            "police region": lambda k: k[:2] in POLICE[police],
+            "police region": lambda k: k[:2] in oracle.police[police],
         }[level]
     if shape == "circle" and rng.random() < 0.3:  # a second circle overlapping the first's rim
         r2 = rng.uniform(300.0, 5000.0)

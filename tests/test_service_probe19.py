@@ -127,6 +127,17 @@ def test_a_restart_between_an_alert_and_its_confirmation_and_a_cancel_of_it(
     assert _post(again, "/redeliver", b"", 300) == {"deliveries": []}
 
 
+def _problem(svc: _Instance, path: str, body: bytes, accept: str) -> tuple[int, Any, str]:
+    """POST ``body`` to ``path`` asking for ``accept``: the status, the JSON answer, its text."""
+    conn = svc.send(
+        f"POST {path} HTTP/1.1\r\nHost: s\r\nConnection: close\r\n"
+        f"Accept: {accept}\r\nContent-Length: {len(body)}\r\n",
+        body,
+    )
+    status, text = _status(_answer(conn))
+    return status, json.loads(text), text
+
+
 @pytest.mark.parametrize(
     ("path", "body"),
     [
@@ -144,13 +155,7 @@ def test_json_nested_past_the_reader_is_a_400_naming_the_rule(
     store, started = service
     svc = _Instance(store.parent, store)
     started.append(svc)
-    conn = svc.send(
-        f"POST {path} HTTP/1.1\r\nHost: s\r\nConnection: close\r\n"
-        f"Accept: application/json\r\nContent-Length: {len(body)}\r\n",
-        body,
-    )
-    status, text = _status(_answer(conn))
-    problem = json.loads(text)
+    status, problem, text = _problem(svc, path, body, "application/json")
     assert status == 400 and problem["error"] == "InvalidInput", text
     assert problem["field"] == "request body", problem
     assert problem["rule"].startswith("must be JSON whose arrays and objects nest less deep")
@@ -203,13 +208,9 @@ def test_a_time_parse_time_refuses_is_a_problem_naming_field_rule_and_value(
         batch = _batch(METRES[:2], 0)
         batch["observed_at"][1] = text
         body = json.dumps(batch).encode()
-        conn = svc.send(
-            f"POST /positions?at={_at(1)} HTTP/1.1\r\nHost: s\r\nConnection: close\r\n"
-            f"Accept: application/problem+json\r\nContent-Length: {len(body)}\r\n",
-            body,
+        status, problem, answer = _problem(
+            svc, f"/positions?at={_at(1)}", body, "application/problem+json"
         )
-        status, answer = _status(_answer(conn))
-        problem = json.loads(answer)
         assert status == 400, answer
         assert problem["field"] == "observed_at[1]", problem
         assert problem["rule"].startswith(rule), problem
