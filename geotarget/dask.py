@@ -1692,6 +1692,13 @@ class DaskTargeter:
                         "the Dask cluster failed while sending the region set: "
                         f"{type(err).__name__}: {err}"
                     ) from err
+                except KeyError as err:
+                    # A worker that left while the set was copied to every worker: the
+                    # scheduler's replicate() looks it up by address and raises KeyError.
+                    raise ClusterError(
+                        "the Dask cluster failed while sending the region set: worker "
+                        f"{err} left while it was sent to every worker"
+                    ) from err
                 self._finest = (finest, sent)
             return self._finest[1]
 
@@ -1735,7 +1742,14 @@ class DaskTargeter:
         with self._lock:
             recheck = self.dataset._recheck_due()
         while True:
-            finest = self._finest_future(self.targeter._finest_set)
+            try:
+                finest = self._finest_future(self.targeter._finest_set)
+            except ClusterError as err:  # lost as the evaluation would be: asked once more
+                if retried or not self._may_retry(err):
+                    raise
+                retried = True
+                asked = prepare()
+                continue
             args = (rules, plan, status, kind, decision, self.targeter.policy, finest)
             pending = [
                 self.client.submit(

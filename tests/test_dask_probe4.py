@@ -439,6 +439,53 @@ def test_a_worker_killed_during_the_evaluation(dying: Any, tmp_path: Path) -> No
     assert set(dk.target(alert, at).recipients.tolist()) == want
 
 
+@pytest.mark.parametrize("leaves", [1, 2])
+def test_a_worker_leaving_while_the_region_set_is_sent_to_every_worker(
+    leaves: int, dying: Any, tmp_path: Path
+) -> None:
+    """A worker leaves the cluster while the region set is copied to every worker (CI, stop 71).
+
+    distributed's scheduler then raised a ``KeyError`` naming the worker from ``scatter``,
+    which reached the caller as it was. The race is made certain here on the real scheduler:
+    its ``replicate`` (which the broadcast calls once the set is on one worker) first removes
+    a worker. Once: the alert is evaluated again and the answer is the oracle's. At each try
+    (``leaves=2``): a ClusterError says the alert was admitted and nothing claimed.
+    """
+    from geotarget.errors import ClusterError
+
+    at = T0
+    _int_dataset(tmp_path / "ds", at)
+    devices = _read_all(tmp_path / "ds")
+    lon0, lat0, r = _circle_cases()[0]
+    want = _oracle_circle(devices, lon0, lat0, r, at)
+    assert want
+    scheduler = dying.cluster.scheduler
+    replicate = scheduler.replicate
+    left: list[str] = []
+
+    async def leaving(*, keys: Any, workers: Any = None, **kw: Any) -> Any:
+        if len(left) < leaves and workers:
+            left.append(list(workers)[-1])
+            await scheduler.remove_worker(left[-1], stimulus_id="test-worker-left")
+        return await replicate(keys=keys, workers=workers, **kw)
+
+    scheduler.replicate = leaving
+    dk = DaskTargeter(_targeter(), PartitionedPositions(tmp_path / "ds"), dying)
+    alert = make_alert("explosion", Circle(lon0, lat0, r), ident="left")
+    if leaves == 1:
+        assert set(dk.target(alert, at).recipients.tolist()) == want
+    else:
+        with pytest.raises(ClusterError, match="was admitted, nothing was claimed for it") as err:
+            dk.target(alert, at)
+        assert "left while it was sent to every worker" in str(err.value)
+        assert dk.targeter.ledger.recipients("polisen@example.se/left").size == 0
+    assert len(left) == leaves  # the race did happen
+    scheduler.replicate = replicate
+    if leaves == 1:  # (a worker removed is not restarted: the other answers)
+        again = make_alert("explosion", Circle(lon0, lat0, r), ident="again")
+        assert set(dk.target(again, at).recipients.tolist()) == want
+
+
 def test_an_alert_the_intake_refuses_reads_no_partition(client: Any, tmp_path: Path) -> None:
     """A sender of no issuer, an issuer not authorised for the kind or the place: the verdict.
 
