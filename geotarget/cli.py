@@ -1,4 +1,4 @@
-"""The ``geotarget`` command: ``demo``, ``target``, ``locate`` and ``preview``.
+"""The ``geotarget`` command: ``demo``, ``target``, ``locate``, ``preview`` and ``check``.
 
 ``geotarget demo`` plays the Swedish Police pilot on 1.2 million synthetic devices. The other
 commands work on files. Bad input gets one clear line on stderr and exit code 2 — never a
@@ -25,7 +25,7 @@ import stat
 import sys
 import threading
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -974,10 +974,64 @@ def _summary(result: Any, unrecognised: bool = False) -> str:
     return line
 
 
-def _target(args: argparse.Namespace, out: TextIO) -> int:
-    from geotarget import PositionIndex, load_policy, pilot
+def _targeter(path: str | None) -> Any:
+    """The Targeter ``target`` uses: of the policy file at ``path``, or of the shipped pilot.
+
+    The file's recognition rules rank before the pilot's; its ``[location_rules.<kind>]``
+    tables register its kinds (over the pilot's defaults). It is read with Sweden's regions,
+    so its unknown codes are its problems, named with it; what only a Targeter checks is the
+    file's problem too. Without a file: the pilot policy, the pilot's rules and any sender.
+    """
+    from geotarget import load_policy, pilot
     from geotarget.issuers import Issuers
-    from geotarget.targeting import Targeter, Verdict
+    from geotarget.targeting import Targeter
+
+    hierarchy = _sweden().hierarchy()
+    if path is None:
+        return Targeter(
+            hierarchy,
+            _sweden().pilot_policy(),
+            recognition=pilot.RECOGNITION,
+            issuers=Issuers.any(),
+        )
+    loaded = load_policy(path, catalog=hierarchy)  # issuers: not None
+    try:
+        return Targeter(
+            hierarchy,
+            loaded.rollout,
+            location_rules=loaded.location_rules,
+            recognition=loaded.recognition,
+            issuers=loaded.issuers,
+        )
+    except InvalidPolicy as err:
+        raise InvalidPolicy(err.problems, what=f"policy file {path!r}") from None
+
+
+def _check(args: argparse.Namespace, out: TextIO) -> int:
+    """``geotarget check``: refuse what ``target --policy`` would refuse, or summarise the file."""
+    _named("policy", args.policy)
+    targeter = _targeter(args.policy)
+    policy, issuers = targeter.policy, targeter.issuers
+    report = Out(out)
+    report(_one_line(f"policy file {args.policy!r}: OK (policy_hash {policy.policy_hash})"))
+    for rollout in policy.rollouts:
+        killed = " (killed)" if rollout.killed or policy.killed else ""
+        report(f"  kind {rollout.kind}{killed}: {len(rollout.phases)} phase(s)")
+    kinds = sorted({rule.kind for rule in targeter.recognition.rules})
+    report(f"  {len(targeter.recognition.rules)} recognition rule(s), of {', '.join(kinds)}")
+    who = (
+        "any sender (no issuers table)"
+        if issuers.any_sender
+        else f"{len(issuers.issuers)} issuer(s): "
+        + ", ".join(_one_line(i.name) for i in issuers.issuers)
+    )
+    report(f"  {who}")
+    return 0
+
+
+def _target(args: argparse.Namespace, out: TextIO) -> int:
+    from geotarget import PositionIndex
+    from geotarget.targeting import Verdict
 
     if args.alert == STDIN and args.positions == STDIN:
         raise InvalidInput(
@@ -993,31 +1047,10 @@ def _target(args: argparse.Namespace, out: TextIO) -> int:
     at = _parse_at(args.at)
     # The policy before the positions: a typo in it is reported at once, not after a file of
     # millions of rows has been read.
-    hierarchy = _sweden().hierarchy()
     if args.policy is not None:
         _named("--policy", args.policy)
-        # The file's recognition rules rank before the pilot's; its [location_rules.<kind>]
-        # tables register its kinds (over the pilot's defaults, in the Targeter).
-        # With the regions, unknown codes are the file's problems, named with it.
-        loaded = load_policy(args.policy, catalog=hierarchy)  # issuers: not None
-        assert loaded.issuers is not None
-        policy, recognition, issuers = loaded.rollout, loaded.recognition, loaded.issuers
-        location_rules: Mapping[str, Any] = loaded.location_rules
-    else:
-        policy, recognition, issuers = _sweden().pilot_policy(), pilot.RECOGNITION, Issuers.any()
-        location_rules = {}
-    try:  # what only the Targeter checks (pinned certificates, say) is the file's problem too
-        targeter = Targeter(
-            hierarchy,
-            policy,
-            location_rules=location_rules,
-            recognition=recognition,
-            issuers=issuers,
-        )
-    except InvalidPolicy as err:
-        if args.policy is None:
-            raise
-        raise InvalidPolicy(err.problems, what=f"policy file {args.policy!r}") from None
+    targeter = _targeter(args.policy)
+    policy, recognition, issuers = targeter.policy, targeter.recognition, targeter.issuers
     positions, notes = _read_positions(args, at)
     # The regions' bounds turn a document written lon,lat into a clear error.
     with _naming(label, command="target"):
@@ -1830,6 +1863,7 @@ def _parser() -> argparse.ArgumentParser:
         "  geotarget target --alert alert.xml --positions devices.csv --at 2024-05-20T14:00+02:00\n"
         "  geotarget locate 18.0686 59.3293\n"
         "  geotarget preview alert.xml --plot alert.png\n"
+        "  geotarget check policy.toml\n"
         "\nRun 'geotarget COMMAND --help' for a command's options.\n"
         "\nexit codes:\n"
         "  0    done (target: the JSON says the verdict)\n"
@@ -1983,6 +2017,19 @@ def _parser() -> argparse.ArgumentParser:
         help="do not refuse an area outside Sweden that looks written lon,lat",
     )
     preview.set_defaults(run=_preview)
+    check = _sub(
+        sub,
+        "check",
+        "check a policy file as 'target --policy' reads it (a summary on stdout)",
+        "  geotarget check pilot_policy.toml\n  geotarget check operator.json\n",
+        "Every problem 'target --policy' would refuse the file for is listed at once, exit\n"
+        "code 2: its rollout, [[recognition]] rules, issuers and [location_rules.<kind>]\n"
+        "tables, region codes against Sweden's regions, kinds without location rules,\n"
+        "recognition rules whose senders are no issuer's, pinned certificates. Exit code 0:\n"
+        "the file is good to deploy.\n\n",
+    )
+    check.add_argument("policy", metavar="POLICY.toml|POLICY.json", help="the policy file")
+    check.set_defaults(run=_check)
     return parser
 
 

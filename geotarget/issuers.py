@@ -322,8 +322,9 @@ def table_problems(
         for s in senders:
             by_key.setdefault(sender_key(s), (s, name, i))
     listed = ", ".join(sorted(names)) or "none"
+    known = set(names)  # (built once: built for each issuer, the table cost n² time)
     for i, _, _, acts_for in rows:
-        for other in sorted(acts_for - set(names)):
+        for other in sorted(acts_for - known):
             whose = ""
             if other in by_sender:  # a sender written where an issuer's name goes
                 owner = by_sender[other]
@@ -502,6 +503,8 @@ class Issuers:
                 "region_exists must be a predicate on region codes, such as "
                 f"hierarchy.__contains__ (got {type(region_exists).__name__})"
             )
+        from geotarget._intake import _misspelt  # (the Targeter's words for a kind mistyped)
+
         out: list[Problem] = []
         known = None if kinds is None else frozenset(kinds)
         for i, issuer in enumerate(self._issuers):
@@ -511,7 +514,7 @@ class Issuers:
                     out.append(
                         Problem(
                             f"{path}[{i}].kinds",
-                            f"{brief(k)} is not a registered kind "
+                            f"{brief(k)} is not a registered kind{_misspelt(k, known)} "
                             f"(registered: {', '.join(sorted(known)) or 'none'})",
                         )
                     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
 
@@ -30,6 +30,7 @@ from geotarget.kinds import Recognizer, location_rules_from_dict
 from geotarget.rollout import RolloutPolicy, _io
 
 if TYPE_CHECKING:
+    from geotarget.regions import RegionHierarchy
     from geotarget.rollout import RegionCatalog
     from geotarget.targeting import KindRules
 
@@ -174,7 +175,13 @@ def load_policy(
         (``kinds.tip_request.phases[2].regions``, ``issuers``, ``location_rules.fire.stale``),
         and a ``[location_rules.<kind>]`` table of a kind that no other part of the file names
         — not the rollout, no recognition rule, no issuer — whose rules apply to no alert (a
-        kind's name mistyped: the kind meant would keep the pilot's rules).
+        kind's name mistyped: the kind meant would keep the pilot's rules); and, in the
+        Targeter's words, what a :class:`~geotarget.targeting.Targeter` built of the parts
+        would refuse: a kind of the rollout, of a recognition rule or of an issuer without
+        location rules (``kinds.tip_reqest``: "did you mean 'tip_request'?"), a recognition
+        rule's sender that is no issuer's or whose issuer may not issue the rule's kind, and
+        a pinned certificate that verifies nothing. Region codes are checked only with
+        ``catalog``.
     InvalidType
         When ``path`` is not a ``str`` or path-like, or a flag is not a bool.
     MissingExtra
@@ -234,6 +241,8 @@ def load_policy(
     kinds = _kinds_named(data, rollout, recognition, issuers, pilot_recognition)
     if location_rules is not None and kinds is not None:
         problems += _unused_rules(location_rules, *kinds)
+    if rollout is not None and recognition is not None and location_rules is not None:
+        problems += _targeter_problems(rollout, recognition, issuers, location_rules)
     if problems:  # a top-level key given twice is the rollout's problem and its section's
         raise InvalidPolicy(list(dict.fromkeys(problems)), what=_what(file))
     assert rollout is not None and recognition is not None and location_rules is not None
@@ -315,6 +324,53 @@ def _unused_rules(
             )
         )
     return problems
+
+
+class _CodesChecked:
+    """Stands for the regions in the Targeter's checks: every code is taken as known.
+
+    The readers have checked the codes against the ``catalog`` given to :func:`load_policy`;
+    without one a :class:`~geotarget.targeting.Targeter` checks them against its regions.
+    """
+
+    def __contains__(self, code: object) -> bool:
+        return True
+
+
+def _targeter_problems(
+    rollout: RolloutPolicy,
+    recognition: Recognizer,
+    issuers: Issuers | None,
+    location_rules: Mapping[str, KindRules],
+) -> list[Problem]:
+    """What a Targeter built of these parts would refuse, at the file's paths.
+
+    The Targeter's own checks (:func:`geotarget._intake.config_problems`): kinds of the
+    rollout, of recognition rules and of issuers without location rules (a kind's name
+    mistyped is named with the kind meant), recognition rules' senders that are no issuer's
+    or whose issuer may not issue the rule's kind, and pinned certificates that verify
+    nothing. The Targeter's paths of the rollout (``policy.kinds.x``) are the file's
+    (``kinds.x``); its problems of ``location_rules`` keys are left to :func:`_unused_rules`,
+    which refuses more.
+    """
+    from geotarget import pilot
+    from geotarget._intake import config_problems
+    from geotarget.targeting import KindRules
+
+    found, _ = config_problems(
+        cast("RegionHierarchy", _CodesChecked()),
+        rollout.kinds,
+        recognition,
+        Issuers.any() if issuers is None else issuers,
+        location_rules,
+        pilot.KIND_RULES,
+        KindRules,
+    )
+    return [
+        Problem(p.path.removeprefix("policy."), p.message)
+        for p in found
+        if not p.path.startswith("location_rules[")
+    ]
 
 
 def _what(file: Path) -> str:

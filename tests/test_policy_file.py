@@ -229,7 +229,9 @@ def test_issuers_are_required_unless_the_caller_says_not(tmp_path: Path) -> None
     path.write_text(OWN.replace('regions = ["12"]\n\n[location', "regions = []\n\n[location"))
     with pytest.raises(InvalidPolicy, match=r"issuers\[0\]\.regions: must name at least one"):
         load_policy(path, issuers_required=False)  # present: read and checked
-    path.write_text('issuers = "any"\n' + OWN[: OWN.index("[[issuers]]")])
+    path.write_text(
+        'issuers = "any"\n' + OWN[: OWN.index("[[issuers]]")] + OWN[OWN.index("[location") :]
+    )
     assert load_policy(path, issuers_required=False).issuers == Issuers.any()
 
 
@@ -242,7 +244,7 @@ def test_certificates_are_read_relative_to_the_policy_file(tmp_path: Path) -> No
     path.write_text(
         OWN.replace(
             'regions = ["12"]\n\n[location',
-            'regions = ["12"]\nsignature = "required"\ncertificates = ["certs/x.pem"]\n\n[location',
+            'regions = ["12"]\nsignature = "optional"\ncertificates = ["certs/x.pem"]\n\n[location',
         ),
         encoding="utf-8",
     )

@@ -478,9 +478,9 @@ def test_a_recognition_sender_that_is_no_issuers_is_refused_when_the_targeter_is
         """,
         encoding="utf-8",
     )
-    policy = load_policy(file)
-    assert policy.issuers is not None
-    issuer_senders = {s for i in policy.issuers.issuers for s in i.senders}
+    issuers = Issuers.from_toml(file)
+    policy = load_policy(_without_issuers(file), issuers_required=False)
+    issuer_senders = {s for i in issuers.issuers for s in i.senders}
     unknown = sorted(set(policy.recognition.rules[0].senders) - issuer_senders)
     assert unknown == ["larm@sos-alarm.se"]
     with pytest.raises(InvalidPolicy) as err:
@@ -488,9 +488,12 @@ def test_a_recognition_sender_that_is_no_issuers_is_refused_when_the_targeter_is
             _two_counties(),
             policy.rollout,
             recognition=policy.recognition,
-            issuers=policy.issuers,
+            issuers=issuers,
             location_rules=policy.location_rules,
         )
+    with pytest.raises(InvalidPolicy) as read:  # reading the file says it first, in the same words
+        load_policy(file)
+    assert read.value.problems == err.value.problems
     got = [(p.path, p.message) for p in err.value.problems]
     assert [p for p, _ in got] == ["recognition[0].senders"]
     assert got[0][1].startswith(
@@ -504,6 +507,13 @@ def test_a_recognition_sender_that_is_no_issuers_is_refused_when_the_targeter_is
         issuers=Issuers.any(),
         location_rules=policy.location_rules,
     )
+
+
+def _without_issuers(file: Path) -> Path:
+    text = file.read_text(encoding="utf-8")
+    out = file.with_name("no-issuers.toml")
+    out.write_text(text[: text.index("[[issuers]]")] + text[text.index("[location_rules") :])
+    return out
 
 
 @pytest.mark.parametrize(

@@ -527,7 +527,7 @@ def test_a_pem_file_whose_second_certificate_is_corrupt_is_a_policy_problem(
     (tmp_path / "two.pem").write_bytes(first + corrupt)
     fine = load_policy(_signed_issuer_policy(tmp_path, "one.pem"))
     assert fine.issuers is not None and fine.issuers.certificate_problems() == []
-    bad = load_policy(_signed_issuer_policy(tmp_path, "two.pem"))
-    assert bad.issuers is not None
-    [problem] = bad.issuers.certificate_problems()
+    with pytest.raises(InvalidPolicy) as err:  # as a Targeter would refuse it
+        load_policy(_signed_issuer_policy(tmp_path, "two.pem"))
+    [problem] = err.value.problems
     assert "certificates[0]" in str(problem) and "not a PEM X.509 certificate" in str(problem)
