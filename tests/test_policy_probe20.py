@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import stat
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -263,3 +266,42 @@ def test_check_usage_errors_are_one_line(argv: list[str], phrase: str) -> None:
         main(argv, out=io.StringIO())
     lines = err.getvalue().splitlines()
     assert (done.value.code, len(lines)) == (2, 1) and phrase in lines[0], lines
+
+
+def _refused_in_time(file: Path) -> Problem:
+    """load_policy's one problem with ``file``, read on a thread a pipe cannot hold for ever."""
+    said: list[Problem] = []
+
+    def read() -> None:
+        try:
+            load_policy(file)
+        except InvalidPolicy as err:
+            said.extend(err.problems)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    thread.join(60)
+    stuck = thread.is_alive()
+    if stuck:  # let the reader go: open the pipe for writing and close it
+        for pipe in file.parent.glob("*.p*"):
+            if stat.S_ISFIFO(pipe.stat().st_mode):
+                os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+    assert not stuck, f"load_policy({file.name!r}) waited for a writer"
+    [problem] = said
+    return problem
+
+
+def test_a_named_pipe_is_refused_not_waited_for(tmp_path: Path) -> None:
+    """A policy file or a certificate that is a FIFO nobody writes to: refused, not waited on."""
+    policy = tmp_path / "policy.toml"
+    os.mkfifo(policy)
+    assert "cannot read it: it is a named pipe (FIFO), not a file" in str(_refused_in_time(policy))
+    policy.unlink()
+    os.mkfifo(tmp_path / "sos.pem")
+    text = _changed(
+        [('signature = "optional" ', 'certificates = ["sos.pem"]\nsignature = "required" ')]
+    )
+    policy.write_text(text, encoding="utf-8")
+    said = _refused_in_time(policy)
+    assert said.path == "issuers[3].certificates[0]"
+    assert f"certificate file {tmp_path / 'sos.pem'}: it is a named pipe" in said.message

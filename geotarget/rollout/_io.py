@@ -17,6 +17,7 @@ nothing is built from a document with problems.
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import difflib
 import functools
@@ -262,7 +263,20 @@ def read_file(path: str | os.PathLike[str], name: str, limit: int | None = None)
 
     ``name`` is how the messages call the file (``"the policy file 'p.toml'"``, ``"it"``).
     Missing, a directory, unreadable or a NUL in the name (``open`` raises ``ValueError``).
+    A named pipe (FIFO) or a socket is refused before it is opened: opening a pipe nobody
+    writes to waited for ever (a policy, or a certificate it names, is a file).
     """
+    import stat
+
+    mode = 0
+    with contextlib.suppress(OSError, ValueError):  # (open() says why it cannot)
+        mode = os.stat(path).st_mode
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        what = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket"
+        raise _problem(
+            f"cannot read {name}: it is {what}, not a file (a pipe is read only when "
+            "something writes to it, maybe never): give the file itself"
+        )
     try:
         with open(path, "rb") as f:
             data = f.read() if limit is None else f.read(limit + 1)
