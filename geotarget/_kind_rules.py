@@ -211,7 +211,7 @@ def _seconds(
         and (seconds <= MAX_SECONDS)
     ):
         duration = dt.timedelta(seconds=value)  # type: ignore[arg-type]  # an int stays exact
-        if duration or not positive:
+        if duration or not seconds:  # (only a 0 written reads as 0)
             return duration
         # Under half a microsecond, the finest duration held: it would read as 0, which the
         # rule refuses, and the refusal would name neither this key nor the value written.

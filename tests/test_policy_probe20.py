@@ -305,3 +305,22 @@ def test_a_named_pipe_is_refused_not_waited_for(tmp_path: Path) -> None:
     said = _refused_in_time(policy)
     assert said.path == "issuers[3].certificates[0]"
     assert f"certificate file {tmp_path / 'sos.pem'}: it is a named pipe" in said.message
+
+
+@pytest.mark.parametrize("seconds", ["1e-7", "4.9e-7"])
+def test_a_fresh_age_under_a_microsecond_is_named_at_its_key(seconds: str) -> None:
+    """``location.max_age_s`` that reads as 0: refused at its key, with the value written.
+
+    It was refused as ``location_rules.fire: location.max_age must be > 0 ... (got 0:00:00)``,
+    naming neither the key nor the value in the file.
+    """
+    text = (
+        f"[location_rules.fire]\ninclude_ambiguous = true\nlocation = {{ max_age_s = {seconds} }}"
+    )
+    written = tomllib.loads(text)["location_rules"]["fire"]["location"]["max_age_s"]
+    assert 0 < written < 1e-6  # the oracle: not 0 as written, under a microsecond
+    with pytest.raises(InvalidPolicy) as err:
+        location_rules_from_toml(text)
+    [problem] = err.value.problems
+    assert problem.path == "location_rules.fire.location.max_age_s"
+    assert f"(got {written!r}, which is under a microsecond" in problem.message
