@@ -324,3 +324,46 @@ def test_a_fresh_age_under_a_microsecond_is_named_at_its_key(seconds: str) -> No
     [problem] = err.value.problems
     assert problem.path == "location_rules.fire.location.max_age_s"
     assert f"(got {written!r}, which is under a microsecond" in problem.message
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="geotarget/_intake.py _near: for each recognition sender that is no issuer's, "
+    "sender_key of every issuer sender is computed anew (n rules x m senders: 4,000 of each "
+    "took 146 s, a 4 MiB file about an hour); build the sender_key -> senders map once per "
+    "config_problems call",
+)
+def test_dead_recognition_senders_cost_time_linear_in_the_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Many rules for senders no issuer has: the work grows with the senders, not their square.
+
+    Counted, not timed: the calls of ``sender_key`` that reading the file makes, against the
+    number of senders the file names (tomllib's reading of it).
+    """
+    import geotarget._intake
+
+    n = 100
+    text = PILOT + "".join(
+        f'[[recognition]]\nname = "r{i}"\nkind = "explosion"\nevents = ["Event {i}"]\n'
+        f'senders = ["unknown{i}@polisen.se"]\n[[issuers]]\nname = "i{i}"\n'
+        f'senders = ["s{i}@polisen.se"]\nkinds = ["explosion"]\nregions = ["SE"]\n'
+        for i in range(n)
+    )
+    data = tomllib.loads(text)
+    senders = sum(len(x.get("senders", ())) for x in data["recognition"] + data["issuers"])
+    calls = 0
+    counted = geotarget._intake.sender_key
+
+    def counting(sender: str) -> str:
+        nonlocal calls
+        calls += 1
+        return counted(sender)
+
+    monkeypatch.setattr(geotarget._intake, "sender_key", counting)
+    file = tmp_path / "policy.toml"
+    file.write_text(text, encoding="utf-8")
+    with pytest.raises(InvalidPolicy) as err:
+        load_policy(file)
+    assert len(err.value.problems) == n  # each dead sender named
+    assert calls <= 4 * senders, f"{calls} sender_key calls for {senders} senders"
