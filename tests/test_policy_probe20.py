@@ -11,6 +11,7 @@ in the same words; and ``geotarget check``'s exit code and lines.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -367,3 +368,61 @@ def test_dead_recognition_senders_cost_time_linear_in_the_file(
         load_policy(file)
     assert len(err.value.problems) == n  # each dead sender named
     assert calls <= 4 * senders, f"{calls} sender_key calls for {senders} senders"
+
+
+def _every_code(shared_data: Path) -> list[str]:
+    """Sweden's codes from the reference CSVs: country, police regions, counties, municipalities."""
+    from places_oracle import police_counties
+
+    folder = shared_data / "sweden"
+    rows = {
+        name: list(csv.DictReader(io.StringIO((folder / name).read_text(encoding="utf-8"))))
+        for name in ("lan.csv", "kommuner_folkmangd_2024.csv")
+    }
+    counties = [r["lan_kod"] for r in rows["lan.csv"]]
+    municipalities = [r["kommun_kod"] for r in rows["kommuner_folkmangd_2024.csv"]]
+    return ["SE", *sorted(police_counties(shared_data)), *counties, *municipalities]
+
+
+def _fire_policy(codes: list[str]) -> str:
+    """The pilot file, plus a kind ``fire`` rolled out to ``codes`` by an issuer of them."""
+    listed = ", ".join(json.dumps(c) for c in codes)
+    return PILOT + (
+        f'\n[[kinds.fire.phases]]\nstarts_at = 2024-04-15T00:00:00\nregions = [{listed}]\n'
+        f'\n[[issuers]]\nname = "raddning"\nsenders = ["larm@raddning.se"]\nkinds = ["fire"]\n'
+        f'regions = [{listed}]\n\n[location_rules.fire]\ninclude_ambiguous = true\n'
+    )  # fmt: skip
+
+
+# Codes Sweden had and no longer has, and codes as they are mistyped.
+RETIRED_OR_MISTYPED = ["1917", "15", "16", "02", "0181 ", "pr-syd", "se", "180", "PR-SKÅNE"]
+
+
+def test_codes_of_every_level_read_as_a_targeter_takes_them(shared_data: Path) -> None:
+    """Every code of the reference data is taken by each entry point; one it lacks by none.
+
+    The oracle: the codes of ``lan.csv``, ``kommuner_folkmangd_2024.csv`` and
+    ``polisregioner.csv``; a retired or mistyped code is one they do not hold.
+    """
+    codes = _every_code(shared_data)
+    assert len(codes) == 1 + 7 + 21 + 290
+    regions = sweden.hierarchy()
+    with tempfile.TemporaryDirectory() as tmp:
+        file = _file(Path(tmp), _fire_policy(codes))
+        loaded = load_policy(file, catalog=regions)
+        assert _separately(file) == [] and _check(file)[0] == 0
+        assert set(loaded.rollout.rollout("fire").phases[0].regions) == set(codes)
+        for code in RETIRED_OR_MISTYPED:
+            assert code not in codes
+            file = _file(Path(tmp), _fire_policy(["01", code]))
+            later = {(p.path, p.message) for p in _separately(file)}
+            with pytest.raises(InvalidPolicy) as err:
+                load_policy(file, catalog=regions)
+            first = {(p.path, p.message) for p in err.value.problems}
+            paths = {p for p, _ in first}
+            assert paths == {"kinds.fire.phases[0].regions", "issuers[4].regions"}, (code, first)
+            # (A code no region has the form of, "0181 ", the rollout's reader refuses alone.)
+            assert later and {p.removeprefix("policy.") for p, _ in later} <= paths
+            assert all(repr(code) in m for _, m in first | later)
+            code_, out, lines = _check(file)
+            assert (code_, out, len(lines)) == (2, "", 1) and repr(code) in lines[0]
