@@ -354,7 +354,7 @@ def test_dead_recognition_senders_cost_time_linear_in_the_file(
     data = tomllib.loads(text)
     senders = sum(len(x.get("senders", ())) for x in data["recognition"] + data["issuers"])
     calls = 0
-    counted = geotarget._intake.sender_key
+    counted = geotarget._intake.sender_key  # type: ignore[attr-defined]
 
     def counting(sender: str) -> str:
         nonlocal calls
@@ -411,7 +411,8 @@ def test_codes_of_every_level_read_as_a_targeter_takes_them(shared_data: Path) -
         file = _file(Path(tmp), _fire_policy(codes))
         loaded = load_policy(file, catalog=regions)
         assert _separately(file) == [] and _check(file)[0] == 0
-        assert set(loaded.rollout.rollout("fire").phases[0].regions) == set(codes)
+        fire = loaded.rollout.rollout("fire")
+        assert fire is not None and set(fire.phases[0].regions) == set(codes)
         for code in RETIRED_OR_MISTYPED:
             assert code not in codes
             file = _file(Path(tmp), _fire_policy(["01", code]))
