@@ -274,7 +274,7 @@ def read_file(path: str | os.PathLike[str], name: str, limit: int | None = None)
     if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
         what = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket"
         raise _problem(
-            f"cannot read {name}: it is {what}, not a file (a pipe is read only when "
+            f"cannot read {name}: it is {what}, not a file (it is read only when "
             "something writes to it, maybe never): give the file itself"
         )
     try:
