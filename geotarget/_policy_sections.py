@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from geotarget import rollout as _rollout
 from geotarget._kind_rules import KindRules, rules_from_table
 from geotarget.alerts import NamedValue
 from geotarget.errors import GeotargetError, InvalidPolicy, Problem
@@ -772,6 +773,13 @@ def issuers(data: Mapping[str, Any], base: str | os.PathLike[str], catalog: Any 
         exists, hint = catalog_checks(catalog)
         for i, e in entries:
             problems += region_problems(i, _texts(e.get("regions")), exists, hint)
+    else:  # a text no code is written as, in the rollout reader's words (the catalog's else)
+        problems += [
+            Problem(f"issuers[{i}].regions", _rollout._malformed_code(code))
+            for i, e in entries
+            for code in sorted(_texts(e.get("regions")))
+            if _rollout._malformed_code(code)
+        ]
     if problems:
         raise InvalidPolicy(problems, what=ISSUERS)
     assert table is not None

@@ -69,6 +69,7 @@ from geotarget.alerts._values import check_cap_id
 from geotarget.errors import GeotargetError, InvalidInput, InvalidPolicy, InvalidType, Problem
 from geotarget.kinds import check_kind_name, mixed_script, name_hint
 from geotarget.kinds import sender_key as sender_key  # (its home was here)
+from geotarget.rollout import _several
 from geotarget.rollout._io import (
     MOST_CODES,
     brief,
@@ -353,7 +354,10 @@ def region_problems(
     out: list[Problem] = []
     unknown = [c for c in sorted(regions) if not region_exists(c)]
     for code in unknown[:MOST_CODES]:  # then a count: a list of postal codes pasted
-        if region_hint is not None:
+        several = _several(code)  # ("01, 03": two codes in one text, as the rollout says)
+        if several:
+            hint = several
+        elif region_hint is not None:
             hint = region_hint(code)
         else:
             zero = zero_lost_hint(code, region_exists)

@@ -427,3 +427,29 @@ def test_codes_of_every_level_read_as_a_targeter_takes_them(shared_data: Path) -
             assert all(repr(code) in m for _, m in first | later)
             code_, out, lines = _check(file)
             assert (code_, out, len(lines)) == (2, "", 1) and repr(code) in lines[0]
+
+
+@pytest.mark.parametrize("text", ["0181 ", "PR-SKÅNE", "01, 03", "", "01\u200b"])
+def test_a_text_no_code_is_written_as_gets_one_answer_in_both_sections(text: str) -> None:
+    """Without the regions, a rollout's malformed code was refused and an issuer's read.
+
+    The issuer's was refused only when a Targeter was built. Now both sections refuse it,
+    in the same words; with the regions, a list typed into one text is said to be one
+    (``"01, 03"``), not matched to codes that look like it. Oracle: the form of Sweden's
+    codes in the reference CSVs (ASCII letters, digits and '-').
+    """
+    assert not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*", text)
+    with tempfile.TemporaryDirectory() as tmp:
+        file = _file(Path(tmp), _fire_policy(["01", text]))
+        with pytest.raises(InvalidPolicy) as bare:
+            load_policy(file)
+        with pytest.raises(InvalidPolicy) as given:
+            load_policy(file, catalog=sweden.hierarchy())
+    said = {p.path: p.message for p in bare.value.problems}
+    assert set(said) == {"kinds.fire.phases[0].regions", "issuers[4].regions"}
+    assert len(set(said.values())) == 1 and repr(text) in said["issuers[4].regions"]
+    if "," in text:
+        assert all(
+            '"01", "03"' in p.message and "close matches" not in p.message
+            for p in given.value.problems
+        )

@@ -162,6 +162,16 @@ def _shown(value: object) -> str:
 _LIST_SEPARATOR = re.compile(r"\s*[,;|]\s*")
 
 
+def _malformed_code(code: str) -> str:
+    """Why ``code`` is no region code in form (``"' 01' is not a region code: ..."``), or ``""``.
+
+    Shared by the rollout's and the issuers' readers, so that one text gets one answer.
+    """
+    if _CODE.fullmatch(code):
+        return ""
+    return f"{_shown(code)} is not a region code: {_CODE_RULE}{_several(code)}"
+
+
 def _several(code: str) -> str:
     """``"; it holds 2 codes ..."`` for a text listing codes (``"01, 03"``), else ``""``.
 
@@ -318,14 +328,7 @@ class Phase:
                     "now, use its kill switch)",
                 )
             )
-        for code in codes:
-            if not _CODE.fullmatch(code):
-                problems.append(
-                    Problem(
-                        "regions",
-                        f"{_shown(code)} is not a region code: {_CODE_RULE}{_several(code)}",
-                    )
-                )
+        problems += [Problem("regions", m) for m in map(_malformed_code, codes) if m]
         pct = as_float(percentage)
         given_as: object = percentage  # (typed float; may be any numpy float)
         if isinstance(given_as, np.floating) and np.finfo(given_as.dtype).bits < 64:
