@@ -606,8 +606,9 @@ class Issuers:
         ``regions`` and optionally ``acts_for``, ``signature`` (``"required"`` or
         ``"optional"``, the default) and ``certificates`` (PEM texts, or paths of PEM files,
         relative to ``base``). A document without ``issuers`` is an error. With a ``catalog``
-        (a region hierarchy), region codes it does not know are problems too. Every problem is
-        listed with its path.
+        (a region hierarchy), region codes it does not know are problems too; without one, a
+        text no code is written as (``"0181 "``, ``"01, 03"``), as the rollout's reader says.
+        Every problem is listed with its path.
         """
         from geotarget import _policy_sections
 
