@@ -41,16 +41,25 @@ Refusal = tuple[Verdict, str]
 _LISTED_BLOCKS = 10
 
 
-def _near(sender: str, issuers: Issuers) -> str:
+def _by_key(issuers: Issuers) -> dict[str, list[tuple[str, str]]]:
+    """Each ``sender_key`` of the issuers' senders: those senders and their issuers, sorted."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for i in issuers.issuers:
+        for s in i.senders:
+            out.setdefault(sender_key(s), []).append((s, i.name))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def _near(sender: str, by_key: Mapping[str, list[tuple[str, str]]]) -> str:
     """A hint: why ``sender`` is a lookalike, and the issuer senders it resembles, or "".
 
-    Resembles: the same ``sender_key``; a lookalike mixes the letters of two scripts in one
-    part (:func:`geotarget.kinds.lookalike_sender`).
+    Resembles: the same ``sender_key`` (``by_key``: :func:`_by_key` of the issuers, built
+    once, not per sender); a lookalike mixes the letters of two scripts in one part
+    (:func:`geotarget.kinds.lookalike_sender`).
     """
     lookalike = lookalike_sender(sender)
     look = "" if lookalike is None else f"; {lookalike}"
-    key = sender_key(sender)
-    near = sorted((s, i.name) for i in issuers.issuers for s in i.senders if sender_key(s) == key)
+    near = by_key.get(sender_key(sender), [])
     if not near:
         return look
     listed = ", ".join(f"{s!r} of issuer {name!r}" for s, name in near)
@@ -137,6 +146,7 @@ def config_problems(
         # A rule's sender whose issuer may not issue the rule's kind: the rule applies, but
         # every alert it recognises from that sender is refused (NOT_AUTHORISED).
         names = ", ".join(sorted(i.name for i in issuers.issuers)) or "none"
+        by_key: dict[str, list[tuple[str, str]]] | None = None  # (built at the first need)
         for i, rule in enumerate(recognition.rules):
             for sender in sorted(rule.senders):
                 owner = issuers.issuer_of(sender)
@@ -154,11 +164,12 @@ def config_problems(
                         )
                     )
                 if owner is None:
+                    by_key = _by_key(issuers) if by_key is None else by_key
                     problems.append(
                         Problem(
                             f"recognition[{i}].senders",
                             f"{shown(sender, 80)} belongs to no issuer of the policy (issuers: "
-                            f"{names}){_near(sender, issuers)}: its alerts reach nobody "
+                            f"{names}){_near(sender, by_key)}: its alerts reach nobody "
                             f"(UNKNOWN_ISSUER) before any rule is tried, so rule {rule.name!r} "
                             "never applies to it; add it to an issuer's senders, or correct it",
                         )
@@ -253,6 +264,7 @@ class Gate:
         # The kinds told beyond the country's territory (KindRules.beyond_border).
         self._beyond = frozenset(k for k, r in registered.items() if r.beyond_border)
         self.issuers = issuers
+        self._by_key: dict[str, list[tuple[str, str]]] | None = None  # (see _near)
         self._finest = regions.levels[0]
         self._finest_set = regions.region_set(self._finest)
         self.bounds = self._finest_set.bounds
@@ -512,7 +524,9 @@ class Gate:
         invisible characters, a URI scheme, trailing dots and slashes taken away). Only a hint:
         senders compare exactly, so the alert is refused all the same.
         """
-        return _near(sender, self.issuers)
+        if self._by_key is None:  # (built once; a race builds the same map twice)
+            self._by_key = _by_key(self.issuers)
+        return _near(sender, self._by_key)
 
     def _national(self, issuer: Issuer) -> bool:
         """Whether the issuer's regions cover every finest region (it needs no geometry)."""

@@ -327,13 +327,6 @@ def test_a_fresh_age_under_a_microsecond_is_named_at_its_key(seconds: str) -> No
     assert f"(got {written!r}, which is under a microsecond" in problem.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="geotarget/_intake.py _near: for each recognition sender that is no issuer's, "
-    "sender_key of every issuer sender is computed anew (n rules x m senders: 4,000 of each "
-    "took 146 s, a 4 MiB file about an hour); build the sender_key -> senders map once per "
-    "config_problems call",
-)
 def test_dead_recognition_senders_cost_time_linear_in_the_file(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
