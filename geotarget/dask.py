@@ -1793,6 +1793,10 @@ class DaskTargeter:
                 if retried:
                     raise
                 retried = True
+                with self._lock:
+                    # The region set is sent again too: it may have gone with a worker that
+                    # died, and its future says so only once the scheduler's word arrives.
+                    self._finest = None
                 asked = prepare()
                 continue
             n = len(asked.futures)
