@@ -1,7 +1,7 @@
 """Races between the Dask path and a cluster whose workers come and go (stop 72).
 
-Each race is made certain on the real component (distributed's scheduler, a real worker
-plugin), never by replacing geotarget's own code. The answers are checked against an oracle of
+Each race is made certain on the real component (distributed's scheduler: its methods
+wrapped, its plugin hooks), never by replacing geotarget's own code. The answers are checked against an oracle of
 pyproj alone: exact fresh fixes within the circle's radius (``Geod.inv``) are told.
 """
 
@@ -116,3 +116,66 @@ def test_a_worker_leaving_as_the_scheduler_copies_data_to_it_does_not_hang_an_al
     assert len(answered) == 1 and not isinstance(answered[0], BaseException), answered
     assert set(answered[0].recipients.tolist()) == want
     assert len(scheduler.workers) >= 1
+
+
+def test_the_region_set_lost_as_an_alert_is_evaluated_is_sent_again_before_its_future_says_so(
+    threaded: Any, tmp_path: Path
+) -> None:
+    """The scheduler loses the region set as an alert is evaluated; the client hears late.
+
+    A worker holding the only copy of the set died: the evaluation failed and is asked once
+    more. The client learns that the set was lost only when the scheduler's word arrives,
+    which may be after the retry looked at the set's future: it then sent the new evaluation
+    with a set the scheduler had forgotten, and the alert failed as lost twice after a single
+    loss. Made certain on the real scheduler: as the first evaluation task arrives, it loses
+    the set (the transition a dead holder makes), and its messages about the set never reach
+    the client. The set is now sent again with every retry, and the answer is the oracle's.
+    """
+    from distributed.diagnostics.plugin import SchedulerPlugin
+
+    scheduler = threaded.cluster.scheduler
+    send_all, report = scheduler.send_all, scheduler.report
+    hidden: list[str] = []
+
+    def about_the_set(msg: dict[str, Any]) -> bool:
+        keys = [msg.get("key"), *msg.get("keys", ())]
+        if any(str(k).startswith("RegionSet-") for k in keys):
+            hidden.append(str(msg.get("op")))
+            return True
+        return False
+
+    def quiet_send_all(client_msgs: dict[str, Any], worker_msgs: dict[str, Any]) -> None:
+        told = {c: [m for m in msgs if not about_the_set(m)] for c, msgs in client_msgs.items()}
+        send_all(told, worker_msgs)
+
+    def quiet_report(msg: dict[str, Any], *args: Any, **kw: Any) -> None:
+        if not about_the_set(msg):
+            report(msg, *args, **kw)
+
+    lost: list[str] = []
+
+    class Loses(SchedulerPlugin):
+        def update_graph(self, scheduler: Any, *, keys: Any, **kw: Any) -> None:
+            if lost or not any(str(k).startswith("geotarget-evaluate") for k in keys):
+                return
+            lost.extend(str(k) for k in scheduler.tasks if str(k).startswith("RegionSet-"))
+            scheduler.transitions(dict.fromkeys(lost, "released"), stimulus_id="test-set-lost")
+
+    devices = _devices()
+    want = _oracle(devices)
+    start = T0 - dt.timedelta(days=1)
+    targeter = Targeter(make_regions(), policy({"explosion": [(start, ("XX",))]}))
+    ds = write_partitioned(devices, tmp_path / "ds", cell_deg=0.01)
+    dk = DaskTargeter(targeter, ds, threaded, timeout=30.0)
+    first = make_alert("explosion", Circle(*CENTRE, RADIUS_M), ident="first")
+    assert set(dk.target(first, T0).recipients.tolist()) == want  # the set is sent
+    scheduler.send_all, scheduler.report = quiet_send_all, quiet_report
+    scheduler.add_plugin(Loses(), name="geotarget-probe20-loses")
+    try:
+        alert = make_alert("explosion", Circle(*CENTRE, RADIUS_M), ident="lost")
+        got = dk.target(alert, T0)
+    finally:
+        scheduler.remove_plugin(name="geotarget-probe20-loses")
+        scheduler.send_all, scheduler.report = send_all, report
+    assert len(lost) == 1 and hidden  # the set was lost, the client was not told
+    assert set(got.recipients.tolist()) == want
