@@ -1,8 +1,9 @@
 """Races between the Dask path and a cluster whose workers come and go (stop 72).
 
 Each race is made certain on the real component (distributed's scheduler: its methods
-wrapped, its plugin hooks), never by replacing geotarget's own code. The answers are checked against an oracle of
-pyproj alone: exact fresh fixes within the circle's radius (``Geod.inv``) are told.
+wrapped, its plugin hooks), never by replacing geotarget's own code. The answers are checked
+against an oracle of pyproj alone: exact fresh fixes within the circle's radius
+(``Geod.inv``) are told.
 """
 
 from __future__ import annotations
