@@ -1677,27 +1677,38 @@ class DaskTargeter:
         raise refused[0][2].error()
 
     def _finest_future(self, finest: RegionSet) -> Any:
-        """The region set the rows are located in, sent once to every worker."""
+        """The region set the rows are located in, sent once to a worker.
+
+        The other workers fetch it from there as their tasks need it. Not sent to every
+        worker (``broadcast=True``): distributed's scheduler then copies it from worker to
+        worker, and a worker leaving during that copy failed the call with a bare
+        ``Exception`` or made it retry the copy forever (a ``target()`` that never returned);
+        its active memory manager drops the extra copies within seconds anyway.
+        """
         with self._lock:
             if self._finest is None or self._finest[0] is not finest or not _alive(self._finest[1]):
                 # Scattered data cannot be recomputed: lost with the workers, it is sent again.
                 try:
-                    sent = self.client.scatter(
-                        finest, broadcast=True, hash=False, timeout=self.timeout
-                    )
+                    sent = self.client.scatter(finest, hash=False, timeout=self.timeout)
                 except (TimeoutError, asyncio.TimeoutError) as err:
                     raise self._timed_out("sending the region set") from err
-                except _cluster_failures() as err:  # the scheduler gone (a CommClosedError)
+                except KeyError as err:
+                    # A worker that left once it was sent the set: the scheduler looks it up
+                    # by address to record where the set is, and raises KeyError.
+                    raise ClusterError(
+                        "the Dask cluster failed while sending the region set: worker "
+                        f"{err} left as it was sent the set"
+                    ) from err
+                except Exception as err:
+                    # The scheduler gone (a CommClosedError), a worker closing as it is sent
+                    # the set (a bare Exception("RuntimeError(...)")); not the client closed
+                    # meanwhile (said so by _client_open).
+                    closed = getattr(self.client, "status", None) in ("closing", "closed")
+                    if closed and isinstance(err, _closed_client_errors()):
+                        raise
                     raise ClusterError(
                         "the Dask cluster failed while sending the region set: "
                         f"{type(err).__name__}: {err}"
-                    ) from err
-                except KeyError as err:
-                    # A worker that left while the set was copied to every worker: the
-                    # scheduler's replicate() looks it up by address and raises KeyError.
-                    raise ClusterError(
-                        "the Dask cluster failed while sending the region set: worker "
-                        f"{err} left while it was sent to every worker"
                     ) from err
                 self._finest = (finest, sent)
             return self._finest[1]
@@ -1782,6 +1793,10 @@ class DaskTargeter:
                 if retried:
                     raise
                 retried = True
+                with self._lock:
+                    # The region set is sent again too: it may have gone with a worker that
+                    # died, and its future says so only once the scheduler's word arrives.
+                    self._finest = None
                 asked = prepare()
                 continue
             n = len(asked.futures)

@@ -740,8 +740,9 @@ def _hung() -> None:
 def test_a_long_step_that_keeps_finishing_tasks_is_not_cut_short(tmp_path: Path) -> None:
     """The timeout bounds a step without progress, not a long one.
 
-    Five tasks finishing 0.4 s apart (2 s in all) are gathered under a 1.2 s timeout; one task
-    hung past it raises (released once it has: the worker's thread then ends at once).
+    Six tasks finishing 0.4 s apart (2.4 s in all) are gathered under a 2 s timeout; one task
+    hung past it raises (released once it has: the worker's thread then ends at once). (A
+    1.2 s timeout left a busy CI host 0.8 s between two tasks finishing.)
     """
     import time
 
@@ -756,13 +757,13 @@ def test_a_long_step_that_keeps_finishing_tasks_is_not_cut_short(tmp_path: Path)
         ) as cluster,
         Client(cluster, set_as_default=False) as c,
     ):
-        dk = DaskTargeter(Targeter(make_regions(), _policy()), ds, c, timeout=1.2)
-        futures = [c.submit(time.sleep, 0.4, pure=False) for _ in range(5)]
-        assert dk._gather(futures, "sleeping") == [None] * 5
+        dk = DaskTargeter(Targeter(make_regions(), _policy()), ds, c, timeout=2.0)
+        futures = [c.submit(time.sleep, 0.4, pure=False) for _ in range(6)]
+        assert dk._gather(futures, "sleeping") == [None] * 6
         _RELEASED.clear()
         hung = c.submit(_hung, pure=False)
         try:
-            with pytest.raises(ClusterError, match=r"no progress for timeout=1.2 s while sleeping"):
+            with pytest.raises(ClusterError, match=r"no progress for timeout=2 s while sleeping"):
                 dk._gather([hung], "sleeping")
             assert not hung.done()  # still hung when the timeout raised
         finally:
@@ -1132,6 +1133,9 @@ def _cli_cluster(tmp_path: Path, worker_cwd: Path | None = None) -> Iterator[tup
         )
         with Client(address, timeout=5, set_as_default=False) as c:
             c.wait_for_workers(1, timeout=60)
+            # The worker imports geotarget before the tests time the cluster's steps (seconds
+            # on a busy CI host: more than the 5 s timeout the first alert's step is given).
+            c.run(exec, "import geotarget.dask")
             yield c, scheduler
     finally:
         for process in (worker, scheduler):

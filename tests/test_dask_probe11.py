@@ -245,10 +245,11 @@ def test_a_device_in_two_partitions_of_other_id_types_is_refused_then_told_once(
 # --- a worker killed while it builds an index ----------------------------------------------------
 
 
-def _killing_plugin(tokens: Path, deaths: int) -> Any:
+def _killing_plugin(tokens: Path, deaths: int | None) -> Any:
     """A worker plugin: the worker starting to build a geotarget index dies (``os._exit``).
 
-    Probe 4's, for the index builds: each death takes a token file, ``deaths`` in all.
+    Probe 4's, for the index builds: each death takes a token file, ``deaths`` in all (None:
+    every worker starting one, while the plugin is registered).
     """
     return _killing_evaluation(tokens, deaths, task="geotarget-index")
 
@@ -315,7 +316,7 @@ def test_a_worker_killed_while_building_an_index_is_asked_once_more(
         fresh = DaskTargeter(_targeter(), PartitionedPositions(root), dying)  # builds anew
         always = tmp_path / "always"
         always.mkdir()
-        dying.register_plugin(_killing_plugin(always, 4))
+        dying.register_plugin(_killing_plugin(always, None))  # a death at every try
         with pytest.raises(ClusterError, match=r"building the indexes.*nothing was admitted"):
             fresh.target(_alert("b2"), T0)
         assert fresh.targeter.ledger.incident(f"{SENDER}/b2") is None

@@ -192,8 +192,8 @@ def test_an_instance_frozen_inside_a_transaction_keeps_a_cancel_out_only_query_t
                 break
             except StoreBusy:
                 refused += 1
-                assert time.monotonic() - start < 8.0, (
-                    "the Cancel is still refused 8 s after an instance froze mid-transaction"
+                assert time.monotonic() - start < 30.0, (  # (1 s expected: a busy CI host)
+                    "the Cancel is still refused 30 s after an instance froze mid-transaction"
                 )
         assert refused >= 1  # the frozen session did hold the locks for a while
         assert out.transition is Transition.RETRACTED
@@ -225,8 +225,10 @@ def test_a_statement_timeout_set_for_the_role_is_named_not_taken_for_a_server_do
     from geotarget.errors import StoreUnavailable
 
     PostgresLedger(postgres_dsn).close()  # (the schema, made without the bound)
-    # 20 ms: connecting runs within it; a claim of 100,000 devices takes several times that.
-    tight = postgres_dsn.replace("options='", "options='-c statement_timeout=20 ")
+    # 50 ms: connecting runs within it (at 5 ms, 1 connection in 40 failed on a busy 2-core
+    # host: 20 ms left a 2.4x slower CI host little); a claim of 100,000 devices takes
+    # several times that (a bound of 200 ms cancelled it there too).
+    tight = postgres_dsn.replace("options='", "options='-c statement_timeout=50 ")
     devices = [f"dev-{i}" for i in range(100_000)]
     store = PostgresLedger(tight)
     try:
