@@ -53,6 +53,7 @@ import numpy.typing as npt
 
 from geotarget._validate import lon_lat, lon_lat_arrays, shown
 from geotarget.alerts._area import AlertArea
+from geotarget.alerts._budget import budget_spent, check_alert
 from geotarget.alerts._values import (
     KIND_CODE,
     MAX_RESOURCE_SIZE,
@@ -373,7 +374,10 @@ class Alert:
         For an identifier or sender with whitespace, ``,``, ``<`` or ``&``; a naive or
         fractional-second ``sent``; an Update, Cancel, Ack or Error without references; a
         Restricted alert without ``restriction`` or a Private one without ``addresses``; info
-        blocks naming different kinds.
+        blocks naming different kinds; polygons that together pass the budget of one CAP
+        document (the edge pairs GEOS's validity check meets, the points where self-crossing
+        rings meet themselves; each distinct ring counted once, however many info blocks
+        repeat it), with the message :func:`geotarget.cap.read` gives, naming the polygon.
 
     Notes
     -----
@@ -446,6 +450,8 @@ class Alert:
                 "infos must agree on the alert kind (got "
                 f"{', '.join(sorted(k for k in kinds if k is not None))})"
             )
+        if not budget_spent():  # (the CAP reader spent it as it read the polygons)
+            check_alert([i.areas for i in self.infos])
         parts = dict.fromkeys(
             p
             for i in self.infos

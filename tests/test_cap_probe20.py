@@ -1,0 +1,210 @@
+"""Real CAP shapes through the whole pipeline, probe 20: what one part accepts, the next takes.
+
+A drawn area is written once per language (``sv-SE`` and ``en`` info blocks carrying the same
+``<area>``). The document's budget for its polygons (the edge pairs GEOS's validity check
+meets, the points where self-crossing rings meet themselves) counted such a ring once per
+copy, so a 20,000-vertex jagged area that :class:`geotarget.Polygon` and the pilot's
+constructors accepted was refused by ``Targeter.target``, and a self-crossing area an issuer
+sent in two languages was refused on receipt. Now a ring repeated is checked and counted once,
+and distinct rings past the budget together are refused when the alert is built, with the
+reader's message. The oracles: edge boxes counted with shapely's STRtree, the written document
+read with :mod:`xml.etree.ElementTree`, devices decided with shapely's ``covers``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import numpy as np
+import pytest
+import shapely
+from targeting_helpers import T0, make_regions, policy
+
+from geotarget import Area, Polygon, PositionIndex, Positions, Targeter, cap, pilot
+from geotarget.errors import InvalidAlert, InvalidCAP
+
+CAP_NS = "{urn:oasis:names:tc:emergency:cap:1.2}"
+S = "polisen@example.se"
+#: The documented budget (docs/cap.rst, "Safety"): 32 box pairs per edge, 4,000,000 in all.
+PER_EDGE, SPARE = 32, 4_000_000
+TEXT = pilot.Message(headline="Explosion", description="Håll avstånd.", area_description="Här")
+
+
+def _jagged(n: int, inner: float, lon: float = 18.0, lat: float = 59.5) -> np.ndarray[Any, Any]:
+    """A simple star of ``n`` vertices whose radius alternates 0.05 and ``0.05 * inner``."""
+    a = np.linspace(0.0, 2.0 * np.pi, n, endpoint=False)
+    r = np.where(np.arange(n) % 2 == 0, 0.05, 0.05 * inner)
+    ring = np.column_stack([lon + 2.0 * r * np.cos(a), lat + r * np.sin(a)])
+    return np.vstack([ring, ring[:1]])
+
+
+def _pairs_beyond_allowance(ring: np.ndarray[Any, Any]) -> int:
+    """Pairs of the ring's edges whose bounding boxes meet, beyond 32 per edge (STRtree)."""
+    a, b = ring[:-1], ring[1:]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    boxes = shapely.box(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1])
+    i, j = shapely.STRtree(boxes).query(boxes)
+    return int((i < j).sum()) - PER_EDGE * len(a)
+
+
+def _etree_rings(doc: str) -> list[list[tuple[float, float]]]:
+    """Every ``<polygon>`` of a CAP document as (lon, lat) points, read with ElementTree."""
+    root = ET.fromstring(doc)
+    return [
+        [(float(p.split(",")[1]), float(p.split(",")[0])) for p in (el.text or "").split()]
+        for el in root.iter(f"{CAP_NS}polygon")
+    ]
+
+
+def _targeter() -> Targeter:
+    rollout = policy({"explosion": [(T0 - dt.timedelta(days=1), ("XX",))]})
+    return Targeter(make_regions(), rollout, recognition=pilot.RECOGNITION)
+
+
+def _explosion(area: Any, ident: str = "P20-1") -> Any:
+    return pilot.explosion(
+        identifier=ident,
+        sender=S,
+        sent=T0,
+        area=area,
+        sv=TEXT,
+        en=TEXT,
+        onset=T0,
+        expires=T0 + dt.timedelta(hours=2),
+    )
+
+
+def test_a_jagged_area_in_two_languages_is_accepted_by_every_part() -> None:
+    """A 20,000-vertex jagged ring: Polygon, the pilot, dumps, preview() and target() take it.
+
+    Its edges' boxes meet in about 2.3 million pairs beyond their own allowance: within the
+    document's 4,000,000 once, past it when counted for each language's copy, as target()
+    counted it (it writes the document the ledger keeps) while the pilot had accepted it.
+    """
+    ring = _jagged(20_000, 0.9)
+    beyond = _pairs_beyond_allowance(ring)
+    assert SPARE // 2 < beyond <= SPARE  # the oracle: once within, twice past
+    alert = _explosion(Polygon(ring))
+    doc = cap.dumps(alert)
+    rings = _etree_rings(doc)
+    assert [len(r) for r in rings] == [20_001, 20_001] and rings[0] == rings[1]
+    assert set(rings[0]) == set(map(tuple, ring.tolist()))  # every vertex, digit for digit
+    # Devices: the centre, a point between the star's inner and outer radius, one outside.
+    lon = np.array([18.0, 18.0 + 2.0 * 0.0475, 18.2])
+    lat = np.full(3, 59.5)
+    covered = shapely.covers(shapely.Polygon(ring), shapely.points(lon, lat))
+    want = [f"d{i}" for i in np.flatnonzero(covered)]
+    assert want and len(want) < 3  # the probe reaches both sides of the jagged edge
+    index = PositionIndex(
+        Positions([f"d{i}" for i in range(3)], lon, lat, accuracy_m=[1.0] * 3, observed_at=T0)
+    )
+    t = _targeter()
+    assert t.preview(alert, index, T0).recipients.tolist() == want
+    assert t.target(alert, index, T0).recipients.tolist() == want
+
+
+def test_distinct_rings_past_the_budget_together_are_refused_where_the_alert_is_built() -> None:
+    """Two jagged rings within the budget alone, not together: refused alike where first built.
+
+    The pilot and Alert refuse them, and the reader refuses an issuer's document carrying
+    them, naming the second polygon and the rule.
+    """
+    first, second = _jagged(6_000, 0.3), _jagged(6_000, 0.3, lat=59.62)
+    beyond = [_pairs_beyond_allowance(r) for r in (first, second)]
+    assert all(b <= SPARE for b in beyond) and sum(beyond) > SPARE  # the oracle
+    area = Area([Polygon(first), Polygon(second)])  # the model takes each ring
+    with pytest.raises(InvalidAlert) as err:
+        _explosion(area)
+    message = str(err.value)
+    assert "info[0]/area[0]/polygon[1]" in message and "4,000,000" in message
+    assert "split it into several alerts" in message
+    # An issuer's document with the same two rings: the reader refuses the same polygon so.
+    one = _explosion(Polygon(first))
+    doc = cap.dumps(one)
+    written = " ".join(f"{lat!r},{lon!r}" for lon, lat in second.tolist())
+    doc = doc.replace("</polygon>", f"</polygon>\n      <polygon>{written}</polygon>", 1)
+    assert len(_etree_rings(doc)) == 3  # sv: first, second; en: first
+    with pytest.raises(InvalidCAP) as read_err:
+        cap.read(doc)
+    problems = {p.path: p.message for p in read_err.value.problems}
+    assert list(problems) == ["info[0]/area[0]/polygon[1]"]
+    assert problems["info[0]/area[0]/polygon[1]"] in message
+
+
+def _scribble(teeth: int, lat: float = 59.5) -> list[tuple[float, float]]:
+    """A ring crossing itself about ``teeth`` times: out along a sawtooth, back out of phase."""
+    out = [(17.6 + 0.5 * i / teeth, lat + 0.01 * (i % 2)) for i in range(teeth + 1)]
+    back = [(17.6 + 0.5 * i / teeth, lat + 0.01 * (1 - i % 2)) for i in range(teeth, -1, -1)]
+    ring = out + back
+    return [*ring, ring[0]]
+
+
+def _two_languages(*polygons: list[tuple[float, float]]) -> str:
+    """An issuer's document: the same ``<area>`` in a Swedish and an English info block."""
+    rings = "".join(
+        "\n      <polygon>" + " ".join(f"{lat!r},{lon!r}" for lon, lat in p) + "</polygon>"
+        for p in polygons
+    )
+    info = """
+  <info>
+    <language>{lang}</language>
+    <category>Safety</category>
+    <event>Explosion</event>
+    <urgency>Immediate</urgency>
+    <severity>Severe</severity>
+    <certainty>Likely</certainty>
+    <expires>2024-05-20T16:00:00+02:00</expires>
+    <headline>{lang}</headline>
+    <area>
+      <areaDesc>Sicksack</areaDesc>{rings}
+    </area>
+  </info>"""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>P20-ZZ</identifier>
+  <sender>{S}</sender>
+  <sent>2024-05-20T14:00:00+02:00</sent>
+  <status>Actual</status>
+  <msgType>Alert</msgType>
+  <scope>Public</scope>{info.format(lang="sv-SE", rings=rings)}{info.format(lang="en", rings=rings)}
+</alert>
+"""
+
+
+def test_a_self_crossing_area_sent_in_two_languages_is_received_and_repaired_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A self-crossing area sent in sv-SE and en is received, repaired once and targeted.
+
+    The zigzag crosses itself 5,100 times: 10,200 crossings counted before, one copy per
+    language (past the document's 10,000), so the intake refused what the model takes.
+    """
+    ring = _scribble(5_100)
+    out, back = np.array(ring[:5_101]), np.array(ring[5_101:-1][::-1])  # both west to east
+    seg = shapely.linestrings(np.stack([out[:-1], out[1:]], axis=1))
+    other = shapely.linestrings(np.stack([back[:-1], back[1:]], axis=1))
+    assert int(shapely.crosses(seg, other).sum()) == 5_100  # the oracle: 10,200 in two copies
+    doc = _two_languages(ring)
+    calls: list[int] = []
+    real = shapely.make_valid
+
+    def counted(*args: Any, **kw: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kw)
+
+    # A device on a tooth's tip (inside the zigzag's band) and one beyond its east end.
+    lon, lat = np.array([17.6 + 0.5 * 3 / 5_100, 18.2]), np.array([59.505, 59.505])
+    index = PositionIndex(Positions(["d0", "d1"], lon, lat, accuracy_m=[1.0] * 2, observed_at=T0))
+    monkeypatch.setattr(shapely, "make_valid", counted)
+    got = _targeter().receive(doc.encode(), index, T0)
+    assert len(calls) == 1  # the copy is not repaired again
+    monkeypatch.undo()
+    assert got.recipients.tolist() == ["d0"]
+    # Two different zigzags of 6,000 crossings each are past the budget, at the second.
+    with pytest.raises(InvalidCAP) as err:
+        cap.read(_two_languages(ring, _scribble(5_100, lat=59.6)))
+    paths = ["info[0]/area[0]/polygon[1]", "info[1]/area[0]/polygon[1]"]  # (its copy: the same)
+    assert [p.path for p in err.value.problems] == paths
+    assert "10,000" in err.value.problems[0].message
