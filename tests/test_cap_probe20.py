@@ -208,3 +208,52 @@ def test_a_self_crossing_area_sent_in_two_languages_is_received_and_repaired_onc
     paths = ["info[0]/area[0]/polygon[1]", "info[1]/area[0]/polygon[1]"]  # (its copy: the same)
     assert [p.path for p in err.value.problems] == paths
     assert "10,000" in err.value.problems[0].message
+
+
+# --- a document's size: refused where the alert is built, not by target() ----------------------
+
+
+def test_an_area_too_large_for_one_document_is_refused_by_the_pilot_not_by_target() -> None:
+    """A 70,000-vertex drawn area: Polygon takes it, but in two languages it is past 4 MiB.
+
+    The pilot built the alert and Targeter.target refused it (the ledger keeps each version as
+    one CAP document). The pilot now refuses it, with dumps's message and the document's size.
+    """
+    n = 70_000
+    a = np.linspace(0.0, 2.0 * np.pi, n, endpoint=False)
+    r = 0.3 + 0.001 * np.sin(301.0 * a)
+    ring = np.column_stack([18.0 + 2.0 * r * np.cos(a), 59.5 + r * np.sin(a)])
+    ring = np.vstack([ring, ring[:1]])
+    polygon = Polygon(ring)
+    # The oracle: the points as CAP text (repr, the shortest text that reads back), twice.
+    text = " ".join(f"{lat!r},{lon!r}" for lon, lat in polygon.exterior)
+    assert 2 * len(text) > 4 * 1024 * 1024
+    with pytest.raises(InvalidAlert) as err:
+        _explosion(polygon)
+    message = str(err.value)
+    assert "more than MAX_DOCUMENT_BYTES (4,194,304)" in message
+    assert "split it into several alerts" in message
+    size = int(message.split(": ")[1].split(" bytes")[0].replace(",", ""))
+    assert size > 2 * len(text)  # the whole document, both copies of the ring in it
+
+
+def test_a_utf16_document_whose_utf8_form_is_past_the_limit_is_refused_when_read() -> None:
+    """Chinese text in UTF-16 within 4 MiB is half as large again in UTF-8, as the ledger keeps it.
+
+    cap.read accepted it and Targeter.receive then refused it as an InvalidAlert from dumps,
+    after reading; now the reader refuses it, naming the alert and its size in UTF-8.
+    """
+    triangle = [(17.6, 59.5), (17.8, 59.5), (17.8, 59.6), (17.6, 59.5)]
+    doc = _two_languages(triangle).replace("<headline>en</headline>", "<headline>H</headline>")
+    doc = doc.replace("<headline>sv-SE</headline>", "<headline>" + "爆炸" * 750_000 + "</headline>")
+    data = doc.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16")
+    assert len(data) <= 4 * 1024 * 1024 < len(doc.encode("utf-8"))  # the oracle
+    headline = ET.fromstring(data).find(f"{CAP_NS}info/{CAP_NS}headline")
+    assert headline is not None and len(headline.text or "") == 1_500_000
+    with pytest.raises(InvalidCAP) as err:
+        cap.read(data)
+    [problem] = err.value.problems
+    assert problem.path == "alert" and "more than MAX_DOCUMENT_BYTES" in problem.message
+    index = PositionIndex(Positions(["d0"], [17.7], [59.5], accuracy_m=[1.0], observed_at=T0))
+    with pytest.raises(InvalidCAP):
+        _targeter().receive(data, index, T0)

@@ -377,7 +377,10 @@ class Alert:
         blocks naming different kinds; polygons that together pass the budget of one CAP
         document (the edge pairs GEOS's validity check meets, the points where self-crossing
         rings meet themselves; each distinct ring counted once, however many info blocks
-        repeat it), with the message :func:`geotarget.cap.read` gives, naming the polygon.
+        repeat it), with the message :func:`geotarget.cap.read` gives, naming the polygon; an
+        alert whose CAP document would be more than :data:`geotarget.cap.MAX_DOCUMENT_BYTES`
+        bytes of UTF-8 or hold more than :data:`geotarget.cap.MAX_ELEMENTS` elements, with
+        the message :func:`geotarget.cap.dumps` gave.
 
     Notes
     -----
@@ -461,6 +464,12 @@ class Alert:
         )
         object.__setattr__(self, "_kind", kinds.pop() if kinds else None)
         object.__setattr__(self, "_area", Area(list(parts)) if parts else None)
+        # Every alert is one CAP document (the ledger keeps each version as one): refused here,
+        # where it is built, when the reader could not read that document back, rather than
+        # by cap.dumps in Targeter.target. (Imported here: geotarget.cap builds on this module.)
+        from geotarget.cap._write import write
+
+        write(self)
 
     @property
     def kind(self) -> str | None:
