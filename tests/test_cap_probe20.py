@@ -23,7 +23,7 @@ import shapely
 from targeting_helpers import T0, make_regions, policy
 
 from geotarget import Area, Polygon, PositionIndex, Positions, Targeter, cap, pilot
-from geotarget.errors import InvalidAlert, InvalidCAP
+from geotarget.errors import DuplicateIdentifier, InvalidAlert, InvalidCAP
 
 CAP_NS = "{urn:oasis:names:tc:emergency:cap:1.2}"
 S = "polisen@example.se"
@@ -257,3 +257,57 @@ def test_a_utf16_document_whose_utf8_form_is_past_the_limit_is_refused_when_read
     index = PositionIndex(Positions(["d0"], [17.7], [59.5], accuracy_m=[1.0], observed_at=T0))
     with pytest.raises(InvalidCAP):
         _targeter().receive(data, index, T0)
+
+
+# --- a resend under the same identifier: what is the same message ------------------------------
+
+SQUARE = [(17.5, 59.5), (17.6, 59.5), (17.6, 59.55), (17.5, 59.55), (17.5, 59.5)]
+
+
+def _resend(polygon: list[tuple[float, float]], headline: str = "sv-SE") -> bytes:
+    doc = _two_languages(polygon).replace(
+        "<headline>sv-SE</headline>", f"<headline>{headline}</headline>"
+    )
+    return doc.encode()
+
+
+def _index() -> PositionIndex:
+    return PositionIndex(Positions(["d0"], [17.55], [59.52], accuracy_m=[1.0], observed_at=T0))
+
+
+def test_a_resend_differing_only_in_a_headlines_trailing_space_names_the_difference() -> None:
+    """Text is content (xs:string keeps whitespace): refused, naming field and both values.
+
+    A decision of probe 20: CAP's text elements keep their whitespace, and the ledger stores
+    each version as sent, so a headline with a trailing space is another message under the
+    same identifier; the message shows both values so that the one space is visible.
+    """
+    first, again = _resend(SQUARE, "Explosion"), _resend(SQUARE, "Explosion ")
+    assert ET.fromstring(again).find(f"{CAP_NS}info/{CAP_NS}headline").text == "Explosion "  # type: ignore[union-attr]
+    t = _targeter()
+    assert t.receive(first, _index(), T0).recipients.tolist() == ["d0"]
+    with pytest.raises(DuplicateIdentifier) as err:
+        t.receive(again, _index(), T0)
+    assert "infos[0].headline: stored 'Explosion', received 'Explosion '" in str(err.value)
+    assert t.receive(first, _index(), T0).recipients.tolist() == []  # the same bytes: idempotent
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="geotarget/ledger/_lifecycle.py _canonical compares polygons as written: the same ring "
+    "from another first vertex or in the other direction is a DuplicateIdentifier, though times "
+    "at another UTC offset and unordered lists in another order are the same message",
+)
+@pytest.mark.parametrize("how", ["rotated", "reversed"])
+def test_a_resend_with_the_same_ring_from_another_vertex_is_the_same_message(how: str) -> None:
+    """The same area, its ring started at another vertex or drawn the other way round."""
+    ring = SQUARE[:-1]
+    other = ring[1:] + ring[:1] if how == "rotated" else ring[::-1]
+    other = [*other, other[0]]
+    first, again = _resend(SQUARE), _resend(other)
+    read = [_etree_rings(d.decode())[0][:-1] for d in (first, again)]  # the oracle: one cycle
+    doubled = read[0] + read[0]
+    assert any(doubled[k : k + 4] in (read[1], read[1][::-1]) for k in range(4))
+    t = _targeter()
+    assert t.receive(first, _index(), T0).recipients.tolist() == ["d0"]
+    assert t.receive(again, _index(), T0).recipients.tolist() == []
