@@ -23,7 +23,8 @@ import shapely
 from targeting_helpers import T0, make_regions, policy
 
 from geotarget import Area, Polygon, PositionIndex, Positions, Targeter, cap, pilot
-from geotarget.errors import DuplicateIdentifier, InvalidAlert, InvalidCAP
+from geotarget.alerts import AlertArea
+from geotarget.errors import DuplicateIdentifier, InvalidAlert, InvalidArea, InvalidCAP
 
 CAP_NS = "{urn:oasis:names:tc:emergency:cap:1.2}"
 S = "polisen@example.se"
@@ -311,3 +312,54 @@ def test_a_resend_with_the_same_ring_from_another_vertex_is_the_same_message(how
     t = _targeter()
     assert t.receive(first, _index(), T0).recipients.tolist() == ["d0"]
     assert t.receive(again, _index(), T0).recipients.tolist() == []
+
+
+# --- a simple ring past the check's budget: one rule, said alike --------------------------------
+
+
+def _leaning_teeth(n: int) -> list[tuple[float, float]]:
+    """A simple ring of ``n`` long leaning teeth (each tooth's box meets nearly every other's)."""
+    d, lean = 1e-5, 1e-5 * n
+    pts: list[tuple[float, float]] = []
+    for k in range(n):
+        pts += [(17.6 + k * d, 59.5), (17.6 + k * d + lean, 59.55)]
+    return [*pts, (17.6 + n * d, 59.5), (17.6 + n * d, 59.45), (17.6, 59.45), (17.6, 59.5)]
+
+
+def test_a_simple_ring_past_the_check_budget_is_refused_for_that_reason_everywhere() -> None:
+    """2,000 leaning teeth: Polygon, AlertArea, Polygon.repair and the reader name the pairs rule.
+
+    AlertArea (so an Alert built in Python) said "Polygon.repair: rings must meet ... at most
+    10,000 times" of a ring that never crosses itself, where Polygon and cap.read name the
+    pairs of edges whose boxes overlap.
+    """
+    ring = _leaning_teeth(2_000)
+    assert shapely.is_simple(shapely.LinearRing(ring))  # the oracle: no crossing at all
+    xy = np.array(ring)
+    lo, hi = np.minimum(xy[:-1], xy[1:]), np.maximum(xy[:-1], xy[1:])
+    meet = sum(  # every pair of edges whose boxes meet, a block of rows at a time
+        int(
+            np.sum(
+                np.all(
+                    (lo[k : k + 500, None] <= hi[None]) & (lo[None] <= hi[k : k + 500, None]),
+                    axis=2,
+                )
+            )
+        )
+        for k in range(0, len(lo), 500)
+    )
+    assert (meet - len(lo)) // 2 - PER_EDGE * len(lo) > SPARE
+    rule = "must have at most 32 pairs of edges whose boxes overlap per edge, plus 4,000,000"
+    with pytest.raises(InvalidArea, match=rule):
+        Polygon(ring)
+    with pytest.raises(InvalidArea, match=rule):
+        Polygon.repair(ring)
+    with pytest.raises(InvalidAlert) as err:
+        AlertArea(description="Kam", polygons=[ring])
+    assert str(err.value).startswith(f"polygons[0] {rule}")
+    with pytest.raises(InvalidCAP) as read_err:
+        cap.read(_two_languages(ring))
+    assert {p.path: p.message.startswith(rule) for p in read_err.value.problems} == {
+        "info[0]/area[0]/polygon[0]": True,
+        "info[1]/area[0]/polygon[0]": True,
+    }

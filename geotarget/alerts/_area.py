@@ -26,6 +26,7 @@ from geotarget.areas import (
     Circle,
     Part,
     Polygon,
+    checkable,
     foreign_type,
     long_way_edges,
     long_way_message,
@@ -95,7 +96,11 @@ def _ring_parts(i: int, ring: Ring) -> tuple[tuple[Part, ...], str]:
     """The parts of the ring ``polygons[i]`` and how they were made: simple, repaired, empty."""
     try:
         return (Polygon(ring),), "simple"
-    except InvalidArea:
+    except InvalidArea as first:
+        if not checkable([np.asarray(ring, dtype=np.float64)]):
+            # (Said as the CAP reader says it: a ring of long overlapping teeth is simple, so
+            # it is the check, not a repair, that it is past.)
+            raise InvalidAlert(f"polygons[{i}] must {_geos.CHECKABLE}") from first
         try:
             return Polygon.repair(ring).parts, "repaired"
         except InvalidArea as err:
