@@ -1244,6 +1244,11 @@ def _equal_area_polygons(circles: list[Circle], n: int) -> dict[int, Any]:
     return out
 
 
+#: Parts of a group that :attr:`Area.area_m2` first checks for disjoint interiors (summing their
+#: areas) before it unites them: a union of many parts costs more than linear time.
+_DISJOINT_FIRST = 512
+
+
 def _geodesic_area(geom: Any) -> float:
     """The area of a lon/lat (multi)polygon on the WGS84 ellipsoid, holes excluded.
 
@@ -1425,10 +1430,20 @@ class Area:
             if group.size == 1:
                 total += parts[int(group[0])].area_m2
                 continue
+            members = [parts[i] for i in group.tolist()]
             geoms = [
-                drawn[id(p)] if isinstance(p, Circle) else p._to_lonlat_polygon()
-                for p in (parts[i] for i in group.tolist())
+                drawn[id(p)] if isinstance(p, Circle) else p._to_lonlat_polygon() for p in members
             ]
+            if len(members) >= _DISJOINT_FIRST and not any(isinstance(p, Circle) for p in members):
+                # Polygons whose interiors are disjoint (they may touch at points: the pieces of
+                # a repaired zigzag) make a valid MultiPolygon, whose area is their sum. A union
+                # grows faster than the parts (5,101 such pieces: 4.4 s; checking: 0.04 s);
+                # below this many, checking first costs more than it saves (it does not stop
+                # early at the shared edges of neighbouring municipalities: 13 % for Sweden's).
+                multi = shapely.multipolygons(geoms)
+                if shapely.is_valid(multi):
+                    total += _geodesic_area(multi)
+                    continue
             total += _geodesic_area(shapely.union_all(geoms))
         return total
 
