@@ -753,8 +753,8 @@ def dumps(alert: Alert) -> str:
     InvalidAlert
         When the document would be more than :data:`MAX_DOCUMENT_BYTES` bytes of UTF-8 or
         hold more than :data:`MAX_ELEMENTS` elements: the reader would refuse it, so it is not
-        written. (Polygons the reader's bounds on one document would refuse cannot reach
-        here: :class:`~geotarget.alerts.Alert` refuses them when it is built.)
+        written. An :class:`~geotarget.alerts.Alert` whose document the reader would refuse,
+        by its size or its polygons, cannot be built, so this is a last guard.
 
     Examples
     --------
