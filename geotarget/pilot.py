@@ -87,6 +87,7 @@ import attrs
 
 from geotarget._validate import ReadOnly, blank_shown, shows_nothing
 from geotarget.alerts import Alert, AlertArea, Info
+from geotarget.alerts._budget import one_document
 from geotarget.alerts._values import (
     KIND_CODE,
     Category,
@@ -443,46 +444,48 @@ def _pilot(
         )
     profile = _PROFILES[kind]
     web = next((c.address for c in channels if c.kind is TipChannelKind.WEB), None)
-    infos = []
-    for (language, word_or, lead), msg, event in (
-        (_LANGUAGES[0], sv, profile.event_sv),
-        (_LANGUAGES[1], en, profile.event_en),
-    ):
-        contact = (
-            f"{lead}: {f' {word_or} '.join(c.address for c in channels)}" if channels else None
-        )
-        infos.append(
-            Info(
-                language=language,
-                categories=profile.categories,
-                event=event,
-                response_types=profile.response_types,
-                urgency=profile.urgency,
-                severity=profile.severity,
-                certainty=profile.certainty,
-                event_codes=(NamedValue(KIND_CODE, kind),),
-                onset=onset,
-                expires=expires,
-                sender_name=sender_name,
-                headline=msg.headline,
-                description=msg.description,
-                instruction=msg.instruction,
-                web=web,
-                contact=contact,
-                parameters=tuple(c.parameter for c in channels),
-                areas=(AlertArea.from_area(msg.area_description, area),),
+    # One document: the area written per language is checked and repaired once.
+    with one_document(budgeted=False):
+        infos = []
+        for (language, word_or, lead), msg, event in (
+            (_LANGUAGES[0], sv, profile.event_sv),
+            (_LANGUAGES[1], en, profile.event_en),
+        ):
+            contact = (
+                f"{lead}: {f' {word_or} '.join(c.address for c in channels)}" if channels else None
             )
+            infos.append(
+                Info(
+                    language=language,
+                    categories=profile.categories,
+                    event=event,
+                    response_types=profile.response_types,
+                    urgency=profile.urgency,
+                    severity=profile.severity,
+                    certainty=profile.certainty,
+                    event_codes=(NamedValue(KIND_CODE, kind),),
+                    onset=onset,
+                    expires=expires,
+                    sender_name=sender_name,
+                    headline=msg.headline,
+                    description=msg.description,
+                    instruction=msg.instruction,
+                    web=web,
+                    contact=contact,
+                    parameters=tuple(c.parameter for c in channels),
+                    areas=(AlertArea.from_area(msg.area_description, area),),
+                )
+            )
+        alert = Alert(
+            identifier=identifier,
+            sender=sender,
+            sent=sent,
+            status=status,
+            msg_type=msg_type,
+            scope=Scope.PUBLIC,
+            references=tuple_of(references, "references", "Reference"),
+            infos=infos,
         )
-    alert = Alert(
-        identifier=identifier,
-        sender=sender,
-        sent=sent,
-        status=status,
-        msg_type=msg_type,
-        scope=Scope.PUBLIC,
-        references=tuple_of(references, "references", "Reference"),
-        infos=infos,
-    )
     # Checked once Alert has refused a naive time or a wall time that does not exist, naming
     # it; and as instants: Python compares two times of one tzinfo by their wall clocks, so
     # 02:45 (+02:00) looked after 02:30 (+01:00) on the night the clocks go back, though it

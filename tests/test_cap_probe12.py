@@ -183,21 +183,28 @@ def _scribble(teeth: int) -> list[tuple[float, float]]:
 
 
 def test_dumps_refuses_polygons_the_reader_refuses_together_and_writes_the_rest() -> None:
-    """The reader bounds the self-crossings of one document's polygons together; so does dumps.
+    """One document's distinct self-crossing polygons share a budget; a repeated ring counts once.
 
-    The model bounds each polygon alone, so an area whose ring crosses itself 6,000 times
-    (CAP allows it) could be written in two languages, 12,000 crossings in one document:
-    dumps wrote it, loads refused it (a delivery store keeping such an alert then reported
-    its own document as corrupt). dumps now refuses it, naming the polygon; in one language
-    it is written and reads back equal.
+    The model bounds each polygon alone, so two areas whose rings cross themselves 6,000
+    times each (CAP allows it), 12,000 crossings in one document, were written by dumps and
+    refused by loads (a delivery store keeping such an alert then reported its own document
+    as corrupt). dumps then refused it, but also refused the same area in two languages
+    (probe 20: the reader checks and repairs a repeated ring once, so it costs once). Now the
+    alert itself refuses two distinct rings, naming the polygon; one ring in two languages is
+    written and reads back equal.
     """
     area = AlertArea(description="Zigzag", polygons=[_scribble(6_000)])
     assert area.repaired_polygons == (0,)  # it crosses itself (the model repairs it)
     one = _alert([attrs.evolve(_block("sv-SE", 18.0, 59.3), areas=[area])])
     assert cap.loads(cap.dumps(one)) == one
     two = attrs.evolve(one, infos=[one.infos[0], attrs.evolve(one.infos[0], language="en-GB")])
+    assert cap.loads(cap.dumps(two)) == two
+    moved = AlertArea(
+        description="Zigzag", polygons=[[(lon, lat + 0.05) for lon, lat in _scribble(6_000)]]
+    )
+    en = attrs.evolve(one.infos[0], language="en-GB", areas=[moved])
     with pytest.raises(InvalidAlert) as err:
-        cap.dumps(two)
+        attrs.evolve(one, infos=[one.infos[0], en])
     assert "info[1]/area[0]/polygon[0]" in str(err.value)
     assert "10,000" in str(err.value)
 

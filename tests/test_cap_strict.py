@@ -686,14 +686,15 @@ def test_check_axis_order_validates_its_arguments() -> None:
 
 
 def test_dumps_refuses_what_the_reader_could_not_read_back() -> None:
-    """An alert over the reader's size or element limit is refused by dumps, not written."""
+    """An alert over the reader's size or element limit is refused where it is built (probe 20).
+
+    It was built, then refused by dumps (in Targeter.target, after the pilot had built it).
+    """
     a = cap.loads(BASE)
-    big = attrs.evolve(a, note="x" * cap.MAX_DOCUMENT_BYTES)
     with pytest.raises(InvalidAlert, match="MAX_DOCUMENT_BYTES"):
-        cap.dumps(big)
-    wide = attrs.evolve(a, codes=["c"] * cap.MAX_ELEMENTS)
+        attrs.evolve(a, note="x" * cap.MAX_DOCUMENT_BYTES)
     with pytest.raises(InvalidAlert, match="MAX_ELEMENTS"):
-        cap.dumps(wide)
+        attrs.evolve(a, codes=["c"] * cap.MAX_ELEMENTS)
     just = attrs.evolve(a, note="x" * (cap.MAX_DOCUMENT_BYTES - len(cap.dumps(a).encode()) - 20))
     assert cap.loads(cap.dumps(just)) == just
 

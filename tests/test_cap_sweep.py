@@ -168,11 +168,14 @@ def test_an_area_with_geometry_has_no_such_warning() -> None:
 # --- polygons that cross themselves very often --------------------------------------------------
 
 
-def star(n: int, k: int) -> str:
-    """The star polygon {n/k} round Stockholm as CAP text: its edges meet n*(k-1) times."""
+def star(n: int, k: int, east: float = 0.0) -> str:
+    """The star polygon {n/k} round Stockholm, ``east`` degrees east, as CAP text.
+
+    Its edges meet n*(k-1) times.
+    """
     pts = [
         (59.33 + 0.01 * math.sin(2 * math.pi * i * k / n),
-         18.06 + 0.02 * math.cos(2 * math.pi * i * k / n))
+         18.06 + east + 0.02 * math.cos(2 * math.pi * i * k / n))
         for i in range(n)
     ]  # fmt: skip
     return " ".join(f"{lat!r},{lon!r}" for lat, lon in [*pts, pts[0]])
@@ -201,7 +204,7 @@ def test_a_polygon_crossing_itself_within_the_limit_is_repaired_with_a_warning()
 def test_the_crossings_of_all_a_documents_polygons_share_one_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Twenty stars just under the limit each: refused at the second, the rest not counted.
+    """Twenty distinct stars just under the limit each: refused at the second, the rest uncounted.
 
     Each polygon had the whole limit to itself, so a 90 KB document of twenty stars of 9,849
     crossings took 4 s to read (twenty repairs) against 0.2 s for one. The document's polygons
@@ -222,7 +225,8 @@ def test_the_crossings_of_all_a_documents_polygons_share_one_limit(
 
     monkeypatch.setattr(_geos, "count_crossings", counted)
     monkeypatch.setattr(shapely, "make_valid", no_repair)
-    doc = with_polygon("</polygon><polygon>".join([star(201, 50)] * 20))  # 201 * 49 = 9,849
+    stars = [star(201, 50, east=k * 1e-3) for k in range(20)]  # 201 * 49 = 9,849 each
+    doc = with_polygon("</polygon><polygon>".join(stars))
     found = problems(doc)
     assert calls == [MAX_CROSSINGS, MAX_CROSSINGS - 9_849]
     assert found.keys() == {f"info[0]/area[0]/polygon[{k}]" for k in range(1, 20)}
@@ -371,11 +375,14 @@ def test_a_polygon_too_costly_to_check_is_refused_before_geos_checks_it(
 
 
 def test_the_validity_budget_is_shared_by_a_documents_polygons() -> None:
-    """Each of these rings of 1,200 teeth is within the budget alone, not ten together."""
-    ring = " ".join(f"{lat!r},{lon!r}" for lon, lat in teeth(1_200))
+    """Each ring of 1,200 teeth is within the budget alone, not ten distinct ones together.
+
+    (A ring repeated is checked, and counted, once.)
+    """
+    rings = [" ".join(f"{lat!r},{lon + k / 8}" for lon, lat in teeth(1_200)) for k in range(10)]
     assert shapely.is_valid(shapely.Polygon(teeth(1_200)))
-    assert len(cap.read(with_polygon(ring)).alert.infos[0].areas[0].polygons) == 1
-    found = problems(with_polygon("</polygon><polygon>".join([ring] * 10)))
+    assert len(cap.read(with_polygon(rings[0])).alert.infos[0].areas[0].polygons) == 1
+    found = problems(with_polygon("</polygon><polygon>".join(rings)))
     budget = [k for k in found if "pairs of edges whose boxes overlap" in found[k]]
     assert budget and "info[0]/area[0]/polygon[0]" not in budget
 

@@ -53,6 +53,7 @@ import numpy.typing as npt
 
 from geotarget._validate import lon_lat, lon_lat_arrays, shown
 from geotarget.alerts._area import AlertArea
+from geotarget.alerts._budget import budget_spent, check_alert
 from geotarget.alerts._values import (
     KIND_CODE,
     MAX_RESOURCE_SIZE,
@@ -373,7 +374,13 @@ class Alert:
         For an identifier or sender with whitespace, ``,``, ``<`` or ``&``; a naive or
         fractional-second ``sent``; an Update, Cancel, Ack or Error without references; a
         Restricted alert without ``restriction`` or a Private one without ``addresses``; info
-        blocks naming different kinds.
+        blocks naming different kinds; polygons that together pass the budget of one CAP
+        document (the edge pairs GEOS's validity check meets, the points where self-crossing
+        rings meet themselves; each distinct ring counted once, however many info blocks
+        repeat it), with the message :func:`geotarget.cap.read` gives, naming the polygon; an
+        alert whose CAP document would be more than :data:`geotarget.cap.MAX_DOCUMENT_BYTES`
+        bytes of UTF-8 or hold more than :data:`geotarget.cap.MAX_ELEMENTS` elements, with
+        the message :func:`geotarget.cap.dumps` gave.
 
     Notes
     -----
@@ -446,6 +453,8 @@ class Alert:
                 "infos must agree on the alert kind (got "
                 f"{', '.join(sorted(k for k in kinds if k is not None))})"
             )
+        if not budget_spent():  # (the CAP reader spent it as it read the polygons)
+            check_alert([i.areas for i in self.infos])
         parts = dict.fromkeys(
             p
             for i in self.infos
@@ -455,6 +464,12 @@ class Alert:
         )
         object.__setattr__(self, "_kind", kinds.pop() if kinds else None)
         object.__setattr__(self, "_area", Area(list(parts)) if parts else None)
+        # Every alert is one CAP document (the ledger keeps each version as one): refused here,
+        # where it is built, when the reader could not read that document back, rather than
+        # by cap.dumps in Targeter.target. (Imported here: geotarget.cap builds on this module.)
+        from geotarget.cap._write import write
+
+        write(self)
 
     @property
     def kind(self) -> str | None:

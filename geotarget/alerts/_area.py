@@ -11,6 +11,7 @@ import shapely.geometry as sg
 
 from geotarget import _geos
 from geotarget._validate import lon_lat, number, shown
+from geotarget.alerts._budget import shared_rings
 from geotarget.alerts._values import (
     NamedValue,
     opt_float,
@@ -25,6 +26,7 @@ from geotarget.areas import (
     Circle,
     Part,
     Polygon,
+    checkable,
     foreign_type,
     long_way_edges,
     long_way_message,
@@ -88,6 +90,28 @@ def _encloses_nothing(raw: sg.Polygon) -> bool:
     """
     with _geos.quiet():  # (subnormal coordinates: see _geos.quiet)
         return bool(shapely.area(shapely.make_valid(raw, method="structure")) == 0.0)
+
+
+def _ring_parts(i: int, ring: Ring) -> tuple[tuple[Part, ...], str]:
+    """The parts of the ring ``polygons[i]`` and how they were made: simple, repaired, empty."""
+    try:
+        return (Polygon(ring),), "simple"
+    except InvalidArea as first:
+        if not checkable([np.asarray(ring, dtype=np.float64)]):
+            # (Said as the CAP reader says it: a ring of long overlapping teeth is simple, so
+            # it is the check, not a repair, that it is past.)
+            raise InvalidAlert(f"polygons[{i}] must {_geos.CHECKABLE}") from first
+        try:
+            return Polygon.repair(ring).parts, "repaired"
+        except InvalidArea as err:
+            raw = sg.Polygon(ring)
+            if _geos.crossings(raw) > _geos.MAX_CROSSINGS or not _encloses_nothing(raw):
+                # (A ring enclosing area that cannot be made a polygon is refused, never read
+                # as covering nothing: that would tell nobody.)
+                raise InvalidAlert(f"polygons[{i}]: {err}") from err
+            # Collinear or repeated points: CAP allows the ring; like a radius-0 circle it
+            # covers no area, so it adds nothing to the geometry.
+            return (), "empty"
 
 
 def _rings(value: Iterable[Iterable[Sequence[float]]]) -> tuple[Ring, ...]:
@@ -178,24 +202,21 @@ class AlertArea:
                 f"(got ceiling {self.ceiling!r} and no altitude)"
             )
         parts: list[Part] = []
-        repaired, empty = [], []
+        repaired: list[int] = []
+        empty: list[int] = []
+        shared = shared_rings()  # a ring the document repeats (one per language): built once
         for i, ring in enumerate(self.polygons):
-            try:
-                parts.append(Polygon(ring))
-            except InvalidArea:
-                try:
-                    parts.extend(Polygon.repair(ring).parts)
-                except InvalidArea as err:
-                    raw = sg.Polygon(ring)
-                    if _geos.crossings(raw) > _geos.MAX_CROSSINGS or not _encloses_nothing(raw):
-                        # (A ring enclosing area that cannot be made a polygon is refused,
-                        # never read as covering nothing: that would tell nobody.)
-                        raise InvalidAlert(f"polygons[{i}]: {err}") from err
-                    # Collinear or repeated points: CAP allows the ring; like a radius-0
-                    # circle it covers no area, so it adds nothing to the geometry.
-                    empty.append(i)
-                    continue
+            built = None if shared is None else shared.get(ring)
+            if built is None:
+                built = _ring_parts(i, ring)
+                if shared is not None:
+                    shared[ring] = built
+            pieces, how = built
+            parts.extend(pieces)
+            if how == "repaired":
                 repaired.append(i)
+            elif how == "empty":
+                empty.append(i)
         parts.extend(Circle(lon, lat, r) for lon, lat, r in self.circles if r > 0.0)
         object.__setattr__(self, "_geometry", Area(parts) if parts else None)
         object.__setattr__(self, "_repaired", tuple(repaired))

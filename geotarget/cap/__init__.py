@@ -751,11 +751,10 @@ def dumps(alert: Alert) -> str:
     Raises
     ------
     InvalidAlert
-        When the document would be more than :data:`MAX_DOCUMENT_BYTES` bytes of UTF-8, hold
-        more than :data:`MAX_ELEMENTS` elements, or hold polygons that together pass the
-        reader's bounds on one document's polygons (their self-crossings, 10,000 in all, as
-        the same self-crossing area repeated in each language's block may): the reader would
-        refuse it, so it is not written.
+        When the document would be more than :data:`MAX_DOCUMENT_BYTES` bytes of UTF-8 or
+        hold more than :data:`MAX_ELEMENTS` elements: the reader would refuse it, so it is not
+        written. An :class:`~geotarget.alerts.Alert` whose document the reader would refuse,
+        by its size or its polygons, cannot be built, so this is a last guard.
 
     Examples
     --------

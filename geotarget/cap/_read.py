@@ -30,9 +30,7 @@ from typing import Any, TypeVar
 
 import attrs
 import numpy as np
-import shapely
 
-from geotarget import _geos
 from geotarget.alerts import (
     Alert,
     AlertArea,
@@ -50,6 +48,7 @@ from geotarget.alerts import (
     TipChannel,
     Urgency,
 )
+from geotarget.alerts._budget import PolygonBudget, one_document
 from geotarget.alerts._values import (
     KIND_CODE,
     MAX_RESOURCE_SIZE,
@@ -933,18 +932,8 @@ class Reader:
         #: The alert's <msgType>, once read: a Cancel's, Ack's or Error's areas are not
         #: targeted, so an axis order that looks swapped there is a warning, not a refusal.
         self.msg_type: MessageType | None = None
-        #: What is left of the document's budget for self-crossing polygons: the points where
-        #: their edges may still meet, and the edge pairs whose boxes overlap that counting
-        #: them may still examine (:data:`geotarget._geos.MAX_DOCUMENT_CROSSINGS`).
-        self.crossings_left = _geos.MAX_DOCUMENT_CROSSINGS
-        self.pairs_left = _geos.BOX_PAIRS_PER_CROSSING * _geos.MAX_DOCUMENT_CROSSINGS
-        #: Edge pairs whose boxes overlap beyond each polygon's own allowance that the
-        #: validity checks of the document's polygons may still meet
-        #: (:data:`geotarget._geos.VALIDITY_SPARE_PAIRS`).
-        self.validity_left = _geos.VALIDITY_SPARE_PAIRS
-        #: The first self-crossing polygon counted, and the one past the budget (paths).
-        self.crossed: str | None = None
-        self.past_budget: str | None = None
+        #: What is left of the document's budgets for its polygons (each distinct ring once).
+        self.budget = PolygonBudget()
         #: Text that looks decoded in the wrong encoding: (path, why), in document order.
         self.garbles: list[tuple[str, str]] = []
         #: Where among the warnings the first such text was found (its warning goes there).
@@ -1424,6 +1413,15 @@ class Reader:
     # --- the alert -------------------------------------------------------------------------------
 
     def read(self, root: Node) -> Alert | None:
+        """The alert of the document ``root``; None when it has problems (``problems``).
+
+        Its polygons are bounded together as they are read (:attr:`budget`); a ring the
+        document repeats (an area per language) is checked and repaired once.
+        """
+        with one_document(budgeted=True):
+            return self.alert(root)
+
+    def alert(self, root: Node) -> Alert | None:
         version = _OTHER_VERSIONS.get(root.ns)
         if version is None and root.ns.startswith(_CAP_URN):
             tail = root.ns[len(_CAP_URN) :]
@@ -2178,88 +2176,12 @@ class Reader:
                 "limit of geotarget: CAP sets no rule here)",
             )
             return None
-        if not self.affordable(lonlat, path):
+        why = self.budget.refusal(lonlat, path)
+        if why is not None:
+            self.problem(path, why)
             return None
         self.check_envelope(path, lonlat, "polygon")
         return tuple(pts)
-
-    def affordable(
-        self, lonlat: np.ndarray[Any, Any], path: str, *, simple: bool | None = None
-    ) -> bool:
-        """Whether the document's budgets let one more polygon be checked and repaired.
-
-        ``lonlat``: the closed ring, at least 4 points. GEOS's validity check costs time that
-        grows with the pairs of edges whose boxes overlap (bounded per edge, plus a spare
-        shared by the document's polygons), and a repair with the points where the ring meets
-        itself (:meth:`repairable`). ``simple``: whether the ring is known to be simple (a
-        model's polygon that needed no repair), else GEOS says. A problem at ``path`` if not.
-        :func:`geotarget.cap.dumps` spends the same budgets over the polygons it writes, so
-        that what it writes reads back.
-        """
-        if len(lonlat) < 4:
-            return True  # (fewer than 3 distinct points: the model's "encloses no area")
-        per_edge = _geos.VALIDITY_PAIRS_PER_EDGE * (len(lonlat) - 1)
-        pairs = _geos.validity_pairs(
-            [np.asarray(lonlat, dtype=np.float64)], per_edge + self.validity_left
-        )
-        if pairs is None:
-            self.validity_left = 0
-            self.problem(path, f"must {_geos.CHECKABLE}")
-            return False
-        self.validity_left -= max(pairs - per_edge, 0)
-        if simple:
-            return True
-        ring = shapely.Polygon(lonlat)  # O(n log n); simple rings stop here
-        return bool(shapely.is_valid(ring)) or self.repairable(ring, path)
-
-    def repairable(self, ring: shapely.Polygon, path: str) -> bool:
-        """Whether a ring that is not simple may be repaired; a problem at ``path`` if not.
-
-        Repairing takes time that grows with the points where the ring's edges meet: at most
-        :data:`geotarget._geos.MAX_CROSSINGS` in one polygon, and in all the polygons of the
-        document together as many (:data:`geotarget._geos.MAX_DOCUMENT_CROSSINGS`), counted
-        among a number of edge pairs bounded for the document as for one polygon. Once a
-        polygon is past the limit, the later ones that are not simple are refused uncounted.
-        """
-        limit = _geos.MAX_DOCUMENT_CROSSINGS
-        counted = "counted among a bounded number of edge pairs whose boxes overlap"
-        if self.past_budget is not None:
-            self.problem(
-                path,
-                f"crosses or touches itself, and the document's self-crossing polygons already "
-                f"meet themselves at more than {limit:,} points (reached at "
-                f"{self.past_budget}): geotarget repairs at most {limit:,} in one document (a "
-                "limit of geotarget: CAP sets none); send them as simple polygons",
-            )
-            return False
-        count, spent = _geos.count_crossings(ring, self.crossings_left, self.pairs_left)
-        if count <= self.crossings_left:
-            self.crossings_left -= count
-            self.pairs_left -= spent
-            self.crossed = self.crossed or path
-            return True
-        self.past_budget = path
-        points = len(shapely.get_coordinates(ring))
-        if self.crossed is None:
-            self.problem(
-                path,
-                f"crosses or touches itself at more than {_geos.MAX_CROSSINGS:,} points, "
-                f"{counted} ({points:,} points in all): repairing a polygon takes time that "
-                "grows with its crossings, which can grow with the square of its points, so "
-                "geotarget refuses it (a limit of geotarget: CAP allows a polygon to cross "
-                "itself); send it as simple polygons",
-            )
-        else:
-            self.problem(
-                path,
-                f"crosses or touches itself ({points:,} points in all), and with it the "
-                f"document's self-crossing polygons meet themselves at more than {limit:,} "
-                f"points, {counted} ({limit - self.crossings_left:,} in those before it, from "
-                f"{self.crossed}): repairing polygons takes time that grows with their "
-                f"crossings, so geotarget repairs at most {limit:,} in one document, as in one "
-                "polygon (a limit of geotarget: CAP sets none); send them as simple polygons",
-            )
-        return False
 
     def circle(self, node: Node, path: str) -> tuple[float, float, float] | None:
         text = self.leaf(node, path)

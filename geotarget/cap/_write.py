@@ -3,7 +3,8 @@
 Elements in CAP-v1.2.xsd order, text escaped for XML 1.0, numbers as plain decimals that read
 back to the same float, radii shifted to kilometres digit for digit, date-times with their own
 offset and UTC as ``-00:00`` (CAP 1.2 §3.3.2). The document is refused, not written, when the
-reader's limits would refuse it, so every written document reads back.
+reader's limits would refuse it, so every written document reads back (the polygons' budget
+is the alert model's own: :class:`~geotarget.alerts.Alert` refuses what it would refuse).
 """
 
 from __future__ import annotations
@@ -12,12 +13,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
-import numpy as np
-
-from geotarget import _geos
 from geotarget.alerts import Alert, AlertArea, Info, NamedValue
 from geotarget.alerts._area import Ring
-from geotarget.cap._read import CAP12, Reader
+from geotarget.cap._read import CAP12
 from geotarget.cap._xml import MAX_DOCUMENT_BYTES, MAX_ELEMENTS
 from geotarget.errors import InvalidAlert
 
@@ -186,36 +184,4 @@ def write(alert: Alert) -> str:
             f"bytes of UTF-8, more than MAX_DOCUMENT_BYTES ({MAX_DOCUMENT_BYTES:,}); split it "
             "into several alerts"
         )
-    _check_polygons(alert)
     return text
-
-
-def _check_polygons(alert: Alert) -> None:
-    """InvalidAlert when the reader's budgets for a document's polygons would refuse them.
-
-    The model bounds each polygon on its own; the reader bounds the polygons of one document
-    together (the edge pairs its validity checks meet, the points where self-crossing rings
-    meet themselves), in document order, as written here. Rings the model found simple are
-    not checked again.
-    """
-    areas = [area for info in alert.infos for area in info.areas]
-    if not any(area.repaired_polygons or area.empty_polygons for area in areas):
-        # Every ring simple: only the pairs of edges count, at most m * (m - 1) / 2 for a ring
-        # of m edges. Within the document's spare pairs in all, none is refused (the common
-        # case, a drawn area in two languages: no pair is counted).
-        worst = sum((len(r) - 1) * (len(r) - 2) // 2 for area in areas for r in area.polygons)
-        if worst <= _geos.VALIDITY_SPARE_PAIRS:
-            return
-    reader = Reader(lenient=False, envelope=None)
-    for i, info in enumerate(alert.infos):
-        for j, area in enumerate(info.areas):
-            odd = {*area.repaired_polygons, *area.empty_polygons}
-            for k, ring in enumerate(area.polygons):
-                path = f"info[{i}]/area[{j}]/polygon[{k}]"
-                lonlat = np.asarray(ring, dtype=np.float64)
-                if not reader.affordable(lonlat, path, simple=None if k in odd else True):
-                    raise InvalidAlert(
-                        "alert is too complex for CAP as geotarget reads it, which bounds the "
-                        f"work on one document's polygons together: {reader.problems[-1]}; "
-                        "split it into several alerts"
-                    )
