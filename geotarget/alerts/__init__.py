@@ -426,6 +426,8 @@ class Alert:
     infos: tuple[Info, ...] = attrs.field(default=(), converter=_infos, validator=v_items(Info))
     _kind: str | None = attrs.field(init=False, eq=False, repr=False, hash=False)
     _area: Area | None = attrs.field(init=False, eq=False, repr=False, hash=False)
+    #: The alert's CAP 1.2 document, written once as it is built (:func:`geotarget.cap.dumps`).
+    _document: str = attrs.field(init=False, eq=False, repr=False, hash=False)
     #: Each block's area geometry (None: it has none), built when first asked for.
     _places: tuple[Area | None, ...] | None = attrs.field(
         init=False, default=None, eq=False, repr=False, hash=False
@@ -466,10 +468,11 @@ class Alert:
         object.__setattr__(self, "_area", Area(list(parts)) if parts else None)
         # Every alert is one CAP document (the ledger keeps each version as one): refused here,
         # where it is built, when the reader could not read that document back, rather than
-        # by cap.dumps in Targeter.target. (Imported here: geotarget.cap builds on this module.)
+        # by cap.dumps in Targeter.target; kept, so that cap.dumps (each target() stores the
+        # document) does not write it again. (Imported here: geotarget.cap builds on this.)
         from geotarget.cap._write import write
 
-        write(self)
+        object.__setattr__(self, "_document", write(self))
 
     @property
     def kind(self) -> str | None:

@@ -82,7 +82,7 @@ import numpy as np
 
 from geotarget._validate import lon_lat, shown
 from geotarget.alerts import Alert, MessageType
-from geotarget.cap import _write, _xml
+from geotarget.cap import _xml
 from geotarget.cap._read import CAP12, DSIG, Envelope, Reader, Repair, swap_message
 from geotarget.cap._xml import MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_ELEMENTS
 from geotarget.errors import (
@@ -782,4 +782,4 @@ def dumps(alert: Alert) -> str:
     """
     if not isinstance(alert, Alert):
         raise InvalidType(f"alert must be an Alert (got {type(alert).__name__})")
-    return _write.write(alert)
+    return alert._document  # (written by _write.write as the alert was built)
