@@ -293,12 +293,6 @@ def test_a_resend_differing_only_in_a_headlines_trailing_space_names_the_differe
     assert t.receive(first, _index(), T0).recipients.tolist() == []  # the same bytes: idempotent
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="geotarget/ledger/_lifecycle.py _canonical compares polygons as written: the same ring "
-    "from another first vertex or in the other direction is a DuplicateIdentifier, though times "
-    "at another UTC offset and unordered lists in another order are the same message",
-)
 @pytest.mark.parametrize("how", ["rotated", "reversed"])
 def test_a_resend_with_the_same_ring_from_another_vertex_is_the_same_message(how: str) -> None:
     """The same area, its ring started at another vertex or drawn the other way round."""
@@ -312,6 +306,10 @@ def test_a_resend_with_the_same_ring_from_another_vertex_is_the_same_message(how
     t = _targeter()
     assert t.receive(first, _index(), T0).recipients.tolist() == ["d0"]
     assert t.receive(again, _index(), T0).recipients.tolist() == []
+    # Another ring under the same identifier (one vertex moved 1e-4 degrees) is another message.
+    moved = [(x + (1e-4 if k == 1 else 0.0), y) for k, (x, y) in enumerate(other[:-1])]
+    with pytest.raises(DuplicateIdentifier):
+        t.receive(_resend([*moved, moved[0]]), _index(), T0)
 
 
 # --- a simple ring past the check's budget: one rule, said alike --------------------------------

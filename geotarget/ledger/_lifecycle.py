@@ -30,6 +30,7 @@ from geotarget.ledger._model import (
 
 if TYPE_CHECKING:
     from geotarget.alerts import Alert
+    from geotarget.alerts._area import Ring
 
 
 @attrs.frozen
@@ -484,7 +485,8 @@ def same_message(document: str, alert: Alert, doc: str) -> bool:
     compares instants), whatever text the store kept of it. So is one whose unordered lists
     hold the same items in another order, or one of them twice (:func:`_canonical`): CAP's
     ``<references>`` name a set of earlier messages, and its ``<addresses>``, ``<code>``,
-    ``<category>`` and ``<responseType>`` give their items no order either.
+    ``<category>`` and ``<responseType>`` give their items no order either; nor does a
+    ``<polygon>`` drawn from another vertex, or the other way round, enclose another area.
     """
     if document == doc:
         return True
@@ -493,11 +495,28 @@ def same_message(document: str, alert: Alert, doc: str) -> bool:
     return bool(stored == alert or _canonical(stored) == _canonical(alert))
 
 
+def _ring(ring: Ring) -> Ring:
+    """``ring`` (closed) from its least point, in the direction whose points come first.
+
+    The same ring drawn from another vertex or the other way round encloses the same area.
+    """
+    pts = ring[:-1]
+    n = len(pts)
+    start = min(pts)
+    ways = [pts[i:] + pts[:i] for i in range(n) if pts[i] == start]
+    back = pts[::-1]
+    ways += [back[i:] + back[:i] for i in range(n) if back[i] == start]
+    best = min(ways)
+    return (*best, best[0])
+
+
 def _canonical(alert: Alert) -> Alert:
     """``alert`` with its unordered lists in one order, each item once.
 
-    The references, addresses and codes, and each info block's categories and response
-    types (the info blocks themselves keep their order: one per language, as sent).
+    The references, addresses and codes; each info block's categories and response types
+    (the info blocks themselves keep their order: one per language, as sent); and each area's
+    polygons, each ring from its least point in the direction whose points come first (the
+    area a ring encloses does not depend on where it starts or which way it runs).
     """
     refs = sorted(set(alert.references), key=lambda r: (r.sender, r.identifier, r.sent))
     infos = [
@@ -505,6 +524,10 @@ def _canonical(alert: Alert) -> Alert:
             info,
             categories=sorted(set(info.categories)),  # (str enums: by their values)
             response_types=sorted(set(info.response_types)),
+            areas=[
+                attrs.evolve(area, polygons=[_ring(r) for r in area.polygons])
+                for area in info.areas
+            ],
         )
         for info in alert.infos
     ]
