@@ -98,7 +98,6 @@ from geotarget.errors import (
     ClusterError,
     DuplicateIdentifier,
     GeotargetError,
-    InvalidAlert,
     InvalidInput,
     InvalidPolicy,
     InvalidType,
@@ -991,12 +990,6 @@ class Targeter:
             If ``confirm`` is not ``True`` or ``False`` (nothing changes).
         DuplicateIdentifier
             If ``(sender, identifier)`` was seen with different content (nothing changes).
-        InvalidAlert
-            If the alert cannot be written as one CAP document within
-            :data:`geotarget.cap.MAX_DOCUMENT_BYTES` and :data:`geotarget.cap.MAX_ELEMENTS`,
-            as the ledger records every version (each info block repeats its areas: Sweden
-            drawn as its 290 municipalities, in two languages, is 4.6 MB). Nothing changes;
-            the message says how to split it.
         StoreError
             The store failed (a subclass names the cause). The alert is admitted in one
             transaction and its recipients claimed in another: when the claim failed, the
@@ -1048,8 +1041,6 @@ class Targeter:
                 try:
                     links = refuse(alert, at=at, may_act_for=self.issuers.may_act_for)
                     reason += _linked_refused(links)
-                except InvalidAlert:
-                    pass  # too large to write as CAP: never a version, and so never named
                 except StoreError as err:
                     raise type(err)(
                         f"{err} (recording the {alert.msg_type.value} {alert.identifier} "
@@ -1197,16 +1188,15 @@ class Targeter:
         Raises
         ------
         InvalidCAP
-            For a document that is not CAP 1.2, or whose areas look written lon,lat.
+            For a document that is not CAP 1.2, or whose areas look written lon,lat, or whose
+            alert could not be recorded: the ledger keeps each version as geotarget writes
+            it, which may be longer than the document received (a description full of ``>``
+            written ``&gt;``), and one past :data:`geotarget.cap.MAX_DOCUMENT_BYTES` is
+            refused.
         MissingExtra
             When a signature must be checked and the ``signing`` extra is not installed.
         DuplicateIdentifier
             As for :meth:`target`.
-        InvalidAlert
-            As for :meth:`target`. The ledger records the alert as geotarget writes it, which
-            may be longer than the document received (a description full of ``>`` escaped as
-            ``&gt;``): a document within :data:`geotarget.cap.MAX_DOCUMENT_BYTES` as received
-            may exceed it as written, and is then refused with nothing changed.
         """
         from geotarget import cap
 
@@ -1284,8 +1274,8 @@ class Targeter:
 
         Raises
         ------
-        DuplicateIdentifier, InvalidCAP, InvalidAlert
-            As :meth:`target` raises them (nothing changes either way).
+        DuplicateIdentifier
+            As :meth:`target` raises it (nothing changes either way).
         """
         if not isinstance(alert, Alert):
             raise _alert_type_error(alert)
@@ -1309,13 +1299,10 @@ class Targeter:
             ):
                 # What recording the refusal would link, or end, as target() says it.
                 dry = _DryRun(self.ledger)
-                try:
-                    links = _lifecycle.link_refused(
-                        dry, alert, micros("at", at), self.issuers.may_act_for
-                    )
-                    reason += _linked_refused(links)
-                except InvalidAlert:
-                    pass  # (target() records no such Update either)
+                links = _lifecycle.link_refused(
+                    dry, alert, micros("at", at), self.issuers.may_act_for
+                )
+                reason += _linked_refused(links)
             return TargetingResult(**base, incident=None, verdict=verdict, reason=reason)
         # The store's lifecycle rules, run over the ledger read only: the admission target()
         # would make now, its writes kept aside.
