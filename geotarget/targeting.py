@@ -599,7 +599,7 @@ class Targeter:
         )
         problems += more
         if problems:
-            raise InvalidPolicy(problems)
+            raise InvalidPolicy(problems, what="Targeter configuration")
         snap = number("snap_m", snap_m, ge=0.0, le=100_000.0)
         slack = number("border_slack_m", border_slack_m, ge=0.0, le=1_000.0)
         # > 0 and at most 30 days, or InvalidInput; kept as a datetime.timedelta (a
