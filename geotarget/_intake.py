@@ -13,7 +13,7 @@ import datetime as dt
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,7 @@ from geotarget._authority import Territory, _meeting, _sliver_m, in_frame
 from geotarget._evaluation import _box_around, area_bytes
 from geotarget._index import polygons
 from geotarget._index.boundary import part_window
-from geotarget._kind_rules import meant_kind
+from geotarget._kind_rules import meant_kind, misspelt_kind
 from geotarget._targeting_result import Verdict
 from geotarget._validate import shown
 from geotarget.alerts import Alert, MessageType
@@ -83,7 +83,7 @@ def _described(part: Circle | Polygon) -> str:
 
 
 def config_problems(
-    regions: RegionHierarchy,
+    regions: RegionHierarchy | None,
     kinds: Iterable[str],
     recognition: Recognizer,
     issuers: Issuers,
@@ -96,7 +96,9 @@ def config_problems(
     A kind is *registered* when the Targeter knows how to target it: it has rules of
     ``rules_type`` (``defaults``, then ``given``). Every kind the rollout policy names
     (``kinds``), every kind a recognition rule names and every kind an issuer may issue must
-    be registered; ``given`` must be keyed by kind names.
+    be registered; ``given`` must be keyed by kind names. ``regions``: the hierarchy the
+    issuers' region codes must be in; None when the caller checked them (:func:`load_policy`,
+    against its catalog).
     """
     problems: list[Problem] = []
     merged = dict(defaults)
@@ -124,7 +126,7 @@ def config_problems(
                 Problem(
                     f"policy.kinds.{kind}",
                     f"kind {kind!r} has no location rules, so it cannot be targeted"
-                    f"{_misspelt(kind, registered)}: add a "
+                    f"{misspelt_kind(kind, registered)}: add a "
                     f"[location_rules.{kind}] table to the policy file, or pass "
                     f"location_rules={{{kind!r}: KindRules(...)}} (kinds with rules: "
                     f"{_listed(registered)})",
@@ -135,7 +137,7 @@ def config_problems(
             problems.append(
                 Problem(
                     f"recognition[{i}].kind",
-                    f"{rule.kind!r} is not a registered kind{_misspelt(rule.kind, registered)}:"
+                    f"{rule.kind!r} is not a registered kind{misspelt_kind(rule.kind, registered)}:"
                     f" it has no location rules (add a [location_rules.{rule.kind}] table; "
                     f"registered: {_listed(registered)})",
                 )
@@ -174,9 +176,12 @@ def config_problems(
                             "never applies to it; add it to an issuer's senders, or correct it",
                         )
                     )
-    problems += issuers.problems(
-        regions.__contains__, registered, region_hint=lambda code: unknown_hint(code, regions)
-    )
+    if regions is None:  # (codes checked by the caller: every one taken as known)
+        problems += issuers.problems(lambda code: True, registered)
+    else:
+        problems += issuers.problems(
+            regions.__contains__, registered, region_hint=lambda code: unknown_hint(code, regions)
+        )
     problems += issuers.certificate_problems()
     return problems, merged
 
@@ -211,20 +216,6 @@ def _unnamed_rules(
             )
         )
     return problems
-
-
-def _misspelt(kind: str, registered: Collection[str]) -> str:
-    """``" (did you mean 'x'? ...)"`` when ``kind`` is near a registered kind's name, else ``""``.
-
-    A policy's ``[kinds.tip_reqest]`` table or a recognition rule's ``kind = "explosoin"`` is
-    the registered kind's name mistyped, more likely than a kind still lacking its rules.
-    """
-    import difflib
-
-    near = difflib.get_close_matches(kind, sorted(registered), n=1, cutoff=0.8)
-    return (
-        f" (did you mean {near[0]!r}? it is registered: this name may be misspelt)" if near else ""
-    )
 
 
 #: The bytes of the areas whose slivers past their issuer's regions a Gate keeps

@@ -452,6 +452,22 @@ def rules_to_table(rules: KindRules) -> dict[str, Any]:
     return out
 
 
+def misspelt_kind(kind: str, registered: Collection[str]) -> str:
+    """``" (did you mean 'x'? ...)"`` when ``kind`` is near a registered kind's name, else ``""``.
+
+    A policy's ``[kinds.tip_reqest]`` table, a recognition rule's ``kind = "explosoin"`` or an
+    issuer's ``kinds = ["explosoin"]`` is the registered kind's name mistyped, more likely than
+    a kind still lacking its rules. Shared by the Targeter and the issuers' reader
+    (:func:`meant_kind` is the other way round: rules under a kind's name mistyped).
+    """
+    import difflib
+
+    near = difflib.get_close_matches(kind, sorted(registered), n=1, cutoff=0.8)
+    return (
+        f" (did you mean {near[0]!r}? it is registered: this name may be misspelt)" if near else ""
+    )
+
+
 def meant_kind(kind: str, kinds: Sequence[str], given: Collection[str], lacks: str) -> str:
     """``"; did you mean ..."`` when ``kind`` is near a rollout kind given no rules, else ``""``.
 

@@ -64,6 +64,7 @@ from typing import Any
 
 import attrs
 
+from geotarget._kind_rules import misspelt_kind
 from geotarget._validate import iterable
 from geotarget.alerts._values import check_cap_id
 from geotarget.errors import GeotargetError, InvalidInput, InvalidPolicy, InvalidType, Problem
@@ -507,8 +508,6 @@ class Issuers:
                 "region_exists must be a predicate on region codes, such as "
                 f"hierarchy.__contains__ (got {type(region_exists).__name__})"
             )
-        from geotarget._intake import _misspelt  # (the Targeter's words for a kind mistyped)
-
         out: list[Problem] = []
         known = None if kinds is None else frozenset(kinds)
         for i, issuer in enumerate(self._issuers):
@@ -518,7 +517,7 @@ class Issuers:
                     out.append(
                         Problem(
                             f"{path}[{i}].kinds",
-                            f"{brief(k)} is not a registered kind{_misspelt(k, known)} "
+                            f"{brief(k)} is not a registered kind{misspelt_kind(k, known)} "
                             f"(registered: {', '.join(sorted(known)) or 'none'})",
                         )
                     )

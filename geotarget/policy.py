@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -30,7 +30,6 @@ from geotarget.kinds import Recognizer, location_rules_from_dict
 from geotarget.rollout import RolloutPolicy, _io
 
 if TYPE_CHECKING:
-    from geotarget.regions import RegionHierarchy
     from geotarget.rollout import RegionCatalog
     from geotarget.targeting import KindRules
 
@@ -326,17 +325,6 @@ def _unused_rules(
     return problems
 
 
-class _CodesChecked:
-    """Stands for the regions in the Targeter's checks: every code is taken as known.
-
-    The readers have checked the codes against the ``catalog`` given to :func:`load_policy`;
-    without one a :class:`~geotarget.targeting.Targeter` checks them against its regions.
-    """
-
-    def __contains__(self, code: object) -> bool:
-        return True
-
-
 def _targeter_problems(
     rollout: RolloutPolicy,
     recognition: Recognizer,
@@ -358,7 +346,7 @@ def _targeter_problems(
     from geotarget.targeting import KindRules
 
     found, _ = config_problems(
-        cast("RegionHierarchy", _CodesChecked()),
+        None,  # (region codes: checked by the readers against the catalog, if given)
         rollout.kinds,
         recognition,
         Issuers.any() if issuers is None else issuers,
