@@ -3,7 +3,10 @@
 Why the hot paths sort (:mod:`geotarget._sorted`): since numpy 2.3, ``np.unique`` without
 indices or counts finds the distinct integers through a hash table. Times, in microseconds (best
 of five), both on the same arrays of distinct snapshot rows, at the sizes a Stockholm-wide
-classification passes through them::
+classification passes through them. Also why large sorts go by 16-bit digits
+(:func:`geotarget._sorted.sort_keys`, :func:`geotarget._sorted.order`): ``np.sort`` and
+``np.argsort`` of the same rows' packed int32 keys (row times four plus a rank, as
+``classify`` sorts them) and of their int32 id ranks, against the radix passes::
 
     python benchmarks/compare_unique.py
 """
@@ -38,13 +41,27 @@ def _compare(n: int, rng: np.random.Generator) -> None:
         assert np.array_equal(theirs(), ours())
         print(f"{name:6s} of {n:>6,} int32 rows: numpy {_best_us(theirs):8.1f} µs, "
               f"sorted {_best_us(ours):8.1f} µs")  # fmt: skip
+    keys = rows * 4 + rng.integers(1, 3, n, dtype=np.int32)
+    below = 4 * 1_200_000
+    sorts: list[tuple[str, Callable[[], Any], Callable[[], Any]]] = [
+        ("sort", lambda: np.sort(keys), lambda: _sorted.sort_keys(keys, below)),
+        (
+            "argsort",
+            lambda: np.argsort(rows, kind="stable"),
+            lambda: _sorted.order(rows, 1_200_000),
+        ),
+    ]
+    for name, theirs, ours in sorts:
+        assert np.array_equal(theirs(), ours())
+        print(f"{name:7s} of {n:>6,} int32 keys: numpy {_best_us(theirs):8.1f} µs, "
+              f"radix {_best_us(ours):8.1f} µs")  # fmt: skip
 
 
 def main() -> None:
     """Measure and print."""
     rng = np.random.default_rng(0)
     print(f"numpy {np.__version__}")
-    for n in (1_851, 37_000):
+    for n in (1_851, 4_096, 37_000):
         _compare(n, rng)
 
 

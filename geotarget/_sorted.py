@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 G = TypeVar("G", bound=np.generic)
+K = TypeVar("K", bound=np.integer[Any])
 
 
 def unique(values: npt.NDArray[G]) -> npt.NDArray[G]:
@@ -64,3 +65,48 @@ def member(values: npt.NDArray[Any], sorted_values: npt.NDArray[Any]) -> npt.NDA
         return np.zeros(values.shape, dtype=np.bool_)
     at = np.minimum(np.searchsorted(sorted_values, values), sorted_values.size - 1)
     return np.asarray(sorted_values[at] == values, dtype=np.bool_)
+
+
+#: From this many keys up, :func:`order` and :func:`sort_keys` sort by 16-bit digits. numpy's
+#: stable sort of 16-bit integers is a radix sort, linear in the keys, while its sort of
+#: 32- and 64-bit ones is a comparison sort: 37,000 keys below 2**32 in two digit passes take
+#: about 0.27 ms against 0.66 ms (int32) and 1.15 ms (int64) for ``np.sort``; below a few
+#: thousand keys the passes' fixed costs lose (numpy 2.4.6, ``python
+#: benchmarks/compare_unique.py``).
+RADIX_FROM = 4096
+
+
+def _digit_passes(below: int) -> int:
+    """Passes of 16-bit digits that sort keys in ``[0, below)``: 1, 2, or 0 (none can)."""
+    return 1 if below <= 1 << 16 else 2 if below <= 1 << 32 else 0
+
+
+def order(keys: npt.NDArray[np.integer[Any]], below: int) -> npt.NDArray[np.intp]:
+    """``np.argsort(keys, kind="stable")`` of 1-D integer keys in ``[0, below)``.
+
+    From :data:`RADIX_FROM` keys up, and ``below <= 2**32``, by least-significant-digit radix
+    passes of 16 bits (each numpy's stable sort of a ``uint16`` digit); otherwise numpy's.
+    Keys outside ``[0, below)`` are the caller's error (they would sort by their low bits).
+    """
+    passes = _digit_passes(below)
+    if keys.size < RADIX_FROM or passes == 0:
+        return np.argsort(keys, kind="stable")
+    perm = np.argsort(keys.astype(np.uint16), kind="stable")  # (the cast keeps the low bits)
+    if passes == 2:
+        high = (keys.take(perm) >> 16).astype(np.uint16)
+        perm = perm.take(np.argsort(high, kind="stable"))
+    return perm
+
+
+def sort_keys(keys: npt.NDArray[K], below: int) -> npt.NDArray[K]:
+    """``np.sort(keys)`` of 1-D integer keys in ``[0, below)`` (a new array).
+
+    As :func:`order`: by 16-bit digits from :data:`RADIX_FROM` keys up when ``below <= 2**32``.
+    """
+    passes = _digit_passes(below)
+    if keys.size < RADIX_FROM or passes == 0:
+        return np.sort(keys)
+    out = keys.take(np.argsort(keys.astype(np.uint16), kind="stable"))
+    if passes == 2:
+        out = out.take(np.argsort((out >> 16).astype(np.uint16), kind="stable"))
+    return out

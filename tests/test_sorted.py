@@ -53,3 +53,43 @@ def test_ascending_is_strictly_increasing(values: list[Any]) -> None:
     """Distinct and sorted, numbers or text (Python's pairwise comparison is the oracle)."""
     arr = np.array(values, dtype=np.str_ if values and isinstance(values[0], str) else np.int64)
     assert _sorted.ascending(arr) == all(a < b for a, b in itertools.pairwise(values))
+
+
+def _stable_order(keys: list[int]) -> list[int]:
+    """The oracle: positions sorted by key, ties in their order (Python's sort is stable)."""
+    return sorted(range(len(keys)), key=keys.__getitem__)
+
+
+@given(
+    st.integers(1, 2**33),
+    st.integers(0, 3 * _sorted.RADIX_FROM),
+    st.sampled_from([np.int32, np.int64]),
+    st.randoms(use_true_random=False),
+)
+def test_radix_order_and_sort_are_numpys_stable_sort(
+    below: int, n: int, dtype: type, rnd: Any
+) -> None:
+    """Keys in ``[0, below)``, below and above the radix threshold, with ties and both digits."""
+    if dtype is np.int32:
+        below = min(below, 2**31)
+    # Few distinct values sometimes (many ties), and the ends of the range always present.
+    pool = [0, below - 1] + [rnd.randrange(below) for _ in range(rnd.choice([3, 1000]))]
+    keys = [rnd.choice(pool) for _ in range(n)]
+    arr: npt.NDArray[Any] = np.array(keys, dtype=dtype)
+    perm = _sorted.order(arr, below)
+    assert perm.tolist() == _stable_order(keys)
+    got = _sorted.sort_keys(arr, below)
+    assert got.dtype == arr.dtype and got.tolist() == sorted(keys)
+    assert arr.tolist() == keys  # left alone
+
+
+def test_radix_sort_covers_each_digit_count() -> None:
+    """One pass (below 2**16), two (below 2**32) and numpy's sort beyond: the same order."""
+    rng = np.random.default_rng(7)
+    n = 2 * _sorted.RADIX_FROM
+    for below in (2**16, 2**16 + 1, 2**32, 2**32 + 1, 2**40):
+        keys = rng.integers(0, below, n, dtype=np.int64)
+        keys[:50] = keys[50:100]  # ties
+        want = sorted(range(n), key=keys.tolist().__getitem__)
+        assert _sorted.order(keys, below).tolist() == want
+        assert _sorted.sort_keys(keys, below).tolist() == sorted(keys.tolist())

@@ -1160,11 +1160,12 @@ def _best_per_row(
 
     Also whether each was listed more than once. (row, rank) pairs sorted as one integer key,
     of repeated rows the last (the best rank) kept; int32 keys while they fit (snapshots under
-    2**29 rows): they sort in about 60 % of the time of int64 ones.
+    2**29 rows), sorted by 16-bit digits when there are a few thousand or more
+    (:func:`geotarget._sorted.sort_keys`: 37,000 in about 40 % of ``np.sort``'s time).
     """
     key = rows.astype(np.int64 if snapshot >= 1 << 29 else np.int32) * 4
     key += ranks
-    key.sort()
+    key = _sorted.sort_keys(key, 4 * snapshot)
     out_rows = (key >> 2).astype(np.int32)
     out_ranks = (key & 3).astype(np.int8)
     if repeats and out_rows.size > 1:
