@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geotarget import _sorted
@@ -60,6 +60,7 @@ def _stable_order(keys: list[int]) -> list[int]:
     return sorted(range(len(keys)), key=keys.__getitem__)
 
 
+@settings(max_examples=30, deadline=None)
 @given(
     st.integers(1, 2**33),
     st.integers(0, 3 * _sorted.RADIX_FROM),
