@@ -2018,13 +2018,19 @@ class Reader:
         a ``ceiling`` (the maximum) is given, in feet above mean sea level. geotarget targets
         devices by their horizontal position only, so every device inside the outline is told
         whatever its altitude: worth a warning when the range starts above sea level (as an
-        airspace does) or is empty. Ground to a ceiling (``altitude`` 0) is not.
+        airspace does), ends below it (a mine, a tunnel under a strait) or is empty. Ground to
+        a ceiling (``altitude`` 0) is not, nor one altitude alone at or below sea level.
         """
         altitude, ceiling = area.altitude, area.ceiling
-        if altitude is None or (altitude <= 0.0 and (ceiling is None or ceiling >= altitude)):
+        if altitude is None or (altitude <= 0.0 and (ceiling is None or ceiling >= 0.0)):
             return
         if ceiling is not None and ceiling < altitude:
             what = f"ceiling {ceiling:g} ft is below altitude {altitude:g} ft: the range is empty"
+        elif ceiling is not None and ceiling < 0.0:
+            what = (
+                f"the area lies at altitude {altitude:g} ft to {ceiling:g} ft, below mean sea "
+                "level (underground, as a mine or a tunnel)"
+            )
         else:
             upto = "" if ceiling is None else f" to {ceiling:g} ft"
             what = f"the area lies at altitude {altitude:g} ft{upto} above mean sea level"
