@@ -675,3 +675,56 @@ def test_an_issuer_refused_for_hundreds_of_small_circles_draws_few_rim_points(
     result = t.preview(alert, PositionIndex(_positions([18.07], [59.33], PHASE3)), PHASE3)
     assert result.verdict is Verdict.NOT_AUTHORISED
     assert drawn and max(drawn) <= 256 and sum(drawn) <= 2 * 256 * 300
+
+
+# --- one vertex written lon,lat -----------------------------------------------------------------
+
+#: Sweden's regions' bounds, as a Targeter's ``receive`` uses them for the envelope.
+ENVELOPE = (10.5921, 55.1372, 24.1777, 69.06)
+
+
+@pytest.mark.parametrize(
+    ("ring", "swapped"),
+    [
+        # Around Fårö, the second point typed lon,lat: as read, a sliver to the Arabian Sea.
+        ("57.90,19.10 19.26,57.99 57.99,19.26 57.90,19.26 57.90,19.10", [1]),
+        # The first (and so the closing) point and another swapped, at Kiruna.
+        ("20.1,67.8 67.9,20.1 67.9,20.4 20.4,67.8 20.1,67.8", [0, 3]),
+        # Reaching outside the envelope into Norway and Finland, all lat,lon: no warning.
+        ("68.9,20.0 69.4,20.0 69.4,21.2 68.9,21.2 68.9,20.0", []),
+        ("65.8,24.0 65.9,24.0 65.9,24.4 65.8,24.4 65.8,24.0", []),
+    ],
+)
+def test_a_polygon_with_some_points_written_lon_lat_is_read_with_a_warning(
+    ring: str, swapped: list[int]
+) -> None:
+    """Points outside the envelope that lie inside it swapped, beside points inside it, warn.
+
+    Whether a point looks swapped is decided here from the text alone: outside Sweden's bounds
+    as written, inside them read the other way round.
+    """
+    west, south, east, north = ENVELOPE
+    pairs = [tuple(map(float, p.split(","))) for p in ring.split()][:-1]
+    oracle = [
+        i for i, (a, b) in enumerate(pairs)
+        if not (west <= b <= east and south <= a <= north)
+        and (west <= a <= east and south <= b <= north)
+    ]  # fmt: skip
+    assert oracle == swapped
+    doc = ALTITUDE_DOC.replace(
+        "<circle>67.83,20.2 2</circle>VERTICAL", f"<polygon>{ring}</polygon>"
+    )
+    warnings = {w.path: w.message for w in cap.read(doc, envelope=ENVELOPE).warnings}
+    path = "info[0]/area[0]/polygon[0]"
+    if not swapped:
+        assert path not in warnings
+        return
+    assert warnings[path].startswith(f"point {swapped[0]} ")
+    assert "looks written 'lon,lat' among 'lat,lon' points" in warnings[path]
+    assert (f"({len(swapped)} such points in all)" in warnings[path]) == (len(swapped) > 1)
+    # receive() reads against the regions' bounds: the warning reaches its result.
+    t = Targeter(sweden.hierarchy(), sweden.pilot_policy(), recognition=pilot.RECOGNITION)
+    at = dt.datetime(2025, 6, 1, 12, 5, tzinfo=UTC)
+    result = t.receive(doc.encode(), PositionIndex(_positions([19.2], [57.95], at)), at)
+    assert path in {w.path for w in result.warnings}
+    assert result.verdict is Verdict.BLAST_RADIUS  # the sliver is far larger than 100 km²
