@@ -772,3 +772,38 @@ def test_an_explosion_whose_finnish_block_rounds_the_circle_is_still_told() -> N
     result = t.receive(doc, PositionIndex(_positions([device[0]], [device[1]], at)), at)
     assert result.verdict is Verdict.DELIVER, result.reason
     assert result.recipients.tolist() == ["d0"]
+
+
+def test_a_one_metre_circle_on_a_shared_vertex_tells_only_the_issuers_side() -> None:
+    """Stockholm's issuer (0180), a 1 m circle on a vertex Stockholm shares with Solna (0184).
+
+    Within the border slack, so delivered; of the devices on the vertex and 0.5 m around it,
+    those whose point the shipped geometries put in 0180 (lowest code on the border, so the
+    vertex itself) are told, those in 0184 only are not. Decided with shapely on
+    ``Region.geometry``.
+    """
+    from geotarget.issuers import Issuer, Issuers
+
+    stockholm = sweden.municipalities()["0180"].geometry
+    solna = sweden.municipalities()["0184"].geometry
+    vertex = shapely.get_coordinates(shapely.intersection(stockholm.boundary, solna.boundary))[5]
+    az = np.arange(0.0, 360.0, 30.0)
+    n = az.size
+    lon, lat, _ = GEOD.fwd(np.full(n, vertex[0]), np.full(n, vertex[1]), az, np.full(n, 0.5))
+    lon, lat = np.r_[vertex[0], lon], np.r_[vertex[1], lat]
+    in_0180 = shapely.intersects_xy(stockholm, lon, lat)
+    assert in_0180[0] and shapely.intersects_xy(solna, lon[0], lat[0])
+    assert 0 < in_0180.sum() < lon.size
+    issuers = Issuers(
+        [Issuer(name="sthlm", senders=["s@x.se"], kinds=["explosion"], regions=["0180"])]
+    )
+    t = Targeter(sweden.hierarchy(), sweden.pilot_policy(), issuers=issuers)
+    alert = pilot.explosion(
+        identifier="g21-vertex", sender="s@x.se", sent=PHASE3, area=Circle(vertex[0], vertex[1], 1.0),
+        sv=MSG, en=MSG, onset=PHASE3, expires=PHASE3 + dt.timedelta(hours=1),
+    )  # fmt: skip
+    result = t.target(alert, PositionIndex(_positions(lon, lat, PHASE3, 0.1)), PHASE3)
+    assert result.verdict is Verdict.DELIVER, result.reason
+    told = np.isin([f"d{i}" for i in range(lon.size)], result.recipients)
+    assert (told == in_0180).all()
+    assert dict(result.per_county) == {"01": int(in_0180.sum())}
