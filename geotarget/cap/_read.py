@@ -785,6 +785,31 @@ def swap_message(lonlat: np.ndarray[Any, Any], envelope: Envelope, what: str) ->
     )
 
 
+def mixed_swap_message(lonlat: np.ndarray[Any, Any], envelope: Envelope) -> str | None:
+    """Why some points of a ring look written ``lon,lat`` among ``lat,lon`` ones; None if not.
+
+    Some point lies inside the envelope as written, and every point outside it lies inside it
+    with latitude and longitude exchanged (the ring's closing point counted once).
+    """
+    west, south, east, north = envelope
+    lon, lat = lonlat[:-1, 0], lonlat[:-1, 1]
+    inside = (lon >= west) & (lon <= east) & (lat >= south) & (lat <= north)
+    swapped = (lat >= west) & (lat <= east) & (lon >= south) & (lon <= north)
+    outside = np.flatnonzero(~inside)
+    if not inside.any() or outside.size == 0 or not swapped[outside].all():
+        return None
+    k = int(outside[0])
+    more = f" ({outside.size} such points in all)" if outside.size > 1 else ""
+    return (
+        f"point {k} ({float(lat[k])!r},{float(lon[k])!r}) looks written 'lon,lat' among "
+        "'lat,lon' points: it lies outside the service envelope "
+        f"(west {west:g}, south {south:g}, east {east:g}, north {north:g}) but inside it with "
+        f"lat and lon swapped, while point {int(np.flatnonzero(inside)[0])} lies inside it as "
+        f"written{more}, so as read the polygon stretches from the service area to lat "
+        f"{float(lat[k])!r}, lon {float(lon[k])!r}; CAP writes 'lat,lon'"
+    )
+
+
 #: Formats that carry CAP alerts inside them, or list alerts and link to them, by the
 #: (namespace, local name) of their root element: what the document is, and, for a feed, the
 #: element whose link names each alert's CAP document.
@@ -2018,13 +2043,19 @@ class Reader:
         a ``ceiling`` (the maximum) is given, in feet above mean sea level. geotarget targets
         devices by their horizontal position only, so every device inside the outline is told
         whatever its altitude: worth a warning when the range starts above sea level (as an
-        airspace does) or is empty. Ground to a ceiling (``altitude`` 0) is not.
+        airspace does), ends below it (a mine, a tunnel under a strait) or is empty. Ground to
+        a ceiling (``altitude`` 0) is not, nor one altitude alone at or below sea level.
         """
         altitude, ceiling = area.altitude, area.ceiling
-        if altitude is None or (altitude <= 0.0 and (ceiling is None or ceiling >= altitude)):
+        if altitude is None or (altitude <= 0.0 and (ceiling is None or ceiling >= 0.0)):
             return
         if ceiling is not None and ceiling < altitude:
             what = f"ceiling {ceiling:g} ft is below altitude {altitude:g} ft: the range is empty"
+        elif ceiling is not None and ceiling < 0.0:
+            what = (
+                f"the area lies at altitude {altitude:g} ft to {ceiling:g} ft, below mean sea "
+                "level (underground, as a mine or a tunnel)"
+            )
         else:
             upto = "" if ceiling is None else f" to {ceiling:g} ft"
             what = f"the area lies at altitude {altitude:g} ft{upto} above mean sea level"
@@ -2245,10 +2276,18 @@ class Reader:
         return (pts[0][0], pts[0][1], float(km.scaleb(3)))
 
     def check_envelope(self, path: str, lonlat: np.ndarray[Any, Any], what: str) -> None:
-        """Report a part that lies outside the envelope but inside it with lon/lat swapped."""
+        """Report a part that lies outside the envelope but inside it with lon/lat swapped.
+
+        A polygon only some of whose points look swapped (the others inside the envelope as
+        written) is read with a warning: as read, it stretches from the service area to the
+        other side of the world.
+        """
         if self.envelope is not None:
             message = swap_message(lonlat, self.envelope, what)
             if message is None:
+                mixed = mixed_swap_message(lonlat, self.envelope)
+                if mixed is not None:
+                    self.warn(path, mixed)
                 return
             if self.msg_type in (MessageType.CANCEL, MessageType.ACK, MessageType.ERROR):
                 # Refusing it would keep a Cancel from ending its incident over an area
