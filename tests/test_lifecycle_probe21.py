@@ -1,0 +1,142 @@
+"""Message lifecycles across crashes, restarts and store files moved by an operator (probe 21).
+
+A service process is killed (``SIGKILL``) while its SQLite store's write-ahead log still holds
+everything written to it (SQLite copies the log into the database file only once it is large,
+or at a clean close). An operator then moves or copies the database file without its ``-wal``
+file, or starts a new service at the old path where only the ``-wal`` is left. The oracle is
+what the killed process was answered (its devices claimed, its Cancel), kept by this file: the
+store must either hold all of that or refuse to open, naming the file that holds it, and
+change neither file; it must never open silently as a new, empty store (the Cancel would be
+lost and the devices told never get their retractions).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from geotarget.errors import StoreCorrupt
+from geotarget.ledger import DeliveryKind, SQLiteLedger
+
+INCIDENT = "polisen@polisen.se/P21"
+CANCEL = "polisen@polisen.se/P21-C"
+
+#: A child claims devices, cancels the incident, and is killed before any checkpoint.
+KILLED_BEFORE_CHECKPOINT = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    from datetime import datetime, timedelta, timezone
+    from geotarget.ledger import SQLiteLedger
+    path, inc, cancel = sys.argv[1], sys.argv[2], sys.argv[3]
+    at = datetime(2026, 5, 4, 12, 0, tzinfo=timezone.utc)
+    store = SQLiteLedger(path)
+    claims = store.claim(inc, [f"dev-{i}" for i in range(40)] + [7, 8], version=inc, at=at)
+    store.confirm(claims.keys()[:10], at=at)
+    back = store.retract(inc, version=cancel, at=at, lease=timedelta(minutes=1))
+    print(json.dumps({"claimed": claims.devices.tolist(), "retract": back.devices.tolist()}),
+          flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def killed_store(tmp_path: Path) -> tuple[Path, dict[str, list[str]]]:
+    """A store whose writer was killed with all it wrote still in the ``-wal`` file."""
+    path = tmp_path / "deliveries.db"
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_BEFORE_CHECKPOINT, str(path), INCIDENT, CANCEL],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == -9, done.stderr
+    said = json.loads(done.stdout)
+    assert Path(f"{path}-wal").stat().st_size > 0, "the log was copied: nothing to test"
+    return path, said
+
+
+def _holds_what_was_answered(path: Path, said: dict[str, list[str]]) -> None:
+    """The store at ``path`` holds the killed writer's incident, cancelled, its retractions due."""
+    claimed = sorted(said["claimed"])
+    assert sorted(said["retract"]) == claimed  # (the child's own answer: everyone claimed)
+    with SQLiteLedger(path) as store:
+        inc = store.incident(INCIDENT)
+        assert inc is not None and inc.state.name == "CANCELLED"
+        assert sorted(store.recipients(INCIDENT).tolist()) == claimed
+        later = dt.datetime(2026, 5, 4, 13, 0, tzinfo=dt.timezone.utc)
+        due = store.redeliver(later)
+        assert [c.kind for c in due] == [DeliveryKind.RETRACTION]
+        assert sorted(due[0].devices.tolist()) == claimed
+        assert {k.split(" ")[1] for k in due[0].keys().tolist()} == {CANCEL}
+
+
+@pytest.mark.parametrize("how", ["moved", "removed", "emptied"])
+def test_a_store_whose_file_is_gone_but_its_log_is_there_is_refused_naming_the_log(
+    killed_store: tuple[Path, dict[str, list[str]]], how: str
+) -> None:
+    """The database file moved away, removed or emptied after a crash; its ``-wal`` left behind.
+
+    A service restarted at the old path refused, naming the log and what to do, and neither
+    makes a file there nor touches the log: put back, the store holds everything the killed
+    process was answered. Before, it opened as a new, empty store and SQLite discarded the
+    log, which held all of it: the incident, its claims and its Cancel gone, and the devices
+    told never retracted.
+    """
+    path, said = killed_store
+    kept = path.with_name("kept.db")
+    shutil.copyfile(path, kept)
+    if how == "moved":
+        path.rename(path.with_name("moved.db"))
+    elif how == "removed":
+        path.unlink()
+    else:
+        path.write_bytes(b"")
+    wal = Path(f"{path}-wal")
+    before = _digest(wal)
+    for _ in range(2):  # (a supervisor restarting it finds the same)
+        with pytest.raises(StoreCorrupt) as found:
+            SQLiteLedger(path)
+        message = str(found.value)
+        assert str(wal) in message and "without the database file" in message, message
+        assert "Move the database file back beside it" in message, message
+        assert "nothing was written" in message, message
+    assert (path.exists() and path.stat().st_size) == (0 if how == "emptied" else False)
+    assert _digest(wal) == before, "a refused open changed the log"
+
+    kept.replace(path)  # put back beside its log
+    _holds_what_was_answered(path, said)
+
+
+def test_a_store_copied_with_its_log_opens_whole_and_so_does_the_original(
+    killed_store: tuple[Path, dict[str, list[str]]],
+) -> None:
+    """``cp deliveries.db deliveries.db-wal`` to another name after a crash: both hold it all."""
+    path, said = killed_store
+    copy = path.with_name("copy.db")
+    shutil.copyfile(path, copy)
+    shutil.copyfile(f"{path}-wal", f"{copy}-wal")
+    _holds_what_was_answered(copy, said)
+    _holds_what_was_answered(path, said)
+
+
+def test_a_new_store_opens_beside_a_log_of_only_a_header(tmp_path: Path) -> None:
+    """A ``-wal`` of only its header holds nothing: the store is made there as new."""
+    path = tmp_path / "new.db"
+    Path(f"{path}-wal").write_bytes(b"\0" * 32)
+    with SQLiteLedger(path) as store:
+        assert store.load_active() == []
+    with SQLiteLedger(path) as store:
+        assert store.load_active() == []
