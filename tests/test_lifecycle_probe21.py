@@ -31,7 +31,7 @@ from targeting_helpers import T0, exact_rules, make_alert, make_regions, ref, wi
 from geotarget import Circle, PositionIndex, Positions
 from geotarget.alerts import MessageType
 from geotarget.errors import StoreCorrupt
-from geotarget.ledger import DeliveryKind, MemoryLedger, SQLiteLedger
+from geotarget.ledger import DeliveryKind, MemoryLedger, PostgresLedger, SQLiteLedger
 from geotarget.rollout import nationwide
 from geotarget.targeting import Targeter, Verdict
 
@@ -154,9 +154,9 @@ def test_a_new_store_opens_beside_a_log_of_only_a_header(tmp_path: Path) -> None
 # -- a text-only Update that arrives before its original ----------------------------------------
 
 
-@pytest.mark.parametrize("store", ["memory", "sqlite"])
+@pytest.mark.parametrize("store", ["memory", "sqlite", "postgres"])
 def test_an_original_arriving_after_its_text_only_update_says_retarget_delivers_it(
-    tmp_path: Path, store: str
+    tmp_path: Path, store: str, request: pytest.FixtureRequest
 ) -> None:
     """Update (texts only, no area) first, then its Alert: the Alert's reason says what happens.
 
@@ -165,40 +165,51 @@ def test_an_original_arriving_after_its_text_only_update_says_retarget_delivers_
     Before, the reason said only "superseded", which reads as nothing left to do. Its
     ``preview()`` says the same. The oracle: each device's geodesic distance to the centre.
     """
-    ledger = MemoryLedger() if store == "memory" else SQLiteLedger(tmp_path / "d.db")
-    t = Targeter(make_regions(), nationwide("XX"), location_rules=exact_rules(), ledger=ledger)
-    lon = [17.3 + 0.004 * i for i in range(8)]  # about 226 m apart, east of the centre
-    snap = PositionIndex(Positions([f"d{i}" for i in range(8)], lon, [59.5] * 8, observed_at=T0))
-    minute = dt.timedelta(minutes=1)
-    alert = make_alert("explosion", Circle(17.3, 59.5, 1000.0), ident="P21-A")
-    update = without_area(
-        make_alert(
-            "explosion",
-            Circle(17.3, 59.5, 1000.0),
-            ident="P21-U",
-            sent=T0 + minute,
-            msg_type=MessageType.UPDATE,
-            refs=(ref(alert),),
-        )
+    ledger = (
+        MemoryLedger()
+        if store == "memory"
+        else SQLiteLedger(tmp_path / "d.db")
+        if store == "sqlite"
+        else PostgresLedger(request.getfixturevalue("postgres_dsn"))
     )
-    assert t.target(update, snap, T0 + minute).verdict is Verdict.NO_AREA
-    asked = t.preview(alert, snap, T0 + 2 * minute)
-    got = t.target(alert, snap, T0 + 2 * minute)
-    assert got.verdict is Verdict.SUPERSEDED and got.recipients.size == 0
-    assert "it keeps this version's area" in got.reason, got.reason
-    assert "retarget() delivers it" in got.reason, got.reason
-    assert asked.reason == got.reason
+    try:
+        t = Targeter(make_regions(), nationwide("XX"), location_rules=exact_rules(), ledger=ledger)
+        lon = [17.3 + 0.004 * i for i in range(8)]  # about 226 m apart, east of the centre
+        snap = PositionIndex(
+            Positions([f"d{i}" for i in range(8)], lon, [59.5] * 8, observed_at=T0)
+        )
+        minute = dt.timedelta(minutes=1)
+        alert = make_alert("explosion", Circle(17.3, 59.5, 1000.0), ident="P21-A")
+        update = without_area(
+            make_alert(
+                "explosion",
+                Circle(17.3, 59.5, 1000.0),
+                ident="P21-U",
+                sent=T0 + minute,
+                msg_type=MessageType.UPDATE,
+                refs=(ref(alert),),
+            )
+        )
+        assert t.target(update, snap, T0 + minute).verdict is Verdict.NO_AREA
+        asked = t.preview(alert, snap, T0 + 2 * minute)
+        got = t.target(alert, snap, T0 + 2 * minute)
+        assert got.verdict is Verdict.SUPERSEDED and got.recipients.size == 0
+        assert "it keeps this version's area" in got.reason, got.reason
+        assert "retarget() delivers it" in got.reason, got.reason
+        assert asked.reason == got.reason
 
-    inside = {
-        f"d{i}"
-        for i, x in enumerate(lon)
-        if Geod(ellps="WGS84").inv(17.3, 59.5, x, 59.5)[2] <= 1000.0
-    }
-    assert 0 < len(inside) < 8
-    delivered = t.retarget(snap, T0 + 3 * minute)
-    assert [r.alert_id for r in delivered] == ["P21-U"]
-    assert set(delivered[0].recipients.tolist()) == inside
-    assert t.retarget(snap, T0 + 4 * minute) == []
-    # The original sent again (as a feed does) is older and says nothing more.
-    again = t.target(alert, snap, T0 + 5 * minute)
-    assert again.verdict is Verdict.SUPERSEDED and "retarget()" not in again.reason
+        inside = {
+            f"d{i}"
+            for i, x in enumerate(lon)
+            if Geod(ellps="WGS84").inv(17.3, 59.5, x, 59.5)[2] <= 1000.0
+        }
+        assert 0 < len(inside) < 8
+        delivered = t.retarget(snap, T0 + 3 * minute)
+        assert [r.alert_id for r in delivered] == ["P21-U"]
+        assert set(delivered[0].recipients.tolist()) == inside
+        assert t.retarget(snap, T0 + 4 * minute) == []
+        # The original sent again (as a feed does) is older and says nothing more.
+        again = t.target(alert, snap, T0 + 5 * minute)
+        assert again.verdict is Verdict.SUPERSEDED and "retarget()" not in again.reason
+    finally:
+        ledger.close()
