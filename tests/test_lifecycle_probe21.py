@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -213,3 +214,92 @@ def test_an_original_arriving_after_its_text_only_update_says_retarget_delivers_
         assert again.verdict is Verdict.SUPERSEDED and "retarget()" not in again.reason
     finally:
         ledger.close()
+
+
+# -- target() past the file size limit, between its admission and its claim --------------------
+
+#: A child: a Targeter over a SQLite store whose files may grow by enough for an admission but
+#: not for the claim of 6,000 devices; then the limit is lifted.
+CLAIM_PAST_LIMIT = textwrap.dedent(
+    """
+    import json, os, resource, signal, sys
+    import datetime as dt
+    sys.path.insert(0, sys.argv[2])
+    from targeting_helpers import T0, exact_rules, make_alert, make_regions
+    from geotarget import Circle, PositionIndex, Positions
+    from geotarget.errors import StoreError
+    from geotarget.ledger import SQLiteLedger
+    from geotarget.rollout import nationwide
+    from geotarget.targeting import Targeter
+    path, minute = sys.argv[1], dt.timedelta(minutes=1)
+    ids = [f"device-{i:05d}-with-an-id-as-long-as-a-push-token" for i in range(6000)]
+    lon = [17.3 + 0.00004 * (i % 2000) for i in range(6000)]
+    lat = [59.5 + 0.00001 * (i // 2000) for i in range(6000)]
+    snap = PositionIndex(Positions(ids, lon, lat, observed_at=T0))
+    t = Targeter(make_regions(), nationwide("XX"), location_rules=exact_rules(),
+                 ledger=SQLiteLedger(path))
+    wal = lambda: os.path.getsize(path + "-wal")
+    t.target(make_alert("explosion", Circle(18.9, 59.9, 10.0), ident="W1"), snap, T0)
+    before = wal()
+    t.target(make_alert("explosion", Circle(18.9, 59.9, 10.0), ident="W2"), snap, T0)
+    grows = wal() - before  # (an admission that claims nobody)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (wal() + 3 * grows + 8192, resource.RLIM_INFINITY))
+    alert = make_alert("explosion", Circle(17.3, 59.5, 2000.0), ident="P21-F")
+    said = {}
+    try:
+        t.target(alert, snap, T0 + minute)
+    except StoreError as err:
+        said["error"] = [type(err).__name__, str(err)]
+    said["active"] = list(t.active_incidents)
+    said["pending"] = sum(len(c) for c in t.ledger.pending("polisen@example.se/P21-F"))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    said["retarget"] = [r.recipients.tolist() for r in t.retarget(snap, T0 + 2 * minute)]
+    said["again"] = t.target(alert, snap, T0 + 3 * minute).recipients.tolist()
+    t.ledger.close()
+    print(json.dumps(said))
+    """
+)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="RLIMIT_FSIZE is POSIX")
+def test_target_past_the_file_size_limit_after_its_admission_then_retarget_tells_everyone_once(
+    tmp_path: Path,
+) -> None:
+    """The alert admitted, its claim past ``ulimit -f``: StoreFull saying so, then ``retarget()``.
+
+    The error names the limit, says nothing of the claim was applied and that the alert was
+    admitted (send it again, or call ``retarget()``); nobody is pending and the incident does
+    not stream yet. Once the limit is lifted, ``retarget()`` tells every device of the area
+    once (the oracle: pyproj), and the alert sent again tells nobody more.
+    """
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CLAIM_PAST_LIMIT,
+            str(tmp_path / "d.db"),
+            str(Path(__file__).parent),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    said = json.loads(done.stdout)
+    name, message = said["error"]
+    assert name == "StoreFull" and "ulimit -f" in message, message
+    assert "nothing was applied (claiming its recipients)" in message, message
+    assert "polisen@example.se/P21-F was admitted" in message and "retarget()" in message
+    assert said["active"] == ["polisen@example.se/W1", "polisen@example.se/W2"]
+    assert said["pending"] == 0
+    geod = Geod(ellps="WGS84")
+    inside = {
+        f"device-{i:05d}-with-an-id-as-long-as-a-push-token"
+        for i in range(6000)
+        if geod.inv(17.3, 59.5, 17.3 + 0.00004 * (i % 2000), 59.5 + 0.00001 * (i // 2000))[2]
+        <= 2000.0
+    }
+    assert 0 < len(inside) < 6000
+    assert len(said["retarget"]) == 1 and sorted(said["retarget"][0]) == sorted(inside)
+    assert said["again"] == []
