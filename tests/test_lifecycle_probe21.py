@@ -31,7 +31,7 @@ from targeting_helpers import T0, exact_rules, make_alert, make_regions, ref, wi
 
 from geotarget import Circle, PositionIndex, Positions
 from geotarget.alerts import MessageType
-from geotarget.errors import StoreCorrupt
+from geotarget.errors import StoreCorrupt, StoreUnavailable
 from geotarget.ledger import DeliveryKind, MemoryLedger, PostgresLedger, SQLiteLedger
 from geotarget.rollout import nationwide
 from geotarget.targeting import Targeter, Verdict
@@ -303,3 +303,23 @@ def test_target_past_the_file_size_limit_after_its_admission_then_retarget_tells
     assert 0 < len(inside) < 6000
     assert len(said["retarget"]) == 1 and sorted(said["retarget"][0]) == sorted(inside)
     assert said["again"] == []
+
+
+def test_a_new_handle_where_an_open_store_s_file_was_removed_is_refused(tmp_path: Path) -> None:
+    """The file removed (a clean-up job) while a process has the store open, its log in use.
+
+    A second process starting at that path is refused, naming the log, rather than making a
+    new database beside the first process's log; the first process's handle refuses to write
+    to the file no restart would see.
+    """
+    path = tmp_path / "d.db"
+    at = dt.datetime(2026, 5, 4, 12, 0, tzinfo=dt.timezone.utc)
+    with SQLiteLedger(path) as first:
+        first.claim(INCIDENT, ["a", "b"], version=INCIDENT, at=at)
+        assert Path(f"{path}-wal").stat().st_size > 0
+        path.unlink()
+        with pytest.raises(StoreCorrupt, match="while a process had the store open"):
+            SQLiteLedger(path)
+        assert not path.exists()
+        with pytest.raises(StoreUnavailable, match="removed or replaced"):
+            first.claim(INCIDENT, ["c"], version=INCIDENT, at=at)

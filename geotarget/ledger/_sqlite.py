@@ -420,10 +420,10 @@ def _check_log(path: Path) -> None:
     raise StoreCorrupt(
         f"SQLite store {str(path)!r}: its write-ahead log {str(wal)!r} ({logged:,} bytes) is "
         "there without the database file it belongs to, which was moved, renamed or removed "
-        "after a crash: the log holds what was written to the store since its last "
-        "checkpoint (possibly everything), and opening would discard it. Move the database "
-        "file back beside it, or move both together; to start a new store here, remove the "
-        "-wal and -shm files; nothing was written"
+        "after a crash or while a process had the store open: the log holds what was written "
+        "to the store since its last checkpoint (possibly everything), and opening would "
+        "discard it. Move the database file back beside it, or move both together; to start "
+        "a new store here, remove the -wal and -shm files; nothing was written"
     )
 
 
