@@ -25,12 +25,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import attrs
 import pytest
 from pyproj import Geod
 from targeting_helpers import T0, exact_rules, make_alert, make_regions, ref, without_area
 
-from geotarget import Circle, PositionIndex, Positions
-from geotarget.alerts import MessageType
+from geotarget import Circle, PositionIndex, Positions, pilot
+from geotarget.alerts import MessageType, Reference
 from geotarget.errors import StoreCorrupt, StoreUnavailable
 from geotarget.ledger import DeliveryKind, MemoryLedger, PostgresLedger, SQLiteLedger
 from geotarget.rollout import nationwide
@@ -323,3 +324,72 @@ def test_a_new_handle_where_an_open_store_s_file_was_removed_is_refused(tmp_path
         assert not path.exists()
         with pytest.raises(StoreUnavailable, match="removed or replaced"):
             first.claim(INCIDENT, ["c"], version=INCIDENT, at=at)
+
+
+def test_the_service_says_its_redeliver_delivers_a_version_made_current_by_an_older_one(
+    tmp_path: Path,
+) -> None:
+    """Through the reference service: the text-only Update, then its Alert, then /redeliver.
+
+    The Alert's answer names the service's endpoint that delivers the Update (the library's
+    reason names ``retarget()``, which the service calls at ``POST /redeliver``), and that
+    call tells the devices inside the Alert's area, each once.
+    """
+    import re
+
+    from service_helpers import service_module
+    from starlette.testclient import TestClient
+
+    from geotarget import cap
+
+    service = service_module("app.py", "_geotarget_service_probe21")
+    at = dt.datetime(2026, 5, 4, 21, 30, tzinfo=dt.timezone.utc)
+    centre = (18.06528, 59.3325)
+    msg = pilot.Message(headline="Explosionsrisk", description="Lämna.", area_description="Här")
+    alert = pilot.explosion(
+        identifier="P21-SA",
+        sender="polisen@polisen.se",
+        sent=at,
+        area=Circle(*centre, 500.0),
+        sv=msg,
+        en=msg,
+        onset=at,
+        expires=at + dt.timedelta(hours=2),
+    )
+    update = attrs.evolve(
+        alert,
+        identifier="P21-SU",
+        sent=at + dt.timedelta(minutes=1),
+        msg_type=MessageType.UPDATE,
+        references=(Reference(sender=alert.sender, identifier=alert.identifier, sent=at),),
+    )
+    text_only = re.sub(r"\s*<area>.*?</area>", "", cap.dumps(update), flags=re.S)
+    # Devices 100 m apart east of the centre (pyproj puts them there), half within 500 m.
+    geod = Geod(ellps="WGS84")
+    spots = [geod.fwd(*centre, 90.0, 100.0 * i + 50.0)[:2] for i in range(10)]
+    batch = {
+        "ids": [f"p{i}" for i in range(10)],
+        "lon": [x for x, _ in spots],
+        "lat": [y for _, y in spots],
+        "accuracy_m": [1.0] * 10,
+        "observed_at": [at.isoformat()] * 10,
+    }
+
+    def q(minutes: int) -> dict[str, str]:
+        return {"at": (at + dt.timedelta(minutes=minutes)).isoformat()}
+
+    with TestClient(service.create_app(SQLiteLedger(tmp_path / "d.db"))) as client:
+        assert client.post("/positions", params=q(1), json=batch).json() == {"deliveries": []}
+        first = client.post("/alerts", params=q(2), content=text_only).json()
+        assert first["verdict"] == "NO_AREA" and first["deliveries"] == []
+        got = client.post("/alerts", params=q(3), content=cap.dumps(alert)).json()
+        assert got["verdict"] == "SUPERSEDED" and got["deliveries"] == []
+        assert got["reason"].endswith("(through this service: at the next POST /redeliver)")
+        told = client.post("/redeliver", params=q(4)).json()["deliveries"]
+        devices = [d["device"] for d in told]
+        assert sorted(devices) == [f"p{i}" for i in range(5)]  # 50 .. 450 m
+        assert {d["key"].split(" ")[1] for d in told} == {"polisen@polisen.se/P21-SU"}
+        keys = {"keys": [d["key"] for d in told]}
+        done = client.post("/confirm", params=q(4), json=keys).json()
+        assert done == {"confirmed": 5, "already": 0, "unknown": 0}
+        assert client.post("/redeliver", params=q(5)).json() == {"deliveries": []}
