@@ -1934,6 +1934,10 @@ def create_app(
             # (The library's "confirm to send anyway" named a call the service did not offer:
             # a held alert could not be sent, and a held Update kept its incident dark.)
             reason += " (through this service: POST the same document to /alerts?confirm=true)"
+        elif "retarget() delivers it" in reason:
+            # (A version that became current without being delivered: the library names the
+            # call that delivers it, which this service makes at each POST /redeliver.)
+            reason += " (through this service: at the next POST /redeliver)"
         return {
             "verdict": result.verdict.value,
             "reason": reason,

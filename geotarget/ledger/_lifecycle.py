@@ -927,7 +927,9 @@ def admit(
                 "the incident's current version and replaces it (retarget() delivers it)"
             ),
         )
-    return done(Transition.SUPERSEDED, key, why=_older(alert, row, tx))
+    return done(
+        Transition.SUPERSEDED, key, why=_older(alert, row, tx) + _area_given(alert, key, row, tx)
+    )
 
 
 def _namers(
@@ -1211,6 +1213,38 @@ def _not_allowed(
     if alert.status.value != row.status:
         return f"its status {alert.status.value} is not the incident's"
     return None
+
+
+#: Area geometry in a stored CAP document (text in it is escaped: never a tag).
+_GEOMETRY = re.compile(r"<(?:polygon|circle)>")
+
+
+def _area_given(alert: Alert, key: str, row: Row, tx: Tx) -> str:
+    """A reason's tail: ``alert``, older, gives the current version the area it lacked.
+
+    An Update without area geometry keeps that of the earlier versions it names; one that
+    arrived before every version with an area reached nobody (no area) and was not
+    delivered. Its original arriving later is older, so it tells nobody itself, but the
+    current version now has an area: :meth:`~geotarget.targeting.Targeter.retarget` delivers
+    it, which "superseded" alone did not say (nobody told, and nothing to do, read it).
+    """
+    if alert.area is None or row.released == row.version or row.document is None:
+        return ""
+    if _GEOMETRY.search(row.document) or not _reaches(
+        tx, _named(row.document), version_id(alert.sender, alert.identifier)
+    ):
+        return ""
+    mine = version_id(alert.sender, alert.identifier)
+    if any(
+        _GEOMETRY.search(document)
+        for v, document in tx.documents(key)
+        if v not in (mine, row.version)
+    ):
+        return ""  # (it had an area before this version: not delivered for another reason)
+    return (
+        "; that version has no area geometry and, no version with one seen before, reached "
+        "nobody: it keeps this version's area from now on (retarget() delivers it)"
+    )
 
 
 def _older(alert: Alert, row: Row, tx: Tx) -> str:

@@ -400,6 +400,33 @@ class _Checkpointer:
         self._pool = self._db = None
 
 
+def _check_log(path: Path) -> None:
+    """Refuse to open a store whose database file is gone while its write-ahead log is there.
+
+    Everything written to a store since its last checkpoint is in its ``-wal`` file (all of
+    it, for a store that never grew past :data:`CHECKPOINT_FRAMES` frames) until a clean close
+    copies it into the database file. A database file moved, renamed or removed after a crash
+    leaves that log behind, which SQLite, making the file anew, discards: the store's
+    incidents, claims and Cancels would be gone without a word. (A store's database file is
+    never empty while its log exists: the switch to WAL writes its header first.)
+    """
+    wal = Path(f"{path}-wal")
+    try:
+        logged = wal.stat().st_size
+        if logged <= _WAL_HEADER_BYTES or (path.exists() and path.stat().st_size > 0):
+            return
+    except OSError:
+        return  # (no log; or unreadable: the checks that follow name it)
+    raise StoreCorrupt(
+        f"SQLite store {str(path)!r}: its write-ahead log {str(wal)!r} ({logged:,} bytes) is "
+        "there without the database file it belongs to, which was moved, renamed or removed "
+        "after a crash or while a process had the store open: the log holds what was written "
+        "to the store since its last checkpoint (possibly everything), and opening would "
+        "discard it. Move the database file back beside it, or move both together; to start "
+        "a new store here, remove the -wal and -shm files; nothing was written"
+    )
+
+
 def _identity(path: Path) -> tuple[int, int] | None:
     """(device, inode) of the file at ``path``; None when there is none."""
     try:
@@ -580,6 +607,7 @@ class SQLiteLedger(SqlStore):
                 f"SQLite store {str(self.path)!r}: the file cannot be written (a read-only "
                 "file or file system, or no write permission for this process's user)"
             )
+        _check_log(self.path)
         super().__init__()
         self._lock = threading.Lock()
         self._closed = False
