@@ -352,7 +352,7 @@ class Gate:
                 f"{self.recognition.looked_at(alert)}){hint}: it reaches nobody and changes "
                 "nothing",
             ), facts
-        mixed = _mixed_blocks(alert, self.recognition.block_kinds(alert))
+        mixed = _mixed_blocks(alert, self.recognition.block_kinds(alert), self._slack_m)
         if mixed is not None:
             return (
                 Verdict.UNRECOGNISED_KIND,
@@ -652,14 +652,17 @@ class Gate:
         return None, "verified"
 
 
-def _mixed_blocks(alert: Alert, kinds: list[str | None]) -> str | None:
+def _mixed_blocks(alert: Alert, kinds: list[str | None], slack_m: float) -> str | None:
     """How the info blocks disagree, when they do; None when one kind covers every area.
 
     Blocks naming different kinds disagree. So does a block naming no kind with a part of its
     areas not proven to lie within the union of the areas of the blocks naming one
-    (:func:`geotarget._index.within.first_not_within`): such a block may narrow the alert
-    (a translation over the same areas, an event the rules do not know in that language; a
-    cordon inside the incident's circle), but an area beyond would be told under a kind no
+    (:func:`geotarget._index.within.first_not_within`), nor within ``slack_m`` of it
+    (``Targeter.border_slack_m``; :func:`geotarget._index.within.grown`): such a block may
+    narrow the alert (a translation over the same areas, an event the rules do not know in
+    that language; a cordon inside the incident's circle), and a translation whose
+    coordinates another system rounded may reach that far past them (a centre written to four
+    decimals lies metres away), but an area farther beyond would be told under a kind no
     block there names.
     """
 
@@ -701,15 +704,19 @@ def _mixed_blocks(alert: Alert, kinds: list[str | None]) -> str | None:
     kindless = [q for i, k in enumerate(kinds) if k is None for q in parts(i)]
     if not kindless:
         return None
-    from geotarget._index.within import first_not_within
+    from geotarget._index.within import first_not_within, grown
 
-    bad = first_not_within([p for *_, p in kindless], known)
+    inner = [p for *_, p in kindless]
+    bad = first_not_within(inner, known)
+    if bad is not None and slack_m > 0.0:
+        bad = first_not_within(inner, grown(known, slack_m))
     if bad is None:
         return None
     i, a, n, part = kindless[bad]
+    nor = f" or within border_slack_m={slack_m:g} m of them" if slack_m > 0.0 else ""
     return (
         f"do not agree: {where(i)} names no kind, and its area[{a}] reaches beyond the areas "
         f"of the blocks that do ({some([j for j, k in enumerate(kinds) if k], where)} "
         f"names {next(iter(named))}): its part {n}, {_described(part)}, is not proven to lie "
-        "within them"
+        f"within them{nor}"
     )

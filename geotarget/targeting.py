@@ -480,7 +480,14 @@ class Targeter:
         border disagree by metres, and an issuer's polygon of its own region, its coordinates
         rounded, overlaps its neighbours by slivers. Devices in such a sliver are not told
         (``Outcome.OUTSIDE_ROLLOUT``; the reason counts them). 0 refuses any area whose
-        interior meets another region. At most 1,000 m. No effect without an issuers table.
+        interior meets another region. At most 1,000 m. No effect on this without an issuers
+        table. Also how far an info block naming no kind (a translation, its coordinates
+        rounded by another system) may reach past the areas of the blocks naming the alert's
+        kind (docs/who_is_told.rst, "Recognition"); 0 asks it to lie within them exactly.
+
+        .. versionchanged:: 0.1.0
+           Also the slack of an info block naming no kind (it had to lie within exactly: an
+           Explosion whose fi-FI block's centre was rounded to four decimals told nobody).
     lease : datetime.timedelta, default 60 s
         How long the caller has to push a pending delivery and :meth:`confirm` it before
         :meth:`redeliver` offers it again (the same key). Longer than a push round trip,

@@ -733,14 +733,6 @@ def test_a_polygon_with_some_points_written_lon_lat_is_read_with_a_warning(
 # --- a translation whose coordinates are rounded ------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="belongs in geotarget/_intake.py (_mixed_blocks, via _index.within.first_not_within):"
-    " a block naming no kind (fi-FI 'Räjähdys') whose circle is the named block's rounded to 4"
-    " decimals, 2.3 m away, is 'not proven to lie within' it, so the whole Explosion is"
-    " UNRECOGNISED_KIND and nobody is told; a tolerance of metres (as border_slack_m) would"
-    " deliver it",
-)
 def test_an_explosion_whose_finnish_block_rounds_the_circle_is_still_told() -> None:
     """sv-SE 'Explosion' at Visby and its fi-FI translation, the centre written to 4 decimals.
 

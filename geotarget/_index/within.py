@@ -36,17 +36,20 @@ past that budget nothing more is proven.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import shapely
+import shapely.affinity
 
 from geotarget import _geodesy, _geos
 from geotarget._index.boundary import part_window
 from geotarget._index.classify import held_by_piece, inner_shapes
 from geotarget.areas import Circle, Part, Polygon
+from geotarget.errors import InvalidArea
 
 IntArray = npt.NDArray[np.intp]
 
@@ -224,3 +227,44 @@ def _shapes(parts: Sequence[Part]) -> Any:
     for k, p in enumerate(parts):
         out[k] = p.shape if isinstance(p, Polygon) else None
     return out
+
+
+def grown(parts: Sequence[Part], slack_m: float) -> list[Part]:
+    """The parts grown by at most ``slack_m`` metres: a part within them lies within that of them.
+
+    A circle's margin grows by ``slack_m`` (every point within ``reach + slack_m`` of its centre
+    lies within ``slack_m`` of its disk, along the geodesic from the centre). A polygon becomes
+    its lon/lat shape buffered by ``(margin + slack_m) / R_MAX`` radians (GEOS), longitudes
+    first scaled by ``cos(lat_near)``, the cosine of the latitude nearest the equator the
+    buffer reaches: a step of ``(dlon, dlat)`` radians is at most ``R_MAX * hypot(dlon *
+    cos(lat), dlat)`` metres long (neither radius of curvature exceeds ``R_MAX``), and
+    ``cos(lat) <= cos(lat_near)`` there, so every point of the buffer lies within the margin and
+    the slack of the shape. A part that cannot grow so (a margin past its limit, a buffer
+    reaching a pole or the antimeridian) stays as it is: only fewer parts are then proven within.
+    """
+    out: list[Part] = []
+    for part in parts:
+        try:
+            out.append(_grown(part, slack_m))
+        except InvalidArea:
+            out.append(part)
+    return out
+
+
+def _grown(part: Part, slack_m: float) -> Part:
+    """One part of :func:`grown` (``InvalidArea`` when it cannot grow)."""
+    if isinstance(part, Circle):
+        return Circle(part.lon, part.lat, part.radius_m, margin_m=part.margin_m + slack_m)
+    step = math.degrees((part.margin_m + slack_m) / _geodesy.R_MAX)
+    west, south, east, north = part.shape.bounds
+    near = 0.0 if south - step <= 0.0 <= north + step else min(abs(south), abs(north)) - step
+    k = math.cos(math.radians(near))
+    if west - step / k <= -180.0 or east + step / k >= 180.0 or max(-south, north) + step >= 90.0:
+        raise InvalidArea("a buffer reaching a pole or the antimeridian")
+    with _geos.quiet():
+        scaled = shapely.affinity.scale(part.shape, xfact=k, yfact=1.0, origin=(0.0, 0.0))
+        shape = shapely.affinity.scale(
+            shapely.buffer(scaled, step), xfact=1.0 / k, yfact=1.0, origin=(0.0, 0.0)
+        )
+    holes = [shapely.get_coordinates(h) for h in shape.interiors]
+    return Polygon(shapely.get_coordinates(shape.exterior), holes)
