@@ -12,8 +12,8 @@ regions of an STRtree over them: a circle of reach up to 30 km reaches a region 
 is nearer to its centre than its reach (:func:`geotarget._geodesy.distance_to_geometries`,
 never below the true distance, above it by under a millimetre), all such circles in one
 vectorized pass; the other parts (a larger circle, a polygon with a margin) first as shapely
-polygons drawn inside them (a 4,096-point rim, a buffer in the metric frame), by the relate
-test, then — for the regions within the sliver such a polygon leaves out — in the part's own
+polygons drawn inside them (a rim of up to 4,096 points, a buffer in the metric frame), by the
+relate test, then — for the regions within the sliver such a polygon leaves out — in the part's own
 azimuthal-equidistant frame, as the matcher decides a device (:meth:`Territory._drawn`): a
 circle's rim crossing a border by centimetres between two rim points still reaches the region
 beyond, where devices are told. Each part is decided on its own, so the cost grows with the
@@ -218,10 +218,10 @@ class Territory:
     def _drawn(self, part: Circle | Polygon) -> set[str]:
         """The regions a larger circle, or a polygon with a margin, reaches, as it is matched.
 
-        Its lon/lat shape (a circle's 4,096-point rim, a margin's rounded buffer) lies within
-        the part: the regions it reaches, the relate test settles. That shape is drawn
+        Its lon/lat shape (a circle's rim of up to 4,096 points, a margin's rounded buffer) lies
+        within the part: the regions it reaches, the relate test settles. That shape is drawn
         *inside* the part — chords under a rim, a buffer's arcs cut short — by up to
-        :func:`_sliver_m` (centimetres for a circle of 1,000 km, metres for a margin of
+        :func:`_sliver_m` (under a metre for a circle of 1,000 km, metres for a margin of
         100 km), where devices are told all the same. So each other region within that
         sliver of the shape is decided as the matcher decides a device: in the part's own
         azimuthal-equidistant frame (about a circle's centre, where distances from it are
@@ -379,11 +379,13 @@ def in_frame(geom: Any, lon0: float, lat0: float) -> Any:
 def _sliver_m(part: Circle | Polygon) -> float:
     """How far, at most, the part's lon/lat shape lies inside the part as matched, in metres.
 
-    A circle's rim: chords of 1/4,096 of a turn (a sagitta of ``r (1 - cos(pi / 4096))``,
-    under ``3e-7 r``), their lon/lat lines bowing from the geodesic by under ``1e-7 r``
-    more. A margin: arcs of 1/256 of a turn (``m (1 - cos(pi / 256))``, under ``8e-5 m``),
-    the frame's scale error (:attr:`geotarget.Polygon.margin_error_bound_m`) and the
-    densification's millimetre. Each rounded well up, and a few centimetres for rounding.
+    A circle's rim: chords no deeper than a 4,096-gon's (a sagitta of ``r (1 - cos(pi /
+    4096))``, under ``3e-7 r``) and 5 mm (``geotarget.areas._rim_points``), their lon/lat
+    lines bowing from the geodesic by some ``1e-7 r`` more (a circle of 1,000 km at 68°N lies
+    0.49 m outside its drawn rim in all, against 1.05 m allowed). A margin: arcs of 1/256 of
+    a turn (``m (1 - cos(pi / 256))``, under ``8e-5 m``), the frame's scale error
+    (:attr:`geotarget.Polygon.margin_error_bound_m`) and the densification's millimetre.
+    Each rounded well up, and a few centimetres for rounding.
     """
     if isinstance(part, Circle):
         return 1e-6 * part.reach_m + 0.05
