@@ -9,6 +9,7 @@ pyproj is imported only when a CRS must be resolved; pyarrow only by the GeoParq
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -543,106 +544,116 @@ def read_geoparquet(
                 reason += _kind_of(head)
         return InvalidRegions(f"cannot read {file}: {reason}")
 
-    try:
-        schema = pq.read_schema(source)
-        footer = pq.read_metadata(source)
-    except failures as err:
-        raise unreadable(err) from err
-    # Before pyarrow allocates arrays by the footer's row counts (a 1.5 kB file claiming 2**31
-    # rows took 1.2 GB).
-    from geotarget._position_files import check_parquet_footer
+    from geotarget._position_files import check_parquet_footer, opened_parquet
 
-    size = os.stat(source).st_size if isinstance(source, (str, os.PathLike)) else None
-    check_parquet_footer(footer, size, file, InvalidRegions)
-    raw_geo = (schema.metadata or {}).get(b"geo")
-    if raw_geo is None:
-        raise InvalidRegions(f"{file} is not GeoParquet: it has no 'geo' metadata")
-    try:
-        geo = json.loads(raw_geo)
-        column = geo["primary_column"]
-        meta = geo["columns"][column]
-    except (ValueError, KeyError, TypeError) as err:
-        raise InvalidRegions(
-            f"{file}: 'geo' metadata is malformed: {cut_words(repr(err))}"
-        ) from err
-    if not isinstance(column, str) or not isinstance(meta, Mapping):
-        raise InvalidRegions(
-            f"{file}: 'geo' metadata is malformed: primary_column must be a column name and "
-            f"columns[{brief(column, 40)}] an object (got {type(meta).__name__} {brief(meta, 60)})"
-        )
-    if column not in schema.names:
-        raise InvalidRegions(
-            f"{file}: 'geo' metadata names the geometry column {column!r}, which the file "
-            "lacks (a column renamed after writing?); columns: "
-            f"{cut_words(', '.join(schema.names))}"
-        )
-    encoding = str(meta.get("encoding", ""))
-    if encoding.upper() != "WKB" and encoding not in _GEOARROW:
-        raise InvalidRegions(
-            f"GeoParquet column {column!r} must be encoded as one of {', '.join(_ENCODINGS)} "
-            f"(got encoding {encoding!r})"
-        )
-    if meta.get("edges", "planar") != "planar":
-        spherical = (
-            ": its edges follow great circles (as BigQuery's GEOGRAPHY draws them), while "
-            "geotarget's run straight in lon/lat, as GeoJSON and CAP draw them, and the two "
-            "part by tens of metres along a long border; write the geometries with planar "
-            "edges, densified first (ST_Segmentize) so that both courses agree"
-            if meta.get("edges") == "spherical"
-            else ""
-        )
-        raise InvalidRegions(
-            f"GeoParquet column {column!r} must have planar edges (got "
-            f"{brief(meta.get('edges'), 40)}){spherical}"
-        )
-    names = set(schema.names)
-    for key, what in ((code_property, "code_property"), (name_property, "name_property")):
-        if key is not None and key not in names:
-            have = ", ".join(sorted(names))
-            raise InvalidRegions(
-                f"{file} has no column {key!r} ({what}); columns: {cut_words(have)}"
-            )
-    wanted = [c for c in (code_property, name_property, column) if c is not None]
-    held = {code_property: "codes", name_property: "names", column: "geometries"}
-    for key in wanted:  # (pyarrow's words: "Multiple matches for FieldRef.Name(...)")
-        if schema.names.count(key) > 1:
-            first, second = [j + 1 for j, n in enumerate(schema.names) if n == key][:2]
-            raise InvalidRegions(
-                f"{file}: column {key!r} appears twice (columns {first} and {second}), so "
-                f"which one holds the {held[key]} is unknown; keep one"
-            )
-    try:
-        table = pq.read_table(source, columns=list(dict.fromkeys(wanted)))
-        codes = table.column(code_property).to_pylist()
-        names_col = (
-            table.column(name_property).to_pylist() if name_property else [None] * len(codes)
-        )
-        if encoding.upper() == "WKB":
-            wkb = table.column(column).to_pylist()
-        else:
-            wkb = _from_geoarrow(table.column(column), encoding, pa)
-    except failures as err:
-        raise unreadable(err) from err
-    out: list[RawFeature] = []
-    for i, (code, name, blob) in enumerate(zip(codes, names_col, wkb, strict=True)):
-        where = f"row {i}"
-        code = _text_property({code_property: code}, code_property, where, "code_property")
-        if name_property is not None:
-            name = _text_property({name_property: name}, name_property, where, "name_property")
-        if blob is None:
-            raise InvalidRegions(f"{where} (code {brief(code)}) has no geometry (got null)")
+    with contextlib.ExitStack() as stack:
+        # A file is opened once: its footer checked and its pages read are one file's, even
+        # when a new one is renamed over it meanwhile.
+        data, size = source, None
+        if isinstance(source, (str, os.PathLike)):
+            try:
+                data, size = stack.enter_context(opened_parquet(source))
+            except OSError as err:
+                raise unreadable(err) from err
         try:
-            with np.errstate(invalid="ignore"):  # a NaN vertex: refused by to_regions, named
-                shape = blob if isinstance(blob, shapely.Geometry) else shapely.from_wkb(blob)
-        except (shapely.errors.GEOSException, TypeError, ValueError) as err:
+            schema = pq.read_schema(data)
+            footer = pq.read_metadata(data)
+        except failures as err:
+            raise unreadable(err) from err
+        # Before pyarrow allocates arrays by the footer's row counts (a 1.5 kB file claiming
+        # 2**31 rows took 1.2 GB).
+        check_parquet_footer(footer, size, file, InvalidRegions)
+        raw_geo = (schema.metadata or {}).get(b"geo")
+        if raw_geo is None:
+            raise InvalidRegions(f"{file} is not GeoParquet: it has no 'geo' metadata")
+        try:
+            geo = json.loads(raw_geo)
+            column = geo["primary_column"]
+            meta = geo["columns"][column]
+        except (ValueError, KeyError, TypeError) as err:
             raise InvalidRegions(
-                f"{file}: {where} (code {brief(code)}) has unreadable WKB: {cut_words(str(err))}"
+                f"{file}: 'geo' metadata is malformed: {cut_words(repr(err))}"
             ) from err
-        out.append(RawFeature(where, code, name, shape))
-    if not out:
-        raise InvalidRegions(f"{file} has no rows")
-    crs = meta.get("crs", "OGC:CRS84")  # the GeoParquet default when the key is absent
-    return out, None if crs is None else (crs if isinstance(crs, str) else json.dumps(crs))
+        if not isinstance(column, str) or not isinstance(meta, Mapping):
+            raise InvalidRegions(
+                f"{file}: 'geo' metadata is malformed: primary_column must be a column name "
+                f"and columns[{brief(column, 40)}] an object (got {type(meta).__name__} "
+                f"{brief(meta, 60)})"
+            )
+        if column not in schema.names:
+            raise InvalidRegions(
+                f"{file}: 'geo' metadata names the geometry column {column!r}, which the file "
+                "lacks (a column renamed after writing?); columns: "
+                f"{cut_words(', '.join(schema.names))}"
+            )
+        encoding = str(meta.get("encoding", ""))
+        if encoding.upper() != "WKB" and encoding not in _GEOARROW:
+            raise InvalidRegions(
+                f"GeoParquet column {column!r} must be encoded as one of {', '.join(_ENCODINGS)} "
+                f"(got encoding {encoding!r})"
+            )
+        if meta.get("edges", "planar") != "planar":
+            spherical = (
+                ": its edges follow great circles (as BigQuery's GEOGRAPHY draws them), while "
+                "geotarget's run straight in lon/lat, as GeoJSON and CAP draw them, and the two "
+                "part by tens of metres along a long border; write the geometries with planar "
+                "edges, densified first (ST_Segmentize) so that both courses agree"
+                if meta.get("edges") == "spherical"
+                else ""
+            )
+            raise InvalidRegions(
+                f"GeoParquet column {column!r} must have planar edges (got "
+                f"{brief(meta.get('edges'), 40)}){spherical}"
+            )
+        names = set(schema.names)
+        for key, what in ((code_property, "code_property"), (name_property, "name_property")):
+            if key is not None and key not in names:
+                have = ", ".join(sorted(names))
+                raise InvalidRegions(
+                    f"{file} has no column {key!r} ({what}); columns: {cut_words(have)}"
+                )
+        wanted = [c for c in (code_property, name_property, column) if c is not None]
+        held = {code_property: "codes", name_property: "names", column: "geometries"}
+        for key in wanted:  # (pyarrow's words: "Multiple matches for FieldRef.Name(...)")
+            if schema.names.count(key) > 1:
+                first, second = [j + 1 for j, n in enumerate(schema.names) if n == key][:2]
+                raise InvalidRegions(
+                    f"{file}: column {key!r} appears twice (columns {first} and {second}), so "
+                    f"which one holds the {held[key]} is unknown; keep one"
+                )
+        try:
+            table = pq.read_table(data, columns=list(dict.fromkeys(wanted)))
+            codes = table.column(code_property).to_pylist()
+            names_col = (
+                table.column(name_property).to_pylist() if name_property else [None] * len(codes)
+            )
+            if encoding.upper() == "WKB":
+                wkb = table.column(column).to_pylist()
+            else:
+                wkb = _from_geoarrow(table.column(column), encoding, pa)
+        except failures as err:
+            raise unreadable(err) from err
+        out: list[RawFeature] = []
+        for i, (code, name, blob) in enumerate(zip(codes, names_col, wkb, strict=True)):
+            where = f"row {i}"
+            code = _text_property({code_property: code}, code_property, where, "code_property")
+            if name_property is not None:
+                name = _text_property({name_property: name}, name_property, where, "name_property")
+            if blob is None:
+                raise InvalidRegions(f"{where} (code {brief(code)}) has no geometry (got null)")
+            try:
+                with np.errstate(invalid="ignore"):  # a NaN vertex: refused by to_regions, named
+                    shape = blob if isinstance(blob, shapely.Geometry) else shapely.from_wkb(blob)
+            except (shapely.errors.GEOSException, TypeError, ValueError) as err:
+                raise InvalidRegions(
+                    f"{file}: {where} (code {brief(code)}) has unreadable WKB: "
+                    f"{cut_words(str(err))}"
+                ) from err
+            out.append(RawFeature(where, code, name, shape))
+        if not out:
+            raise InvalidRegions(f"{file} has no rows")
+        crs = meta.get("crs", "OGC:CRS84")  # the GeoParquet default when the key is absent
+        return out, None if crs is None else (crs if isinstance(crs, str) else json.dumps(crs))
 
 
 #: GeoParquet 1.1's native (GeoArrow) encodings of polygonal geometry, by nesting depth.

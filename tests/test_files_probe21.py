@@ -1,0 +1,151 @@
+"""Ordinary files and the command line as an operator meets them, twenty-first probe.
+
+Parquet files that an export job renames a new version over while they are read (every
+reader: ``geotarget target``, :func:`geotarget.dask.read_parquet`,
+:meth:`geotarget.RegionSet.from_geoparquet`). Oracles are the values written, never
+geotarget's readers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import shapely
+
+from geotarget.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+ALERT = ROOT / "docs" / "examples" / "sos_explosion.xml"
+AT = "2024-05-20T16:05+02:00"
+#: Sergels torg (inside the example Explosion's 500 m) and a point 7.7 km east of it.
+INSIDE, OUTSIDE = (18.06528, 59.3325), (18.2, 59.3325)
+
+needs_examples = pytest.mark.skipif(
+    not ALERT.is_file(), reason="docs/examples is not beside the tests (installed-wheel run)"
+)
+
+
+def _run(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+    return code, out.getvalue(), err.getvalue()
+
+
+# -- a Parquet file replaced while it is read --------------------------------------------------
+
+
+def _positions_parquet(path: Path, ids: list[str], points: list[tuple[float, float]]) -> None:
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs the geoparquet extra")
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "id": ids,
+            "lon": [p[0] for p in points],
+            "lat": [p[1] for p in points],
+            "accuracy_m": [8.0] * len(ids),
+            "observed_at": [1716213600] * len(ids),
+        }
+    )
+    pq.write_table(table, path)
+
+
+@contextlib.contextmanager
+def _renamed_over_once_checked(
+    monkeypatch: pytest.MonkeyPatch, module: Any, path: Path, newer: Path
+) -> Iterator[list[bool]]:
+    """Rename ``newer`` over ``path`` right after the reader has checked ``path``'s footer.
+
+    The footer check is the documented step between reading a file's footer and reading its
+    pages: an exporter that writes the next snapshot to another name and renames it into place
+    (the way the docs recommend) may do so at any instant, this one included.
+    """
+    import geotarget._position_files as files
+
+    real: Callable[..., None] = files.check_parquet_footer
+    done: list[bool] = []
+
+    def check_then_replace(*args: Any, **kwargs: Any) -> None:
+        real(*args, **kwargs)
+        if not done:
+            os.replace(newer, path)
+            done.append(True)
+
+    monkeypatch.setattr(module, "check_parquet_footer", check_then_replace)
+    yield done
+
+
+@needs_examples
+def test_target_reads_the_parquet_file_it_opened_when_a_new_one_is_renamed_over_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Parquet snapshot renamed over mid-read: ``target`` answers for the file it opened."""
+    import geotarget._position_files as files
+
+    path, newer = tmp_path / "devices.parquet", tmp_path / "next.parquet"
+    _positions_parquet(path, ["a", "b"], [INSIDE, OUTSIDE])
+    _positions_parquet(newer, ["x", "y", "z"], [INSIDE, INSIDE, OUTSIDE])
+    with _renamed_over_once_checked(monkeypatch, files, path, newer) as done:
+        argv = ["target", "--alert", str(ALERT), "--positions", str(path), "--at", AT]
+        code, out, err = _run(argv)
+    assert done, "the reader no longer checks the footer before reading pages"
+    assert code == 0, err
+    assert json.loads(out)["recipients"] == ["a"]
+    assert "read 2 rows from devices.parquet" in err
+
+
+def test_dask_read_parquet_reads_the_file_it_opened_when_a_new_one_is_renamed_over_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """:func:`geotarget.dask.read_parquet` returns the rows of the file whose footer it checked."""
+    pytest.importorskip("dask", reason="geotarget.dask needs the dask extra")
+    import geotarget._positions_arrow as arrow
+    from geotarget.dask import read_parquet
+
+    path, newer = tmp_path / "part.parquet", tmp_path / "next.parquet"
+    _positions_parquet(path, ["a", "b"], [INSIDE, OUTSIDE])
+    _positions_parquet(newer, ["x", "y", "z"], [INSIDE, INSIDE, OUTSIDE])
+    with _renamed_over_once_checked(monkeypatch, arrow, path, newer) as done:
+        positions = read_parquet(path)
+    assert done
+    assert sorted(positions.ids.tolist()) == ["a", "b"]
+
+
+def test_from_geoparquet_reads_the_file_it_opened_when_a_new_one_is_renamed_over_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """:meth:`RegionSet.from_geoparquet` reads the regions of the file whose footer it checked."""
+    pa = pytest.importorskip("pyarrow", reason="GeoParquet needs the geoparquet extra")
+    import pyarrow.parquet as pq
+
+    import geotarget._position_files as files
+    from geotarget import RegionSet
+
+    def write(path: Path, codes: list[str]) -> None:
+        squares = [shapely.box(18.0 + k, 59.0, 18.5 + k, 59.5) for k in range(len(codes))]
+        geo = {
+            "version": "1.1.0",
+            "primary_column": "geometry",
+            "columns": {"geometry": {"encoding": "WKB", "geometry_types": ["Polygon"]}},
+        }
+        table = pa.table({"kod": codes, "geometry": shapely.to_wkb(squares)})
+        pq.write_table(table.replace_schema_metadata({"geo": json.dumps(geo)}), path)
+
+    path, newer = tmp_path / "regions.parquet", tmp_path / "next.parquet"
+    write(path, ["01", "03"])
+    write(newer, ["12", "13", "14"])
+    with _renamed_over_once_checked(monkeypatch, files, path, newer) as done:
+        regions = RegionSet.from_geoparquet(path, code_property="kod", level="county")
+    assert done
+    assert regions.codes == ("01", "03")
