@@ -438,7 +438,13 @@ def _kind_of(data: str | bytes) -> str:
         except UnicodeDecodeError:
             return ""
     lines = [line for line in data.lstrip("\ufeff\x1e \t\r\n").splitlines()[:3] if line.strip()]
-    if len(lines) > 1 and all(line.lstrip("\x1e ").startswith("{") for line in lines):
+    # RFC 8142's record separator before a single feature says so as well as several lines.
+    sequence = data.lstrip("\ufeff \t\r\n")[:1] == "\x1e"
+    if (
+        lines
+        and (len(lines) > 1 or sequence)
+        and all(line.lstrip("\x1e ").startswith("{") for line in lines)
+    ):
         return (
             " (it is one JSON object per line, GeoJSON Text Sequences as GDAL's GeoJSONSeq "
             "writes them: wrap the features in a FeatureCollection, e.g. ogr2ogr -f GeoJSON)"
@@ -857,13 +863,22 @@ def _refuse_non_finite(raw: Sequence[RawFeature], geoms: Any) -> None:
     )  # pragma: no cover
 
 
-def _non_finite_position(geom: Any) -> tuple[int, int, int, int, float, float] | None:
+def _finite(value: Any) -> bool:
+    """Whether a GeoJSON number is finite as a double (an integer beyond a double's is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # json reads 1000...0 (400 digits) as an int no float holds
+        return False
+
+
+def _non_finite_position(geom: Any) -> tuple[int, int, int, int, Any, Any] | None:
     """Where a GeoJSON (Multi)Polygon's ``coordinates`` hold NaN or infinity, if they do.
 
     ``(polygon, polygons, ring, vertex, x, y)`` for :func:`_non_finite_problem`. For a geometry
     of the right structure (:func:`_structure_problem`) that shapely could not build: a ring
     whose first and last positions hold NaN never closes (NaN equals nothing), and GEOS's
-    words for it would hide the NaN.
+    words for it would hide the NaN. An integer too large for a double (which shapely cannot
+    convert) counts as infinite.
     """
     kind = geom.get("type") if isinstance(geom, Mapping) else None
     if not isinstance(kind, str) or kind.lower() not in ("polygon", "multipolygon"):
@@ -875,21 +890,26 @@ def _non_finite_position(geom: Any) -> tuple[int, int, int, int, float, float] |
     for p, rings in enumerate(polygons):
         for r, ring in enumerate(rings):
             for v, position in enumerate(ring):
-                if len(position) >= 2 and not all(map(math.isfinite, position[:2])):
-                    return p, len(polygons), r, v, float(position[0]), float(position[1])
+                if len(position) >= 2 and not all(map(_finite, position[:2])):
+                    return p, len(polygons), r, v, position[0], position[1]
     return None
 
 
 def _non_finite_problem(
-    where: str, code: str, p: int, parts: int, r: int, v: int, x: float, y: float
+    where: str, code: str, p: int, parts: int, r: int, v: int, x: Any, y: Any
 ) -> InvalidRegions:
-    """The error for vertex ``v`` of ring ``r`` (0: the exterior) of polygon ``p``: not finite."""
+    """The error for vertex ``v`` of ring ``r`` (0: the exterior) of polygon ``p``: not finite.
+
+    ``x`` and ``y`` as read: floats, or an integer of hundreds of digits, shown by its size.
+    """
     polygon = f"polygon {p}, " if parts > 1 else ""
     what = "exterior ring" if r == 0 else f"ring {r} (hole {r})"
+    huge = not all(map(_finite, (x, y))) and not all(isinstance(c, float) for c in (x, y))
+    beyond = " or an integer beyond a double's range (a damaged file)" if huge else ""
     return InvalidRegions(
         f"{where} (code {brief(code)}) {polygon}{what}, vertex {v}: coordinates must be finite "
-        f"numbers (got x={x!r}, y={y!r}); NaN (how Python's json writes a missing float) or "
-        "infinity is no position, and is not repaired"
+        f"numbers (got x={brief(x)}, y={brief(y)}); NaN (how Python's json writes a missing "
+        f"float) or infinity{beyond} is no position, and is not repaired"
     )
 
 

@@ -149,3 +149,54 @@ def test_from_geoparquet_reads_the_file_it_opened_when_a_new_one_is_renamed_over
         regions = RegionSet.from_geoparquet(path, code_property="kod", level="county")
     assert done
     assert regions.codes == ("01", "03")
+
+
+# -- a region file with a coordinate beyond a double's range ------------------------------------
+
+
+@pytest.mark.parametrize("digits", ["1" + "0" * 400, "-" + "9" * 399])
+def test_a_region_coordinate_of_hundreds_of_digits_is_invalid_regions_naming_the_vertex(
+    tmp_path: Path, digits: str
+) -> None:
+    """A GeoJSON vertex written as an integer no double holds is refused, never OverflowError."""
+    from geotarget import RegionSet
+    from geotarget.errors import InvalidRegions
+
+    ring = [[18.0, 59.3], [18.1, 59.3], [18.1, 59.4], [18.0, 59.4], [18.0, 59.3]]
+    feature = {
+        "type": "Feature",
+        "properties": {"kod": "0180"},
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+    }
+    text = json.dumps({"type": "FeatureCollection", "features": [feature]})
+    # The second vertex's longitude, as a damaged export writes it (json reads it as an int).
+    path = tmp_path / "kommuner.geojson"
+    path.write_text(text.replace("[18.1, 59.3]", f"[{digits}, 59.3]", 1), encoding="utf-8")
+    vertex = json.loads(path.read_text(encoding="utf-8"))["features"][0]["geometry"]
+    assert isinstance(vertex["coordinates"][0][1][0], int)
+    with pytest.raises(InvalidRegions) as caught:
+        RegionSet.from_geojson(path, code_property="kod", level="municipality")
+    message = str(caught.value)
+    assert "kommuner.geojson" in message
+    assert "features[0] (code '0180') exterior ring, vertex 1" in message
+    assert f"an integer of {len(digits.lstrip('-'))} digits" in message
+    assert digits not in message  # a size, not 400 digits
+
+
+def test_a_geojson_text_sequence_of_one_feature_is_named_as_such(tmp_path: Path) -> None:
+    """GDAL's GeoJSONSeq with RS=YES of one feature gets the sequence's hint, not bare JSON words."""
+    from geotarget import RegionSet
+    from geotarget.errors import InvalidRegions
+
+    ring = [[18.0, 59.3], [18.1, 59.3], [18.1, 59.4], [18.0, 59.4], [18.0, 59.3]]
+    feature = {
+        "type": "Feature",
+        "properties": {"kod": "0180"},
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+    }
+    path = tmp_path / "kommun.geojsons"
+    path.write_text("\x1e" + json.dumps(feature) + "\n", encoding="utf-8")  # RFC 8142
+    with pytest.raises(InvalidRegions, match=r"kommun\.geojsons") as caught:
+        RegionSet.from_geojson(path, code_property="kod", level="municipality")
+    assert "GeoJSON Text Sequences" in str(caught.value)
+    assert "wrap the features in a FeatureCollection" in str(caught.value)
