@@ -2675,10 +2675,20 @@ def opened_parquet(path: str | os.PathLike[str]) -> Iterator[tuple[Any, int]]:
     checked and another's pages read: the checks made before reading (row counts, sizes,
     columns) would not hold for what is read. An open file stays the file it was.
     Pass the file to ``pq.read_schema``, ``pq.read_metadata`` and ``pq.read_table``. Raises
-    ``OSError`` for a file that cannot be opened.
+    ``OSError`` for a file that cannot be opened, and for a named pipe without opening it
+    (opening one waits for a writer, and Parquet is read from its end: its footer).
     """
     import pyarrow as pa
 
+    try:
+        pipe = stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:  # (opening it names the failure)
+        pipe = False
+    if pipe:
+        raise OSError(  # (the caller names the file)
+            "it is a named pipe, but a Parquet file is read from its end (its footer) first: "
+            "write the pipe's bytes to a file and give that"
+        )
     with pa.OSFile(os.fspath(path)) as f:
         yield f, f.size()
 

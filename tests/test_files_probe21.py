@@ -200,3 +200,60 @@ def test_a_geojson_text_sequence_of_one_feature_is_named_as_such(tmp_path: Path)
         RegionSet.from_geojson(path, code_property="kod", level="municipality")
     assert "GeoJSON Text Sequences" in str(caught.value)
     assert "wrap the features in a FeatureCollection" in str(caught.value)
+
+
+# -- a named pipe given as a Parquet file -------------------------------------------------------
+
+_PIPE_READERS = {
+    "target": (
+        "from geotarget.cli import main\n"
+        "raise SystemExit(main(['target', '--alert', {alert!r}, '--positions', {path!r}, "
+        "'--at', '2024-05-20T16:05+02:00']))\n"
+    ),
+    "dask": (
+        "from geotarget.dask import read_parquet\n"
+        "from geotarget.errors import GeotargetError\n"
+        "try:\n    read_parquet({path!r})\n"
+        "except GeotargetError as err:\n    raise SystemExit(f'{{type(err).__name__}}: {{err}}')\n"
+    ),
+    "regions": (
+        "from geotarget import RegionSet\n"
+        "from geotarget.errors import GeotargetError\n"
+        "try:\n    RegionSet.from_geoparquet({path!r}, code_property='kod', level='county')\n"
+        "except GeotargetError as err:\n    raise SystemExit(f'{{type(err).__name__}}: {{err}}')\n"
+    ),
+}
+
+
+@needs_examples
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+@pytest.mark.parametrize("reader", sorted(_PIPE_READERS))
+def test_a_named_pipe_given_as_parquet_is_refused_without_waiting_for_a_writer(
+    tmp_path: Path, reader: str
+) -> None:
+    """A FIFO named ``.parquet`` is refused at once, saying why (Parquet is read from its end)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("pyarrow", reason="Parquet needs the geoparquet extra")
+    if reader == "dask":
+        pytest.importorskip("dask", reason="geotarget.dask needs the dask extra")
+    path = tmp_path / "devices.parquet"
+    os.mkfifo(path)  # no writer ever opens it: opening it to read would wait for ever
+    code = _PIPE_READERS[reader].format(alert=str(ALERT), path=str(path))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{reader}: still waiting for the pipe's writer after 30 s")
+    said = done.stderr.strip().splitlines()
+    assert done.returncode != 0 and len(said) == 1, done.stderr
+    assert "devices.parquet" in said[0]
+    assert "named pipe" in said[0] and "Traceback" not in done.stderr
