@@ -1,9 +1,10 @@
 """Ordinary files and the command line as an operator meets them, twenty-first probe.
 
-Parquet files that an export job renames a new version over while they are read (every
-reader: ``geotarget target``, :func:`geotarget.dask.read_parquet`,
-:meth:`geotarget.RegionSet.from_geoparquet`). Oracles are the values written, never
-geotarget's readers.
+Parquet files that an export job renames a new version over while they are read, and a named
+pipe given as a Parquet file, through every Parquet reader (``geotarget target``,
+:func:`geotarget.dask.read_parquet`, :meth:`geotarget.RegionSet.from_geoparquet`); region
+GeoJSON as damaged exports and GDAL's GeoJSONSeq write it. Oracles are the values written,
+never geotarget's readers.
 """
 
 from __future__ import annotations
