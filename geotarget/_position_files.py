@@ -69,7 +69,8 @@ The rules (the command's ``--help`` and ``docs/quickstart.rst`` repeat them):
   ending in CR alone, or its letters between letters: "PŠr") read as cp1252, a file cut inside a
   character, and a compressed file, workbook or Parquet file given as CSV; and a file whose size
   or modification time changed while it was read (an export still being written:
-  :func:`unchanged`).
+  :func:`unchanged`). A Parquet file is opened once (:func:`opened_parquet`): one renamed over
+  it meanwhile is not read.
 * **Parquet** timestamps of any unit are read from their integers (nanoseconds floored to the
   microsecond) within the years 1970 to 9998; dictionary-encoded and ``string_view`` text is
   text, and a run-end-encoded Arrow column is its values; float16 degrees are refused, and so
@@ -111,11 +112,12 @@ import inspect
 import itertools
 import math
 import operator
+import os
 import re
 import stat
 import unicodedata
 import zoneinfo
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -2664,14 +2666,46 @@ def page_checksums(pq: Any) -> dict[str, bool]:
     return {"page_checksum_verification": True} if "page_checksum_verification" in params else {}
 
 
+@contextlib.contextmanager
+def opened_parquet(path: str | os.PathLike[str]) -> Iterator[tuple[Any, int]]:
+    """``path`` opened once for every read of it (footer, schema, pages), and its size in bytes.
+
+    Opened by name for each read, a file that an exporter renames its next snapshot over in
+    between (as writers that never leave a file half-written do) would have one file's footer
+    checked and another's pages read: the checks made before reading (row counts, sizes,
+    columns) would not hold for what is read. An open file stays the file it was.
+    Pass the file to ``pq.read_schema``, ``pq.read_metadata`` and ``pq.read_table``. Raises
+    ``OSError`` for a file that cannot be opened, and for a named pipe without opening it
+    (opening one waits for a writer, and Parquet is read from its end: its footer).
+    """
+    import pyarrow as pa
+
+    try:
+        pipe = stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:  # (opening it names the failure)
+        pipe = False
+    if pipe:
+        raise OSError(  # (the caller names the file)
+            "it is a named pipe, but a Parquet file is read from its end (its footer) first: "
+            "write the pipe's bytes to a file and give that"
+        )
+    with pa.OSFile(os.fspath(path)) as f:
+        yield f, f.size()
+
+
 def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
     """The known columns (as pyarrow arrays) and what was read."""
     try:
         import pyarrow.parquet as pq
     except ImportError as err:
         raise MissingExtra("geoparquet", "reading --positions .parquet") from err
-    with path.open("rb") as f:
-        head = f.read(16)
+    with opened_parquet(path) as (f, size):
+        return _read_parquet(pq, f, size, path)
+
+
+def _read_parquet(pq: Any, f: Any, size: int, path: Path) -> tuple[dict[str, Any], Report]:
+    """:func:`read_parquet` of the file ``f`` opened at ``path``, of ``size`` bytes."""
+    head = f.read(16)
     if not head.startswith(b"PAR1"):
         for start, what in _NOT_TEXT:
             if head.startswith(start):
@@ -2686,12 +2720,12 @@ def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
         return InvalidInput(f"{path.name}: not a readable Parquet file: {first}")
 
     try:
-        schema = pq.read_schema(path)
+        schema = pq.read_schema(f)
         names = schema.names
-        footer = pq.read_metadata(path)
+        footer = pq.read_metadata(f)
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         raise unreadable(err) from None
-    check_parquet_footer(footer, path.stat().st_size, path.name)
+    check_parquet_footer(footer, size, path.name)
     _parquet_header(names, path.name, geometry_columns(schema))
     known, unknown = _columns(names, path.name, None)
     check_extensions(schema, known, path.name)
@@ -2703,7 +2737,7 @@ def read_parquet(path: Path) -> tuple[dict[str, Any], Report]:
         # damaged page of degrees would otherwise be read as other positions, silently.
         wanted = [names[j] for j in known.values()]
         table = pq.read_table(
-            path,
+            f,
             columns=wanted,
             read_dictionary=dictionary_columns(schema, wanted),
             **page_checksums(pq),

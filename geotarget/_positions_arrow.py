@@ -60,6 +60,7 @@ from geotarget._position_files import (
     geometry_columns,
     lacking,
     one_time,
+    opened_parquet,
     page_checksums,
     snapshot,
     table_hints,
@@ -309,16 +310,24 @@ def read_table(path: Path, name: str | None = None) -> Any:
         raise MissingExtra("dask", "reading Parquet positions") from err
     before = file_state(path)
     try:
-        schema = pq.read_schema(path)
-        footer = pq.read_metadata(path)
-    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        with opened_parquet(path) as (f, size):
+            table = _read_table(pq, f, size, name or path.name)
+    except OSError as err:  # cannot be opened: missing, refused
         raise _unreadable(err, name or path.name) from None
+    # The footer checked and the pages read are one file's, not a rewrite's in progress.
+    unchanged(path, before, name or path.name)
+    return table
+
+
+def _read_table(pq: Any, f: Any, size: int, name: str) -> Any:
+    """:func:`read_table` of the file ``f``, opened once, of ``size`` bytes."""
     try:
-        size = path.stat().st_size
-    except OSError as err:  # removed, or refused, since the footer was read
-        raise _unreadable(err, name or path.name) from None
+        schema = pq.read_schema(f)
+        footer = pq.read_metadata(f)
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        raise _unreadable(err, name) from None
     # Before any array is allocated by the footer's row counts.
-    check_parquet_footer(footer, size, name or path.name)
+    check_parquet_footer(footer, size, name)
     # Only the columns positions are made of: an unknown one costs no memory.
     keys = [column_key(n) for n in schema.names]
     if not set(REQUIRED) <= set(keys):  # refused by the caller, naming every column
@@ -326,21 +335,18 @@ def read_table(path: Path, name: str | None = None) -> Any:
     first: dict[str, int] = {}
     for j, key in enumerate(keys):  # (pyarrow reads no column whose name is given twice)
         if key is not None and first.setdefault(key, j) != j:
-            raise twice(name or path.name, key, schema.names, first[key], j)
+            raise twice(name, key, schema.names, first[key], j)
     wanted = [n for n, k in zip(schema.names, keys, strict=True) if k is not None]
-    check_parquet_sizes(footer, wanted, name or path.name)
+    check_parquet_sizes(footer, wanted, name)
     try:
-        table = pq.read_table(
-            path,
+        return pq.read_table(
+            f,
             columns=wanted,
             read_dictionary=dictionary_columns(schema, wanted),
             **page_checksums(pq),  # a damaged page whose CRC the writer stored is refused
         )
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
-        raise _unreadable(err, name or path.name) from None
-    # The footer checked and the pages read are one file's, not a rewrite's in progress.
-    unchanged(path, before, name or path.name)
-    return table
+        raise _unreadable(err, name) from None
 
 
 def _unreadable(err: Exception, name: str) -> InvalidInput:

@@ -9,6 +9,7 @@ pyproj is imported only when a CRS must be resolved; pyarrow only by the GeoParq
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -437,7 +438,13 @@ def _kind_of(data: str | bytes) -> str:
         except UnicodeDecodeError:
             return ""
     lines = [line for line in data.lstrip("\ufeff\x1e \t\r\n").splitlines()[:3] if line.strip()]
-    if len(lines) > 1 and all(line.lstrip("\x1e ").startswith("{") for line in lines):
+    # RFC 8142's record separator before a single feature says so as well as several lines.
+    sequence = data.lstrip("\ufeff \t\r\n")[:1] == "\x1e"
+    if (
+        lines
+        and (len(lines) > 1 or sequence)
+        and all(line.lstrip("\x1e ").startswith("{") for line in lines)
+    ):
         return (
             " (it is one JSON object per line, GeoJSON Text Sequences as GDAL's GeoJSONSeq "
             "writes them: wrap the features in a FeatureCollection, e.g. ogr2ogr -f GeoJSON)"
@@ -543,106 +550,116 @@ def read_geoparquet(
                 reason += _kind_of(head)
         return InvalidRegions(f"cannot read {file}: {reason}")
 
-    try:
-        schema = pq.read_schema(source)
-        footer = pq.read_metadata(source)
-    except failures as err:
-        raise unreadable(err) from err
-    # Before pyarrow allocates arrays by the footer's row counts (a 1.5 kB file claiming 2**31
-    # rows took 1.2 GB).
-    from geotarget._position_files import check_parquet_footer
+    from geotarget._position_files import check_parquet_footer, opened_parquet
 
-    size = os.stat(source).st_size if isinstance(source, (str, os.PathLike)) else None
-    check_parquet_footer(footer, size, file, InvalidRegions)
-    raw_geo = (schema.metadata or {}).get(b"geo")
-    if raw_geo is None:
-        raise InvalidRegions(f"{file} is not GeoParquet: it has no 'geo' metadata")
-    try:
-        geo = json.loads(raw_geo)
-        column = geo["primary_column"]
-        meta = geo["columns"][column]
-    except (ValueError, KeyError, TypeError) as err:
-        raise InvalidRegions(
-            f"{file}: 'geo' metadata is malformed: {cut_words(repr(err))}"
-        ) from err
-    if not isinstance(column, str) or not isinstance(meta, Mapping):
-        raise InvalidRegions(
-            f"{file}: 'geo' metadata is malformed: primary_column must be a column name and "
-            f"columns[{brief(column, 40)}] an object (got {type(meta).__name__} {brief(meta, 60)})"
-        )
-    if column not in schema.names:
-        raise InvalidRegions(
-            f"{file}: 'geo' metadata names the geometry column {column!r}, which the file "
-            "lacks (a column renamed after writing?); columns: "
-            f"{cut_words(', '.join(schema.names))}"
-        )
-    encoding = str(meta.get("encoding", ""))
-    if encoding.upper() != "WKB" and encoding not in _GEOARROW:
-        raise InvalidRegions(
-            f"GeoParquet column {column!r} must be encoded as one of {', '.join(_ENCODINGS)} "
-            f"(got encoding {encoding!r})"
-        )
-    if meta.get("edges", "planar") != "planar":
-        spherical = (
-            ": its edges follow great circles (as BigQuery's GEOGRAPHY draws them), while "
-            "geotarget's run straight in lon/lat, as GeoJSON and CAP draw them, and the two "
-            "part by tens of metres along a long border; write the geometries with planar "
-            "edges, densified first (ST_Segmentize) so that both courses agree"
-            if meta.get("edges") == "spherical"
-            else ""
-        )
-        raise InvalidRegions(
-            f"GeoParquet column {column!r} must have planar edges (got "
-            f"{brief(meta.get('edges'), 40)}){spherical}"
-        )
-    names = set(schema.names)
-    for key, what in ((code_property, "code_property"), (name_property, "name_property")):
-        if key is not None and key not in names:
-            have = ", ".join(sorted(names))
-            raise InvalidRegions(
-                f"{file} has no column {key!r} ({what}); columns: {cut_words(have)}"
-            )
-    wanted = [c for c in (code_property, name_property, column) if c is not None]
-    held = {code_property: "codes", name_property: "names", column: "geometries"}
-    for key in wanted:  # (pyarrow's words: "Multiple matches for FieldRef.Name(...)")
-        if schema.names.count(key) > 1:
-            first, second = [j + 1 for j, n in enumerate(schema.names) if n == key][:2]
-            raise InvalidRegions(
-                f"{file}: column {key!r} appears twice (columns {first} and {second}), so "
-                f"which one holds the {held[key]} is unknown; keep one"
-            )
-    try:
-        table = pq.read_table(source, columns=list(dict.fromkeys(wanted)))
-        codes = table.column(code_property).to_pylist()
-        names_col = (
-            table.column(name_property).to_pylist() if name_property else [None] * len(codes)
-        )
-        if encoding.upper() == "WKB":
-            wkb = table.column(column).to_pylist()
-        else:
-            wkb = _from_geoarrow(table.column(column), encoding, pa)
-    except failures as err:
-        raise unreadable(err) from err
-    out: list[RawFeature] = []
-    for i, (code, name, blob) in enumerate(zip(codes, names_col, wkb, strict=True)):
-        where = f"row {i}"
-        code = _text_property({code_property: code}, code_property, where, "code_property")
-        if name_property is not None:
-            name = _text_property({name_property: name}, name_property, where, "name_property")
-        if blob is None:
-            raise InvalidRegions(f"{where} (code {brief(code)}) has no geometry (got null)")
+    with contextlib.ExitStack() as stack:
+        # A file is opened once: its footer checked and its pages read are one file's, even
+        # when a new one is renamed over it meanwhile.
+        data, size = source, None
+        if isinstance(source, (str, os.PathLike)):
+            try:
+                data, size = stack.enter_context(opened_parquet(source))
+            except OSError as err:
+                raise unreadable(err) from err
         try:
-            with np.errstate(invalid="ignore"):  # a NaN vertex: refused by to_regions, named
-                shape = blob if isinstance(blob, shapely.Geometry) else shapely.from_wkb(blob)
-        except (shapely.errors.GEOSException, TypeError, ValueError) as err:
+            schema = pq.read_schema(data)
+            footer = pq.read_metadata(data)
+        except failures as err:
+            raise unreadable(err) from err
+        # Before pyarrow allocates arrays by the footer's row counts (a 1.5 kB file claiming
+        # 2**31 rows took 1.2 GB).
+        check_parquet_footer(footer, size, file, InvalidRegions)
+        raw_geo = (schema.metadata or {}).get(b"geo")
+        if raw_geo is None:
+            raise InvalidRegions(f"{file} is not GeoParquet: it has no 'geo' metadata")
+        try:
+            geo = json.loads(raw_geo)
+            column = geo["primary_column"]
+            meta = geo["columns"][column]
+        except (ValueError, KeyError, TypeError) as err:
             raise InvalidRegions(
-                f"{file}: {where} (code {brief(code)}) has unreadable WKB: {cut_words(str(err))}"
+                f"{file}: 'geo' metadata is malformed: {cut_words(repr(err))}"
             ) from err
-        out.append(RawFeature(where, code, name, shape))
-    if not out:
-        raise InvalidRegions(f"{file} has no rows")
-    crs = meta.get("crs", "OGC:CRS84")  # the GeoParquet default when the key is absent
-    return out, None if crs is None else (crs if isinstance(crs, str) else json.dumps(crs))
+        if not isinstance(column, str) or not isinstance(meta, Mapping):
+            raise InvalidRegions(
+                f"{file}: 'geo' metadata is malformed: primary_column must be a column name "
+                f"and columns[{brief(column, 40)}] an object (got {type(meta).__name__} "
+                f"{brief(meta, 60)})"
+            )
+        if column not in schema.names:
+            raise InvalidRegions(
+                f"{file}: 'geo' metadata names the geometry column {column!r}, which the file "
+                "lacks (a column renamed after writing?); columns: "
+                f"{cut_words(', '.join(schema.names))}"
+            )
+        encoding = str(meta.get("encoding", ""))
+        if encoding.upper() != "WKB" and encoding not in _GEOARROW:
+            raise InvalidRegions(
+                f"GeoParquet column {column!r} must be encoded as one of {', '.join(_ENCODINGS)} "
+                f"(got encoding {encoding!r})"
+            )
+        if meta.get("edges", "planar") != "planar":
+            spherical = (
+                ": its edges follow great circles (as BigQuery's GEOGRAPHY draws them), while "
+                "geotarget's run straight in lon/lat, as GeoJSON and CAP draw them, and the two "
+                "part by tens of metres along a long border; write the geometries with planar "
+                "edges, densified first (ST_Segmentize) so that both courses agree"
+                if meta.get("edges") == "spherical"
+                else ""
+            )
+            raise InvalidRegions(
+                f"GeoParquet column {column!r} must have planar edges (got "
+                f"{brief(meta.get('edges'), 40)}){spherical}"
+            )
+        names = set(schema.names)
+        for key, what in ((code_property, "code_property"), (name_property, "name_property")):
+            if key is not None and key not in names:
+                have = ", ".join(sorted(names))
+                raise InvalidRegions(
+                    f"{file} has no column {key!r} ({what}); columns: {cut_words(have)}"
+                )
+        wanted = [c for c in (code_property, name_property, column) if c is not None]
+        held = {code_property: "codes", name_property: "names", column: "geometries"}
+        for key in wanted:  # (pyarrow's words: "Multiple matches for FieldRef.Name(...)")
+            if schema.names.count(key) > 1:
+                first, second = [j + 1 for j, n in enumerate(schema.names) if n == key][:2]
+                raise InvalidRegions(
+                    f"{file}: column {key!r} appears twice (columns {first} and {second}), so "
+                    f"which one holds the {held[key]} is unknown; keep one"
+                )
+        try:
+            table = pq.read_table(data, columns=list(dict.fromkeys(wanted)))
+            codes = table.column(code_property).to_pylist()
+            names_col = (
+                table.column(name_property).to_pylist() if name_property else [None] * len(codes)
+            )
+            if encoding.upper() == "WKB":
+                wkb = table.column(column).to_pylist()
+            else:
+                wkb = _from_geoarrow(table.column(column), encoding, pa)
+        except failures as err:
+            raise unreadable(err) from err
+        out: list[RawFeature] = []
+        for i, (code, name, blob) in enumerate(zip(codes, names_col, wkb, strict=True)):
+            where = f"row {i}"
+            code = _text_property({code_property: code}, code_property, where, "code_property")
+            if name_property is not None:
+                name = _text_property({name_property: name}, name_property, where, "name_property")
+            if blob is None:
+                raise InvalidRegions(f"{where} (code {brief(code)}) has no geometry (got null)")
+            try:
+                with np.errstate(invalid="ignore"):  # a NaN vertex: refused by to_regions, named
+                    shape = blob if isinstance(blob, shapely.Geometry) else shapely.from_wkb(blob)
+            except (shapely.errors.GEOSException, TypeError, ValueError) as err:
+                raise InvalidRegions(
+                    f"{file}: {where} (code {brief(code)}) has unreadable WKB: "
+                    f"{cut_words(str(err))}"
+                ) from err
+            out.append(RawFeature(where, code, name, shape))
+        if not out:
+            raise InvalidRegions(f"{file} has no rows")
+        crs = meta.get("crs", "OGC:CRS84")  # the GeoParquet default when the key is absent
+        return out, None if crs is None else (crs if isinstance(crs, str) else json.dumps(crs))
 
 
 #: GeoParquet 1.1's native (GeoArrow) encodings of polygonal geometry, by nesting depth.
@@ -846,13 +863,22 @@ def _refuse_non_finite(raw: Sequence[RawFeature], geoms: Any) -> None:
     )  # pragma: no cover
 
 
-def _non_finite_position(geom: Any) -> tuple[int, int, int, int, float, float] | None:
+def _finite(value: Any) -> bool:
+    """Whether a GeoJSON number is finite as a double (an integer beyond a double's is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # json reads 1000...0 (400 digits) as an int no float holds
+        return False
+
+
+def _non_finite_position(geom: Any) -> tuple[int, int, int, int, Any, Any] | None:
     """Where a GeoJSON (Multi)Polygon's ``coordinates`` hold NaN or infinity, if they do.
 
     ``(polygon, polygons, ring, vertex, x, y)`` for :func:`_non_finite_problem`. For a geometry
     of the right structure (:func:`_structure_problem`) that shapely could not build: a ring
     whose first and last positions hold NaN never closes (NaN equals nothing), and GEOS's
-    words for it would hide the NaN.
+    words for it would hide the NaN. An integer too large for a double (which shapely cannot
+    convert) counts as infinite.
     """
     kind = geom.get("type") if isinstance(geom, Mapping) else None
     if not isinstance(kind, str) or kind.lower() not in ("polygon", "multipolygon"):
@@ -864,21 +890,26 @@ def _non_finite_position(geom: Any) -> tuple[int, int, int, int, float, float] |
     for p, rings in enumerate(polygons):
         for r, ring in enumerate(rings):
             for v, position in enumerate(ring):
-                if len(position) >= 2 and not all(map(math.isfinite, position[:2])):
-                    return p, len(polygons), r, v, float(position[0]), float(position[1])
+                if len(position) >= 2 and not all(map(_finite, position[:2])):
+                    return p, len(polygons), r, v, position[0], position[1]
     return None
 
 
 def _non_finite_problem(
-    where: str, code: str, p: int, parts: int, r: int, v: int, x: float, y: float
+    where: str, code: str, p: int, parts: int, r: int, v: int, x: Any, y: Any
 ) -> InvalidRegions:
-    """The error for vertex ``v`` of ring ``r`` (0: the exterior) of polygon ``p``: not finite."""
+    """The error for vertex ``v`` of ring ``r`` (0: the exterior) of polygon ``p``: not finite.
+
+    ``x`` and ``y`` as read: floats, or an integer of hundreds of digits, shown by its size.
+    """
     polygon = f"polygon {p}, " if parts > 1 else ""
     what = "exterior ring" if r == 0 else f"ring {r} (hole {r})"
+    huge = not all(map(_finite, (x, y))) and not all(isinstance(c, float) for c in (x, y))
+    beyond = " or an integer beyond a double's range (a damaged file)" if huge else ""
     return InvalidRegions(
         f"{where} (code {brief(code)}) {polygon}{what}, vertex {v}: coordinates must be finite "
-        f"numbers (got x={x!r}, y={y!r}); NaN (how Python's json writes a missing float) or "
-        "infinity is no position, and is not repaired"
+        f"numbers (got x={brief(x)}, y={brief(y)}); NaN (how Python's json writes a missing "
+        f"float) or infinity{beyond} is no position, and is not repaired"
     )
 
 
