@@ -63,7 +63,9 @@ Each endpoint takes ``?at=`` (ISO 8601 with an offset, its ``+`` written ``%2B``
 ``+`` as a space, which the 400 names) for reproducible runs; it defaults to
 now. A request the service cannot read answers 400 naming the field, the value and the rule,
 never a 500: a query parameter the endpoint does not take or given twice, not JSON (or not
-UTF-8: the first other byte named, and a ``charset`` the header gives), a member
+UTF-8: the first other byte named, and a ``charset`` the header gives; a CAP document not in
+UTF-8 whose encoding only that ``charset`` names, not its XML declaration), a query's
+percent-escape that is not UTF-8 (``?device=%E5``), a member
 named twice in one object (readers differ on which value counts: none is taken), a missing or
 non-list column (``accuracy_m`` included), a member the endpoint does not take, a value of the
 wrong JSON type in a column (a bool or a text among coordinates, a list anywhere: ``lon[3] must
@@ -90,7 +92,9 @@ the service reads answers 413 before it is buffered (:data:`MAX_ALERT_BODY`,
 :data:`MAX_POSITIONS_BODY`); one that would take the bodies held at once past
 :data:`MAX_INFLIGHT` answers 503 with ``Retry-After`` (busy: nothing applied, send it again),
 and one larger than :data:`MAX_INFLIGHT` itself 413. A body that has not arrived within
-:data:`BODY_SECONDS` answers 408 and its connection is closed. What a ``/confirm``'s keys take
+:data:`BODY_SECONDS` answers 408 and its connection is closed, as does every answer sent before
+the body was read whole (``Connection: close``: a 400 of the query, a 413, a 415, a 503 busy),
+the rest of it not read. What a ``/confirm``'s keys take
 as the store reads them (4 bytes a character of the longest key, for every key) is held in that
 budget too. A client that hangs up mid-body is one line at INFO on the ``examples.service``
 logger (no traceback); under uvicorn that logger writes where uvicorn's own log does, at its
@@ -203,6 +207,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import anyio.to_thread
 import numpy as np
@@ -544,6 +549,7 @@ async def _body(request: Request, limit: int, held: _Held, what: str = "JSON") -
             f"(GEOTARGET_BODY_SECONDS; {size:,} bytes came): nothing of it was applied; send it"
             " again"
         ) from None
+    request.state.body_read = True  # (see _unread)
     return b"".join(chunks)
 
 
@@ -779,6 +785,8 @@ def _problem(
     ``members`` given.
     """
     message = _plain(message)
+    if _unread(request):
+        headers = {**(headers or {}), "Connection": "close"}
     if not _wants_problem(request):
         return PlainTextResponse(message, status_code=status, headers=headers)
     body: dict[str, Any] = {
@@ -798,6 +806,22 @@ def _problem(
         body.update(field=field, rule=found["rule"], value=value)
     body.update(members or {})
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_TYPE)
+
+
+def _unread(request: Request) -> bool:
+    """Whether the request announced a body that was not read whole before its answer.
+
+    An answer given before the body was read (a 413 of its ``Content-Length``, a 415 of its
+    coding, a 503 of the budget, a 400 of the query) kept the connection open: uvicorn then
+    read the rest of the body, up to the gigabyte announced, to discard it, and a request
+    pipelined behind it waited for all of it. Such an answer now says ``Connection: close``
+    (RFC 9112 section 9.6): the rest is not read, and the client sends its next request on a
+    new connection.
+    """
+    if getattr(request.state, "body_read", False):
+        return False
+    length = request.headers.get("content-length", "").strip()
+    return "transfer-encoding" in request.headers or length.lstrip("0") != ""
 
 
 class _Twice(Exception):
@@ -852,6 +876,35 @@ def _not_unicode(err: UnicodeDecodeError, charset: str) -> InvalidInput:
         f" (got byte 0x{byte.hex().upper()} at offset {err.start:,}, not"
         f" {err.encoding.upper()}: {err.reason})"
     )
+
+
+#: An XML declaration naming an encoding, at the start of a document (after a byte order mark).
+_XML_ENCODING = re.compile(rb"(?:\xef\xbb\xbf)?<\?xml[^>]*?\bencoding\s*=", re.ASCII)
+
+
+def _charset_undeclared(document: bytes, charset: str) -> None:
+    """Refuse a CAP document not in UTF-8 whose encoding only its ``Content-Type`` names.
+
+    ``Content-Type: application/xml; charset=iso-8859-1`` over a Latin-1 document without an
+    XML declaration answered "the document is not valid UTF-8, the encoding XML assumes for a
+    document that declares none": true of the document, silent on the charset the client did
+    send, which the service does not apply (it reads the bytes as they are, as a signature
+    over them was made). Now the 400 names that charset and where the encoding belongs.
+    """
+    if not charset or charset.replace("-", "").replace("_", "") in ("utf8", "utf16", "utf32"):
+        return
+    if document[:2] in (b"\xff\xfe", b"\xfe\xff") or _XML_ENCODING.match(document):
+        return  # (its own byte order mark or declaration says: the parser reads that)
+    try:
+        document.decode()
+    except UnicodeDecodeError as err:
+        raise InvalidInput(
+            "request body must name its encoding in the CAP document's XML declaration,"
+            f' <?xml version="1.0" encoding={_shown(charset)}?>, or be UTF-8: the Content-Type\'s'
+            f" charset={_shown(charset)} is not applied (the document's bytes are read as they"
+            f" are, as a signature over them was made) (got byte"
+            f" 0x{err.object[err.start]:02X} at offset {err.start:,}, not UTF-8: {err.reason})"
+        ) from None
 
 
 def _json(body: bytes, charset: str = "") -> Any:
@@ -1095,6 +1148,20 @@ def _takes(request: Request, names: tuple[str, ...]) -> None:
     Not ignored: ``?time=`` for ``?at=`` would otherwise run at the present instead of the
     instant asked, and ``?limt=`` take the default limit, without a word.
     """
+    for pair in request.scope.get("query_string", b"").split(b"&"):
+        name, _, value = pair.partition(b"=")
+        for part, what in ((name, "name"), (value, "value")):
+            try:
+                unquote_to_bytes(part.replace(b"+", b" ")).decode()
+            except UnicodeDecodeError as err:
+                # (Starlette decoded it with U+FFFD: "incident "\ufffd" is unknown to the
+                # store", or an unknown parameter "\ufffd", naming a character nobody sent.)
+                field = unquote_to_bytes(name).decode(errors="backslashreplace")
+                raise InvalidInput(
+                    f"query parameter '{field}' must be UTF-8, percent-encoded (RFC"
+                    f" 3986 section 2.5) (got byte 0x{err.object[err.start]:02X} at offset"
+                    f" {err.start:,} of its {what}, not UTF-8: {err.reason})"
+                ) from None
     unknown = sorted(set(request.query_params.keys()) - set(names))
     if unknown:
         named = ", ".join(_shown(name) for name in unknown[:SHOWN_MEMBERS])
@@ -1915,6 +1982,7 @@ def create_app(
         confirm = _confirmed(request)
         with budget.hold(request) as held:
             body = await _body(request, MAX_ALERT_BODY, held, "CAP document")
+            _charset_undeclared(body, _charset(request))
             return JSONResponse(await _applying(request, submit_alert, body, at, confirm))
 
     def submit_alert(document: bytes, at: dt.datetime, confirm: bool) -> dict[str, Any]:
