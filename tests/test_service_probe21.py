@@ -150,6 +150,31 @@ def test_a_request_whose_body_was_read_keeps_its_connection(raw: _Raw) -> None:
     assert "as JSON does" in answers[0][2].decode(), answers
 
 
+@pytest.mark.parametrize("path", ["/positions", "/confirm"])
+def test_an_http10_body_without_content_length_is_named_not_pythons_words(
+    raw: _Raw, path: str
+) -> None:
+    """``curl --http1.0 -d`` without ``Content-Length``: a 400 saying the body never came.
+
+    HTTP/1.0 frames a request body only by its ``Content-Length`` (RFC 1945 section 7.2.2):
+    without one the body is empty, and the answer was "request body must be a JSON object
+    (Expecting value: line 1 column 1 (char 0))", Python's words. With the header the same
+    request is read.
+    """
+    body = b'{"keys": []}'
+    conn = _send(raw, b"POST %s HTTP/1.0\r\n\r\n%s" % (path.encode(), body))
+    answers, closed = _responses(conn)
+    assert closed and [a[0] for a in answers] == [400], answers
+    text = answers[0][2].decode()
+    assert "Expecting value" not in text and "got 0 bytes" in text, text
+    assert "HTTP/1.0 request without Content-Length" in text, text
+    if path == "/confirm":
+        head = b"POST /confirm HTTP/1.0\r\nContent-Length: %d\r\n\r\n" % len(body)
+        answers, closed = _responses(_send(raw, head + body))
+        assert closed and [a[0] for a in answers] == [200], answers
+        assert json.loads(answers[0][2]) == {"confirmed": 0, "already": 0, "unknown": 0}
+
+
 @functools.cache
 def _service() -> Any:
     """The service's module, read once for this file's in-process tests (no env is set)."""

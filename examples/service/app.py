@@ -926,6 +926,14 @@ def _json(body: bytes, charset: str = "") -> Any:
             " (got deeper nesting; a batch's columns and a /confirm's keys are flat lists)"
         ) from None
     except json.JSONDecodeError as err:
+        if not body.strip(b" \t\r\n"):
+            # (It said "(Expecting value: line 1 column 1 (char 0))": Python's words for what
+            # an HTTP/1.0 client sends, its body not framed by a Content-Length.)
+            raise InvalidInput(
+                f"request body must be a JSON object (got {len(body):,} bytes, none of them"
+                " JSON: a body is framed by its Content-Length or Transfer-Encoding: chunked, and"
+                " an HTTP/1.0 request without Content-Length has none)"
+            ) from None
         if body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
             # (A CAP document sent here, not to POST /alerts, said only "Expecting value:
             # line 1 column 1 (char 0)". Not quoted: it is read by nobody as JSON.)
