@@ -89,7 +89,17 @@ _CASES: dict[str, tuple[Any, ...]] = {
         "must be a whole number from 1 to 10,000",
         '"0"',
     ),
-    "an empty body": ("POST", "/confirm", {"content": b""}, 400, "InvalidInput", None, None, None),
+    "an empty body": (
+        "POST",
+        "/confirm",
+        {"content": b""},
+        400,
+        "InvalidInput",
+        "request body",
+        "must be a JSON object",
+        "0 bytes, none of them JSON: a body is framed by its Content-Length or Transfer-Encoding:"
+        " chunked, and an HTTP/1.0 request without Content-Length has none",
+    ),
     "a body not UTF-8": (
         "POST",
         "/positions",
