@@ -382,3 +382,31 @@ def test_a_batch_refused_or_taken_is_never_logged_with_a_position(tmp_path: Path
         log = instance.stop()
     assert "Traceback" not in log, log
     assert not [c for c in coordinates if c in log], log
+
+
+def test_the_log_says_when_a_store_that_could_not_be_opened_is_opened(tmp_path: Path) -> None:
+    """Started before its volume is there, the service logs the outage and, once, its end.
+
+    The start logged "the store cannot be opened yet; answering 503 until it can" and nothing
+    when it could: an operator reading the log saw an outage that had ended. Now one line says
+    the store is open (its file named), once, however many requests follow.
+    """
+    place = tmp_path / "volume"
+    instance = _Instance(tmp_path, str(place / "d.db"))
+    try:
+        r = instance.http.get("/ready")
+        assert r.status_code == 503 and r.headers["retry-after"], r.text
+        place.mkdir()
+        for seconds in (1, 2):
+            assert instance.post("/positions", seconds, json=_batch(METRES[:3], 0)) == {
+                "deliveries": []
+            }
+        assert instance.http.get("/ready").json()["status"] == "ready"
+    finally:
+        log = instance.stop()
+    assert "Traceback" not in log, log
+    lines = log.splitlines()
+    down = [i for i, line in enumerate(lines) if "cannot be opened yet" in line]
+    up = [i for i, line in enumerate(lines) if "the store is open now" in line]
+    assert len(down) == 1 and len(up) == 1 and down[0] < up[0], log
+    assert str(place / "d.db") in lines[up[0]], lines[up[0]]

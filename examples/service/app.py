@@ -106,10 +106,11 @@ batch over several active alerts whose claim failed at a later alert: the messag
 claims made before it, which ``/redeliver`` offers once their lease runs out), and the service
 keeps answering what does not need the store; a service started while its store cannot
 be opened (PostgreSQL down, the SQLite file's directory not mounted yet) logs why, does the
-same, and opens the store at the first request once it can. A SQLite store file removed while
-the service runs answers 503 until a file is at its path again (restored from a backup, or made
-by an instance started meanwhile), which the next request opens (one line in the log); no new
-empty store is made in its place. Nothing of a request's positions is
+same, and opens the store at the first request once it can (one line in the log). A SQLite
+store file removed while the service runs answers 503 until a file is at its path again
+(restored from a backup, or made by an instance started meanwhile), which the next request
+opens (one line in the log); no new empty store is made in its place. Nothing of a request's
+positions is
 ever logged, nor quoted in an answer as a pair. uvicorn's access log writes each request line,
 ``/explain``'s ``?device=`` included (a device id, no position; its answer, inside or outside,
 is not logged): run uvicorn with ``--no-access-log`` where device ids must not reach the log
@@ -2549,7 +2550,7 @@ class _OpenedLater:
     A service started while its store could not be opened (server down, no volume) gets one
     without a store: every call first opens it, once: until that succeeds a call raises the
     :class:`~geotarget.errors.StoreError` of its attempt (the service answers 503 naming it)
-    and the service serves what needs no store.
+    and the service serves what needs no store; the log says in one line when it is opened.
 
     A SQLite store whose file was removed (a clean-up job, a volume swapped) answers 503 as
     its handle refuses the file gone; once a file is at its path again (restored from a
@@ -2579,6 +2580,11 @@ class _OpenedLater:
         with self._lock:
             if self._inner is None:
                 self._opened(self._open())
+                # (The start logged "cannot be opened yet; answering 503 until it can", and
+                # nothing said when it could: an operator read the log for an outage that
+                # had ended.)
+                where = f": {self._file}" if self._file is not None else ""  # (a DSN: no)
+                LOG.warning("the store is open now%s; answering what needs it", where)
             elif self._file is not None:
                 now = _file_identity(self._file)
                 if now is not None and now != self._identity:
