@@ -354,57 +354,42 @@ def test_the_same_cancel_to_two_instances_offers_each_retraction_once(tmp_path: 
         assert again == [], f"retracted twice within the lease: {sorted(again)}"
 
 
-def test_a_batch_refused_or_taken_is_never_logged_with_a_position(tmp_path: Path) -> None:
-    """At ``--log-level debug``, no coordinate of a batch is logged.
+def test_the_log_says_when_the_store_opens_and_never_holds_a_position(tmp_path: Path) -> None:
+    """An operator's log at ``--log-level debug``: the store's outage and its end, no position.
 
-    A batch taken, one refused (a text among the coordinates), one cut off mid-body, and
-    ``/explain`` of a device: the log holds none of their coordinates' digits.
+    Started before its volume is there, the service logged "the store cannot be opened yet;
+    answering 503 until it can" and nothing when it could: an operator reading the log saw an
+    outage that had ended. Now one line says the store is open (its file named), once. Over a
+    batch refused by the store (503), one taken, one refused (a text among the coordinates),
+    one cut off mid-body and ``/explain`` of a device, the log holds none of the batches'
+    coordinates.
     """
-    instance = _Raw(tmp_path, tmp_path / "d.db", "--log-level", "debug")
+    place = tmp_path / "volume"
+    instance = _Raw(tmp_path, place / "d.db", "--log-level", "debug")
     batch = _batch(METRES[:5], 0)
-    coordinates = [f"{v:.6f}"[:9] for v in batch["lon"] + batch["lat"]]
+    body = json.dumps(batch).encode()
+    coordinates = [f"{v:.6f}"[:8] for v in batch["lon"] + batch["lat"]]
     try:
-        assert instance.post("/positions", json.dumps(batch).encode(), 1)[0] == 200
+        assert instance.post("/positions", body, 1)[0] == 503
+        place.mkdir()
+        assert instance.post("/positions", body, 1) == (200, '{"deliveries":[]}')
         bad = {**batch, "lat": [str(batch["lat"][0]), *batch["lat"][1:]]}
-        assert instance.post("/positions", json.dumps(bad).encode(), 1)[0] == 400
-        body = json.dumps(batch).encode()
+        assert instance.post("/positions", json.dumps(bad).encode(), 2)[0] == 400
         conn = instance.send(
-            f"POST /positions?at={_at(1)} HTTP/1.1\r\nHost: s\r\nContent-Length: {len(body)}\r\n",
+            f"POST /positions?at={_at(3)} HTTP/1.1\r\nHost: s\r\nContent-Length: {len(body)}\r\n",
             body[: len(body) // 2],
         )
         conn.close()
         conn = instance.send(
-            f"GET /explain?incident=x&device=e30&at={_at(2)} HTTP/1.1\r\nHost: s\r\n"
+            f"GET /explain?incident=x&device=e30&at={_at(4)} HTTP/1.1\r\nHost: s\r\n"
             "Connection: close\r\n"
         )
         assert _responses(conn)[0][0][0] == 404
+        assert instance.post("/positions", body, 5)[0] == 200
     finally:
         log = instance.stop()
     assert "Traceback" not in log, log
     assert not [c for c in coordinates if c in log], log
-
-
-def test_the_log_says_when_a_store_that_could_not_be_opened_is_opened(tmp_path: Path) -> None:
-    """Started before its volume is there, the service logs the outage and, once, its end.
-
-    The start logged "the store cannot be opened yet; answering 503 until it can" and nothing
-    when it could: an operator reading the log saw an outage that had ended. Now one line says
-    the store is open (its file named), once, however many requests follow.
-    """
-    place = tmp_path / "volume"
-    instance = _Instance(tmp_path, str(place / "d.db"))
-    try:
-        r = instance.http.get("/ready")
-        assert r.status_code == 503 and r.headers["retry-after"], r.text
-        place.mkdir()
-        for seconds in (1, 2):
-            assert instance.post("/positions", seconds, json=_batch(METRES[:3], 0)) == {
-                "deliveries": []
-            }
-        assert instance.http.get("/ready").json()["status"] == "ready"
-    finally:
-        log = instance.stop()
-    assert "Traceback" not in log, log
     lines = log.splitlines()
     down = [i for i, line in enumerate(lines) if "cannot be opened yet" in line]
     up = [i for i, line in enumerate(lines) if "the store is open now" in line]
