@@ -309,12 +309,15 @@ def test_three_instances_given_one_alert_and_its_confirmations_at_once_tell_each
             (three[1], "/alerts", 20, {"content": cancel}),
         ]
     )
-    assert all(f["verdict"] == "CANCELLED" for f in fates), fates
-    offered = {d["device"]: d["kind"] for f in fates for d in f["deliveries"]}
-    retracted = {device for device, kind in offered.items() if kind == "retraction"}
-    alerted = {device for device, kind in offered.items() if kind != "retraction"}
-    assert alerted <= retracted, f"told the Update after the Cancel: {alerted - retracted}"
-    assert retracted == set(told) | alerted, sorted(retracted)
+    # Either may be applied first: the Update delivered (its new devices told), then
+    # retracted with the rest, or refused as its incident was cancelled meanwhile.
+    assert fates[0]["verdict"] in ("DELIVER", "CANCELLED") and fates[1]["verdict"] == "CANCELLED"
+    alerted = {d["device"] for d in fates[0]["deliveries"]}
+    assert {d["kind"] for d in fates[0]["deliveries"]} <= {"alert"}, fates[0]
+    assert alerted <= _within(1000.0, METRES) - set(told), sorted(alerted)
+    retracted = [d["device"] for d in fates[1]["deliveries"]]
+    assert {d["kind"] for d in fates[1]["deliveries"]} == {"retraction"}, fates[1]
+    assert sorted(retracted) == sorted(set(told) | alerted), sorted(retracted)
     retraction_keys = [
         d["key"] for f in fates for d in f["deliveries"] if d["kind"] == "retraction"
     ]
