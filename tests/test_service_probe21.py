@@ -284,7 +284,7 @@ def test_three_instances_given_one_alert_and_its_confirmations_at_once_tell_each
     """The same alert to three instances at once, its keys confirmed on all three at once.
 
     Each device inside is told exactly once over the three answers, nobody outside; each key
-    is ``confirmed`` by exactly one instance and ``already`` by the two others. Then an Update
+    is ``confirmed`` by exactly one instance and ``already`` by the others. Then an Update
     (1,000 m) to one instance and its incident's Cancel to another at the same moment: the
     Update tells nobody the Cancel does not retract, the Cancel retracts exactly the devices
     told, and nothing is due after it.
@@ -299,7 +299,7 @@ def test_three_instances_given_one_alert_and_its_confirmations_at_once_tell_each
     keys = [d["key"] for a in answers for d in a["deliveries"]]
     counts = _at_once([(i, "/confirm", 6, {"json": {"keys": keys}}) for i in three])
     assert sum(c["confirmed"] for c in counts) == len(keys), counts
-    assert sorted(c["already"] for c in counts) == [0, len(keys), len(keys)], counts
+    assert all(c["confirmed"] + c["already"] == len(keys) for c in counts), counts
     assert all(c["unknown"] == 0 for c in counts), counts
     update = _cap("P21-2", 1000.0, 10, "P21-1@0")
     cancel = _cap("P21-3", None, 11, "P21-1@0")
