@@ -1587,8 +1587,22 @@ class DaskTargeter:
         """Prune; make sure the indexes of the partitions asked are built and described.
 
         A partition that cannot be read raises here (before the Targeter admits the alert),
-        and so do partitions whose ids are of different types.
+        and so do partitions whose ids are of different types. A build refused because its
+        file changed from the listing it was asked from is asked again from a new listing,
+        ``_MAX_RECHECKS`` times at most: a writer that rewrites a file faster than a worker
+        reads it fails the alert, naming the file, rather than holding it forever.
         """
+        for _ in range(_MAX_RECHECKS):
+            asked = self._prepare_once(kind, area)
+            if isinstance(asked, _Asked):
+                return asked
+        raise InvalidInput(
+            f"the dataset {self.dataset.root} changed {_MAX_RECHECKS} times while an alert's "
+            f"indexes were built (the last time: {asked}); try again"
+        )
+
+    def _prepare_once(self, kind: str, area: Area) -> _Asked | GeotargetError:
+        """One :meth:`_prepare` from one listing; the error if that listing went out of date."""
         rules = self.targeter.rules[kind]
         stale_m = 0.0 if rules.stale is None else rules.stale.margin_m
         no_fix = rules.include_no_fix
@@ -1623,12 +1637,12 @@ class DaskTargeter:
                     "building the indexes an alert reads",
                 )
                 self._refuse(missing, got)
-            except GeotargetError:
+            except GeotargetError as err:
                 with self._lock:  # from a listing that is out of date? then list again
                     self._sync()
                     changed = self.dataset.version != version
                 if changed:
-                    return self._prepare(kind, area)
+                    return err
                 raise
             with self._lock:
                 for (p, _), st in zip(missing, got, strict=True):
@@ -1636,7 +1650,7 @@ class DaskTargeter:
         with self._lock:
             seen = {_key(p): self._seen[_key(p)] for p in asked if _key(p) in self._seen}
         if len(seen) < len({_key(p) for p in asked}):  # pragma: no cover - a concurrent _sync
-            return self._prepare(kind, area)
+            return InvalidInput(f"the dataset {self.dataset.root} was listed again meanwhile")
         first_of: dict[str, Path] = {}  # a file of each ids' dtype kind, in path order
         for (path, _), (rows, id_kind) in sorted(seen.items()):
             if rows:
@@ -2081,8 +2095,9 @@ class DaskTargeter:
             For a naive ``at``, as :meth:`Targeter.target`.
         InvalidPositions, InvalidInput
             For a partition that cannot be read, naming its file (before anything is
-            admitted or claimed); for an id in two partitions the alert reads, naming the id
-            and both files (admitted, nothing claimed).
+            admitted or claimed), or that changed each time a worker read it (20 times in a
+            row: a writer faster than the build); for an id in two partitions the alert
+            reads, naming the id and both files (admitted, nothing claimed).
         ClusterError
             If the client is closed (nothing admitted), or the cluster lost the work twice (a
             worker died with it); the message says whether the alert was admitted. Nothing
