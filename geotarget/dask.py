@@ -659,6 +659,22 @@ class PartitionedPositions:
             return self._refresh()
 
     def _refresh(self) -> tuple[Partition, ...]:
+        """List the dataset; again while a file or directory vanishes as it is listed.
+
+        ``_MAX_RECHECKS`` times at most: a writer that keeps removing files (a compaction
+        that deletes and rewrites them) fails the listing rather than holding it forever.
+        """
+        for _ in range(_MAX_RECHECKS):
+            listed = self._listed()
+            if listed is not None:
+                return listed
+        raise InvalidInput(
+            f"the dataset {self.root} changed {_MAX_RECHECKS} times while it was listed (a "
+            "file or directory removed as it was read); try again"
+        )
+
+    def _listed(self) -> tuple[Partition, ...] | None:
+        """One listing of the dataset; None if a file or directory vanished meanwhile."""
         if not self.root.exists():
             raise InvalidInput(f"root not found: {self.root}")
         inner: _Stamps
@@ -670,7 +686,7 @@ class PartitionedPositions:
             try:
                 files, inner, leaves = _walk(self.root)
             except FileNotFoundError:  # a directory removed while listed: list again
-                return self.refresh()
+                return None
         if not files:
             raise InvalidInput(
                 f"root holds no .parquet file (nor .parq or .pq; names starting with . or _ "
@@ -688,7 +704,7 @@ class PartitionedPositions:
                     else Partition(path=f, stamp=stamp, meta=self._described(f))
                 )
         except FileNotFoundError:  # a file removed while listed: list again
-            return self.refresh()
+            return None
         # Nothing is kept of a listing that failed (a footer that cannot be read): had the
         # directories' new stamps been kept, the next alert would take the old listing for
         # current and miss every partition added with the bad one.

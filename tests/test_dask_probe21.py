@@ -337,6 +337,46 @@ def test_a_file_rewritten_each_time_a_worker_reads_it_fails_the_alert_within_bou
         _both(dk, root, "hot")  # not admitted before: the whole answer now
 
 
+def test_a_listing_whose_files_keep_vanishing_fails_within_bounds(
+    tmp_path: Path, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compaction that removes each file as the dataset is listed: the listing gives up.
+
+    Every listing found a file gone by the time it was stat-ed and listed again, as a
+    recursion one level deeper each time: under a writer that kept at it, a RecursionError
+    (no geotarget error) or an alert held for as long. Now 20 listings at most, then an
+    InvalidInput naming the dataset, before admission; once the writer stops, the next alert
+    reads the new partition, as in memory.
+    """
+    import geotarget.dask as gd
+
+    root = tmp_path / "compacted"
+    (root / "cell=a").mkdir(parents=True)
+    pq.write_table(pa.table(_columns(18, 80, 0)), root / "cell=a" / "part-0.parquet")
+    dk = _dask(root, client, recheck_s=0)
+    _both(dk, root, "compact-1")
+    (root / "cell=b").mkdir()  # a new partition directory: the dataset is listed again
+    pq.write_table(pa.table(_columns(19, 80, 1000)), root / "cell=b" / "part-0.parquet")
+    real_walk = gd._walk
+    listings: list[int] = []
+
+    def walk_losing_a_file(top: Path) -> Any:
+        files, inner, leaves = real_walk(top)
+        listings.append(1)
+        return [*files, top / "cell=b" / "part-1.parquet"], inner, leaves  # gone when stat-ed
+
+    monkeypatch.setattr(gd, "_walk", walk_losing_a_file)
+    with pytest.raises(InvalidInput) as err:
+        dk.target(make_alert("tip_request", TIP, ident="compact-2"), AT, confirm=True)
+    assert str(err.value) == (
+        f"the dataset {root} changed 20 times while it was listed (a file or directory "
+        "removed as it was read); try again"
+    )
+    assert len(listings) == 20
+    monkeypatch.setattr(gd, "_walk", real_walk)
+    _both(dk, root, "compact-2")  # not admitted before: the whole answer, cell=b included
+
+
 # --- one DaskTargeter, several threads ----------------------------------------------------
 
 
