@@ -717,9 +717,18 @@ class PartitionedPositions:
         return self.partitions
 
     def _described(self, path: Path) -> PartitionMeta | None:
-        """A file's ``geotarget`` metadata, once its directories are known not to hide a column."""
-        _no_hidden_column(path, self.root)
-        return partition_meta(path, _file_name(path, self.root))
+        """A file's ``geotarget`` metadata, once its directories are known not to hide a column.
+
+        A file removed since it was stat-ed (a compaction deleting it) raises FileNotFoundError,
+        so the dataset is listed again, rather than an error calling it unreadable.
+        """
+        try:
+            _no_hidden_column(path, self.root)
+            return partition_meta(path, _file_name(path, self.root))
+        except InvalidInput:
+            if not os.path.lexists(path):
+                raise FileNotFoundError(path) from None
+            raise
 
     def current(self) -> tuple[Partition, ...]:
         """The files now: every file and directory stat-ed, changed files read again.

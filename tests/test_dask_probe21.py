@@ -377,6 +377,38 @@ def test_a_listing_whose_files_keep_vanishing_fails_within_bounds(
     _both(dk, root, "compact-2")  # not admitted before: the whole answer, cell=b included
 
 
+def test_a_file_removed_as_its_footer_is_read_is_listed_out_not_called_unreadable(
+    tmp_path: Path, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compaction deletes a new file between the listing's stat and its footer read.
+
+    The alert failed, before admission, with "cell=c/part-0.parquet: not a readable Parquet
+    file: ... Failed to open local file" for a file that was merely gone; the dataset is now
+    listed again without it, and the alert answered as in memory over the files there.
+    """
+    import geotarget.dask as gd
+
+    root = tmp_path / "compaction"
+    for k, cell in enumerate("ab"):
+        (root / f"cell={cell}").mkdir(parents=True)
+        pq.write_table(pa.table(_columns(20 + k, 80, 1000 * k)), root / f"cell={cell}/p.parquet")
+    dk = _dask(root, client, recheck_s=0)
+    _both(dk, root, "footer-1")
+    (root / "cell=c").mkdir()
+    pq.write_table(pa.table(_columns(22, 80, 2000)), root / "cell=c" / "part-0.parquet")
+    real_meta = gd.partition_meta  # type: ignore[attr-defined]
+
+    def removed_meanwhile(path: Path, name: str | None = None) -> Any:
+        if path.parent.name == "cell=c":
+            path.unlink()  # the writer's delete, after the listing stat-ed the file
+        return real_meta(path, name)
+
+    monkeypatch.setattr(gd, "partition_meta", removed_meanwhile)
+    got = _both(dk, root, "footer-2")
+    assert got.recipients.size
+    assert [p.path.parent.name for p in dk.dataset.partitions] == ["cell=a", "cell=b"]
+
+
 # --- one DaskTargeter, several threads ----------------------------------------------------
 
 
