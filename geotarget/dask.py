@@ -659,6 +659,22 @@ class PartitionedPositions:
             return self._refresh()
 
     def _refresh(self) -> tuple[Partition, ...]:
+        """List the dataset; again while a file or directory vanishes as it is listed.
+
+        ``_MAX_RECHECKS`` times at most: a writer that keeps removing files (a compaction
+        that deletes and rewrites them) fails the listing rather than holding it forever.
+        """
+        for _ in range(_MAX_RECHECKS):
+            listed = self._listed()
+            if listed is not None:
+                return listed
+        raise InvalidInput(
+            f"the dataset {self.root} changed {_MAX_RECHECKS} times while it was listed (a "
+            "file or directory removed as it was read); try again"
+        )
+
+    def _listed(self) -> tuple[Partition, ...] | None:
+        """One listing of the dataset; None if a file or directory vanished meanwhile."""
         if not self.root.exists():
             raise InvalidInput(f"root not found: {self.root}")
         inner: _Stamps
@@ -670,7 +686,7 @@ class PartitionedPositions:
             try:
                 files, inner, leaves = _walk(self.root)
             except FileNotFoundError:  # a directory removed while listed: list again
-                return self.refresh()
+                return None
         if not files:
             raise InvalidInput(
                 f"root holds no .parquet file (nor .parq or .pq; names starting with . or _ "
@@ -688,7 +704,7 @@ class PartitionedPositions:
                     else Partition(path=f, stamp=stamp, meta=self._described(f))
                 )
         except FileNotFoundError:  # a file removed while listed: list again
-            return self.refresh()
+            return None
         # Nothing is kept of a listing that failed (a footer that cannot be read): had the
         # directories' new stamps been kept, the next alert would take the old listing for
         # current and miss every partition added with the bad one.
@@ -701,9 +717,18 @@ class PartitionedPositions:
         return self.partitions
 
     def _described(self, path: Path) -> PartitionMeta | None:
-        """A file's ``geotarget`` metadata, once its directories are known not to hide a column."""
-        _no_hidden_column(path, self.root)
-        return partition_meta(path, _file_name(path, self.root))
+        """A file's ``geotarget`` metadata, once its directories are known not to hide a column.
+
+        A file removed since it was stat-ed (a compaction deleting it) raises FileNotFoundError,
+        so the dataset is listed again, rather than an error calling it unreadable.
+        """
+        try:
+            _no_hidden_column(path, self.root)
+            return partition_meta(path, _file_name(path, self.root))
+        except InvalidInput:
+            if not os.path.lexists(path):
+                raise FileNotFoundError(path) from None
+            raise
 
     def current(self) -> tuple[Partition, ...]:
         """The files now: every file and directory stat-ed, changed files read again.
@@ -1587,8 +1612,22 @@ class DaskTargeter:
         """Prune; make sure the indexes of the partitions asked are built and described.
 
         A partition that cannot be read raises here (before the Targeter admits the alert),
-        and so do partitions whose ids are of different types.
+        and so do partitions whose ids are of different types. A build refused because its
+        file changed from the listing it was asked from is asked again from a new listing,
+        ``_MAX_RECHECKS`` times at most: a writer that rewrites a file faster than a worker
+        reads it fails the alert, naming the file, rather than holding it forever.
         """
+        for _ in range(_MAX_RECHECKS):
+            asked = self._prepare_once(kind, area)
+            if isinstance(asked, _Asked):
+                return asked
+        raise InvalidInput(
+            f"the dataset {self.dataset.root} changed {_MAX_RECHECKS} times while an alert's "
+            f"indexes were built (the last time: {asked}); try again"
+        )
+
+    def _prepare_once(self, kind: str, area: Area) -> _Asked | GeotargetError:
+        """One :meth:`_prepare` from one listing; the error if that listing went out of date."""
         rules = self.targeter.rules[kind]
         stale_m = 0.0 if rules.stale is None else rules.stale.margin_m
         no_fix = rules.include_no_fix
@@ -1623,12 +1662,12 @@ class DaskTargeter:
                     "building the indexes an alert reads",
                 )
                 self._refuse(missing, got)
-            except GeotargetError:
+            except GeotargetError as err:
                 with self._lock:  # from a listing that is out of date? then list again
                     self._sync()
                     changed = self.dataset.version != version
                 if changed:
-                    return self._prepare(kind, area)
+                    return err
                 raise
             with self._lock:
                 for (p, _), st in zip(missing, got, strict=True):
@@ -1636,7 +1675,7 @@ class DaskTargeter:
         with self._lock:
             seen = {_key(p): self._seen[_key(p)] for p in asked if _key(p) in self._seen}
         if len(seen) < len({_key(p) for p in asked}):  # pragma: no cover - a concurrent _sync
-            return self._prepare(kind, area)
+            return InvalidInput(f"the dataset {self.dataset.root} was listed again meanwhile")
         first_of: dict[str, Path] = {}  # a file of each ids' dtype kind, in path order
         for (path, _), (rows, id_kind) in sorted(seen.items()):
             if rows:
@@ -2081,8 +2120,9 @@ class DaskTargeter:
             For a naive ``at``, as :meth:`Targeter.target`.
         InvalidPositions, InvalidInput
             For a partition that cannot be read, naming its file (before anything is
-            admitted or claimed); for an id in two partitions the alert reads, naming the id
-            and both files (admitted, nothing claimed).
+            admitted or claimed), or that changed each time a worker read it (20 times in a
+            row: a writer faster than the build); for an id in two partitions the alert
+            reads, naming the id and both files (admitted, nothing claimed).
         ClusterError
             If the client is closed (nothing admitted), or the cluster lost the work twice (a
             worker died with it); the message says whether the alert was admitted. Nothing
