@@ -2451,7 +2451,10 @@ def _parquet_cells(column: Any, kind: str, where: Where) -> list[str]:
 
 
 def _parquet_header(
-    names: Sequence[str], name: str, geometry: dict[str, str | None] | None = None
+    names: Sequence[str],
+    name: str,
+    geometry: dict[str, str | None] | None = None,
+    schema: Any = None,
 ) -> None:
     """Refuse a Parquet schema without the required columns, in Parquet's words.
 
@@ -2466,7 +2469,8 @@ def _parquet_header(
     aliases = ", ".join(f"{a} as {k}" for a, k in sorted(ALIASES.items()))
     raise InvalidInput(
         f"{name}: lacks column(s) {', '.join(missing)} (has {found}); the columns are "
-        f"{', '.join(KNOWN)}, in any case ({aliases}){table_hints(names, missing, geometry)}"
+        f"{', '.join(KNOWN)}, in any case ({aliases})"
+        f"{table_hints(names, missing, geometry, schema)}"
     )
 
 
@@ -2496,13 +2500,17 @@ def geometry_columns(schema: Any) -> dict[str, str | None]:
 
 
 def table_hints(
-    names: Sequence[str], missing: Sequence[str], geometry: dict[str, str | None] | None = None
+    names: Sequence[str],
+    missing: Sequence[str],
+    geometry: dict[str, str | None] | None = None,
+    schema: Any = None,
 ) -> str:
     """Hints for a table (Parquet, Arrow) lacking the ``missing`` columns.
 
     A GeoParquet geometry column (``geometry``: :func:`geometry_columns`, else by its name),
-    columns that look like the missing ones (``Lat (deg)``) and columns of degrees times 10**7
-    (``latitudeE7``) are named.
+    columns that look like the missing ones (``Lat (deg)``), columns of degrees times 10**7
+    (``latitudeE7``) and, from the ``schema``'s pandas metadata, ids that pandas kept as a
+    range index (no column) are named.
     """
     hint = ""
     geometry = dict(geometry or {})
@@ -2522,7 +2530,38 @@ def table_hints(
             f"{', after gdf.to_crs(4326)' if other else ''})"
         )
     scaled = _e7_hint(names) if {"lon", "lat"} & set(missing) else ""
-    return f"{hint}{_lookalikes(names, missing)}{scaled}{_pandas_hint(names, missing)}"
+    ranged = _range_index_hint(schema, missing)
+    return f"{hint}{_lookalikes(names, missing)}{scaled}{_pandas_hint(names, missing)}{ranged}"
+
+
+def _range_index_hint(schema: Any, missing: Sequence[str]) -> str:
+    """A hint for ids that pandas wrote as a range index: its metadata only, no column.
+
+    ``df.set_index("id").to_parquet()`` of ids ``0 .. n - 1`` (evenly spaced: pandas 3 makes
+    them a ``RangeIndex``) stores ``{"kind": "range", "name": "id", ...}`` in the schema's
+    ``pandas`` metadata and no column; other ids beside them are written as a column.
+    """
+    import json
+
+    if schema is None or "id" not in missing:
+        return ""
+    try:
+        meta = json.loads((schema.metadata or {}).get(b"pandas", b"{}"))
+        ranges = [
+            c.get("name")
+            for c in meta.get("index_columns", [])
+            if isinstance(c, dict) and c.get("kind") == "range"
+        ]
+    except (ValueError, AttributeError, TypeError):
+        return ""
+    named = next((n for n in ranges if isinstance(n, str) and column_key(n) == "id"), None)
+    if named is None:
+        return ""
+    return (
+        f"; the ids are a pandas index ({named!r}) that pandas kept as a range (start, stop, "
+        "step) in its metadata, not as a column: write them as one (df.reset_index() before "
+        "to_parquet)"
+    )
 
 
 #: A pandas frame's unnamed index, as pandas writes it to Arrow and Parquet.
@@ -2726,7 +2765,7 @@ def _read_parquet(pq: Any, f: Any, size: int, path: Path) -> tuple[dict[str, Any
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         raise unreadable(err) from None
     check_parquet_footer(footer, size, path.name)
-    _parquet_header(names, path.name, geometry_columns(schema))
+    _parquet_header(names, path.name, geometry_columns(schema), schema)
     known, unknown = _columns(names, path.name, None)
     check_extensions(schema, known, path.name)
     check_parquet_sizes(footer, [names[j] for j in known.values()], path.name)

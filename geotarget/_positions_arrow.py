@@ -134,10 +134,12 @@ def positions_from_arrow(
     missing = [c for c in REQUIRED if c not in known]
     if missing:
         found = ", ".join(repr(c) for c in table.column_names) or "nothing"
+        hints = table_hints(
+            table.column_names, missing, geometry_columns(table.schema), table.schema
+        )
         raise InvalidInput(
             f"{source}: lacks column(s) {', '.join(missing)} (has {found}); "
-            f"the columns are: {', '.join(KNOWN)}"
-            f"{table_hints(table.column_names, missing, geometry_columns(table.schema))}"
+            f"the columns are: {', '.join(KNOWN)}{hints}"
         )
     check_extensions(table.schema, known, source)
     where = Where(source)
@@ -150,6 +152,8 @@ def positions_from_arrow(
             columns[key] = _column(key, col, where, marks)
         except InvalidPositions as err:  # the command's --timezone is no option here
             text = str(err).replace(ZONE_FLAG, "").replace(NAIVE_TIMESTAMPS, _NAIVE)
+            if key == "observed_at" and _INT96_MARK in (table.schema.field(j).metadata or {}):
+                text += _INT96_ARROW
             raise InvalidPositions(text) from None
     marks.finish()
     if "observed_at" in columns and observed_at is not None:
@@ -339,7 +343,7 @@ def _read_table(pq: Any, f: Any, size: int, name: str) -> Any:
     wanted = [n for n, k in zip(schema.names, keys, strict=True) if k is not None]
     check_parquet_sizes(footer, wanted, name)
     try:
-        return pq.read_table(
+        table = pq.read_table(
             f,
             columns=wanted,
             read_dictionary=dictionary_columns(schema, wanted),
@@ -347,6 +351,32 @@ def _read_table(pq: Any, f: Any, size: int, name: str) -> Any:
         )
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         raise _unreadable(err, name) from None
+    return _int96_marked(table, footer)
+
+
+#: Field metadata marking a column Parquet stored as INT96 (it reaches Arrow without a zone).
+_INT96_MARK = b"geotarget:int96"
+#: What positions_from_arrow adds to its refusal of such an observed_at column.
+_INT96_ARROW = (
+    "; they are INT96 timestamps, the legacy type of Spark, Hive and Impala, which carry no "
+    "zone: write zone-aware ones (Spark: spark.sql.parquet.outputTimestampType="
+    "TIMESTAMP_MICROS, which stores UTC instants)"
+)
+
+
+def _int96_marked(table: Any, footer: Any) -> Any:
+    """``table`` with its columns Parquet stored as INT96 marked (:data:`_INT96_MARK`)."""
+    schema = footer.schema
+    int96 = {
+        schema.column(i).path.split(".")[0]
+        for i in range(len(schema))
+        if schema.column(i).physical_type == "INT96"
+    }
+    for j, field in enumerate(table.schema):
+        if field.name in int96:
+            marked = field.with_metadata({**(field.metadata or {}), _INT96_MARK: b"1"})
+            table = table.set_column(j, marked, table.column(j))
+    return table
 
 
 def _unreadable(err: Exception, name: str) -> InvalidInput:

@@ -477,13 +477,6 @@ def test_one_dask_targeter_called_from_several_threads(tmp_path: Path, client: A
 # --- pins for faults in files this probe does not own --------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="geotarget/_position_files.py table_hints/_pandas_hint: a pandas frame whose ids "
-    "are its index, consecutive (pandas 3 makes set_index('id') of 0..n-1 a RangeIndex), is "
-    "written with the ids in the pandas metadata only; the file is refused as lacking column "
-    "id without saying so (the hint covers only '__index_level_0__')",
-)
 def test_ids_written_as_a_pandas_range_index_are_refused_saying_so(tmp_path: Path) -> None:
     """df.set_index('id').to_parquet(): ids 0..n-1 are kept as {start, stop, step} only."""
     pd = pytest.importorskip("pandas")
@@ -495,16 +488,14 @@ def test_ids_written_as_a_pandas_range_index_are_refused_saying_so(tmp_path: Pat
     assert "id" not in pq.read_schema(path).names  # the ids are in the pandas metadata only
     with pytest.raises(InvalidInput, match=r"lacks column\(s\) id .*index"):
         read_parquet(path)
+    # The command's reader says the same.
+    from geotarget._position_files import read_parquet as read_for_the_command
+
+    for read in (read_parquet, read_for_the_command):
+        with pytest.raises(InvalidInput, match=r"a pandas index \('id'\) .* kept as a range"):
+            read(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="geotarget/_positions_arrow.py read_table/positions_from_arrow: an observed_at "
-    "column stored as INT96 (Spark's default spark.sql.parquet.outputTimestampType, Hive, "
-    "Impala) reaches Arrow without a zone and is refused 'store them with one "
-    "(pyarrow.timestamp(...))', never saying INT96 or how Spark writes zone-aware times; the "
-    "command's reader (_position_files.INT96_HINT) says so",
-)
 def test_a_spark_int96_observed_at_is_refused_naming_int96(tmp_path: Path) -> None:
     """Spark writes timestamps as INT96 unless told: the refusal should say what they are."""
     table = pa.table(_columns(17, 5, 0))
