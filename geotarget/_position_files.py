@@ -2803,6 +2803,17 @@ _END_US = (dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc) - _EPOCH0) // dt.time
 )
 
 
+def readable_times(observed_at: npt.NDArray[np.datetime64]) -> int | None:
+    """The first row whose time the Parquet readers refuse (outside 1970 to 9998), or None.
+
+    NaT (no time) is read back as it is written: not refused.
+    """
+    us = observed_at.astype("datetime64[us]")
+    raw = us.view(np.int64)
+    bad = ~np.isnat(us) & ((raw < _FIRST_US) | (raw >= _END_US))
+    return int(np.flatnonzero(bad)[0]) if bad.any() else None
+
+
 def _instants(
     col: Any, where: Where, zone: zoneinfo.ZoneInfo | None = None
 ) -> npt.NDArray[np.datetime64]:

@@ -62,6 +62,7 @@ from geotarget._position_files import (
     one_time,
     opened_parquet,
     page_checksums,
+    readable_times,
     snapshot,
     table_hints,
     twice,
@@ -511,12 +512,23 @@ def write_partitioned(
 ) -> dict[str, PartitionMeta]:
     """Write ``positions`` as a Parquet dataset under ``root``, one file per grid cell.
 
-    Returns the metadata written, per partition directory name.
+    Returns the metadata written, per partition directory name. A fix observed outside the
+    years 1970 to 9998 (a phone whose clock was reset) is refused before anything is
+    written: the readers refuse it, so one such row made every alert reading its cell fail.
     """
     _pa()  # the extra, before anything is created
     if not isinstance(positions, Positions):
         raise InvalidType(f"positions must be Positions (got {type(positions).__name__})")
     size = _cell_deg(cell_deg)
+    row = readable_times(positions.observed_at)
+    if row is not None:  # before anything is created: a dataset that could not be read back
+        raise InvalidPositions(
+            f"positions, row {row}, column observed_at: lies outside the years 1970 to 9998 "
+            f"(got {np.datetime_as_string(positions.observed_at[row], unit='us')}Z): the Parquet "
+            "readers (geotarget.dask, read_parquet, geotarget target --positions) refuse such "
+            "a time, so the dataset could not be read; correct the row or drop it (nothing "
+            "was written)"
+        )
     out = Path(root)
     try:
         if out.is_symlink():  # a link to the data's directory: the dataset goes there

@@ -219,6 +219,9 @@ def write_partitioned(
         If ``root`` holds files, is a file or a mount point or cannot be created, or
         ``cell_deg`` is out of range or so small that more than 100,000 cells hold devices (a
         file per cell).
+    InvalidPositions
+        If a fix was observed outside the years 1970 to 9998 (a phone whose clock was reset),
+        which the Parquet readers refuse; nothing is written.
     StoreError
         If writing fails (:class:`~geotarget.errors.StoreFull` for a full disk); nothing is
         left behind.

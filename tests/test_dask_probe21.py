@@ -504,3 +504,45 @@ def test_a_spark_int96_observed_at_is_refused_naming_int96(tmp_path: Path) -> No
     assert pq.ParquetFile(path).schema.column(4).physical_type == "INT96"
     with pytest.raises(InvalidPositions, match=r"column observed_at: .*INT96"):
         read_parquet(path)
+
+
+@pytest.mark.parametrize(
+    ("stamp", "written"),
+    [
+        ("1969-12-31T23:59:59.999999", False),  # a phone whose clock was reset
+        ("1970-01-01T00:00:00", True),
+        ("9998-12-31T23:59:59.999999", True),
+        ("9999-01-01T00:00:00", False),
+        ("NaT", True),
+    ],
+)
+def test_write_partitioned_writes_only_times_its_readers_read(
+    tmp_path: Path, stamp: str, written: bool
+) -> None:
+    """A dataset geotarget writes, geotarget reads.
+
+    One row of 1969 made every alert reading its cell fail ("lies outside the years 1970 to
+    9998"), though ``Positions`` took it and ``write_partitioned`` wrote it. Now refused
+    before anything is written; the times the readers take are read back as written (plain
+    pyarrow is the oracle).
+    """
+    obs = np.array([stamp, "2026-01-01T00:00:00"], dtype="datetime64[us]")
+    p = Positions(["a", "b"], [18.0, 18.1], [59.0, 59.1], accuracy_m=[5.0, 5.0], observed_at=obs)
+    root = tmp_path / "ds"
+    if not written:
+        with pytest.raises(InvalidPositions, match=r"row 0, column observed_at: lies outside"):
+            write_partitioned(p, root)
+        assert not root.exists() and list(tmp_path.iterdir()) == []  # nothing half-written
+        return
+    write_partitioned(p, root)
+    files = sorted(root.rglob("*.parquet"))
+    back: dict[str, Any] = {}
+    for f in files:
+        rows = pq.read_table(f).to_pylist()
+        back |= {r["id"]: r["observed_at"] for r in rows}
+        read_parquet(f)  # geotarget's reader takes it too
+    want = None if stamp == "NaT" else np.datetime64(stamp, "us").item()
+    got = back["a"]
+    assert (got is None) == (want is None)
+    if want is not None:
+        assert got.replace(tzinfo=None) == want
