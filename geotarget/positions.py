@@ -1198,7 +1198,7 @@ class Positions:
         rank = self._id_rank.take(rows)
         if _sorted.ascending(rank):
             return None
-        # The ranks are distinct rows of the snapshot: a radix sort's keys (16-bit digits).
+        # The ranks lie below the snapshot's size: a radix sort's keys (16-bit digits, stable).
         return _sorted.order(rank, len(self)).astype(np.intp, copy=False)
 
     def sorted_ids(self, rows: npt.ArrayLike) -> npt.NDArray[Any]:
@@ -1206,7 +1206,7 @@ class Positions:
 
         The rows are ordered by the place of their ids (:meth:`id_order`: the snapshot's
         ranks of its ids, kept from its uniqueness check, sorted by 16-bit digits), then their
-        ids gathered: for 37,000 rows that costs about a third of gathering integer ids and
+        ids gathered: for 37,000 rows that costs about two fifths of gathering integer ids and
         sorting them as they are (``benchmarks/compare_id_order.py``). A few thousand rows or
         fewer, integer ids are sorted as gathered, which then costs less. Stores of deliveries
         take sorted ids without sorting them again.

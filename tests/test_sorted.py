@@ -94,3 +94,27 @@ def test_radix_sort_covers_each_digit_count() -> None:
         want = sorted(range(n), key=keys.tolist().__getitem__)
         assert _sorted.order(keys, below).tolist() == want
         assert _sorted.sort_keys(keys, below).tolist() == sorted(keys.tolist())
+
+
+def test_sorted_ids_and_id_order_past_the_radix_threshold() -> None:
+    """``Positions.sorted_ids`` and ``id_order`` sort by 16-bit digits from RADIX_FROM rows up.
+
+    Int and text ids in no order, rows given in no order and some twice: Python's ``sorted``
+    is the oracle (stable for ``id_order``: a row given twice keeps its order).
+    """
+    import datetime as dt
+
+    from geotarget import Positions
+
+    rng = np.random.default_rng(11)
+    n = 3 * _sorted.RADIX_FROM
+    at = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    ints = rng.choice(2**62, n, replace=False).astype(np.int64) - 2**61
+    for ids in (ints, np.array([f"dev-{v:x}" for v in ints.tolist()])):
+        p = Positions(ids, np.full(n, 18.0), np.full(n, 59.0), observed_at=at)
+        rows = rng.integers(0, n, 2 * _sorted.RADIX_FROM)
+        listed = [ids[r] for r in rows.tolist()]
+        assert p.sorted_ids(rows).tolist() == sorted(listed)
+        perm = p.id_order(rows)
+        assert perm is not None
+        assert perm.tolist() == sorted(range(rows.size), key=listed.__getitem__)
