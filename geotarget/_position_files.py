@@ -2786,13 +2786,21 @@ def _read_parquet(pq: Any, f: Any, size: int, path: Path) -> tuple[dict[str, Any
     cols = {key: table.column(k).combine_chunks() for k, key in enumerate(known)}
     if table.num_rows == 0:
         raise InvalidInput(f"{path.name}: has no rows; {NO_ROWS}")
-    leaves = footer.schema
-    int96 = "observed_at" in known and any(
-        leaves.column(k).name == names[known["observed_at"]]
-        and leaves.column(k).physical_type == "INT96"
-        for k in range(len(leaves))
-    )
+    int96 = "observed_at" in known and names[known["observed_at"]] in int96_columns(footer)
     return cols, Report(path, table.num_rows, "Parquet", unknown, int96)
+
+
+def int96_columns(footer: Any) -> set[str]:
+    """The names of the top-level columns a Parquet file stores as INT96 (from its footer).
+
+    Arrow reads them as timestamps without a zone, whatever their writer meant.
+    """
+    leaves = footer.schema
+    return {
+        leaves.column(k).path.split(".")[0]
+        for k in range(len(leaves))
+        if leaves.column(k).physical_type == "INT96"
+    }
 
 
 #: The instants an observed_at may name, in microseconds since the epoch: 1970-01-01 up to

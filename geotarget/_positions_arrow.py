@@ -58,6 +58,7 @@ from geotarget._position_files import (
     dictionary_columns,
     file_state,
     geometry_columns,
+    int96_columns,
     lacking,
     one_time,
     opened_parquet,
@@ -367,12 +368,7 @@ _INT96_ARROW = (
 
 def _int96_marked(table: Any, footer: Any) -> Any:
     """``table`` with its columns Parquet stored as INT96 marked (:data:`_INT96_MARK`)."""
-    schema = footer.schema
-    int96 = {
-        schema.column(i).path.split(".")[0]
-        for i in range(len(schema))
-        if schema.column(i).physical_type == "INT96"
-    }
+    int96 = int96_columns(footer)
     for j, field in enumerate(table.schema):
         if field.name in int96:
             marked = field.with_metadata({**(field.metadata or {}), _INT96_MARK: b"1"})
